@@ -1,0 +1,156 @@
+import { Packr, addExtension } from "msgpackr";
+import { assertCloneable } from "./clone-check.js";
+import { SerializationError } from "../errors.js";
+
+/** Binary values of this many bytes or more travel as their own frames, never copied into the body. */
+export const FRAME_THRESHOLD = 1024;
+
+/** A value encoded for the wire: a msgpack body plus the binary frames it refers to by index. */
+export interface EncodedValue {
+  body: Buffer;
+  frames: Buffer[];
+}
+
+type BinaryCtor = { new (buffer: ArrayBuffer, byteOffset?: number, length?: number): ArrayBufferView; BYTES_PER_ELEMENT?: number };
+const BINARY_KINDS: Array<BinaryCtor | typeof ArrayBuffer> = [
+  ArrayBuffer, Buffer, Uint8Array, Int8Array, Uint8ClampedArray, Int16Array, Uint16Array, Int32Array,
+  Uint32Array, Float32Array, Float64Array, BigInt64Array, BigUint64Array, DataView,
+];
+const TypedArray = Object.getPrototypeOf(Uint8Array) as new (...a: never[]) => ArrayBufferView;
+
+// The packer and unpacker are synchronous, so the frame list of the value being (de)coded
+// can live here for the duration of one call.
+let outFrames: Buffer[] | null = null;
+let inFrames: readonly Buffer[] | null = null;
+
+const EXT_BINARY = 0x62; // 'b'
+const EXT_ERROR = 0x65; // 'e' (replaces msgpackr's lossy Error encoding: keeps stack, code and own fields)
+
+function kindOf(value: object): number {
+  const k = BINARY_KINDS.indexOf(value.constructor as BinaryCtor);
+  if (k >= 0) return k;
+  if (value instanceof ArrayBuffer) return 0;
+  if (value instanceof DataView) return BINARY_KINDS.length - 1;
+  return 2; // unknown TypedArray subclass: its bytes as a Uint8Array
+}
+
+function bytesOf(value: ArrayBuffer | ArrayBufferView): Buffer {
+  return value instanceof ArrayBuffer
+    ? Buffer.from(value)
+    : Buffer.from(value.buffer, value.byteOffset, value.byteLength);
+}
+
+function packBinary(value: ArrayBuffer | ArrayBufferView): Buffer {
+  const bytes = bytesOf(value);
+  const kind = kindOf(value);
+  if (bytes.length >= FRAME_THRESHOLD && outFrames) {
+    const head = Buffer.allocUnsafe(6);
+    head[0] = kind;
+    head[1] = 1;
+    head.writeUInt32BE(outFrames.length, 2);
+    outFrames.push(bytes);
+    return head;
+  }
+  const out = Buffer.allocUnsafe(2 + bytes.length);
+  out[0] = kind;
+  out[1] = 0;
+  bytes.copy(out, 2);
+  return out;
+}
+
+function unpackBinary(data: Uint8Array): unknown {
+  const kind = data[0] ?? 2;
+  let bytes: Buffer;
+  if (data[1] === 1) {
+    const idx = Buffer.from(data.buffer, data.byteOffset, data.byteLength).readUInt32BE(2);
+    const frame = inFrames?.[idx];
+    if (!frame) throw new RangeError(`binary frame ${idx} is missing`);
+    bytes = frame;
+  } else {
+    bytes = Buffer.from(data.buffer, data.byteOffset + 2, data.byteLength - 2);
+  }
+  const Ctor = BINARY_KINDS[kind] ?? Uint8Array;
+  if (Ctor === Buffer) return bytes;
+  if (Ctor === ArrayBuffer) return copyToArrayBuffer(bytes);
+  const width = (Ctor as BinaryCtor).BYTES_PER_ELEMENT ?? 1;
+  // Views need an aligned offset into a buffer they may keep; copy when that cannot be had for free.
+  if (bytes.byteOffset % width !== 0 || data[1] !== 1) {
+    const ab = copyToArrayBuffer(bytes);
+    return Ctor === DataView ? new DataView(ab) : new (Ctor as BinaryCtor)(ab, 0, bytes.length / width);
+  }
+  return Ctor === DataView
+    ? new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength)
+    : new (Ctor as BinaryCtor)(bytes.buffer as ArrayBuffer, bytes.byteOffset, bytes.length / width);
+}
+
+function copyToArrayBuffer(bytes: Uint8Array): ArrayBuffer {
+  const ab = new ArrayBuffer(bytes.byteLength);
+  new Uint8Array(ab).set(bytes);
+  return ab;
+}
+
+const ERROR_CTORS: Record<string, ErrorConstructor> = {
+  Error, TypeError, RangeError, SyntaxError, ReferenceError, EvalError, URIError,
+};
+
+interface ErrorRecord { name: string; message: string; stack: string | undefined; cause: unknown; props: Record<string, unknown> | undefined }
+
+function errorToRecord(err: Error): ErrorRecord {
+  let props: Record<string, unknown> | undefined;
+  for (const key of Object.keys(err)) {
+    if (key === "cause" || key === "stack" || key === "message") continue;
+    (props ??= {})[key] = (err as unknown as Record<string, unknown>)[key];
+  }
+  return { name: err.name, message: err.message, stack: err.stack, cause: err.cause, props };
+}
+
+function recordToError(rec: ErrorRecord): Error {
+  const Ctor = ERROR_CTORS[rec.name] ?? Error;
+  const err = rec.cause === undefined ? new Ctor(rec.message) : new Ctor(rec.message, { cause: rec.cause });
+  if (err.name !== rec.name) Object.defineProperty(err, "name", { value: rec.name, configurable: true, writable: true });
+  if (rec.stack !== undefined) Object.defineProperty(err, "stack", { value: rec.stack, configurable: true, writable: true });
+  if (rec.props) Object.assign(err, rec.props);
+  return err;
+}
+
+// Registered once per process; extensions are global to msgpackr, and ours are prepended so they win.
+addExtension({ Class: ArrayBuffer, type: EXT_BINARY, pack: packBinary, unpack: unpackBinary });
+addExtension({ Class: TypedArray, type: EXT_BINARY, pack: packBinary, unpack: unpackBinary });
+addExtension({ Class: DataView, type: EXT_BINARY, pack: packBinary, unpack: unpackBinary });
+addExtension({
+  Class: Error,
+  type: EXT_ERROR,
+  write: (err: Error) => errorToRecord(err),
+  read: (rec: ErrorRecord) => recordToError(rec),
+});
+
+const valuePackr = new Packr({ structuredClone: true, useBigIntExtension: true, moreTypes: true });
+
+/**
+ * Encodes a value with structured-clone semantics. Binary values of 1 KiB or more are returned
+ * as separate frames. Throws a {@link SerializationError} naming `root` and the path of a value
+ * that cannot be sent.
+ */
+export function encodeValue(value: unknown, root = "value"): EncodedValue {
+  assertCloneable(value, root);
+  const frames: Buffer[] = [];
+  outFrames = frames;
+  try {
+    return { body: valuePackr.pack(value), frames };
+  } catch (err) {
+    if (err instanceof SerializationError) throw err;
+    throw new SerializationError(root, (err as Error).message, { cause: err });
+  } finally {
+    outFrames = null;
+  }
+}
+
+/** Decodes a value produced by {@link encodeValue}; typed arrays of 1 KiB or more view their frames without copying. */
+export function decodeValue(body: Uint8Array, frames: readonly Buffer[] = []): unknown {
+  inFrames = frames;
+  try {
+    return valuePackr.unpack(body);
+  } finally {
+    inFrames = null;
+  }
+}

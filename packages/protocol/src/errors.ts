@@ -1,0 +1,193 @@
+/**
+ * Every error ptcluster raises is a `PtclusterError` with a stable `code`.
+ * Messages say what happened and what to do next; tests assert on classes and codes.
+ */
+export class PtclusterError extends Error {
+  readonly code: string;
+  constructor(code: string, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.code = code;
+  }
+  override get name(): string {
+    return this.constructor.name;
+  }
+}
+
+/** A value could not be serialised; `path` names the offending part (`args[0].fn`). */
+export class SerializationError extends PtclusterError {
+  readonly path: string;
+  constructor(path: string, reason: string, options?: { cause?: unknown }) {
+    super("ERR_PTC_UNSERIALIZABLE", `Cannot send \`${path}\`: ${reason}`, options);
+    this.path = path;
+  }
+}
+
+/** An option was given a value it cannot take. */
+export class InvalidOptionError extends PtclusterError {
+  constructor(message: string) {
+    super("ERR_PTC_INVALID_OPTION", message);
+  }
+}
+
+/** A connection file is missing, unreadable, malformed or too widely readable. */
+export class ConnectionFileError extends PtclusterError {
+  readonly file: string;
+  constructor(file: string, message: string, options?: { cause?: unknown; code?: string }) {
+    super(options?.code ?? "ERR_PTC_CONNECTION_FILE", message, options);
+    this.file = file;
+  }
+}
+
+/** No cluster is running for the requested profile. */
+export class NoClusterError extends ConnectionFileError {
+  readonly profile: string;
+  constructor(profile: string, file: string) {
+    super(
+      file,
+      `No cluster is running for profile \`${profile}\` (no ${file}). Start one with \`ptcluster start -n 4${profile === "default" ? "" : ` --profile ${profile}`}\`.`,
+      { code: "ERR_PTC_NO_CLUSTER" },
+    );
+    this.profile = profile;
+  }
+}
+
+/** A malformed or unexpected message, or a peer that broke the protocol. */
+export class ProtocolError extends PtclusterError {
+  constructor(message: string, options?: { cause?: unknown; code?: string }) {
+    super(options?.code ?? "ERR_PTC_PROTOCOL", message, options);
+  }
+}
+
+/** The peer refused our messages: the keys differ. */
+export class AuthenticationError extends ProtocolError {
+  constructor(message: string) {
+    super(message, { code: "ERR_PTC_AUTH" });
+  }
+}
+
+/** The two sides speak different major protocol versions. */
+export class VersionMismatchError extends PtclusterError {
+  readonly localVersion: string;
+  readonly remoteVersion: string;
+  constructor(message: string, localVersion: string, remoteVersion: string) {
+    super("ERR_PTC_VERSION", message);
+    this.localVersion = localVersion;
+    this.remoteVersion = remoteVersion;
+  }
+}
+
+/** The controller went away (or never answered) while work was pending. */
+export class HubLostError extends PtclusterError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super("ERR_PTC_HUB_LOST", message, options);
+  }
+}
+
+/** The client was closed while this work was pending. */
+export class ClientClosedError extends PtclusterError {
+  constructor(message = "The client was closed before this result arrived.") {
+    super("ERR_PTC_CLIENT_CLOSED", message);
+  }
+}
+
+/** The view has no engines to run on. */
+export class NoEnginesError extends PtclusterError {
+  constructor(message: string) {
+    super("ERR_PTC_NO_ENGINES", message);
+  }
+}
+
+/** A target engine id is not registered. */
+export class UnknownEngineError extends PtclusterError {
+  readonly engineId: number;
+  constructor(engineId: number, known: readonly number[]) {
+    super(
+      "ERR_PTC_UNKNOWN_ENGINE",
+      `Engine ${engineId} is not registered (registered: ${known.length ? `[${known.join(", ")}]` : "none"}). Use an id from \`rc.ids\`.`,
+    );
+    this.engineId = engineId;
+  }
+}
+
+/** The engine running this task died or was declared dead. */
+export class EngineLostError extends PtclusterError {
+  readonly engineId: number;
+  constructor(engineId: number, message?: string) {
+    super(
+      "ERR_PTC_ENGINE_LOST",
+      message ?? `Engine ${engineId} died while running this task. Other engines are unaffected; re-run the task or check the engine's log.`,
+    );
+    this.engineId = engineId;
+  }
+}
+
+/** The task ran longer than its `timeout`. */
+export class TaskTimeoutError extends PtclusterError {
+  readonly engineId: number | undefined;
+  readonly timeoutMs: number;
+  constructor(timeoutMs: number, engineId?: number) {
+    super("ERR_PTC_TASK_TIMEOUT", `The task ran longer than its timeout of ${timeoutMs} ms${engineId === undefined ? "" : ` on engine ${engineId}`} and was stopped.`);
+    this.engineId = engineId;
+    this.timeoutMs = timeoutMs;
+  }
+}
+
+/** The task was cancelled (AbortSignal, `abort()`, or a closed iterator). */
+export class TaskCancelledError extends PtclusterError {
+  constructor(message = "The task was cancelled.", options?: { cause?: unknown }) {
+    super("ERR_PTC_TASK_CANCELLED", message, options);
+  }
+}
+
+/** An engine threw: the remote error's name, message and stack are kept apart from the local stack. */
+export class RemoteError extends PtclusterError {
+  readonly engineId: number;
+  readonly remoteName: string;
+  readonly remoteMessage: string;
+  readonly remoteStack: string;
+  readonly remoteCode: string | undefined;
+  constructor(info: { engineId: number; name: string; message: string; stack: string; code?: string | undefined }, message?: string, code = "ERR_PTC_REMOTE") {
+    super(code, message ?? `${info.name} on engine ${info.engineId}: ${info.message}`);
+    this.engineId = info.engineId;
+    this.remoteName = info.name;
+    this.remoteMessage = info.message;
+    this.remoteStack = info.stack;
+    this.remoteCode = info.code;
+  }
+}
+
+/** Shipped code used a name that is defined neither in the function, its arguments, `scope`, nor the engine namespace. */
+export class UndefinedNameError extends RemoteError {
+  readonly undefinedName: string;
+  constructor(info: { engineId: number; name: string; message: string; stack: string }, undefinedName: string) {
+    super(
+      info,
+      `\`${undefinedName}\` is not defined on engine ${info.engineId}. Shipped functions see only their arguments and the engine's namespace: ` +
+        `pass it as an argument, ship it with \`view.with({ scope: { ${undefinedName} } })\`, or \`push({ ${undefinedName} })\` it to the engines first.`,
+      "ERR_PTC_UNDEFINED_NAME",
+    );
+    this.undefinedName = undefinedName;
+  }
+}
+
+/** Several engines of a view failed; `errors` has one entry per failed engine, `results` what the others returned. */
+export class CompositeError extends PtclusterError {
+  readonly errors: Error[];
+  readonly results: unknown[];
+  constructor(errors: Error[], results: unknown[]) {
+    const lines = errors.slice(0, 5).map((e) => `  [${(e as { engineId?: number }).engineId ?? "?"}] ${e.message}`);
+    super(
+      "ERR_PTC_COMPOSITE",
+      `${errors.length} of ${results.length} engines failed:\n${lines.join("\n")}${errors.length > 5 ? `\n  … and ${errors.length - 5} more` : ""}`,
+    );
+    this.errors = errors;
+    this.results = results;
+  }
+}
+
+/** `ptcluster start` or `startCluster()` could not bring the cluster up. */
+export class ClusterStartError extends PtclusterError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super("ERR_PTC_START", message, options);
+  }
+}

@@ -1,0 +1,59 @@
+import { readFileSync, readdirSync, existsSync } from "node:fs";
+import { join } from "node:path";
+import { writePrivateJson } from "./connection-file.js";
+import { ptclusterDir, profilePaths } from "./profile.js";
+
+/** `run/cluster.json`: what `ptcluster stop` needs to tear a cluster down, even without its controller. */
+export interface ClusterState {
+  profile: string;
+  clusterId: string;
+  hubPid: number;
+  enginePids: number[];
+  /** Pid of a supervising `ptcluster start --foreground` process, if any. */
+  supervisorPid?: number;
+  startedAt: number;
+  state: "starting" | "running" | "stopping";
+  engines: number;
+}
+
+export function writeClusterState(file: string, state: ClusterState): void {
+  writePrivateJson(file, state);
+}
+
+export function readClusterState(file: string): ClusterState | undefined {
+  try {
+    return JSON.parse(readFileSync(file, "utf8")) as ClusterState;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Is a process with this pid alive (and ours to signal)? */
+export function pidAlive(pid: number): boolean {
+  if (!Number.isInteger(pid) || pid <= 0) return false;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
+
+/** Every cluster state file under `$PTCLUSTER_DIR`, with its profile and cluster id. */
+export function listClusterStates(): Array<{ file: string; state: ClusterState }> {
+  const root = ptclusterDir();
+  if (!existsSync(root)) return [];
+  const out: Array<{ file: string; state: ClusterState }> = [];
+  for (const entry of readdirSync(root)) {
+    if (!entry.startsWith("profile_")) continue;
+    const runDir = profilePaths(entry.slice("profile_".length)).runDir;
+    if (!existsSync(runDir)) continue;
+    for (const f of readdirSync(runDir)) {
+      if (!/^cluster(-[A-Za-z0-9_.-]+)?\.json$/.test(f)) continue;
+      const file = join(runDir, f);
+      const state = readClusterState(file);
+      if (state) out.push({ file, state });
+    }
+  }
+  return out;
+}

@@ -1,0 +1,13 @@
+export * from "./version.js";
+export * from "./errors.js";
+export * from "./messages.js";
+export * from "./codec/value-codec.js";
+export { assertCloneable } from "./codec/clone-check.js";
+export { TAG, AUTH_FAILED, encodeBody, decodeBody, partFrameCounts, MalformedMessageError } from "./codec/wire.js";
+export * from "./auth/session.js";
+export * from "./transport/channel.js";
+export * from "./files/profile.js";
+export * from "./files/connection-file.js";
+export * from "./files/cluster-state.js";
+export * from "./log.js";
+export * from "./util/fn-hash.js";

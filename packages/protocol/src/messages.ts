@@ -1,0 +1,150 @@
+/**
+ * Every message of the protocol, as one discriminated union on `type`.
+ *
+ * A message on the wire is `[routing…] TAG AUTH HEADER (BODY BINARY*)*`: the header is msgpack
+ * of one of the types below; it may carry `parts`, one body frame per part followed by that part's
+ * binary frames (`pf[i]` of them). User data lives only in parts, so the controller routes by the
+ * header alone and forwards parts without decoding them.
+ */
+
+/** What an engine tells the world about itself. */
+export interface EngineInfo {
+  id: number;
+  uuid: string;
+  host: string;
+  pid: number;
+  concurrency: number;
+  state: EngineState;
+  tasksDone: number;
+  running: number;
+  registeredAt: number;
+}
+export type EngineState = "idle" | "busy" | "dead";
+
+/** Built-in operations an engine performs. */
+export type TaskOp = "apply" | "execute" | "push" | "pull";
+
+/** A task as a client submits it. */
+export interface ClientTask {
+  /** Client-local task id. */
+  id: number;
+  op: TaskOp;
+  /** Engine ids for direct tasks; the task runs once on each. */
+  to: number[];
+  /** Hash of the function source (apply). */
+  fn?: string;
+  /** Function source, sent with the first use of `fn` on this connection. */
+  src?: string;
+  /** Names shipped with `scope` (their values are in the part). */
+  scope?: string[];
+}
+
+/** A task as the controller hands it to an engine. */
+export interface EngineTask {
+  /** Controller-global task id. */
+  id: number;
+  op: TaskOp;
+  fn?: string;
+  src?: string;
+  scope?: string[];
+}
+
+/** Serialisable description of a failure. */
+export interface FailureInfo {
+  name: string;
+  message: string;
+  stack: string;
+  code?: string;
+  /** For ReferenceErrors in shipped code: the name that was not defined. */
+  undefinedName?: string;
+}
+
+/** Outcome of one task on one engine. */
+export interface TaskResult {
+  id: number;
+  ok: boolean;
+  /** Engine that ran it. */
+  engine: number;
+  started: number;
+  completed: number;
+  stdout?: string;
+  stderr?: string;
+  /** A failure raised by the controller instead of the engine (engine lost, unknown engine). */
+  hubError?: { code: string; message: string };
+}
+
+export type HubRequest =
+  | { what: "status" }
+  | { what: "queue_status" }
+  | { what: "shutdown"; engines?: number[] };
+
+// ---- client → hub -------------------------------------------------------------------------
+export interface ConnectMsg { type: "connect"; v: string; pkg: string; pid: number; host: string }
+export interface SubmitMsg { type: "submit"; tasks: ClientTask[]; pf: number[]; t: number }
+export interface RequestMsg { type: "request"; rid: number; req: HubRequest }
+export interface ByeMsg { type: "bye" }
+
+// ---- hub → client -------------------------------------------------------------------------
+export interface ConnectReplyMsg {
+  type: "connect_reply";
+  ok: boolean;
+  error?: { code: string; message: string };
+  v: string;
+  pkg: string;
+  clusterId: string;
+  engines: EngineInfo[];
+}
+export interface ResultsMsg { type: "results"; results: TaskResult[]; pf: number[] }
+export interface ReplyMsg { type: "reply"; rid: number; ok: boolean; data?: unknown; error?: { code: string; message: string } }
+
+// ---- hub → notification subscribers -----------------------------------------------------------
+export interface EngineUpMsg { type: "engine_up"; engine: EngineInfo }
+export interface EngineDownMsg { type: "engine_down"; id: number; reason: string }
+export interface TickMsg { type: "tick"; t: number; engines: number }
+export interface ShutdownNoticeMsg { type: "shutdown_notice"; reason: string }
+
+// ---- engine → hub -------------------------------------------------------------------------
+export interface RegisterMsg {
+  type: "register";
+  v: string;
+  pkg: string;
+  uuid: string;
+  host: string;
+  pid: number;
+  node: string;
+  concurrency: number;
+  requestedId?: number;
+}
+export interface EngineResultsMsg { type: "engine_results"; results: TaskResult[]; pf: number[] }
+export interface HeartbeatMsg { type: "heartbeat"; t: number; running?: number; done?: number }
+export interface UnregisterMsg { type: "unregister"; reason: string }
+
+// ---- hub → engine -------------------------------------------------------------------------
+export interface RegisterReplyMsg {
+  type: "register_reply";
+  ok: boolean;
+  id: number;
+  heartbeatMs: number;
+  error?: { code: string; message: string };
+}
+export interface TasksMsg { type: "tasks"; tasks: EngineTask[]; pf: number[] }
+export interface EngineShutdownMsg { type: "engine_shutdown"; reason: string }
+
+export type ClientToHub = ConnectMsg | SubmitMsg | RequestMsg | ByeMsg;
+export type HubToClient = ConnectReplyMsg | ResultsMsg | ReplyMsg;
+export type Notification = EngineUpMsg | EngineDownMsg | TickMsg | ShutdownNoticeMsg;
+export type EngineToHub = RegisterMsg | EngineResultsMsg | HeartbeatMsg | UnregisterMsg;
+export type HubToEngine = RegisterReplyMsg | TasksMsg | HeartbeatMsg | EngineShutdownMsg;
+
+export type Message = ClientToHub | HubToClient | Notification | EngineToHub | HubToEngine;
+
+/** One body plus its binary frames. */
+export interface Part {
+  body: Buffer;
+  frames: Buffer[];
+}
+
+/** Exhaustiveness helper for `switch` over message types. */
+export function assertNever(x: never, what = "message"): never {
+  throw new Error(`Unhandled ${what}: ${JSON.stringify(x)}`);
+}
