@@ -19,7 +19,7 @@ export interface ChannelStats {
 }
 
 export interface ChannelOptions<In extends Message> {
-  socket: zmq.Socket & AsyncIterable<Buffer[]>;
+  socket: zmq.Socket;
   clusterKey: Buffer;
   /** Label bound into outgoing signatures (undefined: this channel does not send). */
   sendLabel?: ChannelLabel;
@@ -123,7 +123,7 @@ export class Channel<In extends Message = Message, Out extends Message = Message
   private async readLoop(): Promise<void> {
     const { socket, router } = this.opts;
     try {
-      for await (const frames of socket) {
+      for await (const frames of socket as unknown as AsyncIterable<Buffer[]>) {
         this.handleFrames(frames, router === true);
       }
     } catch (err) {

@@ -1,0 +1,1 @@
+export { Hub, type HubOptions, type HubState } from "./hub.js";
