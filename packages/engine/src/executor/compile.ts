@@ -1,0 +1,51 @@
+import * as vm from "node:vm";
+
+type Factory = (scope?: Record<string, unknown>) => (...args: unknown[]) => unknown;
+
+const MAX_CACHED = 2_000;
+const cache = new Map<string, Factory>();
+
+/**
+ * Compiles a shipped function once per (source, scope names) in this thread's global scope, the
+ * engine namespace: free names resolve against what `push` and `execute` put there. Scope names
+ * are bound as parameters of a wrapper, so they shadow namespace globals for this function only.
+ */
+export function compileFunction(hash: string, src: string, scope: readonly string[] | undefined): Factory {
+  const key = scope?.length ? `${hash}|${scope.join(",")}` : hash;
+  const hit = cache.get(key);
+  if (hit) return hit;
+  const names = scope ?? [];
+  for (const n of names) {
+    if (!/^[A-Za-z_$][\w$]*$/.test(n)) throw new SyntaxError(`\`${n}\` is not a valid name for a scope variable`);
+  }
+  const code = `(function (__ptc_scope) { ${names.length ? `const { ${names.join(", ")} } = __ptc_scope;` : ""} return (${src}\n); })`;
+  const script = new vm.Script(code, {
+    filename: `ptcluster-task-${hash}.js`,
+    importModuleDynamically: vm.constants.USE_MAIN_CONTEXT_DEFAULT_LOADER,
+  });
+  const factory = script.runInThisContext() as Factory;
+  if (cache.size >= MAX_CACHED) cache.delete(cache.keys().next().value as string);
+  cache.set(key, factory);
+  return factory;
+}
+
+/** Runs code in the engine namespace (`execute`); returns the completion value. */
+export async function runCode(code: string): Promise<unknown> {
+  try {
+    const script = new vm.Script(code, {
+      filename: "ptcluster-execute.js",
+      importModuleDynamically: vm.constants.USE_MAIN_CONTEXT_DEFAULT_LOADER,
+    });
+    return script.runInThisContext();
+  } catch (err) {
+    // Top-level await is not allowed in a script; run such code as an async function body.
+    if (err instanceof SyntaxError && /await/.test(err.message)) {
+      const script = new vm.Script(`(async () => {\n${code}\n})()`, {
+        filename: "ptcluster-execute.js",
+        importModuleDynamically: vm.constants.USE_MAIN_CONTEXT_DEFAULT_LOADER,
+      });
+      return await (script.runInThisContext() as Promise<unknown>);
+    }
+    throw err;
+  }
+}

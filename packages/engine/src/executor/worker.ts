@@ -1,0 +1,111 @@
+/**
+ * The executor thread: it holds the engine namespace (this thread's global scope) and runs user
+ * code. The supervisor on the main thread keeps the socket and the heartbeats, so user code that
+ * spins never silences the engine, and the executor can be replaced to reset the namespace.
+ */
+import { parentPort } from "node:worker_threads";
+import { createRequire } from "node:module";
+import { hostname } from "node:os";
+import { join } from "node:path";
+import { decodeValue, encodeValue, SerializationError, type EngineTask, type TaskResult } from "@ptcluster/protocol";
+import { compileFunction, runCode } from "./compile.js";
+import { installOutputCapture, taskStore, type TaskContext } from "./capture.js";
+import { toFailure } from "./failure.js";
+import type { FromExecutor, ToExecutor } from "./protocol.js";
+
+const port = parentPort;
+if (!port) throw new Error("the executor runs in a worker thread");
+
+/** What shipped code sees as the global `engine`. */
+const engineInfo = {
+  id: -1,
+  host: hostname(),
+  pid: process.pid,
+  uuid: "",
+  /** The cancellation signal of the task running now (per task, even with concurrency above 1). */
+  get signal(): AbortSignal | undefined {
+    return taskStore.getStore()?.controller.signal;
+  },
+};
+
+const g = globalThis as Record<string, unknown>;
+g["engine"] = engineInfo;
+// tsx (esbuild) rewrites nested named functions as __name(fn, "name"); define it so they run unchanged.
+g["__name"] = (target: object, value: string) => Object.defineProperty(target, "name", { value, configurable: true });
+g["require"] = createRequire(join(process.cwd(), "__ptcluster_engine__.js"));
+installOutputCapture();
+
+const running = new Map<number, TaskContext>();
+
+port.on("message", (msg: ToExecutor) => {
+  switch (msg.type) {
+    case "init":
+      engineInfo.id = msg.engineId;
+      engineInfo.host = msg.host;
+      engineInfo.uuid = msg.uuid;
+      break;
+    case "task":
+      void runTask(msg.task, msg.body, msg.frames);
+      break;
+    case "cancel":
+      running.get(msg.id)?.controller.abort(new Error(msg.reason));
+      break;
+  }
+});
+post({ type: "ready" });
+
+function post(msg: FromExecutor): void {
+  port!.postMessage(msg);
+}
+
+async function runTask(task: EngineTask, body: Uint8Array, frames: Uint8Array[]): Promise<void> {
+  const ctx: TaskContext = { id: task.id, stdout: [], stderr: [], controller: new AbortController() };
+  running.set(task.id, ctx);
+  const started = Date.now();
+  let ok = true;
+  let out: { body: Buffer; frames: Buffer[] };
+  try {
+    const value = await taskStore.run(ctx, () => perform(task, body, frames));
+    try {
+      out = encodeValue(value, "result");
+    } catch (err) {
+      ok = false;
+      out = encodeValue(toFailure(err instanceof SerializationError ? err : new SerializationError("result", (err as Error).message)));
+    }
+  } catch (err) {
+    ok = false;
+    out = encodeValue(toFailure(err));
+  }
+  running.delete(task.id);
+  const result: TaskResult = { id: task.id, ok, engine: engineInfo.id, started, completed: Date.now() };
+  if (ctx.stdout.length) result.stdout = ctx.stdout.join("");
+  if (ctx.stderr.length) result.stderr = ctx.stderr.join("");
+  post({ type: "result", result, body: out.body, frames: out.frames });
+}
+
+async function perform(task: EngineTask, body: Uint8Array, frames: Uint8Array[]): Promise<unknown> {
+  const payload = decodeValue(body, frames.map((f) => Buffer.from(f.buffer, f.byteOffset, f.byteLength)));
+  switch (task.op) {
+    case "apply": {
+      if (!task.fn || task.src === undefined) throw new Error("apply task without function source");
+      const [args, scope] = payload as [unknown[], Record<string, unknown> | undefined];
+      const fn = compileFunction(task.fn, task.src, task.scope)(scope);
+      if (typeof fn !== "function") throw new TypeError("the shipped code is not a function");
+      return await fn(...args);
+    }
+    case "execute":
+      return await runCode(payload as string);
+    case "push": {
+      const ns = payload as Record<string, unknown>;
+      for (const [k, v] of Object.entries(ns)) g[k] = v;
+      return Object.keys(ns).length;
+    }
+    case "pull": {
+      const names = payload as string[];
+      return names.map((n) => {
+        if (!(n in g)) throw new ReferenceError(`${n} is not defined`);
+        return g[n];
+      });
+    }
+  }
+}

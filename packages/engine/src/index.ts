@@ -1,0 +1,1 @@
+export { Engine, type EngineOptions, type EngineLifecycle } from "./supervisor/engine.js";

@@ -1,0 +1,212 @@
+import * as zmq from "zeromq";
+import { hostname } from "node:os";
+import { randomBytes } from "node:crypto";
+import {
+  AuthenticationError, Channel, PACKAGE_VERSION, PROTOCOL_VERSION, ProtocolError, VersionMismatchError, assertNever,
+  endpoint, type EngineTask, type EngineToHub, type HubToEngine, type Incoming, type Logger, type Part, type TaskResult,
+} from "@ptcluster/protocol";
+import { ExecutorHost } from "./executor-host.js";
+
+export interface EngineOptions {
+  /** Controller address and engine port, and the cluster key. */
+  host: string;
+  port: number;
+  key: Buffer;
+  /** How many tasks run at once (default 1). */
+  concurrency?: number;
+  /** Ask for this engine id (MPI rank); honoured when free. */
+  requestedId?: number;
+  /** Give up registering after this long (ms). */
+  registerTimeoutMs?: number;
+  /** Exit when the controller has been silent this long (ms). */
+  orphanTimeoutMs?: number;
+  logger: Logger;
+}
+
+export type EngineLifecycle = "starting" | "registering" | "running" | "stopping" | "stopped";
+
+interface Queued { task: EngineTask; part: Part }
+
+/**
+ * The engine supervisor: the socket, registration, heartbeats, the task queue and the executor
+ * thread. User code never runs on this thread.
+ */
+export class Engine {
+  state: EngineLifecycle = "starting";
+  id = -1;
+  readonly uuid = randomBytes(16).toString("hex");
+  private channel!: Channel<HubToEngine, EngineToHub>;
+  private executor!: ExecutorHost;
+  private readonly queue: Queued[] = [];
+  private running = 0;
+  private done = 0;
+  private readonly sources = new Map<string, string>();
+  private readonly results: Array<{ result: TaskResult; part: Part }> = [];
+  private flushScheduled = false;
+  private hbTimer: NodeJS.Timeout | undefined;
+  private lastHeard = Date.now();
+  private readonly concurrency: number;
+  private readonly log: Logger;
+  private stopResolve!: (code: number) => void;
+  /** Resolves with the exit code when the engine has stopped. */
+  readonly stopped: Promise<number>;
+
+  constructor(private readonly opts: EngineOptions) {
+    this.concurrency = opts.concurrency ?? 1;
+    this.log = opts.logger.child({ component: "engine" });
+    this.stopped = new Promise((r) => (this.stopResolve = r));
+  }
+
+  /** Connects, registers and starts serving; rejects with a named error if registration fails. */
+  async start(): Promise<number> {
+    this.executor = new ExecutorHost((m) => this.onExecutorResult(m.result, Buffer.from(m.body.buffer, m.body.byteOffset, m.body.byteLength), m.frames.map((f) => Buffer.from(f.buffer, f.byteOffset, f.byteLength))), (code) => {
+      if (this.state === "running") {
+        this.log.error({ code }, "executor thread exited");
+        void this.stop(`executor exited with code ${code}`, 1);
+      }
+    });
+    const socket = new zmq.Dealer({ routingId: this.uuid, linger: 200, sendHighWaterMark: 100_000, receiveHighWaterMark: 100_000 });
+    socket.connect(endpoint(this.opts.host, this.opts.port));
+    this.state = "registering";
+    const registered = new Promise<number>((resolve, reject) => {
+      const timeoutMs = this.opts.registerTimeoutMs ?? 10_000;
+      const timer = setTimeout(() => reject(new ProtocolError(`The controller at ${this.opts.host}:${this.opts.port} did not answer registration within ${timeoutMs} ms. Is the cluster running, and is this the right connection file?`, { code: "ERR_PTC_REGISTER_TIMEOUT" })), timeoutMs);
+      this.channel = new Channel<HubToEngine, EngineToHub>({
+        socket, clusterKey: this.opts.key, sendLabel: "e2h", recvLabel: "h2e", selfId: Buffer.from(this.uuid), logger: this.log,
+        onAuthFailed: () => {
+          clearTimeout(timer);
+          reject(new AuthenticationError(`The controller at ${this.opts.host}:${this.opts.port} rejected this engine's signatures: the key in the connection file does not match the running cluster. Copy the current engine connection file.`));
+        },
+        onMessage: (m) => {
+          if (m.header.type === "register_reply") {
+            clearTimeout(timer);
+            if (!m.header.ok) {
+              const e = m.header.error;
+              reject(e?.code === "ERR_PTC_VERSION" ? new VersionMismatchError(e.message, PROTOCOL_VERSION, "?") : new ProtocolError(e?.message ?? "registration refused"));
+            } else resolve(m.header.id);
+            if (m.header.ok) this.hbMs = m.header.heartbeatMs;
+            return;
+          }
+          this.onMessage(m);
+        },
+      }).start();
+    });
+    await this.executor.whenReady();
+    this.channel.send({
+      type: "register", v: PROTOCOL_VERSION, pkg: PACKAGE_VERSION, uuid: this.uuid, host: hostname(), pid: process.pid,
+      node: process.version, concurrency: this.concurrency, ...(this.opts.requestedId !== undefined ? { requestedId: this.opts.requestedId } : {}),
+    });
+    try {
+      this.id = await registered;
+    } catch (err) {
+      await this.shutdownResources();
+      this.state = "stopped";
+      this.stopResolve(1);
+      throw err;
+    }
+    this.executor.post({ type: "init", engineId: this.id, host: hostname(), uuid: this.uuid });
+    this.state = "running";
+    this.lastHeard = Date.now();
+    this.hbTimer = setInterval(() => this.onHeartbeatTimer(), this.hbMs);
+    this.log.info({ engineId: this.id }, "engine registered");
+    return this.id;
+  }
+
+  private hbMs = 500;
+
+  private onMessage({ header, parts }: Incoming<HubToEngine>): void {
+    this.lastHeard = Date.now();
+    switch (header.type) {
+      case "tasks":
+        for (let i = 0; i < header.tasks.length; i++) {
+          const task = header.tasks[i] as EngineTask;
+          if (task.fn && task.src !== undefined) this.sources.set(task.fn, task.src);
+          this.queue.push({ task, part: parts[i] ?? { body: Buffer.alloc(0), frames: [] } });
+        }
+        this.pump();
+        break;
+      case "heartbeat":
+        break;
+      case "engine_shutdown":
+        void this.stop(`controller asked: ${header.reason}`, 0);
+        break;
+      case "register_reply":
+        break;
+      default:
+        assertNever(header);
+    }
+  }
+
+  /** Hands queued tasks to the executor while it has free slots. */
+  private pump(): void {
+    while (this.running < this.concurrency && this.queue.length > 0) {
+      const { task, part } = this.queue.shift() as Queued;
+      if (task.fn) {
+        if (!this.executor.knownFns.has(task.fn)) {
+          const src = task.src ?? this.sources.get(task.fn);
+          if (src === undefined) {
+            this.failLocally(task, "the controller sent a function hash this engine has never seen");
+            continue;
+          }
+          task.src = src;
+          this.executor.knownFns.add(task.fn);
+        } else delete task.src;
+      }
+      this.running++;
+      this.executor.run(task, part.body, part.frames);
+    }
+  }
+
+  private failLocally(task: EngineTask, message: string): void {
+    const now = Date.now();
+    this.results.push({ result: { id: task.id, ok: false, engine: this.id, started: now, completed: now, hubError: { code: "ERR_PTC_PROTOCOL", message } }, part: { body: Buffer.alloc(0), frames: [] } });
+    this.scheduleFlush();
+  }
+
+  private onExecutorResult(result: TaskResult, body: Buffer, frames: Buffer[]): void {
+    this.running--;
+    this.done++;
+    this.results.push({ result, part: { body, frames } });
+    this.pump();
+    this.scheduleFlush();
+  }
+
+  private scheduleFlush(): void {
+    if (this.flushScheduled) return;
+    this.flushScheduled = true;
+    queueMicrotask(() => {
+      this.flushScheduled = false;
+      if (this.results.length === 0) return;
+      const batch = this.results.splice(0, this.results.length);
+      this.channel.send({ type: "engine_results", results: batch.map((b) => b.result), pf: batch.map((b) => b.part.frames.length) }, batch.map((b) => b.part));
+    });
+  }
+
+  private onHeartbeatTimer(): void {
+    const orphanMs = this.opts.orphanTimeoutMs ?? 30_000;
+    if (Date.now() - this.lastHeard > orphanMs) {
+      this.log.error({ orphanMs }, "controller silent; exiting");
+      void this.stop(`controller silent for ${orphanMs} ms`, 3);
+      return;
+    }
+    this.channel.send({ type: "heartbeat", t: Date.now(), running: this.running + this.queue.length, done: this.done });
+  }
+
+  /** Unregisters (if `reason` is given and the controller may listen), stops the executor, closes the socket. */
+  async stop(reason: string, code = 0): Promise<number> {
+    if (this.state === "stopping" || this.state === "stopped") return this.stopped;
+    const wasRunning = this.state === "running";
+    this.state = "stopping";
+    this.log.info({ reason }, "engine stopping");
+    clearInterval(this.hbTimer);
+    if (wasRunning) this.channel.send({ type: "unregister", reason });
+    await this.shutdownResources();
+    this.state = "stopped";
+    this.stopResolve(code);
+    return code;
+  }
+
+  private async shutdownResources(): Promise<void> {
+    await Promise.all([this.channel?.close(200), this.executor?.terminate()]);
+  }
+}
