@@ -219,7 +219,7 @@ export class Hub {
 
   private connectReply(ok: boolean, error?: { code: string; message: string }): HubToClient {
     return {
-      type: "connect_reply", ok, v: PROTOCOL_VERSION, pkg: PACKAGE_VERSION, clusterId: this.opts.clusterId ?? "",
+      type: "connect_reply", ok, v: PROTOCOL_VERSION, pkg: PACKAGE_VERSION, clusterId: this.opts.clusterId ?? "", heartbeatMs: this.hbMs,
       engines: [...this.engines.all()].map((e) => e.info), ...(error ? { error } : {}),
     };
   }

@@ -22,7 +22,7 @@ export interface EngineInfo {
 export type EngineState = "idle" | "busy" | "dead";
 
 /** Built-in operations an engine performs. */
-export type TaskOp = "apply" | "execute" | "push" | "pull";
+export type TaskOp = "apply" | "map" | "execute" | "push" | "pull";
 
 /** A task as a client submits it. */
 export interface ClientTask {
@@ -93,6 +93,7 @@ export interface ConnectReplyMsg {
   pkg: string;
   clusterId: string;
   engines: EngineInfo[];
+  heartbeatMs: number;
 }
 export interface ResultsMsg { type: "results"; results: TaskResult[]; pf: number[] }
 export interface ReplyMsg { type: "reply"; rid: number; ok: boolean; data?: unknown; error?: { code: string; message: string } }

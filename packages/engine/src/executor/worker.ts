@@ -93,6 +93,18 @@ async function perform(task: EngineTask, body: Uint8Array, frames: Uint8Array[])
       if (typeof fn !== "function") throw new TypeError("the shipped code is not a function");
       return await fn(...args);
     }
+    case "map": {
+      if (!task.fn || task.src === undefined) throw new Error("map task without function source");
+      const [argLists, scope] = payload as [unknown[][], Record<string, unknown> | undefined];
+      const fn = compileFunction(task.fn, task.src, task.scope)(scope);
+      if (typeof fn !== "function") throw new TypeError("the shipped code is not a function");
+      const out = new Array<unknown>(argLists.length);
+      for (let i = 0; i < argLists.length; i++) {
+        const r = fn(...(argLists[i] as unknown[]));
+        out[i] = r !== null && typeof r === "object" && typeof (r as PromiseLike<unknown>).then === "function" ? await r : r;
+      }
+      return out;
+    }
     case "execute":
       return await runCode(payload as string);
     case "push": {

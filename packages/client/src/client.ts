@@ -1,0 +1,397 @@
+import * as zmq from "zeromq";
+import { EventEmitter } from "node:events";
+import { hostname } from "node:os";
+import { randomBytes } from "node:crypto";
+import {
+  AuthenticationError, Channel, ClientClosedError, HubLostError, NoEnginesError, PACKAGE_VERSION, PROTOCOL_VERSION,
+  ProtocolError, VersionMismatchError, assertNever, endpoint, profilePaths, readConnectionFile, silentLogger,
+  type ClientTask, type ClientToHub, type ConnectionInfo, type EngineInfo, type HubRequest, type HubToClient,
+  type Incoming, type Logger, type Notification, type Part, type TaskResult,
+} from "@ptcluster/protocol";
+import { DirectView, EngineView } from "./views/direct-view.js";
+import { validateConnectOptions, type ConnectOptions } from "./options.js";
+import type { AsyncResult } from "./results/async-result.js";
+
+// Pending outgoing messages must never keep a finished script alive.
+zmq.context.blocky = false;
+
+/** @internal Receives the results of one submitted task. */
+export interface TaskSink {
+  onResult(result: TaskResult, part: Part): void;
+  onFailure(err: Error): void;
+}
+
+export type ClientState = "connecting" | "connected" | "closed" | "hub-lost";
+
+export interface ClientEvents {
+  engine_up: [EngineInfo];
+  engine_down: [{ id: number; reason: string }];
+  hub_lost: [HubLostError];
+  close: [];
+}
+
+/**
+ * A connection to one cluster's controller. Obtain one with {@link connect}.
+ *
+ * ```ts
+ * const rc = await connect();
+ * rc.ids;                                         // [0, 1, 2, 3]
+ * await rc.view().applySync(() => "Hello, World");
+ * await rc.close();
+ * ```
+ */
+export class Client extends EventEmitter<ClientEvents> {
+  state: ClientState = "connecting";
+  /** The connection file this client used. */
+  readonly connection: ConnectionInfo;
+  private readonly engines = new Map<number, EngineInfo>();
+  private channel!: Channel<HubToClient, ClientToHub>;
+  private notify!: Channel<Notification, never>;
+  private readonly sinks = new Map<number, TaskSink>();
+  private readonly requests = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
+  private nextTaskId = 1;
+  private nextRid = 1;
+  private readonly sentFns = new Set<string>();
+  private batch: { tasks: ClientTask[]; parts: Part[] } | undefined;
+  private liveness: NodeJS.Timeout | undefined;
+  private lastHeard = Date.now();
+  private hbMs = 500;
+  private refreshing = false;
+  private readonly log: Logger;
+
+  /** @internal use {@link connect} */
+  constructor(connection: ConnectionInfo, logger?: Logger) {
+    super();
+    this.connection = connection;
+    this.log = logger ?? silentLogger();
+  }
+
+  /** @internal */
+  async open(timeoutMs: number, signal?: AbortSignal): Promise<void> {
+    const key = Buffer.from(this.connection.key, "hex");
+    const routingId = randomBytes(16).toString("hex");
+    const dealer = new zmq.Dealer({ routingId, linger: 100, sendHighWaterMark: 100_000, receiveHighWaterMark: 100_000 });
+    dealer.connect(endpoint(this.connection.host, this.connection.port));
+    const sub = new zmq.Subscriber({ linger: 0, receiveHighWaterMark: 100_000 });
+    sub.connect(endpoint(this.connection.host, this.connection.notifyPort ?? 0));
+    sub.subscribe();
+    const where = `${this.connection.host}:${this.connection.port}`;
+    let settle!: { resolve: () => void; reject: (e: Error) => void };
+    const connected = new Promise<void>((resolve, reject) => (settle = { resolve, reject }));
+    this.channel = new Channel<HubToClient, ClientToHub>({
+      socket: dealer, clusterKey: key, sendLabel: "c2h", recvLabel: "h2c", selfId: Buffer.from(routingId), logger: this.log,
+      onAuthFailed: () => settle.reject(new AuthenticationError(
+        `The controller at ${where} rejected this client's signatures: the key in the connection file does not match the running cluster (profile \`${this.connection.profile}\`). ` +
+          "The cluster may have been restarted; reconnect with its current connection file.",
+      )),
+      onMessage: (m) => {
+        if (m.header.type === "connect_reply" && this.state === "connecting") {
+          if (!m.header.ok) {
+            const e = m.header.error;
+            settle.reject(e?.code === "ERR_PTC_VERSION" ? new VersionMismatchError(e.message, PROTOCOL_VERSION, m.header.v) : new ProtocolError(e?.message ?? "connection refused"));
+            return;
+          }
+          this.hbMs = m.header.heartbeatMs;
+          for (const e of m.header.engines) this.engines.set(e.id, e);
+          settle.resolve();
+          return;
+        }
+        this.onMessage(m);
+      },
+    }).start();
+    this.notify = new Channel<Notification, never>({ socket: sub, clusterKey: key, recvLabel: "pub", logger: this.log, onMessage: (m) => this.onNotification(m.header) }).start();
+    this.channel.send({ type: "connect", v: PROTOCOL_VERSION, pkg: PACKAGE_VERSION, pid: process.pid, host: hostname() });
+    let timer: NodeJS.Timeout | undefined;
+    const onAbort = () => settle.reject(new ClientClosedError("Connecting was aborted."));
+    signal?.addEventListener("abort", onAbort, { once: true });
+    try {
+      await Promise.race([
+        connected,
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(() => reject(new HubLostError(
+            `No answer from the controller at ${where} within ${timeoutMs} ms (profile \`${this.connection.profile}\`). ` +
+              "It may have exited; check `ptcluster list`, or restart it with `ptcluster start`.",
+          )), timeoutMs);
+        }),
+      ]);
+    } catch (err) {
+      await this.teardown();
+      this.state = "closed";
+      throw err;
+    } finally {
+      clearTimeout(timer);
+      signal?.removeEventListener("abort", onAbort);
+    }
+    this.state = "connected";
+    this.lastHeard = Date.now();
+    this.liveness = setInterval(() => this.checkLiveness(), Math.max(250, this.hbMs));
+    this.liveness.unref();
+  }
+
+  /** Engine ids, sorted, kept current as engines come and go. */
+  get ids(): number[] {
+    return [...this.engines.keys()].sort((a, b) => a - b);
+  }
+
+  /** What the controller said about each engine when it registered. */
+  engineInfo(id: number): EngineInfo | undefined {
+    return this.engines.get(id);
+  }
+
+  /**
+   * A DirectView on `targets` (default: every engine, re-evaluated at each call, so engines that
+   * join later are included).
+   */
+  view(targets?: readonly number[]): DirectView {
+    return new DirectView(this, targets ? [...targets] : undefined, {});
+  }
+
+  /** A view on one engine: results are single values rather than one per engine. */
+  engine(id: number): EngineView {
+    return new EngineView(this, id, {});
+  }
+
+  /** Waits until at least `n` engines are registered (default: those already known, at least 1). */
+  async waitForEngines(n = Math.max(1, this.engines.size), options: { timeout?: number } = {}): Promise<number[]> {
+    if (this.engines.size >= n) return this.ids;
+    const timeoutMs = options.timeout ?? 30_000;
+    return new Promise((resolve, reject) => {
+      const check = () => {
+        if (this.engines.size >= n) {
+          cleanup();
+          resolve(this.ids);
+        }
+      };
+      const fail = (err: Error) => {
+        cleanup();
+        reject(err);
+      };
+      const timer = setTimeout(() => fail(new NoEnginesError(`Only ${this.engines.size} of ${n} engines registered within ${timeoutMs} ms. Check the engines' logs under ${profilePaths(this.connection.profile, this.connection.clusterId).logDir}.`)), timeoutMs);
+      const onLost = (e: HubLostError) => fail(e);
+      const cleanup = () => {
+        clearTimeout(timer);
+        this.off("engine_up", check);
+        this.off("hub_lost", onLost);
+      };
+      this.on("engine_up", check);
+      this.on("hub_lost", onLost);
+    });
+  }
+
+  /** Waits for every result to finish (successfully or not); true if all did within `timeout` ms. */
+  async wait(results: Iterable<AsyncResult<unknown> | PromiseLike<unknown>>, options: { timeout?: number } = {}): Promise<boolean> {
+    const all = Promise.allSettled([...results]).then(() => true);
+    if (options.timeout === undefined) return all;
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<boolean>((r) => (timer = setTimeout(() => r(false), options.timeout)));
+    try {
+      return await Promise.race([all, late]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** Per-engine counts of queued, running and completed tasks. */
+  queueStatus(): Promise<Record<number, { queued: number; running: number; completed: number }>> {
+    return this.request({ what: "queue_status" }) as Promise<Record<number, { queued: number; running: number; completed: number }>>;
+  }
+
+  /** The controller's view of the cluster: engines (id, pid, host, state, tasks done), clients, tasks in flight. */
+  status(): Promise<{ pid: number; profile: string; clusterId: string; engines: EngineInfo[]; clients: number; tasksInFlight: number }> {
+    return this.request({ what: "status" }) as Promise<{ pid: number; profile: string; clusterId: string; engines: EngineInfo[]; clients: number; tasksInFlight: number }>;
+  }
+
+  /** Stops the whole cluster (engines and controller), then closes this client. */
+  async shutdown(): Promise<void> {
+    this.assertOpen();
+    await this.request({ what: "shutdown" });
+    await this.teardown(new HubLostError("The cluster was shut down by this client."));
+    this.state = "closed";
+    this.emit("close");
+  }
+
+  /** Closes the connection; pending results reject with `ClientClosedError`. The cluster keeps running. */
+  async close(): Promise<void> {
+    if (this.state === "closed") return;
+    if (this.state === "connected") this.channel.send({ type: "bye" });
+    await this.teardown(new ClientClosedError());
+    this.state = "closed";
+    this.emit("close");
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+
+  // ---- internals used by views ----------------------------------------------------------------
+
+  /** @internal */
+  assertOpen(): void {
+    if (this.state === "closed") throw new ClientClosedError("This client is closed; connect again with `connect()`.");
+    if (this.state === "hub-lost") throw new HubLostError("The controller is gone; restart the cluster and connect again.");
+  }
+
+  /** @internal Queues a task; tasks queued in the same tick travel in one message. */
+  submit(task: Omit<ClientTask, "id" | "src">, part: Part, sink: TaskSink, src?: string): number {
+    this.assertOpen();
+    const id = this.nextTaskId++;
+    const t: ClientTask = { ...task, id };
+    if (t.fn && src !== undefined && !this.sentFns.has(t.fn)) {
+      this.sentFns.add(t.fn);
+      t.src = src;
+    }
+    this.sinks.set(id, sink);
+    if (!this.batch) {
+      this.batch = { tasks: [], parts: [] };
+      queueMicrotask(() => this.flush());
+    }
+    this.batch.tasks.push(t);
+    this.batch.parts.push(part);
+    return id;
+  }
+
+  private flush(): void {
+    const b = this.batch;
+    this.batch = undefined;
+    if (!b || this.state !== "connected") return;
+    this.channel.send({ type: "submit", tasks: b.tasks, pf: b.parts.map((p) => p.frames.length), t: Date.now() }, b.parts);
+  }
+
+  /** @internal the sink is done: forget it */
+  release(id: number): void {
+    this.sinks.delete(id);
+  }
+
+  private request(req: HubRequest, timeoutMs = 10_000): Promise<unknown> {
+    this.assertOpen();
+    const rid = this.nextRid++;
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.requests.delete(rid);
+        reject(new HubLostError(`The controller did not answer a \`${req.what}\` request within ${timeoutMs} ms.`));
+      }, timeoutMs);
+      this.requests.set(rid, {
+        resolve: (v) => { clearTimeout(timer); resolve(v); },
+        reject: (e) => { clearTimeout(timer); reject(e); },
+      });
+      this.channel.send({ type: "request", rid, req });
+    });
+  }
+
+  private onMessage({ header, parts }: Incoming<HubToClient>): void {
+    this.lastHeard = Date.now();
+    switch (header.type) {
+      case "results":
+        for (let i = 0; i < header.results.length; i++) {
+          const r = header.results[i] as TaskResult;
+          this.sinks.get(r.id)?.onResult(r, parts[i] ?? { body: Buffer.alloc(0), frames: [] });
+        }
+        break;
+      case "reply": {
+        const pending = this.requests.get(header.rid);
+        this.requests.delete(header.rid);
+        if (!pending) break;
+        if (header.ok) pending.resolve(header.data);
+        else pending.reject(new ProtocolError(header.error?.message ?? "request failed", { code: header.error?.code ?? "ERR_PTC_PROTOCOL" }));
+        break;
+      }
+      case "connect_reply":
+        break;
+      default:
+        assertNever(header);
+    }
+  }
+
+  private onNotification(n: Notification): void {
+    this.lastHeard = Date.now();
+    switch (n.type) {
+      case "engine_up":
+        this.engines.set(n.engine.id, n.engine);
+        this.emit("engine_up", n.engine);
+        break;
+      case "engine_down":
+        if (this.engines.delete(n.id)) this.emit("engine_down", { id: n.id, reason: n.reason });
+        break;
+      case "tick":
+        // Notifications sent before our subscription took effect are lost: catch up from the controller.
+        if (n.engines !== this.engines.size) void this.refreshEngines();
+        break;
+      case "shutdown_notice":
+        this.hubLost(new HubLostError(`The controller shut down (${n.reason}); pending work was not completed.`));
+        break;
+      default:
+        assertNever(n, "notification");
+    }
+  }
+
+  private async refreshEngines(): Promise<void> {
+    if (this.refreshing || this.state !== "connected") return;
+    this.refreshing = true;
+    try {
+      const s = await this.status();
+      const seen = new Set<number>();
+      for (const e of s.engines) {
+        seen.add(e.id);
+        if (!this.engines.has(e.id)) {
+          this.engines.set(e.id, e);
+          this.emit("engine_up", e);
+        }
+      }
+      for (const id of [...this.engines.keys()]) {
+        if (!seen.has(id)) {
+          this.engines.delete(id);
+          this.emit("engine_down", { id, reason: "no longer registered" });
+        }
+      }
+    } catch {
+      /* the liveness check reports a lost controller */
+    } finally {
+      this.refreshing = false;
+    }
+  }
+
+  private checkLiveness(): void {
+    const limit = Math.max(3_000, this.hbMs * 8);
+    if (this.state === "connected" && Date.now() - this.lastHeard > limit) {
+      this.hubLost(new HubLostError(`The controller at ${this.connection.host}:${this.connection.port} has been silent for ${limit} ms; it is presumed dead. Pending work is lost; restart the cluster.`));
+    }
+  }
+
+  private hubLost(err: HubLostError): void {
+    if (this.state !== "connected") return;
+    this.state = "hub-lost";
+    this.log.error({ err }, "controller lost");
+    void this.teardown(err);
+    this.emit("hub_lost", err);
+  }
+
+  private async teardown(err?: Error): Promise<void> {
+    clearInterval(this.liveness);
+    const failure = err ?? new ClientClosedError();
+    const sinks = [...this.sinks.values()];
+    this.sinks.clear();
+    for (const s of sinks) s.onFailure(failure);
+    const reqs = [...this.requests.values()];
+    this.requests.clear();
+    for (const r of reqs) r.reject(failure);
+    await Promise.all([this.channel?.close(100), this.notify?.close(0)]);
+  }
+}
+
+/**
+ * Connects to a running cluster: the default profile, or `{ profile }`, `{ clusterId }`, or an
+ * explicit connection `{ file }`.
+ *
+ * ```ts
+ * const rc = await connect({ profile: "default" });
+ * ```
+ */
+export async function connect(options: ConnectOptions = {}): Promise<Client> {
+  const o = validateConnectOptions(options);
+  const paths = profilePaths(o.profile, o.clusterId);
+  const file = o.file ?? paths.clientFile;
+  const info = readConnectionFile(file, "client", o.file ? undefined : o.profile);
+  const client = new Client(info, o.logger);
+  await client.open(o.timeout, o.signal);
+  return client;
+}

@@ -1,0 +1,50 @@
+import { InvalidOptionError, sourceHash } from "@ptcluster/protocol";
+
+/** A function as it travels: its source and the hash engines cache it by. */
+export interface ShippedFunction {
+  hash: string;
+  src: string;
+}
+
+const cache = new WeakMap<object, ShippedFunction>();
+
+/**
+ * Prepares a function for shipping: its source, normalised into an expression (methods such as
+ * `{ f(x) { … } }` become one), and its hash. Cached per function object, so a map of 100,000
+ * items reads the source once.
+ */
+export function shipFunction(fn: unknown): ShippedFunction {
+  if (typeof fn !== "function") {
+    throw new InvalidOptionError(`Expected a function to run, got \`${String(fn)}\` (${typeof fn})`);
+  }
+  const hit = cache.get(fn);
+  if (hit) return hit;
+  const raw = Function.prototype.toString.call(fn);
+  if (/\{\s*\[native code\]\s*\}\s*$/.test(raw)) {
+    throw new InvalidOptionError(
+      `Cannot ship \`${fn.name || "anonymous"}\`: it is a built-in or bound function, whose source is not available. Wrap it: \`(x) => ${fn.name || "f"}(x)\`.`,
+    );
+  }
+  const src = asExpression(raw);
+  const shipped = { hash: sourceHash(src), src };
+  cache.set(fn, shipped);
+  return shipped;
+}
+
+function parses(expr: string): boolean {
+  try {
+    // Compiles without running: checks that the source is a valid expression.
+    new Function(`return (${expr}\n);`);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function asExpression(src: string): string {
+  if (parses(src)) return src;
+  // Object and class methods print as `name(…) { … }`, `async name(…) { … }` or `*name(…) { … }`.
+  const method = `Object.values({ ${src} })[0]`;
+  if (parses(method)) return method;
+  throw new InvalidOptionError(`Cannot ship this function: its source does not parse on its own:\n${src.slice(0, 200)}`);
+}

@@ -1,0 +1,12 @@
+export { Client, connect, type ClientState, type ClientEvents } from "./client.js";
+export type { ConnectOptions } from "./options.js";
+export { DirectView, EngineView, type ResultOf, type ArgLists } from "./views/direct-view.js";
+export type { ViewOptions } from "./views/view-options.js";
+export { AsyncResult, ResultTimeoutError, type TaskMetadata } from "./results/async-result.js";
+export { startCluster, Cluster, type StartClusterOptions } from "./cluster/start-cluster.js";
+export {
+  PtclusterError, RemoteError, UndefinedNameError, CompositeError, TaskTimeoutError, TaskCancelledError, EngineLostError,
+  HubLostError, NoEnginesError, NoClusterError, ConnectionFileError, ProtocolError, AuthenticationError, VersionMismatchError,
+  SerializationError, InvalidOptionError, ClientClosedError, UnknownEngineError, ClusterStartError,
+  type EngineInfo,
+} from "@ptcluster/protocol";

@@ -1,0 +1,354 @@
+import {
+  CompositeError, InvalidOptionError, NoEnginesError, encodeValue, decodeValue,
+  type ClientTask, type Part, type TaskOp, type TaskResult,
+} from "@ptcluster/protocol";
+import type { Client } from "../client.js";
+import { AsyncResult, type TaskMetadata } from "../results/async-result.js";
+import { failureToError } from "../results/remote-errors.js";
+import { shipFunction } from "../functions/ship.js";
+import { validateViewOptions, type ViewOptions } from "./view-options.js";
+import { describeValue } from "../options.js";
+
+// biome-ignore lint: any is needed to accept every function signature
+type AnyFn = (...args: any[]) => unknown;
+/** What a function resolves to once awaited. */
+export type ResultOf<F extends AnyFn> = Awaited<ReturnType<F>>;
+/** One iterable per parameter of `fn`: `map(fn, xs, ys)` calls `fn(xs[i], ys[i])`. */
+export type ArgLists<A extends unknown[]> = { [K in keyof A]: Iterable<A[K]> };
+
+interface Submission<T> {
+  op: TaskOp;
+  targets: number[];
+  /** Payload per target, or one for all. */
+  parts: Part[] | Part;
+  fn?: { hash: string; src: string };
+  scope?: string[];
+  combine: (values: unknown[]) => T;
+}
+
+/** Shared machinery of views addressed to explicit engines. */
+abstract class AddressedView {
+  /** @internal */
+  constructor(protected readonly client: Client, protected readonly opts: ViewOptions) {}
+
+  /** @internal Submits one task per target and gathers the results in target order. */
+  protected run<T>(s: Submission<T>, single: boolean): AsyncResult<T> {
+    const { client } = this;
+    const submitted = new Date();
+    const metadata: TaskMetadata[] = s.targets.map((engineId) => ({
+      engineId, submitted, started: undefined, completed: undefined, received: undefined, status: "pending", stdout: "", stderr: "",
+    }));
+    const values = new Array<unknown>(s.targets.length);
+    const errors: Error[] = [];
+    const indexOf = new Map<number, number>();
+    s.targets.forEach((t, i) => indexOf.set(t, i));
+    const ids: number[] = [];
+    let ar!: AsyncResult<T>;
+    ar = new AsyncResult<T>((resolve, reject) => {
+      let remaining = s.targets.length;
+      const finish = () => {
+        for (const id of ids) client.release(id);
+        if (errors.length === 0) {
+          try {
+            resolve(s.combine(values));
+          } catch (err) {
+            reject(err);
+          }
+        } else if (single) reject(errors[0]);
+        else reject(new CompositeError(errors, values));
+      };
+      const sink = (slotFor: (r: TaskResult) => number | undefined) => ({
+        onResult(r: TaskResult, part: Part) {
+          const i = slotFor(r);
+          if (i === undefined || metadata[i]?.status !== "pending") return;
+          const m = metadata[i] as TaskMetadata;
+          m.started = new Date(r.started);
+          m.completed = new Date(r.completed);
+          m.received = new Date();
+          m.stdout = r.stdout ?? "";
+          m.stderr = r.stderr ?? "";
+          if (r.ok) {
+            m.status = "ok";
+            try {
+              values[i] = decodeValue(part.body, part.frames);
+            } catch (err) {
+              m.status = "error";
+              errors.push(err as Error);
+            }
+          } else {
+            m.status = "error";
+            const err = failureToError(r, part);
+            values[i] = err;
+            errors.push(err);
+          }
+          ar.done++;
+          if (--remaining === 0) finish();
+        },
+        onFailure(err: Error) {
+          for (let i = 0; i < metadata.length; i++) {
+            const m = metadata[i] as TaskMetadata;
+            if (m.status !== "pending") continue;
+            m.status = "error";
+            values[i] = err;
+            errors.push(err);
+            ar.done++;
+            remaining--;
+          }
+          if (remaining <= 0) {
+            remaining = -1;
+            finish();
+          }
+        },
+      });
+      const base: Omit<ClientTask, "id" | "src" | "to"> = { op: s.op };
+      if (s.fn) base.fn = s.fn.hash;
+      if (s.scope?.length) base.scope = s.scope;
+      if (Array.isArray(s.parts)) {
+        // A different payload per engine: one task each.
+        s.targets.forEach((t, i) => {
+          ids.push(client.submit({ ...base, to: [t] }, (s.parts as Part[])[i] as Part, sink(() => i), s.fn?.src));
+        });
+      } else {
+        ids.push(client.submit({ ...base, to: s.targets }, s.parts, sink((r) => indexOf.get(r.engine)), s.fn?.src));
+      }
+    }, metadata);
+    return ar;
+  }
+
+  /** @internal encodes `[args, scopeValues]` for apply and map */
+  protected encodeCall(args: unknown, root: string): { part: Part; scope: string[] | undefined } {
+    const scope = this.opts.scope;
+    const names = scope ? Object.keys(scope) : undefined;
+    const { body, frames } = encodeValue(scope ? [args, scope] : [args], root);
+    return { part: { body, frames }, scope: names };
+  }
+}
+
+function partition<T>(items: readonly T[], k: number): T[][] {
+  const out: T[][] = [];
+  const base = Math.floor(items.length / k);
+  let extra = items.length % k;
+  let at = 0;
+  for (let i = 0; i < k; i++) {
+    const n = base + (extra-- > 0 ? 1 : 0);
+    out.push(items.slice(at, at + n));
+    at += n;
+  }
+  return out;
+}
+
+function zipArgLists(lists: Iterable<unknown>[]): unknown[][] {
+  if (lists.length === 0) throw new InvalidOptionError("`map` needs at least one iterable of arguments");
+  const arrays = lists.map((l, i) => {
+    if (l === null || typeof (l as Iterable<unknown>)[Symbol.iterator] !== "function") {
+      throw new InvalidOptionError(`Expected argument list ${i} of \`map\` to be iterable, got ${describeValue(l)}`);
+    }
+    return Array.isArray(l) ? l : [...l];
+  });
+  const n = Math.min(...arrays.map((a) => a.length));
+  const out = new Array<unknown[]>(n);
+  for (let i = 0; i < n; i++) out[i] = arrays.map((a) => a[i]);
+  return out;
+}
+
+function concatChunks(chunks: unknown[]): unknown {
+  if (chunks.length > 0 && chunks.every((c) => ArrayBuffer.isView(c) && !(c instanceof DataView))) {
+    const views = chunks as Array<ArrayBufferView & { length: number }>;
+    const Ctor = views[0]!.constructor as new (n: number) => ArrayBufferView & { set(a: ArrayLike<unknown>, o: number): void };
+    const total = views.reduce((n, v) => n + v.length, 0);
+    const out = new Ctor(total);
+    let at = 0;
+    for (const v of views) {
+      out.set(v as unknown as ArrayLike<unknown>, at);
+      at += v.length;
+    }
+    return out;
+  }
+  return (chunks as unknown[][]).flat();
+}
+
+/**
+ * A view on several engines: every call runs on each of them (SPMD) and resolves to one result
+ * per engine, in target order. Obtain one with `rc.view()` or `rc.view([0, 2])`.
+ *
+ * ```ts
+ * const dv = rc.view();
+ * await dv.applySync((a: number) => a * 2, 21);   // [42, 42, 42, 42]
+ * await dv.map((x: number) => x * x, [1, 2, 3, 4]);
+ * ```
+ */
+export class DirectView extends AddressedView {
+  /** @internal */
+  constructor(client: Client, private readonly fixedTargets: number[] | undefined, opts: ViewOptions) {
+    super(client, opts);
+  }
+
+  /** The engines this view runs on now. */
+  get targets(): number[] {
+    return this.fixedTargets ?? this.client.ids;
+  }
+
+  private resolveTargets(): number[] {
+    this.client.assertOpen();
+    const t = [...new Set(this.targets)];
+    if (t.length === 0) {
+      throw new NoEnginesError(this.fixedTargets ? "This view has no engines." : "No engines are registered. Start some with `ptcluster start -n 4`, or wait with `rc.waitForEngines(n)`.");
+    }
+    return t;
+  }
+
+  /** The same view with options applied to every call: `dv.with({ scope: { k } }).apply(fn)`. */
+  with(options: ViewOptions): DirectView {
+    return new DirectView(this.client, this.fixedTargets, { ...this.opts, ...validateViewOptions(options) });
+  }
+
+  /** Runs `fn(...args)` on every engine of the view; resolves to one result per engine. */
+  apply<F extends AnyFn>(fn: F, ...args: Parameters<F>): AsyncResult<ResultOf<F>[]> {
+    const targets = this.resolveTargets();
+    const shipped = shipFunction(fn);
+    const { part, scope } = this.encodeCall(args, "args");
+    return this.run({ op: "apply", targets, parts: part, fn: shipped, ...(scope ? { scope } : {}), combine: (v) => v as ResultOf<F>[] }, false);
+  }
+
+  /** `apply`, awaited: the results, one per engine. */
+  async applySync<F extends AnyFn>(fn: F, ...args: Parameters<F>): Promise<ResultOf<F>[]> {
+    return this.apply(fn, ...args);
+  }
+
+  /**
+   * Calls `fn` on every item, the items split into one contiguous block per engine; results in
+   * input order. Several iterables call `fn` with one item of each (`starmap`).
+   */
+  map<A extends unknown[], R>(fn: (...args: A) => R, ...lists: ArgLists<A>): AsyncResult<Awaited<R>[]> {
+    const targets = this.resolveTargets();
+    const shipped = shipFunction(fn);
+    const calls = zipArgLists(lists as Iterable<unknown>[]);
+    const blocks = partition(calls, targets.length);
+    const scope = this.opts.scope ? Object.keys(this.opts.scope) : undefined;
+    const parts = blocks.map((b, i) => this.encodeCall(b, `items (block ${i})`).part);
+    return this.run({ op: "map", targets, parts, fn: shipped, ...(scope ? { scope } : {}), combine: (v) => (v as unknown[][]).flat() as Awaited<R>[] }, false);
+  }
+
+  /** Runs code in each engine's namespace; resolves to each engine's completion value. */
+  execute(code: string): AsyncResult<unknown[]> {
+    if (typeof code !== "string") throw new InvalidOptionError(`Expected \`code\` to be a string, got ${describeValue(code)}`);
+    const targets = this.resolveTargets();
+    const { body, frames } = encodeValue(code, "code");
+    return this.run({ op: "execute", targets, parts: { body, frames }, combine: (v) => v }, false);
+  }
+
+  /** Defines globals in each engine's namespace: `push({ a: 1, data })`. */
+  push(namespace: Record<string, unknown>): AsyncResult<void> {
+    const targets = this.resolveTargets();
+    const part = encodePush(namespace);
+    return this.run({ op: "push", targets, parts: part, combine: () => undefined }, false);
+  }
+
+  /** Reads a global from each engine (`pull("a")` → one value per engine), or several (`pull(["a", "b"])`). */
+  pull(name: string): AsyncResult<unknown[]>;
+  pull(names: string[]): AsyncResult<unknown[][]>;
+  pull(names: string | string[]): AsyncResult<unknown[]> {
+    const targets = this.resolveTargets();
+    const list = validateNames(names);
+    const { body, frames } = encodeValue(list, "names");
+    return this.run({ op: "pull", targets, parts: { body, frames }, combine: (v) => (typeof names === "string" ? (v as unknown[][]).map((x) => x[0]) : v) }, false);
+  }
+
+  /** Splits an array (or typed array) into one contiguous block per engine, stored as global `name`. */
+  scatter(name: string, data: ArrayLike<unknown> & Iterable<unknown>): AsyncResult<void> {
+    validateNames(name);
+    const targets = this.resolveTargets();
+    let blocks: unknown[];
+    if (ArrayBuffer.isView(data) && !(data instanceof DataView)) {
+      const view = data as unknown as { length: number; subarray(a: number, b: number): unknown };
+      const sizes = partition(Array.from({ length: view.length }, () => 0), targets.length).map((b) => b.length);
+      let at = 0;
+      blocks = sizes.map((n) => view.subarray(at, (at += n)));
+    } else if (Array.isArray(data)) {
+      blocks = partition(data, targets.length);
+    } else {
+      throw new InvalidOptionError(`Expected \`scatter\` data to be an array or typed array, got ${describeValue(data)}`);
+    }
+    const parts = blocks.map((b) => encodePush({ [name]: b }));
+    return this.run({ op: "push", targets, parts, combine: () => undefined }, false);
+  }
+
+  /** Concatenates global `name` of every engine, in target order (the inverse of `scatter`). */
+  gather(name: string): AsyncResult<unknown> {
+    validateNames(name);
+    const targets = this.resolveTargets();
+    const { body, frames } = encodeValue([name], "names");
+    return this.run({ op: "pull", targets, parts: { body, frames }, combine: (v) => concatChunks((v as unknown[][]).map((x) => x[0])) }, false);
+  }
+}
+
+/**
+ * A view on one engine (`rc.engine(1)`): results are single values, and a failure rejects with
+ * the engine's `RemoteError` itself.
+ */
+export class EngineView extends AddressedView {
+  /** @internal */
+  constructor(client: Client, readonly id: number, opts: ViewOptions) {
+    super(client, opts);
+  }
+
+  private target(): number[] {
+    this.client.assertOpen();
+    return [this.id];
+  }
+
+  with(options: ViewOptions): EngineView {
+    return new EngineView(this.client, this.id, { ...this.opts, ...validateViewOptions(options) });
+  }
+
+  apply<F extends AnyFn>(fn: F, ...args: Parameters<F>): AsyncResult<ResultOf<F>> {
+    const shipped = shipFunction(fn);
+    const { part, scope } = this.encodeCall(args, "args");
+    return this.run({ op: "apply", targets: this.target(), parts: part, fn: shipped, ...(scope ? { scope } : {}), combine: (v) => v[0] as ResultOf<F> }, true);
+  }
+
+  async applySync<F extends AnyFn>(fn: F, ...args: Parameters<F>): Promise<ResultOf<F>> {
+    return this.apply(fn, ...args);
+  }
+
+  map<A extends unknown[], R>(fn: (...args: A) => R, ...lists: ArgLists<A>): AsyncResult<Awaited<R>[]> {
+    const shipped = shipFunction(fn);
+    const calls = zipArgLists(lists as Iterable<unknown>[]);
+    const { part, scope } = this.encodeCall(calls, "items");
+    return this.run({ op: "map", targets: this.target(), parts: part, fn: shipped, ...(scope ? { scope } : {}), combine: (v) => v[0] as Awaited<R>[] }, true);
+  }
+
+  execute(code: string): AsyncResult<unknown> {
+    if (typeof code !== "string") throw new InvalidOptionError(`Expected \`code\` to be a string, got ${describeValue(code)}`);
+    const { body, frames } = encodeValue(code, "code");
+    return this.run({ op: "execute", targets: this.target(), parts: { body, frames }, combine: (v) => v[0] }, true);
+  }
+
+  push(namespace: Record<string, unknown>): AsyncResult<void> {
+    return this.run({ op: "push", targets: this.target(), parts: encodePush(namespace), combine: () => undefined }, true);
+  }
+
+  pull(name: string): AsyncResult<unknown>;
+  pull(names: string[]): AsyncResult<unknown[]>;
+  pull(names: string | string[]): AsyncResult<unknown> {
+    const { body, frames } = encodeValue(validateNames(names), "names");
+    return this.run({ op: "pull", targets: this.target(), parts: { body, frames }, combine: (v) => (typeof names === "string" ? (v[0] as unknown[])[0] : v[0]) }, true);
+  }
+}
+
+function encodePush(namespace: Record<string, unknown>): Part {
+  if (typeof namespace !== "object" || namespace === null || Array.isArray(namespace)) {
+    throw new InvalidOptionError(`Expected \`push\` to get an object of names to values, got ${describeValue(namespace)}`);
+  }
+  validateNames(Object.keys(namespace));
+  const { body, frames } = encodeValue(namespace, "namespace");
+  return { body, frames };
+}
+
+function validateNames(names: string | string[]): string[] {
+  const list = typeof names === "string" ? [names] : names;
+  if (!Array.isArray(list) || list.some((n) => typeof n !== "string" || !/^[A-Za-z_$][\w$]*$/.test(n))) {
+    throw new InvalidOptionError(`Expected a global name or a list of names (JavaScript identifiers), got ${describeValue(names)}`);
+  }
+  return list;
+}
