@@ -1,10 +1,11 @@
 import * as zmq from "zeromq";
+import { EventEmitter } from "node:events";
 import { hostname } from "node:os";
 import { rmSync } from "node:fs";
 import {
   Channel, EngineLostError, PACKAGE_VERSION, PROTOCOL_VERSION, UnknownEngineError, assertNever,
   ensureProfileDirs, profilePaths, protocolMajor, writeConnectionFile,
-  type ClientToHub, type ClientTask, type ConnectionInfo, type EngineTask, type EngineToHub, type HubToClient,
+  type ClientToHub, type ClientTask, type ConnectionInfo, type EngineInfo, type EngineTask, type EngineToHub, type HubToClient,
   type HubToEngine, type Incoming, type Logger, type Notification, type Part, type ProfilePaths, type TaskResult,
 } from "@ptcluster/protocol";
 import { EngineRegistry, type EngineEntry } from "./registry/engine-registry.js";
@@ -36,7 +37,12 @@ interface ClientEntry { routingId: Buffer; key: string; lastSeen: number; knownF
  * to the client that submitted them, and notifications. It routes by message headers alone:
  * task bodies and binary frames are forwarded without being decoded.
  */
-export class Hub {
+export interface HubEvents {
+  engine_up: [EngineInfo];
+  engine_down: [{ id: number; reason: string }];
+}
+
+export class Hub extends EventEmitter<HubEvents> {
   state: HubState = "starting";
   readonly paths: ProfilePaths;
   private readonly engines = new EngineRegistry();
@@ -59,6 +65,7 @@ export class Hub {
   ports = { client: 0, engine: 0, notify: 0 };
 
   constructor(private readonly opts: HubOptions) {
+    super();
     this.paths = profilePaths(opts.profile, opts.clusterId);
     this.hbMs = opts.heartbeatMs ?? 500;
     this.misses = opts.missedHeartbeats ?? 6;
@@ -146,6 +153,7 @@ export class Hub {
     const entry = this.engines.register(from, { uuid: msg.uuid, host: msg.host, pid: msg.pid, concurrency: msg.concurrency }, msg.requestedId);
     this.engineCh.send({ type: "register_reply", ok: true, id: entry.info.id, heartbeatMs: this.hbMs }, undefined, from);
     this.notifyCh.send({ type: "engine_up", engine: entry.info });
+    this.emit("engine_up", entry.info);
     this.log.info({ engineId: entry.info.id, pid: msg.pid, host: msg.host }, "engine registered");
   }
 
@@ -172,6 +180,7 @@ export class Hub {
     }
     entry.inflight.clear();
     this.notifyCh.send({ type: "engine_down", id, reason });
+    this.emit("engine_down", { id, reason });
   }
 
   private failTask(rec: TaskRecord, code: string, message: string): void {
@@ -311,6 +320,11 @@ export class Hub {
     for (const e of this.engines.all()) this.engineCh.send({ type: "heartbeat", t: now }, undefined, e.routingId);
     this.notifyCh.send({ type: "tick", t: now, engines: this.engines.size });
     this.scheduleFlush();
+  }
+
+  /** Registered engines. */
+  engineInfos(): EngineInfo[] {
+    return [...this.engines.all()].map((e) => e.info);
   }
 
   /** Stops engines, tells clients, closes sockets and removes the connection files. */

@@ -1,1 +1,1 @@
-export { Hub, type HubOptions, type HubState } from "./hub.js";
+export { Hub, type HubOptions, type HubState, type HubEvents } from "./hub.js";

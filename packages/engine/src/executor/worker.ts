@@ -36,6 +36,18 @@ g["require"] = createRequire(join(process.cwd(), "__ptcluster_engine__.js"));
 installOutputCapture();
 
 const running = new Map<number, TaskContext>();
+/** Function sources by hash: the supervisor sends each source once per executor. */
+const sources = new Map<string, string>();
+
+function shippedFunction(task: EngineTask, scope: Record<string, unknown> | undefined): (...args: unknown[]) => unknown {
+  if (!task.fn) throw new Error(`${task.op} task without a function`);
+  if (task.src !== undefined) sources.set(task.fn, task.src);
+  const src = sources.get(task.fn);
+  if (src === undefined) throw new Error(`the source of function ${task.fn} never reached this executor`);
+  const fn = compileFunction(task.fn, src, task.scope)(scope);
+  if (typeof fn !== "function") throw new TypeError(`the shipped code is not a function (it is ${typeof fn})`);
+  return fn;
+}
 
 port.on("message", (msg: ToExecutor) => {
   switch (msg.type) {
@@ -80,24 +92,20 @@ async function runTask(task: EngineTask, body: Uint8Array, frames: Uint8Array[])
   const result: TaskResult = { id: task.id, ok, engine: engineInfo.id, started, completed: Date.now() };
   if (ctx.stdout.length) result.stdout = ctx.stdout.join("");
   if (ctx.stderr.length) result.stderr = ctx.stderr.join("");
-  post({ type: "result", result, body: out.body, frames: out.frames });
+  // The body is a view into the packer's reusable buffer: post an exact copy, not the whole backing store.
+  post({ type: "result", result, body: Uint8Array.prototype.slice.call(out.body), frames: out.frames });
 }
 
 async function perform(task: EngineTask, body: Uint8Array, frames: Uint8Array[]): Promise<unknown> {
   const payload = decodeValue(body, frames.map((f) => Buffer.from(f.buffer, f.byteOffset, f.byteLength)));
   switch (task.op) {
     case "apply": {
-      if (!task.fn || task.src === undefined) throw new Error("apply task without function source");
       const [args, scope] = payload as [unknown[], Record<string, unknown> | undefined];
-      const fn = compileFunction(task.fn, task.src, task.scope)(scope);
-      if (typeof fn !== "function") throw new TypeError("the shipped code is not a function");
-      return await fn(...args);
+      return await shippedFunction(task, scope)(...args);
     }
     case "map": {
-      if (!task.fn || task.src === undefined) throw new Error("map task without function source");
       const [argLists, scope] = payload as [unknown[][], Record<string, unknown> | undefined];
-      const fn = compileFunction(task.fn, task.src, task.scope)(scope);
-      if (typeof fn !== "function") throw new TypeError("the shipped code is not a function");
+      const fn = shippedFunction(task, scope);
       const out = new Array<unknown>(argLists.length);
       for (let i = 0; i < argLists.length; i++) {
         const r = fn(...(argLists[i] as unknown[]));

@@ -1,0 +1,120 @@
+#!/usr/bin/env node
+import yargs, { type Argv } from "yargs";
+import { hideBin } from "yargs/helpers";
+import { reportFailure } from "./util/cli-error.js";
+
+const profileOpts = (y: Argv) =>
+  y
+    .option("profile", { type: "string", default: process.env["PTCLUSTER_PROFILE"] ?? "default", describe: "profile (a folder under $PTCLUSTER_DIR, default ~/.ptcluster)" })
+    .option("cluster-id", { type: "string", default: "", describe: "cluster id, to run several clusters under one profile" });
+
+function run<T>(command: string, f: (argv: T) => Promise<void> | void) {
+  return async (argv: T) => {
+    try {
+      await f(argv);
+    } catch (err) {
+      reportFailure(command, err);
+    }
+  };
+}
+
+await yargs(hideBin(process.argv))
+  .scriptName("ptcluster")
+  .usage("$0 <command> [options]\n\nRun Node.js and TypeScript code on a cluster of engines, ipyparallel-style.")
+  .command(
+    "start",
+    "start a controller and engines; returns once every engine has registered",
+    (y) =>
+      profileOpts(y)
+        .option("n", { alias: "engines-count", type: "number", describe: "number of engines (default: available cores)" })
+        .option("ip", { type: "string", default: "127.0.0.1", describe: "interface the controller binds (default loopback only)" })
+        .option("location", { type: "string", describe: "address peers should connect to, if not --ip (NAT, multi-homed hosts)" })
+        .option("concurrency", { type: "number", default: 1, describe: "tasks each engine runs at once (1 for CPU-bound work, more for async IO)" })
+        .option("foreground", { type: "boolean", default: false, describe: "stay attached: Ctrl-C stops the cluster" })
+        .option("json", { type: "boolean", default: false, describe: "print the result as one JSON line" })
+        .option("timeout", { type: "number", default: 30_000, describe: "ms to wait for every engine to register" })
+        .option("heartbeat", { type: "number", default: 500, describe: "heartbeat period in ms" })
+        .option("ipc-ready", { type: "boolean", default: false, hidden: true }),
+    run("start", async (a) => {
+      const { start, defaultEngineCount } = await import("./commands/start.js");
+      await start({
+        n: a.n ?? defaultEngineCount(), profile: a.profile, clusterId: a["cluster-id"], ip: a.ip, location: a.location,
+        concurrency: a.concurrency, foreground: a.foreground, json: a.json, timeout: a.timeout, heartbeatMs: a.heartbeat, ipcReady: a["ipc-ready"],
+      });
+    }),
+  )
+  .command(
+    "stop",
+    "stop a cluster: its engines and controller, every process by pid",
+    (y) => profileOpts(y).option("all", { type: "boolean", default: false, describe: "stop every cluster under $PTCLUSTER_DIR" }).option("grace", { type: "number", default: 1_000, describe: "ms to wait before SIGTERM, then SIGKILL" }),
+    run("stop", async (a) => {
+      const { stop } = await import("./commands/stop.js");
+      await stop({ profile: a.profile, clusterId: a["cluster-id"], all: a.all, grace: a.grace });
+    }),
+  )
+  .command(
+    "list",
+    "list clusters (running or stale) under $PTCLUSTER_DIR",
+    (y) => y.option("json", { type: "boolean", default: false }),
+    run("list", async (a) => {
+      const { list } = await import("./commands/list.js");
+      list({ json: a.json });
+    }),
+  )
+  .command(
+    "status",
+    "show a running cluster's engines: id, pid, host, state, tasks done",
+    (y) => profileOpts(y).option("json", { type: "boolean", default: false }),
+    run("status", async (a) => {
+      const { status } = await import("./commands/status.js");
+      await status({ profile: a.profile, clusterId: a["cluster-id"], json: a.json });
+    }),
+  )
+  .command(
+    "hub",
+    "run only the controller, in the foreground",
+    (y) =>
+      profileOpts(y)
+        .option("ip", { type: "string", default: "127.0.0.1", describe: "interface to bind (default loopback only)" })
+        .option("location", { type: "string", describe: "address written into connection files for peers" })
+        .option("heartbeat", { type: "number", default: 500, describe: "heartbeat period in ms" }),
+    run("hub", async (a) => {
+      const { hub } = await import("./commands/hub.js");
+      await hub({ profile: a.profile, clusterId: a["cluster-id"], ip: a.ip, location: a.location, heartbeatMs: a.heartbeat });
+    }),
+  )
+  .command(
+    "engine",
+    "run one engine in the foreground, registering with a controller",
+    (y) =>
+      profileOpts(y)
+        .option("file", { type: "string", describe: "engine connection file (default: the profile's security/engine.json)" })
+        .option("url", { type: "string", describe: "controller engine endpoint, tcp://HOST:PORT (with --key)" })
+        .option("key", { type: "string", describe: "cluster key, 64 hex digits (with --url)" })
+        .option("concurrency", { type: "number", default: 1, describe: "tasks this engine runs at once" })
+        .option("id", { type: "number", describe: "ask for this engine id (honoured when free)" })
+        .option("orphan-timeout", { type: "number", default: 30_000, describe: "exit when the controller has been silent this many ms" }),
+    run("engine", async (a) => {
+      const { engine } = await import("./commands/engine.js");
+      await engine({ file: a.file, url: a.url, key: a.key, profile: a.profile, clusterId: a["cluster-id"], concurrency: a.concurrency, id: a.id, orphanTimeout: a["orphan-timeout"] });
+    }),
+  )
+  .command(
+    "repl",
+    "a Node REPL with `rc` connected to the cluster",
+    (y) => profileOpts(y),
+    run("repl", async (a) => {
+      const { startRepl } = await import("./commands/repl.js");
+      await startRepl({ profile: a.profile, clusterId: a["cluster-id"] });
+    }),
+  )
+  .demandCommand(1, "Name a command: start, stop, list, status, repl, hub or engine.")
+  .strict()
+  .help()
+  .fail((msg, err, y) => {
+    if (err) throw err;
+    process.stderr.write(`ptcluster: ${msg}\n\n`);
+    y.showHelp();
+    process.exit(2);
+  })
+  .parseAsync();

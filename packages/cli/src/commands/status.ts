@@ -1,0 +1,21 @@
+import { connect } from "@ptcluster/client";
+import { formatTable } from "./list.js";
+
+/** `ptcluster status`: the engines of a running cluster: id, pid, host, state, tasks done. */
+export async function status(o: { profile: string; clusterId: string; json: boolean }): Promise<void> {
+  const rc = await connect({ profile: o.profile, clusterId: o.clusterId, timeout: 3_000 });
+  try {
+    const s = await rc.status();
+    if (o.json) {
+      process.stdout.write(`${JSON.stringify(s)}\n`);
+      return;
+    }
+    process.stdout.write(`Profile ${s.profile}${s.clusterId ? ` (cluster id ${s.clusterId})` : ""}: controller pid ${s.pid}, ${s.engines.length} engines, ${s.clients - 1} other clients, ${s.tasksInFlight} tasks in flight\n`);
+    if (s.engines.length) {
+      const rows = [["ID", "PID", "HOST", "STATE", "RUNNING", "DONE", "CONCURRENCY"], ...s.engines.sort((a, b) => a.id - b.id).map((e) => [String(e.id), String(e.pid), e.host, e.state, String(e.running), String(e.tasksDone), String(e.concurrency)])];
+      process.stdout.write(formatTable(rows));
+    }
+  } finally {
+    await rc.close();
+  }
+}

@@ -1,0 +1,3 @@
+export { stopCluster } from "./commands/stop.js";
+export type { Launcher, LaunchedEngine } from "./launchers/launcher.js";
+export { LocalLauncher } from "./launchers/local.js";
