@@ -1,12 +1,13 @@
 import type { EngineTask, TaskResult } from "@ptcluster/protocol";
+import type { Packed } from "../shared/transfer.js";
 
 /** Supervisor → executor thread. */
 export type ToExecutor =
   | { type: "init"; engineId: number; host: string; uuid: string }
-  | { type: "task"; task: EngineTask; body: Uint8Array; frames: Uint8Array[] }
+  | { type: "task"; task: EngineTask; data: Packed }
   | { type: "cancel"; id: number; reason: string };
 
 /** Executor thread → supervisor. */
 export type FromExecutor =
   | { type: "ready" }
-  | { type: "result"; result: TaskResult; body: Uint8Array; frames: Uint8Array[] };
+  | { type: "result"; result: TaskResult; data: Packed };

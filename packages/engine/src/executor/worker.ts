@@ -12,6 +12,7 @@ import { compileFunction, runCode } from "./compile.js";
 import { installOutputCapture, taskStore, type TaskContext } from "./capture.js";
 import { toFailure } from "./failure.js";
 import type { FromExecutor, ToExecutor } from "./protocol.js";
+import { packFrames, unpackFrames } from "../shared/transfer.js";
 
 const port = parentPort;
 if (!port) throw new Error("the executor runs in a worker thread");
@@ -56,9 +57,11 @@ port.on("message", (msg: ToExecutor) => {
       engineInfo.host = msg.host;
       engineInfo.uuid = msg.uuid;
       break;
-    case "task":
-      void runTask(msg.task, msg.body, msg.frames);
+    case "task": {
+      const [body, ...frames] = unpackFrames(msg.data);
+      void runTask(msg.task, body ?? Buffer.alloc(0), frames);
       break;
+    }
     case "cancel":
       running.get(msg.id)?.controller.abort(new Error(msg.reason));
       break;
@@ -70,7 +73,7 @@ function post(msg: FromExecutor): void {
   port!.postMessage(msg);
 }
 
-async function runTask(task: EngineTask, body: Uint8Array, frames: Uint8Array[]): Promise<void> {
+async function runTask(task: EngineTask, body: Buffer, frames: Buffer[]): Promise<void> {
   const ctx: TaskContext = { id: task.id, stdout: [], stderr: [], controller: new AbortController() };
   running.set(task.id, ctx);
   const started = Date.now();
@@ -92,12 +95,12 @@ async function runTask(task: EngineTask, body: Uint8Array, frames: Uint8Array[])
   const result: TaskResult = { id: task.id, ok, engine: engineInfo.id, started, completed: Date.now() };
   if (ctx.stdout.length) result.stdout = ctx.stdout.join("");
   if (ctx.stderr.length) result.stderr = ctx.stderr.join("");
-  // The body is a view into the packer's reusable buffer: post an exact copy, not the whole backing store.
-  post({ type: "result", result, body: Uint8Array.prototype.slice.call(out.body), frames: out.frames });
+  const data = packFrames([out.body, ...out.frames]);
+  port!.postMessage({ type: "result", result, data } satisfies FromExecutor, data.buffers);
 }
 
-async function perform(task: EngineTask, body: Uint8Array, frames: Uint8Array[]): Promise<unknown> {
-  const payload = decodeValue(body, frames.map((f) => Buffer.from(f.buffer, f.byteOffset, f.byteLength)));
+async function perform(task: EngineTask, body: Buffer, frames: Buffer[]): Promise<unknown> {
+  const payload = decodeValue(body, frames);
   switch (task.op) {
     case "apply": {
       const [args, scope] = payload as [unknown[], Record<string, unknown> | undefined];

@@ -6,6 +6,7 @@ import {
   endpoint, type EngineTask, type EngineToHub, type HubToEngine, type Incoming, type Logger, type Part, type TaskResult,
 } from "@ptcluster/protocol";
 import { ExecutorHost } from "./executor-host.js";
+import { unpackFrames } from "../shared/transfer.js";
 
 export interface EngineOptions {
   /** Controller address and engine port, and the cluster key. */
@@ -59,7 +60,10 @@ export class Engine {
 
   /** Connects, registers and starts serving; rejects with a named error if registration fails. */
   async start(): Promise<number> {
-    this.executor = new ExecutorHost((m) => this.onExecutorResult(m.result, Buffer.from(m.body.buffer, m.body.byteOffset, m.body.byteLength), m.frames.map((f) => Buffer.from(f.buffer, f.byteOffset, f.byteLength))), (code) => {
+    this.executor = new ExecutorHost((m) => {
+      const [body, ...frames] = unpackFrames(m.data);
+      this.onExecutorResult(m.result, body ?? Buffer.alloc(0), frames);
+    }, (code) => {
       if (this.state === "running") {
         this.log.error({ code }, "executor thread exited");
         void this.stop(`executor exited with code ${code}`, 1);

@@ -1,6 +1,7 @@
 import { Worker } from "node:worker_threads";
 import type { EngineTask } from "@ptcluster/protocol";
 import type { FromExecutor, ToExecutor } from "../executor/protocol.js";
+import { packFrames } from "../shared/transfer.js";
 
 /** Owns the executor thread: starts it, feeds it tasks, relays its results. */
 export class ExecutorHost {
@@ -31,7 +32,8 @@ export class ExecutorHost {
   }
 
   run(task: EngineTask, body: Buffer, frames: Buffer[]): void {
-    this.post({ type: "task", task, body, frames });
+    const data = packFrames([body, ...frames]);
+    this.worker.postMessage({ type: "task", task, data } satisfies ToExecutor, data.buffers);
   }
 
   async terminate(): Promise<void> {

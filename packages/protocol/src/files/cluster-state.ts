@@ -28,14 +28,25 @@ export function readClusterState(file: string): ClusterState | undefined {
   }
 }
 
-/** Is a process with this pid alive (and ours to signal)? */
+/**
+ * Is a process with this pid alive? A zombie (exited, not yet reaped: daemons are reaped by init,
+ * sometimes seconds later) counts as gone.
+ */
 export function pidAlive(pid: number): boolean {
   if (!Number.isInteger(pid) || pid <= 0) return false;
   try {
     process.kill(pid, 0);
-    return true;
   } catch (err) {
     return (err as NodeJS.ErrnoException).code === "EPERM";
+  }
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "latin1");
+    // Fields after the parenthesised command name: "<pid> (<comm>) <state> …"
+    const state = stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3);
+    return state !== "Z" && state !== "X";
+  } catch (err) {
+    // Gone between the two checks, or no /proc (macOS): then trust kill(0).
+    return (err as NodeJS.ErrnoException).code !== "ENOENT" || !existsSync("/proc/self");
   }
 }
 
