@@ -55,7 +55,11 @@ abstract class AddressedView {
             reject(err);
           }
         } else if (single) reject(errors[0]);
-        else reject(new CompositeError(errors, values));
+        else {
+          // Report failures in target order, not arrival order.
+          const ordered = values.filter((v): v is Error => v instanceof Error && errors.includes(v));
+          reject(new CompositeError(ordered.length === errors.length ? ordered : errors, values));
+        }
       };
       const sink = (slotFor: (r: TaskResult) => number | undefined) => ({
         onResult(r: TaskResult, part: Part) {

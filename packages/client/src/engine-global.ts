@@ -1,0 +1,18 @@
+/** What shipped code sees as the global `engine` while it runs on an engine. */
+export interface EngineGlobal {
+  /** This engine's id (as in `rc.ids`). */
+  readonly id: number;
+  /** Host name of the machine the engine runs on. */
+  readonly host: string;
+  /** Process id of the engine. */
+  readonly pid: number;
+  readonly uuid: string;
+  /** Cancellation signal of the task running now (per task, even with concurrency above 1). */
+  readonly signal: AbortSignal | undefined;
+}
+
+declare global {
+  /** Defined inside shipped code on an engine; undefined in the client. */
+  // eslint-disable-next-line no-var
+  var engine: EngineGlobal;
+}
