@@ -1,7 +1,9 @@
 import { execa, type Options } from "execa";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { binPath } from "../util/cli-error.js";
+import { fileURLToPath } from "node:url";
+
+const ENGINE_MAIN = fileURLToPath(import.meta.resolve("@ptcluster/engine/main"));
 import type { LaunchedEngine, Launcher } from "./launcher.js";
 
 export interface LocalLauncherOptions {
@@ -28,11 +30,10 @@ export class LocalLauncher implements Launcher {
     const n = this.seq++;
     const errFile = join(this.opts.logDir, `engine-${process.pid}-${n}.stderr`);
     const outFile = join(this.opts.logDir, `engine-${process.pid}-${n}.stdout`);
-    const args = [binPath(), "engine", "--file", this.opts.engineFile, "--concurrency", String(this.opts.concurrency)];
+    const args = [ENGINE_MAIN, "--file", this.opts.engineFile, "--concurrency", String(this.opts.concurrency), "--log-dir", this.opts.logDir];
     if (this.opts.orphanTimeoutMs !== undefined) args.push("--orphan-timeout", String(this.opts.orphanTimeoutMs));
     const options: Options = {
       stdin: "ignore", stdout: { file: outFile }, stderr: { file: errFile }, reject: false, cleanup: false,
-      env: { PTCLUSTER_ENGINE_LOG_DIR: this.opts.logDir },
     };
     const child = execa(process.execPath, args, options);
     const exited = child.then((r) => (r.signal ?? r.exitCode ?? 0) as number | string);

@@ -95,13 +95,14 @@ export class Engine {
         },
       }).start();
     });
-    await this.executor.whenReady();
+    // Register while the executor thread boots: tasks wait in the queue until it is ready.
+    const executorReady = this.executor.whenReady();
     this.channel.send({
       type: "register", v: PROTOCOL_VERSION, pkg: PACKAGE_VERSION, uuid: this.uuid, host: hostname(), pid: process.pid,
       node: process.version, concurrency: this.concurrency, ...(this.opts.requestedId !== undefined ? { requestedId: this.opts.requestedId } : {}),
     });
     try {
-      this.id = await registered;
+      [this.id] = await Promise.all([registered, executorReady]);
     } catch (err) {
       await this.shutdownResources();
       this.state = "stopped";
