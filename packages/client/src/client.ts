@@ -23,6 +23,20 @@ export interface TaskSink {
 
 export type ClientState = "connecting" | "connected" | "closed" | "hub-lost";
 
+/** Counts of messages a controller socket refused. */
+export interface DropCounts { malformed: number; badMac: number; replay: number; unroutable: number }
+
+/** What `rc.status()` reports. */
+export interface ClusterStatus {
+  pid: number;
+  profile: string;
+  clusterId: string;
+  engines: EngineInfo[];
+  clients: number;
+  tasksInFlight: number;
+  dropped: { client: DropCounts; engine: DropCounts };
+}
+
 export interface ClientEvents {
   engine_up: [EngineInfo];
   engine_down: [{ id: number; reason: string }];
@@ -196,9 +210,12 @@ export class Client extends EventEmitter<ClientEvents> {
     return this.request({ what: "queue_status" }) as Promise<Record<number, { queued: number; running: number; completed: number }>>;
   }
 
-  /** The controller's view of the cluster: engines (id, pid, host, state, tasks done), clients, tasks in flight. */
-  status(): Promise<{ pid: number; profile: string; clusterId: string; engines: EngineInfo[]; clients: number; tasksInFlight: number }> {
-    return this.request({ what: "status" }) as Promise<{ pid: number; profile: string; clusterId: string; engines: EngineInfo[]; clients: number; tasksInFlight: number }>;
+  /**
+   * The controller's view of the cluster: engines (id, pid, host, state, tasks done), clients,
+   * tasks in flight, and how many messages it refused on each socket.
+   */
+  status(): Promise<ClusterStatus> {
+    return this.request({ what: "status" }) as Promise<ClusterStatus>;
   }
 
   /** Stops the whole cluster (engines and controller), then closes this client. */

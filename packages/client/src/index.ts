@@ -1,6 +1,6 @@
 import "./engine-global.js";
 export type { EngineGlobal } from "./engine-global.js";
-export { Client, connect, type ClientState, type ClientEvents } from "./client.js";
+export { Client, connect, type ClientState, type ClientEvents, type ClusterStatus, type DropCounts } from "./client.js";
 export type { ConnectOptions } from "./options.js";
 export { DirectView, EngineView, type ResultOf, type ArgLists } from "./views/direct-view.js";
 export type { ViewOptions } from "./views/view-options.js";

@@ -280,6 +280,8 @@ export class Hub extends EventEmitter<HubEvents> {
           pid: process.pid, profile: this.paths.profile, clusterId: this.opts.clusterId ?? "", ports: this.ports,
           engines: [...this.engines.all()].map((e) => ({ ...e.info, running: e.inflight.size })),
           clients: this.clients.size, tasksInFlight: this.tasks.size,
+          // Messages refused (bad tag, failed authentication, replays, malformed), per socket.
+          dropped: { client: { ...this.clientCh.stats.dropped }, engine: { ...this.engineCh.stats.dropped } },
         });
         break;
       case "queue_status": {
