@@ -20,7 +20,8 @@ function sampleFrames(binaryBytes = 2048): Buffer[] {
 const copy = (frames: readonly Buffer[]): Buffer[] => frames.map((f) => Buffer.from(f));
 function flipped(frames: readonly Buffer[], frame: number, byte: number, mask = 0x01): Buffer[] {
   const out = copy(frames);
-  (out[frame] as Buffer)[byte] ^= mask;
+  const buf = out[frame] as Buffer;
+  buf[byte] = (buf[byte] as number) ^ mask;
   return out;
 }
 
@@ -73,8 +74,7 @@ describe("Signer/Verifier", () => {
       }
     }
     for (let b = 0; b < auth.length; b++) {
-      const bad = Buffer.from(auth);
-      bad[b] ^= 0x01;
+      const bad = flipped([auth], 0, b)[0] as Buffer;
       attempts++;
       expect(verifier.verify("c2h", undefined, bad, frames), `auth byte ${b}`).toBe("bad-mac");
     }
