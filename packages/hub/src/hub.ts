@@ -4,7 +4,7 @@ import { hostname } from "node:os";
 import { rmSync } from "node:fs";
 import {
   Channel, EngineLostError, PACKAGE_VERSION, PROTOCOL_VERSION, UnknownEngineError, assertNever,
-  ensureProfileDirs, profilePaths, protocolMajor, writeConnectionFile,
+  ensureProfileDirs, profilePaths, protocolMajor, sourceHash, writeConnectionFile,
   type ClientToHub, type ClientTask, type ConnectionInfo, type EngineInfo, type EngineTask, type EngineToHub, type HubToClient,
   type HubToEngine, type Incoming, type Logger, type Notification, type Part, type ProfilePaths, type TaskResult,
 } from "@ptcluster/protocol";
@@ -237,7 +237,8 @@ export class Hub extends EventEmitter<HubEvents> {
     for (let i = 0; i < tasks.length; i++) {
       const t = tasks[i] as ClientTask;
       const part = parts[i] ?? EMPTY_PART;
-      if (t.fn && t.src !== undefined) this.fnSources.set(t.fn, t.src);
+      // A source is stored under its own hash only, so no client can change what another's hash runs.
+      if (t.fn && t.src !== undefined && sourceHash(t.src) === t.fn) this.fnSources.set(t.fn, t.src);
       for (const target of t.to) {
         const engine = this.engines.get(target);
         const rec = this.tasks.add(client.routingId, client.key, t.id, target);

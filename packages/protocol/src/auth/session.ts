@@ -91,8 +91,12 @@ export class Verifier {
     const key = known?.key ?? deriveKey(this.clusterKey, a.subarray(0, SESSION_BYTES));
     const expected = computeTag(key, seq, describe(label, recipient, a, frames), frames);
     if (!timingSafeEqual(expected, a.subarray(SESSION_BYTES + 8))) return "bad-mac";
-    if (known) known.lastSeq = seq;
-    else {
+    if (known) {
+      known.lastSeq = seq;
+      // Keep the map in least-recently-used order, so eviction drops idle sessions, not busy ones.
+      this.sessions.delete(sid);
+      this.sessions.set(sid, known);
+    } else {
       if (this.sessions.size >= this.maxSessions) {
         const oldest = this.sessions.keys().next().value;
         if (oldest !== undefined) this.sessions.delete(oldest);

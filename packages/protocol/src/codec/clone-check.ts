@@ -6,14 +6,25 @@ import { SerializationError } from "../errors.js";
  * value that does not (`args[1].handler`), before any byte is sent.
  * Functions, symbols, promises, weak collections and shared memory cannot cross a process.
  */
-export function assertCloneable(value: unknown, root: string): void {
+export function assertCloneable(value: unknown, root: string): CloneCheck {
   const t = typeof value;
-  if (t !== "object" && t !== "function" && t !== "symbol") return; // fast path for primitives
-  walk(value, root, new Set());
+  if (t !== "object" && t !== "function" && t !== "symbol") return { special: Object.is(value, -0) }; // fast path for primitives
+  const state: CloneCheck = { special: false };
+  walk(value, root, new Set(), state);
+  return state;
 }
 
-function walk(value: unknown, path: string, seen: Set<object>): void {
+/** What the check found besides errors. */
+export interface CloneCheck {
+  /** The value holds `-0` or sparse arrays, which msgpack alone would not keep. */
+  special: boolean;
+}
+
+function walk(value: unknown, path: string, seen: Set<object>, state: CloneCheck): void {
   switch (typeof value) {
+    case "number":
+      if (value === 0 && Object.is(value, -0)) state.special = true;
+      return;
     case "function":
       throw new SerializationError(path, `a function (${describeFn(value as (...a: unknown[]) => unknown)}) cannot be sent. Ship code as the task function, or pass data instead.`);
     case "symbol":
@@ -39,23 +50,26 @@ function walk(value: unknown, path: string, seen: Set<object>): void {
   if (obj instanceof Map) {
     let i = 0;
     for (const [k, v] of obj) {
-      walk(k, `${path}.<key ${i}>`, seen);
-      walk(v, `${path}.get(${keyLabel(k)})`, seen);
+      walk(k, `${path}.<key ${i}>`, seen, state);
+      walk(v, `${path}.get(${keyLabel(k)})`, seen, state);
       i++;
     }
     return;
   }
   if (obj instanceof Set) {
     let i = 0;
-    for (const v of obj) walk(v, `${path}.<item ${i++}>`, seen);
+    for (const v of obj) walk(v, `${path}.<item ${i++}>`, seen, state);
     return;
   }
   if (obj instanceof Error) {
-    walk(readProp(obj, "cause", path), `${path}.cause`, seen);
+    walk(readProp(obj, "cause", path), `${path}.cause`, seen, state);
     return;
   }
   if (Array.isArray(obj)) {
-    for (let i = 0; i < obj.length; i++) walk(readProp(obj, i, path), `${path}[${i}]`, seen);
+    for (let i = 0; i < obj.length; i++) {
+      if (!(i in obj)) state.special = true;
+      walk(readProp(obj, i, path), `${path}[${i}]`, seen, state);
+    }
     return;
   }
   const tag = Object.prototype.toString.call(obj);
@@ -64,7 +78,7 @@ function walk(value: unknown, path: string, seen: Set<object>): void {
     if (isHostObject(tag)) throw new SerializationError(path, `a ${name} cannot be sent.`);
   }
   for (const key of Object.keys(obj)) {
-    walk(readProp(obj, key, path), `${path}${propLabel(key)}`, seen);
+    walk(readProp(obj, key, path), `${path}${propLabel(key)}`, seen, state);
   }
 }
 

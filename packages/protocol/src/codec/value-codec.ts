@@ -23,8 +23,11 @@ const TypedArray = Object.getPrototypeOf(Uint8Array) as new (...a: never[]) => A
 let outFrames: Buffer[] | null = null;
 let inFrames: readonly Buffer[] | null = null;
 
-const EXT_BINARY = 0x62; // 'b'
-const EXT_ERROR = 0x65; // 'e' (replaces msgpackr's lossy Error encoding: keeps stack, code and own fields)
+// Extension types chosen clear of msgpackr's own (0x42 0x62 0x65 0x69 0x70 0x73 0x74 0x78 0xff).
+const EXT_BINARY = 0x50;
+const EXT_ERROR = 0x51; // replaces msgpackr's lossy Error encoding: keeps stack, code and own fields
+const EXT_NEG_ZERO = 0x53;
+const EXT_SPARSE = 0x54;
 
 function kindOf(value: object): number {
   const k = BINARY_KINDS.indexOf(value.constructor as BinaryCtor);
@@ -113,6 +116,59 @@ function recordToError(rec: ErrorRecord): Error {
   return err;
 }
 
+/** Stands for `-0` on the wire (msgpack has no negative zero integer). */
+class NegativeZero {}
+/** Stands for an array with holes: its length and only the entries that exist. */
+class SparseArray {
+  constructor(readonly length: number, readonly entries: Array<[number, unknown]>) {}
+}
+const NEG_ZERO = new NegativeZero();
+
+/**
+ * Copies a value, replacing `-0` and sparse arrays by markers, keeping shared references and
+ * cycles. Only called for the rare values that hold either.
+ */
+function rewriteSpecial(value: unknown, memo: Map<object, unknown>): unknown {
+  if (typeof value === "number") return value === 0 && Object.is(value, -0) ? NEG_ZERO : value;
+  if (typeof value !== "object" || value === null) return value;
+  const hit = memo.get(value);
+  if (hit !== undefined) return hit;
+  if (Array.isArray(value)) {
+    let holes = false;
+    for (let i = 0; i < value.length; i++) if (!(i in value)) { holes = true; break; }
+    if (holes) {
+      const entries: Array<[number, unknown]> = [];
+      const out = new SparseArray(value.length, entries);
+      memo.set(value, out);
+      value.forEach((v, i) => entries.push([i, rewriteSpecial(v, memo)]));
+      return out;
+    }
+    const out: unknown[] = new Array(value.length);
+    memo.set(value, out);
+    for (let i = 0; i < value.length; i++) out[i] = rewriteSpecial(value[i], memo);
+    return out;
+  }
+  if (value instanceof Map) {
+    const out = new Map();
+    memo.set(value, out);
+    for (const [k, v] of value) out.set(rewriteSpecial(k, memo), rewriteSpecial(v, memo));
+    return out;
+  }
+  if (value instanceof Set) {
+    const out = new Set();
+    memo.set(value, out);
+    for (const v of value) out.add(rewriteSpecial(v, memo));
+    return out;
+  }
+  if (Object.prototype.toString.call(value) === "[object Object]") {
+    const out: Record<string, unknown> = {};
+    memo.set(value, out);
+    for (const k of Object.keys(value)) out[k] = rewriteSpecial((value as Record<string, unknown>)[k], memo);
+    return out;
+  }
+  return value; // dates, regexps, errors, binary: kept as they are
+}
+
 // Registered once per process; extensions are global to msgpackr, and ours are prepended so they win.
 addExtension({ Class: ArrayBuffer, type: EXT_BINARY, pack: packBinary, unpack: unpackBinary });
 addExtension({ Class: TypedArray, type: EXT_BINARY, pack: packBinary, unpack: unpackBinary });
@@ -124,6 +180,18 @@ addExtension({
   read: (rec: ErrorRecord) => recordToError(rec),
 });
 
+addExtension({ Class: NegativeZero, type: EXT_NEG_ZERO, write: () => 0, read: () => -0 });
+addExtension({
+  Class: SparseArray,
+  type: EXT_SPARSE,
+  write: (a: SparseArray) => [a.length, a.entries],
+  read: ([length, entries]: [number, Array<[number, unknown]>]) => {
+    const out = new Array(length);
+    for (const [i, v] of entries) out[i] = v;
+    return out;
+  },
+});
+
 const valuePackr = new Packr({ structuredClone: true, useBigIntExtension: true, moreTypes: true });
 
 /**
@@ -132,11 +200,11 @@ const valuePackr = new Packr({ structuredClone: true, useBigIntExtension: true, 
  * that cannot be sent.
  */
 export function encodeValue(value: unknown, root = "value"): EncodedValue {
-  assertCloneable(value, root);
+  const check = assertCloneable(value, root);
   const frames: Buffer[] = [];
   outFrames = frames;
   try {
-    return { body: valuePackr.pack(value), frames };
+    return { body: valuePackr.pack(check.special ? rewriteSpecial(value, new Map()) : value), frames };
   } catch (err) {
     if (err instanceof SerializationError) throw err;
     throw new SerializationError(root, (err as Error).message, { cause: err });

@@ -1,5 +1,6 @@
 import { Packr } from "msgpackr";
 import type { Message, Part } from "../messages.js";
+import { ProtocolError } from "../errors.js";
 
 /** First frame of every ptcluster message (after routing frames). */
 export const TAG = Buffer.from("ptc1");
@@ -15,7 +16,12 @@ export function encodeBody(header: Message, parts: readonly Part[] | undefined):
   return frames;
 }
 
-export class MalformedMessageError extends Error {}
+/** A message that passed authentication but does not parse (a peer with the key and a bug). */
+export class MalformedMessageError extends ProtocolError {
+  constructor(message: string) {
+    super(`Malformed message: ${message}`, { code: "ERR_PTC_MALFORMED" });
+  }
+}
 
 /** Decodes the header and splits the part frames; throws {@link MalformedMessageError} on any inconsistency. */
 export function decodeBody(frames: readonly Buffer[], start: number): { header: Message; parts: Part[] } {
