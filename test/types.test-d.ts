@@ -1,0 +1,82 @@
+import { describe, expectTypeOf, test } from "vitest";
+import type { AsyncResult, Client, DirectView, EngineView } from "@ptcluster/client";
+
+// Type tests only: vitest type-checks this file (typecheck.include in vitest.config.ts) and never runs it.
+declare const rc: Client;
+const dv: DirectView = rc.view();
+const one: EngineView = rc.engine(0);
+
+describe("DirectView.apply", () => {
+  test("infers one result per engine and checks the arguments against the parameters", () => {
+    const ar = dv.apply((a: number, b: string) => `${b}${a}`.length > 1, 1, "x");
+    expectTypeOf(ar).toEqualTypeOf<AsyncResult<boolean[]>>();
+    expectTypeOf(dv.apply((a: number, b: string) => ({ a, b }), 2, "y")).toEqualTypeOf<AsyncResult<{ a: number; b: string }[]>>();
+    expectTypeOf(dv.applySync((a: number) => a * 2, 21)).toEqualTypeOf<Promise<number[]>>();
+    expectTypeOf(dv.apply(() => "no args")).toEqualTypeOf<AsyncResult<string[]>>();
+
+    // @ts-expect-error arguments in the wrong order
+    dv.apply((a: number, b: string) => a + b.length, "x", 1);
+    // @ts-expect-error a missing argument
+    dv.apply((a: number, b: string) => a + b.length, 1);
+    // @ts-expect-error one argument too many
+    dv.apply((a: number) => a, 1, 2);
+    // @ts-expect-error wrong argument type
+    dv.applySync((a: number) => a, "1");
+  });
+
+  test("optional and rest parameters", () => {
+    expectTypeOf(dv.apply((a: number, b?: string) => b ?? a, 1)).toEqualTypeOf<AsyncResult<(string | number)[]>>();
+    expectTypeOf(dv.apply((...xs: number[]) => xs.length, 1, 2, 3)).toEqualTypeOf<AsyncResult<number[]>>();
+    // @ts-expect-error a rest element of the wrong type
+    dv.apply((...xs: number[]) => xs.length, 1, "2");
+  });
+
+  test("async functions resolve to the awaited type", () => {
+    expectTypeOf(dv.apply(async (a: number) => a > 0, 1)).toEqualTypeOf<AsyncResult<boolean[]>>();
+    expectTypeOf(dv.apply(async () => Promise.resolve(new Map<string, number>()))).toEqualTypeOf<AsyncResult<Map<string, number>[]>>();
+    expectTypeOf(one.apply(async () => "s")).toEqualTypeOf<AsyncResult<string>>();
+  });
+
+  test("awaiting an AsyncResult gives the values", async () => {
+    const values = await dv.apply((a: number) => a, 1);
+    expectTypeOf(values).toEqualTypeOf<number[]>();
+    const single = await one.apply((s: string) => s.length, "abc");
+    expectTypeOf(single).toEqualTypeOf<number>();
+    expectTypeOf(dv.apply((a: number) => a, 1).get(100)).toEqualTypeOf<Promise<number[]>>();
+  });
+});
+
+describe("EngineView.apply (rc.engine(i))", () => {
+  test("returns a scalar AsyncResult<R>", () => {
+    expectTypeOf(one.apply((a: number, b: string) => ({ n: a, s: b }), 1, "z")).toEqualTypeOf<AsyncResult<{ n: number; s: string }>>();
+    expectTypeOf(rc.engine(3).applySync(() => 1n)).toEqualTypeOf<Promise<bigint>>();
+    expectTypeOf(one.apply(() => 1)).not.toEqualTypeOf<AsyncResult<number[]>>();
+    // @ts-expect-error wrong argument type
+    one.apply((a: number) => a, "1");
+    // @ts-expect-error missing argument
+    one.apply((a: number, b: number) => a + b, 1);
+  });
+});
+
+describe("map and starmap", () => {
+  test("map infers R[]", () => {
+    expectTypeOf(dv.map((x: number) => x.toFixed(1), [1, 2, 3])).toEqualTypeOf<AsyncResult<string[]>>();
+    expectTypeOf(dv.map(async (x: string) => x.length, ["a"])).toEqualTypeOf<AsyncResult<number[]>>();
+    expectTypeOf(one.map((x: number) => x > 1, new Set([1, 2]))).toEqualTypeOf<AsyncResult<boolean[]>>();
+    // @ts-expect-error items of the wrong type
+    dv.map((x: number) => x, ["a", "b"]);
+  });
+
+  test("starmap checks each list's element type", () => {
+    expectTypeOf(dv.map((n: number, s: string) => s.repeat(n), [1, 2], ["a", "b"])).toEqualTypeOf<AsyncResult<string[]>>();
+    expectTypeOf(dv.map((a: number, b: bigint, c: boolean) => (c ? BigInt(a) + b : b), [1], [2n], [true])).toEqualTypeOf<AsyncResult<bigint[]>>();
+    // @ts-expect-error the second list has the wrong element type
+    dv.map((n: number, s: string) => s.repeat(n), [1, 2], [3, 4]);
+    // @ts-expect-error the first list has the wrong element type
+    dv.map((n: number, s: string) => s.repeat(n), ["1"], ["a"]);
+    // @ts-expect-error a list is missing
+    dv.map((n: number, s: string) => s.repeat(n), [1, 2]);
+    // @ts-expect-error the second list has the wrong element type, on one engine too
+    one.map((n: number, s: string) => s.repeat(n), [1], [2]);
+  });
+});
