@@ -1,5 +1,5 @@
 import {
-  CompositeError, InvalidOptionError, NoEnginesError, encodeValue, decodeValue,
+  CompositeError, InvalidOptionError, NoEnginesError, assertCloneable, encodeValue, decodeValue,
   type ClientTask, type Part, type TaskOp, type TaskResult,
 } from "@ptcluster/protocol";
 import type { Client } from "../client.js";
@@ -123,7 +123,10 @@ abstract class AddressedView {
   protected encodeCall(args: unknown, root: string): { part: Part; scope: string[] | undefined } {
     const scope = this.opts.scope;
     const names = scope ? Object.keys(scope) : undefined;
-    const { body, frames } = encodeValue(scope ? [args, scope] : [args], root);
+    // Check each part under its own name, so an error's path reads `args[0].cb` or `scope.k`.
+    const a = assertCloneable(args, root);
+    const special = scope ? a.special || assertCloneable(scope, "scope").special : a.special;
+    const { body, frames } = encodeValue(scope ? [args, scope] : [args], root, { special });
     return { part: { body, frames }, scope: names };
   }
 }
@@ -229,7 +232,12 @@ export class DirectView extends AddressedView {
     const calls = zipArgLists(lists as Iterable<unknown>[]);
     const blocks = partition(calls, targets.length);
     const scope = this.opts.scope ? Object.keys(this.opts.scope) : undefined;
-    const parts = blocks.map((b, i) => this.encodeCall(b, `items (block ${i})`).part);
+    let at = 0;
+    const parts = blocks.map((b) => {
+      const part = this.encodeCall(b, `items[${at}…]`).part;
+      at += b.length;
+      return part;
+    });
     return this.run({ op: "map", targets, parts, fn: shipped, ...(scope ? { scope } : {}), combine: (v) => (v as unknown[][]).flat() as Awaited<R>[] }, false);
   }
 

@@ -1,4 +1,5 @@
 import * as vm from "node:vm";
+import { rewriteTopLevelAwait } from "./top-level-await.js";
 
 type Factory = (scope?: Record<string, unknown>) => (...args: unknown[]) => unknown;
 
@@ -29,6 +30,12 @@ export function compileFunction(hash: string, src: string, scope: readonly strin
   return factory;
 }
 
+/** The value of a global binding, including top-level `let`, `const` and `class`. */
+export function readGlobalBinding(name: string): unknown {
+  if (!/^[A-Za-z_$][\w$]*$/.test(name)) throw new SyntaxError(`\`${name}\` is not a name`);
+  return new vm.Script(name, { filename: "ptcluster-pull.js" }).runInThisContext();
+}
+
 /** Runs code in the engine namespace (`execute`); returns the completion value. */
 export async function runCode(code: string): Promise<unknown> {
   try {
@@ -38,9 +45,10 @@ export async function runCode(code: string): Promise<unknown> {
     });
     return script.runInThisContext();
   } catch (err) {
-    // Top-level await is not allowed in a script; run such code as an async function body.
+    // Top-level await is not allowed in a script; run such code as an async function, keeping
+    // its declarations as globals and its completion value.
     if (err instanceof SyntaxError && /await/.test(err.message)) {
-      const script = new vm.Script(`(async () => {\n${code}\n})()`, {
+      const script = new vm.Script(rewriteTopLevelAwait(code), {
         filename: "ptcluster-execute.js",
         importModuleDynamically: vm.constants.USE_MAIN_CONTEXT_DEFAULT_LOADER,
       });

@@ -8,7 +8,7 @@ import { createRequire } from "node:module";
 import { hostname } from "node:os";
 import { join } from "node:path";
 import { decodeValue, encodeValue, SerializationError, type EngineTask, type TaskResult } from "@ptcluster/protocol";
-import { compileFunction, runCode } from "./compile.js";
+import { compileFunction, readGlobalBinding, runCode } from "./compile.js";
 import { installOutputCapture, taskStore, type TaskContext } from "./capture.js";
 import { toFailure } from "./failure.js";
 import type { FromExecutor, ToExecutor } from "./protocol.js";
@@ -125,10 +125,9 @@ async function perform(task: EngineTask, body: Buffer, frames: Buffer[]): Promis
     }
     case "pull": {
       const names = payload as string[];
-      return names.map((n) => {
-        if (!(n in g)) throw new ReferenceError(`${n} is not defined`);
-        return g[n];
-      });
+      // `let`, `const` and `class` at the top level of `execute` live in the global lexical
+      // scope, not on globalThis: evaluate the (validated) identifier to reach them too.
+      return names.map((n) => (n in g ? g[n] : readGlobalBinding(n)));
     }
   }
 }

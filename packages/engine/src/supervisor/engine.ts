@@ -87,8 +87,13 @@ export class Engine {
             if (!m.header.ok) {
               const e = m.header.error;
               reject(e?.code === "ERR_PTC_VERSION" ? new VersionMismatchError(e.message, PROTOCOL_VERSION, "?") : new ProtocolError(e?.message ?? "registration refused"));
-            } else resolve(m.header.id);
-            if (m.header.ok) this.hbMs = m.header.heartbeatMs;
+            } else {
+              this.id = m.header.id;
+              this.hbMs = m.header.heartbeatMs;
+              // Before any task can be posted: the executor handles its messages in order.
+              this.executor.post({ type: "init", engineId: this.id, host: hostname(), uuid: this.uuid });
+              resolve(m.header.id);
+            }
             return;
           }
           this.onMessage(m);
@@ -109,7 +114,6 @@ export class Engine {
       this.stopResolve(1);
       throw err;
     }
-    this.executor.post({ type: "init", engineId: this.id, host: hostname(), uuid: this.uuid });
     this.state = "running";
     this.lastHeard = Date.now();
     this.hbTimer = setInterval(() => this.onHeartbeatTimer(), this.hbMs);

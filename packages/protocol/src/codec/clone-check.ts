@@ -39,6 +39,7 @@ function walk(value: unknown, path: string, seen: Set<object>, state: CloneCheck
   if (seen.has(obj)) return;
   seen.add(obj);
   if (ArrayBuffer.isView(obj) || obj instanceof ArrayBuffer || obj instanceof Date || obj instanceof RegExp) return;
+  if (obj instanceof Number || obj instanceof String || obj instanceof Boolean || obj instanceof BigInt) return;
   if (typeof SharedArrayBuffer !== "undefined" && obj instanceof SharedArrayBuffer) {
     throw new SerializationError(path, "a SharedArrayBuffer cannot be shared across processes; copy it into an ArrayBuffer.");
   }

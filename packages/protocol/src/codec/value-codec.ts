@@ -1,5 +1,5 @@
 import { Packr, addExtension } from "msgpackr";
-import { assertCloneable } from "./clone-check.js";
+import { assertCloneable, type CloneCheck } from "./clone-check.js";
 import { SerializationError } from "../errors.js";
 
 /** Binary values of this many bytes or more travel as their own frames, never copied into the body. */
@@ -28,6 +28,7 @@ const EXT_BINARY = 0x50;
 const EXT_ERROR = 0x51; // replaces msgpackr's lossy Error encoding: keeps stack, code and own fields
 const EXT_NEG_ZERO = 0x53;
 const EXT_SPARSE = 0x54;
+const EXT_BOXED = 0x55;
 
 function kindOf(value: object): number {
   const k = BINARY_KINDS.indexOf(value.constructor as BinaryCtor);
@@ -192,6 +193,11 @@ addExtension({
   },
 });
 
+// Primitive wrapper objects (`new Number(1)`, `Object(1n)`) survive structured clone as wrappers.
+for (const Class of [Number, String, Boolean, BigInt] as unknown as Array<new (...a: never[]) => object>) {
+  addExtension({ Class, type: EXT_BOXED, write: (v: { valueOf(): unknown }) => v.valueOf(), read: (v: unknown) => Object(v) });
+}
+
 const valuePackr = new Packr({ structuredClone: true, useBigIntExtension: true, moreTypes: true });
 
 /**
@@ -199,8 +205,8 @@ const valuePackr = new Packr({ structuredClone: true, useBigIntExtension: true, 
  * as separate frames. Throws a {@link SerializationError} naming `root` and the path of a value
  * that cannot be sent.
  */
-export function encodeValue(value: unknown, root = "value"): EncodedValue {
-  const check = assertCloneable(value, root);
+export function encodeValue(value: unknown, root = "value", checked?: CloneCheck): EncodedValue {
+  const check = checked ?? assertCloneable(value, root);
   const frames: Buffer[] = [];
   outFrames = frames;
   try {
