@@ -30,6 +30,7 @@ await yargs(hideBin(process.argv))
         .option("ip", { type: "string", default: "127.0.0.1", describe: "interface the controller binds (default loopback only)" })
         .option("location", { type: "string", describe: "address peers should connect to, if not --ip (NAT, multi-homed hosts)" })
         .option("concurrency", { type: "number", default: 1, describe: "tasks each engine runs at once (1 for CPU-bound work, more for async IO)" })
+        .option("scheme", { choices: ["leastload", "lru", "random", "weighted"] as const, default: "leastload" as const, describe: "how load-balanced tasks pick an engine" })
         .option("foreground", { type: "boolean", default: false, describe: "stay attached: Ctrl-C stops the cluster" })
         .option("json", { type: "boolean", default: false, describe: "print the result as one JSON line" })
         .option("timeout", { type: "number", default: 30_000, describe: "ms to wait for every engine to register" })
@@ -39,7 +40,7 @@ await yargs(hideBin(process.argv))
       const { start, defaultEngineCount } = await import("./commands/start.js");
       await start({
         n: a.n ?? defaultEngineCount(), profile: a.profile, clusterId: a["cluster-id"], ip: a.ip, location: a.location,
-        concurrency: a.concurrency, foreground: a.foreground, json: a.json, timeout: a.timeout, heartbeatMs: a.heartbeat, ipcReady: a["ipc-ready"],
+        concurrency: a.concurrency, foreground: a.foreground, json: a.json, timeout: a.timeout, heartbeatMs: a.heartbeat, ipcReady: a["ipc-ready"], scheme: a.scheme,
       });
     }),
   )
@@ -77,10 +78,11 @@ await yargs(hideBin(process.argv))
       profileOpts(y)
         .option("ip", { type: "string", default: "127.0.0.1", describe: "interface to bind (default loopback only)" })
         .option("location", { type: "string", describe: "address written into connection files for peers" })
-        .option("heartbeat", { type: "number", default: 500, describe: "heartbeat period in ms" }),
+        .option("heartbeat", { type: "number", default: 500, describe: "heartbeat period in ms" })
+        .option("scheme", { choices: ["leastload", "lru", "random", "weighted"] as const, default: "leastload" as const, describe: "how load-balanced tasks pick an engine" }),
     run("hub", async (a) => {
       const { hub } = await import("./commands/hub.js");
-      await hub({ profile: a.profile, clusterId: a["cluster-id"], ip: a.ip, location: a.location, heartbeatMs: a.heartbeat });
+      await hub({ profile: a.profile, clusterId: a["cluster-id"], ip: a.ip, location: a.location, heartbeatMs: a.heartbeat, scheme: a.scheme });
     }),
   )
   .command(

@@ -9,6 +9,7 @@ import {
   type Incoming, type Logger, type Notification, type Part, type TaskResult,
 } from "@ptcluster/protocol";
 import { DirectView, EngineView } from "./views/direct-view.js";
+import { LoadBalancedView } from "./views/load-balanced-view.js";
 import { validateConnectOptions, type ConnectOptions } from "./options.js";
 import type { AsyncResult } from "./results/async-result.js";
 
@@ -23,6 +24,18 @@ export interface TaskSink {
 
 export type ClientState = "connecting" | "connected" | "closed" | "hub-lost";
 
+/** Something whose tasks can be cancelled: an `AsyncResult` or a map's result. */
+export interface Abortable {
+  abort(): void;
+}
+
+/** What `rc.queueStatus()` reports. */
+export interface QueueStatus {
+  engines: Record<number, { queued: number; running: number; completed: number }>;
+  /** Load-balanced tasks waiting for a free engine. */
+  unassigned: number;
+}
+
 /** Counts of messages a controller socket refused. */
 export interface DropCounts { malformed: number; badMac: number; replay: number; unroutable: number }
 
@@ -34,12 +47,15 @@ export interface ClusterStatus {
   engines: EngineInfo[];
   clients: number;
   tasksInFlight: number;
+  unassigned: number;
   dropped: { client: DropCounts; engine: DropCounts };
 }
 
 export interface ClientEvents {
   engine_up: [EngineInfo];
   engine_down: [{ id: number; reason: string }];
+  /** An engine's namespace was reset (its executor replaced after a timeout or a forced cancel). */
+  engine_reset: [{ id: number; reason: string }];
   hub_lost: [HubLostError];
   close: [];
 }
@@ -205,9 +221,35 @@ export class Client extends EventEmitter<ClientEvents> {
     }
   }
 
-  /** Per-engine counts of queued, running and completed tasks. */
-  queueStatus(): Promise<Record<number, { queued: number; running: number; completed: number }>> {
-    return this.request({ what: "queue_status" }) as Promise<Record<number, { queued: number; running: number; completed: number }>>;
+  /** Per-engine counts of queued, running and completed tasks, and load-balanced tasks not yet placed. */
+  queueStatus(): Promise<QueueStatus> {
+    return this.request({ what: "queue_status" }) as Promise<QueueStatus>;
+  }
+
+  /**
+   * Cancels work: the given results (or every pending task of this client). Queued tasks are
+   * dropped; running ones see `engine.signal` abort, and are stopped by force after a grace period.
+   * Each cancelled result rejects with `TaskCancelledError`.
+   */
+  abort(results?: Abortable | Iterable<Abortable>): void {
+    if (results === undefined) {
+      this.cancel([...this.sinks.keys()]);
+      return;
+    }
+    const list = typeof (results as Abortable).abort === "function" ? [results as Abortable] : [...(results as Iterable<Abortable>)];
+    for (const r of list) r.abort();
+  }
+
+  /** A load-balanced view: each task runs on whichever engine (of `targets`, default all) is free. */
+  loadBalancedView(targets?: readonly number[]): LoadBalancedView {
+    return new LoadBalancedView(this, targets ? [...targets] : undefined, {});
+  }
+
+  /** @internal Cancels tasks by id (client-local). */
+  cancel(ids: number[]): void {
+    if (ids.length === 0 || this.state !== "connected") return;
+    this.flush();
+    this.channel.send({ type: "cancel", ids, reason: "cancel" });
   }
 
   /**
@@ -267,7 +309,8 @@ export class Client extends EventEmitter<ClientEvents> {
     return id;
   }
 
-  private flush(): void {
+  /** @internal Sends what is batched now (before a cancel, so the controller knows the tasks). */
+  flush(): void {
     const b = this.batch;
     this.batch = undefined;
     if (!b || this.state !== "connected") return;
@@ -335,6 +378,9 @@ export class Client extends EventEmitter<ClientEvents> {
         break;
       case "shutdown_notice":
         this.hubLost(new HubLostError(`The controller shut down (${n.reason}); pending work was not completed.`));
+        break;
+      case "engine_reset":
+        this.emit("engine_reset", { id: n.id, reason: n.reason });
         break;
       default:
         assertNever(n, "notification");

@@ -1,8 +1,11 @@
 import "./engine-global.js";
 export type { EngineGlobal } from "./engine-global.js";
-export { Client, connect, type ClientState, type ClientEvents, type ClusterStatus, type DropCounts } from "./client.js";
+export { Client, connect, type ClientState, type ClientEvents, type ClusterStatus, type DropCounts, type QueueStatus, type Abortable } from "./client.js";
 export type { ConnectOptions } from "./options.js";
 export { DirectView, EngineView, type ResultOf, type ArgLists } from "./views/direct-view.js";
+export { LoadBalancedView, type AnyIterable, type ArgSources } from "./views/load-balanced-view.js";
+export { MapRun, MapResult } from "./views/map-run.js";
+export type { LoadBalancedOptions, MapOptions } from "./views/lb-options.js";
 export type { ViewOptions } from "./views/view-options.js";
 export { AsyncResult, ResultTimeoutError, type TaskMetadata } from "./results/async-result.js";
 export { startCluster, Cluster, type StartClusterOptions } from "./cluster/start-cluster.js";

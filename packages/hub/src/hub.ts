@@ -3,11 +3,12 @@ import { EventEmitter } from "node:events";
 import { hostname } from "node:os";
 import { rmSync } from "node:fs";
 import {
-  Channel, EngineLostError, PACKAGE_VERSION, PROTOCOL_VERSION, UnknownEngineError, assertNever,
+  Channel, EngineLostError, PACKAGE_VERSION, PROTOCOL_VERSION, TaskCancelledError, UnknownEngineError, assertNever,
   ensureProfileDirs, profilePaths, protocolMajor, sourceHash, writeConnectionFile,
   type ClientToHub, type ClientTask, type ConnectionInfo, type EngineInfo, type EngineTask, type EngineToHub, type HubToClient,
-  type HubToEngine, type Incoming, type Logger, type Notification, type Part, type ProfilePaths, type TaskResult,
+  type HubToEngine, type Incoming, type Logger, type Notification, type Part, type ProfilePaths, type SchedulerScheme, type TaskResult,
 } from "@ptcluster/protocol";
+import { LoadBalancer } from "./scheduler/load-balancer.js";
 import { EngineRegistry, type EngineEntry } from "./registry/engine-registry.js";
 import { TaskTable, type TaskRecord } from "./scheduler/task-table.js";
 import { EMPTY_PART, Outbox } from "./clients/outbox.js";
@@ -25,6 +26,8 @@ export interface HubOptions {
   heartbeatMs?: number;
   /** Heartbeats an engine may miss before it is declared dead. */
   missedHeartbeats?: number;
+  /** Load-balancing scheme (default `leastload`). */
+  scheme?: SchedulerScheme;
   logger: Logger;
 }
 
@@ -49,6 +52,7 @@ export class Hub extends EventEmitter<HubEvents> {
   private readonly tasks = new TaskTable();
   private readonly clients = new Map<string, ClientEntry>();
   private readonly fnSources = new Map<string, string>();
+  private readonly lb: LoadBalancer;
   private readonly engineOut = new Outbox<EngineTask>();
   private readonly clientOut = new Outbox<TaskResult>();
   private flushScheduled = false;
@@ -71,6 +75,16 @@ export class Hub extends EventEmitter<HubEvents> {
     this.misses = opts.missedHeartbeats ?? 6;
     this.log = opts.logger.child({ component: "hub" });
     this.stopped = new Promise((r) => (this.stopResolve = r));
+    this.lb = new LoadBalancer(opts.scheme ?? "leastload", this.engines, {
+      dispatch: (engine, rec) => {
+        const lb = rec.lb;
+        if (!lb) return;
+        lb.attempts++;
+        this.sendTask(engine, rec, lb.task, lb.part, true);
+        this.scheduleFlush();
+      },
+      release: (engine, max) => this.engineCh.send({ type: "release", max }, undefined, engine.routingId),
+    });
   }
 
   /** Binds the sockets, writes the connection files and starts serving. */
@@ -133,10 +147,32 @@ export class Hub extends EventEmitter<HubEvents> {
       case "unregister":
         if (entry) this.engineGone(entry.info.id, `unregistered: ${header.reason}`);
         break;
+      case "released":
+        if (entry) this.onReleased(entry, header.ids);
+        break;
+      case "executor_reset":
+        if (entry) {
+          entry.knownFns.clear();
+          this.notifyCh.send({ type: "engine_reset", id: entry.info.id, reason: header.reason });
+        }
+        break;
       default:
         assertNever(header);
     }
     this.scheduleFlush();
+  }
+
+  /** Tasks an engine handed back unstarted: to the front of the queue, for an idle engine. */
+  private onReleased(entry: EngineEntry, ids: number[]): void {
+    entry.releasePending = false;
+    for (const id of ids) {
+      const rec = this.tasks.get(id);
+      if (!rec?.lb || rec.engine !== entry.info.id) continue;
+      entry.inflight.delete(id);
+      rec.lb.attempts--;
+      this.lb.requeue(rec);
+    }
+    this.lb.schedule();
   }
 
   private registerEngine(from: Buffer, msg: Extract<EngineToHub, { type: "register" }>): void {
@@ -154,18 +190,47 @@ export class Hub extends EventEmitter<HubEvents> {
     this.engineCh.send({ type: "register_reply", ok: true, id: entry.info.id, heartbeatMs: this.hbMs }, undefined, from);
     this.notifyCh.send({ type: "engine_up", engine: entry.info });
     this.emit("engine_up", entry.info);
+    this.lb.schedule();
     this.log.info({ engineId: entry.info.id, pid: msg.pid, host: msg.host }, "engine registered");
   }
 
   private onEngineResults(entry: EngineEntry, results: TaskResult[], parts: Part[]): void {
+    const id = entry.info.id;
     for (let i = 0; i < results.length; i++) {
       const r = results[i] as TaskResult;
-      const rec = this.tasks.take(r.id);
-      entry.inflight.delete(r.id);
-      if (!rec) continue; // late result of a task already failed or finished: exactly once
+      const rec = this.tasks.get(r.id);
+      // Late or duplicate: the task finished, failed, or moved to another engine. Exactly once.
+      if (!rec || rec.engine !== id || !entry.inflight.delete(r.id)) continue;
       entry.info.tasksDone++;
-      this.clientOut.push(rec.clientKey, rec.client, { ...r, id: rec.localId, engine: entry.info.id }, parts[i] ?? EMPTY_PART);
+      const lb = rec.lb;
+      if (lb && !r.ok) {
+        const code = r.sysError?.code;
+        if (code === "ERR_PTC_EXECUTOR_RESET" || code === "ERR_PTC_ENGINE_LOST") {
+          // Lost with its executor: like an engine death for this task.
+          if (this.survivesDeath(rec)) continue;
+        } else if (!r.sysError && lb.retriesLeft > 0) {
+          lb.retriesLeft--;
+          (lb.failedOn ??= new Set()).add(id);
+          this.lb.requeue(rec);
+          continue;
+        }
+      }
+      this.tasks.take(r.id);
+      const out: TaskResult = { ...r, id: rec.localId, engine: id };
+      if (lb) out.attempts = lb.attempts;
+      this.clientOut.push(rec.clientKey, rec.client, out, parts[i] ?? EMPTY_PART);
     }
+    this.lb.schedule();
+  }
+
+  /** A load-balanced task lost its engine: back in the queue, unless it has killed too many. */
+  private survivesDeath(rec: TaskRecord): boolean {
+    const lb = rec.lb;
+    if (!lb) return false;
+    lb.deaths++;
+    if (lb.deaths > lb.maxDeaths) return false;
+    this.lb.requeue(rec);
+    return true;
   }
 
   /** An engine is dead or left: fail what it was running, tell everyone. */
@@ -175,8 +240,14 @@ export class Hub extends EventEmitter<HubEvents> {
     this.log.warn({ engineId: id, reason, inflight: entry.inflight.size }, "engine gone");
     const err = new EngineLostError(id);
     for (const hubId of entry.inflight) {
-      const rec = this.tasks.take(hubId);
-      if (rec) this.failTask(rec, err.code, err.message);
+      const rec = this.tasks.get(hubId);
+      if (!rec || rec.engine !== id) continue;
+      if (this.survivesDeath(rec)) continue;
+      this.tasks.take(hubId);
+      const poison = rec.lb
+        ? new EngineLostError(id, `This task was running on ${rec.lb.deaths} engines that died (the last was engine ${id}); it is failed as a poison task instead of being retried again.`)
+        : err;
+      this.failTask(rec, poison.code, poison.message);
     }
     entry.inflight.clear();
     this.notifyCh.send({ type: "engine_down", id, reason });
@@ -185,9 +256,9 @@ export class Hub extends EventEmitter<HubEvents> {
 
   private failTask(rec: TaskRecord, code: string, message: string): void {
     const now = Date.now();
-    this.clientOut.push(rec.clientKey, rec.client, {
-      id: rec.localId, ok: false, engine: rec.engine, started: now, completed: now, hubError: { code, message },
-    }, EMPTY_PART);
+    const out: TaskResult = { id: rec.localId, ok: false, engine: rec.engine, started: now, completed: now, sysError: { code, message } };
+    if (rec.lb) out.attempts = rec.lb.attempts;
+    this.clientOut.push(rec.clientKey, rec.client, out, EMPTY_PART);
   }
 
   // ---- clients ------------------------------------------------------------------------------
@@ -217,9 +288,15 @@ export class Hub extends EventEmitter<HubEvents> {
         if (!client) return;
         this.onRequest(client, header.rid, header.req);
         break;
+      case "cancel":
+        if (!client) return;
+        this.cancel(header.ids.flatMap((localId) => this.tasks.idsOf(key, localId)));
+        break;
       case "bye":
+        // A client that leaves takes its unfinished work with it.
+        this.cancel(this.tasks.allOf(key));
         this.clients.delete(key);
-        return;
+        break;
       default:
         assertNever(header);
     }
@@ -233,12 +310,47 @@ export class Hub extends EventEmitter<HubEvents> {
     };
   }
 
+  /** Cancels tasks by controller id: queued ones fail at once, the others are cancelled by their engines. */
+  private cancel(hubIds: number[]): void {
+    const ids = new Set(hubIds);
+    const err = new TaskCancelledError("The task was cancelled before it started.");
+    for (const rec of this.lb.remove((r) => ids.has(r.hubId))) {
+      this.tasks.take(rec.hubId);
+      this.failTask(rec, err.code, err.message);
+    }
+    const perEngine = new Map<number, number[]>();
+    for (const id of ids) {
+      const rec = this.tasks.get(id);
+      if (!rec || rec.engine < 0) continue;
+      let list = perEngine.get(rec.engine);
+      if (!list) perEngine.set(rec.engine, (list = []));
+      list.push(id);
+    }
+    for (const [engineId, list] of perEngine) {
+      const e = this.engines.get(engineId);
+      if (e) this.engineCh.send({ type: "engine_cancel", ids: list }, undefined, e.routingId);
+    }
+  }
+
   private onSubmit(client: ClientEntry, tasks: ClientTask[], parts: Part[]): void {
     for (let i = 0; i < tasks.length; i++) {
       const t = tasks[i] as ClientTask;
       const part = parts[i] ?? EMPTY_PART;
       // A source is stored under its own hash only, so no client can change what another's hash runs.
       if (t.fn && t.src !== undefined && sourceHash(t.src) === t.fn) this.fnSources.set(t.fn, t.src);
+      if (t.lb) {
+        const spec = t.lb;
+        const rec = this.tasks.add(client.routingId, client.key, t.id, -1, {
+          task: t, part, attempts: 0, deaths: 0, retriesLeft: spec.retries ?? 0, maxDeaths: spec.maxDeaths ?? 3,
+          targets: spec.targets ? new Set(spec.targets) : undefined, failedOn: undefined,
+        });
+        if (spec.targets && !spec.targets.some((id) => this.engines.get(id))) {
+          // Targets that do not exist now may register later; the task waits for them in the queue.
+          this.log.debug({ targets: spec.targets }, "load-balanced task waits for its target engines");
+        }
+        this.lb.submit(rec);
+        continue;
+      }
       for (const target of t.to) {
         const engine = this.engines.get(target);
         const rec = this.tasks.add(client.routingId, client.key, t.id, target);
@@ -248,13 +360,15 @@ export class Hub extends EventEmitter<HubEvents> {
           this.failTask(rec, err.code, err.message);
           continue;
         }
-        this.dispatch(engine, rec, t, part);
+        this.sendTask(engine, rec, t, part, false);
       }
     }
   }
 
-  private dispatch(engine: EngineEntry, rec: TaskRecord, t: ClientTask, part: Part): void {
+  private sendTask(engine: EngineEntry, rec: TaskRecord, t: ClientTask, part: Part, movable: boolean): void {
     const task: EngineTask = { id: rec.hubId, op: t.op };
+    if (movable) task.movable = true;
+    if (t.timeout !== undefined) task.timeout = t.timeout;
     if (t.fn) {
       task.fn = t.fn;
       if (!engine.knownFns.has(t.fn)) {
@@ -286,12 +400,12 @@ export class Hub extends EventEmitter<HubEvents> {
         });
         break;
       case "queue_status": {
-        const out: Record<string, { queued: number; running: number; completed: number }> = {};
+        const engines: Record<string, { queued: number; running: number; completed: number }> = {};
         for (const e of this.engines.all()) {
           const running = Math.min(e.inflight.size, e.info.concurrency);
-          out[e.info.id] = { queued: e.inflight.size - running, running, completed: e.info.tasksDone };
+          engines[e.info.id] = { queued: e.inflight.size - running, running, completed: e.info.tasksDone };
         }
-        reply(out);
+        reply({ engines, unassigned: this.lb.queued });
         break;
       }
       case "shutdown":

@@ -146,20 +146,23 @@ export class RemoteError extends PtclusterError {
   readonly remoteMessage: string;
   readonly remoteStack: string;
   readonly remoteCode: string | undefined;
-  constructor(info: { engineId: number; name: string; message: string; stack: string; code?: string | undefined }, message?: string, code = "ERR_PTC_REMOTE") {
-    super(code, message ?? `${info.name} on engine ${info.engineId}: ${info.message}`);
+  /** For a map: the index, in the input, of the item that failed. */
+  readonly item: number | undefined;
+  constructor(info: { engineId: number; name: string; message: string; stack: string; code?: string | undefined; item?: number | undefined }, message?: string, code = "ERR_PTC_REMOTE") {
+    super(code, message ?? `${info.name} on engine ${info.engineId}${info.item === undefined ? "" : ` (item ${info.item})`}: ${info.message}`);
     this.engineId = info.engineId;
     this.remoteName = info.name;
     this.remoteMessage = info.message;
     this.remoteStack = info.stack;
     this.remoteCode = info.code;
+    this.item = info.item;
   }
 }
 
 /** Shipped code used a name that is defined neither in the function, its arguments, `scope`, nor the engine namespace. */
 export class UndefinedNameError extends RemoteError {
   readonly undefinedName: string;
-  constructor(info: { engineId: number; name: string; message: string; stack: string }, undefinedName: string) {
+  constructor(info: { engineId: number; name: string; message: string; stack: string; item?: number | undefined }, undefinedName: string) {
     super(
       info,
       `\`${undefinedName}\` is not defined on engine ${info.engineId}. Shipped functions see only their arguments and the engine's namespace: ` +

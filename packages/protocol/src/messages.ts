@@ -29,14 +29,28 @@ export interface ClientTask {
   /** Client-local task id. */
   id: number;
   op: TaskOp;
-  /** Engine ids for direct tasks; the task runs once on each. */
+  /** Engine ids for direct tasks; the task runs once on each. Empty for load-balanced tasks. */
   to: number[];
+  /** Present for a load-balanced task: the controller picks the engine. */
+  lb?: LoadBalanceSpec;
   /** Hash of the function source (apply). */
   fn?: string;
   /** Function source, sent with the first use of `fn` on this connection. */
   src?: string;
   /** Names shipped with `scope` (their values are in the part). */
   scope?: string[];
+  /** Run-time limit in ms, counted from the task's start on an engine. */
+  timeout?: number;
+}
+
+/** How a load-balanced task may be placed and re-run. */
+export interface LoadBalanceSpec {
+  /** Only these engines (default: any). */
+  targets?: number[];
+  /** Re-runs after the task threw (default 0). */
+  retries?: number;
+  /** Engine deaths the task may survive before it fails as a poison task (default 3). */
+  maxDeaths?: number;
 }
 
 /** A task as the controller hands it to an engine. */
@@ -47,6 +61,10 @@ export interface EngineTask {
   fn?: string;
   src?: string;
   scope?: string[];
+  /** Run-time limit in ms from the task's start. */
+  timeout?: number;
+  /** Load-balanced: may be handed back (`release`) before it starts, to run elsewhere. */
+  movable?: boolean;
 }
 
 /** Serialisable description of a failure. */
@@ -57,6 +75,8 @@ export interface FailureInfo {
   code?: string;
   /** For ReferenceErrors in shipped code: the name that was not defined. */
   undefinedName?: string;
+  /** For a map chunk: the index, within the chunk, of the item that failed. */
+  item?: number;
 }
 
 /** Outcome of one task on one engine. */
@@ -69,8 +89,13 @@ export interface TaskResult {
   completed: number;
   stdout?: string;
   stderr?: string;
-  /** A failure raised by the controller instead of the engine (engine lost, unknown engine). */
-  hubError?: { code: string; message: string };
+  /**
+   * A failure raised by ptcluster rather than by user code: engine lost, unknown engine,
+   * timeout, cancellation. Its code is the error class's code.
+   */
+  sysError?: { code: string; message: string };
+  /** How many times the task was started (1 unless retried or moved after an engine died). */
+  attempts?: number;
 }
 
 export type HubRequest =
@@ -78,11 +103,16 @@ export type HubRequest =
   | { what: "queue_status" }
   | { what: "shutdown"; engines?: number[] };
 
+/** Load-balancing schemes (`ptcluster start --scheme`). */
+export type SchedulerScheme = "leastload" | "lru" | "random" | "weighted";
+
 // ---- client → hub -------------------------------------------------------------------------
 export interface ConnectMsg { type: "connect"; v: string; pkg: string; pid: number; host: string }
 export interface SubmitMsg { type: "submit"; tasks: ClientTask[]; pf: number[]; t: number }
 export interface RequestMsg { type: "request"; rid: number; req: HubRequest }
 export interface ByeMsg { type: "bye" }
+/** Cancel tasks (client-local ids): queued ones are dropped, running ones signalled, then forced. */
+export interface CancelMsg { type: "cancel"; ids: number[]; reason: "cancel" | "timeout" }
 
 // ---- hub → client -------------------------------------------------------------------------
 export interface ConnectReplyMsg {
@@ -102,6 +132,8 @@ export interface ReplyMsg { type: "reply"; rid: number; ok: boolean; data?: unkn
 export interface EngineUpMsg { type: "engine_up"; engine: EngineInfo }
 export interface EngineDownMsg { type: "engine_down"; id: number; reason: string }
 export interface TickMsg { type: "tick"; t: number; engines: number }
+/** An engine's namespace was reset (its executor was replaced). */
+export interface EngineResetMsg { type: "engine_reset"; id: number; reason: string }
 export interface ShutdownNoticeMsg { type: "shutdown_notice"; reason: string }
 
 // ---- engine → hub -------------------------------------------------------------------------
@@ -119,6 +151,10 @@ export interface RegisterMsg {
 export interface EngineResultsMsg { type: "engine_results"; results: TaskResult[]; pf: number[] }
 export interface HeartbeatMsg { type: "heartbeat"; t: number; running?: number; done?: number }
 export interface UnregisterMsg { type: "unregister"; reason: string }
+/** Tasks handed back after a `release`, not started. */
+export interface ReleasedMsg { type: "released"; ids: number[] }
+/** The executor was replaced (timeout or forced cancellation): the engine's namespace is empty again. */
+export interface ExecutorResetMsg { type: "executor_reset"; reason: string }
 
 // ---- hub → engine -------------------------------------------------------------------------
 export interface RegisterReplyMsg {
@@ -130,12 +166,16 @@ export interface RegisterReplyMsg {
 }
 export interface TasksMsg { type: "tasks"; tasks: EngineTask[]; pf: number[] }
 export interface EngineShutdownMsg { type: "engine_shutdown"; reason: string }
+/** Cancel tasks (controller ids) on this engine. */
+export interface EngineCancelMsg { type: "engine_cancel"; ids: number[] }
+/** Hand back up to `max` queued tasks that have not started (another engine is idle). */
+export interface ReleaseMsg { type: "release"; max: number }
 
-export type ClientToHub = ConnectMsg | SubmitMsg | RequestMsg | ByeMsg;
+export type ClientToHub = ConnectMsg | SubmitMsg | RequestMsg | ByeMsg | CancelMsg;
 export type HubToClient = ConnectReplyMsg | ResultsMsg | ReplyMsg;
-export type Notification = EngineUpMsg | EngineDownMsg | TickMsg | ShutdownNoticeMsg;
-export type EngineToHub = RegisterMsg | EngineResultsMsg | HeartbeatMsg | UnregisterMsg;
-export type HubToEngine = RegisterReplyMsg | TasksMsg | HeartbeatMsg | EngineShutdownMsg;
+export type Notification = EngineUpMsg | EngineDownMsg | TickMsg | ShutdownNoticeMsg | EngineResetMsg;
+export type EngineToHub = RegisterMsg | EngineResultsMsg | HeartbeatMsg | UnregisterMsg | ReleasedMsg | ExecutorResetMsg;
+export type HubToEngine = RegisterReplyMsg | TasksMsg | HeartbeatMsg | EngineShutdownMsg | EngineCancelMsg | ReleaseMsg;
 
 export type Message = ClientToHub | HubToClient | Notification | EngineToHub | HubToEngine;
 

@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { Hub } from "@ptcluster/hub";
 import {
   ClusterStartError, InvalidOptionError, createLogger, ensureProfileDirs, newClusterKey, pidAlive, profilePaths,
-  readClusterState, writeClusterState, type ClusterState, type ProfilePaths,
+  readClusterState, writeClusterState, type ClusterState, type ProfilePaths, type SchedulerScheme,
 } from "@ptcluster/protocol";
 import { LocalLauncher } from "../launchers/local.js";
 import type { LaunchedEngine } from "../launchers/launcher.js";
@@ -26,6 +26,8 @@ export interface StartOptions {
   heartbeatMs: number;
   /** internal: report readiness over IPC to the `start` that spawned this daemon */
   ipcReady: boolean;
+  /** load-balancing scheme */
+  scheme: SchedulerScheme;
 }
 
 export interface StartSummary {
@@ -86,7 +88,7 @@ async function spawnDaemon(o: StartOptions, paths: ProfilePaths): Promise<StartS
   const errFile = join(paths.logDir, `controller${paths.clusterId ? `-${paths.clusterId}` : ""}.stderr`);
   const fd = openSync(errFile, "w", 0o600);
   const args = [binPath(), "start", "--foreground", "--ipc-ready", "-n", String(o.n), "--profile", o.profile, "--ip", o.ip,
-    "--concurrency", String(o.concurrency), "--timeout", String(o.timeout), "--heartbeat", String(o.heartbeatMs)];
+    "--concurrency", String(o.concurrency), "--timeout", String(o.timeout), "--heartbeat", String(o.heartbeatMs), "--scheme", o.scheme];
   if (o.clusterId) args.push("--cluster-id", o.clusterId);
   if (o.location) args.push("--location", o.location);
   const child = spawn(process.execPath, args, { detached: true, stdio: ["ignore", "ignore", fd, "ipc"] });
@@ -124,7 +126,7 @@ async function runController(o: StartOptions, paths: ProfilePaths): Promise<void
       process.send(msg, () => process.disconnect?.());
     } else if (msg.type === "ready") printSummary(msg.summary, o.json);
   };
-  const hub = new Hub({ profile: o.profile, clusterId: o.clusterId, ip: o.ip, key: newClusterKey(), heartbeatMs: o.heartbeatMs, logger, ...(o.location ? { location: o.location } : {}) });
+  const hub = new Hub({ profile: o.profile, clusterId: o.clusterId, ip: o.ip, key: newClusterKey(), heartbeatMs: o.heartbeatMs, scheme: o.scheme, logger, ...(o.location ? { location: o.location } : {}) });
   await hub.start();
   const state: ClusterState = { profile: o.profile, clusterId: o.clusterId, hubPid: process.pid, enginePids: [], startedAt: Date.now(), state: "starting", engines: o.n };
   writeClusterState(paths.stateFile, state);

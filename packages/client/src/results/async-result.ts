@@ -10,6 +10,8 @@ export interface TaskMetadata {
   status: "pending" | "ok" | "error";
   stdout: string;
   stderr: string;
+  /** Times the task was started: more than 1 after retries or after its engine died. */
+  attempts: number;
 }
 
 /** Raised by `AsyncResult.get(timeout)` when the result is not ready in time (the task goes on). */

@@ -1,17 +1,30 @@
 import {
-  EngineLostError, ProtocolError, RemoteError, UndefinedNameError, UnknownEngineError, decodeValue,
-  type FailureInfo, type Part, type TaskResult,
+  EngineLostError, ProtocolError, RemoteError, TaskCancelledError, TaskTimeoutError, UndefinedNameError, UnknownEngineError,
+  decodeValue, type FailureInfo, type Part, type TaskResult,
 } from "@ptcluster/protocol";
 
-/** Rebuilds the error of a failed task: the engine's own (`RemoteError`) or one the controller raised. */
-export function failureToError(result: TaskResult, part: Part): Error {
-  if (result.hubError) {
-    const { code, message } = result.hubError;
+/** What the caller knows about the task, to word the error. */
+export interface FailureContext {
+  /** The task's run-time limit (ms), if it had one. */
+  timeout?: number | undefined;
+  /** Index in the map input of the chunk's first item. */
+  itemOffset?: number | undefined;
+}
+
+/** Rebuilds the error of a failed task: the engine's own (`RemoteError`) or one ptcluster raised. */
+export function failureToError(result: TaskResult, part: Part, ctx: FailureContext = {}): Error {
+  if (result.sysError) {
+    const { code, message } = result.sysError;
     switch (code) {
       case "ERR_PTC_ENGINE_LOST":
+      case "ERR_PTC_EXECUTOR_RESET":
         return new EngineLostError(result.engine, message);
       case "ERR_PTC_UNKNOWN_ENGINE":
         return Object.assign(new UnknownEngineError(result.engine, []), { message });
+      case "ERR_PTC_TASK_TIMEOUT":
+        return new TaskTimeoutError(ctx.timeout ?? Number.NaN, result.engine);
+      case "ERR_PTC_TASK_CANCELLED":
+        return new TaskCancelledError(message);
       default:
         return new ProtocolError(message, { code });
     }
@@ -22,7 +35,8 @@ export function failureToError(result: TaskResult, part: Part): Error {
   } catch (err) {
     return new ProtocolError(`Engine ${result.engine} reported a failure that could not be decoded: ${(err as Error).message}`, { cause: err });
   }
-  const base = { engineId: result.engine, name: info.name, message: info.message, stack: info.stack, code: info.code };
+  const item = info.item === undefined ? undefined : info.item + (ctx.itemOffset ?? 0);
+  const base = { engineId: result.engine, name: info.name, message: info.message, stack: info.stack, code: info.code, item };
   if (info.undefinedName) return new UndefinedNameError(base, info.undefinedName);
   return new RemoteError(base);
 }

@@ -36,7 +36,7 @@ abstract class AddressedView {
     const { client } = this;
     const submitted = new Date();
     const metadata: TaskMetadata[] = s.targets.map((engineId) => ({
-      engineId, submitted, started: undefined, completed: undefined, received: undefined, status: "pending", stdout: "", stderr: "",
+      engineId, submitted, started: undefined, completed: undefined, received: undefined, status: "pending", stdout: "", stderr: "", attempts: 0,
     }));
     const values = new Array<unknown>(s.targets.length);
     const errors: Error[] = [];
@@ -71,6 +71,7 @@ abstract class AddressedView {
           m.received = new Date();
           m.stdout = r.stdout ?? "";
           m.stderr = r.stderr ?? "";
+          m.attempts = r.attempts ?? 1;
           if (r.ok) {
             m.status = "ok";
             try {
@@ -115,7 +116,7 @@ abstract class AddressedView {
       } else {
         ids.push(client.submit({ ...base, to: s.targets }, s.parts, sink((r) => indexOf.get(r.engine)), s.fn?.src));
       }
-    }, metadata);
+    }, metadata, () => client.cancel(ids));
     return ar;
   }
 

@@ -4,7 +4,13 @@ import type { FailureInfo } from "@ptcluster/protocol";
  * Turns anything user code throws (an Error, a string, a cyclic object, a DOMException) into a plain,
  * serialisable description, so a failure can always be reported.
  */
+/** Wraps what one item of a map chunk threw, with the item's index in the chunk. */
+export class MapItemFailure {
+  constructor(readonly item: number, readonly thrown: unknown) {}
+}
+
 export function toFailure(thrown: unknown): FailureInfo {
+  if (thrown instanceof MapItemFailure) return { ...toFailure(thrown.thrown), item: thrown.item };
   if (thrown instanceof Error || isErrorLike(thrown)) {
     const e = thrown as Error & { code?: unknown };
     const name = safeString(() => e.name, "Error");

@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { decodeValue, encodeValue, SerializationError, type EngineTask, type TaskResult } from "@ptcluster/protocol";
 import { compileFunction, readGlobalBinding, runCode } from "./compile.js";
 import { installOutputCapture, taskStore, type TaskContext } from "./capture.js";
-import { toFailure } from "./failure.js";
+import { MapItemFailure, toFailure } from "./failure.js";
 import type { FromExecutor, ToExecutor } from "./protocol.js";
 import { packFrames, unpackFrames } from "../shared/transfer.js";
 
@@ -111,8 +111,12 @@ async function perform(task: EngineTask, body: Buffer, frames: Buffer[]): Promis
       const fn = shippedFunction(task, scope);
       const out = new Array<unknown>(argLists.length);
       for (let i = 0; i < argLists.length; i++) {
-        const r = fn(...(argLists[i] as unknown[]));
-        out[i] = r !== null && typeof r === "object" && typeof (r as PromiseLike<unknown>).then === "function" ? await r : r;
+        try {
+          const r = fn(...(argLists[i] as unknown[]));
+          out[i] = r !== null && typeof r === "object" && typeof (r as PromiseLike<unknown>).then === "function" ? await r : r;
+        } catch (err) {
+          throw new MapItemFailure(i, err);
+        }
       }
       return out;
     }

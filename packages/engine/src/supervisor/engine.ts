@@ -5,8 +5,7 @@ import {
   AuthenticationError, Channel, PACKAGE_VERSION, PROTOCOL_VERSION, ProtocolError, VersionMismatchError, assertNever,
   endpoint, type EngineTask, type EngineToHub, type HubToEngine, type Incoming, type Logger, type Part, type TaskResult,
 } from "@ptcluster/protocol";
-import { ExecutorHost } from "./executor-host.js";
-import { unpackFrames } from "../shared/transfer.js";
+import { TaskRunner } from "./task-runner.js";
 
 export interface EngineOptions {
   /** Controller address and engine port, and the cluster key. */
@@ -21,30 +20,27 @@ export interface EngineOptions {
   registerTimeoutMs?: number;
   /** Exit when the controller has been silent this long (ms). */
   orphanTimeoutMs?: number;
+  /** How long a timed-out or cancelled task may take to stop before its executor is replaced (ms, default 1000). */
+  graceMs?: number;
   logger: Logger;
 }
 
 export type EngineLifecycle = "starting" | "registering" | "running" | "stopping" | "stopped";
 
-interface Queued { task: EngineTask; part: Part }
-
 /**
- * The engine supervisor: the socket, registration, heartbeats, the task queue and the executor
- * thread. User code never runs on this thread.
+ * The engine supervisor: the socket, registration, heartbeats, and the task runner (queue, executor
+ * thread, timeouts, cancellation). User code never runs on this thread.
  */
 export class Engine {
   state: EngineLifecycle = "starting";
   id = -1;
   readonly uuid = randomBytes(16).toString("hex");
   private channel!: Channel<HubToEngine, EngineToHub>;
-  private executor!: ExecutorHost;
-  private readonly queue: Queued[] = [];
-  private running = 0;
-  private done = 0;
-  private readonly sources = new Map<string, string>();
+  private runner!: TaskRunner;
   private readonly results: Array<{ result: TaskResult; part: Part }> = [];
   private flushScheduled = false;
   private hbTimer: NodeJS.Timeout | undefined;
+  private hbMs = 500;
   private lastHeard = Date.now();
   private readonly concurrency: number;
   private readonly log: Logger;
@@ -60,14 +56,18 @@ export class Engine {
 
   /** Connects, registers and starts serving; rejects with a named error if registration fails. */
   async start(): Promise<number> {
-    this.executor = new ExecutorHost((m) => {
-      const [body, ...frames] = unpackFrames(m.data);
-      this.onExecutorResult(m.result, body ?? Buffer.alloc(0), frames);
-    }, (code) => {
-      if (this.state === "running") {
-        this.log.error({ code }, "executor thread exited");
-        void this.stop(`executor exited with code ${code}`, 1);
-      }
+    this.runner = new TaskRunner({
+      concurrency: this.concurrency,
+      graceMs: this.opts.graceMs ?? 1_000,
+      logger: this.log,
+      onResult: (result, part) => {
+        this.results.push({ result, part });
+        this.scheduleFlush();
+      },
+      onReset: (reason) => {
+        this.log.warn({ reason }, "executor replaced; namespace reset");
+        this.channel.send({ type: "executor_reset", reason });
+      },
     });
     const socket = new zmq.Dealer({ routingId: this.uuid, linger: 200, sendHighWaterMark: 100_000, receiveHighWaterMark: 100_000 });
     socket.connect(endpoint(this.opts.host, this.opts.port));
@@ -91,7 +91,7 @@ export class Engine {
               this.id = m.header.id;
               this.hbMs = m.header.heartbeatMs;
               // Before any task can be posted: the executor handles its messages in order.
-              this.executor.post({ type: "init", engineId: this.id, host: hostname(), uuid: this.uuid });
+              this.runner.setIdentity(this.id, hostname(), this.uuid);
               resolve(m.header.id);
             }
             return;
@@ -101,7 +101,7 @@ export class Engine {
       }).start();
     });
     // Register while the executor thread boots: tasks wait in the queue until it is ready.
-    const executorReady = this.executor.whenReady();
+    const executorReady = this.runner.whenReady();
     this.channel.send({
       type: "register", v: PROTOCOL_VERSION, pkg: PACKAGE_VERSION, uuid: this.uuid, host: hostname(), pid: process.pid,
       node: process.version, concurrency: this.concurrency, ...(this.opts.requestedId !== undefined ? { requestedId: this.opts.requestedId } : {}),
@@ -121,18 +121,19 @@ export class Engine {
     return this.id;
   }
 
-  private hbMs = 500;
-
   private onMessage({ header, parts }: Incoming<HubToEngine>): void {
     this.lastHeard = Date.now();
     switch (header.type) {
       case "tasks":
         for (let i = 0; i < header.tasks.length; i++) {
-          const task = header.tasks[i] as EngineTask;
-          if (task.fn && task.src !== undefined) this.sources.set(task.fn, task.src);
-          this.queue.push({ task, part: parts[i] ?? { body: Buffer.alloc(0), frames: [] } });
+          this.runner.enqueue(header.tasks[i] as EngineTask, parts[i] ?? { body: Buffer.alloc(0), frames: [] });
         }
-        this.pump();
+        break;
+      case "engine_cancel":
+        this.runner.cancel(header.ids);
+        break;
+      case "release":
+        this.channel.send({ type: "released", ids: this.runner.release(header.max) });
         break;
       case "heartbeat":
         break;
@@ -146,46 +147,12 @@ export class Engine {
     }
   }
 
-  /** Hands queued tasks to the executor while it has free slots. */
-  private pump(): void {
-    while (this.running < this.concurrency && this.queue.length > 0) {
-      const { task, part } = this.queue.shift() as Queued;
-      if (task.fn) {
-        if (!this.executor.knownFns.has(task.fn)) {
-          const src = task.src ?? this.sources.get(task.fn);
-          if (src === undefined) {
-            this.failLocally(task, "the controller sent a function hash this engine has never seen");
-            continue;
-          }
-          task.src = src;
-          this.executor.knownFns.add(task.fn);
-        } else delete task.src;
-      }
-      this.running++;
-      this.executor.run(task, part.body, part.frames);
-    }
-  }
-
-  private failLocally(task: EngineTask, message: string): void {
-    const now = Date.now();
-    this.results.push({ result: { id: task.id, ok: false, engine: this.id, started: now, completed: now, hubError: { code: "ERR_PTC_PROTOCOL", message } }, part: { body: Buffer.alloc(0), frames: [] } });
-    this.scheduleFlush();
-  }
-
-  private onExecutorResult(result: TaskResult, body: Buffer, frames: Buffer[]): void {
-    this.running--;
-    this.done++;
-    this.results.push({ result, part: { body, frames } });
-    this.pump();
-    this.scheduleFlush();
-  }
-
   private scheduleFlush(): void {
     if (this.flushScheduled) return;
     this.flushScheduled = true;
     queueMicrotask(() => {
       this.flushScheduled = false;
-      if (this.results.length === 0) return;
+      if (this.results.length === 0 || this.state === "stopped") return;
       const batch = this.results.splice(0, this.results.length);
       this.channel.send({ type: "engine_results", results: batch.map((b) => b.result), pf: batch.map((b) => b.part.frames.length) }, batch.map((b) => b.part));
     });
@@ -198,10 +165,10 @@ export class Engine {
       void this.stop(`controller silent for ${orphanMs} ms`, 3);
       return;
     }
-    this.channel.send({ type: "heartbeat", t: Date.now(), running: this.running + this.queue.length, done: this.done });
+    this.channel.send({ type: "heartbeat", t: Date.now(), running: this.runner.load, done: this.runner.done });
   }
 
-  /** Unregisters (if `reason` is given and the controller may listen), stops the executor, closes the socket. */
+  /** Unregisters (if it was registered), stops the executor, closes the socket. */
   async stop(reason: string, code = 0): Promise<number> {
     if (this.state === "stopping" || this.state === "stopped") return this.stopped;
     const wasRunning = this.state === "running";
@@ -216,6 +183,6 @@ export class Engine {
   }
 
   private async shutdownResources(): Promise<void> {
-    await Promise.all([this.channel?.close(200), this.executor?.terminate()]);
+    await Promise.all([this.channel?.close(200), this.runner?.terminate()]);
   }
 }

@@ -10,6 +10,10 @@ export interface EngineEntry {
   knownFns: Set<string>;
   /** Controller task ids running or queued on this engine. */
   inflight: Set<number>;
+  /** Scheduler clock of the last task placed here (least recently used first). */
+  lastAssigned: number;
+  /** A `release` was sent and not yet answered. */
+  releasePending: boolean;
 }
 
 /**
@@ -58,6 +62,8 @@ export class EngineRegistry {
       lastSeen: Date.now(),
       knownFns: new Set(),
       inflight: new Set(),
+      lastAssigned: 0,
+      releasePending: false,
     };
     this.byId.set(id, entry);
     this.byRouting.set(routingId.toString("latin1"), entry);

@@ -1,33 +1,83 @@
-/** One task on one engine, from the controller's point of view. */
+import type { ClientTask, Part } from "@ptcluster/protocol";
+
+/** One task on one engine (direct), or one load-balanced task, from the controller's point of view. */
 export interface TaskRecord {
   hubId: number;
   /** Routing id of the client that submitted it. */
   client: Buffer;
   clientKey: string;
   localId: number;
+  /** Engine it runs on; -1 while a load-balanced task waits in the queue. */
   engine: number;
   submitted: number;
+  /** Load-balanced tasks keep what they need to run again elsewhere. */
+  lb?: LbState;
 }
 
-/** Tasks in flight, by controller id. Every record leaves exactly once: by result or by failure. */
+export interface LbState {
+  task: ClientTask;
+  part: Part;
+  attempts: number;
+  deaths: number;
+  retriesLeft: number;
+  maxDeaths: number;
+  /** Engines it may run on (undefined: any). */
+  targets: Set<number> | undefined;
+  /** Engines where it threw (avoided on retry while others exist). */
+  failedOn: Set<number> | undefined;
+}
+
+/**
+ * Tasks in flight, by controller id and by (client, client task id). Every record leaves exactly
+ * once: by its result, or by a failure.
+ */
 export class TaskTable {
   private readonly records = new Map<number, TaskRecord>();
+  private readonly byClient = new Map<string, Map<number, Set<number>>>();
   private nextId = 1;
 
   get size(): number {
     return this.records.size;
   }
 
-  add(client: Buffer, clientKey: string, localId: number, engine: number): TaskRecord {
+  get(hubId: number): TaskRecord | undefined {
+    return this.records.get(hubId);
+  }
+
+  add(client: Buffer, clientKey: string, localId: number, engine: number, lb?: LbState): TaskRecord {
     const rec: TaskRecord = { hubId: this.nextId++, client, clientKey, localId, engine, submitted: Date.now() };
+    if (lb) rec.lb = lb;
     this.records.set(rec.hubId, rec);
+    let ofClient = this.byClient.get(clientKey);
+    if (!ofClient) this.byClient.set(clientKey, (ofClient = new Map()));
+    let ids = ofClient.get(localId);
+    if (!ids) ofClient.set(localId, (ids = new Set()));
+    ids.add(rec.hubId);
     return rec;
   }
 
   /** Removes and returns the record, or undefined if it already finished (a late or duplicate result). */
   take(hubId: number): TaskRecord | undefined {
     const rec = this.records.get(hubId);
-    if (rec) this.records.delete(hubId);
+    if (!rec) return undefined;
+    this.records.delete(hubId);
+    const ofClient = this.byClient.get(rec.clientKey);
+    const ids = ofClient?.get(rec.localId);
+    ids?.delete(hubId);
+    if (ids && ids.size === 0) ofClient?.delete(rec.localId);
+    if (ofClient && ofClient.size === 0) this.byClient.delete(rec.clientKey);
     return rec;
+  }
+
+  /** Controller ids of a client's task (several for a direct task on several engines). */
+  idsOf(clientKey: string, localId: number): number[] {
+    return [...(this.byClient.get(clientKey)?.get(localId) ?? [])];
+  }
+
+  /** Every controller id of a client's tasks. */
+  allOf(clientKey: string): number[] {
+    const out: number[] = [];
+    for (const ids of this.byClient.get(clientKey)?.values() ?? []) out.push(...ids);
+    return out;
   }
 }

@@ -1,0 +1,220 @@
+import { InvalidOptionError, NoEnginesError, assertCloneable, decodeValue, encodeValue, type ClientTask, type Part } from "@ptcluster/protocol";
+import type { Client } from "../client.js";
+import { AsyncResult, type TaskMetadata } from "../results/async-result.js";
+import { failureToError } from "../results/remote-errors.js";
+import { shipFunction } from "../functions/ship.js";
+import { describeValue } from "../options.js";
+import { validateLbOptions, validateMapOptions, type LoadBalancedOptions, type MapOptions } from "./lb-options.js";
+import { MapResult, MapRun, type CallSource, type MapContext } from "./map-run.js";
+
+// biome-ignore lint: any is needed to accept every function signature
+type AnyFn = (...args: any[]) => unknown;
+type ResultOf<F extends AnyFn> = Awaited<ReturnType<F>>;
+/** An array, any iterable, or an async iterable. */
+export type AnyIterable<T> = Iterable<T> | AsyncIterable<T>;
+/** One (async) iterable per parameter of `fn`. */
+export type ArgSources<A extends unknown[]> = { [K in keyof A]: AnyIterable<A[K]> };
+
+/**
+ * Task farming: each task runs on whichever engine is free (least-loaded first, by default), the
+ * way `multiprocessing.Pool` and ipyparallel's LoadBalancedView do. Obtain one with
+ * `rc.loadBalancedView()`.
+ *
+ * ```ts
+ * const lb = rc.loadBalancedView();
+ * const sizes = await lb.map(siteSize, urls);                          // like Pool.map
+ * for await (const r of lb.imap(siteSize, urls, { ordered: false })) console.log(r);
+ * const ar = lb.apply(busy, 3e8);                                      // like Pool.apply_async
+ * ```
+ */
+export class LoadBalancedView {
+  /** @internal */
+  constructor(private readonly client: Client, private readonly fixedTargets: number[] | undefined, private readonly opts: LoadBalancedOptions) {}
+
+  /** The engines this view balances over (undefined: all, including engines that join later). */
+  get targets(): number[] | undefined {
+    return this.fixedTargets ? [...this.fixedTargets] : undefined;
+  }
+
+  /** The same view with options applied to every task: `lb.with({ retries: 2, timeout: 10_000 })`. */
+  with(options: LoadBalancedOptions): LoadBalancedView {
+    return new LoadBalancedView(this.client, this.fixedTargets, { ...this.opts, ...validateLbOptions(options) });
+  }
+
+  private checkEngines(): void {
+    this.client.assertOpen();
+    if (this.fixedTargets?.length === 0) throw new NoEnginesError("This view has no engines.");
+  }
+
+  /** Runs `fn(...args)` on one free engine; an `AsyncResult` of its value. */
+  apply<F extends AnyFn>(fn: F, ...args: Parameters<F>): AsyncResult<ResultOf<F>> {
+    this.checkEngines();
+    const { client, opts } = this;
+    const shipped = shipFunction(fn);
+    const check = assertCloneable(args, "args");
+    const special = opts.scope ? check.special || assertCloneable(opts.scope, "scope").special : check.special;
+    const { body, frames } = encodeValue(opts.scope ? [args, opts.scope] : [args], "args", { special });
+    const task = this.lbTask("apply", shipped.hash, 1);
+    const meta: TaskMetadata = { engineId: -1, submitted: new Date(), started: undefined, completed: undefined, received: undefined, status: "pending", stdout: "", stderr: "", attempts: 0 };
+    let id = -1;
+    const ar: AsyncResult<ResultOf<F>> = new AsyncResult<ResultOf<F>>((resolve, reject) => {
+      const signal = opts.signal;
+      const onAbort = () => client.cancel([id]);
+      id = client.submit(task, { body, frames }, {
+        onResult: (r, part) => {
+          client.release(id);
+          signal?.removeEventListener("abort", onAbort);
+          Object.assign(meta, {
+            engineId: r.engine, started: new Date(r.started), completed: new Date(r.completed), received: new Date(),
+            stdout: r.stdout ?? "", stderr: r.stderr ?? "", attempts: r.attempts ?? 1, status: r.ok ? "ok" : "error",
+          });
+          ar.done = 1;
+          if (!r.ok) return reject(failureToError(r, part, { timeout: opts.timeout }));
+          try {
+            resolve(decodeValue(part.body, part.frames) as ResultOf<F>);
+          } catch (err) {
+            reject(err);
+          }
+        },
+        onFailure: (err) => {
+          signal?.removeEventListener("abort", onAbort);
+          meta.status = "error";
+          reject(err);
+        },
+      }, shipped.src);
+      if (signal?.aborted) onAbort();
+      else signal?.addEventListener("abort", onAbort, { once: true });
+    }, [meta], () => client.cancel([id]));
+    return ar;
+  }
+
+  /** `apply`, awaited. */
+  async applySync<F extends AnyFn>(fn: F, ...args: Parameters<F>): Promise<ResultOf<F>> {
+    return this.apply(fn, ...args);
+  }
+
+  /**
+   * Calls `fn` on every item, spread over free engines in chunks; await the result for every value
+   * in input order (like `Pool.map`), or iterate it to handle values as they arrive. Inputs may be
+   * arrays, iterables or async iterables; several of them call `fn` with one item of each
+   * (`starmap`). Options go last: `lb.map(fn, items, { chunkSize: 100, retries: 1 })`.
+   */
+  map<A extends unknown[], R>(fn: (...args: A) => R, ...inputs: [...ArgSources<A>] | [...ArgSources<A>, MapOptions]): MapResult<Awaited<R>> {
+    const { sources, options } = splitOptions(inputs as unknown[]);
+    return this.startMap(fn, zipSources(sources), options, true, true) as MapResult<Awaited<R>>;
+  }
+
+  /**
+   * A lazy map: reads the input as results are consumed, keeps at most `maxInFlight` items in
+   * flight, and yields results in input order, or as they complete with `{ ordered: false }`.
+   * Breaking out of the loop cancels the rest.
+   */
+  imap<A extends unknown[], R>(fn: (...args: A) => R, ...inputs: [...ArgSources<A>] | [...ArgSources<A>, MapOptions]): MapRun<Awaited<R>> {
+    const { sources, options } = splitOptions(inputs as unknown[]);
+    return this.startMap(fn, zipSources(sources), options, true, false);
+  }
+
+  /** `map` over argument tuples: `starmap(pow, [[2, 3], [3, 2]])` (Python's `Pool.starmap`). */
+  starmap<A extends unknown[], R>(fn: (...args: A) => R, tuples: AnyIterable<A>, options: MapOptions = {}): MapResult<Awaited<R>> {
+    const source: CallSource = Array.isArray(tuples)
+      ? { kind: "iter", it: (tuples as unknown[][])[Symbol.iterator](), length: tuples.length }
+      : { kind: "iter", it: iteratorOf(tuples as AnyIterable<unknown[]>) as Iterator<unknown[]> | AsyncIterator<unknown[]>, length: undefined };
+    return this.startMap(fn, source, options, true, true) as MapResult<Awaited<R>>;
+  }
+
+  private startMap<R>(fn: AnyFn, source: CallSource, options: MapOptions, defaultOrdered: boolean, retain: boolean): MapRun<R> {
+    this.checkEngines();
+    const resolved = validateMapOptions(options, defaultOrdered);
+    const merged: LoadBalancedOptions = { ...this.opts, ...options };
+    if (options.scope === undefined && this.opts.scope) merged.scope = this.opts.scope;
+    const shipped = shipFunction(fn);
+    const scopeNames = merged.scope ? Object.keys(merged.scope) : undefined;
+    if (merged.scope) assertCloneable(merged.scope, "scope");
+    const ctx: MapContext = {
+      client: this.client, fn: shipped, targets: this.fixedTargets, scope: scopeNames,
+      retries: merged.retries, timeout: merged.timeout, signal: merged.signal,
+      encode: (calls, offset) => {
+        const { body, frames } = encodeValue(merged.scope ? [calls, merged.scope] : [calls], `items[${offset}…]`);
+        return { body, frames } satisfies Part;
+      },
+    };
+    return retain ? new MapResult<R>(ctx, source, resolved, true) : new MapRun<R>(ctx, source, resolved, false);
+  }
+
+  private lbTask(op: "apply" | "map", fnHash: string, items: number): Omit<ClientTask, "id" | "src"> {
+    const { opts } = this;
+    const task: Omit<ClientTask, "id" | "src"> = { op, to: [], lb: {}, fn: fnHash };
+    if (this.fixedTargets) task.lb = { ...task.lb, targets: this.fixedTargets };
+    if (opts.retries) task.lb = { ...task.lb, retries: opts.retries };
+    if (opts.scope) task.scope = Object.keys(opts.scope);
+    if (opts.timeout !== undefined) task.timeout = opts.timeout * items;
+    return task;
+  }
+}
+
+function isIterableLike(x: unknown): boolean {
+  return x !== null && typeof x === "object" && (Symbol.iterator in x || Symbol.asyncIterator in x);
+}
+
+/** The trailing argument is options when it is a plain object rather than an (async) iterable. */
+function splitOptions(inputs: unknown[]): { sources: unknown[]; options: MapOptions } {
+  const last = inputs[inputs.length - 1];
+  if (inputs.length > 1 && last !== null && typeof last === "object" && !isIterableLike(last)) {
+    return { sources: inputs.slice(0, -1), options: last as MapOptions };
+  }
+  return { sources: inputs, options: {} };
+}
+
+function iteratorOf(x: AnyIterable<unknown>): Iterator<unknown> | AsyncIterator<unknown> {
+  return Symbol.asyncIterator in x ? (x as AsyncIterable<unknown>)[Symbol.asyncIterator]() : (x as Iterable<unknown>)[Symbol.iterator]();
+}
+
+/** Columns in memory when every input is an array; otherwise a lazy zip of iterators. */
+function zipSources(sources: unknown[]): CallSource {
+  if (sources.length === 0) throw new InvalidOptionError("`map` needs at least one iterable of items");
+  sources.forEach((s, i) => {
+    if (!isIterableLike(s)) throw new InvalidOptionError(`Expected input ${i} of \`map\` to be an array, an iterable or an async iterable, got ${describeValue(s)}`);
+  });
+  if (sources.every((s) => Array.isArray(s))) {
+    const columns = sources as unknown[][];
+    return { kind: "array", columns, length: Math.min(...columns.map((c) => c.length)) };
+  }
+  const its = sources.map((s) => iteratorOf(s as AnyIterable<unknown>));
+  const length = undefined;
+  const anyAsync = sources.some((s) => Symbol.asyncIterator in (s as object));
+  if (!anyAsync) {
+    const sync = its as Iterator<unknown>[];
+    const it: Iterator<unknown[]> = {
+      next: () => {
+        const values: unknown[] = [];
+        for (const i of sync) {
+          const r = i.next();
+          if (r.done) return { done: true, value: undefined };
+          values.push(r.value);
+        }
+        return { done: false, value: values };
+      },
+      return: () => {
+        for (const i of sync) i.return?.();
+        return { done: true, value: undefined };
+      },
+    };
+    return { kind: "iter", it, length };
+  }
+  const it: AsyncIterator<unknown[]> = {
+    next: async () => {
+      const values: unknown[] = [];
+      for (const i of its) {
+        const r = await i.next();
+        if (r.done) return { done: true, value: undefined };
+        values.push(r.value);
+      }
+      return { done: false, value: values };
+    },
+    return: async () => {
+      await Promise.all(its.map((i) => i.return?.()));
+      return { done: true, value: undefined };
+    },
+  };
+  return { kind: "iter", it, length };
+}
