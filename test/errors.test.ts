@@ -301,8 +301,11 @@ describe("errors: classes with stable codes and actionable messages", () => {
     expect(await rc.engine(0).apply(() => engine.id)).toBe(0);
   });
 
-  it("an engine that exits during a task (process.exit in the task) → EngineLostError quickly; other engines keep working", async () => {
+  it("a task that calls process.exit → EngineLostError quickly; the engine survives with a fresh executor and an empty namespace", async () => {
     const victim = ids[0]!;
+    await rc.engine(victim).push({ before: 1 });
+    const resets: Array<{ id: number; reason: string }> = [];
+    rc.on("engine_reset", (r) => resets.push(r));
     const t0 = Date.now();
     const err = await failure(() => rc.engine(victim).apply(() => {
       process.exit(1);
@@ -313,10 +316,14 @@ describe("errors: classes with stable codes and actionable messages", () => {
     expect(e.code).toBe("ERR_PTC_ENGINE_LOST");
     expect(e.engineId).toBe(victim);
     expect(e.message).toContain(`Engine ${victim}`);
+    expect(e.message).toMatch(/process\.exit/);
     expect(elapsed).toBeLessThan(3_000);
-    await waitFor(() => !rc.ids.includes(victim), { what: `engine ${victim} to leave rc.ids` });
-    const others = ids.filter((id) => id !== victim);
-    expect(await rc.view(others).apply(() => engine.id)).toEqual(others);
+    await waitFor(() => resets.some((r) => r.id === victim), { what: `an engine_reset notice for engine ${victim}` });
+    // Still registered, serving, and its namespace was reset.
+    expect(rc.ids).toContain(victim);
+    expect(await rc.engine(victim).apply(() => engine.id)).toBe(victim);
+    expect(await rc.engine(victim).apply(() => typeof (globalThis as Record<string, unknown>)["before"])).toBe("undefined");
+    expect(await rc.view(ids).apply(() => engine.id)).toEqual(ids);
   });
 
   it("an engine process killed with SIGKILL during a task → EngineLostError within a bounded time; other engines keep working", async () => {
@@ -341,7 +348,7 @@ describe("errors: classes with stable codes and actionable messages", () => {
     expect(elapsed).toBeLessThan(6_000);
     await waitFor(() => !rc.ids.includes(victim), { what: `engine ${victim} to leave rc.ids` });
     expect(await rc.engine(survivor).apply(() => engine.id)).toBe(survivor);
-    expect(await rc.view().apply(() => engine.id)).toEqual([survivor]);
+    expect(await rc.view().apply(() => engine.id)).toEqual(ids.filter((id) => id !== victim));
     // New work sent to the dead engine fails at once rather than hanging.
     const late = await failure(() => rc.engine(victim).apply(() => 1));
     expect(late).toBeInstanceOf(UnknownEngineError);

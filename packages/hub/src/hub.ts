@@ -397,6 +397,10 @@ export class Hub extends EventEmitter<HubEvents> {
           clients: this.clients.size, tasksInFlight: this.tasks.size,
           // Messages refused (bad tag, failed authentication, replays, malformed), per socket.
           dropped: { client: { ...this.clientCh.stats.dropped }, engine: { ...this.engineCh.stats.dropped } },
+          messages: {
+            client: { received: this.clientCh.stats.received, sent: this.clientCh.stats.sent },
+            engine: { received: this.engineCh.stats.received, sent: this.engineCh.stats.sent },
+          },
         });
         break;
       case "queue_status": {
@@ -422,7 +426,9 @@ export class Hub extends EventEmitter<HubEvents> {
   private scheduleFlush(): void {
     if (this.flushScheduled) return;
     this.flushScheduled = true;
-    queueMicrotask(() => {
+    // After the poll phase: everything received in this turn is handled first, then each peer
+    // gets one message (a burst of results from an engine becomes one message to its client).
+    setImmediate(() => {
       this.flushScheduled = false;
       this.engineOut.flush((to, tasks, parts) => this.engineCh.send({ type: "tasks", tasks, pf: parts.map((p) => p.frames.length) }, parts, to));
       this.clientOut.flush((to, results, parts) => this.clientCh.send({ type: "results", results, pf: parts.map((p) => p.frames.length) }, parts, to));

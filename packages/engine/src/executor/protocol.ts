@@ -4,10 +4,20 @@ import type { Packed } from "../shared/transfer.js";
 /** Supervisor → executor thread. */
 export type ToExecutor =
   | { type: "init"; engineId: number; host: string; uuid: string }
-  | { type: "task"; task: EngineTask; data: Packed }
+  /** Tasks to run, in order, at most `concurrency` at once (from `workerData`). */
+  | { type: "tasks"; items: Array<{ task: EngineTask; data: Packed }> }
+  /** Drop the task if it has not started; otherwise abort its `engine.signal`. */
   | { type: "cancel"; id: number; reason: string };
 
 /** Executor thread → supervisor. */
 export type FromExecutor =
   | { type: "ready" }
-  | { type: "result"; result: TaskResult; data: Packed };
+  /** Finished tasks, batched: one message for all the results of one turn of the event loop. */
+  | { type: "results"; items: Array<{ result: TaskResult; data: Packed }> }
+  /** Cancelled before they started. */
+  | { type: "dropped"; ids: number[] };
+
+/** What the supervisor gives the executor thread at start. */
+export interface ExecutorData {
+  concurrency: number;
+}

@@ -3,7 +3,7 @@
  * code. The supervisor on the main thread keeps the socket and the heartbeats, so user code that
  * spins never silences the engine, and the executor can be replaced to reset the namespace.
  */
-import { parentPort } from "node:worker_threads";
+import { parentPort, workerData } from "node:worker_threads";
 import { createRequire } from "node:module";
 import { hostname } from "node:os";
 import { join } from "node:path";
@@ -11,8 +11,8 @@ import { decodeValue, encodeValue, SerializationError, type EngineTask, type Tas
 import { compileFunction, readGlobalBinding, runCode } from "./compile.js";
 import { installOutputCapture, taskStore, type TaskContext } from "./capture.js";
 import { MapItemFailure, toFailure } from "./failure.js";
-import type { FromExecutor, ToExecutor } from "./protocol.js";
-import { packFrames, unpackFrames } from "../shared/transfer.js";
+import type { ExecutorData, FromExecutor, ToExecutor } from "./protocol.js";
+import { packFrames, unpackFrames, type Packed } from "../shared/transfer.js";
 
 const port = parentPort;
 if (!port) throw new Error("the executor runs in a worker thread");
@@ -50,6 +50,14 @@ function shippedFunction(task: EngineTask, scope: Record<string, unknown> | unde
   return fn;
 }
 
+const concurrency = Math.max(1, (workerData as ExecutorData | undefined)?.concurrency ?? 1);
+/** Tasks received and not started: they start in order as slots free up. */
+const waiting: Array<{ task: EngineTask; body: Buffer; frames: Buffer[] }> = [];
+let active = 0;
+const outbox: Array<{ result: TaskResult; data: Packed }> = [];
+const transfer: ArrayBuffer[] = [];
+let flushScheduled = false;
+
 port.on("message", (msg: ToExecutor) => {
   switch (msg.type) {
     case "init":
@@ -57,20 +65,51 @@ port.on("message", (msg: ToExecutor) => {
       engineInfo.host = msg.host;
       engineInfo.uuid = msg.uuid;
       break;
-    case "task": {
-      const [body, ...frames] = unpackFrames(msg.data);
-      void runTask(msg.task, body ?? Buffer.alloc(0), frames);
+    case "tasks":
+      for (const { task, data } of msg.items) {
+        const [body, ...frames] = unpackFrames(data);
+        waiting.push({ task, body: body ?? Buffer.alloc(0), frames });
+      }
+      drain();
+      break;
+    case "cancel": {
+      const i = waiting.findIndex((w) => w.task.id === msg.id);
+      if (i >= 0) {
+        waiting.splice(i, 1);
+        port!.postMessage({ type: "dropped", ids: [msg.id] } satisfies FromExecutor);
+      } else running.get(msg.id)?.controller.abort(new Error(msg.reason));
       break;
     }
-    case "cancel":
-      running.get(msg.id)?.controller.abort(new Error(msg.reason));
-      break;
   }
 });
-post({ type: "ready" });
+port.postMessage({ type: "ready" } satisfies FromExecutor);
 
-function post(msg: FromExecutor): void {
-  port!.postMessage(msg);
+function drain(): void {
+  while (active < concurrency && waiting.length > 0) {
+    const w = waiting.shift() as { task: EngineTask; body: Buffer; frames: Buffer[] };
+    active++;
+    void runTask(w.task, w.body, w.frames);
+  }
+}
+
+/** Results go out in batches: one message for all the results of one turn of the event loop. */
+function deliver(result: TaskResult, out: { body: Buffer; frames: Buffer[] }): void {
+  const data = packFrames([out.body, ...out.frames]);
+  outbox.push({ result, data });
+  transfer.push(...data.buffers);
+  if (flushScheduled) return;
+  flushScheduled = true;
+  // After the poll phase: every task message already received and every task they start in this
+  // turn finish first, so their results travel together.
+  setImmediate(flush);
+}
+
+function flush(): void {
+  flushScheduled = false;
+  if (outbox.length === 0) return;
+  const items = outbox.splice(0, outbox.length);
+  const buffers = transfer.splice(0, transfer.length);
+  port!.postMessage({ type: "results", items } satisfies FromExecutor, buffers);
 }
 
 async function runTask(task: EngineTask, body: Buffer, frames: Buffer[]): Promise<void> {
@@ -95,8 +134,9 @@ async function runTask(task: EngineTask, body: Buffer, frames: Buffer[]): Promis
   const result: TaskResult = { id: task.id, ok, engine: engineInfo.id, started, completed: Date.now() };
   if (ctx.stdout.length) result.stdout = ctx.stdout.join("");
   if (ctx.stderr.length) result.stderr = ctx.stderr.join("");
-  const data = packFrames([out.body, ...out.frames]);
-  port!.postMessage({ type: "result", result, data } satisfies FromExecutor, data.buffers);
+  active--;
+  deliver(result, out);
+  drain();
 }
 
 async function perform(task: EngineTask, body: Buffer, frames: Buffer[]): Promise<unknown> {

@@ -150,7 +150,8 @@ export class Engine {
   private scheduleFlush(): void {
     if (this.flushScheduled) return;
     this.flushScheduled = true;
-    queueMicrotask(() => {
+    // After the poll phase, so results from several executor messages travel in one message.
+    setImmediate(() => {
       this.flushScheduled = false;
       if (this.results.length === 0 || this.state === "stopped") return;
       const batch = this.results.splice(0, this.results.length);

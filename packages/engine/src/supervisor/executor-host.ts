@@ -1,23 +1,24 @@
 import { Worker } from "node:worker_threads";
-import type { EngineTask } from "@ptcluster/protocol";
-import type { FromExecutor, ToExecutor } from "../executor/protocol.js";
-import { packFrames } from "../shared/transfer.js";
+import type { EngineTask, Part } from "@ptcluster/protocol";
+import type { ExecutorData, FromExecutor, ToExecutor } from "../executor/protocol.js";
+import { packFrames, type Packed } from "../shared/transfer.js";
 
-/** Owns the executor thread: starts it, feeds it tasks, relays its results. */
+/** Owns one executor thread: starts it, feeds it tasks, relays what it sends back. */
 export class ExecutorHost {
   private worker: Worker;
   private ready: Promise<void>;
   /** Function hashes whose source this executor has compiled (reset with the executor). */
   readonly knownFns = new Set<string>();
 
-  constructor(private readonly onResult: (msg: Extract<FromExecutor, { type: "result" }>) => void, private readonly onExit: (code: number) => void) {
-    this.worker = new Worker(new URL("../executor/worker.js", import.meta.url), { stdout: false, stderr: false });
+  constructor(concurrency: number, private readonly onMessage: (msg: FromExecutor) => void, private readonly onExit: (code: number) => void) {
+    const workerData: ExecutorData = { concurrency };
+    this.worker = new Worker(new URL("../executor/worker.js", import.meta.url), { stdout: false, stderr: false, workerData });
     this.ready = new Promise((resolve, reject) => {
       this.worker.once("message", (m: FromExecutor) => (m.type === "ready" ? resolve() : reject(new Error("executor did not start"))));
       this.worker.once("error", reject);
     });
     this.worker.on("message", (m: FromExecutor) => {
-      if (m.type === "result") this.onResult(m);
+      if (m.type !== "ready") this.onMessage(m);
     });
     this.worker.on("error", () => undefined);
     this.worker.on("exit", (code) => this.onExit(code));
@@ -31,9 +32,15 @@ export class ExecutorHost {
     this.worker.postMessage(msg);
   }
 
-  run(task: EngineTask, body: Buffer, frames: Buffer[]): void {
-    const data = packFrames([body, ...frames]);
-    this.worker.postMessage({ type: "task", task, data } satisfies ToExecutor, data.buffers);
+  /** Posts tasks in one message, their bytes transferred rather than cloned. */
+  run(items: Array<{ task: EngineTask; part: Part }>): void {
+    const transfer: ArrayBuffer[] = [];
+    const packed: Array<{ task: EngineTask; data: Packed }> = items.map(({ task, part }) => {
+      const data = packFrames([part.body, ...part.frames]);
+      transfer.push(...data.buffers);
+      return { task, data };
+    });
+    this.worker.postMessage({ type: "tasks", items: packed } satisfies ToExecutor, transfer);
   }
 
   async terminate(): Promise<void> {

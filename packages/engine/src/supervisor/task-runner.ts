@@ -1,10 +1,13 @@
 import type { EngineTask, Logger, Part, TaskResult } from "@ptcluster/protocol";
 import { ExecutorHost } from "./executor-host.js";
 import { unpackFrames } from "../shared/transfer.js";
+import type { FromExecutor } from "../executor/protocol.js";
 
-interface Running {
+interface Posted {
   task: EngineTask;
-  started: number;
+  part: Part;
+  /** When the executor started it (inferred: it starts tasks in order as slots free up). */
+  started: number | undefined;
   timer: NodeJS.Timeout | undefined;
   killTimer: NodeJS.Timeout | undefined;
   /** Set once the task is timed out or cancelled: what to report, whatever it does next. */
@@ -22,20 +25,28 @@ export interface TaskRunnerOptions {
 }
 
 const EMPTY: Part = { body: Buffer.alloc(0), frames: [] };
+/** Tasks posted to the executor beyond its concurrency, when tasks are quick: hides the thread hop. */
+const PIPELINE_DEPTH = 16;
+/** Below this average run time (ms) a task counts as quick. */
+const QUICK_MS = 2;
 
 /**
- * The engine's task queue and its executor thread: hands tasks to the executor while it has free
- * slots, enforces run-time limits and cancellation (the task's `engine.signal` first, then, after a
- * grace period, a new executor), and hands back queued tasks another engine can take.
+ * The engine's task queue and its executor thread. Tasks are handed to the executor while it has
+ * free slots (and, when tasks are quick, a few more, so it never waits for the next one); run-time
+ * limits and cancellation go through the task's `engine.signal` first, then, after a grace period,
+ * a new executor. Queued tasks that have not been handed over can be given back for an idle engine.
  */
 export class TaskRunner {
   private executor: ExecutorHost;
   private readonly queue: Array<{ task: EngineTask; part: Part }> = [];
-  private readonly running = new Map<number, Running>();
+  /** Handed to the executor and not finished, in the order it starts them. */
+  private readonly posted = new Map<number, Posted>();
+  private startedCount = 0;
   private readonly sources = new Map<string, string>();
   private init: { engineId: number; host: string; uuid: string } | undefined;
   private resetting = false;
   private closed = false;
+  private avgMs: number | undefined;
   done = 0;
 
   constructor(private readonly opts: TaskRunnerOptions) {
@@ -54,15 +65,7 @@ export class TaskRunner {
 
   /** Tasks queued or running. */
   get load(): number {
-    return this.queue.length + this.running.size;
-  }
-
-  get runningCount(): number {
-    return this.running.size;
-  }
-
-  get queuedCount(): number {
-    return this.queue.length;
+    return this.queue.length + this.posted.size;
   }
 
   enqueue(task: EngineTask, part: Part): void {
@@ -71,7 +74,7 @@ export class TaskRunner {
     this.pump();
   }
 
-  /** Removes up to `max` queued load-balanced tasks that have not started, newest first, and returns their ids. */
+  /** Removes up to `max` queued load-balanced tasks not yet handed to the executor, newest first. */
   release(max: number): number[] {
     const ids: number[] = [];
     for (let i = this.queue.length - 1; i >= 0 && ids.length < max; i--) {
@@ -93,23 +96,28 @@ export class TaskRunner {
       this.report(q.task.id, Date.now(), { code: "ERR_PTC_TASK_CANCELLED", message: "The task was cancelled before it started." });
     }
     for (const id of wanted) {
-      if (this.running.has(id)) this.stopTask(id, { code: "ERR_PTC_TASK_CANCELLED", message: "The task was cancelled while running." });
+      const p = this.posted.get(id);
+      if (!p || p.verdict) continue;
+      if (p.started === undefined) {
+        // Not started in the executor (as far as we know): it drops it and says so, or aborts it.
+        p.verdict = { code: "ERR_PTC_TASK_CANCELLED", message: "The task was cancelled before it started." };
+        this.executor.post({ type: "cancel", id, reason: p.verdict.message });
+      } else this.stopTask(id, { code: "ERR_PTC_TASK_CANCELLED", message: "The task was cancelled while running." });
     }
   }
 
   private newExecutor(): ExecutorHost {
     const host: ExecutorHost = new ExecutorHost(
+      this.opts.concurrency,
       (m) => {
-        if (host !== this.executor) return; // a result from a replaced executor
-        const [body, ...frames] = unpackFrames(m.data);
-        this.onExecutorResult(m.result, { body: body ?? Buffer.alloc(0), frames });
+        if (host === this.executor) this.onExecutorMessage(m);
       },
       (code) => {
         if (host !== this.executor || this.closed || this.resetting) return;
         this.opts.logger.error({ code }, "executor thread exited; starting a new one");
         void this.reset(`the executor thread exited with code ${code}`, {
           code: "ERR_PTC_ENGINE_LOST",
-          message: `The engine's executor thread exited (code ${code}) while running this task (did it call process.exit?). The engine started a fresh executor; its namespace is empty.`,
+          message: `Engine ${this.init?.engineId ?? "?"}'s executor thread exited (code ${code}) while running this task (did it call process.exit?). The engine started a fresh executor; its namespace is empty.`,
         });
       },
     );
@@ -117,8 +125,16 @@ export class TaskRunner {
     return host;
   }
 
+  private postLimit(): number {
+    const quick = this.avgMs !== undefined && this.avgMs < QUICK_MS;
+    return this.opts.concurrency + (quick ? PIPELINE_DEPTH : 0);
+  }
+
   private pump(): void {
-    while (!this.resetting && this.running.size < this.opts.concurrency && this.queue.length > 0) {
+    if (this.resetting || this.closed) return;
+    const batch: Array<{ task: EngineTask; part: Part }> = [];
+    const limit = this.postLimit();
+    while (this.posted.size < limit && this.queue.length > 0) {
       const { task, part } = this.queue.shift() as { task: EngineTask; part: Part };
       if (task.fn) {
         if (!this.executor.knownFns.has(task.fn)) {
@@ -131,40 +147,73 @@ export class TaskRunner {
           this.executor.knownFns.add(task.fn);
         } else delete task.src;
       }
-      const r: Running = { task, started: Date.now(), timer: undefined, killTimer: undefined, verdict: undefined };
-      if (task.timeout !== undefined) {
-        const ms = task.timeout;
-        r.timer = setTimeout(() => this.stopTask(task.id, { code: "ERR_PTC_TASK_TIMEOUT", message: `The task ran longer than its timeout of ${ms} ms and was stopped.` }), ms);
-      }
-      this.running.set(task.id, r);
-      this.executor.run(task, part.body, part.frames);
+      const p: Posted = { task, part, started: undefined, timer: undefined, killTimer: undefined, verdict: undefined };
+      this.posted.set(task.id, p);
+      if (this.startedCount < this.opts.concurrency) this.markStarted(p);
+      batch.push({ task, part });
+    }
+    if (batch.length > 0) this.executor.run(batch);
+  }
+
+  private markStarted(p: Posted): void {
+    p.started = Date.now();
+    this.startedCount++;
+    const ms = p.task.timeout;
+    if (ms !== undefined && !p.verdict) {
+      p.timer = setTimeout(() => this.stopTask(p.task.id, { code: "ERR_PTC_TASK_TIMEOUT", message: `The task ran longer than its timeout of ${ms} ms and was stopped.` }), ms);
     }
   }
 
   /** Signals a running task to stop; replaces the executor if it has not stopped after the grace period. */
   private stopTask(id: number, verdict: { code: string; message: string }): void {
-    const r = this.running.get(id);
-    if (!r || r.verdict) return;
-    r.verdict = verdict;
-    clearTimeout(r.timer);
+    const p = this.posted.get(id);
+    if (!p || p.verdict) return;
+    p.verdict = verdict;
+    clearTimeout(p.timer);
     this.executor.post({ type: "cancel", id, reason: verdict.message });
-    r.killTimer = setTimeout(() => void this.reset(`task ${id} did not stop within ${this.opts.graceMs} ms`), this.opts.graceMs);
+    p.killTimer = setTimeout(() => void this.reset(`task ${id} did not stop within ${this.opts.graceMs} ms`), this.opts.graceMs);
   }
 
-  private onExecutorResult(result: TaskResult, part: Part): void {
-    const r = this.running.get(result.id);
-    if (!r) return;
-    this.finish(r);
-    this.done++;
-    if (r.verdict) this.report(result.id, r.started, r.verdict, result);
-    else this.opts.onResult(result, part);
+  private onExecutorMessage(m: FromExecutor): void {
+    if (m.type === "results") {
+      for (const { result, data } of m.items) {
+        const p = this.posted.get(result.id);
+        if (!p) continue;
+        this.finish(p);
+        this.done++;
+        const ms = result.completed - result.started;
+        this.avgMs = this.avgMs === undefined ? ms : this.avgMs * 0.8 + ms * 0.2;
+        if (p.verdict) this.report(result.id, p.started ?? result.started, p.verdict, result);
+        else {
+          const [body, ...frames] = unpackFrames(data);
+          this.opts.onResult(result, { body: body ?? Buffer.alloc(0), frames });
+        }
+      }
+    } else if (m.type === "dropped") {
+      for (const id of m.ids) {
+        const p = this.posted.get(id);
+        if (!p) continue;
+        this.finish(p);
+        this.report(id, Date.now(), p.verdict ?? { code: "ERR_PTC_TASK_CANCELLED", message: "The task was cancelled before it started." });
+      }
+    }
+    this.startWaiting();
     this.pump();
   }
 
-  private finish(r: Running): void {
-    clearTimeout(r.timer);
-    clearTimeout(r.killTimer);
-    this.running.delete(r.task.id);
+  /** The executor starts posted tasks in order as slots free up: mirror that. */
+  private startWaiting(): void {
+    if (this.startedCount >= this.opts.concurrency) return;
+    for (const p of this.posted.values()) {
+      if (this.startedCount >= this.opts.concurrency) break;
+      if (p.started === undefined) this.markStarted(p);
+    }
+  }
+
+  private finish(p: Posted): void {
+    clearTimeout(p.timer);
+    clearTimeout(p.killTimer);
+    if (this.posted.delete(p.task.id) && p.started !== undefined) this.startedCount--;
   }
 
   private report(id: number, started: number, sysError: { code: string; message: string }, from?: TaskResult): void {
@@ -175,23 +224,30 @@ export class TaskRunner {
   }
 
   /**
-   * Replaces the executor. Tasks with a verdict report it; other running tasks (possible with
-   * concurrency above 1) fail with `fallback`, or an executor-reset error.
+   * Replaces the executor. Tasks with a verdict report it; tasks that had not started go back to
+   * the front of the queue; other running tasks (possible with concurrency above 1) fail with
+   * `fallback`, or an executor-reset error.
    */
   private async reset(reason: string, fallback?: { code: string; message: string }): Promise<void> {
     if (this.resetting || this.closed) return;
     this.resetting = true;
     const old = this.executor;
-    const victims = [...this.running.values()];
-    for (const r of victims) this.finish(r);
+    const victims = [...this.posted.values()];
+    for (const p of victims) this.finish(p);
     this.executor = this.newExecutor();
     await old.terminate().catch(() => undefined);
-    for (const r of victims) {
-      this.report(r.task.id, r.started, r.verdict ?? fallback ?? {
-        code: "ERR_PTC_EXECUTOR_RESET",
-        message: "The engine's executor was replaced (another task on it timed out or was cancelled) while this task ran; its namespace is empty again.",
-      });
+    const requeue: Array<{ task: EngineTask; part: Part }> = [];
+    for (const p of victims) {
+      if (p.verdict) this.report(p.task.id, p.started ?? Date.now(), p.verdict);
+      else if (p.started === undefined) requeue.push({ task: p.task, part: p.part });
+      else {
+        this.report(p.task.id, p.started, fallback ?? {
+          code: "ERR_PTC_EXECUTOR_RESET",
+          message: "The engine's executor was replaced (another task on it timed out or was cancelled) while this task ran; its namespace is empty again.",
+        });
+      }
     }
+    this.queue.unshift(...requeue);
     this.opts.onReset(reason);
     try {
       await this.executor.whenReady();
@@ -203,7 +259,7 @@ export class TaskRunner {
 
   async terminate(): Promise<void> {
     this.closed = true;
-    for (const r of this.running.values()) this.finish(r);
+    for (const p of [...this.posted.values()]) this.finish(p);
     await this.executor.terminate();
   }
 }

@@ -56,7 +56,7 @@ export class LoadBalancer {
   schedule(): void {
     if (this.scheduled) return;
     this.scheduled = true;
-    queueMicrotask(() => {
+    setImmediate(() => {
       this.scheduled = false;
       this.place();
     });
