@@ -9,9 +9,10 @@ export type { LoadBalancedOptions, MapOptions } from "./views/lb-options.js";
 export type { ViewOptions } from "./views/view-options.js";
 export { AsyncResult, ResultTimeoutError, type TaskMetadata } from "./results/async-result.js";
 export { startCluster, Cluster, type StartClusterOptions } from "./cluster/start-cluster.js";
+export { moduleFunction, type ModuleRef } from "./functions/module-function.js";
 export {
   PtclusterError, RemoteError, UndefinedNameError, CompositeError, TaskTimeoutError, TaskCancelledError, EngineLostError,
   HubLostError, NoEnginesError, NoClusterError, ConnectionFileError, ProtocolError, AuthenticationError, VersionMismatchError,
-  SerializationError, InvalidOptionError, ClientClosedError, UnknownEngineError, ClusterStartError,
+  SerializationError, InvalidOptionError, ClientClosedError, UnknownEngineError, ClusterStartError, DependencyError,
   type EngineInfo,
 } from "@ptcluster/protocol";

@@ -194,3 +194,10 @@ export class ClusterStartError extends PtclusterError {
     super("ERR_PTC_START", message, options);
   }
 }
+
+/** A task's `after` or `follow` dependency failed, or its `follow` dependencies ran on different engines. */
+export class DependencyError extends PtclusterError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super("ERR_PTC_DEPENDENCY", message, options);
+  }
+}

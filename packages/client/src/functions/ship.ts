@@ -1,4 +1,5 @@
 import { InvalidOptionError, sourceHash } from "@ptcluster/protocol";
+import { moduleRefOf, moduleSource } from "./module-function.js";
 
 /** A function as it travels: its source and the hash engines cache it by. */
 export interface ShippedFunction {
@@ -19,6 +20,13 @@ export function shipFunction(fn: unknown): ShippedFunction {
   }
   const hit = cache.get(fn);
   if (hit) return hit;
+  const ref = moduleRefOf(fn);
+  if (ref) {
+    const src = moduleSource(ref);
+    const shipped = { hash: sourceHash(src), src };
+    cache.set(fn, shipped);
+    return shipped;
+  }
   const raw = Function.prototype.toString.call(fn);
   if (/\{\s*\[native code\]\s*\}\s*$/.test(raw)) {
     throw new InvalidOptionError(

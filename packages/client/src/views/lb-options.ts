@@ -1,6 +1,7 @@
 import { InvalidOptionError } from "@ptcluster/protocol";
 import { describeValue, nonNegativeInt, rejectUnknownKeys } from "../options.js";
 import { validateViewOptions, type ViewOptions } from "./view-options.js";
+import { AsyncResult } from "../results/async-result.js";
 
 /** Options of a load-balanced view, applied to each task (`lb.with({...})`). */
 export interface LoadBalancedOptions extends ViewOptions {
@@ -10,6 +11,10 @@ export interface LoadBalancedOptions extends ViewOptions {
   timeout?: number;
   /** Cancels the task(s): queued ones are dropped, running ones see `engine.signal` abort, then are stopped. */
   signal?: AbortSignal;
+  /** Start only after these results succeeded (a failed one fails this task with `DependencyError`). */
+  after?: ReadonlyArray<AsyncResult<unknown>>;
+  /** Run on the engine where these results ran (they must all have run on one engine). */
+  follow?: ReadonlyArray<AsyncResult<unknown>>;
 }
 
 /** Options of `map` and `imap`. */
@@ -31,7 +36,7 @@ export interface ResolvedMapOptions {
   progress: boolean;
 }
 
-const LB_KEYS = new Set(["scope", "retries", "timeout", "signal"]);
+const LB_KEYS = new Set(["scope", "retries", "timeout", "signal", "after", "follow"]);
 const MAP_KEYS = new Set([...LB_KEYS, "ordered", "chunkSize", "maxInFlight", "progress"]);
 
 export function validateLbOptions(o: LoadBalancedOptions, keys: Set<string> = LB_KEYS): LoadBalancedOptions {
@@ -44,6 +49,12 @@ export function validateLbOptions(o: LoadBalancedOptions, keys: Set<string> = LB
   }
   if (o.signal !== undefined && Object.prototype.toString.call(o.signal) !== "[object AbortSignal]") {
     throw new InvalidOptionError(`Expected \`signal\` to be an AbortSignal, got ${describeValue(o.signal)}`);
+  }
+  for (const k of ["after", "follow"] as const) {
+    const v = o[k];
+    if (v !== undefined && (!Array.isArray(v) || v.some((r) => !(r instanceof AsyncResult)))) {
+      throw new InvalidOptionError(`Expected \`${k}\` to be an array of AsyncResults (from apply), got ${describeValue(v)}`);
+    }
   }
   return o;
 }

@@ -1,4 +1,4 @@
-import { InvalidOptionError, NoEnginesError, assertCloneable, decodeValue, encodeValue, type ClientTask, type Part } from "@ptcluster/protocol";
+import { DependencyError, InvalidOptionError, NoEnginesError, TaskCancelledError, assertCloneable, decodeValue, encodeValue, type ClientTask, type Part } from "@ptcluster/protocol";
 import type { Client } from "../client.js";
 import { AsyncResult, type TaskMetadata } from "../results/async-result.js";
 import { failureToError } from "../results/remote-errors.js";
@@ -57,10 +57,19 @@ export class LoadBalancedView {
     const task = this.lbTask("apply", shipped.hash, 1);
     const meta: TaskMetadata = { engineId: -1, submitted: new Date(), started: undefined, completed: undefined, received: undefined, status: "pending", stdout: "", stderr: "", attempts: 0 };
     let id = -1;
+    let cancelled = false;
+    const gate = dependencyGate(opts);
     const ar: AsyncResult<ResultOf<F>> = new AsyncResult<ResultOf<F>>((resolve, reject) => {
       const signal = opts.signal;
-      const onAbort = () => client.cancel([id]);
-      id = client.submit(task, { body, frames }, {
+      const onAbort = () => {
+        cancelled = true;
+        if (id >= 0) client.cancel([id]);
+        else reject(new TaskCancelledError("The task was cancelled before its dependencies were met."));
+      };
+      const submit = (follow: number[] | undefined) => {
+        if (cancelled) return;
+        if (follow) task.lb = { ...task.lb, targets: follow };
+        id = client.submit(task, { body, frames }, {
         onResult: (r, part) => {
           client.release(id);
           signal?.removeEventListener("abort", onAbort);
@@ -82,9 +91,21 @@ export class LoadBalancedView {
           reject(err);
         },
       }, shipped.src);
+      };
       if (signal?.aborted) onAbort();
       else signal?.addEventListener("abort", onAbort, { once: true });
-    }, [meta], () => client.cancel([id]));
+      if (gate) {
+        gate.then(submit, (err: unknown) => {
+          signal?.removeEventListener("abort", onAbort);
+          meta.status = "error";
+          reject(err);
+        });
+      } else submit(undefined);
+    }, [meta], onAbortResult);
+    function onAbortResult(): void {
+      cancelled = true;
+      if (id >= 0) client.cancel([id]);
+    }
     return ar;
   }
 
@@ -132,7 +153,7 @@ export class LoadBalancedView {
     if (merged.scope) assertCloneable(merged.scope, "scope");
     const ctx: MapContext = {
       client: this.client, fn: shipped, targets: this.fixedTargets, scope: scopeNames,
-      retries: merged.retries, timeout: merged.timeout, signal: merged.signal,
+      retries: merged.retries, timeout: merged.timeout, signal: merged.signal, gate: dependencyGate(merged),
       encode: (calls, offset) => {
         const { body, frames } = encodeValue(merged.scope ? [calls, merged.scope] : [calls], `items[${offset}…]`);
         return { body, frames } satisfies Part;
@@ -150,6 +171,30 @@ export class LoadBalancedView {
     if (opts.timeout !== undefined) task.timeout = opts.timeout * items;
     return task;
   }
+}
+
+/**
+ * Waits for `after` and `follow` results: resolves to the engine `follow` pins the task to (or
+ * undefined), or rejects with `DependencyError` when one failed or they ran on different engines.
+ */
+function dependencyGate(opts: LoadBalancedOptions): Promise<number[] | undefined> | undefined {
+  const after = opts.after ?? [];
+  const follow = opts.follow ?? [];
+  if (after.length === 0 && follow.length === 0) return undefined;
+  return (async () => {
+    const settled = await Promise.allSettled([...after, ...follow].map((r) => r.get()));
+    const failed = settled.find((s): s is PromiseRejectedResult => s.status === "rejected");
+    if (failed) {
+      const why = failed.reason instanceof Error ? failed.reason.message : String(failed.reason);
+      throw new DependencyError(`A task this one depends on failed, so it was not run: ${why}`, { cause: failed.reason });
+    }
+    if (follow.length === 0) return undefined;
+    const engines = [...new Set(follow.flatMap((r) => r.metadata.map((m) => m.engineId)))];
+    if (engines.length !== 1) {
+      throw new DependencyError(`The results in \`follow\` ran on different engines (${engines.join(", ")}); no engine can run this task where all of them ran.`);
+    }
+    return engines;
+  })();
 }
 
 function isIterableLike(x: unknown): boolean {

@@ -16,6 +16,8 @@ export interface MapContext {
   retries: number | undefined;
   timeout: number | undefined;
   signal: AbortSignal | undefined;
+  /** Resolves when `after`/`follow` dependencies are met (to the engine `follow` pins the map to). */
+  gate: Promise<number[] | undefined> | undefined;
   /** Encodes one chunk's argument lists, naming them from `offset` in errors. */
   encode(calls: unknown[][], offset: number): Part;
 }
@@ -83,7 +85,15 @@ export class MapRun<R> implements AsyncIterable<R> {
       if (ctx.signal.aborted) this.fail(new TaskCancelledError("The map was cancelled before it started.", { cause: ctx.signal.reason }));
       else ctx.signal.addEventListener("abort", () => this.abort(ctx.signal?.reason), { once: true });
     }
-    void this.fill();
+    if (ctx.gate) {
+      ctx.gate.then(
+        (targets) => {
+          if (targets) ctx.targets = targets;
+          void this.fill();
+        },
+        (err: unknown) => this.fail(err as Error),
+      );
+    } else void this.fill();
   }
 
   /** Items finished so far. */

@@ -34,6 +34,16 @@ g["engine"] = engineInfo;
 // tsx (esbuild) rewrites nested named functions as __name(fn, "name"); define it so they run unchanged.
 g["__name"] = (target: object, value: string) => Object.defineProperty(target, "name", { value, configurable: true });
 g["require"] = createRequire(join(process.cwd(), "__ptcluster_engine__.js"));
+// Module tasks import their module through this: TypeScript modules load through tsx's loader,
+// registered on first use so engines that never see one do not pay for it.
+let tsxRegistered: Promise<void> | undefined;
+g["__ptcImport"] = async (url: string): Promise<unknown> => {
+  if (/\.(c|m)?tsx?$/.test(url)) {
+    tsxRegistered ??= import("tsx/esm/api").then((m: { register: () => unknown }) => void m.register());
+    await tsxRegistered;
+  }
+  return import(url);
+};
 installOutputCapture();
 
 const running = new Map<number, TaskContext>();
