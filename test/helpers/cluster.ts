@@ -48,11 +48,15 @@ export interface TestCluster {
   stop(): Promise<void>;
 }
 
-/** Starts a real cluster with `ptcluster start --json` under `dir`. */
-export async function startTestCluster(dir: string, options: { n?: number; profile?: string; clusterId?: string; extra?: string[] } = {}): Promise<TestCluster> {
+/**
+ * Starts a real cluster with `ptcluster start --json` under `dir`. Dead engines are not replaced
+ * unless `restart: true`, so tests that kill engines see a stable set of ids.
+ */
+export async function startTestCluster(dir: string, options: { n?: number; profile?: string; clusterId?: string; restart?: boolean; extra?: string[] } = {}): Promise<TestCluster> {
   const profile = options.profile ?? "default";
   const clusterId = options.clusterId ?? "";
   const args = ["start", "--json", "-n", String(options.n ?? 2), "--profile", profile];
+  if (!options.restart) args.push("--no-restart");
   if (clusterId) args.push("--cluster-id", clusterId);
   if (options.extra) args.push(...options.extra);
   const r = await ptcluster(dir, args);

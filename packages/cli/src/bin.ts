@@ -31,6 +31,7 @@ await yargs(hideBin(process.argv))
         .option("location", { type: "string", describe: "address peers should connect to, if not --ip (NAT, multi-homed hosts)" })
         .option("concurrency", { type: "number", default: 1, describe: "tasks each engine runs at once (1 for CPU-bound work, more for async IO)" })
         .option("scheme", { choices: ["leastload", "lru", "random", "weighted"] as const, default: "leastload" as const, describe: "how load-balanced tasks pick an engine" })
+        .option("restart", { type: "boolean", default: true, describe: "replace engines that die (they register with new ids); --no-restart to turn off" })
         .option("foreground", { type: "boolean", default: false, describe: "stay attached: Ctrl-C stops the cluster" })
         .option("json", { type: "boolean", default: false, describe: "print the result as one JSON line" })
         .option("timeout", { type: "number", default: 30_000, describe: "ms to wait for every engine to register" })
@@ -40,7 +41,7 @@ await yargs(hideBin(process.argv))
       const { start, defaultEngineCount } = await import("./commands/start.js");
       await start({
         n: a.n ?? defaultEngineCount(), profile: a.profile, clusterId: a["cluster-id"], ip: a.ip, location: a.location,
-        concurrency: a.concurrency, foreground: a.foreground, json: a.json, timeout: a.timeout, heartbeatMs: a.heartbeat, ipcReady: a["ipc-ready"], scheme: a.scheme,
+        concurrency: a.concurrency, foreground: a.foreground, json: a.json, timeout: a.timeout, heartbeatMs: a.heartbeat, ipcReady: a["ipc-ready"], scheme: a.scheme, restart: a.restart,
       });
     }),
   )

@@ -28,6 +28,8 @@ export interface StartOptions {
   ipcReady: boolean;
   /** load-balancing scheme */
   scheme: SchedulerScheme;
+  /** replace engines that die (default true) */
+  restart: boolean;
 }
 
 export interface StartSummary {
@@ -89,6 +91,7 @@ async function spawnDaemon(o: StartOptions, paths: ProfilePaths): Promise<StartS
   const fd = openSync(errFile, "w", 0o600);
   const args = [binPath(), "start", "--foreground", "--ipc-ready", "-n", String(o.n), "--profile", o.profile, "--ip", o.ip,
     "--concurrency", String(o.concurrency), "--timeout", String(o.timeout), "--heartbeat", String(o.heartbeatMs), "--scheme", o.scheme];
+  if (!o.restart) args.push("--no-restart");
   if (o.clusterId) args.push("--cluster-id", o.clusterId);
   if (o.location) args.push("--location", o.location);
   const child = spawn(process.execPath, args, { detached: true, stdio: ["ignore", "ignore", fd, "ipc"] });
@@ -155,23 +158,37 @@ async function runController(o: StartOptions, paths: ProfilePaths): Promise<void
   process.once("SIGTERM", () => void shutdown("SIGTERM"));
   void hub.stopped.then(() => shutdown("controller stopped"));
 
-  const launched = launcher.start(o.n);
-  for (const e of launched) {
-    engines.add(e);
-    state.enginePids.push(e.pid);
-    void e.exited.then((code) => {
-      engines.delete(e);
-      state.enginePids = state.enginePids.filter((p) => p !== e.pid);
-      if (!stopping) {
+  let ready = false;
+  const restarts: number[] = [];
+  const supervise = (list: LaunchedEngine[]) => {
+    for (const e of list) {
+      engines.add(e);
+      state.enginePids.push(e.pid);
+      void e.exited.then((code) => {
+        engines.delete(e);
+        state.enginePids = state.enginePids.filter((p) => p !== e.pid);
+        if (stopping) return;
         logger.warn({ pid: e.pid, code }, "engine process exited");
+        // Replace it (it registers with a new id), unless restarts are off or it is crash-looping.
+        const now = Date.now();
+        while (restarts.length && (restarts[0] as number) < now - 10_000) restarts.shift();
+        if (ready && o.restart && restarts.length < Math.max(5, o.n)) {
+          restarts.push(now);
+          supervise(launcher.start(1));
+        } else if (ready && o.restart) {
+          logger.error({ restarts: restarts.length }, "engines keep dying; not restarting them");
+        }
         writeClusterState(paths.stateFile, state);
-      }
-    });
-  }
+      });
+    }
+  };
+  const launched = launcher.start(o.n);
+  supervise(launched);
   writeClusterState(paths.stateFile, state);
 
   try {
     await waitForRegistrations(hub, launched, o.n, o.timeout);
+    ready = true;
   } catch (err) {
     report({ type: "failed", message: (err as Error).message });
     await shutdown("start failed", 1);
