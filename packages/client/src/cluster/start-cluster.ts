@@ -1,7 +1,7 @@
 import { execFile } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { fileURLToPath } from "node:url";
-import { ClusterStartError, InvalidOptionError } from "@ptcluster/protocol";
+import { ClusterStartError, InvalidOptionError, type SchedulerScheme } from "@ptcluster/protocol";
 import { connect, type Client } from "../client.js";
 import type { ConnectOptions } from "../options.js";
 import { describeValue, nonNegativeInt, rejectUnknownKeys } from "../options.js";
@@ -17,9 +17,13 @@ export interface StartClusterOptions {
   concurrency?: number;
   /** How long to wait for every engine to register (ms, default 30000). */
   timeout?: number;
+  /** How load-balanced tasks pick an engine (default `leastload`). */
+  scheme?: SchedulerScheme;
+  /** Replace engines that die (default true). */
+  restart?: boolean;
 }
 
-const KEYS = new Set(["n", "profile", "clusterId", "concurrency", "timeout"]);
+const KEYS = new Set(["n", "profile", "clusterId", "concurrency", "timeout", "scheme", "restart"]);
 
 interface StartOutput { profile: string; clusterId: string; ids: number[]; clientFile: string }
 
@@ -95,6 +99,16 @@ export async function startCluster(options: StartClusterOptions = {}): Promise<C
   const args = ["start", "--json"];
   if (options.n !== undefined) args.push("-n", String(nonNegativeInt("n", options.n)));
   if (options.concurrency !== undefined) args.push("--concurrency", String(nonNegativeInt("concurrency", options.concurrency)));
+  if (options.scheme !== undefined) {
+    if (!["leastload", "lru", "random", "weighted"].includes(options.scheme)) {
+      throw new InvalidOptionError(`Expected \`scheme\` to be one of leastload, lru, random, weighted, got ${describeValue(options.scheme)}`);
+    }
+    args.push("--scheme", options.scheme);
+  }
+  if (options.restart !== undefined) {
+    if (typeof options.restart !== "boolean") throw new InvalidOptionError(`Expected \`restart\` to be a boolean, got ${describeValue(options.restart)}`);
+    if (!options.restart) args.push("--no-restart");
+  }
   const timeout = options.timeout === undefined ? 30_000 : nonNegativeInt("timeout", options.timeout);
   args.push("--timeout", String(timeout));
   const profile = options.profile ?? "default";
