@@ -131,6 +131,7 @@ export class Hub extends EventEmitter<HubEvents> {
     if (!from) return;
     const entry = this.engines.byRoutingId(from);
     if (entry) entry.lastSeen = Date.now();
+    else if (header.type !== "register" && header.type !== "unregister") this.askToRegister(from);
     switch (header.type) {
       case "register":
         this.registerEngine(from, header);
@@ -162,9 +163,22 @@ export class Hub extends EventEmitter<HubEvents> {
     this.scheduleFlush();
   }
 
+  /** An engine we do not know (declared dead, say, after a long silence) is alive: take it back. */
+  private readonly reregisterAsked = new Map<string, number>();
+  private askToRegister(from: Buffer): void {
+    const key = from.toString("latin1");
+    const now = Date.now();
+    if ((this.reregisterAsked.get(key) ?? 0) > now - this.hbMs) return;
+    if (this.reregisterAsked.size > 10_000) this.reregisterAsked.clear();
+    this.reregisterAsked.set(key, now);
+    this.engineCh.send({ type: "reregister" }, undefined, from);
+  }
+
   /** Tasks an engine handed back unstarted: to the front of the queue, for an idle engine. */
   private onReleased(entry: EngineEntry, ids: number[]): void {
     entry.releasePending = false;
+    // Nothing to give back: no reason to place again until something changes (no release ping-pong).
+    if (ids.length === 0) return;
     for (const id of ids) {
       const rec = this.tasks.get(id);
       if (!rec?.lb || rec.engine !== entry.info.id) continue;
@@ -443,6 +457,20 @@ export class Hub extends EventEmitter<HubEvents> {
     for (const e of this.engines.all()) this.engineCh.send({ type: "heartbeat", t: now }, undefined, e.routingId);
     this.notifyCh.send({ type: "tick", t: now, engines: this.engines.size });
     this.scheduleFlush();
+  }
+
+  /**
+   * The process of a local engine exited (its launcher saw it): declare it dead now rather than
+   * after missed heartbeats.
+   */
+  engineProcessExited(pid: number, how: string): void {
+    for (const e of this.engines.all()) {
+      if (e.info.pid === pid) {
+        this.engineGone(e.info.id, `process exited (${how})`);
+        this.scheduleFlush();
+        return;
+      }
+    }
   }
 
   /** Registered engines. */

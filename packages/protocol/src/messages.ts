@@ -170,12 +170,14 @@ export interface EngineShutdownMsg { type: "engine_shutdown"; reason: string }
 export interface EngineCancelMsg { type: "engine_cancel"; ids: number[] }
 /** Hand back up to `max` queued tasks that have not started (another engine is idle). */
 export interface ReleaseMsg { type: "release"; max: number }
+/** The controller does not know this engine (it was declared dead): register again. */
+export interface ReregisterMsg { type: "reregister" }
 
 export type ClientToHub = ConnectMsg | SubmitMsg | RequestMsg | ByeMsg | CancelMsg;
 export type HubToClient = ConnectReplyMsg | ResultsMsg | ReplyMsg;
 export type Notification = EngineUpMsg | EngineDownMsg | TickMsg | ShutdownNoticeMsg | EngineResetMsg;
 export type EngineToHub = RegisterMsg | EngineResultsMsg | HeartbeatMsg | UnregisterMsg | ReleasedMsg | ExecutorResetMsg;
-export type HubToEngine = RegisterReplyMsg | TasksMsg | HeartbeatMsg | EngineShutdownMsg | EngineCancelMsg | ReleaseMsg;
+export type HubToEngine = RegisterReplyMsg | TasksMsg | HeartbeatMsg | EngineShutdownMsg | EngineCancelMsg | ReleaseMsg | ReregisterMsg;
 
 export type Message = ClientToHub | HubToClient | Notification | EngineToHub | HubToEngine;
 

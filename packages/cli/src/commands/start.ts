@@ -169,6 +169,7 @@ async function runController(o: StartOptions, paths: ProfilePaths): Promise<void
         state.enginePids = state.enginePids.filter((p) => p !== e.pid);
         if (stopping) return;
         logger.warn({ pid: e.pid, code }, "engine process exited");
+        hub.engineProcessExited(e.pid, typeof code === "string" ? code : `code ${code}`);
         // Replace it (it registers with a new id), unless restarts are off or it is crash-looping.
         const now = Date.now();
         while (restarts.length && (restarts[0] as number) < now - 10_000) restarts.shift();

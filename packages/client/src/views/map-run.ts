@@ -168,6 +168,9 @@ export class MapRun<R> implements AsyncIterable<R> {
     this.reading = true;
     try {
       while (!this.stopped && !this.inputDone && this.inFlight < this.opts.maxInFlight) {
+        // "auto" knows nothing of the items' cost until results come back: send a couple of
+        // chunks per engine, then size the rest from what they took.
+        if (this.opts.chunkSize === "auto" && this.perItemMs === undefined && this.pending.size >= 2 * this.engineCount()) break;
         const room = this.opts.maxInFlight - this.inFlight;
         const calls = await this.read(Math.min(this.chunkSize, room));
         if (this.stopped) return;
@@ -179,6 +182,10 @@ export class MapRun<R> implements AsyncIterable<R> {
       this.reading = false;
       this.notify();
     }
+  }
+
+  private engineCount(): number {
+    return Math.max(1, (this.ctx.targets ?? this.ctx.client.ids).length);
   }
 
   private async read(n: number): Promise<unknown[][]> {

@@ -7,7 +7,9 @@ export type ToExecutor =
   /** Tasks to run, in order, at most `concurrency` at once (from `workerData`). */
   | { type: "tasks"; items: Array<{ task: EngineTask; data: Packed }> }
   /** Drop the task if it has not started; otherwise abort its `engine.signal`. */
-  | { type: "cancel"; id: number; reason: string };
+  | { type: "cancel"; id: number; reason: string }
+  /** Hand back these tasks if they have not started (another engine is idle). */
+  | { type: "reclaim"; ids: number[] };
 
 /** Executor thread → supervisor. */
 export type FromExecutor =
@@ -15,7 +17,9 @@ export type FromExecutor =
   /** Finished tasks, batched: one message for all the results of one turn of the event loop. */
   | { type: "results"; items: Array<{ result: TaskResult; data: Packed }> }
   /** Cancelled before they started. */
-  | { type: "dropped"; ids: number[] };
+  | { type: "dropped"; ids: number[] }
+  /** Handed back unstarted, after a `reclaim`. */
+  | { type: "reclaimed"; ids: number[] };
 
 /** What the supervisor gives the executor thread at start. */
 export interface ExecutorData {

@@ -82,6 +82,18 @@ port.on("message", (msg: ToExecutor) => {
       }
       drain();
       break;
+    case "reclaim": {
+      const wanted = new Set(msg.ids);
+      const ids: number[] = [];
+      for (let i = waiting.length - 1; i >= 0; i--) {
+        const w = waiting[i] as { task: EngineTask };
+        if (!wanted.has(w.task.id)) continue;
+        waiting.splice(i, 1);
+        ids.push(w.task.id);
+      }
+      port!.postMessage({ type: "reclaimed", ids } satisfies FromExecutor);
+      break;
+    }
     case "cancel": {
       const i = waiting.findIndex((w) => w.task.id === msg.id);
       if (i >= 0) {

@@ -68,6 +68,7 @@ export class Engine {
         this.log.warn({ reason }, "executor replaced; namespace reset");
         this.channel.send({ type: "executor_reset", reason });
       },
+      onReleased: (ids) => this.channel.send({ type: "released", ids }),
     });
     const socket = new zmq.Dealer({ routingId: this.uuid, linger: 200, sendHighWaterMark: 100_000, receiveHighWaterMark: 100_000 });
     socket.connect(endpoint(this.opts.host, this.opts.port));
@@ -92,6 +93,9 @@ export class Engine {
               this.hbMs = m.header.heartbeatMs;
               // Before any task can be posted: the executor handles its messages in order.
               this.runner.setIdentity(this.id, hostname(), this.uuid);
+              // Heartbeats start now, not when the executor is ready: the controller counts from here.
+              this.lastHeard = Date.now();
+              this.hbTimer ??= setInterval(() => this.onHeartbeatTimer(), this.hbMs);
               resolve(m.header.id);
             }
             return;
@@ -102,10 +106,7 @@ export class Engine {
     });
     // Register while the executor thread boots: tasks wait in the queue until it is ready.
     const executorReady = this.runner.whenReady();
-    this.channel.send({
-      type: "register", v: PROTOCOL_VERSION, pkg: PACKAGE_VERSION, uuid: this.uuid, host: hostname(), pid: process.pid,
-      node: process.version, concurrency: this.concurrency, ...(this.opts.requestedId !== undefined ? { requestedId: this.opts.requestedId } : {}),
-    });
+    this.sendRegister();
     try {
       [this.id] = await Promise.all([registered, executorReady]);
     } catch (err) {
@@ -115,10 +116,17 @@ export class Engine {
       throw err;
     }
     this.state = "running";
-    this.lastHeard = Date.now();
-    this.hbTimer = setInterval(() => this.onHeartbeatTimer(), this.hbMs);
     this.log.info({ engineId: this.id }, "engine registered");
     return this.id;
+  }
+
+  /** Registers (again, after the controller dropped us: then asking for the same id). */
+  private sendRegister(): void {
+    const requestedId = this.id >= 0 ? this.id : this.opts.requestedId;
+    this.channel.send({
+      type: "register", v: PROTOCOL_VERSION, pkg: PACKAGE_VERSION, uuid: this.uuid, host: hostname(), pid: process.pid,
+      node: process.version, concurrency: this.concurrency, ...(requestedId !== undefined ? { requestedId } : {}),
+    });
   }
 
   private onMessage({ header, parts }: Incoming<HubToEngine>): void {
@@ -141,6 +149,15 @@ export class Engine {
         void this.stop(`controller asked: ${header.reason}`, 0);
         break;
       case "register_reply":
+        // The answer to a re-registration: the controller had dropped this engine and took it back.
+        if (header.ok) {
+          this.id = header.id;
+          this.runner.setIdentity(this.id, hostname(), this.uuid);
+          this.log.warn({ engineId: this.id }, "registered again");
+        }
+        break;
+      case "reregister":
+        this.sendRegister();
         break;
       default:
         assertNever(header);

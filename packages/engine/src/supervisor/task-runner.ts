@@ -22,6 +22,8 @@ export interface TaskRunnerOptions {
   onResult(result: TaskResult, part: Part): void;
   /** The executor was replaced: the namespace is empty again. */
   onReset(reason: string): void;
+  /** Tasks taken back from the executor unstarted, after `release` asked for more than the queue held. */
+  onReleased(ids: number[]): void;
 }
 
 const EMPTY: Part = { body: Buffer.alloc(0), frames: [] };
@@ -74,7 +76,11 @@ export class TaskRunner {
     this.pump();
   }
 
-  /** Removes up to `max` queued load-balanced tasks not yet handed to the executor, newest first. */
+  /**
+   * Gives back up to `max` load-balanced tasks that have not started, newest first: those still
+   * queued here at once (returned), and, if that is not enough, those handed to the executor but
+   * not started, once it confirms it has not started them (`onReleased`).
+   */
   release(max: number): number[] {
     const ids: number[] = [];
     for (let i = this.queue.length - 1; i >= 0 && ids.length < max; i--) {
@@ -83,6 +89,12 @@ export class TaskRunner {
       this.queue.splice(i, 1);
       ids.push(q.task.id);
     }
+    const more: number[] = [];
+    for (const p of [...this.posted.values()].reverse()) {
+      if (ids.length + more.length >= max) break;
+      if (p.started === undefined && !p.verdict && p.task.movable) more.push(p.task.id);
+    }
+    if (more.length > 0) this.executor.post({ type: "reclaim", ids: more });
     return ids;
   }
 
@@ -189,6 +201,15 @@ export class TaskRunner {
           this.opts.onResult(result, { body: body ?? Buffer.alloc(0), frames });
         }
       }
+    } else if (m.type === "reclaimed") {
+      const ids: number[] = [];
+      for (const id of m.ids) {
+        const p = this.posted.get(id);
+        if (!p || p.started !== undefined) continue;
+        this.finish(p);
+        ids.push(id);
+      }
+      if (ids.length > 0) this.opts.onReleased(ids);
     } else if (m.type === "dropped") {
       for (const id of m.ids) {
         const p = this.posted.get(id);
