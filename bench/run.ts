@@ -4,9 +4,13 @@
  *
  *   npm run bench                 # all workloads, 2 engines
  *   npm run bench -- latency      # only workloads whose name contains "latency"
+ *
+ * Workloads, in this order: startup, latency_apply_sync, throughput_lb_apply_async, lb_map_noop,
+ * direct_broadcast_apply_sync, cpu_map_busy, push_pull_50MB, lb_map_1m, stop. Each checks its
+ * results and throws on a wrong one.
  */
 import { execa } from "execa";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { randomBytes } from "node:crypto";
@@ -29,6 +33,49 @@ const want = (name: string) => !filter || name.includes(filter);
 const noop = (x?: unknown) => x;
 const round = (x: number, d = 3) => Math.round(x * 10 ** d) / 10 ** d;
 const quantile = (sorted: number[], q: number) => sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * q))] as number;
+const median = (xs: number[]) => quantile([...xs].sort((a, b) => a - b), 0.5);
+const seconds = (since: number) => (performance.now() - since) / 1000;
+const range = (n: number) => Array.from({ length: n }, (_, i) => i);
+
+/** A count-down loop: CPU-bound work that no engine can do faster than the client. */
+function busy(n: number): number {
+  let x = n;
+  while (x > 0) x--;
+  return n;
+}
+
+/** `n` for `busy(n)` such that one call takes about `ms` in this process, once optimised. */
+function calibrateBusy(ms: number): number {
+  const probe = 5e7;
+  for (let i = 0; i < 3; i++) busy(probe); // let the JIT optimise the loop first
+  let best = Infinity;
+  for (let i = 0; i < 3; i++) {
+    const s = performance.now();
+    busy(probe);
+    best = Math.min(best, performance.now() - s);
+  }
+  return Math.round((probe * ms) / best);
+}
+
+/** A field of /proc/<pid>/status in MiB (VmRSS, VmHWM), or undefined where /proc is missing. */
+function procMb(pid: number, field: "VmRSS" | "VmHWM"): number | undefined {
+  try {
+    const m = new RegExp(`^${field}:\\s+(\\d+) kB`, "m").exec(readFileSync(`/proc/${pid}/status`, "latin1"));
+    return m ? Number(m[1]) / 1024 : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Resets a process's peak RSS (VmHWM) to its current RSS; false where the kernel does not allow it. */
+function resetPeak(pid: number): boolean {
+  try {
+    writeFileSync(`/proc/${pid}/clear_refs`, "5");
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 async function main(): Promise<void> {
   // startup: from the start command until a client sees all engines.
@@ -54,6 +101,43 @@ async function main(): Promise<void> {
     out("latency_apply_sync", { calls: 500, median_us: Math.round(quantile(lat, 0.5)), p99_us: Math.round(quantile(lat, 0.99)) });
   }
 
+  const lb = rc.loadBalancedView();
+
+  if (want("throughput_lb_apply_async")) {
+    // One untimed round to warm the JIT in every process (the first round runs at about half the
+    // steady rate), then the median of three timed rounds of 5,000 tasks issued without waiting.
+    const tasks = 5_000;
+    const times: number[] = [];
+    for (let run = 0; run < 4; run++) {
+      const s = performance.now();
+      const pending = [];
+      for (let i = 0; i < tasks; i++) pending.push(lb.apply(noop, i));
+      const results = await Promise.all(pending);
+      const dt = seconds(s);
+      results.forEach((v, i) => {
+        if (v !== i) throw new Error(`throughput_lb_apply_async: task ${i} returned ${String(v)}`);
+      });
+      if (run > 0) times.push(dt);
+    }
+    const dt = median(times);
+    out("throughput_lb_apply_async", { tasks, tasks_per_s: Math.round(tasks / dt), seconds: round(dt) });
+  }
+
+  if (want("lb_map_noop")) {
+    // One warm-up map, then the median of five timed ones (default chunking, results in order).
+    const items = range(5_000);
+    const times: number[] = [];
+    for (let run = 0; run < 6; run++) {
+      const s = performance.now();
+      const results = await lb.map(noop, items);
+      const dt = seconds(s);
+      if (results.length !== items.length || results.some((v, i) => v !== i)) throw new Error("lb_map_noop: results out of order or wrong");
+      if (run > 0) times.push(dt);
+    }
+    const dt = median(times);
+    out("lb_map_noop", { items: items.length, items_per_s: Math.round(items.length / dt), seconds: round(dt) });
+  }
+
   if (want("direct_broadcast_apply_sync")) {
     const dv = rc.view();
     for (let i = 0; i < 20; i++) await dv.applySync(noop, 1);
@@ -63,6 +147,33 @@ async function main(): Promise<void> {
       if (r.length !== ENGINES) throw new Error("missing results");
     }
     out("direct_broadcast_apply_sync", { calls: 200, engines: ENGINES, us_per_call: Math.round(((performance.now() - s) * 1000) / 200) });
+  }
+
+  if (want("cpu_map_busy")) {
+    // n such that one item takes ~100 ms (the anchors' range is 50–150 ms); the engine compiles
+    // the same source, so one item costs about the same there.
+    const n = calibrateBusy(100);
+    const items = Array<number>(8).fill(n);
+    // Warm up both sides the same way (ships and compiles `busy` on every engine), then time each
+    // side twice and keep the better run of each: this machine is shared and noisy.
+    items.slice(0, 2).map(busy);
+    await lb.map(busy, items.slice(0, 2 * ENGINES), { chunkSize: 1 });
+    let serialS = Infinity;
+    let parallelS = Infinity;
+    for (let run = 0; run < 2; run++) {
+      let s = performance.now();
+      const serial = items.map(busy);
+      serialS = Math.min(serialS, seconds(s));
+      s = performance.now();
+      const parallel = await lb.map(busy, items);
+      parallelS = Math.min(parallelS, seconds(s));
+      if (serial.some((v) => v !== n) || parallel.length !== items.length || parallel.some((v) => v !== n)) throw new Error("cpu_map_busy: wrong results");
+    }
+    const speedup = serialS / parallelS;
+    out("cpu_map_busy", {
+      items: items.length, engines: ENGINES, serial_s: round(serialS), parallel_s: round(parallelS),
+      speedup: round(speedup, 2), efficiency: round(speedup / ENGINES, 2),
+    });
   }
 
   if (want("push_pull_50MB")) {
@@ -75,6 +186,46 @@ async function main(): Promise<void> {
     if (!Buffer.from(back.buffer, back.byteOffset, back.byteLength).equals(payload)) throw new Error("50MB round trip corrupted");
     await e0.execute("delete globalThis.blob; delete globalThis.warm");
     out("push_pull_50MB", { mb: 50, mb_per_s_roundtrip: Math.round(100 / dt), seconds: round(dt) });
+  }
+
+  if (want("lb_map_1m")) {
+    // A map of a million noop items with default options, results checked in order. Memory is
+    // growth over the RSS just before the input is built, peaks from the kernel's high-water mark
+    // (VmHWM, reset first) of the controller and of this process; where /proc does not allow the
+    // reset, from samples (which miss peaks while the client's event loop is busy).
+    const items = 1_000_000;
+    const clientBase = process.memoryUsage().rss / 2 ** 20;
+    const hubBase = procMb(controllerPid, "VmRSS");
+    const exact = resetPeak(controllerPid) && resetPeak(process.pid);
+    let clientPeak = clientBase;
+    let hubPeak = hubBase ?? 0;
+    const sample = () => {
+      clientPeak = Math.max(clientPeak, process.memoryUsage().rss / 2 ** 20);
+      hubPeak = Math.max(hubPeak, procMb(controllerPid, "VmRSS") ?? 0);
+    };
+    const input = range(items);
+    const sampler = setInterval(sample, 25);
+    const s = performance.now();
+    let results: unknown[];
+    try {
+      results = await lb.map(noop, input);
+    } finally {
+      clearInterval(sampler);
+    }
+    const dt = seconds(s);
+    sample();
+    if (exact) {
+      hubPeak = Math.max(hubPeak, procMb(controllerPid, "VmHWM") ?? 0);
+      clientPeak = Math.max(clientPeak, procMb(process.pid, "VmHWM") ?? 0);
+    }
+    if (results.length !== items) throw new Error(`lb_map_1m: ${results.length} results`);
+    for (let i = 0; i < items; i++) if (results[i] !== i) throw new Error(`lb_map_1m: item ${i} returned ${String(results[i])}`);
+    const fields: Record<string, unknown> = {
+      items, items_per_s: Math.round(items / dt), seconds: round(dt),
+      hub_peak_rss_mb: Math.round(hubPeak), client_rss_growth_mb: Math.round(clientPeak - clientBase),
+    };
+    if (hubBase !== undefined) fields["hub_rss_growth_mb"] = Math.round(hubPeak - hubBase);
+    out("lb_map_1m", fields);
   }
 
   await rc.close();
