@@ -11,3 +11,4 @@ export * from "./files/connection-file.js";
 export * from "./files/cluster-state.js";
 export * from "./log.js";
 export * from "./util/fn-hash.js";
+export { Deque } from "./util/deque.js";

@@ -1,4 +1,4 @@
-import { TaskCancelledError, decodeValue, type ClientTask, type Part, type TaskResult } from "@ptcluster/protocol";
+import { Deque, TaskCancelledError, decodeValue, type ClientTask, type Part, type TaskResult } from "@ptcluster/protocol";
 import type { Client } from "../client.js";
 import type { TaskMetadata } from "../results/async-result.js";
 import { failureToError } from "../results/remote-errors.js";
@@ -61,7 +61,7 @@ export class MapRun<R> implements AsyncIterable<R> {
   private readonly parked = new Map<number, { values: unknown[]; chunk: Chunk }>();
   private nextToYield = 0;
   /** Results ready to hand to the consumer. */
-  private readonly ready: Array<{ index: number; value: unknown }> = [];
+  private readonly ready = new Deque<{ index: number; value: unknown }>();
   private wake: (() => void) | undefined;
   private done = 0;
   private readonly all: unknown[] | undefined;
@@ -76,9 +76,8 @@ export class MapRun<R> implements AsyncIterable<R> {
       this.all = [];
       this.metas = [];
     }
-    const engines = Math.max(1, (ctx.targets ?? ctx.client.ids).length);
     if (opts.chunkSize !== "auto") this.chunkSize = opts.chunkSize;
-    else if (this.total !== undefined) this.chunkSize = Math.max(1, Math.min(64, Math.ceil(this.total / (4 * engines))));
+    else if (this.total !== undefined) this.chunkSize = Math.max(1, Math.min(64, Math.ceil(this.total / (4 * this.capacity()))));
     else this.chunkSize = 1;
     if (opts.progress) this.progressBar = new ProgressReporter(this.total);
     if (ctx.signal) {
@@ -139,7 +138,7 @@ export class MapRun<R> implements AsyncIterable<R> {
         if (item) {
           this.inFlight--;
           if (this.all) this.all[item.index] = item.value;
-          void this.fill();
+          if (!this.inputDone && this.opts.maxInFlight - this.inFlight >= this.chunkSize) void this.fill();
           yield item.value as R;
           continue;
         }
@@ -170,8 +169,10 @@ export class MapRun<R> implements AsyncIterable<R> {
       while (!this.stopped && !this.inputDone && this.inFlight < this.opts.maxInFlight) {
         // "auto" knows nothing of the items' cost until results come back: send a couple of
         // chunks per engine, then size the rest from what they took.
-        if (this.opts.chunkSize === "auto" && this.perItemMs === undefined && this.pending.size >= 2 * this.engineCount()) break;
+        if (this.opts.chunkSize === "auto" && this.perItemMs === undefined && this.pending.size >= 2 * this.capacity()) break;
         const room = this.opts.maxInFlight - this.inFlight;
+        // Wait for room for a whole chunk: refilling item by item would send one-item tasks.
+        if (room < this.chunkSize && this.inFlight > 0) break;
         const calls = await this.read(Math.min(this.chunkSize, room));
         if (this.stopped) return;
         if (calls.length > 0) this.submit(calls);
@@ -184,8 +185,11 @@ export class MapRun<R> implements AsyncIterable<R> {
     }
   }
 
-  private engineCount(): number {
-    return Math.max(1, (this.ctx.targets ?? this.ctx.client.ids).length);
+  /** Tasks the view's engines run at once: the sum of their concurrency. */
+  private capacity(): number {
+    let n = 0;
+    for (const id of this.ctx.targets ?? this.ctx.client.ids) n += this.ctx.client.engineInfo(id)?.concurrency ?? 1;
+    return Math.max(1, n);
   }
 
   private async read(n: number): Promise<unknown[][]> {
@@ -281,10 +285,10 @@ export class MapRun<R> implements AsyncIterable<R> {
     const ms = Math.max(r.completed - r.started, 0.05) / chunk.count;
     this.perItemMs = this.perItemMs === undefined ? ms : (this.perItemMs + ms) / 2;
     let size = Math.round(TARGET_CHUNK_MS / this.perItemMs);
-    const engines = Math.max(1, (this.ctx.targets ?? this.ctx.client.ids).length);
-    // Keep several chunks per engine in the window, and, for a known length, several per engine in all.
-    size = Math.min(size, Math.ceil(this.opts.maxInFlight / (4 * engines)));
-    if (this.total !== undefined) size = Math.min(size, Math.ceil(this.total / (4 * engines)));
+    const slots = this.capacity();
+    // Keep several chunks per slot in the window, and, for a known length, several per slot in all.
+    size = Math.min(size, Math.ceil(this.opts.maxInFlight / (4 * slots)));
+    if (this.total !== undefined) size = Math.min(size, Math.ceil(this.total / (4 * slots)));
     this.chunkSize = Math.max(1, Math.min(MAX_CHUNK, size, this.chunkSize * 4));
   }
 

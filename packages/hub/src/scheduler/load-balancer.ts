@@ -1,7 +1,7 @@
 import type { SchedulerScheme } from "@ptcluster/protocol";
 import type { EngineEntry, EngineRegistry } from "../registry/engine-registry.js";
 import type { TaskRecord } from "./task-table.js";
-import { Deque } from "../util/deque.js";
+import { Deque } from "@ptcluster/protocol";
 import { picker, type Picker } from "./schemes.js";
 
 /** How many not-yet-started tasks an engine may hold beyond its concurrency, at most, when work is waiting. */

@@ -3,6 +3,7 @@ import type { Logger } from "pino";
 import { Signer, Verifier, type ChannelLabel } from "../auth/session.js";
 import { AUTH_FAILED, MalformedMessageError, TAG, decodeBody, encodeBody } from "../codec/wire.js";
 import type { Message, Part } from "../messages.js";
+import { Deque } from "../util/deque.js";
 
 /** A message received and authenticated on a channel. */
 export interface Incoming<M extends Message = Message> {
@@ -46,7 +47,7 @@ export class Channel<In extends Message = Message, Out extends Message = Message
   readonly stats: ChannelStats = { received: 0, sent: 0, dropped: { malformed: 0, badMac: 0, replay: 0, unroutable: 0 } };
   private readonly signer: Signer;
   private readonly verifier: Verifier;
-  private readonly queue: Buffer[][] = [];
+  private readonly queue = new Deque<Buffer[]>();
   private writing = false;
   private closed = false;
   private drainWaiters: Array<() => void> = [];
