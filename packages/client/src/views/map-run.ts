@@ -138,7 +138,7 @@ export class MapRun<R> implements AsyncIterable<R> {
         if (item) {
           this.inFlight--;
           if (this.all) this.all[item.index] = item.value;
-          if (!this.inputDone && this.opts.maxInFlight - this.inFlight >= this.chunkSize) void this.fill();
+          if (!this.inputDone && (this.pending.size === 0 || this.opts.maxInFlight - this.inFlight >= this.chunkSize)) void this.fill();
           yield item.value as R;
           continue;
         }
@@ -171,8 +171,9 @@ export class MapRun<R> implements AsyncIterable<R> {
         // chunks per engine, then size the rest from what they took.
         if (this.opts.chunkSize === "auto" && this.perItemMs === undefined && this.pending.size >= 2 * this.capacity()) break;
         const room = this.opts.maxInFlight - this.inFlight;
-        // Wait for room for a whole chunk: refilling item by item would send one-item tasks.
-        if (room < this.chunkSize && this.inFlight > 0) break;
+        // Wait for room for a whole chunk while chunks are still running: refilling item by item
+        // would send one-item tasks. Once none are, fill the window to the brim.
+        if (room < this.chunkSize && this.pending.size > 0) break;
         const calls = await this.read(Math.min(this.chunkSize, room));
         if (this.stopped) return;
         if (calls.length > 0) this.submit(calls);
