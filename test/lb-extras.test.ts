@@ -1,0 +1,86 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { execa } from "execa";
+import { createHash } from "node:crypto";
+import { fileURLToPath } from "node:url";
+import { DependencyError, RemoteError, moduleFunction, type Client } from "@ptcluster/client";
+import { startTestCluster, tempClusterDir, type TestCluster } from "./helpers/cluster.js";
+
+const root = fileURLToPath(new URL("..", import.meta.url));
+const moduleUrl = new URL("./fixtures/tasks-module.ts", import.meta.url);
+
+describe("load-balanced extras: module tasks, dependencies, progress bar", () => {
+  const tmp = tempClusterDir();
+  let cluster: TestCluster;
+  let rc: Client;
+
+  beforeAll(async () => {
+    cluster = await startTestCluster(tmp.dir, { n: 2 });
+    rc = await cluster.connect();
+  });
+  afterAll(async () => {
+    await rc?.close();
+    await cluster?.stop();
+    tmp.cleanup();
+  });
+
+  it("a module task runs an exported function of a TypeScript module the engines import", async () => {
+    const lb = rc.loadBalancedView();
+    const digest = moduleFunction<(s: string) => string>(moduleUrl, "digest");
+    const triple = moduleFunction<(x: number) => number>(fileURLToPath(moduleUrl));
+    const expected = (s: string) => createHash("sha256").update(s).digest("hex").slice(0, 16);
+    expect(await lb.apply(digest, "abc")).toBe(expected("abc"));
+    expect(await lb.map(digest, ["a", "b", "c", "d"])).toEqual(["a", "b", "c", "d"].map(expected));
+    expect(await lb.map(triple, [1, 2, 3])).toEqual([3, 6, 9]);
+    // The same function runs in the client too (serial debugging).
+    expect(await triple(5)).toBe(15);
+    // A missing export fails on the engine with a clear error.
+    const missing = moduleFunction<() => void>(moduleUrl, "nope");
+    const err = await lb.apply(missing).then(() => undefined, (e: unknown) => e);
+    expect(err).toBeInstanceOf(RemoteError);
+    expect((err as RemoteError).message).toMatch(/no exported function `nope`/);
+  });
+
+  it("`after` waits for its dependencies; `follow` runs where they ran; a failed dependency fails its dependents", async () => {
+    const lb = rc.loadBalancedView();
+    const slow = lb.apply(() => new Promise<number>((r) => setTimeout(() => r(Date.now()), 200)));
+    const started = await lb.with({ after: [slow] }).apply(() => Date.now());
+    expect(started).toBeGreaterThanOrEqual(await slow);
+
+    for (let k = 0; k < 4; k++) {
+      const first = lb.apply(() => engine.id);
+      const second = lb.with({ follow: [first] }).apply(() => engine.id);
+      expect(await second).toBe(await first);
+    }
+    const pinned = lb.apply(() => engine.id);
+    expect(await lb.map(() => engine.id, [1, 2, 3, 4, 5, 6], { follow: [pinned], chunkSize: 1 })).toEqual(Array(6).fill(await pinned));
+
+    const failing = lb.apply(() => {
+      throw new Error("upstream broke");
+    });
+    const dependent = await lb.with({ after: [failing] }).apply(() => "ran").then(() => undefined, (e: unknown) => e);
+    expect(dependent).toBeInstanceOf(DependencyError);
+    expect((dependent as DependencyError).code).toBe("ERR_PTC_DEPENDENCY");
+    expect((dependent as DependencyError).message).toMatch(/upstream broke/);
+    expect((dependent as DependencyError).cause).toBeInstanceOf(RemoteError);
+
+    const a = rc.engine(rc.ids[0]!).apply(() => 1);
+    const b = rc.engine(rc.ids[1]!).apply(() => 2);
+    await Promise.all([a, b]);
+    const impossible = await lb.with({ follow: [a, b] }).apply(() => 3).then(() => undefined, (e: unknown) => e);
+    expect(impossible).toBeInstanceOf(DependencyError);
+    expect((impossible as Error).message).toMatch(/different engines/);
+  });
+
+  it("`progress: true` draws a bar with rate and ETA when stderr is a terminal, and nothing when it is not", async () => {
+    const cmd = `${process.execPath} --import tsx test/fixtures/progress-map.ts`;
+    const tty = await execa("script", ["-qec", cmd, "/dev/null"], { cwd: root, env: { PTCLUSTER_DIR: tmp.dir }, reject: false, timeout: 60_000 });
+    expect(tty.exitCode).toBe(0);
+    expect(tty.stdout).toMatch(/DONE 1560/);
+    expect(tty.stdout).toMatch(/█+░*\s+\d+% \| \d+\/40 items \| [\d,]+ items\/s \| ETA/);
+    expect(tty.stdout).toMatch(/100% \| 40\/40 items/);
+    const piped = await execa(process.execPath, ["--import", "tsx", "test/fixtures/progress-map.ts"], { cwd: root, env: { PTCLUSTER_DIR: tmp.dir }, reject: false, timeout: 60_000 });
+    expect(piped.exitCode).toBe(0);
+    expect(piped.stdout).toMatch(/DONE 1560/);
+    expect(piped.stderr).toBe("");
+  });
+});
