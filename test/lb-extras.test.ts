@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { execa } from "execa";
 import { createHash } from "node:crypto";
 import { fileURLToPath } from "node:url";
-import { DependencyError, RemoteError, moduleFunction, type Client } from "@ptcluster/client";
+import { DependencyError, RemoteError, TaskCancelledError, moduleFunction, type Client } from "@ptcluster/client";
 import { startTestCluster, tempClusterDir, type TestCluster } from "./helpers/cluster.js";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
@@ -69,6 +69,20 @@ describe("load-balanced extras: module tasks, dependencies, progress bar", () =>
     const impossible = await lb.with({ follow: [a, b] }).apply(() => 3).then(() => undefined, (e: unknown) => e);
     expect(impossible).toBeInstanceOf(DependencyError);
     expect((impossible as Error).message).toMatch(/different engines/);
+  });
+
+  it("rc.abort takes task ids (ar.taskIds) as well as results", async () => {
+    const lb = rc.loadBalancedView();
+    const waitForAbort = () => new Promise<string>((resolve) => engine.signal?.addEventListener("abort", () => resolve("saw abort")));
+    const running = lb.apply(waitForAbort);
+    const queuedBehind = rc.loadBalancedView([rc.ids[0]!]).apply(waitForAbort);
+    expect(running.taskIds).toHaveLength(1);
+    rc.abort([...running.taskIds, ...queuedBehind.taskIds]);
+    for (const ar of [running, queuedBehind]) {
+      const err = await ar.then(() => undefined, (e: unknown) => e);
+      expect(err).toBeInstanceOf(TaskCancelledError);
+      expect((err as TaskCancelledError).code).toBe("ERR_PTC_TASK_CANCELLED");
+    }
   });
 
   it("`progress: true` draws a bar with rate and ETA when stderr is a terminal, and nothing when it is not", async () => {

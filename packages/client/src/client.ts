@@ -227,17 +227,22 @@ export class Client extends EventEmitter<ClientEvents> {
   }
 
   /**
-   * Cancels work: the given results (or every pending task of this client). Queued tasks are
-   * dropped; running ones see `engine.signal` abort, and are stopped by force after a grace period.
+   * Cancels work: the given results or task ids (`ar.taskIds`), or every pending task of this
+   * client. Queued tasks are dropped; running ones see `engine.signal` abort, and are stopped by
+   * force after a grace period.
    * Each cancelled result rejects with `TaskCancelledError`.
    */
-  abort(results?: Abortable | Iterable<Abortable>): void {
+  abort(results?: Abortable | number | Iterable<Abortable | number>): void {
     if (results === undefined) {
       this.cancel([...this.sinks.keys()]);
       return;
     }
-    const list = typeof (results as Abortable).abort === "function" ? [results as Abortable] : [...(results as Iterable<Abortable>)];
-    for (const r of list) r.abort();
+    const list = typeof results === "number" || typeof (results as Abortable).abort === "function"
+      ? [results as Abortable | number]
+      : [...(results as Iterable<Abortable | number>)];
+    const ids = list.filter((r): r is number => typeof r === "number");
+    for (const r of list) if (typeof r !== "number") r.abort();
+    this.cancel(ids.filter((id) => this.sinks.has(id)));
   }
 
   /** A load-balanced view: each task runs on whichever engine (of `targets`, default all) is free. */

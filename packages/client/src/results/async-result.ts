@@ -36,6 +36,7 @@ export class AsyncResult<T> implements PromiseLike<T> {
     /** Per-task metadata, in target order. */
     readonly metadata: TaskMetadata[],
     private readonly onAbort?: () => void,
+    private readonly ids: readonly number[] = [],
   ) {
     this.promise = new Promise<T>((resolve, reject) => {
       executor(
@@ -122,6 +123,11 @@ export class AsyncResult<T> implements PromiseLike<T> {
     const first = Math.min(...this.metadata.map((m) => m.submitted.getTime()));
     const last = Math.max(...this.metadata.map((m) => m.received?.getTime() ?? Number.NaN));
     return Number.isNaN(last) ? undefined : last - first;
+  }
+
+  /** This client's ids of the tasks behind this result (for `rc.abort(ids)`); empty until submitted. */
+  get taskIds(): number[] {
+    return [...this.ids];
   }
 
   /** Cancels tasks that have not finished (queued ones are removed; running ones are signalled). */

@@ -57,6 +57,7 @@ export class LoadBalancedView {
     const task = this.lbTask("apply", shipped.hash, 1);
     const meta: TaskMetadata = { engineId: -1, submitted: new Date(), started: undefined, completed: undefined, received: undefined, status: "pending", stdout: "", stderr: "", attempts: 0 };
     let id = -1;
+    const ids: number[] = [];
     let cancelled = false;
     const gate = dependencyGate(opts);
     const ar: AsyncResult<ResultOf<F>> = new AsyncResult<ResultOf<F>>((resolve, reject) => {
@@ -69,7 +70,7 @@ export class LoadBalancedView {
       const submit = (follow: number[] | undefined) => {
         if (cancelled) return;
         if (follow) task.lb = { ...task.lb, targets: follow };
-        id = client.submit(task, { body, frames }, {
+        ids.push((id = client.submit(task, { body, frames }, {
         onResult: (r, part) => {
           client.release(id);
           signal?.removeEventListener("abort", onAbort);
@@ -90,7 +91,7 @@ export class LoadBalancedView {
           meta.status = "error";
           reject(err);
         },
-      }, shipped.src);
+      }, shipped.src)));
       };
       if (signal?.aborted) onAbort();
       else signal?.addEventListener("abort", onAbort, { once: true });
@@ -101,7 +102,7 @@ export class LoadBalancedView {
           reject(err);
         });
       } else submit(undefined);
-    }, [meta], onAbortResult);
+    }, [meta], onAbortResult, ids);
     function onAbortResult(): void {
       cancelled = true;
       if (id >= 0) client.cancel([id]);
