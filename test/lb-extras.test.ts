@@ -52,7 +52,7 @@ describe("load-balanced extras: module tasks, dependencies, progress bar", () =>
       expect(await second).toBe(await first);
     }
     const pinned = lb.apply(() => engine.id);
-    expect(await lb.map(() => engine.id, [1, 2, 3, 4, 5, 6], { follow: [pinned], chunkSize: 1 })).toEqual(Array(6).fill(await pinned));
+    expect(await lb.map((_item: number) => engine.id, [1, 2, 3, 4, 5, 6], { follow: [pinned], chunkSize: 1 })).toEqual(Array(6).fill(await pinned));
 
     const failing = lb.apply(() => {
       throw new Error("upstream broke");
