@@ -1,4 +1,4 @@
-import { PtclusterError } from "@ptcluster/protocol";
+import { PtclusterError, type TaskResult } from "@ptcluster/protocol";
 
 /** What is known about one task on one engine. */
 export interface TaskMetadata {
@@ -12,6 +12,23 @@ export interface TaskMetadata {
   stderr: string;
   /** Times the task was started: more than 1 after retries or after its engine died. */
   attempts: number;
+}
+
+/** Metadata of a task just submitted (engine unknown, -1, for load-balanced tasks). */
+export function pendingMetadata(engineId: number, submitted = new Date()): TaskMetadata {
+  return { engineId, submitted, started: undefined, completed: undefined, received: undefined, status: "pending", stdout: "", stderr: "", attempts: 0 };
+}
+
+/** Records what a task's result says about it: engine, times, captured output, attempts, outcome. */
+export function recordResult(m: TaskMetadata, r: TaskResult): void {
+  m.engineId = r.engine;
+  m.started = new Date(r.started);
+  m.completed = new Date(r.completed);
+  m.received = new Date();
+  m.stdout = r.stdout ?? "";
+  m.stderr = r.stderr ?? "";
+  m.attempts = r.attempts ?? 1;
+  m.status = r.ok ? "ok" : "error";
 }
 
 /** Raised by `AsyncResult.get(timeout)` when the result is not ready in time (the task goes on). */

@@ -3,7 +3,7 @@ import {
   type ClientTask, type Part, type TaskOp, type TaskResult,
 } from "@ptcluster/protocol";
 import type { Client } from "../client.js";
-import { AsyncResult, type TaskMetadata } from "../results/async-result.js";
+import { AsyncResult, pendingMetadata, recordResult, type TaskMetadata } from "../results/async-result.js";
 import { failureToError } from "../results/remote-errors.js";
 import { shipFunction } from "../functions/ship.js";
 import { validateViewOptions, type ViewOptions } from "./view-options.js";
@@ -35,9 +35,7 @@ abstract class AddressedView {
   protected run<T>(s: Submission<T>, single: boolean): AsyncResult<T> {
     const { client } = this;
     const submitted = new Date();
-    const metadata: TaskMetadata[] = s.targets.map((engineId) => ({
-      engineId, submitted, started: undefined, completed: undefined, received: undefined, status: "pending", stdout: "", stderr: "", attempts: 0,
-    }));
+    const metadata: TaskMetadata[] = s.targets.map((engineId) => pendingMetadata(engineId, submitted));
     const values = new Array<unknown>(s.targets.length);
     const errors: Error[] = [];
     const indexOf = new Map<number, number>();
@@ -66,14 +64,8 @@ abstract class AddressedView {
           const i = slotFor(r);
           if (i === undefined || metadata[i]?.status !== "pending") return;
           const m = metadata[i] as TaskMetadata;
-          m.started = new Date(r.started);
-          m.completed = new Date(r.completed);
-          m.received = new Date();
-          m.stdout = r.stdout ?? "";
-          m.stderr = r.stderr ?? "";
-          m.attempts = r.attempts ?? 1;
+          recordResult(m, r);
           if (r.ok) {
-            m.status = "ok";
             try {
               values[i] = decodeValue(part.body, part.frames);
             } catch (err) {
@@ -81,7 +73,6 @@ abstract class AddressedView {
               errors.push(err as Error);
             }
           } else {
-            m.status = "error";
             const err = failureToError(r, part);
             values[i] = err;
             errors.push(err);

@@ -1,6 +1,6 @@
 import { DependencyError, InvalidOptionError, NoEnginesError, TaskCancelledError, assertCloneable, decodeValue, encodeValue, type ClientTask, type Part } from "@ptcluster/protocol";
 import type { Client } from "../client.js";
-import { AsyncResult, type TaskMetadata } from "../results/async-result.js";
+import { AsyncResult, pendingMetadata, recordResult, type TaskMetadata } from "../results/async-result.js";
 import { failureToError } from "../results/remote-errors.js";
 import { shipFunction } from "../functions/ship.js";
 import { describeValue } from "../options.js";
@@ -55,7 +55,7 @@ export class LoadBalancedView {
     const special = opts.scope ? check.special || assertCloneable(opts.scope, "scope").special : check.special;
     const { body, frames } = encodeValue(opts.scope ? [args, opts.scope] : [args], "args", { special });
     const task = this.lbTask("apply", shipped.hash, 1);
-    const meta: TaskMetadata = { engineId: -1, submitted: new Date(), started: undefined, completed: undefined, received: undefined, status: "pending", stdout: "", stderr: "", attempts: 0 };
+    const meta: TaskMetadata = pendingMetadata(-1);
     let id = -1;
     const ids: number[] = [];
     let cancelled = false;
@@ -74,10 +74,7 @@ export class LoadBalancedView {
         onResult: (r, part) => {
           client.release(id);
           signal?.removeEventListener("abort", onAbort);
-          Object.assign(meta, {
-            engineId: r.engine, started: new Date(r.started), completed: new Date(r.completed), received: new Date(),
-            stdout: r.stdout ?? "", stderr: r.stderr ?? "", attempts: r.attempts ?? 1, status: r.ok ? "ok" : "error",
-          });
+          recordResult(meta, r);
           ar.done = 1;
           if (!r.ok) return reject(failureToError(r, part, { timeout: opts.timeout }));
           try {

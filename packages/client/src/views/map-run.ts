@@ -1,6 +1,6 @@
 import { Deque, TaskCancelledError, decodeValue, type ClientTask, type Part, type TaskResult } from "@ptcluster/protocol";
 import type { Client } from "../client.js";
-import type { TaskMetadata } from "../results/async-result.js";
+import { pendingMetadata, recordResult, type TaskMetadata } from "../results/async-result.js";
 import { failureToError } from "../results/remote-errors.js";
 import type { ShippedFunction } from "../functions/ship.js";
 import type { ResolvedMapOptions } from "./lb-options.js";
@@ -226,8 +226,7 @@ export class MapRun<R> implements AsyncIterable<R> {
     if (this.ctx.retries) task.lb = { ...task.lb, retries: this.ctx.retries };
     if (this.ctx.scope?.length) task.scope = this.ctx.scope;
     if (this.ctx.timeout !== undefined) task.timeout = this.ctx.timeout * calls.length;
-    const meta: TaskMetadata = { engineId: -1, submitted: new Date(), started: undefined, completed: undefined, received: undefined, status: "pending", stdout: "", stderr: "", attempts: 0 };
-    const chunk: Chunk = { start, count: calls.length, meta };
+    const chunk: Chunk = { start, count: calls.length, meta: pendingMetadata(-1) };
     const id = client.submit(task, part, {
       onResult: (r, p) => this.onResult(id, chunk, r, p),
       onFailure: (err) => this.fail(err),
@@ -239,13 +238,7 @@ export class MapRun<R> implements AsyncIterable<R> {
     if (!this.pending.delete(id)) return;
     this.ctx.client.release(id);
     const m = chunk.meta;
-    m.engineId = r.engine;
-    m.started = new Date(r.started);
-    m.completed = new Date(r.completed);
-    m.received = new Date();
-    m.stdout = r.stdout ?? "";
-    m.stderr = r.stderr ?? "";
-    m.attempts = r.attempts ?? 1;
+    recordResult(m, r);
     if (this.stopped) return;
     let values: unknown[];
     if (r.ok) {
@@ -255,9 +248,7 @@ export class MapRun<R> implements AsyncIterable<R> {
         this.fail(err as Error);
         return;
       }
-      m.status = "ok";
     } else {
-      m.status = "error";
       this.fail(failureToError(r, part, { timeout: this.ctx.timeout === undefined ? undefined : this.ctx.timeout * chunk.count, itemOffset: chunk.start }));
       return;
     }
