@@ -167,9 +167,11 @@ export class MapRun<R> implements AsyncIterable<R> {
     this.reading = true;
     try {
       while (!this.stopped && !this.inputDone && this.inFlight < this.opts.maxInFlight) {
-        // "auto" knows nothing of the items' cost until results come back: send a couple of
-        // chunks per engine, then size the rest from what they took.
-        if (this.opts.chunkSize === "auto" && this.perItemMs === undefined && this.pending.size >= 2 * this.capacity()) break;
+        // With an input of unknown length, "auto" learns the items' cost from results: a couple of
+        // chunks per engine slot until the first come back, then a few per slot, so later chunks are
+        // sized from what earlier ones took instead of the whole input going out in first-guess chunks.
+        // (A known length starts from chunks of about a quarter of each slot's share, at most 64.)
+        if (this.opts.chunkSize === "auto" && this.total === undefined && this.pending.size >= (this.perItemMs === undefined ? 2 : 4) * this.capacity()) break;
         const room = this.opts.maxInFlight - this.inFlight;
         // Wait for room for a whole chunk while chunks are still running: refilling item by item
         // would send one-item tasks. Once none are, fill the window to the brim.
