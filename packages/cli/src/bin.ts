@@ -32,6 +32,7 @@ await yargs(hideBin(process.argv))
         .option("concurrency", { type: "number", default: 1, describe: "tasks each engine runs at once (1 for CPU-bound work, more for async IO)" })
         .option("scheme", { choices: ["leastload", "lru", "random", "weighted"] as const, default: "leastload" as const, describe: "how load-balanced tasks pick an engine" })
         .option("restart", { type: "boolean", default: true, describe: "replace engines that die (they register with new ids); --no-restart to turn off" })
+        .option("max-memory", { type: "number", describe: "heap limit of each engine's executor in MB: a task that exceeds it fails, the engine lives on" })
         .option("foreground", { type: "boolean", default: false, describe: "stay attached: Ctrl-C stops the cluster" })
         .option("json", { type: "boolean", default: false, describe: "print the result as one JSON line" })
         .option("timeout", { type: "number", default: 30_000, describe: "ms to wait for every engine to register" })
@@ -41,7 +42,7 @@ await yargs(hideBin(process.argv))
       const { start, defaultEngineCount } = await import("./commands/start.js");
       await start({
         n: a.n ?? defaultEngineCount(), profile: a.profile, clusterId: a["cluster-id"], ip: a.ip, location: a.location,
-        concurrency: a.concurrency, foreground: a.foreground, json: a.json, timeout: a.timeout, heartbeatMs: a.heartbeat, ipcReady: a["ipc-ready"], scheme: a.scheme, restart: a.restart,
+        concurrency: a.concurrency, foreground: a.foreground, json: a.json, timeout: a.timeout, heartbeatMs: a.heartbeat, ipcReady: a["ipc-ready"], scheme: a.scheme, restart: a.restart, maxMemory: a["max-memory"],
       });
     }),
   )
@@ -96,10 +97,11 @@ await yargs(hideBin(process.argv))
         .option("key", { type: "string", describe: "cluster key, 64 hex digits (with --url)" })
         .option("concurrency", { type: "number", default: 1, describe: "tasks this engine runs at once" })
         .option("id", { type: "number", describe: "ask for this engine id (honoured when free)" })
-        .option("orphan-timeout", { type: "number", default: 30_000, describe: "exit when the controller has been silent this many ms" }),
+        .option("orphan-timeout", { type: "number", default: 30_000, describe: "exit when the controller has been silent this many ms" })
+        .option("max-memory", { type: "number", describe: "heap limit of the executor in MB" }),
     run("engine", async (a) => {
       const { engine } = await import("./commands/engine.js");
-      await engine({ file: a.file, url: a.url, key: a.key, profile: a.profile, clusterId: a["cluster-id"], concurrency: a.concurrency, id: a.id, orphanTimeout: a["orphan-timeout"] });
+      await engine({ file: a.file, url: a.url, key: a.key, profile: a.profile, clusterId: a["cluster-id"], concurrency: a.concurrency, id: a.id, orphanTimeout: a["orphan-timeout"], maxMemory: a["max-memory"] });
     }),
   )
   .command(

@@ -13,6 +13,6 @@ export { moduleFunction, type ModuleRef } from "./functions/module-function.js";
 export {
   PtclusterError, RemoteError, UndefinedNameError, CompositeError, TaskTimeoutError, TaskCancelledError, EngineLostError,
   HubLostError, NoEnginesError, NoClusterError, ConnectionFileError, ProtocolError, AuthenticationError, VersionMismatchError,
-  SerializationError, InvalidOptionError, ClientClosedError, UnknownEngineError, ClusterStartError, DependencyError,
+  SerializationError, InvalidOptionError, ClientClosedError, UnknownEngineError, ClusterStartError, DependencyError, ResourceLimitError,
   type EngineInfo,
 } from "@ptcluster/protocol";

@@ -17,6 +17,7 @@ const { values } = parseArgs({
     id: { type: "string" },
     "orphan-timeout": { type: "string" },
     "log-dir": { type: "string" },
+    "max-memory": { type: "string" },
   },
   strict: true,
 });
@@ -24,7 +25,7 @@ const num = (v: string | undefined) => (v === undefined ? undefined : Number(v))
 try {
   process.exitCode = await runEngine({
     file: values.file, url: values.url, key: values.key, profile: values.profile, clusterId: values["cluster-id"],
-    concurrency: num(values.concurrency), id: num(values.id), orphanTimeout: num(values["orphan-timeout"]), logDir: values["log-dir"],
+    concurrency: num(values.concurrency), id: num(values.id), orphanTimeout: num(values["orphan-timeout"]), logDir: values["log-dir"], maxMemory: num(values["max-memory"]),
   });
 } catch (err) {
   process.stderr.write(`ptcluster engine: ${(err as Error).message}\n`);

@@ -13,6 +13,8 @@ export interface RunEngineOptions {
   concurrency?: number | undefined;
   id?: number | undefined;
   orphanTimeout?: number | undefined;
+  /** Heap limit of the executor thread (MB). */
+  maxMemory?: number | undefined;
   /** Directory for this engine's pino log (default: stderr). */
   logDir?: string | undefined;
 }
@@ -39,12 +41,16 @@ export async function runEngine(o: RunEngineOptions): Promise<number> {
     port = info.port;
     key = info.key;
   }
+  if (o.maxMemory !== undefined && (!Number.isInteger(o.maxMemory) || o.maxMemory < 16)) {
+    throw new InvalidOptionError(`Expected \`--max-memory\` to be a whole number of MB, at least 16, got \`${o.maxMemory}\``);
+  }
   const concurrency = o.concurrency ?? 1;
   if (!Number.isInteger(concurrency) || concurrency < 1) throw new InvalidOptionError(`Expected \`--concurrency\` to be a positive integer, got \`${concurrency}\``);
   const logger = createLogger({ name: "ptcluster", file: o.logDir ? join(o.logDir, `engine-${process.pid}.log`) : undefined });
   const e = new Engine({
     host, port, key: Buffer.from(key, "hex"), concurrency, logger,
     ...(o.orphanTimeout !== undefined ? { orphanTimeoutMs: o.orphanTimeout } : {}),
+    ...(o.maxMemory !== undefined ? { maxMemoryMb: o.maxMemory } : {}),
     ...(o.id !== undefined ? { requestedId: o.id } : {}),
   });
   process.once("SIGINT", () => void e.stop("SIGINT"));

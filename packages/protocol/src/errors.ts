@@ -195,6 +195,15 @@ export class ClusterStartError extends PtclusterError {
   }
 }
 
+/** A task exhausted its engine's memory; the engine replaced its executor and lives on. */
+export class ResourceLimitError extends PtclusterError {
+  readonly engineId: number;
+  constructor(engineId: number, message: string) {
+    super("ERR_PTC_OUT_OF_MEMORY", message);
+    this.engineId = engineId;
+  }
+}
+
 /** A task's `after` or `follow` dependency failed, or its `follow` dependencies ran on different engines. */
 export class DependencyError extends PtclusterError {
   constructor(message: string, options?: { cause?: unknown }) {

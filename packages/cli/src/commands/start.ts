@@ -30,6 +30,8 @@ export interface StartOptions {
   scheme: SchedulerScheme;
   /** replace engines that die (default true) */
   restart: boolean;
+  /** heap limit of each engine's executor (MB) */
+  maxMemory: number | undefined;
 }
 
 export interface StartSummary {
@@ -92,6 +94,7 @@ async function spawnDaemon(o: StartOptions, paths: ProfilePaths): Promise<StartS
   const args = [binPath(), "start", "--foreground", "--ipc-ready", "-n", String(o.n), "--profile", o.profile, "--ip", o.ip,
     "--concurrency", String(o.concurrency), "--timeout", String(o.timeout), "--heartbeat", String(o.heartbeatMs), "--scheme", o.scheme];
   if (!o.restart) args.push("--no-restart");
+  if (o.maxMemory !== undefined) args.push("--max-memory", String(o.maxMemory));
   if (o.clusterId) args.push("--cluster-id", o.clusterId);
   if (o.location) args.push("--location", o.location);
   const child = spawn(process.execPath, args, { detached: true, stdio: ["ignore", "ignore", fd, "ipc"] });
@@ -133,7 +136,7 @@ async function runController(o: StartOptions, paths: ProfilePaths): Promise<void
   await hub.start();
   const state: ClusterState = { profile: o.profile, clusterId: o.clusterId, hubPid: process.pid, enginePids: [], startedAt: Date.now(), state: "starting", engines: o.n };
   writeClusterState(paths.stateFile, state);
-  const launcher = new LocalLauncher({ engineFile: paths.engineFile, logDir: paths.logDir, concurrency: o.concurrency });
+  const launcher = new LocalLauncher({ engineFile: paths.engineFile, logDir: paths.logDir, concurrency: o.concurrency, maxMemoryMb: o.maxMemory });
   const engines = new Set<LaunchedEngine>();
   let stopping = false;
 

@@ -10,6 +10,8 @@ export interface LocalLauncherOptions {
   engineFile: string;
   logDir: string;
   concurrency: number;
+  /** Heap limit of each engine's executor (MB). */
+  maxMemoryMb?: number | undefined;
   /** Exit after the controller has been silent this long (ms). */
   orphanTimeoutMs?: number;
 }
@@ -32,6 +34,7 @@ export class LocalLauncher implements Launcher {
     const outFile = join(this.opts.logDir, `engine-${process.pid}-${n}.stdout`);
     const args = [ENGINE_MAIN, "--file", this.opts.engineFile, "--concurrency", String(this.opts.concurrency), "--log-dir", this.opts.logDir];
     if (this.opts.orphanTimeoutMs !== undefined) args.push("--orphan-timeout", String(this.opts.orphanTimeoutMs));
+    if (this.opts.maxMemoryMb !== undefined) args.push("--max-memory", String(this.opts.maxMemoryMb));
     const options: Options = {
       stdin: "ignore", stdout: { file: outFile }, stderr: { file: errFile }, reject: false, cleanup: false,
     };

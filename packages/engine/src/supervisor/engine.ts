@@ -22,6 +22,8 @@ export interface EngineOptions {
   orphanTimeoutMs?: number;
   /** How long a timed-out or cancelled task may take to stop before its executor is replaced (ms, default 1000). */
   graceMs?: number;
+  /** Heap limit of the executor thread in MB (default: Node's). */
+  maxMemoryMb?: number;
   logger: Logger;
 }
 
@@ -59,6 +61,7 @@ export class Engine {
     this.runner = new TaskRunner({
       concurrency: this.concurrency,
       graceMs: this.opts.graceMs ?? 1_000,
+      maxMemoryMb: this.opts.maxMemoryMb,
       logger: this.log,
       onResult: (result, part) => {
         this.results.push({ result, part });

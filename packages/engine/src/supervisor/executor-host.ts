@@ -10,9 +10,20 @@ export class ExecutorHost {
   /** Function hashes whose source this executor has compiled (reset with the executor). */
   readonly knownFns = new Set<string>();
 
-  constructor(concurrency: number, private readonly onMessage: (msg: FromExecutor) => void, private readonly onExit: (code: number) => void) {
+  /** The executor ran out of memory (its `resourceLimits`, or the default heap limit). */
+  outOfMemory = false;
+
+  constructor(
+    concurrency: number,
+    maxMemoryMb: number | undefined,
+    private readonly onMessage: (msg: FromExecutor) => void,
+    private readonly onExit: (code: number) => void,
+  ) {
     const workerData: ExecutorData = { concurrency };
-    this.worker = new Worker(new URL("../executor/worker.js", import.meta.url), { stdout: false, stderr: false, workerData });
+    this.worker = new Worker(new URL("../executor/worker.js", import.meta.url), {
+      stdout: false, stderr: false, workerData,
+      ...(maxMemoryMb !== undefined ? { resourceLimits: { maxOldGenerationSizeMb: maxMemoryMb } } : {}),
+    });
     this.ready = new Promise((resolve, reject) => {
       this.worker.once("message", (m: FromExecutor) => (m.type === "ready" ? resolve() : reject(new Error("executor did not start"))));
       this.worker.once("error", reject);
@@ -20,7 +31,9 @@ export class ExecutorHost {
     this.worker.on("message", (m: FromExecutor) => {
       if (m.type !== "ready") this.onMessage(m);
     });
-    this.worker.on("error", () => undefined);
+    this.worker.on("error", (err: Error & { code?: string }) => {
+      if (err.code === "ERR_WORKER_OUT_OF_MEMORY") this.outOfMemory = true;
+    });
     this.worker.on("exit", (code) => this.onExit(code));
   }
 

@@ -16,6 +16,8 @@ interface Posted {
 
 export interface TaskRunnerOptions {
   concurrency: number;
+  /** Heap limit of the executor thread (MB); a task that exceeds it fails, and the engine lives on. */
+  maxMemoryMb?: number | undefined;
   /** How long a timed-out or cancelled task may take to stop on its own before the executor is replaced (ms). */
   graceMs: number;
   logger: Logger;
@@ -121,16 +123,23 @@ export class TaskRunner {
   private newExecutor(): ExecutorHost {
     const host: ExecutorHost = new ExecutorHost(
       this.opts.concurrency,
+      this.opts.maxMemoryMb,
       (m) => {
         if (host === this.executor) this.onExecutorMessage(m);
       },
       (code) => {
         if (host !== this.executor || this.closed || this.resetting) return;
-        this.opts.logger.error({ code }, "executor thread exited; starting a new one");
-        void this.reset(`the executor thread exited with code ${code}`, {
-          code: "ERR_PTC_ENGINE_LOST",
-          message: `Engine ${this.init?.engineId ?? "?"}'s executor thread exited (code ${code}) while running this task (did it call process.exit?). The engine started a fresh executor; its namespace is empty.`,
-        });
+        const engine = this.init?.engineId ?? "?";
+        this.opts.logger.error({ code, outOfMemory: host.outOfMemory }, "executor thread exited; starting a new one");
+        void this.reset(`the executor thread exited with code ${code}${host.outOfMemory ? " (out of memory)" : ""}`, host.outOfMemory
+          ? {
+              code: "ERR_PTC_OUT_OF_MEMORY",
+              message: `The task exhausted the memory of engine ${engine}'s executor${this.opts.maxMemoryMb ? ` (limit ${this.opts.maxMemoryMb} MB, set with --max-memory)` : ""}. The engine started a fresh executor; its namespace is empty.`,
+            }
+          : {
+              code: "ERR_PTC_ENGINE_LOST",
+              message: `Engine ${engine}'s executor thread exited (code ${code}) while running this task (did it call process.exit?). The engine started a fresh executor; its namespace is empty.`,
+            });
       },
     );
     if (this.init) host.post({ type: "init", ...this.init });
