@@ -33,6 +33,7 @@ await yargs(hideBin(process.argv))
         .option("scheme", { choices: ["leastload", "lru", "random", "weighted"] as const, default: "leastload" as const, describe: "how load-balanced tasks pick an engine" })
         .option("restart", { type: "boolean", default: true, describe: "replace engines that die (they register with new ids); --no-restart to turn off" })
         .option("max-memory", { type: "number", describe: "heap limit of each engine's executor in MB: a task that exceeds it fails, the engine lives on" })
+        .option("max-message-mb", { type: "number", default: 1024, describe: "largest message (task data, result, push) in MiB; larger ones are refused before sending" })
         .option("foreground", { type: "boolean", default: false, describe: "stay attached: Ctrl-C stops the cluster" })
         .option("json", { type: "boolean", default: false, describe: "print the result as one JSON line" })
         .option("timeout", { type: "number", default: 30_000, describe: "ms to wait for every engine to register" })
@@ -42,7 +43,7 @@ await yargs(hideBin(process.argv))
       const { start, defaultEngineCount } = await import("./commands/start.js");
       await start({
         n: a.n ?? defaultEngineCount(), profile: a.profile, clusterId: a["cluster-id"], ip: a.ip, location: a.location,
-        concurrency: a.concurrency, foreground: a.foreground, json: a.json, timeout: a.timeout, heartbeatMs: a.heartbeat, ipcReady: a["ipc-ready"], scheme: a.scheme, restart: a.restart, maxMemory: a["max-memory"],
+        concurrency: a.concurrency, foreground: a.foreground, json: a.json, timeout: a.timeout, heartbeatMs: a.heartbeat, ipcReady: a["ipc-ready"], scheme: a.scheme, restart: a.restart, maxMemory: a["max-memory"], maxMessageMb: a["max-message-mb"],
       });
     }),
   )
@@ -81,10 +82,11 @@ await yargs(hideBin(process.argv))
         .option("ip", { type: "string", default: "127.0.0.1", describe: "interface to bind (default loopback only)" })
         .option("location", { type: "string", describe: "address written into connection files for peers" })
         .option("heartbeat", { type: "number", default: 500, describe: "heartbeat period in ms" })
-        .option("scheme", { choices: ["leastload", "lru", "random", "weighted"] as const, default: "leastload" as const, describe: "how load-balanced tasks pick an engine" }),
+        .option("scheme", { choices: ["leastload", "lru", "random", "weighted"] as const, default: "leastload" as const, describe: "how load-balanced tasks pick an engine" })
+        .option("max-message-mb", { type: "number", default: 1024, describe: "largest message in MiB" }),
     run("hub", async (a) => {
       const { hub } = await import("./commands/hub.js");
-      await hub({ profile: a.profile, clusterId: a["cluster-id"], ip: a.ip, location: a.location, heartbeatMs: a.heartbeat, scheme: a.scheme });
+      await hub({ profile: a.profile, clusterId: a["cluster-id"], ip: a.ip, location: a.location, heartbeatMs: a.heartbeat, scheme: a.scheme, maxMessageMb: a["max-message-mb"] });
     }),
   )
   .command(

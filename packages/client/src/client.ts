@@ -3,7 +3,7 @@ import { EventEmitter } from "node:events";
 import { hostname } from "node:os";
 import { randomBytes } from "node:crypto";
 import {
-  AuthenticationError, Channel, ClientClosedError, HubLostError, NoEnginesError, PACKAGE_VERSION, PROTOCOL_VERSION,
+  AuthenticationError, Channel, ClientClosedError, DEFAULT_MAX_MESSAGE_BYTES, HubLostError, MessageTooLargeError, NoEnginesError, encodedSize, PACKAGE_VERSION, PROTOCOL_VERSION,
   ProtocolError, VersionMismatchError, assertNever, endpoint, profilePaths, readConnectionFile, silentLogger,
   type ClientTask, type ClientToHub, type ConnectionInfo, type EngineInfo, type HubRequest, type HubToClient,
   type Incoming, type Logger, type Notification, type Part, type TaskResult,
@@ -82,7 +82,7 @@ export class Client extends EventEmitter<ClientEvents> {
   private nextTaskId = 1;
   private nextRid = 1;
   private readonly sentFns = new Set<string>();
-  private batch: { tasks: ClientTask[]; parts: Part[] } | undefined;
+  private batch: { tasks: ClientTask[]; parts: Part[]; bytes: number } | undefined;
   private liveness: NodeJS.Timeout | undefined;
   private lastHeard = Date.now();
   private hbMs = 500;
@@ -298,6 +298,8 @@ export class Client extends EventEmitter<ClientEvents> {
   /** @internal Queues a task; tasks queued in the same tick travel in one message. */
   submit(task: Omit<ClientTask, "id" | "src">, part: Part, sink: TaskSink, src?: string): number {
     this.assertOpen();
+    const bytes = encodedSize(part) + (src?.length ?? 0);
+    if (bytes > this.maxMessageBytes) throw new MessageTooLargeError(`This task's data (${task.op})`, bytes, this.maxMessageBytes);
     const id = this.nextTaskId++;
     const t: ClientTask = { ...task, id };
     if (t.fn && src !== undefined && !this.sentFns.has(t.fn)) {
@@ -305,13 +307,27 @@ export class Client extends EventEmitter<ClientEvents> {
       t.src = src;
     }
     this.sinks.set(id, sink);
+    // A batch stays within the message limit: a task that would overflow it starts the next one.
+    if (this.batch && this.batch.bytes + bytes > this.maxMessageBytes) this.flush();
     if (!this.batch) {
-      this.batch = { tasks: [], parts: [] };
+      this.batch = { tasks: [], parts: [], bytes: 0 };
       queueMicrotask(() => this.flush());
     }
     this.batch.tasks.push(t);
     this.batch.parts.push(part);
+    this.batch.bytes += bytes;
     return id;
+  }
+
+  /** @internal Throws `MessageTooLargeError` if this part could never be sent. */
+  checkSize(part: Part, what: string): void {
+    const bytes = encodedSize(part);
+    if (bytes > this.maxMessageBytes) throw new MessageTooLargeError(what, bytes, this.maxMessageBytes);
+  }
+
+  /** Largest message this cluster accepts (bytes). */
+  get maxMessageBytes(): number {
+    return this.connection.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
   }
 
   /** @internal Sends what is batched now (before a cancel, so the controller knows the tasks). */

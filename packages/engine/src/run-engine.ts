@@ -27,6 +27,7 @@ export async function runEngine(o: RunEngineOptions): Promise<number> {
   let host: string;
   let port: number;
   let key: string;
+  let maxMessageBytes: number | undefined;
   if (o.url) {
     const m = /^tcp:\/\/(\[[^\]]+\]|[^:]+):(\d+)$/.exec(o.url);
     if (!m) throw new InvalidOptionError(`Expected \`--url\` like tcp://10.0.0.1:5555, got \`${o.url}\``);
@@ -40,6 +41,7 @@ export async function runEngine(o: RunEngineOptions): Promise<number> {
     host = info.host;
     port = info.port;
     key = info.key;
+    maxMessageBytes = info.maxMessageBytes;
   }
   if (o.maxMemory !== undefined && (!Number.isInteger(o.maxMemory) || o.maxMemory < 16)) {
     throw new InvalidOptionError(`Expected \`--max-memory\` to be a whole number of MB, at least 16, got \`${o.maxMemory}\``);
@@ -51,6 +53,7 @@ export async function runEngine(o: RunEngineOptions): Promise<number> {
     host, port, key: Buffer.from(key, "hex"), concurrency, logger,
     ...(o.orphanTimeout !== undefined ? { orphanTimeoutMs: o.orphanTimeout } : {}),
     ...(o.maxMemory !== undefined ? { maxMemoryMb: o.maxMemory } : {}),
+    ...(maxMessageBytes !== undefined ? { maxMessageBytes } : {}),
     ...(o.id !== undefined ? { requestedId: o.id } : {}),
   });
   process.once("SIGINT", () => void e.stop("SIGINT"));

@@ -3,7 +3,7 @@ import { EventEmitter } from "node:events";
 import { hostname } from "node:os";
 import { rmSync } from "node:fs";
 import {
-  Channel, EngineLostError, PACKAGE_VERSION, PROTOCOL_VERSION, TaskCancelledError, UnknownEngineError, assertNever,
+  Channel, DEFAULT_MAX_MESSAGE_BYTES, EngineLostError, PACKAGE_VERSION, PROTOCOL_VERSION, TaskCancelledError, UnknownEngineError, assertNever,
   ensureProfileDirs, profilePaths, protocolMajor, sourceHash, writeConnectionFile,
   type ClientToHub, type ClientTask, type ConnectionInfo, type EngineInfo, type EngineTask, type EngineToHub, type HubToClient,
   type HubToEngine, type Incoming, type Logger, type Notification, type Part, type ProfilePaths, type SchedulerScheme, type TaskResult,
@@ -28,6 +28,8 @@ export interface HubOptions {
   missedHeartbeats?: number;
   /** Load-balancing scheme (default `leastload`). */
   scheme?: SchedulerScheme;
+  /** Largest message a client or engine may send (bytes, default 1 GiB); larger frames drop the connection before they are buffered. */
+  maxMessageBytes?: number;
   logger: Logger;
 }
 
@@ -91,7 +93,10 @@ export class Hub extends EventEmitter<HubEvents> {
   async start(): Promise<void> {
     const ip = this.opts.ip ?? "127.0.0.1";
     const key = this.opts.key;
-    const routerOpts = { linger: 200, mandatory: true, sendHighWaterMark: 100_000, receiveHighWaterMark: 100_000 };
+    const maxMessageBytes = this.opts.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
+    // ZeroMQ checks each frame against maxMessageSize before buffering it: a peer announcing a
+    // larger frame (with or without the key) is disconnected instead of costing memory.
+    const routerOpts = { linger: 200, mandatory: true, sendHighWaterMark: 100_000, receiveHighWaterMark: 100_000, maxMessageSize: maxMessageBytes + 65_536 };
     const clientSock = new zmq.Router(routerOpts);
     const engineSock = new zmq.Router({ ...routerOpts, handover: true });
     const notifySock = new zmq.Publisher({ linger: 0, sendHighWaterMark: 100_000 });
@@ -116,7 +121,7 @@ export class Hub extends EventEmitter<HubEvents> {
     const location = this.opts.location ?? (ip === "0.0.0.0" || ip === "*" ? hostname() : ip);
     const base = {
       protocol: PROTOCOL_VERSION, clusterId: this.opts.clusterId ?? "", profile: this.paths.profile, host: location,
-      key: key.toString("hex"), signatureScheme: "chacha20-poly1305" as const, hubPid: process.pid, createdAt: Date.now(),
+      key: key.toString("hex"), signatureScheme: "chacha20-poly1305" as const, hubPid: process.pid, createdAt: Date.now(), maxMessageBytes,
     };
     writeConnectionFile(this.paths.engineFile, { ...base, kind: "engine", port: this.ports.engine } satisfies ConnectionInfo);
     writeConnectionFile(this.paths.clientFile, { ...base, kind: "client", port: this.ports.client, notifyPort: this.ports.notify } satisfies ConnectionInfo);

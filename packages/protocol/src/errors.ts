@@ -195,6 +195,25 @@ export class ClusterStartError extends PtclusterError {
   }
 }
 
+/** A message (a task's arguments, a result, a push) is larger than the cluster allows. */
+export class MessageTooLargeError extends PtclusterError {
+  readonly bytes: number;
+  readonly limit: number;
+  constructor(what: string, bytes: number, limit: number) {
+    super(
+      "ERR_PTC_MESSAGE_TOO_LARGE",
+      `${what} is ${formatBytes(bytes)}, more than the cluster's limit of ${formatBytes(limit)} per message. ` +
+        "Send it in parts (scatter, or several pushes), or start the cluster with a larger --max-message-mb.",
+    );
+    this.bytes = bytes;
+    this.limit = limit;
+  }
+}
+
+function formatBytes(n: number): string {
+  return n >= 1 << 20 ? `${(n / (1 << 20)).toFixed(1)} MiB` : n >= 1024 ? `${(n / 1024).toFixed(1)} KiB` : `${n} bytes`;
+}
+
 /** A task exhausted its engine's memory; the engine replaced its executor and lives on. */
 export class ResourceLimitError extends PtclusterError {
   readonly engineId: number;

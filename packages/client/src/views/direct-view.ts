@@ -34,6 +34,8 @@ abstract class AddressedView {
   /** @internal Submits one task per target and gathers the results in target order. */
   protected run<T>(s: Submission<T>, single: boolean): AsyncResult<T> {
     const { client } = this;
+    // Refused here, synchronously, before anything is sent.
+    for (const p of Array.isArray(s.parts) ? s.parts : [s.parts]) client.checkSize(p, `This ${s.op}'s data`);
     const submitted = new Date();
     const metadata: TaskMetadata[] = s.targets.map((engineId) => pendingMetadata(engineId, submitted));
     const values = new Array<unknown>(s.targets.length);

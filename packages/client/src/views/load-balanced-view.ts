@@ -54,6 +54,7 @@ export class LoadBalancedView {
     const check = assertCloneable(args, "args");
     const special = opts.scope ? check.special || assertCloneable(opts.scope, "scope").special : check.special;
     const { body, frames } = encodeValue(opts.scope ? [args, opts.scope] : [args], "args", { special });
+    client.checkSize({ body, frames }, "This task's arguments");
     const task = this.lbTask("apply", shipped.hash, 1);
     const meta: TaskMetadata = pendingMetadata(-1);
     let id = -1;

@@ -143,7 +143,8 @@ export class MapRun<R> implements AsyncIterable<R> {
           continue;
         }
         if (this.error) throw this.error;
-        if (this.inputDone && this.pending.size === 0 && this.parked.size === 0) {
+        // Done only when nothing is being read or submitted either (a chunk may be on its way).
+        if (this.inputDone && !this.reading && this.pending.size === 0 && this.parked.size === 0) {
           finished = true;
           return;
         }

@@ -24,4 +24,6 @@ export type FromExecutor =
 /** What the supervisor gives the executor thread at start. */
 export interface ExecutorData {
   concurrency: number;
+  /** Largest result the cluster accepts (bytes). */
+  maxResultBytes: number;
 }

@@ -7,7 +7,10 @@ import { parentPort, workerData } from "node:worker_threads";
 import { createRequire } from "node:module";
 import { hostname } from "node:os";
 import { join } from "node:path";
-import { decodeValue, encodeValue, SerializationError, type EngineTask, type TaskResult } from "@ptcluster/protocol";
+import {
+  DEFAULT_MAX_MESSAGE_BYTES, MessageTooLargeError, SerializationError, decodeValue, encodeValue, encodedSize,
+  type EngineTask, type TaskResult,
+} from "@ptcluster/protocol";
 import { compileFunction, readGlobalBinding, runCode } from "./compile.js";
 import { installOutputCapture, taskStore, type TaskContext } from "./capture.js";
 import { MapItemFailure, toFailure } from "./failure.js";
@@ -61,6 +64,7 @@ function shippedFunction(task: EngineTask, scope: Record<string, unknown> | unde
 }
 
 const concurrency = Math.max(1, (workerData as ExecutorData | undefined)?.concurrency ?? 1);
+const maxResultBytes = (workerData as ExecutorData | undefined)?.maxResultBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
 /** Tasks received and not started: they start in order as slots free up. */
 const waiting: Array<{ task: EngineTask; body: Buffer; frames: Buffer[] }> = [];
 let active = 0;
@@ -144,9 +148,11 @@ async function runTask(task: EngineTask, body: Buffer, frames: Buffer[]): Promis
     const value = await taskStore.run(ctx, () => perform(task, body, frames));
     try {
       out = encodeValue(value, "result");
+      const bytes = encodedSize(out);
+      if (bytes > maxResultBytes) throw new MessageTooLargeError("The result", bytes, maxResultBytes);
     } catch (err) {
       ok = false;
-      out = encodeValue(toFailure(err instanceof SerializationError ? err : new SerializationError("result", (err as Error).message)));
+      out = encodeValue(toFailure(err instanceof SerializationError || err instanceof MessageTooLargeError ? err : new SerializationError("result", (err as Error).message)));
     }
   } catch (err) {
     ok = false;

@@ -2,7 +2,7 @@ import * as zmq from "zeromq";
 import { hostname } from "node:os";
 import { randomBytes } from "node:crypto";
 import {
-  AuthenticationError, Channel, PACKAGE_VERSION, PROTOCOL_VERSION, ProtocolError, VersionMismatchError, assertNever,
+  AuthenticationError, Channel, DEFAULT_MAX_MESSAGE_BYTES, PACKAGE_VERSION, PROTOCOL_VERSION, ProtocolError, VersionMismatchError, assertNever,
   endpoint, type EngineTask, type EngineToHub, type HubToEngine, type Incoming, type Logger, type Part, type TaskResult,
 } from "@ptcluster/protocol";
 import { TaskRunner } from "./task-runner.js";
@@ -24,6 +24,8 @@ export interface EngineOptions {
   graceMs?: number;
   /** Heap limit of the executor thread in MB (default: Node's). */
   maxMemoryMb?: number;
+  /** Largest message the controller accepts (bytes, default 1 GiB): larger results fail instead. */
+  maxMessageBytes?: number;
   logger: Logger;
 }
 
@@ -62,6 +64,7 @@ export class Engine {
       concurrency: this.concurrency,
       graceMs: this.opts.graceMs ?? 1_000,
       maxMemoryMb: this.opts.maxMemoryMb,
+      maxResultBytes: this.opts.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES,
       logger: this.log,
       onResult: (result, part) => {
         this.results.push({ result, part });

@@ -16,10 +16,11 @@ export class ExecutorHost {
   constructor(
     concurrency: number,
     maxMemoryMb: number | undefined,
+    maxResultBytes: number,
     private readonly onMessage: (msg: FromExecutor) => void,
     private readonly onExit: (code: number) => void,
   ) {
-    const workerData: ExecutorData = { concurrency };
+    const workerData: ExecutorData = { concurrency, maxResultBytes };
     this.worker = new Worker(new URL("../executor/worker.js", import.meta.url), {
       stdout: false, stderr: false, workerData,
       ...(maxMemoryMb !== undefined ? { resourceLimits: { maxOldGenerationSizeMb: maxMemoryMb } } : {}),

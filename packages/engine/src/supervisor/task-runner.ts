@@ -18,6 +18,8 @@ export interface TaskRunnerOptions {
   concurrency: number;
   /** Heap limit of the executor thread (MB); a task that exceeds it fails, and the engine lives on. */
   maxMemoryMb?: number | undefined;
+  /** Largest result the cluster accepts (bytes). */
+  maxResultBytes: number;
   /** How long a timed-out or cancelled task may take to stop on its own before the executor is replaced (ms). */
   graceMs: number;
   logger: Logger;
@@ -124,6 +126,7 @@ export class TaskRunner {
     const host: ExecutorHost = new ExecutorHost(
       this.opts.concurrency,
       this.opts.maxMemoryMb,
+      this.opts.maxResultBytes,
       (m) => {
         if (host === this.executor) this.onExecutorMessage(m);
       },

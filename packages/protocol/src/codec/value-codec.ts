@@ -219,6 +219,16 @@ export function encodeValue(value: unknown, root = "value", checked?: CloneCheck
   }
 }
 
+/** Total bytes of an encoded value (body and frames). */
+export function encodedSize(v: { body: Uint8Array; frames: readonly Uint8Array[] }): number {
+  let n = v.body.byteLength;
+  for (const f of v.frames) n += f.byteLength;
+  return n;
+}
+
+/** Default limit on one message: 1 GiB. */
+export const DEFAULT_MAX_MESSAGE_BYTES = 1 << 30;
+
 /** Decodes a value produced by {@link encodeValue}; typed arrays of 1 KiB or more view their frames without copying. */
 export function decodeValue(body: Uint8Array, frames: readonly Buffer[] = []): unknown {
   inFrames = frames;

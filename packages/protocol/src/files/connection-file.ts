@@ -18,6 +18,8 @@ export interface ConnectionInfo {
   /** Cluster key, hex. */
   key: string;
   signatureScheme: "chacha20-poly1305";
+  /** Largest message (all frames) a peer may send, in bytes. */
+  maxMessageBytes?: number;
   hubPid: number;
   createdAt: number;
 }
