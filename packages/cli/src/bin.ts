@@ -34,6 +34,7 @@ await yargs(hideBin(process.argv))
         .option("restart", { type: "boolean", default: true, describe: "replace engines that die (they register with new ids); --no-restart to turn off" })
         .option("max-memory", { type: "number", describe: "heap limit of each engine's executor in MB: a task that exceeds it fails, the engine lives on" })
         .option("max-message-mb", { type: "number", default: 1024, describe: "largest message (task data, result, push) in MiB; larger ones are refused before sending" })
+        .option("client-timeout", { type: "number", default: 30_000, describe: "ms a client may be silent before its unfinished tasks are cancelled" })
         .option("foreground", { type: "boolean", default: false, describe: "stay attached: Ctrl-C stops the cluster" })
         .option("json", { type: "boolean", default: false, describe: "print the result as one JSON line" })
         .option("timeout", { type: "number", default: 30_000, describe: "ms to wait for every engine to register" })
@@ -43,7 +44,7 @@ await yargs(hideBin(process.argv))
       const { start, defaultEngineCount } = await import("./commands/start.js");
       await start({
         n: a.n ?? defaultEngineCount(), profile: a.profile, clusterId: a["cluster-id"], ip: a.ip, location: a.location,
-        concurrency: a.concurrency, foreground: a.foreground, json: a.json, timeout: a.timeout, heartbeatMs: a.heartbeat, ipcReady: a["ipc-ready"], scheme: a.scheme, restart: a.restart, maxMemory: a["max-memory"], maxMessageMb: a["max-message-mb"],
+        concurrency: a.concurrency, foreground: a.foreground, json: a.json, timeout: a.timeout, heartbeatMs: a.heartbeat, ipcReady: a["ipc-ready"], scheme: a.scheme, restart: a.restart, maxMemory: a["max-memory"], maxMessageMb: a["max-message-mb"], clientTimeoutMs: a["client-timeout"],
       });
     }),
   )

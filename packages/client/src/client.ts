@@ -435,6 +435,7 @@ export class Client extends EventEmitter<ClientEvents> {
   }
 
   private checkLiveness(): void {
+    if (this.state === "connected") this.channel.send({ type: "ping" });
     const limit = Math.max(3_000, this.hbMs * 8);
     if (this.state === "connected" && Date.now() - this.lastHeard > limit) {
       this.hubLost(new HubLostError(`The controller at ${this.connection.host}:${this.connection.port} has been silent for ${limit} ms; it is presumed dead. Pending work is lost; restart the cluster.`));

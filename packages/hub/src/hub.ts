@@ -28,6 +28,12 @@ export interface HubOptions {
   missedHeartbeats?: number;
   /** Load-balancing scheme (default `leastload`). */
   scheme?: SchedulerScheme;
+  /**
+   * A client silent this long (ms, default 30 s) is presumed gone and its unfinished tasks are
+   * cancelled. Clients ping every heartbeat period from their event loop, so a client script that
+   * blocks its event loop for longer than this loses its queued work.
+   */
+  clientTimeoutMs?: number;
   /** Largest message a client or engine may send (bytes, default 1 GiB); larger frames drop the connection before they are buffered. */
   maxMessageBytes?: number;
   logger: Logger;
@@ -312,9 +318,9 @@ export class Hub extends EventEmitter<HubEvents> {
         this.cancel(header.ids.flatMap((localId) => this.tasks.idsOf(key, localId)));
         break;
       case "bye":
-        // A client that leaves takes its unfinished work with it.
-        this.cancel(this.tasks.allOf(key));
-        this.clients.delete(key);
+        this.clientGone(key, "said bye");
+        break;
+      case "ping":
         break;
       default:
         assertNever(header);
@@ -327,6 +333,14 @@ export class Hub extends EventEmitter<HubEvents> {
       type: "connect_reply", ok, v: PROTOCOL_VERSION, pkg: PACKAGE_VERSION, clusterId: this.opts.clusterId ?? "", heartbeatMs: this.hbMs,
       engines: [...this.engines.all()].map((e) => e.info), ...(error ? { error } : {}),
     };
+  }
+
+  /** A client left (or went silent): its unfinished work is cancelled, so engines serve others. */
+  private clientGone(key: string, reason: string): void {
+    const ids = this.tasks.allOf(key);
+    if (ids.length) this.log.info({ tasks: ids.length, reason }, "client gone; cancelling its tasks");
+    this.cancel(ids);
+    this.clients.delete(key);
   }
 
   /** Cancels tasks by controller id: queued ones fail at once, the others are cancelled by their engines. */
@@ -413,7 +427,7 @@ export class Hub extends EventEmitter<HubEvents> {
         reply({
           pid: process.pid, profile: this.paths.profile, clusterId: this.opts.clusterId ?? "", ports: this.ports,
           engines: [...this.engines.all()].map((e) => ({ ...e.info, running: e.inflight.size })),
-          clients: this.clients.size, tasksInFlight: this.tasks.size,
+          clients: this.clients.size, tasksInFlight: this.tasks.size, unassigned: this.lb.queued,
           // Messages refused (bad tag, failed authentication, replays, malformed), per socket.
           dropped: { client: { ...this.clientCh.stats.dropped }, engine: { ...this.engineCh.stats.dropped } },
           messages: {
@@ -460,6 +474,8 @@ export class Hub extends EventEmitter<HubEvents> {
       this.engineGone(e.info.id, `missed ${this.misses} heartbeats`);
     }
     for (const e of this.engines.all()) this.engineCh.send({ type: "heartbeat", t: now }, undefined, e.routingId);
+    const clientDeadline = now - (this.opts.clientTimeoutMs ?? 30_000);
+    for (const c of [...this.clients.values()]) if (c.lastSeen < clientDeadline) this.clientGone(c.key, "silent");
     this.notifyCh.send({ type: "tick", t: now, engines: this.engines.size });
     this.scheduleFlush();
   }

@@ -111,6 +111,8 @@ export interface ConnectMsg { type: "connect"; v: string; pkg: string; pid: numb
 export interface SubmitMsg { type: "submit"; tasks: ClientTask[]; pf: number[]; t: number }
 export interface RequestMsg { type: "request"; rid: number; req: HubRequest }
 export interface ByeMsg { type: "bye" }
+/** A client's heartbeat: a client silent for several periods is presumed gone and its work cancelled. */
+export interface PingMsg { type: "ping" }
 /** Cancel tasks (client-local ids): queued ones are dropped, running ones signalled, then forced. */
 export interface CancelMsg { type: "cancel"; ids: number[]; reason: "cancel" | "timeout" }
 
@@ -173,7 +175,7 @@ export interface ReleaseMsg { type: "release"; max: number }
 /** The controller does not know this engine (it was declared dead): register again. */
 export interface ReregisterMsg { type: "reregister" }
 
-export type ClientToHub = ConnectMsg | SubmitMsg | RequestMsg | ByeMsg | CancelMsg;
+export type ClientToHub = ConnectMsg | SubmitMsg | RequestMsg | ByeMsg | CancelMsg | PingMsg;
 export type HubToClient = ConnectReplyMsg | ResultsMsg | ReplyMsg;
 export type Notification = EngineUpMsg | EngineDownMsg | TickMsg | ShutdownNoticeMsg | EngineResetMsg;
 export type EngineToHub = RegisterMsg | EngineResultsMsg | HeartbeatMsg | UnregisterMsg | ReleasedMsg | ExecutorResetMsg;

@@ -35,6 +35,8 @@ export interface StartOptions {
   maxMemory: number | undefined;
   /** largest message (MiB) */
   maxMessageMb: number;
+  /** ms a client may be silent before its tasks are cancelled */
+  clientTimeoutMs: number;
 }
 
 export interface StartSummary {
@@ -98,7 +100,7 @@ async function spawnDaemon(o: StartOptions, paths: ProfilePaths): Promise<StartS
     "--concurrency", String(o.concurrency), "--timeout", String(o.timeout), "--heartbeat", String(o.heartbeatMs), "--scheme", o.scheme];
   if (!o.restart) args.push("--no-restart");
   if (o.maxMemory !== undefined) args.push("--max-memory", String(o.maxMemory));
-  args.push("--max-message-mb", String(o.maxMessageMb));
+  args.push("--max-message-mb", String(o.maxMessageMb), "--client-timeout", String(o.clientTimeoutMs));
   if (o.clusterId) args.push("--cluster-id", o.clusterId);
   if (o.location) args.push("--location", o.location);
   const child = spawn(process.execPath, args, { detached: true, stdio: ["ignore", "ignore", fd, "ipc"] });
@@ -136,7 +138,7 @@ async function runController(o: StartOptions, paths: ProfilePaths): Promise<void
       process.send(msg, () => process.disconnect?.());
     } else if (msg.type === "ready") printSummary(msg.summary, o.json);
   };
-  const hub = new Hub({ profile: o.profile, clusterId: o.clusterId, ip: o.ip, key: newClusterKey(), heartbeatMs: o.heartbeatMs, scheme: o.scheme, maxMessageBytes: mebibytes(o.maxMessageMb), logger, ...(o.location ? { location: o.location } : {}) });
+  const hub = new Hub({ profile: o.profile, clusterId: o.clusterId, ip: o.ip, key: newClusterKey(), heartbeatMs: o.heartbeatMs, scheme: o.scheme, maxMessageBytes: mebibytes(o.maxMessageMb), clientTimeoutMs: o.clientTimeoutMs, logger, ...(o.location ? { location: o.location } : {}) });
   await hub.start();
   const state: ClusterState = { profile: o.profile, clusterId: o.clusterId, hubPid: process.pid, enginePids: [], startedAt: Date.now(), state: "starting", engines: o.n };
   writeClusterState(paths.stateFile, state);
