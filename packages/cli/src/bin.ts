@@ -35,6 +35,8 @@ await yargs(hideBin(process.argv))
         .option("max-memory", { type: "number", describe: "heap limit of each engine's executor in MB: a task that exceeds it fails, the engine lives on" })
         .option("max-message-mb", { type: "number", default: 1024, describe: "largest message (task data, result, push) in MiB; larger ones are refused before sending" })
         .option("client-timeout", { type: "number", default: 30_000, describe: "ms a client may be silent before its unfinished tasks are cancelled" })
+        .option("curve", { type: "boolean", default: false, describe: "encrypt every connection with CurveZMQ; only allowed public keys may connect (keys in the profile's security/)" })
+        .option("encryption", { type: "boolean", describe: "--no-encryption: accept a non-loopback --ip without --curve (printed loudly)" })
         .option("foreground", { type: "boolean", default: false, describe: "stay attached: Ctrl-C stops the cluster" })
         .option("json", { type: "boolean", default: false, describe: "print the result as one JSON line" })
         .option("timeout", { type: "number", default: 30_000, describe: "ms to wait for every engine to register" })
@@ -44,7 +46,7 @@ await yargs(hideBin(process.argv))
       const { start, defaultEngineCount } = await import("./commands/start.js");
       await start({
         n: a.n ?? defaultEngineCount(), profile: a.profile, clusterId: a["cluster-id"], ip: a.ip, location: a.location,
-        concurrency: a.concurrency, foreground: a.foreground, json: a.json, timeout: a.timeout, heartbeatMs: a.heartbeat, ipcReady: a["ipc-ready"], scheme: a.scheme, restart: a.restart, maxMemory: a["max-memory"], maxMessageMb: a["max-message-mb"], clientTimeoutMs: a["client-timeout"],
+        concurrency: a.concurrency, foreground: a.foreground, json: a.json, timeout: a.timeout, heartbeatMs: a.heartbeat, ipcReady: a["ipc-ready"], scheme: a.scheme, restart: a.restart, maxMemory: a["max-memory"], maxMessageMb: a["max-message-mb"], clientTimeoutMs: a["client-timeout"], curve: a.curve, encryption: a.encryption,
       });
     }),
   )
@@ -84,10 +86,12 @@ await yargs(hideBin(process.argv))
         .option("location", { type: "string", describe: "address written into connection files for peers" })
         .option("heartbeat", { type: "number", default: 500, describe: "heartbeat period in ms" })
         .option("scheme", { choices: ["leastload", "lru", "random", "weighted"] as const, default: "leastload" as const, describe: "how load-balanced tasks pick an engine" })
-        .option("max-message-mb", { type: "number", default: 1024, describe: "largest message in MiB" }),
+        .option("max-message-mb", { type: "number", default: 1024, describe: "largest message in MiB" })
+        .option("curve", { type: "boolean", default: false, describe: "encrypt every connection with CurveZMQ; only allowed public keys may connect" })
+        .option("encryption", { type: "boolean", describe: "--no-encryption: accept a non-loopback --ip without --curve (printed loudly)" }),
     run("hub", async (a) => {
       const { hub } = await import("./commands/hub.js");
-      await hub({ profile: a.profile, clusterId: a["cluster-id"], ip: a.ip, location: a.location, heartbeatMs: a.heartbeat, scheme: a.scheme, maxMessageMb: a["max-message-mb"] });
+      await hub({ profile: a.profile, clusterId: a["cluster-id"], ip: a.ip, location: a.location, heartbeatMs: a.heartbeat, scheme: a.scheme, maxMessageMb: a["max-message-mb"], curve: a.curve, encryption: a.encryption });
     }),
   )
   .command(

@@ -4,7 +4,7 @@ import { hostname } from "node:os";
 import { randomBytes } from "node:crypto";
 import {
   AuthenticationError, Channel, ClientClosedError, DEFAULT_MAX_MESSAGE_BYTES, HubLostError, MessageTooLargeError, NoEnginesError, encodedSize, PACKAGE_VERSION, PROTOCOL_VERSION,
-  ProtocolError, VersionMismatchError, assertNever, endpoint, profilePaths, readConnectionFile, silentLogger,
+  ProtocolError, VersionMismatchError, assertNever, curveClientOptions, endpoint, profilePaths, readConnectionFile, silentLogger,
   type ClientTask, type ClientToHub, type ConnectionInfo, type EngineInfo, type HubRequest, type HubToClient,
   type Incoming, type Logger, type Notification, type Part, type TaskResult,
 } from "@ptcluster/protocol";
@@ -100,9 +100,10 @@ export class Client extends EventEmitter<ClientEvents> {
   async open(timeoutMs: number, signal?: AbortSignal): Promise<void> {
     const key = Buffer.from(this.connection.key, "hex");
     const routingId = randomBytes(16).toString("hex");
-    const dealer = new zmq.Dealer({ routingId, linger: 100, sendHighWaterMark: 100_000, receiveHighWaterMark: 100_000 });
+    const curve = curveClientOptions(this.connection.curve);
+    const dealer = new zmq.Dealer({ routingId, linger: 100, sendHighWaterMark: 100_000, receiveHighWaterMark: 100_000, ...curve });
     dealer.connect(endpoint(this.connection.host, this.connection.port));
-    const sub = new zmq.Subscriber({ linger: 0, receiveHighWaterMark: 100_000 });
+    const sub = new zmq.Subscriber({ linger: 0, receiveHighWaterMark: 100_000, ...curve });
     sub.connect(endpoint(this.connection.host, this.connection.notifyPort ?? 0));
     sub.subscribe();
     const where = `${this.connection.host}:${this.connection.port}`;
@@ -129,6 +130,18 @@ export class Client extends EventEmitter<ClientEvents> {
         this.onMessage(m);
       },
     }).start();
+    // Security mechanisms that do not match (a CURVE controller, a plain client file) fail the handshake.
+    dealer.events.on("handshake:error:protocol", () => settle.reject(new AuthenticationError(
+      `The handshake with the controller at ${where} failed: its security settings differ from this connection file's (is the cluster running with --curve?). ` +
+        "Connect with the cluster's current client connection file.",
+    )));
+    if (this.connection.curve) {
+      // The controller's ZAP handler refused our public key: say so now rather than time out.
+      dealer.events.on("handshake:error:auth", () => settle.reject(new AuthenticationError(
+        `The controller at ${where} refused this client's CURVE public key (it is not in the cluster's allow-list). ` +
+          "Use the cluster's current client connection file, or add your public key to security/allowed_keys and restart the cluster.",
+      )));
+    }
     this.notify = new Channel<Notification, never>({ socket: sub, clusterKey: key, recvLabel: "pub", logger: this.log, onMessage: (m) => this.onNotification(m.header) }).start();
     this.channel.send({ type: "connect", v: PROTOCOL_VERSION, pkg: PACKAGE_VERSION, pid: process.pid, host: hostname() });
     let timer: NodeJS.Timeout | undefined;
@@ -140,7 +153,7 @@ export class Client extends EventEmitter<ClientEvents> {
         new Promise<never>((_, reject) => {
           timer = setTimeout(() => reject(new HubLostError(
             `No answer from the controller at ${where} within ${timeoutMs} ms (profile \`${this.connection.profile}\`). ` +
-              "It may have exited; check `ptcluster list`, or restart it with `ptcluster start`.",
+              "It may have exited (check `ptcluster list`, or restart it with `ptcluster start`), or it runs with --curve and this connection file has no CURVE keys.",
           )), timeoutMs);
         }),
       ]);

@@ -1,5 +1,5 @@
 import { join } from "node:path";
-import { InvalidOptionError, createLogger, profilePaths, readConnectionFile } from "@ptcluster/protocol";
+import { InvalidOptionError, createLogger, profilePaths, readConnectionFile, type CurveClientKeys } from "@ptcluster/protocol";
 import { Engine } from "./supervisor/engine.js";
 
 export interface RunEngineOptions {
@@ -28,6 +28,7 @@ export async function runEngine(o: RunEngineOptions): Promise<number> {
   let port: number;
   let key: string;
   let maxMessageBytes: number | undefined;
+  let curve: CurveClientKeys | undefined;
   if (o.url) {
     const m = /^tcp:\/\/(\[[^\]]+\]|[^:]+):(\d+)$/.exec(o.url);
     if (!m) throw new InvalidOptionError(`Expected \`--url\` like tcp://10.0.0.1:5555, got \`${o.url}\``);
@@ -42,6 +43,7 @@ export async function runEngine(o: RunEngineOptions): Promise<number> {
     port = info.port;
     key = info.key;
     maxMessageBytes = info.maxMessageBytes;
+    curve = info.curve;
   }
   if (o.maxMemory !== undefined && (!Number.isInteger(o.maxMemory) || o.maxMemory < 16)) {
     throw new InvalidOptionError(`Expected \`--max-memory\` to be a whole number of MB, at least 16, got \`${o.maxMemory}\``);
@@ -54,6 +56,7 @@ export async function runEngine(o: RunEngineOptions): Promise<number> {
     ...(o.orphanTimeout !== undefined ? { orphanTimeoutMs: o.orphanTimeout } : {}),
     ...(o.maxMemory !== undefined ? { maxMemoryMb: o.maxMemory } : {}),
     ...(maxMessageBytes !== undefined ? { maxMessageBytes } : {}),
+    ...(curve ? { curve } : {}),
     ...(o.id !== undefined ? { requestedId: o.id } : {}),
   });
   process.once("SIGINT", () => void e.stop("SIGINT"));

@@ -7,8 +7,10 @@ import {
   ensureProfileDirs, profilePaths, protocolMajor, sourceHash, writeConnectionFile,
   type ClientToHub, type ClientTask, type ConnectionInfo, type EngineInfo, type EngineTask, type EngineToHub, type HubToClient,
   type HubToEngine, type Incoming, type Logger, type Notification, type Part, type ProfilePaths, type SchedulerScheme, type TaskResult,
+  type CurveKeyPair, type CurveMaterial,
 } from "@ptcluster/protocol";
 import { LoadBalancer } from "./scheduler/load-balancer.js";
+import { ZapHandler } from "./security/zap-handler.js";
 import { EngineRegistry, type EngineEntry } from "./registry/engine-registry.js";
 import { TaskTable, type TaskRecord } from "./scheduler/task-table.js";
 import { EMPTY_PART, Outbox } from "./clients/outbox.js";
@@ -34,6 +36,11 @@ export interface HubOptions {
    * blocks its event loop for longer than this loses its queued work.
    */
   clientTimeoutMs?: number;
+  /**
+   * CURVE encryption (`--curve`): the controller's key pair and the client and engine pairs it
+   * writes into the connection files; `allowedKeys` adds public keys it also accepts.
+   */
+  curve?: CurveMaterial & { allowedKeys?: string[] };
   /** Largest message a client or engine may send (bytes, default 1 GiB); larger frames drop the connection before they are buffered. */
   maxMessageBytes?: number;
   logger: Logger;
@@ -68,6 +75,7 @@ export class Hub extends EventEmitter<HubEvents> {
   private clientCh!: Channel<ClientToHub, HubToClient>;
   private notifyCh!: Channel<never, Notification>;
   private timer: NodeJS.Timeout | undefined;
+  private zap: ZapHandler | undefined;
   private readonly hbMs: number;
   private readonly misses: number;
   private readonly log: Logger;
@@ -102,10 +110,18 @@ export class Hub extends EventEmitter<HubEvents> {
     const maxMessageBytes = this.opts.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
     // ZeroMQ checks each frame against maxMessageSize before buffering it: a peer announcing a
     // larger frame (with or without the key) is disconnected instead of costing memory.
-    const routerOpts = { linger: 200, mandatory: true, sendHighWaterMark: 100_000, receiveHighWaterMark: 100_000, maxMessageSize: maxMessageBytes + 65_536 };
+    const curve = this.opts.curve;
+    if (curve) {
+      // Every connection is encrypted, and accepted only from an allowed public key (fail closed:
+      // with the ZAP domain enforced, no handler means no connection).
+      this.zap = new ZapHandler(new Set([curve.client.publicKey, curve.engine.publicKey, ...(curve.allowedKeys ?? [])]), this.log);
+      await this.zap.start();
+    }
+    const security = curve ? { curveServer: true, curveSecretKey: curve.server.secretKey, zapDomain: "ptcluster", zapEnforceDomain: true } : {};
+    const routerOpts = { linger: 200, mandatory: true, sendHighWaterMark: 100_000, receiveHighWaterMark: 100_000, maxMessageSize: maxMessageBytes + 65_536, ...security };
     const clientSock = new zmq.Router(routerOpts);
     const engineSock = new zmq.Router({ ...routerOpts, handover: true });
-    const notifySock = new zmq.Publisher({ linger: 0, sendHighWaterMark: 100_000 });
+    const notifySock = new zmq.Publisher({ linger: 0, sendHighWaterMark: 100_000, ...security });
     await Promise.all([
       clientSock.bind(`tcp://${ip}:*`),
       engineSock.bind(`tcp://${ip}:*`),
@@ -129,8 +145,9 @@ export class Hub extends EventEmitter<HubEvents> {
       protocol: PROTOCOL_VERSION, clusterId: this.opts.clusterId ?? "", profile: this.paths.profile, host: location,
       key: key.toString("hex"), signatureScheme: "chacha20-poly1305" as const, hubPid: process.pid, createdAt: Date.now(), maxMessageBytes,
     };
-    writeConnectionFile(this.paths.engineFile, { ...base, kind: "engine", port: this.ports.engine } satisfies ConnectionInfo);
-    writeConnectionFile(this.paths.clientFile, { ...base, kind: "client", port: this.ports.client, notifyPort: this.ports.notify } satisfies ConnectionInfo);
+    const keysFor = (pair: CurveKeyPair | undefined) => (curve && pair ? { curve: { serverKey: curve.server.publicKey, ...pair } } : {});
+    writeConnectionFile(this.paths.engineFile, { ...base, kind: "engine", port: this.ports.engine, ...keysFor(curve?.engine) } satisfies ConnectionInfo);
+    writeConnectionFile(this.paths.clientFile, { ...base, kind: "client", port: this.ports.client, notifyPort: this.ports.notify, ...keysFor(curve?.client) } satisfies ConnectionInfo);
     this.timer = setInterval(() => this.onTick(), this.hbMs);
     this.state = "running";
     this.log.info({ ports: this.ports, ip, location }, "controller running");
@@ -512,6 +529,7 @@ export class Hub extends EventEmitter<HubEvents> {
     await new Promise((r) => setImmediate(r));
     for (const f of [this.paths.clientFile, this.paths.engineFile]) rmSync(f, { force: true });
     await Promise.all([this.engineCh.close(300), this.clientCh.close(300), this.notifyCh.close(100)]);
+    await this.zap?.close();
     this.state = "stopped";
     this.stopResolve();
   }

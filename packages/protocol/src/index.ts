@@ -12,3 +12,5 @@ export * from "./files/cluster-state.js";
 export * from "./log.js";
 export * from "./util/fn-hash.js";
 export { Deque } from "./util/deque.js";
+export * from "./security/curve.js";
+export * from "./security/z85.js";

@@ -141,6 +141,7 @@ describe("profile paths", () => {
       securityDir: join(dir, "profile_default", "security"), logDir: join(dir, "profile_default", "log"), runDir: join(dir, "profile_default", "run"),
       clientFile: join(dir, "profile_default", "security", "client.json"), engineFile: join(dir, "profile_default", "security", "engine.json"),
       stateFile: join(dir, "profile_default", "run", "cluster.json"),
+      allowedKeysFile: join(dir, "profile_default", "security", "allowed_keys"),
     });
   });
 

@@ -4,12 +4,13 @@ import { openSync, closeSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { Hub } from "@ptcluster/hub";
 import {
-  ClusterStartError, InvalidOptionError, createLogger, ensureProfileDirs, newClusterKey, pidAlive, profilePaths,
+  ClusterStartError, InvalidOptionError, createLogger, ensureProfileDirs, newClusterKey, newCurveMaterial, pidAlive, profilePaths, readAllowedKeys,
   readClusterState, writeClusterState, type ClusterState, type ProfilePaths, type SchedulerScheme,
 } from "@ptcluster/protocol";
 import { LocalLauncher } from "../launchers/local.js";
 import type { LaunchedEngine } from "../launchers/launcher.js";
 import { binPath } from "../util/cli-error.js";
+import { checkExposure } from "../util/exposure.js";
 import { mebibytes } from "../util/units.js";
 
 /** Options of `ptcluster start`; the same names as `startCluster()` takes. */
@@ -37,6 +38,10 @@ export interface StartOptions {
   maxMessageMb: number;
   /** ms a client may be silent before its tasks are cancelled */
   clientTimeoutMs: number;
+  /** CurveZMQ encryption with an allow-list */
+  curve: boolean;
+  /** false: `--no-encryption` given (a non-loopback bind without CURVE is accepted) */
+  encryption: boolean | undefined;
 }
 
 export interface StartSummary {
@@ -68,6 +73,7 @@ function assertNotRunning(paths: ProfilePaths): void {
 export async function start(o: StartOptions): Promise<void> {
   if (!Number.isInteger(o.n) || o.n < 0) throw new InvalidOptionError(`Expected \`-n\` to be a non-negative integer, got \`${o.n}\``);
   if (!Number.isInteger(o.concurrency) || o.concurrency < 1) throw new InvalidOptionError(`Expected \`--concurrency\` to be a positive integer, got \`${o.concurrency}\``);
+  checkExposure(o.ip, o.curve, o.encryption);
   const paths = profilePaths(o.profile, o.clusterId);
   assertNotRunning(paths);
   ensureProfileDirs(paths);
@@ -101,6 +107,8 @@ async function spawnDaemon(o: StartOptions, paths: ProfilePaths): Promise<StartS
   if (!o.restart) args.push("--no-restart");
   if (o.maxMemory !== undefined) args.push("--max-memory", String(o.maxMemory));
   args.push("--max-message-mb", String(o.maxMessageMb), "--client-timeout", String(o.clientTimeoutMs));
+  if (o.curve) args.push("--curve");
+  if (o.encryption === false) args.push("--no-encryption");
   if (o.clusterId) args.push("--cluster-id", o.clusterId);
   if (o.location) args.push("--location", o.location);
   const child = spawn(process.execPath, args, { detached: true, stdio: ["ignore", "ignore", fd, "ipc"] });
@@ -138,7 +146,8 @@ async function runController(o: StartOptions, paths: ProfilePaths): Promise<void
       process.send(msg, () => process.disconnect?.());
     } else if (msg.type === "ready") printSummary(msg.summary, o.json);
   };
-  const hub = new Hub({ profile: o.profile, clusterId: o.clusterId, ip: o.ip, key: newClusterKey(), heartbeatMs: o.heartbeatMs, scheme: o.scheme, maxMessageBytes: mebibytes(o.maxMessageMb), clientTimeoutMs: o.clientTimeoutMs, logger, ...(o.location ? { location: o.location } : {}) });
+  const curve = o.curve ? { ...newCurveMaterial(), allowedKeys: readAllowedKeys(paths.allowedKeysFile) } : undefined;
+  const hub = new Hub({ profile: o.profile, clusterId: o.clusterId, ip: o.ip, key: newClusterKey(), ...(curve ? { curve } : {}), heartbeatMs: o.heartbeatMs, scheme: o.scheme, maxMessageBytes: mebibytes(o.maxMessageMb), clientTimeoutMs: o.clientTimeoutMs, logger, ...(o.location ? { location: o.location } : {}) });
   await hub.start();
   const state: ClusterState = { profile: o.profile, clusterId: o.clusterId, hubPid: process.pid, enginePids: [], startedAt: Date.now(), state: "starting", engines: o.n };
   writeClusterState(paths.stateFile, state);

@@ -2,7 +2,7 @@ import * as zmq from "zeromq";
 import { hostname } from "node:os";
 import { randomBytes } from "node:crypto";
 import {
-  AuthenticationError, Channel, DEFAULT_MAX_MESSAGE_BYTES, PACKAGE_VERSION, PROTOCOL_VERSION, ProtocolError, VersionMismatchError, assertNever,
+  AuthenticationError, Channel, DEFAULT_MAX_MESSAGE_BYTES, PACKAGE_VERSION, curveClientOptions, type CurveClientKeys, PROTOCOL_VERSION, ProtocolError, VersionMismatchError, assertNever,
   endpoint, type EngineTask, type EngineToHub, type HubToEngine, type Incoming, type Logger, type Part, type TaskResult,
 } from "@ptcluster/protocol";
 import { TaskRunner } from "./task-runner.js";
@@ -26,6 +26,8 @@ export interface EngineOptions {
   maxMemoryMb?: number;
   /** Largest message the controller accepts (bytes, default 1 GiB): larger results fail instead. */
   maxMessageBytes?: number;
+  /** CURVE keys, when the cluster runs with `--curve`. */
+  curve?: CurveClientKeys;
   logger: Logger;
 }
 
@@ -76,7 +78,7 @@ export class Engine {
       },
       onReleased: (ids) => this.channel.send({ type: "released", ids }),
     });
-    const socket = new zmq.Dealer({ routingId: this.uuid, linger: 200, sendHighWaterMark: 100_000, receiveHighWaterMark: 100_000 });
+    const socket = new zmq.Dealer({ routingId: this.uuid, linger: 200, sendHighWaterMark: 100_000, receiveHighWaterMark: 100_000, ...curveClientOptions(this.opts.curve) });
     socket.connect(endpoint(this.opts.host, this.opts.port));
     this.state = "registering";
     const registered = new Promise<number>((resolve, reject) => {
@@ -109,6 +111,12 @@ export class Engine {
           this.onMessage(m);
         },
       }).start();
+      if (this.opts.curve) {
+        socket.events.on("handshake:error:auth", () => {
+          clearTimeout(timer);
+          reject(new AuthenticationError(`The controller at ${this.opts.host}:${this.opts.port} refused this engine's CURVE public key (not in the cluster's allow-list). Copy the cluster's current engine connection file.`));
+        });
+      }
     });
     // Register while the executor thread boots: tasks wait in the queue until it is ready.
     const executorReady = this.runner.whenReady();

@@ -1,6 +1,8 @@
 import { chmodSync, readFileSync, renameSync, statSync, writeFileSync } from "node:fs";
 import { ConnectionFileError, NoClusterError } from "../errors.js";
 import { PROTOCOL_VERSION } from "../version.js";
+import type { CurveClientKeys } from "../security/curve.js";
+import { isCurveKey } from "../security/z85.js";
 
 /** What a client or an engine needs to reach a controller. Written with mode 0600. */
 export interface ConnectionInfo {
@@ -20,6 +22,8 @@ export interface ConnectionInfo {
   signatureScheme: "chacha20-poly1305";
   /** Largest message (all frames) a peer may send, in bytes. */
   maxMessageBytes?: number;
+  /** Present when the cluster runs with `--curve`: this side's key pair and the controller's public key. */
+  curve?: CurveClientKeys;
   hubPid: number;
   createdAt: number;
 }
@@ -70,6 +74,9 @@ export function readConnectionFile(file: string, expect: "client" | "engine", pr
   if (!Number.isInteger(info.port)) problems.push("no port");
   if (typeof info.key !== "string" || !/^[0-9a-f]{64}$/.test(info.key)) problems.push("no valid key");
   if (expect === "client" && !Number.isInteger(info.notifyPort)) problems.push("no notifyPort");
+  if (info.curve !== undefined && !(isCurveKey(info.curve.serverKey) && isCurveKey(info.curve.publicKey) && isCurveKey(info.curve.secretKey))) {
+    problems.push("malformed curve keys");
+  }
   if (problems.length) {
     throw new ConnectionFileError(file, `Connection file ${file} is not usable: ${problems.join("; ")}.`);
   }

@@ -19,6 +19,8 @@ export interface ProfilePaths {
   clientFile: string;
   engineFile: string;
   stateFile: string;
+  /** Extra CURVE public keys the controller accepts (one per line). */
+  allowedKeysFile: string;
 }
 
 const NAME = /^[A-Za-z0-9_.-]{1,64}$/;
@@ -48,6 +50,7 @@ export function profilePaths(profile = "default", clusterId = ""): ProfilePaths 
     clientFile: join(securityDir, `client${suffix}.json`),
     engineFile: join(securityDir, `engine${suffix}.json`),
     stateFile: join(runDir, `cluster${suffix}.json`),
+    allowedKeysFile: join(securityDir, "allowed_keys"),
   };
 }
 
