@@ -20,7 +20,12 @@ function mutate(buf: Buffer, r: () => number): Buffer {
   if (kind === 0 && out.length) out[Math.floor(r() * out.length)] = Math.floor(r() * 256);
   if (kind === 1) return out.subarray(0, Math.floor(r() * out.length));
   if (kind === 2) return Buffer.concat([out, Buffer.from(Array.from({ length: 1 + Math.floor(r() * 16) }, () => Math.floor(r() * 256)))]);
-  if (kind === 3) for (let i = 0; i < 4 && out.length; i++) out[Math.floor(r() * out.length)] ^= 1 << Math.floor(r() * 8);
+  if (kind === 3) {
+    for (let i = 0; i < 4 && out.length; i++) {
+      const at = Math.floor(r() * out.length);
+      out[at] = (out[at] as number) ^ (1 << Math.floor(r() * 8));
+    }
+  }
   return out;
 }
 
