@@ -171,6 +171,9 @@ export class Engine {
         }
         break;
       case "reregister":
+        // The controller declared us dead and failed or moved our tasks: drop them, so the engine
+        // comes back free, then register again (asking for the same id).
+        this.runner.cancelAll();
         this.sendRegister();
         break;
       default:

@@ -122,6 +122,11 @@ export class TaskRunner {
     }
   }
 
+  /** Cancels everything queued or running (the controller has already failed or moved it). */
+  cancelAll(): void {
+    this.cancel([...this.queue.map((q) => q.task.id), ...this.posted.keys()]);
+  }
+
   private newExecutor(): ExecutorHost {
     const host: ExecutorHost = new ExecutorHost(
       this.opts.concurrency,
