@@ -34,7 +34,8 @@ await yargs(hideBin(process.argv))
         .option("restart", { type: "boolean", default: true, describe: "replace engines that die (they register with new ids); --no-restart to turn off" })
         .option("max-memory", { type: "number", describe: "heap limit of each engine's executor in MB: a task that exceeds it fails, the engine lives on" })
         .option("max-message-mb", { type: "number", default: 1024, describe: "largest message (task data, result, push) in MiB; larger ones are refused before sending" })
-        .option("client-timeout", { type: "number", default: 30_000, describe: "ms a client may be silent before its unfinished tasks are cancelled" })
+        .option("client-timeout", { type: "number", default: 30_000, describe: "ms a client may be silent before its queued tasks are cancelled" })
+        .option("result-ttl", { type: "number", default: 600_000, describe: "ms results of a client that went away are kept for rc.getResult" })
         .option("curve", { type: "boolean", default: false, describe: "encrypt every connection with CurveZMQ; only allowed public keys may connect (keys in the profile's security/)" })
         .option("encryption", { type: "boolean", describe: "--no-encryption: accept a non-loopback --ip without --curve (printed loudly)" })
         .option("foreground", { type: "boolean", default: false, describe: "stay attached: Ctrl-C stops the cluster" })
@@ -46,7 +47,7 @@ await yargs(hideBin(process.argv))
       const { start, defaultEngineCount } = await import("./commands/start.js");
       await start({
         n: a.n ?? defaultEngineCount(), profile: a.profile, clusterId: a["cluster-id"], ip: a.ip, location: a.location,
-        concurrency: a.concurrency, foreground: a.foreground, json: a.json, timeout: a.timeout, heartbeatMs: a.heartbeat, ipcReady: a["ipc-ready"], scheme: a.scheme, restart: a.restart, maxMemory: a["max-memory"], maxMessageMb: a["max-message-mb"], clientTimeoutMs: a["client-timeout"], curve: a.curve, encryption: a.encryption,
+        concurrency: a.concurrency, foreground: a.foreground, json: a.json, timeout: a.timeout, heartbeatMs: a.heartbeat, ipcReady: a["ipc-ready"], scheme: a.scheme, restart: a.restart, maxMemory: a["max-memory"], maxMessageMb: a["max-message-mb"], clientTimeoutMs: a["client-timeout"], resultTtlMs: a["result-ttl"], curve: a.curve, encryption: a.encryption,
       });
     }),
   )

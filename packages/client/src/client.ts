@@ -3,7 +3,7 @@ import { EventEmitter } from "node:events";
 import { hostname } from "node:os";
 import { randomBytes } from "node:crypto";
 import {
-  AuthenticationError, Channel, ClientClosedError, DEFAULT_MAX_MESSAGE_BYTES, HubLostError, MessageTooLargeError, NoEnginesError, encodedSize, PACKAGE_VERSION, PROTOCOL_VERSION,
+  AuthenticationError, Channel, ClientClosedError, CompositeError, DEFAULT_MAX_MESSAGE_BYTES, InvalidOptionError, decodeValue, HubLostError, MessageTooLargeError, NoEnginesError, encodedSize, PACKAGE_VERSION, PROTOCOL_VERSION,
   ProtocolError, VersionMismatchError, assertNever, curveClientOptions, endpoint, profilePaths, readConnectionFile, silentLogger,
   type ClientTask, type ClientToHub, type ConnectionInfo, type EngineInfo, type HubRequest, type HubToClient,
   type Incoming, type Logger, type Notification, type Part, type TaskResult,
@@ -11,7 +11,8 @@ import {
 import { DirectView, EngineView } from "./views/direct-view.js";
 import { LoadBalancedView } from "./views/load-balanced-view.js";
 import { validateConnectOptions, type ConnectOptions } from "./options.js";
-import type { AsyncResult } from "./results/async-result.js";
+import { AsyncResult, pendingMetadata, recordResult } from "./results/async-result.js";
+import { failureToError } from "./results/remote-errors.js";
 
 // Pending outgoing messages must never keep a finished script alive.
 zmq.context.blocky = false;
@@ -89,6 +90,9 @@ export class Client extends EventEmitter<ClientEvents> {
   private refreshing = false;
   private readonly log: Logger;
 
+  /** This client's id, the first half of its tasks' `msgIds`. */
+  readonly id = randomBytes(16).toString("hex");
+
   /** @internal use {@link connect} */
   constructor(connection: ConnectionInfo, logger?: Logger) {
     super();
@@ -99,7 +103,7 @@ export class Client extends EventEmitter<ClientEvents> {
   /** @internal */
   async open(timeoutMs: number, signal?: AbortSignal): Promise<void> {
     const key = Buffer.from(this.connection.key, "hex");
-    const routingId = randomBytes(16).toString("hex");
+    const routingId = this.id;
     const curve = curveClientOptions(this.connection.curve);
     const dealer = new zmq.Dealer({ routingId, linger: 100, sendHighWaterMark: 100_000, receiveHighWaterMark: 100_000, ...curve });
     dealer.connect(endpoint(this.connection.host, this.connection.port));
@@ -256,6 +260,49 @@ export class Client extends EventEmitter<ClientEvents> {
     const ids = list.filter((r): r is number => typeof r === "number");
     for (const r of list) if (typeof r !== "number") r.abort();
     this.cancel(ids.filter((id) => this.sinks.has(id)));
+  }
+
+  /**
+   * The result of a task another client submitted and then went away from (`ar.msgIds`), while the
+   * controller keeps it (`--result-ttl`, default 10 minutes). Resolves to the value, or to one value
+   * per engine for a task sent to several; rejects with the task's error, or `UnknownTaskError`.
+   */
+  getResult(msgId: string): AsyncResult<unknown> {
+    this.assertOpen();
+    const m = typeof msgId === "string" ? /^([0-9a-f]{32}):(\d+)$/.exec(msgId) : null;
+    if (!m) throw new InvalidOptionError(`Expected a task id like "<client id>:<number>" (from \`ar.msgIds\`), got ${JSON.stringify(msgId)}`);
+    const meta = pendingMetadata(-1);
+    const ids: number[] = [];
+    return new AsyncResult<unknown>((resolve, reject) => {
+      const id = this.nextTaskId++;
+      ids.push(id);
+      const got: Array<{ engine: number; value: unknown; error: Error | undefined }> = [];
+      let total: number | undefined;
+      this.sinks.set(id, {
+        onResult: (r, part) => {
+          total ??= r.total ?? 1;
+          recordResult(meta, r);
+          let value: unknown;
+          let error: Error | undefined;
+          if (r.ok) {
+            try {
+              value = decodeValue(part.body, part.frames);
+            } catch (err) {
+              error = err as Error;
+            }
+          } else error = failureToError(r, part);
+          got.push({ engine: r.engine, value, error });
+          if (got.length < total) return;
+          this.release(id);
+          got.sort((a, b) => a.engine - b.engine);
+          const failed = got.find((g) => g.error);
+          if (failed?.error) reject(got.length === 1 ? failed.error : new CompositeError(got.flatMap((g) => (g.error ? [g.error] : [])), got.map((g) => g.error ?? g.value)));
+          else resolve(got.length === 1 ? got[0]?.value : got.map((g) => g.value));
+        },
+        onFailure: (err) => reject(err),
+      });
+      this.channel.send({ type: "adopt", items: [{ from: m[1] as string, id: Number(m[2]), as: id }] });
+    }, [meta], () => this.cancel(ids), ids, this.id);
   }
 
   /** A load-balanced view: each task runs on whichever engine (of `targets`, default all) is free. */

@@ -13,6 +13,6 @@ export { moduleFunction, type ModuleRef } from "./functions/module-function.js";
 export {
   PtclusterError, RemoteError, UndefinedNameError, CompositeError, TaskTimeoutError, TaskCancelledError, EngineLostError,
   HubLostError, NoEnginesError, NoClusterError, ConnectionFileError, ProtocolError, AuthenticationError, VersionMismatchError,
-  SerializationError, InvalidOptionError, ClientClosedError, UnknownEngineError, ClusterStartError, DependencyError, ResourceLimitError, MessageTooLargeError,
+  SerializationError, InvalidOptionError, ClientClosedError, UnknownEngineError, ClusterStartError, DependencyError, ResourceLimitError, MessageTooLargeError, UnknownTaskError,
   type EngineInfo,
 } from "@ptcluster/protocol";

@@ -11,6 +11,7 @@ import {
 } from "@ptcluster/protocol";
 import { LoadBalancer } from "./scheduler/load-balancer.js";
 import { ZapHandler } from "./security/zap-handler.js";
+import { ResultStore } from "./results/result-store.js";
 import { EngineRegistry, type EngineEntry } from "./registry/engine-registry.js";
 import { TaskTable, type TaskRecord } from "./scheduler/task-table.js";
 import { EMPTY_PART, Outbox } from "./clients/outbox.js";
@@ -36,6 +37,8 @@ export interface HubOptions {
    * blocks its event loop for longer than this loses its queued work.
    */
   clientTimeoutMs?: number;
+  /** How long results of a client that went away are kept for `rc.getResult` (ms, default 10 min). */
+  resultTtlMs?: number;
   /**
    * CURVE encryption (`--curve`): the controller's key pair and the client and engine pairs it
    * writes into the connection files; `allowedKeys` adds public keys it also accepts.
@@ -68,6 +71,7 @@ export class Hub extends EventEmitter<HubEvents> {
   private readonly clients = new Map<string, ClientEntry>();
   private readonly fnSources = new Map<string, string>();
   private readonly lb: LoadBalancer;
+  private readonly store: ResultStore;
   private readonly engineOut = new Outbox<EngineTask>();
   private readonly clientOut = new Outbox<TaskResult>();
   private flushScheduled = false;
@@ -91,6 +95,7 @@ export class Hub extends EventEmitter<HubEvents> {
     this.misses = opts.missedHeartbeats ?? 6;
     this.log = opts.logger.child({ component: "hub" });
     this.stopped = new Promise((r) => (this.stopResolve = r));
+    this.store = new ResultStore(opts.resultTtlMs ?? 600_000);
     this.lb = new LoadBalancer(opts.scheme ?? "leastload", this.engines, {
       dispatch: (engine, rec) => {
         const lb = rec.lb;
@@ -260,7 +265,7 @@ export class Hub extends EventEmitter<HubEvents> {
       this.tasks.take(r.id);
       const out: TaskResult = { ...r, id: rec.localId, engine: id };
       if (lb) out.attempts = lb.attempts;
-      this.clientOut.push(rec.clientKey, rec.client, out, parts[i] ?? EMPTY_PART);
+      this.deliver(rec, out, parts[i] ?? EMPTY_PART);
     }
     this.lb.schedule();
   }
@@ -296,11 +301,23 @@ export class Hub extends EventEmitter<HubEvents> {
     this.emit("engine_down", { id, reason });
   }
 
+  /** To the task's client, or, if it went away, into the result store for `rc.getResult`. */
+  private deliver(rec: TaskRecord, out: TaskResult, part: Part): void {
+    const adopted = this.adoptedTotals.size ? `${rec.clientKey}:${rec.localId}` : undefined;
+    const total = adopted ? this.adoptedTotals.get(adopted) : undefined;
+    if (total !== undefined) {
+      out.total = total;
+      if (this.tasks.idsOf(rec.clientKey, rec.localId).length === 0) this.adoptedTotals.delete(adopted as string);
+    }
+    if (this.clients.has(rec.clientKey)) this.clientOut.push(rec.clientKey, rec.client, out, part);
+    else this.store.put(rec.clientKey, rec.localId, out, part, this.tasks.idsOf(rec.clientKey, rec.localId).length);
+  }
+
   private failTask(rec: TaskRecord, code: string, message: string): void {
     const now = Date.now();
     const out: TaskResult = { id: rec.localId, ok: false, engine: rec.engine, started: now, completed: now, sysError: { code, message } };
     if (rec.lb) out.attempts = rec.lb.attempts;
-    this.clientOut.push(rec.clientKey, rec.client, out, EMPTY_PART);
+    this.deliver(rec, out, EMPTY_PART);
   }
 
   // ---- clients ------------------------------------------------------------------------------
@@ -339,6 +356,10 @@ export class Hub extends EventEmitter<HubEvents> {
         break;
       case "ping":
         break;
+      case "adopt":
+        if (!client) return;
+        this.onAdopt(client, header.items);
+        break;
       default:
         assertNever(header);
     }
@@ -353,15 +374,45 @@ export class Hub extends EventEmitter<HubEvents> {
   }
 
   /** A client left (or went silent): its unfinished work is cancelled, so engines serve others. */
+  /**
+   * A client left (or went silent): its tasks that have not started are cancelled, so engines
+   * serve others; the results of those still running are kept for a while (`rc.getResult`).
+   */
   private clientGone(key: string, reason: string): void {
-    const ids = this.tasks.allOf(key);
-    if (ids.length) this.log.info({ tasks: ids.length, reason }, "client gone; cancelling its tasks");
-    this.cancel(ids);
     this.clients.delete(key);
+    const ids = this.tasks.allOf(key);
+    if (ids.length) this.log.info({ tasks: ids.length, reason }, "client gone; cancelling its queued tasks");
+    this.cancel(ids, true);
   }
 
-  /** Cancels tasks by controller id: queued ones fail at once, the others are cancelled by their engines. */
-  private cancel(hubIds: number[]): void {
+  /** Another client takes over tasks of a client that went away. */
+  private onAdopt(client: ClientEntry, items: Array<{ from: string; id: number; as: number }>): void {
+    for (const { from, id, as } of items) {
+      const running = this.tasks.idsOf(from, id);
+      const kept = this.store.take(from, id);
+      const total = (kept?.results.length ?? 0) + running.length;
+      if (total === 0) {
+        const now = Date.now();
+        this.clientOut.push(client.key, client.routingId, {
+          id: as, ok: false, engine: -1, started: now, completed: now, total: 1,
+          sysError: { code: "ERR_PTC_UNKNOWN_TASK", message: `No result is kept under ${from}:${id}: it was fetched already, expired, belongs to a client that is still connected, or never existed.` },
+        }, EMPTY_PART);
+        continue;
+      }
+      for (const { result, part } of kept?.results ?? []) this.clientOut.push(client.key, client.routingId, { ...result, id: as, total }, part);
+      for (const hubId of running) this.tasks.reassign(hubId, client.routingId, client.key, as);
+      if (running.length) this.adoptedTotals.set(`${client.key}:${as}`, total);
+    }
+  }
+
+  /** Results still to come for adopted tasks carry the number to expect. */
+  private readonly adoptedTotals = new Map<string, number>();
+
+  /**
+   * Cancels tasks by controller id: queued ones fail at once, the others are cancelled by their
+   * engines (with `queuedOnly`, only those that have not started there).
+   */
+  private cancel(hubIds: number[], queuedOnly = false): void {
     const ids = new Set(hubIds);
     const err = new TaskCancelledError("The task was cancelled before it started.");
     for (const rec of this.lb.remove((r) => ids.has(r.hubId))) {
@@ -378,7 +429,7 @@ export class Hub extends EventEmitter<HubEvents> {
     }
     for (const [engineId, list] of perEngine) {
       const e = this.engines.get(engineId);
-      if (e) this.engineCh.send({ type: "engine_cancel", ids: list }, undefined, e.routingId);
+      if (e) this.engineCh.send({ type: "engine_cancel", ids: list, ...(queuedOnly ? { queuedOnly } : {}) }, undefined, e.routingId);
     }
   }
 
@@ -492,6 +543,7 @@ export class Hub extends EventEmitter<HubEvents> {
     }
     for (const e of this.engines.all()) this.engineCh.send({ type: "heartbeat", t: now }, undefined, e.routingId);
     const clientDeadline = now - (this.opts.clientTimeoutMs ?? 30_000);
+    this.store.purge(now);
     for (const c of [...this.clients.values()]) if (c.lastSeen < clientDeadline) this.clientGone(c.key, "silent");
     this.notifyCh.send({ type: "tick", t: now, engines: this.engines.size });
     this.scheduleFlush();

@@ -195,6 +195,13 @@ export class ClusterStartError extends PtclusterError {
   }
 }
 
+/** `rc.getResult(id)` found nothing under that id. */
+export class UnknownTaskError extends PtclusterError {
+  constructor(message: string) {
+    super("ERR_PTC_UNKNOWN_TASK", message);
+  }
+}
+
 /** A message (a task's arguments, a result, a push) is larger than the cluster allows. */
 export class MessageTooLargeError extends PtclusterError {
   readonly bytes: number;

@@ -96,6 +96,8 @@ export interface TaskResult {
   sysError?: { code: string; message: string };
   /** How many times the task was started (1 unless retried or moved after an engine died). */
   attempts?: number;
+  /** For a result fetched by another client (`adopt`): how many results to expect under this id. */
+  total?: number;
 }
 
 export type HubRequest =
@@ -113,6 +115,11 @@ export interface RequestMsg { type: "request"; rid: number; req: HubRequest }
 export interface ByeMsg { type: "bye" }
 /** A client's heartbeat: a client silent for several periods is presumed gone and its work cancelled. */
 export interface PingMsg { type: "ping" }
+/**
+ * Take over tasks of another (gone) client: `from` is its id, `id` its task id, `as` the id this
+ * client gives them. Stored results come back at once; running tasks report here when done.
+ */
+export interface AdoptMsg { type: "adopt"; items: Array<{ from: string; id: number; as: number }> }
 /** Cancel tasks (client-local ids): queued ones are dropped, running ones signalled, then forced. */
 export interface CancelMsg { type: "cancel"; ids: number[]; reason: "cancel" | "timeout" }
 
@@ -168,14 +175,14 @@ export interface RegisterReplyMsg {
 }
 export interface TasksMsg { type: "tasks"; tasks: EngineTask[]; pf: number[] }
 export interface EngineShutdownMsg { type: "engine_shutdown"; reason: string }
-/** Cancel tasks (controller ids) on this engine. */
-export interface EngineCancelMsg { type: "engine_cancel"; ids: number[] }
+/** Cancel tasks (controller ids) on this engine; with `queuedOnly`, only those that have not started. */
+export interface EngineCancelMsg { type: "engine_cancel"; ids: number[]; queuedOnly?: boolean }
 /** Hand back up to `max` queued tasks that have not started (another engine is idle). */
 export interface ReleaseMsg { type: "release"; max: number }
 /** The controller does not know this engine (it was declared dead): register again. */
 export interface ReregisterMsg { type: "reregister" }
 
-export type ClientToHub = ConnectMsg | SubmitMsg | RequestMsg | ByeMsg | CancelMsg | PingMsg;
+export type ClientToHub = ConnectMsg | SubmitMsg | RequestMsg | ByeMsg | CancelMsg | PingMsg | AdoptMsg;
 export type HubToClient = ConnectReplyMsg | ResultsMsg | ReplyMsg;
 export type Notification = EngineUpMsg | EngineDownMsg | TickMsg | ShutdownNoticeMsg | EngineResetMsg;
 export type EngineToHub = RegisterMsg | EngineResultsMsg | HeartbeatMsg | UnregisterMsg | ReleasedMsg | ExecutorResetMsg;

@@ -38,6 +38,8 @@ export interface StartOptions {
   maxMessageMb: number;
   /** ms a client may be silent before its tasks are cancelled */
   clientTimeoutMs: number;
+  /** ms results of a gone client are kept */
+  resultTtlMs: number;
   /** CurveZMQ encryption with an allow-list */
   curve: boolean;
   /** false: `--no-encryption` given (a non-loopback bind without CURVE is accepted) */
@@ -106,7 +108,7 @@ async function spawnDaemon(o: StartOptions, paths: ProfilePaths): Promise<StartS
     "--concurrency", String(o.concurrency), "--timeout", String(o.timeout), "--heartbeat", String(o.heartbeatMs), "--scheme", o.scheme];
   if (!o.restart) args.push("--no-restart");
   if (o.maxMemory !== undefined) args.push("--max-memory", String(o.maxMemory));
-  args.push("--max-message-mb", String(o.maxMessageMb), "--client-timeout", String(o.clientTimeoutMs));
+  args.push("--max-message-mb", String(o.maxMessageMb), "--client-timeout", String(o.clientTimeoutMs), "--result-ttl", String(o.resultTtlMs));
   if (o.curve) args.push("--curve");
   if (o.encryption === false) args.push("--no-encryption");
   if (o.clusterId) args.push("--cluster-id", o.clusterId);
@@ -147,7 +149,7 @@ async function runController(o: StartOptions, paths: ProfilePaths): Promise<void
     } else if (msg.type === "ready") printSummary(msg.summary, o.json);
   };
   const curve = o.curve ? { ...newCurveMaterial(), allowedKeys: readAllowedKeys(paths.allowedKeysFile) } : undefined;
-  const hub = new Hub({ profile: o.profile, clusterId: o.clusterId, ip: o.ip, key: newClusterKey(), ...(curve ? { curve } : {}), heartbeatMs: o.heartbeatMs, scheme: o.scheme, maxMessageBytes: mebibytes(o.maxMessageMb), clientTimeoutMs: o.clientTimeoutMs, logger, ...(o.location ? { location: o.location } : {}) });
+  const hub = new Hub({ profile: o.profile, clusterId: o.clusterId, ip: o.ip, key: newClusterKey(), ...(curve ? { curve } : {}), heartbeatMs: o.heartbeatMs, scheme: o.scheme, maxMessageBytes: mebibytes(o.maxMessageMb), clientTimeoutMs: o.clientTimeoutMs, resultTtlMs: o.resultTtlMs, logger, ...(o.location ? { location: o.location } : {}) });
   await hub.start();
   const state: ClusterState = { profile: o.profile, clusterId: o.clusterId, hubPid: process.pid, enginePids: [], startedAt: Date.now(), state: "starting", engines: o.n };
   writeClusterState(paths.stateFile, state);

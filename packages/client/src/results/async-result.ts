@@ -54,6 +54,7 @@ export class AsyncResult<T> implements PromiseLike<T> {
     readonly metadata: TaskMetadata[],
     private readonly onAbort?: () => void,
     private readonly ids: readonly number[] = [],
+    private readonly clientId = "",
   ) {
     this.promise = new Promise<T>((resolve, reject) => {
       executor(
@@ -145,6 +146,14 @@ export class AsyncResult<T> implements PromiseLike<T> {
   /** This client's ids of the tasks behind this result (for `rc.abort(ids)`); empty until submitted. */
   get taskIds(): number[] {
     return [...this.ids];
+  }
+
+  /**
+   * Ids that name these tasks across clients (`"<client id>:<task id>"`): if this client goes away,
+   * another can fetch the results with `rc.getResult(id)` while the controller keeps them.
+   */
+  get msgIds(): string[] {
+    return this.ids.map((id) => `${this.clientId}:${id}`);
   }
 
   /** Cancels tasks that have not finished (queued ones are removed; running ones are signalled). */

@@ -1,5 +1,5 @@
 import {
-  EngineLostError, ProtocolError, RemoteError, ResourceLimitError, TaskCancelledError, TaskTimeoutError, UndefinedNameError, UnknownEngineError,
+  EngineLostError, ProtocolError, RemoteError, ResourceLimitError, TaskCancelledError, UnknownTaskError, TaskTimeoutError, UndefinedNameError, UnknownEngineError,
   decodeValue, type FailureInfo, type Part, type TaskResult,
 } from "@ptcluster/protocol";
 
@@ -25,6 +25,8 @@ export function failureToError(result: TaskResult, part: Part, ctx: FailureConte
         return new TaskTimeoutError(ctx.timeout ?? Number.NaN, result.engine);
       case "ERR_PTC_TASK_CANCELLED":
         return new TaskCancelledError(message);
+      case "ERR_PTC_UNKNOWN_TASK":
+        return new UnknownTaskError(message);
       case "ERR_PTC_OUT_OF_MEMORY":
         return new ResourceLimitError(result.engine, message);
       default:

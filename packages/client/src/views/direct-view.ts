@@ -109,7 +109,7 @@ abstract class AddressedView {
       } else {
         ids.push(client.submit({ ...base, to: s.targets }, s.parts, sink((r) => indexOf.get(r.engine)), s.fn?.src));
       }
-    }, metadata, () => client.cancel(ids), ids);
+    }, metadata, () => client.cancel(ids), ids, client.id);
     return ar;
   }
 

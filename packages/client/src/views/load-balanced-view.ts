@@ -100,7 +100,7 @@ export class LoadBalancedView {
           reject(err);
         });
       } else submit(undefined);
-    }, [meta], onAbortResult, ids);
+    }, [meta], onAbortResult, ids, client.id);
     function onAbortResult(): void {
       cancelled = true;
       if (id >= 0) client.cancel([id]);

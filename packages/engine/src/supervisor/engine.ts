@@ -152,7 +152,8 @@ export class Engine {
         }
         break;
       case "engine_cancel":
-        this.runner.cancel(header.ids);
+        if (header.queuedOnly) this.runner.cancelQueued(header.ids);
+        else this.runner.cancel(header.ids);
         break;
       case "release":
         this.channel.send({ type: "released", ids: this.runner.release(header.max) });

@@ -122,6 +122,29 @@ export class TaskRunner {
     }
   }
 
+  /** Cancels these tasks only if they have not started (their client is gone; running ones may finish). */
+  cancelQueued(ids: readonly number[]): void {
+    const wanted = new Set(ids);
+    for (let i = this.queue.length - 1; i >= 0; i--) {
+      const q = this.queue[i] as { task: EngineTask };
+      if (!wanted.has(q.task.id)) continue;
+      this.queue.splice(i, 1);
+      this.report(q.task.id, Date.now(), { code: "ERR_PTC_TASK_CANCELLED", message: "The task was cancelled before it started: its client went away." });
+    }
+    const reclaim: number[] = [];
+    for (const id of wanted) {
+      const p = this.posted.get(id);
+      if (p && p.started === undefined && !p.verdict) {
+        this.cancelOnReclaim.add(id);
+        reclaim.push(id);
+      }
+    }
+    if (reclaim.length) this.executor.post({ type: "reclaim", ids: reclaim });
+  }
+
+  /** Tasks to report as cancelled (not released) when the executor hands them back. */
+  private readonly cancelOnReclaim = new Set<number>();
+
   /** Cancels everything queued or running (the controller has already failed or moved it). */
   cancelAll(): void {
     this.cancel([...this.queue.map((q) => q.task.id), ...this.posted.keys()]);
@@ -223,8 +246,11 @@ export class TaskRunner {
       for (const id of m.ids) {
         const p = this.posted.get(id);
         if (!p || p.started !== undefined) continue;
+        const cancel = this.cancelOnReclaim.has(id);
         this.finish(p);
-        ids.push(id);
+        if (cancel) {
+          this.report(id, Date.now(), { code: "ERR_PTC_TASK_CANCELLED", message: "The task was cancelled before it started: its client went away." });
+        } else ids.push(id);
       }
       if (ids.length > 0) this.opts.onReleased(ids);
     } else if (m.type === "dropped") {
@@ -249,6 +275,7 @@ export class TaskRunner {
   }
 
   private finish(p: Posted): void {
+    this.cancelOnReclaim.delete(p.task.id);
     clearTimeout(p.timer);
     clearTimeout(p.killTimer);
     if (this.posted.delete(p.task.id) && p.started !== undefined) this.startedCount--;

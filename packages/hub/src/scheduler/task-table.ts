@@ -69,6 +69,25 @@ export class TaskTable {
     return rec;
   }
 
+  /** Hands a task over to another client (it adopted the task of a client that went away). */
+  reassign(hubId: number, client: Buffer, clientKey: string, localId: number): void {
+    const rec = this.records.get(hubId);
+    if (!rec) return;
+    const old = this.byClient.get(rec.clientKey);
+    const oldIds = old?.get(rec.localId);
+    oldIds?.delete(hubId);
+    if (oldIds && oldIds.size === 0) old?.delete(rec.localId);
+    if (old && old.size === 0) this.byClient.delete(rec.clientKey);
+    rec.client = client;
+    rec.clientKey = clientKey;
+    rec.localId = localId;
+    let ofClient = this.byClient.get(clientKey);
+    if (!ofClient) this.byClient.set(clientKey, (ofClient = new Map()));
+    let ids = ofClient.get(localId);
+    if (!ids) ofClient.set(localId, (ids = new Set()));
+    ids.add(hubId);
+  }
+
   /** Controller ids of a client's task (several for a direct task on several engines). */
   idsOf(clientKey: string, localId: number): number[] {
     return [...(this.byClient.get(clientKey)?.get(localId) ?? [])];
