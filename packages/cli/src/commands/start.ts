@@ -179,7 +179,10 @@ async function runController(o: StartOptions, paths: ProfilePaths): Promise<void
   void hub.stopped.then(() => shutdown("controller stopped"));
 
   let ready = false;
-  const restarts: number[] = [];
+  /** Recent deaths of engines that never registered: the sign of a crash loop. */
+  const failedStarts: number[] = [];
+  const registered = new Set<number>();
+  hub.on("engine_up", (info) => registered.add(info.pid));
   const supervise = (list: LaunchedEngine[]) => {
     for (const e of list) {
       engines.add(e);
@@ -190,14 +193,15 @@ async function runController(o: StartOptions, paths: ProfilePaths): Promise<void
         if (stopping) return;
         logger.warn({ pid: e.pid, code }, "engine process exited");
         hub.engineProcessExited(e.pid, typeof code === "string" ? code : `code ${code}`);
-        // Replace it (it registers with a new id), unless restarts are off or it is crash-looping.
+        // Replace it (it registers with a new id), unless restarts are off or replacements keep
+        // dying before they even register (a crash loop: a broken install, a bad NODE_OPTIONS).
         const now = Date.now();
-        while (restarts.length && (restarts[0] as number) < now - 10_000) restarts.shift();
-        if (ready && o.restart && restarts.length < Math.max(5, o.n)) {
-          restarts.push(now);
+        if (!registered.delete(e.pid)) failedStarts.push(now);
+        while (failedStarts.length && (failedStarts[0] as number) < now - 10_000) failedStarts.shift();
+        if (ready && o.restart && failedStarts.length < Math.max(3, o.n)) {
           supervise(launcher.start(1));
         } else if (ready && o.restart) {
-          logger.error({ restarts: restarts.length }, "engines keep dying; not restarting them");
+          logger.error({ failedStarts: failedStarts.length }, "replacement engines die before registering; not restarting them");
         }
         writeClusterState(paths.stateFile, state);
       });
