@@ -1,30 +1,18 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { execa } from "execa";
 import { createHash } from "node:crypto";
 import { fileURLToPath } from "node:url";
-import { DependencyError, RemoteError, TaskCancelledError, moduleFunction, type Client } from "@ptcluster/client";
-import { startTestCluster, tempClusterDir, type TestCluster } from "./helpers/cluster.js";
+import { DependencyError, RemoteError, TaskCancelledError, moduleFunction } from "@ptcluster/client";
+import { useCluster } from "./helpers/cluster.js";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
 const moduleUrl = new URL("./fixtures/tasks-module.ts", import.meta.url);
 
 describe("load-balanced extras: module tasks, dependencies, progress bar", () => {
-  const tmp = tempClusterDir();
-  let cluster: TestCluster;
-  let rc: Client;
-
-  beforeAll(async () => {
-    cluster = await startTestCluster(tmp.dir, { n: 2 });
-    rc = await cluster.connect();
-  });
-  afterAll(async () => {
-    await rc?.close();
-    await cluster?.stop();
-    tmp.cleanup();
-  });
+  const ctx = useCluster({ n: 2 });
 
   it("a module task runs an exported function of a TypeScript module the engines import", async () => {
-    const lb = rc.loadBalancedView();
+    const lb = ctx.rc.loadBalancedView();
     const digest = moduleFunction<(s: string) => string>(moduleUrl, "digest");
     const triple = moduleFunction<(x: number) => number>(fileURLToPath(moduleUrl));
     const expected = (s: string) => createHash("sha256").update(s).digest("hex").slice(0, 16);
@@ -41,7 +29,7 @@ describe("load-balanced extras: module tasks, dependencies, progress bar", () =>
   });
 
   it("`after` waits for its dependencies; `follow` runs where they ran; a failed dependency fails its dependents", async () => {
-    const lb = rc.loadBalancedView();
+    const lb = ctx.rc.loadBalancedView();
     const slow = lb.apply(() => new Promise<number>((r) => setTimeout(() => r(Date.now()), 200)));
     const started = await lb.with({ after: [slow] }).apply(() => Date.now());
     expect(started).toBeGreaterThanOrEqual(await slow);
@@ -63,21 +51,21 @@ describe("load-balanced extras: module tasks, dependencies, progress bar", () =>
     expect((dependent as DependencyError).message).toMatch(/upstream broke/);
     expect((dependent as DependencyError).cause).toBeInstanceOf(RemoteError);
 
-    const a = rc.engine(rc.ids[0]!).apply(() => 1);
-    const b = rc.engine(rc.ids[1]!).apply(() => 2);
+    const a = ctx.rc.engine(ctx.rc.ids[0]!).apply(() => 1);
+    const b = ctx.rc.engine(ctx.rc.ids[1]!).apply(() => 2);
     await Promise.all([a, b]);
     const impossible = await lb.with({ follow: [a, b] }).apply(() => 3).then(() => undefined, (e: unknown) => e);
     expect(impossible).toBeInstanceOf(DependencyError);
     expect((impossible as Error).message).toMatch(/different engines/);
   });
 
-  it("rc.abort takes task ids (ar.taskIds) as well as results", async () => {
-    const lb = rc.loadBalancedView();
+  it("ctx.rc.abort takes task ids (ar.taskIds) as well as results", async () => {
+    const lb = ctx.rc.loadBalancedView();
     const waitForAbort = () => new Promise<string>((resolve) => engine.signal?.addEventListener("abort", () => resolve("saw abort")));
     const running = lb.apply(waitForAbort);
-    const queuedBehind = rc.loadBalancedView([rc.ids[0]!]).apply(waitForAbort);
+    const queuedBehind = ctx.rc.loadBalancedView([ctx.rc.ids[0]!]).apply(waitForAbort);
     expect(running.taskIds).toHaveLength(1);
-    rc.abort([...running.taskIds, ...queuedBehind.taskIds]);
+    ctx.rc.abort([...running.taskIds, ...queuedBehind.taskIds]);
     for (const ar of [running, queuedBehind]) {
       const err = await ar.then(() => undefined, (e: unknown) => e);
       expect(err).toBeInstanceOf(TaskCancelledError);
@@ -87,12 +75,12 @@ describe("load-balanced extras: module tasks, dependencies, progress bar", () =>
 
   it("`progress: true` draws a bar with rate and ETA when stderr is a terminal, and nothing when it is not", async () => {
     const cmd = `${process.execPath} --import tsx test/fixtures/progress-map.ts`;
-    const tty = await execa("script", ["-qec", cmd, "/dev/null"], { cwd: root, env: { PTCLUSTER_DIR: tmp.dir }, reject: false, timeout: 60_000 });
+    const tty = await execa("script", ["-qec", cmd, "/dev/null"], { cwd: root, env: { PTCLUSTER_DIR: ctx.dir }, reject: false, timeout: 60_000 });
     expect(tty.exitCode).toBe(0);
     expect(tty.stdout).toMatch(/DONE 1560/);
     expect(tty.stdout).toMatch(/█+░*\s+\d+% \| \d+\/40 items \| [\d,]+ items\/s \| ETA/);
     expect(tty.stdout).toMatch(/100% \| 40\/40 items/);
-    const piped = await execa(process.execPath, ["--import", "tsx", "test/fixtures/progress-map.ts"], { cwd: root, env: { PTCLUSTER_DIR: tmp.dir }, reject: false, timeout: 60_000 });
+    const piped = await execa(process.execPath, ["--import", "tsx", "test/fixtures/progress-map.ts"], { cwd: root, env: { PTCLUSTER_DIR: ctx.dir }, reject: false, timeout: 60_000 });
     expect(piped.exitCode).toBe(0);
     expect(piped.stdout).toMatch(/DONE 1560/);
     expect(piped.stderr).toBe("");

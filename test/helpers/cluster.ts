@@ -3,6 +3,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { afterAll, beforeAll } from "vitest";
 import { connect, type Client } from "@ptcluster/client";
 import { pidAlive } from "@ptcluster/protocol";
 
@@ -95,4 +96,28 @@ export async function expectGone(pids: number[], withinMs: number): Promise<void
     }
     throw new Error(`processes still alive after ${withinMs} ms: ${alive.join(", ")}`);
   }
+}
+
+/**
+ * A real cluster for one test file: started before its tests in a fresh PTCLUSTER_DIR, with a
+ * connected client, and stopped afterwards (asserting no process is left).
+ *
+ * ```ts
+ * const ctx = useCluster({ n: 2 });
+ * it("…", async () => { await ctx.rc.view().applySync(() => 1); });
+ * ```
+ */
+export function useCluster(options: Parameters<typeof startTestCluster>[1] = {}): { readonly dir: string; cluster: TestCluster; rc: Client } {
+  const tmp = tempClusterDir();
+  const ctx = { dir: tmp.dir } as { readonly dir: string; cluster: TestCluster; rc: Client };
+  beforeAll(async () => {
+    ctx.cluster = await startTestCluster(tmp.dir, options);
+    ctx.rc = await ctx.cluster.connect();
+  });
+  afterAll(async () => {
+    await ctx.rc?.close();
+    await ctx.cluster?.stop();
+    tmp.cleanup();
+  });
+  return ctx;
 }
