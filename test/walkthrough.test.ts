@@ -32,6 +32,17 @@ describe("REPL walk-through", () => {
     expect(await rc.view().map((x: number) => x * x, [1, 2, 3, 4, 5, 6, 7, 8])).toEqual([1, 4, 9, 16, 25, 36, 49, 64]);
   });
 
+  it("`ptcluster repl` gives a REPL with `rc` connected, where the walk-through's lines work", async () => {
+    const input = ['rc.ids', 'await rc.view().applySync(() => "Hello, World")', "await rc.view().map((x) => x * x, [1, 2, 3, 4, 5, 6, 7, 8])", ".exit", ""].join("\n");
+    const r = await ptcluster(tmp.dir, ["repl"], { input });
+    expect(r.exitCode).toBe(0);
+    expect(r.stdout).toMatch(/Connected to profile default: engines \[0, 1, 2, 3\]/);
+    expect(r.stdout).toMatch(/ptcluster> \[ 0, 1, 2, 3 \]/);
+    expect(r.stdout).toMatch(/\[\s*'Hello, World',\s*'Hello, World',\s*'Hello, World',\s*'Hello, World'\s*\]/);
+    expect(r.stdout.replace(/\s+/g, " ")).toMatch(/\[ 1, 4, 9, 16, 25, 36, 49, 64 \]/);
+    expect(r.stderr).toBe("");
+  });
+
   it("list and status show the cluster", async () => {
     const list = await ptcluster(tmp.dir, ["list", "--json"]);
     expect(list.exitCode).toBe(0);

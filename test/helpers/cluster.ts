@@ -11,12 +11,12 @@ import { pidAlive } from "@ptcluster/protocol";
 export const BIN = fileURLToPath(new URL("../../packages/cli/dist/bin.js", import.meta.url));
 
 /** Runs `ptcluster <args>` in a child process with the given PTCLUSTER_DIR; never rejects. */
-export function ptcluster(dir: string, args: string[], options: { timeout?: number; env?: Record<string, string> } = {}) {
+export function ptcluster(dir: string, args: string[], options: { timeout?: number; env?: Record<string, string>; input?: string } = {}) {
   return execa(process.execPath, [BIN, ...args], {
     env: { PTCLUSTER_DIR: dir, ...options.env },
     reject: false,
     timeout: options.timeout ?? 60_000,
-    stdin: "ignore",
+    ...(options.input !== undefined ? { input: options.input } : { stdin: "ignore" as const }),
   });
 }
 
