@@ -46,6 +46,7 @@ export async function runSoak(o: { items: number; kills: number; engines?: numbe
   const seen = new Set<number>(rc.ids);
   rc.on("engine_up", (e) => seen.add(e.id));
   let kills = 0;
+  const killed = new Set<number>();
   const t0 = performance.now();
   try {
     // Items are slowed just enough that the map runs long enough to kill engines during it.
@@ -61,11 +62,14 @@ export async function runSoak(o: { items: number; kills: number; engines?: numbe
     const killOne = async () => {
       // Never the last engine: wait for replacements of earlier victims to register first.
       await rc.waitForEngines(2, { timeout: 10_000 });
-      const engines = (await rc.status()).engines;
+      // Not one already killed: the controller may not have heard of its death yet, and its
+      // zombie (not yet reaped) would take the signal without a new engine dying.
+      const engines = (await rc.status()).engines.filter((e) => !killed.has(e.pid));
       const victim = engines[Math.floor(random() * engines.length)];
       if (!victim) return;
       try {
         process.kill(victim.pid, "SIGKILL");
+        killed.add(victim.pid);
         kills++;
         o.log?.(`killed engine ${victim.id} (pid ${victim.pid})`);
       } catch {

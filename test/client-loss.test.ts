@@ -1,8 +1,8 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { execa } from "execa";
 import { fileURLToPath } from "node:url";
-import { TaskCancelledError, UnknownTaskError, type Client } from "@ptcluster/client";
-import { startTestCluster, tempClusterDir, type TestCluster } from "./helpers/cluster.js";
+import { TaskCancelledError, UnknownTaskError } from "@ptcluster/client";
+import { useCluster } from "./helpers/cluster.js";
 import { waitFor } from "./helpers/wait.js";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
@@ -10,22 +10,10 @@ const root = fileURLToPath(new URL("..", import.meta.url));
 // A client that vanishes (killed, no goodbye): its queued tasks are cancelled so engines serve
 // others; results of tasks that were running are kept, and another client can fetch them.
 describe("client loss", () => {
-  const tmp = tempClusterDir();
-  let cluster: TestCluster;
-  let rc: Client;
-
-  beforeAll(async () => {
-    cluster = await startTestCluster(tmp.dir, { n: 1, extra: ["--client-timeout", "1000"] });
-    rc = await cluster.connect();
-  });
-  afterAll(async () => {
-    await rc?.close();
-    await cluster?.stop();
-    tmp.cleanup();
-  });
+  const ctx = useCluster({ n: 1, extra: ["--client-timeout", "1000"] });
 
   it("queued tasks are cancelled after --client-timeout; the running task's result is kept for rc.getResult", async () => {
-    const child = execa(process.execPath, ["--import", "tsx", "test/fixtures/vanishing-client.ts"], { cwd: root, env: { PTCLUSTER_DIR: tmp.dir }, reject: false, buffer: false });
+    const child = execa(process.execPath, ["--import", "tsx", "test/fixtures/vanishing-client.ts"], { cwd: root, env: { PTCLUSTER_DIR: ctx.dir }, reject: false, buffer: false });
     const ids = await new Promise<{ running: string; queued: string[] }>((resolve, reject) => {
       let text = "";
       child.stdout?.on("data", (d: Buffer) => {
@@ -34,34 +22,34 @@ describe("client loss", () => {
       });
       child.once("exit", () => reject(new Error("the client exited early")));
     });
-    expect((await rc.status()).tasksInFlight).toBe(21);
+    expect((await ctx.rc.status()).tasksInFlight).toBe(21);
     child.kill("SIGKILL");
     await child;
     // Queued work is cancelled once the client has been silent long enough; the running task goes on.
-    await waitFor(async () => (await rc.status()).tasksInFlight <= 1, { what: "the queued tasks to be cancelled", timeout: 10_000 });
-    const after = await rc.status();
+    await waitFor(async () => (await ctx.rc.status()).tasksInFlight <= 1, { what: "the queued tasks to be cancelled", timeout: 10_000 });
+    const after = await ctx.rc.status();
     expect(after.clients).toBe(1);
     expect(after.unassigned).toBe(0);
 
-    expect(await rc.getResult(ids.running).get(10_000)).toBe(42);
-    const cancelled = await rc.getResult(ids.queued[5] as string).then(() => undefined, (e: unknown) => e);
+    expect(await ctx.rc.getResult(ids.running).get(10_000)).toBe(42);
+    const cancelled = await ctx.rc.getResult(ids.queued[5] as string).then(() => undefined, (e: unknown) => e);
     expect(cancelled).toBeInstanceOf(TaskCancelledError);
     // A result is handed out once.
-    const again = await rc.getResult(ids.running).then(() => undefined, (e: unknown) => e);
+    const again = await ctx.rc.getResult(ids.running).then(() => undefined, (e: unknown) => e);
     expect(again).toBeInstanceOf(UnknownTaskError);
     expect((again as UnknownTaskError).code).toBe("ERR_PTC_UNKNOWN_TASK");
-    expect(() => rc.getResult("not-an-id")).toThrow(/client id/);
+    expect(() => ctx.rc.getResult("not-an-id")).toThrow(/client id/);
     // The engine is free again.
-    expect(await rc.engine(0).apply(() => "mine")).toBe("mine");
+    expect(await ctx.rc.engine(0).apply(() => "mine")).toBe("mine");
   });
 
   it("a result still running when fetched is delivered to the new client when it finishes", async () => {
-    const other = await cluster.connect();
+    const other = await ctx.cluster.connect();
     const slow = other.loadBalancedView().apply(() => new Promise<string>((r) => setTimeout(() => r("late"), 1_500)));
     const [msgId] = slow.msgIds;
     await other.queueStatus();
     // `other` goes away politely: its running task is kept going, not cancelled.
     await other.close();
-    expect(await rc.getResult(msgId as string).get(10_000)).toBe("late");
+    expect(await ctx.rc.getResult(msgId as string).get(10_000)).toBe("late");
   });
 });

@@ -1,13 +1,13 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import { execa } from "execa";
 import { createHash, randomFillSync } from "node:crypto";
 import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { hostname } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
-import { ResultTimeoutError, type Client } from "@ptcluster/client";
+import { ResultTimeoutError } from "@ptcluster/client";
 import { profilePaths } from "@ptcluster/protocol";
-import { startTestCluster, tempClusterDir, type TestCluster } from "./helpers/cluster.js";
+import { useCluster } from "./helpers/cluster.js";
 import { waitFor } from "./helpers/wait.js";
 
 // Globals that push/execute define on the engines, declared for the type checker only (`engine` is typed by @ptcluster/client).
@@ -126,47 +126,36 @@ function expectSamplesEqual(got: Record<string, unknown>, want: ReturnType<typeo
 }
 
 describe("DirectView and EngineView on a real 3-engine cluster", () => {
-  const tmp = tempClusterDir();
-  let cluster: TestCluster;
-  let rc: Client;
+  const ctx = useCluster({ n: 3 });
   let ids: number[];
-
-  beforeAll(async () => {
-    cluster = await startTestCluster(tmp.dir, { n: 3 });
-    rc = await cluster.connect();
-    ids = rc.ids;
-  });
-
-  afterAll(async () => {
-    await rc?.close();
-    await cluster?.stop();
-    tmp.cleanup();
+  beforeAll(() => {
+    ids = ctx.rc.ids;
   });
 
   // Keep this test first: it is the first task the engines see after `ptcluster start` returned.
   it("the very first task after start already sees its engine's id", async () => {
     expect(ids).toEqual([0, 1, 2]);
-    expect(await rc.view().apply(() => engine.id)).toEqual(ids);
+    expect(await ctx.rc.view().apply(() => engine.id)).toEqual(ids);
   });
 
   it("apply and applySync run on every engine; rc.engine(i) gives a scalar", async () => {
     expect(ids).toEqual([0, 1, 2]);
-    const dv = rc.view();
+    const dv = ctx.rc.view();
     const ar = dv.apply((x: number, s: string) => `${s}${x * 2}@${engine.id}`, 21, "v");
     expect(await ar).toEqual(ids.map((id) => `v42@${id}`));
     expect(await dv.applySync((x: number) => x + engine.id, 100)).toEqual(ids.map((id) => 100 + id));
-    expect(await rc.view([2, 0]).applySync(() => engine.id)).toEqual([2, 0]);
+    expect(await ctx.rc.view([2, 0]).applySync(() => engine.id)).toEqual([2, 0]);
     for (const id of ids) {
-      const r = await rc.engine(id).apply((x: number) => ({ x, on: engine.id }), id * 10);
+      const r = await ctx.rc.engine(id).apply((x: number) => ({ x, on: engine.id }), id * 10);
       expect(r).toEqual({ x: id * 10, on: id });
-      expect(await rc.engine(id).applySync(() => engine.id)).toBe(id);
+      expect(await ctx.rc.engine(id).applySync(() => engine.id)).toBe(id);
     }
-    expect(await rc.engine(1).apply(async (x: number) => x + 1, 1)).toBe(2);
+    expect(await ctx.rc.engine(1).apply(async (x: number) => x + 1, 1)).toBe(2);
   });
 
   it("MPMD: rc.engine(0).apply(f) and rc.view([1]).apply(g) run at the same time, each with its own value", async () => {
     // Each task waits for the other's file: if they did not run at the same time, both would time out.
-    const rendezvous = join(tmp.dir, "mpmd");
+    const rendezvous = join(ctx.dir, "mpmd");
     const f = async (dir: string) => {
       const fs = require("node:fs") as typeof import("node:fs");
       fs.writeFileSync(`${dir}-f`, "");
@@ -187,15 +176,15 @@ describe("DirectView and EngineView on a real 3-engine cluster", () => {
       }
       return { g: engine.id, n };
     };
-    const arF = rc.engine(0).apply(f, rendezvous);
-    const arG = rc.view([1]).apply(g, rendezvous, 7);
+    const arF = ctx.rc.engine(0).apply(f, rendezvous);
+    const arG = ctx.rc.view([1]).apply(g, rendezvous, 7);
     const [rf, rg] = await Promise.all([arF, arG]);
     expect(rf).toBe("f on 0");
     expect(rg).toEqual([{ g: 1, n: 7 }]);
   });
 
   it("map partitions statically and keeps input order (uneven blocks, more engines than items, empty input)", async () => {
-    const dv = rc.view();
+    const dv = ctx.rc.view();
     const items = [10, 11, 12, 13, 14, 15, 16];
     const r = await dv.map((x: number) => [x * 2, engine.id] as const, items);
     expect(r.map((p) => p[0])).toEqual(items.map((x) => x * 2));
@@ -207,21 +196,21 @@ describe("DirectView and EngineView on a real 3-engine cluster", () => {
     expect(new Set(few.map((p) => p[1])).size).toBe(2);
 
     expect(await dv.map((x: number) => x, [])).toEqual([]);
-    expect(await rc.view([2, 1]).map((x: number) => [x, engine.id], [1, 2, 3])).toEqual([[1, 2], [2, 2], [3, 1]]);
-    expect(await rc.engine(1).map((x: number) => x * x, [1, 2, 3, 4])).toEqual([1, 4, 9, 16]);
+    expect(await ctx.rc.view([2, 1]).map((x: number) => [x, engine.id], [1, 2, 3])).toEqual([[1, 2], [2, 2], [3, 1]]);
+    expect(await ctx.rc.engine(1).map((x: number) => x * x, [1, 2, 3, 4])).toEqual([1, 4, 9, 16]);
     // Async functions are awaited per item.
     expect(await dv.map(async (x: number) => x + 1, [1, 2, 3, 4, 5])).toEqual([2, 3, 4, 5, 6]);
   });
 
   it("starmap: map with two lists calls fn(xs[i], ys[i])", async () => {
-    const r = await rc.view().map((n: number, s: string) => s.repeat(n), [1, 2, 3, 4], ["a", "b", "c", "d"]);
+    const r = await ctx.rc.view().map((n: number, s: string) => s.repeat(n), [1, 2, 3, 4], ["a", "b", "c", "d"]);
     expect(r).toEqual(["a", "bb", "ccc", "dddd"]);
-    const it2 = await rc.view().map((x: number, y: number) => x * y, new Set([2, 3, 4]), [10, 100, 1000]);
+    const it2 = await ctx.rc.view().map((x: number, y: number) => x * y, new Set([2, 3, 4]), [10, 100, 1000]);
     expect(it2).toEqual([20, 300, 4000]);
   });
 
   it("execute, push and pull (one name and a list), on a view and on one engine", async () => {
-    const dv = rc.view();
+    const dv = ctx.rc.view();
     await dv.push({ a: 41, b: "bee" });
     expect(await dv.pull("a")).toEqual([41, 41, 41]);
     expect(await dv.pull(["a", "b"])).toEqual([[41, "bee"], [41, "bee"], [41, "bee"]]);
@@ -229,7 +218,7 @@ describe("DirectView and EngineView on a real 3-engine cluster", () => {
     expect(await dv.pull("c")).toEqual([42, 42, 42]);
     expect(await dv.apply(() => `${a}${b}`)).toEqual(["41bee", "41bee", "41bee"]);
 
-    const e1 = rc.engine(1);
+    const e1 = ctx.rc.engine(1);
     await e1.push({ a: 1 });
     expect(await e1.pull("a")).toBe(1);
     expect(await e1.pull(["a", "b"])).toEqual([1, "bee"]);
@@ -240,7 +229,7 @@ describe("DirectView and EngineView on a real 3-engine cluster", () => {
   });
 
   it("names that execute declares with let and const can be pulled, as functions already see them", async () => {
-    const e2 = rc.engine(2);
+    const e2 = ctx.rc.engine(2);
     expect(await e2.execute("let declaredLet = 'L'; const declaredConst = 'C'; declaredLet + declaredConst")).toBe("LC");
     // Shipped functions resolve them (same global scope)…
     expect(await e2.apply(() => `${declaredLet}${declaredConst}`)).toBe("LC");
@@ -249,7 +238,7 @@ describe("DirectView and EngineView on a real 3-engine cluster", () => {
   });
 
   it("execute with top-level await returns its completion value and leaves its declarations as globals", async () => {
-    const dv = rc.view();
+    const dv = ctx.rc.view();
     expect(await dv.execute("await Promise.resolve(7)")).toEqual([7, 7, 7]);
     await dv.execute("var awaited = await Promise.resolve(8)");
     expect(await dv.pull("awaited")).toEqual([8, 8, 8]);
@@ -257,7 +246,7 @@ describe("DirectView and EngineView on a real 3-engine cluster", () => {
   });
 
   it("scatter and gather an array and a Float64Array", async () => {
-    const dv = rc.view();
+    const dv = ctx.rc.view();
     const data = Array.from({ length: 10 }, (_, i) => ({ i }));
     await dv.scatter("part", data);
     expect(await dv.apply(() => part.length)).toEqual([4, 3, 3]);
@@ -274,27 +263,27 @@ describe("DirectView and EngineView on a real 3-engine cluster", () => {
     expect(back).toBeInstanceOf(Float64Array);
     expect(Buffer.from((back as Float64Array).buffer, (back as Float64Array).byteOffset, (back as Float64Array).byteLength).equals(Buffer.from(f64.buffer))).toBe(true);
 
-    await rc.view([2, 0]).scatter("part", [1, 2, 3]);
-    expect(await rc.view([2, 0]).gather("part")).toEqual([1, 2, 3]);
-    expect(await rc.engine(2).pull("part")).toEqual([1, 2]);
+    await ctx.rc.view([2, 0]).scatter("part", [1, 2, 3]);
+    expect(await ctx.rc.view([2, 0]).gather("part")).toEqual([1, 2, 3]);
+    expect(await ctx.rc.engine(2).pull("part")).toEqual([1, 2]);
   });
 
   it("view.with({ scope: { k } }) shadows an engine global for that view only", async () => {
-    const dv = rc.view();
+    const dv = ctx.rc.view();
     await dv.push({ k: "global" });
     const scoped = dv.with({ scope: { k: "scoped" } });
     expect(await scoped.apply(() => k)).toEqual(["scoped", "scoped", "scoped"]);
     expect(await scoped.map((x: number) => `${k}${x}`, [1, 2, 3])).toEqual(["scoped1", "scoped2", "scoped3"]);
-    expect(await rc.engine(0).with({ scope: { k: "one" } }).apply(() => k)).toBe("one");
+    expect(await ctx.rc.engine(0).with({ scope: { k: "one" } }).apply(() => k)).toBe("one");
     // The same function without scope sees the global again: nothing leaked into the namespace.
     expect(await dv.apply(() => k)).toEqual(["global", "global", "global"]);
     expect(await dv.pull("k")).toEqual(["global", "global", "global"]);
   });
 
   it("engine.id, engine.pid and engine.host are visible inside tasks", async () => {
-    const where = await rc.view().apply(() => ({ id: engine.id, pid: engine.pid, host: engine.host, procPid: process.pid }));
+    const where = await ctx.rc.view().apply(() => ({ id: engine.id, pid: engine.pid, host: engine.host, procPid: process.pid }));
     expect(where.map((w) => w.id)).toEqual(ids);
-    expect(where.map((w) => w.pid).sort()).toEqual([...cluster.enginePids].sort());
+    expect(where.map((w) => w.pid).sort()).toEqual([...ctx.cluster.enginePids].sort());
     for (const w of where) {
       expect(w.pid).toBe(w.procPid);
       expect(w.host).toBe(hostname());
@@ -303,7 +292,7 @@ describe("DirectView and EngineView on a real 3-engine cluster", () => {
 
   it("console.log / console.error of a task come back in metadata[i].stdout / stderr and nowhere else", async () => {
     const token = `tok${Date.now().toString(36)}${Math.random().toString(36).slice(2)}`;
-    const ar = rc.view().apply((t: string) => {
+    const ar = ctx.rc.view().apply((t: string) => {
       console.log(t, "out", engine.id, { n: 1 });
       console.error(t, "err", engine.id);
       console.info(t, "info", engine.id);
@@ -322,17 +311,17 @@ describe("DirectView and EngineView on a real 3-engine cluster", () => {
     });
     expect(ar.stdout).toEqual(ar.metadata.map((m) => m.stdout));
     // Output of one task is not attached to the next one.
-    const quiet = rc.view().apply(() => 0);
+    const quiet = ctx.rc.view().apply(() => 0);
     await quiet;
     expect(quiet.metadata.map((m) => m.stdout + m.stderr)).toEqual(["", "", ""]);
     // Not in any engine's own stdout/stderr or log files either.
-    const logDir = profilePaths(cluster.profile, cluster.clusterId).logDir;
+    const logDir = profilePaths(ctx.cluster.profile, ctx.cluster.clusterId).logDir;
     for (const f of readdirSync(logDir)) expect(readFileSync(join(logDir, f), "utf8"), f).not.toContain(token);
   });
 
   it("AsyncResult: get(timeout), ready(), successful(), progress and wait()", async () => {
-    const gate = join(tmp.dir, "gate-ar");
-    const ar = rc.view([0, 1]).apply(gated, gate);
+    const gate = join(ctx.dir, "gate-ar");
+    const ar = ctx.rc.view([0, 1]).apply(gated, gate);
     expect(ar.ready()).toBe(false);
     expect(ar.successful()).toBeUndefined();
     expect(ar.progress).toBe(0);
@@ -357,7 +346,7 @@ describe("DirectView and EngineView on a real 3-engine cluster", () => {
     expect(await ar.get(1)).toEqual([0, 1]);
     expect(ar.elapsed).toBeGreaterThanOrEqual(0);
 
-    const bad = rc.engine(2).apply(() => {
+    const bad = ctx.rc.engine(2).apply(() => {
       throw new Error("nope");
     });
     expect(await bad.wait(10_000)).toBe(true);
@@ -378,7 +367,7 @@ describe("DirectView and EngineView on a real 3-engine cluster", () => {
       };
       return { v: square(x) + twice(x), names: [square.name, twice.name] };
     };
-    expect(await rc.view().apply(local, 3)).toEqual(Array(3).fill({ v: 15, names: ["square", "twice"] }));
+    expect(await ctx.rc.view().apply(local, 3)).toEqual(Array(3).fill({ v: 15, names: ["square", "twice"] }));
 
     // 2. Source exactly as esbuild/tsx emits it: __name(...) calls, built with `new Function` so no transform touches it.
     const built = new Function(
@@ -386,11 +375,11 @@ describe("DirectView and EngineView on a real 3-engine cluster", () => {
         "const helper = __name(function helper(z) { return z + 1; }, \"helper\"); return { v: helper(inner(x)), names: [inner.name, helper.name] }; }",
     )() as (x: number) => { v: number; names: string[] };
     expect(built.toString()).toContain("__name(");
-    expect(await rc.engine(0).apply(built, 5)).toEqual({ v: 16, names: ["inner", "helper"] });
-    expect(await rc.view().map(built, [1, 2, 3])).toEqual([1, 2, 3].map((x) => ({ v: x * 3 + 1, names: ["inner", "helper"] })));
+    expect(await ctx.rc.engine(0).apply(built, 5)).toEqual({ v: 16, names: ["inner", "helper"] });
+    expect(await ctx.rc.view().map(built, [1, 2, 3])).toEqual([1, 2, 3].map((x) => ({ v: x * 3 + 1, names: ["inner", "helper"] })));
 
     // 3. A real tsx script shipping its own function.
-    const script = join(tmp.dir, "nested-names.mts");
+    const script = join(ctx.dir, "nested-names.mts");
     writeFileSync(
       script,
       `import { connect } from ${JSON.stringify(CLIENT_ENTRY)};
@@ -400,7 +389,7 @@ function outer(x: number): { v: number; names: string[] } {
   const arrow = (w: number) => { function deep(q: number) { return q; } return deep(w); };
   return { v: helper(inner(x)) + arrow(0), names: [inner.name, helper.name] };
 }
-const rc = await connect({ profile: ${JSON.stringify(cluster.profile)}, clusterId: ${JSON.stringify(cluster.clusterId)} });
+const rc = await connect({ profile: ${JSON.stringify(ctx.cluster.profile)}, clusterId: ${JSON.stringify(ctx.cluster.clusterId)} });
 try {
   const results = await rc.view().apply(outer, 20);
   process.stdout.write(JSON.stringify({ src: outer.toString(), results }) + "\\n");
@@ -409,7 +398,7 @@ try {
 }
 `,
     );
-    const r = await execa(process.execPath, [TSX_CLI, script], { env: { PTCLUSTER_DIR: tmp.dir }, reject: false, timeout: 20_000 });
+    const r = await execa(process.execPath, [TSX_CLI, script], { env: { PTCLUSTER_DIR: ctx.dir }, reject: false, timeout: 20_000 });
     expect(r.stderr).toBe("");
     expect(r.exitCode).toBe(0);
     const out = JSON.parse(r.stdout.trim()) as { src: string; results: unknown[] };
@@ -419,7 +408,7 @@ try {
 
   it("values of every structured-clone type round trip through push/pull", async () => {
     const want = cloneSamples();
-    const dv = rc.view();
+    const dv = ctx.rc.view();
     await dv.push({ sc: cloneSamples() });
     const pulled = await dv.pull("sc");
     expect(pulled).toHaveLength(3);
@@ -435,14 +424,14 @@ try {
 
   it("values of every structured-clone type round trip as arguments and results", async () => {
     const want = cloneSamples();
-    const echoed = await rc.engine(1).apply((v: ReturnType<typeof cloneSamples>) => v, cloneSamples());
+    const echoed = await ctx.rc.engine(1).apply((v: ReturnType<typeof cloneSamples>) => v, cloneSamples());
     expectSamplesEqual(echoed, want);
-    const engineTags = await rc.engine(2).apply((v: Record<string, unknown>) => {
+    const engineTags = await ctx.rc.engine(2).apply((v: Record<string, unknown>) => {
       return Object.fromEntries(Object.entries(v).map(([key, x]) => [key, `${Object.prototype.toString.call(x)}:${(x as { constructor?: { name?: string } } | null | undefined)?.constructor?.name ?? "-"}`]));
     }, cloneSamples());
     expect(engineTags).toEqual(typeTags(want));
     // Results built on the engine, not merely echoed.
-    const made = await rc.engine(0).apply(() => ({
+    const made = await ctx.rc.engine(0).apply(() => ({
       map: new Map([["k", new Set([1n])]]),
       date: new Date(5),
       re: /x/y,
@@ -462,7 +451,7 @@ try {
 
   it("-0 and primitive wrapper objects (Number, String, Boolean, BigInt) round trip as structured clone keeps them", async () => {
     const values = { negZero: -0, num: Object(3), str: Object("s"), bool: Object(false), bigint: Object(5n) } as Record<string, unknown>;
-    const got = (await rc.engine(0).apply((v: Record<string, unknown>) => v, values)) as Record<string, unknown>;
+    const got = (await ctx.rc.engine(0).apply((v: Record<string, unknown>) => v, values)) as Record<string, unknown>;
     const clone = structuredClone(values); // what structured clone does, locally
     const summary = (o: Record<string, unknown>) => ({
       negZeroIsNegative: Object.is(o["negZero"], -0),
@@ -477,7 +466,7 @@ try {
     const data = new Uint8Array(50 * 1024 * 1024);
     for (let off = 0; off < data.length; off += 65_536) randomFillSync(data, off, Math.min(65_536, data.length - off));
     const digest = createHash("sha256").update(data).digest("hex");
-    const e0 = rc.engine(0);
+    const e0 = ctx.rc.engine(0);
     await e0.push({ big: data });
     const remote = await e0.apply(() => ({
       type: Object.prototype.toString.call(big),

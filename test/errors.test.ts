@@ -1,11 +1,11 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import { chmodSync, existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import {
   ClientClosedError, CompositeError, ConnectionFileError, EngineLostError, InvalidOptionError, NoClusterError, PtclusterError,
-  RemoteError, SerializationError, UndefinedNameError, UnknownEngineError, connect, type Client,
+  RemoteError, SerializationError, UndefinedNameError, UnknownEngineError, connect,
 } from "@ptcluster/client";
-import { startTestCluster, tempClusterDir, type TestCluster } from "./helpers/cluster.js";
+import { useCluster } from "./helpers/cluster.js";
 import { waitFor } from "./helpers/wait.js";
 
 declare const notDefinedAnywhere: number;
@@ -22,21 +22,10 @@ async function failure(f: () => unknown): Promise<unknown> {
 }
 
 describe("errors: classes with stable codes and actionable messages", () => {
-  const tmp = tempClusterDir();
-  let cluster: TestCluster;
-  let rc: Client;
+  const ctx = useCluster({ n: 3 });
   let ids: number[];
-
-  beforeAll(async () => {
-    cluster = await startTestCluster(tmp.dir, { n: 3 });
-    rc = await cluster.connect();
-    ids = rc.ids;
-  });
-
-  afterAll(async () => {
-    await rc?.close();
-    await cluster?.stop();
-    tmp.cleanup();
+  beforeAll(() => {
+    ids = ctx.rc.ids;
   });
 
   it("connect() with no cluster → NoClusterError (ERR_PTC_NO_CLUSTER) telling to run `ptcluster start`", async () => {
@@ -55,7 +44,7 @@ describe("errors: classes with stable codes and actionable messages", () => {
 
   it("an unreadable or malformed connection file → ConnectionFileError naming the file", async () => {
     // A directory where the file should be (readable even as root, unlike chmod 000).
-    const asDir = join(tmp.dir, "conn-dir.json");
+    const asDir = join(ctx.dir, "conn-dir.json");
     mkdirSync(asDir, { mode: 0o700 });
     const e1 = await failure(() => connect({ file: asDir }));
     expect(e1).toBeInstanceOf(ConnectionFileError);
@@ -64,7 +53,7 @@ describe("errors: classes with stable codes and actionable messages", () => {
     expect((e1 as ConnectionFileError).file).toBe(asDir);
     expect((e1 as Error).message).toContain(asDir);
 
-    const badJson = join(tmp.dir, "bad.json");
+    const badJson = join(ctx.dir, "bad.json");
     writeFileSync(badJson, "{ not json", { mode: 0o600 });
     const e2 = await failure(() => connect({ file: badJson }));
     expect(e2).toBeInstanceOf(ConnectionFileError);
@@ -72,13 +61,13 @@ describe("errors: classes with stable codes and actionable messages", () => {
     expect((e2 as Error).message).toContain(badJson);
     expect((e2 as Error).message).toMatch(/not valid JSON/);
 
-    const unusable = join(tmp.dir, "unusable.json");
+    const unusable = join(ctx.dir, "unusable.json");
     writeFileSync(unusable, JSON.stringify({ kind: "engine", host: "127.0.0.1" }), { mode: 0o600 });
     const e3 = await failure(() => connect({ file: unusable }));
     expect(e3).toBeInstanceOf(ConnectionFileError);
     expect((e3 as Error).message).toMatch(/engine file, expected a client file/);
 
-    const open = join(tmp.dir, "open.json");
+    const open = join(ctx.dir, "open.json");
     writeFileSync(open, "{}", { mode: 0o644 });
     chmodSync(open, 0o644);
     const e4 = await failure(() => connect({ file: open }));
@@ -94,11 +83,11 @@ describe("errors: classes with stable codes and actionable messages", () => {
     expect((e1 as Error).message).toContain("timeout");
     expect((e1 as Error).message).toContain("-1");
 
-    const e2 = await failure(() => rc.view().with({ bogus: 1 } as never));
+    const e2 = await failure(() => ctx.rc.view().with({ bogus: 1 } as never));
     expect(e2).toBeInstanceOf(InvalidOptionError);
     expect((e2 as Error).message).toContain("bogus");
 
-    const e3 = await failure(() => rc.view().with({ scope: 5 } as never));
+    const e3 = await failure(() => ctx.rc.view().with({ scope: 5 } as never));
     expect(e3).toBeInstanceOf(InvalidOptionError);
     expect((e3 as Error).message).toContain("5");
 
@@ -109,7 +98,7 @@ describe("errors: classes with stable codes and actionable messages", () => {
 
   it("an engine's exception → RemoteError on rc.engine(i), remote stack kept apart from the local one", async () => {
     const err = await failure(() =>
-      rc.engine(1).apply((msg: string) => {
+      ctx.rc.engine(1).apply((msg: string) => {
         function deepInside(): never {
           throw new TypeError(`bad thing: ${msg}`);
         }
@@ -137,9 +126,9 @@ describe("errors: classes with stable codes and actionable messages", () => {
   it("failures on several engines of a DirectView → CompositeError (ERR_PTC_COMPOSITE) with one error per failed engine", async () => {
     const lastId = ids[ids.length - 1]!;
     // Engines are told apart by pid (engine.id of the first tasks after start is covered in direct-view.test.ts).
-    const pidOf = (id: number) => rc.engineInfo(id)!.pid;
+    const pidOf = (id: number) => ctx.rc.engineInfo(id)!.pid;
     const err = await failure(() =>
-      rc.view().apply((okPid: number) => {
+      ctx.rc.view().apply((okPid: number) => {
         if (process.pid !== okPid) throw new RangeError(`failed on pid ${process.pid}`);
         return "fine";
       }, pidOf(lastId)),
@@ -161,13 +150,13 @@ describe("errors: classes with stable codes and actionable messages", () => {
   });
 
   it("a thrown non-Error (string, cyclic object, undefined) still yields a RemoteError", async () => {
-    const s = await failure(() => rc.engine(0).apply(() => {
+    const s = await failure(() => ctx.rc.engine(0).apply(() => {
       throw "just a string";
     }));
     expect(s).toBeInstanceOf(RemoteError);
     expect((s as RemoteError).remoteMessage).toContain("just a string");
 
-    const c = await failure(() => rc.engine(0).apply(() => {
+    const c = await failure(() => ctx.rc.engine(0).apply(() => {
       const o: { me?: unknown; label: string } = { label: "cyclic" };
       o.me = o;
       throw o;
@@ -176,18 +165,18 @@ describe("errors: classes with stable codes and actionable messages", () => {
     expect((c as RemoteError).engineId).toBe(0);
     expect(typeof (c as RemoteError).remoteMessage).toBe("string");
 
-    const u = await failure(() => rc.engine(0).apply(() => {
+    const u = await failure(() => ctx.rc.engine(0).apply(() => {
       throw undefined;
     }));
     expect(u).toBeInstanceOf(RemoteError);
 
-    const p = await failure(() => rc.engine(0).apply(async () => Promise.reject(42)));
+    const p = await failure(() => ctx.rc.engine(0).apply(async () => Promise.reject(42)));
     expect(p).toBeInstanceOf(RemoteError);
     expect((p as RemoteError).remoteMessage).toContain("42");
   });
 
   it("an undefined free name → UndefinedNameError (ERR_PTC_UNDEFINED_NAME) naming it and the three ways to pass it", async () => {
-    const err = await failure(() => rc.engine(2).apply(() => notDefinedAnywhere + 1));
+    const err = await failure(() => ctx.rc.engine(2).apply(() => notDefinedAnywhere + 1));
     expect(err).toBeInstanceOf(UndefinedNameError);
     expect(err).toBeInstanceOf(RemoteError);
     const e = err as UndefinedNameError;
@@ -199,14 +188,14 @@ describe("errors: classes with stable codes and actionable messages", () => {
     expect(e.message).toMatch(/scope/);
     expect(e.message).toMatch(/push/);
 
-    const onView = await failure(() => rc.view().apply(() => notDefinedAnywhere));
+    const onView = await failure(() => ctx.rc.view().apply(() => notDefinedAnywhere));
     expect(onView).toBeInstanceOf(CompositeError);
     expect((onView as CompositeError).errors).toHaveLength(ids.length);
     for (const x of (onView as CompositeError).errors) expect(x).toBeInstanceOf(UndefinedNameError);
 
     // Pushing it makes the same function work: the advice in the message is right.
-    await rc.engine(2).push({ notDefinedAnywhere: 1 });
-    expect(await rc.engine(2).apply(() => notDefinedAnywhere + 1)).toBe(2);
+    await ctx.rc.engine(2).push({ notDefinedAnywhere: 1 });
+    expect(await ctx.rc.engine(2).apply(() => notDefinedAnywhere + 1)).toBe(2);
   });
 
   it("an argument that cannot be sent → SerializationError (ERR_PTC_UNSERIALIZABLE) with its path, before anything is sent", async () => {
@@ -214,7 +203,7 @@ describe("errors: classes with stable codes and actionable messages", () => {
     let thrown: unknown;
     try {
       // Synchronous: nothing is queued.
-      void rc.view().apply((o: { cb: () => number }) => {
+      void ctx.rc.view().apply((o: { cb: () => number }) => {
         (globalThis as Record<string, unknown>)["sentMarker"] = o;
       }, { cb });
     } catch (err) {
@@ -224,14 +213,14 @@ describe("errors: classes with stable codes and actionable messages", () => {
     const e = thrown as SerializationError;
     expect(e.code).toBe("ERR_PTC_UNSERIALIZABLE");
     // Nothing reached the engines.
-    expect(await rc.view().execute("typeof sentMarker")).toEqual(ids.map(() => "undefined"));
-    expect(await rc.view().apply(() => typeof sentMarker)).toEqual(ids.map(() => "undefined"));
+    expect(await ctx.rc.view().execute("typeof sentMarker")).toEqual(ids.map(() => "undefined"));
+    expect(await ctx.rc.view().apply(() => typeof sentMarker)).toEqual(ids.map(() => "undefined"));
     expect(e.path).toBe("args[0].cb");
     expect(e.message).toContain("args[0].cb");
 
     let t2: unknown;
     try {
-      void rc.engine(0).apply((x: unknown) => x, Symbol("s"));
+      void ctx.rc.engine(0).apply((x: unknown) => x, Symbol("s"));
     } catch (err) {
       t2 = err;
     }
@@ -240,22 +229,22 @@ describe("errors: classes with stable codes and actionable messages", () => {
   });
 
   it("a result that cannot be sent (function, symbol) → RemoteError naming its path", async () => {
-    const f = await failure(() => rc.engine(0).apply(() => ({ ok: 1, handler: () => 2 })));
+    const f = await failure(() => ctx.rc.engine(0).apply(() => ({ ok: 1, handler: () => 2 })));
     expect(f).toBeInstanceOf(RemoteError);
     expect((f as RemoteError).remoteCode).toBe("ERR_PTC_UNSERIALIZABLE");
     expect((f as RemoteError).message).toContain("result.handler");
 
-    const s = await failure(() => rc.engine(1).apply(() => [1, Symbol("nope")]));
+    const s = await failure(() => ctx.rc.engine(1).apply(() => [1, Symbol("nope")]));
     expect(s).toBeInstanceOf(RemoteError);
     expect((s as RemoteError).remoteCode).toBe("ERR_PTC_UNSERIALIZABLE");
     expect((s as RemoteError).message).toContain("result[1]");
 
     // The engine is fine afterwards.
-    expect(await rc.engine(0).apply(() => "still here")).toBe("still here");
+    expect(await ctx.rc.engine(0).apply(() => "still here")).toBe("still here");
   });
 
   it("rc.engine(99) → UnknownEngineError (ERR_PTC_UNKNOWN_ENGINE) listing the registered ids", async () => {
-    const err = await failure(() => rc.engine(99).apply(() => 1));
+    const err = await failure(() => ctx.rc.engine(99).apply(() => 1));
     expect(err).toBeInstanceOf(UnknownEngineError);
     const e = err as UnknownEngineError;
     expect(e.code).toBe("ERR_PTC_UNKNOWN_ENGINE");
@@ -265,9 +254,9 @@ describe("errors: classes with stable codes and actionable messages", () => {
   });
 
   it("rc.close() with a pending task → ClientClosedError; a closed client's apply throws ClientClosedError", async () => {
-    const rc2 = await cluster.connect();
-    const gate = join(tmp.dir, "close-gate");
-    const started = join(tmp.dir, "close-started");
+    const rc2 = await ctx.cluster.connect();
+    const gate = join(ctx.dir, "close-gate");
+    const started = join(ctx.dir, "close-started");
     const pending = rc2.engine(0).apply(async (g: string, s: string) => {
       const fs = require("node:fs") as typeof import("node:fs");
       fs.writeFileSync(s, "");
@@ -298,16 +287,16 @@ describe("errors: classes with stable codes and actionable messages", () => {
       expect((thrown as Error).message).toMatch(/connect/);
     }
     // The cluster itself is unaffected.
-    expect(await rc.engine(0).apply(() => engine.id)).toBe(0);
+    expect(await ctx.rc.engine(0).apply(() => engine.id)).toBe(0);
   });
 
   it("a task that calls process.exit → EngineLostError quickly; the engine survives with a fresh executor and an empty namespace", async () => {
     const victim = ids[0]!;
-    await rc.engine(victim).push({ before: 1 });
+    await ctx.rc.engine(victim).push({ before: 1 });
     const resets: Array<{ id: number; reason: string }> = [];
-    rc.on("engine_reset", (r) => resets.push(r));
+    ctx.rc.on("engine_reset", (r) => resets.push(r));
     const t0 = Date.now();
-    const err = await failure(() => rc.engine(victim).apply(() => {
+    const err = await failure(() => ctx.rc.engine(victim).apply(() => {
       process.exit(1);
     }));
     const elapsed = Date.now() - t0;
@@ -320,18 +309,18 @@ describe("errors: classes with stable codes and actionable messages", () => {
     expect(elapsed).toBeLessThan(3_000);
     await waitFor(() => resets.some((r) => r.id === victim), { what: `an engine_reset notice for engine ${victim}` });
     // Still registered, serving, and its namespace was reset.
-    expect(rc.ids).toContain(victim);
-    expect(await rc.engine(victim).apply(() => engine.id)).toBe(victim);
-    expect(await rc.engine(victim).apply(() => typeof (globalThis as Record<string, unknown>)["before"])).toBe("undefined");
-    expect(await rc.view(ids).apply(() => engine.id)).toEqual(ids);
+    expect(ctx.rc.ids).toContain(victim);
+    expect(await ctx.rc.engine(victim).apply(() => engine.id)).toBe(victim);
+    expect(await ctx.rc.engine(victim).apply(() => typeof (globalThis as Record<string, unknown>)["before"])).toBe("undefined");
+    expect(await ctx.rc.view(ids).apply(() => engine.id)).toEqual(ids);
   });
 
   it("an engine process killed with SIGKILL during a task → EngineLostError within a bounded time; other engines keep working", async () => {
     const [victim, survivor] = ids.slice(1) as [number, number];
-    const pid = await rc.engine(victim).apply(() => engine.pid);
-    expect(cluster.enginePids).toContain(pid);
-    const started = join(tmp.dir, "kill-started");
-    const ar = rc.engine(victim).apply(async (s: string) => {
+    const pid = await ctx.rc.engine(victim).apply(() => engine.pid);
+    expect(ctx.cluster.enginePids).toContain(pid);
+    const started = join(ctx.dir, "kill-started");
+    const ar = ctx.rc.engine(victim).apply(async (s: string) => {
       (require("node:fs") as typeof import("node:fs")).writeFileSync(s, "");
       await new Promise((r) => setTimeout(r, 60_000));
       return "never";
@@ -346,11 +335,11 @@ describe("errors: classes with stable codes and actionable messages", () => {
     expect((err as EngineLostError).code).toBe("ERR_PTC_ENGINE_LOST");
     // Heartbeats every 500 ms, dead after 6 missed: about 3 s, never the 60 s the task would take.
     expect(elapsed).toBeLessThan(6_000);
-    await waitFor(() => !rc.ids.includes(victim), { what: `engine ${victim} to leave rc.ids` });
-    expect(await rc.engine(survivor).apply(() => engine.id)).toBe(survivor);
-    expect(await rc.view().apply(() => engine.id)).toEqual(ids.filter((id) => id !== victim));
+    await waitFor(() => !ctx.rc.ids.includes(victim), { what: `engine ${victim} to leave rc.ids` });
+    expect(await ctx.rc.engine(survivor).apply(() => engine.id)).toBe(survivor);
+    expect(await ctx.rc.view().apply(() => engine.id)).toEqual(ids.filter((id) => id !== victim));
     // New work sent to the dead engine fails at once rather than hanging.
-    const late = await failure(() => rc.engine(victim).apply(() => 1));
+    const late = await failure(() => ctx.rc.engine(victim).apply(() => 1));
     expect(late).toBeInstanceOf(UnknownEngineError);
   });
 });

@@ -1,40 +1,26 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { Client } from "@ptcluster/client";
-import { startTestCluster, tempClusterDir, ptcluster, type TestCluster } from "./helpers/cluster.js";
+import { describe, expect, it } from "vitest";
+import { ptcluster, useCluster } from "./helpers/cluster.js";
 
 // The README's REPL walk-through, line by line, on a real 4-engine cluster.
 describe("REPL walk-through", () => {
-  const tmp = tempClusterDir();
-  let cluster: TestCluster;
-  let rc: Client;
-
-  beforeAll(async () => {
-    cluster = await startTestCluster(tmp.dir, { n: 4 });
-    rc = await cluster.connect();
-  });
-
-  afterAll(async () => {
-    await rc?.close();
-    await cluster?.stop();
-    tmp.cleanup();
-  });
+  const ctx = useCluster({ n: 4 });
 
   it("start registers 4 engines", () => {
-    expect(cluster.ids).toEqual([0, 1, 2, 3]);
-    expect(rc.ids).toEqual([0, 1, 2, 3]);
+    expect(ctx.cluster.ids).toEqual([0, 1, 2, 3]);
+    expect(ctx.rc.ids).toEqual([0, 1, 2, 3]);
   });
 
   it("applySync runs on every engine", async () => {
-    expect(await rc.view().applySync(() => "Hello, World")).toEqual(Array(4).fill("Hello, World"));
+    expect(await ctx.rc.view().applySync(() => "Hello, World")).toEqual(Array(4).fill("Hello, World"));
   });
 
   it("map returns squares in input order", async () => {
-    expect(await rc.view().map((x: number) => x * x, [1, 2, 3, 4, 5, 6, 7, 8])).toEqual([1, 4, 9, 16, 25, 36, 49, 64]);
+    expect(await ctx.rc.view().map((x: number) => x * x, [1, 2, 3, 4, 5, 6, 7, 8])).toEqual([1, 4, 9, 16, 25, 36, 49, 64]);
   });
 
   it("`ptcluster repl` gives a REPL with `rc` connected, where the walk-through's lines work", async () => {
     const input = ['rc.ids', 'await rc.view().applySync(() => "Hello, World")', "await rc.view().map((x) => x * x, [1, 2, 3, 4, 5, 6, 7, 8])", ".exit", ""].join("\n");
-    const r = await ptcluster(tmp.dir, ["repl"], { input });
+    const r = await ptcluster(ctx.dir, ["repl"], { input });
     expect(r.exitCode).toBe(0);
     expect(r.stdout).toMatch(/Connected to profile default: engines \[0, 1, 2, 3\]/);
     expect(r.stdout).toMatch(/ptcluster> \[ 0, 1, 2, 3 \]/);
@@ -44,16 +30,16 @@ describe("REPL walk-through", () => {
   });
 
   it("list and status show the cluster", async () => {
-    const list = await ptcluster(tmp.dir, ["list", "--json"]);
+    const list = await ptcluster(ctx.dir, ["list", "--json"]);
     expect(list.exitCode).toBe(0);
     const rows = JSON.parse(list.stdout) as Array<{ profile: string; engines: number; state: string }>;
     expect(rows).toHaveLength(1);
     expect(rows[0]).toMatchObject({ profile: "default", engines: 4, state: "running" });
-    const status = await ptcluster(tmp.dir, ["status", "--json"]);
+    const status = await ptcluster(ctx.dir, ["status", "--json"]);
     expect(status.exitCode).toBe(0);
     const s = JSON.parse(status.stdout) as { engines: Array<{ id: number; pid: number; host: string; state: string; tasksDone: number }> };
     expect(s.engines.map((e) => e.id).sort()).toEqual([0, 1, 2, 3]);
-    expect(s.engines.map((e) => e.pid).sort()).toEqual([...cluster.enginePids].sort());
+    expect(s.engines.map((e) => e.pid).sort()).toEqual([...ctx.cluster.enginePids].sort());
     for (const e of s.engines) expect(e.tasksDone).toBeGreaterThanOrEqual(2);
   });
 });

@@ -106,6 +106,8 @@ export class Client extends EventEmitter<ClientEvents> {
     const routingId = this.id;
     const curve = curveClientOptions(this.connection.curve);
     const dealer = new zmq.Dealer({ routingId, linger: 100, sendHighWaterMark: 100_000, receiveHighWaterMark: 100_000, ...curve });
+    // The socket's event observer must exist before the handshake, or a refusal goes unseen.
+    const events = dealer.events;
     dealer.connect(endpoint(this.connection.host, this.connection.port));
     const sub = new zmq.Subscriber({ linger: 0, receiveHighWaterMark: 100_000, ...curve });
     sub.connect(endpoint(this.connection.host, this.connection.notifyPort ?? 0));
@@ -135,13 +137,13 @@ export class Client extends EventEmitter<ClientEvents> {
       },
     }).start();
     // Security mechanisms that do not match (a CURVE controller, a plain client file) fail the handshake.
-    dealer.events.on("handshake:error:protocol", () => settle.reject(new AuthenticationError(
+    events.on("handshake:error:protocol", () => settle.reject(new AuthenticationError(
       `The handshake with the controller at ${where} failed: its security settings differ from this connection file's (is the cluster running with --curve?). ` +
         "Connect with the cluster's current client connection file.",
     )));
     if (this.connection.curve) {
       // The controller's ZAP handler refused our public key: say so now rather than time out.
-      dealer.events.on("handshake:error:auth", () => settle.reject(new AuthenticationError(
+      events.on("handshake:error:auth", () => settle.reject(new AuthenticationError(
         `The controller at ${where} refused this client's CURVE public key (it is not in the cluster's allow-list). ` +
           "Use the cluster's current client connection file, or add your public key to security/allowed_keys and restart the cluster.",
       )));

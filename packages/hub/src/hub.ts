@@ -212,12 +212,16 @@ export class Hub extends EventEmitter<HubEvents> {
     entry.releasePending = false;
     // Nothing to give back: no reason to place again until something changes (no release ping-pong).
     if (ids.length === 0) return;
+    const cancelled = new TaskCancelledError("The task was cancelled before it started.");
     for (const id of ids) {
       const rec = this.tasks.get(id);
       if (!rec?.lb || rec.engine !== entry.info.id) continue;
       entry.inflight.delete(id);
       rec.lb.attempts--;
-      this.lb.requeue(rec);
+      if (rec.cancelled) {
+        this.tasks.take(id);
+        this.failTask(rec, cancelled.code, cancelled.message);
+      } else this.lb.requeue(rec);
     }
     this.lb.schedule();
   }
@@ -255,7 +259,7 @@ export class Hub extends EventEmitter<HubEvents> {
         if (code === "ERR_PTC_EXECUTOR_RESET" || code === "ERR_PTC_ENGINE_LOST") {
           // Lost with its executor: like an engine death for this task.
           if (this.survivesDeath(rec)) continue;
-        } else if (!r.sysError && lb.retriesLeft > 0) {
+        } else if (!r.sysError && lb.retriesLeft > 0 && !rec.cancelled) {
           lb.retriesLeft--;
           (lb.failedOn ??= new Set()).add(id);
           this.lb.requeue(rec);
@@ -273,7 +277,7 @@ export class Hub extends EventEmitter<HubEvents> {
   /** A load-balanced task lost its engine: back in the queue, unless it has killed too many. */
   private survivesDeath(rec: TaskRecord): boolean {
     const lb = rec.lb;
-    if (!lb) return false;
+    if (!lb || rec.cancelled) return false;
     lb.deaths++;
     if (lb.deaths > lb.maxDeaths) return false;
     this.lb.requeue(rec);
@@ -291,6 +295,11 @@ export class Hub extends EventEmitter<HubEvents> {
       if (!rec || rec.engine !== id) continue;
       if (this.survivesDeath(rec)) continue;
       this.tasks.take(hubId);
+      if (rec.cancelled) {
+        const c = new TaskCancelledError("The task was cancelled; its engine died before confirming.");
+        this.failTask(rec, c.code, c.message);
+        continue;
+      }
       const poison = rec.lb
         ? new EngineLostError(id, `This task was running on ${rec.lb.deaths} engines that died (the last was engine ${id}); it is failed as a poison task instead of being retried again.`)
         : err;
@@ -423,6 +432,9 @@ export class Hub extends EventEmitter<HubEvents> {
     for (const id of ids) {
       const rec = this.tasks.get(id);
       if (!rec || rec.engine < 0) continue;
+      // The engine may hand it back (a release crossing this cancel) instead of reporting it:
+      // then it fails as cancelled rather than running elsewhere.
+      if (!queuedOnly) rec.cancelled = true;
       let list = perEngine.get(rec.engine);
       if (!list) perEngine.set(rec.engine, (list = []));
       list.push(id);

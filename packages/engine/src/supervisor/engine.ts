@@ -79,6 +79,8 @@ export class Engine {
       onReleased: (ids) => this.channel.send({ type: "released", ids }),
     });
     const socket = new zmq.Dealer({ routingId: this.uuid, linger: 200, sendHighWaterMark: 100_000, receiveHighWaterMark: 100_000, ...curveClientOptions(this.opts.curve) });
+    // The event observer must exist before the handshake, or a CURVE refusal goes unseen.
+    const events = this.opts.curve ? socket.events : undefined;
     socket.connect(endpoint(this.opts.host, this.opts.port));
     this.state = "registering";
     const registered = new Promise<number>((resolve, reject) => {
@@ -111,8 +113,8 @@ export class Engine {
           this.onMessage(m);
         },
       }).start();
-      if (this.opts.curve) {
-        socket.events.on("handshake:error:auth", () => {
+      if (events) {
+        events.on("handshake:error:auth", () => {
           clearTimeout(timer);
           reject(new AuthenticationError(`The controller at ${this.opts.host}:${this.opts.port} refused this engine's CURVE public key (not in the cluster's allow-list). Copy the cluster's current engine connection file.`));
         });

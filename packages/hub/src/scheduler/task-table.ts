@@ -12,6 +12,8 @@ export interface TaskRecord {
   submitted: number;
   /** Load-balanced tasks keep what they need to run again elsewhere. */
   lb?: LbState;
+  /** Cancellation was asked for: if the task comes back unstarted or loses its engine, it fails as cancelled. */
+  cancelled?: boolean;
 }
 
 export interface LbState {
