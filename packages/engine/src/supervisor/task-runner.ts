@@ -248,9 +248,10 @@ export class TaskRunner {
         if (!p || p.started !== undefined) continue;
         const cancel = this.cancelOnReclaim.has(id);
         this.finish(p);
-        if (cancel) {
-          this.report(id, Date.now(), { code: "ERR_PTC_TASK_CANCELLED", message: "The task was cancelled before it started: its client went away." });
-        } else ids.push(id);
+        // Cancelled meanwhile: report that, never hand it back to run elsewhere.
+        if (p.verdict) this.report(id, Date.now(), p.verdict);
+        else if (cancel) this.report(id, Date.now(), { code: "ERR_PTC_TASK_CANCELLED", message: "The task was cancelled before it started: its client went away." });
+        else ids.push(id);
       }
       if (ids.length > 0) this.opts.onReleased(ids);
     } else if (m.type === "dropped") {
