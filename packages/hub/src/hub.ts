@@ -104,7 +104,10 @@ export class Hub extends EventEmitter<HubEvents> {
         this.sendTask(engine, rec, lb.task, lb.part, true);
         this.scheduleFlush();
       },
-      release: (engine, max) => this.engineCh.send({ type: "release", max }, undefined, engine.routingId),
+      release: (engine, max) => {
+        this.log.debug({ engineId: engine.info.id, max }, "release asked");
+        this.engineCh.send({ type: "release", max }, undefined, engine.routingId);
+      },
     });
   }
 
@@ -209,6 +212,7 @@ export class Hub extends EventEmitter<HubEvents> {
 
   /** Tasks an engine handed back unstarted: to the front of the queue, for an idle engine. */
   private onReleased(entry: EngineEntry, ids: number[]): void {
+    this.log.debug({ engineId: entry.info.id, ids }, "tasks released");
     entry.releasePending = false;
     // Nothing to give back: no reason to place again until something changes (no release ping-pong).
     if (ids.length === 0) return;
@@ -441,6 +445,7 @@ export class Hub extends EventEmitter<HubEvents> {
     }
     for (const [engineId, list] of perEngine) {
       const e = this.engines.get(engineId);
+      this.log.debug({ engineId, ids: list, queuedOnly }, "cancel sent to engine");
       if (e) this.engineCh.send({ type: "engine_cancel", ids: list, ...(queuedOnly ? { queuedOnly } : {}) }, undefined, e.routingId);
     }
   }

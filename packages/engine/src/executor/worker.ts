@@ -68,6 +68,8 @@ const maxResultBytes = (workerData as ExecutorData | undefined)?.maxResultBytes 
 /** Tasks received and not started: they start in order as slots free up. */
 const waiting: Array<{ task: EngineTask; body: Buffer; frames: Buffer[] }> = [];
 let active = 0;
+/** Tasks cancelled before they reached this thread. */
+const tombstones = new Set<number>();
 const outbox: Array<{ result: TaskResult; data: Packed }> = [];
 const transfer: ArrayBuffer[] = [];
 let flushScheduled = false;
@@ -79,13 +81,21 @@ port.on("message", (msg: ToExecutor) => {
       engineInfo.host = msg.host;
       engineInfo.uuid = msg.uuid;
       break;
-    case "tasks":
+    case "tasks": {
+      const dropped: number[] = [];
       for (const { task, data } of msg.items) {
+        // Cancelled before it even got here: never run it.
+        if (tombstones.delete(task.id)) {
+          dropped.push(task.id);
+          continue;
+        }
         const [body, ...frames] = unpackFrames(data);
         waiting.push({ task, body: body ?? Buffer.alloc(0), frames });
       }
+      if (dropped.length) port!.postMessage({ type: "dropped", ids: dropped } satisfies FromExecutor);
       drain();
       break;
+    }
     case "reclaim": {
       const wanted = new Set(msg.ids);
       const ids: number[] = [];
@@ -103,7 +113,12 @@ port.on("message", (msg: ToExecutor) => {
       if (i >= 0) {
         waiting.splice(i, 1);
         port!.postMessage({ type: "dropped", ids: [msg.id] } satisfies FromExecutor);
-      } else running.get(msg.id)?.controller.abort(new Error(msg.reason));
+      } else if (running.has(msg.id)) running.get(msg.id)?.controller.abort(new Error(msg.reason));
+      else {
+        // Neither waiting nor running: remember it, so the task is dropped if it arrives later.
+        if (tombstones.size > 10_000) tombstones.clear();
+        tombstones.add(msg.id);
+      }
       break;
     }
   }

@@ -104,6 +104,9 @@ export class TaskRunner {
 
   /** Cancels tasks: queued ones at once, running ones through their signal, then by force. */
   cancel(ids: readonly number[]): void {
+    if (this.opts.logger.isLevelEnabled("debug")) {
+      this.opts.logger.debug({ ids, queue: this.queue.map((q) => q.task.id), posted: [...this.posted.values()].map((p) => [p.task.id, p.started !== undefined]) }, "cancel");
+    }
     const wanted = new Set(ids);
     for (let i = this.queue.length - 1; i >= 0; i--) {
       const q = this.queue[i] as { task: EngineTask };
