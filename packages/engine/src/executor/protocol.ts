@@ -6,8 +6,11 @@ export type ToExecutor =
   | { type: "init"; engineId: number; host: string; uuid: string }
   /** Tasks to run, in order, at most `concurrency` at once (from `workerData`). */
   | { type: "tasks"; items: Array<{ task: EngineTask; data: Packed }> }
-  /** Drop the task if it has not started; otherwise abort its `engine.signal`. */
-  | { type: "cancel"; id: number; reason: string }
+  /**
+   * Drop these tasks if they have not started; abort the `engine.signal` of those running. One
+   * message for all, handled at once: a running task that stops cannot let a dropped one start.
+   */
+  | { type: "cancel"; ids: number[]; reason: string }
   /** Hand back these tasks if they have not started (another engine is idle). */
   | { type: "reclaim"; ids: number[] };
 

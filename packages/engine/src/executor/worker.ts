@@ -109,16 +109,25 @@ port.on("message", (msg: ToExecutor) => {
       break;
     }
     case "cancel": {
-      const i = waiting.findIndex((w) => w.task.id === msg.id);
-      if (i >= 0) {
+      const wanted = new Set(msg.ids);
+      const dropped: number[] = [];
+      for (let i = waiting.length - 1; i >= 0; i--) {
+        const id = (waiting[i] as { task: EngineTask }).task.id;
+        if (!wanted.has(id)) continue;
         waiting.splice(i, 1);
-        port!.postMessage({ type: "dropped", ids: [msg.id] } satisfies FromExecutor);
-      } else if (running.has(msg.id)) running.get(msg.id)?.controller.abort(new Error(msg.reason));
-      else {
-        // Neither waiting nor running: remember it, so the task is dropped if it arrives later.
-        if (tombstones.size > 10_000) tombstones.clear();
-        tombstones.add(msg.id);
+        wanted.delete(id);
+        dropped.push(id);
       }
+      for (const id of wanted) {
+        const ctx = running.get(id);
+        if (ctx) ctx.controller.abort(new Error(msg.reason));
+        else {
+          // Neither waiting nor running: remember it, so the task is dropped if it arrives later.
+          if (tombstones.size > 10_000) tombstones.clear();
+          tombstones.add(id);
+        }
+      }
+      if (dropped.length) port!.postMessage({ type: "dropped", ids: dropped } satisfies FromExecutor);
       break;
     }
   }

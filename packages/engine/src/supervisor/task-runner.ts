@@ -114,15 +114,19 @@ export class TaskRunner {
       this.queue.splice(i, 1);
       this.report(q.task.id, Date.now(), { code: "ERR_PTC_TASK_CANCELLED", message: "The task was cancelled before it started." });
     }
+    const inExecutor: number[] = [];
     for (const id of wanted) {
       const p = this.posted.get(id);
       if (!p || p.verdict) continue;
-      if (p.started === undefined) {
-        // Not started in the executor (as far as we know): it drops it and says so, or aborts it.
-        p.verdict = { code: "ERR_PTC_TASK_CANCELLED", message: "The task was cancelled before it started." };
-        this.executor.post({ type: "cancel", id, reason: p.verdict.message });
-      } else this.stopTask(id, { code: "ERR_PTC_TASK_CANCELLED", message: "The task was cancelled while running." });
+      // Started or not (as far as we know), the executor drops it or aborts it, and says which.
+      p.verdict = p.started === undefined
+        ? { code: "ERR_PTC_TASK_CANCELLED", message: "The task was cancelled before it started." }
+        : { code: "ERR_PTC_TASK_CANCELLED", message: "The task was cancelled while running." };
+      // Whatever the executor finds, a task that does not stop costs its executor after the grace period.
+      this.armKill(p);
+      inExecutor.push(id);
     }
+    if (inExecutor.length) this.executor.post({ type: "cancel", ids: inExecutor, reason: "The task was cancelled." });
   }
 
   /** Cancels these tasks only if they have not started (their client is gone; running ones may finish). */
@@ -224,9 +228,14 @@ export class TaskRunner {
     const p = this.posted.get(id);
     if (!p || p.verdict) return;
     p.verdict = verdict;
+    this.armKill(p);
+    this.executor.post({ type: "cancel", ids: [id], reason: verdict.message });
+  }
+
+  /** After the grace period, a task still running costs its executor. */
+  private armKill(p: Posted): void {
     clearTimeout(p.timer);
-    this.executor.post({ type: "cancel", id, reason: verdict.message });
-    p.killTimer = setTimeout(() => void this.reset(`task ${id} did not stop within ${this.opts.graceMs} ms`), this.opts.graceMs);
+    p.killTimer = setTimeout(() => void this.reset(`task ${p.task.id} did not stop within ${this.opts.graceMs} ms`), this.opts.graceMs);
   }
 
   private onExecutorMessage(m: FromExecutor): void {
