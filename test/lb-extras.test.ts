@@ -30,6 +30,7 @@ describe("load-balanced extras: module tasks, dependencies, progress bar", () =>
 
   it("`after` waits for its dependencies; `follow` runs where they ran; a failed dependency fails its dependents", async () => {
     const lb = ctx.rc.loadBalancedView();
+    // The work itself takes 200 ms on the engine (not a wait in the test): `after` must wait for it.
     const slow = lb.apply(() => new Promise<number>((r) => setTimeout(() => r(Date.now()), 200)));
     const started = await lb.with({ after: [slow] }).apply(() => Date.now());
     expect(started).toBeGreaterThanOrEqual(await slow);
