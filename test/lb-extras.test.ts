@@ -1,9 +1,12 @@
 import { describe, expect, it } from "vitest";
 import { execa } from "execa";
 import { createHash } from "node:crypto";
+import { existsSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { DependencyError, RemoteError, TaskCancelledError, moduleFunction } from "@ptcluster/client";
 import { useCluster } from "./helpers/cluster.js";
+import { waitFor } from "./helpers/wait.js";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
 const moduleUrl = new URL("./fixtures/tasks-module.ts", import.meta.url);
@@ -30,10 +33,20 @@ describe("load-balanced extras: module tasks, dependencies, progress bar", () =>
 
   it("`after` waits for its dependencies; `follow` runs where they ran; a failed dependency fails its dependents", async () => {
     const lb = ctx.rc.loadBalancedView();
-    // The work itself takes 200 ms on the engine (not a wait in the test): `after` must wait for it.
-    const slow = lb.apply(() => new Promise<number>((r) => setTimeout(() => r(Date.now()), 200)));
-    const started = await lb.with({ after: [slow] }).apply(() => Date.now());
-    expect(started).toBeGreaterThanOrEqual(await slow);
+    // The dependency holds until the test opens a gate; the dependent must not start before that.
+    const gate = join(ctx.dir, "after-gate");
+    const slow = lb.apply(async (g: string) => {
+      const fs = require("node:fs") as typeof import("node:fs");
+      fs.writeFileSync(`${g}.started`, "");
+      while (!fs.existsSync(g)) await new Promise((r) => setImmediate(r));
+      return Date.now();
+    }, gate);
+    const waiter = lb.with({ after: [slow] }).apply(() => Date.now());
+    await waitFor(() => existsSync(`${gate}.started`), { what: "the dependency to start" });
+    await ctx.rc.queueStatus(); // a round trip: anything that could have started, has
+    expect(waiter.ready()).toBe(false);
+    writeFileSync(gate, "");
+    expect(await waiter).toBeGreaterThanOrEqual(await slow);
 
     for (let k = 0; k < 4; k++) {
       const first = lb.apply(() => engine.id);

@@ -408,9 +408,12 @@ describe("load-balanced view on a real 2-engine cluster", () => {
 
   it("timeout counts from the task's start: time spent queued behind another task does not count", async () => {
     const lb0 = rc.loadBalancedView([0]);
-    const first = lb0.apply(async () => {
-      // Engine-side work of 600 ms (not a wait in the test): the second task queues behind it.
-      await new Promise((r) => setTimeout(r, 600));
+    const first = lb0.apply(() => {
+      // 600 ms of CPU work on the engine: the second task queues behind it.
+      const until = Date.now() + 600;
+      while (Date.now() < until) {
+        /* busy */
+      }
       return "first";
     });
     const second = lb0.with({ timeout: 400 }).apply(() => "second");

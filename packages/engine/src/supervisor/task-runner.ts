@@ -86,13 +86,7 @@ export class TaskRunner {
    * not started, once it confirms it has not started them (`onReleased`).
    */
   release(max: number): number[] {
-    const ids: number[] = [];
-    for (let i = this.queue.length - 1; i >= 0 && ids.length < max; i--) {
-      const q = this.queue[i] as { task: EngineTask };
-      if (!q.task.movable) continue;
-      this.queue.splice(i, 1);
-      ids.push(q.task.id);
-    }
+    const ids = this.takeQueued((t) => t.movable === true, max);
     const more: number[] = [];
     for (const p of [...this.posted.values()].reverse()) {
       if (ids.length + more.length >= max) break;
@@ -102,17 +96,26 @@ export class TaskRunner {
     return ids;
   }
 
+  /** Removes up to `max` queued tasks (not yet handed to the executor) matching `pred`, newest first; returns their ids. */
+  private takeQueued(pred: (task: EngineTask) => boolean, max = Number.POSITIVE_INFINITY): number[] {
+    const ids: number[] = [];
+    for (let i = this.queue.length - 1; i >= 0 && ids.length < max; i--) {
+      const { task } = this.queue[i] as { task: EngineTask };
+      if (!pred(task)) continue;
+      this.queue.splice(i, 1);
+      ids.push(task.id);
+    }
+    return ids;
+  }
+
   /** Cancels tasks: queued ones at once, running ones through their signal, then by force. */
   cancel(ids: readonly number[]): void {
     if (this.opts.logger.isLevelEnabled("debug")) {
       this.opts.logger.debug({ ids, queue: this.queue.map((q) => q.task.id), posted: [...this.posted.values()].map((p) => [p.task.id, p.started !== undefined]) }, "cancel");
     }
     const wanted = new Set(ids);
-    for (let i = this.queue.length - 1; i >= 0; i--) {
-      const q = this.queue[i] as { task: EngineTask };
-      if (!wanted.has(q.task.id)) continue;
-      this.queue.splice(i, 1);
-      this.report(q.task.id, Date.now(), { code: "ERR_PTC_TASK_CANCELLED", message: "The task was cancelled before it started." });
+    for (const id of this.takeQueued((t) => wanted.has(t.id))) {
+      this.report(id, Date.now(), { code: "ERR_PTC_TASK_CANCELLED", message: "The task was cancelled before it started." });
     }
     const inExecutor: number[] = [];
     for (const id of wanted) {
@@ -132,11 +135,8 @@ export class TaskRunner {
   /** Cancels these tasks only if they have not started (their client is gone; running ones may finish). */
   cancelQueued(ids: readonly number[]): void {
     const wanted = new Set(ids);
-    for (let i = this.queue.length - 1; i >= 0; i--) {
-      const q = this.queue[i] as { task: EngineTask };
-      if (!wanted.has(q.task.id)) continue;
-      this.queue.splice(i, 1);
-      this.report(q.task.id, Date.now(), { code: "ERR_PTC_TASK_CANCELLED", message: "The task was cancelled before it started: its client went away." });
+    for (const id of this.takeQueued((t) => wanted.has(t.id))) {
+      this.report(id, Date.now(), { code: "ERR_PTC_TASK_CANCELLED", message: "The task was cancelled before it started: its client went away." });
     }
     const reclaim: number[] = [];
     for (const id of wanted) {
