@@ -8,6 +8,30 @@ const profileOpts = (y: Argv) =>
     .option("profile", { type: "string", default: process.env["PTCLUSTER_PROFILE"] ?? "default", describe: "profile (a folder under $PTCLUSTER_DIR, default ~/.ptcluster)" })
     .option("cluster-id", { type: "string", default: "", describe: "cluster id, to run several clusters under one profile" });
 
+/** Where engines start, for `start` and `engines`. */
+const launcherOpts = <T,>(y: Argv<T>) =>
+  y
+    .option("engines", { type: "string", default: "local", describe: "launcher: local, ssh, mpi or slurm" })
+    .option("hosts", { type: "string", describe: "ssh: hosts and engines per host, as b:4,c:4 (user@host works)" })
+    .option("ssh-command", { type: "string", describe: "ssh: the ssh program (default ssh)" })
+    .option("ssh-options", { type: "string", describe: "ssh: extra ssh arguments, as \"-i ~/.ssh/cluster -p 2222\"" })
+    .option("remote-command", { type: "string", describe: "ssh, slurm: how to run ptcluster where engines run, as \"npx ptcluster\" (default: this node and ptcluster, same absolute path)" })
+    .option("mpiexec", { type: "string", describe: "mpi: the mpiexec program (default mpiexec)" })
+    .option("mpi-args", { type: "string", describe: "mpi: extra mpiexec arguments, as \"--hostfile hosts --oversubscribe\"" })
+    .option("slurm-partition", { type: "string", describe: "slurm: partition" })
+    .option("slurm-time", { type: "string", describe: "slurm: time limit, as 01:00:00" })
+    .option("slurm-account", { type: "string", describe: "slurm: account to charge" })
+    .option("slurm-args", { type: "string", describe: "slurm: extra sbatch arguments, as \"--qos=debug --mem=4G\"" });
+
+/** The launcher settings of parsed `start` / `engines` arguments. */
+function launcherSettings(a: Record<string, unknown>) {
+  const s = (k: string) => (a[k] === undefined ? undefined : String(a[k]));
+  return {
+    hosts: s("hosts"), sshCommand: s("ssh-command"), sshOptions: s("ssh-options"), remoteCommand: s("remote-command"), mpiexec: s("mpiexec"), mpiArgs: s("mpi-args"),
+    slurmPartition: s("slurm-partition"), slurmTime: s("slurm-time"), slurmAccount: s("slurm-account"), slurmArgs: s("slurm-args"),
+  };
+}
+
 function run<T>(command: string, f: (argv: T) => Promise<void> | void) {
   return async (argv: T) => {
     try {
@@ -25,8 +49,8 @@ await yargs(hideBin(process.argv))
     "start",
     "start a controller and engines; returns once every engine has registered",
     (y) =>
-      profileOpts(y)
-        .option("n", { alias: "engines-count", type: "number", describe: "number of engines (default: available cores)" })
+      launcherOpts(profileOpts(y))
+        .option("n", { alias: "engines-count", type: "number", describe: "number of engines (default: available cores; with --hosts, their counts)" })
         .option("ip", { type: "string", default: "127.0.0.1", describe: "interface the controller binds (default loopback only)" })
         .option("location", { type: "string", describe: "address peers should connect to, if not --ip (NAT, multi-homed hosts)" })
         .option("concurrency", { type: "number", default: 1, describe: "tasks each engine runs at once (1 for CPU-bound work, more for async IO)" })
@@ -44,11 +68,24 @@ await yargs(hideBin(process.argv))
         .option("heartbeat", { type: "number", default: 500, describe: "heartbeat period in ms" })
         .option("ipc-ready", { type: "boolean", default: false, hidden: true }),
     run("start", async (a) => {
-      const { start, defaultEngineCount } = await import("./commands/start.js");
+      const { start } = await import("./commands/start.js");
       await start({
-        n: a.n ?? defaultEngineCount(), profile: a.profile, clusterId: a["cluster-id"], ip: a.ip, location: a.location,
+        n: a.n, engines: a.engines, launcher: launcherSettings(a), profile: a.profile, clusterId: a["cluster-id"], ip: a.ip, location: a.location,
         concurrency: a.concurrency, foreground: a.foreground, json: a.json, timeout: a.timeout, heartbeatMs: a.heartbeat, ipcReady: a["ipc-ready"], scheme: a.scheme, restart: a.restart, maxMemory: a["max-memory"], maxMessageMb: a["max-message-mb"], clientTimeoutMs: a["client-timeout"], resultTtlMs: a["result-ttl"], curve: a.curve, encryption: a.encryption,
       });
+    }),
+  )
+  .command(
+    "engines",
+    "add engines to a running cluster, with its launchers (the controller supervises and stops them)",
+    (y) =>
+      launcherOpts(profileOpts(y))
+        .option("n", { type: "number", demandOption: true, describe: "number of engines to add" })
+        .option("timeout", { type: "number", default: 60_000, describe: "ms to wait for them to register" })
+        .option("json", { type: "boolean", default: false, describe: "print the result as one JSON line" }),
+    run("engines", async (a) => {
+      const { addEngines } = await import("./commands/engines.js");
+      await addEngines({ profile: a.profile, clusterId: a["cluster-id"], n: a.n, engines: a.engines, launcher: launcherSettings(a), timeout: a.timeout, json: a.json, enginesGiven: process.argv.some((x) => x === "--engines" || x.startsWith("--engines=")) });
     }),
   )
   .command(
@@ -100,16 +137,19 @@ await yargs(hideBin(process.argv))
     "run one engine in the foreground, registering with a controller",
     (y) =>
       profileOpts(y)
-        .option("file", { type: "string", describe: "engine connection file (default: the profile's security/engine.json)" })
+        .option("file", { type: "string", describe: "engine connection file (default: the profile's security/engine.json); - reads it from standard input" })
         .option("url", { type: "string", describe: "controller engine endpoint, tcp://HOST:PORT (with --key)" })
         .option("key", { type: "string", describe: "cluster key, 64 hex digits (with --url)" })
         .option("concurrency", { type: "number", default: 1, describe: "tasks this engine runs at once" })
         .option("id", { type: "number", describe: "ask for this engine id (honoured when free)" })
+        .option("id-base", { type: "number", describe: "under mpiexec, ask for id BASE + MPI rank (default 0: ids follow ranks)" })
+        .option("launch-tag", { type: "string", hidden: true })
+        .option("exit-on-stdin-close", { type: "boolean", default: false, hidden: true })
         .option("orphan-timeout", { type: "number", default: 30_000, describe: "exit when the controller has been silent this many ms" })
         .option("max-memory", { type: "number", describe: "heap limit of the executor in MB" }),
     run("engine", async (a) => {
       const { engine } = await import("./commands/engine.js");
-      await engine({ file: a.file, url: a.url, key: a.key, profile: a.profile, clusterId: a["cluster-id"], concurrency: a.concurrency, id: a.id, orphanTimeout: a["orphan-timeout"], maxMemory: a["max-memory"] });
+      await engine({ file: a.file, url: a.url, key: a.key, profile: a.profile, clusterId: a["cluster-id"], concurrency: a.concurrency, id: a.id, idBase: a["id-base"], launchTag: a["launch-tag"], exitOnStdinClose: a["exit-on-stdin-close"], orphanTimeout: a["orphan-timeout"], maxMemory: a["max-memory"] });
     }),
   )
   .command(
@@ -121,7 +161,7 @@ await yargs(hideBin(process.argv))
       await startRepl({ profile: a.profile, clusterId: a["cluster-id"] });
     }),
   )
-  .demandCommand(1, "Name a command: start, stop, list, status, repl, hub or engine.")
+  .demandCommand(1, "Name a command: start, stop, list, status, engines, repl, hub or engine.")
   .strict()
   .help()
   .fail((msg, err, y) => {

@@ -3,7 +3,7 @@ import { EventEmitter } from "node:events";
 import { hostname } from "node:os";
 import { randomBytes } from "node:crypto";
 import {
-  AuthenticationError, Channel, ClientClosedError, CompositeError, DEFAULT_MAX_MESSAGE_BYTES, InvalidOptionError, decodeValue, HubLostError, MessageTooLargeError, NoEnginesError, encodedSize, PACKAGE_VERSION, PROTOCOL_VERSION,
+  AuthenticationError, Channel, ClusterStartError, ClientClosedError, CompositeError, DEFAULT_MAX_MESSAGE_BYTES, InvalidOptionError, decodeValue, HubLostError, MessageTooLargeError, NoEnginesError, encodedSize, PACKAGE_VERSION, PROTOCOL_VERSION,
   ProtocolError, VersionMismatchError, assertNever, curveClientOptions, endpoint, profilePaths, readConnectionFile, silentLogger,
   type ClientTask, type ClientToHub, type ConnectionInfo, type EngineInfo, type HubRequest, type HubToClient,
   type Incoming, type Logger, type Notification, type Part, type TaskResult,
@@ -28,6 +28,24 @@ export type ClientState = "connecting" | "connected" | "closed" | "hub-lost";
 /** Something whose tasks can be cancelled: an `AsyncResult` or a map's result. */
 export interface Abortable {
   abort(): void;
+}
+
+/** Options of `rc.addEngines()`: the launcher and its settings. */
+export interface AddEnginesOptions {
+  /** `local`, `ssh`, `mpi` or `slurm` (default: the launcher the cluster started with). */
+  launcher?: string;
+  /** ms to wait for the new engines to register (default 60 s). */
+  timeout?: number;
+  /** Launcher settings, as `ptcluster start` takes them (`hosts: "b:4,c:4"` for ssh, …). */
+  [option: string]: unknown;
+}
+
+/** A failed request's error as its class: a start failure, a bad option, or else a protocol error. */
+function replyError(e: { code: string; message: string } | undefined): Error {
+  const message = e?.message ?? "request failed";
+  if (e?.code === "ERR_PTC_START") return new ClusterStartError(message);
+  if (e?.code === "ERR_PTC_INVALID_OPTION") return new InvalidOptionError(message);
+  return new ProtocolError(message, { code: e?.code ?? "ERR_PTC_PROTOCOL" });
 }
 
 /** What `rc.queueStatus()` reports. */
@@ -327,6 +345,19 @@ export class Client extends EventEmitter<ClientEvents> {
     return this.request({ what: "status" }) as Promise<ClusterStatus>;
   }
 
+  /**
+   * Starts `n` more engines with the launchers of the controller's `ptcluster start` process, and
+   * resolves with their ids once they registered (`ptcluster engines` is this from the shell).
+   * `launcher` defaults to the one the cluster started with; other options are that launcher's
+   * (`hosts` for ssh, `partition`/`time`/`account` for slurm, …). The new engines are supervised
+   * and stopped with the cluster like the first ones.
+   */
+  async addEngines(n: number, options: AddEnginesOptions = {}): Promise<{ ids: number[] }> {
+    const { launcher = "", timeout = 60_000, ...rest } = options;
+    if (!Number.isInteger(n) || n < 1) throw new InvalidOptionError(`Expected \`n\` to be a positive integer, got \`${String(n)}\``);
+    return (await this.request({ what: "launch", n, launcher, options: { ...rest, timeout } }, timeout + 5_000)) as { ids: number[] };
+  }
+
   /** Stops the whole cluster (engines and controller), then closes this client. */
   async shutdown(): Promise<void> {
     this.assertOpen();
@@ -435,7 +466,7 @@ export class Client extends EventEmitter<ClientEvents> {
         this.requests.delete(header.rid);
         if (!pending) break;
         if (header.ok) pending.resolve(header.data);
-        else pending.reject(new ProtocolError(header.error?.message ?? "request failed", { code: header.error?.code ?? "ERR_PTC_PROTOCOL" }));
+        else pending.reject(replyError(header.error));
         break;
       }
       case "connect_reply":

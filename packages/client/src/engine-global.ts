@@ -7,6 +7,8 @@ export interface EngineGlobal {
   /** Process id of the engine. */
   readonly pid: number;
   readonly uuid: string;
+  /** Rank and size of the MPI job the engine runs in (`--engines mpi`); undefined otherwise. */
+  readonly mpi: { readonly rank: number; readonly size: number } | undefined;
   /** Cancellation signal of the task running now (per task, even with concurrency above 1). */
   readonly signal: AbortSignal | undefined;
 }

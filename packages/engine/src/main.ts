@@ -18,6 +18,9 @@ const { values } = parseArgs({
     "orphan-timeout": { type: "string" },
     "log-dir": { type: "string" },
     "max-memory": { type: "string" },
+    "id-base": { type: "string" },
+    "launch-tag": { type: "string" },
+    "exit-on-stdin-close": { type: "boolean" },
   },
   strict: true,
 });
@@ -26,6 +29,7 @@ try {
   process.exitCode = await runEngine({
     file: values.file, url: values.url, key: values.key, profile: values.profile, clusterId: values["cluster-id"],
     concurrency: num(values.concurrency), id: num(values.id), orphanTimeout: num(values["orphan-timeout"]), logDir: values["log-dir"], maxMemory: num(values["max-memory"]),
+    idBase: num(values["id-base"]), launchTag: values["launch-tag"], exitOnStdinClose: values["exit-on-stdin-close"],
   });
 } catch (err) {
   process.stderr.write(`ptcluster engine: ${(err as Error).message}\n`);

@@ -1,9 +1,13 @@
 import { join } from "node:path";
-import { InvalidOptionError, createLogger, profilePaths, readConnectionFile, type CurveClientKeys } from "@ptcluster/protocol";
+import { InvalidOptionError, createLogger, parseConnectionInfo, profilePaths, readConnectionFile, type ConnectionInfo, type CurveClientKeys } from "@ptcluster/protocol";
 import { Engine } from "./supervisor/engine.js";
+import { mpiFromEnv } from "./shared/mpi.js";
 
 export interface RunEngineOptions {
-  /** Engine connection file (default: the profile's `security/engine.json`). */
+  /**
+   * Engine connection file (default: the profile's `security/engine.json`); `-` reads it from
+   * standard input, so launchers (ssh) hand it over without writing the key on the remote host.
+   */
   file?: string | undefined;
   /** Controller engine endpoint `tcp://HOST:PORT`, with `key`, instead of a file. */
   url?: string | undefined;
@@ -12,6 +16,15 @@ export interface RunEngineOptions {
   clusterId?: string | undefined;
   concurrency?: number | undefined;
   id?: number | undefined;
+  /**
+   * Under MPI (`mpiexec`), ask for id `idBase + rank` (default 0: ids follow ranks). Ignored
+   * outside MPI or when `id` is given.
+   */
+  idBase?: number | undefined;
+  /** The launch this engine belongs to (set by launchers). */
+  launchTag?: string | undefined;
+  /** Stop when standard input ends: the launcher's connection (ssh) is the engine's lifeline. */
+  exitOnStdinClose?: boolean | undefined;
   orphanTimeout?: number | undefined;
   /** Heap limit of the executor thread (MB). */
   maxMemory?: number | undefined;
@@ -38,7 +51,9 @@ export async function runEngine(o: RunEngineOptions): Promise<number> {
     key = o.key;
   } else {
     const profile = o.profile ?? "default";
-    const info = readConnectionFile(o.file ?? profilePaths(profile, o.clusterId ?? "").engineFile, "engine", o.file ? undefined : profile);
+    const info: ConnectionInfo = o.file === "-"
+      ? parseConnectionInfo(await readStdinDocument(), "(standard input)", "engine")
+      : readConnectionFile(o.file ?? profilePaths(profile, o.clusterId ?? "").engineFile, "engine", o.file ? undefined : profile);
     host = info.host;
     port = info.port;
     key = info.key;
@@ -50,6 +65,9 @@ export async function runEngine(o: RunEngineOptions): Promise<number> {
   }
   const concurrency = o.concurrency ?? 1;
   if (!Number.isInteger(concurrency) || concurrency < 1) throw new InvalidOptionError(`Expected \`--concurrency\` to be a positive integer, got \`${concurrency}\``);
+  const mpi = mpiFromEnv();
+  if (o.idBase !== undefined && (!Number.isInteger(o.idBase) || o.idBase < 0)) throw new InvalidOptionError(`Expected \`--id-base\` to be a non-negative integer, got \`${o.idBase}\``);
+  const requestedId = o.id ?? (mpi ? (o.idBase ?? 0) + mpi.rank : undefined);
   const logger = createLogger({ name: "ptcluster", file: o.logDir ? join(o.logDir, `engine-${process.pid}.log`) : undefined });
   const e = new Engine({
     host, port, key: Buffer.from(key, "hex"), concurrency, logger,
@@ -57,12 +75,54 @@ export async function runEngine(o: RunEngineOptions): Promise<number> {
     ...(o.maxMemory !== undefined ? { maxMemoryMb: o.maxMemory } : {}),
     ...(maxMessageBytes !== undefined ? { maxMessageBytes } : {}),
     ...(curve ? { curve } : {}),
-    ...(o.id !== undefined ? { requestedId: o.id } : {}),
+    ...(requestedId !== undefined ? { requestedId } : {}),
+    ...(o.launchTag ? { tag: o.launchTag } : {}),
+    ...(mpi ? { mpi } : {}),
   });
   process.once("SIGINT", () => void e.stop("SIGINT"));
   process.once("SIGTERM", () => void e.stop("SIGTERM"));
+  if (o.exitOnStdinClose) {
+    process.stdin.on("end", () => void e.stop("launcher connection closed"));
+    process.stdin.on("error", () => void e.stop("launcher connection closed"));
+    process.stdin.resume();
+  }
   await e.start();
+  if (o.exitOnStdinClose && process.stdin.readableEnded) void e.stop("launcher connection closed");
   const code = await e.stopped;
   logger.flush?.();
   return code;
+}
+
+/**
+ * Reads one connection document from standard input: up to the first newline after a complete
+ * JSON object (so a launcher can keep the stream open as a lifeline), or to the end.
+ */
+async function readStdinDocument(): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let text = "";
+    const onData = (chunk: Buffer) => {
+      text += chunk.toString("utf8");
+      if (text.length > 1_000_000) return finish(new InvalidOptionError("Standard input holds more than 1 MB; expected an engine connection file."));
+      const nl = text.indexOf("\n", text.lastIndexOf("}"));
+      if (text.includes("}") && nl >= 0) {
+        try {
+          JSON.parse(text.slice(0, nl));
+          finish(undefined, text.slice(0, nl));
+        } catch {
+          /* the object is not complete yet */
+        }
+      }
+    };
+    const onEnd = () => finish(undefined, text);
+    const finish = (err?: Error, doc?: string) => {
+      process.stdin.off("data", onData);
+      process.stdin.off("end", onEnd);
+      process.stdin.pause();
+      if (err) reject(err);
+      else resolve(doc ?? "");
+    };
+    process.stdin.on("data", onData);
+    process.stdin.on("end", onEnd);
+    process.stdin.on("error", (err) => finish(err));
+  });
 }

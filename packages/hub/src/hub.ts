@@ -46,6 +46,11 @@ export interface HubOptions {
   curve?: CurveMaterial & { allowedKeys?: string[] };
   /** Largest message a client or engine may send (bytes, default 1 GiB); larger frames drop the connection before they are buffered. */
   maxMessageBytes?: number;
+  /**
+   * Starts more engines on request (`ptcluster engines`), resolving once they registered. Given
+   * by `ptcluster start`, which owns the launchers; a bare `ptcluster hub` has none.
+   */
+  launch?: (req: { n: number; launcher: string; options: Record<string, unknown> }) => Promise<unknown>;
   logger: Logger;
 }
 
@@ -241,7 +246,11 @@ export class Hub extends EventEmitter<HubEvents> {
     }
     const existing = this.engines.byRoutingId(from);
     if (existing) this.engineGone(existing.info.id, "re-registered");
-    const entry = this.engines.register(from, { uuid: msg.uuid, host: msg.host, pid: msg.pid, concurrency: msg.concurrency }, msg.requestedId);
+    const entry = this.engines.register(from, {
+      uuid: msg.uuid, host: msg.host, pid: msg.pid, concurrency: msg.concurrency,
+      ...(msg.tag !== undefined ? { tag: String(msg.tag).slice(0, 200) } : {}),
+      ...(msg.mpi && Number.isInteger(msg.mpi.rank) && Number.isInteger(msg.mpi.size) ? { mpi: { rank: msg.mpi.rank, size: msg.mpi.size } } : {}),
+    }, msg.requestedId);
     this.engineCh.send({ type: "register_reply", ok: true, id: entry.info.id, heartbeatMs: this.hbMs }, undefined, from);
     this.notifyCh.send({ type: "engine_up", engine: entry.info });
     this.emit("engine_up", entry.info);
@@ -530,6 +539,29 @@ export class Hub extends EventEmitter<HubEvents> {
         reply({ engines, unassigned: this.lb.queued });
         break;
       }
+      case "launch": {
+        const launch = this.opts.launch;
+        const fail = (code: string, message: string) => this.clientCh.send({ type: "reply", rid, ok: false, error: { code, message } }, undefined, client.routingId);
+        if (!launch) {
+          fail("ERR_PTC_NO_LAUNCHER", "This controller runs without launchers (`ptcluster hub`): start engines with `ptcluster engine --file …` on each host.");
+          break;
+        }
+        if (!Number.isInteger(req.n) || req.n < 1 || req.n > 10_000) {
+          fail("ERR_PTC_INVALID_OPTION", `Expected \`n\` to be a positive integer, got \`${String(req.n)}\``);
+          break;
+        }
+        launch({ n: req.n, launcher: String(req.launcher), options: req.options && typeof req.options === "object" ? req.options : {} }).then(
+          (data) => {
+            reply(data);
+            this.scheduleFlush();
+          },
+          (err: Error & { code?: string }) => {
+            fail(err.code ?? "ERR_PTC_START", err.message);
+            this.scheduleFlush();
+          },
+        );
+        break;
+      }
       case "shutdown":
         reply({ stopping: true });
         void this.clientCh.drained().then(() => this.stop("shutdown requested by a client"));
@@ -578,6 +610,20 @@ export class Hub extends EventEmitter<HubEvents> {
         return;
       }
     }
+  }
+
+  /**
+   * A launch's processes ended (a launcher saw its ssh, mpiexec or batch job exit): every engine
+   * registered under `tag` is gone, without waiting for missed heartbeats.
+   */
+  launchExited(tag: string, how: string): void {
+    let any = false;
+    for (const e of [...this.engines.all()]) {
+      if (e.info.tag !== tag) continue;
+      this.engineGone(e.info.id, `launch ended (${how})`);
+      any = true;
+    }
+    if (any) this.scheduleFlush();
   }
 
   /** Registered engines. */

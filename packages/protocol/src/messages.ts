@@ -18,7 +18,13 @@ export interface EngineInfo {
   tasksDone: number;
   running: number;
   registeredAt: number;
+  /** Set by the launcher that started the engine (`ptcluster start`, `ptcluster engines`): which launch it belongs to. */
+  tag?: string;
+  /** Rank and size of the MPI job the engine runs in (engines started under `mpiexec`). */
+  mpi?: MpiPlace;
 }
+/** An engine's place in an MPI job. */
+export interface MpiPlace { rank: number; size: number }
 export type EngineState = "idle" | "busy" | "dead";
 
 /** Built-in operations an engine performs. */
@@ -103,7 +109,9 @@ export interface TaskResult {
 export type HubRequest =
   | { what: "status" }
   | { what: "queue_status" }
-  | { what: "shutdown"; engines?: number[] };
+  | { what: "shutdown"; engines?: number[] }
+  /** Start `n` more engines with the controller's launchers (`ptcluster engines`). */
+  | { what: "launch"; n: number; launcher: string; options: Record<string, unknown> };
 
 /** Load-balancing schemes (`ptcluster start --scheme`). */
 export type SchedulerScheme = "leastload" | "lru" | "random" | "weighted";
@@ -156,6 +164,9 @@ export interface RegisterMsg {
   node: string;
   concurrency: number;
   requestedId?: number;
+  /** The launch this engine belongs to (set by launchers; lets the controller tie a launcher's exit to its engines). */
+  tag?: string;
+  mpi?: MpiPlace;
 }
 export interface EngineResultsMsg { type: "engine_results"; results: TaskResult[]; pf: number[] }
 export interface HeartbeatMsg { type: "heartbeat"; t: number; running?: number; done?: number }

@@ -7,15 +7,20 @@ import {
   ClusterStartError, InvalidOptionError, createLogger, ensureProfileDirs, newClusterKey, newCurveMaterial, pidAlive, profilePaths, readAllowedKeys,
   readClusterState, writeClusterState, type ClusterState, type ProfilePaths, type SchedulerScheme,
 } from "@ptcluster/protocol";
-import { LocalLauncher } from "../launchers/local.js";
-import type { LaunchedEngine } from "../launchers/launcher.js";
+import { createLauncher, type EngineGroup, type Launcher, type LauncherSettings } from "../launchers/index.js";
+import { SshLauncher } from "../launchers/ssh.js";
 import { binPath } from "../util/cli-error.js";
 import { checkExposure } from "../util/exposure.js";
 import { mebibytes } from "../util/units.js";
 
 /** Options of `ptcluster start`; the same names as `startCluster()` takes. */
 export interface StartOptions {
-  n: number;
+  /** engines to start (default: the launcher's: available cores locally, the hosts' counts for ssh) */
+  n: number | undefined;
+  /** launcher: local, ssh, mpi or slurm */
+  engines: string;
+  /** the launchers' settings (hosts, ssh options, mpiexec, slurm partition, …) */
+  launcher: LauncherSettings;
   profile: string;
   clusterId: string;
   ip: string;
@@ -73,13 +78,15 @@ function assertNotRunning(paths: ProfilePaths): void {
 
 /** `ptcluster start`: daemonised unless `--foreground`. */
 export async function start(o: StartOptions): Promise<void> {
+  if (o.n === undefined) o.n = o.engines === "ssh" ? new SshLauncher({ ...launchContext(o, profilePaths(o.profile, o.clusterId)) }, o.launcher).capacity : defaultEngineCount();
   if (!Number.isInteger(o.n) || o.n < 0) throw new InvalidOptionError(`Expected \`-n\` to be a non-negative integer, got \`${o.n}\``);
   if (!Number.isInteger(o.concurrency) || o.concurrency < 1) throw new InvalidOptionError(`Expected \`--concurrency\` to be a positive integer, got \`${o.concurrency}\``);
   checkExposure(o.ip, o.curve, o.encryption);
   const paths = profilePaths(o.profile, o.clusterId);
+  createLauncher(o.engines, launchContext(o, paths), o.launcher); // bad launcher settings fail here, before a daemon starts
   assertNotRunning(paths);
   ensureProfileDirs(paths);
-  if (o.foreground) return runController(o, paths);
+  if (o.foreground) return runController(o as StartOptions & { n: number }, paths);
   const summary = await spawnDaemon(o, paths);
   printSummary(summary, o.json);
 }
@@ -113,6 +120,7 @@ async function spawnDaemon(o: StartOptions, paths: ProfilePaths): Promise<StartS
   if (o.encryption === false) args.push("--no-encryption");
   if (o.clusterId) args.push("--cluster-id", o.clusterId);
   if (o.location) args.push("--location", o.location);
+  args.push("--engines", o.engines, ...launcherFlags(o.launcher));
   const child = spawn(process.execPath, args, { detached: true, stdio: ["ignore", "ignore", fd, "ipc"] });
   closeSync(fd);
   const readErr = () => {
@@ -140,21 +148,65 @@ async function spawnDaemon(o: StartOptions, paths: ProfilePaths): Promise<StartS
   });
 }
 
+/** The launchers' view of a cluster being started. */
+function launchContext(o: StartOptions, paths: ProfilePaths) {
+  return { profile: o.profile, clusterId: o.clusterId, engineFile: paths.engineFile, logDir: paths.logDir, ip: o.ip, concurrency: o.concurrency, maxMemoryMb: o.maxMemory };
+}
+
+const SETTING_FLAGS: Record<keyof LauncherSettings, string> = {
+  hosts: "--hosts", sshCommand: "--ssh-command", sshOptions: "--ssh-options", remoteCommand: "--remote-command",
+  mpiexec: "--mpiexec", mpiArgs: "--mpi-args", slurmPartition: "--slurm-partition", slurmTime: "--slurm-time",
+  slurmAccount: "--slurm-account", slurmArgs: "--slurm-args",
+};
+
+/** The command-line flags for launcher settings (to pass them on to the daemon). */
+function launcherFlags(l: LauncherSettings): string[] {
+  const out: string[] = [];
+  for (const [k, flag] of Object.entries(SETTING_FLAGS)) {
+    const v = l[k as keyof LauncherSettings];
+    if (v !== undefined && v !== "") out.push(`${flag}=${v}`);
+  }
+  return out;
+}
+
+/** Launcher settings from `rc.addEngines()` options: the known keys, as strings. */
+function settingsFrom(options: Record<string, unknown>): LauncherSettings {
+  const out: LauncherSettings = {};
+  for (const k of Object.keys(SETTING_FLAGS) as Array<keyof LauncherSettings>) {
+    const v = options[k];
+    if (v !== undefined && v !== null) out[k] = String(v);
+  }
+  return out;
+}
+
 /** The controller process: hub in-process, engines launched and supervised here. */
-async function runController(o: StartOptions, paths: ProfilePaths): Promise<void> {
+async function runController(o: StartOptions & { n: number }, paths: ProfilePaths): Promise<void> {
   const logger = createLogger({ name: "ptcluster", file: join(paths.logDir, `hub${paths.clusterId ? `-${paths.clusterId}` : ""}.log`) });
   const report = (msg: { type: "ready"; summary: StartSummary } | { type: "failed"; message: string }) => {
     if (o.ipcReady && process.send) {
       process.send(msg, () => process.disconnect?.());
     } else if (msg.type === "ready") printSummary(msg.summary, o.json);
   };
+  const ctx = launchContext(o, paths);
+  const launchers = new Map<string, Launcher>();
+  const launcherFor = (name: string, settings: LauncherSettings): Launcher => {
+    // One launcher per name and settings: it remembers placement (ssh hosts) across launches.
+    const key = `${name} ${JSON.stringify(settings)}`;
+    let l = launchers.get(key);
+    if (!l) launchers.set(key, (l = createLauncher(name, ctx, settings)));
+    return l;
+  };
+  const mainLauncher = launcherFor(o.engines, o.launcher);
   const curve = o.curve ? { ...newCurveMaterial(), allowedKeys: readAllowedKeys(paths.allowedKeysFile) } : undefined;
-  const hub = new Hub({ profile: o.profile, clusterId: o.clusterId, ip: o.ip, key: newClusterKey(), ...(curve ? { curve } : {}), heartbeatMs: o.heartbeatMs, scheme: o.scheme, maxMessageBytes: mebibytes(o.maxMessageMb), clientTimeoutMs: o.clientTimeoutMs, resultTtlMs: o.resultTtlMs, logger, ...(o.location ? { location: o.location } : {}) });
+  const hub: Hub = new Hub({
+    profile: o.profile, clusterId: o.clusterId, ip: o.ip, key: newClusterKey(), ...(curve ? { curve } : {}), heartbeatMs: o.heartbeatMs, scheme: o.scheme,
+    maxMessageBytes: mebibytes(o.maxMessageMb), clientTimeoutMs: o.clientTimeoutMs, resultTtlMs: o.resultTtlMs, logger, ...(o.location ? { location: o.location } : {}),
+    launch: (req) => launchMore(req.n, req.launcher || o.engines, req.launcher ? settingsFrom(req.options) : { ...o.launcher, ...settingsFrom(req.options) }, Number(req.options["timeout"] ?? o.timeout)),
+  });
   await hub.start();
-  const state: ClusterState = { profile: o.profile, clusterId: o.clusterId, hubPid: process.pid, enginePids: [], startedAt: Date.now(), state: "starting", engines: o.n };
+  const state: ClusterState = { profile: o.profile, clusterId: o.clusterId, hubPid: process.pid, enginePids: [], startedAt: Date.now(), state: "starting", engines: o.n, jobs: [] };
   writeClusterState(paths.stateFile, state);
-  const launcher = new LocalLauncher({ engineFile: paths.engineFile, logDir: paths.logDir, concurrency: o.concurrency, maxMemoryMb: o.maxMemory });
-  const engines = new Set<LaunchedEngine>();
+  const groups = new Set<EngineGroup>();
   let stopping = false;
 
   const shutdown = async (reason: string, code = 0) => {
@@ -163,13 +215,15 @@ async function runController(o: StartOptions, paths: ProfilePaths): Promise<void
     state.state = "stopping";
     writeClusterState(paths.stateFile, state);
     await hub.stop(reason);
+    // Engines were told to stop; launches that outlive them (ssh sessions, mpiexec, batch jobs) are ended.
     const deadline = Date.now() + 1_000;
-    for (const e of engines) {
-      const left = Math.max(0, deadline - Date.now());
-      const t = setTimeout(() => e.kill("SIGKILL"), left);
-      await e.exited;
+    await Promise.all([...groups].map(async (g) => {
+      const t = setTimeout(() => g.kill("SIGTERM"), Math.max(0, deadline - 500 - Date.now()));
+      const k = setTimeout(() => g.kill("SIGKILL"), Math.max(0, deadline - Date.now()));
+      await g.exited;
       clearTimeout(t);
-    }
+      clearTimeout(k);
+    }));
     rmSync(paths.stateFile, { force: true });
     logger.flush?.();
     process.exit(code);
@@ -179,40 +233,61 @@ async function runController(o: StartOptions, paths: ProfilePaths): Promise<void
   void hub.stopped.then(() => shutdown("controller stopped"));
 
   let ready = false;
-  /** Recent deaths of engines that never registered: the sign of a crash loop. */
+  /** Recent ends of launches whose engines never all registered: the sign of a crash loop. */
   const failedStarts: number[] = [];
-  const registered = new Set<number>();
-  hub.on("engine_up", (info) => registered.add(info.pid));
-  const supervise = (list: LaunchedEngine[]) => {
-    for (const e of list) {
-      engines.add(e);
-      state.enginePids.push(e.pid);
-      void e.exited.then((code) => {
-        engines.delete(e);
-        state.enginePids = state.enginePids.filter((p) => p !== e.pid);
+  /** Engines registered per launch tag. */
+  const registeredByTag = new Map<string, number>();
+  hub.on("engine_up", (info) => {
+    if (info.tag !== undefined) registeredByTag.set(info.tag, (registeredByTag.get(info.tag) ?? 0) + 1);
+  });
+  const recordState = () => {
+    state.enginePids = [...groups].flatMap((g) => g.pids);
+    state.jobs = [...groups].flatMap((g) => (g.job ? [g.job] : []));
+    writeClusterState(paths.stateFile, state);
+  };
+  const supervise = (list: EngineGroup[]) => {
+    for (const g of list) {
+      groups.add(g);
+      void g.exited.then((code) => {
+        groups.delete(g);
+        recordState();
         if (stopping) return;
-        logger.warn({ pid: e.pid, code }, "engine process exited");
-        hub.engineProcessExited(e.pid, typeof code === "string" ? code : `code ${code}`);
-        // Replace it (it registers with a new id), unless restarts are off or replacements keep
-        // dying before they even register (a crash loop: a broken install, a bad NODE_OPTIONS).
+        const how = typeof code === "string" ? code : `code ${code}`;
+        logger.warn({ tag: g.tag, where: g.where, code }, "engine launch ended");
+        hub.launchExited(g.tag, how);
+        // Replace it (its engines register with new ids), unless restarts are off or replacements
+        // keep dying before they even register (a crash loop: a broken install, a bad NODE_OPTIONS).
         const now = Date.now();
-        if (!registered.delete(e.pid)) failedStarts.push(now);
+        if ((registeredByTag.get(g.tag) ?? 0) < g.count) failedStarts.push(now);
+        registeredByTag.delete(g.tag);
         while (failedStarts.length && (failedStarts[0] as number) < now - 10_000) failedStarts.shift();
         if (ready && o.restart && failedStarts.length < Math.max(3, o.n)) {
-          supervise(launcher.start(1));
+          g.relaunch().then(supervise, (err: Error) => logger.error({ err, where: g.where }, "could not relaunch engines"));
         } else if (ready && o.restart) {
           logger.error({ failedStarts: failedStarts.length }, "replacement engines die before registering; not restarting them");
         }
-        writeClusterState(paths.stateFile, state);
       });
     }
+    recordState();
   };
-  const launched = launcher.start(o.n);
-  supervise(launched);
-  writeClusterState(paths.stateFile, state);
 
+  /** Starts `n` engines with a launcher and resolves with their ids once they registered. */
+  const launchMore = async (n: number, name: string, settings: LauncherSettings, timeoutMs: number): Promise<{ ids: number[] }> => {
+    if (stopping) throw new ClusterStartError("The cluster is stopping.");
+    const launcher = launcherFor(name, settings);
+    const idBase = Math.max(-1, ...hub.engineInfos().map((e) => e.id)) + 1;
+    const list = await launcher.start(n, { idBase });
+    supervise(list);
+    state.engines += n;
+    recordState();
+    return { ids: await waitForRegistrations(hub, list, timeoutMs) };
+  };
+
+  let launched: EngineGroup[] = [];
   try {
-    await waitForRegistrations(hub, launched, o.n, o.timeout);
+    launched = await mainLauncher.start(o.n, { idBase: 0 });
+    supervise(launched);
+    await waitForRegistrations(hub, launched, o.timeout);
     ready = true;
   } catch (err) {
     report({ type: "failed", message: (err as Error).message });
@@ -230,10 +305,16 @@ async function runController(o: StartOptions, paths: ProfilePaths): Promise<void
   });
 }
 
-/** Resolves when `n` engines registered; rejects with an engine's output if one exits first, or on timeout. */
-function waitForRegistrations(hub: Hub, launched: LaunchedEngine[], n: number, timeoutMs: number): Promise<void> {
+/**
+ * Resolves with the ids of the engines of `launched` once every one registered; rejects with a
+ * launch's output if it ends first, or on timeout.
+ */
+function waitForRegistrations(hub: Hub, launched: EngineGroup[], timeoutMs: number): Promise<number[]> {
+  const want = launched.reduce((a, g) => a + g.count, 0);
+  const tags = new Map(launched.map((g) => [g.tag, g]));
+  const ids: number[] = [];
+  const perTag = new Map<string, number>();
   return new Promise((resolve, reject) => {
-    const registeredPids = new Set<number>();
     let settled = false;
     const done = (err?: Error) => {
       if (settled) return;
@@ -241,24 +322,27 @@ function waitForRegistrations(hub: Hub, launched: LaunchedEngine[], n: number, t
       clearTimeout(timer);
       hub.off("engine_up", onUp);
       if (err) reject(err);
-      else resolve();
+      else resolve(ids.sort((a, b) => a - b));
     };
-    const onUp = (info: { pid: number }) => {
-      registeredPids.add(info.pid);
-      if (hub.engineInfos().length >= n) done();
+    const onUp = (info: { id: number; tag?: string }) => {
+      if (info.tag === undefined || !tags.has(info.tag)) return;
+      perTag.set(info.tag, (perTag.get(info.tag) ?? 0) + 1);
+      ids.push(info.id);
+      if (ids.length >= want) done();
     };
     hub.on("engine_up", onUp);
-    if (n === 0) done();
-    for (const e of launched) {
-      void e.exited.then((code) => {
-        if (registeredPids.has(e.pid)) return;
-        const out = e.output().trim();
-        done(new ClusterStartError(`Engine process ${e.pid} exited (${typeof code === "string" ? code : `code ${code}`}) before registering${out ? `:\n${out}` : "."}`));
+    if (want === 0) done();
+    for (const g of launched) {
+      void g.exited.then((code) => {
+        if ((perTag.get(g.tag) ?? 0) >= g.count) return;
+        const out = g.output().trim();
+        const who = g.where === "local" ? `Engine process ${g.pids[0] ?? "?"}` : `The engines started by ${g.where}${g.pids.length ? ` (pid ${g.pids.join(", ")})` : ""}`;
+        done(new ClusterStartError(`${who} exited (${typeof code === "string" ? code : `code ${code}`}) before registering${out ? `:\n${out}` : "."}`));
       });
     }
     const timer = setTimeout(() => {
-      const outputs = launched.filter((e) => !registeredPids.has(e.pid)).map((e) => e.output().trim()).filter(Boolean);
-      done(new ClusterStartError(`Only ${hub.engineInfos().length} of ${n} engines registered within ${timeoutMs} ms.${outputs.length ? ` Engine output:\n${outputs[0]}` : ""}`));
+      const outputs = launched.filter((g) => (perTag.get(g.tag) ?? 0) < g.count).map((g) => `${g.where}: ${g.output().trim()}`).filter((x) => !x.endsWith(": "));
+      done(new ClusterStartError(`Only ${ids.length} of ${want} engines registered within ${timeoutMs} ms.${outputs.length ? ` Engine output:\n${outputs[0]}` : ""}`));
     }, timeoutMs);
   });
 }

@@ -1,5 +1,7 @@
 import { rmSync } from "node:fs";
+import { hostname } from "node:os";
 import { connect } from "@ptcluster/client";
+import { cancelJob } from "../launchers/index.js";
 import {
   NoClusterError, listClusterStates, pidAlive, profilePaths, readClusterState, type ClusterState,
 } from "@ptcluster/protocol";
@@ -45,7 +47,9 @@ export async function stopCluster(profile: string, clusterId: string, graceMs: n
   try {
     const rc = await connect({ profile, clusterId, timeout: 1_500 });
     const live = await rc.status().catch(() => undefined);
-    const pids = new Set<number>([...(state?.enginePids ?? []), ...(live?.engines.map((e) => e.pid) ?? [])]);
+    // Engines on other hosts have pids of their own machines: only this host's are signalled here.
+    const here = hostname();
+    const pids = new Set<number>([...(state?.enginePids ?? []), ...(live?.engines.filter((e) => e.host === here).map((e) => e.pid) ?? [])]);
     if (state) state.enginePids = [...pids];
     await rc.shutdown();
     asked = true;
@@ -62,6 +66,8 @@ export async function stopCluster(profile: string, clusterId: string, graceMs: n
     signalAll(alive, "SIGKILL");
     await waitGone(alive, 1_000);
   }
+  // Batch jobs (Slurm) outlive their controller: cancel them by id.
+  await Promise.all((state?.jobs ?? []).map((j) => cancelJob(j)));
   for (const f of [paths.stateFile, paths.clientFile, paths.engineFile]) rmSync(f, { force: true });
   return { stopped: asked || pids.length > 0, pids };
 }

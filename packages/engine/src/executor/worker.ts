@@ -16,6 +16,7 @@ import { installOutputCapture, taskStore, type TaskContext } from "./capture.js"
 import { MapItemFailure, toFailure } from "./failure.js";
 import type { ExecutorData, FromExecutor, ToExecutor } from "./protocol.js";
 import { packFrames, unpackFrames, type Packed } from "../shared/transfer.js";
+import { mpiFromEnv } from "../shared/mpi.js";
 
 const port = parentPort;
 if (!port) throw new Error("the executor runs in a worker thread");
@@ -26,6 +27,8 @@ const engineInfo = {
   host: hostname(),
   pid: process.pid,
   uuid: "",
+  /** Rank and size of the MPI job this engine runs in (started under `mpiexec`), else undefined. */
+  mpi: mpiFromEnv(),
   /** The cancellation signal of the task running now (per task, even with concurrency above 1). */
   get signal(): AbortSignal | undefined {
     return taskStore.getStore()?.controller.signal;

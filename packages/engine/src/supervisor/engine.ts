@@ -3,7 +3,7 @@ import { hostname } from "node:os";
 import { randomBytes } from "node:crypto";
 import {
   AuthenticationError, Channel, DEFAULT_MAX_MESSAGE_BYTES, PACKAGE_VERSION, curveClientOptions, type CurveClientKeys, PROTOCOL_VERSION, ProtocolError, VersionMismatchError, assertNever,
-  endpoint, type EngineTask, type EngineToHub, type HubToEngine, type Incoming, type Logger, type Part, type TaskResult,
+  endpoint, type EngineTask, type EngineToHub, type HubToEngine, type Incoming, type Logger, type MpiPlace, type Part, type TaskResult,
 } from "@ptcluster/protocol";
 import { TaskRunner } from "./task-runner.js";
 
@@ -16,6 +16,10 @@ export interface EngineOptions {
   concurrency?: number;
   /** Ask for this engine id (MPI rank); honoured when free. */
   requestedId?: number;
+  /** The launch this engine belongs to (given by launchers). */
+  tag?: string;
+  /** This engine's place in an MPI job, reported to the controller. */
+  mpi?: MpiPlace;
   /** Give up registering after this long (ms). */
   registerTimeoutMs?: number;
   /** Exit when the controller has been silent this long (ms). */
@@ -142,6 +146,7 @@ export class Engine {
     this.channel.send({
       type: "register", v: PROTOCOL_VERSION, pkg: PACKAGE_VERSION, uuid: this.uuid, host: hostname(), pid: process.pid,
       node: process.version, concurrency: this.concurrency, ...(requestedId !== undefined ? { requestedId } : {}),
+      ...(this.opts.tag !== undefined ? { tag: this.opts.tag } : {}), ...(this.opts.mpi ? { mpi: this.opts.mpi } : {}),
     });
   }
 

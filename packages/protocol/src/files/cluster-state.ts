@@ -8,7 +8,10 @@ export interface ClusterState {
   profile: string;
   clusterId: string;
   hubPid: number;
+  /** Processes of this machine that belong to the cluster's engines: engines, ssh sessions, mpiexec. */
   enginePids: number[];
+  /** Batch jobs running engines (Slurm), cancelled by `ptcluster stop`. */
+  jobs?: Array<{ launcher: string; id: string }>;
   /** Pid of a supervising `ptcluster start --foreground` process, if any. */
   supervisorPid?: number;
   startedAt: number;

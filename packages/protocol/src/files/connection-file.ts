@@ -62,6 +62,11 @@ export function readConnectionFile(file: string, expect: "client" | "engine", pr
     if (code === "ENOENT" && profile !== undefined) throw new NoClusterError(profile, file);
     throw new ConnectionFileError(file, `Cannot read connection file ${file}: ${(err as Error).message}`, { cause: err });
   }
+  return parseConnectionInfo(text, file, expect);
+}
+
+/** Parses and checks the text of a connection file (`source` names it in errors: a path, or standard input). */
+export function parseConnectionInfo(text: string, file: string, expect: "client" | "engine"): ConnectionInfo {
   let info: ConnectionInfo;
   try {
     info = JSON.parse(text) as ConnectionInfo;

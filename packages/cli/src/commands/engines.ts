@@ -1,0 +1,27 @@
+import { connect } from "@ptcluster/client";
+import type { LauncherSettings } from "../launchers/launcher.js";
+
+export interface EnginesOptions {
+  profile: string;
+  clusterId: string;
+  n: number;
+  engines: string;
+  /** false: `--engines` not given, so the cluster's own launcher (and its settings) is used */
+  enginesGiven: boolean;
+  launcher: LauncherSettings;
+  timeout: number;
+  json: boolean;
+}
+
+/** `ptcluster engines -n K`: asks the running controller to launch K more engines, and waits for them. */
+export async function addEngines(o: EnginesOptions): Promise<void> {
+  const rc = await connect({ profile: o.profile, clusterId: o.clusterId });
+  try {
+    const settings = Object.fromEntries(Object.entries(o.launcher).filter(([, v]) => v !== undefined));
+    const { ids } = await rc.addEngines(o.n, { ...(o.enginesGiven ? { launcher: o.engines } : {}), timeout: o.timeout, ...settings });
+    if (o.json) process.stdout.write(`${JSON.stringify({ ids })}\n`);
+    else process.stdout.write(`Added ${ids.length} engine${ids.length === 1 ? "" : "s"}: [${ids.join(", ")}].\n`);
+  } finally {
+    await rc.close();
+  }
+}
