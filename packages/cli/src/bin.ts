@@ -14,14 +14,14 @@ const launcherOpts = <T,>(y: Argv<T>) =>
     .option("engines", { type: "string", default: "local", describe: "launcher: local, ssh, mpi or slurm" })
     .option("hosts", { type: "string", describe: "ssh: hosts and engines per host, as b:4,c:4 (user@host works)" })
     .option("ssh-command", { type: "string", describe: "ssh: the ssh program (default ssh)" })
-    .option("ssh-options", { type: "string", describe: "ssh: extra ssh arguments, as \"-i ~/.ssh/cluster -p 2222\"" })
+    .option("ssh-options", { type: "string", describe: "ssh: extra ssh arguments, as --ssh-options=\"-i ~/.ssh/cluster -p 2222\" (with =)" })
     .option("remote-command", { type: "string", describe: "ssh, slurm: how to run ptcluster where engines run, as \"npx ptcluster\" (default: this node and ptcluster, same absolute path)" })
     .option("mpiexec", { type: "string", describe: "mpi: the mpiexec program (default mpiexec)" })
-    .option("mpi-args", { type: "string", describe: "mpi: extra mpiexec arguments, as \"--hostfile hosts --oversubscribe\"" })
+    .option("mpi-args", { type: "string", describe: "mpi: extra mpiexec arguments, as --mpi-args=\"--hostfile hosts --oversubscribe\" (with =)" })
     .option("slurm-partition", { type: "string", describe: "slurm: partition" })
     .option("slurm-time", { type: "string", describe: "slurm: time limit, as 01:00:00" })
     .option("slurm-account", { type: "string", describe: "slurm: account to charge" })
-    .option("slurm-args", { type: "string", describe: "slurm: extra sbatch arguments, as \"--qos=debug --mem=4G\"" });
+    .option("slurm-args", { type: "string", describe: "slurm: extra sbatch arguments, as --slurm-args=\"--qos=debug --mem=4G\" (with =)" });
 
 /** The launcher settings of parsed `start` / `engines` arguments. */
 function launcherSettings(a: Record<string, unknown>) {

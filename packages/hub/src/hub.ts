@@ -626,6 +626,11 @@ export class Hub extends EventEmitter<HubEvents> {
     if (any) this.scheduleFlush();
   }
 
+  /** The first engine id above every id given out so far: launchers whose engines ask for ids (MPI ranks) start there. */
+  freshIdBase(): number {
+    return this.engines.freshIdBase();
+  }
+
   /** Registered engines. */
   engineInfos(): EngineInfo[] {
     return [...this.engines.all()].map((e) => e.info);

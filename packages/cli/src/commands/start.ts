@@ -262,7 +262,7 @@ async function runController(o: StartOptions & { n: number }, paths: ProfilePath
         registeredByTag.delete(g.tag);
         while (failedStarts.length && (failedStarts[0] as number) < now - 10_000) failedStarts.shift();
         if (ready && o.restart && failedStarts.length < Math.max(3, o.n)) {
-          g.relaunch().then(supervise, (err: Error) => logger.error({ err, where: g.where }, "could not relaunch engines"));
+          g.relaunch({ idBase: hub.freshIdBase() }).then(supervise, (err: Error) => logger.error({ err, where: g.where }, "could not relaunch engines"));
         } else if (ready && o.restart) {
           logger.error({ failedStarts: failedStarts.length }, "replacement engines die before registering; not restarting them");
         }
@@ -275,8 +275,7 @@ async function runController(o: StartOptions & { n: number }, paths: ProfilePath
   const launchMore = async (n: number, name: string, settings: LauncherSettings, timeoutMs: number): Promise<{ ids: number[] }> => {
     if (stopping) throw new ClusterStartError("The cluster is stopping.");
     const launcher = launcherFor(name, settings);
-    const idBase = Math.max(-1, ...hub.engineInfos().map((e) => e.id)) + 1;
-    const list = await launcher.start(n, { idBase });
+    const list = await launcher.start(n, { idBase: hub.freshIdBase() });
     supervise(list);
     state.engines += n;
     recordState();

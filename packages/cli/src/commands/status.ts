@@ -12,7 +12,15 @@ export async function status(o: { profile: string; clusterId: string; json: bool
     }
     process.stdout.write(`Profile ${s.profile}${s.clusterId ? ` (cluster id ${s.clusterId})` : ""}: controller pid ${s.pid}, ${s.engines.length} engines, ${s.clients - 1} other clients, ${s.tasksInFlight} tasks in flight\n`);
     if (s.engines.length) {
-      const rows = [["ID", "PID", "HOST", "STATE", "RUNNING", "DONE", "CONCURRENCY"], ...s.engines.sort((a, b) => a.id - b.id).map((e) => [String(e.id), String(e.pid), e.host, e.state, String(e.running), String(e.tasksDone), String(e.concurrency)])];
+      // The MPI rank column only when some engine runs under mpiexec.
+      const mpi = s.engines.some((e) => e.mpi);
+      const rows = [
+        ["ID", "PID", "HOST", "STATE", "RUNNING", "DONE", "CONCURRENCY", ...(mpi ? ["MPI RANK"] : [])],
+        ...s.engines.sort((a, b) => a.id - b.id).map((e) => [
+          String(e.id), String(e.pid), e.host, e.state, String(e.running), String(e.tasksDone), String(e.concurrency),
+          ...(mpi ? [e.mpi ? `${e.mpi.rank}/${e.mpi.size}` : "-"] : []),
+        ]),
+      ];
       process.stdout.write(formatTable(rows));
     }
   } finally {

@@ -3,11 +3,12 @@ import { InvalidOptionError } from "@ptcluster/protocol";
 import type { LaunchContext, Launcher, LauncherSettings } from "./launcher.js";
 import { LocalLauncher } from "./local.js";
 import { SshLauncher } from "./ssh.js";
+import { MpiLauncher } from "./mpi.js";
 
 export type { EngineGroup, LaunchContext, Launcher, LauncherSettings } from "./launcher.js";
 
 /** The launchers `--engines` names. */
-export const LAUNCHERS = ["local", "ssh"] as const;
+export const LAUNCHERS = ["local", "ssh", "mpi"] as const;
 
 /** The launcher called `name`, set up for one cluster. */
 export function createLauncher(name: string, ctx: LaunchContext, settings: LauncherSettings): Launcher {
@@ -16,6 +17,8 @@ export function createLauncher(name: string, ctx: LaunchContext, settings: Launc
       return new LocalLauncher(ctx);
     case "ssh":
       return new SshLauncher(ctx, settings);
+    case "mpi":
+      return new MpiLauncher(ctx, settings);
     default:
       throw new InvalidOptionError(`Expected \`--engines\` to be one of ${LAUNCHERS.join(", ")}, got \`${name}\``);
   }

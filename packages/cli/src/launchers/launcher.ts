@@ -68,8 +68,8 @@ export interface EngineGroup {
   output(): string;
   /** Ends the launch: its engines stop (a signal, a closed ssh session, a cancelled job). */
   kill(signal?: NodeJS.Signals): void;
-  /** Starts the same launch again (a replacement after a death), in the same place. */
-  relaunch(): Promise<EngineGroup[]>;
+  /** Starts the same launch again (a replacement after a death), in the same place; `idBase` as for `Launcher.start`. */
+  relaunch(opts?: { idBase?: number }): Promise<EngineGroup[]>;
 }
 
 /** Starts engines somewhere: `local`, `ssh`, `mpi` and `slurm` behind one interface. */

@@ -46,6 +46,14 @@ export class EngineRegistry {
     return this.byId.values();
   }
 
+  /** One above every id given out so far (live or dead): ids from here on are free. */
+  freshIdBase(): number {
+    let max = -1;
+    for (const id of this.idByUuid.values()) if (id > max) max = id;
+    for (const id of this.byId.keys()) if (id > max) max = id;
+    return max + 1;
+  }
+
   /** Adds an engine; `requestedId` is honoured when free (MPI ranks, re-registration). */
   register(routingId: Buffer, info: Omit<EngineInfo, "id" | "state" | "tasksDone" | "running" | "registeredAt">, requestedId?: number): EngineEntry {
     const previous = this.idByUuid.get(info.uuid);
