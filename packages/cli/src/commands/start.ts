@@ -315,6 +315,7 @@ function waitForRegistrations(hub: Hub, launched: EngineGroup[], timeoutMs: numb
   const perTag = new Map<string, number>();
   return new Promise((resolve, reject) => {
     let settled = false;
+    let timer: NodeJS.Timeout | undefined;
     const done = (err?: Error) => {
       if (settled) return;
       settled = true;
@@ -339,7 +340,8 @@ function waitForRegistrations(hub: Hub, launched: EngineGroup[], timeoutMs: numb
         done(new ClusterStartError(`${who} exited (${typeof code === "string" ? code : `code ${code}`}) before registering${out ? `:\n${out}` : "."}`));
       });
     }
-    const timer = setTimeout(() => {
+    if (settled) return;
+    timer = setTimeout(() => {
       const outputs = launched.filter((g) => (perTag.get(g.tag) ?? 0) < g.count).map((g) => `${g.where}: ${g.output().trim()}`).filter((x) => !x.endsWith(": "));
       done(new ClusterStartError(`Only ${ids.length} of ${want} engines registered within ${timeoutMs} ms.${outputs.length ? ` Engine output:\n${outputs[0]}` : ""}`));
     }, timeoutMs);
