@@ -4,7 +4,7 @@
  * copied connection file, link cuts shorter and longer than the heartbeat window, and the ssh
  * launcher against a real OpenSSH server inside a namespace.
  */
-import { copyFileSync, mkdtempSync, rmSync } from "node:fs";
+import { copyFileSync, mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { execaSync } from "execa";
@@ -61,7 +61,8 @@ describe.skipIf(unavailable !== undefined)("remote engines over TCP (hosts in ne
 
   beforeAll(async () => {
     net = createTestNet(3);
-    cluster = await startTestCluster(tmp.dir, { n: 0, extra: ["--ip", net.controllerIp, "--curve"] });
+    // A fixed engine port, as a firewall between hosts would need (on the test bridge's address only).
+    cluster = await startTestCluster(tmp.dir, { n: 0, extra: ["--ip", net.controllerIp, "--curve", "--engine-port", "47311"] });
     rc = await cluster.connect();
     rc.on("engine_down", (d) => downs.push(d));
     rc.on("engine_up", (e) => ups.push(e.id));
@@ -82,6 +83,9 @@ describe.skipIf(unavailable !== undefined)("remote engines over TCP (hosts in ne
 
   it("engines started by hand on two hosts register over TCP with CURVE; status shows their hosts", async () => {
     expect(cluster.ids).toEqual([]);
+    const file = JSON.parse(readFileSync(join(fileDir, "engine.json"), "utf8")) as { host: string; port: number; curve?: unknown };
+    expect([file.host, file.port, typeof file.curve]).toEqual([net.controllerIp, 47311, "object"]);
+    expect(statSync(join(fileDir, "engine.json")).mode & 0o777).toBe(0o600);
     engineOn(net.hosts[0]!, "hostb");
     engineOn(net.hosts[1]!, "hostc");
     await rc.waitForEngines(2, { timeout: 15_000 });

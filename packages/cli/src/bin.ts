@@ -53,6 +53,9 @@ await yargs(hideBin(process.argv))
         .option("n", { alias: "engines-count", type: "number", describe: "number of engines (default: available cores; with --hosts, their counts)" })
         .option("ip", { type: "string", default: "127.0.0.1", describe: "interface the controller binds (default loopback only)" })
         .option("location", { type: "string", describe: "address peers should connect to, if not --ip (NAT, multi-homed hosts)" })
+        .option("engine-port", { type: "number", default: 0, describe: "fixed port engines connect to (for firewalls; default any free port)" })
+        .option("client-port", { type: "number", default: 0, describe: "fixed port clients connect to (default any free port)" })
+        .option("notify-port", { type: "number", default: 0, describe: "fixed port of client notifications (default any free port)" })
         .option("concurrency", { type: "number", default: 1, describe: "tasks each engine runs at once (1 for CPU-bound work, more for async IO)" })
         .option("scheme", { choices: ["leastload", "lru", "random", "weighted"] as const, default: "leastload" as const, describe: "how load-balanced tasks pick an engine" })
         .option("restart", { type: "boolean", default: true, describe: "replace engines that die (they register with new ids); --no-restart to turn off" })
@@ -72,6 +75,7 @@ await yargs(hideBin(process.argv))
       await start({
         n: a.n, engines: a.engines, launcher: launcherSettings(a), profile: a.profile, clusterId: a["cluster-id"], ip: a.ip, location: a.location,
         concurrency: a.concurrency, foreground: a.foreground, json: a.json, timeout: a.timeout, heartbeatMs: a.heartbeat, ipcReady: a["ipc-ready"], scheme: a.scheme, restart: a.restart, maxMemory: a["max-memory"], maxMessageMb: a["max-message-mb"], clientTimeoutMs: a["client-timeout"], resultTtlMs: a["result-ttl"], curve: a.curve, encryption: a.encryption,
+        ports: { engine: a["engine-port"], client: a["client-port"], notify: a["notify-port"] },
       });
     }),
   )
@@ -122,6 +126,9 @@ await yargs(hideBin(process.argv))
       profileOpts(y)
         .option("ip", { type: "string", default: "127.0.0.1", describe: "interface to bind (default loopback only)" })
         .option("location", { type: "string", describe: "address written into connection files for peers" })
+        .option("engine-port", { type: "number", default: 0, describe: "fixed port engines connect to (for firewalls; default any free port)" })
+        .option("client-port", { type: "number", default: 0, describe: "fixed port clients connect to (default any free port)" })
+        .option("notify-port", { type: "number", default: 0, describe: "fixed port of client notifications (default any free port)" })
         .option("heartbeat", { type: "number", default: 500, describe: "heartbeat period in ms" })
         .option("scheme", { choices: ["leastload", "lru", "random", "weighted"] as const, default: "leastload" as const, describe: "how load-balanced tasks pick an engine" })
         .option("max-message-mb", { type: "number", default: 1024, describe: "largest message in MiB" })
@@ -129,7 +136,7 @@ await yargs(hideBin(process.argv))
         .option("encryption", { type: "boolean", describe: "--no-encryption: accept a non-loopback --ip without --curve (printed loudly)" }),
     run("hub", async (a) => {
       const { hub } = await import("./commands/hub.js");
-      await hub({ profile: a.profile, clusterId: a["cluster-id"], ip: a.ip, location: a.location, heartbeatMs: a.heartbeat, scheme: a.scheme, maxMessageMb: a["max-message-mb"], curve: a.curve, encryption: a.encryption });
+      await hub({ profile: a.profile, clusterId: a["cluster-id"], ip: a.ip, location: a.location, heartbeatMs: a.heartbeat, scheme: a.scheme, maxMessageMb: a["max-message-mb"], curve: a.curve, encryption: a.encryption, ports: { engine: a["engine-port"], client: a["client-port"], notify: a["notify-port"] } });
     }),
   )
   .command(

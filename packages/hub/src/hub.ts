@@ -16,11 +16,18 @@ import { EngineRegistry, type EngineEntry } from "./registry/engine-registry.js"
 import { TaskTable, type TaskRecord } from "./scheduler/task-table.js";
 import { EMPTY_PART, Outbox } from "./clients/outbox.js";
 
+/** ZeroMQ's form of a bind address: IPv6 literals in brackets, `0.0.0.0` as is. */
+function bindAddress(ip: string): string {
+  return ip.includes(":") && !ip.startsWith("[") ? `[${ip}]` : ip;
+}
+
 export interface HubOptions {
   profile?: string;
   clusterId?: string;
   /** Interface to bind (default 127.0.0.1: loopback only). */
   ip?: string;
+  /** Fixed ports (for firewalls); unset or 0: any free port. Engines need `engine`, clients `client` and `notify`. */
+  ports?: { client?: number | undefined; engine?: number | undefined; notify?: number | undefined };
   /** Address written into connection files for peers to connect to (default: `ip`, or this host's name for a wildcard bind). */
   location?: string;
   /** Cluster key (32 bytes). */
@@ -135,10 +142,13 @@ export class Hub extends EventEmitter<HubEvents> {
     const clientSock = new zmq.Router(routerOpts);
     const engineSock = new zmq.Router({ ...routerOpts, handover: true });
     const notifySock = new zmq.Publisher({ linger: 0, sendHighWaterMark: 100_000, ...security });
+    const fixed = this.opts.ports ?? {};
+    const bindPort = (p: number | undefined) => (p ? String(p) : "*");
+    const where = bindAddress(ip);
     await Promise.all([
-      clientSock.bind(`tcp://${ip}:*`),
-      engineSock.bind(`tcp://${ip}:*`),
-      notifySock.bind(`tcp://${ip}:*`),
+      clientSock.bind(`tcp://${where}:${bindPort(fixed.client)}`),
+      engineSock.bind(`tcp://${where}:${bindPort(fixed.engine)}`),
+      notifySock.bind(`tcp://${where}:${bindPort(fixed.notify)}`),
     ]);
     const port = (s: zmq.Socket) => Number(/:(\d+)$/.exec(s.lastEndpoint ?? "")?.[1]);
     this.ports = { client: port(clientSock), engine: port(engineSock), notify: port(notifySock) };

@@ -47,6 +47,8 @@ export interface StartOptions {
   resultTtlMs: number;
   /** CurveZMQ encryption with an allow-list */
   curve: boolean;
+  /** fixed ports (0: any free one) */
+  ports?: { engine: number; client: number; notify: number };
   /** false: `--no-encryption` given (a non-loopback bind without CURVE is accepted) */
   encryption: boolean | undefined;
 }
@@ -121,6 +123,7 @@ async function spawnDaemon(o: StartOptions, paths: ProfilePaths): Promise<StartS
   if (o.clusterId) args.push("--cluster-id", o.clusterId);
   if (o.location) args.push("--location", o.location);
   args.push("--engines", o.engines, ...launcherFlags(o.launcher));
+  if (o.ports) args.push("--engine-port", String(o.ports.engine), "--client-port", String(o.ports.client), "--notify-port", String(o.ports.notify));
   const child = spawn(process.execPath, args, { detached: true, stdio: ["ignore", "ignore", fd, "ipc"] });
   closeSync(fd);
   const readErr = () => {
@@ -200,7 +203,7 @@ async function runController(o: StartOptions & { n: number }, paths: ProfilePath
   const curve = o.curve ? { ...newCurveMaterial(), allowedKeys: readAllowedKeys(paths.allowedKeysFile) } : undefined;
   const hub: Hub = new Hub({
     profile: o.profile, clusterId: o.clusterId, ip: o.ip, key: newClusterKey(), ...(curve ? { curve } : {}), heartbeatMs: o.heartbeatMs, scheme: o.scheme,
-    maxMessageBytes: mebibytes(o.maxMessageMb), clientTimeoutMs: o.clientTimeoutMs, resultTtlMs: o.resultTtlMs, logger, ...(o.location ? { location: o.location } : {}),
+    maxMessageBytes: mebibytes(o.maxMessageMb), clientTimeoutMs: o.clientTimeoutMs, resultTtlMs: o.resultTtlMs, logger, ...(o.location ? { location: o.location } : {}), ...(o.ports ? { ports: o.ports } : {}),
     launch: (req) => launchMore(req.n, req.launcher || o.engines, req.launcher ? settingsFrom(req.options) : { ...o.launcher, ...settingsFrom(req.options) }, Number(req.options["timeout"] ?? o.timeout)),
   });
   await hub.start();
