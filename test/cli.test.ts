@@ -22,12 +22,13 @@ interface StartJson { ids: number[]; controllerPid: number; enginePids: number[]
 
 // Every command and the options its --help must list.
 const OPTIONS: Record<string, string[]> = {
-  start: ["--profile", "--cluster-id", "-n", "--ip", "--location", "--concurrency", "--foreground", "--json", "--timeout", "--heartbeat", "--help"],
+  start: ["--profile", "--cluster-id", "-n", "--ip", "--location", "--concurrency", "--foreground", "--json", "--timeout", "--heartbeat", "--engines", "--hosts", "--ssh-options", "--mpi-args", "--slurm-partition", "--slurm-time", "--slurm-account", "--engine-port", "--help"],
+  engines: ["--profile", "--cluster-id", "-n", "--engines", "--hosts", "--timeout", "--help"],
   stop: ["--profile", "--cluster-id", "--all", "--grace", "--help"],
   list: ["--json", "--help"],
   status: ["--profile", "--cluster-id", "--json", "--help"],
   hub: ["--profile", "--cluster-id", "--ip", "--location", "--heartbeat", "--help"],
-  engine: ["--profile", "--cluster-id", "--file", "--url", "--key", "--concurrency", "--id", "--orphan-timeout", "--help"],
+  engine: ["--profile", "--cluster-id", "--file", "--url", "--key", "--concurrency", "--id", "--id-base", "--orphan-timeout", "--help"],
   repl: ["--profile", "--cluster-id", "--help"],
 };
 
