@@ -153,6 +153,28 @@ describe.skipIf(unavailable !== undefined)("remote engines over TCP (hosts in ne
     expect(again).toBe("hostb");
   });
 
+  it("--location advertises another address than the one bound (NAT, wildcard binds); engines use it", async () => {
+    const nat = await startTestCluster(tmp.dir, { profile: "nat", n: 0, extra: ["--ip", "0.0.0.0", "--location", net.controllerIp, "--curve"] });
+    const dir = mkdtempSync(join(tmpdir(), "ptc-natfile-"));
+    try {
+      const paths = profilePaths("nat");
+      for (const f of [paths.clientFile, paths.engineFile]) expect((JSON.parse(readFileSync(f, "utf8")) as { host: string }).host).toBe(net.controllerIp);
+      copyFileSync(paths.engineFile, join(dir, "engine.json"));
+      const p = net.run(net.hosts[1]!, process.execPath, [BIN, "engine", "--file", join(dir, "engine.json")], { stdin: "ignore", reject: false });
+      engines.push({ pid: p.pid as number, host: net.hosts[1]!, done: p });
+      const nrc = await nat.connect();
+      try {
+        await nrc.waitForEngines(1, { timeout: 15_000 });
+        expect(await nrc.view().applySync(() => 6 * 7)).toEqual([42]);
+      } finally {
+        await nrc.close();
+      }
+    } finally {
+      await nat.stop();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   describe.skipIf(noSshd !== undefined)("ssh launcher", () => {
     const sshTmp = { profile: "ssh" };
     let sshd: TestSshd;
