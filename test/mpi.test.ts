@@ -74,6 +74,14 @@ describe.skipIf(missing !== undefined)("mpi launcher", () => {
     expect(downs.sort()).toEqual([0, 1, 2]);
   });
 
+  it("an mpiexec that fails is reported with its output, at once", async () => {
+    const t0 = Date.now();
+    const r = await ptcluster(tmp.dir, ["engines", "-n", "1", "--engines", "mpi", "--mpi-args=--no-such-mpiexec-option"]);
+    expect(r.exitCode).not.toBe(0);
+    expect(r.stderr).toMatch(/The engines started by mpiexec -n 1 \(pid \d+\) exited \(code \d+\) before registering:\n[^]*no-such-mpiexec-option/);
+    expect(Date.now() - t0).toBeLessThan(10_000);
+  });
+
   it("`ptcluster engines -n 2` adds a second mpiexec job", async () => {
     const r = await ptcluster(tmp.dir, ["engines", "-n", "2", "--json"]);
     expect(r.stderr).toBe("");

@@ -181,6 +181,7 @@ describe.skipIf(unavailable !== undefined)("remote engines over TCP (hosts in ne
     let sc: TestCluster;
     let src: Client;
     let host: NetHost;
+    let stopped = false;
 
     beforeAll(async () => {
       host = net.hosts[2]!;
@@ -192,8 +193,10 @@ describe.skipIf(unavailable !== undefined)("remote engines over TCP (hosts in ne
       src = await sc.connect();
     });
     afterAll(async () => {
-      await src?.close();
-      await sc?.stop();
+      if (!stopped) {
+        await src?.close();
+        await sc?.stop();
+      }
       // Nothing of the cluster is left on the remote host: only sshd runs in its namespace.
       const left = execaSync("ip", ["netns", "pids", host.ns]).stdout.split("\n").filter(Boolean).map(Number).filter((p) => {
         try {
@@ -245,6 +248,20 @@ describe.skipIf(unavailable !== undefined)("remote engines over TCP (hosts in ne
       expect(ids).toHaveLength(1);
       await waitFor(() => src.ids.includes(ids[0]!), { what: "the new engine in rc.ids" });
       expect(await src.engine(ids[0]!).applySync(() => process.env["SSH_CONNECTION"]?.split(" ")[2])).toBe(host.ip);
+    });
+
+    it("when the controller is killed, `ptcluster stop` ends the ssh sessions and the remote engines exit at once", async () => {
+      const remote = (await src.status()).engines.map((e) => e.pid);
+      expect(remote.length).toBeGreaterThanOrEqual(2);
+      await src.close();
+      process.kill(sc.controllerPid, "SIGKILL");
+      const t0 = Date.now();
+      const r = await ptcluster(tmp.dir, ["stop", "--profile", sshTmp.profile]);
+      expect(r.exitCode).toBe(0);
+      // Their lifeline (the ssh session) is gone: well before the 30 s orphan timeout.
+      await expectGone(remote, 5_000);
+      expect(Date.now() - t0).toBeLessThan(8_000);
+      stopped = true;
     });
 
     it("refuses ssh engines for a controller bound to loopback, before starting anything", async () => {

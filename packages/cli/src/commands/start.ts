@@ -258,13 +258,17 @@ async function runController(o: StartOptions & { n: number }, paths: ProfilePath
         const how = typeof code === "string" ? code : `code ${code}`;
         logger.warn({ tag: g.tag, where: g.where, code }, "engine launch ended");
         hub.launchExited(g.tag, how);
-        // Replace it (its engines register with new ids), unless restarts are off or replacements
-        // keep dying before they even register (a crash loop: a broken install, a bad NODE_OPTIONS).
+        // Replace it (its engines register with new ids), unless restarts are off, the launch never
+        // worked (none of its engines registered: a failed start is reported, not retried), or
+        // replacements keep dying early (a crash loop: a broken install, a bad NODE_OPTIONS).
         const now = Date.now();
-        if ((registeredByTag.get(g.tag) ?? 0) < g.count) failedStarts.push(now);
+        const registered = registeredByTag.get(g.tag) ?? 0;
         registeredByTag.delete(g.tag);
+        if (registered < g.count) failedStarts.push(now);
         while (failedStarts.length && (failedStarts[0] as number) < now - 10_000) failedStarts.shift();
-        if (ready && o.restart && failedStarts.length < Math.max(3, o.n)) {
+        if (registered === 0) {
+          if (ready) logger.error({ where: g.where, code, output: g.output().slice(-2_000) }, "engines ended before registering; not restarting them");
+        } else if (ready && o.restart && failedStarts.length < Math.max(3, o.n)) {
           g.relaunch({ idBase: hub.freshIdBase() }).then(supervise, (err: Error) => logger.error({ err, where: g.where }, "could not relaunch engines"));
         } else if (ready && o.restart) {
           logger.error({ failedStarts: failedStarts.length }, "replacement engines die before registering; not restarting them");
