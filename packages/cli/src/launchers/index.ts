@@ -2,13 +2,14 @@ import { execa } from "execa";
 import { InvalidOptionError } from "@ptcluster/protocol";
 import type { LaunchContext, Launcher, LauncherSettings } from "./launcher.js";
 import { LocalLauncher } from "./local.js";
+import { SlurmLauncher } from "./slurm.js";
 import { SshLauncher } from "./ssh.js";
 import { MpiLauncher } from "./mpi.js";
 
 export type { EngineGroup, LaunchContext, Launcher, LauncherSettings } from "./launcher.js";
 
 /** The launchers `--engines` names. */
-export const LAUNCHERS = ["local", "ssh", "mpi"] as const;
+export const LAUNCHERS = ["local", "ssh", "mpi", "slurm"] as const;
 
 /** The launcher called `name`, set up for one cluster. */
 export function createLauncher(name: string, ctx: LaunchContext, settings: LauncherSettings): Launcher {
@@ -17,6 +18,8 @@ export function createLauncher(name: string, ctx: LaunchContext, settings: Launc
       return new LocalLauncher(ctx);
     case "ssh":
       return new SshLauncher(ctx, settings);
+    case "slurm":
+      return new SlurmLauncher(ctx, settings);
     case "mpi":
       return new MpiLauncher(ctx, settings);
     default:
