@@ -4,7 +4,7 @@
  * its own address, its own loopback, and a link the test can cut (`ip link set … down`). Only
  * addresses inside 10.231.0.0/24 on these links are used.
  */
-import { execa, execaSync, type ResultPromise } from "execa";
+import { execa, execaSync, type Options, type ResultPromise } from "execa";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync, chmodSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -39,7 +39,7 @@ export interface TestNet {
   controllerIp: string;
   hosts: NetHost[];
   /** Runs a command inside a host's namespace. */
-  run(host: NetHost, cmd: string, args: string[], options?: Parameters<typeof execa>[2]): ResultPromise;
+  run(host: NetHost, cmd: string, args: string[], options?: Options): ResultPromise;
   /** Takes a host's link down, or brings it back. */
   link(host: NetHost, up: boolean): Promise<void>;
   /** Cuts a host's link for `ms`, then restores it. */
