@@ -23,6 +23,13 @@ const launcherOpts = <T,>(y: Argv<T>) =>
     .option("slurm-account", { type: "string", describe: "slurm: account to charge" })
     .option("slurm-args", { type: "string", describe: "slurm: extra sbatch arguments, as --slurm-args=\"--qos=debug --mem=4G\" (with =)" });
 
+/** Fixed controller ports, for `start` and `hub`. */
+const portOpts = <T,>(y: Argv<T>) =>
+  y
+    .option("engine-port", { type: "number", default: 0, describe: "fixed port engines connect to (for firewalls; default any free port)" })
+    .option("client-port", { type: "number", default: 0, describe: "fixed port clients connect to (default any free port)" })
+    .option("notify-port", { type: "number", default: 0, describe: "fixed port of client notifications (default any free port)" });
+
 /** The launcher settings of parsed `start` / `engines` arguments. */
 function launcherSettings(a: Record<string, unknown>) {
   const s = (k: string) => (a[k] === undefined ? undefined : String(a[k]));
@@ -49,13 +56,10 @@ await yargs(hideBin(process.argv))
     "start",
     "start a controller and engines; returns once every engine has registered",
     (y) =>
-      launcherOpts(profileOpts(y))
+      portOpts(launcherOpts(profileOpts(y)))
         .option("n", { alias: "engines-count", type: "number", describe: "number of engines (default: available cores; with --hosts, their counts)" })
         .option("ip", { type: "string", default: "127.0.0.1", describe: "interface the controller binds (default loopback only)" })
         .option("location", { type: "string", describe: "address peers should connect to, if not --ip (NAT, multi-homed hosts)" })
-        .option("engine-port", { type: "number", default: 0, describe: "fixed port engines connect to (for firewalls; default any free port)" })
-        .option("client-port", { type: "number", default: 0, describe: "fixed port clients connect to (default any free port)" })
-        .option("notify-port", { type: "number", default: 0, describe: "fixed port of client notifications (default any free port)" })
         .option("concurrency", { type: "number", default: 1, describe: "tasks each engine runs at once (1 for CPU-bound work, more for async IO)" })
         .option("scheme", { choices: ["leastload", "lru", "random", "weighted"] as const, default: "leastload" as const, describe: "how load-balanced tasks pick an engine" })
         .option("restart", { type: "boolean", default: true, describe: "replace engines that die (they register with new ids); --no-restart to turn off" })
@@ -123,12 +127,9 @@ await yargs(hideBin(process.argv))
     "hub",
     "run only the controller, in the foreground",
     (y) =>
-      profileOpts(y)
+      portOpts(profileOpts(y))
         .option("ip", { type: "string", default: "127.0.0.1", describe: "interface to bind (default loopback only)" })
         .option("location", { type: "string", describe: "address written into connection files for peers" })
-        .option("engine-port", { type: "number", default: 0, describe: "fixed port engines connect to (for firewalls; default any free port)" })
-        .option("client-port", { type: "number", default: 0, describe: "fixed port clients connect to (default any free port)" })
-        .option("notify-port", { type: "number", default: 0, describe: "fixed port of client notifications (default any free port)" })
         .option("heartbeat", { type: "number", default: 500, describe: "heartbeat period in ms" })
         .option("scheme", { choices: ["leastload", "lru", "random", "weighted"] as const, default: "leastload" as const, describe: "how load-balanced tasks pick an engine" })
         .option("max-message-mb", { type: "number", default: 1024, describe: "largest message in MiB" })
