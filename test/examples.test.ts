@@ -51,6 +51,13 @@ describe("examples", () => {
       /the generator ran at most (10,000|\d,\d{3}|\d{1,3}) items ahead of the consumer \(maxInFlight 10,000\)/,
       /client peak RSS growth: \d+\.\d MB/,
     ], { STREAMING_ITEMS: "30000" }],
+    // Starts a cluster of its own (2 engines), and 2 more join during the run.
+    ["primes-queue.ts", [
+      /driver on .*: 1000 numbers, engines \[0,1\]/,
+      /61 primes; the smallest 4000000000039, 4000000000043, 4000000000069; the largest 4000000001951/,
+      /engine 3 \(joined\): \d+ numbers/,
+      /engines that joined during the run took [1-9]\d* of 1000 numbers/,
+    ]],
   ];
   for (const [file, patterns, env] of cases) {
     it(file, async () => {
