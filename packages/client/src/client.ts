@@ -520,8 +520,9 @@ export class Client extends EventEmitter<ClientEvents> {
     const where = `${this.connection.host}:${this.connection.port}`;
     if (Date.now() - this.lastHeard > limit) {
       this.hubLost(new HubLostError(`The controller at ${where} has been silent for ${limit} ms; it is presumed dead. Pending work is lost; restart the cluster.`));
-    } else if (this.channel.overdue(limit).length > 0) {
-      this.hubLost(new HubLostError(`The controller at ${where} has not acknowledged this client's messages for ${limit} ms (it is stuck, or the link to it is cut one way); it is presumed lost. Pending work is lost; reconnect or restart the cluster.`));
+    } else if (this.channel.overdue(2 * limit).length > 0) {
+      // Twice the silence limit: a message lost several times over is resent within it.
+      this.hubLost(new HubLostError(`The controller at ${where} has not acknowledged this client's messages for ${2 * limit} ms (it is stuck, or the link to it is cut one way); it is presumed lost. Pending work is lost; reconnect or restart the cluster.`));
     }
   }
 

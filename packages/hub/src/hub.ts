@@ -570,10 +570,12 @@ export class Hub extends EventEmitter<HubEvents> {
       this.engineGone(e.info.id, `missed ${this.misses} heartbeats`);
     }
     // A peer that talks but does not acknowledge what we send it (its half of the link is cut,
-    // or it is broken) is as dead as a silent one: its work would wait for ever.
-    for (const peer of this.engineCh.overdue(deadMs)) {
+    // or it is broken) is as dead as a silent one: its work would wait for ever. Twice the
+    // heartbeat window, as a message lost several times over is resent within it.
+    const ackDeadMs = 2 * deadMs;
+    for (const peer of this.engineCh.overdue(ackDeadMs)) {
       const e = peer && this.engines.byRoutingId(peer);
-      if (e) this.engineGone(e.info.id, `did not acknowledge messages for ${deadMs} ms`);
+      if (e) this.engineGone(e.info.id, `did not acknowledge messages for ${ackDeadMs} ms`);
       else this.engineCh.forget(peer);
     }
     for (const e of this.engines.all()) this.engineCh.send({ type: "heartbeat", t: now }, undefined, e.routingId);

@@ -143,20 +143,30 @@ export class Channel<In extends Message = Message, Out extends Message = Message
     for (const f of body) bytes += f.length;
     const out = outgoing(to ? [to, TAG, auth, ...body] : [TAG, auth, ...body], link.prev, bytes);
     if (link.admit(out)) {
-      link.ackOwed = 0; // the acknowledgement rides on this message
-      link.ackOwedBytes = 0;
+      // The acknowledgement rides on this message (a gap report goes alone: it needs `prev`).
+      if (link.gapHigh === 0) {
+        link.ackOwed = 0;
+        link.ackOwedBytes = 0;
+      }
       this.enqueue(out);
       if (!this.tickTimer) {
         this.lastTick = Date.now();
         this.tickTimer = setInterval(() => this.tick(), TICK_MS).unref();
       }
     } else this.held++;
-    return link.held.length === 0 && this.queue.length < maxQueue;
+    return link.held.length === 0 && link.hasRoom() && this.queue.length < maxQueue;
   }
 
   /** Resolves when nothing waits to be written (queued, or held for window room). */
   drained(): Promise<void> {
     return this.until(() => this.queue.length === 0 && !this.writing && this.held === 0);
+  }
+
+  /** Messages sent and not yet acknowledged, over all peers. */
+  get inFlight(): number {
+    let n = 0;
+    for (const link of this.links.values()) n += link.unacked.length;
+    return n;
   }
 
   /**
@@ -300,13 +310,16 @@ export class Channel<In extends Message = Message, Out extends Message = Message
     this.owed.clear();
   }
 
-  /** A standalone acknowledgement: no message frames, a fresh sequence number that starts no stream. */
+  /**
+   * A standalone acknowledgement: no message frames, a fresh sequence number that starts no
+   * stream, and in `prev` the highest `seq` kept after a gap (0: none), so the peer resends what is missing.
+   */
   private sendAck(link: Link): void {
     const label = this.opts.sendLabel;
     link.ackOwed = 0;
     link.ackOwedBytes = 0;
     if (!label || this.closed) return;
-    const auth = this.signer.sign(label, link.to, [], 0, link.rx?.last ?? 0);
+    const auth = this.signer.sign(label, link.to, [], link.gapHigh, link.rx?.last ?? 0);
     this.enqueue(outgoing(link.to ? [link.to, TAG, auth] : [TAG, auth], 0, 0));
   }
 
@@ -393,12 +406,22 @@ export class Channel<In extends Message = Message, Out extends Message = Message
       link.rx = state;
     }
     if (f.ack !== 0 && link.unacked.length > 0) this.onAck(link, f.ack);
-    if (standaloneAck) return;
+    if (standaloneAck) {
+      const resend = f.prev !== 0 ? link.gapReported(f.prev, Date.now()) : undefined;
+      if (resend) {
+        this.stats.retransmitted++;
+        this.enqueue(resend);
+      }
+      return;
+    }
     let bytes = 0;
     for (const b of body) bytes += b.length;
     if (f.prev !== state.last && f.prev !== 0) {
-      // A gap: an earlier message of this stream is missing. Keep this one until it arrives.
-      if (!link.keepEarly(f.prev, { seq: f.seq, frames, bytes })) this.stats.dropped.overflow++;
+      // A gap: an earlier message of this stream is missing. Keep this one until it arrives, and
+      // tell the sender (an acknowledgement that reports the gap).
+      const kept = link.keepEarly(f.prev, { seq: f.seq, frames, bytes });
+      if (kept === "kept") this.owe(link, 0);
+      else this.stats.dropped[kept === "copy" ? "replay" : "overflow"]++;
       return;
     }
     this.deliverInOrder(link, state, { seq: f.seq, frames, bytes }, from, start + 2);

@@ -17,11 +17,13 @@ import { Deque } from "../util/deque.js";
  * is newer than everything delivered before it. Acknowledgements are cumulative: `ack` on any
  * message (or on a standalone ack) is the `last` of the other direction.
  *
- * Selective repeat, not go-back-N: the receiver keeps what arrives after a gap (bounded), and the
- * sender, when its oldest unacknowledged message times out, sends that one again, then each next
- * one as soon as acknowledgements show the one before arrived (recovery, as TCP NewReno does).
- * Messages here are batches of up to 1 GiB; go-back-N would resend every message behind a lost
- * one, so a lost heartbeat would cost a 50 MB push twice.
+ * Selective repeat, not go-back-N: the receiver keeps what arrives after a gap (bounded), and
+ * the sender sends again only the oldest unacknowledged message: when the receiver reports a gap
+ * (a standalone ack whose `prev` is the highest `seq` it keeps), or when it times out; then each
+ * next one as soon as acknowledgements show the one before arrived (recovery, as TCP NewReno
+ * does). Messages here are batches of up to 1 GiB; go-back-N would resend every message behind a
+ * lost one, so a lost heartbeat would cost a 50 MB push twice. Heartbeats flow both ways every
+ * half second, so a loss rarely waits for the timeout: the next message reveals the gap.
  */
 
 /** A signed message on its way out, as the writer and retransmission see it. */
@@ -56,13 +58,18 @@ export const DEFAULT_LINK_LIMITS: LinkLimits = { maxMessages: 10_000, maxBytes: 
 
 /**
  * Retransmission timeout bounds (ms). Round trips on loopback take well under a millisecond, but
- * acknowledgements come from event loops, not kernels: a peer handling 100,000 results at once
- * answers nothing for half a second. Below a second, such a peer gets copies of what it has
- * (RFC 6298 also says one second). What ZeroMQ loses, it loses rarely (a connection that drops).
+ * acknowledgements come from event loops, not kernels: a peer busy with 100,000 results, or a
+ * script that blocks its event loop, answers nothing for a while and gets copies of what it has.
+ * Those cost little (small messages; large ones get time to cross and are acknowledged before
+ * they are handled) and are refused as copies; a lower bound of a quarter second, as Linux TCP's
+ * 200 ms, keeps them rare. The upper bound keeps a peer that comes back from waiting long.
  */
-const INITIAL_RTO_MS = 1_000;
-const MIN_RTO_MS = 1_000;
-const MAX_RTO_MS = 4_000;
+const INITIAL_RTO_MS = 250;
+const MIN_RTO_MS = 250;
+const MAX_RTO_MS = 2_000;
+/** A reported gap resends the oldest message only if it went out at least this long ago (ms), or
+ * twice the round trip: a message delayed on the way is not resent at once. */
+const GAP_RESEND_MIN_MS = 20;
 /** A message of B bytes gets B / 50 MB/s more before it counts as late: big ones take time to cross. */
 const MS_PER_BYTE = 1 / 50_000;
 /** Round-trip samples come from messages this small, so transfer time does not inflate them. */
@@ -104,9 +111,10 @@ export class Link {
   /** In recovery until acknowledgements reach this `seq` (0: not in recovery). */
   private recoverTo = 0;
 
-  /** Messages received after a gap, by the `seq` they follow (`prev`). */
+  /** Messages received after a gap, by the `seq` they follow (`prev`); the highest `seq` among them. */
   private readonly early = new Map<number, Early>();
   private earlyBytes = 0;
+  private earlyHigh = 0;
 
   constructor(readonly to: Buffer | undefined, private readonly limits: LinkLimits) {}
 
@@ -134,14 +142,22 @@ export class Link {
   acknowledge(ack: number, now: number): Outgoing[] | undefined {
     let head = this.unacked.peek();
     if (!head || head.seq > ack) return undefined;
+    let newest = head;
+    let resent = false;
     while (head && head.seq <= ack) {
       this.unacked.shift();
       this.unackedBytes -= head.bytes;
       head.done = true;
-      // Karn: only messages sent once give a round trip, and only small ones (no transfer time).
-      if (head.retransmits === 0 && head.sentAt >= 0 && head.bytes <= RTT_SAMPLE_MAX_BYTES) this.sample(now - head.sentAt);
+      resent ||= head.retransmits > 0;
+      newest = head;
       head = this.unacked.peek();
     }
+    // A round trip from the newest message acknowledged, if nothing acknowledged with it was sent
+    // twice (Karn: then the acknowledgement may answer either copy, and what waited behind the gap
+    // waited for the resend), and if it is small (no transfer time in it).
+    if (!resent && newest.sentAt >= 0 && newest.bytes <= RTT_SAMPLE_MAX_BYTES) this.sample(now - newest.sentAt);
+    // Progress ends the back-off, as in Linux: the peer is there, a later loss is a new one.
+    this.rto = this.baseRto();
     let send: Outgoing[] | undefined;
     if (this.recoverTo !== 0) {
       if (ack >= this.recoverTo || !head) this.recoverTo = 0;
@@ -167,7 +183,12 @@ export class Link {
       this.rttvar = 0.75 * this.rttvar + 0.25 * Math.abs(this.srtt - rtt);
       this.srtt = 0.875 * this.srtt + 0.125 * rtt;
     }
-    this.rto = Math.min(MAX_RTO_MS, Math.max(MIN_RTO_MS, this.srtt + 4 * this.rttvar));
+  }
+
+  /** The timeout the round-trip estimate gives (RFC 6298), before any back-off. */
+  private baseRto(): number {
+    if (this.srtt === 0) return INITIAL_RTO_MS;
+    return Math.min(MAX_RTO_MS, Math.max(MIN_RTO_MS, this.srtt + 4 * this.rttvar));
   }
 
   /**
@@ -177,11 +198,27 @@ export class Link {
   timedOut(now: number): Outgoing | undefined {
     const head = this.unacked.peek();
     if (!head || head.queued || head.sentAt < 0 || now - head.sentAt < this.rto + transferAllowance(head.bytes)) return undefined;
-    head.retransmits++;
     this.rto = Math.min(MAX_RTO_MS, this.rto * 2);
+    return this.recover(head);
+  }
+
+  /**
+   * The peer reports a gap: it keeps messages up to `high` but misses an earlier one. Returns the
+   * oldest unacknowledged message if it is older than that and was not sent just now.
+   */
+  gapReported(high: number, now: number): Outgoing | undefined {
+    const head = this.unacked.peek();
+    if (!head || head.seq >= high || head.queued || head.sentAt < 0) return undefined;
+    if (now - head.sentAt < Math.max(GAP_RESEND_MIN_MS, 2 * this.srtt)) return undefined;
+    return this.recover(head);
+  }
+
+  /** Sends `head` again and recovers up to the newest message in flight. */
+  private recover(head: Outgoing): Outgoing {
+    head.retransmits++;
     let last = head;
     for (const out of this.unacked) last = out;
-    this.recoverTo = last.seq;
+    this.recoverTo = Math.max(this.recoverTo, last.seq);
     return head;
   }
 
@@ -206,16 +243,23 @@ export class Link {
     this.prev = 0;
     this.early.clear();
     this.earlyBytes = 0;
+    this.earlyHigh = 0;
     return dropped;
   }
 
-  /** Keeps a message that came after a gap; false if it is already kept or would exceed the limits. */
-  keepEarly(prev: number, e: Early): boolean {
-    if (this.early.has(prev)) return false;
-    if (this.early.size >= this.limits.maxMessages || (this.earlyBytes + e.bytes > this.limits.maxBytes && this.early.size > 0)) return false;
+  /** Keeps a message that came after a gap, unless it is a copy of one kept or would exceed the limits. */
+  keepEarly(prev: number, e: Early): "kept" | "copy" | "full" {
+    if (this.early.has(prev)) return "copy";
+    if (this.early.size >= this.limits.maxMessages || (this.earlyBytes + e.bytes > this.limits.maxBytes && this.early.size > 0)) return "full";
     this.early.set(prev, e);
     this.earlyBytes += e.bytes;
-    return true;
+    this.earlyHigh = Math.max(this.earlyHigh, e.seq);
+    return "kept";
+  }
+
+  /** The highest `seq` kept after a gap (0: no gap), for the peer: what it need not send again. */
+  get gapHigh(): number {
+    return this.early.size > 0 ? this.earlyHigh : 0;
   }
 
   /** The kept message that follows `last`, removed; and stale ones dropped once the gap is passed. */
@@ -225,6 +269,7 @@ export class Link {
     if (e) {
       this.early.delete(last);
       this.earlyBytes -= e.bytes;
+      if (this.early.size === 0) this.earlyHigh = 0;
       return e;
     }
     // Whatever follows a message at or below `last` can never be delivered (its predecessor would
@@ -235,6 +280,7 @@ export class Link {
         this.earlyBytes -= k.bytes;
       }
     }
+    if (this.early.size === 0) this.earlyHigh = 0;
     return undefined;
   }
 
