@@ -188,11 +188,12 @@ class MuteEngine {
 
   constructor(key: Buffer, info: ConnectionInfo) {
     this.signer = new Signer(key);
-    this.dealer = new zmq.Dealer({ routingId: this.uuid, linger: 0 });
-    this.dealer.connect(`tcp://${info.host}:${info.port}`);
+    const dealer = new zmq.Dealer({ routingId: this.uuid, linger: 0 });
+    dealer.connect(`tcp://${info.host}:${info.port}`);
+    this.dealer = dealer;
     this.reading = (async () => {
       try {
-        for await (const frames of this.dealer) if (frames.length > 2 && frames[0]?.equals(TAG)) this.received.push(decodeBody(frames as Buffer[], 2).header);
+        for await (const frames of dealer) if (frames.length > 2 && frames[0]?.equals(TAG)) this.received.push(decodeBody(frames as Buffer[], 2).header);
       } catch {
         /* closed */
       }
