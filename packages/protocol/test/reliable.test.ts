@@ -279,6 +279,36 @@ describe("Channel: reliable delivery over a faulty link", () => {
     expect(refused()).toBe(8);
   });
 
+  it("a peer that restarts behind the same routing id (a new session) starts over: what was in flight for the old process is dropped", async () => {
+    const { key, routerCh, routerGot, endpoint } = await network({ dealers: 0 });
+    const id = "restarting-peer";
+    // The old process: speaks, then never acknowledges what the controller sends it, and goes away.
+    const old = new zmq.Dealer({ routingId: id, linger: 0 });
+    old.connect(endpoint);
+    const body = encodeBody(req(1), undefined);
+    await old.send([TAG, new Signer(key).sign("c2h", undefined, body), ...body]);
+    await until("the first process to be heard", () => routerGot.get(id)?.length === 1);
+    for (const i of [101, 102, 103]) routerCh.send(req(i), undefined, Buffer.from(id));
+    await until("three messages in flight", () => routerCh.inFlight === 3);
+    old.close();
+    // The new process, same routing id, new session.
+    const dealer = new zmq.Dealer({ routingId: id, linger: 0 });
+    dealer.connect(endpoint);
+    const got: number[] = [];
+    const fresh = new Channel<Message, Message>({
+      socket: dealer, clusterKey: key, sendLabel: "c2h", recvLabel: "h2c", selfId: Buffer.from(id), logger: silentLogger(), faults: null,
+      onMessage: (m) => m.header.type === "request" && got.push(m.header.rid),
+    }).start();
+    open.push(fresh);
+    fresh.send(req(2));
+    await until("the new process to be heard", () => routerGot.get(id)?.length === 2);
+    expect(routerCh.inFlight).toBe(0);
+    routerCh.send(req(201), undefined, Buffer.from(id));
+    await until("the new process to get its message", () => got.length === 1);
+    expect(got).toEqual([201]);
+    await until("its acknowledgement", () => routerCh.inFlight === 0);
+  });
+
   it("holds sends beyond the window of a peer that does not acknowledge (send() is false, drained() waits) until the peer is forgotten", async () => {
     const key = newClusterKey();
     // A controller that never acknowledges: a bare ROUTER.

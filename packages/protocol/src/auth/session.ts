@@ -77,10 +77,14 @@ function describe(label: ChannelLabel, recipient: Uint8Array | undefined, auth: 
   return d;
 }
 
+function asBuffer(b: Uint8Array): Buffer {
+  return Buffer.isBuffer(b) ? b : Buffer.from(b.buffer, b.byteOffset, b.byteLength);
+}
+
 /** Reads the clear fields of an auth frame; undefined if it has the wrong size. */
 export function readAuth(auth: Uint8Array): AuthFields | undefined {
   if (auth.byteLength !== AUTH_FRAME_BYTES) return undefined;
-  const a = Buffer.from(auth.buffer, auth.byteOffset, auth.byteLength);
+  const a = asBuffer(auth);
   return { session: a.toString("latin1", 0, SESSION_BYTES), seq: readU64(a, SEQ_AT), prev: readU64(a, PREV_AT), ack: readU64(a, ACK_AT) };
 }
 
@@ -142,7 +146,7 @@ export class Verifier {
     if (!f) return "malformed";
     const known = this.sessions.get(f.session);
     if (known && f.seq <= known.last) return "replay";
-    const state = this.authenticate(label, recipient, auth, frames, f);
+    const state = this.authenticate(label, recipient, auth, frames, f, known);
     if (!state) return "bad-mac";
     state.last = f.seq;
     return "ok";
@@ -156,10 +160,10 @@ export class Verifier {
   /**
    * Checks only the tag of a message whose fields `f` were read from `auth`; returns its session's
    * state (remembered from now on, `last` 0 for a new one), or undefined if the tag is wrong.
+   * `known` is the session's state if the caller looked it up already.
    */
-  authenticate(label: ChannelLabel, recipient: Uint8Array | undefined, auth: Uint8Array, frames: readonly Uint8Array[], f: AuthFields): SessionState | undefined {
-    const a = Buffer.from(auth.buffer, auth.byteOffset, auth.byteLength);
-    const known = this.sessions.get(f.session);
+  authenticate(label: ChannelLabel, recipient: Uint8Array | undefined, auth: Uint8Array, frames: readonly Uint8Array[], f: AuthFields, known = this.sessions.get(f.session)): SessionState | undefined {
+    const a = asBuffer(auth);
     const key = known?.key ?? deriveKey(this.clusterKey, a.subarray(0, SESSION_BYTES));
     const expected = computeTag(key, a, describe(label, recipient, a, frames), frames);
     if (!timingSafeEqual(expected, a.subarray(TAG_AT))) return undefined;

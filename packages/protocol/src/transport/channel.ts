@@ -48,8 +48,12 @@ export interface ChannelOptions<In extends Message> {
   faults?: FaultSpec | null;
 }
 
-/** Acknowledgements wait this long for a message to ride on before they go alone (ms). */
-const ACK_DELAY_MS = 5;
+/**
+ * An acknowledgement waits this long for a message to ride on before it goes alone (ms): longer
+ * than a round trip under load, so a request is acknowledged by its reply, far shorter than the
+ * retransmission timeout. Every standalone acknowledgement costs both processes a wake-up.
+ */
+const ACK_DELAY_MS = 20;
 /** Retransmission clock period while something is unacknowledged (ms). */
 const TICK_MS = 50;
 /** Links with nothing in flight, idle this long, are dropped when links pile up (ms). */
@@ -95,6 +99,7 @@ export class Channel<In extends Message = Message, Out extends Message = Message
   private ackTimer: NodeJS.Timeout | undefined;
   private tickTimer: NodeJS.Timeout | undefined;
   private lastTick = 0;
+  private skippedTick = false;
   private readonly faults: FaultShim | undefined;
 
   constructor(private readonly opts: ChannelOptions<In>) {
@@ -274,8 +279,13 @@ export class Channel<In extends Message = Message, Out extends Message = Message
     const stalled = now - this.lastTick > 2 * TICK_MS;
     this.lastTick = now;
     // After a stall of this event loop, acknowledgements may be waiting unread in the socket
-    // (timers run before I/O): look again next time rather than resend what has arrived.
-    if (stalled) return;
+    // (timers run before I/O): look again next time rather than resend what has arrived. Once
+    // only: an event loop that is always late still resends.
+    if (stalled && !this.skippedTick) {
+      this.skippedTick = true;
+      return;
+    }
+    this.skippedTick = false;
     let pending = false;
     for (const link of this.links.values()) {
       if (link.unacked.length === 0) continue;
@@ -298,16 +308,28 @@ export class Channel<In extends Message = Message, Out extends Message = Message
    * message to the peer, alone after a short delay, or at once if much is owed.
    */
   private owe(link: Link, bytes: number): void {
-    if (link.ackOwed++ === 0) this.owed.add(link);
+    if (link.ackOwed++ === 0) {
+      link.lastActive = Date.now(); // the acknowledgement is due ACK_DELAY_MS from now
+      this.owed.add(link);
+    }
     link.ackOwedBytes += bytes;
     if (link.ackOwed >= ACK_EVERY_MESSAGES || link.ackOwedBytes >= ACK_EVERY_BYTES) this.sendAck(link);
     else this.ackTimer ??= setTimeout(() => this.flushAcks(), ACK_DELAY_MS).unref();
   }
 
+  /** Sends the acknowledgements that are due; waits again for those owed more recently. */
   private flushAcks(): void {
     this.ackTimer = undefined;
-    for (const link of this.owed) if (link.ackOwed && !link.forgotten) this.sendAck(link);
-    this.owed.clear();
+    const now = Date.now();
+    let next = Infinity;
+    for (const link of this.owed) {
+      if (!link.ackOwed || link.forgotten) this.owed.delete(link);
+      else if (now - link.lastActive >= ACK_DELAY_MS - 1) {
+        this.sendAck(link);
+        this.owed.delete(link);
+      } else next = Math.min(next, link.lastActive + ACK_DELAY_MS - now);
+    }
+    if (next !== Infinity) this.ackTimer = setTimeout(() => this.flushAcks(), next).unref();
   }
 
   /**
@@ -376,24 +398,21 @@ export class Channel<In extends Message = Message, Out extends Message = Message
 
     const key = from ? from.toString("latin1") : "";
     const standaloneAck = body.length === 0;
-    if (!standaloneAck) {
-      // Delivered already: a duplicate, a retransmission that crossed our acknowledgement, or a
-      // replay. Refused before any crypto; the sender (if it is the peer of this link) is acked again.
-      const known = this.verifier.session(f.session);
-      if (known && f.seq <= known.last) {
-        this.stats.dropped.replay++;
-        const link = this.links.get(key);
-        if (link && link.peerSession === f.session) this.owe(link, 0);
-        return;
-      }
+    const known = this.verifier.session(f.session);
+    // Delivered already: a duplicate, a retransmission that crossed our acknowledgement, or a
+    // replay. Refused before any crypto; the sender (if it is the peer of this link) is acked again.
+    if (!standaloneAck && known && f.seq <= known.last) {
+      this.stats.dropped.replay++;
+      const link = this.links.get(key);
+      if (link && link.peerSession === f.session) this.owe(link, 0);
+      return;
     }
-    const state = this.verifier.authenticate(label, recipient, auth, body, f);
+    const state = this.verifier.authenticate(label, recipient, auth, body, f, known);
     if (!state) {
       this.refused("bad-mac", label, from, frames);
       return;
     }
     const link = this.links.get(key) ?? this.link(from);
-    link.lastActive = Date.now();
     if (link.peerSession !== f.session) {
       if (link.peerSession !== undefined) {
         // The peer restarted (a new session behind the same routing id): what we had in flight

@@ -96,6 +96,7 @@ export class Link {
   /** Messages delivered (or refused as copies) since our last message to this peer, and their bytes: an acknowledgement is owed. */
   ackOwed = 0;
   ackOwedBytes = 0;
+  /** When it was created, or last began to be owed an acknowledgement (ms since epoch). */
   lastActive = Date.now();
 
   /** `seq` of the last message signed for this peer (0: the next one starts a stream). */
@@ -209,7 +210,7 @@ export class Link {
   gapReported(high: number, now: number): Outgoing | undefined {
     const head = this.unacked.peek();
     if (!head || head.seq >= high || head.queued || head.sentAt < 0) return undefined;
-    if (now - head.sentAt < Math.max(GAP_RESEND_MIN_MS, 2 * this.srtt)) return undefined;
+    if (now - head.sentAt < Math.min(this.rto, Math.max(GAP_RESEND_MIN_MS, 2 * this.srtt))) return undefined;
     return this.recover(head);
   }
 
