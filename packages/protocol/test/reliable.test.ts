@@ -140,10 +140,10 @@ afterEach(async () => {
 /** A ROUTER channel (controller side) and DEALER channels (client side) on loopback; both log nothing. */
 async function network(options: {
   dealers: number; key?: Buffer; dealerKey?: Buffer; routerFaults?: FaultSpec; dealerFaults?: FaultSpec;
-  logger?: ReturnType<typeof silentLogger>; onAuthFailed?: () => void;
+  logger?: ReturnType<typeof silentLogger>; onAuthFailed?: () => void; handover?: boolean;
 }) {
   const key = options.key ?? newClusterKey();
-  const socket = new zmq.Router({ linger: 0, mandatory: true });
+  const socket = new zmq.Router({ linger: 0, mandatory: true, handover: options.handover ?? false });
   await socket.bind("tcp://127.0.0.1:*");
   const endpoint = socket.lastEndpoint as string;
   const routerGot = new Map<string, number[]>();
@@ -280,7 +280,8 @@ describe("Channel: reliable delivery over a faulty link", () => {
   });
 
   it("a peer that restarts behind the same routing id (a new session) starts over: what was in flight for the old process is dropped", async () => {
-    const { key, routerCh, routerGot, endpoint } = await network({ dealers: 0 });
+    // As the controller's engine socket: a routing id that comes back takes over its old connection.
+    const { key, routerCh, routerGot, endpoint } = await network({ dealers: 0, handover: true });
     const id = "restarting-peer";
     // The old process: speaks, then never acknowledges what the controller sends it, and goes away.
     const old = new zmq.Dealer({ routingId: id, linger: 0 });

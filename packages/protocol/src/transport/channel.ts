@@ -92,6 +92,7 @@ export class Channel<In extends Message = Message, Out extends Message = Message
   private readonly reliable: boolean;
   private readonly limits: LinkLimits;
   private readonly links = new Map<string, Link>();
+  private readonly linkOf = new WeakMap<Buffer, Link>();
   private sweepAt = 64;
   /** Messages held for window room, over all links. */
   private held = 0;
@@ -211,12 +212,18 @@ export class Channel<In extends Message = Message, Out extends Message = Message
   }
 
   private link(to: Buffer | undefined): Link {
+    // Owners send to the same routing id Buffer over and over (an engine's, a client's): find its
+    // link without turning the id into a string each time.
+    const cached = to && this.linkOf.get(to);
+    if (cached && !cached.forgotten) return cached;
     const key = to ? to.toString("latin1") : "";
     let link = this.links.get(key);
-    if (link) return link;
-    if (this.links.size >= this.sweepAt) this.sweep();
-    link = new Link(to, this.limits);
-    this.links.set(key, link);
+    if (!link) {
+      if (this.links.size >= this.sweepAt) this.sweep();
+      link = new Link(to, this.limits);
+      this.links.set(key, link);
+    }
+    if (to) this.linkOf.set(to, link);
     return link;
   }
 
