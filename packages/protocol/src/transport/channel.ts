@@ -536,6 +536,9 @@ export class Channel<In extends Message = Message, Out extends Message = Message
   /** Sends what is queued and waits for it to be acknowledged (up to `flushMs`), then closes the socket. */
   async close(flushMs = 200): Promise<void> {
     if (this.closed) return;
+    // Acknowledgements owed go now, so no peer waits for a copy of what it sent us last.
+    for (const link of this.owed) if (link.ackOwed && !link.forgotten) this.sendAck(link);
+    this.owed.clear();
     if (flushMs > 0 && !this.settled()) {
       let timer: NodeJS.Timeout | undefined;
       await Promise.race([this.until(() => this.settled()), new Promise((r) => (timer = setTimeout(r, flushMs)))]);
