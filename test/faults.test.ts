@@ -71,27 +71,30 @@ describe("a cluster whose every link drops, copies, delays and corrupts messages
   });
 
   it("the faults were injected in every process, and every receiver refused the corrupted copies and the duplicates", async () => {
-    const status = await ctx.rc.status();
-    const mine = ctx.rc.connectionStats();
-    // Engines report their counters with their heartbeats: wait until both have sent some of each.
-    const engines = await waitFor(async () => {
-      const e = (await ctx.rc.status()).engines.map((x) => x.link);
-      return e.length === 2 && e.every((l) => l?.faults && KINDS.every((k) => (l.faults?.[k] ?? 0) > 0) && l.dropped.badMac > 0) ? (e as LinkReport[]) : undefined;
-    }, { what: "engines to report injected faults and refused messages" });
+    // Each corrupted copy is refused once: as a bad tag, or (a bit flipped in its number) as a
+    // copy. Counters come from different processes (engines report theirs with their heartbeats),
+    // and a message corrupted while they are read is counted by its receiver before its sender
+    // reports it: wait until every sender's count covers its receiver's refusals.
+    const corrupted = (l: LinkReport | undefined) => l?.faults?.corrupted ?? 0;
+    const { status, mine, engines } = await waitFor(async () => {
+      const status = await ctx.rc.status();
+      const mine = ctx.rc.connectionStats();
+      const engines = status.engines.map((e) => e.link);
+      if (engines.length !== 2 || !engines.every((l) => l?.faults && KINDS.every((k) => (l.faults?.[k] ?? 0) > 0) && l.dropped.badMac > 0)) return undefined;
+      const covered = status.dropped.client.badMac <= corrupted(mine) && mine.dropped.badMac <= (status.faults?.client.corrupted ?? 0)
+        && status.dropped.engine.badMac <= engines.reduce((n, l) => n + corrupted(l), 0);
+      return covered ? { status, mine, engines: engines as LinkReport[] } : undefined;
+    }, { what: "every process's fault counters to cover the refusals of its peers" });
     for (const k of KINDS) {
       expect(status.faults?.client[k], `controller → client ${k}`).toBeGreaterThan(0);
       expect(status.faults?.engine[k], `controller → engines ${k}`).toBeGreaterThan(0);
       expect(mine.faults?.[k], `client → controller ${k}`).toBeGreaterThan(0);
     }
-    // Each corrupted copy is refused once: as a bad tag, or (a bit flipped in its number) as a copy.
     const hubClient = status.dropped.client;
     const hubEngines = status.dropped.engine;
     expect(hubClient.badMac).toBeGreaterThan(0);
-    expect(hubClient.badMac).toBeLessThanOrEqual(mine.faults?.corrupted ?? 0);
     expect(mine.dropped.badMac).toBeGreaterThan(0);
-    expect(mine.dropped.badMac).toBeLessThanOrEqual(status.faults?.client.corrupted ?? 0);
     expect(hubEngines.badMac).toBeGreaterThan(0);
-    expect(hubEngines.badMac).toBeLessThanOrEqual(engines.reduce((n, l) => n + (l.faults?.corrupted ?? 0), 0));
     // Copies (injected, or resent after a drop) are refused as such.
     expect(hubClient.replay).toBeGreaterThan(0);
     expect(hubEngines.replay).toBeGreaterThan(0);
