@@ -61,10 +61,12 @@ const IDLE_LINK_MS = 60_000;
 /**
  * An acknowledgement goes at once, before the message that tips it is handled, when this many
  * messages or bytes are unacknowledged: a reader busy with a stream of messages never lets the
- * delay timer run, and handling a batch of 100,000 tasks takes long enough for the sender to
- * think it lost.
+ * delay timer run (each message it reads continues it as a microtask), and handling a batch of
+ * 100,000 tasks takes long enough for the sender to think it lost. Not much lower: a client
+ * feeding a map sends dozens of small messages between two replies, and an acknowledgement that
+ * goes alone costs both sides a wake-up.
  */
-const ACK_EVERY_MESSAGES = 32;
+const ACK_EVERY_MESSAGES = 256;
 const ACK_EVERY_BYTES = 256 * 1024;
 
 /**
@@ -312,7 +314,7 @@ export class Channel<In extends Message = Message, Out extends Message = Message
 
   /**
    * Notes that `link` is owed an acknowledgement (for a message of `bytes`): it goes on the next
-   * message to the peer, alone after a short delay, or at once if much is owed.
+   * message to the peer, alone after ACK_DELAY_MS, or at once if much is owed.
    */
   private owe(link: Link, bytes: number): void {
     if (link.ackOwed++ === 0) {
