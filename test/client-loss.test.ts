@@ -1,5 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { execa } from "execa";
+import { existsSync } from "node:fs";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { TaskCancelledError, UnknownTaskError } from "@ptcluster/client";
 import { useCluster } from "./helpers/cluster.js";
@@ -45,9 +47,14 @@ describe("client loss", () => {
 
   it("a result still running when fetched is delivered to the new client when it finishes", async () => {
     const other = await ctx.cluster.connect();
-    const slow = other.loadBalancedView().apply(() => new Promise<string>((r) => setTimeout(() => r("late"), 1_500)));
+    const started = join(ctx.dir, "slow.started");
+    const slow = other.loadBalancedView().apply((marker: string) => {
+      require("node:fs").writeFileSync(marker, "");
+      return new Promise<string>((r) => setTimeout(() => r("late"), 1_500));
+    }, started);
     const [msgId] = slow.msgIds;
-    await other.queueStatus();
+    // Running on its engine, not just sent there: a task that has not started is cancelled with its client.
+    await waitFor(() => existsSync(started), { what: "the slow task to start" });
     // `other` goes away politely: its running task is kept going, not cancelled.
     await other.close();
     expect(await ctx.rc.getResult(msgId as string).get(10_000)).toBe("late");

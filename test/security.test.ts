@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { AuthenticationError, connect, type Client, type ClusterStatus } from "@ptcluster/client";
 import {
-  PACKAGE_VERSION, PROTOCOL_VERSION, Signer, TAG, encodeBody, encodeValue, newClusterKey, profilePaths, readConnectionFile,
+  AUTH_FRAME_BYTES, PACKAGE_VERSION, PROTOCOL_VERSION, Signer, TAG, encodeBody, encodeValue, newClusterKey, profilePaths, readConnectionFile,
   type ConnectionInfo, type RegisterMsg,
 } from "@ptcluster/protocol";
 import { startTestCluster, tempClusterDir, type TestCluster } from "./helpers/cluster.js";
@@ -178,7 +178,7 @@ describe("security", () => {
     // Client port: a connected peer sends garbage, then unsigned submits (no auth frame, a short one,
     // then a well-sized random one: a bad MAC, which the hub answers with AUTH_FAILED).
     const c = await clientPeer();
-    for (const frames of [...garbage, [TAG, ...unsignedSubmit], [TAG, randomBytes(39), ...unsignedSubmit], [TAG, randomBytes(40), ...unsignedSubmit]]) {
+    for (const frames of [...garbage, [TAG, ...unsignedSubmit], [TAG, randomBytes(AUTH_FRAME_BYTES - 1), ...unsignedSubmit], [TAG, randomBytes(AUTH_FRAME_BYTES), ...unsignedSubmit]]) {
       await c.sendRaw(frames);
     }
     expect((await c.receive()).kind).toBe("auth-failed");
@@ -195,7 +195,7 @@ describe("security", () => {
     // key for the wrong channel (a client's label), on a second peer since notices are rate-limited.
     const e1 = enginePeer();
     const unsignedRegister = encodeBody(register, undefined);
-    for (const frames of [...garbage, [TAG, ...unsignedRegister], [TAG, randomBytes(40), ...unsignedRegister]]) await e1.sendRaw(frames);
+    for (const frames of [...garbage, [TAG, ...unsignedRegister], [TAG, randomBytes(AUTH_FRAME_BYTES), ...unsignedRegister]]) await e1.sendRaw(frames);
     expect((await e1.receive()).kind).toBe("auth-failed");
     const e2 = enginePeer();
     await e2.sendRaw(signedFrames(new Signer(key), "c2h", register));

@@ -53,14 +53,14 @@ export interface TestCluster {
  * Starts a real cluster with `ptcluster start --json` under `dir`. Dead engines are not replaced
  * unless `restart: true`, so tests that kill engines see a stable set of ids.
  */
-export async function startTestCluster(dir: string, options: { n?: number; profile?: string; clusterId?: string; restart?: boolean; extra?: string[] } = {}): Promise<TestCluster> {
+export async function startTestCluster(dir: string, options: { n?: number; profile?: string; clusterId?: string; restart?: boolean; extra?: string[]; env?: Record<string, string> } = {}): Promise<TestCluster> {
   const profile = options.profile ?? "default";
   const clusterId = options.clusterId ?? "";
   const args = ["start", "--json", "-n", String(options.n ?? 2), "--profile", profile];
   if (!options.restart) args.push("--no-restart");
   if (clusterId) args.push("--cluster-id", clusterId);
   if (options.extra) args.push(...options.extra);
-  const r = await ptcluster(dir, args);
+  const r = await ptcluster(dir, args, options.env ? { env: options.env } : {});
   if (r.exitCode !== 0) throw new Error(`ptcluster start failed (${r.exitCode}): ${r.stderr}`);
   const s = JSON.parse(r.stdout.trim()) as { ids: number[]; controllerPid: number; enginePids: number[] };
   const tc: TestCluster = {
@@ -107,8 +107,9 @@ export async function expectGone(pids: number[], withinMs: number): Promise<void
  * it("…", async () => { await ctx.rc.view().applySync(() => 1); });
  * ```
  */
-export function useCluster(options: Parameters<typeof startTestCluster>[1] = {}): { readonly dir: string; cluster: TestCluster; rc: Client } {
-  const tmp = tempClusterDir();
+export function useCluster(options: Parameters<typeof startTestCluster>[1] & { dir?: string } = {}): { readonly dir: string; cluster: TestCluster; rc: Client } {
+  // With `dir`, several clusters (of different profiles) of one file share a PTCLUSTER_DIR its owner removes.
+  const tmp = options.dir === undefined ? tempClusterDir() : { dir: options.dir, cleanup: () => undefined };
   const ctx = { dir: tmp.dir } as { readonly dir: string; cluster: TestCluster; rc: Client };
   beforeAll(async () => {
     ctx.cluster = await startTestCluster(tmp.dir, options);

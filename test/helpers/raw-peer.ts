@@ -44,10 +44,13 @@ export class RawPeer {
   /** Unsigned AUTH_FAILED notices received so far. */
   authFailedNotices = 0;
 
+  private readonly receiveTimeoutMs: number;
+
   constructor(readonly key: Buffer, host: string, port: number, options: { receiveTimeoutMs?: number } = {}) {
     this.signer = new Signer(key);
     this.verifier = new Verifier(key);
-    this.dealer = new zmq.Dealer({ routingId: this.routingId.toString(), linger: 0, receiveTimeout: options.receiveTimeoutMs ?? 5_000 });
+    this.receiveTimeoutMs = options.receiveTimeoutMs ?? 5_000;
+    this.dealer = new zmq.Dealer({ routingId: this.routingId.toString(), linger: 0, receiveTimeout: this.receiveTimeoutMs });
     this.dealer.connect(endpoint(host, port));
   }
 
@@ -74,20 +77,30 @@ export class RawPeer {
     return frames;
   }
 
-  /** Receives one message (rejects after the receive timeout); throws if the hub's signature does not verify. */
+  /**
+   * Receives one message (rejects after the receive timeout); throws if the hub's signature does
+   * not verify. This peer never acknowledges, so the hub sends its messages again after a while:
+   * copies of what was received already are skipped, as are the hub's standalone acknowledgements.
+   */
   async receive(): Promise<Received> {
-    const frames = (await this.dealer.receive()) as Buffer[];
-    if (frames.length === 2 && frames[0]?.equals(TAG) && frames[1]?.equals(AUTH_FAILED)) {
-      this.authFailedNotices++;
-      return { kind: "auth-failed" };
+    const deadline = Date.now() + this.receiveTimeoutMs;
+    for (;;) {
+      if (Date.now() > deadline) throw new Error(`nothing but copies and acknowledgements from the hub for ${this.receiveTimeoutMs} ms`);
+      const frames = (await this.dealer.receive()) as Buffer[];
+      if (frames.length >= 2 && frames[0]?.equals(TAG) && frames[1]?.equals(AUTH_FAILED)) {
+        this.authFailedNotices++;
+        return { kind: "auth-failed" };
+      }
+      const [tag, auth] = frames;
+      if (!tag?.equals(TAG) || !auth) throw new Error(`unexpected frames from the hub: ${frames.length}`);
+      const body = frames.slice(2);
+      const verdict = this.verifier.verify("h2c", this.routingId, auth, body);
+      if (verdict === "replay") continue;
+      if (verdict !== "ok") throw new Error(`the hub's message did not verify: ${verdict}`);
+      if (body.length === 0) continue;
+      const { header, parts } = decodeBody(frames, 2);
+      return { kind: "message", header, parts };
     }
-    const [tag, auth] = frames;
-    if (!tag?.equals(TAG) || !auth) throw new Error(`unexpected frames from the hub: ${frames.length}`);
-    const body = frames.slice(2);
-    const verdict = this.verifier.verify("h2c", this.routingId, auth, body);
-    if (verdict !== "ok") throw new Error(`the hub's message did not verify: ${verdict}`);
-    const { header, parts } = decodeBody(frames, 2);
-    return { kind: "message", header, parts };
   }
 
   /** Receives until a message of `type` arrives, skipping AUTH_FAILED notices (counted) and other messages. */

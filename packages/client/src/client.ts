@@ -5,7 +5,7 @@ import { randomBytes } from "node:crypto";
 import {
   AuthenticationError, Channel, ClusterStartError, ClientClosedError, CompositeError, DEFAULT_MAX_MESSAGE_BYTES, InvalidOptionError, decodeValue, HubLostError, MessageTooLargeError, NoEnginesError, encodedSize, PACKAGE_VERSION, PROTOCOL_VERSION,
   ProtocolError, VersionMismatchError, assertNever, curveClientOptions, endpoint, profilePaths, readConnectionFile, silentLogger,
-  type ClientTask, type ClientToHub, type ConnectionInfo, type EngineInfo, type HubRequest, type HubToClient,
+  type ClientTask, type ClientToHub, type ConnectionInfo, type DropCounts, type EngineInfo, type FaultCounts, type HubRequest, type HubToClient, type LinkReport,
   type Incoming, type Logger, type Notification, type Part, type TaskResult,
 } from "@ptcluster/protocol";
 import { DirectView, EngineView } from "./views/direct-view.js";
@@ -55,20 +55,28 @@ export interface QueueStatus {
   unassigned: number;
 }
 
-/** Counts of messages a controller socket refused. */
-export interface DropCounts { malformed: number; badMac: number; replay: number; unroutable: number }
+
+export type { DropCounts, FaultCounts, LinkReport } from "@ptcluster/protocol";
 
 /** What `rc.status()` reports. */
 export interface ClusterStatus {
   pid: number;
   profile: string;
   clusterId: string;
-  engines: EngineInfo[];
+  /** Each engine, with its own view of its link (from its last heartbeat). */
+  engines: Array<EngineInfo & { link?: LinkReport }>;
   clients: number;
   tasksInFlight: number;
   unassigned: number;
+  /** Messages each controller socket refused, by reason. */
   dropped: { client: DropCounts; engine: DropCounts };
+  /** Messages each controller socket received, sent, and sent again after a missing acknowledgement. */
+  messages: { client: MessageCounts; engine: MessageCounts };
+  /** Only while fault injection (`PTCLUSTER_TEST_FAULTS`) is on: what it did to the controller's sends. */
+  faults?: { client: FaultCounts; engine: FaultCounts };
 }
+
+export interface MessageCounts { received: number; sent: number; retransmitted: number }
 
 export interface ClientEvents {
   engine_up: [EngineInfo];
@@ -166,7 +174,7 @@ export class Client extends EventEmitter<ClientEvents> {
           "Use the cluster's current client connection file, or add your public key to security/allowed_keys and restart the cluster.",
       )));
     }
-    this.notify = new Channel<Notification, never>({ socket: sub, clusterKey: key, recvLabel: "pub", logger: this.log, onMessage: (m) => this.onNotification(m.header) }).start();
+    this.notify = new Channel<Notification, never>({ socket: sub, clusterKey: key, recvLabel: "pub", reliable: false, logger: this.log, onMessage: (m) => this.onNotification(m.header) }).start();
     this.channel.send({ type: "connect", v: PROTOCOL_VERSION, pkg: PACKAGE_VERSION, pid: process.pid, host: hostname() });
     let timer: NodeJS.Timeout | undefined;
     const onAbort = () => settle.reject(new ClientClosedError("Connecting was aborted."));
@@ -358,6 +366,15 @@ export class Client extends EventEmitter<ClientEvents> {
     return (await this.request({ what: "launch", n, launcher, options: { ...rest, timeout } }, timeout + 5_000)) as { ids: number[] };
   }
 
+  /**
+   * This client's link to the controller: messages sent, received, sent again for want of an
+   * acknowledgement, and refused (by reason); `faults` while fault injection is on.
+   */
+  connectionStats(): LinkReport {
+    const { sent, received, retransmitted, dropped, faults } = this.channel.stats;
+    return { sent, received, retransmitted, dropped: { ...dropped }, ...(faults ? { faults: { ...faults } } : {}) };
+  }
+
   /** Stops the whole cluster (engines and controller), then closes this client. */
   async shutdown(): Promise<void> {
     this.assertOpen();
@@ -528,10 +545,15 @@ export class Client extends EventEmitter<ClientEvents> {
   }
 
   private checkLiveness(): void {
-    if (this.state === "connected") this.channel.send({ type: "ping" });
+    if (this.state !== "connected") return;
+    this.channel.send({ type: "ping" });
     const limit = Math.max(3_000, this.hbMs * 8);
-    if (this.state === "connected" && Date.now() - this.lastHeard > limit) {
-      this.hubLost(new HubLostError(`The controller at ${this.connection.host}:${this.connection.port} has been silent for ${limit} ms; it is presumed dead. Pending work is lost; restart the cluster.`));
+    const where = `${this.connection.host}:${this.connection.port}`;
+    if (Date.now() - this.lastHeard > limit) {
+      this.hubLost(new HubLostError(`The controller at ${where} has been silent for ${limit} ms; it is presumed dead. Pending work is lost; restart the cluster.`));
+    } else if (this.channel.overdue(2 * limit).length > 0) {
+      // Twice the silence limit: a message lost several times over is resent within it.
+      this.hubLost(new HubLostError(`The controller at ${where} has not acknowledged this client's messages for ${2 * limit} ms (it is stuck, or the link to it is cut one way); it is presumed lost. Pending work is lost; reconnect or restart the cluster.`));
     }
   }
 

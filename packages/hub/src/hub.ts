@@ -160,7 +160,8 @@ export class Hub extends EventEmitter<HubEvents> {
       socket: engineSock, clusterKey: key, sendLabel: "h2e", recvLabel: "e2h", router: true, logger: this.log,
       onMessage: (m) => this.onEngineMessage(m),
     }).start();
-    this.notifyCh = new Channel<never, Notification>({ socket: notifySock, clusterKey: key, sendLabel: "pub", logger: this.log });
+    // Notifications are one-way and best effort (clients catch up from `tick`): no acknowledgements.
+    this.notifyCh = new Channel<never, Notification>({ socket: notifySock, clusterKey: key, sendLabel: "pub", logger: this.log, reliable: false });
 
     ensureProfileDirs(this.paths);
     const location = this.opts.location ?? (ip === "0.0.0.0" || ip === "*" ? hostname() : ip);
@@ -191,6 +192,7 @@ export class Hub extends EventEmitter<HubEvents> {
         if (entry) {
           entry.info.running = header.running ?? entry.info.running;
           entry.info.state = entry.info.running > 0 ? "busy" : "idle";
+          if (header.link) entry.link = header.link;
         }
         break;
       case "engine_results":
@@ -312,6 +314,8 @@ export class Hub extends EventEmitter<HubEvents> {
     const entry = this.engines.remove(id);
     if (!entry) return;
     this.log.warn({ engineId: id, reason, inflight: entry.inflight.size }, "engine gone");
+    // Stopping, the engines' `engine_shutdown` still has to reach them.
+    if (this.state === "running") this.engineCh.forget(entry.routingId);
     const err = new EngineLostError(id);
     for (const hubId of entry.inflight) {
       const rec = this.tasks.get(hubId);
@@ -411,7 +415,9 @@ export class Hub extends EventEmitter<HubEvents> {
    * serve others; the results of those still running are kept for a while (`rc.getResult`).
    */
   private clientGone(key: string, reason: string): void {
+    const client = this.clients.get(key);
     this.clients.delete(key);
+    if (client) this.clientCh.forget(client.routingId);
     const ids = this.tasks.allOf(key);
     if (ids.length) this.log.info({ tasks: ids.length, reason }, "client gone; cancelling its queued tasks");
     this.cancel(ids, true);
@@ -530,14 +536,18 @@ export class Hub extends EventEmitter<HubEvents> {
       case "status":
         reply({
           pid: process.pid, profile: this.paths.profile, clusterId: this.opts.clusterId ?? "", ports: this.ports,
-          engines: [...this.engines.all()].map((e) => ({ ...e.info, running: e.inflight.size })),
+          engines: [...this.engines.all()].map((e) => ({ ...e.info, running: e.inflight.size, ...(e.link ? { link: e.link } : {}) })),
           clients: this.clients.size, tasksInFlight: this.tasks.size, unassigned: this.lb.queued,
-          // Messages refused (bad tag, failed authentication, replays, malformed), per socket.
+          // Messages refused (bad tag, failed authentication, duplicates and replays, malformed), per socket.
           dropped: { client: { ...this.clientCh.stats.dropped }, engine: { ...this.engineCh.stats.dropped } },
           messages: {
-            client: { received: this.clientCh.stats.received, sent: this.clientCh.stats.sent },
-            engine: { received: this.engineCh.stats.received, sent: this.engineCh.stats.sent },
+            client: { received: this.clientCh.stats.received, sent: this.clientCh.stats.sent, retransmitted: this.clientCh.stats.retransmitted },
+            engine: { received: this.engineCh.stats.received, sent: this.engineCh.stats.sent, retransmitted: this.engineCh.stats.retransmitted },
           },
+          // Only while fault injection (PTCLUSTER_TEST_FAULTS) is on: what it did to this controller's sends.
+          ...(this.clientCh.stats.faults && this.engineCh.stats.faults
+            ? { faults: { client: { ...this.clientCh.stats.faults }, engine: { ...this.engineCh.stats.faults } } }
+            : {}),
         });
         break;
       case "queue_status": {
@@ -597,13 +607,29 @@ export class Hub extends EventEmitter<HubEvents> {
 
   private onTick(): void {
     const now = Date.now();
-    for (const e of this.engines.silentSince(now - this.hbMs * this.misses)) {
+    const deadMs = this.hbMs * this.misses;
+    for (const e of this.engines.silentSince(now - deadMs)) {
       this.engineGone(e.info.id, `missed ${this.misses} heartbeats`);
     }
+    // A peer that talks but does not acknowledge what we send it (its half of the link is cut,
+    // or it is broken) is as dead as a silent one: its work would wait for ever. Twice the
+    // heartbeat window, as a message lost several times over is resent within it.
+    const ackDeadMs = 2 * deadMs;
+    for (const peer of this.engineCh.overdue(ackDeadMs)) {
+      const e = peer && this.engines.byRoutingId(peer);
+      if (e) this.engineGone(e.info.id, `did not acknowledge messages for ${ackDeadMs} ms`);
+      else this.engineCh.forget(peer);
+    }
     for (const e of this.engines.all()) this.engineCh.send({ type: "heartbeat", t: now }, undefined, e.routingId);
-    const clientDeadline = now - (this.opts.clientTimeoutMs ?? 30_000);
+    const clientTimeoutMs = this.opts.clientTimeoutMs ?? 30_000;
+    const clientDeadline = now - clientTimeoutMs;
     this.store.purge(now);
     for (const c of [...this.clients.values()]) if (c.lastSeen < clientDeadline) this.clientGone(c.key, "silent");
+    for (const peer of this.clientCh.overdue(clientTimeoutMs)) {
+      const key = peer?.toString("latin1") ?? "";
+      if (this.clients.has(key)) this.clientGone(key, `did not acknowledge messages for ${clientTimeoutMs} ms`);
+      else this.clientCh.forget(peer);
+    }
     this.notifyCh.send({ type: "tick", t: now, engines: this.engines.size });
     this.scheduleFlush();
   }

@@ -6,6 +6,8 @@ export { assertCloneable, type CloneCheck } from "./codec/clone-check.js";
 export { TAG, AUTH_FAILED, encodeBody, decodeBody, partFrameCounts, MalformedMessageError } from "./codec/wire.js";
 export * from "./auth/session.js";
 export * from "./transport/channel.js";
+export { Link, DEFAULT_LINK_LIMITS, outgoing, transferAllowance, type LinkLimits, type Outgoing, type Early } from "./transport/link.js";
+export { FAULTS_ENV, FaultShim, faultsFromEnv, parseFaults, type FaultSpec } from "./transport/faults.js";
 export * from "./files/profile.js";
 export * from "./files/connection-file.js";
 export * from "./files/cluster-state.js";

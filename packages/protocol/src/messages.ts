@@ -106,6 +106,39 @@ export interface TaskResult {
   total?: number;
 }
 
+/** Messages a socket refused, by reason. */
+export interface DropCounts {
+  /** Not a ptcluster message, or it does not parse. */
+  malformed: number;
+  /** The tag does not verify: wrong key, or altered on the way. */
+  badMac: number;
+  /** A sequence number already delivered: a duplicate or a replay (the two cannot be told apart). */
+  replay: number;
+  /** Could not be sent: the peer was not connected (it is sent again when it comes back). */
+  unroutable: number;
+  /** Arrived after a gap while too much was already waiting for it (it is sent again). */
+  overflow: number;
+}
+
+/** What the test-only fault shim (`PTCLUSTER_TEST_FAULTS`) did to a socket's outgoing messages. */
+export interface FaultCounts {
+  dropped: number;
+  duplicated: number;
+  corrupted: number;
+  delayed: number;
+}
+
+/** Counters of one socket's traffic. */
+export interface LinkReport {
+  sent: number;
+  received: number;
+  /** Messages sent again because no acknowledgement came in time. */
+  retransmitted: number;
+  dropped: DropCounts;
+  /** Present only while fault injection is on. */
+  faults?: FaultCounts;
+}
+
 export type HubRequest =
   | { what: "status" }
   | { what: "queue_status" }
@@ -169,7 +202,7 @@ export interface RegisterMsg {
   mpi?: MpiPlace;
 }
 export interface EngineResultsMsg { type: "engine_results"; results: TaskResult[]; pf: number[] }
-export interface HeartbeatMsg { type: "heartbeat"; t: number; running?: number; done?: number }
+export interface HeartbeatMsg { type: "heartbeat"; t: number; running?: number; done?: number; link?: LinkReport }
 export interface UnregisterMsg { type: "unregister"; reason: string }
 /** Tasks handed back after a `release`, not started. */
 export interface ReleasedMsg { type: "released"; ids: number[] }

@@ -203,12 +203,19 @@ export class Engine {
 
   private onHeartbeatTimer(): void {
     const orphanMs = this.opts.orphanTimeoutMs ?? 30_000;
-    if (Date.now() - this.lastHeard > orphanMs) {
-      this.log.error({ orphanMs }, "controller silent; exiting");
-      void this.stop(`controller silent for ${orphanMs} ms`, 3);
+    const silent = Date.now() - this.lastHeard > orphanMs;
+    if (silent || this.channel.overdue(orphanMs).length > 0) {
+      const what = silent ? `silent for ${orphanMs} ms` : `has not acknowledged messages for ${orphanMs} ms`;
+      this.log.error({ orphanMs }, `controller ${what}; exiting`);
+      void this.stop(`controller ${what}`, 3);
       return;
     }
-    this.channel.send({ type: "heartbeat", t: Date.now(), running: this.runner.load, done: this.runner.done });
+    const { sent, received, retransmitted, dropped, faults } = this.channel.stats;
+    this.channel.send({
+      type: "heartbeat", t: Date.now(), running: this.runner.load, done: this.runner.done,
+      // This engine's view of its link, for `ptcluster status`.
+      link: { sent, received, retransmitted, dropped: { ...dropped }, ...(faults ? { faults: { ...faults } } : {}) },
+    });
   }
 
   /** Unregisters (if it was registered), stops the executor, closes the socket. */

@@ -1,4 +1,4 @@
-import type { EngineInfo } from "@ptcluster/protocol";
+import type { EngineInfo, LinkReport } from "@ptcluster/protocol";
 
 /** An engine as the controller tracks it. */
 export interface EngineEntry {
@@ -14,6 +14,8 @@ export interface EngineEntry {
   lastAssigned: number;
   /** A `release` was sent and not yet answered. */
   releasePending: boolean;
+  /** The engine's own socket counters, from its last heartbeat. */
+  link?: LinkReport;
 }
 
 /**
