@@ -112,6 +112,8 @@ export class Client extends EventEmitter<ClientEvents> {
   private batch: { tasks: ClientTask[]; parts: Part[]; bytes: number } | undefined;
   private liveness: NodeJS.Timeout | undefined;
   private lastHeard = Date.now();
+  /** When the liveness check last ran (a late run means this event loop was blocked). */
+  private lastLivenessCheck = Date.now();
   private hbMs = 500;
   private refreshing = false;
   private readonly log: Logger;
@@ -199,6 +201,7 @@ export class Client extends EventEmitter<ClientEvents> {
     }
     this.state = "connected";
     this.lastHeard = Date.now();
+    this.lastLivenessCheck = Date.now();
     this.liveness = setInterval(() => this.checkLiveness(), Math.max(250, this.hbMs));
     this.liveness.unref();
   }
@@ -547,6 +550,13 @@ export class Client extends EventEmitter<ClientEvents> {
   private checkLiveness(): void {
     if (this.state !== "connected") return;
     this.channel.send({ type: "ping" });
+    // After this client's own event loop was blocked (a long synchronous loop, a busy machine),
+    // timers run before the socket is read: what the controller sent meanwhile is still unread.
+    // Judge at the next check, once it has been.
+    const now = Date.now();
+    const stalled = now - this.lastLivenessCheck > 2 * Math.max(250, this.hbMs);
+    this.lastLivenessCheck = now;
+    if (stalled) return;
     const limit = Math.max(3_000, this.hbMs * 8);
     const where = `${this.connection.host}:${this.connection.port}`;
     if (Date.now() - this.lastHeard > limit) {

@@ -87,6 +87,8 @@ export class Hub extends EventEmitter<HubEvents> {
   private readonly engineOut = new Outbox<EngineTask>();
   private readonly clientOut = new Outbox<TaskResult>();
   private flushScheduled = false;
+  /** When the heartbeat tick last ran. */
+  private lastTick = Date.now();
   private engineCh!: Channel<EngineToHub, HubToEngine>;
   private clientCh!: Channel<ClientToHub, HubToClient>;
   private notifyCh!: Channel<never, Notification>;
@@ -172,6 +174,7 @@ export class Hub extends EventEmitter<HubEvents> {
     const keysFor = (pair: CurveKeyPair | undefined) => (curve && pair ? { curve: { serverKey: curve.server.publicKey, ...pair } } : {});
     writeConnectionFile(this.paths.engineFile, { ...base, kind: "engine", port: this.ports.engine, ...keysFor(curve?.engine) } satisfies ConnectionInfo);
     writeConnectionFile(this.paths.clientFile, { ...base, kind: "client", port: this.ports.client, notifyPort: this.ports.notify, ...keysFor(curve?.client) } satisfies ConnectionInfo);
+    this.lastTick = Date.now();
     this.timer = setInterval(() => this.onTick(), this.hbMs);
     this.state = "running";
     this.log.info({ ports: this.ports, ip, location }, "controller running");
@@ -607,6 +610,20 @@ export class Hub extends EventEmitter<HubEvents> {
 
   private onTick(): void {
     const now = Date.now();
+    // A late tick means this event loop was blocked (a huge message, a busy machine): timers run
+    // before the sockets are read, so heartbeats and acknowledgements that arrived meanwhile are
+    // still unread. Judge no peer on this tick; the next one sees them.
+    const stalled = now - this.lastTick > 2 * this.hbMs;
+    this.lastTick = now;
+    if (!stalled) this.judgePeers(now);
+    for (const e of this.engines.all()) this.engineCh.send({ type: "heartbeat", t: now }, undefined, e.routingId);
+    this.store.purge(now);
+    this.notifyCh.send({ type: "tick", t: now, engines: this.engines.size });
+    this.scheduleFlush();
+  }
+
+  /** Declares dead the engines and clients that went silent or stopped acknowledging. */
+  private judgePeers(now: number): void {
     const deadMs = this.hbMs * this.misses;
     for (const e of this.engines.silentSince(now - deadMs)) {
       this.engineGone(e.info.id, `missed ${this.misses} heartbeats`);
@@ -620,18 +637,14 @@ export class Hub extends EventEmitter<HubEvents> {
       if (e) this.engineGone(e.info.id, `did not acknowledge messages for ${ackDeadMs} ms`);
       else this.engineCh.forget(peer);
     }
-    for (const e of this.engines.all()) this.engineCh.send({ type: "heartbeat", t: now }, undefined, e.routingId);
     const clientTimeoutMs = this.opts.clientTimeoutMs ?? 30_000;
     const clientDeadline = now - clientTimeoutMs;
-    this.store.purge(now);
     for (const c of [...this.clients.values()]) if (c.lastSeen < clientDeadline) this.clientGone(c.key, "silent");
     for (const peer of this.clientCh.overdue(clientTimeoutMs)) {
       const key = peer?.toString("latin1") ?? "";
       if (this.clients.has(key)) this.clientGone(key, `did not acknowledge messages for ${clientTimeoutMs} ms`);
       else this.clientCh.forget(peer);
     }
-    this.notifyCh.send({ type: "tick", t: now, engines: this.engines.size });
-    this.scheduleFlush();
   }
 
   /**
