@@ -168,7 +168,7 @@ export class Engine {
       case "heartbeat":
         break;
       case "engine_shutdown":
-        void this.stop(`controller asked: ${header.reason}`, 0);
+        void this.stop(`controller asked: ${header.reason}`, 0, { controllerLeaving: true });
         break;
       case "register_reply":
         // The answer to a re-registration: the controller had dropped this engine and took it back.
@@ -219,20 +219,22 @@ export class Engine {
   }
 
   /** Unregisters (if it was registered), stops the executor, closes the socket. */
-  async stop(reason: string, code = 0): Promise<number> {
+  async stop(reason: string, code = 0, how: { controllerLeaving?: boolean } = {}): Promise<number> {
     if (this.state === "stopping" || this.state === "stopped") return this.stopped;
     const wasRunning = this.state === "running";
     this.state = "stopping";
     this.log.info({ reason }, "engine stopping");
     clearInterval(this.hbTimer);
-    if (wasRunning) this.channel.send({ type: "unregister", reason });
-    await this.shutdownResources();
+    // A controller that is stopping has already let this engine go, and closes without
+    // acknowledging anything more: no goodbye, and no waiting for acknowledgements.
+    if (wasRunning && !how.controllerLeaving) this.channel.send({ type: "unregister", reason });
+    await this.shutdownResources(how.controllerLeaving === true);
     this.state = "stopped";
     this.stopResolve(code);
     return code;
   }
 
-  private async shutdownResources(): Promise<void> {
-    await Promise.all([this.channel?.close(200), this.runner?.terminate()]);
+  private async shutdownResources(controllerLeaving = false): Promise<void> {
+    await Promise.all([this.channel?.close(200, { awaitAcks: !controllerLeaving }), this.runner?.terminate()]);
   }
 }

@@ -535,15 +535,20 @@ export class Channel<In extends Message = Message, Out extends Message = Message
     return true;
   }
 
-  /** Sends what is queued and waits for it to be acknowledged (up to `flushMs`), then closes the socket. */
-  async close(flushMs = 200): Promise<void> {
+  /**
+   * Sends what is queued and waits for it to be acknowledged (up to `flushMs`; with `awaitAcks:
+   * false`, only until it is written), then closes the socket.
+   */
+  async close(flushMs = 200, options: { awaitAcks?: boolean } = {}): Promise<void> {
     if (this.closed) return;
     // Acknowledgements owed go now, so no peer waits for a copy of what it sent us last.
     for (const link of this.owed) if (link.ackOwed && !link.forgotten) this.sendAck(link);
     this.owed.clear();
-    if (flushMs > 0 && !this.settled()) {
+    // Without `awaitAcks` (the peer is going away too: it will not acknowledge), only until written.
+    const done = options.awaitAcks === false ? () => this.queue.length === 0 && !this.writing && this.held === 0 : () => this.settled();
+    if (flushMs > 0 && !done()) {
       let timer: NodeJS.Timeout | undefined;
-      await Promise.race([this.until(() => this.settled()), new Promise((r) => (timer = setTimeout(r, flushMs)))]);
+      await Promise.race([this.until(done), new Promise((r) => (timer = setTimeout(r, flushMs)))]);
       clearTimeout(timer);
     }
     this.closed = true;
