@@ -7,7 +7,7 @@ export { TAG, AUTH_FAILED, encodeBody, decodeBody, partFrameCounts, MalformedMes
 export * from "./auth/session.js";
 export * from "./transport/channel.js";
 export { Link, DEFAULT_LINK_LIMITS, outgoing, transferAllowance, type LinkLimits, type Outgoing, type Early } from "./transport/link.js";
-export { FAULTS_ENV, FaultShim, faultsFromEnv, parseFaults, type FaultSpec } from "./transport/faults.js";
+export { FAULTS_ENV, FaultShim, faultsFromEnv, parseFaults, seededRandom, type FaultSpec } from "./transport/faults.js";
 export * from "./files/profile.js";
 export * from "./files/connection-file.js";
 export * from "./files/cluster-state.js";

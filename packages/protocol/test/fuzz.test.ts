@@ -1,18 +1,9 @@
 import { describe, expect, it } from "vitest";
 import { Packr } from "msgpackr";
-import { AUTH_FRAME_BYTES, MalformedMessageError, Signer, Verifier, decodeBody, decodeValue, encodeBody, encodeValue, newClusterKey } from "../src/index.js";
+import { AUTH_FRAME_BYTES, MalformedMessageError, Signer, Verifier, decodeBody, decodeValue, encodeBody, encodeValue, newClusterKey, seededRandom } from "../src/index.js";
 
 /** A small seeded PRNG (mulberry32), so a failure can be replayed. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const rng = seededRandom;
 
 function mutate(buf: Buffer, r: () => number): Buffer {
   const out = Buffer.from(buf);

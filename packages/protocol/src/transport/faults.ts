@@ -62,7 +62,7 @@ export function parseFaults(raw: string): FaultSpec {
 }
 
 /** mulberry32: a small seeded generator, uniform in [0, 1). */
-function generator(seed: number): () => number {
+export function seededRandom(seed: number): () => number {
   let a = seed >>> 0;
   return () => {
     a = (a + 0x6d2b79f5) >>> 0;
@@ -93,7 +93,7 @@ export class FaultShim {
    * @param resend puts a copy back in the channel's write queue
    */
   constructor(readonly spec: FaultSpec, label: string, private readonly firstFrame: number, private readonly resend: (out: Outgoing) => void) {
-    this.random = generator(spec.seed ^ hashLabel(label));
+    this.random = seededRandom(spec.seed ^ hashLabel(label));
     if (!announced) {
       announced = true;
       process.stderr.write(`ptcluster: WARNING: ${FAULTS_ENV} is set: this process drops, duplicates, delays and corrupts its own messages on purpose. For tests only.\n`);
