@@ -6,11 +6,12 @@ import * as zmq from "zeromq";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { EngineLostError, HubLostError, connect, type Client, type LinkReport } from "@ptcluster/client";
 import {
-  FAULTS_ENV, PACKAGE_VERSION, PROTOCOL_VERSION, Signer, TAG, decodeBody, encodeBody, newClusterKey, profilePaths, readConnectionFile,
+  FAULTS_ENV, PACKAGE_VERSION, PROTOCOL_VERSION, Signer, TAG, decodeBody, encodeBody, profilePaths, readConnectionFile,
   type ConnectionInfo, type Message,
 } from "@ptcluster/protocol";
 import { BIN, tempClusterDir, useCluster } from "./helpers/cluster.js";
 import { failure } from "./helpers/lb.js";
+import { standInController } from "./helpers/raw-peer.js";
 import { CuttingProxy } from "./helpers/tcp-proxy.js";
 import { waitExited, waitFor } from "./helpers/wait.js";
 
@@ -264,18 +265,7 @@ describe.concurrent("a peer that never acknowledges", () => {
   it("a controller that answers but never acknowledges: the client's pending call rejects with HubLostError", async ({ expect }) => {
     // A stand-in controller: it accepts the connection and keeps publishing ticks (so it is not
     // silent), but acknowledges nothing.
-    const key = newClusterKey();
-    const router = new zmq.Router({ linger: 0 });
-    await router.bind("tcp://127.0.0.1:*");
-    const pub = new zmq.Publisher({ linger: 0 });
-    await pub.bind("tcp://127.0.0.1:*");
-    const port = (s: zmq.Socket) => Number(/:(\d+)$/.exec(s.lastEndpoint ?? "")?.[1]);
-    const file = join(ctx.dir, "deaf-controller.json");
-    const info: ConnectionInfo = {
-      kind: "client", protocol: PROTOCOL_VERSION, clusterId: "", profile: "deaf", host: "127.0.0.1", port: port(router), notifyPort: port(pub),
-      key: key.toString("hex"), signatureScheme: "chacha20-poly1305", hubPid: process.pid, createdAt: Date.now(),
-    };
-    writeFileSync(file, JSON.stringify(info), { mode: 0o600 });
+    const { key, router, pub, file, close } = await standInController(ctx.dir, "deaf-controller", PROTOCOL_VERSION);
     const signer = new Signer(key);
     const pubSigner = new Signer(key);
     const serving = (async () => {
@@ -300,8 +290,7 @@ describe.concurrent("a peer that never acknowledges", () => {
       await rc.close();
     } finally {
       clearInterval(ticks);
-      router.close();
-      pub.close();
+      close();
     }
   });
 });

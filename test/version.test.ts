@@ -1,15 +1,13 @@
 import { describe, expect, it } from "vitest";
 import * as zmq from "zeromq";
 import { randomBytes } from "node:crypto";
-import { writeFileSync } from "node:fs";
-import { join } from "node:path";
 import { VersionMismatchError, connect } from "@ptcluster/client";
 import {
-  PACKAGE_VERSION, PROTOCOL_VERSION, Signer, TAG, Verifier, decodeBody, encodeBody, endpoint, newClusterKey, profilePaths,
-  readConnectionFile, type ConnectionInfo, type Message,
+  PACKAGE_VERSION, PROTOCOL_VERSION, Signer, TAG, Verifier, decodeBody, encodeBody, endpoint, profilePaths,
+  readConnectionFile, type Message,
 } from "@ptcluster/protocol";
 import { useCluster } from "./helpers/cluster.js";
-import { RawPeer } from "./helpers/raw-peer.js";
+import { RawPeer, standInController } from "./helpers/raw-peer.js";
 
 // Registration and connection carry the protocol version; a different major version is refused
 // with an error that says which side to upgrade.
@@ -48,18 +46,7 @@ describe("version handshake", () => {
 
   it("a client told so by the controller rejects with VersionMismatchError", async () => {
     // A stand-in controller of a future major version, speaking the protocol correctly otherwise.
-    const key = newClusterKey();
-    const router = new zmq.Router({ linger: 0 });
-    await router.bind("tcp://127.0.0.1:*");
-    const pub = new zmq.Publisher({ linger: 0 });
-    await pub.bind("tcp://127.0.0.1:*");
-    const port = (s: zmq.Socket) => Number(/:(\d+)$/.exec(s.lastEndpoint ?? "")?.[1]);
-    const file = join(ctx.dir, "future.json");
-    const info: ConnectionInfo = {
-      kind: "client", protocol: "99.0", clusterId: "", profile: "future", host: "127.0.0.1", port: port(router), notifyPort: port(pub),
-      key: key.toString("hex"), signatureScheme: "chacha20-poly1305", hubPid: process.pid, createdAt: Date.now(),
-    };
-    writeFileSync(file, JSON.stringify(info), { mode: 0o600 });
+    const { key, router, file, close } = await standInController(ctx.dir, "future", "99.0");
     const signer = new Signer(key);
     const serving = (async () => {
       const [from] = (await router.receive()) as Buffer[];
@@ -71,8 +58,7 @@ describe("version handshake", () => {
     })();
     const err = await connect({ file, timeout: 5_000 }).then(() => undefined, (e: unknown) => e);
     await serving;
-    router.close();
-    pub.close();
+    close();
     expect(err).toBeInstanceOf(VersionMismatchError);
     expect((err as VersionMismatchError).code).toBe("ERR_PTC_VERSION");
     expect((err as VersionMismatchError).remoteVersion).toBe("99.0");

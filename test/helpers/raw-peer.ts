@@ -1,8 +1,10 @@
 import * as zmq from "zeromq";
 import { randomBytes } from "node:crypto";
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
 import {
   AUTH_FAILED, PACKAGE_VERSION, PROTOCOL_VERSION, Signer, TAG, Verifier, decodeBody, decodeValue, encodeBody, encodeValue,
-  endpoint, readConnectionFile, sourceHash, type ChannelLabel, type ConnectionInfo, type Message, type Part, type SubmitMsg,
+  endpoint, newClusterKey, readConnectionFile, sourceHash, type ChannelLabel, type ConnectionInfo, type Message, type Part, type SubmitMsg,
 } from "@ptcluster/protocol";
 
 /** Frames of one message as a DEALER sends them: `TAG AUTH HEADER (BODY BINARY*)*`. */
@@ -132,4 +134,27 @@ export class RawPeer {
     if (sayBye && !this.dealer.closed) await this.send({ type: "bye" });
     this.dealer.close();
   }
+}
+
+/**
+ * A stand-in controller for client tests: a ROUTER and a notification PUB on loopback, and a
+ * client connection file (0600) pointing at them, speaking protocol `protocol`. The test answers
+ * on `router` and publishes on `pub` itself (signing with `key`).
+ */
+export async function standInController(dir: string, name: string, protocol: string): Promise<{
+  key: Buffer; router: zmq.Router; pub: zmq.Publisher; file: string; close(): void;
+}> {
+  const key = newClusterKey();
+  const router = new zmq.Router({ linger: 0 });
+  await router.bind("tcp://127.0.0.1:*");
+  const pub = new zmq.Publisher({ linger: 0 });
+  await pub.bind("tcp://127.0.0.1:*");
+  const port = (s: zmq.Socket) => Number(/:(\d+)$/.exec(s.lastEndpoint ?? "")?.[1]);
+  const file = join(dir, `${name}.json`);
+  const info: ConnectionInfo = {
+    kind: "client", protocol, clusterId: "", profile: name, host: "127.0.0.1", port: port(router), notifyPort: port(pub),
+    key: key.toString("hex"), signatureScheme: "chacha20-poly1305", hubPid: process.pid, createdAt: Date.now(),
+  };
+  writeFileSync(file, JSON.stringify(info), { mode: 0o600 });
+  return { key, router, pub, file, close: () => { router.close(); pub.close(); } };
 }
