@@ -80,16 +80,17 @@ function assertNotRunning(paths: ProfilePaths): void {
 
 /** `ptcluster start`: daemonised unless `--foreground`. */
 export async function start(o: StartOptions): Promise<void> {
+  const paths = profilePaths(o.profile, o.clusterId);
+  // Bad launcher settings fail here, before a daemon starts.
+  const launcher = createLauncher(o.engines, launchContext(o, paths), o.launcher);
   if (o.n === undefined) {
     // A batch job's size is the user's choice, not this (login) node's core count.
     if (o.engines === "slurm") throw new InvalidOptionError("`--engines slurm` needs `-n`: how many engines (Slurm tasks) to run");
-    o.n = o.engines === "ssh" ? new SshLauncher(launchContext(o, profilePaths(o.profile, o.clusterId)), o.launcher).capacity : defaultEngineCount();
+    o.n = launcher instanceof SshLauncher ? launcher.capacity : defaultEngineCount();
   }
   if (!Number.isInteger(o.n) || o.n < 0) throw new InvalidOptionError(`Expected \`-n\` to be a non-negative integer, got \`${o.n}\``);
   if (!Number.isInteger(o.concurrency) || o.concurrency < 1) throw new InvalidOptionError(`Expected \`--concurrency\` to be a positive integer, got \`${o.concurrency}\``);
   checkExposure(o.ip, o.curve, o.encryption);
-  const paths = profilePaths(o.profile, o.clusterId);
-  createLauncher(o.engines, launchContext(o, paths), o.launcher); // bad launcher settings fail here, before a daemon starts
   assertNotRunning(paths);
   ensureProfileDirs(paths);
   if (o.foreground) return runController(o as StartOptions & { n: number }, paths);
