@@ -74,6 +74,15 @@ export interface ClusterStatus {
   messages: { client: MessageCounts; engine: MessageCounts };
   /** Only while fault injection (`PTCLUSTER_TEST_FAULTS`) is on: what it did to the controller's sends. */
   faults?: { client: FaultCounts; engine: FaultCounts };
+  /** The controller process's memory (bytes, as `process.memoryUsage()`). */
+  memory: { rss: number; heapUsed: number; external: number; arrayBuffers: number };
+  /**
+   * What the controller keeps on behalf of clients and engines: tasks in flight, results kept for
+   * clients that went away (and their bytes), function sources, peers with delivery state. All of
+   * it goes when they do, except `sessions`: every sender session seen, remembered (up to 65,536
+   * per socket) so that their old messages cannot be replayed.
+   */
+  retained: { tasks: number; results: number; resultBytes: number; functions: number; clientLinks: number; engineLinks: number; sessions: number };
 }
 
 export interface MessageCounts { received: number; sent: number; retransmitted: number }
@@ -350,10 +359,12 @@ export class Client extends EventEmitter<ClientEvents> {
 
   /**
    * The controller's view of the cluster: engines (id, pid, host, state, tasks done), clients,
-   * tasks in flight, and how many messages it refused on each socket.
+   * tasks in flight, how many messages it refused on each socket, its memory and what it keeps.
+   * With `gc: true` the controller runs a full garbage collection first (a pause of a few
+   * milliseconds per 100 MB of heap), so `memory.heapUsed` is what is live: for leak checks.
    */
-  status(): Promise<ClusterStatus> {
-    return this.request({ what: "status" }) as Promise<ClusterStatus>;
+  status(options: { gc?: boolean } = {}): Promise<ClusterStatus> {
+    return this.request({ what: "status", ...(options.gc ? { gc: true } : {}) }) as Promise<ClusterStatus>;
   }
 
   /**

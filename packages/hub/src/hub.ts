@@ -2,9 +2,11 @@ import * as zmq from "zeromq";
 import { EventEmitter } from "node:events";
 import { hostname } from "node:os";
 import { rmSync } from "node:fs";
+import { setFlagsFromString } from "node:v8";
+import { runInNewContext } from "node:vm";
 import {
   Channel, DEFAULT_MAX_MESSAGE_BYTES, EngineLostError, PACKAGE_VERSION, PROTOCOL_VERSION, TaskCancelledError, UnknownEngineError, assertNever,
-  ensureProfileDirs, profilePaths, protocolMajor, sourceHash, writeConnectionFile,
+  ensureProfileDirs, profilePaths, protocolMajor, writeConnectionFile,
   type ClientToHub, type ClientTask, type ConnectionInfo, type EngineInfo, type EngineTask, type EngineToHub, type HubToClient,
   type HubToEngine, type Incoming, type Logger, type Notification, type Part, type ProfilePaths, type SchedulerScheme, type TaskResult,
   type CurveKeyPair, type CurveMaterial,
@@ -14,6 +16,7 @@ import { ZapHandler } from "./security/zap-handler.js";
 import { ResultStore } from "./results/result-store.js";
 import { EngineRegistry, type EngineEntry } from "./registry/engine-registry.js";
 import { TaskTable, type TaskRecord } from "./scheduler/task-table.js";
+import { FunctionSources } from "./scheduler/function-sources.js";
 import { EMPTY_PART, Outbox } from "./clients/outbox.js";
 
 /** ZeroMQ's form of a bind address: IPv6 literals in brackets, `0.0.0.0` as is. */
@@ -61,6 +64,19 @@ export interface HubOptions {
   logger: Logger;
 }
 
+/**
+ * Full garbage collections, for `status({ gc: true })`: a diagnostic, to measure what is live. A
+ * second one after a turn of the event loop, when freed buffers' finalizers have run.
+ */
+async function collectGarbage(): Promise<void> {
+  setFlagsFromString("--expose-gc");
+  const gc = runInNewContext("gc") as () => void;
+  gc();
+  await new Promise((r) => setImmediate(r));
+  gc();
+  await new Promise((r) => setImmediate(r));
+}
+
 export type HubState = "starting" | "running" | "stopping" | "stopped";
 
 interface ClientEntry { routingId: Buffer; key: string; lastSeen: number; knownFns: Set<string> }
@@ -79,9 +95,11 @@ export class Hub extends EventEmitter<HubEvents> {
   state: HubState = "starting";
   readonly paths: ProfilePaths;
   private readonly engines = new EngineRegistry();
-  private readonly tasks = new TaskTable();
+  private readonly fnSources = new FunctionSources((hash) => this.fnDropped(hash));
+  private readonly tasks = new TaskTable(this.fnSources);
   private readonly clients = new Map<string, ClientEntry>();
-  private readonly fnSources = new Map<string, string>();
+  /** Functions whose sources were dropped, for the engines to forget (sent with the next flush). */
+  private forgottenFns: string[] = [];
   private readonly lb: LoadBalancer;
   private readonly store: ResultStore;
   private readonly engineOut = new Outbox<EngineTask>();
@@ -373,6 +391,7 @@ export class Hub extends EventEmitter<HubEvents> {
           this.clientCh.send(this.connectReply(false, { code: "ERR_PTC_VERSION", message: `The client speaks protocol ${header.v} (ptcluster ${header.pkg}) and the controller ${PROTOCOL_VERSION} (ptcluster ${PACKAGE_VERSION}). Upgrade the ${side}.` }), undefined, from);
           return;
         }
+        if (client) this.releaseFns(client);
         client = { routingId: from, key, lastSeen: Date.now(), knownFns: new Set() };
         this.clients.set(key, client);
         this.clientCh.send(this.connectReply(true), undefined, from);
@@ -420,10 +439,34 @@ export class Hub extends EventEmitter<HubEvents> {
   private clientGone(key: string, reason: string): void {
     const client = this.clients.get(key);
     this.clients.delete(key);
-    if (client) this.clientCh.forget(client.routingId);
+    if (client) {
+      // Results on their way that the client never acknowledged are kept with those still to
+      // come: it may have died before they arrived.
+      for (const { header, parts } of this.clientCh.forget(client.routingId)) {
+        if (header.type !== "results") continue;
+        header.results.forEach((r, i) => this.store.put(key, r.id, r, parts[i] ?? EMPTY_PART, this.tasks.idsOf(key, r.id).length));
+      }
+    }
     const ids = this.tasks.allOf(key);
     if (ids.length) this.log.info({ tasks: ids.length, reason }, "client gone; cancelling its queued tasks");
     this.cancel(ids, true);
+    if (client) this.releaseFns(client);
+  }
+
+  /** A client lets go of the function sources it sent (its tasks still running keep theirs). */
+  private releaseFns(client: ClientEntry): void {
+    for (const fn of client.knownFns) this.fnSources.release(fn);
+    client.knownFns.clear();
+  }
+
+  /** A function source was dropped: engines that compiled it are told to forget it too. */
+  private fnDropped(hash: string): void {
+    let anyone = false;
+    for (const e of this.engines.all()) anyone = e.knownFns.delete(hash) || anyone;
+    if (anyone) {
+      this.forgottenFns.push(hash);
+      this.scheduleFlush();
+    }
   }
 
   /** Another client takes over tasks of a client that went away. */
@@ -482,14 +525,18 @@ export class Hub extends EventEmitter<HubEvents> {
     for (let i = 0; i < tasks.length; i++) {
       const t = tasks[i] as ClientTask;
       const part = parts[i] ?? EMPTY_PART;
-      // A source is stored under its own hash only, so no client can change what another's hash runs.
-      if (t.fn && t.src !== undefined && sourceHash(t.src) === t.fn) this.fnSources.set(t.fn, t.src);
+      // The client sends a source once and names it by hash from then on: it holds the source
+      // until it goes. (Stored under its own hash only: no client can change what another's hash runs.)
+      if (t.fn && t.src !== undefined && !client.knownFns.has(t.fn) && this.fnSources.offer(t.fn, t.src)) {
+        client.knownFns.add(t.fn);
+        this.fnSources.hold(t.fn);
+      }
       if (t.lb) {
         const spec = t.lb;
         const rec = this.tasks.add(client.routingId, client.key, t.id, -1, {
           task: t, part, attempts: 0, deaths: 0, retriesLeft: spec.retries ?? 0, maxDeaths: spec.maxDeaths ?? 3,
           targets: spec.targets ? new Set(spec.targets) : undefined, failedOn: undefined,
-        });
+        }, t.fn);
         if (spec.targets && !spec.targets.some((id) => this.engines.get(id))) {
           // Targets that do not exist now may register later; the task waits for them in the queue.
           this.log.debug({ targets: spec.targets }, "load-balanced task waits for its target engines");
@@ -499,7 +546,7 @@ export class Hub extends EventEmitter<HubEvents> {
       }
       for (const target of t.to) {
         const engine = this.engines.get(target);
-        const rec = this.tasks.add(client.routingId, client.key, t.id, target);
+        const rec = this.tasks.add(client.routingId, client.key, t.id, target, undefined, t.fn);
         if (!engine) {
           const err = new UnknownEngineError(target, this.engines.ids());
           this.tasks.take(rec.hubId);
@@ -533,25 +580,40 @@ export class Hub extends EventEmitter<HubEvents> {
     this.engineOut.push(String(engine.info.id), engine.routingId, task, part);
   }
 
+  /** What `rc.status()` answers. */
+  private statusReport(): unknown {
+    const mem = process.memoryUsage();
+    return {
+      pid: process.pid, profile: this.paths.profile, clusterId: this.opts.clusterId ?? "", ports: this.ports,
+      engines: [...this.engines.all()].map((e) => ({ ...e.info, running: e.inflight.size, ...(e.link ? { link: e.link } : {}) })),
+      clients: this.clients.size, tasksInFlight: this.tasks.size, unassigned: this.lb.queued,
+      // Messages refused (bad tag, failed authentication, duplicates and replays, malformed), per socket.
+      dropped: { client: { ...this.clientCh.stats.dropped }, engine: { ...this.engineCh.stats.dropped } },
+      messages: {
+        client: { received: this.clientCh.stats.received, sent: this.clientCh.stats.sent, retransmitted: this.clientCh.stats.retransmitted },
+        engine: { received: this.engineCh.stats.received, sent: this.engineCh.stats.sent, retransmitted: this.engineCh.stats.retransmitted },
+      },
+      // Only while fault injection (PTCLUSTER_TEST_FAULTS) is on: what it did to this controller's sends.
+      ...(this.clientCh.stats.faults && this.engineCh.stats.faults
+        ? { faults: { client: { ...this.clientCh.stats.faults }, engine: { ...this.engineCh.stats.faults } } }
+        : {}),
+      memory: { rss: mem.rss, heapUsed: mem.heapUsed, external: mem.external, arrayBuffers: mem.arrayBuffers },
+      // What the controller holds on behalf of clients and engines: all of it goes when they do
+      // (sessions excepted: bounded, they keep old messages from being replayed).
+      retained: {
+        tasks: this.tasks.size, results: this.store.size, resultBytes: this.store.bytes, functions: this.fnSources.size,
+        clientLinks: this.clientCh.linkCount, engineLinks: this.engineCh.linkCount, sessions: this.clientCh.sessionCount + this.engineCh.sessionCount,
+      },
+    };
+  }
+
   private onRequest(client: ClientEntry, rid: number, req: Extract<ClientToHub, { type: "request" }>["req"]): void {
     const reply = (data: unknown) => this.clientCh.send({ type: "reply", rid, ok: true, data }, undefined, client.routingId);
     switch (req.what) {
       case "status":
-        reply({
-          pid: process.pid, profile: this.paths.profile, clusterId: this.opts.clusterId ?? "", ports: this.ports,
-          engines: [...this.engines.all()].map((e) => ({ ...e.info, running: e.inflight.size, ...(e.link ? { link: e.link } : {}) })),
-          clients: this.clients.size, tasksInFlight: this.tasks.size, unassigned: this.lb.queued,
-          // Messages refused (bad tag, failed authentication, duplicates and replays, malformed), per socket.
-          dropped: { client: { ...this.clientCh.stats.dropped }, engine: { ...this.engineCh.stats.dropped } },
-          messages: {
-            client: { received: this.clientCh.stats.received, sent: this.clientCh.stats.sent, retransmitted: this.clientCh.stats.retransmitted },
-            engine: { received: this.engineCh.stats.received, sent: this.engineCh.stats.sent, retransmitted: this.engineCh.stats.retransmitted },
-          },
-          // Only while fault injection (PTCLUSTER_TEST_FAULTS) is on: what it did to this controller's sends.
-          ...(this.clientCh.stats.faults && this.engineCh.stats.faults
-            ? { faults: { client: { ...this.clientCh.stats.faults }, engine: { ...this.engineCh.stats.faults } } }
-            : {}),
-        });
+        // With `gc`, after a full collection (twice, around the finalizers of freed buffers).
+        if (req.gc) void collectGarbage().then(() => reply(this.statusReport()), () => reply(this.statusReport()));
+        else reply(this.statusReport());
         break;
       case "queue_status": {
         const engines: Record<string, { queued: number; running: number; completed: number }> = {};
@@ -603,6 +665,13 @@ export class Hub extends EventEmitter<HubEvents> {
     // gets one message (a burst of results from an engine becomes one message to its client).
     setImmediate(() => {
       this.flushScheduled = false;
+      if (this.forgottenFns.length) {
+        // Ahead of the tasks in the same ordered stream: a task that brings a dropped source back
+        // (it carries the source again) reaches the engine after the engine forgot the old copy.
+        const fns = this.forgottenFns;
+        this.forgottenFns = [];
+        for (const e of this.engines.all()) this.engineCh.send({ type: "forget_fns", fns }, undefined, e.routingId);
+      }
       this.engineOut.flush((to, tasks, parts) => this.engineCh.send({ type: "tasks", tasks, pf: parts.map((p) => p.frames.length) }, parts, to));
       this.clientOut.flush((to, results, parts) => this.clientCh.send({ type: "results", results, pf: parts.map((p) => p.frames.length) }, parts, to));
     });

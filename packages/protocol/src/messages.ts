@@ -140,7 +140,8 @@ export interface LinkReport {
 }
 
 export type HubRequest =
-  | { what: "status" }
+  /** `gc`: run a full garbage collection first, so `memory` is what is live (a diagnostic). */
+  | { what: "status"; gc?: boolean }
   | { what: "queue_status" }
   | { what: "shutdown"; engines?: number[] }
   /** Start `n` more engines with the controller's launchers (`ptcluster engines`). */
@@ -225,12 +226,17 @@ export interface EngineCancelMsg { type: "engine_cancel"; ids: number[]; queuedO
 export interface ReleaseMsg { type: "release"; max: number }
 /** The controller does not know this engine (it was declared dead): register again. */
 export interface ReregisterMsg { type: "reregister" }
+/**
+ * No client or task needs these functions any more: the engine drops their sources and compiled
+ * code (a later task that names one brings its source again).
+ */
+export interface ForgetFnsMsg { type: "forget_fns"; fns: string[] }
 
 export type ClientToHub = ConnectMsg | SubmitMsg | RequestMsg | ByeMsg | CancelMsg | PingMsg | AdoptMsg;
 export type HubToClient = ConnectReplyMsg | ResultsMsg | ReplyMsg;
 export type Notification = EngineUpMsg | EngineDownMsg | TickMsg | ShutdownNoticeMsg | EngineResetMsg;
 export type EngineToHub = RegisterMsg | EngineResultsMsg | HeartbeatMsg | UnregisterMsg | ReleasedMsg | ExecutorResetMsg;
-export type HubToEngine = RegisterReplyMsg | TasksMsg | HeartbeatMsg | EngineShutdownMsg | EngineCancelMsg | ReleaseMsg | ReregisterMsg;
+export type HubToEngine = RegisterReplyMsg | TasksMsg | HeartbeatMsg | EngineShutdownMsg | EngineCancelMsg | ReleaseMsg | ReregisterMsg | ForgetFnsMsg;
 
 export type Message = ClientToHub | HubToClient | Notification | EngineToHub | HubToEngine;
 

@@ -30,6 +30,11 @@ export function compileFunction(hash: string, src: string, scope: readonly strin
   return factory;
 }
 
+/** Drops what was compiled from the function `hash` (under any scope names). */
+export function forgetFunction(hash: string): void {
+  for (const key of cache.keys()) if (key === hash || key.startsWith(`${hash}|`)) cache.delete(key);
+}
+
 /** The value of a global binding, including top-level `let`, `const` and `class`. */
 export function readGlobalBinding(name: string): unknown {
   if (!/^[A-Za-z_$][\w$]*$/.test(name)) throw new SyntaxError(`\`${name}\` is not a name`);

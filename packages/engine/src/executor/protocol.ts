@@ -12,7 +12,9 @@ export type ToExecutor =
    */
   | { type: "cancel"; ids: number[]; reason: string }
   /** Hand back these tasks if they have not started (another engine is idle). */
-  | { type: "reclaim"; ids: number[] };
+  | { type: "reclaim"; ids: number[] }
+  /** Drop the sources and compiled code of these functions (no one will run them again). */
+  | { type: "forget"; fns: string[] };
 
 /** Executor thread → supervisor. */
 export type FromExecutor =

@@ -11,7 +11,7 @@ import {
   DEFAULT_MAX_MESSAGE_BYTES, MessageTooLargeError, SerializationError, decodeValue, encodeValue, encodedSize,
   type EngineTask, type TaskResult,
 } from "@ptcluster/protocol";
-import { compileFunction, readGlobalBinding, runCode } from "./compile.js";
+import { compileFunction, forgetFunction, readGlobalBinding, runCode } from "./compile.js";
 import { installOutputCapture, taskStore, type TaskContext } from "./capture.js";
 import { MapItemFailure, toFailure } from "./failure.js";
 import type { ExecutorData, FromExecutor, ToExecutor } from "./protocol.js";
@@ -99,6 +99,12 @@ port.on("message", (msg: ToExecutor) => {
       drain();
       break;
     }
+    case "forget":
+      for (const fn of msg.fns) {
+        sources.delete(fn);
+        forgetFunction(fn);
+      }
+      break;
     case "reclaim": {
       const wanted = new Set(msg.ids);
       const ids: number[] = [];

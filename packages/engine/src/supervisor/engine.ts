@@ -167,6 +167,9 @@ export class Engine {
         break;
       case "heartbeat":
         break;
+      case "forget_fns":
+        this.runner.forgetFunctions(header.fns);
+        break;
       case "engine_shutdown":
         void this.stop(`controller asked: ${header.reason}`, 0, { controllerLeaving: true });
         break;

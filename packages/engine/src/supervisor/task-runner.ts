@@ -74,6 +74,17 @@ export class TaskRunner {
     return this.queue.length + this.posted.size;
   }
 
+  /** Drops the sources of functions no one will run again (the controller says so). */
+  forgetFunctions(fns: readonly string[]): void {
+    const known = this.executor.knownFns;
+    const drop: string[] = [];
+    for (const fn of fns) {
+      this.sources.delete(fn);
+      if (known.delete(fn)) drop.push(fn);
+    }
+    if (drop.length) this.executor.post({ type: "forget", fns: drop });
+  }
+
   enqueue(task: EngineTask, part: Part): void {
     if (task.fn && task.src !== undefined) this.sources.set(task.fn, task.src);
     this.queue.push({ task, part });

@@ -14,7 +14,7 @@ interface Entry {
  */
 export class ResultStore {
   private readonly entries = new Map<string, Entry>();
-  private bytes = 0;
+  private total = 0;
 
   constructor(private readonly ttlMs: number, private readonly maxEntries = 100_000, private readonly maxBytes = 512 * 1024 * 1024) {}
 
@@ -35,7 +35,7 @@ export class ResultStore {
     e.pending = pending;
     e.bytes += size;
     e.expires = Date.now() + this.ttlMs;
-    this.bytes += size;
+    this.total += size;
     this.trim();
   }
 
@@ -45,8 +45,13 @@ export class ResultStore {
     const e = this.entries.get(k);
     if (!e) return undefined;
     this.entries.delete(k);
-    this.bytes -= e.bytes;
+    this.total -= e.bytes;
     return e;
+  }
+
+  /** Bytes of the results kept. */
+  get bytes(): number {
+    return this.total;
   }
 
   get size(): number {
@@ -58,16 +63,16 @@ export class ResultStore {
     for (const [k, e] of this.entries) {
       if (e.expires <= now) {
         this.entries.delete(k);
-        this.bytes -= e.bytes;
+        this.total -= e.bytes;
       }
     }
   }
 
   private trim(): void {
-    while (this.entries.size > this.maxEntries || this.bytes > this.maxBytes) {
+    while (this.entries.size > this.maxEntries || this.total > this.maxBytes) {
       const oldest = this.entries.keys().next().value;
       if (oldest === undefined) break;
-      this.bytes -= this.entries.get(oldest)?.bytes ?? 0;
+      this.total -= this.entries.get(oldest)?.bytes ?? 0;
       this.entries.delete(oldest);
     }
   }

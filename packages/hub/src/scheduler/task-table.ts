@@ -14,6 +14,8 @@ export interface TaskRecord {
   lb?: LbState;
   /** Cancellation was asked for: if the task comes back unstarted or loses its engine, it fails as cancelled. */
   cancelled?: boolean;
+  /** Hash of the shipped function it runs, held in the function sources while the record lives. */
+  fn?: string;
 }
 
 export interface LbState {
@@ -38,6 +40,9 @@ export class TaskTable {
   private readonly byClient = new Map<string, Map<number, Set<number>>>();
   private nextId = 1;
 
+  /** `fns` is told when a record that runs a shipped function comes and goes. */
+  constructor(private readonly fns?: { hold(hash: string): void; release(hash: string): void }) {}
+
   get size(): number {
     return this.records.size;
   }
@@ -46,9 +51,13 @@ export class TaskTable {
     return this.records.get(hubId);
   }
 
-  add(client: Buffer, clientKey: string, localId: number, engine: number, lb?: LbState): TaskRecord {
+  add(client: Buffer, clientKey: string, localId: number, engine: number, lb?: LbState, fn?: string): TaskRecord {
     const rec: TaskRecord = { hubId: this.nextId++, client, clientKey, localId, engine, submitted: Date.now() };
     if (lb) rec.lb = lb;
+    if (fn) {
+      rec.fn = fn;
+      this.fns?.hold(fn);
+    }
     this.records.set(rec.hubId, rec);
     let ofClient = this.byClient.get(clientKey);
     if (!ofClient) this.byClient.set(clientKey, (ofClient = new Map()));
@@ -63,6 +72,7 @@ export class TaskTable {
     const rec = this.records.get(hubId);
     if (!rec) return undefined;
     this.records.delete(hubId);
+    if (rec.fn) this.fns?.release(rec.fn);
     const ofClient = this.byClient.get(rec.clientKey);
     const ids = ofClient?.get(rec.localId);
     ids?.delete(hubId);

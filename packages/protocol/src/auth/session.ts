@@ -152,6 +152,11 @@ export class Verifier {
     return "ok";
   }
 
+  /** Sessions remembered. */
+  get size(): number {
+    return this.sessions.size;
+  }
+
   /** The state of a session that has produced a valid message (and is still remembered). */
   session(id: string): SessionState | undefined {
     return this.sessions.get(id);

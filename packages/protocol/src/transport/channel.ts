@@ -170,6 +170,16 @@ export class Channel<In extends Message = Message, Out extends Message = Message
     return this.until(() => this.queue.length === 0 && !this.writing && this.held === 0);
   }
 
+  /** Peers this channel keeps delivery state for. */
+  get linkCount(): number {
+    return this.links.size;
+  }
+
+  /** Sender sessions the verifier remembers (bounded: what keeps their old messages from being replayed). */
+  get sessionCount(): number {
+    return this.verifier.size;
+  }
+
   /** Messages sent and not yet acknowledged, over all peers. */
   get inFlight(): number {
     let n = 0;
@@ -192,25 +202,37 @@ export class Channel<In extends Message = Message, Out extends Message = Message
   /**
    * Drops what this channel keeps for a peer that is gone (the hub forgot an engine or a client):
    * unacknowledged and held messages, messages kept after a gap. What the peer's session sent
-   * before stays refused: that memory is the verifier's, not the link's.
+   * before stays refused: that memory is the verifier's, not the link's. Returns the messages
+   * that were never acknowledged (the peer may or may not have them), for the owner to keep.
    */
-  forget(peer?: Buffer): void {
+  forget(peer?: Buffer): Array<{ header: Out; parts: Part[] }> {
     const key = peer ? peer.toString("latin1") : "";
     const link = this.links.get(key);
-    if (!link) return;
+    if (!link) return [];
     this.links.delete(key);
-    this.drop(link);
+    return this.drop(link);
   }
 
-  private drop(link: Link): void {
+  /** Abandons a link; returns what it had sent or held without an acknowledgement, decoded (the owner may keep it). */
+  private drop(link: Link): Array<{ header: Out; parts: Part[] }> {
     // What it sent last (a goodbye, say) is acknowledged before it is forgotten.
     if (link.ackOwed) this.sendAck(link);
     link.forgotten = true;
     this.owed.delete(link);
     const heldBefore = link.held.length;
-    link.abandon();
+    const undelivered: Array<{ header: Out; parts: Part[] }> = [];
+    for (const out of link.abandon()) {
+      if (out.seq === 0) continue;
+      try {
+        const { header, parts } = decodeBody(out.frames, link.to ? 3 : 2);
+        undelivered.push({ header: header as Out, parts });
+      } catch {
+        // Our own message: it decodes. Nothing to keep if it does not.
+      }
+    }
     this.held -= heldBefore;
     this.wake();
+    return undelivered;
   }
 
   private link(to: Buffer | undefined): Link {

@@ -1,0 +1,84 @@
+import { describe, expect, it } from "vitest";
+import { execa } from "execa";
+import { fileURLToPath } from "node:url";
+import type { ClusterStatus } from "@ptcluster/client";
+import { useCluster } from "./helpers/cluster.js";
+import { waitFor } from "./helpers/wait.js";
+
+const root = fileURLToPath(new URL("..", import.meta.url));
+const MiB = 1024 * 1024;
+
+/**
+ * Starts a churn client (test/fixtures/churn-client.ts) and resolves once it has left its mark.
+ * (The process is wrapped: an async function returning execa's promise would wait for its exit.)
+ */
+async function churnClient(dir: string, fns: number) {
+  const child = execa(process.execPath, ["--import", "tsx", "test/fixtures/churn-client.ts"], {
+    cwd: root, env: { PTCLUSTER_DIR: dir, FNS: String(fns) }, reject: false, buffer: false,
+  });
+  await new Promise<void>((resolve, reject) => {
+    let text = "";
+    let err = "";
+    child.stdout?.on("data", (d: Buffer) => {
+      text += d.toString();
+      if (text.includes("ready\n")) resolve();
+    });
+    child.stderr?.on("data", (d: Buffer) => (err += d.toString()));
+    child.once("exit", () => reject(new Error(`the churn client exited early: ${err}`)));
+  });
+  return { child };
+}
+
+const live = (s: ClusterStatus) => s.memory.heapUsed + s.memory.external;
+
+// Clients that vanish (SIGKILL, no goodbye) with functions shipped, tasks queued and results on
+// the way: once the client timeout and the result TTL have passed, the controller holds nothing
+// of theirs, and its live memory is back where it started.
+describe("controller memory after clients vanish", () => {
+  const ctx = useCluster({ n: 2, extra: ["--client-timeout", "1000", "--result-ttl", "1500"] });
+
+  /** Waits until the controller keeps nothing for anyone but this test's client. */
+  const settled = () =>
+    waitFor(async () => {
+      const s = await ctx.rc.status();
+      const r = s.retained;
+      return s.clients === 1 && r.tasks === 0 && r.results === 0 && r.functions === 0 && r.clientLinks === 1 ? s : undefined;
+    }, { what: "the controller to let go of the vanished clients", timeout: 20_000, interval: 100 });
+
+  it("drops their tasks, results, function sources and links, and returns to its baseline heap", async () => {
+    // One round first, so what is allocated once (compiled code, buffer pools, maps' capacity) is in the baseline.
+    const { child: warm } = await churnClient(ctx.dir, 200);
+    warm.kill("SIGKILL");
+    await warm;
+    await settled();
+    const baseline = live(await ctx.rc.status({ gc: true }));
+
+    const clients = await Promise.all([churnClient(ctx.dir, 300), churnClient(ctx.dir, 300), churnClient(ctx.dir, 300)]);
+    const during = await ctx.rc.status({ gc: true });
+    expect(during.clients).toBe(4);
+    expect(during.retained.functions).toBe(3 * 300 + 1); // their own, and the slow task's (the same source for all)
+    // Of their 18 slow tasks, two run at a time: those of the first clients may have started.
+    expect(during.retained.tasks).toBeGreaterThan(6);
+    for (const c of clients) c.child.kill("SIGKILL");
+    await Promise.all(clients.map((c) => c.child));
+
+    // The results of the tasks that were running finish after their clients died: they are kept
+    // (with the failures of the queued ones, cancelled).
+    const kept = await waitFor(async () => {
+      const s = await ctx.rc.status();
+      return s.retained.results > 0 && s.retained.tasks === 0 && s.clients === 1 ? s : undefined;
+    }, { what: "the running tasks' results to be kept and the queued ones cancelled", timeout: 15_000, interval: 50 });
+    expect(kept.retained.resultBytes).toBeGreaterThanOrEqual(2 * 2 * MiB);
+    expect(kept.retained.functions).toBe(0);
+    // What the controller held while they were there is measurable: the check below can fail.
+    expect(live(during) - baseline).toBeGreaterThan(MiB);
+
+    const after = await settled();
+    expect(after.retained.engineLinks).toBe(2);
+    const end = live(await ctx.rc.status({ gc: true }));
+    // Back to the baseline, within what a few compiled functions and log buffers take.
+    expect(end - baseline).toBeLessThan(MiB);
+    // The engines forgot the functions too: a new client's function runs, its source sent again.
+    expect(await ctx.rc.loadBalancedView().apply((x: number) => x * 3, 5)).toBe(15);
+  });
+});
