@@ -8,6 +8,13 @@ export interface ShippedFunction {
 }
 
 const cache = new WeakMap<object, ShippedFunction>();
+/**
+ * The same, by source text: a function written inline (`view.apply((x) => x * 2, i)` in a loop,
+ * or typed again at the REPL) is a new object each time, with the same source. Bounded; the
+ * oldest entry goes first.
+ */
+const bySource = new Map<string, ShippedFunction>();
+const MAX_BY_SOURCE = 1_000;
 
 /**
  * Prepares a function for shipping: its source, normalised into an expression (methods such as
@@ -33,8 +40,13 @@ export function shipFunction(fn: unknown): ShippedFunction {
       `Cannot ship \`${fn.name || "anonymous"}\`: it is a built-in or bound function, whose source is not available. Wrap it: \`(x) => ${fn.name || "f"}(x)\`.`,
     );
   }
-  const src = asExpression(raw);
-  const shipped = { hash: sourceHash(src), src };
+  let shipped = bySource.get(raw);
+  if (!shipped) {
+    const src = asExpression(raw);
+    shipped = { hash: sourceHash(src), src };
+    if (bySource.size >= MAX_BY_SOURCE) bySource.delete(bySource.keys().next().value as string);
+    bySource.set(raw, shipped);
+  }
   cache.set(fn, shipped);
   return shipped;
 }
