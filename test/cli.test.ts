@@ -230,6 +230,7 @@ describe("ptcluster CLI", () => {
     expect(r.exitCode, r.stderr).toBe(0);
     const lines = r.stdout.trim().split("\n");
     expect(lines[0]).toMatch(new RegExp(`^Profile default: controller pid ${shared.controllerPid}, 2 engines`));
+    expect(lines[0]).toMatch(/; memory [\d.]+ MB \(heap [\d.]+ MB\), 0 results kept for departed clients \(0\.0 MB\)$/);
     const header = lines[1]!.split(/\s+/);
     expect(header).toEqual(expect.arrayContaining(["ID", "PID", "HOST", "STATE", "DONE"]));
     const rows = lines.slice(2).map((l) => {
