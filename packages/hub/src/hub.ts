@@ -431,7 +431,6 @@ export class Hub extends EventEmitter<HubEvents> {
     };
   }
 
-  /** A client left (or went silent): its unfinished work is cancelled, so engines serve others. */
   /**
    * A client left (or went silent): its tasks that have not started are cancelled, so engines
    * serve others; the results of those still running are kept for a while (`rc.getResult`).
