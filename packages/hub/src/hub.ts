@@ -526,10 +526,7 @@ export class Hub extends EventEmitter<HubEvents> {
       const part = parts[i] ?? EMPTY_PART;
       // The client sends a source once and names it by hash from then on: it holds the source
       // until it goes. (Stored under its own hash only: no client can change what another's hash runs.)
-      if (t.fn && t.src !== undefined && !client.knownFns.has(t.fn) && this.fnSources.offer(t.fn, t.src)) {
-        client.knownFns.add(t.fn);
-        this.fnSources.hold(t.fn);
-      }
+      if (t.fn && t.src !== undefined && !client.knownFns.has(t.fn) && this.fnSources.offer(t.fn, t.src)) client.knownFns.add(t.fn);
       if (t.lb) {
         const spec = t.lb;
         const rec = this.tasks.add(client.routingId, client.key, t.id, -1, {

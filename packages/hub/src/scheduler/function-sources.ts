@@ -16,13 +16,16 @@ export class FunctionSources {
   constructor(private readonly dropped?: (hash: string) => void) {}
 
   /**
-   * Stores `src` under `hash` if it really hashes to it (no client can change what another's hash
-   * runs); the caller then holds it. False for a source that does not match its hash.
+   * A client sent `src` as the source of `hash`: stores it if it really hashes to it (no client can
+   * change what another's hash runs), and the client holds it. False for a source that does not match.
    */
   offer(hash: string, src: string): boolean {
-    if (this.entries.has(hash)) return true;
-    if (sourceHash(src) !== hash) return false;
-    this.entries.set(hash, { src, holders: 0 });
+    let e = this.entries.get(hash);
+    if (!e) {
+      if (sourceHash(src) !== hash) return false;
+      this.entries.set(hash, (e = { src, holders: 0 }));
+    }
+    e.holders++;
     return true;
   }
 
@@ -30,10 +33,11 @@ export class FunctionSources {
     return this.entries.get(hash)?.src;
   }
 
-  /** One more holder of `hash` (if its source is kept). */
-  hold(hash: string): void {
+  /** One more holder of `hash`, if its source is kept (true); only a holder may `release`. */
+  hold(hash: string): boolean {
     const e = this.entries.get(hash);
     if (e) e.holders++;
+    return e !== undefined;
   }
 
   /** One holder fewer; the source goes with the last one. */

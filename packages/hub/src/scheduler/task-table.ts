@@ -14,7 +14,7 @@ export interface TaskRecord {
   lb?: LbState;
   /** Cancellation was asked for: if the task comes back unstarted or loses its engine, it fails as cancelled. */
   cancelled?: boolean;
-  /** Hash of the shipped function it runs, held in the function sources while the record lives. */
+  /** Hash of the shipped function it runs, if it holds that function's source while it lives. */
   fn?: string;
 }
 
@@ -41,7 +41,7 @@ export class TaskTable {
   private nextId = 1;
 
   /** `fns` is told when a record that runs a shipped function comes and goes. */
-  constructor(private readonly fns?: { hold(hash: string): void; release(hash: string): void }) {}
+  constructor(private readonly fns?: { hold(hash: string): boolean; release(hash: string): void }) {}
 
   get size(): number {
     return this.records.size;
@@ -54,10 +54,7 @@ export class TaskTable {
   add(client: Buffer, clientKey: string, localId: number, engine: number, lb?: LbState, fn?: string): TaskRecord {
     const rec: TaskRecord = { hubId: this.nextId++, client, clientKey, localId, engine, submitted: Date.now() };
     if (lb) rec.lb = lb;
-    if (fn) {
-      rec.fn = fn;
-      this.fns?.hold(fn);
-    }
+    if (fn && this.fns?.hold(fn)) rec.fn = fn;
     this.records.set(rec.hubId, rec);
     let ofClient = this.byClient.get(clientKey);
     if (!ofClient) this.byClient.set(clientKey, (ofClient = new Map()));
