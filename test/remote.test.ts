@@ -86,8 +86,9 @@ describe.skipIf(unavailable !== undefined)("remote engines over TCP (hosts in ne
     const file = JSON.parse(readFileSync(join(fileDir, "engine.json"), "utf8")) as { host: string; port: number; curve?: unknown };
     expect([file.host, file.port, typeof file.curve]).toEqual([net.controllerIp, 47311, "object"]);
     expect(statSync(join(fileDir, "engine.json")).mode & 0o777).toBe(0o600);
-    engineOn(net.hosts[0]!, "hostb");
-    engineOn(net.hosts[1]!, "hostc");
+    // Each engine process is watched through `engines`; its exit is awaited in afterAll.
+    void engineOn(net.hosts[0]!, "hostb");
+    void engineOn(net.hosts[1]!, "hostc");
     await rc.waitForEngines(2, { timeout: 15_000 });
     const st = await rc.status();
     expect(st.engines.map((e) => e.host).sort()).toEqual(["hostb", "hostc"]);

@@ -21,7 +21,7 @@ describe("DirectView.apply", () => {
     // @ts-expect-error one argument too many
     dv.apply((a: number) => a, 1, 2);
     // @ts-expect-error wrong argument type
-    dv.applySync((a: number) => a, "1");
+    void dv.applySync((a: number) => a, "1");
   });
 
   test("optional and rest parameters", () => {

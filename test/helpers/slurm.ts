@@ -249,7 +249,7 @@ export async function startSlurm(): Promise<SlurmHarness> {
   } catch (err) {
     const message = `could not start Slurm: ${(err as Error).message}\n${logs()}`;
     await stop();
-    throw new Error(message);
+    throw new Error(message, { cause: err });
   }
   return { dir, conf, env, node, jobs, logs, stop };
 }

@@ -15,6 +15,5 @@ export interface EngineGlobal {
 
 declare global {
   /** Defined inside shipped code on an engine; undefined in the client. */
-  // eslint-disable-next-line no-var
   var engine: EngineGlobal;
 }

@@ -9,7 +9,7 @@ export type { LoadBalancedOptions, MapOptions } from "./views/lb-options.js";
 export type { ViewOptions } from "./views/view-options.js";
 export { AsyncResult, ResultTimeoutError, type TaskMetadata } from "./results/async-result.js";
 export { startCluster, Cluster, type StartClusterOptions } from "./cluster/start-cluster.js";
-export { moduleFunction, type ModuleRef } from "./functions/module-function.js";
+export { moduleFunction, type ModuleFunction, type ModuleRef } from "./functions/module-function.js";
 export {
   PtclusterError, RemoteError, UndefinedNameError, CompositeError, TaskTimeoutError, TaskCancelledError, EngineLostError,
   HubLostError, NoEnginesError, NoClusterError, ConnectionFileError, ProtocolError, AuthenticationError, VersionMismatchError,

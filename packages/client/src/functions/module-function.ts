@@ -4,6 +4,9 @@ import { InvalidOptionError } from "@ptcluster/protocol";
 
 const MODULE_REF = Symbol.for("ptcluster.moduleFunction");
 
+/** A module's exported function as the client holds it: same arguments, its result as a promise. */
+export type ModuleFunction<F extends (...args: never[]) => unknown> = (...args: Parameters<F>) => Promise<Awaited<ReturnType<F>>>;
+
 /** Where a module function lives: a module URL the engines can import, and the export's name. */
 export interface ModuleRef {
   url: string;
@@ -22,9 +25,9 @@ export interface ModuleRef {
  * ```
  *
  * Calling the returned function in the client imports the module and calls the export, so the
- * same code runs serially too.
+ * same code runs serially too; it returns a promise, since the import is asynchronous.
  */
-export function moduleFunction<F extends (...args: never[]) => unknown>(module: string | URL, exportName = "default"): F {
+export function moduleFunction<F extends (...args: never[]) => unknown>(module: string | URL, exportName = "default"): ModuleFunction<F> {
   let url: string;
   if (module instanceof URL) url = module.href;
   else if (typeof module === "string" && /^[a-z][a-z0-9+.-]*:/i.test(module) && !/^[a-z]:[\\/]/i.test(module)) url = module;
@@ -40,7 +43,7 @@ export function moduleFunction<F extends (...args: never[]) => unknown>(module: 
   };
   Object.defineProperty(local, MODULE_REF, { value: ref });
   Object.defineProperty(local, "name", { value: exportName });
-  return local as unknown as F;
+  return local as unknown as ModuleFunction<F>;
 }
 
 /** The module reference behind a function made by {@link moduleFunction}, if it is one. */
