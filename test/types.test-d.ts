@@ -91,6 +91,10 @@ describe("map results behave like promises and iterate (both views)", () => {
     expectTypeOf(await m).toEqualTypeOf<{ y: number }[]>();
     for await (const v of m) expectTypeOf(v).toEqualTypeOf<{ y: number }>();
     for await (const v of dv.map((s: string) => s.length, ["a"])) expectTypeOf(v).toEqualTypeOf<number>();
+    // Wherever a Promise is expected, a map's result (or any AsyncResult) is one.
+    expectTypeOf(m).toExtend<Promise<{ y: number }[]>>();
+    expectTypeOf(dv.map((x: number) => x, [1])).toExtend<Promise<number[]>>();
+    expectTypeOf(dv.apply(() => 1)).toExtend<Promise<number[]>>();
     expectTypeOf(m.catch(() => 0)).toEqualTypeOf<Promise<{ y: number }[] | number>>();
     expectTypeOf(m.finally(() => undefined)).toEqualTypeOf<Promise<{ y: number }[]>>();
     expectTypeOf(m.get(100)).toEqualTypeOf<Promise<{ y: number }[]>>();
