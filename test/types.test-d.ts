@@ -1,10 +1,11 @@
 import { describe, expectTypeOf, test } from "vitest";
-import type { AsyncResult, Client, DirectView, EngineView } from "@ptcluster/client";
+import type { AsyncResult, Client, DirectView, EngineView, LoadBalancedView, MapResult, MapRun } from "@ptcluster/client";
 
 // Type tests only: vitest type-checks this file (typecheck.include in vitest.config.ts) and never runs it.
 declare const rc: Client;
 const dv: DirectView = rc.view();
 const one: EngineView = rc.engine(0);
+const lb: LoadBalancedView = rc.loadBalancedView();
 
 describe("DirectView.apply", () => {
   test("infers one result per engine and checks the arguments against the parameters", () => {
@@ -59,17 +60,19 @@ describe("EngineView.apply (rc.engine(i))", () => {
 });
 
 describe("map and starmap", () => {
-  test("map infers R[]", () => {
-    expectTypeOf(dv.map((x: number) => x.toFixed(1), [1, 2, 3])).toEqualTypeOf<AsyncResult<string[]>>();
-    expectTypeOf(dv.map(async (x: string) => x.length, ["a"])).toEqualTypeOf<AsyncResult<number[]>>();
-    expectTypeOf(one.map((x: number) => x > 1, new Set([1, 2]))).toEqualTypeOf<AsyncResult<boolean[]>>();
+  test("map infers a MapResult<R>: an AsyncResult<R[]> that iterates R", () => {
+    expectTypeOf(dv.map((x: number) => x.toFixed(1), [1, 2, 3])).toEqualTypeOf<MapResult<string>>();
+    expectTypeOf(dv.map(async (x: string) => x.length, ["a"])).toEqualTypeOf<MapResult<number>>();
+    expectTypeOf(one.map((x: number) => x > 1, new Set([1, 2]))).toEqualTypeOf<MapResult<boolean>>();
+    expectTypeOf(dv.map((x: number) => x, [1])).toExtend<AsyncResult<number[]>>();
+    expectTypeOf(dv.map((x: number) => x, [1])).toExtend<AsyncIterable<number>>();
     // @ts-expect-error items of the wrong type
     dv.map((x: number) => x, ["a", "b"]);
   });
 
   test("starmap checks each list's element type", () => {
-    expectTypeOf(dv.map((n: number, s: string) => s.repeat(n), [1, 2], ["a", "b"])).toEqualTypeOf<AsyncResult<string[]>>();
-    expectTypeOf(dv.map((a: number, b: bigint, c: boolean) => (c ? BigInt(a) + b : b), [1], [2n], [true])).toEqualTypeOf<AsyncResult<bigint[]>>();
+    expectTypeOf(dv.map((n: number, s: string) => s.repeat(n), [1, 2], ["a", "b"])).toEqualTypeOf<MapResult<string>>();
+    expectTypeOf(dv.map((a: number, b: bigint, c: boolean) => (c ? BigInt(a) + b : b), [1], [2n], [true])).toEqualTypeOf<MapResult<bigint>>();
     // @ts-expect-error the second list has the wrong element type
     dv.map((n: number, s: string) => s.repeat(n), [1, 2], [3, 4]);
     // @ts-expect-error the first list has the wrong element type
@@ -78,5 +81,38 @@ describe("map and starmap", () => {
     dv.map((n: number, s: string) => s.repeat(n), [1, 2]);
     // @ts-expect-error the second list has the wrong element type, on one engine too
     one.map((n: number, s: string) => s.repeat(n), [1], [2]);
+  });
+});
+
+describe("map results behave like promises and iterate (both views)", () => {
+  test("lb.map and dv.map: awaited R[], iterated R, then/catch/finally and the AsyncResult methods", async () => {
+    const m = lb.map(async (x: number) => ({ y: x }), [1, 2]);
+    expectTypeOf(m).toEqualTypeOf<MapResult<{ y: number }>>();
+    expectTypeOf(await m).toEqualTypeOf<{ y: number }[]>();
+    for await (const v of m) expectTypeOf(v).toEqualTypeOf<{ y: number }>();
+    for await (const v of dv.map((s: string) => s.length, ["a"])) expectTypeOf(v).toEqualTypeOf<number>();
+    // Wherever a Promise is expected, a map's result (or any AsyncResult) is one.
+    expectTypeOf(m).toExtend<Promise<{ y: number }[]>>();
+    expectTypeOf(dv.map((x: number) => x, [1])).toExtend<Promise<number[]>>();
+    expectTypeOf(dv.apply(() => 1)).toExtend<Promise<number[]>>();
+    expectTypeOf(m.catch(() => 0)).toEqualTypeOf<Promise<{ y: number }[] | number>>();
+    expectTypeOf(m.finally(() => undefined)).toEqualTypeOf<Promise<{ y: number }[]>>();
+    expectTypeOf(m.get(100)).toEqualTypeOf<Promise<{ y: number }[]>>();
+    expectTypeOf(m.ready()).toEqualTypeOf<boolean>();
+    expectTypeOf(m.successful()).toEqualTypeOf<boolean | undefined>();
+    expectTypeOf(m.wait()).toEqualTypeOf<Promise<boolean>>();
+    expectTypeOf(m.progress).toEqualTypeOf<number>();
+    expectTypeOf(m.length).toEqualTypeOf<number | undefined>();
+    expectTypeOf(await Promise.all([m, dv.map((x: number) => `${x}`, [1])])).toEqualTypeOf<[{ y: number }[], string[]]>();
+    expectTypeOf(lb.starmap((a: number, b: string) => b.repeat(a), [[1, "x"]])).toEqualTypeOf<MapResult<string>>();
+    // @ts-expect-error items of the wrong type
+    lb.map((x: number) => x, ["a"]);
+  });
+
+  test("imap is a one-pass stream, not a promise", () => {
+    const s = lb.imap((x: number) => x * 2, [1, 2]);
+    expectTypeOf(s).toEqualTypeOf<MapRun<number>>();
+    expectTypeOf(s).toExtend<AsyncIterable<number>>();
+    expectTypeOf(s).not.toHaveProperty("then");
   });
 });

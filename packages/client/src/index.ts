@@ -4,7 +4,8 @@ export { Client, connect, type ClientState, type ClientEvents, type ClusterStatu
 export type { ConnectOptions } from "./options.js";
 export { DirectView, EngineView, type ResultOf, type ArgLists } from "./views/direct-view.js";
 export { LoadBalancedView, type AnyIterable, type ArgSources } from "./views/load-balanced-view.js";
-export { MapRun, MapResult } from "./views/map-run.js";
+export { MapRun, StreamConsumedError } from "./views/map-run.js";
+export { MapResult } from "./results/map-result.js";
 export type { LoadBalancedOptions, MapOptions } from "./views/lb-options.js";
 export type { ViewOptions } from "./views/view-options.js";
 export { AsyncResult, ResultTimeoutError, type TaskMetadata } from "./results/async-result.js";

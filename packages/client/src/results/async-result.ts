@@ -52,7 +52,7 @@ export class AsyncResult<T> implements PromiseLike<T> {
     executor: (resolve: (v: T) => void, reject: (e: unknown) => void) => void,
     /** Per-task metadata, in target order. */
     readonly metadata: TaskMetadata[],
-    private readonly onAbort?: () => void,
+    private readonly onAbort?: (reason?: unknown) => void,
     private readonly ids: readonly number[] = [],
     private readonly clientId = "",
   ) {
@@ -157,8 +157,8 @@ export class AsyncResult<T> implements PromiseLike<T> {
   }
 
   /** Cancels tasks that have not finished (queued ones are removed; running ones are signalled). */
-  abort(): void {
-    this.onAbort?.();
+  abort(reason?: unknown): void {
+    this.onAbort?.(reason);
   }
 
   get [Symbol.toStringTag](): string {

@@ -1,10 +1,8 @@
-import {
-  CompositeError, InvalidOptionError, NoEnginesError, assertCloneable, encodeValue, decodeValue,
-  type ClientTask, type Part, type TaskOp, type TaskResult,
-} from "@ptcluster/protocol";
+import { InvalidOptionError, NoEnginesError, assertCloneable, encodeValue, type Part } from "@ptcluster/protocol";
 import type { Client } from "../client.js";
-import { AsyncResult, pendingMetadata, recordResult, type TaskMetadata } from "../results/async-result.js";
-import { failureToError } from "../results/remote-errors.js";
+import { AsyncResult, pendingMetadata, type TaskMetadata } from "../results/async-result.js";
+import { MapResult } from "../results/map-result.js";
+import { checkSizes, gatherTargets, type Submission } from "../results/target-gatherer.js";
 import { shipFunction } from "../functions/ship.js";
 import { validateViewOptions, type ViewOptions } from "./view-options.js";
 import { describeValue } from "../options.js";
@@ -16,13 +14,7 @@ export type ResultOf<F extends AnyFn> = Awaited<ReturnType<F>>;
 /** One iterable per parameter of `fn`: `map(fn, xs, ys)` calls `fn(xs[i], ys[i])`. */
 export type ArgLists<A extends unknown[]> = { [K in keyof A]: Iterable<A[K]> };
 
-interface Submission<T> {
-  op: TaskOp;
-  targets: number[];
-  /** Payload per target, or one for all. */
-  parts: Part[] | Part;
-  fn?: { hash: string; src: string };
-  scope?: string[];
+interface Call<T> extends Submission {
   combine: (values: unknown[]) => T;
 }
 
@@ -32,85 +24,49 @@ abstract class AddressedView {
   constructor(protected readonly client: Client, protected readonly opts: ViewOptions) {}
 
   /** @internal Submits one task per target and gathers the results in target order. */
-  protected run<T>(s: Submission<T>, single: boolean): AsyncResult<T> {
+  protected run<T>(s: Call<T>, single: boolean): AsyncResult<T> {
     const { client } = this;
-    // Refused here, synchronously, before anything is sent.
-    for (const p of Array.isArray(s.parts) ? s.parts : [s.parts]) client.checkSize(p, `This ${s.op}'s data`);
-    const submitted = new Date();
-    const metadata: TaskMetadata[] = s.targets.map((engineId) => pendingMetadata(engineId, submitted));
-    const values = new Array<unknown>(s.targets.length);
-    const errors: Error[] = [];
-    const indexOf = new Map<number, number>();
-    s.targets.forEach((t, i) => indexOf.set(t, i));
+    checkSizes(client, s);
+    const metadata = pendingFor(s.targets);
     const ids: number[] = [];
     let ar!: AsyncResult<T>;
     ar = new AsyncResult<T>((resolve, reject) => {
-      let remaining = s.targets.length;
-      const finish = () => {
-        for (const id of ids) client.release(id);
-        if (errors.length === 0) {
+      gatherTargets(client, s, single, metadata, ids, {
+        step: () => ar.done++,
+        resolve: (values) => {
           try {
             resolve(s.combine(values));
           } catch (err) {
             reject(err);
           }
-        } else if (single) reject(errors[0]);
-        else {
-          // Report failures in target order, not arrival order.
-          const ordered = values.filter((v): v is Error => v instanceof Error && errors.includes(v));
-          reject(new CompositeError(ordered.length === errors.length ? ordered : errors, values));
-        }
-      };
-      const sink = (slotFor: (r: TaskResult) => number | undefined) => ({
-        onResult(r: TaskResult, part: Part) {
-          const i = slotFor(r);
-          if (i === undefined || metadata[i]?.status !== "pending") return;
-          const m = metadata[i] as TaskMetadata;
-          recordResult(m, r);
-          if (r.ok) {
-            try {
-              values[i] = decodeValue(part.body, part.frames);
-            } catch (err) {
-              m.status = "error";
-              errors.push(err as Error);
-            }
-          } else {
-            const err = failureToError(r, part);
-            values[i] = err;
-            errors.push(err);
-          }
-          ar.done++;
-          if (--remaining === 0) finish();
         },
-        onFailure(err: Error) {
-          for (let i = 0; i < metadata.length; i++) {
-            const m = metadata[i] as TaskMetadata;
-            if (m.status !== "pending") continue;
-            m.status = "error";
-            values[i] = err;
-            errors.push(err);
-            ar.done++;
-            remaining--;
-          }
-          if (remaining <= 0) {
-            remaining = -1;
-            finish();
-          }
-        },
+        reject,
       });
-      const base: Omit<ClientTask, "id" | "src" | "to"> = { op: s.op };
-      if (s.fn) base.fn = s.fn.hash;
-      if (s.scope?.length) base.scope = s.scope;
-      if (Array.isArray(s.parts)) {
-        // A different payload per engine: one task each.
-        s.targets.forEach((t, i) => {
-          ids.push(client.submit({ ...base, to: [t] }, (s.parts as Part[])[i] as Part, sink(() => i), s.fn?.src));
-        });
-      } else {
-        ids.push(client.submit({ ...base, to: s.targets }, s.parts, sink((r) => indexOf.get(r.engine)), s.fn?.src));
-      }
     }, metadata, () => client.cancel(ids), ids, client.id);
     return ar;
+  }
+
+  /**
+   * @internal A map over one block of items per target (`starts[i]`: the input index of target
+   * i's first item): iterable as blocks arrive, awaitable for every value in input order.
+   */
+  protected runMap<R>(s: Submission, starts: number[], length: number, single: boolean): MapResult<R> {
+    const { client } = this;
+    checkSizes(client, s);
+    const metadata = pendingFor(s.targets);
+    const ids: number[] = [];
+    const { result, output } = MapResult.open<R>({ metadata, ids, clientId: client.id, length, ordered: true, onAbort: () => client.cancel(ids) });
+    try {
+      gatherTargets(client, s, single, metadata, ids, {
+        value: (i, block) => output.deliver(starts[i] as number, block as unknown[]),
+        step: () => undefined,
+        resolve: () => output.finish(),
+        reject: (err) => output.finish(err),
+      });
+    } catch (err) {
+      output.finish(err as Error);
+    }
+    return result;
   }
 
   /** @internal encodes `[args, scopeValues]` for apply and map */
@@ -123,6 +79,11 @@ abstract class AddressedView {
     const { body, frames } = encodeValue(scope ? [args, scope] : [args], root, { special });
     return { part: { body, frames }, scope: names };
   }
+}
+
+function pendingFor(targets: number[]): TaskMetadata[] {
+  const submitted = new Date();
+  return targets.map((engineId) => pendingMetadata(engineId, submitted));
 }
 
 function partition<T>(items: readonly T[], k: number): T[][] {
@@ -217,22 +178,26 @@ export class DirectView extends AddressedView {
   }
 
   /**
-   * Calls `fn` on every item, the items split into one contiguous block per engine; results in
-   * input order. Several iterables call `fn` with one item of each (`starmap`).
+   * Calls `fn` on every item, the items split into one contiguous block per engine. Await the
+   * result for every value in input order, or iterate it (`for await`) to get the values in input
+   * order as the blocks arrive, or both, as often as wanted. Several iterables call `fn` with one
+   * item of each (`starmap`).
    */
-  map<A extends unknown[], R>(fn: (...args: A) => R, ...lists: ArgLists<A>): AsyncResult<Awaited<R>[]> {
+  map<A extends unknown[], R>(fn: (...args: A) => R, ...lists: ArgLists<A>): MapResult<Awaited<R>> {
     const targets = this.resolveTargets();
     const shipped = shipFunction(fn);
     const calls = zipArgLists(lists as Iterable<unknown>[]);
     const blocks = partition(calls, targets.length);
     const scope = this.opts.scope ? Object.keys(this.opts.scope) : undefined;
     let at = 0;
+    const starts: number[] = [];
     const parts = blocks.map((b) => {
+      starts.push(at);
       const part = this.encodeCall(b, `items[${at}…]`).part;
       at += b.length;
       return part;
     });
-    return this.run({ op: "map", targets, parts, fn: shipped, ...(scope ? { scope } : {}), combine: (v) => (v as unknown[][]).flat() as Awaited<R>[] }, false);
+    return this.runMap<Awaited<R>>({ op: "map", targets, parts, fn: shipped, ...(scope ? { scope } : {}) }, starts, calls.length, false);
   }
 
   /** Runs code in each engine's namespace; resolves to each engine's completion value. */
@@ -317,11 +282,12 @@ export class EngineView extends AddressedView {
     return this.apply(fn, ...args);
   }
 
-  map<A extends unknown[], R>(fn: (...args: A) => R, ...lists: ArgLists<A>): AsyncResult<Awaited<R>[]> {
+  /** Calls `fn` on every item on this engine: a map result, awaitable and iterable as often as wanted. */
+  map<A extends unknown[], R>(fn: (...args: A) => R, ...lists: ArgLists<A>): MapResult<Awaited<R>> {
     const shipped = shipFunction(fn);
     const calls = zipArgLists(lists as Iterable<unknown>[]);
     const { part, scope } = this.encodeCall(calls, "items");
-    return this.run({ op: "map", targets: this.target(), parts: part, fn: shipped, ...(scope ? { scope } : {}), combine: (v) => v[0] as Awaited<R>[] }, true);
+    return this.runMap<Awaited<R>>({ op: "map", targets: this.target(), parts: part, fn: shipped, ...(scope ? { scope } : {}) }, [0], calls.length, true);
   }
 
   execute(code: string): AsyncResult<unknown> {

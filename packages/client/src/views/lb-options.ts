@@ -19,11 +19,14 @@ export interface LoadBalancedOptions extends ViewOptions {
 
 /** Options of `map` and `imap`. */
 export interface MapOptions extends LoadBalancedOptions {
-  /** Yield results in input order (default true for `map`; `imap` too unless `ordered: false`). */
+  /** Yield results in input order (the default), or as they complete with `false` (`await` on a map always gives input order). */
   ordered?: boolean;
   /** Items per task: a number, or `"auto"` (default), which grows chunks while items are fast and keeps several per engine. */
   chunkSize?: number | "auto";
-  /** At most this many items submitted and not yet yielded (default 100,000): bounds memory for lazy inputs. */
+  /**
+   * At most this many items in flight (default 100,000), read lazily from the input: for `map`,
+   * submitted and not finished; for `imap`, submitted and not yet yielded, which bounds its memory.
+   */
   maxInFlight?: number;
   /** Draw a progress bar with rate and ETA on stderr (when it is a terminal). */
   progress?: boolean;

@@ -4,8 +4,10 @@ import { AsyncResult, pendingMetadata, recordResult, type TaskMetadata } from ".
 import { failureToError } from "../results/remote-errors.js";
 import { shipFunction } from "../functions/ship.js";
 import { describeValue } from "../options.js";
-import { validateLbOptions, validateMapOptions, type LoadBalancedOptions, type MapOptions } from "./lb-options.js";
-import { MapResult, MapRun, type CallSource, type MapContext } from "./map-run.js";
+import { validateLbOptions, validateMapOptions, type LoadBalancedOptions, type MapOptions, type ResolvedMapOptions } from "./lb-options.js";
+import { MapResult } from "../results/map-result.js";
+import { MapFeed, type CallSource, type MapContext } from "./map-feed.js";
+import { MapRun } from "./map-run.js";
 
 // biome-ignore lint: any is needed to accept every function signature
 type AnyFn = (...args: any[]) => unknown;
@@ -114,14 +116,16 @@ export class LoadBalancedView {
   }
 
   /**
-   * Calls `fn` on every item, spread over free engines in chunks; await the result for every value
-   * in input order (like `Pool.map`), or iterate it to handle values as they arrive. Inputs may be
-   * arrays, iterables or async iterables; several of them call `fn` with one item of each
-   * (`starmap`). Options go last: `lb.map(fn, items, { chunkSize: 100, retries: 1 })`.
+   * Calls `fn` on every item, spread over free engines in chunks. The result runs to completion on
+   * its own (like `Pool.map_async`) and keeps every value: await it for all of them in input order
+   * (like `Pool.map`), iterate it to handle values as they arrive (in input order, or as they
+   * complete with `{ ordered: false }`), or both, as often as wanted. Inputs may be arrays,
+   * iterables or async iterables; several of them call `fn` with one item of each (`starmap`).
+   * Options go last: `lb.map(fn, items, { chunkSize: 100, retries: 1 })`.
    */
   map<A extends unknown[], R>(fn: (...args: A) => R, ...inputs: [...ArgSources<A>] | [...ArgSources<A>, MapOptions]): MapResult<Awaited<R>> {
     const { sources, options } = splitOptions(inputs as unknown[]);
-    return this.startMap(fn, zipSources(sources), options, true, true) as MapResult<Awaited<R>>;
+    return this.startMap<Awaited<R>>(fn, zipSources(sources), options);
   }
 
   /**
@@ -131,7 +135,8 @@ export class LoadBalancedView {
    */
   imap<A extends unknown[], R>(fn: (...args: A) => R, ...inputs: [...ArgSources<A>] | [...ArgSources<A>, MapOptions]): MapRun<Awaited<R>> {
     const { sources, options } = splitOptions(inputs as unknown[]);
-    return this.startMap(fn, zipSources(sources), options, true, false);
+    const { ctx, resolved } = this.mapContext(fn, options);
+    return new MapRun<Awaited<R>>(ctx, zipSources(sources), resolved);
   }
 
   /** `map` over argument tuples: `starmap(pow, [[2, 3], [3, 2]])` (Python's `Pool.starmap`). */
@@ -139,12 +144,27 @@ export class LoadBalancedView {
     const source: CallSource = Array.isArray(tuples)
       ? { kind: "iter", it: (tuples as unknown[][])[Symbol.iterator](), length: tuples.length }
       : { kind: "iter", it: iteratorOf(tuples as AnyIterable<unknown[]>) as Iterator<unknown[]> | AsyncIterator<unknown[]>, length: undefined };
-    return this.startMap(fn, source, options, true, true) as MapResult<Awaited<R>>;
+    return this.startMap<Awaited<R>>(fn, source, options);
   }
 
-  private startMap<R>(fn: AnyFn, source: CallSource, options: MapOptions, defaultOrdered: boolean, retain: boolean): MapRun<R> {
+  /** A retained map: its result runs to completion on its own and keeps every value. */
+  private startMap<R>(fn: AnyFn, source: CallSource, options: MapOptions): MapResult<R> {
+    const { ctx, resolved } = this.mapContext(fn, options);
+    const metadata: TaskMetadata[] = [];
+    const ids: number[] = [];
+    let feed: MapFeed | undefined;
+    const { result, output } = MapResult.open<R>({
+      metadata, ids, clientId: this.client.id, length: source.length, ordered: resolved.ordered,
+      itemsRead: () => feed?.itemsRead ?? 0,
+      onAbort: (reason) => feed?.abort(reason),
+    });
+    feed = new MapFeed(ctx, source, resolved, output, { metadata, ids });
+    return result;
+  }
+
+  private mapContext(fn: AnyFn, options: MapOptions): { ctx: MapContext; resolved: ResolvedMapOptions } {
     this.checkEngines();
-    const resolved = validateMapOptions(options, defaultOrdered);
+    const resolved = validateMapOptions(options, true);
     const merged: LoadBalancedOptions = { ...this.opts, ...options };
     if (options.scope === undefined && this.opts.scope) merged.scope = this.opts.scope;
     const shipped = shipFunction(fn);
@@ -158,7 +178,7 @@ export class LoadBalancedView {
         return { body, frames } satisfies Part;
       },
     };
-    return retain ? new MapResult<R>(ctx, source, resolved, true) : new MapRun<R>(ctx, source, resolved, false);
+    return { ctx, resolved };
   }
 
   private lbTask(op: "apply" | "map", fnHash: string, items: number): Omit<ClientTask, "id" | "src"> {

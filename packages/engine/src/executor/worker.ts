@@ -211,7 +211,10 @@ async function perform(task: EngineTask, body: Buffer, frames: Buffer[]): Promis
       const [argLists, scope] = payload as [unknown[][], Record<string, unknown> | undefined];
       const fn = shippedFunction(task, scope);
       const out = new Array<unknown>(argLists.length);
+      const signal = taskStore.getStore()?.controller.signal;
       for (let i = 0; i < argLists.length; i++) {
+        // Cancelled or timed out: the items left must not run (what is reported is the verdict).
+        if (signal?.aborted) throw signal.reason;
         try {
           const r = fn(...(argLists[i] as unknown[]));
           out[i] = r !== null && typeof r === "object" && typeof (r as PromiseLike<unknown>).then === "function" ? await r : r;
