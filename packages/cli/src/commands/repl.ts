@@ -1,3 +1,5 @@
+import { AsyncLocalStorage } from "node:async_hooks";
+import type { EventEmitter } from "node:events";
 import * as repl from "node:repl";
 import * as client from "@ptcluster/client";
 
@@ -7,20 +9,63 @@ export async function startRepl(o: { profile: string; clusterId: string }): Prom
   process.stdout.write(`Connected to profile ${o.profile}${o.clusterId ? ` (cluster id ${o.clusterId})` : ""}: engines [${rc.ids.join(", ")}]. \`rc\` is your client; try \`await rc.view().applySync(() => "Hello, World")\`.\n`);
   const server = repl.start({ prompt: "ptcluster> ", useGlobal: true });
   Object.assign(server.context, { rc, ...client });
+  const lines = trackRunningLines(server);
+  await new Promise<void>((resolve) => server.on("exit", () => resolve()));
   // Input piped in (`... | ptcluster repl`) can end while an `await` line is still running: let
   // the lines already entered finish, and print, before the client closes.
-  let running = 0;
-  let settled: (() => void) | undefined;
+  await lines.settled();
+  await rc.close();
+}
+
+/**
+ * Counts the lines being evaluated, so that exit can wait for them.
+ *
+ * A line ends in one of two ways, and both must count: Node's REPL calls the eval callback when
+ * the line succeeds, but when it throws (synchronously, or as an awaited rejection) its default
+ * eval hands the error to the REPL's domain, which prints it, and never calls the callback. A
+ * count kept in the callback alone therefore never returned to zero after the first error, and
+ * `.exit`, Ctrl-D and the end of piped input then waited for ever. Each line runs in its own
+ * AsyncLocalStorage context, which the awaited continuation of a top-level `await` inherits, so
+ * the domain's error listener can tell which line just ended; a line counts once, however it ends.
+ */
+function trackRunningLines(server: repl.REPLServer): { settled(): Promise<void> } {
+  const running = new Set<symbol>();
+  const line = new AsyncLocalStorage<symbol>();
+  let onIdle: (() => void) | undefined;
+  const end = (token: symbol | undefined): void => {
+    if (token === undefined || !running.delete(token)) return;
+    if (running.size === 0) onIdle?.();
+  };
+  // Not in Node's typings, but every REPLServer has had it since domains were introduced; fail
+  // loudly here rather than hang at exit if that ever changes.
+  const domain = (server as unknown as { _domain?: EventEmitter })._domain;
+  if (!domain || typeof domain.on !== "function") throw new Error("This Node's REPL has no error domain; ptcluster repl cannot track failing lines. Use Node 20.12 or later.");
+  // Registered after the REPL's own listener: the error is printed before the line counts as done.
+  domain.on("error", () => end(line.getStore()));
   const evaluate = server.eval;
   const tracked: repl.REPLEval = function (this: repl.REPLServer, code, context, file, cb) {
-    running++;
-    evaluate.call(this, code, context, file, (err, result) => {
-      cb(err, result);
-      if (--running === 0) settled?.();
+    const self = this;
+    const token = Symbol("line");
+    running.add(token);
+    // A named function: the REPL trims an error's stack below the last frame without a name,
+    // and an arrow here would put the REPL's and ptcluster's own frames in every error shown.
+    line.run(token, function evaluateLine() {
+      try {
+        evaluate.call(self, code, context, file, (err, result) => {
+          try {
+            cb(err, result);
+          } finally {
+            end(token);
+          }
+        });
+      } catch (err) {
+        end(token);
+        throw err;
+      }
     });
   };
   (server as unknown as { eval: repl.REPLEval }).eval = tracked;
-  await new Promise<void>((resolve) => server.on("exit", () => resolve()));
-  if (running > 0) await new Promise<void>((resolve) => (settled = resolve));
-  await rc.close();
+  return {
+    settled: () => (running.size === 0 ? Promise.resolve() : new Promise<void>((resolve) => (onIdle = resolve))),
+  };
 }
