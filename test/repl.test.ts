@@ -1,4 +1,6 @@
 import { readFileSync } from "node:fs";
+import { inspect } from "node:util";
+import { CompositeError, EngineLostError, RemoteError, UndefinedNameError } from "@ptcluster/client";
 import { afterAll, afterEach, describe, expect, it } from "vitest";
 import { BIN, expectGone, ptcluster, tempClusterDir, useCluster } from "./helpers/cluster.js";
 import { spawnInPty, type PtySession } from "./helpers/pty.js";
@@ -133,5 +135,41 @@ describe("ptcluster repl", () => {
     expect(r.timedOut, r.stdout).toBe(false);
     expect(r.exitCode).toBe(0);
     expect(r.stdout).toMatch(/CompositeError: 2 of 2 engines failed/);
+  });
+});
+
+// The same short form outside the REPL: anything that goes through util.inspect (console.log, loggers).
+describe("util.inspect of errors from engines", () => {
+  const remoteStack = (name: string, message: string) =>
+    `${name}: ${message}\n    at ptcluster-task-abc.js:1:42\n    at perform (file:///x/packages/engine/dist/executor/worker.js:210:54)\n    at drain (file:///x/packages/engine/dist/executor/worker.js:149:14)`;
+  const remote = (engineId: number, message = "boom", extra: { item?: number } = {}) =>
+    new RemoteError({ engineId, name: "TypeError", message, stack: remoteStack("TypeError", message), ...extra });
+
+  it("a RemoteError: its message and the first frame on the engine, not ptcluster's local or remote machinery", () => {
+    const out = inspect(remote(3));
+    expect(out.split("\n")).toEqual([
+      "RemoteError [ERR_PTC_REMOTE]: TypeError on engine 3: boom",
+      "    at ptcluster-task-abc.js:1:42 (engine 3)",
+      "  (the whole stack on the engine: .remoteStack)",
+    ]);
+  });
+
+  it("a CompositeError: a line per engine (first line of each message, the map item), one frame, the advice once; beyond 20 engines the rest are named on one line", () => {
+    const errors: Error[] = [
+      new UndefinedNameError({ engineId: 0, name: "ReferenceError", message: "x is not defined", stack: remoteStack("ReferenceError", "x is not defined") }, "x"),
+      remote(1, "first line\nsecond line", { item: 7 }),
+      new EngineLostError(2),
+      ...Array.from({ length: 22 }, (_, i) => remote(i + 3)),
+    ];
+    const lines = inspect(new CompositeError(errors, errors)).split("\n");
+    expect(lines[0]).toBe("CompositeError: 25 of 25 engines failed; each one's error is in .errors");
+    expect(lines[1]).toBe("  [0] ReferenceError: x is not defined");
+    expect(lines[2]).toBe("  [1] TypeError: first line … (item 7)");
+    expect(lines[3]).toMatch(/^ {2}\[2\] EngineLostError: Engine 2 died while running this task\./);
+    expect(lines[20]).toBe("  [19] TypeError: boom");
+    expect(lines[21]).toBe("  … and 5 more: engines 20, 21, 22, 23, 24");
+    expect(lines[22]).toBe("    at ptcluster-task-abc.js:1:42 (engine 0)");
+    expect(lines[23]).toMatch(/^ {2}UndefinedNameError: `x` is not defined on engine 0\. .*push\(\{ x \}\)/);
+    expect(lines).toHaveLength(24);
   });
 });
