@@ -1,3 +1,4 @@
+import { spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { inspect } from "node:util";
 import { CompositeError, EngineLostError, RemoteError, UndefinedNameError } from "@ptcluster/client";
@@ -128,6 +129,24 @@ describe("ptcluster repl", () => {
     expect(r.stdout).toMatch(/Uncaught ReferenceError: undefinedThing is not defined/);
     expect(r.stdout).toMatch(/ptcluster> 2\n/);
     expect(Date.now() - started).toBeLessThan(5_000);
+  });
+
+  it("piped lines run one at a time, as typed ones do (`_error` of the line above is there), and `.exit` ends the REPL while the pipe stays open", async () => {
+    const child = spawn(process.execPath, [BIN, "repl", "--profile", "two"], { env: { ...process.env, PTCLUSTER_DIR: tmp.dir }, stdio: ["pipe", "pipe", "pipe"] });
+    try {
+      let out = "";
+      child.stdout.on("data", (d: Buffer) => (out += d.toString()));
+      child.stderr.on("data", (d: Buffer) => (out += d.toString()));
+      const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
+      // The writer never closes its end: only `.exit` can end the REPL.
+      child.stdin.write("await rc.view().applySync(() => undefinedThing)\n_error.errors.length\nconst r = await rc.view().applySync(() => 21)\nr.map((x) => x * 2)\n.exit\n");
+      const timeout = new Promise<"timeout">((resolve) => setTimeout(() => resolve("timeout"), 8_000).unref());
+      expect(await Promise.race([exited, timeout]), out).toBe(0);
+      expect(out).toMatch(/CompositeError: 2 of 2 engines failed[\s\S]*\nptcluster> 2\nptcluster> undefined\nptcluster> \[ 42, 42 \]\n/);
+    } finally {
+      if (child.exitCode === null) child.kill("SIGKILL");
+      child.stdin.destroy();
+    }
   });
 
   it("piped input whose awaited remote call fails also exits, after printing it", async () => {
