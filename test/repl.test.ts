@@ -129,6 +129,15 @@ describe("ptcluster repl", () => {
     expect(r.stdout).toMatch(/ptcluster> 2\n/);
   });
 
+  it("piped input with errors, shown at a terminal (`echo … | ptcluster repl`), finishes every line and exits", async () => {
+    const lines = "await rc.view().applySync(() => undefinedThing)\\n_error.errors.length\\nundefinedThing\\n1+1\\n";
+    const s = spawnInPty(["sh", "-c", `printf '${lines}' | '${process.execPath}' '${BIN}' repl --profile two`], { PTCLUSTER_DIR: tmp.dir });
+    sessions.push(s);
+    const timeout = new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`no exit within 15 s:\n${s.text()}`)), 15_000).unref());
+    expect((await Promise.race([s.exited, timeout])).code).toBe(0);
+    expect(s.text()).toMatch(/CompositeError: 2 of 2 engines failed[\s\S]*_error\.errors\.length\n2\n[\s\S]*Uncaught ReferenceError: undefinedThing is not defined\nptcluster> 1\+1\n2\n/);
+  });
+
   it("piped lines run one at a time, as typed ones do (`_error` of the line above is there), and `.exit` ends the REPL while the pipe stays open", async () => {
     const child = spawn(process.execPath, [BIN, "repl", "--profile", "two"], { env: { ...process.env, PTCLUSTER_DIR: tmp.dir }, stdio: ["pipe", "pipe", "pipe"] });
     try {
