@@ -1,3 +1,5 @@
+import { inspectCompositeError, inspectCustom, inspectRemoteError } from "./error-display.js";
+
 /**
  * Every error ptcluster raises is a `PtclusterError` with a stable `code`.
  * Messages say what happened and what to do next; tests assert on classes and codes.
@@ -157,6 +159,10 @@ export class RemoteError extends PtclusterError {
     this.remoteCode = info.code;
     this.item = info.item;
   }
+  /** Printed short: the message and the first frame on the engine (see error-display.ts). */
+  [inspectCustom](_depth: number, options: object): string {
+    return inspectRemoteError(this, options);
+  }
 }
 
 /** Shipped code used a name that is defined neither in the function, its arguments, `scope`, nor the engine namespace. */
@@ -185,6 +191,10 @@ export class CompositeError extends PtclusterError {
     );
     this.errors = errors;
     this.results = results;
+  }
+  /** Printed short: one line per failed engine (see error-display.ts). */
+  [inspectCustom](_depth: number, options: object): string {
+    return inspectCompositeError(this, options);
   }
 }
 
