@@ -107,7 +107,12 @@ function encodeCompletion(value: unknown): { body: Buffer; frames: Buffer[] } {
   } catch {
     /* described below */
   }
-  let text = inspect(value, { depth: 2, maxArrayLength: 20, maxStringLength: 200, breakLength: 100 });
+  let text: string;
+  try {
+    text = inspect(value, { depth: 2, maxArrayLength: 20, maxStringLength: 200, breakLength: 100 });
+  } catch {
+    text = Object.prototype.toString.call(value); // a hostile Proxy or a throwing inspect hook
+  }
   if (text.length > MAX_DESCRIPTION) text = `${text.slice(0, MAX_DESCRIPTION)}…`;
   return encodeValue(text, "result");
 }
