@@ -57,6 +57,8 @@ describe("value codec", () => {
     expect(thrownBy(() => assertCloneable(Object.create({ inherited: 1 }) as object, "v")).message).toMatch(/inherits from another object/);
 
     expect(() => assertCloneable(Object.create(null) as object, "v")).not.toThrow();
+    // A prototype with nothing of its own to lose (process.env's) is no class.
+    expect(() => assertCloneable(process.env, "v")).not.toThrow();
     expect(() => assertCloneable(runInNewContext("({ a: { b: [1] } })"), "v")).not.toThrow();
     // Built-ins keep working, subclasses of Error included.
     expect(() => assertCloneable([new Date(), /x/, new Map(), new Set(), new Uint8Array(2), new (class E extends Error {})("e")], "v")).not.toThrow();

@@ -117,7 +117,7 @@ function walk(value: unknown, path: string, seen: Set<object>, state: CloneCheck
     if (isHostObject(tag)) throw new SerializationError(path, `a ${name} cannot be sent.`);
   }
   const proto = Object.getPrototypeOf(obj) as object | null;
-  if (proto !== Object.prototype && proto !== null && !isPlainPrototype(proto)) throw classInstance(proto, path, options);
+  if (proto !== Object.prototype && proto !== null && losesPrototype(proto)) throw classInstance(proto, path, options);
   for (const key of Object.keys(obj)) {
     walk(readProp(obj, key, path), `${path}${propLabel(key)}`, seen, state, options);
   }
@@ -127,6 +127,21 @@ function walk(value: unknown, path: string, seen: Set<object>, state: CloneCheck
 function isPlainPrototype(proto: object): boolean {
   return Object.getPrototypeOf(proto) === null && Object.prototype.toString.call(proto) === "[object Object]" &&
     (proto as { constructor?: { name?: unknown } }).constructor?.name === "Object";
+}
+
+/**
+ * Whether copying an object with this prototype loses something: methods or fields inherited, or
+ * a named class (`instanceof`). Prototypes with nothing of their own but an anonymous constructor
+ * (`process.env`'s) lose nothing.
+ */
+function losesPrototype(proto: object): boolean {
+  for (let p: object | null = proto; p !== null && p !== Object.prototype && !isPlainPrototype(p); p = Object.getPrototypeOf(p) as object | null) {
+    const keys = Reflect.ownKeys(p);
+    if (keys.length > 1 || (keys.length === 1 && keys[0] !== "constructor")) return true;
+    const ctor = (p as { constructor?: unknown }).constructor;
+    if (typeof ctor === "function" && ctor.name) return true;
+  }
+  return false;
 }
 
 function classInstance(proto: object, path: string, options: CloneOptions | undefined): SerializationError {
