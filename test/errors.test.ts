@@ -199,7 +199,8 @@ describe("errors: classes with stable codes and actionable messages", () => {
   });
 
   it("an argument that cannot be sent → SerializationError (ERR_PTC_UNSERIALIZABLE) with its path, before anything is sent", async () => {
-    const cb = () => 1;
+    // A built-in function has no source to travel as (functions with source do travel: shipping.test.ts).
+    const cb = Math.random;
     let thrown: unknown;
     try {
       // Synchronous: nothing is queued.
@@ -228,16 +229,21 @@ describe("errors: classes with stable codes and actionable messages", () => {
     expect((t2 as SerializationError).path).toBe("args[0]");
   });
 
-  it("a result that cannot be sent (function, symbol) → RemoteError naming its path", async () => {
+  it("a result that cannot be sent (function, symbol) → SerializationError naming its path and engine, not a RemoteError", async () => {
     const f = await failure(() => ctx.rc.engine(0).apply(() => ({ ok: 1, handler: () => 2 })));
-    expect(f).toBeInstanceOf(RemoteError);
-    expect((f as RemoteError).remoteCode).toBe("ERR_PTC_UNSERIALIZABLE");
-    expect((f as RemoteError).message).toContain("result.handler");
+    expect(f).toBeInstanceOf(SerializationError);
+    expect(f).not.toBeInstanceOf(RemoteError);
+    expect((f as SerializationError).code).toBe("ERR_PTC_UNSERIALIZABLE");
+    expect((f as SerializationError).path).toBe("result.handler");
+    expect((f as SerializationError).engineId).toBe(0);
+    expect((f as SerializationError).message).toContain("result.handler");
+    expect((f as SerializationError).message).toContain("`handler`");
 
     const s = await failure(() => ctx.rc.engine(1).apply(() => [1, Symbol("nope")]));
-    expect(s).toBeInstanceOf(RemoteError);
-    expect((s as RemoteError).remoteCode).toBe("ERR_PTC_UNSERIALIZABLE");
-    expect((s as RemoteError).message).toContain("result[1]");
+    expect(s).toBeInstanceOf(SerializationError);
+    expect((s as SerializationError).code).toBe("ERR_PTC_UNSERIALIZABLE");
+    expect((s as SerializationError).path).toBe("result[1]");
+    expect((s as SerializationError).message).toContain("result[1]");
 
     // The engine is fine afterwards.
     expect(await ctx.rc.engine(0).apply(() => "still here")).toBe("still here");

@@ -15,12 +15,22 @@ export class PtclusterError extends Error {
   }
 }
 
-/** A value could not be serialised; `path` names the offending part (`args[0].fn`). */
+/** A value could not be serialised; `path` names the offending part (`args[0].fn`, `result.cb`). */
 export class SerializationError extends PtclusterError {
   readonly path: string;
-  constructor(path: string, reason: string, options?: { cause?: unknown }) {
-    super("ERR_PTC_UNSERIALIZABLE", `Cannot send \`${path}\`: ${reason}`, options);
+  /** What is wrong with the value at `path`, and what to do instead. */
+  readonly reason: string;
+  /** Set when an engine could not send a task's value back. */
+  readonly engineId: number | undefined;
+  /** For a map: the index, in the input, of the item whose result could not be sent. */
+  readonly item: number | undefined;
+  constructor(path: string, reason: string, options?: { cause?: unknown; engineId?: number | undefined; item?: number | undefined }) {
+    const from = options?.engineId === undefined ? "" : ` back from engine ${options.engineId}${options.item === undefined ? "" : ` (item ${options.item})`}`;
+    super("ERR_PTC_UNSERIALIZABLE", `Cannot send \`${path}\`${from}: ${reason}`, options);
     this.path = path;
+    this.reason = reason;
+    this.engineId = options?.engineId;
+    this.item = options?.item;
   }
 }
 
@@ -168,14 +178,29 @@ export class RemoteError extends PtclusterError {
 /** Shipped code used a name that is defined neither in the function, its arguments, `scope`, nor the engine namespace. */
 export class UndefinedNameError extends RemoteError {
   readonly undefinedName: string;
-  constructor(info: { engineId: number; name: string; message: string; stack: string; item?: number | undefined }, undefinedName: string) {
+  /** Set when the name was used inside a function shipped as a value (pushed, scoped or passed as an argument). */
+  readonly shippedFunction: { name: string; path: string } | undefined;
+  constructor(
+    info: { engineId: number; name: string; message: string; stack: string; item?: number | undefined },
+    undefinedName: string,
+    shippedFunction?: { name: string; path: string },
+  ) {
+    const n = undefinedName;
+    const where = shippedFunction ? `, in \`${shippedFunction.name}\` (sent as \`${shippedFunction.path}\`)` : "";
+    const why = shippedFunction
+      ? "Functions travel as source, without the variables they close over or the imports of their module: "
+      : "Shipped functions see only their arguments, their `scope` and the engine's namespace: ";
+    const alt = shippedFunction
+      ? ` Or define \`${shippedFunction.name}\` on the engines with \`execute\`, or export it and ship \`moduleFunction(url, "${shippedFunction.name}")\`, whose module the engines import.`
+      : "";
     super(
       info,
-      `\`${undefinedName}\` is not defined on engine ${info.engineId}. Shipped functions see only their arguments and the engine's namespace: ` +
-        `pass it as an argument, ship it with \`view.with({ scope: { ${undefinedName} } })\`, or \`push({ ${undefinedName} })\` it to the engines first.`,
+      `\`${n}\` is not defined on engine ${info.engineId}${where}. ${why}` +
+        `pass it as an argument, ship it with \`view.with({ scope: { ${n} } })\`, or \`push({ ${n} })\` it to the engines first (functions too: they travel as source).${alt}`,
       "ERR_PTC_UNDEFINED_NAME",
     );
     this.undefinedName = undefinedName;
+    this.shippedFunction = shippedFunction;
   }
 }
 

@@ -2,7 +2,7 @@ export * from "./version.js";
 export * from "./errors.js";
 export * from "./messages.js";
 export * from "./codec/value-codec.js";
-export { assertCloneable, type CloneCheck } from "./codec/clone-check.js";
+export { assertCloneable, mergeChecks, type CloneCheck, type CloneOptions, type FunctionRecord } from "./codec/clone-check.js";
 export { TAG, AUTH_FAILED, encodeBody, decodeBody, partFrameCounts, MalformedMessageError } from "./codec/wire.js";
 export * from "./auth/session.js";
 export * from "./transport/channel.js";

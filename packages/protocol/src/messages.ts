@@ -83,6 +83,16 @@ export interface FailureInfo {
   undefinedName?: string;
   /** For a map chunk: the index, within the chunk, of the item that failed. */
   item?: number;
+  /** The failure happened inside a function shipped as a value (in `push`, `scope` or arguments): its name and where it was sent. */
+  shippedFunction?: ShippedFunctionOrigin;
+  /** The task's value could not be sent back: where in it, and why (raised as a `SerializationError`). */
+  unsendable?: { path: string; reason: string };
+}
+
+/** A function shipped as a value: its name (`anonymous` if none) and the path it was sent under (`namespace.isPrime`). */
+export interface ShippedFunctionOrigin {
+  name: string;
+  path: string;
 }
 
 /** Outcome of one task on one engine. */

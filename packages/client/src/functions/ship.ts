@@ -1,4 +1,4 @@
-import { InvalidOptionError, sourceHash } from "@ptcluster/protocol";
+import { InvalidOptionError, SerializationError, sourceHash, type FunctionRecord } from "@ptcluster/protocol";
 import { moduleRefOf, moduleSource } from "./module-function.js";
 
 /** A function as it travels: its source and the hash engines cache it by. */
@@ -49,6 +49,28 @@ export function shipFunction(fn: unknown): ShippedFunction {
   }
   cache.set(fn, shipped);
   return shipped;
+}
+
+/**
+ * Prepares a function found inside a value (a `push`, a `scope`, an argument) to travel as
+ * source, as the task function does; the engine compiles it once per source in its namespace.
+ * A function whose source is not available is refused here, naming it and saying what works.
+ */
+export function shipValueFunction(fn: (...a: unknown[]) => unknown, path: string): FunctionRecord {
+  const name = fn.name || "anonymous";
+  let shipped: ShippedFunction;
+  try {
+    shipped = shipFunction(fn);
+  } catch (err) {
+    const label = fn.name ? `\`${fn.name}\`` : "an anonymous function";
+    const reason = /native code|built-in or bound/.test((err as Error).message)
+      ? `${label} is a built-in or bound function: its source is not available, so it cannot travel. ` +
+        "Refer to it by name inside the shipped code instead (built-ins exist on the engines too), send the function it binds, " +
+        "or define it on the engines with `execute`."
+      : `${label} cannot travel as source: ${(err as Error).message}. Export it from a module and ship \`moduleFunction(url, name)\`, or define it on the engines with \`execute\`.`;
+    throw new SerializationError(path, reason, { cause: err });
+  }
+  return { hash: shipped.hash, src: shipped.src, name, path };
 }
 
 function parses(expr: string): boolean {

@@ -1,5 +1,5 @@
 import {
-  EngineLostError, ProtocolError, RemoteError, ResourceLimitError, TaskCancelledError, UnknownTaskError, TaskTimeoutError, UndefinedNameError, UnknownEngineError,
+  EngineLostError, ProtocolError, RemoteError, ResourceLimitError, SerializationError, TaskCancelledError, UnknownTaskError, TaskTimeoutError, UndefinedNameError, UnknownEngineError,
   decodeValue, type FailureInfo, type Part, type TaskResult,
 } from "@ptcluster/protocol";
 
@@ -41,6 +41,8 @@ export function failureToError(result: TaskResult, part: Part, ctx: FailureConte
   }
   const item = info.item === undefined ? undefined : info.item + (ctx.itemOffset ?? 0);
   const base = { engineId: result.engine, name: info.name, message: info.message, stack: info.stack, code: info.code, item };
-  if (info.undefinedName) return new UndefinedNameError(base, info.undefinedName);
+  // The task ran, but its value could not travel back: the same error a value refused on the way out gets.
+  if (info.unsendable) return new SerializationError(info.unsendable.path, info.unsendable.reason, { engineId: result.engine, item });
+  if (info.undefinedName) return new UndefinedNameError(base, info.undefinedName, info.shippedFunction);
   return new RemoteError(base);
 }

@@ -1,9 +1,10 @@
-import { InvalidOptionError, NoEnginesError, assertCloneable, encodeValue, type Part } from "@ptcluster/protocol";
+import { InvalidOptionError, NoEnginesError, encodeValue, type Part } from "@ptcluster/protocol";
 import type { Client } from "../client.js";
 import { AsyncResult, pendingMetadata, type TaskMetadata } from "../results/async-result.js";
 import { MapResult } from "../results/map-result.js";
 import { checkSizes, gatherTargets, type Submission } from "../results/target-gatherer.js";
 import { shipFunction } from "../functions/ship.js";
+import { encodeCallPayload, encodeNamespace } from "../functions/encode-payload.js";
 import { validateViewOptions, type ViewOptions } from "./view-options.js";
 import { describeValue } from "../options.js";
 
@@ -73,11 +74,7 @@ abstract class AddressedView {
   protected encodeCall(args: unknown, root: string): { part: Part; scope: string[] | undefined } {
     const scope = this.opts.scope;
     const names = scope ? Object.keys(scope) : undefined;
-    // Check each part under its own name, so an error's path reads `args[0].cb` or `scope.k`.
-    const a = assertCloneable(args, root);
-    const special = scope ? a.special || assertCloneable(scope, "scope").special : a.special;
-    const { body, frames } = encodeValue(scope ? [args, scope] : [args], root, { special });
-    return { part: { body, frames }, scope: names };
+    return { part: encodeCallPayload(args, scope, root), scope: names };
   }
 }
 
@@ -313,8 +310,7 @@ function encodePush(namespace: Record<string, unknown>): Part {
     throw new InvalidOptionError(`Expected \`push\` to get an object of names to values, got ${describeValue(namespace)}`);
   }
   validateNames(Object.keys(namespace));
-  const { body, frames } = encodeValue(namespace, "namespace");
-  return { body, frames };
+  return encodeNamespace(namespace);
 }
 
 function validateNames(names: string | string[]): string[] {

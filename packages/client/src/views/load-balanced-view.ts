@@ -1,8 +1,9 @@
-import { DependencyError, InvalidOptionError, NoEnginesError, TaskCancelledError, assertCloneable, decodeValue, encodeValue, type ClientTask, type Part } from "@ptcluster/protocol";
+import { DependencyError, InvalidOptionError, NoEnginesError, TaskCancelledError, decodeValue, type ClientTask, type Part } from "@ptcluster/protocol";
 import type { Client } from "../client.js";
 import { AsyncResult, pendingMetadata, recordResult, type TaskMetadata } from "../results/async-result.js";
 import { failureToError } from "../results/remote-errors.js";
 import { shipFunction } from "../functions/ship.js";
+import { checkScope, encodeCallPayload } from "../functions/encode-payload.js";
 import { describeValue } from "../options.js";
 import { validateLbOptions, validateMapOptions, type LoadBalancedOptions, type MapOptions, type ResolvedMapOptions } from "./lb-options.js";
 import { MapResult } from "../results/map-result.js";
@@ -53,9 +54,7 @@ export class LoadBalancedView {
     this.checkEngines();
     const { client, opts } = this;
     const shipped = shipFunction(fn);
-    const check = assertCloneable(args, "args");
-    const special = opts.scope ? check.special || assertCloneable(opts.scope, "scope").special : check.special;
-    const { body, frames } = encodeValue(opts.scope ? [args, opts.scope] : [args], "args", { special });
+    const { body, frames } = encodeCallPayload(args, opts.scope, "args");
     client.checkSize({ body, frames }, "This task's arguments");
     const task = this.lbTask("apply", shipped.hash, 1);
     const meta: TaskMetadata = pendingMetadata(-1);
@@ -169,14 +168,11 @@ export class LoadBalancedView {
     if (options.scope === undefined && this.opts.scope) merged.scope = this.opts.scope;
     const shipped = shipFunction(fn);
     const scopeNames = merged.scope ? Object.keys(merged.scope) : undefined;
-    if (merged.scope) assertCloneable(merged.scope, "scope");
+    checkScope(merged.scope);
     const ctx: MapContext = {
       client: this.client, fn: shipped, targets: this.fixedTargets, scope: scopeNames,
       retries: merged.retries, timeout: merged.timeout, signal: merged.signal, gate: dependencyGate(merged),
-      encode: (calls, offset) => {
-        const { body, frames } = encodeValue(merged.scope ? [calls, merged.scope] : [calls], `items[${offset}…]`);
-        return { body, frames } satisfies Part;
-      },
+      encode: (calls, offset) => encodeCallPayload(calls, merged.scope, `items[${offset}…]`),
     };
     return { ctx, resolved };
   }

@@ -1,4 +1,5 @@
-import type { FailureInfo } from "@ptcluster/protocol";
+import { SerializationError, type FailureInfo, type ShippedFunctionOrigin } from "@ptcluster/protocol";
+import { VALUE_FILE } from "./compile.js";
 
 /**
  * Turns anything user code throws (an Error, a string, a cyclic object, a DOMException) into a plain,
@@ -9,8 +10,11 @@ export class MapItemFailure {
   constructor(readonly item: number, readonly thrown: unknown) {}
 }
 
-export function toFailure(thrown: unknown): FailureInfo {
-  if (thrown instanceof MapItemFailure) return { ...toFailure(thrown.thrown), item: thrown.item };
+/** Which shipped function value a hash was compiled from (the worker remembers them). */
+export type OriginOf = (hash: string) => ShippedFunctionOrigin | undefined;
+
+export function toFailure(thrown: unknown, originOf?: OriginOf): FailureInfo {
+  if (thrown instanceof MapItemFailure) return { ...toFailure(thrown.thrown, originOf), item: thrown.item };
   if (thrown instanceof Error || isErrorLike(thrown)) {
     const e = thrown as Error & { code?: unknown };
     const name = safeString(() => e.name, "Error");
@@ -21,11 +25,37 @@ export function toFailure(thrown: unknown): FailureInfo {
     if (name === "ReferenceError") {
       const m = /^(\S+) is not defined$/.exec(message);
       if (m?.[1]) info.undefinedName = m[1];
+      const origin = originOf && info.undefinedName ? shippedOrigin(info.stack, originOf) : undefined;
+      if (origin) info.shippedFunction = origin;
     }
     return info;
   }
   const message = safeString(() => (typeof thrown === "string" ? thrown : describe(thrown)), "<unprintable value>");
   return { name: "NonErrorThrown", message: `a non-Error value was thrown: ${message}`, stack: "" };
+}
+
+/** The shipped function value the top frame of `stack` runs in, if it is one. */
+function shippedOrigin(stack: string, originOf: OriginOf): ShippedFunctionOrigin | undefined {
+  const frame = /^\s+at .*$/m.exec(stack)?.[0];
+  const hash = frame ? VALUE_FILE.exec(frame)?.[1] : undefined;
+  return hash ? originOf(hash) : undefined;
+}
+
+/**
+ * The failure of a task whose value could not be sent back: a `SerializationError` for the
+ * client, naming the path; in a map, the path within the item (`result.cb` of item 3).
+ */
+export function unsendableFailure(err: unknown, isMap: boolean): FailureInfo {
+  const e = err instanceof SerializationError ? err : new SerializationError("result", (err as Error)?.message ?? String(err));
+  const info = toFailure(e);
+  let path = e.path;
+  const m = isMap ? /^result\[(\d+)\](.*)$/.exec(path) : null;
+  if (m) {
+    info.item = Number(m[1]);
+    path = `result${m[2] ?? ""}`;
+  }
+  info.unsendable = { path, reason: e.reason };
+  return info;
 }
 
 function isErrorLike(x: unknown): boolean {

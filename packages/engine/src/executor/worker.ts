@@ -5,15 +5,16 @@
  */
 import { parentPort, workerData } from "node:worker_threads";
 import { createRequire } from "node:module";
+import { inspect } from "node:util";
 import { hostname } from "node:os";
 import { join } from "node:path";
 import {
-  DEFAULT_MAX_MESSAGE_BYTES, MessageTooLargeError, SerializationError, decodeValue, encodeValue, encodedSize,
-  type EngineTask, type TaskResult,
+  DEFAULT_MAX_MESSAGE_BYTES, MessageTooLargeError, decodeValue, encodeValue, encodedSize,
+  type EngineTask, type FunctionRecord, type ShippedFunctionOrigin, type TaskResult,
 } from "@ptcluster/protocol";
-import { compileFunction, forgetFunction, readGlobalBinding, runCode } from "./compile.js";
+import { compileFunction, compileValueFunction, forgetFunction, readGlobalBinding, runCode } from "./compile.js";
 import { installOutputCapture, taskStore, type TaskContext } from "./capture.js";
-import { MapItemFailure, toFailure } from "./failure.js";
+import { MapItemFailure, toFailure, unsendableFailure } from "./failure.js";
 import type { ExecutorData, FromExecutor, ToExecutor } from "./protocol.js";
 import { packFrames, unpackFrames, type Packed } from "../shared/transfer.js";
 import { mpiFromEnv } from "../shared/mpi.js";
@@ -64,6 +65,56 @@ function shippedFunction(task: EngineTask, scope: Record<string, unknown> | unde
   const fn = compileFunction(task.fn, src, task.scope)(scope);
   if (typeof fn !== "function") throw new TypeError(`the shipped code is not a function (it is ${typeof fn})`);
   return fn;
+}
+
+/** Functions that travelled as values, by hash: their name and path, to name them in errors. */
+const origins = new Map<string, ShippedFunctionOrigin>();
+const originOf = (hash: string) => origins.get(hash);
+
+/**
+ * Decodes a payload, compiling the functions in it in the engine namespace; those of an `apply`
+ * or `map` then see the task's `scope` names, bound once the whole payload (scope included) exists.
+ */
+function decodePayload(task: EngineTask, body: Buffer, frames: Buffer[]): unknown {
+  const binds: Array<(scope: Record<string, unknown>) => void> = [];
+  const revive = (rec: FunctionRecord) => {
+    if (origins.size >= 2_000 && !origins.has(rec.hash)) origins.delete(origins.keys().next().value as string);
+    origins.set(rec.hash, { name: rec.name, path: rec.path });
+    const { fn, bind } = compileValueFunction(rec.hash, rec.src, task.op === "push" ? undefined : task.scope);
+    if (bind) binds.push(bind);
+    return fn;
+  };
+  const payload = decodeValue(body, frames, revive);
+  if (binds.length) {
+    const scope = ((payload as unknown[])[1] ?? {}) as Record<string, unknown>;
+    for (const bind of binds) bind(scope);
+  }
+  return payload;
+}
+
+/** Longest description `execute` returns for a completion value it cannot send. */
+const MAX_DESCRIPTION = 2_000;
+
+/**
+ * The completion value of `execute` as it can travel: itself, or, when it cannot be sent (a
+ * function, a class instance, too large), what the Node REPL would print for it, bounded. Code
+ * that ran must never be reported as failed because of the value its last statement left.
+ */
+function encodeCompletion(value: unknown): { body: Buffer; frames: Buffer[] } {
+  try {
+    const out = encodeValue(value, "result", undefined, { returned: true });
+    if (encodedSize(out) <= maxResultBytes) return out;
+  } catch {
+    /* described below */
+  }
+  let text: string;
+  try {
+    text = inspect(value, { depth: 2, maxArrayLength: 20, maxStringLength: 200, breakLength: 100 });
+  } catch {
+    text = Object.prototype.toString.call(value); // a hostile Proxy or a throwing inspect hook
+  }
+  if (text.length > MAX_DESCRIPTION) text = `${text.slice(0, MAX_DESCRIPTION)}…`;
+  return encodeValue(text, "result");
 }
 
 const concurrency = Math.max(1, (workerData as ExecutorData | undefined)?.concurrency ?? 1);
@@ -179,17 +230,20 @@ async function runTask(task: EngineTask, body: Buffer, frames: Buffer[]): Promis
   let out: { body: Buffer; frames: Buffer[] };
   try {
     const value = await taskStore.run(ctx, () => perform(task, body, frames));
-    try {
-      out = encodeValue(value, "result");
-      const bytes = encodedSize(out);
-      if (bytes > maxResultBytes) throw new MessageTooLargeError("The result", bytes, maxResultBytes);
-    } catch (err) {
-      ok = false;
-      out = encodeValue(toFailure(err instanceof SerializationError || err instanceof MessageTooLargeError ? err : new SerializationError("result", (err as Error).message)));
+    if (task.op === "execute") out = encodeCompletion(value);
+    else {
+      try {
+        out = encodeValue(value, "result", undefined, { returned: true });
+        const bytes = encodedSize(out);
+        if (bytes > maxResultBytes) throw new MessageTooLargeError("The result", bytes, maxResultBytes);
+      } catch (err) {
+        ok = false;
+        out = encodeValue(err instanceof MessageTooLargeError ? toFailure(err) : unsendableFailure(err, task.op === "map"));
+      }
     }
   } catch (err) {
     ok = false;
-    out = encodeValue(toFailure(err));
+    out = encodeValue(toFailure(err, originOf));
   }
   running.delete(task.id);
   const result: TaskResult = { id: task.id, ok, engine: engineInfo.id, started, completed: Date.now() };
@@ -201,7 +255,7 @@ async function runTask(task: EngineTask, body: Buffer, frames: Buffer[]): Promis
 }
 
 async function perform(task: EngineTask, body: Buffer, frames: Buffer[]): Promise<unknown> {
-  const payload = decodeValue(body, frames);
+  const payload = decodePayload(task, body, frames);
   switch (task.op) {
     case "apply": {
       const [args, scope] = payload as [unknown[], Record<string, unknown> | undefined];

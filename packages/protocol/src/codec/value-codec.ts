@@ -1,5 +1,5 @@
 import { Packr, addExtension } from "msgpackr";
-import { assertCloneable, type CloneCheck } from "./clone-check.js";
+import { assertCloneable, type CloneCheck, type CloneOptions, type FunctionRecord } from "./clone-check.js";
 import { SerializationError } from "../errors.js";
 
 /** Binary values of this many bytes or more travel as their own frames, never copied into the body. */
@@ -22,6 +22,13 @@ const TypedArray = Object.getPrototypeOf(Uint8Array) as new (...a: never[]) => A
 // can live here for the duration of one call.
 let outFrames: Buffer[] | null = null;
 let inFrames: readonly Buffer[] | null = null;
+// Likewise the functions of the value being encoded (found by the clone check), and what turns
+// a function record back into a function while decoding (only engines have one).
+let outFunctions: Map<unknown, FunctionRecord> | null = null;
+let inReviver: FunctionReviver | null = null;
+
+/** Turns a function that travelled as source back into a function (an engine compiles it in its namespace). */
+export type FunctionReviver = (record: FunctionRecord) => unknown;
 
 // Extension types chosen clear of msgpackr's own (0x42 0x62 0x65 0x69 0x70 0x73 0x74 0x78 0xff).
 const EXT_BINARY = 0x50;
@@ -29,6 +36,7 @@ const EXT_ERROR = 0x51; // replaces msgpackr's lossy Error encoding: keeps stack
 const EXT_NEG_ZERO = 0x53;
 const EXT_SPARSE = 0x54;
 const EXT_BOXED = 0x55;
+const EXT_FUNCTION = 0x56;
 
 function kindOf(value: object): number {
   const k = BINARY_KINDS.indexOf(value.constructor as BinaryCtor);
@@ -198,6 +206,21 @@ for (const Class of [Number, String, Boolean, BigInt] as unknown as Array<new (.
   addExtension({ Class, type: EXT_BOXED, write: (v: { valueOf(): unknown }) => v.valueOf(), read: (v: unknown) => Object(v) });
 }
 
+// Functions travel as their record (source, hash, name, path), only when the clone check shipped them.
+addExtension({
+  Class: Function,
+  type: EXT_FUNCTION,
+  write: (fn: unknown) => {
+    const rec = outFunctions?.get(fn);
+    if (!rec) throw new SerializationError("value", `a function (${(fn as { name?: string }).name || "anonymous"}) cannot be sent here.`);
+    return [rec.hash, rec.src, rec.name, rec.path];
+  },
+  read: ([hash, src, name, path]: [string, string, string, string]) => {
+    if (!inReviver) throw new TypeError(`a function (\`${name}\`, sent as \`${path}\`) arrived where none can be received`);
+    return inReviver({ hash, src, name, path });
+  },
+});
+
 const valuePackr = new Packr({ structuredClone: true, useBigIntExtension: true, moreTypes: true });
 
 /**
@@ -205,10 +228,11 @@ const valuePackr = new Packr({ structuredClone: true, useBigIntExtension: true, 
  * as separate frames. Throws a {@link SerializationError} naming `root` and the path of a value
  * that cannot be sent.
  */
-export function encodeValue(value: unknown, root = "value", checked?: CloneCheck): EncodedValue {
-  const check = checked ?? assertCloneable(value, root);
+export function encodeValue(value: unknown, root = "value", checked?: CloneCheck, options?: CloneOptions): EncodedValue {
+  const check = checked ?? assertCloneable(value, root, options);
   const frames: Buffer[] = [];
   outFrames = frames;
+  outFunctions = check.functions ?? null;
   try {
     return { body: valuePackr.pack(check.special ? rewriteSpecial(value, new Map()) : value), frames };
   } catch (err) {
@@ -216,6 +240,7 @@ export function encodeValue(value: unknown, root = "value", checked?: CloneCheck
     throw new SerializationError(root, (err as Error).message, { cause: err });
   } finally {
     outFrames = null;
+    outFunctions = null;
   }
 }
 
@@ -229,12 +254,17 @@ export function encodedSize(v: { body: Uint8Array; frames: readonly Uint8Array[]
 /** Default limit on one message: 1 GiB. */
 export const DEFAULT_MAX_MESSAGE_BYTES = 1 << 30;
 
-/** Decodes a value produced by {@link encodeValue}; typed arrays of 1 KiB or more view their frames without copying. */
-export function decodeValue(body: Uint8Array, frames: readonly Buffer[] = []): unknown {
+/**
+ * Decodes a value produced by {@link encodeValue}; typed arrays of 1 KiB or more view their frames
+ * without copying. Functions in it are rebuilt by `revive`; without one, a function is refused.
+ */
+export function decodeValue(body: Uint8Array, frames: readonly Buffer[] = [], revive?: FunctionReviver): unknown {
   inFrames = frames;
+  inReviver = revive ?? null;
   try {
     return valuePackr.unpack(body);
   } finally {
     inFrames = null;
+    inReviver = null;
   }
 }
