@@ -18,19 +18,21 @@ export function reportUsage(command: string | undefined, message: string): void 
 }
 
 /**
- * Levenshtein distance (insertions, deletions, substitutions), to suggest the flag or command a
- * user meant. A few lines do not justify a dependency.
+ * Edit distance with adjacent transpositions (optimal string alignment, as git uses for its
+ * suggestions: `stauts` is one step from `status`), to suggest the flag or command a user meant.
+ * A dozen lines do not justify a dependency.
  */
 export function editDistance(a: string, b: string): number {
-  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  const d: number[][] = Array.from({ length: a.length + 1 }, (_, i) => Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)));
+  const at = (i: number, j: number) => (d[i] as number[])[j] as number;
   for (let i = 1; i <= a.length; i++) {
-    const row = [i];
     for (let j = 1; j <= b.length; j++) {
-      row[j] = Math.min((prev[j] as number) + 1, (row[j - 1] as number) + 1, (prev[j - 1] as number) + (a[i - 1] === b[j - 1] ? 0 : 1));
+      let v = Math.min(at(i - 1, j) + 1, at(i, j - 1) + 1, at(i - 1, j - 1) + (a[i - 1] === b[j - 1] ? 0 : 1));
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) v = Math.min(v, at(i - 2, j - 2) + 1);
+      (d[i] as number[])[j] = v;
     }
-    prev = row;
   }
-  return prev[b.length] as number;
+  return at(a.length, b.length);
 }
 
 /**
@@ -79,7 +81,7 @@ export function unknownWord(args: string[], g: Grammar): { command?: string; err
     if (a.startsWith("--")) {
       const name = a.slice(2).split("=")[0] as string;
       const plain = kebab(name);
-      if (long.has(plain) || (plain.startsWith("no-") && known.booleans.includes(plain.slice(3)))) continue;
+      if (long.has(plain) || known.short.includes(plain) || (plain.startsWith("no-") && known.booleans.includes(plain.slice(3)))) continue;
       flag = `--${name}`;
       const near = closest(plain, [...long].filter((x) => !known.hidden.includes(x)));
       return { command, error: new UsageError(`unknown option ${flag}${near ? ` (did you mean --${near}?)` : ""}`) };
