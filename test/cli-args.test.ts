@@ -4,7 +4,7 @@ import { accessSync, constants, cpSync, existsSync, mkdirSync, mkdtempSync, read
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { connect } from "@ptcluster/client";
+import { ClusterStartError, connect, startCluster } from "@ptcluster/client";
 import { BIN, ptcluster } from "./helpers/cluster.js";
 import { processesUsing, running } from "./helpers/wait.js";
 
@@ -139,13 +139,13 @@ describe("ptcluster command line: set-up and arguments", () => {
     // Engines after the first stay "starting" for a minute (the fixture, preloaded through
     // NODE_OPTIONS into every process of the cluster, holds them before they register).
     const env = { NODE_OPTIONS: `--import ${SLOW_ENGINES}`, PTC_TEST_PROMPT_ENGINES: "1" };
-    const r = await ptcluster(dir, ["start", "-n", "3", "--timeout", "6000", "--json", "--no-restart"], { env });
+    const r = await ptcluster(dir, ["start", "-n", "3", "--timeout", "7000", "--json", "--no-restart"], { env });
     const left = processesUsing(dir);
     expect(r.exitCode, r.stderr).toBe(1);
     const lines = r.stderr.trim().split("\n");
     expect(lines).toHaveLength(1);
     expect(lines[0]).toBe(
-      "ptcluster start: Only 1 of 3 engines registered within 6000 ms; the 2 still starting were stopped. The cluster keeps running with 1 engine: " +
+      "ptcluster start: Only 1 of 3 engines registered within 7000 ms; the 2 still starting were stopped. The cluster keeps running with 1 engine: " +
         "use it, add engines with `ptcluster engines -n K`, or stop it with `ptcluster stop`.",
     );
     const s = JSON.parse(r.stdout) as StartJson;
@@ -163,6 +163,24 @@ describe("ptcluster command line: set-up and arguments", () => {
     }
     const stop = await ptcluster(dir, ["stop"]);
     expect(stop.exitCode, stop.stderr).toBe(0);
+    expect(processesUsing(dir)).toEqual([]);
+  });
+
+  it("startCluster() whose timeout passes with some engines registered rejects and stops that cluster (the caller has no handle on it)", async () => {
+    const dir = freshDir();
+    const saved = { dir: process.env["PTCLUSTER_DIR"], opts: process.env["NODE_OPTIONS"], prompt: process.env["PTC_TEST_PROMPT_ENGINES"] };
+    Object.assign(process.env, { PTCLUSTER_DIR: dir, NODE_OPTIONS: `--import ${SLOW_ENGINES}`, PTC_TEST_PROMPT_ENGINES: "1" });
+    let err: unknown;
+    try {
+      await startCluster({ n: 2, timeout: 7000, clusterId: "short" }).catch((e: unknown) => (err = e));
+    } finally {
+      for (const [k, v] of [["PTCLUSTER_DIR", saved.dir], ["NODE_OPTIONS", saved.opts], ["PTC_TEST_PROMPT_ENGINES", saved.prompt]] as const) {
+        if (v === undefined) delete process.env[k];
+        else process.env[k] = v;
+      }
+    }
+    expect(err).toBeInstanceOf(ClusterStartError);
+    expect((err as Error).message).toMatch(/Only 1 of 2 engines registered within 7000 ms/);
     expect(processesUsing(dir)).toEqual([]);
   });
 
