@@ -123,14 +123,13 @@ function printSummary(s: StartSummary, json: boolean): void {
     process.stdout.write(`${JSON.stringify(s)}\n`);
     return;
   }
-  const id = s.clusterId ? ` --cluster-id ${s.clusterId}` : "";
-  const prof = s.profile !== "default" ? ` --profile ${s.profile}` : "";
+  const flags = clusterFlags(s.profile, s.clusterId);
   process.stdout.write(
     `Cluster started: ${s.ids.length} engine${s.ids.length === 1 ? "" : "s"} [${s.ids.join(", ")}]\n` +
       `  profile     ${s.profile}${s.clusterId ? ` (cluster id ${s.clusterId})` : ""}\n` +
       `  connection  ${s.clientFile}\n` +
       `  controller  pid ${s.controllerPid}; engine pids ${s.enginePids.join(", ") || "none"}\n` +
-      `Connect with \`ptcluster repl${prof}${id}\` or \`await connect(${s.profile !== "default" || s.clusterId ? JSON.stringify({ profile: s.profile, ...(s.clusterId ? { clusterId: s.clusterId } : {}) }) : ""})\`; stop with \`ptcluster stop${prof}${id}\`.\n`,
+      `Connect with \`ptcluster repl${flags}\` or \`await connect(${s.profile !== "default" || s.clusterId ? JSON.stringify({ profile: s.profile, ...(s.clusterId ? { clusterId: s.clusterId } : {}) }) : ""})\`; stop with \`ptcluster stop${flags}\`.\n`,
   );
 }
 
