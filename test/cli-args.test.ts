@@ -198,7 +198,7 @@ describe("ptcluster command line: set-up and arguments", () => {
     results.forEach((r, i) => expectUsageError(r, dirs[i]!, cases[i]![1]));
   });
 
-  it("the numeric options of start, engines, stop, hub and engine are checked the same way", async () => {
+  it("the numeric options of start, engines, stop, hub and engine are checked the same way; a bad choice is one line too", async () => {
     const cases: Array<[string[], RegExp]> = [
       [["start", "--concurrency", "abc"], /^ptcluster start: --concurrency takes a whole number of tasks, 1 or more; got "abc";/],
       [["start", "--timeout", "0"], /^ptcluster start: --timeout takes a whole number of ms, 1 or more; got "0";/],
@@ -206,6 +206,7 @@ describe("ptcluster command line: set-up and arguments", () => {
       [["engines", "-n", "0"], /^ptcluster engines: -n takes a whole number of engines, 1 or more; got "0";/],
       [["stop", "--grace", "soon"], /^ptcluster stop: --grace takes a whole number of ms, 0 or more; got "soon";/],
       [["hub", "--heartbeat", "-5"], /^ptcluster hub: --heartbeat takes a whole number of ms, 10 or more; got "-5";/],
+      [["start", "--scheme", "fast"], /^ptcluster start: Invalid values: Argument: scheme, Given: "fast", Choices: "leastload", "lru", "random", "weighted"; see/],
       [["engine", "--id", "x", "--url", "tcp://127.0.0.1:1", "--key", "0".repeat(64)], /^ptcluster engine: --id takes an engine id, 0 or more; got "x";/],
     ];
     const dirs = cases.map(() => freshDir());

@@ -13,7 +13,9 @@ export const USAGE_EXIT_CODE = 2;
 /** Prints a usage error as one line, with where to read more, and sets exit code 2. */
 export function reportUsage(command: string | undefined, message: string): void {
   const who = command ? `ptcluster ${command}` : "ptcluster";
-  process.stderr.write(`${who}: ${message.split("\n")[0]}; see \`${who} --help\`\n`);
+  // One line, whatever the message: yargs spreads some (invalid choices) over several.
+  const line = message.split("\n").map((l) => l.trim()).filter(Boolean).join(" ");
+  process.stderr.write(`${who}: ${line}; see \`${who} --help\`\n`);
   process.exitCode = USAGE_EXIT_CODE;
 }
 
