@@ -11,12 +11,17 @@ import { createLauncher, type EngineGroup, type Launcher, type LauncherSettings 
 import { SshLauncher } from "../launchers/ssh.js";
 import { binPath } from "../util/cli-error.js";
 import { checkExposure } from "../util/exposure.js";
+import { localEngineLimit } from "../util/machine.js";
 import { mebibytes } from "../util/units.js";
+import { UsageError } from "../util/usage.js";
+import { endLaunches, shortfall, waitForRegistrations } from "./registrations.js";
 
 /** Options of `ptcluster start`; the same names as `startCluster()` takes. */
 export interface StartOptions {
   /** engines to start (default: the launcher's: available cores locally, the hosts' counts for ssh) */
   n: number | undefined;
+  /** allow more local engines than the machine-size rule (`localEngineLimit`) */
+  force: boolean;
   /** launcher: local, ssh, mpi or slurm */
   engines: string;
   /** the launchers' settings (hosts, ssh options, mpiexec, slurm partition, …) */
@@ -33,6 +38,8 @@ export interface StartOptions {
   heartbeatMs: number;
   /** internal: report readiness over IPC to the `start` that spawned this daemon */
   ipcReady: boolean;
+  /** internal: when the wait for engines ends (ms since the epoch; default `timeout` from now) */
+  deadline?: number | undefined;
   /** load-balancing scheme */
   scheme: SchedulerScheme;
   /** replace engines that die (default true) */
@@ -80,6 +87,8 @@ function assertNotRunning(paths: ProfilePaths): void {
 
 /** `ptcluster start`: daemonised unless `--foreground`. */
 export async function start(o: StartOptions): Promise<void> {
+  // `--timeout` bounds the whole of `start`, from here (the daemon's boot counts).
+  o.deadline ??= Date.now() + o.timeout;
   const paths = profilePaths(o.profile, o.clusterId);
   // Bad launcher settings fail here, before a daemon starts.
   const launcher = createLauncher(o.engines, launchContext(o, paths), o.launcher);
@@ -89,13 +98,24 @@ export async function start(o: StartOptions): Promise<void> {
     o.n = launcher instanceof SshLauncher ? launcher.capacity : defaultEngineCount();
   }
   if (!Number.isInteger(o.n) || o.n < 0) throw new InvalidOptionError(`Expected \`-n\` to be a non-negative integer, got \`${o.n}\``);
+  if (o.engines === "local" && !o.force) {
+    const { limit, why } = localEngineLimit();
+    if (o.n > limit) throw new UsageError(`-n ${o.n} is more engines than this machine runs well: at most ${limit} local engines (${why}); use a smaller -n, or --force`);
+  }
   if (!Number.isInteger(o.concurrency) || o.concurrency < 1) throw new InvalidOptionError(`Expected \`--concurrency\` to be a positive integer, got \`${o.concurrency}\``);
   checkExposure(o.ip, o.curve, o.encryption);
   assertNotRunning(paths);
   ensureProfileDirs(paths);
   if (o.foreground) return runController(o as StartOptions & { n: number }, paths);
-  const summary = await spawnDaemon(o, paths);
-  printSummary(summary, o.json);
+  const { summary, shortfall } = await spawnDaemon(o, paths);
+  if (shortfall === undefined || o.json) printSummary(summary, o.json);
+  // Fewer engines than asked: the cluster runs (the message says so and how to stop it), but `start` did not do what it was asked.
+  if (shortfall !== undefined) throw new ClusterStartError(shortfall);
+}
+
+/** How to name this cluster on the command line: ` --profile P --cluster-id C`, or "" for the default. */
+function clusterFlags(profile: string, clusterId: string): string {
+  return `${profile !== "default" ? ` --profile ${profile}` : ""}${clusterId ? ` --cluster-id ${clusterId}` : ""}`;
 }
 
 function printSummary(s: StartSummary, json: boolean): void {
@@ -103,24 +123,30 @@ function printSummary(s: StartSummary, json: boolean): void {
     process.stdout.write(`${JSON.stringify(s)}\n`);
     return;
   }
-  const id = s.clusterId ? ` --cluster-id ${s.clusterId}` : "";
-  const prof = s.profile !== "default" ? ` --profile ${s.profile}` : "";
+  const flags = clusterFlags(s.profile, s.clusterId);
   process.stdout.write(
     `Cluster started: ${s.ids.length} engine${s.ids.length === 1 ? "" : "s"} [${s.ids.join(", ")}]\n` +
       `  profile     ${s.profile}${s.clusterId ? ` (cluster id ${s.clusterId})` : ""}\n` +
       `  connection  ${s.clientFile}\n` +
       `  controller  pid ${s.controllerPid}; engine pids ${s.enginePids.join(", ") || "none"}\n` +
-      `Connect with \`ptcluster repl${prof}${id}\` or \`await connect(${s.profile !== "default" || s.clusterId ? JSON.stringify({ profile: s.profile, ...(s.clusterId ? { clusterId: s.clusterId } : {}) }) : ""})\`; stop with \`ptcluster stop${prof}${id}\`.\n`,
+      `Connect with \`ptcluster repl${flags}\` or \`await connect(${s.profile !== "default" || s.clusterId ? JSON.stringify({ profile: s.profile, ...(s.clusterId ? { clusterId: s.clusterId } : {}) }) : ""})\`; stop with \`ptcluster stop${flags}\`.\n`,
   );
 }
 
-/** Starts the controller as a detached process and returns once all its engines registered. */
-async function spawnDaemon(o: StartOptions, paths: ProfilePaths): Promise<StartSummary> {
+/** What the controller reports to the `start` that spawned it. */
+type Report = { type: "ready"; summary: StartSummary; shortfall?: string } | { type: "failed"; message: string };
+
+/**
+ * Starts the controller as a detached process and returns once its engines registered, or
+ * `--timeout` passed with some of them registered (`shortfall` says how many).
+ */
+async function spawnDaemon(o: StartOptions, paths: ProfilePaths): Promise<{ summary: StartSummary; shortfall?: string | undefined }> {
   const errFile = join(paths.logDir, `controller${paths.clusterId ? `-${paths.clusterId}` : ""}.stderr`);
   const fd = openSync(errFile, "w", 0o600);
   const args = [binPath(), "start", "--foreground", "--ipc-ready", "-n", String(o.n), "--profile", o.profile, "--ip", o.ip,
-    "--concurrency", String(o.concurrency), "--timeout", String(o.timeout), "--heartbeat", String(o.heartbeatMs), "--scheme", o.scheme];
+    "--concurrency", String(o.concurrency), "--timeout", String(o.timeout), "--deadline", String(o.deadline), "--heartbeat", String(o.heartbeatMs), "--scheme", o.scheme];
   if (!o.restart) args.push("--no-restart");
+  if (o.force) args.push("--force");
   if (o.maxMemory !== undefined) args.push("--max-memory", String(o.maxMemory));
   args.push("--max-message-mb", String(o.maxMessageMb), "--client-timeout", String(o.clientTimeoutMs), "--result-ttl", String(o.resultTtlMs));
   if (o.curve) args.push("--curve");
@@ -138,18 +164,30 @@ async function spawnDaemon(o: StartOptions, paths: ProfilePaths): Promise<StartS
       return "";
     }
   };
-  return new Promise<StartSummary>((resolve, reject) => {
-    child.on("message", (m: { type: string; summary?: StartSummary; message?: string }) => {
-      if (m.type === "ready" && m.summary) {
+  let failed: ClusterStartError | undefined;
+  return new Promise((resolve, reject) => {
+    // The controller ends its own wait at --timeout; this is the net under it (a controller that hangs before it can tell).
+    const net = setTimeout(() => {
+      child.kill("SIGTERM");
+      reject(new ClusterStartError(`The controller did not report within ${o.timeout} ms (--timeout) and 10 s more; it was stopped.${readErr() ? `\n${readErr()}` : ""}`));
+    }, (o.deadline ?? 0) - Date.now() + 10_000);
+    child.on("message", (m: Report) => {
+      if (m.type === "ready") {
+        clearTimeout(net);
         child.removeAllListeners("exit");
         child.disconnect();
         child.unref();
-        resolve(m.summary);
+        resolve({ summary: m.summary, shortfall: m.shortfall });
       } else if (m.type === "failed") {
-        reject(new ClusterStartError(m.message ?? "the controller failed to start"));
+        // The controller now stops what it started: answer once it has exited (no process left behind), within 5 s.
+        failed = new ClusterStartError(m.message);
+        clearTimeout(net);
+        setTimeout(() => reject(failed), 5_000).unref();
       }
     });
     child.on("exit", (code, signal) => {
+      clearTimeout(net);
+      if (failed) return reject(failed);
       const err = readErr();
       reject(new ClusterStartError(`The controller exited (${signal ?? `code ${code}`}) before the cluster was ready${err ? `:\n${err}` : "."}`));
     });
@@ -190,10 +228,13 @@ function settingsFrom(options: Record<string, unknown>): LauncherSettings {
 /** The controller process: hub in-process, engines launched and supervised here. */
 async function runController(o: StartOptions & { n: number }, paths: ProfilePaths): Promise<void> {
   const logger = createLogger({ name: "ptcluster", file: join(paths.logDir, `hub${paths.clusterId ? `-${paths.clusterId}` : ""}.log`) });
-  const report = (msg: { type: "ready"; summary: StartSummary } | { type: "failed"; message: string }) => {
+  const report = (msg: Report) => {
     if (o.ipcReady && process.send) {
       process.send(msg, () => process.disconnect?.());
-    } else if (msg.type === "ready") printSummary(msg.summary, o.json);
+    } else if (msg.type === "ready") {
+      printSummary(msg.summary, o.json);
+      if (msg.shortfall) process.stderr.write(`ptcluster start: ${msg.shortfall}\n`);
+    }
   };
   const ctx = launchContext(o, paths);
   const launchers = new Map<string, Launcher>();
@@ -215,6 +256,8 @@ async function runController(o: StartOptions & { n: number }, paths: ProfilePath
   const state: ClusterState = { profile: o.profile, clusterId: o.clusterId, hubPid: process.pid, enginePids: [], startedAt: Date.now(), state: "starting", engines: o.n, jobs: [] };
   writeClusterState(paths.stateFile, state);
   const groups = new Set<EngineGroup>();
+  /** Launches ended because their engines missed `--timeout`: not replaced, not counted as crashes. */
+  const abandoned = new WeakSet<EngineGroup>();
   let stopping = false;
 
   const shutdown = async (reason: string, code = 0) => {
@@ -261,8 +304,13 @@ async function runController(o: StartOptions & { n: number }, paths: ProfilePath
         recordState();
         if (stopping) return;
         const how = typeof code === "string" ? code : `code ${code}`;
-        logger.warn({ tag: g.tag, where: g.where, code }, "engine launch ended");
         hub.launchExited(g.tag, how);
+        if (abandoned.has(g)) {
+          registeredByTag.delete(g.tag);
+          logger.info({ tag: g.tag, where: g.where, code }, "stopped engines that missed the start timeout");
+          return;
+        }
+        logger.warn({ tag: g.tag, where: g.where, code }, "engine launch ended");
         // Replace it (its engines register with new ids), unless restarts are off, the launch never
         // worked (none of its engines registered: a failed start is reported, not retried), or
         // replacements keep dying early (a crash loop: a broken install, a bad NODE_OPTIONS).
@@ -283,6 +331,16 @@ async function runController(o: StartOptions & { n: number }, paths: ProfilePath
     recordState();
   };
 
+  /** Ends the launches that missed the timeout (no engine is left starting); the number of engines they were to start. */
+  const abandon = async (list: EngineGroup[]): Promise<number> => {
+    for (const g of list) abandoned.add(g);
+    await endLaunches(list);
+    const lost = list.reduce((a, g) => a + g.count, 0);
+    state.engines -= lost;
+    recordState();
+    return lost;
+  };
+
   /** Starts `n` engines with a launcher and resolves with their ids once they registered. */
   const launchMore = async (n: number, name: string, settings: LauncherSettings, timeoutMs: number): Promise<{ ids: number[] }> => {
     if (stopping) throw new ClusterStartError("The cluster is stopping.");
@@ -291,14 +349,27 @@ async function runController(o: StartOptions & { n: number }, paths: ProfilePath
     supervise(list);
     state.engines += n;
     recordState();
-    return { ids: await waitForRegistrations(hub, list, timeoutMs) };
+    const r = await waitForRegistrations(hub, list, timeoutMs);
+    if (r.complete) return { ids: r.ids };
+    await abandon(r.unfinished);
+    const kept = r.ids.filter((id) => hub.engineInfos().some((e) => e.id === id));
+    throw new ClusterStartError(`${shortfall(r, timeoutMs)}; the engines still starting were stopped${kept.length ? `, the ${kept.length} that registered [${kept.join(", ")}] stay` : ""}.${r.output ? ` Engine output:\n${r.output}` : ""}`);
   };
 
-  let launched: EngineGroup[] = [];
+  const deadline = o.deadline ?? Date.now() + o.timeout;
+  let shortBy: string | undefined;
   try {
-    launched = await mainLauncher.start(o.n, { idBase: 0 });
+    const launched = await mainLauncher.start(o.n, { idBase: 0 });
     supervise(launched);
-    await waitForRegistrations(hub, launched, o.timeout);
+    const r = await waitForRegistrations(hub, launched, deadline - Date.now());
+    if (!r.complete) {
+      const lost = await abandon(r.unfinished);
+      const kept = hub.engineInfos().length;
+      const output = r.output ? ` Engine output:\n${r.output}` : "";
+      if (kept === 0) throw new ClusterStartError(`${shortfall(r, o.timeout)}; the ${lost} still starting were stopped, and the controller.${output}`);
+      shortBy = `${shortfall(r, o.timeout)}; the ${lost} still starting were stopped. The cluster keeps running with ${kept} engine${kept === 1 ? "" : "s"}: ` +
+        `use it, add engines with \`ptcluster engines -n K${clusterFlags(o.profile, o.clusterId)}\`, or stop it with \`ptcluster stop${clusterFlags(o.profile, o.clusterId)}\`.${output}`;
+    }
     ready = true;
   } catch (err) {
     report({ type: "failed", message: (err as Error).message });
@@ -313,49 +384,6 @@ async function runController(o: StartOptions & { n: number }, paths: ProfilePath
       profile: o.profile, clusterId: o.clusterId, ids: hub.engineInfos().map((e) => e.id).sort((a, b) => a - b),
       clientFile: paths.clientFile, engineFile: paths.engineFile, controllerPid: process.pid, enginePids: [...state.enginePids],
     },
-  });
-}
-
-/**
- * Resolves with the ids of the engines of `launched` once every one registered; rejects with a
- * launch's output if it ends first, or on timeout.
- */
-function waitForRegistrations(hub: Hub, launched: EngineGroup[], timeoutMs: number): Promise<number[]> {
-  const want = launched.reduce((a, g) => a + g.count, 0);
-  const tags = new Map(launched.map((g) => [g.tag, g]));
-  const ids: number[] = [];
-  const perTag = new Map<string, number>();
-  return new Promise((resolve, reject) => {
-    let settled = false;
-    let timer: NodeJS.Timeout | undefined;
-    const done = (err?: Error) => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      hub.off("engine_up", onUp);
-      if (err) reject(err);
-      else resolve(ids.sort((a, b) => a - b));
-    };
-    const onUp = (info: { id: number; tag?: string }) => {
-      if (info.tag === undefined || !tags.has(info.tag)) return;
-      perTag.set(info.tag, (perTag.get(info.tag) ?? 0) + 1);
-      ids.push(info.id);
-      if (ids.length >= want) done();
-    };
-    hub.on("engine_up", onUp);
-    if (want === 0) done();
-    for (const g of launched) {
-      void g.exited.then((code) => {
-        if ((perTag.get(g.tag) ?? 0) >= g.count) return;
-        const out = g.output().trim();
-        const who = g.where === "local" ? `Engine process ${g.pids[0] ?? "?"}` : `The engines started by ${g.where}${g.pids.length ? ` (pid ${g.pids.join(", ")})` : ""}`;
-        done(new ClusterStartError(`${who} exited (${typeof code === "string" ? code : `code ${code}`}) before registering${out ? `:\n${out}` : "."}`));
-      });
-    }
-    if (settled) return;
-    timer = setTimeout(() => {
-      const outputs = launched.filter((g) => (perTag.get(g.tag) ?? 0) < g.count).map((g) => `${g.where}: ${g.output().trim()}`).filter((x) => !x.endsWith(": "));
-      done(new ClusterStartError(`Only ${ids.length} of ${want} engines registered within ${timeoutMs} ms.${outputs.length ? ` Engine output:\n${outputs[0]}` : ""}`));
-    }, timeoutMs);
+    ...(shortBy ? { shortfall: shortBy } : {}),
   });
 }

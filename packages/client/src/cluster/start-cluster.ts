@@ -38,7 +38,7 @@ function cliBin(): string {
 function runCli(args: string[], timeoutMs: number): Promise<string> {
   return new Promise((resolve, reject) => {
     execFile(process.execPath, [cliBin(), ...args], { timeout: timeoutMs, maxBuffer: 16 * 1024 * 1024 }, (err, stdout, stderr) => {
-      if (err) reject(new ClusterStartError(`\`ptcluster ${args[0]}\` failed: ${(stderr || err.message).trim()}`, { cause: err }));
+      if (err) reject(Object.assign(new ClusterStartError(`\`ptcluster ${args[0]}\` failed: ${(stderr || err.message).trim()}`, { cause: err }), { stdout }));
       else resolve(stdout);
     });
   });
@@ -114,7 +114,15 @@ export async function startCluster(options: StartClusterOptions = {}): Promise<C
   const profile = options.profile ?? "default";
   const clusterId = options.clusterId ?? randomBytes(4).toString("hex");
   args.push("--profile", profile, "--cluster-id", clusterId);
-  const out = await runCli(args, timeout + 10_000);
+  let out: string;
+  try {
+    out = await runCli(args, timeout + 10_000);
+  } catch (err) {
+    // `--timeout` passed with only some engines registered: the command line leaves that cluster
+    // running (and prints it); here the caller gets no handle on it, so it is stopped.
+    if (/"controllerPid"/.test((err as { stdout?: string }).stdout ?? "")) await runCli(["stop", "--profile", profile, "--cluster-id", clusterId], 30_000).catch(() => undefined);
+    throw err;
+  }
   let parsed: StartOutput;
   try {
     parsed = JSON.parse(out.trim().split("\n").pop() ?? "") as StartOutput;
