@@ -10,9 +10,10 @@ export async function hub(o: { profile: string; clusterId: string; ip: string; l
   checkExposure(o.ip, o.curve, o.encryption);
   const paths = profilePaths(o.profile, o.clusterId);
   ensureProfileDirs(paths);
-  const logger = createLogger({ name: "ptcluster", file: join(paths.logDir, `hub${o.clusterId ? `-${o.clusterId}` : ""}.log`) });
+  const logFile = join(paths.logDir, `hub${o.clusterId ? `-${o.clusterId}` : ""}.log`);
+  const logger = createLogger({ name: "ptcluster", file: logFile });
   const curve = o.curve ? { ...newCurveMaterial(), allowedKeys: readAllowedKeys(paths.allowedKeysFile) } : undefined;
-  const h = new Hub({ profile: o.profile, clusterId: o.clusterId, ip: o.ip, key: newClusterKey(), ...(curve ? { curve } : {}), heartbeatMs: o.heartbeatMs, scheme: o.scheme, maxMessageBytes: mebibytes(o.maxMessageMb), logger, ...(o.location ? { location: o.location } : {}), ...(o.ports ? { ports: o.ports } : {}) });
+  const h = new Hub({ profile: o.profile, clusterId: o.clusterId, ip: o.ip, key: newClusterKey(), ...(curve ? { curve } : {}), heartbeatMs: o.heartbeatMs, scheme: o.scheme, maxMessageBytes: mebibytes(o.maxMessageMb), logger, logFile, ...(o.location ? { location: o.location } : {}), ...(o.ports ? { ports: o.ports } : {}) });
   await h.start();
   writeClusterState(paths.stateFile, { profile: o.profile, clusterId: o.clusterId, hubPid: process.pid, enginePids: [], startedAt: Date.now(), state: "running", engines: 0 });
   process.stdout.write(`Controller running (pid ${process.pid}). Client file: ${paths.clientFile}\nEngine file: ${paths.engineFile}\nPorts: engine ${h.ports.engine}, client ${h.ports.client}, notify ${h.ports.notify}\n`);

@@ -189,7 +189,8 @@ function settingsFrom(options: Record<string, unknown>): LauncherSettings {
 
 /** The controller process: hub in-process, engines launched and supervised here. */
 async function runController(o: StartOptions & { n: number }, paths: ProfilePaths): Promise<void> {
-  const logger = createLogger({ name: "ptcluster", file: join(paths.logDir, `hub${paths.clusterId ? `-${paths.clusterId}` : ""}.log`) });
+  const logFile = join(paths.logDir, `hub${paths.clusterId ? `-${paths.clusterId}` : ""}.log`);
+  const logger = createLogger({ name: "ptcluster", file: logFile });
   const report = (msg: { type: "ready"; summary: StartSummary } | { type: "failed"; message: string }) => {
     if (o.ipcReady && process.send) {
       process.send(msg, () => process.disconnect?.());
@@ -208,7 +209,7 @@ async function runController(o: StartOptions & { n: number }, paths: ProfilePath
   const curve = o.curve ? { ...newCurveMaterial(), allowedKeys: readAllowedKeys(paths.allowedKeysFile) } : undefined;
   const hub: Hub = new Hub({
     profile: o.profile, clusterId: o.clusterId, ip: o.ip, key: newClusterKey(), ...(curve ? { curve } : {}), heartbeatMs: o.heartbeatMs, scheme: o.scheme,
-    maxMessageBytes: mebibytes(o.maxMessageMb), clientTimeoutMs: o.clientTimeoutMs, resultTtlMs: o.resultTtlMs, logger, ...(o.location ? { location: o.location } : {}), ...(o.ports ? { ports: o.ports } : {}),
+    maxMessageBytes: mebibytes(o.maxMessageMb), clientTimeoutMs: o.clientTimeoutMs, resultTtlMs: o.resultTtlMs, logger, logFile, ...(o.location ? { location: o.location } : {}), ...(o.ports ? { ports: o.ports } : {}),
     launch: (req) => launchMore(req.n, req.launcher || o.engines, req.launcher ? settingsFrom(req.options) : { ...o.launcher, ...settingsFrom(req.options) }, Number(req.options["timeout"] ?? o.timeout)),
   });
   await hub.start();

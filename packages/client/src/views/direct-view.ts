@@ -5,7 +5,7 @@ import {
 import type { Client } from "../client.js";
 import { AsyncResult, pendingMetadata, recordResult, type TaskMetadata } from "../results/async-result.js";
 import { failureToError } from "../results/remote-errors.js";
-import { shipFunction } from "../functions/ship.js";
+import { shipFunction, type ShippedFunction } from "../functions/ship.js";
 import { validateViewOptions, type ViewOptions } from "./view-options.js";
 import { describeValue } from "../options.js";
 
@@ -21,7 +21,7 @@ interface Submission<T> {
   targets: number[];
   /** Payload per target, or one for all. */
   parts: Part[] | Part;
-  fn?: { hash: string; src: string };
+  fn?: ShippedFunction;
   scope?: string[];
   combine: (values: unknown[]) => T;
 }
@@ -99,7 +99,10 @@ abstract class AddressedView {
         },
       });
       const base: Omit<ClientTask, "id" | "src" | "to"> = { op: s.op };
-      if (s.fn) base.fn = s.fn.hash;
+      if (s.fn) {
+        base.fn = s.fn.hash;
+        base.name = s.fn.name;
+      }
       if (s.scope?.length) base.scope = s.scope;
       if (Array.isArray(s.parts)) {
         // A different payload per engine: one task each.
