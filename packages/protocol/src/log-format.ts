@@ -1,8 +1,9 @@
-import { styleText } from "node:util";
-
 /** pino's numeric levels, by name. */
 const LEVELS: Record<number, string> = { 10: "TRACE", 20: "DEBUG", 30: "INFO", 40: "WARN", 50: "ERROR", 60: "FATAL" };
-const COLORS: Record<string, Parameters<typeof styleText>[0]> = { TRACE: "gray", DEBUG: "gray", INFO: "green", WARN: "yellow", ERROR: "red", FATAL: "red" };
+/** ANSI colours (foreground, reset with 39): the caller decides whether the terminal wants them. */
+const GRAY = 90;
+const COLORS: Record<string, number> = { TRACE: GRAY, DEBUG: GRAY, INFO: 32, WARN: 33, ERROR: 31, FATAL: 31 };
+const paint = (code: number, text: string) => `\u001b[${code}m${text}\u001b[39m`;
 /** Fields every line has, shown in its own place rather than as `key=value`. */
 const PLACED = new Set(["time", "level", "msg", "pid", "hostname", "name", "component", "engineId", "err"]);
 
@@ -35,8 +36,8 @@ export function formatLogLine(line: string, colors = false): string {
   const level = levelName.padEnd(5);
   const who = `${typeof o["component"] === "string" ? o["component"] : (o["name"] ?? "")}${o["engineId"] !== undefined ? `[${String(o["engineId"])}]` : ""}`;
   const fields = Object.entries(o).filter(([k]) => !PLACED.has(k)).map(([k, v]) => `${k}=${show(v)}`);
-  let out = `${clock(o["time"])} ${colors ? styleText(COLORS[levelName] ?? "white", level) : level} ${who ? `${who} ` : ""}${String(o["msg"] ?? "")}`;
-  if (fields.length) out += ` ${colors ? styleText("gray", fields.join(" ")) : fields.join(" ")}`;
+  let out = `${clock(o["time"])} ${colors ? paint(COLORS[levelName] ?? 39, level) : level} ${who ? `${who} ` : ""}${String(o["msg"] ?? "")}`;
+  if (fields.length) out += ` ${colors ? paint(GRAY, fields.join(" ")) : fields.join(" ")}`;
   const err = o["err"] as { stack?: unknown; message?: unknown } | undefined;
   if (err && typeof err === "object") out += `\n    ${String(err.stack ?? err.message ?? show(err)).replace(/\n/g, "\n    ")}`;
   return `${out}\n`;

@@ -4,12 +4,14 @@ import { createLogger, ensureProfileDirs, newClusterKey, newCurveMaterial, profi
 import { checkExposure } from "../util/exposure.js";
 import { rmSync } from "node:fs";
 import { mebibytes } from "../util/units.js";
+import { tidyLogs } from "../util/log-files.js";
 
 /** `ptcluster hub`: only the controller, in the foreground; engines join with `ptcluster engine`. */
 export async function hub(o: { profile: string; clusterId: string; ip: string; location: string | undefined; heartbeatMs: number; scheme: SchedulerScheme; maxMessageMb: number; curve: boolean; encryption: boolean | undefined; ports?: { engine: number; client: number; notify: number } }): Promise<void> {
   checkExposure(o.ip, o.curve, o.encryption);
   const paths = profilePaths(o.profile, o.clusterId);
   ensureProfileDirs(paths);
+  tidyLogs(paths);
   const logFile = join(paths.logDir, `hub${o.clusterId ? `-${o.clusterId}` : ""}.log`);
   const logger = createLogger({ name: "ptcluster", file: logFile });
   const curve = o.curve ? { ...newCurveMaterial(), allowedKeys: readAllowedKeys(paths.allowedKeysFile) } : undefined;

@@ -12,6 +12,7 @@ import { SshLauncher } from "../launchers/ssh.js";
 import { binPath } from "../util/cli-error.js";
 import { checkExposure } from "../util/exposure.js";
 import { mebibytes } from "../util/units.js";
+import { tidyLogs } from "../util/log-files.js";
 
 /** Options of `ptcluster start`; the same names as `startCluster()` takes. */
 export interface StartOptions {
@@ -93,6 +94,8 @@ export async function start(o: StartOptions): Promise<void> {
   checkExposure(o.ip, o.curve, o.encryption);
   assertNotRunning(paths);
   ensureProfileDirs(paths);
+  // Once per start: the daemon `start` spawns (--ipc-ready) comes here too, after its log exists.
+  if (!o.ipcReady) tidyLogs(paths);
   if (o.foreground) return runController(o as StartOptions & { n: number }, paths);
   const summary = await spawnDaemon(o, paths);
   printSummary(summary, o.json);
@@ -110,6 +113,7 @@ function printSummary(s: StartSummary, json: boolean): void {
       `  profile     ${s.profile}${s.clusterId ? ` (cluster id ${s.clusterId})` : ""}\n` +
       `  connection  ${s.clientFile}\n` +
       `  controller  pid ${s.controllerPid}; engine pids ${s.enginePids.join(", ") || "none"}\n` +
+      `  logs        ${profilePaths(s.profile, s.clusterId).logDir}\n` +
       `Connect with \`ptcluster repl${prof}${id}\` or \`await connect(${s.profile !== "default" || s.clusterId ? JSON.stringify({ profile: s.profile, ...(s.clusterId ? { clusterId: s.clusterId } : {}) }) : ""})\`; stop with \`ptcluster stop${prof}${id}\`.\n`,
   );
 }
