@@ -1,5 +1,5 @@
 import { afterAll, describe, expect, it } from "vitest";
-import { execa, type ResultPromise } from "execa";
+import { execa } from "execa";
 import { mkdtempSync, readdirSync, rmSync, statSync, utimesSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -27,7 +27,7 @@ describe("what a busy engine runs (rc.status, ptcluster status)", () => {
 
   it("shows the running task's function name and a growing duration, and the task queued behind it", async () => {
     const marker = join(ctx.dir, "spin-done");
-    const v = ctx.rc.view(ctx.rc.ids[0]);
+    const v = ctx.rc.view([ctx.rc.ids[0]!]);
     const busy = v.apply(spinUntil, marker);
     const behind = v.apply(function queuedBehind() {
       return 1;
@@ -104,7 +104,9 @@ describe("what a busy engine runs (rc.status, ptcluster status)", () => {
 describe("logs", () => {
   // Not `tempClusterDir()`: it would set PTCLUSTER_DIR for the whole file, under the other describe's cluster.
   const tmp = { dir: mkdtempSync(join(tmpdir(), "ptc-ops-")) };
-  const children: ResultPromise[] = [];
+  const run = (file: string, args: string[]) =>
+    execa(file, args, { env: { PTCLUSTER_DIR: tmp.dir, NO_COLOR: "1" }, reject: false, stdin: "ignore", timeout: 30_000 });
+  const children: Array<ReturnType<typeof run>> = [];
   afterAll(async () => {
     for (const c of children) c.kill("SIGKILL");
     rmSync(tmp.dir, { recursive: true, force: true });
@@ -113,10 +115,8 @@ describe("logs", () => {
   it("`ptcluster engine` prints readable lines to a terminal and pino JSON when piped", async () => {
     const cluster = await startTestCluster(tmp.dir, { n: 0, profile: "fg" });
     try {
-      const env = { PTCLUSTER_DIR: tmp.dir, NO_COLOR: "1" };
-      const cmd = `${process.execPath} ${BIN} engine --profile fg`;
-      const tty = execa("script", ["-qfc", cmd, "/dev/null"], { env, reject: false, stdin: "ignore", timeout: 30_000 });
-      const piped = execa(process.execPath, [BIN, "engine", "--profile", "fg"], { env, reject: false, stdin: "ignore", timeout: 30_000 });
+      const tty = run("script", ["-qfc", `${process.execPath} ${BIN} engine --profile fg`, "/dev/null"]);
+      const piped = run(process.execPath, [BIN, "engine", "--profile", "fg"]);
       children.push(tty, piped);
       let ttyOut = "";
       let pipedErr = "";
