@@ -1,6 +1,6 @@
 import { afterAll, describe, expect, it } from "vitest";
 import { execa } from "execa";
-import { mkdtempSync, readdirSync, rmSync, statSync, utimesSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync, utimesSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { ClusterStatus } from "@ptcluster/client";
@@ -139,6 +139,25 @@ describe("logs", () => {
     expect(jsonLines.length).toBeGreaterThanOrEqual(2);
     for (const line of jsonLines) expect(JSON.parse(line)).toMatchObject({ level: expect.any(Number), msg: expect.any(String), pid: pipedPid });
     expect(await waitExited([children[0]!.pid!, pipedPid!], 5_000)).toEqual([]);
+  });
+
+  it("`ptcluster hub` in the foreground shows its log as readable lines on a terminal, and keeps JSON in its file", async () => {
+    const hub = run("script", ["-qfc", `${process.execPath} ${BIN} hub --profile hubfg`, "/dev/null"]);
+    children.push(hub);
+    let out = "";
+    hub.stdout?.on("data", (d: Buffer) => (out += d.toString()));
+    await waitFor(() => out.includes("controller running") && out.includes("Log: "), { what: "the controller's first log line" });
+    expect((await ptcluster(tmp.dir, ["stop", "--profile", "hubfg"])).exitCode).toBe(0);
+    const r = await hub;
+    const lines = String(r.stdout).split(/\r?\n/).filter(Boolean);
+    const logLines = lines.filter((l) => !/^(Controller running|Engine file|Ports|Log):? /.test(l));
+    expect(logLines.length).toBeGreaterThanOrEqual(2);
+    for (const line of logLines) expect(line).toMatch(READABLE);
+    expect(logLines.some((l) => / hub controller running ports=/.test(l))).toBe(true);
+    const logFile = join(tmp.dir, "profile_hubfg", "log", "hub.log");
+    expect(lines).toContain(`Log: ${logFile}`);
+    const json = readFileSync(logFile, "utf8").trim().split("\n").map((l) => JSON.parse(l) as { msg: string });
+    expect(json.map((j) => j.msg)).toEqual(expect.arrayContaining(["controller running", "controller stopping"]));
   });
 
   it("`ptcluster start` prunes stale log files beyond the newest 60, never a running cluster's nor files not its own", async () => {

@@ -22,16 +22,18 @@ function prettyStderr(): DestinationStream {
 }
 
 /**
- * A pino logger. With `file`, logs go there as JSON (created with mode 0600); otherwise to
- * stderr: readable lines on a terminal, JSON when piped (see `PTCLUSTER_LOG_FORMAT`).
- * Components add bindings with `logger.child({ component: "hub" })`.
+ * A pino logger. With `file`, logs go there as JSON (created with mode 0600), and with `echo`
+ * also to stderr as readable lines when that is a terminal (a controller in the foreground);
+ * without `file`, to stderr: readable lines on a terminal, JSON when piped (see
+ * `PTCLUSTER_LOG_FORMAT`). Components add bindings with `logger.child({ component: "hub" })`.
  */
-export function createLogger(options: { name: string; file?: string | undefined; level?: string | undefined }): Logger {
+export function createLogger(options: { name: string; file?: string | undefined; level?: string | undefined; echo?: boolean }): Logger {
   const level = options.level ?? process.env["PTCLUSTER_LOG_LEVEL"] ?? "info";
-  const dest = options.file
-    ? pino.destination({ dest: options.file, mkdir: true, sync: false, mode: 0o600 })
-    : stderrFormat() === "pretty" ? prettyStderr() : pino.destination({ dest: 2, sync: true });
-  return pino({ name: options.name, level, base: { pid: process.pid } }, dest);
+  const opts = { name: options.name, level, base: { pid: process.pid } };
+  if (!options.file) return pino(opts, stderrFormat() === "pretty" ? prettyStderr() : pino.destination({ dest: 2, sync: true }));
+  const file = pino.destination({ dest: options.file, mkdir: true, sync: false, mode: 0o600 });
+  if (!options.echo || stderrFormat() !== "pretty") return pino(opts, file);
+  return pino(opts, pino.multistream([{ level: level as pino.Level, stream: file }, { level: level as pino.Level, stream: prettyStderr() }]));
 }
 
 /** A logger that writes nothing (clients, by default, stay silent). */

@@ -194,7 +194,7 @@ function settingsFrom(options: Record<string, unknown>): LauncherSettings {
 /** The controller process: hub in-process, engines launched and supervised here. */
 async function runController(o: StartOptions & { n: number }, paths: ProfilePaths): Promise<void> {
   const logFile = join(paths.logDir, `hub${paths.clusterId ? `-${paths.clusterId}` : ""}.log`);
-  const logger = createLogger({ name: "ptcluster", file: logFile });
+  const logger = createLogger({ name: "ptcluster", file: logFile, echo: !o.ipcReady });
   const report = (msg: { type: "ready"; summary: StartSummary } | { type: "failed"; message: string }) => {
     if (o.ipcReady && process.send) {
       process.send(msg, () => process.disconnect?.());
