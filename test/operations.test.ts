@@ -168,8 +168,12 @@ describe("logs", () => {
     const running = await startTestCluster(tmp.dir, { n: 1, profile: "prune", clusterId: "live" });
     let started = false;
     try {
-      const liveFiles = readdirSync(logDir);
-      expect(liveFiles).toEqual(expect.arrayContaining(["hub-live.log", "controller-live.stderr", `engine-${running.enginePids[0]}.log`]));
+      // pino opens log files asynchronously: the engine's may appear just after `start` returns.
+      const liveFiles = await waitFor(() => {
+        const files = readdirSync(logDir);
+        return ["hub-live.log", "controller-live.stderr", `engine-${running.enginePids[0]}.log`].every((f) => files.includes(f)) ? files : undefined;
+      }, { what: "the running cluster's log files" });
+      expect(liveFiles.filter((f) => f.startsWith("engine-local-"))).toHaveLength(2);
       for (const f of liveFiles) age(f, longAgo);
       // A process that is alive (this one) owns a log as an engine would.
       const ownLog = `engine-${process.pid}.log`;
