@@ -231,9 +231,11 @@ describe("ptcluster CLI", () => {
     const lines = r.stdout.trim().split("\n");
     expect(lines[0]).toMatch(new RegExp(`^Profile default: controller pid ${shared.controllerPid}, 2 engines`));
     expect(lines[0]).toMatch(/; memory [\d.]+ MB \(heap [\d.]+ MB\), 0 results kept for departed clients \(0\.0 MB\)$/);
-    const header = lines[1]!.split(/\s+/);
+    const logDir = join(tmp.dir, "profile_default", "log");
+    expect(lines[1]).toBe(`Logs: ${logDir} (controller: ${join(logDir, "hub.log")})`);
+    const header = lines[2]!.split(/\s+/);
     expect(header).toEqual(expect.arrayContaining(["ID", "PID", "HOST", "STATE", "DONE"]));
-    const rows = lines.slice(2).map((l) => {
+    const rows = lines.slice(3).map((l) => {
       const cells = l.split(/\s+/);
       return Object.fromEntries(header.map((h, i) => [h, cells[i]]));
     });
@@ -242,6 +244,8 @@ describe("ptcluster CLI", () => {
     for (const row of rows) {
       expect(row["HOST"]).toBe(hostname());
       expect(row["STATE"]).toBe("idle");
+      expect(row["RUNNING"]).toBe("-");
+      expect(row["QUEUED"]).toBe("0");
       expect(Number(row["DONE"])).toBe(done.get(Number(row["ID"])));
     }
 

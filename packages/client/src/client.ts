@@ -6,7 +6,7 @@ import {
   AuthenticationError, Channel, ClusterStartError, ClientClosedError, CompositeError, DEFAULT_MAX_MESSAGE_BYTES, InvalidOptionError, decodeValue, HubLostError, MessageTooLargeError, NoEnginesError, encodedSize, PACKAGE_VERSION, PROTOCOL_VERSION,
   ProtocolError, VersionMismatchError, assertNever, curveClientOptions, endpoint, profilePaths, readConnectionFile, silentLogger,
   type ClientTask, type ClientToHub, type ConnectionInfo, type DropCounts, type EngineInfo, type FaultCounts, type HubRequest, type HubToClient, type LinkReport,
-  type Incoming, type Logger, type Notification, type Part, type TaskResult,
+  type Incoming, type Logger, type Notification, type Part, type RunningTask, type TaskResult,
 } from "@ptcluster/protocol";
 import { DirectView, EngineView } from "./views/direct-view.js";
 import { LoadBalancedView } from "./views/load-balanced-view.js";
@@ -56,15 +56,20 @@ export interface QueueStatus {
 }
 
 
-export type { DropCounts, FaultCounts, LinkReport } from "@ptcluster/protocol";
+export type { DropCounts, FaultCounts, LinkReport, RunningTask } from "@ptcluster/protocol";
 
 /** What `rc.status()` reports. */
 export interface ClusterStatus {
   pid: number;
   profile: string;
   clusterId: string;
-  /** Each engine, with its own view of its link (from its last heartbeat). */
-  engines: Array<EngineInfo & { link?: LinkReport }>;
+  /**
+   * Each engine, with its own view of its link (from its last heartbeat), the tasks running there
+   * (as of its last heartbeat, a heartbeat period behind at most) and how many more wait there.
+   */
+  engines: Array<EngineInfo & { link?: LinkReport; current: RunningTask[]; queued: number }>;
+  /** The controller's clock when it answered (ms since the epoch): running tasks' `since` counts from it. */
+  time: number;
   clients: number;
   tasksInFlight: number;
   unassigned: number;
@@ -74,6 +79,8 @@ export interface ClusterStatus {
   messages: { client: MessageCounts; engine: MessageCounts };
   /** Only while fault injection (`PTCLUSTER_TEST_FAULTS`) is on: what it did to the controller's sends. */
   faults?: { client: FaultCounts; engine: FaultCounts };
+  /** The profile's log directory (engines' and launchers' logs) and the controller's own log file (on the controller's host). */
+  log: { dir: string; file?: string };
   /** The controller process's memory (bytes, as `process.memoryUsage()`). */
   memory: { rss: number; heapUsed: number; external: number; arrayBuffers: number };
   /**

@@ -1,6 +1,6 @@
 import "./engine-global.js";
 export type { EngineGlobal } from "./engine-global.js";
-export { Client, connect, type ClientState, type ClientEvents, type ClusterStatus, type DropCounts, type FaultCounts, type LinkReport, type MessageCounts, type QueueStatus, type AddEnginesOptions, type Abortable } from "./client.js";
+export { Client, connect, type ClientState, type ClientEvents, type ClusterStatus, type DropCounts, type FaultCounts, type LinkReport, type MessageCounts, type QueueStatus, type AddEnginesOptions, type Abortable, type RunningTask } from "./client.js";
 export type { ConnectOptions } from "./options.js";
 export { DirectView, EngineView, type ResultOf, type ArgLists } from "./views/direct-view.js";
 export { LoadBalancedView, type AnyIterable, type ArgSources } from "./views/load-balanced-view.js";

@@ -15,6 +15,7 @@ import { LoadBalancer } from "./scheduler/load-balancer.js";
 import { ZapHandler } from "./security/zap-handler.js";
 import { ResultStore } from "./results/result-store.js";
 import { EngineRegistry, type EngineEntry } from "./registry/engine-registry.js";
+import { engineActivity, noteRunning } from "./registry/engine-activity.js";
 import { TaskTable, type TaskRecord } from "./scheduler/task-table.js";
 import { FunctionSources } from "./scheduler/function-sources.js";
 import { EMPTY_PART, Outbox } from "./clients/outbox.js";
@@ -62,6 +63,8 @@ export interface HubOptions {
    */
   launch?: (req: { n: number; launcher: string; options: Record<string, unknown> }) => Promise<unknown>;
   logger: Logger;
+  /** The file `logger` writes to, for `ptcluster status` to point at. */
+  logFile?: string;
 }
 
 /**
@@ -214,6 +217,7 @@ export class Hub extends EventEmitter<HubEvents> {
           entry.info.running = header.running ?? entry.info.running;
           entry.info.state = entry.info.running > 0 ? "busy" : "idle";
           if (header.link) entry.link = header.link;
+          noteRunning(entry, header.current, Date.now());
         }
         break;
       case "engine_results":
@@ -532,7 +536,7 @@ export class Hub extends EventEmitter<HubEvents> {
         const rec = this.tasks.add(client.routingId, client.key, t.id, -1, {
           task: t, part, attempts: 0, deaths: 0, retriesLeft: spec.retries ?? 0, maxDeaths: spec.maxDeaths ?? 3,
           targets: spec.targets ? new Set(spec.targets) : undefined, failedOn: undefined,
-        }, t.fn);
+        }, t);
         if (spec.targets && !spec.targets.some((id) => this.engines.get(id))) {
           // Targets that do not exist now may register later; the task waits for them in the queue.
           this.log.debug({ targets: spec.targets }, "load-balanced task waits for its target engines");
@@ -542,7 +546,7 @@ export class Hub extends EventEmitter<HubEvents> {
       }
       for (const target of t.to) {
         const engine = this.engines.get(target);
-        const rec = this.tasks.add(client.routingId, client.key, t.id, target, undefined, t.fn);
+        const rec = this.tasks.add(client.routingId, client.key, t.id, target, undefined, t);
         if (!engine) {
           const err = new UnknownEngineError(target, this.engines.ids());
           this.tasks.take(rec.hubId);
@@ -580,8 +584,9 @@ export class Hub extends EventEmitter<HubEvents> {
   private statusReport(): unknown {
     const mem = process.memoryUsage();
     return {
-      pid: process.pid, profile: this.paths.profile, clusterId: this.opts.clusterId ?? "", ports: this.ports,
-      engines: [...this.engines.all()].map((e) => ({ ...e.info, running: e.inflight.size, ...(e.link ? { link: e.link } : {}) })),
+      // The controller's clock: `since` of running tasks counts from it.
+      time: Date.now(), pid: process.pid, profile: this.paths.profile, clusterId: this.opts.clusterId ?? "", ports: this.ports,
+      engines: [...this.engines.all()].map((e) => ({ ...e.info, running: e.inflight.size, ...engineActivity(e, this.tasks), ...(e.link ? { link: e.link } : {}) })),
       clients: this.clients.size, tasksInFlight: this.tasks.size, unassigned: this.lb.queued,
       // Messages refused (bad tag, failed authentication, duplicates and replays, malformed), per socket.
       dropped: { client: { ...this.clientCh.stats.dropped }, engine: { ...this.engineCh.stats.dropped } },
@@ -593,6 +598,8 @@ export class Hub extends EventEmitter<HubEvents> {
       ...(this.clientCh.stats.faults && this.engineCh.stats.faults
         ? { faults: { client: { ...this.clientCh.stats.faults }, engine: { ...this.engineCh.stats.faults } } }
         : {}),
+      // Where to look when something went wrong: the profile's log directory and this controller's log.
+      log: { dir: this.paths.logDir, ...(this.opts.logFile ? { file: this.opts.logFile } : {}) },
       memory: { rss: mem.rss, heapUsed: mem.heapUsed, external: mem.external, arrayBuffers: mem.arrayBuffers },
       // What the controller holds on behalf of clients and engines: all of it goes when they do
       // (sessions excepted: bounded, they keep old messages from being replayed).

@@ -27,6 +27,17 @@ export interface EngineInfo {
 export interface MpiPlace { rank: number; size: number }
 export type EngineState = "idle" | "busy" | "dead";
 
+/** A task running on an engine, as `rc.status()` reports it. */
+export interface RunningTask {
+  /** The task's id as its client knows it (`"<client id>:<n>"`, as in `ar.msgIds`). */
+  taskId: string;
+  /** The function's name (`anonymous` when it has none), or the op for execute, push and pull. */
+  fn: string;
+  op: TaskOp;
+  /** When it started, by the controller's clock (ms since the epoch). */
+  since: number;
+}
+
 /** Built-in operations an engine performs. */
 export type TaskOp = "apply" | "map" | "execute" | "push" | "pull";
 
@@ -41,6 +52,8 @@ export interface ClientTask {
   lb?: LoadBalanceSpec;
   /** Hash of the function source (apply). */
   fn?: string;
+  /** The function's name, for `ptcluster status` (apply and map; other ops show as their op). */
+  name?: string;
   /** Function source, sent with the first use of `fn` on this connection. */
   src?: string;
   /** Names shipped with `scope` (their values are in the part). */
@@ -213,7 +226,11 @@ export interface RegisterMsg {
   mpi?: MpiPlace;
 }
 export interface EngineResultsMsg { type: "engine_results"; results: TaskResult[]; pf: number[] }
-export interface HeartbeatMsg { type: "heartbeat"; t: number; running?: number; done?: number; link?: LinkReport }
+/**
+ * `current`: the tasks running now, as `[task id, ms since it started]` (a duration rather than a
+ * time, so the controller needs no clock in common with the engine): what `ptcluster status` shows.
+ */
+export interface HeartbeatMsg { type: "heartbeat"; t: number; running?: number; done?: number; link?: LinkReport; current?: Array<[number, number]> }
 export interface UnregisterMsg { type: "unregister"; reason: string }
 /** Tasks handed back after a `release`, not started. */
 export interface ReleasedMsg { type: "released"; ids: number[] }

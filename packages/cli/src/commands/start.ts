@@ -15,6 +15,7 @@ import { localEngineLimit } from "../util/machine.js";
 import { mebibytes } from "../util/units.js";
 import { UsageError } from "../util/usage.js";
 import { endLaunches, shortfall, waitForRegistrations } from "./registrations.js";
+import { tidyLogs } from "../util/log-files.js";
 
 /** Options of `ptcluster start`; the same names as `startCluster()` takes. */
 export interface StartOptions {
@@ -106,6 +107,8 @@ export async function start(o: StartOptions): Promise<void> {
   checkExposure(o.ip, o.curve, o.encryption);
   assertNotRunning(paths);
   ensureProfileDirs(paths);
+  // Once per start: the daemon `start` spawns (--ipc-ready) comes here too, after its log exists.
+  if (!o.ipcReady) tidyLogs(paths);
   if (o.foreground) return runController(o as StartOptions & { n: number }, paths);
   const { summary, shortfall } = await spawnDaemon(o, paths);
   if (shortfall === undefined || o.json) printSummary(summary, o.json);
@@ -129,6 +132,7 @@ function printSummary(s: StartSummary, json: boolean): void {
       `  profile     ${s.profile}${s.clusterId ? ` (cluster id ${s.clusterId})` : ""}\n` +
       `  connection  ${s.clientFile}\n` +
       `  controller  pid ${s.controllerPid}; engine pids ${s.enginePids.join(", ") || "none"}\n` +
+      `  logs        ${profilePaths(s.profile, s.clusterId).logDir}\n` +
       `Connect with \`ptcluster repl${flags}\` or \`await connect(${s.profile !== "default" || s.clusterId ? JSON.stringify({ profile: s.profile, ...(s.clusterId ? { clusterId: s.clusterId } : {}) }) : ""})\`; stop with \`ptcluster stop${flags}\`.\n`,
   );
 }
@@ -227,7 +231,8 @@ function settingsFrom(options: Record<string, unknown>): LauncherSettings {
 
 /** The controller process: hub in-process, engines launched and supervised here. */
 async function runController(o: StartOptions & { n: number }, paths: ProfilePaths): Promise<void> {
-  const logger = createLogger({ name: "ptcluster", file: join(paths.logDir, `hub${paths.clusterId ? `-${paths.clusterId}` : ""}.log`) });
+  const logFile = join(paths.logDir, `hub${paths.clusterId ? `-${paths.clusterId}` : ""}.log`);
+  const logger = createLogger({ name: "ptcluster", file: logFile, echo: !o.ipcReady });
   const report = (msg: Report) => {
     if (o.ipcReady && process.send) {
       process.send(msg, () => process.disconnect?.());
@@ -249,7 +254,7 @@ async function runController(o: StartOptions & { n: number }, paths: ProfilePath
   const curve = o.curve ? { ...newCurveMaterial(), allowedKeys: readAllowedKeys(paths.allowedKeysFile) } : undefined;
   const hub: Hub = new Hub({
     profile: o.profile, clusterId: o.clusterId, ip: o.ip, key: newClusterKey(), ...(curve ? { curve } : {}), heartbeatMs: o.heartbeatMs, scheme: o.scheme,
-    maxMessageBytes: mebibytes(o.maxMessageMb), clientTimeoutMs: o.clientTimeoutMs, resultTtlMs: o.resultTtlMs, logger, ...(o.location ? { location: o.location } : {}), ...(o.ports ? { ports: o.ports } : {}),
+    maxMessageBytes: mebibytes(o.maxMessageMb), clientTimeoutMs: o.clientTimeoutMs, resultTtlMs: o.resultTtlMs, logger, logFile, ...(o.location ? { location: o.location } : {}), ...(o.ports ? { ports: o.ports } : {}),
     launch: (req) => launchMore(req.n, req.launcher || o.engines, req.launcher ? settingsFrom(req.options) : { ...o.launcher, ...settingsFrom(req.options) }, Number(req.options["timeout"] ?? o.timeout)),
   });
   await hub.start();

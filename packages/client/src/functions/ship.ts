@@ -5,6 +5,8 @@ import { moduleRefOf, moduleSource } from "./module-function.js";
 export interface ShippedFunction {
   hash: string;
   src: string;
+  /** Its name, for `ptcluster status`: `anonymous` if it has none, `(module) name` for a module function. */
+  name: string;
 }
 
 const cache = new WeakMap<object, ShippedFunction>();
@@ -13,7 +15,7 @@ const cache = new WeakMap<object, ShippedFunction>();
  * or typed again at the REPL) is a new object each time, with the same source. Bounded; the
  * oldest entry goes first.
  */
-const bySource = new Map<string, ShippedFunction>();
+const bySource = new Map<string, Omit<ShippedFunction, "name">>();
 const MAX_BY_SOURCE = 1_000;
 
 /**
@@ -30,7 +32,7 @@ export function shipFunction(fn: unknown): ShippedFunction {
   const ref = moduleRefOf(fn);
   if (ref) {
     const src = moduleSource(ref);
-    const shipped = { hash: sourceHash(src), src };
+    const shipped = { hash: sourceHash(src), src, name: `(module) ${ref.name === "default" ? `default of ${ref.url.slice(ref.url.lastIndexOf("/") + 1)}` : ref.name}` };
     cache.set(fn, shipped);
     return shipped;
   }
@@ -40,13 +42,15 @@ export function shipFunction(fn: unknown): ShippedFunction {
       `Cannot ship \`${fn.name || "anonymous"}\`: it is a built-in or bound function, whose source is not available. Wrap it: \`(x) => ${fn.name || "f"}(x)\`.`,
     );
   }
-  let shipped = bySource.get(raw);
-  if (!shipped) {
+  let code = bySource.get(raw);
+  if (!code) {
     const src = asExpression(raw);
-    shipped = { hash: sourceHash(src), src };
+    code = { hash: sourceHash(src), src };
     if (bySource.size >= MAX_BY_SOURCE) bySource.delete(bySource.keys().next().value as string);
-    bySource.set(raw, shipped);
+    bySource.set(raw, code);
   }
+  // The name is the function's own: two functions with one source may be named apart.
+  const shipped = { ...code, name: fn.name || "anonymous" };
   cache.set(fn, shipped);
   return shipped;
 }

@@ -2,6 +2,7 @@ import { CompositeError, decodeValue, type ClientTask, type Part, type TaskOp, t
 import type { Client } from "../client.js";
 import { recordResult, type TaskMetadata } from "./async-result.js";
 import { failureToError } from "./remote-errors.js";
+import type { ShippedFunction } from "../functions/ship.js";
 
 /** @internal A call addressed to explicit engines. */
 export interface Submission {
@@ -9,7 +10,7 @@ export interface Submission {
   targets: number[];
   /** Payload per target, or one for all. */
   parts: Part[] | Part;
-  fn?: { hash: string; src: string };
+  fn?: ShippedFunction;
   scope?: string[];
 }
 
@@ -89,7 +90,10 @@ export function gatherTargets(client: Client, s: Submission, single: boolean, me
     },
   });
   const base: Omit<ClientTask, "id" | "src" | "to"> = { op: s.op };
-  if (s.fn) base.fn = s.fn.hash;
+  if (s.fn) {
+    base.fn = s.fn.hash;
+    base.name = s.fn.name;
+  }
   if (s.scope?.length) base.scope = s.scope;
   if (Array.isArray(s.parts)) {
     // A different payload per engine: one task each.

@@ -2,7 +2,7 @@ import { DependencyError, InvalidOptionError, NoEnginesError, TaskCancelledError
 import type { Client } from "../client.js";
 import { AsyncResult, pendingMetadata, recordResult, type TaskMetadata } from "../results/async-result.js";
 import { failureToError } from "../results/remote-errors.js";
-import { shipFunction } from "../functions/ship.js";
+import { shipFunction, type ShippedFunction } from "../functions/ship.js";
 import { checkScope, encodeCallPayload } from "../functions/encode-payload.js";
 import { describeValue } from "../options.js";
 import { validateLbOptions, validateMapOptions, type LoadBalancedOptions, type MapOptions, type ResolvedMapOptions } from "./lb-options.js";
@@ -56,7 +56,7 @@ export class LoadBalancedView {
     const shipped = shipFunction(fn);
     const { body, frames } = encodeCallPayload(args, opts.scope, "args");
     client.checkSize({ body, frames }, "This task's arguments");
-    const task = this.lbTask("apply", shipped.hash, 1);
+    const task = this.lbTask("apply", shipped, 1);
     const meta: TaskMetadata = pendingMetadata(-1);
     let id = -1;
     const ids: number[] = [];
@@ -177,9 +177,9 @@ export class LoadBalancedView {
     return { ctx, resolved };
   }
 
-  private lbTask(op: "apply" | "map", fnHash: string, items: number): Omit<ClientTask, "id" | "src"> {
+  private lbTask(op: "apply" | "map", fn: ShippedFunction, items: number): Omit<ClientTask, "id" | "src"> {
     const { opts } = this;
-    const task: Omit<ClientTask, "id" | "src"> = { op, to: [], lb: {}, fn: fnHash };
+    const task: Omit<ClientTask, "id" | "src"> = { op, to: [], lb: {}, fn: fn.hash, name: fn.name };
     if (this.fixedTargets) task.lb = { ...task.lb, targets: this.fixedTargets };
     if (opts.retries) task.lb = { ...task.lb, retries: opts.retries };
     if (opts.scope) task.scope = Object.keys(opts.scope);

@@ -186,7 +186,7 @@ export class MapFeed {
     this.nextIndex += calls.length;
     this.inFlight += calls.length;
     const part = this.ctx.encode(calls, start);
-    const task: Omit<ClientTask, "id" | "src"> = { op: "map", to: [], lb: {}, fn: fn.hash };
+    const task: Omit<ClientTask, "id" | "src"> = { op: "map", to: [], lb: {}, fn: fn.hash, name: fn.name };
     if (this.ctx.targets) task.lb = { ...task.lb, targets: this.ctx.targets };
     if (this.ctx.retries) task.lb = { ...task.lb, retries: this.ctx.retries };
     if (this.ctx.scope?.length) task.scope = this.ctx.scope;

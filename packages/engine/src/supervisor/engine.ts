@@ -214,8 +214,12 @@ export class Engine {
       return;
     }
     const { sent, received, retransmitted, dropped, faults } = this.channel.stats;
+    const now = Date.now();
+    // The running tasks ride on the heartbeat rather than a message per start: nothing is added
+    // to a task's own path, and `ptcluster status` (the only reader) can be a period behind.
+    const current = this.runner.running(now);
     this.channel.send({
-      type: "heartbeat", t: Date.now(), running: this.runner.load, done: this.runner.done,
+      type: "heartbeat", t: now, running: this.runner.load, done: this.runner.done, ...(current.length ? { current } : {}),
       // This engine's view of its link, for `ptcluster status`.
       link: { sent, received, retransmitted, dropped: { ...dropped }, ...(faults ? { faults: { ...faults } } : {}) },
     });

@@ -74,6 +74,14 @@ export class TaskRunner {
     return this.queue.length + this.posted.size;
   }
 
+  /** The tasks running now, as `[id, ms since it started]` (for the heartbeat: `ptcluster status` shows them). */
+  running(now: number): Array<[number, number]> {
+    const out: Array<[number, number]> = [];
+    if (this.startedCount === 0) return out;
+    for (const p of this.posted.values()) if (p.started !== undefined) out.push([p.task.id, now - p.started]);
+    return out;
+  }
+
   /** Drops the sources of functions no one will run again (the controller says so). */
   forgetFunctions(fns: readonly string[]): void {
     const known = this.executor.knownFns;

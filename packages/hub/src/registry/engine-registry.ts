@@ -14,6 +14,8 @@ export interface EngineEntry {
   lastAssigned: number;
   /** A `release` was sent and not yet answered. */
   releasePending: boolean;
+  /** Tasks running there (controller id → start, by the controller's clock), from its last heartbeat. */
+  current: Map<number, number>;
   /** The engine's own socket counters, from its last heartbeat. */
   link?: LinkReport;
 }
@@ -72,6 +74,7 @@ export class EngineRegistry {
       lastSeen: Date.now(),
       knownFns: new Set(),
       inflight: new Set(),
+      current: new Map(),
       lastAssigned: 0,
       releasePending: false,
     };

@@ -1,4 +1,4 @@
-import type { ClientTask, Part } from "@ptcluster/protocol";
+import type { ClientTask, Part, TaskOp } from "@ptcluster/protocol";
 
 /** One task on one engine (direct), or one load-balanced task, from the controller's point of view. */
 export interface TaskRecord {
@@ -10,6 +10,9 @@ export interface TaskRecord {
   /** Engine it runs on; -1 while a load-balanced task waits in the queue. */
   engine: number;
   submitted: number;
+  op: TaskOp;
+  /** The function's name as the client gave it (for `ptcluster status`). */
+  name: string | undefined;
   /** Load-balanced tasks keep what they need to run again elsewhere. */
   lb?: LbState;
   /** Cancellation was asked for: if the task comes back unstarted or loses its engine, it fails as cancelled. */
@@ -51,10 +54,12 @@ export class TaskTable {
     return this.records.get(hubId);
   }
 
-  add(client: Buffer, clientKey: string, localId: number, engine: number, lb?: LbState, fn?: string): TaskRecord {
-    const rec: TaskRecord = { hubId: this.nextId++, client, clientKey, localId, engine, submitted: Date.now() };
+  add(client: Buffer, clientKey: string, localId: number, engine: number, lb: LbState | undefined, task: Pick<ClientTask, "op" | "fn" | "name">): TaskRecord {
+    // A name is for display only: a client cannot make the controller keep a long one.
+    const name = typeof task.name === "string" ? task.name.slice(0, 200) : undefined;
+    const rec: TaskRecord = { hubId: this.nextId++, client, clientKey, localId, engine, submitted: Date.now(), op: task.op, name };
     if (lb) rec.lb = lb;
-    if (fn && this.fns?.hold(fn)) rec.fn = fn;
+    if (task.fn && this.fns?.hold(task.fn)) rec.fn = task.fn;
     this.records.set(rec.hubId, rec);
     let ofClient = this.byClient.get(clientKey);
     if (!ofClient) this.byClient.set(clientKey, (ofClient = new Map()));
