@@ -413,11 +413,11 @@ export class Channel<In extends Message = Message, Out extends Message = Message
   }
 
   private async readLoop(): Promise<void> {
-    const socket = this.opts.socket as unknown as { readonly readable: boolean; receive(): Promise<Buffer[]> };
+    const socket = this.opts.socket as unknown as { readonly closed: boolean; readonly readable: boolean; receive(): Promise<Buffer[]> };
     const router = this.opts.router === true;
     let timer: NodeJS.Timeout | undefined;
     try {
-      while (!this.closed) {
+      while (!this.closed && !socket.closed) {
         if (!this.holding && !socket.readable) {
           // Nothing to read and nothing to hold the process for: wait without a receive in flight.
           await new Promise<void>((resolve) => {
@@ -431,7 +431,7 @@ export class Channel<In extends Message = Message, Out extends Message = Message
         this.handleFrames(await socket.receive(), router);
       }
     } catch (err) {
-      if (!this.closed) this.opts.logger.error({ err }, "receive loop ended");
+      if (!this.closed && !socket.closed) this.opts.logger.error({ err }, "receive loop ended");
     }
   }
 
