@@ -13,6 +13,7 @@ import { LoadBalancedView } from "./views/load-balanced-view.js";
 import { validateConnectOptions, type ConnectOptions } from "./options.js";
 import { AsyncResult, pendingMetadata, recordResult } from "./results/async-result.js";
 import { failureToError } from "./results/remote-errors.js";
+import { WorkMap, closeAtExit, forgetAtExit } from "./keep-alive.js";
 
 // Pending outgoing messages must never keep a finished script alive.
 zmq.context.blocky = false;
@@ -120,8 +121,13 @@ export class Client extends EventEmitter<ClientEvents> {
   private readonly engines = new Map<number, EngineInfo>();
   private channel!: Channel<HubToClient, ClientToHub>;
   private notify!: Channel<Notification, never>;
-  private readonly sinks = new Map<number, TaskSink>();
-  private readonly requests = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
+  // Pending work, and only that, keeps the process alive: see `updateHold`.
+  private readonly sinks = new WorkMap<number, TaskSink>(() => this.updateHold());
+  private readonly requests = new WorkMap<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>(() => this.updateHold());
+  /** `waitForEngines` calls waiting. */
+  private waiting = 0;
+  /** Whether the channels hold the process (they do from the start, until connected). */
+  private holding = true;
   private nextTaskId = 1;
   private nextRid = 1;
   private readonly sentFns = new Set<string>();
@@ -180,18 +186,21 @@ export class Client extends EventEmitter<ClientEvents> {
         this.onMessage(m);
       },
     }).start();
-    // Security mechanisms that do not match (a CURVE controller, a plain client file) fail the handshake.
-    events.on("handshake:error:protocol", () => settle.reject(new AuthenticationError(
-      `The handshake with the controller at ${where} failed: its security settings differ from this connection file's (is the cluster running with --curve?). ` +
-        "Connect with the cluster's current client connection file.",
-    )));
-    if (this.connection.curve) {
-      // The controller's ZAP handler refused our public key: say so now rather than time out.
-      events.on("handshake:error:auth", () => settle.reject(new AuthenticationError(
-        `The controller at ${where} refused this client's CURVE public key (it is not in the cluster's allow-list). ` +
-          "Use the cluster's current client connection file, or add your public key to security/allowed_keys and restart the cluster.",
-      )));
-    }
+    void watchEvents(events, (type) => {
+      // Security mechanisms that do not match (a CURVE controller, a plain client file) fail the handshake.
+      if (type === "handshake:error:protocol") {
+        settle.reject(new AuthenticationError(
+          `The handshake with the controller at ${where} failed: its security settings differ from this connection file's (is the cluster running with --curve?). ` +
+            "Connect with the cluster's current client connection file.",
+        ));
+      } else if (type === "handshake:error:auth" && this.connection.curve) {
+        // The controller's ZAP handler refused our public key: say so now rather than time out.
+        settle.reject(new AuthenticationError(
+          `The controller at ${where} refused this client's CURVE public key (it is not in the cluster's allow-list). ` +
+            "Use the cluster's current client connection file, or add your public key to security/allowed_keys and restart the cluster.",
+        ));
+      }
+    });
     this.notify = new Channel<Notification, never>({ socket: sub, clusterKey: key, recvLabel: "pub", reliable: false, logger: this.log, onMessage: (m) => this.onNotification(m.header) }).start();
     this.channel.send({ type: "connect", v: PROTOCOL_VERSION, pkg: PACKAGE_VERSION, pid: process.pid, host: hostname() });
     let timer: NodeJS.Timeout | undefined;
@@ -216,10 +225,28 @@ export class Client extends EventEmitter<ClientEvents> {
       signal?.removeEventListener("abort", onAbort);
     }
     this.state = "connected";
+    // The observer's own receive loop would hold the process for ever; it was only for the handshake.
+    events.close();
     this.lastHeard = Date.now();
     this.lastLivenessCheck = Date.now();
+    // Pings go on while the process lives, so the controller never takes an idle client for dead.
     this.liveness = setInterval(() => this.checkLiveness(), Math.max(250, this.hbMs));
     this.liveness.unref();
+    closeAtExit(this);
+    this.updateHold();
+  }
+
+  /**
+   * The channels hold the process while work is pending (tasks, requests, waits: a receive in
+   * flight, so results arrive at once), and not otherwise (they poll, so notifications,
+   * heartbeats and acknowledgements still flow while something else keeps the process alive).
+   */
+  private updateHold(): void {
+    const busy = this.state === "connecting" || this.sinks.size + this.requests.size + this.waiting > 0;
+    if (busy === this.holding) return;
+    this.holding = busy;
+    this.channel?.hold(busy);
+    this.notify?.hold(busy);
   }
 
   /** Engine ids, sorted, kept current as engines come and go. */
@@ -249,6 +276,8 @@ export class Client extends EventEmitter<ClientEvents> {
   async waitForEngines(n = Math.max(1, this.engines.size), options: { timeout?: number } = {}): Promise<number[]> {
     if (this.engines.size >= n) return this.ids;
     const timeoutMs = options.timeout ?? 30_000;
+    this.waiting++;
+    this.updateHold();
     return new Promise((resolve, reject) => {
       const check = () => {
         if (this.engines.size >= n) {
@@ -263,6 +292,8 @@ export class Client extends EventEmitter<ClientEvents> {
       const timer = setTimeout(() => fail(new NoEnginesError(`Only ${this.engines.size} of ${n} engines registered within ${timeoutMs} ms. Check the engines' logs under ${profilePaths(this.connection.profile, this.connection.clusterId).logDir}.`)), timeoutMs);
       const onLost = (e: HubLostError) => fail(e);
       const cleanup = () => {
+        this.waiting--;
+        this.updateHold();
         clearTimeout(timer);
         this.off("engine_up", check);
         this.off("hub_lost", onLost);
@@ -595,6 +626,7 @@ export class Client extends EventEmitter<ClientEvents> {
 
   private async teardown(err?: Error): Promise<void> {
     clearInterval(this.liveness);
+    forgetAtExit(this);
     const failure = err ?? new ClientClosedError();
     const sinks = [...this.sinks.values()];
     this.sinks.clear();
@@ -603,6 +635,18 @@ export class Client extends EventEmitter<ClientEvents> {
     this.requests.clear();
     for (const r of reqs) r.reject(failure);
     await Promise.all([this.channel?.close(100), this.notify?.close(0)]);
+  }
+}
+
+/**
+ * Reads a socket's events until its observer is closed. Not the observer's emitter mode (`on`):
+ * its loop cannot be ended without an unhandled rejection, and while it runs it holds the process.
+ */
+async function watchEvents(events: zmq.Observer, on: (type: string) => void): Promise<void> {
+  try {
+    for await (const event of events) on(event.type);
+  } catch {
+    // The observer (or its socket) was closed while a read was pending.
   }
 }
 

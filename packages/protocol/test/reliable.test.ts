@@ -217,6 +217,29 @@ describe("Channel: reliable delivery over a faulty link", () => {
     await Promise.all([routerCh, ...peers.map((p) => p.channel)].map((ch) => until("acknowledgements", () => ch.inFlight === 0)));
   }, 60_000);
 
+  it("a channel that does not hold the process still reads every message, in order, and acknowledges it, while its hold switches on and off", async () => {
+    const { routerCh, routerGot, peers } = await network({ dealers: 1 });
+    const p = peers[0] as Peer;
+    p.channel.hold(false);
+    p.channel.send(req(-1));
+    await until("the router to hear the dealer", () => routerGot.get(p.id.toString())?.length === 1);
+    // Switches between holding (a receive in flight) and polling, at random, while messages arrive.
+    const flip = setInterval(() => p.channel.hold(Math.random() < 0.5), 1);
+    const N = 3000;
+    try {
+      for (let i = 0; i < N; i += 100) {
+        for (const j of range(100, i)) routerCh.send(req(j), undefined, p.id);
+        await until("a batch to arrive", () => p.got.length === i + 100);
+      }
+    } finally {
+      clearInterval(flip);
+    }
+    p.channel.hold(false);
+    expect(p.got).toEqual(range(N));
+    // Acknowledged while not holding too: nothing is left for the router to send again.
+    await until("acknowledgements", () => routerCh.inFlight === 0);
+  });
+
   it("refuses copies and replays of delivered messages, also after the peer was forgotten, and takes a restarted stream", async () => {
     const { key, routerCh, routerGot, endpoint } = await network({ dealers: 0 });
     const id = Buffer.from("raw-peer");

@@ -68,6 +68,12 @@ const IDLE_LINK_MS = 60_000;
  */
 const ACK_EVERY_MESSAGES = 256;
 const ACK_EVERY_BYTES = 256 * 1024;
+/**
+ * How often a reader that does not hold the process looks for messages (ms): well inside the
+ * peer's retransmission timeout (250 ms at least), so what it sends us is acknowledged before it
+ * resends, and frequent enough that notifications and heartbeats are handled without delay a user would see.
+ */
+const IDLE_POLL_MS = 50;
 
 /**
  * The single owner of one ZeroMQ socket: one reader loop, one writer loop draining a queue
@@ -104,6 +110,10 @@ export class Channel<In extends Message = Message, Out extends Message = Message
   private lastTick = 0;
   private skippedTick = false;
   private readonly faults: FaultShim | undefined;
+  /** The reader keeps a receive in flight (and so the process alive); see {@link hold}. */
+  private holding = true;
+  /** Wakes a reader that waits to poll (a switch to holding, or close). */
+  private wakeReader: (() => void) | undefined;
 
   constructor(private readonly opts: ChannelOptions<In>) {
     this.signer = new Signer(opts.clusterKey);
@@ -126,6 +136,20 @@ export class Channel<In extends Message = Message, Out extends Message = Message
   start(): this {
     this.readerDone ??= this.readLoop();
     return this;
+  }
+
+  /**
+   * Whether this channel keeps the process alive (default true). A pending `receive()` holds
+   * Node's event loop and cannot be cancelled, so a channel that does not hold reads otherwise:
+   * it issues no receive while the socket is empty and looks every {@link IDLE_POLL_MS} ms, on a
+   * timer that does not hold the process either. Messages are still read, in order, and
+   * acknowledged (its timers never held it). The switch to not holding takes effect once a
+   * receive already in flight returns (after the next message); the switch back, at once.
+   */
+  hold(on: boolean): void {
+    if (this.holding === on) return;
+    this.holding = on;
+    if (on) this.wakeReader?.();
   }
 
   /**
@@ -389,13 +413,25 @@ export class Channel<In extends Message = Message, Out extends Message = Message
   }
 
   private async readLoop(): Promise<void> {
-    const { socket, router } = this.opts;
+    const socket = this.opts.socket as unknown as { readonly closed: boolean; readonly readable: boolean; receive(): Promise<Buffer[]> };
+    const router = this.opts.router === true;
+    let timer: NodeJS.Timeout | undefined;
     try {
-      for await (const frames of socket as unknown as AsyncIterable<Buffer[]>) {
-        this.handleFrames(frames, router === true);
+      while (!this.closed && !socket.closed) {
+        if (!this.holding && !socket.readable) {
+          // Nothing to read and nothing to hold the process for: wait without a receive in flight.
+          await new Promise<void>((resolve) => {
+            this.wakeReader = resolve;
+            timer = setTimeout(resolve, IDLE_POLL_MS).unref();
+          });
+          this.wakeReader = undefined;
+          clearTimeout(timer);
+          continue;
+        }
+        this.handleFrames(await socket.receive(), router);
       }
     } catch (err) {
-      if (!this.closed) this.opts.logger.error({ err }, "receive loop ended");
+      if (!this.closed && !socket.closed) this.opts.logger.error({ err }, "receive loop ended");
     }
   }
 
@@ -578,6 +614,7 @@ export class Channel<In extends Message = Message, Out extends Message = Message
     clearTimeout(this.ackTimer);
     this.faults?.close();
     this.wake();
+    this.wakeReader?.();
     this.opts.socket.close();
     await this.readerDone?.catch(() => undefined);
   }
