@@ -18,6 +18,8 @@ export default tseslint.config(
       "@typescript-eslint/no-unused-vars": ["error", { argsIgnorePattern: "^_", varsIgnorePattern: "^_", caughtErrors: "none" }],
       "@typescript-eslint/no-explicit-any": "error",
       "no-constant-condition": ["error", { checkLoops: false }],
+      // `let ar!: T; ar = new T(() => ar.x)`: a value whose own callbacks refer to it.
+      "prefer-const": ["error", { ignoreReadBeforeAssign: true }],
       // Flags `let x = ""` assigned again in a try block: defensive initialisation, not a bug.
       "no-useless-assignment": "off",
     },

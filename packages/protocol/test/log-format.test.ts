@@ -16,7 +16,7 @@ describe("formatLogLine: pino JSON as a line for a terminal", () => {
 
   it("colours the level only when asked, and passes a line that is not JSON through", () => {
     const line = JSON.stringify({ level: 30, time: t, msg: "hi" });
-    expect(formatLogLine(line, true)).toMatch(/\u001b\[32mINFO \u001b\[39m hi/);
+    expect(formatLogLine(line, true)).toContain("\u001b[32mINFO \u001b[39m hi");
     expect(formatLogLine("not json\n")).toBe("not json\n");
   });
 });

@@ -82,6 +82,7 @@ function trackRunningLines(server: repl.REPLServer): { settled(): Promise<void> 
   domain.on("error", () => end(line.getStore()));
   const evaluate = server.eval;
   const tracked: repl.REPLEval = function (this: repl.REPLServer, code, context, file, cb) {
+    // eslint-disable-next-line @typescript-eslint/no-this-alias -- the named function below must not be an arrow (see there)
     const self = this;
     const token = Symbol("line");
     running.add(token);

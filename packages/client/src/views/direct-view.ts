@@ -8,7 +8,7 @@ import { encodeCallPayload, encodeNamespace } from "../functions/encode-payload.
 import { validateViewOptions, type ViewOptions } from "./view-options.js";
 import { describeValue } from "../options.js";
 
-// biome-ignore lint: any is needed to accept every function signature
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- any is needed to accept every function signature
 type AnyFn = (...args: any[]) => unknown;
 /** What a function resolves to once awaited. */
 export type ResultOf<F extends AnyFn> = Awaited<ReturnType<F>>;
@@ -30,8 +30,8 @@ abstract class AddressedView {
     checkSizes(client, s);
     const metadata = pendingFor(s.targets);
     const ids: number[] = [];
-    let ar!: AsyncResult<T>;
-    ar = new AsyncResult<T>((resolve, reject) => {
+    // `step` runs only when results arrive, after the constructor has returned.
+    const ar: AsyncResult<T> = new AsyncResult<T>((resolve, reject) => {
       gatherTargets(client, s, single, metadata, ids, {
         step: () => ar.done++,
         resolve: (values) => {

@@ -1,4 +1,4 @@
-import { DependencyError, InvalidOptionError, NoEnginesError, TaskCancelledError, decodeValue, type ClientTask, type Part } from "@ptcluster/protocol";
+import { DependencyError, InvalidOptionError, NoEnginesError, TaskCancelledError, decodeValue, type ClientTask } from "@ptcluster/protocol";
 import type { Client } from "../client.js";
 import { AsyncResult, pendingMetadata, recordResult, type TaskMetadata } from "../results/async-result.js";
 import { failureToError } from "../results/remote-errors.js";
@@ -10,7 +10,7 @@ import { MapResult } from "../results/map-result.js";
 import { MapFeed, type CallSource, type MapContext } from "./map-feed.js";
 import { MapRun } from "./map-run.js";
 
-// biome-ignore lint: any is needed to accept every function signature
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- any is needed to accept every function signature
 type AnyFn = (...args: any[]) => unknown;
 type ResultOf<F extends AnyFn> = Awaited<ReturnType<F>>;
 /** An array, any iterable, or an async iterable. */
@@ -272,7 +272,7 @@ function zipSources(sources: unknown[]): CallSource {
       return { done: false, value: values };
     },
     return: async () => {
-      await Promise.all(its.map((i) => i.return?.()));
+      await Promise.all(its.map(async (i) => i.return?.()));
       return { done: true, value: undefined };
     },
   };

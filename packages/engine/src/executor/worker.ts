@@ -271,7 +271,7 @@ async function perform(task: EngineTask, body: Buffer, frames: Buffer[]): Promis
         if (signal?.aborted) throw signal.reason;
         try {
           const r = fn(...(argLists[i] as unknown[]));
-          out[i] = r !== null && typeof r === "object" && typeof (r as PromiseLike<unknown>).then === "function" ? await r : r;
+          out[i] = r !== null && typeof r === "object" && typeof (r as PromiseLike<unknown>).then === "function" ? await (r as PromiseLike<unknown>) : r;
         } catch (err) {
           throw new MapItemFailure(i, err);
         }

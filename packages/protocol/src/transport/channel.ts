@@ -582,7 +582,10 @@ export class Channel<In extends Message = Message, Out extends Message = Message
   private wake(): void {
     if (this.waiters.length === 0) return;
     const left: typeof this.waiters = [];
-    for (const w of this.waiters) (this.closed || w.ready() ? w.resolve() : left.push(w));
+    for (const w of this.waiters) {
+      if (this.closed || w.ready()) w.resolve();
+      else left.push(w);
+    }
     this.waiters = left;
   }
 
