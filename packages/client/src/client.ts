@@ -139,6 +139,8 @@ export class Client extends EventEmitter<ClientEvents> {
   private hbMs = 500;
   private refreshing = false;
   private readonly log: Logger;
+  /** The DEALER's event observer: read while connecting and after closing (see observerStopped). */
+  private observer: zmq.Observer | undefined;
 
   /** This client's id, the first half of its tasks' `msgIds`. */
   readonly id = randomBytes(16).toString("hex");
@@ -158,6 +160,7 @@ export class Client extends EventEmitter<ClientEvents> {
     const dealer = new zmq.Dealer({ routingId, linger: 100, sendHighWaterMark: 100_000, receiveHighWaterMark: 100_000, ...curve });
     // The socket's event observer must exist before the handshake, or a refusal goes unseen.
     const events = dealer.events;
+    this.observer = events;
     dealer.connect(endpoint(this.connection.host, this.connection.port));
     const sub = new zmq.Subscriber({ linger: 0, receiveHighWaterMark: 100_000, ...curve });
     sub.connect(endpoint(this.connection.host, this.connection.notifyPort ?? 0));
@@ -225,8 +228,6 @@ export class Client extends EventEmitter<ClientEvents> {
       signal?.removeEventListener("abort", onAbort);
     }
     this.state = "connected";
-    // The observer's own receive loop would hold the process for ever; it was only for the handshake.
-    events.close();
     this.lastHeard = Date.now();
     this.lastLivenessCheck = Date.now();
     // Pings go on while the process lives, so the controller never takes an idle client for dead.
@@ -635,16 +636,47 @@ export class Client extends EventEmitter<ClientEvents> {
     this.requests.clear();
     for (const r of reqs) r.reject(failure);
     await Promise.all([this.channel?.close(100), this.notify?.close(0)]);
+    if (this.observer) await observerStopped(this.observer);
   }
 }
 
+/** Observers whose monitor did not stop in time: kept for good rather than risk a reused name. */
+const unstopped = new Set<zmq.Observer>();
+
 /**
- * Reads a socket's events until its observer is closed. Not the observer's emitter mode (`on`):
- * its loop cannot be ended without an unhandled rejection, and while it runs it holds the process.
+ * Reads a closed socket's observer until its monitor stops (libzmq has reaped the socket), after
+ * which the observer closes itself. zeromq.js names the monitor endpoint after the observer's
+ * address, and the monitor stays bound until the socket is reaped: an observer closed or collected
+ * before that lets the next client's observer take the same name and fail with EADDRINUSE
+ * ("Address already in use"). Bounded: one that does not stop within `ms` is kept referenced.
+ */
+async function observerStopped(events: zmq.Observer, ms = 2_000): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const drained = (async () => {
+    try {
+      while (!events.closed) await events.receive();
+    } catch {
+      // Closed while a read was pending: what we waited for.
+    }
+  })();
+  const inTime = await Promise.race([drained.then(() => true), new Promise<boolean>((r) => (timer = setTimeout(() => r(false), ms)))]);
+  clearTimeout(timer);
+  if (!inTime) unstopped.add(events);
+}
+
+/**
+ * Reads a socket's events until its first handshake has an outcome (success or a refusal), or the
+ * socket closes. Not the observer's emitter mode (`on`): its loop never ends, and a pending read
+ * holds the process, so the observer is read only while connecting and, after the socket's close,
+ * until its monitor stops (see {@link observerStopped}).
  */
 async function watchEvents(events: zmq.Observer, on: (type: string) => void): Promise<void> {
   try {
-    for await (const event of events) on(event.type);
+    while (!events.closed) {
+      const { type } = await events.receive();
+      on(type);
+      if (type.startsWith("handshake")) return;
+    }
   } catch {
     // The observer (or its socket) was closed while a read was pending.
   }
