@@ -18,6 +18,22 @@ export const CLUSTER_OPTIONS = {
   profile: { kind: "string", default: process.env["PTCLUSTER_PROFILE"] ?? "default", describe: "profile (a folder under $PTCLUSTER_DIR, default ~/.ptcluster)", commands: ALL, api: true },
   clusterId: { kind: "string", default: "", describe: "cluster id, to run several clusters under one profile", commands: ALL, api: true },
 
+  // The engines `start` launches.
+  n: {
+    kind: "number", what: "a whole number of engines", min: 0, example: 4, alias: "engines-count", commands: ["start"], api: true,
+    describe: "number of engines (default: available cores; with --hosts, their counts).",
+  },
+  force: { kind: "boolean", default: false, describe: "start more local engines than the machine-size rule of -n allows", commands: ["start"], api: true },
+  concurrency: {
+    kind: "number", what: "a whole number of tasks", min: 1, default: 1, commands: ["start", "engine"], api: true,
+    describe: "tasks each engine runs at once (1 for CPU-bound work, more for async IO)", describeFor: { engine: "tasks this engine runs at once" },
+  },
+  restart: { kind: "boolean", default: true, describe: "replace engines that die (they register with new ids); --no-restart to turn off", commands: ["start"], api: true },
+  maxMemory: {
+    kind: "number", what: "a whole number of MB", min: 16, example: 512, commands: ["start", "engine"], api: true,
+    describe: "heap limit of each engine's executor in MB: a task that exceeds it fails, the engine lives on", describeFor: { engine: "heap limit of the executor in MB" },
+  },
+
   // Where engines start.
   engines: { kind: "string", default: "local", describe: "launcher: local, ssh, mpi or slurm", commands: START_AND_ENGINES },
   hosts: { kind: "string", describe: "ssh: hosts and engines per host, as b:4,c:4 (user@host works)", commands: START_AND_ENGINES },
@@ -47,22 +63,6 @@ export const CLUSTER_OPTIONS = {
   resultTtl: { kind: "number", what: "a whole number of ms", min: 0, default: 600_000, describe: "ms results of a client that went away are kept for rc.getResult", commands: START_AND_HUB },
   curve: { kind: "boolean", default: false, describe: "encrypt every connection with CurveZMQ; only allowed public keys may connect (keys in the profile's security/)", commands: START_AND_HUB },
   encryption: { kind: "boolean", describe: "--no-encryption: accept a non-loopback --ip without --curve (printed loudly)", commands: START_AND_HUB },
-
-  // The engines `start` launches.
-  n: {
-    kind: "number", what: "a whole number of engines", min: 0, example: 4, alias: "engines-count", commands: ["start"], api: true,
-    describe: "number of engines (default: available cores; with --hosts, their counts).",
-  },
-  force: { kind: "boolean", default: false, describe: "start more local engines than the machine-size rule of -n allows", commands: ["start"], api: true },
-  concurrency: {
-    kind: "number", what: "a whole number of tasks", min: 1, default: 1, commands: ["start", "engine"], api: true,
-    describe: "tasks each engine runs at once (1 for CPU-bound work, more for async IO)", describeFor: { engine: "tasks this engine runs at once" },
-  },
-  restart: { kind: "boolean", default: true, describe: "replace engines that die (they register with new ids); --no-restart to turn off", commands: ["start"], api: true },
-  maxMemory: {
-    kind: "number", what: "a whole number of MB", min: 16, example: 512, commands: ["start", "engine"], api: true,
-    describe: "heap limit of each engine's executor in MB: a task that exceeds it fails, the engine lives on", describeFor: { engine: "heap limit of the executor in MB" },
-  },
 
   // `start` itself.
   foreground: { kind: "boolean", default: false, describe: "stay attached: Ctrl-C stops the cluster", commands: ["start"] },
