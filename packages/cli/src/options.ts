@@ -97,15 +97,17 @@ export const GRAMMAR: Grammar = {
 
 /**
  * The command line that gives a command these values (the inverse of {@link valuesOf}): how
- * `start` hands its checked options to the daemon it spawns. Values at their default are left
- * out; `--flag=value`, so a value that starts with a dash stays a value.
+ * `start` hands its checked options to the daemon it spawns. Every value is written, so the
+ * daemon runs with exactly these whatever its environment (the default profile comes from
+ * PTCLUSTER_PROFILE), except booleans at their default; `--flag=value`, so a value that starts
+ * with a dash stays a value.
  */
 export function argsOf(command: Command, values: Readonly<Record<string, unknown>>): string[] {
   const out: string[] = [];
   for (const k of optionsOf(command)) {
     const v = values[k];
     const o: OptionSpec = CLUSTER_OPTIONS[k];
-    if (v === undefined || v === o.default) continue;
+    if (v === undefined || (o.kind === "boolean" && v === o.default)) continue;
     const flag = flagOf(k);
     if (o.kind === "boolean") out.push(v ? flag : `--no-${flagName(k)}`);
     else if (flag.startsWith("--")) out.push(`${flag}=${String(v)}`);

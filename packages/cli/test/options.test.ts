@@ -113,8 +113,11 @@ describe("the options table", () => {
     expect(args).toContain("--ssh-options=-sshOptions value");
     expect(args).toContain("--no-restart");
     expect(valuesOf("start", await parse(START, args))).toEqual(values);
-    // Defaults are left out: the daemon's own defaults are the same table's.
-    expect(argsOf("start", startValuesFrom({}))).toEqual([]);
+    // Every value but a boolean at its default is written: the daemon's environment cannot change them.
+    const defaults = startValuesFrom({});
+    expect(argsOf("start", defaults)).toEqual(expect.arrayContaining([`--profile=${defaults.profile}`, "--cluster-id=", "--timeout=30000"]));
+    expect(argsOf("start", defaults).filter((a) => /^--(no-)?(force|restart|curve|json|foreground|ipc-ready)\b/.test(a))).toEqual([]);
+    expect(valuesOf("start", await parse(START, argsOf("start", defaults)))).toEqual(defaults);
   });
 
   it("the controller's options are filled from the values in one place, in its units", () => {

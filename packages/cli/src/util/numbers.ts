@@ -21,5 +21,5 @@ export function numberOption<D extends number | undefined = undefined>(spec: Num
     requiresArg: false,
     coerce: (raw: unknown): number => (typeof raw === "number" ? raw : asUsage(() => parseNumber(rest, raw))),
     ...(def === undefined ? {} : { default: def }),
-  } as { describe: string; requiresArg: false; coerce: (raw: unknown) => number } & (D extends number ? { default: D } : {});
+  } as { describe: string; requiresArg: false; coerce: (raw: unknown) => number } & (D extends number ? { default: D } : Record<never, never>);
 }
