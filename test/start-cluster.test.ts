@@ -91,6 +91,13 @@ describe("startCluster() and the controller entry point", () => {
     const out = JSON.parse(r.stdout) as { name: string; code: string; peer: string; message: string; start: boolean };
     expect(out).toMatchObject({ name: "MissingPeerError", code: "ERR_PTC_MISSING_PEER", peer: "@ptcluster/cli", start: true });
     expect(out.message).toContain("npm install @ptcluster/cli");
+
+    // A @ptcluster/cli too old to have the entry point: named as such.
+    mkdirSync(join(mods, "@ptcluster", "cli"));
+    writeFileSync(join(mods, "@ptcluster/cli/package.json"), JSON.stringify({ name: "@ptcluster/cli", type: "module", exports: { "./bin": "./bin.js" } }));
+    const old = await execa(process.execPath, [join(app, "main.mjs")], { cwd: app, env: { PTCLUSTER_DIR: tmp.dir }, reject: false, timeout: 20_000 });
+    expect(old.exitCode, old.stderr).toBe(0);
+    expect(JSON.parse(old.stdout)).toMatchObject({ name: "MissingPeerError", code: "ERR_PTC_MISSING_PEER", message: expect.stringContaining("is too old") });
     expect(processesUsing(tmp.dir)).toEqual([]);
   });
 });

@@ -27,10 +27,11 @@ async function controllerEntry(): Promise<ControllerEntry> {
     mod = (await import(CONTROLLER_ENTRY)) as Partial<ControllerEntry>;
   } catch (err) {
     const code = (err as { code?: unknown }).code;
-    // Only the entry itself missing is "not installed"; a failure inside it is reported as it is.
-    if ((code === "ERR_MODULE_NOT_FOUND" && String((err as Error).message).includes(peer)) || code === "ERR_PACKAGE_PATH_NOT_EXPORTED") {
-      throw new MissingPeerError(peer, `startCluster() starts controllers with ${peer} (${CONTROLLER_ENTRY}), which is not installed. ${install}`, { cause: err });
-    }
+    // Only the entry itself missing is "not installed" (Node names it first: "Cannot find package
+    // '@ptcluster/cli' imported from …"); a dependency of it missing is reported as it is.
+    const missing = code === "ERR_MODULE_NOT_FOUND" && /^Cannot find (package|module) '[^']*@ptcluster\/cli['/]/.test(String((err as Error).message));
+    if (missing) throw new MissingPeerError(peer, `startCluster() starts controllers with ${peer} (${CONTROLLER_ENTRY}), which is not installed. ${install}`, { cause: err });
+    if (code === "ERR_PACKAGE_PATH_NOT_EXPORTED") throw new MissingPeerError(peer, `startCluster() needs ${CONTROLLER_ENTRY}; the installed ${peer} is too old to have it. ${install}`, { cause: err });
     throw new ClusterStartError(`startCluster() could not load ${CONTROLLER_ENTRY}: ${(err as Error).message}`, { cause: err });
   }
   if (typeof mod.startController !== "function" || typeof mod.stopController !== "function") {
