@@ -2,18 +2,9 @@
 import yargs from "yargs";
 import { hideBin } from "yargs/helpers";
 import { PACKAGE_VERSION } from "@ptcluster/protocol";
-import { ENGINE, ENGINES, GRAMMAR, HUB, LIST, REPL, START, STATUS, STOP } from "./options.js";
+import { ENGINE, ENGINES, GRAMMAR, HUB, LIST, REPL, START, STATUS, STOP, valuesOf } from "./options.js";
 import { reportFailure } from "./util/cli-error.js";
 import { reportUsage, unknownWord, UsageError } from "./util/usage.js";
-
-/** The launcher settings of parsed `start` / `engines` arguments. */
-function launcherSettings(a: Record<string, unknown>) {
-  const s = (k: string) => (a[k] === undefined ? undefined : String(a[k]));
-  return {
-    hosts: s("hosts"), sshCommand: s("ssh-command"), sshOptions: s("ssh-options"), remoteCommand: s("remote-command"), mpiexec: s("mpiexec"), mpiArgs: s("mpi-args"),
-    slurmPartition: s("slurm-partition"), slurmTime: s("slurm-time"), slurmAccount: s("slurm-account"), slurmArgs: s("slurm-args"),
-  };
-}
 
 function run<T>(command: string, f: (argv: T) => Promise<void> | void) {
   return async (argv: T) => {
@@ -48,11 +39,7 @@ await yargs(args)
     (y) => y.options(START),
     run("start", async (a) => {
       const { start } = await import("./commands/start.js");
-      await start({
-        n: a.n, force: a.force, engines: a.engines, launcher: launcherSettings(a), profile: a.profile, clusterId: a["cluster-id"], ip: a.ip, location: a.location,
-        concurrency: a.concurrency, foreground: a.foreground, json: a.json, timeout: a.timeout, heartbeatMs: a.heartbeat, ipcReady: a["ipc-ready"], deadline: a.deadline, scheme: a.scheme, restart: a.restart, maxMemory: a["max-memory"], maxMessageMb: a["max-message-mb"], clientTimeoutMs: a["client-timeout"], resultTtlMs: a["result-ttl"], curve: a.curve, encryption: a.encryption,
-        ports: { engine: a["engine-port"], client: a["client-port"], notify: a["notify-port"] },
-      });
+      await start(valuesOf("start", a));
     }),
   )
   .command(
@@ -61,7 +48,7 @@ await yargs(args)
     (y) => y.options(ENGINES),
     run("engines", async (a) => {
       const { addEngines } = await import("./commands/engines.js");
-      await addEngines({ profile: a.profile, clusterId: a["cluster-id"], n: a.n, engines: a.engines, launcher: launcherSettings(a), timeout: a.timeout, json: a.json, enginesGiven: process.argv.some((x) => x === "--engines" || x.startsWith("--engines=")) });
+      await addEngines({ ...valuesOf("engines", a), n: a.n, timeout: a.timeout, json: a.json, enginesGiven: process.argv.some((x) => x === "--engines" || x.startsWith("--engines=")) });
     }),
   )
   .command(
@@ -70,7 +57,7 @@ await yargs(args)
     (y) => y.options(STOP),
     run("stop", async (a) => {
       const { stop } = await import("./commands/stop.js");
-      await stop({ profile: a.profile, clusterId: a["cluster-id"], all: a.all, grace: a.grace });
+      await stop({ ...valuesOf("stop", a), all: a.all, grace: a.grace });
     }),
   )
   .command(
@@ -88,7 +75,7 @@ await yargs(args)
     (y) => y.options(STATUS),
     run("status", async (a) => {
       const { status } = await import("./commands/status.js");
-      await status({ profile: a.profile, clusterId: a["cluster-id"], json: a.json });
+      await status({ ...valuesOf("status", a), json: a.json });
     }),
   )
   .command(
@@ -97,7 +84,7 @@ await yargs(args)
     (y) => y.options(HUB),
     run("hub", async (a) => {
       const { hub } = await import("./commands/hub.js");
-      await hub({ profile: a.profile, clusterId: a["cluster-id"], ip: a.ip, location: a.location, heartbeatMs: a.heartbeat, scheme: a.scheme, maxMessageMb: a["max-message-mb"], curve: a.curve, encryption: a.encryption, ports: { engine: a["engine-port"], client: a["client-port"], notify: a["notify-port"] } });
+      await hub(valuesOf("hub", a));
     }),
   )
   .command(
@@ -106,7 +93,7 @@ await yargs(args)
     (y) => y.options(ENGINE),
     run("engine", async (a) => {
       const { engine } = await import("./commands/engine.js");
-      await engine({ file: a.file, url: a.url, key: a.key, profile: a.profile, clusterId: a["cluster-id"], concurrency: a.concurrency, id: a.id, idBase: a["id-base"], launchTag: a["launch-tag"], exitOnStdinClose: a["exit-on-stdin-close"], orphanTimeout: a["orphan-timeout"], maxMemory: a["max-memory"] });
+      await engine({ ...valuesOf("engine", a), file: a.file, url: a.url, key: a.key, id: a.id, idBase: a["id-base"], launchTag: a["launch-tag"], exitOnStdinClose: a["exit-on-stdin-close"], orphanTimeout: a["orphan-timeout"] });
     }),
   )
   .command(
@@ -115,7 +102,7 @@ await yargs(args)
     (y) => y.options(REPL),
     run("repl", async (a) => {
       const { startRepl } = await import("./commands/repl.js");
-      await startRepl({ profile: a.profile, clusterId: a["cluster-id"] });
+      await startRepl(valuesOf("repl", a));
     }),
   )
   .demandCommand(1, "Name a command: start, stop, list, status, engines, repl, hub or engine.")

@@ -14,6 +14,6 @@ export { moduleFunction, type ModuleFunction, type ModuleRef } from "./functions
 export {
   PtclusterError, RemoteError, UndefinedNameError, CompositeError, TaskTimeoutError, TaskCancelledError, EngineLostError,
   HubLostError, NoEnginesError, NoClusterError, ConnectionFileError, ProtocolError, AuthenticationError, VersionMismatchError,
-  SerializationError, InvalidOptionError, ClientClosedError, UnknownEngineError, ClusterStartError, DependencyError, ResourceLimitError, MessageTooLargeError, UnknownTaskError,
+  SerializationError, InvalidOptionError, ClientClosedError, UnknownEngineError, ClusterStartError, MissingPeerError, DependencyError, ResourceLimitError, MessageTooLargeError, UnknownTaskError,
   type EngineInfo,
 } from "@ptcluster/protocol";

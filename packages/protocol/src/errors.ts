@@ -225,8 +225,22 @@ export class CompositeError extends PtclusterError {
 
 /** `ptcluster start` or `startCluster()` could not bring the cluster up. */
 export class ClusterStartError extends PtclusterError {
-  constructor(message: string, options?: { cause?: unknown }) {
-    super("ERR_PTC_START", message, options);
+  constructor(message: string, options?: { cause?: unknown; code?: string }) {
+    super(options?.code ?? "ERR_PTC_START", message, options);
+  }
+}
+
+/**
+ * `startCluster()` could not load the package that runs controllers (`@ptcluster/cli`, an
+ * optional peer dependency of `@ptcluster/client`): it is not installed, or too old to have the
+ * `@ptcluster/cli/controller` entry point.
+ */
+export class MissingPeerError extends ClusterStartError {
+  /** the package to install */
+  readonly peer: string;
+  constructor(peer: string, message: string, options?: { cause?: unknown }) {
+    super(message, { ...options, code: "ERR_PTC_MISSING_PEER" });
+    this.peer = peer;
   }
 }
 

@@ -16,3 +16,6 @@ export * from "./util/fn-hash.js";
 export { Deque } from "./util/deque.js";
 export * from "./security/curve.js";
 export * from "./security/z85.js";
+export * from "./options/option-spec.js";
+export * from "./options/cluster-options.js";
+export * from "./options/controller-entry.js";

@@ -1,14 +1,13 @@
 import { connect } from "@ptcluster/client";
-import type { LauncherSettings } from "../launchers/launcher.js";
+import type { CLUSTER_OPTIONS, ValuesFor } from "@ptcluster/protocol";
+import { launcherSettings } from "../controller/prepare.js";
 
-export interface EnginesOptions {
-  profile: string;
-  clusterId: string;
+/** The table's options of `engines` (cluster, launcher and its settings) and its own. */
+export interface EnginesOptions extends ValuesFor<typeof CLUSTER_OPTIONS, "engines"> {
+  /** engines to add */
   n: number;
-  engines: string;
   /** false: `--engines` not given, so the cluster's own launcher (and its settings) is used */
   enginesGiven: boolean;
-  launcher: LauncherSettings;
   timeout: number;
   json: boolean;
 }
@@ -17,7 +16,7 @@ export interface EnginesOptions {
 export async function addEngines(o: EnginesOptions): Promise<void> {
   const rc = await connect({ profile: o.profile, clusterId: o.clusterId });
   try {
-    const settings = Object.fromEntries(Object.entries(o.launcher).filter(([, v]) => v !== undefined));
+    const settings = launcherSettings(o);
     const { ids } = await rc.addEngines(o.n, { ...(o.enginesGiven ? { launcher: o.engines } : {}), timeout: o.timeout, ...settings });
     if (o.json) process.stdout.write(`${JSON.stringify({ ids })}\n`);
     else process.stdout.write(`Added ${ids.length} engine${ids.length === 1 ? "" : "s"}: [${ids.join(", ")}].\n`);

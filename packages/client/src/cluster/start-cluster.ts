@@ -1,47 +1,43 @@
-import { execFile } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { fileURLToPath } from "node:url";
-import { ClusterStartError, InvalidOptionError, type SchedulerScheme } from "@ptcluster/protocol";
+import {
+  CONTROLLER_ENTRY, ClusterStartError, MissingPeerError, startValuesFrom, type ClusterApiOptions, type ControllerEntry,
+} from "@ptcluster/protocol";
 import { connect, type Client } from "../client.js";
 import type { ConnectOptions } from "../options.js";
-import { describeValue, nonNegativeInt, rejectUnknownKeys } from "../options.js";
 
-export interface StartClusterOptions {
-  /** Number of engines (default: the machine's available parallelism). */
-  n?: number;
-  /** Profile to start it under (default `default`). */
-  profile?: string;
-  /** Cluster id (default: a new random id, so it never collides with another cluster of the profile). */
-  clusterId?: string;
-  /** Tasks each engine runs at once (default 1). */
-  concurrency?: number;
-  /** How long to wait for every engine to register (ms, default 30000). */
-  timeout?: number;
-  /** How load-balanced tasks pick an engine (default `leastload`). */
-  scheme?: SchedulerScheme;
-  /** Replace engines that die (default true). */
-  restart?: boolean;
-}
+/**
+ * Options of {@link startCluster}: the options of `ptcluster start` it takes, by their camelCase
+ * names (`n`, `profile`, `clusterId`, `concurrency`, `timeout` in ms, `scheme`, `restart`, `force`,
+ * `maxMemory` in MB, `maxMessageMb`), from the one table of the cluster's options
+ * (`CLUSTER_OPTIONS` in `@ptcluster/protocol`), with the same defaults and checks as the flags;
+ * `ptcluster start --help` describes each. One difference: `clusterId` defaults to a new random
+ * id, so a started cluster never collides with another of its profile.
+ */
+export type StartClusterOptions = ClusterApiOptions;
 
-const KEYS = new Set(["n", "profile", "clusterId", "concurrency", "timeout", "scheme", "restart"]);
-
-interface StartOutput { profile: string; clusterId: string; ids: number[]; clientFile: string }
-
-function cliBin(): string {
+/**
+ * The entry point of `@ptcluster/cli` that runs controllers. Imported by name at run time, not
+ * statically: the cli depends on this package, so it is an optional peer dependency here.
+ */
+async function controllerEntry(): Promise<ControllerEntry> {
+  const peer = "@ptcluster/cli";
+  const install = `Install it next to @ptcluster/client (\`npm install ${peer}\`), or start the cluster with \`ptcluster start\` and \`connect()\` to it.`;
+  let mod: Partial<ControllerEntry>;
   try {
-    return fileURLToPath(import.meta.resolve("@ptcluster/cli/bin"));
+    mod = (await import(CONTROLLER_ENTRY)) as Partial<ControllerEntry>;
   } catch (err) {
-    throw new ClusterStartError("`startCluster()` needs the `@ptcluster/cli` package; install it next to `@ptcluster/client`.", { cause: err });
+    const code = (err as { code?: unknown }).code;
+    // Only the entry itself missing is "not installed" (Node names it first: "Cannot find package
+    // '@ptcluster/cli' imported from …"); a dependency of it missing is reported as it is.
+    const missing = code === "ERR_MODULE_NOT_FOUND" && /^Cannot find (package|module) '[^']*@ptcluster\/cli['/]/.test(String((err as Error).message));
+    if (missing) throw new MissingPeerError(peer, `startCluster() starts controllers with ${peer} (${CONTROLLER_ENTRY}), which is not installed. ${install}`, { cause: err });
+    if (code === "ERR_PACKAGE_PATH_NOT_EXPORTED") throw new MissingPeerError(peer, `startCluster() needs ${CONTROLLER_ENTRY}; the installed ${peer} is too old to have it. ${install}`, { cause: err });
+    throw new ClusterStartError(`startCluster() could not load ${CONTROLLER_ENTRY}: ${(err as Error).message}`, { cause: err });
   }
-}
-
-function runCli(args: string[], timeoutMs: number): Promise<string> {
-  return new Promise((resolve, reject) => {
-    execFile(process.execPath, [cliBin(), ...args], { timeout: timeoutMs, maxBuffer: 16 * 1024 * 1024 }, (err, stdout, stderr) => {
-      if (err) reject(Object.assign(new ClusterStartError(`\`ptcluster ${args[0]}\` failed: ${(stderr || err.message).trim()}`, { cause: err }), { stdout }));
-      else resolve(stdout);
-    });
-  });
+  if (typeof mod.startController !== "function" || typeof mod.stopController !== "function") {
+    throw new MissingPeerError(peer, `startCluster() needs ${CONTROLLER_ENTRY} to export startController and stopController; the installed ${peer} is too old. ${install}`);
+  }
+  return mod as ControllerEntry;
 }
 
 /**
@@ -59,6 +55,7 @@ export class Cluster {
     readonly engineIds: number[],
     /** The client connection file. */
     readonly connectionFile: string,
+    private readonly entry: ControllerEntry,
   ) {}
 
   /** A client connected to this cluster (closed when the cluster stops). */
@@ -73,7 +70,7 @@ export class Cluster {
   stop(): Promise<void> {
     this.stopping ??= (async () => {
       await Promise.all([...this.clients].map((c) => c.close()));
-      await runCli(["stop", "--profile", this.profile, "--cluster-id", this.clusterId], 30_000);
+      await this.entry.stopController({ profile: this.profile, clusterId: this.clusterId });
     })();
     return this.stopping;
   }
@@ -84,8 +81,11 @@ export class Cluster {
 }
 
 /**
- * Starts a controller and `n` engines on this machine, like `ptcluster start`, and resolves once
- * every engine has registered.
+ * Starts a controller and `n` engines on this machine, like `ptcluster start` (a daemonised
+ * controller that `ptcluster list` shows and `ptcluster stop` stops), and resolves once every
+ * engine has registered. Options are checked before anything starts (`InvalidOptionError`); a
+ * cluster that cannot start rejects with a `ClusterStartError`, and without `@ptcluster/cli`
+ * installed with a `MissingPeerError`.
  *
  * ```ts
  * await using cluster = await startCluster({ n: 4 });
@@ -94,40 +94,15 @@ export class Cluster {
  * ```
  */
 export async function startCluster(options: StartClusterOptions = {}): Promise<Cluster> {
-  if (typeof options !== "object" || options === null) throw new InvalidOptionError(`Expected startCluster options to be an object, got ${describeValue(options)}`);
-  rejectUnknownKeys(options, KEYS, "startCluster");
-  const args = ["start", "--json"];
-  if (options.n !== undefined) args.push("-n", String(nonNegativeInt("n", options.n)));
-  if (options.concurrency !== undefined) args.push("--concurrency", String(nonNegativeInt("concurrency", options.concurrency)));
-  if (options.scheme !== undefined) {
-    if (!["leastload", "lru", "random", "weighted"].includes(options.scheme)) {
-      throw new InvalidOptionError(`Expected \`scheme\` to be one of leastload, lru, random, weighted, got ${describeValue(options.scheme)}`);
-    }
-    args.push("--scheme", options.scheme);
+  const values = startValuesFrom(options, "startCluster");
+  if (options.clusterId === undefined) values.clusterId = randomBytes(4).toString("hex");
+  const entry = await controllerEntry();
+  const { summary, shortfall, missed } = await entry.startController(values);
+  if (shortfall !== undefined) {
+    // `timeout` passed with some engines registered: the command line leaves that cluster running
+    // (and says so); here the caller would get no handle on it, so it is stopped.
+    await entry.stopController({ profile: summary.profile, clusterId: summary.clusterId });
+    throw new ClusterStartError(`${missed ?? shortfall} startCluster() stopped the cluster; give a longer \`timeout\` or fewer engines (\`n\`).`);
   }
-  if (options.restart !== undefined) {
-    if (typeof options.restart !== "boolean") throw new InvalidOptionError(`Expected \`restart\` to be a boolean, got ${describeValue(options.restart)}`);
-    if (!options.restart) args.push("--no-restart");
-  }
-  const timeout = options.timeout === undefined ? 30_000 : nonNegativeInt("timeout", options.timeout);
-  args.push("--timeout", String(timeout));
-  const profile = options.profile ?? "default";
-  const clusterId = options.clusterId ?? randomBytes(4).toString("hex");
-  args.push("--profile", profile, "--cluster-id", clusterId);
-  let out: string;
-  try {
-    out = await runCli(args, timeout + 10_000);
-  } catch (err) {
-    // `--timeout` passed with only some engines registered: the command line leaves that cluster
-    // running (and prints it); here the caller gets no handle on it, so it is stopped.
-    if (/"controllerPid"/.test((err as { stdout?: string }).stdout ?? "")) await runCli(["stop", "--profile", profile, "--cluster-id", clusterId], 30_000).catch(() => undefined);
-    throw err;
-  }
-  let parsed: StartOutput;
-  try {
-    parsed = JSON.parse(out.trim().split("\n").pop() ?? "") as StartOutput;
-  } catch (err) {
-    throw new ClusterStartError(`\`ptcluster start\` printed something unexpected: ${out.slice(0, 300)}`, { cause: err });
-  }
-  return new Cluster(parsed.profile, parsed.clusterId, parsed.ids, parsed.clientFile);
+  return new Cluster(summary.profile, summary.clusterId, summary.ids, summary.clientFile, entry);
 }
