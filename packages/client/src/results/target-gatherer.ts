@@ -96,13 +96,12 @@ export class Gatherer {
       this.out.step();
       this.#remaining--;
     }
-    if (this.#remaining <= 0) {
-      this.#remaining = -1;
-      this.#finish();
-    }
+    // Every sink of the call hears of the failure: finish at the first only.
+    if (this.#remaining === 0) this.#finish();
   }
 
   #finish(): void {
+    this.#remaining = -1;
     for (const id of this.ids) this.port.release(id);
     const errors = this.#errors;
     if (errors.length === 0) this.out.resolve(this.#values);
