@@ -120,7 +120,7 @@ describe("map results behave like promises and iterate (both views)", () => {
 describe("the public types carry nothing internal", () => {
   test("a Client offers no submit, flush, release, cancel, checkSize, assertOpen or open", () => {
     // @ts-expect-error internal to the client's session
-    rc.submit;
+    void rc.submit;
     // @ts-expect-error internal to the client's session
     rc.flush();
     // @ts-expect-error internal to the client's session
@@ -128,7 +128,7 @@ describe("the public types carry nothing internal", () => {
     // @ts-expect-error internal to the client's session (public cancelling is `rc.abort()`)
     rc.cancel([1]);
     // @ts-expect-error internal to the client's session
-    rc.checkSize;
+    void rc.checkSize;
     // @ts-expect-error internal to the client's session
     rc.assertOpen();
     // @ts-expect-error internal to the client's session
