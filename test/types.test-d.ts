@@ -116,3 +116,34 @@ describe("map results behave like promises and iterate (both views)", () => {
     expectTypeOf(s).not.toHaveProperty("then");
   });
 });
+
+describe("the public types carry nothing internal", () => {
+  test("a Client offers no submit, flush, release, cancel, checkSize, assertOpen or open", () => {
+    // @ts-expect-error internal to the client's session
+    void rc.submit;
+    // @ts-expect-error internal to the client's session
+    rc.flush();
+    // @ts-expect-error internal to the client's session
+    rc.release(1);
+    // @ts-expect-error internal to the client's session (public cancelling is `rc.abort()`)
+    rc.cancel([1]);
+    // @ts-expect-error internal to the client's session
+    void rc.checkSize;
+    // @ts-expect-error internal to the client's session
+    rc.assertOpen();
+    // @ts-expect-error internal to the client's session
+    void rc.open(1000);
+    expectTypeOf(rc.state).toEqualTypeOf<"connecting" | "connected" | "closed" | "hub-lost">();
+  });
+
+  test("clients, views, results and streams come from calls, not constructors", () => {
+    type Ctor = abstract new (...args: never[]) => unknown;
+    // Private or protected constructors: none of them is a constructor type from outside.
+    expectTypeOf<typeof Client>().not.toMatchTypeOf<Ctor>();
+    expectTypeOf<typeof DirectView>().not.toMatchTypeOf<Ctor>();
+    expectTypeOf<typeof EngineView>().not.toMatchTypeOf<Ctor>();
+    expectTypeOf<typeof LoadBalancedView>().not.toMatchTypeOf<Ctor>();
+    expectTypeOf<typeof AsyncResult>().not.toMatchTypeOf<Ctor>();
+    expectTypeOf<typeof MapRun>().not.toMatchTypeOf<Ctor>();
+  });
+});

@@ -47,8 +47,19 @@ export class AsyncResult<T> implements PromiseLike<T> {
   private settled: "pending" | "ok" | "error" = "pending";
   /** @internal */ done = 0;
 
-  /** @internal */
-  constructor(
+  /** @internal How views make one (stripped from the public types). */
+  static create<T>(
+    executor: (resolve: (v: T) => void, reject: (e: unknown) => void) => void,
+    metadata: TaskMetadata[],
+    onAbort?: (reason?: unknown) => void,
+    ids: readonly number[] = [],
+    clientId = "",
+  ): AsyncResult<T> {
+    return new AsyncResult<T>(executor, metadata, onAbort, ids, clientId);
+  }
+
+  // Protected: the public types offer no constructor (results come from views).
+  protected constructor(
     executor: (resolve: (v: T) => void, reject: (e: unknown) => void) => void,
     /** Per-task metadata, in target order. */
     readonly metadata: TaskMetadata[],

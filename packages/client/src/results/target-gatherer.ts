@@ -1,10 +1,10 @@
-import { CompositeError, decodeValue, type ClientTask, type Part, type TaskOp, type TaskResult } from "@ptcluster/protocol";
-import type { Client } from "../client.js";
+import { CompositeError, decodeValue, type Part, type TaskOp, type TaskResult } from "@ptcluster/protocol";
+import type { NewTask, TaskSink, ViewPort } from "../session/view-port.js";
 import { recordResult, type TaskMetadata } from "./async-result.js";
 import { failureToError } from "./remote-errors.js";
 import type { ShippedFunction } from "../functions/ship.js";
 
-/** @internal A call addressed to explicit engines. */
+/** A call addressed to explicit engines. */
 export interface Submission {
   op: TaskOp;
   targets: number[];
@@ -14,7 +14,7 @@ export interface Submission {
   scope?: string[];
 }
 
-/** @internal What becomes of the gathered results. */
+/** What becomes of the gathered results. */
 export interface Gathered {
   /** A target's value arrived and decoded (before the others, perhaps). */
   value?(index: number, value: unknown): void;
@@ -26,70 +26,101 @@ export interface Gathered {
   reject(err: Error): void;
 }
 
-/** @internal Refuses, synchronously and before anything is sent, payloads that could never be sent. */
-export function checkSizes(client: Client, s: Submission): void {
-  for (const p of Array.isArray(s.parts) ? s.parts : [s.parts]) client.checkSize(p, `This ${s.op}'s data`);
+/** Refuses, synchronously and before anything is sent, payloads that could never be sent. */
+export function checkSizes(port: Pick<ViewPort, "checkSize">, s: Submission): void {
+  for (const p of Array.isArray(s.parts) ? s.parts : [s.parts]) port.checkSize(p, `This ${s.op}'s data`);
 }
 
 /**
- * @internal Submits one task per target (or one to all), gathers the results in target order
- * into `metadata` (one per target), and records the task ids in `ids` (for cancelling).
+ * Gathers the results of one call's tasks into slots (one per target, or the one slot of a
+ * load-balanced task): records each slot's metadata, decodes values, and once every slot has
+ * finished releases the tasks and resolves with the values in slot order, or rejects with a
+ * single slot's error (`single`) or a `CompositeError` of the failures in slot order. The tasks'
+ * ids go into `ids` as the caller submits them (they are what `abort()` cancels).
  */
-export function gatherTargets(client: Client, s: Submission, single: boolean, metadata: TaskMetadata[], ids: number[], out: Gathered): void {
-  const values = new Array<unknown>(s.targets.length);
-  const errors: Error[] = [];
-  const indexOf = new Map<number, number>();
-  s.targets.forEach((t, i) => indexOf.set(t, i));
-  let remaining = s.targets.length;
-  const finish = () => {
-    for (const id of ids) client.release(id);
-    if (errors.length === 0) out.resolve(values);
-    else if (single) out.reject(errors[0] as Error);
+export class Gatherer {
+  readonly #values: unknown[];
+  readonly #errors: Error[] = [];
+  #remaining: number;
+
+  /** `timeout`: the tasks' per-task timeout (ms), named in a timeout's error. */
+  constructor(
+    private readonly port: Pick<ViewPort, "release">,
+    private readonly metadata: TaskMetadata[],
+    readonly ids: number[],
+    private readonly single: boolean,
+    private readonly out: Gathered,
+    private readonly timeout?: number,
+  ) {
+    this.#values = new Array<unknown>(metadata.length);
+    this.#remaining = metadata.length;
+  }
+
+  /** A sink for one task; `slotFor` says which slot a result of it fills (undefined: none). */
+  sink(slotFor: (r: TaskResult) => number | undefined): TaskSink {
+    return {
+      onResult: (r, part) => this.#onResult(slotFor(r), r, part),
+      onFailure: (err) => this.#onFailure(err),
+    };
+  }
+
+  #onResult(i: number | undefined, r: TaskResult, part: Part): void {
+    if (i === undefined || this.metadata[i]?.status !== "pending") return;
+    const m = this.metadata[i] as TaskMetadata;
+    recordResult(m, r);
+    if (r.ok) {
+      try {
+        this.#values[i] = decodeValue(part.body, part.frames);
+        this.out.value?.(i, this.#values[i]);
+      } catch (err) {
+        m.status = "error";
+        this.#errors.push(err as Error);
+      }
+    } else {
+      const err = failureToError(r, part, { timeout: this.timeout });
+      this.#values[i] = err;
+      this.#errors.push(err);
+    }
+    this.out.step();
+    if (--this.#remaining === 0) this.#finish();
+  }
+
+  /** The connection failed: every slot still pending fails with `err`. */
+  #onFailure(err: Error): void {
+    for (let i = 0; i < this.metadata.length; i++) {
+      const m = this.metadata[i] as TaskMetadata;
+      if (m.status !== "pending") continue;
+      m.status = "error";
+      this.#values[i] = err;
+      this.#errors.push(err);
+      this.out.step();
+      this.#remaining--;
+    }
+    // Every sink of the call hears of the failure: finish at the first only.
+    if (this.#remaining === 0) this.#finish();
+  }
+
+  #finish(): void {
+    this.#remaining = -1;
+    for (const id of this.ids) this.port.release(id);
+    const errors = this.#errors;
+    if (errors.length === 0) this.out.resolve(this.#values);
+    else if (this.single) this.out.reject(errors[0] as Error);
     else {
       // Report failures in target order, not arrival order.
-      const ordered = values.filter((v): v is Error => v instanceof Error && errors.includes(v));
-      out.reject(new CompositeError(ordered.length === errors.length ? ordered : errors, values));
+      const ordered = this.#values.filter((v): v is Error => v instanceof Error && errors.includes(v));
+      this.out.reject(new CompositeError(ordered.length === errors.length ? ordered : errors, this.#values));
     }
-  };
-  const sink = (slotFor: (r: TaskResult) => number | undefined) => ({
-    onResult(r: TaskResult, part: Part) {
-      const i = slotFor(r);
-      if (i === undefined || metadata[i]?.status !== "pending") return;
-      const m = metadata[i] as TaskMetadata;
-      recordResult(m, r);
-      if (r.ok) {
-        try {
-          values[i] = decodeValue(part.body, part.frames);
-          out.value?.(i, values[i]);
-        } catch (err) {
-          m.status = "error";
-          errors.push(err as Error);
-        }
-      } else {
-        const err = failureToError(r, part);
-        values[i] = err;
-        errors.push(err);
-      }
-      out.step();
-      if (--remaining === 0) finish();
-    },
-    onFailure(err: Error) {
-      for (let i = 0; i < metadata.length; i++) {
-        const m = metadata[i] as TaskMetadata;
-        if (m.status !== "pending") continue;
-        m.status = "error";
-        values[i] = err;
-        errors.push(err);
-        out.step();
-        remaining--;
-      }
-      if (remaining <= 0) {
-        remaining = -1;
-        finish();
-      }
-    },
-  });
-  const base: Omit<ClientTask, "id" | "src" | "to"> = { op: s.op };
+  }
+}
+
+/**
+ * Submits one task per target (or one to all), gathers the results in target order into
+ * `metadata` (one per target), and records the task ids in `ids` (for cancelling).
+ */
+export function gatherTargets(port: Pick<ViewPort, "submit" | "release">, s: Submission, single: boolean, metadata: TaskMetadata[], ids: number[], out: Gathered): void {
+  const g = new Gatherer(port, metadata, ids, single, out);
+  const base: Omit<NewTask, "to"> = { op: s.op };
   if (s.fn) {
     base.fn = s.fn.hash;
     base.name = s.fn.name;
@@ -98,9 +129,11 @@ export function gatherTargets(client: Client, s: Submission, single: boolean, me
   if (Array.isArray(s.parts)) {
     // A different payload per engine: one task each.
     s.targets.forEach((t, i) => {
-      ids.push(client.submit({ ...base, to: [t] }, (s.parts as Part[])[i] as Part, sink(() => i), s.fn?.src));
+      ids.push(port.submit({ ...base, to: [t] }, (s.parts as Part[])[i] as Part, g.sink(() => i), s.fn?.src));
     });
   } else {
-    ids.push(client.submit({ ...base, to: s.targets }, s.parts, sink((r) => indexOf.get(r.engine)), s.fn?.src));
+    const indexOf = new Map<number, number>();
+    s.targets.forEach((t, i) => indexOf.set(t, i));
+    ids.push(port.submit({ ...base, to: s.targets }, s.parts, g.sink((r) => indexOf.get(r.engine)), s.fn?.src));
   }
 }

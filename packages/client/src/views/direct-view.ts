@@ -1,5 +1,5 @@
 import { InvalidOptionError, NoEnginesError, encodeValue, type Part } from "@ptcluster/protocol";
-import type { Client } from "../client.js";
+import type { ViewPort } from "../session/view-port.js";
 import { AsyncResult, pendingMetadata, type TaskMetadata } from "../results/async-result.js";
 import { MapResult } from "../results/map-result.js";
 import { checkSizes, gatherTargets, type Submission } from "../results/target-gatherer.js";
@@ -21,18 +21,24 @@ interface Call<T> extends Submission {
 
 /** Shared machinery of views addressed to explicit engines. */
 abstract class AddressedView {
+  /** @internal */ protected readonly port: ViewPort;
+  /** @internal */ protected readonly opts: ViewOptions;
+
   /** @internal */
-  constructor(protected readonly client: Client, protected readonly opts: ViewOptions) {}
+  protected constructor(port: ViewPort, opts: ViewOptions) {
+    this.port = port;
+    this.opts = opts;
+  }
 
   /** @internal Submits one task per target and gathers the results in target order. */
   protected run<T>(s: Call<T>, single: boolean): AsyncResult<T> {
-    const { client } = this;
-    checkSizes(client, s);
+    const { port } = this;
+    checkSizes(port, s);
     const metadata = pendingFor(s.targets);
     const ids: number[] = [];
     // `step` runs only when results arrive, after the constructor has returned.
-    const ar: AsyncResult<T> = new AsyncResult<T>((resolve, reject) => {
-      gatherTargets(client, s, single, metadata, ids, {
+    const ar: AsyncResult<T> = AsyncResult.create<T>((resolve, reject) => {
+      gatherTargets(port, s, single, metadata, ids, {
         step: () => ar.done++,
         resolve: (values) => {
           try {
@@ -43,7 +49,7 @@ abstract class AddressedView {
         },
         reject,
       });
-    }, metadata, () => client.cancel(ids), ids, client.id);
+    }, metadata, () => port.cancel(ids), ids, port.id);
     return ar;
   }
 
@@ -52,13 +58,13 @@ abstract class AddressedView {
    * i's first item): iterable as blocks arrive, awaitable for every value in input order.
    */
   protected runMap<R>(s: Submission, starts: number[], length: number, single: boolean): MapResult<R> {
-    const { client } = this;
-    checkSizes(client, s);
+    const { port } = this;
+    checkSizes(port, s);
     const metadata = pendingFor(s.targets);
     const ids: number[] = [];
-    const { result, output } = MapResult.open<R>({ metadata, ids, clientId: client.id, length, ordered: true, onAbort: () => client.cancel(ids) });
+    const { result, output } = MapResult.open<R>({ metadata, ids, clientId: port.id, length, ordered: true, onAbort: () => port.cancel(ids) });
     try {
-      gatherTargets(client, s, single, metadata, ids, {
+      gatherTargets(port, s, single, metadata, ids, {
         value: (i, block) => output.deliver(starts[i] as number, block as unknown[]),
         step: () => undefined,
         resolve: () => output.finish(),
@@ -137,18 +143,23 @@ function concatChunks(chunks: unknown[]): unknown {
  * ```
  */
 export class DirectView extends AddressedView {
-  /** @internal */
-  constructor(client: Client, private readonly fixedTargets: number[] | undefined, opts: ViewOptions) {
-    super(client, opts);
+  // Private: the public types offer no constructor (views come from `rc.view()`).
+  private constructor(port: ViewPort, private readonly fixedTargets: number[] | undefined, opts: ViewOptions) {
+    super(port, opts);
+  }
+
+  /** @internal How the client makes one (stripped from the public types). */
+  static create(port: ViewPort, targets: number[] | undefined): DirectView {
+    return new DirectView(port, targets, {});
   }
 
   /** The engines this view runs on now. */
   get targets(): number[] {
-    return this.fixedTargets ?? this.client.ids;
+    return this.fixedTargets ?? this.port.ids;
   }
 
   private resolveTargets(): number[] {
-    this.client.assertOpen();
+    this.port.assertOpen();
     const t = [...new Set(this.targets)];
     if (t.length === 0) {
       throw new NoEnginesError(this.fixedTargets ? "This view has no engines." : "No engines are registered. Start some with `ptcluster start -n 4`, or wait with `rc.waitForEngines(n)`.");
@@ -158,7 +169,7 @@ export class DirectView extends AddressedView {
 
   /** The same view with options applied to every call: `dv.with({ scope: { k } }).apply(fn)`. */
   with(options: ViewOptions): DirectView {
-    return new DirectView(this.client, this.fixedTargets, { ...this.opts, ...validateViewOptions(options) });
+    return new DirectView(this.port, this.fixedTargets, { ...this.opts, ...validateViewOptions(options) });
   }
 
   /** Runs `fn(...args)` on every engine of the view; resolves to one result per engine. */
@@ -255,18 +266,23 @@ export class DirectView extends AddressedView {
  * the engine's `RemoteError` itself.
  */
 export class EngineView extends AddressedView {
-  /** @internal */
-  constructor(client: Client, readonly id: number, opts: ViewOptions) {
-    super(client, opts);
+  // Private: the public types offer no constructor (views come from `rc.engine(id)`).
+  private constructor(port: ViewPort, readonly id: number, opts: ViewOptions) {
+    super(port, opts);
+  }
+
+  /** @internal How the client makes one (stripped from the public types). */
+  static create(port: ViewPort, id: number): EngineView {
+    return new EngineView(port, id, {});
   }
 
   private target(): number[] {
-    this.client.assertOpen();
+    this.port.assertOpen();
     return [this.id];
   }
 
   with(options: ViewOptions): EngineView {
-    return new EngineView(this.client, this.id, { ...this.opts, ...validateViewOptions(options) });
+    return new EngineView(this.port, this.id, { ...this.opts, ...validateViewOptions(options) });
   }
 
   apply<F extends AnyFn>(fn: F, ...args: Parameters<F>): AsyncResult<ResultOf<F>> {

@@ -1,7 +1,7 @@
-import { DependencyError, InvalidOptionError, NoEnginesError, TaskCancelledError, decodeValue, type ClientTask } from "@ptcluster/protocol";
-import type { Client } from "../client.js";
-import { AsyncResult, pendingMetadata, recordResult, type TaskMetadata } from "../results/async-result.js";
-import { failureToError } from "../results/remote-errors.js";
+import { DependencyError, InvalidOptionError, NoEnginesError, TaskCancelledError } from "@ptcluster/protocol";
+import type { NewTask, ViewPort } from "../session/view-port.js";
+import { AsyncResult, pendingMetadata, type TaskMetadata } from "../results/async-result.js";
+import { Gatherer } from "../results/target-gatherer.js";
 import { shipFunction, type ShippedFunction } from "../functions/ship.js";
 import { checkScope, encodeCallPayload } from "../functions/encode-payload.js";
 import { describeValue } from "../options.js";
@@ -31,8 +31,13 @@ export type ArgSources<A extends unknown[]> = { [K in keyof A]: AnyIterable<A[K]
  * ```
  */
 export class LoadBalancedView {
-  /** @internal */
-  constructor(private readonly client: Client, private readonly fixedTargets: number[] | undefined, private readonly opts: LoadBalancedOptions) {}
+  // Private: the public types offer no constructor (views come from `rc.loadBalancedView()`).
+  private constructor(private readonly port: ViewPort, private readonly fixedTargets: number[] | undefined, private readonly opts: LoadBalancedOptions) {}
+
+  /** @internal How the client makes one (stripped from the public types). */
+  static create(port: ViewPort, targets: number[] | undefined): LoadBalancedView {
+    return new LoadBalancedView(port, targets, {});
+  }
 
   /** The engines this view balances over (undefined: all, including engines that join later). */
   get targets(): number[] | undefined {
@@ -41,71 +46,63 @@ export class LoadBalancedView {
 
   /** The same view with options applied to every task: `lb.with({ retries: 2, timeout: 10_000 })`. */
   with(options: LoadBalancedOptions): LoadBalancedView {
-    return new LoadBalancedView(this.client, this.fixedTargets, { ...this.opts, ...validateLbOptions(options) });
+    return new LoadBalancedView(this.port, this.fixedTargets, { ...this.opts, ...validateLbOptions(options) });
   }
 
   private checkEngines(): void {
-    this.client.assertOpen();
+    this.port.assertOpen();
     if (this.fixedTargets?.length === 0) throw new NoEnginesError("This view has no engines.");
   }
 
   /** Runs `fn(...args)` on one free engine; an `AsyncResult` of its value. */
   apply<F extends AnyFn>(fn: F, ...args: Parameters<F>): AsyncResult<ResultOf<F>> {
     this.checkEngines();
-    const { client, opts } = this;
+    const { port, opts } = this;
     const shipped = shipFunction(fn);
-    const { body, frames } = encodeCallPayload(args, opts.scope, "args");
-    client.checkSize({ body, frames }, "This task's arguments");
+    const part = encodeCallPayload(args, opts.scope, "args");
+    port.checkSize(part, "This task's arguments");
     const task = this.lbTask("apply", shipped, 1);
     const meta: TaskMetadata = pendingMetadata(-1);
-    let id = -1;
     const ids: number[] = [];
     let cancelled = false;
     const gate = dependencyGate(opts);
-    const ar: AsyncResult<ResultOf<F>> = new AsyncResult<ResultOf<F>>((resolve, reject) => {
-      const signal = opts.signal;
+    const signal = opts.signal;
+    const ar: AsyncResult<ResultOf<F>> = AsyncResult.create<ResultOf<F>>((resolve, reject) => {
       const onAbort = () => {
         cancelled = true;
-        if (id >= 0) client.cancel([id]);
+        if (ids.length > 0) port.cancel(ids);
         else reject(new TaskCancelledError("The task was cancelled before its dependencies were met."));
       };
+      const settled = () => signal?.removeEventListener("abort", onAbort);
+      const gatherer = new Gatherer(port, [meta], ids, true, {
+        step: () => (ar.done = 1),
+        resolve: (values) => {
+          settled();
+          resolve(values[0] as ResultOf<F>);
+        },
+        reject: (err) => {
+          settled();
+          reject(err);
+        },
+      }, opts.timeout);
       const submit = (follow: number[] | undefined) => {
         if (cancelled) return;
         if (follow) task.lb = { ...task.lb, targets: follow };
-        ids.push((id = client.submit(task, { body, frames }, {
-        onResult: (r, part) => {
-          client.release(id);
-          signal?.removeEventListener("abort", onAbort);
-          recordResult(meta, r);
-          ar.done = 1;
-          if (!r.ok) return reject(failureToError(r, part, { timeout: opts.timeout }));
-          try {
-            resolve(decodeValue(part.body, part.frames) as ResultOf<F>);
-          } catch (err) {
-            reject(err);
-          }
-        },
-        onFailure: (err) => {
-          signal?.removeEventListener("abort", onAbort);
-          meta.status = "error";
-          reject(err);
-        },
-      }, shipped.src)));
+        ids.push(port.submit(task, part, gatherer.sink(() => 0), shipped.src));
       };
       if (signal?.aborted) onAbort();
       else signal?.addEventListener("abort", onAbort, { once: true });
       if (gate) {
         gate.then(submit, (err: unknown) => {
-          signal?.removeEventListener("abort", onAbort);
+          settled();
           meta.status = "error";
           reject(err);
         });
       } else submit(undefined);
-    }, [meta], onAbortResult, ids, client.id);
-    function onAbortResult(): void {
+    }, [meta], () => {
       cancelled = true;
-      if (id >= 0) client.cancel([id]);
-    }
+      port.cancel(ids);
+    }, ids, port.id);
     return ar;
   }
 
@@ -135,7 +132,7 @@ export class LoadBalancedView {
   imap<A extends unknown[], R>(fn: (...args: A) => R, ...inputs: [...ArgSources<A>] | [...ArgSources<A>, MapOptions]): MapRun<Awaited<R>> {
     const { sources, options } = splitOptions(inputs as unknown[]);
     const { ctx, resolved } = this.mapContext(fn, options);
-    return new MapRun<Awaited<R>>(ctx, zipSources(sources), resolved);
+    return MapRun.create<Awaited<R>>(ctx, zipSources(sources), resolved);
   }
 
   /** `map` over argument tuples: `starmap(pow, [[2, 3], [3, 2]])` (Python's `Pool.starmap`). */
@@ -153,7 +150,7 @@ export class LoadBalancedView {
     const ids: number[] = [];
     let feed: MapFeed | undefined;
     const { result, output } = MapResult.open<R>({
-      metadata, ids, clientId: this.client.id, length: source.length, ordered: resolved.ordered,
+      metadata, ids, clientId: this.port.id, length: source.length, ordered: resolved.ordered,
       itemsRead: () => feed?.itemsRead ?? 0,
       onAbort: (reason) => feed?.abort(reason),
     });
@@ -170,16 +167,16 @@ export class LoadBalancedView {
     const scopeNames = merged.scope ? Object.keys(merged.scope) : undefined;
     checkScope(merged.scope);
     const ctx: MapContext = {
-      client: this.client, fn: shipped, targets: this.fixedTargets, scope: scopeNames,
+      port: this.port, fn: shipped, targets: this.fixedTargets, scope: scopeNames,
       retries: merged.retries, timeout: merged.timeout, signal: merged.signal, gate: dependencyGate(merged),
       encode: (calls, offset) => encodeCallPayload(calls, merged.scope, `items[${offset}…]`),
     };
     return { ctx, resolved };
   }
 
-  private lbTask(op: "apply" | "map", fn: ShippedFunction, items: number): Omit<ClientTask, "id" | "src"> {
+  private lbTask(op: "apply" | "map", fn: ShippedFunction, items: number): NewTask {
     const { opts } = this;
-    const task: Omit<ClientTask, "id" | "src"> = { op, to: [], lb: {}, fn: fn.hash, name: fn.name };
+    const task: NewTask = { op, to: [], lb: {}, fn: fn.hash, name: fn.name };
     if (this.fixedTargets) task.lb = { ...task.lb, targets: this.fixedTargets };
     if (opts.retries) task.lb = { ...task.lb, retries: opts.retries };
     if (opts.scope) task.scope = Object.keys(opts.scope);

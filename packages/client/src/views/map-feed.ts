@@ -1,5 +1,5 @@
-import { TaskCancelledError, decodeValue, type ClientTask, type Part, type TaskResult } from "@ptcluster/protocol";
-import type { Client } from "../client.js";
+import { TaskCancelledError, decodeValue, type Part, type TaskResult } from "@ptcluster/protocol";
+import type { NewTask, ViewPort } from "../session/view-port.js";
 import { pendingMetadata, recordResult, type TaskMetadata } from "../results/async-result.js";
 import { failureToError } from "../results/remote-errors.js";
 import type { MapOutput } from "../results/map-result.js";
@@ -9,7 +9,7 @@ import { ProgressReporter } from "./progress.js";
 
 /** What a map needs from its view. */
 export interface MapContext {
-  client: Client;
+  port: ViewPort;
   fn: ShippedFunction;
   /** Engines the view balances over (undefined: all). */
   targets: number[] | undefined;
@@ -154,7 +154,7 @@ export class MapFeed {
   /** Tasks the view's engines run at once: the sum of their concurrency. */
   private capacity(): number {
     let n = 0;
-    for (const id of this.ctx.targets ?? this.ctx.client.ids) n += this.ctx.client.engineInfo(id)?.concurrency ?? 1;
+    for (const id of this.ctx.targets ?? this.ctx.port.ids) n += this.ctx.port.engineInfo(id)?.concurrency ?? 1;
     return Math.max(1, n);
   }
 
@@ -181,18 +181,18 @@ export class MapFeed {
   }
 
   private submit(calls: unknown[][]): void {
-    const { client, fn } = this.ctx;
+    const { port, fn } = this.ctx;
     const start = this.nextIndex;
     this.nextIndex += calls.length;
     this.inFlight += calls.length;
     const part = this.ctx.encode(calls, start);
-    const task: Omit<ClientTask, "id" | "src"> = { op: "map", to: [], lb: {}, fn: fn.hash, name: fn.name };
+    const task: NewTask = { op: "map", to: [], lb: {}, fn: fn.hash, name: fn.name };
     if (this.ctx.targets) task.lb = { ...task.lb, targets: this.ctx.targets };
     if (this.ctx.retries) task.lb = { ...task.lb, retries: this.ctx.retries };
     if (this.ctx.scope?.length) task.scope = this.ctx.scope;
     if (this.ctx.timeout !== undefined) task.timeout = this.ctx.timeout * calls.length;
     const chunk: Chunk = { start, count: calls.length, meta: pendingMetadata(-1) };
-    const id = client.submit(task, part, {
+    const id = port.submit(task, part, {
       onResult: (r, p) => this.onResult(id, chunk, r, p),
       onFailure: (err) => this.fail(err),
     }, fn.src);
@@ -202,7 +202,7 @@ export class MapFeed {
 
   private onResult(id: number, chunk: Chunk, r: TaskResult, part: Part): void {
     if (!this.pending.delete(id)) return;
-    this.ctx.client.release(id);
+    this.ctx.port.release(id);
     const m = chunk.meta;
     recordResult(m, r);
     if (this.stopped) return;
@@ -245,8 +245,8 @@ export class MapFeed {
     this.stop();
     const ids = [...this.pending.keys()];
     this.pending.clear();
-    for (const id of ids) this.ctx.client.release(id);
-    this.ctx.client.cancel(ids);
+    for (const id of ids) this.ctx.port.release(id);
+    this.ctx.port.cancel(ids);
     const it = this.source.kind === "iter" ? this.source.it : undefined;
     void Promise.resolve(it?.return?.()).catch(() => undefined);
     this.out.finish(err);

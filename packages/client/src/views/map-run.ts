@@ -31,8 +31,13 @@ export class MapRun<R> implements AsyncIterable<R> {
   private iterated = false;
   private readonly count: number | undefined;
 
-  /** @internal */
-  constructor(ctx: MapContext, source: CallSource, opts: ResolvedMapOptions) {
+  /** @internal How `lb.imap` makes one (stripped from the public types). */
+  static create<R>(ctx: MapContext, source: CallSource, opts: ResolvedMapOptions): MapRun<R> {
+    return new MapRun<R>(ctx, source, opts);
+  }
+
+  // Private: the public types offer no constructor (streams come from `lb.imap()`).
+  private constructor(ctx: MapContext, source: CallSource, opts: ResolvedMapOptions) {
     this.count = source.length;
     const push = (_start: number, values: unknown[]): void => {
       this.blocks.push(values);

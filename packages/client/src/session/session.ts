@@ -1,0 +1,284 @@
+import { randomBytes } from "node:crypto";
+import {
+  ClientClosedError, DEFAULT_MAX_MESSAGE_BYTES, HubLostError, assertNever,
+  type ClientToHub, type ConnectionInfo, type EngineInfo, type HubRequest, type HubToClient, type Incoming, type LinkReport, type Logger, type Notification, type Part, type TaskResult,
+} from "@ptcluster/protocol";
+import { WorkMap, closeAtExit, forgetAtExit, type Closable } from "../keep-alive.js";
+import type { ClientEmitter } from "./client-events.js";
+import { Liveness } from "./liveness.js";
+import { Requests } from "./requests.js";
+import { Roster } from "./roster.js";
+import { openLinks, type Links } from "./sockets.js";
+import { Submitter } from "./submitter.js";
+import type { NewTask, TaskSink, ViewPort } from "./view-port.js";
+
+export type ClientState = "connecting" | "connected" | "closed" | "hub-lost";
+
+const EMPTY_PART: Part = { body: Buffer.alloc(0), frames: [] };
+
+/**
+ * One connection to the controller, behind the public `Client`: it owns the channels, routes
+ * results to the sinks of pending tasks and replies to pending requests, keeps the engine roster,
+ * watches the controller's liveness, and decides whether the process is held. Views reach it only
+ * through its {@link ViewPort}.
+ */
+export class Session implements ViewPort {
+  state: ClientState = "connecting";
+  /** This client's id, the first half of its tasks' `msgIds`. */
+  readonly id = randomBytes(16).toString("hex");
+  readonly roster: Roster;
+  readonly #connection: ConnectionInfo;
+  readonly #log: Logger;
+  readonly #events: ClientEmitter;
+  readonly #owner: Closable;
+  // Pending work, and only that, keeps the process alive: see `#updateHold`.
+  readonly #sinks = new WorkMap<number, TaskSink>(() => this.#updateHold());
+  readonly #requests = new Requests(() => this.#updateHold());
+  readonly #submitter: Submitter;
+  #links: Links | undefined;
+  #liveness: Liveness | undefined;
+  /** `waitForEngines` calls waiting. */
+  #waiting = 0;
+  /** Whether the channels hold the process (they do from the start, until connected). */
+  #holding = true;
+
+  /** `owner` is the `Client`: it emits the session's events and is closed when the process runs out of work. */
+  constructor(connection: ConnectionInfo, log: Logger, owner: ClientEmitter & Closable) {
+    this.#connection = connection;
+    this.#log = log;
+    this.#events = owner;
+    this.#owner = owner;
+    this.roster = new Roster(owner);
+    this.#submitter = new Submitter({
+      maxMessageBytes: this.maxMessageBytes,
+      send: (tasks, parts) => this.#send({ type: "submit", tasks, pf: parts.map((p) => p.frames.length), t: Date.now() }, parts),
+    });
+  }
+
+  /** Opens the channels and waits for the controller's welcome. */
+  async open(timeoutMs: number, signal?: AbortSignal): Promise<void> {
+    let heartbeatMs = 500;
+    const { links, handshake } = openLinks(this.#connection, this.id, this.#log, {
+      welcome: (reply) => {
+        heartbeatMs = reply.heartbeatMs;
+        this.roster.seed(reply.engines);
+      },
+      message: (m) => this.#onMessage(m),
+      notification: (n) => this.#onNotification(n),
+    });
+    this.#links = links;
+    let timer: NodeJS.Timeout | undefined;
+    let onAbort: (() => void) | undefined;
+    try {
+      await Promise.race([
+        handshake,
+        new Promise<never>((_, reject) => {
+          const c = this.#connection;
+          timer = setTimeout(() => reject(new HubLostError(
+            `No answer from the controller at ${c.host}:${c.port} within ${timeoutMs} ms (profile \`${c.profile}\`). ` +
+              "It may have exited (check `ptcluster list`, or restart it with `ptcluster start`), or it runs with --curve and this connection file has no CURVE keys.",
+          )), timeoutMs);
+          onAbort = () => reject(new ClientClosedError("Connecting was aborted."));
+          signal?.addEventListener("abort", onAbort, { once: true });
+        }),
+      ]);
+    } catch (err) {
+      await this.#teardown();
+      this.state = "closed";
+      throw err;
+    } finally {
+      clearTimeout(timer);
+      if (onAbort) signal?.removeEventListener("abort", onAbort);
+    }
+    this.state = "connected";
+    // Pings go on while the process lives, so the controller never takes an idle client for dead.
+    this.#liveness = new Liveness({
+      heartbeatMs,
+      ping: () => this.#send({ type: "ping" }),
+      overdue: (ms) => links.channel.overdue(ms).length > 0,
+      lost: (v) => {
+        const where = `${this.#connection.host}:${this.#connection.port}`;
+        this.#hubLost(new HubLostError(v.kind === "silent"
+          ? `The controller at ${where} has been silent for ${v.limitMs} ms; it is presumed dead. Pending work is lost; restart the cluster.`
+          : `The controller at ${where} has not acknowledged this client's messages for ${v.limitMs} ms (it is stuck, or the link to it is cut one way); it is presumed lost. Pending work is lost; reconnect or restart the cluster.`));
+      },
+    });
+    this.#liveness.start();
+    closeAtExit(this.#owner);
+    this.#updateHold();
+  }
+
+  /**
+   * The channels hold the process while work is pending (tasks, requests, waits: a receive in
+   * flight, so results arrive at once), and not otherwise (they poll, so notifications,
+   * heartbeats and acknowledgements still flow while something else keeps the process alive).
+   */
+  #updateHold(): void {
+    const busy = this.state === "connecting" || this.#sinks.size + this.#requests.size + this.#waiting > 0;
+    if (busy === this.#holding) return;
+    this.#holding = busy;
+    this.#links?.channel.hold(busy);
+    this.#links?.notify.hold(busy);
+  }
+
+  /** Holds the process while something waits (`waitForEngines`); call the returned function when done. */
+  holdWhileWaiting(): () => void {
+    this.#waiting++;
+    this.#updateHold();
+    let done = false;
+    return () => {
+      if (done) return;
+      done = true;
+      this.#waiting--;
+      this.#updateHold();
+    };
+  }
+
+  get maxMessageBytes(): number {
+    return this.#connection.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
+  }
+
+  // ---- the view port -------------------------------------------------------------------------
+
+  get ids(): number[] {
+    return this.roster.ids;
+  }
+
+  engineInfo(id: number): EngineInfo | undefined {
+    return this.roster.info(id);
+  }
+
+  assertOpen(): void {
+    if (this.state === "closed") throw new ClientClosedError("This client is closed; connect again with `connect()`.");
+    if (this.state === "hub-lost") throw new HubLostError("The controller is gone; restart the cluster and connect again.");
+  }
+
+  checkSize(part: Part, what: string): void {
+    this.#submitter.checkSize(part, what);
+  }
+
+  submit(task: NewTask, part: Part, sink: TaskSink, src?: string): number {
+    this.assertOpen();
+    const id = this.#submitter.add(task, part, src);
+    this.#sinks.set(id, sink);
+    return id;
+  }
+
+  cancel(ids: number[]): void {
+    if (ids.length === 0 || this.state !== "connected") return;
+    this.#submitter.flush();
+    this.#send({ type: "cancel", ids, reason: "cancel" });
+  }
+
+  release(id: number): void {
+    this.#sinks.delete(id);
+  }
+
+  // ---- for the client --------------------------------------------------------------------------
+
+  /** Ids of the tasks still pending (`rc.abort()` with no argument cancels them all). */
+  pendingIds(): number[] {
+    return [...this.#sinks.keys()];
+  }
+
+  isPending(id: number): boolean {
+    return this.#sinks.has(id);
+  }
+
+  /** Asks the controller for another client's task result (`from`:`n`), delivered to `sink` under a new id. */
+  adopt(from: string, n: number, sink: TaskSink): number {
+    this.assertOpen();
+    const id = this.#submitter.newId();
+    this.#sinks.set(id, sink);
+    this.#send({ type: "adopt", items: [{ from, id: n, as: id }] });
+    return id;
+  }
+
+  request(req: HubRequest, timeoutMs?: number): Promise<unknown> {
+    this.assertOpen();
+    return this.#requests.request(req, (rid, r) => this.#send({ type: "request", rid, req: r }), timeoutMs);
+  }
+
+  stats(): LinkReport {
+    const { sent, received, retransmitted, dropped, faults } = (this.#links as Links).channel.stats;
+    return { sent, received, retransmitted, dropped: { ...dropped }, ...(faults ? { faults: { ...faults } } : {}) };
+  }
+
+  /** Says goodbye (if connected) and closes; pending work fails with `err`. */
+  async close(err: Error, bye: boolean): Promise<void> {
+    if (bye && this.state === "connected") this.#send({ type: "bye" });
+    await this.#teardown(err);
+    this.state = "closed";
+  }
+
+  // ---- what comes in -------------------------------------------------------------------------
+
+  #send(msg: ClientToHub, parts?: Part[]): void {
+    // Nothing goes out once the session is closed or lost (a batch flushed late is dropped).
+    if (this.state === "connected") this.#links?.channel.send(msg, parts);
+  }
+
+  #onMessage({ header, parts }: Incoming<HubToClient>): void {
+    this.#liveness?.heard();
+    switch (header.type) {
+      case "results":
+        for (let i = 0; i < header.results.length; i++) {
+          const r = header.results[i] as TaskResult;
+          this.#sinks.get(r.id)?.onResult(r, parts[i] ?? EMPTY_PART);
+        }
+        break;
+      case "reply":
+        this.#requests.settle(header.rid, header.ok, header.data, header.error);
+        break;
+      case "connect_reply":
+        break;
+      default:
+        assertNever(header);
+    }
+  }
+
+  #onNotification(n: Notification): void {
+    this.#liveness?.heard();
+    switch (n.type) {
+      case "engine_up":
+        this.roster.up(n.engine);
+        break;
+      case "engine_down":
+        this.roster.down(n.id, n.reason);
+        break;
+      case "tick":
+        // Notifications sent before our subscription took effect are lost: catch up from the controller.
+        if (this.state === "connected") this.roster.tick(n.engines, () => this.request({ what: "status" }) as Promise<{ engines: EngineInfo[] }>);
+        break;
+      case "shutdown_notice":
+        this.#hubLost(new HubLostError(`The controller shut down (${n.reason}); pending work was not completed.`));
+        break;
+      case "engine_reset":
+        this.#events.emit("engine_reset", { id: n.id, reason: n.reason });
+        break;
+      default:
+        assertNever(n, "notification");
+    }
+  }
+
+  #hubLost(err: HubLostError): void {
+    if (this.state !== "connected") return;
+    this.state = "hub-lost";
+    this.#log.error({ err }, "controller lost");
+    void this.#teardown(err);
+    this.#events.emit("hub_lost", err);
+  }
+
+  /** Every pending task and request fails with `err`; the channels close. */
+  async #teardown(err?: Error): Promise<void> {
+    this.#liveness?.stop();
+    forgetAtExit(this.#owner);
+    const failure = err ?? new ClientClosedError();
+    const sinks = [...this.#sinks.values()];
+    this.#sinks.clear();
+    for (const s of sinks) s.onFailure(failure);
+    this.#requests.failAll(failure);
+    await Promise.all([this.#links?.channel.close(100), this.#links?.notify.close(0)]);
+    await this.#links?.monitorStopped();
+  }
+}

@@ -1,0 +1,125 @@
+import * as zmq from "zeromq";
+import { hostname } from "node:os";
+import {
+  AuthenticationError, Channel, PACKAGE_VERSION, PROTOCOL_VERSION, ProtocolError, VersionMismatchError, curveClientOptions, endpoint,
+  type ClientToHub, type ConnectReplyMsg, type ConnectionInfo, type HubToClient, type Incoming, type Logger, type Notification,
+} from "@ptcluster/protocol";
+
+// Pending outgoing messages must never keep a finished script alive.
+zmq.context.blocky = false;
+
+/** The client's two channels: requests and results with the controller, and its notifications. */
+export interface Links {
+  channel: Channel<HubToClient, ClientToHub>;
+  notify: Channel<Notification, never>;
+  /** After the channels closed: waits until the DEALER's monitor stopped (see observerStopped). */
+  monitorStopped(): Promise<void>;
+}
+
+export interface LinkHandlers {
+  /** The controller accepted this client (called before `handshake` resolves, so nothing comes between). */
+  welcome(reply: ConnectReplyMsg): void;
+  /** Every message from the controller after the connect reply. */
+  message(m: Incoming<HubToClient>): void;
+  notification(n: Notification): void;
+}
+
+/**
+ * Opens the sockets and sends `connect`. `handshake` resolves once the controller welcomed this
+ * client, or rejects with the reason it refused this client: a key, a security mechanism or a version that
+ * does not match.
+ */
+export function openLinks(c: ConnectionInfo, routingId: string, log: Logger, on: LinkHandlers): { links: Links; handshake: Promise<void> } {
+  const key = Buffer.from(c.key, "hex");
+  const curve = curveClientOptions(c.curve);
+  const dealer = new zmq.Dealer({ routingId, linger: 100, sendHighWaterMark: 100_000, receiveHighWaterMark: 100_000, ...curve });
+  // The socket's event observer must exist before the handshake, or a refusal goes unseen.
+  const events = dealer.events;
+  dealer.connect(endpoint(c.host, c.port));
+  const sub = new zmq.Subscriber({ linger: 0, receiveHighWaterMark: 100_000, ...curve });
+  sub.connect(endpoint(c.host, c.notifyPort ?? 0));
+  sub.subscribe();
+  const where = `${c.host}:${c.port}`;
+  let settle!: { resolve: () => void; reject: (e: Error) => void };
+  const handshake = new Promise<void>((resolve, reject) => (settle = { resolve, reject }));
+  let replied = false;
+  const channel = new Channel<HubToClient, ClientToHub>({
+    socket: dealer, clusterKey: key, sendLabel: "c2h", recvLabel: "h2c", selfId: Buffer.from(routingId), logger: log,
+    onAuthFailed: () => settle.reject(new AuthenticationError(
+      `The controller at ${where} rejected this client's signatures: the key in the connection file does not match the running cluster (profile \`${c.profile}\`). ` +
+        "The cluster may have been restarted; reconnect with its current connection file.",
+    )),
+    onMessage: (m) => {
+      if (m.header.type === "connect_reply" && !replied) {
+        replied = true;
+        const h = m.header;
+        if (h.ok) {
+          on.welcome(h);
+          settle.resolve();
+        } else settle.reject(h.error?.code === "ERR_PTC_VERSION" ? new VersionMismatchError(h.error.message, PROTOCOL_VERSION, h.v) : new ProtocolError(h.error?.message ?? "connection refused"));
+        return;
+      }
+      on.message(m);
+    },
+  }).start();
+  void watchEvents(events, (type) => {
+    // Security mechanisms that do not match (a CURVE controller, a plain client file) fail the handshake.
+    if (type === "handshake:error:protocol") {
+      settle.reject(new AuthenticationError(
+        `The handshake with the controller at ${where} failed: its security settings differ from this connection file's (is the cluster running with --curve?). ` +
+          "Connect with the cluster's current client connection file.",
+      ));
+    } else if (type === "handshake:error:auth" && c.curve) {
+      // The controller's ZAP handler refused our public key: say so now rather than time out.
+      settle.reject(new AuthenticationError(
+        `The controller at ${where} refused this client's CURVE public key (it is not in the cluster's allow-list). ` +
+          "Use the cluster's current client connection file, or add your public key to security/allowed_keys and restart the cluster.",
+      ));
+    }
+  });
+  const notify = new Channel<Notification, never>({ socket: sub, clusterKey: key, recvLabel: "pub", reliable: false, logger: log, onMessage: (m) => on.notification(m.header) }).start();
+  channel.send({ type: "connect", v: PROTOCOL_VERSION, pkg: PACKAGE_VERSION, pid: process.pid, host: hostname() });
+  return { links: { channel, notify, monitorStopped: () => observerStopped(events) }, handshake };
+}
+
+/**
+ * Reads a socket's events until its first handshake has an outcome (success or a refusal), or the
+ * socket closes. Not the observer's emitter mode (`on`): its loop never ends, and a pending read
+ * holds the process, so the observer is read only while connecting and, after the socket's close,
+ * until its monitor stops (see {@link observerStopped}).
+ */
+async function watchEvents(events: zmq.Observer, on: (type: string) => void): Promise<void> {
+  try {
+    while (!events.closed) {
+      const { type } = await events.receive();
+      on(type);
+      if (type.startsWith("handshake")) return;
+    }
+  } catch {
+    // The observer (or its socket) was closed while a read was pending.
+  }
+}
+
+/** Observers whose monitor did not stop in time: kept for good rather than risk a reused name. */
+const unstopped = new Set<zmq.Observer>();
+
+/**
+ * Reads a closed socket's observer until its monitor stops (libzmq has reaped the socket), after
+ * which the observer closes itself. zeromq.js names the monitor endpoint after the observer's
+ * address, and the monitor stays bound until the socket is reaped: an observer closed or collected
+ * before that lets the next client's observer take the same name and fail with EADDRINUSE
+ * ("Address already in use"). Bounded: one that does not stop within `ms` is kept referenced.
+ */
+async function observerStopped(events: zmq.Observer, ms = 2_000): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const drained = (async () => {
+    try {
+      while (!events.closed) await events.receive();
+    } catch {
+      // Closed while a read was pending: what we waited for.
+    }
+  })();
+  const inTime = await Promise.race([drained.then(() => true), new Promise<boolean>((r) => (timer = setTimeout(() => r(false), ms)))]);
+  clearTimeout(timer);
+  if (!inTime) unstopped.add(events);
+}
