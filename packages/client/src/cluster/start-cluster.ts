@@ -47,8 +47,7 @@ async function controllerEntry(): Promise<ControllerEntry> {
 export class Cluster {
   private stopping: Promise<void> | undefined;
   private readonly clients = new Set<Client>();
-  /** @internal */
-  constructor(
+  private constructor(
     readonly profile: string,
     readonly clusterId: string,
     /** Engine ids registered at start. */
@@ -57,6 +56,11 @@ export class Cluster {
     readonly connectionFile: string,
     private readonly entry: ControllerEntry,
   ) {}
+
+  /** @internal made by {@link startCluster} */
+  static create(profile: string, clusterId: string, engineIds: number[], connectionFile: string, entry: ControllerEntry): Cluster {
+    return new Cluster(profile, clusterId, engineIds, connectionFile, entry);
+  }
 
   /** A client connected to this cluster (closed when the cluster stops). */
   async connect(options: Omit<ConnectOptions, "profile" | "clusterId" | "file"> = {}): Promise<Client> {
@@ -104,5 +108,5 @@ export async function startCluster(options: StartClusterOptions = {}): Promise<C
     await entry.stopController({ profile: summary.profile, clusterId: summary.clusterId });
     throw new ClusterStartError(`${missed ?? shortfall} startCluster() stopped the cluster; give a longer \`timeout\` or fewer engines (\`n\`).`);
   }
-  return new Cluster(summary.profile, summary.clusterId, summary.ids, summary.clientFile, entry);
+  return Cluster.create(summary.profile, summary.clusterId, summary.ids, summary.clientFile, entry);
 }
