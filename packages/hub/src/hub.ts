@@ -80,7 +80,8 @@ export class Hub extends EventEmitter<HubEvents> {
     this.delivery = new ResultDelivery(this.tasks, this.store, this.clientOut, (key) => this.clients.has(key));
     const { engines, tasks, scheduler, delivery, shipping, engineOut, log } = this;
     const toEngine = (msg: HubToEngine, to: Buffer) => void this.engineCh.send(msg, undefined, to);
-    this.coordinator = new TaskCoordinator({ tasks, engines, scheduler, delivery, shipping, engineOut, toEngine, log });
+    const flush = () => this.scheduleFlush();
+    this.coordinator = new TaskCoordinator({ tasks, engines, scheduler, delivery, shipping, engineOut, toEngine, flush, log });
     this.registration = new EngineRegistration({
       engines, heartbeatMs: this.hbMs, toEngine, log, up: (e) => this.engineUp(e), gone: (id, reason) => this.engineGone(id, reason),
     });

@@ -26,6 +26,8 @@ export interface TaskCoordinatorDeps {
   /** Tasks for engines, sent as one message per engine at the next flush. */
   engineOut: Outbox<EngineTask>;
   toEngine(msg: HubToEngine, to: Buffer): void;
+  /** Sends what the outboxes hold, after this turn of the event loop (once however often asked). */
+  flush(): void;
   log: Logger;
 }
 
@@ -149,6 +151,8 @@ export class TaskCoordinator {
         rec.state = assign(rec.state, engine.info.id);
         rec.attempts++;
         this.send(engine, rec, what.task, what.part, dec.movable);
+        // Placements also happen outside of message handlers (a `place` wake-up), which flush nothing themselves.
+        this.d.flush();
         return;
       }
       case "release":
