@@ -1,1 +1,2 @@
-export { Hub, type HubOptions, type HubState, type HubEvents } from "./hub.js";
+export { Hub, type HubState, type HubEvents } from "./hub.js";
+export type { HubOptions } from "./options.js";

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
-import { EngineRegistry } from "../src/registry/engine-registry.js";
-import { engineActivity, noteRunning } from "../src/registry/engine-activity.js";
-import { TaskTable } from "../src/scheduler/task-table.js";
+import { EngineRegistry } from "../src/engines/engine-registry.js";
+import { engineActivity, noteRunning } from "../src/engines/engine-activity.js";
+import { TaskTable } from "../src/tasks/task-table.js";
 
 describe("an engine's running tasks, from its heartbeats", () => {
   const setup = () => {
@@ -9,9 +9,9 @@ describe("an engine's running tasks, from its heartbeats", () => {
     const e = engines.register(Buffer.from("r"), { uuid: "u", host: "h", pid: 1, concurrency: 2 });
     const tasks = new TaskTable();
     const client = Buffer.from("c");
-    const a = tasks.add(client, "client1", 7, e.info.id, undefined, { op: "apply", name: "spin" });
-    const b = tasks.add(client, "client1", 8, e.info.id, undefined, { op: "pull" });
-    const c = tasks.add(client, "client1", 9, e.info.id, undefined, { op: "map", name: "x".repeat(500) });
+    const a = tasks.add(client, "client1", 7, undefined, { op: "apply", name: "spin" });
+    const b = tasks.add(client, "client1", 8, undefined, { op: "pull" });
+    const c = tasks.add(client, "client1", 9, undefined, { op: "map", name: "x".repeat(500) });
     for (const r of [a, b, c]) e.inflight.add(r.hubId);
     return { e, tasks, a, b, c };
   };

@@ -10,10 +10,6 @@ export interface EngineEntry {
   knownFns: Set<string>;
   /** Controller task ids running or queued on this engine. */
   inflight: Set<number>;
-  /** Scheduler clock of the last task placed here (least recently used first). */
-  lastAssigned: number;
-  /** A `release` was sent and not yet answered. */
-  releasePending: boolean;
   /** Tasks running there (controller id → start, by the controller's clock), from its last heartbeat. */
   current: Map<number, number>;
   /** The engine's own socket counters, from its last heartbeat. */
@@ -75,8 +71,6 @@ export class EngineRegistry {
       knownFns: new Set(),
       inflight: new Set(),
       current: new Map(),
-      lastAssigned: 0,
-      releasePending: false,
     };
     this.byId.set(id, entry);
     this.byRouting.set(routingId.toString("latin1"), entry);

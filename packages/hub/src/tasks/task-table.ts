@@ -1,4 +1,5 @@
 import type { ClientTask, Part, TaskOp } from "@ptcluster/protocol";
+import { QUEUED, type TaskState } from "./task-state.js";
 
 /** One task on one engine (direct), or one load-balanced task, from the controller's point of view. */
 export interface TaskRecord {
@@ -7,31 +8,18 @@ export interface TaskRecord {
   client: Buffer;
   clientKey: string;
   localId: number;
-  /** Engine it runs on; -1 while a load-balanced task waits in the queue. */
-  engine: number;
+  /** Where it is; changed only through the transitions of task-state.ts. */
+  state: TaskState;
+  /** Times it was sent to an engine, not counting those it was handed back unstarted. */
+  attempts: number;
   submitted: number;
   op: TaskOp;
   /** The function's name as the client gave it (for `ptcluster status`). */
   name: string | undefined;
   /** Load-balanced tasks keep what they need to run again elsewhere. */
-  lb?: LbState;
-  /** Cancellation was asked for: if the task comes back unstarted or loses its engine, it fails as cancelled. */
-  cancelled?: boolean;
+  lb?: { task: ClientTask; part: Part };
   /** Hash of the shipped function it runs, if it holds that function's source while it lives. */
   fn?: string;
-}
-
-export interface LbState {
-  task: ClientTask;
-  part: Part;
-  attempts: number;
-  deaths: number;
-  retriesLeft: number;
-  maxDeaths: number;
-  /** Engines it may run on (undefined: any). */
-  targets: Set<number> | undefined;
-  /** Engines where it threw (avoided on retry while others exist). */
-  failedOn: Set<number> | undefined;
 }
 
 /**
@@ -54,10 +42,11 @@ export class TaskTable {
     return this.records.get(hubId);
   }
 
-  add(client: Buffer, clientKey: string, localId: number, engine: number, lb: LbState | undefined, task: Pick<ClientTask, "op" | "fn" | "name">): TaskRecord {
+  /** A new task, `queued` until a scheduler places it. */
+  add(client: Buffer, clientKey: string, localId: number, lb: TaskRecord["lb"], task: Pick<ClientTask, "op" | "fn" | "name">): TaskRecord {
     // A name is for display only: a client cannot make the controller keep a long one.
     const name = typeof task.name === "string" ? task.name.slice(0, 200) : undefined;
-    const rec: TaskRecord = { hubId: this.nextId++, client, clientKey, localId, engine, submitted: Date.now(), op: task.op, name };
+    const rec: TaskRecord = { hubId: this.nextId++, client, clientKey, localId, state: QUEUED, attempts: 0, submitted: Date.now(), op: task.op, name };
     if (lb) rec.lb = lb;
     if (task.fn && this.fns?.hold(task.fn)) rec.fn = task.fn;
     this.records.set(rec.hubId, rec);

@@ -1,17 +1,17 @@
 import type { SchedulerScheme } from "@ptcluster/protocol";
-import type { EngineEntry } from "../registry/engine-registry.js";
+import type { EngineLoad } from "./view.js";
 
 /** Chooses one engine among candidates that all have a free slot. */
-export type Picker = (candidates: readonly EngineEntry[]) => EngineEntry;
+export type Picker = (candidates: readonly EngineLoad[]) => EngineLoad;
 
-const loadOf = (e: EngineEntry) => e.inflight.size / e.info.concurrency;
+const loadOf = (e: EngineLoad) => e.tasks.size / e.concurrency;
 
 /**
  * The load-balancing schemes, as in ipyparallel: `leastload` (default: the engine with the lowest
  * load relative to its concurrency, least recently used on ties), `lru`, `random`, and `weighted`
  * (two random picks weighted towards idle engines, the less loaded wins).
  */
-export function picker(scheme: SchedulerScheme): Picker {
+export function picker(scheme: SchedulerScheme, random: () => number = Math.random): Picker {
   switch (scheme) {
     case "leastload":
       return (c) => c.reduce((best, e) => {
@@ -21,13 +21,13 @@ export function picker(scheme: SchedulerScheme): Picker {
     case "lru":
       return (c) => c.reduce((best, e) => (e.lastAssigned < best.lastAssigned ? e : best));
     case "random":
-      return (c) => c[Math.floor(Math.random() * c.length)] as EngineEntry;
+      return (c) => c[Math.floor(random() * c.length)] as EngineLoad;
     case "weighted": {
-      const draw = (c: readonly EngineEntry[]) => {
+      const draw = (c: readonly EngineLoad[]) => {
         const weights = c.map((e) => 1 / (loadOf(e) + 1e-6));
-        let r = Math.random() * weights.reduce((a, b) => a + b, 0);
-        for (let i = 0; i < c.length; i++) if ((r -= weights[i] as number) <= 0) return c[i] as EngineEntry;
-        return c[c.length - 1] as EngineEntry;
+        let r = random() * weights.reduce((a, b) => a + b, 0);
+        for (let i = 0; i < c.length; i++) if ((r -= weights[i] as number) <= 0) return c[i] as EngineLoad;
+        return c[c.length - 1] as EngineLoad;
       };
       return (c) => {
         const a = draw(c);

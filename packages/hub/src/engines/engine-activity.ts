@@ -1,6 +1,6 @@
 import type { RunningTask } from "@ptcluster/protocol";
 import type { EngineEntry } from "./engine-registry.js";
-import type { TaskTable } from "../scheduler/task-table.js";
+import type { TaskTable } from "../tasks/task-table.js";
 
 /**
  * Takes an engine's heartbeat report of its running tasks (`[id, ms running]`; none: nothing

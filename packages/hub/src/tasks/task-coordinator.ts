@@ -1,0 +1,236 @@
+import { TaskCancelledError, type ClientTask, type EngineTask, type HubToEngine, type Logger, type Part, type TaskResult } from "@ptcluster/protocol";
+import { EMPTY_PART, type Outbox } from "../clients/outbox.js";
+import type { EngineEntry, EngineRegistry } from "../engines/engine-registry.js";
+import type { ResultDelivery } from "../results/delivery.js";
+import type { SchedulerDecision, SchedulerEvent, SchedulerPort, TaskOutcome } from "../schedulers/port.js";
+import type { FunctionShipping } from "./function-shipping.js";
+import { assign, cancel, complete, engineOf, fail, isOn, requestCancel, requeue } from "./task-state.js";
+import type { TaskRecord, TaskTable } from "./task-table.js";
+
+const PLACE: SchedulerEvent = { type: "place" };
+const CANCELLED_CODE = new TaskCancelledError().code;
+
+/** A client as far as its tasks are concerned. */
+export interface TaskOwner {
+  routingId: Buffer;
+  key: string;
+  knownFns: Set<string>;
+}
+
+export interface TaskCoordinatorDeps {
+  tasks: TaskTable;
+  engines: EngineRegistry;
+  scheduler: SchedulerPort;
+  delivery: ResultDelivery;
+  shipping: FunctionShipping;
+  /** Tasks for engines, sent as one message per engine at the next flush. */
+  engineOut: Outbox<EngineTask>;
+  toEngine(msg: HubToEngine, to: Buffer): void;
+  /** Sends what the outboxes hold, after this turn of the event loop (once however often asked). */
+  flush(): void;
+  log: Logger;
+}
+
+/** How a result counts for retrying its task. */
+export function outcomeOf(r: TaskResult): TaskOutcome {
+  if (r.ok) return "ok";
+  const code = r.sysError?.code;
+  // Lost with its executor or engine: like an engine death for this task.
+  if (code === "ERR_PTC_EXECUTOR_RESET" || code === "ERR_PTC_ENGINE_LOST") return "lost";
+  return r.sysError ? "system" : "error";
+}
+
+/**
+ * Tasks between clients, schedulers and engines: tells the scheduler what happened to them and
+ * carries out its decisions (sending tasks, moving their state, reporting their results).
+ */
+export class TaskCoordinator {
+  constructor(private readonly d: TaskCoordinatorDeps) {}
+
+  /** A client submitted tasks: load-balanced ones queue, direct ones go to their engines. */
+  submit(client: TaskOwner, tasks: ClientTask[], parts: Part[]): void {
+    const { scheduler, shipping } = this.d;
+    for (let i = 0; i < tasks.length; i++) {
+      const t = tasks[i] as ClientTask;
+      const part = parts[i] ?? EMPTY_PART;
+      if (t.fn) shipping.offer(client, t.fn, t.src);
+      if (t.lb) {
+        const spec = t.lb;
+        const rec = this.d.tasks.add(client.routingId, client.key, t.id, { task: t, part }, t);
+        if (spec.targets && !spec.targets.some((id) => this.d.engines.get(id))) {
+          // Targets that do not exist now may register later; the task waits for them in the queue.
+          this.d.log.debug({ targets: spec.targets }, "load-balanced task waits for its target engines");
+        }
+        this.apply(scheduler.handle({ type: "submit_lb", task: rec.hubId, targets: spec.targets, retries: spec.retries ?? 0, maxDeaths: spec.maxDeaths ?? 3 }));
+        continue;
+      }
+      for (const target of t.to) {
+        const rec = this.d.tasks.add(client.routingId, client.key, t.id, undefined, t);
+        this.apply(scheduler.handle({ type: "submit_direct", task: rec.hubId, engine: target }), { task: t, part });
+      }
+    }
+  }
+
+  /** Results from an engine: each reported, or its task run again, as the scheduler decides. */
+  engineResults(entry: EngineEntry, results: TaskResult[], parts: Part[]): void {
+    const id = entry.info.id;
+    const finished: Array<{ task: number; outcome: TaskOutcome }> = [];
+    const index: number[] = [];
+    for (let i = 0; i < results.length; i++) {
+      const r = results[i] as TaskResult;
+      const rec = this.d.tasks.get(r.id);
+      // Late or duplicate: the task finished, failed, or moved to another engine. Exactly once.
+      if (!rec || !isOn(rec.state, id) || !entry.inflight.delete(r.id)) continue;
+      entry.info.tasksDone++;
+      finished.push({ task: r.id, outcome: outcomeOf(r) });
+      index.push(i);
+    }
+    const decisions = this.d.scheduler.handle({ type: "finished", engine: id, results: finished });
+    // One decision per result, in order, then what else the scheduler wants.
+    for (let k = 0; k < decisions.length; k++) {
+      const dec = decisions[k] as SchedulerDecision;
+      const i = index[k];
+      if (dec.type !== "complete" || i === undefined || dec.task !== finished[k]?.task) {
+        this.applyOne(dec);
+        continue;
+      }
+      const r = results[i] as TaskResult;
+      const rec = this.d.tasks.take(r.id);
+      if (!rec) continue;
+      rec.state = complete(rec.state);
+      const out: TaskResult = { ...r, id: rec.localId, engine: id };
+      if (rec.lb) out.attempts = rec.attempts;
+      this.d.delivery.deliver(rec, out, parts[i] ?? EMPTY_PART);
+    }
+  }
+
+  /** Tasks an engine handed back unstarted: to the front of the queue, for an idle engine. */
+  released(entry: EngineEntry, ids: number[]): void {
+    this.d.log.debug({ engineId: entry.info.id, ids }, "tasks released");
+    this.apply(this.d.scheduler.handle({ type: "released", engine: entry.info.id, tasks: ids }));
+  }
+
+  /**
+   * Cancels tasks by controller id: queued ones fail at once, the others are cancelled by their
+   * engines (with `queuedOnly`, only those that have not started there).
+   */
+  cancel(hubIds: number[], queuedOnly = false): void {
+    this.apply(this.d.scheduler.handle({ type: "cancel", tasks: hubIds, queuedOnly }));
+  }
+
+  /** An engine is gone (already out of the registry): its tasks move or fail. */
+  engineDown(entry: EngineEntry): void {
+    this.apply(this.d.scheduler.handle({ type: "engine_down", engine: entry.info.id }));
+    entry.inflight.clear();
+  }
+
+  /** An engine registered: it has room for tasks. */
+  engineUp(entry: EngineEntry): void {
+    this.apply(this.d.scheduler.handle({ type: "engine_up", engine: entry.info.id, concurrency: entry.info.concurrency }));
+  }
+
+  private readonly place = (): void => this.apply(this.d.scheduler.handle(PLACE));
+
+  private apply(decisions: SchedulerDecision[], body?: { task: ClientTask; part: Part }): void {
+    for (const dec of decisions) this.applyOne(dec, body);
+  }
+
+  private applyOne(dec: SchedulerDecision, body?: { task: ClientTask; part: Part }): void {
+    const { tasks, engines } = this.d;
+    switch (dec.type) {
+      case "dispatch": {
+        const rec = tasks.get(dec.task);
+        const engine = engines.get(dec.engine);
+        const what = rec?.lb ?? body;
+        if (!rec || !engine || !what) {
+          // Out of step with the scheduler (a bug): it must not count this task on that engine.
+          this.d.log.error({ taskId: dec.task, engineId: dec.engine }, "scheduler placed a task the controller cannot send");
+          this.apply(this.d.scheduler.handle({ type: "abandoned", task: dec.task }));
+          return;
+        }
+        rec.state = assign(rec.state, engine.info.id);
+        rec.attempts++;
+        this.send(engine, rec, what.task, what.part, dec.movable);
+        // Placements also happen outside of message handlers (a `place` wake-up), which flush nothing themselves.
+        this.d.flush();
+        return;
+      }
+      case "release":
+        this.d.log.debug({ engineId: dec.engine, max: dec.max }, "release asked");
+        this.sendTo(dec.engine, { type: "release", max: dec.max });
+        return;
+      case "requeue": {
+        const rec = tasks.get(dec.task);
+        if (!rec) return;
+        engines.get(engineOf(rec.state))?.inflight.delete(rec.hubId);
+        rec.state = requeue(rec.state);
+        if (dec.unstarted) rec.attempts--;
+        return;
+      }
+      case "complete":
+        // Only as the answer to `finished`, where the engine's result is at hand.
+        this.d.log.error({ taskId: dec.task }, "scheduler completed a task outside of its results");
+        return;
+      case "fail": {
+        const rec = tasks.take(dec.task);
+        if (!rec) return;
+        engines.get(engineOf(rec.state))?.inflight.delete(rec.hubId);
+        rec.state = fail(rec.state, dec.engine, dec.code);
+        this.d.delivery.fail(rec, dec.engine, dec.code, dec.message);
+        return;
+      }
+      case "cancelled": {
+        const rec = tasks.take(dec.task);
+        if (!rec) return;
+        engines.get(engineOf(rec.state))?.inflight.delete(rec.hubId);
+        if (dec.unstarted) rec.attempts--;
+        rec.state = cancel(rec.state, dec.engine);
+        this.d.delivery.fail(rec, dec.engine, CANCELLED_CODE, dec.message);
+        return;
+      }
+      case "cancel_on_engine": {
+        if (!dec.queuedOnly) {
+          for (const id of dec.tasks) {
+            const rec = tasks.get(id);
+            if (rec) rec.state = requestCancel(rec.state);
+          }
+        }
+        this.d.log.debug({ engineId: dec.engine, ids: dec.tasks, queuedOnly: dec.queuedOnly }, "cancel sent to engine");
+        this.sendTo(dec.engine, { type: "engine_cancel", ids: [...dec.tasks], ...(dec.queuedOnly ? { queuedOnly: true } : {}) });
+        return;
+      }
+      case "wake":
+        setImmediate(this.place);
+        return;
+    }
+  }
+
+  private sendTo(engineId: number, msg: HubToEngine): void {
+    const e = this.d.engines.get(engineId);
+    if (e) this.d.toEngine(msg, e.routingId);
+  }
+
+  private send(engine: EngineEntry, rec: TaskRecord, t: ClientTask, part: Part, movable: boolean): void {
+    const task: EngineTask = { id: rec.hubId, op: t.op };
+    if (movable) task.movable = true;
+    if (t.timeout !== undefined) task.timeout = t.timeout;
+    if (t.fn) {
+      task.fn = t.fn;
+      if (!engine.knownFns.has(t.fn)) {
+        const src = this.d.shipping.ship(engine, t.fn);
+        if (src === undefined) {
+          const code = "ERR_PTC_PROTOCOL";
+          this.d.tasks.take(rec.hubId);
+          rec.state = fail(rec.state, engine.info.id, code);
+          this.d.delivery.fail(rec, engine.info.id, code, `The controller does not know the source of function ${t.fn}; resubmit the task.`);
+          this.apply(this.d.scheduler.handle({ type: "abandoned", task: rec.hubId }));
+          return;
+        }
+        task.src = src;
+      }
+    }
+    if (t.scope) task.scope = t.scope;
+    engine.inflight.add(rec.hubId);
+    this.d.engineOut.push(String(engine.info.id), engine.routingId, task, part);
+  }
+}
