@@ -119,13 +119,14 @@ function encodeCompletion(value: unknown): { body: Buffer; frames: Buffer[] } {
 
 const concurrency = Math.max(1, (workerData as ExecutorData | undefined)?.concurrency ?? 1);
 const maxResultBytes = (workerData as ExecutorData | undefined)?.maxResultBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
-/** Tasks received and not started: they start in order as slots free up. */
+/**
+ * Tasks received and not started: empty unless the supervisor prefetches (it posts no more than
+ * the free slots otherwise). They start in order as slots free up.
+ */
 const waiting: Array<{ task: EngineTask; body: Buffer; frames: Buffer[] }> = [];
 let active = 0;
-/** Tasks cancelled before they reached this thread. */
-const tombstones = new Set<number>();
-const outbox: Array<{ result: TaskResult; data: Packed }> = [];
-const transfer: ArrayBuffer[] = [];
+/** What goes to the supervisor in the next report. */
+const outbox: { results: Array<{ result: TaskResult; data: Packed }>; dropped: number[]; transfer: ArrayBuffer[] } = { results: [], dropped: [], transfer: [] };
 let flushScheduled = false;
 
 port.on("message", (msg: ToExecutor) => {
@@ -135,69 +136,44 @@ port.on("message", (msg: ToExecutor) => {
       engineInfo.host = msg.host;
       engineInfo.uuid = msg.uuid;
       break;
-    case "tasks": {
-      const dropped: number[] = [];
+    case "tasks":
       for (const { task, data } of msg.items) {
-        // Cancelled before it even got here: never run it.
-        if (tombstones.delete(task.id)) {
-          dropped.push(task.id);
-          continue;
-        }
         const [body, ...frames] = unpackFrames(data);
         waiting.push({ task, body: body ?? Buffer.alloc(0), frames });
       }
-      if (dropped.length) port!.postMessage({ type: "dropped", ids: dropped } satisfies FromExecutor);
       drain();
       break;
-    }
     case "forget":
       for (const fn of msg.fns) {
         sources.delete(fn);
         forgetFunction(fn);
       }
       break;
-    case "reclaim": {
+    case "drop": {
       const wanted = new Set(msg.ids);
-      const ids: number[] = [];
-      for (let i = waiting.length - 1; i >= 0; i--) {
-        const w = waiting[i] as { task: EngineTask };
-        if (!wanted.has(w.task.id)) continue;
-        waiting.splice(i, 1);
-        ids.push(w.task.id);
-      }
-      port!.postMessage({ type: "reclaimed", ids } satisfies FromExecutor);
-      break;
-    }
-    case "cancel": {
-      const wanted = new Set(msg.ids);
-      const dropped: number[] = [];
       for (let i = waiting.length - 1; i >= 0; i--) {
         const id = (waiting[i] as { task: EngineTask }).task.id;
-        if (!wanted.has(id)) continue;
+        if (!wanted.delete(id)) continue;
         waiting.splice(i, 1);
-        wanted.delete(id);
-        dropped.push(id);
+        outbox.dropped.push(id);
       }
-      for (const id of wanted) {
-        const ctx = running.get(id);
-        if (ctx) ctx.controller.abort(new Error(msg.reason));
-        else {
-          // Neither waiting nor running: remember it, so the task is dropped if it arrives later.
-          if (tombstones.size > 10_000) tombstones.clear();
-          tombstones.add(id);
-        }
-      }
-      if (dropped.length) port!.postMessage({ type: "dropped", ids: dropped } satisfies FromExecutor);
+      if (msg.abort !== undefined) for (const id of wanted) running.get(id)?.controller.abort(new Error(msg.abort));
+      if (outbox.dropped.length) scheduleFlush();
       break;
     }
   }
 });
 port.postMessage({ type: "ready" } satisfies FromExecutor);
 
+/**
+ * Starts what the free slots allow. Each start is reported before the task's code runs, and on
+ * its own: a task whose code never yields must neither hide its start nor claim the next ones.
+ */
 function drain(): void {
   while (active < concurrency && waiting.length > 0) {
     const w = waiting.shift() as { task: EngineTask; body: Buffer; frames: Buffer[] };
     active++;
+    flush(w.task.id);
     void runTask(w.task, w.body, w.frames);
   }
 }
@@ -205,21 +181,32 @@ function drain(): void {
 /** Results go out in batches: one message for all the results of one turn of the event loop. */
 function deliver(result: TaskResult, out: { body: Buffer; frames: Buffer[] }): void {
   const data = packFrames([out.body, ...out.frames]);
-  outbox.push({ result, data });
-  transfer.push(...data.buffers);
+  outbox.results.push({ result, data });
+  outbox.transfer.push(...data.buffers);
+  scheduleFlush();
+}
+
+function scheduleFlush(): void {
   if (flushScheduled) return;
   flushScheduled = true;
   // After the poll phase: every task message already received and every task they start in this
   // turn finish first, so their results travel together.
-  setImmediate(flush);
+  setImmediate(() => {
+    flushScheduled = false;
+    flush();
+  });
 }
 
-function flush(): void {
-  flushScheduled = false;
-  if (outbox.length === 0) return;
-  const items = outbox.splice(0, outbox.length);
-  const buffers = transfer.splice(0, transfer.length);
-  port!.postMessage({ type: "results", items } satisfies FromExecutor, buffers);
+/** Posts one report: this start, and whatever results and drops are waiting. */
+function flush(started?: number): void {
+  if (started === undefined && outbox.results.length === 0 && outbox.dropped.length === 0) return;
+  const { results, dropped, transfer } = outbox;
+  outbox.results = [];
+  outbox.dropped = [];
+  outbox.transfer = [];
+  const report: FromExecutor = { type: "report", results, dropped };
+  if (started !== undefined) report.started = [started, Date.now()];
+  port!.postMessage(report, transfer);
 }
 
 async function runTask(task: EngineTask, body: Buffer, frames: Buffer[]): Promise<void> {

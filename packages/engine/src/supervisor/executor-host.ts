@@ -3,8 +3,24 @@ import type { EngineTask, Part } from "@ptcluster/protocol";
 import type { ExecutorData, FromExecutor, ToExecutor } from "../executor/protocol.js";
 import { packFrames, type Packed } from "../shared/transfer.js";
 
+/** What the task runner needs of an executor (a thread, or a fake one in unit tests). */
+export interface ExecutorPort {
+  /** Function hashes whose source this executor has compiled (reset with the executor). */
+  readonly knownFns: Set<string>;
+  /** The executor ran out of memory (its `resourceLimits`, or the default heap limit). */
+  readonly outOfMemory: boolean;
+  whenReady(): Promise<void>;
+  post(msg: ToExecutor): void;
+  /** Posts tasks in one message. */
+  run(items: Array<{ task: EngineTask; part: Part }>): void;
+  terminate(): Promise<void>;
+}
+
+/** Starts an executor that reports to `onMessage` and, when its thread ends, to `onExit`. */
+export type NewExecutor = (onMessage: (msg: FromExecutor) => void, onExit: (code: number) => void) => ExecutorPort;
+
 /** Owns one executor thread: starts it, feeds it tasks, relays what it sends back. */
-export class ExecutorHost {
+export class ExecutorHost implements ExecutorPort {
   private worker: Worker;
   private ready: Promise<void>;
   /** Function hashes whose source this executor has compiled (reset with the executor). */
