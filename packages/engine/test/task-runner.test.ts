@@ -10,6 +10,8 @@ class FakeExecutor implements ExecutorPort {
   readonly knownFns = new Set<string>();
   outOfMemory = false;
   readonly posted: ToExecutor[] = [];
+  /** What its start table holds: tasks running now, as `[id, started]`. */
+  table: Array<[number, number]> = [];
   terminated = false;
   constructor(readonly send: (m: FromExecutor) => void, readonly exit: (code: number) => void) {}
   whenReady(): Promise<void> {
@@ -20,6 +22,9 @@ class FakeExecutor implements ExecutorPort {
   }
   run(items: Array<{ task: EngineTask; part: Part }>): void {
     this.posted.push({ type: "tasks", items: items.map(({ task }) => ({ task: { ...task }, data: packFrames([]) })) });
+  }
+  runningNow(): Array<[number, number]> {
+    return this.table;
   }
   terminate(): Promise<void> {
     this.terminated = true;
@@ -38,7 +43,7 @@ class FakeExecutor implements ExecutorPort {
   }
   report(r: { started?: number; at?: number; results?: Array<Partial<TaskResult> & { id: number }>; dropped?: number[] }): void {
     this.send({
-      type: "report", ...(r.started !== undefined ? { started: [r.started, r.at ?? Date.now()] as [number, number] } : {}), dropped: r.dropped ?? [],
+      type: "report", started: r.started !== undefined ? [[r.started, r.at ?? Date.now()]] : [], dropped: r.dropped ?? [],
       results: (r.results ?? []).map((x) => ({ result: { ok: true, engine: 0, started: Date.now(), completed: Date.now(), ...x }, data: packFrames([Buffer.from("v")]) })),
     });
   }
@@ -184,6 +189,28 @@ describe("the supervisor's task runner (fake executor)", () => {
     expect(ex().cancels).toEqual([[2]]);
     ex().report({ results: [{ id: 2 }] });
     expect(errorOf(2)).toEqual({ code: "ERR_PTC_TASK_TIMEOUT", message: "The task ran longer than its timeout of 500 ms and was stopped." });
+  });
+
+  it("a start held back by a task that never yields is found in the start table: shown running, timed from the table, not run twice", async () => {
+    const { runner, executors, ex, errorOf } = setup(2);
+    runner.enqueue(task(1, { timeout: 300 }), PART);
+    runner.enqueue(task(2), PART);
+    runner.enqueue(task(3), PART);
+    // Task 1 started and never yields: no report comes, only the table knows.
+    const at = Date.now();
+    ex().table = [[1, at]];
+    vi.advanceTimersByTime(200);
+    expect(runner.running(Date.now())).toEqual([[1, 200]]);
+    expect(runner.stateOf(2)).toBe("posted");
+    vi.advanceTimersByTime(100);
+    expect(ex().cancels).toEqual([[1]]);
+    // Task 2 had started too (its slot-mate blocked the report): it fails with the executor, never re-runs.
+    ex().table = [[1, at], [2, at + 10]];
+    vi.advanceTimersByTime(1_000);
+    await vi.waitFor(() => expect(executors).toHaveLength(2));
+    expect(errorOf(1)?.code).toBe("ERR_PTC_TASK_TIMEOUT");
+    expect(errorOf(2)?.code).toBe("ERR_PTC_EXECUTOR_RESET");
+    await vi.waitFor(() => expect(ex().taskIds).toEqual([3]));
   });
 
   it("a task that does not stop within the grace period costs its executor: unstarted tasks move to the new one, running ones fail", async () => {

@@ -19,14 +19,14 @@ export type ToExecutor =
   | { type: "forget"; fns: string[] };
 
 /**
- * What the executor reports: a start, finished tasks and dropped ones, handled in that order. A
- * start is posted just before the task's code runs (code that never yields must not hide it),
- * carrying the results waiting then; otherwise results go once per turn of the event loop.
+ * What the executor reports, once per turn of its event loop: starts, finished tasks and dropped
+ * ones, handled in that order. (A task that never yields holds its report back: the supervisor
+ * then finds its start in the `StartTable`.)
  */
 export interface ExecutorReport {
   type: "report";
-  /** The task that starts now, and when (ms since the epoch). */
-  started?: [id: number, at: number];
+  /** Tasks started, as `[id, ms since the epoch]`. */
+  started: Array<[number, number]>;
   results: Array<{ result: TaskResult; data: Packed }>;
   /** Dropped before they started, as asked. */
   dropped: number[];
@@ -40,4 +40,6 @@ export interface ExecutorData {
   concurrency: number;
   /** Largest result the cluster accepts (bytes). */
   maxResultBytes: number;
+  /** Memory for the `StartTable`, one slot per unit of concurrency. */
+  startTable: SharedArrayBuffer;
 }

@@ -18,6 +18,7 @@ import { MapItemFailure, toFailure, unsendableFailure } from "./failure.js";
 import type { ExecutorData, FromExecutor, ToExecutor } from "./protocol.js";
 import { packFrames, unpackFrames, type Packed } from "../shared/transfer.js";
 import { mpiFromEnv } from "../shared/mpi.js";
+import { StartTable } from "../shared/start-table.js";
 
 const port = parentPort;
 if (!port) throw new Error("the executor runs in a worker thread");
@@ -119,6 +120,9 @@ function encodeCompletion(value: unknown): { body: Buffer; frames: Buffer[] } {
 
 const concurrency = Math.max(1, (workerData as ExecutorData | undefined)?.concurrency ?? 1);
 const maxResultBytes = (workerData as ExecutorData | undefined)?.maxResultBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
+const startTable = new StartTable((workerData as ExecutorData | undefined)?.startTable ?? StartTable.allocate(concurrency));
+/** Slots of the start table not in use. */
+const freeSlots = Array.from({ length: concurrency }, (_, i) => concurrency - 1 - i);
 /**
  * Tasks received and not started: empty unless the supervisor prefetches (it posts no more than
  * the free slots otherwise). They start in order as slots free up.
@@ -126,7 +130,9 @@ const maxResultBytes = (workerData as ExecutorData | undefined)?.maxResultBytes 
 const waiting: Array<{ task: EngineTask; body: Buffer; frames: Buffer[] }> = [];
 let active = 0;
 /** What goes to the supervisor in the next report. */
-const outbox: { results: Array<{ result: TaskResult; data: Packed }>; dropped: number[]; transfer: ArrayBuffer[] } = { results: [], dropped: [], transfer: [] };
+const outbox: { started: Array<[number, number]>; results: Array<{ result: TaskResult; data: Packed }>; dropped: number[]; transfer: ArrayBuffer[] } = {
+  started: [], results: [], dropped: [], transfer: [],
+};
 let flushScheduled = false;
 
 port.on("message", (msg: ToExecutor) => {
@@ -166,15 +172,19 @@ port.on("message", (msg: ToExecutor) => {
 port.postMessage({ type: "ready" } satisfies FromExecutor);
 
 /**
- * Starts what the free slots allow. Each start is reported before the task's code runs, and on
- * its own: a task whose code never yields must neither hide its start nor claim the next ones.
+ * Starts what the free slots allow. Each start is written to the start table before the task's
+ * code runs (a task that never yields cannot hide it), and reported with the turn's results.
  */
 function drain(): void {
   while (active < concurrency && waiting.length > 0) {
     const w = waiting.shift() as { task: EngineTask; body: Buffer; frames: Buffer[] };
     active++;
-    flush(w.task.id);
-    void runTask(w.task, w.body, w.frames);
+    const slot = freeSlots.pop() as number;
+    const at = Date.now();
+    startTable.set(slot, w.task.id, at);
+    outbox.started.push([w.task.id, at]);
+    scheduleFlush();
+    void runTask(w.task, w.body, w.frames, slot, at);
   }
 }
 
@@ -197,22 +207,20 @@ function scheduleFlush(): void {
   });
 }
 
-/** Posts one report: this start, and whatever results and drops are waiting. */
-function flush(started?: number): void {
-  if (started === undefined && outbox.results.length === 0 && outbox.dropped.length === 0) return;
-  const { results, dropped, transfer } = outbox;
+/** Posts one report: whatever starts, results and drops are waiting. */
+function flush(): void {
+  const { started, results, dropped, transfer } = outbox;
+  if (started.length === 0 && results.length === 0 && dropped.length === 0) return;
+  outbox.started = [];
   outbox.results = [];
   outbox.dropped = [];
   outbox.transfer = [];
-  const report: FromExecutor = { type: "report", results, dropped };
-  if (started !== undefined) report.started = [started, Date.now()];
-  port!.postMessage(report, transfer);
+  port!.postMessage({ type: "report", started, results, dropped } satisfies FromExecutor, transfer);
 }
 
-async function runTask(task: EngineTask, body: Buffer, frames: Buffer[]): Promise<void> {
+async function runTask(task: EngineTask, body: Buffer, frames: Buffer[], slot: number, started: number): Promise<void> {
   const ctx: TaskContext = { id: task.id, stdout: [], stderr: [], controller: new AbortController() };
   running.set(task.id, ctx);
-  const started = Date.now();
   let ok = true;
   let out: { body: Buffer; frames: Buffer[] };
   try {
@@ -233,6 +241,8 @@ async function runTask(task: EngineTask, body: Buffer, frames: Buffer[]): Promis
     out = encodeValue(toFailure(err, originOf));
   }
   running.delete(task.id);
+  startTable.clear(slot);
+  freeSlots.push(slot);
   const result: TaskResult = { id: task.id, ok, engine: engineInfo.id, started, completed: Date.now() };
   if (ctx.stdout.length) result.stdout = ctx.stdout.join("");
   if (ctx.stderr.length) result.stderr = ctx.stderr.join("");

@@ -2,6 +2,7 @@ import { Worker } from "node:worker_threads";
 import type { EngineTask, Part } from "@ptcluster/protocol";
 import type { ExecutorData, FromExecutor, ToExecutor } from "../executor/protocol.js";
 import { packFrames, type Packed } from "../shared/transfer.js";
+import { StartTable } from "../shared/start-table.js";
 
 /** What the task runner needs of an executor (a thread, or a fake one in unit tests). */
 export interface ExecutorPort {
@@ -13,6 +14,8 @@ export interface ExecutorPort {
   post(msg: ToExecutor): void;
   /** Posts tasks in one message. */
   run(items: Array<{ task: EngineTask; part: Part }>): void;
+  /** The tasks it runs now, as `[id, started]`, read from the `StartTable` (reports may lag). */
+  runningNow(): Array<[number, number]>;
   terminate(): Promise<void>;
 }
 
@@ -28,6 +31,7 @@ export class ExecutorHost implements ExecutorPort {
 
   /** The executor ran out of memory (its `resourceLimits`, or the default heap limit). */
   outOfMemory = false;
+  private readonly startTable: StartTable;
 
   constructor(
     concurrency: number,
@@ -36,7 +40,9 @@ export class ExecutorHost implements ExecutorPort {
     private readonly onMessage: (msg: FromExecutor) => void,
     private readonly onExit: (code: number) => void,
   ) {
-    const workerData: ExecutorData = { concurrency, maxResultBytes };
+    const startTable = StartTable.allocate(concurrency);
+    this.startTable = new StartTable(startTable);
+    const workerData: ExecutorData = { concurrency, maxResultBytes, startTable };
     this.worker = new Worker(new URL("../executor/worker.js", import.meta.url), {
       stdout: false, stderr: false, workerData,
       ...(maxMemoryMb !== undefined ? { resourceLimits: { maxOldGenerationSizeMb: maxMemoryMb } } : {}),
@@ -71,6 +77,10 @@ export class ExecutorHost implements ExecutorPort {
       return { task, data };
     });
     this.worker.postMessage({ type: "tasks", items: packed } satisfies ToExecutor, transfer);
+  }
+
+  runningNow(): Array<[number, number]> {
+    return this.startTable.read();
   }
 
   async terminate(): Promise<void> {

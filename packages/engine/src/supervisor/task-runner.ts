@@ -85,6 +85,7 @@ export class TaskRunner {
   running(now: number): Array<[number, number]> {
     const out: Array<[number, number]> = [];
     if (this.inExecutor === 0) return out;
+    this.reconcile();
     for (const { task, state } of this.tasks.values()) {
       if (state.kind === "running" || (state.kind === "stopping" && state.started !== undefined)) out.push([task.id, now - (state.started as number)]);
     }
@@ -125,7 +126,10 @@ export class TaskRunner {
         if (e.state.kind === "posted" && e.task.movable) asked.push(e.task.id);
       }
       asked.splice(0, Math.max(0, asked.length - (max - ids.length)));
-      for (const id of asked) (this.tasks.get(id) as TaskEntry).state = { kind: "releasing" };
+      for (const id of asked) {
+        const e = this.tasks.get(id) as TaskEntry;
+        if (e.state.kind === "posted") e.state = { kind: "releasing", watch: e.state.watch };
+      }
       if (asked.length) this.executor.post({ type: "drop", ids: asked });
     }
     return ids;
@@ -172,7 +176,7 @@ export class TaskRunner {
       const s = e.state;
       if (s.kind === "queued") queued.add(e);
       else if (s.kind === "posted" || s.kind === "releasing" || s.kind === "running") {
-        if (s.kind === "running") clearTimeout(s.timer);
+        clearTimeout(s.kind === "running" ? s.timer : s.watch);
         const started = s.kind === "running" ? s.started : undefined;
         const killTimer = setTimeout(() => void this.reset(`task ${id} did not stop within ${this.opts.graceMs} ms`), this.opts.graceMs);
         e.state = { kind: "stopping", started, verdict, killTimer };
@@ -228,7 +232,8 @@ export class TaskRunner {
           this.executor.knownFns.add(task.fn);
         } else delete task.src;
       }
-      e.state = { kind: "posted" };
+      const ms = task.timeout;
+      e.state = { kind: "posted", watch: ms === undefined ? undefined : setTimeout(() => this.watchStart(task.id, ms), ms) };
       this.inExecutor++;
       batch.push({ task, part });
     }
@@ -237,15 +242,31 @@ export class TaskRunner {
 
   private onExecutorMessage(m: FromExecutor): void {
     if (m.type !== "report") return;
-    if (m.started) this.onStarted(...m.started);
+    for (const [id, at] of m.started) this.onStarted(id, at);
     this.onResults(m.results);
     this.onDropped(m.dropped);
     this.pump();
   }
 
+  /** Takes the starts the executor has not reported yet from its start table. */
+  private reconcile(): void {
+    for (const [id, at] of this.executor.runningNow()) this.onStarted(id, at);
+  }
+
+  /**
+   * A task with a timeout has been posted for that long without a start report: if it started
+   * (its report held back by a task that never yields), its clock runs from the table's time.
+   */
+  private watchStart(id: number, ms: number): void {
+    this.reconcile();
+    const e = this.tasks.get(id);
+    if (e?.state.kind === "posted" || e?.state.kind === "releasing") e.state.watch = setTimeout(() => this.watchStart(id, ms), Math.min(ms, 100));
+  }
+
   private onStarted(id: number, at: number): void {
     const e = this.tasks.get(id);
     if (e?.state.kind === "posted" || e?.state.kind === "releasing") {
+      clearTimeout(e.state.watch);
       const ms = e.task.timeout;
       const timer = ms === undefined ? undefined : setTimeout(() => this.timeOut(id, ms), Math.max(0, at + ms - Date.now()));
       e.state = { kind: "running", started: at, timer };
@@ -292,6 +313,7 @@ export class TaskRunner {
     const s = e.state;
     if (s.kind === "running") clearTimeout(s.timer);
     else if (s.kind === "stopping") clearTimeout(s.killTimer);
+    else if (s.kind !== "queued") clearTimeout(s.watch);
     if (s.kind !== "queued") this.inExecutor--;
     this.tasks.delete(e.task.id);
   }
@@ -312,6 +334,8 @@ export class TaskRunner {
     if (this.resetting || this.closed) return;
     this.resetting = true;
     const old = this.executor;
+    // Tasks whose start report the old executor still held count as started: never run twice.
+    this.reconcile();
     // Settled before the old executor is gone: a cancel arriving meanwhile finds requeued tasks.
     const requeue: TaskEntry[] = [];
     for (const e of [...this.tasks.values()]) {
