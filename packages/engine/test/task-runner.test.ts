@@ -163,13 +163,23 @@ describe("the supervisor's task runner (fake executor)", () => {
     expect(errorOf(1)?.message).toBe("The task was cancelled while running.");
   });
 
-  it("cancelQueued (client gone) cancels only tasks still queued here", () => {
-    const { runner, ex, errorOf } = setup(1);
-    runner.enqueue(task(1), PART);
-    runner.enqueue(task(2), PART);
-    runner.cancelQueued([1, 2]);
-    expect(errorOf(2)?.message).toMatch(/client went away/);
-    expect(runner.stateOf(1)).toBe("posted");
+  it("cancelQueued (client gone) cancels the tasks that have not started, and leaves running ones alone", () => {
+    const { runner, ex, errorOf, released } = setup(1, 2);
+    for (const id of [1, 2, 3, 4, 5]) runner.enqueue(task(id, { movable: true }), PART);
+    ex().report({ started: 1, results: [{ id: 1 }] });
+    ex().report({ started: 2 });
+    expect(ex().taskIds).toEqual([1, 2, 3, 4]);
+    expect(runner.release(1)).toEqual([5]);
+    expect(runner.release(1)).toEqual([]);
+    expect(ex().asked).toEqual([[4]]);
+    runner.cancelQueued([2, 3, 4]);
+    // 3 is asked back; 4 was already asked back (for an idle engine): both now come back as cancelled.
+    expect(ex().asked).toEqual([[4], [3]]);
+    ex().report({ dropped: [3, 4] });
+    expect(errorOf(3)?.message).toMatch(/client went away/);
+    expect(errorOf(4)?.message).toMatch(/client went away/);
+    expect(released).toEqual([]);
+    expect(runner.stateOf(2)).toBe("running");
     expect(ex().cancels).toEqual([]);
   });
 

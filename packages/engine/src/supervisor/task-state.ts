@@ -26,8 +26,9 @@ export interface Verdict {
  * - `posted`: handed to the executor, which starts it when it has a free slot: at once, unless the
  *   supervisor posted it ahead (prefetch, while tasks are quick). `watch`, for a task with a
  *   timeout, looks in the start table in case its start report is held back.
- * - `releasing`: posted, then asked back for an idle engine: the executor drops it (then it goes
- *   back to the controller) unless it has already started it (then it runs here).
+ * - `releasing`: posted, then asked back for an idle engine, or, with `cancel`, because its client
+ *   is gone: the executor drops it (then it goes back to the controller, or reports `cancel`)
+ *   unless it has already started it (then it runs here).
  * - `running`: the executor reported its start (or the supervisor found it in the `StartTable`:
  *   a task that never yields holds its report back); its timeout counts from then.
  * - `stopping`: cancelled or timed out while in the executor, which drops it (not started) or
@@ -39,7 +40,7 @@ export interface Verdict {
 export type TaskState =
   | { kind: "queued" }
   | { kind: "posted"; watch: NodeJS.Timeout | undefined }
-  | { kind: "releasing"; watch: NodeJS.Timeout | undefined }
+  | { kind: "releasing"; watch: NodeJS.Timeout | undefined; cancel?: Verdict }
   | { kind: "running"; started: number; timer: NodeJS.Timeout | undefined }
   | { kind: "stopping"; started: number | undefined; verdict: Verdict; killTimer: NodeJS.Timeout };
 
