@@ -16,6 +16,13 @@ describe("the start table shared by the supervisor and its executor", () => {
     expect(reader.read()).toEqual([[7, 1_000]]);
   });
 
+  it("does not wait forever on an executor stopped in the middle of a write", () => {
+    const buf = StartTable.allocate(1);
+    new StartTable(buf).set(0, 5, 50);
+    Atomics.add(new Int32Array(buf, 16, 1), 0, 1); // a write begun, never finished
+    expect(new StartTable(buf).read()).toEqual([[5, 50]]);
+  });
+
   it("is read from another thread while that thread never yields", async () => {
     const buf = StartTable.allocate(1);
     // The worker records a start, then spins: only shared memory can tell.

@@ -44,9 +44,11 @@ export class StartTable {
 
   /** Supervisor: the tasks running now, as `[id, started]`. */
   read(): Array<[number, number]> {
-    for (;;) {
+    // An executor stopped in the middle of a write leaves the counter odd for good: after a
+    // while, take the slots as they are rather than wait forever.
+    for (let attempt = 0; ; attempt++) {
       const before = Atomics.load(this.seq, 0);
-      if (before % 2 === 0) {
+      if (before % 2 === 0 || attempt >= 1_000) {
         const out: Array<[number, number]> = [];
         for (let i = 0; i < this.slots.length; i += 2) {
           const id = this.slots[i] as number;
