@@ -4,31 +4,42 @@ import type { Packed } from "../shared/transfer.js";
 /** Supervisor → executor thread. */
 export type ToExecutor =
   | { type: "init"; engineId: number; host: string; uuid: string }
-  /** Tasks to run, in order, at most `concurrency` at once (from `workerData`). */
+  /**
+   * Tasks to run, in order, at most `concurrency` at once (from `workerData`). The supervisor posts
+   * no more than it has free slots for (plus a small prefetch when tasks are quick).
+   */
   | { type: "tasks"; items: Array<{ task: EngineTask; data: Packed }> }
   /**
-   * Drop these tasks if they have not started; abort the `engine.signal` of those running. One
-   * message for all, handled at once: a running task that stops cannot let a dropped one start.
+   * Drop these tasks if they have not started (reported as `dropped`: cancelled, or given back for
+   * another engine); with `abort`, abort the `engine.signal` of those running, with that reason.
+   * Ids the executor no longer holds (finished, result on its way) are ignored.
    */
-  | { type: "cancel"; ids: number[]; reason: string }
-  /** Hand back these tasks if they have not started (another engine is idle). */
-  | { type: "reclaim"; ids: number[] }
+  | { type: "drop"; ids: number[]; abort?: string }
   /** Drop the sources and compiled code of these functions (no one will run them again). */
   | { type: "forget"; fns: string[] };
 
+/**
+ * What the executor reports, once per turn of its event loop: starts, finished tasks and dropped
+ * ones, handled in that order. (A task that never yields holds its report back: the supervisor
+ * then finds its start in the `StartTable`.)
+ */
+export interface ExecutorReport {
+  type: "report";
+  /** Tasks started, as `[id, ms since the epoch]`. */
+  started: Array<[number, number]>;
+  results: Array<{ result: TaskResult; data: Packed }>;
+  /** Dropped before they started, as asked. */
+  dropped: number[];
+}
+
 /** Executor thread → supervisor. */
-export type FromExecutor =
-  | { type: "ready" }
-  /** Finished tasks, batched: one message for all the results of one turn of the event loop. */
-  | { type: "results"; items: Array<{ result: TaskResult; data: Packed }> }
-  /** Cancelled before they started. */
-  | { type: "dropped"; ids: number[] }
-  /** Handed back unstarted, after a `reclaim`. */
-  | { type: "reclaimed"; ids: number[] };
+export type FromExecutor = { type: "ready" } | ExecutorReport;
 
 /** What the supervisor gives the executor thread at start. */
 export interface ExecutorData {
   concurrency: number;
   /** Largest result the cluster accepts (bytes). */
   maxResultBytes: number;
+  /** Memory for the `StartTable`, one slot per unit of concurrency. */
+  startTable: SharedArrayBuffer;
 }

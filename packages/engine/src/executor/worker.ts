@@ -18,6 +18,7 @@ import { MapItemFailure, toFailure, unsendableFailure } from "./failure.js";
 import type { ExecutorData, FromExecutor, ToExecutor } from "./protocol.js";
 import { packFrames, unpackFrames, type Packed } from "../shared/transfer.js";
 import { mpiFromEnv } from "../shared/mpi.js";
+import { StartTable } from "../shared/start-table.js";
 
 const port = parentPort;
 if (!port) throw new Error("the executor runs in a worker thread");
@@ -119,13 +120,19 @@ function encodeCompletion(value: unknown): { body: Buffer; frames: Buffer[] } {
 
 const concurrency = Math.max(1, (workerData as ExecutorData | undefined)?.concurrency ?? 1);
 const maxResultBytes = (workerData as ExecutorData | undefined)?.maxResultBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
-/** Tasks received and not started: they start in order as slots free up. */
+const startTable = new StartTable((workerData as ExecutorData | undefined)?.startTable ?? StartTable.allocate(concurrency));
+/** Slots of the start table not in use. */
+const freeSlots = Array.from({ length: concurrency }, (_, i) => concurrency - 1 - i);
+/**
+ * Tasks received and not started: empty unless the supervisor prefetches (it posts no more than
+ * the free slots otherwise). They start in order as slots free up.
+ */
 const waiting: Array<{ task: EngineTask; body: Buffer; frames: Buffer[] }> = [];
 let active = 0;
-/** Tasks cancelled before they reached this thread. */
-const tombstones = new Set<number>();
-const outbox: Array<{ result: TaskResult; data: Packed }> = [];
-const transfer: ArrayBuffer[] = [];
+/** What goes to the supervisor in the next report. */
+const outbox: { started: Array<[number, number]>; results: Array<{ result: TaskResult; data: Packed }>; dropped: number[]; transfer: ArrayBuffer[] } = {
+  started: [], results: [], dropped: [], transfer: [],
+};
 let flushScheduled = false;
 
 port.on("message", (msg: ToExecutor) => {
@@ -135,97 +142,85 @@ port.on("message", (msg: ToExecutor) => {
       engineInfo.host = msg.host;
       engineInfo.uuid = msg.uuid;
       break;
-    case "tasks": {
-      const dropped: number[] = [];
+    case "tasks":
       for (const { task, data } of msg.items) {
-        // Cancelled before it even got here: never run it.
-        if (tombstones.delete(task.id)) {
-          dropped.push(task.id);
-          continue;
-        }
         const [body, ...frames] = unpackFrames(data);
         waiting.push({ task, body: body ?? Buffer.alloc(0), frames });
       }
-      if (dropped.length) port!.postMessage({ type: "dropped", ids: dropped } satisfies FromExecutor);
       drain();
       break;
-    }
     case "forget":
       for (const fn of msg.fns) {
         sources.delete(fn);
         forgetFunction(fn);
       }
       break;
-    case "reclaim": {
+    case "drop": {
       const wanted = new Set(msg.ids);
-      const ids: number[] = [];
-      for (let i = waiting.length - 1; i >= 0; i--) {
-        const w = waiting[i] as { task: EngineTask };
-        if (!wanted.has(w.task.id)) continue;
-        waiting.splice(i, 1);
-        ids.push(w.task.id);
-      }
-      port!.postMessage({ type: "reclaimed", ids } satisfies FromExecutor);
-      break;
-    }
-    case "cancel": {
-      const wanted = new Set(msg.ids);
-      const dropped: number[] = [];
       for (let i = waiting.length - 1; i >= 0; i--) {
         const id = (waiting[i] as { task: EngineTask }).task.id;
-        if (!wanted.has(id)) continue;
+        if (!wanted.delete(id)) continue;
         waiting.splice(i, 1);
-        wanted.delete(id);
-        dropped.push(id);
+        outbox.dropped.push(id);
       }
-      for (const id of wanted) {
-        const ctx = running.get(id);
-        if (ctx) ctx.controller.abort(new Error(msg.reason));
-        else {
-          // Neither waiting nor running: remember it, so the task is dropped if it arrives later.
-          if (tombstones.size > 10_000) tombstones.clear();
-          tombstones.add(id);
-        }
-      }
-      if (dropped.length) port!.postMessage({ type: "dropped", ids: dropped } satisfies FromExecutor);
+      if (msg.abort !== undefined) for (const id of wanted) running.get(id)?.controller.abort(new Error(msg.abort));
+      if (outbox.dropped.length) scheduleFlush();
       break;
     }
   }
 });
 port.postMessage({ type: "ready" } satisfies FromExecutor);
 
+/**
+ * Starts what the free slots allow. Each start is written to the start table before the task's
+ * code runs (a task that never yields cannot hide it), and reported with the turn's results.
+ */
 function drain(): void {
   while (active < concurrency && waiting.length > 0) {
     const w = waiting.shift() as { task: EngineTask; body: Buffer; frames: Buffer[] };
     active++;
-    void runTask(w.task, w.body, w.frames);
+    const slot = freeSlots.pop() as number;
+    const at = Date.now();
+    startTable.set(slot, w.task.id, at);
+    outbox.started.push([w.task.id, at]);
+    scheduleFlush();
+    void runTask(w.task, w.body, w.frames, slot, at);
   }
 }
 
 /** Results go out in batches: one message for all the results of one turn of the event loop. */
 function deliver(result: TaskResult, out: { body: Buffer; frames: Buffer[] }): void {
   const data = packFrames([out.body, ...out.frames]);
-  outbox.push({ result, data });
-  transfer.push(...data.buffers);
+  outbox.results.push({ result, data });
+  outbox.transfer.push(...data.buffers);
+  scheduleFlush();
+}
+
+function scheduleFlush(): void {
   if (flushScheduled) return;
   flushScheduled = true;
   // After the poll phase: every task message already received and every task they start in this
   // turn finish first, so their results travel together.
-  setImmediate(flush);
+  setImmediate(() => {
+    flushScheduled = false;
+    flush();
+  });
 }
 
+/** Posts one report: whatever starts, results and drops are waiting. */
 function flush(): void {
-  flushScheduled = false;
-  if (outbox.length === 0) return;
-  const items = outbox.splice(0, outbox.length);
-  const buffers = transfer.splice(0, transfer.length);
-  port!.postMessage({ type: "results", items } satisfies FromExecutor, buffers);
+  const { started, results, dropped, transfer } = outbox;
+  if (started.length === 0 && results.length === 0 && dropped.length === 0) return;
+  outbox.started = [];
+  outbox.results = [];
+  outbox.dropped = [];
+  outbox.transfer = [];
+  port!.postMessage({ type: "report", started, results, dropped } satisfies FromExecutor, transfer);
 }
 
-async function runTask(task: EngineTask, body: Buffer, frames: Buffer[]): Promise<void> {
+async function runTask(task: EngineTask, body: Buffer, frames: Buffer[], slot: number, started: number): Promise<void> {
   const ctx: TaskContext = { id: task.id, stdout: [], stderr: [], controller: new AbortController() };
   running.set(task.id, ctx);
-  const started = Date.now();
   let ok = true;
   let out: { body: Buffer; frames: Buffer[] };
   try {
@@ -246,6 +241,8 @@ async function runTask(task: EngineTask, body: Buffer, frames: Buffer[]): Promis
     out = encodeValue(toFailure(err, originOf));
   }
   running.delete(task.id);
+  startTable.clear(slot);
+  freeSlots.push(slot);
   const result: TaskResult = { id: task.id, ok, engine: engineInfo.id, started, completed: Date.now() };
   if (ctx.stdout.length) result.stdout = ctx.stdout.join("");
   if (ctx.stderr.length) result.stderr = ctx.stderr.join("");

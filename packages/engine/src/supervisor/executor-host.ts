@@ -2,9 +2,28 @@ import { Worker } from "node:worker_threads";
 import type { EngineTask, Part } from "@ptcluster/protocol";
 import type { ExecutorData, FromExecutor, ToExecutor } from "../executor/protocol.js";
 import { packFrames, type Packed } from "../shared/transfer.js";
+import { StartTable } from "../shared/start-table.js";
+
+/** What the task runner needs of an executor (a thread, or a fake one in unit tests). */
+export interface ExecutorPort {
+  /** Function hashes whose source this executor has compiled (reset with the executor). */
+  readonly knownFns: Set<string>;
+  /** The executor ran out of memory (its `resourceLimits`, or the default heap limit). */
+  readonly outOfMemory: boolean;
+  whenReady(): Promise<void>;
+  post(msg: ToExecutor): void;
+  /** Posts tasks in one message. */
+  run(items: Array<{ task: EngineTask; part: Part }>): void;
+  /** The tasks it runs now, as `[id, started]`, read from the `StartTable` (reports may lag). */
+  runningNow(): Array<[number, number]>;
+  terminate(): Promise<void>;
+}
+
+/** Starts an executor that reports to `onMessage` and, when its thread ends, to `onExit`. */
+export type NewExecutor = (onMessage: (msg: FromExecutor) => void, onExit: (code: number) => void) => ExecutorPort;
 
 /** Owns one executor thread: starts it, feeds it tasks, relays what it sends back. */
-export class ExecutorHost {
+export class ExecutorHost implements ExecutorPort {
   private worker: Worker;
   private ready: Promise<void>;
   /** Function hashes whose source this executor has compiled (reset with the executor). */
@@ -12,6 +31,7 @@ export class ExecutorHost {
 
   /** The executor ran out of memory (its `resourceLimits`, or the default heap limit). */
   outOfMemory = false;
+  private readonly startTable: StartTable;
 
   constructor(
     concurrency: number,
@@ -20,7 +40,9 @@ export class ExecutorHost {
     private readonly onMessage: (msg: FromExecutor) => void,
     private readonly onExit: (code: number) => void,
   ) {
-    const workerData: ExecutorData = { concurrency, maxResultBytes };
+    const startTable = StartTable.allocate(concurrency);
+    this.startTable = new StartTable(startTable);
+    const workerData: ExecutorData = { concurrency, maxResultBytes, startTable };
     this.worker = new Worker(new URL("../executor/worker.js", import.meta.url), {
       stdout: false, stderr: false, workerData,
       ...(maxMemoryMb !== undefined ? { resourceLimits: { maxOldGenerationSizeMb: maxMemoryMb } } : {}),
@@ -55,6 +77,10 @@ export class ExecutorHost {
       return { task, data };
     });
     this.worker.postMessage({ type: "tasks", items: packed } satisfies ToExecutor, transfer);
+  }
+
+  runningNow(): Array<[number, number]> {
+    return this.startTable.read();
   }
 
   async terminate(): Promise<void> {
