@@ -15,9 +15,6 @@ import { AsyncResult, pendingMetadata, recordResult } from "./results/async-resu
 import { failureToError } from "./results/remote-errors.js";
 import { WorkMap, closeAtExit, forgetAtExit } from "./keep-alive.js";
 
-// Pending outgoing messages must never keep a finished script alive.
-zmq.context.blocky = false;
-
 /** @internal Receives the results of one submitted task. */
 export interface TaskSink {
   onResult(result: TaskResult, part: Part): void;
