@@ -4,7 +4,7 @@ import { hostname } from "node:os";
 import { randomBytes } from "node:crypto";
 import {
   AuthenticationError, Channel, ClusterStartError, ClientClosedError, CompositeError, DEFAULT_MAX_MESSAGE_BYTES, InvalidOptionError, decodeValue, HubLostError, MessageTooLargeError, NoEnginesError, encodedSize, PACKAGE_VERSION, PROTOCOL_VERSION,
-  ProtocolError, VersionMismatchError, assertNever, curveClientOptions, endpoint, profilePaths, readConnectionFile, silentLogger,
+  ProtocolError, VersionMismatchError, assertNever, curveClientOptions, endpoint, profilePaths, readConnectionFile, silentLogger, zmqContext,
   type ClientTask, type ClientToHub, type ConnectionInfo, type DropCounts, type EngineInfo, type FaultCounts, type HubRequest, type HubToClient, type LinkReport,
   type Incoming, type Logger, type Notification, type Part, type RunningTask, type TaskResult,
 } from "@ptcluster/protocol";
@@ -152,11 +152,11 @@ export class Client extends EventEmitter<ClientEvents> {
     const key = Buffer.from(this.connection.key, "hex");
     const routingId = this.id;
     const curve = curveClientOptions(this.connection.curve);
-    const dealer = new zmq.Dealer({ routingId, linger: 100, sendHighWaterMark: 100_000, receiveHighWaterMark: 100_000, ...curve });
+    const dealer = new zmq.Dealer({ routingId, linger: 100, sendHighWaterMark: 100_000, receiveHighWaterMark: 100_000, ...curve, context: zmqContext() });
     // The socket's event observer must exist before the handshake, or a refusal goes unseen.
     const events = dealer.events;
     dealer.connect(endpoint(this.connection.host, this.connection.port));
-    const sub = new zmq.Subscriber({ linger: 0, receiveHighWaterMark: 100_000, ...curve });
+    const sub = new zmq.Subscriber({ linger: 0, receiveHighWaterMark: 100_000, ...curve, context: zmqContext() });
     sub.connect(endpoint(this.connection.host, this.connection.notifyPort ?? 0));
     sub.subscribe();
     const where = `${this.connection.host}:${this.connection.port}`;
