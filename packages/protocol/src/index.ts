@@ -6,7 +6,10 @@ export { assertCloneable, mergeChecks, type CloneCheck, type CloneOptions, type 
 export { TAG, AUTH_FAILED, encodeBody, decodeBody, partFrameCounts, MalformedMessageError } from "./codec/wire.js";
 export * from "./auth/session.js";
 export * from "./transport/channel.js";
-export { Link, DEFAULT_LINK_LIMITS, outgoing, transferAllowance, type LinkLimits, type Outgoing, type Early } from "./transport/link.js";
+export { Link } from "./transport/link.js";
+export { DEFAULT_LINK_LIMITS, outgoing, transferAllowance, type LinkLimits, type Outgoing } from "./transport/send-window.js";
+export type { Early } from "./transport/gap-buffer.js";
+export { zmqContext } from "./transport/zmq-context.js";
 export { FAULTS_ENV, FaultShim, faultsFromEnv, parseFaults, seededRandom, type FaultSpec } from "./transport/faults.js";
 export * from "./files/profile.js";
 export * from "./files/connection-file.js";

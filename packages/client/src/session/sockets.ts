@@ -1,12 +1,9 @@
 import * as zmq from "zeromq";
 import { hostname } from "node:os";
 import {
-  AuthenticationError, Channel, PACKAGE_VERSION, PROTOCOL_VERSION, ProtocolError, VersionMismatchError, curveClientOptions, endpoint,
+  AuthenticationError, Channel, PACKAGE_VERSION, PROTOCOL_VERSION, ProtocolError, VersionMismatchError, curveClientOptions, endpoint, zmqContext,
   type ClientToHub, type ConnectReplyMsg, type ConnectionInfo, type HubToClient, type Incoming, type Logger, type Notification,
 } from "@ptcluster/protocol";
-
-// Pending outgoing messages must never keep a finished script alive.
-zmq.context.blocky = false;
 
 /** The client's two channels: requests and results with the controller, and its notifications. */
 export interface Links {
@@ -32,11 +29,11 @@ export interface LinkHandlers {
 export function openLinks(c: ConnectionInfo, routingId: string, log: Logger, on: LinkHandlers): { links: Links; handshake: Promise<void> } {
   const key = Buffer.from(c.key, "hex");
   const curve = curveClientOptions(c.curve);
-  const dealer = new zmq.Dealer({ routingId, linger: 100, sendHighWaterMark: 100_000, receiveHighWaterMark: 100_000, ...curve });
+  const dealer = new zmq.Dealer({ routingId, linger: 100, sendHighWaterMark: 100_000, receiveHighWaterMark: 100_000, ...curve, context: zmqContext() });
   // The socket's event observer must exist before the handshake, or a refusal goes unseen.
   const events = dealer.events;
   dealer.connect(endpoint(c.host, c.port));
-  const sub = new zmq.Subscriber({ linger: 0, receiveHighWaterMark: 100_000, ...curve });
+  const sub = new zmq.Subscriber({ linger: 0, receiveHighWaterMark: 100_000, ...curve, context: zmqContext() });
   sub.connect(endpoint(c.host, c.notifyPort ?? 0));
   sub.subscribe();
   const where = `${c.host}:${c.port}`;

@@ -1,4 +1,5 @@
-import { Packr, addExtension } from "msgpackr";
+import { Packr } from "msgpackr";
+import { addScopedExtension } from "./scoped-extension.js";
 import { assertCloneable, type CloneCheck, type CloneOptions, type FunctionRecord } from "./clone-check.js";
 import { SerializationError } from "../errors.js";
 
@@ -178,23 +179,20 @@ function rewriteSpecial(value: unknown, memo: Map<object, unknown>): unknown {
   return value; // dates, regexps, errors, binary: kept as they are
 }
 
-// Registered once per process; extensions are global to msgpackr, and ours are prepended so they win.
-addExtension({ Class: ArrayBuffer, type: EXT_BINARY, pack: packBinary, unpack: unpackBinary });
-addExtension({ Class: TypedArray, type: EXT_BINARY, pack: packBinary, unpack: unpackBinary });
-addExtension({ Class: DataView, type: EXT_BINARY, pack: packBinary, unpack: unpackBinary });
-addExtension({
-  Class: Error,
-  type: EXT_ERROR,
-  write: (err: Error) => errorToRecord(err),
-  read: (rec: ErrorRecord) => recordToError(rec),
-});
-
-addExtension({ Class: NegativeZero, type: EXT_NEG_ZERO, write: () => 0, read: () => -0 });
-addExtension({
-  Class: SparseArray,
+// Scoped: present only inside encodeValue and decodeValue (see scoped-extension.ts), so a user's
+// own msgpackr in the same process packs ArrayBuffers, errors and boxed primitives as before.
+// Registered before msgpackr's built-ins, so they win while active.
+const scope = { encoding: () => outFrames !== null, decoding: () => inFrames !== null };
+// `instanceof`, as msgpackr matched classes: values of another realm (a vm context) are not ours to take.
+const isBinary = (v: object) => v instanceof TypedArray || v instanceof ArrayBuffer || v instanceof DataView;
+addScopedExtension(scope, { type: EXT_BINARY, matches: isBinary, pack: packBinary, unpack: unpackBinary });
+addScopedExtension(scope, { type: EXT_ERROR, matches: (v) => v instanceof Error, write: errorToRecord, read: recordToError });
+addScopedExtension(scope, { type: EXT_NEG_ZERO, matches: (v) => v instanceof NegativeZero, write: () => 0, read: () => -0 });
+addScopedExtension(scope, {
   type: EXT_SPARSE,
-  write: (a: SparseArray) => [a.length, a.entries],
-  read: ([length, entries]: [number, Array<[number, unknown]>]) => {
+  matches: (v) => v instanceof SparseArray,
+  write: (a: SparseArray): [number, Array<[number, unknown]>] => [a.length, a.entries],
+  read: ([length, entries]) => {
     const out = new Array(length);
     for (const [i, v] of entries) out[i] = v;
     return out;
@@ -202,20 +200,19 @@ addExtension({
 });
 
 // Primitive wrapper objects (`new Number(1)`, `Object(1n)`) survive structured clone as wrappers.
-for (const Class of [Number, String, Boolean, BigInt] as unknown as Array<new (...a: never[]) => object>) {
-  addExtension({ Class, type: EXT_BOXED, write: (v: { valueOf(): unknown }) => v.valueOf(), read: (v: unknown) => Object(v) });
-}
+const isBoxed = (v: object) => v instanceof Number || v instanceof String || v instanceof Boolean || v instanceof BigInt;
+addScopedExtension(scope, { type: EXT_BOXED, matches: isBoxed, write: (v: { valueOf(): unknown }) => v.valueOf(), read: (v: unknown) => Object(v) });
 
 // Functions travel as their record (source, hash, name, path), only when the clone check shipped them.
-addExtension({
-  Class: Function,
+addScopedExtension(scope, {
   type: EXT_FUNCTION,
-  write: (fn: unknown) => {
+  matches: (v) => v instanceof Function,
+  write: (fn: unknown): [string, string, string, string] => {
     const rec = outFunctions?.get(fn);
     if (!rec) throw new SerializationError("value", `a function (${(fn as { name?: string }).name || "anonymous"}) cannot be sent here.`);
     return [rec.hash, rec.src, rec.name, rec.path];
   },
-  read: ([hash, src, name, path]: [string, string, string, string]) => {
+  read: ([hash, src, name, path]) => {
     if (!inReviver) throw new TypeError(`a function (\`${name}\`, sent as \`${path}\`) arrived where none can be received`);
     return inReviver({ hash, src, name, path });
   },

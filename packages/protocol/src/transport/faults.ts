@@ -1,6 +1,6 @@
 import { InvalidOptionError } from "../errors.js";
 import type { FaultCounts } from "../messages.js";
-import { outgoing, type Outgoing } from "./link.js";
+import { outgoing, type Outgoing } from "./send-window.js";
 
 /**
  * Fault injection, for tests only: a shim between a channel and its socket that drops,

@@ -1,0 +1,173 @@
+import type { Logger } from "pino";
+import { readAuth, type ChannelLabel, type SessionState, type Verifier } from "../auth/session.js";
+import { AUTH_FAILED, MalformedMessageError, TAG, decodeBody } from "../codec/wire.js";
+import type { LinkReport, Message, Part } from "../messages.js";
+import type { AckScheduler } from "./ack-scheduler.js";
+import { noticeProvesWrongKey, type AuthFailureNotices } from "./auth-notice.js";
+import type { Early } from "./gap-buffer.js";
+import type { Link } from "./link.js";
+import type { LinkTable } from "./link-table.js";
+import type { Outgoing } from "./send-window.js";
+
+/** A message received and authenticated on a channel. */
+export interface Incoming<M extends Message = Message> {
+  /** Routing id of the sender (ROUTER sockets only). */
+  from: Buffer | undefined;
+  header: M;
+  parts: Part[];
+}
+
+/** What the receive path needs from its channel. */
+export interface InboundDeps<In extends Message> {
+  router: boolean;
+  reliable: boolean;
+  recvLabel: ChannelLabel | undefined;
+  selfId: Buffer | undefined;
+  logger: Logger;
+  onMessage: ((msg: Incoming<In>) => void) | undefined;
+  onAuthFailed: (() => void) | undefined;
+  stats: LinkReport;
+  verifier: Verifier;
+  links: LinkTable;
+  acks: AckScheduler<Link>;
+  notices: AuthFailureNotices;
+  enqueue(out: Outgoing): void;
+  /** The peer acknowledged everything up to `ack`: the sender frees window room. */
+  acknowledged(link: Link, ack: number): void;
+  /** The peer restarted behind the same routing id: what was in flight was for the old process. */
+  restarted(link: Link): void;
+}
+
+/**
+ * The receive path of a channel: every message is verified before anything else looks at it
+ * (what fails is dropped and counted, never delivered), copies and replays are refused, messages
+ * after a gap wait in the link's gap buffer, and each stream is delivered once and in order,
+ * each delivery owing the peer an acknowledgement. Acknowledgements the peer sends us (on its
+ * messages, or alone) go to the sending side.
+ */
+export class Inbound<In extends Message> {
+  constructor(private readonly d: InboundDeps<In>) {}
+
+  /** One message as the socket gave it. */
+  handle(frames: Buffer[]): void {
+    const d = this.d;
+    const router = d.router;
+    const start = router ? 1 : 0;
+    const from = router ? frames[0] : undefined;
+    const tag = frames[start];
+    if (!tag || !tag.equals(TAG)) {
+      d.stats.dropped.malformed++;
+      return;
+    }
+    const auth = frames[start + 1];
+    if (!router && auth?.equals(AUTH_FAILED)) {
+      this.onAuthFailedNotice(frames[start + 2], frames[start + 3]);
+      return;
+    }
+    const label = d.recvLabel;
+    const f = auth && label ? readAuth(auth) : undefined;
+    if (!auth || !label || !f || (!d.reliable && frames.length < start + 3)) {
+      d.stats.dropped.malformed++;
+      return;
+    }
+    const body = frames.slice(start + 2);
+    const recipient = router ? undefined : d.selfId;
+    if (!d.reliable) {
+      const verdict = d.verifier.verify(label, recipient, auth, body);
+      if (verdict === "ok") this.deliver(from, frames, start + 2);
+      else this.refused(verdict, label, from, frames);
+      return;
+    }
+
+    const key = from ? from.toString("latin1") : "";
+    const standaloneAck = body.length === 0;
+    const known = d.verifier.session(f.session);
+    // Delivered already: a duplicate, a retransmission that crossed our acknowledgement, or a
+    // replay. Refused before any crypto; the sender (if it is the peer of this link) is acked again.
+    if (!standaloneAck && known && f.seq <= known.last) {
+      d.stats.dropped.replay++;
+      const link = d.links.find(key);
+      if (link && link.peerSession === f.session) d.acks.owe(link, 0);
+      return;
+    }
+    const state = d.verifier.authenticate(label, recipient, auth, body, f, known);
+    if (!state) {
+      this.refused("bad-mac", label, from, frames);
+      return;
+    }
+    const link = d.links.find(key) ?? d.links.get(from);
+    if (link.peerSession !== f.session) {
+      if (link.peerSession !== undefined) {
+        d.logger.info({ channel: label }, "peer session changed; its link starts over");
+        d.restarted(link);
+      }
+      link.peerSession = f.session;
+      link.rx = state;
+    }
+    if (f.ack !== 0 && link.unacked.length > 0) d.acknowledged(link, f.ack);
+    if (standaloneAck) {
+      const resend = f.prev !== 0 ? link.gapReported(f.prev, Date.now()) : undefined;
+      if (resend) {
+        d.stats.retransmitted++;
+        d.enqueue(resend);
+      }
+      return;
+    }
+    let bytes = 0;
+    for (const b of body) bytes += b.length;
+    if (f.prev !== state.last && f.prev !== 0) {
+      // A gap: an earlier message of this stream is missing. Keep this one until it arrives, and
+      // tell the sender (an acknowledgement that reports the gap).
+      const kept = link.keepEarly(f.prev, { seq: f.seq, frames, bytes });
+      if (kept === "kept") d.acks.owe(link, 0);
+      else d.stats.dropped[kept === "copy" ? "replay" : "overflow"]++;
+      return;
+    }
+    this.deliverInOrder(link, state, { seq: f.seq, frames, bytes }, from, start + 2);
+  }
+
+  /** Delivers a stream message, then whatever was kept waiting for it. */
+  private deliverInOrder(link: Link, state: SessionState, first: Early, from: Buffer | undefined, at: number): void {
+    for (let next: Early | undefined = first; next && !link.forgotten; next = link.takeEarly(state.last)) {
+      state.last = next.seq;
+      this.d.acks.owe(link, next.bytes);
+      this.deliver(from, next.frames, at);
+    }
+  }
+
+  private deliver(from: Buffer | undefined, frames: Buffer[], at: number): void {
+    const d = this.d;
+    let decoded;
+    try {
+      decoded = decodeBody(frames, at);
+    } catch (err) {
+      if (!(err instanceof MalformedMessageError)) throw err;
+      d.stats.dropped.malformed++;
+      d.logger.warn({ err: err.message }, "malformed message dropped");
+      return;
+    }
+    d.stats.received++;
+    try {
+      d.onMessage?.({ from, header: decoded.header as In, parts: decoded.parts });
+    } catch (err) {
+      d.logger.error({ err, type: decoded.header.type }, "message handler failed");
+    }
+  }
+
+  private refused(verdict: "malformed" | "bad-mac" | "replay", label: ChannelLabel, from: Buffer | undefined, frames: Buffer[]): void {
+    const d = this.d;
+    if (verdict === "bad-mac") {
+      d.stats.dropped.badMac++;
+      const notice = from && d.notices.notice(from, frames);
+      if (notice) d.enqueue(notice);
+    } else d.stats.dropped[verdict]++;
+    d.logger.warn({ verdict, label }, "message refused");
+  }
+
+  /** A controller says a message of ours failed its tag check: believe it only if it received exactly what we sent. */
+  private onAuthFailedNotice(echo: Buffer | undefined, received: Buffer | undefined): void {
+    const link = this.d.links.find("");
+    if (link && noticeProvesWrongKey(echo, received, [...link.unacked, ...link.held])) this.d.onAuthFailed?.();
+    else this.d.logger.warn("a controller refused a message of ours that was altered on the way; it is sent again");
+  }
+}
