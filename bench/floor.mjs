@@ -58,7 +58,9 @@ async function measure(workload, rt, pids) {
   lat.sort((a, b) => a - b);
   const cpu = { client: Math.round((self.user + self.system) / CALLS) };
   for (const [k, p] of Object.entries(pids)) cpu[k] = Math.round((cpuUs(p) - before[k]) / CALLS);
-  process.stdout.write(`${JSON.stringify({ system: "floor", workload, calls: CALLS, median_us: Math.round(lat[CALLS / 2]), p99_us: Math.round(lat[Math.floor(CALLS * 0.99)]), cpu_us_per_call: cpu })}\n`);
+  process.stdout.write(
+    `${JSON.stringify({ system: "floor", workload, calls: CALLS, median_us: Math.round(lat[CALLS / 2]), p99_us: Math.round(lat[Math.floor(CALLS * 0.99)]), cpu_us_per_call: cpu })}\n`,
+  );
 }
 
 const role = process.argv[2];
@@ -68,7 +70,8 @@ if (role === "echo") {
   process.send(r.lastEndpoint);
   for await (const [id, m] of r) await r.send([id, m]);
 } else if (role === "bare-hub") {
-  const cr = new zmq.Router(), er = new zmq.Router();
+  const cr = new zmq.Router(),
+    er = new zmq.Router();
   await cr.bind("tcp://127.0.0.1:*");
   await er.bind("tcp://127.0.0.1:*");
   process.send({ client: cr.lastEndpoint, engine: er.lastEndpoint });
@@ -105,14 +108,20 @@ if (role === "echo") {
     w.postMessage({ id: msg.id, args: msg.args });
   }
 } else if (role === "channel-hub") {
-  const cr = new zmq.Router(), er = new zmq.Router();
+  const cr = new zmq.Router(),
+    er = new zmq.Router();
   await cr.bind("tcp://127.0.0.1:*");
   await er.bind("tcp://127.0.0.1:*");
   let engine;
   const waiting = new Map();
   let toClients;
   const toEngines = new Channel({
-    socket: er, clusterKey: key, sendLabel: "h2e", recvLabel: "e2h", router: true, logger,
+    socket: er,
+    clusterKey: key,
+    sendLabel: "h2e",
+    recvLabel: "e2h",
+    router: true,
+    logger,
     onMessage: (m) => {
       if (m.header.type === "register") {
         engine = m.from;
@@ -126,7 +135,12 @@ if (role === "echo") {
     },
   }).start();
   toClients = new Channel({
-    socket: cr, clusterKey: key, sendLabel: "h2c", recvLabel: "c2h", router: true, logger,
+    socket: cr,
+    clusterKey: key,
+    sendLabel: "h2c",
+    recvLabel: "c2h",
+    router: true,
+    logger,
     onMessage: (m) => {
       waiting.set(m.header.tasks[0].id, m.from);
       toEngines.send({ type: "tasks", tasks: m.header.tasks, pf: [0] }, m.parts, engine);
@@ -139,12 +153,20 @@ if (role === "echo") {
   d.connect(process.argv[3]);
   const w = new Worker(WORKER, { eval: true });
   const ch = new Channel({
-    socket: d, clusterKey: key, sendLabel: "e2h", recvLabel: "h2e", selfId: id, logger,
+    socket: d,
+    clusterKey: key,
+    sendLabel: "e2h",
+    recvLabel: "h2e",
+    selfId: id,
+    logger,
     onMessage: (m) => w.postMessage({ id: m.header.tasks[0].id, body: m.parts[0].body }),
   }).start();
   w.on("message", (m) => {
     const now = Date.now();
-    ch.send({ type: "engine_results", results: [{ id: m.id, ok: true, engine: 0, started: now, completed: now }], pf: [0] }, [{ body: Buffer.from(m.body), frames: [] }]);
+    ch.send(
+      { type: "engine_results", results: [{ id: m.id, ok: true, engine: 0, started: now, completed: now }], pf: [0] },
+      [{ body: Buffer.from(m.body), frames: [] }],
+    );
   });
   ch.send({ type: "register" });
 } else {
@@ -153,11 +175,15 @@ if (role === "echo") {
     const { c, m: ep } = await child("echo");
     const d = new zmq.Dealer();
     d.connect(ep);
-    await measure("zmq_one_hop", async (i) => {
-      await d.send(pack({ id: i, fn: "noop", args: [i] }));
-      const [m] = await d.receive();
-      return unpack(m);
-    }, { echo: c.pid });
+    await measure(
+      "zmq_one_hop",
+      async (i) => {
+        await d.send(pack({ id: i, fn: "noop", args: [i] }));
+        const [m] = await d.receive();
+        return unpack(m);
+      },
+      { echo: c.pid },
+    );
     d.close();
     c.kill();
   }
@@ -167,11 +193,15 @@ if (role === "echo") {
     const { c: engine } = await child("bare-engine", [eps.engine]);
     const d = new zmq.Dealer();
     d.connect(eps.client);
-    await measure("bare_relay", async (i) => {
-      await d.send(pack({ id: i, fn: "noop", args: [i] }));
-      const [m] = await d.receive();
-      return unpack(m);
-    }, { controller: hub.pid, engine: engine.pid });
+    await measure(
+      "bare_relay",
+      async (i) => {
+        await d.send(pack({ id: i, fn: "noop", args: [i] }));
+        const [m] = await d.receive();
+        return unpack(m);
+      },
+      { controller: hub.pid, engine: engine.pid },
+    );
     d.close();
     hub.kill();
     engine.kill();
@@ -187,12 +217,28 @@ if (role === "echo") {
     const d = new zmq.Dealer({ routingId: id });
     d.connect(eps.client);
     let answer;
-    const ch = new Channel({ socket: d, clusterKey: key, sendLabel: "c2h", recvLabel: "h2c", selfId: id, logger, onMessage: (m) => answer(m) }).start();
+    const ch = new Channel({
+      socket: d,
+      clusterKey: key,
+      sendLabel: "c2h",
+      recvLabel: "h2c",
+      selfId: id,
+      logger,
+      onMessage: (m) => answer(m),
+    }).start();
     const body = pack([[1]]);
-    await measure("channel_relay", (i) => new Promise((resolve) => {
-      answer = resolve;
-      ch.send({ type: "submit", tasks: [{ id: i, op: "apply", fn: "floor-noop-function-hash" }], pf: [0], t: Date.now() }, [{ body, frames: [] }]);
-    }), { controller: hub.pid, engine: engine.pid });
+    await measure(
+      "channel_relay",
+      (i) =>
+        new Promise((resolve) => {
+          answer = resolve;
+          ch.send(
+            { type: "submit", tasks: [{ id: i, op: "apply", fn: "floor-noop-function-hash" }], pf: [0], t: Date.now() },
+            [{ body, frames: [] }],
+          );
+        }),
+      { controller: hub.pid, engine: engine.pid },
+    );
     await ch.close(0);
     hub.kill();
     engine.kill();

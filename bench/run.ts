@@ -32,8 +32,13 @@ function out(workload: string, fields: Record<string, unknown>): void {
 const want = (name: string) => !filter || name.includes(filter);
 const noop = (x?: unknown) => x;
 const round = (x: number, d = 3) => Math.round(x * 10 ** d) / 10 ** d;
-const quantile = (sorted: number[], q: number) => sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * q))] as number;
-const median = (xs: number[]) => quantile([...xs].sort((a, b) => a - b), 0.5);
+const quantile = (sorted: number[], q: number) =>
+  sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * q))] as number;
+const median = (xs: number[]) =>
+  quantile(
+    [...xs].sort((a, b) => a - b),
+    0.5,
+  );
 const seconds = (since: number) => (performance.now() - since) / 1000;
 const range = (n: number) => Array.from({ length: n }, (_, i) => i);
 
@@ -98,7 +103,11 @@ async function main(): Promise<void> {
       if (r !== 1) throw new Error(`wrong result ${String(r)}`);
     }
     lat.sort((a, b) => a - b);
-    out("latency_apply_sync", { calls: 500, median_us: Math.round(quantile(lat, 0.5)), p99_us: Math.round(quantile(lat, 0.99)) });
+    out("latency_apply_sync", {
+      calls: 500,
+      median_us: Math.round(quantile(lat, 0.5)),
+      p99_us: Math.round(quantile(lat, 0.99)),
+    });
   }
 
   const lb = rc.loadBalancedView();
@@ -131,7 +140,8 @@ async function main(): Promise<void> {
       const s = performance.now();
       const results = await lb.map(noop, items);
       const dt = seconds(s);
-      if (results.length !== items.length || results.some((v, i) => v !== i)) throw new Error("lb_map_noop: results out of order or wrong");
+      if (results.length !== items.length || results.some((v, i) => v !== i))
+        throw new Error("lb_map_noop: results out of order or wrong");
       if (run > 0) times.push(dt);
     }
     const dt = median(times);
@@ -146,7 +156,11 @@ async function main(): Promise<void> {
       const r = await dv.applySync(noop, 1);
       if (r.length !== ENGINES) throw new Error("missing results");
     }
-    out("direct_broadcast_apply_sync", { calls: 200, engines: ENGINES, us_per_call: Math.round(((performance.now() - s) * 1000) / 200) });
+    out("direct_broadcast_apply_sync", {
+      calls: 200,
+      engines: ENGINES,
+      us_per_call: Math.round(((performance.now() - s) * 1000) / 200),
+    });
   }
 
   if (want("cpu_map_busy")) {
@@ -167,12 +181,17 @@ async function main(): Promise<void> {
       s = performance.now();
       const parallel = await lb.map(busy, items);
       parallelS = Math.min(parallelS, seconds(s));
-      if (serial.some((v) => v !== n) || parallel.length !== items.length || parallel.some((v) => v !== n)) throw new Error("cpu_map_busy: wrong results");
+      if (serial.some((v) => v !== n) || parallel.length !== items.length || parallel.some((v) => v !== n))
+        throw new Error("cpu_map_busy: wrong results");
     }
     const speedup = serialS / parallelS;
     out("cpu_map_busy", {
-      items: items.length, engines: ENGINES, serial_s: round(serialS), parallel_s: round(parallelS),
-      speedup: round(speedup, 2), efficiency: round(speedup / ENGINES, 2),
+      items: items.length,
+      engines: ENGINES,
+      serial_s: round(serialS),
+      parallel_s: round(parallelS),
+      speedup: round(speedup, 2),
+      efficiency: round(speedup / ENGINES, 2),
     });
   }
 
@@ -183,7 +202,8 @@ async function main(): Promise<void> {
     await e0.push({ blob: payload });
     const back = (await e0.pull("blob")) as Uint8Array;
     const dt = (performance.now() - s) / 1000;
-    if (!Buffer.from(back.buffer, back.byteOffset, back.byteLength).equals(payload)) throw new Error("50MB round trip corrupted");
+    if (!Buffer.from(back.buffer, back.byteOffset, back.byteLength).equals(payload))
+      throw new Error("50MB round trip corrupted");
     await e0.execute("delete globalThis.blob; delete globalThis.warm");
     out("push_pull_50MB", { mb: 50, mb_per_s_roundtrip: Math.round(100 / dt), seconds: round(dt) });
   }
@@ -219,10 +239,14 @@ async function main(): Promise<void> {
       clientPeak = Math.max(clientPeak, procMb(process.pid, "VmHWM") ?? 0);
     }
     if (results.length !== items) throw new Error(`lb_map_1m: ${results.length} results`);
-    for (let i = 0; i < items; i++) if (results[i] !== i) throw new Error(`lb_map_1m: item ${i} returned ${String(results[i])}`);
+    for (let i = 0; i < items; i++)
+      if (results[i] !== i) throw new Error(`lb_map_1m: item ${i} returned ${String(results[i])}`);
     const fields: Record<string, unknown> = {
-      items, items_per_s: Math.round(items / dt), seconds: round(dt),
-      hub_peak_rss_mb: Math.round(hubPeak), client_rss_growth_mb: Math.round(clientPeak - clientBase),
+      items,
+      items_per_s: Math.round(items / dt),
+      seconds: round(dt),
+      hub_peak_rss_mb: Math.round(hubPeak),
+      client_rss_growth_mb: Math.round(clientPeak - clientBase),
     };
     if (hubBase !== undefined) fields["hub_rss_growth_mb"] = Math.round(hubPeak - hubBase);
     out("lb_map_1m", fields);

@@ -42,16 +42,27 @@ async function best(runs: number, work: () => Promise<unknown> | unknown): Promi
 // Serial, in the client: the same function, no change ("test with plain map first").
 busy(N); // let the JIT optimise the loop, as it will on each engine
 const serial = await best(3, () => check(items.map(busy)));
-console.log(`serial: ${ITEMS} × busy(${N.toExponential(0)}) in ${serial.toFixed(2)} s (${((serial / ITEMS) * 1000).toFixed(0)} ms per item)`);
+console.log(
+  `serial: ${ITEMS} × busy(${N.toExponential(0)}) in ${serial.toFixed(2)} s (${((serial / ITEMS) * 1000).toFixed(0)} ms per item)`,
+);
 
 const rows: Array<{ label: string; engines: number; seconds: number }> = [];
-for (const [engines, concurrency] of [[1, 1], [2, 1], [4, 1], [1, 4]] as const) {
+for (const [engines, concurrency] of [
+  [1, 1],
+  [2, 1],
+  [4, 1],
+  [1, 4],
+] as const) {
   await using cluster = await startCluster({ n: engines, concurrency });
   const rc = await cluster.connect();
   const lb = rc.loadBalancedView();
   await lb.map(busy, Array<number>(engines * concurrency).fill(N), { chunkSize: 1 }); // ship and warm up `busy` on every engine
   const seconds = await best(2, async () => check(await lb.map(busy, items)));
-  rows.push({ label: concurrency === 1 ? String(engines) : `${engines} (concurrency ${concurrency})`, engines, seconds });
+  rows.push({
+    label: concurrency === 1 ? String(engines) : `${engines} (concurrency ${concurrency})`,
+    engines,
+    seconds,
+  });
   console.log(`${engines} engine(s), concurrency ${concurrency}: ${seconds.toFixed(2)} s`);
 }
 

@@ -8,7 +8,13 @@ import { connect, UndefinedNameError, CompositeError } from "@ptcluster/client";
 await using rc = await connect();
 const dv = rc.view();
 
-await dv.push({ threshold: 10, table: new Map([["a", 1], ["b", 2]]) });
+await dv.push({
+  threshold: 10,
+  table: new Map([
+    ["a", 1],
+    ["b", 2],
+  ]),
+});
 await dv.execute("globalThis.counter = (globalThis.counter ?? 0) + engine.id");
 console.log("counter per engine:", await dv.pull("counter"));
 console.log("threshold and table:", (await dv.pull(["threshold", "table"]))[0]);

@@ -38,7 +38,8 @@ async function siteSize(url: string): Promise<[string, number]> {
 
 const expected = new Map(urls.map((u, i) => [u, ((i * 7919) % 50_000) + 1_000]));
 const check = (results: Array<[string, number]>, label: string) => {
-  if (results.length !== urls.length || results.some(([u, size]) => expected.get(u) !== size)) throw new Error(`${label}: wrong sizes`);
+  if (results.length !== urls.length || results.some(([u, size]) => expected.get(u) !== size))
+    throw new Error(`${label}: wrong sizes`);
 };
 
 /** Prints [url, size] as each page arrives (first done, first out) and returns them all. */

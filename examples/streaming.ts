@@ -45,15 +45,28 @@ for await (const y of lb.imap(odd, items(ITEMS), { maxInFlight: MAX_IN_FLIGHT })
   if ((consumed & 1023) === 0) peak = Math.max(peak, rss());
   if (consumed % every === 0) {
     const s = (performance.now() - t0) / 1000;
-    console.log(`${consumed.toLocaleString("en-US").padStart(10)} items  ${Math.round(consumed / s).toLocaleString("en-US").padStart(8)} items/s  RSS ${rss().toFixed(0)} MB`);
+    console.log(
+      `${consumed.toLocaleString("en-US").padStart(10)} items  ${Math.round(consumed / s)
+        .toLocaleString("en-US")
+        .padStart(8)} items/s  RSS ${rss().toFixed(0)} MB`,
+    );
   }
 }
 const seconds = (performance.now() - t0) / 1000;
 peak = Math.max(peak, rss());
 
-if (consumed !== ITEMS || sum !== ITEMS * ITEMS) throw new Error(`wrong sum ${sum} (expected ${ITEMS * ITEMS}) or count ${consumed}`);
+if (consumed !== ITEMS || sum !== ITEMS * ITEMS)
+  throw new Error(`wrong sum ${sum} (expected ${ITEMS * ITEMS}) or count ${consumed}`);
 
-console.log(`\nsum of the first ${ITEMS.toLocaleString("en-US")} odd numbers = ${sum.toLocaleString("en-US")} = ${ITEMS.toLocaleString("en-US")}² (checked)`);
-console.log(`${ITEMS.toLocaleString("en-US")} items in ${seconds.toFixed(2)} s: ${Math.round(ITEMS / seconds).toLocaleString("en-US")} items/s on ${rc.ids.length} engines`);
-console.log(`the generator ran at most ${maxLead.toLocaleString("en-US")} items ahead of the consumer (maxInFlight ${MAX_IN_FLIGHT.toLocaleString("en-US")})`);
-console.log(`client peak RSS growth: ${(peak - rss0).toFixed(1)} MB (RSS ${rss0.toFixed(0)} → peak ${peak.toFixed(0)} MB)`);
+console.log(
+  `\nsum of the first ${ITEMS.toLocaleString("en-US")} odd numbers = ${sum.toLocaleString("en-US")} = ${ITEMS.toLocaleString("en-US")}² (checked)`,
+);
+console.log(
+  `${ITEMS.toLocaleString("en-US")} items in ${seconds.toFixed(2)} s: ${Math.round(ITEMS / seconds).toLocaleString("en-US")} items/s on ${rc.ids.length} engines`,
+);
+console.log(
+  `the generator ran at most ${maxLead.toLocaleString("en-US")} items ahead of the consumer (maxInFlight ${MAX_IN_FLIGHT.toLocaleString("en-US")})`,
+);
+console.log(
+  `client peak RSS growth: ${(peak - rss0).toFixed(1)} MB (RSS ${rss0.toFixed(0)} → peak ${peak.toFixed(0)} MB)`,
+);

@@ -34,7 +34,13 @@ function rng(seed: number): () => number {
   };
 }
 
-export async function runSoak(o: { items: number; kills: number; engines?: number; seed?: number; log?: (s: string) => void }): Promise<SoakResult> {
+export async function runSoak(o: {
+  items: number;
+  kills: number;
+  engines?: number;
+  seed?: number;
+  log?: (s: string) => void;
+}): Promise<SoakResult> {
   const dir = mkdtempSync(join(tmpdir(), "ptc-soak-"));
   const env = { PTCLUSTER_DIR: dir };
   const previous = process.env["PTCLUSTER_DIR"];

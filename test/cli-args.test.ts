@@ -12,10 +12,17 @@ import { processesUsing, running } from "./helpers/wait.js";
 // --version, and one clear line (exit code 2) for every command line that cannot run as typed.
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
-const CLI_PKG = JSON.parse(readFileSync(join(ROOT, "packages/cli/package.json"), "utf8")) as { version: string; bin: Record<string, string> };
+const CLI_PKG = JSON.parse(readFileSync(join(ROOT, "packages/cli/package.json"), "utf8")) as {
+  version: string;
+  bin: Record<string, string>;
+};
 const SLOW_ENGINES = fileURLToPath(new URL("./fixtures/slow-engines.mjs", import.meta.url));
 
-interface StartJson { ids: number[]; controllerPid: number; enginePids: number[] }
+interface StartJson {
+  ids: number[];
+  controllerPid: number;
+  enginePids: number[];
+}
 
 describe("ptcluster command line: set-up and arguments", () => {
   const dirs: string[] = [];
@@ -40,7 +47,11 @@ describe("ptcluster command line: set-up and arguments", () => {
   });
 
   /** Asserts a usage error: exit code 2, nothing on stdout, one line on stderr (not the help), no process started. */
-  function expectUsageError(r: { exitCode?: number | undefined; stdout: string; stderr: string }, dir: string, line: RegExp | string) {
+  function expectUsageError(
+    r: { exitCode?: number | undefined; stdout: string; stderr: string },
+    dir: string,
+    line: RegExp | string,
+  ) {
     expect(r.exitCode, r.stderr).toBe(2);
     expect(r.stdout).toBe("");
     const lines = r.stderr.trim().split("\n");
@@ -79,7 +90,9 @@ describe("ptcluster command line: set-up and arguments", () => {
 
   it("--version prints the package version, at the top and after any command", async () => {
     const dir = freshDir();
-    const results = await Promise.all([[], ["start"], ["status"], ["engine"]].map((cmd) => ptcluster(dir, [...cmd, "--version"])));
+    const results = await Promise.all(
+      [[], ["start"], ["status"], ["engine"]].map((cmd) => ptcluster(dir, [...cmd, "--version"])),
+    );
     for (const r of results) {
       expect(r.exitCode, r.stderr).toBe(0);
       expect(r.stdout.trim()).toBe(CLI_PKG.version);
@@ -89,13 +102,19 @@ describe("ptcluster command line: set-up and arguments", () => {
 
   it("`start -n` refuses what is not a count, or a count far beyond the machine: one line with the value received, exit 2, no process", async () => {
     const cases: Array<[string[], RegExp]> = [
-      [["-n", "abc"], /^ptcluster start: -n takes a whole number of engines, 0 or more; got "abc"; see `ptcluster start --help`$/],
+      [
+        ["-n", "abc"],
+        /^ptcluster start: -n takes a whole number of engines, 0 or more; got "abc"; see `ptcluster start --help`$/,
+      ],
       [["-n"], /^ptcluster start: -n needs a value: a whole number of engines, 0 or more, as -n 4;/],
       [["-n", "--json"], /^ptcluster start: -n needs a value/],
       [["-n", "-1"], /^ptcluster start: -n takes a whole number of engines, 0 or more; got "-1";/],
       [["-n", "2.5"], /got "2\.5"/],
       [["-n", "2", "-n", "3"], /^ptcluster start: -n was given 2 times \(2, 3\); give it once;/],
-      [["-n", "100000"], /^ptcluster start: -n 100000 is more engines than this machine runs well: at most \d+ local engines \((4 per core|one per 100 MB)[^)]*\); use a smaller -n, or --force;/],
+      [
+        ["-n", "100000"],
+        /^ptcluster start: -n 100000 is more engines than this machine runs well: at most \d+ local engines \((4 per core|one per 100 MB)[^)]*\); use a smaller -n, or --force;/,
+      ],
     ];
     const dirs = cases.map(() => freshDir());
     const results = await Promise.all(cases.map(([args], i) => ptcluster(dirs[i]!, ["start", ...args])));
@@ -105,9 +124,18 @@ describe("ptcluster command line: set-up and arguments", () => {
   it("the machine-size rule counts the cores this process may use; --force lets a count beyond it through, and --help says the rule", async () => {
     // Pinned to one core, the rule allows 4 local engines: 5 is refused, 5 with --force starts.
     const dir = freshDir();
-    const pinned = (args: string[]) => execa("taskset", ["-c", "0", process.execPath, BIN, ...args], { env: { PTCLUSTER_DIR: dir }, reject: false, timeout: 60_000 });
+    const pinned = (args: string[]) =>
+      execa("taskset", ["-c", "0", process.execPath, BIN, ...args], {
+        env: { PTCLUSTER_DIR: dir },
+        reject: false,
+        timeout: 60_000,
+      });
     const refused = await pinned(["start", "-n", "5"]);
-    expectUsageError(refused, dir, /^ptcluster start: -n 5 is more engines than this machine runs well: at most 4 local engines \(4 per core, 1 core\); use a smaller -n, or --force;/);
+    expectUsageError(
+      refused,
+      dir,
+      /^ptcluster start: -n 5 is more engines than this machine runs well: at most 4 local engines \(4 per core, 1 core\); use a smaller -n, or --force;/,
+    );
 
     const forced = await pinned(["start", "-n", "5", "--force", "--json", "--no-restart"]);
     expect(forced.exitCode, forced.stderr).toBe(0);
@@ -120,7 +148,9 @@ describe("ptcluster command line: set-up and arguments", () => {
     expect(running(pids)).toEqual([]);
 
     const help = await ptcluster(dir, ["start", "--help"]);
-    expect(help.stdout.replace(/\s+/g, " ")).toContain("Local engines are limited to 4 per core and one per 100 MB of memory unless --force");
+    expect(help.stdout.replace(/\s+/g, " ")).toContain(
+      "Local engines are limited to 4 per core and one per 100 MB of memory unless --force",
+    );
   });
 
   it("--timeout with no engine registered: `start` says 0 of N, exits 1, and has stopped every process it started when it returns", async () => {
@@ -130,7 +160,9 @@ describe("ptcluster command line: set-up and arguments", () => {
     const left = processesUsing(dir);
     expect(r.exitCode, r.stderr).toBe(1);
     expect(r.stdout).toBe("");
-    expect(r.stderr.trim().split("\n")).toEqual(["ptcluster start: Only 0 of 3 engines registered within 1 ms; the 3 still starting were stopped, and the controller."]);
+    expect(r.stderr.trim().split("\n")).toEqual([
+      "ptcluster start: Only 0 of 3 engines registered within 1 ms; the 3 still starting were stopped, and the controller.",
+    ]);
     expect(left).toEqual([]);
   });
 
@@ -168,13 +200,25 @@ describe("ptcluster command line: set-up and arguments", () => {
 
   it("startCluster() whose timeout passes with some engines registered rejects and stops that cluster (the caller has no handle on it)", async () => {
     const dir = freshDir();
-    const saved = { dir: process.env["PTCLUSTER_DIR"], opts: process.env["NODE_OPTIONS"], prompt: process.env["PTC_TEST_PROMPT_ENGINES"] };
-    Object.assign(process.env, { PTCLUSTER_DIR: dir, NODE_OPTIONS: `--import ${SLOW_ENGINES}`, PTC_TEST_PROMPT_ENGINES: "1" });
+    const saved = {
+      dir: process.env["PTCLUSTER_DIR"],
+      opts: process.env["NODE_OPTIONS"],
+      prompt: process.env["PTC_TEST_PROMPT_ENGINES"],
+    };
+    Object.assign(process.env, {
+      PTCLUSTER_DIR: dir,
+      NODE_OPTIONS: `--import ${SLOW_ENGINES}`,
+      PTC_TEST_PROMPT_ENGINES: "1",
+    });
     let err: unknown;
     try {
       await startCluster({ n: 2, timeout: 7000, clusterId: "short" }).catch((e: unknown) => (err = e));
     } finally {
-      for (const [k, v] of [["PTCLUSTER_DIR", saved.dir], ["NODE_OPTIONS", saved.opts], ["PTC_TEST_PROMPT_ENGINES", saved.prompt]] as const) {
+      for (const [k, v] of [
+        ["PTCLUSTER_DIR", saved.dir],
+        ["NODE_OPTIONS", saved.opts],
+        ["PTC_TEST_PROMPT_ENGINES", saved.prompt],
+      ] as const) {
         if (v === undefined) delete process.env[k];
         else process.env[k] = v;
       }
@@ -186,11 +230,20 @@ describe("ptcluster command line: set-up and arguments", () => {
 
   it("a mistyped flag or command gets one line naming the closest one (not the help), exit 2", async () => {
     const cases: Array<[string[], string]> = [
-      [["start", "--concurency", "4"], "ptcluster start: unknown option --concurency (did you mean --concurrency?); see `ptcluster start --help`"],
-      [["start", "-n", "2", "--fourground"], "ptcluster start: unknown option --fourground (did you mean --foreground?); see `ptcluster start --help`"],
+      [
+        ["start", "--concurency", "4"],
+        "ptcluster start: unknown option --concurency (did you mean --concurrency?); see `ptcluster start --help`",
+      ],
+      [
+        ["start", "-n", "2", "--fourground"],
+        "ptcluster start: unknown option --fourground (did you mean --foreground?); see `ptcluster start --help`",
+      ],
       [["strat", "-n", "2"], "ptcluster: unknown command strat (did you mean start?); see `ptcluster --help`"],
       [["stauts"], "ptcluster: unknown command stauts (did you mean status?); see `ptcluster --help`"],
-      [["status", "--jsno"], "ptcluster status: unknown option --jsno (did you mean --json?); see `ptcluster status --help`"],
+      [
+        ["status", "--jsno"],
+        "ptcluster status: unknown option --jsno (did you mean --json?); see `ptcluster status --help`",
+      ],
       [["stop", "--xyzzy"], "ptcluster stop: unknown option --xyzzy; see `ptcluster stop --help`"],
     ];
     const dirs = cases.map(() => freshDir());
@@ -200,14 +253,26 @@ describe("ptcluster command line: set-up and arguments", () => {
 
   it("the numeric options of start, engines, stop, hub and engine are checked the same way; a bad choice is one line too", async () => {
     const cases: Array<[string[], RegExp]> = [
-      [["start", "--concurrency", "abc"], /^ptcluster start: --concurrency takes a whole number of tasks, 1 or more; got "abc";/],
+      [
+        ["start", "--concurrency", "abc"],
+        /^ptcluster start: --concurrency takes a whole number of tasks, 1 or more; got "abc";/,
+      ],
       [["start", "--timeout", "0"], /^ptcluster start: --timeout takes a whole number of ms, 1 or more; got "0";/],
-      [["start", "--engine-port", "70000"], /^ptcluster start: --engine-port takes a port number, 0 to 65535; got "70000";/],
+      [
+        ["start", "--engine-port", "70000"],
+        /^ptcluster start: --engine-port takes a port number, 0 to 65535; got "70000";/,
+      ],
       [["engines", "-n", "0"], /^ptcluster engines: -n takes a whole number of engines, 1 or more; got "0";/],
       [["stop", "--grace", "soon"], /^ptcluster stop: --grace takes a whole number of ms, 0 or more; got "soon";/],
       [["hub", "--heartbeat", "-5"], /^ptcluster hub: --heartbeat takes a whole number of ms, 10 or more; got "-5";/],
-      [["start", "--scheme", "fast"], /^ptcluster start: Invalid values: Argument: scheme, Given: "fast", Choices: "leastload", "lru", "random", "weighted"; see/],
-      [["engine", "--id", "x", "--url", "tcp://127.0.0.1:1", "--key", "0".repeat(64)], /^ptcluster engine: --id takes an engine id, 0 or more; got "x";/],
+      [
+        ["start", "--scheme", "fast"],
+        /^ptcluster start: Invalid values: Argument: scheme, Given: "fast", Choices: "leastload", "lru", "random", "weighted"; see/,
+      ],
+      [
+        ["engine", "--id", "x", "--url", "tcp://127.0.0.1:1", "--key", "0".repeat(64)],
+        /^ptcluster engine: --id takes an engine id, 0 or more; got "x";/,
+      ],
     ];
     const dirs = cases.map(() => freshDir());
     const results = await Promise.all(cases.map(([args], i) => ptcluster(dirs[i]!, args, { timeout: 15_000 })));

@@ -18,17 +18,53 @@ function filesOf(dir: string, profile = "default", clusterId = "") {
   };
 }
 
-interface StartJson { ids: number[]; controllerPid: number; enginePids: number[]; clientFile: string }
+interface StartJson {
+  ids: number[];
+  controllerPid: number;
+  enginePids: number[];
+  clientFile: string;
+}
 
 // Every command and the options its --help must list.
 const OPTIONS: Record<string, string[]> = {
-  start: ["--profile", "--cluster-id", "-n", "--ip", "--location", "--concurrency", "--foreground", "--json", "--timeout", "--heartbeat", "--engines", "--hosts", "--ssh-options", "--mpi-args", "--slurm-partition", "--slurm-time", "--slurm-account", "--engine-port", "--help"],
+  start: [
+    "--profile",
+    "--cluster-id",
+    "-n",
+    "--ip",
+    "--location",
+    "--concurrency",
+    "--foreground",
+    "--json",
+    "--timeout",
+    "--heartbeat",
+    "--engines",
+    "--hosts",
+    "--ssh-options",
+    "--mpi-args",
+    "--slurm-partition",
+    "--slurm-time",
+    "--slurm-account",
+    "--engine-port",
+    "--help",
+  ],
   engines: ["--profile", "--cluster-id", "-n", "--engines", "--hosts", "--timeout", "--help"],
   stop: ["--profile", "--cluster-id", "--all", "--grace", "--help"],
   list: ["--json", "--help"],
   status: ["--profile", "--cluster-id", "--json", "--help"],
   hub: ["--profile", "--cluster-id", "--ip", "--location", "--heartbeat", "--help"],
-  engine: ["--profile", "--cluster-id", "--file", "--url", "--key", "--concurrency", "--id", "--id-base", "--orphan-timeout", "--help"],
+  engine: [
+    "--profile",
+    "--cluster-id",
+    "--file",
+    "--url",
+    "--key",
+    "--concurrency",
+    "--id",
+    "--id-base",
+    "--orphan-timeout",
+    "--help",
+  ],
   repl: ["--profile", "--cluster-id", "--help"],
 };
 
@@ -56,7 +92,8 @@ describe("ptcluster CLI", () => {
     for (const d of freshDirs) {
       const left = processesUsing(d);
       for (const p of left) process.kill(p.pid, "SIGKILL");
-      if (left.length) failures.push(new Error(`processes left under ${d}: ${left.map((p) => `${p.pid} ${p.cmdline}`).join("; ")}`));
+      if (left.length)
+        failures.push(new Error(`processes left under ${d}: ${left.map((p) => `${p.pid} ${p.cmdline}`).join("; ")}`));
       rmSync(d, { recursive: true, force: true });
     }
     tmp.cleanup();
@@ -67,11 +104,17 @@ describe("ptcluster CLI", () => {
     const top = await ptcluster(tmp.dir, ["--help"]);
     expect(top.exitCode).toBe(0);
     for (const cmd of Object.keys(OPTIONS)) expect(top.stdout).toMatch(new RegExp(`ptcluster ${cmd}\\b`));
-    const results = await Promise.all(Object.keys(OPTIONS).map(async (cmd) => ({ cmd, r: await ptcluster(tmp.dir, [cmd, "--help"], { timeout: 15_000 }) })));
+    const results = await Promise.all(
+      Object.keys(OPTIONS).map(async (cmd) => ({
+        cmd,
+        r: await ptcluster(tmp.dir, [cmd, "--help"], { timeout: 15_000 }),
+      })),
+    );
     for (const { cmd, r } of results) {
       expect(r.exitCode, `${cmd} --help: ${r.stderr}`).toBe(0);
       expect(r.stdout).toContain(`ptcluster ${cmd}`);
-      for (const opt of OPTIONS[cmd]!) expect(r.stdout, `${cmd} --help lists ${opt}`).toMatch(new RegExp(`(^|[\\s,])${opt}\\b`, "m"));
+      for (const opt of OPTIONS[cmd]!)
+        expect(r.stdout, `${cmd} --help lists ${opt}`).toMatch(new RegExp(`(^|[\\s,])${opt}\\b`, "m"));
       expect(r.stdout).not.toContain("ipc-ready");
       expect(r.stderr).toBe("");
     }
@@ -87,7 +130,11 @@ describe("ptcluster CLI", () => {
     expect(s.ids).toEqual([0, 1]);
     expect(running(pids)).toEqual(pids);
     // Every process working under this PTCLUSTER_DIR is one `start` reported.
-    expect(processesUsing(dir).map((p) => p.pid).sort()).toEqual([...pids].sort());
+    expect(
+      processesUsing(dir)
+        .map((p) => p.pid)
+        .sort(),
+    ).toEqual([...pids].sort());
     for (const file of [f.state, f.client, f.engine]) expect(existsSync(file), file).toBe(true);
     expect(s.clientFile).toBe(f.client);
 
@@ -153,7 +200,12 @@ describe("ptcluster CLI", () => {
         const st = await rc.status();
         expect(st).toMatchObject({ pid: c.controllerPid, profile: c.profile, clusterId: c.clusterId });
       }
-      const rows = JSON.parse((await ptcluster(tmp.dir, ["list", "--json"])).stdout) as Array<{ profile: string; clusterId: string; state: string; engines: number }>;
+      const rows = JSON.parse((await ptcluster(tmp.dir, ["list", "--json"])).stdout) as Array<{
+        profile: string;
+        clusterId: string;
+        state: string;
+        engines: number;
+      }>;
       const key = (r: { profile: string; clusterId: string }) => `${r.profile}/${r.clusterId}`;
       expect(rows.map(key).sort()).toEqual(["alpha/", "alpha/second", "beta/", "default/"]);
       for (const row of rows) expect(row.state).toBe("running");
@@ -165,15 +217,30 @@ describe("ptcluster CLI", () => {
 
       for (const c of [shared, alpha, alpha2]) {
         expect(running(c.pids())).toEqual(c.pids());
-        expect((await clients.get(c)!.view().apply(() => process.pid)).sort()).toEqual([...c.enginePids].sort());
+        expect(
+          (
+            await clients
+              .get(c)!
+              .view()
+              .apply(() => process.pid)
+          ).sort(),
+        ).toEqual([...c.enginePids].sort());
       }
-      const after = JSON.parse((await ptcluster(tmp.dir, ["list", "--json"])).stdout) as Array<{ profile: string; clusterId: string }>;
+      const after = JSON.parse((await ptcluster(tmp.dir, ["list", "--json"])).stdout) as Array<{
+        profile: string;
+        clusterId: string;
+      }>;
       expect(after.map(key).sort()).toEqual(["alpha/", "alpha/second", "default/"]);
       // Stopping one cluster id of a profile leaves the other.
       await clients.get(alpha2)!.close();
       await alpha2.stop();
       live.delete(alpha2);
-      expect(await clients.get(alpha)!.view().apply(() => "alive")).toEqual(["alive"]);
+      expect(
+        await clients
+          .get(alpha)!
+          .view()
+          .apply(() => "alive"),
+      ).toEqual(["alive"]);
     } finally {
       for (const rc of clients.values()) await rc.close();
     }
@@ -194,7 +261,10 @@ describe("ptcluster CLI", () => {
       `if (process.argv.some((a) => a.endsWith(${JSON.stringify(f.engine)}))) { process.stderr.write(${JSON.stringify(`${marker}: refusing to start\n`)}); process.exit(7); }\n`,
     );
     const t0 = Date.now();
-    const r = await ptcluster(dir, ["start", "-n", "2", "--timeout", "20000"], { env: { NODE_OPTIONS: `--require ${preload}` }, timeout: 25_000 });
+    const r = await ptcluster(dir, ["start", "-n", "2", "--timeout", "20000"], {
+      env: { NODE_OPTIONS: `--require ${preload}` },
+      timeout: 25_000,
+    });
     const elapsed = Date.now() - t0;
     if (r.exitCode === 0) await ptcluster(dir, ["stop"]); // it should not have started; do not leave it running
     expect(r.exitCode, r.stderr).toBe(1);
@@ -203,7 +273,10 @@ describe("ptcluster CLI", () => {
     expect(r.stderr).toContain(`${marker}: refusing to start`);
     // Quickly: the failure is reported when the first engine dies, not at the 20 s registration timeout.
     expect(elapsed).toBeLessThan(5_000);
-    await waitFor(() => processesUsing(dir).length === 0, { timeout: 3_000, what: "the failed cluster's processes to exit" });
+    await waitFor(() => processesUsing(dir).length === 0, {
+      timeout: 3_000,
+      what: "the failed cluster's processes to exit",
+    });
     for (const file of [f.state, f.client, f.engine]) expect(existsSync(file), file).toBe(false);
   });
 
@@ -215,10 +288,13 @@ describe("ptcluster CLI", () => {
       await rc.engine(0).apply(() => 2);
       await rc.engine(0).apply(() => 3);
       // An engine's state comes from its heartbeats (every 500 ms): wait until they report it idle.
-      snapshot = await waitFor(async () => {
-        const s = await rc.status();
-        return s.engines.every((e) => e.state === "idle") ? s : undefined;
-      }, { timeout: 5_000, interval: 50, what: "every engine to report idle" });
+      snapshot = await waitFor(
+        async () => {
+          const s = await rc.status();
+          return s.engines.every((e) => e.state === "idle") ? s : undefined;
+        },
+        { timeout: 5_000, interval: 50, what: "every engine to report idle" },
+      );
     } finally {
       await rc.close();
     }
@@ -251,7 +327,10 @@ describe("ptcluster CLI", () => {
 
     const j = await ptcluster(tmp.dir, ["status", "--json"]);
     expect(j.exitCode).toBe(0);
-    const s = JSON.parse(j.stdout) as { pid: number; engines: Array<{ id: number; pid: number; host: string; state: string; tasksDone: number }> };
+    const s = JSON.parse(j.stdout) as {
+      pid: number;
+      engines: Array<{ id: number; pid: number; host: string; state: string; tasksDone: number }>;
+    };
     expect(s.pid).toBe(shared.controllerPid);
     for (const e of s.engines) {
       expect(e).toMatchObject({ host: hostname(), state: "idle", tasksDone: done.get(e.id) });

@@ -13,7 +13,10 @@ describe("clients connected and closed one after another in one process", () => 
   // connect() failed with EADDRINUSE about once in 40 clients (examples/busy-wait.ts hit it).
   it("every connect succeeds, garbage collected between them", async () => {
     const r = await execa(process.execPath, ["--expose-gc", fixture, "150"], {
-      env: { PTCLUSTER_DIR: ctx.dir }, reject: false, timeout: 120_000, stdin: "ignore",
+      env: { PTCLUSTER_DIR: ctx.dir },
+      reject: false,
+      timeout: 120_000,
+      stdin: "ignore",
     });
     expect(r.exitCode, r.stderr).toBe(0);
     const out = JSON.parse(r.stdout.trim()) as { rounds: number; failures: string[] };

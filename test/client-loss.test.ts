@@ -15,12 +15,18 @@ describe("client loss", () => {
   const ctx = useCluster({ n: 1, extra: ["--client-timeout", "1000"] });
 
   it("queued tasks are cancelled after --client-timeout; the running task's result is kept for rc.getResult", async () => {
-    const child = execa(process.execPath, ["--import", "tsx", "test/fixtures/vanishing-client.ts"], { cwd: root, env: { PTCLUSTER_DIR: ctx.dir }, reject: false, buffer: false });
+    const child = execa(process.execPath, ["--import", "tsx", "test/fixtures/vanishing-client.ts"], {
+      cwd: root,
+      env: { PTCLUSTER_DIR: ctx.dir },
+      reject: false,
+      buffer: false,
+    });
     const ids = await new Promise<{ running: string; queued: string[] }>((resolve, reject) => {
       let text = "";
       child.stdout?.on("data", (d: Buffer) => {
         text += d.toString();
-        if (text.includes("\n")) resolve(JSON.parse(text.split("\n")[0] as string) as { running: string; queued: string[] });
+        if (text.includes("\n"))
+          resolve(JSON.parse(text.split("\n")[0] as string) as { running: string; queued: string[] });
       });
       child.once("exit", () => reject(new Error("the client exited early")));
     });
@@ -28,16 +34,25 @@ describe("client loss", () => {
     child.kill("SIGKILL");
     await child;
     // Queued work is cancelled once the client has been silent long enough; the running task goes on.
-    await waitFor(async () => (await ctx.rc.status()).tasksInFlight <= 1, { what: "the queued tasks to be cancelled", timeout: 10_000 });
+    await waitFor(async () => (await ctx.rc.status()).tasksInFlight <= 1, {
+      what: "the queued tasks to be cancelled",
+      timeout: 10_000,
+    });
     const after = await ctx.rc.status();
     expect(after.clients).toBe(1);
     expect(after.unassigned).toBe(0);
 
     expect(await ctx.rc.getResult(ids.running).get(10_000)).toBe(42);
-    const cancelled = await ctx.rc.getResult(ids.queued[5] as string).then(() => undefined, (e: unknown) => e);
+    const cancelled = await ctx.rc.getResult(ids.queued[5] as string).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     expect(cancelled).toBeInstanceOf(TaskCancelledError);
     // A result is handed out once.
-    const again = await ctx.rc.getResult(ids.running).then(() => undefined, (e: unknown) => e);
+    const again = await ctx.rc.getResult(ids.running).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     expect(again).toBeInstanceOf(UnknownTaskError);
     expect((again as UnknownTaskError).code).toBe("ERR_PTC_UNKNOWN_TASK");
     expect(() => ctx.rc.getResult("not-an-id")).toThrow(/client id/);

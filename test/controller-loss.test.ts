@@ -24,11 +24,22 @@ describe("controller loss", () => {
     const lost: HubLostError[] = [];
     rc.on("hub_lost", (e) => lost.push(e));
     const direct = rc.engine(0).apply(() => new Promise((r) => setTimeout(r, 60_000)));
-    const balanced = rc.loadBalancedView().map((x: number) => new Promise((r) => setTimeout(() => r(x), 60_000)), [1, 2, 3]);
+    const balanced = rc
+      .loadBalancedView()
+      .map((x: number) => new Promise((r) => setTimeout(() => r(x), 60_000)), [1, 2, 3]);
     await rc.queueStatus(); // both are at the controller
     const t0 = Date.now();
     process.kill(cluster.controllerPid, "SIGKILL");
-    const errors = await Promise.all([direct.then(() => undefined, (e: unknown) => e), balanced.then(() => undefined, (e: unknown) => e)]);
+    const errors = await Promise.all([
+      direct.then(
+        () => undefined,
+        (e: unknown) => e,
+      ),
+      balanced.then(
+        () => undefined,
+        (e: unknown) => e,
+      ),
+    ]);
     const elapsed = Date.now() - t0;
     for (const e of errors) {
       expect(e).toBeInstanceOf(HubLostError);

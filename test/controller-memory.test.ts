@@ -14,7 +14,10 @@ const MiB = 1024 * 1024;
  */
 async function churnClient(dir: string, fns: number) {
   const child = execa(process.execPath, ["--import", "tsx", "test/fixtures/churn-client.ts"], {
-    cwd: root, env: { PTCLUSTER_DIR: dir, FNS: String(fns) }, reject: false, buffer: false,
+    cwd: root,
+    env: { PTCLUSTER_DIR: dir, FNS: String(fns) },
+    reject: false,
+    buffer: false,
   });
   await new Promise<void>((resolve, reject) => {
     let text = "";
@@ -39,11 +42,16 @@ describe("controller memory after clients vanish", () => {
 
   /** Waits until the controller keeps nothing for anyone but this test's client. */
   const settled = () =>
-    waitFor(async () => {
-      const s = await ctx.rc.status();
-      const r = s.retained;
-      return s.clients === 1 && r.tasks === 0 && r.results === 0 && r.functions === 0 && r.clientLinks === 1 ? s : undefined;
-    }, { what: "the controller to let go of the vanished clients", timeout: 20_000, interval: 100 });
+    waitFor(
+      async () => {
+        const s = await ctx.rc.status();
+        const r = s.retained;
+        return s.clients === 1 && r.tasks === 0 && r.results === 0 && r.functions === 0 && r.clientLinks === 1
+          ? s
+          : undefined;
+      },
+      { what: "the controller to let go of the vanished clients", timeout: 20_000, interval: 100 },
+    );
 
   it("drops their tasks, results, function sources and links, and returns to its baseline heap", async () => {
     // One round first, so what is allocated once (compiled code, buffer pools, maps' capacity) is in the baseline.
@@ -53,7 +61,11 @@ describe("controller memory after clients vanish", () => {
     await settled();
     const baseline = live(await ctx.rc.status({ gc: true }));
 
-    const clients = await Promise.all([churnClient(ctx.dir, 300), churnClient(ctx.dir, 300), churnClient(ctx.dir, 300)]);
+    const clients = await Promise.all([
+      churnClient(ctx.dir, 300),
+      churnClient(ctx.dir, 300),
+      churnClient(ctx.dir, 300),
+    ]);
     const during = await ctx.rc.status({ gc: true });
     expect(during.clients).toBe(4);
     expect(during.retained.functions).toBe(3 * 300 + 2); // their own, and two they share (the same sources)
@@ -65,10 +77,13 @@ describe("controller memory after clients vanish", () => {
 
     // The results of the tasks that were running finish after their clients died: they are kept
     // (with the failures of the queued ones, cancelled).
-    const kept = await waitFor(async () => {
-      const s = await ctx.rc.status();
-      return s.retained.results > 0 && s.retained.tasks === 0 && s.clients === 1 ? s : undefined;
-    }, { what: "the running tasks' results to be kept and the queued ones cancelled", timeout: 15_000, interval: 50 });
+    const kept = await waitFor(
+      async () => {
+        const s = await ctx.rc.status();
+        return s.retained.results > 0 && s.retained.tasks === 0 && s.clients === 1 ? s : undefined;
+      },
+      { what: "the running tasks' results to be kept and the queued ones cancelled", timeout: 15_000, interval: 50 },
+    );
     expect(kept.retained.resultBytes).toBeGreaterThanOrEqual(2 * 2 * MiB);
     expect(kept.retained.functions).toBe(0);
     // What the controller held while they were there is measurable: the check below can fail.

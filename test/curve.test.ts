@@ -57,7 +57,13 @@ describe("CURVE encryption with an allow-list", () => {
 
     const t0 = Date.now();
     const stranger = zmq.curveKeyPair();
-    const err = await connect({ file: clientFileWith("stranger.json", { serverKey, ...stranger }), timeout: 10_000 }).then(() => undefined, (e: unknown) => e);
+    const err = await connect({
+      file: clientFileWith("stranger.json", { serverKey, ...stranger }),
+      timeout: 10_000,
+    }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     expect(err).toBeInstanceOf(AuthenticationError);
     expect((err as AuthenticationError).code).toBe("ERR_PTC_AUTH");
     expect((err as Error).message).toMatch(/allow-list/);
@@ -66,11 +72,16 @@ describe("CURVE encryption with an allow-list", () => {
   });
 
   it("a client without CURVE keys cannot talk to a CURVE controller", async () => {
-    const err = await connect({ file: clientFileWith("plain.json", null), timeout: 3_000 }).then(() => undefined, (e: unknown) => e);
+    const err = await connect({ file: clientFileWith("plain.json", null), timeout: 3_000 }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     // Depending on timing libzmq reports the mechanism mismatch to the client (AuthenticationError
     // at once) or only drops the handshake (the connect times out: HubLostError); either way the
     // error says what to check.
-    expect(err instanceof AuthenticationError ? "auth" : err instanceof HubLostError ? "timeout" : err).toMatch(/^(auth|timeout)$/);
+    expect(err instanceof AuthenticationError ? "auth" : err instanceof HubLostError ? "timeout" : err).toMatch(
+      /^(auth|timeout)$/,
+    );
     expect((err as Error).message).toMatch(/--curve/);
     expect(await rc.view().applySync(() => 2)).toEqual([2, 2]);
   });

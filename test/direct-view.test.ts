@@ -68,7 +68,11 @@ function cloneSamples() {
     date: new Date(1_700_000_000_123),
     invalidDate: new Date(Number.NaN),
     re: /a+(b|c)$/giu,
-    map: new Map<unknown, unknown>([[1, "one"], ["two", { n: 2 }], [3n, [new Date(0)]]]),
+    map: new Map<unknown, unknown>([
+      [1, "one"],
+      ["two", { n: 2 }],
+      [3n, [new Date(0)]],
+    ]),
     set: new Set<unknown>([1, "a", 2n, null]),
     arr: [1, "two", [3, [4, { five: 5 }]]],
     obj: { nested: { deeper: { list: [new Set([new Map([["x", 1]])])] } } },
@@ -104,7 +108,12 @@ function cloneSamples() {
 
 /** `Object.prototype.toString` tag of every entry (computed the same way here and on the engines). */
 const typeTags = (o: Record<string, unknown>) =>
-  Object.fromEntries(Object.entries(o).map(([key, v]) => [key, `${Object.prototype.toString.call(v)}:${(v as { constructor?: { name?: string } } | null | undefined)?.constructor?.name ?? "-"}`]));
+  Object.fromEntries(
+    Object.entries(o).map(([key, v]) => [
+      key,
+      `${Object.prototype.toString.call(v)}:${(v as { constructor?: { name?: string } } | null | undefined)?.constructor?.name ?? "-"}`,
+    ]),
+  );
 
 function expectSamplesEqual(got: Record<string, unknown>, want: ReturnType<typeof cloneSamples>): void {
   expect(got).toEqual(want);
@@ -196,7 +205,11 @@ describe("DirectView and EngineView on a real 3-engine cluster", () => {
     expect(new Set(few.map((p) => p[1])).size).toBe(2);
 
     expect(await dv.map((x: number) => x, [])).toEqual([]);
-    expect(await ctx.rc.view([2, 1]).map((x: number) => [x, engine.id], [1, 2, 3])).toEqual([[1, 2], [2, 2], [3, 1]]);
+    expect(await ctx.rc.view([2, 1]).map((x: number) => [x, engine.id], [1, 2, 3])).toEqual([
+      [1, 2],
+      [2, 2],
+      [3, 1],
+    ]);
     expect(await ctx.rc.engine(1).map((x: number) => x * x, [1, 2, 3, 4])).toEqual([1, 4, 9, 16]);
     // Async functions are awaited per item.
     expect(await dv.map(async (x: number) => x + 1, [1, 2, 3, 4, 5])).toEqual([2, 3, 4, 5, 6]);
@@ -213,7 +226,11 @@ describe("DirectView and EngineView on a real 3-engine cluster", () => {
     const dv = ctx.rc.view();
     await dv.push({ a: 41, b: "bee" });
     expect(await dv.pull("a")).toEqual([41, 41, 41]);
-    expect(await dv.pull(["a", "b"])).toEqual([[41, "bee"], [41, "bee"], [41, "bee"]]);
+    expect(await dv.pull(["a", "b"])).toEqual([
+      [41, "bee"],
+      [41, "bee"],
+      [41, "bee"],
+    ]);
     expect(await dv.execute("globalThis.c = a + 1; c * 2")).toEqual([84, 84, 84]);
     expect(await dv.pull("c")).toEqual([42, 42, 42]);
     expect(await dv.apply(() => `${a}${b}`)).toEqual(["41bee", "41bee", "41bee"]);
@@ -230,7 +247,9 @@ describe("DirectView and EngineView on a real 3-engine cluster", () => {
 
   it("names that execute declares with let and const can be pulled, as functions already see them", async () => {
     const e2 = ctx.rc.engine(2);
-    expect(await e2.execute("let declaredLet = 'L'; const declaredConst = 'C'; declaredLet + declaredConst")).toBe("LC");
+    expect(await e2.execute("let declaredLet = 'L'; const declaredConst = 'C'; declaredLet + declaredConst")).toBe(
+      "LC",
+    );
     // Shipped functions resolve them (same global scope)…
     expect(await e2.apply(() => `${declaredLet}${declaredConst}`)).toBe("LC");
     // …so pull must too.
@@ -250,18 +269,30 @@ describe("DirectView and EngineView on a real 3-engine cluster", () => {
     const data = Array.from({ length: 10 }, (_, i) => ({ i }));
     await dv.scatter("part", data);
     expect(await dv.apply(() => part.length)).toEqual([4, 3, 3]);
-    expect(await dv.apply(() => part.map((p) => (p as { i: number }).i))).toEqual([[0, 1, 2, 3], [4, 5, 6], [7, 8, 9]]);
+    expect(await dv.apply(() => part.map((p) => (p as { i: number }).i))).toEqual([
+      [0, 1, 2, 3],
+      [4, 5, 6],
+      [7, 8, 9],
+    ]);
     expect(await dv.gather("part")).toEqual(data);
 
     const f64 = new Float64Array(100_001);
     for (let i = 0; i < f64.length; i++) f64[i] = Math.sin(i);
     await dv.scatter("part", f64);
     expect(await dv.apply(() => [Object.prototype.toString.call(part), part.length])).toEqual([
-      ["[object Float64Array]", 33_334], ["[object Float64Array]", 33_334], ["[object Float64Array]", 33_333],
+      ["[object Float64Array]", 33_334],
+      ["[object Float64Array]", 33_334],
+      ["[object Float64Array]", 33_333],
     ]);
     const back = await dv.gather("part");
     expect(back).toBeInstanceOf(Float64Array);
-    expect(Buffer.from((back as Float64Array).buffer, (back as Float64Array).byteOffset, (back as Float64Array).byteLength).equals(Buffer.from(f64.buffer))).toBe(true);
+    expect(
+      Buffer.from(
+        (back as Float64Array).buffer,
+        (back as Float64Array).byteOffset,
+        (back as Float64Array).byteLength,
+      ).equals(Buffer.from(f64.buffer)),
+    ).toBe(true);
 
     await ctx.rc.view([2, 0]).scatter("part", [1, 2, 3]);
     expect(await ctx.rc.view([2, 0]).gather("part")).toEqual([1, 2, 3]);
@@ -274,14 +305,21 @@ describe("DirectView and EngineView on a real 3-engine cluster", () => {
     const scoped = dv.with({ scope: { k: "scoped" } });
     expect(await scoped.apply(() => k)).toEqual(["scoped", "scoped", "scoped"]);
     expect(await scoped.map((x: number) => `${k}${x}`, [1, 2, 3])).toEqual(["scoped1", "scoped2", "scoped3"]);
-    expect(await ctx.rc.engine(0).with({ scope: { k: "one" } }).apply(() => k)).toBe("one");
+    expect(
+      await ctx.rc
+        .engine(0)
+        .with({ scope: { k: "one" } })
+        .apply(() => k),
+    ).toBe("one");
     // The same function without scope sees the global again: nothing leaked into the namespace.
     expect(await dv.apply(() => k)).toEqual(["global", "global", "global"]);
     expect(await dv.pull("k")).toEqual(["global", "global", "global"]);
   });
 
   it("engine.id, engine.pid and engine.host are visible inside tasks", async () => {
-    const where = await ctx.rc.view().apply(() => ({ id: engine.id, pid: engine.pid, host: engine.host, procPid: process.pid }));
+    const where = await ctx.rc
+      .view()
+      .apply(() => ({ id: engine.id, pid: engine.pid, host: engine.host, procPid: process.pid }));
     expect(where.map((w) => w.id)).toEqual(ids);
     expect(where.map((w) => w.pid).sort()).toEqual([...ctx.cluster.enginePids].sort());
     for (const w of where) {
@@ -326,7 +364,10 @@ describe("DirectView and EngineView on a real 3-engine cluster", () => {
     expect(ar.successful()).toBeUndefined();
     expect(ar.progress).toBe(0);
     expect(ar.total).toBe(2);
-    const late = await ar.get(50).then(() => undefined, (e: unknown) => e);
+    const late = await ar.get(50).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     expect(late).toBeInstanceOf(ResultTimeoutError);
     expect((late as ResultTimeoutError).code).toBe("ERR_PTC_RESULT_TIMEOUT");
     expect(await ar.wait(50)).toBe(false);
@@ -371,12 +412,14 @@ describe("DirectView and EngineView on a real 3-engine cluster", () => {
 
     // 2. Source exactly as esbuild/tsx emits it: __name(...) calls, built with `new Function` so no transform touches it.
     const built = new Function(
-      "return function outer(x) { function inner(y) { return y * 3; } __name(inner, \"inner\"); " +
-        "const helper = __name(function helper(z) { return z + 1; }, \"helper\"); return { v: helper(inner(x)), names: [inner.name, helper.name] }; }",
+      'return function outer(x) { function inner(y) { return y * 3; } __name(inner, "inner"); ' +
+        'const helper = __name(function helper(z) { return z + 1; }, "helper"); return { v: helper(inner(x)), names: [inner.name, helper.name] }; }',
     )() as (x: number) => { v: number; names: string[] };
     expect(built.toString()).toContain("__name(");
     expect(await ctx.rc.engine(0).apply(built, 5)).toEqual({ v: 16, names: ["inner", "helper"] });
-    expect(await ctx.rc.view().map(built, [1, 2, 3])).toEqual([1, 2, 3].map((x) => ({ v: x * 3 + 1, names: ["inner", "helper"] })));
+    expect(await ctx.rc.view().map(built, [1, 2, 3])).toEqual(
+      [1, 2, 3].map((x) => ({ v: x * 3 + 1, names: ["inner", "helper"] })),
+    );
 
     // 3. A real tsx script shipping its own function.
     const script = join(ctx.dir, "nested-names.mts");
@@ -398,7 +441,11 @@ try {
 }
 `,
     );
-    const r = await execa(process.execPath, [TSX_CLI, script], { env: { PTCLUSTER_DIR: ctx.dir }, reject: false, timeout: 20_000 });
+    const r = await execa(process.execPath, [TSX_CLI, script], {
+      env: { PTCLUSTER_DIR: ctx.dir },
+      reject: false,
+      timeout: 20_000,
+    });
     expect(r.stderr).toBe("");
     expect(r.exitCode).toBe(0);
     const out = JSON.parse(r.stdout.trim()) as { src: string; results: unknown[] };
@@ -416,7 +463,12 @@ try {
     // The engines hold real instances of each type, not look-alikes.
     const tags = await dv.apply(() => {
       const tag = (o: Record<string, unknown>) =>
-        Object.fromEntries(Object.entries(o).map(([key, v]) => [key, `${Object.prototype.toString.call(v)}:${(v as { constructor?: { name?: string } } | null | undefined)?.constructor?.name ?? "-"}`]));
+        Object.fromEntries(
+          Object.entries(o).map(([key, v]) => [
+            key,
+            `${Object.prototype.toString.call(v)}:${(v as { constructor?: { name?: string } } | null | undefined)?.constructor?.name ?? "-"}`,
+          ]),
+        );
       return tag(sc);
     });
     for (const t of tags) expect(t).toEqual(typeTags(want));
@@ -427,7 +479,12 @@ try {
     const echoed = await ctx.rc.engine(1).apply((v: ReturnType<typeof cloneSamples>) => v, cloneSamples());
     expectSamplesEqual(echoed, want);
     const engineTags = await ctx.rc.engine(2).apply((v: Record<string, unknown>) => {
-      return Object.fromEntries(Object.entries(v).map(([key, x]) => [key, `${Object.prototype.toString.call(x)}:${(x as { constructor?: { name?: string } } | null | undefined)?.constructor?.name ?? "-"}`]));
+      return Object.fromEntries(
+        Object.entries(v).map(([key, x]) => [
+          key,
+          `${Object.prototype.toString.call(x)}:${(x as { constructor?: { name?: string } } | null | undefined)?.constructor?.name ?? "-"}`,
+        ]),
+      );
     }, cloneSamples());
     expect(engineTags).toEqual(typeTags(want));
     // Results built on the engine, not merely echoed.
@@ -450,15 +507,24 @@ try {
   });
 
   it("-0 and primitive wrapper objects (Number, String, Boolean, BigInt) round trip as structured clone keeps them", async () => {
-    const values = { negZero: -0, num: Object(3), str: Object("s"), bool: Object(false), bigint: Object(5n) } as Record<string, unknown>;
+    const values = { negZero: -0, num: Object(3), str: Object("s"), bool: Object(false), bigint: Object(5n) } as Record<
+      string,
+      unknown
+    >;
     const got = (await ctx.rc.engine(0).apply((v: Record<string, unknown>) => v, values)) as Record<string, unknown>;
     const clone = structuredClone(values); // what structured clone does, locally
     const summary = (o: Record<string, unknown>) => ({
       negZeroIsNegative: Object.is(o["negZero"], -0),
       tags: typeTags(o),
-      primitives: ["num", "str", "bool", "bigint"].map((key) => (o[key] as { valueOf(): unknown } | undefined)?.valueOf()),
+      primitives: ["num", "str", "bool", "bigint"].map((key) =>
+        (o[key] as { valueOf(): unknown } | undefined)?.valueOf(),
+      ),
     });
-    expect(summary(clone)).toEqual({ negZeroIsNegative: true, tags: typeTags(values), primitives: [3, "s", false, 5n] });
+    expect(summary(clone)).toEqual({
+      negZeroIsNegative: true,
+      tags: typeTags(values),
+      primitives: [3, "s", false, 5n],
+    });
     expect(summary(got)).toEqual(summary(clone));
   });
 

@@ -21,10 +21,13 @@ describe("an engine's task flow with two slots (--concurrency 2)", () => {
     });
     // The executor reports each start before the task's code runs: the second task was handed
     // over with a free slot, but never started, and the engine must not claim it did.
-    const seen = await waitFor(async () => {
-      const e = (await ctx.rc.status()).engines.find((x) => x.id === id);
-      return e && e.current.length > 0 ? e : undefined;
-    }, { what: "the spinning task shown running" });
+    const seen = await waitFor(
+      async () => {
+        const e = (await ctx.rc.status()).engines.find((x) => x.id === id);
+        return e && e.current.length > 0 ? e : undefined;
+      },
+      { what: "the spinning task shown running" },
+    );
     expect(seen.current.map((c) => c.fn)).toEqual(["neverYields"]);
     expect(seen.queued).toBe(1);
     await expect(spin).rejects.toBeInstanceOf(TaskTimeoutError);

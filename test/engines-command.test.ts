@@ -49,7 +49,11 @@ describe("adding engines to a running cluster", () => {
   it("another launcher: engines over ssh (a stand-in ssh that runs the command here), the file on standard input", async () => {
     const { ids } = await rc.addEngines(2, { launcher: "ssh", hosts: "localhost:2", sshCommand: FAKE_SSH });
     expect(ids).toEqual([4, 5]);
-    const args = await rc.view(ids).applySync(() => (require("node:fs") as typeof import("node:fs")).readFileSync("/proc/self/cmdline", "utf8").split("\0"));
+    const args = await rc
+      .view(ids)
+      .applySync(() =>
+        (require("node:fs") as typeof import("node:fs")).readFileSync("/proc/self/cmdline", "utf8").split("\0"),
+      );
     for (const a of args) {
       expect(a[a.indexOf("--file") + 1]).toBe("-");
       expect(a).toContain("--exit-on-stdin-close");
@@ -59,15 +63,21 @@ describe("adding engines to a running cluster", () => {
 
   it("an ssh launch that fails is reported with ssh's output, at once", async () => {
     const t0 = Date.now();
-    const err = await rc.addEngines(1, { launcher: "ssh", hosts: "fail@localhost", sshCommand: FAKE_SSH }).catch((e: unknown) => e);
+    const err = await rc
+      .addEngines(1, { launcher: "ssh", hosts: "fail@localhost", sshCommand: FAKE_SSH })
+      .catch((e: unknown) => e);
     expect(err).toBeInstanceOf(ClusterStartError);
-    expect((err as Error).message).toMatch(/ssh fail@localhost.*exited \(code 255\) before registering:\nfail@localhost: Permission denied \(publickey\)\./s);
+    expect((err as Error).message).toMatch(
+      /ssh fail@localhost.*exited \(code 255\) before registering:\nfail@localhost: Permission denied \(publickey\)\./s,
+    );
     expect(Date.now() - t0).toBeLessThan(5_000);
   });
 
   it("bad requests are refused with named errors, and the cluster is unharmed", async () => {
     await expect(rc.addEngines(0)).rejects.toBeInstanceOf(InvalidOptionError);
-    await expect(rc.addEngines(1, { launcher: "teleport" })).rejects.toThrow(/Expected `--engines` to be one of local, ssh, mpi/);
+    await expect(rc.addEngines(1, { launcher: "teleport" })).rejects.toThrow(
+      /Expected `--engines` to be one of local, ssh, mpi/,
+    );
     await expect(rc.addEngines(1, { launcher: "ssh" })).rejects.toThrow(/needs `--hosts`/);
     const r = await ptcluster(tmp.dir, ["engines", "-n", "1", "--engines", "ssh", "--hosts", "b:x"]);
     expect(r.exitCode).not.toBe(0);
@@ -76,9 +86,20 @@ describe("adding engines to a running cluster", () => {
   });
 
   it("a controller without launchers (`ptcluster hub`) says how to add engines instead", async () => {
-    const hub = execa(process.execPath, [BIN, "hub", "--profile", "bare"], { env: { PTCLUSTER_DIR: tmp.dir }, reject: false, stdin: "ignore" });
+    const hub = execa(process.execPath, [BIN, "hub", "--profile", "bare"], {
+      env: { PTCLUSTER_DIR: tmp.dir },
+      reject: false,
+      stdin: "ignore",
+    });
     try {
-      await waitFor(async () => (await connect({ profile: "bare", timeout: 1_000 }).then((c) => c.close().then(() => true), () => false)), { timeout: 10_000, what: "the bare controller" });
+      await waitFor(
+        async () =>
+          await connect({ profile: "bare", timeout: 1_000 }).then(
+            (c) => c.close().then(() => true),
+            () => false,
+          ),
+        { timeout: 10_000, what: "the bare controller" },
+      );
       const bare = await connect({ profile: "bare" });
       try {
         await expect(bare.addEngines(1)).rejects.toThrow(/without launchers.*ptcluster engine --file/);

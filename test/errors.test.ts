@@ -2,8 +2,18 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { chmodSync, existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import {
-  ClientClosedError, CompositeError, ConnectionFileError, EngineLostError, InvalidOptionError, NoClusterError, PtclusterError,
-  RemoteError, SerializationError, UndefinedNameError, UnknownEngineError, connect,
+  ClientClosedError,
+  CompositeError,
+  ConnectionFileError,
+  EngineLostError,
+  InvalidOptionError,
+  NoClusterError,
+  PtclusterError,
+  RemoteError,
+  SerializationError,
+  UndefinedNameError,
+  UnknownEngineError,
+  connect,
 } from "@ptcluster/client";
 import { useCluster } from "./helpers/cluster.js";
 import { waitFor } from "./helpers/wait.js";
@@ -146,28 +156,35 @@ describe("errors: classes with stable codes and actionable messages", () => {
     }
     expect(c.results[ids.indexOf(lastId)]).toBe("fine");
     expect(c.message).toContain(`${ids.length - 1} of ${ids.length} engines failed`);
-    for (const id of failedIds) expect(c.message).toContain(`[${id}] RangeError on engine ${id}: failed on pid ${pidOf(id)}`);
+    for (const id of failedIds)
+      expect(c.message).toContain(`[${id}] RangeError on engine ${id}: failed on pid ${pidOf(id)}`);
   });
 
   it("a thrown non-Error (string, cyclic object, undefined) still yields a RemoteError", async () => {
-    const s = await failure(() => ctx.rc.engine(0).apply(() => {
-      throw "just a string";
-    }));
+    const s = await failure(() =>
+      ctx.rc.engine(0).apply(() => {
+        throw "just a string";
+      }),
+    );
     expect(s).toBeInstanceOf(RemoteError);
     expect((s as RemoteError).remoteMessage).toContain("just a string");
 
-    const c = await failure(() => ctx.rc.engine(0).apply(() => {
-      const o: { me?: unknown; label: string } = { label: "cyclic" };
-      o.me = o;
-      throw o;
-    }));
+    const c = await failure(() =>
+      ctx.rc.engine(0).apply(() => {
+        const o: { me?: unknown; label: string } = { label: "cyclic" };
+        o.me = o;
+        throw o;
+      }),
+    );
     expect(c).toBeInstanceOf(RemoteError);
     expect((c as RemoteError).engineId).toBe(0);
     expect(typeof (c as RemoteError).remoteMessage).toBe("string");
 
-    const u = await failure(() => ctx.rc.engine(0).apply(() => {
-      throw undefined;
-    }));
+    const u = await failure(() =>
+      ctx.rc.engine(0).apply(() => {
+        throw undefined;
+      }),
+    );
     expect(u).toBeInstanceOf(RemoteError);
 
     const p = await failure(() => ctx.rc.engine(0).apply(async () => Promise.reject(42)));
@@ -204,9 +221,12 @@ describe("errors: classes with stable codes and actionable messages", () => {
     let thrown: unknown;
     try {
       // Synchronous: nothing is queued.
-      void ctx.rc.view().apply((o: { cb: () => number }) => {
-        (globalThis as Record<string, unknown>)["sentMarker"] = o;
-      }, { cb });
+      void ctx.rc.view().apply(
+        (o: { cb: () => number }) => {
+          (globalThis as Record<string, unknown>)["sentMarker"] = o;
+        },
+        { cb },
+      );
     } catch (err) {
       thrown = err;
     }
@@ -263,13 +283,17 @@ describe("errors: classes with stable codes and actionable messages", () => {
     const rc2 = await ctx.cluster.connect();
     const gate = join(ctx.dir, "close-gate");
     const started = join(ctx.dir, "close-started");
-    const pending = rc2.engine(0).apply(async (g: string, s: string) => {
-      const fs = require("node:fs") as typeof import("node:fs");
-      fs.writeFileSync(s, "");
-      const until = Date.now() + 20_000;
-      while (!fs.existsSync(g) && Date.now() < until) await new Promise((r) => setTimeout(r, 5));
-      return "finished";
-    }, gate, started);
+    const pending = rc2.engine(0).apply(
+      async (g: string, s: string) => {
+        const fs = require("node:fs") as typeof import("node:fs");
+        fs.writeFileSync(s, "");
+        const until = Date.now() + 20_000;
+        while (!fs.existsSync(g) && Date.now() < until) await new Promise((r) => setTimeout(r, 5));
+        return "finished";
+      },
+      gate,
+      started,
+    );
     try {
       await waitFor(() => existsSync(started), { what: "the task to start" });
       await rc2.close();
@@ -282,7 +306,11 @@ describe("errors: classes with stable codes and actionable messages", () => {
       await rc2.close();
     }
 
-    for (const call of [() => rc2.view().apply(() => 1), () => rc2.engine(0).apply(() => 1), () => rc2.view().push({ x: 1 })]) {
+    for (const call of [
+      () => rc2.view().apply(() => 1),
+      () => rc2.engine(0).apply(() => 1),
+      () => rc2.view().push({ x: 1 }),
+    ]) {
       let thrown: unknown;
       try {
         void call();
@@ -302,9 +330,11 @@ describe("errors: classes with stable codes and actionable messages", () => {
     const resets: Array<{ id: number; reason: string }> = [];
     ctx.rc.on("engine_reset", (r) => resets.push(r));
     const t0 = Date.now();
-    const err = await failure(() => ctx.rc.engine(victim).apply(() => {
-      process.exit(1);
-    }));
+    const err = await failure(() =>
+      ctx.rc.engine(victim).apply(() => {
+        process.exit(1);
+      }),
+    );
     const elapsed = Date.now() - t0;
     expect(err).toBeInstanceOf(EngineLostError);
     const e = err as EngineLostError;
@@ -317,7 +347,9 @@ describe("errors: classes with stable codes and actionable messages", () => {
     // Still registered, serving, and its namespace was reset.
     expect(ctx.rc.ids).toContain(victim);
     expect(await ctx.rc.engine(victim).apply(() => engine.id)).toBe(victim);
-    expect(await ctx.rc.engine(victim).apply(() => typeof (globalThis as Record<string, unknown>)["before"])).toBe("undefined");
+    expect(await ctx.rc.engine(victim).apply(() => typeof (globalThis as Record<string, unknown>)["before"])).toBe(
+      "undefined",
+    );
     expect(await ctx.rc.view(ids).apply(() => engine.id)).toEqual(ids);
   });
 

@@ -6,8 +6,17 @@ import * as zmq from "zeromq";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { EngineLostError, HubLostError, connect, type Client, type LinkReport } from "@ptcluster/client";
 import {
-  FAULTS_ENV, PACKAGE_VERSION, PROTOCOL_VERSION, Signer, TAG, decodeBody, encodeBody, profilePaths, readConnectionFile,
-  type ConnectionInfo, type Message,
+  FAULTS_ENV,
+  PACKAGE_VERSION,
+  PROTOCOL_VERSION,
+  Signer,
+  TAG,
+  decodeBody,
+  encodeBody,
+  profilePaths,
+  readConnectionFile,
+  type ConnectionInfo,
+  type Message,
 } from "@ptcluster/protocol";
 import { BIN, tempClusterDir, useCluster } from "./helpers/cluster.js";
 import { failure } from "./helpers/lb.js";
@@ -30,7 +39,9 @@ const KINDS = ["dropped", "duplicated", "corrupted", "delayed"] as const;
 
 /** Every item each engine ran (`globalThis.__ran`, appended to by the tasks below), over all engines, sorted. */
 async function itemsRun(rc: Client, name: string): Promise<number[]> {
-  const perEngine = await rc.view().applySync((n: string) => ((globalThis as Record<string, unknown>)[n] as number[] | undefined) ?? [], name);
+  const perEngine = await rc
+    .view()
+    .applySync((n: string) => ((globalThis as Record<string, unknown>)[n] as number[] | undefined) ?? [], name);
   return perEngine.flat().sort((a, b) => a - b);
 }
 
@@ -46,11 +57,15 @@ describe("a cluster whose every link drops, copies, delays and corrupts messages
 
   it("a load-balanced map of 3,000 items: every result once, correct and in order; every item ran exactly once, at the first attempt", async () => {
     const N = 3_000;
-    const m = ctx.rc.loadBalancedView().map((i: number) => {
-      const g = globalThis as { __mapped?: number[] };
-      (g.__mapped ??= []).push(i);
-      return i * 3 + 1;
-    }, range(N), { chunkSize: 10 });
+    const m = ctx.rc.loadBalancedView().map(
+      (i: number) => {
+        const g = globalThis as { __mapped?: number[] };
+        (g.__mapped ??= []).push(i);
+        return i * 3 + 1;
+      },
+      range(N),
+      { chunkSize: 10 },
+    );
     expect(await m).toEqual(range(N).map((i) => i * 3 + 1));
     expect(await itemsRun(ctx.rc, "__mapped")).toEqual(range(N));
     expect(m.metadata.length).toBeGreaterThan(0);
@@ -66,9 +81,11 @@ describe("a cluster whose every link drops, copies, delays and corrupts messages
     };
     const calls = range(300).map((k) => ctx.rc.engine(ids[k % ids.length] as number).apply(task, k));
     expect(await Promise.all(calls)).toEqual(range(300).map((k) => [ids[k % ids.length], k]));
-    for (const k of range(40, 300)) expect(await ctx.rc.engine(ids[k % ids.length] as number).apply(task, k)).toEqual([ids[k % ids.length], k]);
+    for (const k of range(40, 300))
+      expect(await ctx.rc.engine(ids[k % ids.length] as number).apply(task, k)).toEqual([ids[k % ids.length], k]);
     const perEngine = await ctx.rc.view().applySync(() => (globalThis as { __direct?: number[] }).__direct ?? []);
-    for (const [i, id] of ids.entries()) expect(perEngine[i]?.sort((a, b) => a - b)).toEqual(range(340).filter((k) => k % ids.length === id));
+    for (const [i, id] of ids.entries())
+      expect(perEngine[i]?.sort((a, b) => a - b)).toEqual(range(340).filter((k) => k % ids.length === id));
   });
 
   it("the faults were injected in every process, and every receiver refused the corrupted copies and the duplicates", async () => {
@@ -77,15 +94,24 @@ describe("a cluster whose every link drops, copies, delays and corrupts messages
     // and a message corrupted while they are read is counted by its receiver before its sender
     // reports it: wait until every sender's count covers its receiver's refusals.
     const corrupted = (l: LinkReport | undefined) => l?.faults?.corrupted ?? 0;
-    const { status, mine, engines } = await waitFor(async () => {
-      const status = await ctx.rc.status();
-      const mine = ctx.rc.connectionStats();
-      const engines = status.engines.map((e) => e.link);
-      if (engines.length !== 2 || !engines.every((l) => l?.faults && KINDS.every((k) => (l.faults?.[k] ?? 0) > 0) && l.dropped.badMac > 0)) return undefined;
-      const covered = status.dropped.client.badMac <= corrupted(mine) && mine.dropped.badMac <= (status.faults?.client.corrupted ?? 0)
-        && status.dropped.engine.badMac <= engines.reduce((n, l) => n + corrupted(l), 0);
-      return covered ? { status, mine, engines: engines as LinkReport[] } : undefined;
-    }, { what: "every process's fault counters to cover the refusals of its peers" });
+    const { status, mine, engines } = await waitFor(
+      async () => {
+        const status = await ctx.rc.status();
+        const mine = ctx.rc.connectionStats();
+        const engines = status.engines.map((e) => e.link);
+        if (
+          engines.length !== 2 ||
+          !engines.every((l) => l?.faults && KINDS.every((k) => (l.faults?.[k] ?? 0) > 0) && l.dropped.badMac > 0)
+        )
+          return undefined;
+        const covered =
+          status.dropped.client.badMac <= corrupted(mine) &&
+          mine.dropped.badMac <= (status.faults?.client.corrupted ?? 0) &&
+          status.dropped.engine.badMac <= engines.reduce((n, l) => n + corrupted(l), 0);
+        return covered ? { status, mine, engines: engines as LinkReport[] } : undefined;
+      },
+      { what: "every process's fault counters to cover the refusals of its peers" },
+    );
     for (const k of KINDS) {
       expect(status.faults?.client[k], `controller → client ${k}`).toBeGreaterThan(0);
       expect(status.faults?.engine[k], `controller → engines ${k}`).toBeGreaterThan(0);
@@ -127,16 +153,21 @@ describe("links that are cut and reconnect", () => {
     const paths = profilePaths("cut");
     const clientInfo = readConnectionFile(paths.clientFile, "client");
     const engineInfo = readConnectionFile(paths.engineFile, "engine");
-    proxies = [clientInfo, engineInfo].map((i) => new CuttingProxy({ host: i.host, port: i.port }, { cutEveryBytes: 24 * 1024, maxCuts: 10 }));
+    proxies = [clientInfo, engineInfo].map(
+      (i) => new CuttingProxy({ host: i.host, port: i.port }, { cutEveryBytes: 24 * 1024, maxCuts: 10 }),
+    );
     const [clientPort, enginePort] = await Promise.all(proxies.map((p) => p.listen()));
     const clientFile = join(ctx.dir, "client-via-proxy.json");
     const engineFile = join(ctx.dir, "engine-via-proxy.json");
     writeFileSync(clientFile, JSON.stringify({ ...clientInfo, port: clientPort }), { mode: 0o600 });
     writeFileSync(engineFile, JSON.stringify({ ...engineInfo, port: enginePort }), { mode: 0o600 });
-    engineProc = spawn(process.execPath, [BIN, "engine", "--file", engineFile], { env: { ...process.env, PTCLUSTER_DIR: ctx.dir }, stdio: "ignore" });
+    engineProc = spawn(process.execPath, [BIN, "engine", "--file", engineFile], {
+      env: { ...process.env, PTCLUSTER_DIR: ctx.dir },
+      stdio: "ignore",
+    });
     rc = await connect({ file: clientFile });
     await rc.waitForEngines(2, { timeout: 10_000 });
-    proxied = (rc.ids.find((id) => rc.engineInfo(id)?.pid === engineProc?.pid)) as number;
+    proxied = rc.ids.find((id) => rc.engineInfo(id)?.pid === engineProc?.pid) as number;
     expect(proxied).toBe(1);
   });
 
@@ -153,17 +184,28 @@ describe("links that are cut and reconnect", () => {
   it("a map of 2,000 items and 200 direct applies while both links are cut over and over: every result once, every item ran once", async () => {
     const N = 2_000;
     const blob = "x".repeat(200); // bulk, so the links carry enough to be cut several times
-    const mapped = rc.loadBalancedView([proxied]).map((i: number, pad: string) => {
-      const g = globalThis as { __cut?: number[] };
-      (g.__cut ??= []).push(i);
-      return `${i}:${pad.length}`;
-    }, range(N), range(N).map(() => blob), { chunkSize: 20 });
+    const mapped = rc.loadBalancedView([proxied]).map(
+      (i: number, pad: string) => {
+        const g = globalThis as { __cut?: number[] };
+        (g.__cut ??= []).push(i);
+        return `${i}:${pad.length}`;
+      },
+      range(N),
+      range(N).map(() => blob),
+      { chunkSize: 20 },
+    );
     const id = proxied;
-    const direct = range(200).map((k) => rc.engine(id).apply((x: number, pad: string) => {
-      const g = globalThis as { __cutDirect?: number };
-      g.__cutDirect = (g.__cutDirect ?? 0) + 1;
-      return x + pad.length;
-    }, k, blob));
+    const direct = range(200).map((k) =>
+      rc.engine(id).apply(
+        (x: number, pad: string) => {
+          const g = globalThis as { __cutDirect?: number };
+          g.__cutDirect = (g.__cutDirect ?? 0) + 1;
+          return x + pad.length;
+        },
+        k,
+        blob,
+      ),
+    );
     expect(await mapped).toEqual(range(N).map((i) => `${i}:200`));
     expect(await Promise.all(direct)).toEqual(range(200).map((k) => k + 200));
     const ran = await rc.engine(id).apply(() => (globalThis as { __cut?: number[] }).__cut ?? []);
@@ -197,7 +239,8 @@ class MuteEngine {
     this.dealer = dealer;
     this.reading = (async () => {
       try {
-        for await (const frames of dealer) if (frames.length > 2 && frames[0]?.equals(TAG)) this.received.push(decodeBody(frames as Buffer[], 2).header);
+        for await (const frames of dealer)
+          if (frames.length > 2 && frames[0]?.equals(TAG)) this.received.push(decodeBody(frames as Buffer[], 2).header);
       } catch {
         /* closed */
       }
@@ -214,8 +257,19 @@ class MuteEngine {
   }
 
   async register(): Promise<number> {
-    await this.send({ type: "register", v: PROTOCOL_VERSION, pkg: PACKAGE_VERSION, uuid: this.uuid, host: "mute", pid: process.pid, node: process.version, concurrency: 1 });
-    const reply = await waitFor(() => this.received.find((m) => m.type === "register_reply"), { what: "register_reply" });
+    await this.send({
+      type: "register",
+      v: PROTOCOL_VERSION,
+      pkg: PACKAGE_VERSION,
+      uuid: this.uuid,
+      host: "mute",
+      pid: process.pid,
+      node: process.version,
+      concurrency: 1,
+    });
+    const reply = await waitFor(() => this.received.find((m) => m.type === "register_reply"), {
+      what: "register_reply",
+    });
     this.timer = setInterval(() => void this.send({ type: "heartbeat", t: Date.now(), running: 0 }), 200);
     return (reply as Extract<Message, { type: "register_reply" }>).id;
   }
@@ -232,7 +286,9 @@ class MuteEngine {
 describe.concurrent("a peer that never acknowledges", () => {
   const ctx = useCluster({ n: 1, profile: "mute", dir: tmp.dir });
 
-  it("an engine that heartbeats but never acknowledges is declared dead within twice the heartbeat window: its task fails with EngineLostError", async ({ expect }) => {
+  it("an engine that heartbeats but never acknowledges is declared dead within twice the heartbeat window: its task fails with EngineLostError", async ({
+    expect,
+  }) => {
     const info = readConnectionFile(profilePaths("mute").engineFile, "engine");
     const mute = new MuteEngine(Buffer.from(info.key, "hex"), info);
     try {
@@ -262,7 +318,9 @@ describe.concurrent("a peer that never acknowledges", () => {
     }
   });
 
-  it("a controller that answers but never acknowledges: the client's pending call rejects with HubLostError", async ({ expect }) => {
+  it("a controller that answers but never acknowledges: the client's pending call rejects with HubLostError", async ({
+    expect,
+  }) => {
     // A stand-in controller: it accepts the connection and keeps publishing ticks (so it is not
     // silent), but acknowledges nothing.
     const { key, router, pub, file, close } = await standInController(ctx.dir, "deaf-controller", PROTOCOL_VERSION);
@@ -270,7 +328,18 @@ describe.concurrent("a peer that never acknowledges", () => {
     const pubSigner = new Signer(key);
     const serving = (async () => {
       const [from] = (await router.receive()) as Buffer[];
-      const reply = encodeBody({ type: "connect_reply", ok: true, v: PROTOCOL_VERSION, pkg: PACKAGE_VERSION, clusterId: "", engines: [], heartbeatMs: 100 }, undefined);
+      const reply = encodeBody(
+        {
+          type: "connect_reply",
+          ok: true,
+          v: PROTOCOL_VERSION,
+          pkg: PACKAGE_VERSION,
+          clusterId: "",
+          engines: [],
+          heartbeatMs: 100,
+        },
+        undefined,
+      );
       await router.send([from as Buffer, TAG, signer.sign("h2c", from, reply), ...reply]);
     })();
     const ticks = setInterval(() => {

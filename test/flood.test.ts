@@ -13,21 +13,35 @@ describe("a flood of idle connections", () => {
   const ctx = useCluster({ n: 2 });
 
   it("1,000 idle TCP connections to the client and engine ports (and half-sent greetings) do not stop legitimate work", async () => {
-    const files = JSON.parse(readFileSync(join(ctx.dir, "profile_default", "security", "client.json"), "utf8")) as { host: string; port: number };
-    const engineFile = JSON.parse(readFileSync(join(ctx.dir, "profile_default", "security", "engine.json"), "utf8")) as { port: number };
+    const files = JSON.parse(readFileSync(join(ctx.dir, "profile_default", "security", "client.json"), "utf8")) as {
+      host: string;
+      port: number;
+    };
+    const engineFile = JSON.parse(
+      readFileSync(join(ctx.dir, "profile_default", "security", "engine.json"), "utf8"),
+    ) as { port: number };
     const sockets: Socket[] = [];
     try {
-      await Promise.all(Array.from({ length: 1_000 }, (_, i) => new Promise<void>((resolve, reject) => {
-        const sock = tcpConnect({ host: files.host, port: i % 2 ? files.port : engineFile.port }, () => {
-          // A third send the first bytes of a ZMTP greeting and stop there; the rest send nothing.
-          if (i % 3 === 0) sock.write(Buffer.from([0xff, 0, 0, 0, 0, 0, 0, 0, 1, 0x7f]));
-          resolve();
-        });
-        sock.on("error", reject);
-        sockets.push(sock);
-      })));
+      await Promise.all(
+        Array.from(
+          { length: 1_000 },
+          (_, i) =>
+            new Promise<void>((resolve, reject) => {
+              const sock = tcpConnect({ host: files.host, port: i % 2 ? files.port : engineFile.port }, () => {
+                // A third send the first bytes of a ZMTP greeting and stop there; the rest send nothing.
+                if (i % 3 === 0) sock.write(Buffer.from([0xff, 0, 0, 0, 0, 0, 0, 0, 1, 0x7f]));
+                resolve();
+              });
+              sock.on("error", reject);
+              sockets.push(sock);
+            }),
+        ),
+      );
       // With all of them open: a map over both engines, a direct apply on each, a new client.
-      const out = await ctx.rc.loadBalancedView().map((x: number) => x + 1, Array.from({ length: 2_000 }, (_, i) => i));
+      const out = await ctx.rc.loadBalancedView().map(
+        (x: number) => x + 1,
+        Array.from({ length: 2_000 }, (_, i) => i),
+      );
       expect(out).toEqual(Array.from({ length: 2_000 }, (_, i) => i + 1));
       expect(await ctx.rc.view().applySync(() => engine.id)).toEqual(ctx.rc.ids);
       const other = await connect({ timeout: 5_000 });

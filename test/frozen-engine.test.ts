@@ -25,7 +25,10 @@ describe("a frozen engine", () => {
     await ctx.rc.queueStatus();
     const t0 = Date.now();
     process.kill(pid, "SIGSTOP");
-    const err = await task.then(() => undefined, (e: unknown) => e);
+    const err = await task.then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     const elapsed = Date.now() - t0;
     expect(err).toBeInstanceOf(EngineLostError);
     expect((err as EngineLostError).engineId).toBe(victim);
@@ -38,7 +41,10 @@ describe("a frozen engine", () => {
     const back: EngineInfo[] = [];
     ctx.rc.on("engine_up", (e) => back.push(e));
     process.kill(pid, "SIGCONT");
-    await waitFor(() => back.some((e) => e.id === victim), { what: "the thawed engine to register again", timeout: 10_000 });
+    await waitFor(() => back.some((e) => e.id === victim), {
+      what: "the thawed engine to register again",
+      timeout: 10_000,
+    });
     expect(back.find((e) => e.id === victim)!.pid).toBe(pid);
     expect(ctx.rc.ids).toEqual([0, 1]);
     // It came back free: the task it was running when it froze was dropped (it had already failed).

@@ -14,14 +14,23 @@ type Line = Record<string, unknown>;
 /** Runs test/fixtures/idle-client.ts in its own Node process; killed if it outlives `timeout`. */
 function spawnScript(dir: string, mode: string, arg: string, options: { timeout?: number; stdin?: boolean }) {
   return execa(process.execPath, ["--import", "tsx", "test/fixtures/idle-client.ts", mode, arg], {
-    cwd: root, env: { PTCLUSTER_DIR: dir }, reject: false, timeout: options.timeout ?? 15_000,
-    stdin: options.stdin ? "pipe" : "ignore", buffer: { stdout: false },
+    cwd: root,
+    env: { PTCLUSTER_DIR: dir },
+    reject: false,
+    timeout: options.timeout ?? 15_000,
+    stdin: options.stdin ? "pipe" : "ignore",
+    buffer: { stdout: false },
   });
 }
 type Child = ReturnType<typeof spawnScript>;
 
 /** The script's process, the JSON lines it printed so far, and a wait for the first line with `key`. */
-function script(dir: string, mode: string, arg = "", options: { timeout?: number; stdin?: boolean } = {}): { child: Child; lines: Line[]; next: (key: string) => Promise<Line> } {
+function script(
+  dir: string,
+  mode: string,
+  arg = "",
+  options: { timeout?: number; stdin?: boolean } = {},
+): { child: Child; lines: Line[]; next: (key: string) => Promise<Line> } {
   const child = spawnScript(dir, mode, arg, options);
   const lines: Line[] = [];
   const waiters: Array<{ key: string; resolve: (l: Line) => void }> = [];
@@ -41,14 +50,18 @@ function script(dir: string, mode: string, arg = "", options: { timeout?: number
     if (seen) return Promise.resolve(seen);
     return new Promise<Line>((resolve, reject) => {
       waiters.push({ key, resolve });
-      void child.then((r) => reject(new Error(`the script exited (${r.exitCode ?? r.signal}) before printing "${key}": ${r.stderr}`)));
+      void child.then((r) =>
+        reject(new Error(`the script exited (${r.exitCode ?? r.signal}) before printing "${key}": ${r.stderr}`)),
+      );
     });
   };
   return { child, lines, next };
 }
 
 /** Waits for the script to end by itself; returns when it did (ms since epoch) and how. */
-async function ended(child: Child): Promise<{ at: number; exitCode: number | undefined; timedOut: boolean; stderr: string }> {
+async function ended(
+  child: Child,
+): Promise<{ at: number; exitCode: number | undefined; timedOut: boolean; stderr: string }> {
   const r = await child;
   return { at: Date.now(), exitCode: r.exitCode, timedOut: r.timedOut, stderr: String(r.stderr) };
 }
@@ -150,7 +163,9 @@ describe("a client does not keep a finished script alive", () => {
     const clusterId = "started";
     const s = script(ctx.dir, "start-cluster", `${profile}/${clusterId}`, { timeout: 40_000 });
     const run = await ended(s.child);
-    const states = listClusterStates().filter(({ state }) => state.profile === profile && state.clusterId === clusterId);
+    const states = listClusterStates().filter(
+      ({ state }) => state.profile === profile && state.clusterId === clusterId,
+    );
     const pids = states.flatMap(({ state }) => [state.hubPid, ...state.enginePids]);
     try {
       expect(s.lines[0]).toEqual({ result: [true] });

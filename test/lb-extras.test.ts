@@ -26,7 +26,10 @@ describe("load-balanced extras: module tasks, dependencies, progress bar", () =>
     expect(await triple(5)).toBe(15);
     // A missing export fails on the engine with a clear error.
     const missing = moduleFunction<() => void>(moduleUrl, "nope");
-    const err = await lb.apply(missing).then(() => undefined, (e: unknown) => e);
+    const err = await lb.apply(missing).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     expect(err).toBeInstanceOf(RemoteError);
     expect((err as RemoteError).message).toMatch(/no exported function `nope`/);
   });
@@ -54,12 +57,20 @@ describe("load-balanced extras: module tasks, dependencies, progress bar", () =>
       expect(await second).toBe(await first);
     }
     const pinned = lb.apply(() => engine.id);
-    expect(await lb.map((_item: number) => engine.id, [1, 2, 3, 4, 5, 6], { follow: [pinned], chunkSize: 1 })).toEqual(Array(6).fill(await pinned));
+    expect(await lb.map((_item: number) => engine.id, [1, 2, 3, 4, 5, 6], { follow: [pinned], chunkSize: 1 })).toEqual(
+      Array(6).fill(await pinned),
+    );
 
     const failing = lb.apply(() => {
       throw new Error("upstream broke");
     });
-    const dependent = await lb.with({ after: [failing] }).apply(() => "ran").then(() => undefined, (e: unknown) => e);
+    const dependent = await lb
+      .with({ after: [failing] })
+      .apply(() => "ran")
+      .then(
+        () => undefined,
+        (e: unknown) => e,
+      );
     expect(dependent).toBeInstanceOf(DependencyError);
     expect((dependent as DependencyError).code).toBe("ERR_PTC_DEPENDENCY");
     expect((dependent as DependencyError).message).toMatch(/upstream broke/);
@@ -68,20 +79,30 @@ describe("load-balanced extras: module tasks, dependencies, progress bar", () =>
     const a = ctx.rc.engine(ctx.rc.ids[0]!).apply(() => 1);
     const b = ctx.rc.engine(ctx.rc.ids[1]!).apply(() => 2);
     await Promise.all([a, b]);
-    const impossible = await lb.with({ follow: [a, b] }).apply(() => 3).then(() => undefined, (e: unknown) => e);
+    const impossible = await lb
+      .with({ follow: [a, b] })
+      .apply(() => 3)
+      .then(
+        () => undefined,
+        (e: unknown) => e,
+      );
     expect(impossible).toBeInstanceOf(DependencyError);
     expect((impossible as Error).message).toMatch(/different engines/);
   });
 
   it("ctx.rc.abort takes task ids (ar.taskIds) as well as results", async () => {
     const lb = ctx.rc.loadBalancedView();
-    const waitForAbort = () => new Promise<string>((resolve) => engine.signal?.addEventListener("abort", () => resolve("saw abort")));
+    const waitForAbort = () =>
+      new Promise<string>((resolve) => engine.signal?.addEventListener("abort", () => resolve("saw abort")));
     const running = lb.apply(waitForAbort);
     const queuedBehind = ctx.rc.loadBalancedView([ctx.rc.ids[0]!]).apply(waitForAbort);
     expect(running.taskIds).toHaveLength(1);
     ctx.rc.abort([...running.taskIds, ...queuedBehind.taskIds]);
     for (const ar of [running, queuedBehind]) {
-      const err = await ar.then(() => undefined, (e: unknown) => e);
+      const err = await ar.then(
+        () => undefined,
+        (e: unknown) => e,
+      );
       expect(err).toBeInstanceOf(TaskCancelledError);
       expect((err as TaskCancelledError).code).toBe("ERR_PTC_TASK_CANCELLED");
     }
@@ -89,12 +110,22 @@ describe("load-balanced extras: module tasks, dependencies, progress bar", () =>
 
   it("`progress: true` draws a bar with rate and ETA when stderr is a terminal, and nothing when it is not", async () => {
     const cmd = `${process.execPath} --import tsx test/fixtures/progress-map.ts`;
-    const tty = await execa("script", ["-qec", cmd, "/dev/null"], { cwd: root, env: { PTCLUSTER_DIR: ctx.dir }, reject: false, timeout: 60_000 });
+    const tty = await execa("script", ["-qec", cmd, "/dev/null"], {
+      cwd: root,
+      env: { PTCLUSTER_DIR: ctx.dir },
+      reject: false,
+      timeout: 60_000,
+    });
     expect(tty.exitCode).toBe(0);
     expect(tty.stdout).toMatch(/DONE 1560/);
     expect(tty.stdout).toMatch(/█+░*\s+\d+% \| \d+\/40 items \| [\d,]+ items\/s \| ETA/);
     expect(tty.stdout).toMatch(/100% \| 40\/40 items/);
-    const piped = await execa(process.execPath, ["--import", "tsx", "test/fixtures/progress-map.ts"], { cwd: root, env: { PTCLUSTER_DIR: ctx.dir }, reject: false, timeout: 60_000 });
+    const piped = await execa(process.execPath, ["--import", "tsx", "test/fixtures/progress-map.ts"], {
+      cwd: root,
+      env: { PTCLUSTER_DIR: ctx.dir },
+      reject: false,
+      timeout: 60_000,
+    });
     expect(piped.exitCode).toBe(0);
     expect(piped.stdout).toMatch(/DONE 1560/);
     expect(piped.stderr).toBe("");

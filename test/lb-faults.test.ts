@@ -23,7 +23,8 @@ describe("task farming when engines die or join", () => {
   const downs: Array<{ id: number; reason: string }> = [];
 
   const started: TestCluster[] = [];
-  const start = (o: Parameters<typeof startTestCluster>[1]) => startTestCluster(tmp.dir, o).then((c) => (started.push(c), c));
+  const start = (o: Parameters<typeof startTestCluster>[1]) =>
+    startTestCluster(tmp.dir, o).then((c) => (started.push(c), c));
 
   beforeAll(async () => {
     [faults, joinable] = await Promise.all([start({ n: 6, profile: "faults" }), start({ n: 1, profile: "join" })]);

@@ -4,7 +4,18 @@ import { join } from "node:path";
 import { RemoteError, TaskCancelledError, TaskTimeoutError, type Client, type QueueStatus } from "@ptcluster/client";
 import { startTestCluster, tempClusterDir, type TestCluster } from "./helpers/cluster.js";
 import { waitFor } from "./helpers/wait.js";
-import { countingAsyncGenerator, countingGenerator, failure, filesStartingWith, gatedTask, lines, markerTask, reapLeftovers, scratchDir, startedOn } from "./helpers/lb.js";
+import {
+  countingAsyncGenerator,
+  countingGenerator,
+  failure,
+  filesStartingWith,
+  gatedTask,
+  lines,
+  markerTask,
+  reapLeftovers,
+  scratchDir,
+  startedOn,
+} from "./helpers/lb.js";
 
 // Names that tasks find on the engines, through `scope` or `push`; declared for the type checker only.
 declare const wd: string;
@@ -33,7 +44,11 @@ async function* agen(n: number): AsyncGenerator<number> {
 /** Every engine's counts are non-negative integers, and `unassigned` too. */
 function expectQueueStatusShape(qs: QueueStatus, ids: number[]): void {
   expect(Object.keys(qs).sort()).toEqual(["engines", "unassigned"]);
-  expect(Object.keys(qs.engines).map(Number).sort((a, b) => a - b)).toEqual(ids);
+  expect(
+    Object.keys(qs.engines)
+      .map(Number)
+      .sort((a, b) => a - b),
+  ).toEqual(ids);
   for (const id of ids) {
     const e = qs.engines[id]!;
     expect(Object.keys(e).sort()).toEqual(["completed", "queued", "running"]);
@@ -49,7 +64,10 @@ function expectQueueStatusShape(qs: QueueStatus, ids: number[]): void {
 /** Runs on an engine after earlier tasks there: names of files in `dir` starting with `prefix` (an ordered probe). */
 const probeFiles = (dir: string, prefix: string): string[] => {
   const fs = require("node:fs") as typeof import("node:fs");
-  return fs.readdirSync(dir).filter((f) => f.startsWith(prefix)).sort();
+  return fs
+    .readdirSync(dir)
+    .filter((f) => f.startsWith(prefix))
+    .sort();
 };
 
 const tmp = tempClusterDir();
@@ -81,7 +99,8 @@ describe("load-balanced view on a real 2-engine cluster", () => {
 
   /** A burst of quick tasks on every engine, as a real session has before a mixed workload. */
   const warmUp = async () => {
-    for (const id of ids) expect(await Promise.all(range(40).map((k) => rc.engine(id).apply((x: number) => x, k)))).toEqual(range(40));
+    for (const id of ids)
+      expect(await Promise.all(range(40).map((k) => rc.engine(id).apply((x: number) => x, k)))).toEqual(range(40));
   };
 
   it("map and imap (ordered and unordered) over arrays, generators and async generators equal a serial run", async () => {
@@ -124,12 +143,27 @@ describe("load-balanced view on a real 2-engine cluster", () => {
 
   it("starmap and several argument lists (zipped to the shortest, like Python's map) equal a serial run", async () => {
     const lb = rc.loadBalancedView();
-    const pow = (a: number, b: number) => (a ** b) % 1000;
+    const pow = (a: number, b: number) => a ** b % 1000;
     const tuples: Array<[number, number]> = range(120).map((i) => [i % 13, i % 5]);
     const serial = tuples.map(([a, b]) => pow(a, b));
     expect(await lb.starmap(pow, tuples)).toEqual(serial);
-    expect(await lb.starmap(pow, (function* () { yield* tuples; })())).toEqual(serial);
-    expect(await lb.starmap(pow, (async function* () { yield* tuples; })(), { chunkSize: 7 })).toEqual(serial);
+    expect(
+      await lb.starmap(
+        pow,
+        (function* () {
+          yield* tuples;
+        })(),
+      ),
+    ).toEqual(serial);
+    expect(
+      await lb.starmap(
+        pow,
+        (async function* () {
+          yield* tuples;
+        })(),
+        { chunkSize: 7 },
+      ),
+    ).toEqual(serial);
 
     const join3 = (a: number, b: string, c: boolean) => `${a}:${b}:${c}`;
     const letters = "abcdefghij".split("");
@@ -137,9 +171,24 @@ describe("load-balanced view on a real 2-engine cluster", () => {
     const zipped = range(8).map((i) => join3(i, letters[i]!, flags[i]!));
     expect(await lb.map(join3, range(50), letters, flags)).toEqual(zipped);
     expect(await lb.map(join3, gen(50), letters, flags, { chunkSize: 2 })).toEqual(zipped);
-    expect(await lb.map(join3, agen(50), letters, (async function* () { yield* flags; })())).toEqual(zipped);
-    const unordered = await collect(lb.imap((a: number, b: number, c: boolean) => `${a}:${b}:${c}`, range(8), agen(10), flags, { ordered: false }));
-    expect(unordered.sort()).toEqual(range(8).map((i) => `${i}:${i}:${flags[i]}`).sort());
+    expect(
+      await lb.map(
+        join3,
+        agen(50),
+        letters,
+        (async function* () {
+          yield* flags;
+        })(),
+      ),
+    ).toEqual(zipped);
+    const unordered = await collect(
+      lb.imap((a: number, b: number, c: boolean) => `${a}:${b}:${c}`, range(8), agen(10), flags, { ordered: false }),
+    );
+    expect(unordered.sort()).toEqual(
+      range(8)
+        .map((i) => `${i}:${i}:${flags[i]}`)
+        .sort(),
+    );
   });
 
   it("imap with ordered: false yields results as they complete; ordered waits for input order", async () => {
@@ -180,7 +229,7 @@ describe("load-balanced view on a real 2-engine cluster", () => {
     expect(rest).toEqual(range(N).slice(1));
   });
 
-  it("chunkSize: a fixed size makes tasks of that many consecutive items; \"auto\" with a known length amortises tiny items over both engines", async () => {
+  it('chunkSize: a fixed size makes tasks of that many consecutive items; "auto" with a known length amortises tiny items over both engines', async () => {
     const lb = rc.loadBalancedView();
     const echo = (x: number) => {
       console.log(x);
@@ -189,7 +238,9 @@ describe("load-balanced view on a real 2-engine cluster", () => {
     const fixed = lb.map(echo, range(50), { chunkSize: 7 });
     expect(await fixed).toEqual(range(50).map((x) => x + 1));
     expect(fixed.metadata).toHaveLength(8);
-    const chunks = fixed.metadata.map((m) => m.stdout.split("\n").filter(Boolean).map(Number)).sort((a, b) => a[0]! - b[0]!);
+    const chunks = fixed.metadata
+      .map((m) => m.stdout.split("\n").filter(Boolean).map(Number))
+      .sort((a, b) => a[0]! - b[0]!);
     expect(chunks.map((c) => c.length)).toEqual([7, 7, 7, 7, 7, 7, 7, 1]);
     chunks.forEach((c, k) => expect(c).toEqual(range(c.length).map((j) => 7 * k + j)));
 
@@ -207,7 +258,7 @@ describe("load-balanced view on a real 2-engine cluster", () => {
     expect(new Set(auto.metadata.map((m) => m.engineId))).toEqual(new Set(ids));
   });
 
-  it("chunkSize \"auto\" also amortises tiny items from an input of unknown length (a generator)", async () => {
+  it('chunkSize "auto" also amortises tiny items from an input of unknown length (a generator)', async () => {
     const lb = rc.loadBalancedView();
     const noop = (x: number) => x;
     // Several runs: how many items are read before the first result comes back varies from run to run.
@@ -239,12 +290,17 @@ describe("load-balanced view on a real 2-engine cluster", () => {
     }
 
     // A stalled consumer of an endless generator: reading stops at exactly consumed + maxInFlight.
-    for (const source of [countingGenerator(Number.POSITIVE_INFINITY), countingAsyncGenerator(Number.POSITIVE_INFINITY)]) {
+    for (const source of [
+      countingGenerator(Number.POSITIVE_INFINITY),
+      countingAsyncGenerator(Number.POSITIVE_INFINITY),
+    ]) {
       const { gen: g, stats } = source;
       const run = lb.imap(sq, g, { maxInFlight: 16 });
       const it = run[Symbol.asyncIterator]();
       for (let k = 0; k < 5; k++) expect(await it.next()).toEqual({ done: false, value: k * k });
-      await waitFor(() => stats.pulled >= 5 + 16 && run.progress === stats.pulled, { what: "the window to fill and drain" });
+      await waitFor(() => stats.pulled >= 5 + 16 && run.progress === stats.pulled, {
+        what: "the window to fill and drain",
+      });
       // A round trip to the controller lets any late result and refill happen before looking again.
       const qs = await rc.queueStatus();
       expect(qs.unassigned).toBe(0);
@@ -282,7 +338,9 @@ describe("load-balanced view on a real 2-engine cluster", () => {
     for await (const v of run) {
       seen.push(v);
       // Both engines are now held by items 1 and 2; items 3… wait behind them.
-      await waitFor(() => existsSync(join(dir, "busy-1")) && existsSync(join(dir, "busy-2")), { what: "items 1 and 2 to start" });
+      await waitFor(() => existsSync(join(dir, "busy-1")) && existsSync(join(dir, "busy-2")), {
+        what: "items 1 and 2 to start",
+      });
       break;
     }
     expect(seen).toEqual([-1]);
@@ -318,7 +376,12 @@ describe("load-balanced view on a real 2-engine cluster", () => {
     };
     const lb = rc.loadBalancedView();
     await warmUp();
-    const out = await lb.map(task, range(N), range(N).map(() => N), { chunkSize: 1, scope: { wd: dir } });
+    const out = await lb.map(
+      task,
+      range(N),
+      range(N).map(() => N),
+      { chunkSize: 1, scope: { wd: dir } },
+    );
     expect(out.map((r) => r.i)).toEqual(range(N));
     const long = out[0]!;
     const shorts = out.slice(1);
@@ -342,11 +405,14 @@ describe("load-balanced view on a real 2-engine cluster", () => {
     expect(engB).not.toBe(engA);
     // 20 short tasks in one batch, while both engines are busy: some are prefetched by each engine.
     const shorts = range(20).map((k) => lb.apply(markerTask, join(dir, `short-${k}`)));
-    const before = await waitFor(async () => {
-      const qs = await rc.queueStatus();
-      const waiting = qs.unassigned + qs.engines[engA]!.queued + qs.engines[engB]!.queued;
-      return waiting === 20 && qs.engines[engA]!.queued > 0 ? qs : undefined;
-    }, { what: "the short tasks to be placed" });
+    const before = await waitFor(
+      async () => {
+        const qs = await rc.queueStatus();
+        const waiting = qs.unassigned + qs.engines[engA]!.queued + qs.engines[engB]!.queued;
+        return waiting === 20 && qs.engines[engA]!.queued > 0 ? qs : undefined;
+      },
+      { what: "the short tasks to be placed" },
+    );
     expect(before.engines[engA]).toMatchObject({ running: 1 });
     expect(before.engines[engB]).toMatchObject({ running: 1 });
     // Free B only: it runs its own share, then takes back what A prefetched and has not started.
@@ -432,20 +498,31 @@ describe("load-balanced view on a real 2-engine cluster", () => {
       await rc.engine(1).push({ pushedMark: 7 });
       const ac = new AbortController();
       const cleanup = join(dir, "cleaned");
-      const ar = rc.loadBalancedView([1]).with({ signal: ac.signal }).apply(async (started: string, cleaned: string) => {
-        const fs = require("node:fs") as typeof import("node:fs");
-        fs.writeFileSync(started, "");
-        const signal = engine.signal!;
-        await new Promise((resolve, reject) => {
-          const t = setTimeout(() => reject(new Error("never cancelled")), 20_000);
-          signal.addEventListener("abort", () => {
-            clearTimeout(t);
-            resolve(undefined);
-          }, { once: true });
-        });
-        fs.writeFileSync(cleaned, `reason: ${(signal.reason as Error).message}`);
-        return "cleaned up";
-      }, join(dir, "started"), cleanup);
+      const ar = rc
+        .loadBalancedView([1])
+        .with({ signal: ac.signal })
+        .apply(
+          async (started: string, cleaned: string) => {
+            const fs = require("node:fs") as typeof import("node:fs");
+            fs.writeFileSync(started, "");
+            const signal = engine.signal!;
+            await new Promise((resolve, reject) => {
+              const t = setTimeout(() => reject(new Error("never cancelled")), 20_000);
+              signal.addEventListener(
+                "abort",
+                () => {
+                  clearTimeout(t);
+                  resolve(undefined);
+                },
+                { once: true },
+              );
+            });
+            fs.writeFileSync(cleaned, `reason: ${(signal.reason as Error).message}`);
+            return "cleaned up";
+          },
+          join(dir, "started"),
+          cleanup,
+        );
       await waitFor(() => existsSync(join(dir, "started")), { what: "the task to start" });
       ac.abort();
       const err = await failure(() => ar);
@@ -509,7 +586,9 @@ describe("load-balanced view on a real 2-engine cluster", () => {
       };
       const ac = new AbortController();
       const m = rc.loadBalancedView().map(farm, range(30), { signal: ac.signal, chunkSize: 1, scope: { wd: dir } });
-      await waitFor(() => existsSync(join(dir, "busy-0")) && existsSync(join(dir, "busy-1")), { what: "both engines to be busy" });
+      await waitFor(() => existsSync(join(dir, "busy-0")) && existsSync(join(dir, "busy-1")), {
+        what: "both engines to be busy",
+      });
       ac.abort(new Error("user gave up"));
       const err = await expectCancelled(m);
       expect(err.cause).toEqual(new Error("user gave up"));
@@ -522,13 +601,18 @@ describe("load-balanced view on a real 2-engine cluster", () => {
       const lb = rc.loadBalancedView();
       const r0 = lb.apply(gatedTask, join(dir, "gate"), join(dir, "r0"));
       const r1 = lb.apply(gatedTask, join(dir, "gate"), join(dir, "r1"));
-      await waitFor(() => startedOn(join(dir, "r0")) !== undefined && startedOn(join(dir, "r1")) !== undefined, { what: "both tasks to start" });
+      await waitFor(() => startedOn(join(dir, "r0")) !== undefined && startedOn(join(dir, "r1")) !== undefined, {
+        what: "both tasks to start",
+      });
       const queued = range(6).map((k) => lb.apply(markerTask, join(dir, `q${k}.marker`)));
       const m = lb.map((x: number) => x, range(10), { chunkSize: 1 });
-      await waitFor(async () => {
-        const qs = await rc.queueStatus();
-        return qs.unassigned + ids.reduce((n, id) => n + qs.engines[id]!.queued, 0) === 16;
-      }, { what: "16 tasks waiting behind the running two" });
+      await waitFor(
+        async () => {
+          const qs = await rc.queueStatus();
+          return qs.unassigned + ids.reduce((n, id) => n + qs.engines[id]!.queued, 0) === 16;
+        },
+        { what: "16 tasks waiting behind the running two" },
+      );
       rc.abort();
       for (const p of [r0, r1, ...queued, m]) await expectCancelled(p);
       for (const id of ids) expect(await rc.engine(id).apply(probeFiles, dir, "q")).toEqual([]);
@@ -572,12 +656,15 @@ describe("load-balanced view on a real 2-engine cluster", () => {
       rc.on("engine_reset", onReset);
       try {
         const pid0 = rc.engineInfo(0)!.pid;
-        const spin = rc.loadBalancedView([0]).apply((started: string) => {
-          require("node:fs").writeFileSync(started, "");
-          for (;;) {
-            /* ignores engine.signal */
-          }
-        }, join(dir, "started"));
+        const spin = rc.loadBalancedView([0]).apply(
+          (started: string) => {
+            require("node:fs").writeFileSync(started, "");
+            for (;;) {
+              /* ignores engine.signal */
+            }
+          },
+          join(dir, "started"),
+        );
         await waitFor(() => existsSync(join(dir, "started")), { what: "the spinning task to start" });
         spin.abort();
         await expectCancelled(spin);
@@ -647,10 +734,13 @@ describe("load-balanced view on a real 2-engine cluster", () => {
     const held = lb0.apply(gatedTask, join(dir, "gate"), join(dir, "held"));
     await waitFor(() => startedOn(join(dir, "held")) === 0, { what: "the held task to start" });
     const waiting = range(3).map((k) => lb0.apply((x: number) => x, k));
-    const during = await waitFor(async () => {
-      const qs = await rc.queueStatus();
-      return qs.engines[0]!.queued + qs.unassigned === 3 ? qs : undefined;
-    }, { what: "3 tasks waiting for engine 0" });
+    const during = await waitFor(
+      async () => {
+        const qs = await rc.queueStatus();
+        return qs.engines[0]!.queued + qs.unassigned === 3 ? qs : undefined;
+      },
+      { what: "3 tasks waiting for engine 0" },
+    );
     expectQueueStatusShape(during, ids);
     expect(during.engines[0]!.running).toBe(1);
     expect(during.engines[1]).toMatchObject({ running: 0, queued: 0 });
@@ -707,7 +797,10 @@ describe("load-balanced view on a real 2-engine cluster", () => {
       expect(c.status).toBe("ok");
       expect(c.attempts).toBe(1);
       expect(c.started!.getTime()).toBeLessThanOrEqual(c.completed!.getTime());
-      const items = c.stdout.split("\n").filter(Boolean).map((l) => Number(l.replace("item ", "")));
+      const items = c.stdout
+        .split("\n")
+        .filter(Boolean)
+        .map((l) => Number(l.replace("item ", "")));
       expect(items).toHaveLength(4);
       expect(items).toEqual(range(4).map((j) => items[0]! + j));
       expect(items[0]! % 4).toBe(0);
@@ -738,13 +831,15 @@ describe("schemes: clusters started with --scheme lru | random | weighted", () =
   const clients = new Map<string, Client>();
 
   beforeAll(async () => {
-    await Promise.all(schemes.map(async (s) => {
-      // The weighted cluster also runs 3 tasks at once per engine: its weights are load relative to concurrency.
-      const extra = ["--scheme", s, ...(s === "weighted" ? ["--concurrency", "3"] : [])];
-      const c = await startTestCluster(tmp.dir, { n: 2, profile: s, extra });
-      clusters.push(c);
-      clients.set(s, await c.connect());
-    }));
+    await Promise.all(
+      schemes.map(async (s) => {
+        // The weighted cluster also runs 3 tasks at once per engine: its weights are load relative to concurrency.
+        const extra = ["--scheme", s, ...(s === "weighted" ? ["--concurrency", "3"] : [])];
+        const c = await startTestCluster(tmp.dir, { n: 2, profile: s, extra });
+        clusters.push(c);
+        clients.set(s, await c.connect());
+      }),
+    );
   });
 
   afterAll(async () => {
@@ -768,7 +863,11 @@ describe("schemes: clusters started with --scheme lru | random | weighted", () =
     const g = await lb.map((x: number) => x - 1, gen(500));
     expect(g).toEqual(range(500).map((x) => x - 1));
     const unordered = await collect(lb.imap((x: number) => x % 11, agen(100), { ordered: false }));
-    expect(unordered.sort((a, b) => a - b)).toEqual(range(100).map((x) => x % 11).sort((a, b) => a - b));
+    expect(unordered.sort((a, b) => a - b)).toEqual(
+      range(100)
+        .map((x) => x % 11)
+        .sort((a, b) => a - b),
+    );
   });
 
   it("--concurrency 3: each engine runs 3 tasks at once, each with its own engine.signal", async () => {
@@ -785,7 +884,12 @@ describe("schemes: clusters started with --scheme lru | random | weighted", () =
       }
       return { engine: engine.id, aborted: engine.signal!.aborted };
     };
-    const out = await rc.loadBalancedView().map(barrier, range(6), range(6).map(() => 6), { chunkSize: 1, scope: { wd: dir } });
+    const out = await rc.loadBalancedView().map(
+      barrier,
+      range(6),
+      range(6).map(() => 6),
+      { chunkSize: 1, scope: { wd: dir } },
+    );
     const perEngine = [0, 1].map((id) => out.filter((r) => r.engine === id).length);
     expect(perEngine).toEqual([3, 3]);
     expect(out.every((r) => r.aborted === false)).toBe(true);
@@ -794,9 +898,14 @@ describe("schemes: clusters started with --scheme lru | random | weighted", () =
     const ac = new AbortController();
     const dir2 = scratchDir(tmp.dir, "per-task-signal-");
     const lb0 = rc.loadBalancedView([0]);
-    const others = [lb0.apply(gatedTask, join(dir2, "gate"), join(dir2, "t1")), lb0.apply(gatedTask, join(dir2, "gate"), join(dir2, "t2"))];
+    const others = [
+      lb0.apply(gatedTask, join(dir2, "gate"), join(dir2, "t1")),
+      lb0.apply(gatedTask, join(dir2, "gate"), join(dir2, "t2")),
+    ];
     const victim = lb0.with({ signal: ac.signal }).apply(gatedTask, join(dir2, "gate"), join(dir2, "t3"));
-    await waitFor(() => ["t1", "t2", "t3"].every((t) => startedOn(join(dir2, t)) === 0), { what: "3 tasks running at once on engine 0" });
+    await waitFor(() => ["t1", "t2", "t3"].every((t) => startedOn(join(dir2, t)) === 0), {
+      what: "3 tasks running at once on engine 0",
+    });
     ac.abort();
     await expect(victim).rejects.toBeInstanceOf(TaskCancelledError);
     expect(existsSync(join(dir2, "t3.cancelled"))).toBe(true);

@@ -9,7 +9,9 @@ describe("load", () => {
   it("100,000 concurrent apply calls (load-balanced and direct, mixed) all return their own result", async () => {
     const lb = ctx.rc.loadBalancedView();
     const echo = (x: number) => x;
-    const calls = Array.from({ length: 100_000 }, (_, i) => (i % 10 === 0 ? ctx.rc.engine(i % 20 === 0 ? 0 : 1).apply(echo, i) : lb.apply(echo, i)));
+    const calls = Array.from({ length: 100_000 }, (_, i) =>
+      i % 10 === 0 ? ctx.rc.engine(i % 20 === 0 ? 0 : 1).apply(echo, i) : lb.apply(echo, i),
+    );
     const settled = await Promise.allSettled(calls);
     const failed = settled.filter((s) => s.status === "rejected");
     expect(failed).toEqual([]);
@@ -34,9 +36,12 @@ describe("load", () => {
     expect(clientCopies).toBeLessThanOrEqual(mine.retransmitted);
     expect(mine.dropped.replay).toBeLessThanOrEqual(status.messages.client.retransmitted);
     // Engines report their retransmissions with their heartbeats.
-    await waitFor(async () => {
-      const engines = (await ctx.rc.status()).engines;
-      return engineCopies <= engines.reduce((n, e) => n + (e.link?.retransmitted ?? 0), 0);
-    }, { what: "engine retransmissions to account for every copy the controller refused" });
+    await waitFor(
+      async () => {
+        const engines = (await ctx.rc.status()).engines;
+        return engineCopies <= engines.reduce((n, e) => n + (e.link?.retransmitted ?? 0), 0);
+      },
+      { what: "engine retransmissions to account for every copy the controller refused" },
+    );
   }, 60_000);
 });

@@ -25,16 +25,30 @@ describe("message size limits", () => {
     expect((thrown as MessageTooLargeError).limit).toBe(1 << 20);
     expect((thrown as Error).message).toMatch(/limit of 1\.0 MiB/);
     expect(() => ctx.rc.loadBalancedView().apply((b: Uint8Array) => b.length, big)).toThrow(MessageTooLargeError);
-    const chunked = await ctx.rc.loadBalancedView().map((b: Uint8Array) => b.length, [big], { chunkSize: 1 }).then(() => undefined, (e: unknown) => e);
+    const chunked = await ctx.rc
+      .loadBalancedView()
+      .map((b: Uint8Array) => b.length, [big], { chunkSize: 1 })
+      .then(
+        () => undefined,
+        (e: unknown) => e,
+      );
     expect(chunked).toBeInstanceOf(MessageTooLargeError);
     // Many small tasks whose total is over the limit travel in several messages instead.
     const parts = Array.from({ length: 8 }, () => new Uint8Array(300 << 10));
-    expect(await ctx.rc.loadBalancedView().map((b: Uint8Array) => b.length, parts, { chunkSize: 1 })).toEqual(Array(8).fill(300 << 10));
+    expect(await ctx.rc.loadBalancedView().map((b: Uint8Array) => b.length, parts, { chunkSize: 1 })).toEqual(
+      Array(8).fill(300 << 10),
+    );
     expect(await ctx.rc.view().applySync(() => "still fine")).toEqual(["still fine", "still fine"]);
   });
 
   it("a result above the limit fails on the engine with the sizes, instead of being sent", async () => {
-    const err = await ctx.rc.engine(0).apply(() => new Uint8Array(3 << 20)).then(() => undefined, (e: unknown) => e);
+    const err = await ctx.rc
+      .engine(0)
+      .apply(() => new Uint8Array(3 << 20))
+      .then(
+        () => undefined,
+        (e: unknown) => e,
+      );
     expect(err).toBeInstanceOf(RemoteError);
     expect((err as RemoteError).remoteCode).toBe("ERR_PTC_MESSAGE_TOO_LARGE");
     expect((err as Error).message).toMatch(/The result is 3\.0 MiB, more than the cluster's limit of 1\.0 MiB/);

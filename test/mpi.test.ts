@@ -28,7 +28,11 @@ describe.skipIf(missing !== undefined)("mpi launcher", () => {
   const seen = new Set<number>();
 
   beforeAll(async () => {
-    cluster = await startTestCluster(tmp.dir, { n: 3, restart: true, extra: ["--engines", "mpi", "--mpi-args=--oversubscribe"] });
+    cluster = await startTestCluster(tmp.dir, {
+      n: 3,
+      restart: true,
+      extra: ["--engines", "mpi", "--mpi-args=--oversubscribe"],
+    });
     rc = await cluster.connect();
   });
   afterAll(async () => {
@@ -44,7 +48,11 @@ describe.skipIf(missing !== undefined)("mpi launcher", () => {
     expect(cluster.enginePids).toHaveLength(1);
     const places = await rc.view().applySync(() => ({ id: engine.id, mpi: engine.mpi, pid: process.pid }));
     for (const p of places) seen.add(p.pid);
-    expect(places.map((p) => [p.id, p.mpi])).toEqual([[0, { rank: 0, size: 3 }], [1, { rank: 1, size: 3 }], [2, { rank: 2, size: 3 }]]);
+    expect(places.map((p) => [p.id, p.mpi])).toEqual([
+      [0, { rank: 0, size: 3 }],
+      [1, { rank: 1, size: 3 }],
+      [2, { rank: 2, size: 3 }],
+    ]);
     const st = await rc.status();
     expect(st.engines.map((e) => e.mpi?.rank).sort()).toEqual([0, 1, 2]);
     const text = await ptcluster(tmp.dir, ["status"]);
@@ -53,7 +61,10 @@ describe.skipIf(missing !== undefined)("mpi launcher", () => {
   });
 
   it("runs a load-balanced map over the ranks", async () => {
-    const out = await rc.loadBalancedView().map((x: number) => x * 2, Array.from({ length: 100 }, (_, i) => i));
+    const out = await rc.loadBalancedView().map(
+      (x: number) => x * 2,
+      Array.from({ length: 100 }, (_, i) => i),
+    );
     expect(out).toEqual(Array.from({ length: 100 }, (_, i) => i * 2));
   });
 
@@ -66,7 +77,10 @@ describe.skipIf(missing !== undefined)("mpi launcher", () => {
     process.kill(victim!.pid, "SIGKILL");
     // MPI aborts the job: all three engines are gone, then a new job of three registers.
     await waitFor(() => downs.length >= 3, { timeout: 10_000, what: "the job's three engines to go" });
-    await waitFor(() => rc.ids.length === 3 && rc.ids.every((id) => id >= 3), { timeout: 20_000, what: "a replacement job of three engines" });
+    await waitFor(() => rc.ids.length === 3 && rc.ids.every((id) => id >= 3), {
+      timeout: 20_000,
+      what: "a replacement job of three engines",
+    });
     const places = await rc.view().applySync(() => ({ id: engine.id, rank: engine.mpi?.rank, pid: process.pid }));
     for (const p of places) seen.add(p.pid);
     const base = Math.min(...places.map((p) => p.id));
@@ -76,9 +90,18 @@ describe.skipIf(missing !== undefined)("mpi launcher", () => {
 
   it("an mpiexec that fails is reported with its output, at once", async () => {
     const t0 = Date.now();
-    const r = await ptcluster(tmp.dir, ["engines", "-n", "1", "--engines", "mpi", "--mpi-args=--no-such-mpiexec-option"]);
+    const r = await ptcluster(tmp.dir, [
+      "engines",
+      "-n",
+      "1",
+      "--engines",
+      "mpi",
+      "--mpi-args=--no-such-mpiexec-option",
+    ]);
     expect(r.exitCode).not.toBe(0);
-    expect(r.stderr).toMatch(/The engines started by mpiexec -n 1 \(pid \d+\) exited \(code \d+\) before registering:\n[^]*no-such-mpiexec-option/);
+    expect(r.stderr).toMatch(
+      /The engines started by mpiexec -n 1 \(pid \d+\) exited \(code \d+\) before registering:\n[^]*no-such-mpiexec-option/,
+    );
     expect(Date.now() - t0).toBeLessThan(10_000);
   });
 
@@ -91,7 +114,10 @@ describe.skipIf(missing !== undefined)("mpi launcher", () => {
     await waitFor(() => ids.every((id) => rc.ids.includes(id)), { what: "the added engines in rc.ids" });
     const places = await rc.view(ids).applySync(() => ({ id: engine.id, mpi: engine.mpi, pid: process.pid }));
     for (const p of places) seen.add(p.pid);
-    expect(places.map((p) => p.mpi)).toEqual([{ rank: 0, size: 2 }, { rank: 1, size: 2 }]);
+    expect(places.map((p) => p.mpi)).toEqual([
+      { rank: 0, size: 2 },
+      { rank: 1, size: 2 },
+    ]);
     expect(places[1]!.id - places[0]!.id).toBe(1);
   });
 });

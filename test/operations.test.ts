@@ -33,11 +33,14 @@ describe("what a busy engine runs (rc.status, ptcluster status)", () => {
       return 1;
     });
     const engineOf = (s: ClusterStatus) => s.engines.find((e) => e.id === ctx.rc.ids[0]);
-    const first = await waitFor(async () => {
-      const s = await ctx.rc.status();
-      const e = engineOf(s);
-      return e?.current.length === 1 && e.queued === 1 ? s : undefined;
-    }, { what: "status to show spinUntil running and one task queued" });
+    const first = await waitFor(
+      async () => {
+        const s = await ctx.rc.status();
+        const e = engineOf(s);
+        return e?.current.length === 1 && e.queued === 1 ? s : undefined;
+      },
+      { what: "status to show spinUntil running and one task queued" },
+    );
     const e1 = engineOf(first)!;
     expect(e1.current[0]).toMatchObject({ fn: "spinUntil", op: "apply", taskId: busy.msgIds[0] });
     const since = e1.current[0]!.since;
@@ -47,7 +50,9 @@ describe("what a busy engine runs (rc.status, ptcluster status)", () => {
     const row = async () => {
       const r = await ptcluster(ctx.dir, ["status"]);
       expect(r.exitCode).toBe(0);
-      expect(r.stdout).toContain(`Logs: ${join(ctx.dir, "profile_default", "log")} (controller: ${join(ctx.dir, "profile_default", "log", "hub.log")})`);
+      expect(r.stdout).toContain(
+        `Logs: ${join(ctx.dir, "profile_default", "log")} (controller: ${join(ctx.dir, "profile_default", "log", "hub.log")})`,
+      );
       const line = r.stdout.split("\n").find((l) => l.startsWith(`${ctx.rc.ids[0]} `));
       const m = /\bbusy\s+spinUntil \((\d+\.\d)s\)\s+1\s+\d+\s+1$/.exec(line ?? "");
       expect(m, r.stdout).not.toBeNull();
@@ -61,16 +66,25 @@ describe("what a busy engine runs (rc.status, ptcluster status)", () => {
 
     // The JSON form carries the same fields.
     const json = JSON.parse((await ptcluster(ctx.dir, ["status", "--json"])).stdout) as ClusterStatus;
-    expect(engineOf(json)).toMatchObject({ queued: 1, current: [{ fn: "spinUntil", op: "apply", since, taskId: busy.msgIds[0] }] });
-    expect(json.log).toEqual({ dir: join(ctx.dir, "profile_default", "log"), file: join(ctx.dir, "profile_default", "log", "hub.log") });
+    expect(engineOf(json)).toMatchObject({
+      queued: 1,
+      current: [{ fn: "spinUntil", op: "apply", since, taskId: busy.msgIds[0] }],
+    });
+    expect(json.log).toEqual({
+      dir: join(ctx.dir, "profile_default", "log"),
+      file: join(ctx.dir, "profile_default", "log", "hub.log"),
+    });
 
     writeFileSync(marker, "");
     expect(await busy).toEqual(["done"]);
     expect(await behind).toEqual([1]);
-    await waitFor(async () => {
-      const e = engineOf(await ctx.rc.status());
-      return e?.current.length === 0 && e.queued === 0;
-    }, { what: "status to show the engine idle again" });
+    await waitFor(
+      async () => {
+        const e = engineOf(await ctx.rc.status());
+        return e?.current.length === 0 && e.queued === 0;
+      },
+      { what: "status to show the engine idle again" },
+    );
   });
 
   it("names load-balanced map chunks and anonymous functions; tasks waiting in the controller count as unassigned", async () => {
@@ -78,8 +92,14 @@ describe("what a busy engine runs (rc.status, ptcluster status)", () => {
     const marker3 = join(ctx.dir, "spin-done-3");
     const lb = ctx.rc.loadBalancedView();
     const spinning = lb.map(spinUntil, [marker]);
-    const first = await waitFor(async () => (await ctx.rc.status()).engines[0]?.current[0], { what: "the map chunk running" });
-    expect(first).toMatchObject({ fn: "spinUntil", op: "map", taskId: expect.stringMatching(new RegExp(`^${ctx.rc.id}:\\d+$`)) });
+    const first = await waitFor(async () => (await ctx.rc.status()).engines[0]?.current[0], {
+      what: "the map chunk running",
+    });
+    expect(first).toMatchObject({
+      fn: "spinUntil",
+      op: "map",
+      taskId: expect.stringMatching(new RegExp(`^${ctx.rc.id}:\\d+$`)),
+    });
     // Written inline, as an argument: a function without a name.
     const anonymous = lb.apply((m: string) => {
       const fs = require("node:fs") as typeof import("node:fs");
@@ -88,13 +108,18 @@ describe("what a busy engine runs (rc.status, ptcluster status)", () => {
       while (!fs.existsSync(m) && Date.now() < end) Atomics.wait(pause, 0, 0, 5);
       return "anonymous done";
     }, marker3);
-    await waitFor(async () => {
-      const s = await ctx.rc.status();
-      return s.engines[0]?.queued === 1 || s.unassigned === 1;
-    }, { what: "the anonymous task waiting behind the map chunk" });
+    await waitFor(
+      async () => {
+        const s = await ctx.rc.status();
+        return s.engines[0]?.queued === 1 || s.unassigned === 1;
+      },
+      { what: "the anonymous task waiting behind the map chunk" },
+    );
     writeFileSync(marker, "");
     expect(await spinning).toEqual(["done"]);
-    const shown = await waitFor(async () => (await ctx.rc.status()).engines[0]?.current[0], { what: "the anonymous task running" });
+    const shown = await waitFor(async () => (await ctx.rc.status()).engines[0]?.current[0], {
+      what: "the anonymous task running",
+    });
     expect(shown).toMatchObject({ fn: "anonymous", op: "apply", taskId: anonymous.msgIds[0] });
     writeFileSync(marker3, "");
     expect(await anonymous).toBe("anonymous done");
@@ -105,7 +130,12 @@ describe("logs", () => {
   // Not `tempClusterDir()`: it would set PTCLUSTER_DIR for the whole file, under the other describe's cluster.
   const tmp = { dir: mkdtempSync(join(tmpdir(), "ptc-ops-")) };
   const run = (file: string, args: string[]) =>
-    execa(file, args, { env: { PTCLUSTER_DIR: tmp.dir, NO_COLOR: "1" }, reject: false, stdin: "ignore", timeout: 30_000 });
+    execa(file, args, {
+      env: { PTCLUSTER_DIR: tmp.dir, NO_COLOR: "1" },
+      reject: false,
+      stdin: "ignore",
+      timeout: 30_000,
+    });
   const children: Array<ReturnType<typeof run>> = [];
   afterAll(async () => {
     for (const c of children) c.kill("SIGKILL");
@@ -122,7 +152,9 @@ describe("logs", () => {
       let pipedErr = "";
       tty.stdout?.on("data", (d: Buffer) => (ttyOut += d.toString()));
       piped.stderr?.on("data", (d: Buffer) => (pipedErr += d.toString()));
-      await waitFor(() => ttyOut.includes("engine registered") && pipedErr.includes("engine registered"), { what: "both engines to log their registration" });
+      await waitFor(() => ttyOut.includes("engine registered") && pipedErr.includes("engine registered"), {
+        what: "both engines to log their registration",
+      });
     } finally {
       await cluster.stop();
     }
@@ -137,7 +169,8 @@ describe("logs", () => {
     expect(ttyLines.some((l) => /INFO {2}engine\[\d+\] engine registered$/.test(l))).toBe(true);
     const jsonLines = String(p!.stderr).split("\n").filter(Boolean);
     expect(jsonLines.length).toBeGreaterThanOrEqual(2);
-    for (const line of jsonLines) expect(JSON.parse(line)).toMatchObject({ level: expect.any(Number), msg: expect.any(String), pid: pipedPid });
+    for (const line of jsonLines)
+      expect(JSON.parse(line)).toMatchObject({ level: expect.any(Number), msg: expect.any(String), pid: pipedPid });
     expect(await waitExited([children[0]!.pid!, pipedPid!], 5_000)).toEqual([]);
   });
 
@@ -146,7 +179,9 @@ describe("logs", () => {
     children.push(hub);
     let out = "";
     hub.stdout?.on("data", (d: Buffer) => (out += d.toString()));
-    await waitFor(() => out.includes("controller running") && out.includes("Log: "), { what: "the controller's first log line" });
+    await waitFor(() => out.includes("controller running") && out.includes("Log: "), {
+      what: "the controller's first log line",
+    });
     expect((await ptcluster(tmp.dir, ["stop", "--profile", "hubfg"])).exitCode).toBe(0);
     const r = await hub;
     const lines = String(r.stdout).split(/\r?\n/).filter(Boolean);
@@ -156,7 +191,10 @@ describe("logs", () => {
     expect(logLines.some((l) => / hub controller running ports=/.test(l))).toBe(true);
     const logFile = join(tmp.dir, "profile_hubfg", "log", "hub.log");
     expect(lines).toContain(`Log: ${logFile}`);
-    const json = readFileSync(logFile, "utf8").trim().split("\n").map((l) => JSON.parse(l) as { msg: string });
+    const json = readFileSync(logFile, "utf8")
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l) as { msg: string });
     expect(json.map((j) => j.msg)).toEqual(expect.arrayContaining(["controller running", "controller stopping"]));
   });
 
@@ -169,10 +207,17 @@ describe("logs", () => {
     let started = false;
     try {
       // pino opens log files asynchronously: the engine's may appear just after `start` returns.
-      const liveFiles = await waitFor(() => {
-        const files = readdirSync(logDir);
-        return ["hub-live.log", "controller-live.stderr", `engine-${running.enginePids[0]}.log`].every((f) => files.includes(f)) ? files : undefined;
-      }, { what: "the running cluster's log files" });
+      const liveFiles = await waitFor(
+        () => {
+          const files = readdirSync(logDir);
+          return ["hub-live.log", "controller-live.stderr", `engine-${running.enginePids[0]}.log`].every((f) =>
+            files.includes(f),
+          )
+            ? files
+            : undefined;
+        },
+        { what: "the running cluster's log files" },
+      );
       expect(liveFiles.filter((f) => f.startsWith("engine-local-"))).toHaveLength(2);
       for (const f of liveFiles) age(f, longAgo);
       // A process that is alive (this one) owns a log as an engine would.
@@ -183,15 +228,25 @@ describe("logs", () => {
       writeFileSync(join(logDir, "notes.txt"), "");
       age("notes.txt", longAgo);
       // 70 files of dead writers (pids above Linux's pid_max, 2^22), a minute apart, of each kind.
-      const kinds = (pid: number, i: number) => [`engine-${pid}.log`, `engine-local-${pid}-1.stdout`, `engine-ssh-${pid}-3.stderr`, `hub-gone${i}.log`, `controller-gone${i}.stderr`][i % 5] as string;
+      const kinds = (pid: number, i: number) =>
+        [
+          `engine-${pid}.log`,
+          `engine-local-${pid}-1.stdout`,
+          `engine-ssh-${pid}-3.stderr`,
+          `hub-gone${i}.log`,
+          `controller-gone${i}.stderr`,
+        ][i % 5] as string;
       for (let i = 0; i < 70; i++) {
         const f = kinds(4_194_304 + i, i);
         writeFileSync(join(logDir, f), "");
         age(f, new Date(Date.now() - (i + 1) * 60_000));
       }
       const isLive = (f: string) => liveFiles.includes(f) || f === ownLog || f === "notes.txt";
-      const staleBefore = readdirSync(logDir).filter((f) => !isLive(f))
-        .map((f) => ({ f, t: statSync(join(logDir, f)).mtimeMs })).sort((x, y) => y.t - x.t).map((x) => x.f);
+      const staleBefore = readdirSync(logDir)
+        .filter((f) => !isLive(f))
+        .map((f) => ({ f, t: statSync(join(logDir, f)).mtimeMs }))
+        .sort((x, y) => y.t - x.t)
+        .map((x) => x.f);
       expect(staleBefore).toHaveLength(70);
       const c = await ptcluster(tmp.dir, ["start", "-n", "0", "--profile", "prune", "--cluster-id", "c"]);
       expect(c.exitCode, c.stderr).toBe(0);

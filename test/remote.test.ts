@@ -12,7 +12,14 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Client } from "@ptcluster/client";
 import { profilePaths } from "@ptcluster/protocol";
 import { BIN, expectGone, ptcluster, startTestCluster, tempClusterDir, type TestCluster } from "./helpers/cluster.js";
-import { createTestNet, netnsUnavailable, startSshd, type NetHost, type TestNet, type TestSshd } from "./helpers/netns.js";
+import {
+  createTestNet,
+  netnsUnavailable,
+  startSshd,
+  type NetHost,
+  type TestNet,
+  type TestSshd,
+} from "./helpers/netns.js";
 import { lines, scratchDir } from "./helpers/lb.js";
 import { waitFor } from "./helpers/wait.js";
 
@@ -55,7 +62,17 @@ describe.skipIf(unavailable !== undefined)("remote engines over TCP (hosts in ne
 
   /** Starts `ptcluster engine --file` by hand inside a host, with its own host name. */
   const engineOn = (host: NetHost, name: string) => {
-    const p = net.run(host, "unshare", ["--uts", "sh", "-c", `hostname ${name} && exec "${process.execPath}" "${BIN}" engine --file "${join(fileDir, "engine.json")}"`], { stdin: "ignore", reject: false });
+    const p = net.run(
+      host,
+      "unshare",
+      [
+        "--uts",
+        "sh",
+        "-c",
+        `hostname ${name} && exec "${process.execPath}" "${BIN}" engine --file "${join(fileDir, "engine.json")}"`,
+      ],
+      { stdin: "ignore", reject: false },
+    );
     engines.push({ pid: p.pid as number, host, done: p });
     return p;
   };
@@ -63,7 +80,10 @@ describe.skipIf(unavailable !== undefined)("remote engines over TCP (hosts in ne
   beforeAll(async () => {
     net = createTestNet(3);
     // A fixed engine port, as a firewall between hosts would need (on the test bridge's address only).
-    cluster = await startTestCluster(tmp.dir, { n: 0, extra: ["--ip", net.controllerIp, "--curve", "--engine-port", "47311"] });
+    cluster = await startTestCluster(tmp.dir, {
+      n: 0,
+      extra: ["--ip", net.controllerIp, "--curve", "--engine-port", "47311"],
+    });
     rc = await cluster.connect();
     rc.on("engine_down", (d) => downs.push(d));
     rc.on("engine_up", (e) => ups.push(e.id));
@@ -76,7 +96,10 @@ describe.skipIf(unavailable !== undefined)("remote engines over TCP (hosts in ne
     await rc?.close();
     await cluster?.stop();
     // Engines of other hosts are not signalled by pid: the controller told them to stop.
-    await expectGone(engines.map((e) => e.pid), 3_000);
+    await expectGone(
+      engines.map((e) => e.pid),
+      3_000,
+    );
     await net?.destroy();
     if (fileDir) rmSync(fileDir, { recursive: true, force: true });
     tmp.cleanup();
@@ -84,7 +107,11 @@ describe.skipIf(unavailable !== undefined)("remote engines over TCP (hosts in ne
 
   it("engines started by hand on two hosts register over TCP with CURVE; status shows their hosts", async () => {
     expect(cluster.ids).toEqual([]);
-    const file = JSON.parse(readFileSync(join(fileDir, "engine.json"), "utf8")) as { host: string; port: number; curve?: unknown };
+    const file = JSON.parse(readFileSync(join(fileDir, "engine.json"), "utf8")) as {
+      host: string;
+      port: number;
+      curve?: unknown;
+    };
     expect([file.host, file.port, typeof file.curve]).toEqual([net.controllerIp, 47311, "object"]);
     expect(statSync(join(fileDir, "engine.json")).mode & 0o777).toBe(0o600);
     // Each engine process is watched through `engines`; its exit is awaited in afterAll.
@@ -116,7 +143,9 @@ describe.skipIf(unavailable !== undefined)("remote engines over TCP (hosts in ne
     const N = 40;
     const m = rc.loadBalancedView().map(logged, range(N), { chunkSize: 1, scope: { wd: dir, hold: 60 } });
     // Cut while the victim is working.
-    await waitFor(() => range(N).some((i) => lines(join(dir, `item-${i}`)).includes(String(victim.id))), { what: "a task on the victim" });
+    await waitFor(() => range(N).some((i) => lines(join(dir, `item-${i}`)).includes(String(victim.id))), {
+      what: "a task on the victim",
+    });
     await net.cut(net.hosts[0]!, 1_000);
     const out: number[] = [];
     for await (const v of m) out.push(v);
@@ -131,11 +160,16 @@ describe.skipIf(unavailable !== undefined)("remote engines over TCP (hosts in ne
     const victim = (await rc.status()).engines.find((e) => e.host === "hostb")!;
     const N = 30;
     const m = rc.loadBalancedView().map(logged, range(N), { chunkSize: 1, scope: { wd: dir, hold: 100 } });
-    await waitFor(() => range(N).some((i) => lines(join(dir, `item-${i}`)).includes(String(victim.id))), { what: "a task on the victim" });
+    await waitFor(() => range(N).some((i) => lines(join(dir, `item-${i}`)).includes(String(victim.id))), {
+      what: "a task on the victim",
+    });
     const cutAt = Date.now();
     await net.link(net.hosts[0]!, false);
     try {
-      await waitFor(() => downs.some((d) => d.id === victim.id), { timeout: 10_000, what: "the cut-off engine to be declared dead" });
+      await waitFor(() => downs.some((d) => d.id === victim.id), {
+        timeout: 10_000,
+        what: "the cut-off engine to be declared dead",
+      });
       // Six missed 500 ms heartbeats: about 3 s, well within the 5 s the issue allows.
       expect(Date.now() - cutAt).toBeLessThan(5_000);
     } finally {
@@ -146,7 +180,8 @@ describe.skipIf(unavailable !== undefined)("remote engines over TCP (hosts in ne
     // One result per item, all correct: the victim's late results (if any) were ignored.
     expect(out).toEqual(range(N).map((i) => i * 2));
     const moved = range(N).filter((i) => lines(join(dir, `item-${i}`)).length === 2);
-    for (const i of moved) expect(lines(join(dir, `item-${i}`))[0], `first run of moved item ${i}`).toBe(String(victim.id));
+    for (const i of moved)
+      expect(lines(join(dir, `item-${i}`))[0], `first run of moved item ${i}`).toBe(String(victim.id));
     expect(moved.length).toBeGreaterThanOrEqual(1);
     // The engine hears the controller again and registers anew, under its id.
     await waitFor(() => rc.ids.includes(victim.id), { timeout: 15_000, what: "the engine to register again" });
@@ -156,13 +191,21 @@ describe.skipIf(unavailable !== undefined)("remote engines over TCP (hosts in ne
   });
 
   it("--location advertises another address than the one bound (NAT, wildcard binds); engines use it", async () => {
-    const nat = await startTestCluster(tmp.dir, { profile: "nat", n: 0, extra: ["--ip", "0.0.0.0", "--location", net.controllerIp, "--curve"] });
+    const nat = await startTestCluster(tmp.dir, {
+      profile: "nat",
+      n: 0,
+      extra: ["--ip", "0.0.0.0", "--location", net.controllerIp, "--curve"],
+    });
     const dir = mkdtempSync(join(tmpdir(), "ptc-natfile-"));
     try {
       const paths = profilePaths("nat");
-      for (const f of [paths.clientFile, paths.engineFile]) expect((JSON.parse(readFileSync(f, "utf8")) as { host: string }).host).toBe(net.controllerIp);
+      for (const f of [paths.clientFile, paths.engineFile])
+        expect((JSON.parse(readFileSync(f, "utf8")) as { host: string }).host).toBe(net.controllerIp);
       copyFileSync(paths.engineFile, join(dir, "engine.json"));
-      const p = net.run(net.hosts[1]!, process.execPath, [BIN, "engine", "--file", join(dir, "engine.json")], { stdin: "ignore", reject: false });
+      const p = net.run(net.hosts[1]!, process.execPath, [BIN, "engine", "--file", join(dir, "engine.json")], {
+        stdin: "ignore",
+        reject: false,
+      });
       engines.push({ pid: p.pid as number, host: net.hosts[1]!, done: p });
       const nrc = await nat.connect();
       try {
@@ -189,8 +232,19 @@ describe.skipIf(unavailable !== undefined)("remote engines over TCP (hosts in ne
       host = net.hosts[2]!;
       sshd = await startSshd(net, host);
       sc = await startTestCluster(tmp.dir, {
-        profile: sshTmp.profile, restart: true, n: 2,
-        extra: ["--engines", "ssh", "--hosts", `${host.ip}:2`, "--ip", net.controllerIp, "--curve", `--ssh-options=${sshd.sshOptions}`],
+        profile: sshTmp.profile,
+        restart: true,
+        n: 2,
+        extra: [
+          "--engines",
+          "ssh",
+          "--hosts",
+          `${host.ip}:2`,
+          "--ip",
+          net.controllerIp,
+          "--curve",
+          `--ssh-options=${sshd.sshOptions}`,
+        ],
       });
       src = await sc.connect();
     });
@@ -200,13 +254,17 @@ describe.skipIf(unavailable !== undefined)("remote engines over TCP (hosts in ne
         await sc?.stop();
       }
       // Nothing of the cluster is left on the remote host: only sshd runs in its namespace.
-      const left = execaSync("ip", ["netns", "pids", host.ns]).stdout.split("\n").filter(Boolean).map(Number).filter((p) => {
-        try {
-          return !execaSync("cat", [`/proc/${p}/cmdline`]).stdout.includes("sshd");
-        } catch {
-          return false;
-        }
-      });
+      const left = execaSync("ip", ["netns", "pids", host.ns])
+        .stdout.split("\n")
+        .filter(Boolean)
+        .map(Number)
+        .filter((p) => {
+          try {
+            return !execaSync("cat", [`/proc/${p}/cmdline`]).stdout.includes("sshd");
+          } catch {
+            return false;
+          }
+        });
       await expectGone(left, 3_000);
       await sshd?.stop();
     });
@@ -214,13 +272,16 @@ describe.skipIf(unavailable !== undefined)("remote engines over TCP (hosts in ne
     it("starts engines over ssh; the connection file travels on the session, not on the remote disk", async () => {
       expect(sc.ids).toEqual([0, 1]);
       // The launch processes here are the ssh clients.
-      for (const pid of sc.enginePids) expect(execaSync("cat", [`/proc/${pid}/cmdline`]).stdout.split("\0")[0]).toMatch(/ssh$/);
+      for (const pid of sc.enginePids)
+        expect(execaSync("cat", [`/proc/${pid}/cmdline`]).stdout.split("\0")[0]).toMatch(/ssh$/);
       const info = await src.view().applySync(() => ({
         ssh: process.env["SSH_CONNECTION"],
         argv: (require("node:fs") as typeof import("node:fs")).readFileSync("/proc/self/cmdline", "utf8").split("\0"),
       }));
       for (const i of info) {
-        expect(i.ssh).toMatch(new RegExp(`${net.controllerIp.replace(/\./g, "\\.")} \\d+ ${host.ip.replace(/\./g, "\\.")} 22`));
+        expect(i.ssh).toMatch(
+          new RegExp(`${net.controllerIp.replace(/\./g, "\\.")} \\d+ ${host.ip.replace(/\./g, "\\.")} 22`),
+        );
         expect(i.argv[i.argv.indexOf("--file") + 1]).toBe("-");
       }
       const out = await src.loadBalancedView().map((x: number) => x + 1, range(50));
@@ -238,7 +299,10 @@ describe.skipIf(unavailable !== undefined)("remote engines over TCP (hosts in ne
       // Through the launcher, not the heartbeat window (3 s).
       expect(Date.now() - t0).toBeLessThan(2_000);
       expect(gone.find((d) => d.id === victim.id)!.reason).toMatch(/launch ended/);
-      await waitFor(() => src.ids.length === 2 && !src.ids.includes(victim.id), { timeout: 15_000, what: "a replacement engine" });
+      await waitFor(() => src.ids.length === 2 && !src.ids.includes(victim.id), {
+        timeout: 15_000,
+        what: "a replacement engine",
+      });
       const hosts = await src.view().applySync(() => process.env["SSH_CONNECTION"]?.split(" ")[2]);
       expect(hosts).toEqual([host.ip, host.ip]);
     });
@@ -267,7 +331,15 @@ describe.skipIf(unavailable !== undefined)("remote engines over TCP (hosts in ne
     });
 
     it("refuses ssh engines for a controller bound to loopback, before starting anything", async () => {
-      const r = await ptcluster(tmp.dir, ["start", "--profile", "ssh-loop", "--engines", "ssh", "--hosts", `${host.ip}:1`]);
+      const r = await ptcluster(tmp.dir, [
+        "start",
+        "--profile",
+        "ssh-loop",
+        "--engines",
+        "ssh",
+        "--hosts",
+        `${host.ip}:1`,
+      ]);
       expect(r.exitCode).not.toBe(0);
       expect(r.stderr).toMatch(/cannot reach a controller bound to 127\.0\.0\.1/);
       // Nothing was started for that profile.

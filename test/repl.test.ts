@@ -21,7 +21,10 @@ afterEach(() => {
 async function openRepl(profile: string, ids: number[]): Promise<{ s: PtySession; pids: number[] }> {
   const s = spawnInPty([process.execPath, BIN, "repl", "--profile", profile], { PTCLUSTER_DIR: tmp.dir });
   sessions.push(s);
-  await s.waitFor(new RegExp(`Connected to profile ${profile}: engines \\[${ids.join(", ")}\\][^\\n]*\\n[\\s\\S]*ptcluster> $`), { timeout: 20_000 });
+  await s.waitFor(
+    new RegExp(`Connected to profile ${profile}: engines \\[${ids.join(", ")}\\][^\\n]*\\n[\\s\\S]*ptcluster> $`),
+    { timeout: 20_000 },
+  );
   return { s, pids: s.pids() };
 }
 
@@ -37,7 +40,10 @@ async function enter(s: PtySession, line: string): Promise<string> {
 async function ends(s: PtySession, pids: number[], withinMs: number) {
   const since = Date.now();
   const timeout = new Promise<never>((_, reject) =>
-    setTimeout(() => reject(new Error(`the REPL did not exit within ${withinMs} ms; it shows:\n${s.text()}`)), withinMs).unref(),
+    setTimeout(
+      () => reject(new Error(`the REPL did not exit within ${withinMs} ms; it shows:\n${s.text()}`)),
+      withinMs,
+    ).unref(),
   );
   const exit = await Promise.race([s.exited, timeout]);
   await expectGone(pids, 2_000);
@@ -64,7 +70,11 @@ describe("the README's REPL walk-through, at a terminal", () => {
 
   it("prints the startup line, then exactly what README shows for each line", async () => {
     const steps = readmeReplLines();
-    expect(steps.map((x) => x.input)).toEqual(["rc.ids", 'await rc.view().applySync(() => "Hello, World")', "await rc.view().map((x) => x * x, [1, 2, 3, 4, 5, 6, 7, 8])"]);
+    expect(steps.map((x) => x.input)).toEqual([
+      "rc.ids",
+      'await rc.view().applySync(() => "Hello, World")',
+      "await rc.view().map((x) => x * x, [1, 2, 3, 4, 5, 6, 7, 8])",
+    ]);
     const { s, pids } = await openRepl("default", [0, 1, 2, 3]);
     expect(s.text()).toMatch(/`rc` is your client; try `await rc\.view\(\)\.applySync\(\(\) => "Hello, World"\)`/);
     for (const step of steps) expect(await enter(s, step.input), step.input).toBe(step.output);
@@ -109,20 +119,27 @@ describe("ptcluster repl", () => {
     expect(out).toMatch(/^ {2}\[0\] ReferenceError: undefinedThing is not defined$/m);
     expect(out).toMatch(/^ {2}\[1\] ReferenceError: undefinedThing is not defined$/m);
     expect(out).toMatch(/^ {4}at \S+:\d+:\d+ \(engine [01]\)$/m); // the first frame on the engine
-    expect(out).toMatch(/UndefinedNameError: `undefinedThing` is not defined on engine [01]\. .*push\(\{ undefinedThing \}\)/); // the advice, once
+    expect(out).toMatch(
+      /UndefinedNameError: `undefinedThing` is not defined on engine [01]\. .*push\(\{ undefinedThing \}\)/,
+    ); // the advice, once
     expect(out.match(/Shipped functions see only/g)).toHaveLength(1);
     // Nothing of ptcluster's own machinery (local or remote) is printed.
     expect(out).not.toMatch(/channel\.js|worker\.js|direct-view\.js/);
     // The whole error is kept: every engine's error, with its stack on the engine.
     expect(await enter(s, "_error.errors.length")).toMatch(/^2\n$/);
-    expect(await enter(s, "_error.errors.map((e) => e.constructor.name + ' ' + e.engineId).join()")).toMatch(/'UndefinedNameError 0,UndefinedNameError 1'/);
+    expect(await enter(s, "_error.errors.map((e) => e.constructor.name + ' ' + e.engineId).join()")).toMatch(
+      /'UndefinedNameError 0,UndefinedNameError 1'/,
+    );
     expect(await enter(s, "_error.errors[1].remoteStack.split('\\n').length > 2")).toMatch(/^true\n$/);
     s.type(".exit\r");
     expect(await ends(s, pids, 8_000)).toMatchObject({ code: 0 });
   });
 
   it("piped input with an error finishes every line and exits", async () => {
-    const r = await ptcluster(tmp.dir, ["repl", "--profile", "two"], { input: "undefinedThing\n1+1\n", timeout: 10_000 });
+    const r = await ptcluster(tmp.dir, ["repl", "--profile", "two"], {
+      input: "undefinedThing\n1+1\n",
+      timeout: 10_000,
+    });
     expect(r.timedOut, r.stdout).toBe(false);
     expect(r.exitCode).toBe(0);
     expect(r.stdout).toMatch(/Uncaught ReferenceError: undefinedThing is not defined/);
@@ -131,25 +148,38 @@ describe("ptcluster repl", () => {
 
   it("piped input with errors, shown at a terminal (`echo … | ptcluster repl`), finishes every line and exits", async () => {
     const lines = "await rc.view().applySync(() => undefinedThing)\\n_error.errors.length\\nundefinedThing\\n1+1\\n";
-    const s = spawnInPty(["sh", "-c", `printf '${lines}' | '${process.execPath}' '${BIN}' repl --profile two`], { PTCLUSTER_DIR: tmp.dir });
+    const s = spawnInPty(["sh", "-c", `printf '${lines}' | '${process.execPath}' '${BIN}' repl --profile two`], {
+      PTCLUSTER_DIR: tmp.dir,
+    });
     sessions.push(s);
-    const timeout = new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`no exit within 15 s:\n${s.text()}`)), 15_000).unref());
+    const timeout = new Promise<never>((_, reject) =>
+      setTimeout(() => reject(new Error(`no exit within 15 s:\n${s.text()}`)), 15_000).unref(),
+    );
     expect((await Promise.race([s.exited, timeout])).code).toBe(0);
-    expect(s.text()).toMatch(/CompositeError: 2 of 2 engines failed[\s\S]*_error\.errors\.length\n2\n[\s\S]*Uncaught ReferenceError: undefinedThing is not defined\nptcluster> 1\+1\n2\n/);
+    expect(s.text()).toMatch(
+      /CompositeError: 2 of 2 engines failed[\s\S]*_error\.errors\.length\n2\n[\s\S]*Uncaught ReferenceError: undefinedThing is not defined\nptcluster> 1\+1\n2\n/,
+    );
   });
 
   it("piped lines run one at a time, as typed ones do (`_error` of the line above is there), and `.exit` ends the REPL while the pipe stays open", async () => {
-    const child = spawn(process.execPath, [BIN, "repl", "--profile", "two"], { env: { ...process.env, PTCLUSTER_DIR: tmp.dir }, stdio: ["pipe", "pipe", "pipe"] });
+    const child = spawn(process.execPath, [BIN, "repl", "--profile", "two"], {
+      env: { ...process.env, PTCLUSTER_DIR: tmp.dir },
+      stdio: ["pipe", "pipe", "pipe"],
+    });
     try {
       let out = "";
       child.stdout.on("data", (d: Buffer) => (out += d.toString()));
       child.stderr.on("data", (d: Buffer) => (out += d.toString()));
       const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
       // The writer never closes its end: only `.exit` can end the REPL.
-      child.stdin.write("await rc.view().applySync(() => undefinedThing)\n_error.errors.length\nconst r = await rc.view().applySync(() => 21)\nr.map((x) => x * 2)\n.exit\n");
+      child.stdin.write(
+        "await rc.view().applySync(() => undefinedThing)\n_error.errors.length\nconst r = await rc.view().applySync(() => 21)\nr.map((x) => x * 2)\n.exit\n",
+      );
       const timeout = new Promise<"timeout">((resolve) => setTimeout(() => resolve("timeout"), 8_000).unref());
       expect(await Promise.race([exited, timeout]), out).toBe(0);
-      expect(out).toMatch(/CompositeError: 2 of 2 engines failed[\s\S]*\nptcluster> 2\nptcluster> undefined\nptcluster> \[ 42, 42 \]\n/);
+      expect(out).toMatch(
+        /CompositeError: 2 of 2 engines failed[\s\S]*\nptcluster> 2\nptcluster> undefined\nptcluster> \[ 42, 42 \]\n/,
+      );
     } finally {
       if (child.exitCode === null) child.kill("SIGKILL");
       child.stdin.destroy();
@@ -157,7 +187,10 @@ describe("ptcluster repl", () => {
   });
 
   it("piped input whose awaited remote call fails also exits, after printing it", async () => {
-    const r = await ptcluster(tmp.dir, ["repl", "--profile", "two"], { input: "await rc.view().applySync(() => undefinedThing)\n", timeout: 10_000 });
+    const r = await ptcluster(tmp.dir, ["repl", "--profile", "two"], {
+      input: "await rc.view().applySync(() => undefinedThing)\n",
+      timeout: 10_000,
+    });
     expect(r.timedOut, r.stdout).toBe(false);
     expect(r.exitCode).toBe(0);
     expect(r.stdout).toMatch(/CompositeError: 2 of 2 engines failed/);
@@ -182,7 +215,15 @@ describe("util.inspect of errors from engines", () => {
 
   it("a CompositeError: a line per engine (first line of each message, the map item), one frame, the advice once; beyond 20 engines the rest are named on one line", () => {
     const errors: Error[] = [
-      new UndefinedNameError({ engineId: 0, name: "ReferenceError", message: "x is not defined", stack: remoteStack("ReferenceError", "x is not defined") }, "x"),
+      new UndefinedNameError(
+        {
+          engineId: 0,
+          name: "ReferenceError",
+          message: "x is not defined",
+          stack: remoteStack("ReferenceError", "x is not defined"),
+        },
+        "x",
+      ),
       remote(1, "first line\nsecond line", { item: 7 }),
       new EngineLostError(2),
       ...Array.from({ length: 22 }, (_, i) => remote(i + 3)),

@@ -11,10 +11,16 @@ describe("resource limits", () => {
     const resets: number[] = [];
     ctx.rc.on("engine_reset", (r) => resets.push(r.id));
     const pid = await ctx.rc.engine(0).apply(() => engine.pid);
-    const err = await ctx.rc.engine(0).apply(() => {
-      const hog: number[][] = [];
-      for (;;) hog.push(new Array(1_000_000).fill(1));
-    }).then(() => undefined, (e: unknown) => e);
+    const err = await ctx.rc
+      .engine(0)
+      .apply(() => {
+        const hog: number[][] = [];
+        for (;;) hog.push(new Array(1_000_000).fill(1));
+      })
+      .then(
+        () => undefined,
+        (e: unknown) => e,
+      );
     expect(err).toBeInstanceOf(ResourceLimitError);
     expect((err as ResourceLimitError).code).toBe("ERR_PTC_OUT_OF_MEMORY");
     expect((err as ResourceLimitError).engineId).toBe(0);
@@ -23,10 +29,16 @@ describe("resource limits", () => {
     expect(ctx.rc.ids).toEqual([0]);
     expect(await ctx.rc.engine(0).apply(() => [engine.id, engine.pid])).toEqual([0, pid]);
     // Through the load-balanced view too: the error comes back, it is not retried onto other engines.
-    const lbErr = await ctx.rc.loadBalancedView().apply(() => {
-      const hog: string[] = [];
-      for (;;) hog.push("x".repeat(1 << 20) + hog.length);
-    }).then(() => undefined, (e: unknown) => e);
+    const lbErr = await ctx.rc
+      .loadBalancedView()
+      .apply(() => {
+        const hog: string[] = [];
+        for (;;) hog.push("x".repeat(1 << 20) + hog.length);
+      })
+      .then(
+        () => undefined,
+        (e: unknown) => e,
+      );
     expect(lbErr).toBeInstanceOf(ResourceLimitError);
     expect(await ctx.rc.loadBalancedView().apply(() => 42)).toBe(42);
   });

@@ -16,7 +16,10 @@ describe("engine replacement", () => {
     const victim = ctx.rc.ids[0]!;
     const pid = await ctx.rc.engine(victim).apply(() => engine.pid);
     process.kill(pid, "SIGKILL");
-    await waitFor(() => downs.includes(victim) && ups.length === 1, { what: "engine_down for the victim and one engine_up", timeout: 10_000 });
+    await waitFor(() => downs.includes(victim) && ups.length === 1, {
+      what: "engine_down for the victim and one engine_up",
+      timeout: 10_000,
+    });
     const replacement = ups[0]!;
     expect(replacement.id).toBe(2);
     expect(replacement.pid).not.toBe(pid);

@@ -2,7 +2,14 @@ import { describe, expect, it } from "vitest";
 import { strict as assert } from "node:assert";
 import { existsSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { CompositeError, RemoteError, ResultTimeoutError, StreamConsumedError, TaskCancelledError, type MapResult } from "@ptcluster/client";
+import {
+  CompositeError,
+  RemoteError,
+  ResultTimeoutError,
+  StreamConsumedError,
+  TaskCancelledError,
+  type MapResult,
+} from "@ptcluster/client";
 import { useCluster } from "./helpers/cluster.js";
 import { countingGenerator, filesStartingWith, scratchDir } from "./helpers/lb.js";
 import { waitFor } from "./helpers/wait.js";
@@ -50,7 +57,10 @@ const failsOn3 = (x: number): number => {
 /** Runs on an engine: names of files in `dir` starting with `prefix` (after every task sent to it before). */
 const probeFiles = (dir: string, prefix: string): string[] => {
   const fs = require("node:fs") as typeof import("node:fs");
-  return fs.readdirSync(dir).filter((f) => f.startsWith(prefix)).sort();
+  return fs
+    .readdirSync(dir)
+    .filter((f) => f.startsWith(prefix))
+    .sort();
 };
 
 const ctx = useCluster({ n: 2 });
@@ -65,7 +75,10 @@ describe("map results are full promises with the AsyncResult methods", () => {
     expect(m.successful()).toBeUndefined();
     expect(m.progress).toBe(0);
     expect(m.total).toBe(6);
-    const late = await m.get(50).then(() => undefined, (e: unknown) => e);
+    const late = await m.get(50).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     expect(late).toBeInstanceOf(ResultTimeoutError);
     expect(await m.wait(20)).toBe(false);
     let finallyRan = false;
@@ -144,7 +157,10 @@ describe("DirectView map iterates in input order as blocks arrive", () => {
   it("the first block is yielded while the second runs", async () => {
     const [first, second] = ctx.rc.ids as [number, number];
     const dir = work("dv-first");
-    const m = ctx.rc.view([first, second]).with({ scope: { wd: dir, slowEngine: second } }).map(blockGated, range(6));
+    const m = ctx.rc
+      .view([first, second])
+      .with({ scope: { wd: dir, slowEngine: second } })
+      .map(blockGated, range(6));
     const it = m[Symbol.asyncIterator]();
     for (const x of [0, 1, 2]) expect(await it.next()).toEqual({ done: false, value: x * 10 });
     expect(m.ready()).toBe(false);
@@ -157,7 +173,10 @@ describe("DirectView map iterates in input order as blocks arrive", () => {
   it("a later block that arrives first waits for the one before it", async () => {
     const [first, second] = ctx.rc.ids as [number, number];
     const dir = work("dv-later");
-    const m = ctx.rc.view([first, second]).with({ scope: { wd: dir, slowEngine: first } }).map(blockGated, range(6));
+    const m = ctx.rc
+      .view([first, second])
+      .with({ scope: { wd: dir, slowEngine: first } })
+      .map(blockGated, range(6));
     const seen: number[] = [];
     const loop = (async () => {
       for await (const v of m) seen.push(v);
@@ -175,8 +194,30 @@ describe("DirectView map iterates in input order as blocks arrive", () => {
 describe("a map's result, on either view, is awaitable and iterable as often as wanted", () => {
   const views = [
     // `early`: items an iterator can get before the last is let through (a DirectView delivers whole blocks).
-    { name: "lb.map", early: (n: number) => n - 1, map: (dir: string, n: number) => ctx.rc.loadBalancedView().map(lastGated, range(n), range(n).map(() => n - 1), { chunkSize: 1, scope: { wd: dir } }) },
-    { name: "dv.map", early: (n: number) => n / 2, map: (dir: string, n: number) => ctx.rc.view().with({ scope: { wd: dir } }).map(lastGated, range(n), range(n).map(() => n - 1)) },
+    {
+      name: "lb.map",
+      early: (n: number) => n - 1,
+      map: (dir: string, n: number) =>
+        ctx.rc.loadBalancedView().map(
+          lastGated,
+          range(n),
+          range(n).map(() => n - 1),
+          { chunkSize: 1, scope: { wd: dir } },
+        ),
+    },
+    {
+      name: "dv.map",
+      early: (n: number) => n / 2,
+      map: (dir: string, n: number) =>
+        ctx.rc
+          .view()
+          .with({ scope: { wd: dir } })
+          .map(
+            lastGated,
+            range(n),
+            range(n).map(() => n - 1),
+          ),
+    },
   ];
   for (const v of views) {
     it(`${v.name}: two iterators, one started late, await then iterate, iterate twice, iterate after completion`, async () => {
@@ -232,7 +273,11 @@ describe("a map's result, on either view, is awaitable and iterable as often as 
     const it = m[Symbol.asyncIterator]();
     const early: number[] = [];
     for (let k = 0; k < N - 1; k++) early.push((await it.next()).value as number);
-    expect(early.sort((x, y) => x - y)).toEqual(range(N).slice(1).map((x) => x * 10));
+    expect(early.sort((x, y) => x - y)).toEqual(
+      range(N)
+        .slice(1)
+        .map((x) => x * 10),
+    );
     open(dir);
     expect(await it.next()).toEqual({ done: false, value: 0 });
     expect(await it.next()).toEqual({ done: true, value: undefined });
@@ -277,7 +322,9 @@ describe("breaking out of a loop over a map cancels what is left", () => {
     const seen: number[] = [];
     for await (const v of m) {
       seen.push(v);
-      await waitFor(() => existsSync(join(dir, "busy-1")) && existsSync(join(dir, "busy-2")), { what: "items 1 and 2 to start" });
+      await waitFor(() => existsSync(join(dir, "busy-1")) && existsSync(join(dir, "busy-2")), {
+        what: "items 1 and 2 to start",
+      });
       break;
     }
     expect(seen).toEqual([0]);
@@ -292,7 +339,10 @@ describe("breaking out of a loop over a map cancels what is left", () => {
     const [first, second] = ctx.rc.ids as [number, number];
     // Blocks: [-2, -1, 0] on the first engine; [1, 3, 4] on the second (item 1 holds it until cancelled).
     const items = [-2, -1, 0, 1, 3, 4];
-    const m = ctx.rc.view([first, second]).with({ scope: { wd: dir } }).map(farm, items);
+    const m = ctx.rc
+      .view([first, second])
+      .with({ scope: { wd: dir } })
+      .map(farm, items);
     for await (const v of m) {
       expect(v).toBe(-2);
       await waitFor(() => existsSync(join(dir, "busy-1")), { what: "item 1 to start" });
@@ -300,7 +350,9 @@ describe("breaking out of a loop over a map cancels what is left", () => {
     }
     const err = await m.catch((e: unknown) => e);
     expect(err).toBeInstanceOf(CompositeError);
-    expect((err as CompositeError).errors.map((e) => (e as TaskCancelledError).code)).toEqual(["ERR_PTC_TASK_CANCELLED"]);
+    expect((err as CompositeError).errors.map((e) => (e as TaskCancelledError).code)).toEqual([
+      "ERR_PTC_TASK_CANCELLED",
+    ]);
     await expectIdle(dir);
     expect(filesStartingWith(dir, "cleanup-")).toEqual(["cleanup-1"]);
   });
@@ -321,10 +373,13 @@ describe("a map runs to completion on its own", () => {
     const m = ctx.rc.loadBalancedView().map((x: number) => x * 2, gen, { maxInFlight });
     // Waits on the map's own state, never on the result: the map must get there by itself.
     const inFlight: number[] = [];
-    await waitFor(() => {
-      inFlight.push(stats.pulled - m.progress);
-      return m.ready();
-    }, { what: "the map to finish unobserved", interval: 2 });
+    await waitFor(
+      () => {
+        inFlight.push(stats.pulled - m.progress);
+        return m.ready();
+      },
+      { what: "the map to finish unobserved", interval: 2 },
+    );
     expect(stats.finished).toBe(true);
     expect(m.progress).toBe(300);
     expect(m.total).toBe(300);
@@ -349,7 +404,11 @@ describe("imap is the one-pass stream", () => {
     expect(() => s[Symbol.asyncIterator]()).toThrow(StreamConsumedError);
     const rest: number[] = [];
     for (let r = await it.next(); !r.done; r = await it.next()) rest.push(r.value);
-    expect(rest).toEqual(range(20).slice(1).map((x) => x * 3));
+    expect(rest).toEqual(
+      range(20)
+        .slice(1)
+        .map((x) => x * 3),
+    );
     const err = await collect(s).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(StreamConsumedError);
     expect((err as StreamConsumedError).code).toBe("ERR_PTC_STREAM_CONSUMED");

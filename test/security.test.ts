@@ -5,8 +5,18 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { AuthenticationError, connect, type Client, type ClusterStatus } from "@ptcluster/client";
 import {
-  AUTH_FRAME_BYTES, PACKAGE_VERSION, PROTOCOL_VERSION, Signer, TAG, encodeBody, encodeValue, newClusterKey, profilePaths, readConnectionFile,
-  type ConnectionInfo, type RegisterMsg,
+  AUTH_FRAME_BYTES,
+  PACKAGE_VERSION,
+  PROTOCOL_VERSION,
+  Signer,
+  TAG,
+  encodeBody,
+  encodeValue,
+  newClusterKey,
+  profilePaths,
+  readConnectionFile,
+  type ConnectionInfo,
+  type RegisterMsg,
 } from "@ptcluster/protocol";
 import { startTestCluster, tempClusterDir, type TestCluster } from "./helpers/cluster.js";
 import { RawPeer, applySubmit, resultOf, signedFrames } from "./helpers/raw-peer.js";
@@ -45,12 +55,21 @@ describe("security", () => {
   const dropped = async (): Promise<ClusterStatus["dropped"]> => (await rc.status()).dropped;
   /** What the counters grew by since `before`. */
   const grew = (before: ClusterStatus["dropped"], after: ClusterStatus["dropped"]) => ({
-    client: { malformed: after.client.malformed - before.client.malformed, badMac: after.client.badMac - before.client.badMac, replay: after.client.replay - before.client.replay },
-    engine: { malformed: after.engine.malformed - before.engine.malformed, badMac: after.engine.badMac - before.engine.badMac, replay: after.engine.replay - before.engine.replay },
+    client: {
+      malformed: after.client.malformed - before.client.malformed,
+      badMac: after.client.badMac - before.client.badMac,
+      replay: after.client.replay - before.client.replay,
+    },
+    engine: {
+      malformed: after.engine.malformed - before.engine.malformed,
+      badMac: after.engine.badMac - before.engine.badMac,
+      replay: after.engine.replay - before.engine.replay,
+    },
   });
   const none = { malformed: 0, badMac: 0, replay: 0 };
   /** Reads a global of the engine namespace through a normal client. */
-  const engineGlobal = (name: string) => rc.engine(engineId).applySync((n: string) => (globalThis as Record<string, unknown>)[n], name);
+  const engineGlobal = (name: string) =>
+    rc.engine(engineId).applySync((n: string) => (globalThis as Record<string, unknown>)[n], name);
 
   beforeAll(async () => {
     cluster = await startTestCluster(tmp.dir, { n: 1 });
@@ -71,14 +90,19 @@ describe("security", () => {
 
   it("a client whose connection file has another key gets AuthenticationError within 3 s", async () => {
     const file = join(tmp.dir, "wrong-key.json");
-    const info = JSON.parse(readFileSync(profilePaths(cluster.profile, cluster.clusterId).clientFile, "utf8")) as ConnectionInfo;
+    const info = JSON.parse(
+      readFileSync(profilePaths(cluster.profile, cluster.clusterId).clientFile, "utf8"),
+    ) as ConnectionInfo;
     writeFileSync(file, JSON.stringify({ ...info, key: randomBytes(32).toString("hex") }), { mode: 0o600 });
     chmodSync(file, 0o600);
     const before = await dropped();
     const started = Date.now();
     // A longer timeout than the bound: the error must come from the refusal, not from the timeout.
     const err = await connect({ file, timeout: 10_000 }).then(
-      async (c) => { await c.close(); return new Error("connected with the wrong key"); },
+      async (c) => {
+        await c.close();
+        return new Error("connected with the wrong key");
+      },
       (e: unknown) => e,
     );
     expect(Date.now() - started).toBeLessThan(3_000);
@@ -164,21 +188,39 @@ describe("security", () => {
   it("random bytes and unsigned frames on the client and engine ports are dropped, and the cluster keeps serving", async () => {
     const idsBefore = rc.ids;
     const garbage: Buffer[][] = [
-      [randomBytes(1)], [randomBytes(100)], [randomBytes(40), randomBytes(40), randomBytes(40)], [Buffer.alloc(0)],
-      [randomBytes(1024 * 1024)], [TAG], [TAG, randomBytes(40)], [TAG, Buffer.alloc(0), Buffer.alloc(0)],
+      [randomBytes(1)],
+      [randomBytes(100)],
+      [randomBytes(40), randomBytes(40), randomBytes(40)],
+      [Buffer.alloc(0)],
+      [randomBytes(1024 * 1024)],
+      [TAG],
+      [TAG, randomBytes(40)],
+      [TAG, Buffer.alloc(0), Buffer.alloc(0)],
     ];
     const src = "() => { globalThis.garbageHit = (globalThis.garbageHit ?? 0) + 1; return 1; }";
     const submit = applySubmit(1, engineId, src, []);
     const unsignedSubmit = encodeBody(submit.header, submit.parts);
     const register: RegisterMsg = {
-      type: "register", v: PROTOCOL_VERSION, pkg: PACKAGE_VERSION, uuid: "intruder", host: "intruder", pid: 1, node: process.version, concurrency: 1,
+      type: "register",
+      v: PROTOCOL_VERSION,
+      pkg: PACKAGE_VERSION,
+      uuid: "intruder",
+      host: "intruder",
+      pid: 1,
+      node: process.version,
+      concurrency: 1,
     };
 
     const before = await dropped();
     // Client port: a connected peer sends garbage, then unsigned submits (no auth frame, a short one,
     // then a well-sized random one: a bad MAC, which the hub answers with AUTH_FAILED).
     const c = await clientPeer();
-    for (const frames of [...garbage, [TAG, ...unsignedSubmit], [TAG, randomBytes(AUTH_FRAME_BYTES - 1), ...unsignedSubmit], [TAG, randomBytes(AUTH_FRAME_BYTES), ...unsignedSubmit]]) {
+    for (const frames of [
+      ...garbage,
+      [TAG, ...unsignedSubmit],
+      [TAG, randomBytes(AUTH_FRAME_BYTES - 1), ...unsignedSubmit],
+      [TAG, randomBytes(AUTH_FRAME_BYTES), ...unsignedSubmit],
+    ]) {
       await c.sendRaw(frames);
     }
     expect((await c.receive()).kind).toBe("auth-failed");
@@ -195,7 +237,12 @@ describe("security", () => {
     // key for the wrong channel (a client's label), on a second peer since notices are rate-limited.
     const e1 = enginePeer();
     const unsignedRegister = encodeBody(register, undefined);
-    for (const frames of [...garbage, [TAG, ...unsignedRegister], [TAG, randomBytes(AUTH_FRAME_BYTES), ...unsignedRegister]]) await e1.sendRaw(frames);
+    for (const frames of [
+      ...garbage,
+      [TAG, ...unsignedRegister],
+      [TAG, randomBytes(AUTH_FRAME_BYTES), ...unsignedRegister],
+    ])
+      await e1.sendRaw(frames);
     expect((await e1.receive()).kind).toBe("auth-failed");
     const e2 = enginePeer();
     await e2.sendRaw(signedFrames(new Signer(key), "c2h", register));
@@ -229,9 +276,15 @@ async function rawTcpGarbage(host: string, port: number, first: number): Promise
   bytes[0] = first;
   await new Promise<void>((resolve, reject) => {
     const sock = tcpConnect({ host, port });
-    const deadline = setTimeout(() => { sock.destroy(); reject(new Error(`port ${port} kept a garbage connection open for 5 s`)); }, 5_000);
+    const deadline = setTimeout(() => {
+      sock.destroy();
+      reject(new Error(`port ${port} kept a garbage connection open for 5 s`));
+    }, 5_000);
     sock.on("error", () => undefined); // a reset by the peer is a fine way to end
-    sock.on("close", () => { clearTimeout(deadline); resolve(); });
+    sock.on("close", () => {
+      clearTimeout(deadline);
+      resolve();
+    });
     sock.on("data", () => undefined);
     sock.on("connect", () => sock.end(bytes));
   });

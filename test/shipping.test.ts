@@ -24,7 +24,10 @@ function countPrimesLocal(n: number): number {
   return c;
 }
 class PointLocal {
-  constructor(readonly x: number, readonly y: number) {}
+  constructor(
+    readonly x: number,
+    readonly y: number,
+  ) {}
   norm(): number {
     return Math.hypot(this.x, this.y);
   }
@@ -50,7 +53,9 @@ describe("shipping functions and values", () => {
     // The code ran: the function is defined on every engine.
     expect(await dv.apply(() => definedByExecute())).toEqual(ctx.rc.ids.map(() => "here"));
     // A class instance as the completion value: described, not refused.
-    expect(await dv.execute("class Made { constructor() { this.x = 1; } }; new Made()")).toEqual(ctx.rc.ids.map(() => "Made { x: 1 }"));
+    expect(await dv.execute("class Made { constructor() { this.x = 1; } }; new Made()")).toEqual(
+      ctx.rc.ids.map(() => "Made { x: 1 }"),
+    );
     // A value that can be sent still arrives as itself.
     expect(await dv.execute("({ a: [1, 2], b: 'c' })")).toEqual(ctx.rc.ids.map(() => ({ a: [1, 2], b: "c" })));
     // The description is bounded.
@@ -75,7 +80,9 @@ describe("shipping functions and values", () => {
     expect((nested as SerializationError).path).toBe("result.cb");
 
     // In a map: the item whose result could not travel, by its index in the input.
-    const inMap = await failure(() => ctx.rc.loadBalancedView().map((x: number) => (x === 3 ? { cb: () => x } : x), [0, 1, 2, 3, 4], { chunkSize: 5 }));
+    const inMap = await failure(() =>
+      ctx.rc.loadBalancedView().map((x: number) => (x === 3 ? { cb: () => x } : x), [0, 1, 2, 3, 4], { chunkSize: 5 }),
+    );
     expect(inMap).toBeInstanceOf(SerializationError);
     expect((inMap as SerializationError).path).toBe("result.cb");
     expect((inMap as SerializationError).item).toBe(3);
@@ -87,15 +94,17 @@ describe("shipping functions and values", () => {
   });
 
   it("a class instance is refused both ways, naming the class and the path and saying what works", async () => {
-    const back = await failure(() => ctx.rc.engine(1).apply(() => {
-      class Account {
-        balance = 5;
-        deposit(n: number) {
-          this.balance += n;
+    const back = await failure(() =>
+      ctx.rc.engine(1).apply(() => {
+        class Account {
+          balance = 5;
+          deposit(n: number) {
+            this.balance += n;
+          }
         }
-      }
-      return { owner: "ann", account: new Account() };
-    }));
+        return { owner: "ann", account: new Account() };
+      }),
+    );
     expect(back).toBeInstanceOf(SerializationError);
     const b = back as SerializationError;
     expect(b.path).toBe("result.account");
@@ -116,8 +125,12 @@ describe("shipping functions and values", () => {
     expect((thrown as SerializationError).message).toContain("push({ PointLocal })");
 
     // What the messages suggest works: its fields, and objects without a prototype.
-    expect(await ctx.rc.engine(1).apply((p: { x: number; y: number }) => p.x + p.y, { ...new PointLocal(3, 4) })).toBe(7);
-    expect(await ctx.rc.engine(1).apply(() => Object.assign(Object.create(null) as object, { k: 1 }))).toEqual({ k: 1 });
+    expect(await ctx.rc.engine(1).apply((p: { x: number; y: number }) => p.x + p.y, { ...new PointLocal(3, 4) })).toBe(
+      7,
+    );
+    expect(await ctx.rc.engine(1).apply(() => Object.assign(Object.create(null) as object, { k: 1 }))).toEqual({
+      k: 1,
+    });
   });
 
   it("push({ isPrime }) ships the function as source; tasks call it, and a pushed helper calls another", async () => {
@@ -127,7 +140,12 @@ describe("shipping functions and values", () => {
     // countPrimes calls isPrime, which it finds in the engine namespace.
     expect(await dv.apply(() => countPrimes(20))).toEqual(ctx.rc.ids.map(() => 8));
     // The load-balanced pool sees the same namespace.
-    expect(await ctx.rc.loadBalancedView().map((n: number) => isPrime(n), [2, 3, 4, 5])).toEqual([true, true, false, true]);
+    expect(await ctx.rc.loadBalancedView().map((n: number) => isPrime(n), [2, 3, 4, 5])).toEqual([
+      true,
+      true,
+      false,
+      true,
+    ]);
   });
 
   it("with({ scope: { … } }) ships functions too; scoped helpers see each other and the namespace", async () => {
@@ -141,12 +159,20 @@ describe("shipping functions and values", () => {
 
   it("functions in arguments and nested in objects travel as source", async () => {
     expect(await ctx.rc.engine(0).apply((f: (x: number) => boolean, x: number) => f(x), isPrimeLocal, 7)).toBe(true);
-    expect(await ctx.rc.loadBalancedView().map((f: (x: number) => boolean, x: number) => f(x), [isPrimeLocal, isPrimeLocal], [4, 5])).toEqual([false, true]);
+    expect(
+      await ctx.rc
+        .loadBalancedView()
+        .map((f: (x: number) => boolean, x: number) => f(x), [isPrimeLocal, isPrimeLocal], [4, 5]),
+    ).toEqual([false, true]);
     const dv = ctx.rc.view();
     await dv.push({ utils: { isPrime: isPrimeLocal, base: 10 } });
     expect(await dv.apply(() => utils.isPrime(utils.base + 3))).toEqual(ctx.rc.ids.map(() => true));
     // The same function twice in one value arrives as one function, as structured clone keeps references.
-    expect(await ctx.rc.engine(0).apply((a: unknown, b: unknown) => typeof a === "function" && a === b, isPrimeLocal, isPrimeLocal)).toBe(true);
+    expect(
+      await ctx.rc
+        .engine(0)
+        .apply((a: unknown, b: unknown) => typeof a === "function" && a === b, isPrimeLocal, isPrimeLocal),
+    ).toBe(true);
     // A class travels as source too, methods included.
     await dv.push({ Point: PointLocal });
     expect(await dv.apply(() => new Point(3, 4).norm())).toEqual(ctx.rc.ids.map(() => 5));

@@ -12,7 +12,11 @@ const FIXTURE = fileURLToPath(new URL("./fixtures/import-side-effects.mjs", impo
 describe("importing @ptcluster/client", () => {
   it("leaves msgpackr's global behaviour and zmq.context untouched, and its own codec still works", async () => {
     const { stdout } = await execa(process.execPath, [FIXTURE], { cwd: fileURLToPath(new URL("..", import.meta.url)) });
-    const { before, after, codecWorks } = JSON.parse(stdout) as { before: Record<string, unknown>; after: Record<string, unknown>; codecWorks: boolean };
+    const { before, after, codecWorks } = JSON.parse(stdout) as {
+      before: Record<string, unknown>;
+      after: Record<string, unknown>;
+      codecWorks: boolean;
+    };
     expect(before["blocky"]).toBe(true); // zeromq's default: the probe sees a real change
     expect(after).toEqual(before);
     expect(codecWorks).toBe(true);

@@ -5,8 +5,16 @@ import { startCluster, type StartClusterOptions } from "@ptcluster/client";
 describe("StartClusterOptions", () => {
   test("has the options of `ptcluster start` that startCluster takes, all optional, typed as the table says", () => {
     expectTypeOf<StartClusterOptions>().toEqualTypeOf<{
-      n?: number; profile?: string; clusterId?: string; concurrency?: number; timeout?: number;
-      scheme?: "leastload" | "lru" | "random" | "weighted"; restart?: boolean; force?: boolean; maxMemory?: number; maxMessageMb?: number;
+      n?: number;
+      profile?: string;
+      clusterId?: string;
+      concurrency?: number;
+      timeout?: number;
+      scheme?: "leastload" | "lru" | "random" | "weighted";
+      restart?: boolean;
+      force?: boolean;
+      maxMemory?: number;
+      maxMessageMb?: number;
     }>();
     void startCluster({ n: 2, concurrency: 4, scheme: "lru" });
     // @ts-expect-error a flag of the command line only

@@ -1,5 +1,13 @@
 import { describe, expectTypeOf, test } from "vitest";
-import type { AsyncResult, Client, DirectView, EngineView, LoadBalancedView, MapResult, MapRun } from "@ptcluster/client";
+import type {
+  AsyncResult,
+  Client,
+  DirectView,
+  EngineView,
+  LoadBalancedView,
+  MapResult,
+  MapRun,
+} from "@ptcluster/client";
 
 // Type tests only: vitest type-checks this file (typecheck.include in vitest.config.ts) and never runs it.
 declare const rc: Client;
@@ -11,7 +19,9 @@ describe("DirectView.apply", () => {
   test("infers one result per engine and checks the arguments against the parameters", () => {
     const ar = dv.apply((a: number, b: string) => `${b}${a}`.length > 1, 1, "x");
     expectTypeOf(ar).toEqualTypeOf<AsyncResult<boolean[]>>();
-    expectTypeOf(dv.apply((a: number, b: string) => ({ a, b }), 2, "y")).toEqualTypeOf<AsyncResult<{ a: number; b: string }[]>>();
+    expectTypeOf(dv.apply((a: number, b: string) => ({ a, b }), 2, "y")).toEqualTypeOf<
+      AsyncResult<{ a: number; b: string }[]>
+    >();
     expectTypeOf(dv.applySync((a: number) => a * 2, 21)).toEqualTypeOf<Promise<number[]>>();
     expectTypeOf(dv.apply(() => "no args")).toEqualTypeOf<AsyncResult<string[]>>();
 
@@ -34,7 +44,9 @@ describe("DirectView.apply", () => {
 
   test("async functions resolve to the awaited type", () => {
     expectTypeOf(dv.apply(async (a: number) => a > 0, 1)).toEqualTypeOf<AsyncResult<boolean[]>>();
-    expectTypeOf(dv.apply(async () => Promise.resolve(new Map<string, number>()))).toEqualTypeOf<AsyncResult<Map<string, number>[]>>();
+    expectTypeOf(dv.apply(async () => Promise.resolve(new Map<string, number>()))).toEqualTypeOf<
+      AsyncResult<Map<string, number>[]>
+    >();
     expectTypeOf(one.apply(async () => "s")).toEqualTypeOf<AsyncResult<string>>();
   });
 
@@ -49,7 +61,9 @@ describe("DirectView.apply", () => {
 
 describe("EngineView.apply (rc.engine(i))", () => {
   test("returns a scalar AsyncResult<R>", () => {
-    expectTypeOf(one.apply((a: number, b: string) => ({ n: a, s: b }), 1, "z")).toEqualTypeOf<AsyncResult<{ n: number; s: string }>>();
+    expectTypeOf(one.apply((a: number, b: string) => ({ n: a, s: b }), 1, "z")).toEqualTypeOf<
+      AsyncResult<{ n: number; s: string }>
+    >();
     expectTypeOf(rc.engine(3).applySync(() => 1n)).toEqualTypeOf<Promise<bigint>>();
     expectTypeOf(one.apply(() => 1)).not.toEqualTypeOf<AsyncResult<number[]>>();
     // @ts-expect-error wrong argument type
@@ -72,7 +86,9 @@ describe("map and starmap", () => {
 
   test("starmap checks each list's element type", () => {
     expectTypeOf(dv.map((n: number, s: string) => s.repeat(n), [1, 2], ["a", "b"])).toEqualTypeOf<MapResult<string>>();
-    expectTypeOf(dv.map((a: number, b: bigint, c: boolean) => (c ? BigInt(a) + b : b), [1], [2n], [true])).toEqualTypeOf<MapResult<bigint>>();
+    expectTypeOf(
+      dv.map((a: number, b: bigint, c: boolean) => (c ? BigInt(a) + b : b), [1], [2n], [true]),
+    ).toEqualTypeOf<MapResult<bigint>>();
     // @ts-expect-error the second list has the wrong element type
     dv.map((n: number, s: string) => s.repeat(n), [1, 2], [3, 4]);
     // @ts-expect-error the first list has the wrong element type
@@ -103,7 +119,9 @@ describe("map results behave like promises and iterate (both views)", () => {
     expectTypeOf(m.wait()).toEqualTypeOf<Promise<boolean>>();
     expectTypeOf(m.progress).toEqualTypeOf<number>();
     expectTypeOf(m.length).toEqualTypeOf<number | undefined>();
-    expectTypeOf(await Promise.all([m, dv.map((x: number) => `${x}`, [1])])).toEqualTypeOf<[{ y: number }[], string[]]>();
+    expectTypeOf(await Promise.all([m, dv.map((x: number) => `${x}`, [1])])).toEqualTypeOf<
+      [{ y: number }[], string[]]
+    >();
     expectTypeOf(lb.starmap((a: number, b: string) => b.repeat(a), [[1, "x"]])).toEqualTypeOf<MapResult<string>>();
     // @ts-expect-error items of the wrong type
     lb.map((x: number) => x, ["a"]);

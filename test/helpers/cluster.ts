@@ -11,7 +11,11 @@ import { pidAlive } from "@ptcluster/protocol";
 export const BIN = fileURLToPath(new URL("../../packages/cli/dist/bin.js", import.meta.url));
 
 /** Runs `ptcluster <args>` in a child process with the given PTCLUSTER_DIR; never rejects. */
-export function ptcluster(dir: string, args: string[], options: { timeout?: number; env?: Record<string, string>; input?: string } = {}) {
+export function ptcluster(
+  dir: string,
+  args: string[],
+  options: { timeout?: number; env?: Record<string, string>; input?: string } = {},
+) {
   return execa(process.execPath, [BIN, ...args], {
     env: { PTCLUSTER_DIR: dir, ...options.env },
     reject: false,
@@ -53,7 +57,17 @@ export interface TestCluster {
  * Starts a real cluster with `ptcluster start --json` under `dir`. Dead engines are not replaced
  * unless `restart: true`, so tests that kill engines see a stable set of ids.
  */
-export async function startTestCluster(dir: string, options: { n?: number; profile?: string; clusterId?: string; restart?: boolean; extra?: string[]; env?: Record<string, string> } = {}): Promise<TestCluster> {
+export async function startTestCluster(
+  dir: string,
+  options: {
+    n?: number;
+    profile?: string;
+    clusterId?: string;
+    restart?: boolean;
+    extra?: string[];
+    env?: Record<string, string>;
+  } = {},
+): Promise<TestCluster> {
   const profile = options.profile ?? "default";
   const clusterId = options.clusterId ?? "";
   const args = ["start", "--json", "-n", String(options.n ?? 2), "--profile", profile];
@@ -64,7 +78,12 @@ export async function startTestCluster(dir: string, options: { n?: number; profi
   if (r.exitCode !== 0) throw new Error(`ptcluster start failed (${r.exitCode}): ${r.stderr}`);
   const s = JSON.parse(r.stdout.trim()) as { ids: number[]; controllerPid: number; enginePids: number[] };
   const tc: TestCluster = {
-    dir, profile, clusterId, ids: s.ids, controllerPid: s.controllerPid, enginePids: s.enginePids,
+    dir,
+    profile,
+    clusterId,
+    ids: s.ids,
+    controllerPid: s.controllerPid,
+    enginePids: s.enginePids,
     pids: () => [s.controllerPid, ...s.enginePids],
     connect: () => connect({ profile, clusterId }),
     stop: async () => {
@@ -107,7 +126,11 @@ export async function expectGone(pids: number[], withinMs: number): Promise<void
  * it("…", async () => { await ctx.rc.view().applySync(() => 1); });
  * ```
  */
-export function useCluster(options: Parameters<typeof startTestCluster>[1] & { dir?: string } = {}): { readonly dir: string; cluster: TestCluster; rc: Client } {
+export function useCluster(options: Parameters<typeof startTestCluster>[1] & { dir?: string } = {}): {
+  readonly dir: string;
+  cluster: TestCluster;
+  rc: Client;
+} {
   // With `dir`, several clusters (of different profiles) of one file share a PTCLUSTER_DIR its owner removes.
   const tmp = options.dir === undefined ? tempClusterDir() : { dir: options.dir, cleanup: () => undefined };
   const ctx = { dir: tmp.dir } as { readonly dir: string; cluster: TestCluster; rc: Client };

@@ -28,11 +28,16 @@ export function lines(file: string): string[] {
 
 /** Names in `dir` that start with `prefix`, sorted. */
 export function filesStartingWith(dir: string, prefix: string): string[] {
-  return readdirSync(dir).filter((f) => f.startsWith(prefix)).sort();
+  return readdirSync(dir)
+    .filter((f) => f.startsWith(prefix))
+    .sort();
 }
 
 /** A generator of 0..n-1 (n = Infinity: endless) that counts what was pulled and notes whether its `finally` ran. */
-export function countingGenerator(n: number): { gen: Generator<number>; stats: { pulled: number; finished: boolean; closed: boolean } } {
+export function countingGenerator(n: number): {
+  gen: Generator<number>;
+  stats: { pulled: number; finished: boolean; closed: boolean };
+} {
   const stats = { pulled: 0, finished: false, closed: false };
   function* gen(): Generator<number> {
     try {
@@ -49,7 +54,10 @@ export function countingGenerator(n: number): { gen: Generator<number>; stats: {
 }
 
 /** The async counterpart of {@link countingGenerator}; each item is produced after a macrotask. */
-export function countingAsyncGenerator(n: number): { gen: AsyncGenerator<number>; stats: { pulled: number; finished: boolean; closed: boolean } } {
+export function countingAsyncGenerator(n: number): {
+  gen: AsyncGenerator<number>;
+  stats: { pulled: number; finished: boolean; closed: boolean };
+} {
   const stats = { pulled: 0, finished: false, closed: false };
   async function* gen(): AsyncGenerator<number> {
     try {
@@ -100,7 +108,10 @@ export function startedOn(tag: string): number | undefined {
 }
 
 /** `ptcluster engine --profile P` as a child process under `dir`: an engine that joins a running cluster. */
-export function spawnEngine(dir: string, profile: string): { child: ChildProcess; stop: () => Promise<void>; output: () => string } {
+export function spawnEngine(
+  dir: string,
+  profile: string,
+): { child: ChildProcess; stop: () => Promise<void>; output: () => string } {
   const child = spawn(process.execPath, [BIN, "engine", "--profile", profile], {
     env: { ...process.env, PTCLUSTER_DIR: dir },
     stdio: ["ignore", "pipe", "pipe"],
@@ -144,6 +155,9 @@ export async function reapLeftovers(dir: string): Promise<Array<{ pid: number; c
       /* gone */
     }
   }
-  await waitExited(left.map((p) => p.pid), 2_000);
+  await waitExited(
+    left.map((p) => p.pid),
+    2_000,
+  );
   return left;
 }

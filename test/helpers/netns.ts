@@ -90,7 +90,10 @@ export function createTestNet(count: number): TestNet {
     },
     destroy: async () => {
       for (const h of hosts) {
-        const pids = execaSync("ip", ["netns", "pids", h.ns], { reject: false }).stdout.split("\n").filter(Boolean).map(Number);
+        const pids = execaSync("ip", ["netns", "pids", h.ns], { reject: false })
+          .stdout.split("\n")
+          .filter(Boolean)
+          .map(Number);
         for (const p of pids) {
           try {
             process.kill(p, "SIGKILL");
@@ -123,17 +126,34 @@ export async function startSshd(net: TestNet, host: NetHost): Promise<TestSshd> 
   sh("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", join(dir, "host_key")]);
   sh("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", join(dir, "id")]);
   writeFileSync(join(dir, "authorized_keys"), execaSync("cat", [join(dir, "id.pub")]).stdout + "\n", { mode: 0o600 });
-  writeFileSync(join(dir, "sshd_config"), [
-    `ListenAddress ${host.ip}`, "Port 22", `HostKey ${join(dir, "host_key")}`, `PidFile ${join(dir, "sshd.pid")}`,
-    `AuthorizedKeysFile ${join(dir, "authorized_keys")}`, "PermitRootLogin prohibit-password", "PasswordAuthentication no",
-    "KbdInteractiveAuthentication no", "UsePAM no", "StrictModes no", "LogLevel ERROR",
-  ].join("\n") + "\n");
-  const server = net.run(host, "/usr/sbin/sshd", ["-D", "-e", "-f", join(dir, "sshd_config")], { stdin: "ignore", reject: false });
+  writeFileSync(
+    join(dir, "sshd_config"),
+    [
+      `ListenAddress ${host.ip}`,
+      "Port 22",
+      `HostKey ${join(dir, "host_key")}`,
+      `PidFile ${join(dir, "sshd.pid")}`,
+      `AuthorizedKeysFile ${join(dir, "authorized_keys")}`,
+      "PermitRootLogin prohibit-password",
+      "PasswordAuthentication no",
+      "KbdInteractiveAuthentication no",
+      "UsePAM no",
+      "StrictModes no",
+      "LogLevel ERROR",
+    ].join("\n") + "\n",
+  );
+  const server = net.run(host, "/usr/sbin/sshd", ["-D", "-e", "-f", join(dir, "sshd_config")], {
+    stdin: "ignore",
+    reject: false,
+  });
   const sshOptions = `-i ${join(dir, "id")} -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR -o ConnectTimeout=5`;
   // Ready when a login works.
   const deadline = Date.now() + 10_000;
   for (;;) {
-    const r = await execa("ssh", [...sshOptions.split(" "), "-o", "BatchMode=yes", host.ip, "true"], { reject: false, stdin: "ignore" });
+    const r = await execa("ssh", [...sshOptions.split(" "), "-o", "BatchMode=yes", host.ip, "true"], {
+      reject: false,
+      stdin: "ignore",
+    });
     if (r.exitCode === 0) break;
     if (Date.now() > deadline || server.exitCode !== null) {
       server.kill("SIGKILL");

@@ -59,7 +59,11 @@ function descendants(pid: number): number[] {
   return out;
 }
 
-export function spawnInPty(argv: string[], env: Record<string, string>, options: { columns?: number } = {}): PtySession {
+export function spawnInPty(
+  argv: string[],
+  env: Record<string, string>,
+  options: { columns?: number } = {},
+): PtySession {
   const child: ChildProcess = spawn("script", ["-qfec", shellQuote(argv), "/dev/null"], {
     // A fixed width, so that what wraps (and the REPL's own line breaking) does not depend on who runs the test.
     env: { ...process.env, ...env, COLUMNS: String(options.columns ?? 200), LINES: "50", TERM: "xterm" },
@@ -83,14 +87,20 @@ export function spawnInPty(argv: string[], env: Record<string, string>, options:
     waitFor: (pattern, o = {}) =>
       new Promise((resolve, reject) => {
         const check = () => {
-          const m = text().slice(o.from ?? 0).match(pattern);
+          const m = text()
+            .slice(o.from ?? 0)
+            .match(pattern);
           if (!m) return;
           cleanup();
           resolve(m);
         };
         const timer = setTimeout(() => {
           cleanup();
-          reject(new Error(`timed out after ${o.timeout ?? 10_000} ms waiting for ${pattern} in:\n${text().slice(o.from ?? 0)}`));
+          reject(
+            new Error(
+              `timed out after ${o.timeout ?? 10_000} ms waiting for ${pattern} in:\n${text().slice(o.from ?? 0)}`,
+            ),
+          );
         }, o.timeout ?? 10_000);
         const cleanup = () => {
           clearTimeout(timer);

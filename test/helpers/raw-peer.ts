@@ -3,27 +3,63 @@ import { randomBytes } from "node:crypto";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import {
-  AUTH_FAILED, PACKAGE_VERSION, PROTOCOL_VERSION, Signer, TAG, Verifier, decodeBody, decodeValue, encodeBody, encodeValue,
-  endpoint, newClusterKey, readConnectionFile, sourceHash, type ChannelLabel, type ConnectionInfo, type Message, type Part, type SubmitMsg,
+  AUTH_FAILED,
+  PACKAGE_VERSION,
+  PROTOCOL_VERSION,
+  Signer,
+  TAG,
+  Verifier,
+  decodeBody,
+  decodeValue,
+  encodeBody,
+  encodeValue,
+  endpoint,
+  newClusterKey,
+  readConnectionFile,
+  sourceHash,
+  type ChannelLabel,
+  type ConnectionInfo,
+  type Message,
+  type Part,
+  type SubmitMsg,
 } from "@ptcluster/protocol";
 
 /** Frames of one message as a DEALER sends them: `TAG AUTH HEADER (BODY BINARY*)*`. */
-export function signedFrames(signer: Signer, label: ChannelLabel, header: Message, parts?: readonly Part[], recipient?: Buffer): Buffer[] {
+export function signedFrames(
+  signer: Signer,
+  label: ChannelLabel,
+  header: Message,
+  parts?: readonly Part[],
+  recipient?: Buffer,
+): Buffer[] {
   const body = encodeBody(header, parts);
   return [TAG, signer.sign(label, recipient, body), ...body];
 }
 
 /** A `submit` of one `apply` task running `src` (a function expression) with `args` on `engineId`. */
-export function applySubmit(taskId: number, engineId: number, src: string, args: unknown[]): { header: SubmitMsg; parts: Part[] } {
+export function applySubmit(
+  taskId: number,
+  engineId: number,
+  src: string,
+  args: unknown[],
+): { header: SubmitMsg; parts: Part[] } {
   const { body, frames } = encodeValue([args]);
   return {
-    header: { type: "submit", tasks: [{ id: taskId, op: "apply", to: [engineId], fn: sourceHash(src), src }], pf: [frames.length], t: Date.now() },
+    header: {
+      type: "submit",
+      tasks: [{ id: taskId, op: "apply", to: [engineId], fn: sourceHash(src), src }],
+      pf: [frames.length],
+      t: Date.now(),
+    },
     parts: [{ body: Buffer.from(body), frames }],
   };
 }
 
 /** The outcome of task `taskId` in a `results` message, decoded; undefined if it is not there. */
-export function resultOf(msg: { header: Extract<Message, { type: "results" }>; parts: Part[] }, taskId: number): { ok: boolean; value: unknown } | undefined {
+export function resultOf(
+  msg: { header: Extract<Message, { type: "results" }>; parts: Part[] },
+  taskId: number,
+): { ok: boolean; value: unknown } | undefined {
   const i = msg.header.results.findIndex((r) => r.id === taskId);
   const r = msg.header.results[i];
   if (!r) return undefined;
@@ -48,11 +84,20 @@ export class RawPeer {
 
   private readonly receiveTimeoutMs: number;
 
-  constructor(readonly key: Buffer, host: string, port: number, options: { receiveTimeoutMs?: number } = {}) {
+  constructor(
+    readonly key: Buffer,
+    host: string,
+    port: number,
+    options: { receiveTimeoutMs?: number } = {},
+  ) {
     this.signer = new Signer(key);
     this.verifier = new Verifier(key);
     this.receiveTimeoutMs = options.receiveTimeoutMs ?? 5_000;
-    this.dealer = new zmq.Dealer({ routingId: this.routingId.toString(), linger: 0, receiveTimeout: this.receiveTimeoutMs });
+    this.dealer = new zmq.Dealer({
+      routingId: this.routingId.toString(),
+      linger: 0,
+      receiveTimeout: this.receiveTimeoutMs,
+    });
     this.dealer.connect(endpoint(host, port));
   }
 
@@ -87,7 +132,8 @@ export class RawPeer {
   async receive(): Promise<Received> {
     const deadline = Date.now() + this.receiveTimeoutMs;
     for (;;) {
-      if (Date.now() > deadline) throw new Error(`nothing but copies and acknowledgements from the hub for ${this.receiveTimeoutMs} ms`);
+      if (Date.now() > deadline)
+        throw new Error(`nothing but copies and acknowledgements from the hub for ${this.receiveTimeoutMs} ms`);
       const frames = (await this.dealer.receive()) as Buffer[];
       if (frames.length >= 2 && frames[0]?.equals(TAG) && frames[1]?.equals(AUTH_FAILED)) {
         this.authFailedNotices++;
@@ -106,10 +152,13 @@ export class RawPeer {
   }
 
   /** Receives until a message of `type` arrives, skipping AUTH_FAILED notices (counted) and other messages. */
-  async receiveType<T extends Message["type"]>(type: T): Promise<{ header: Extract<Message, { type: T }>; parts: Part[] }> {
+  async receiveType<T extends Message["type"]>(
+    type: T,
+  ): Promise<{ header: Extract<Message, { type: T }>; parts: Part[] }> {
     for (;;) {
       const r = await this.receive();
-      if (r.kind === "message" && r.header.type === type) return { header: r.header as Extract<Message, { type: T }>, parts: r.parts };
+      if (r.kind === "message" && r.header.type === type)
+        return { header: r.header as Extract<Message, { type: T }>, parts: r.parts };
     }
   }
 
@@ -141,8 +190,16 @@ export class RawPeer {
  * client connection file (0600) pointing at them, speaking protocol `protocol`. The test answers
  * on `router` and publishes on `pub` itself (signing with `key`).
  */
-export async function standInController(dir: string, name: string, protocol: string): Promise<{
-  key: Buffer; router: zmq.Router; pub: zmq.Publisher; file: string; close(): void;
+export async function standInController(
+  dir: string,
+  name: string,
+  protocol: string,
+): Promise<{
+  key: Buffer;
+  router: zmq.Router;
+  pub: zmq.Publisher;
+  file: string;
+  close(): void;
 }> {
   const key = newClusterKey();
   const router = new zmq.Router({ linger: 0 });
@@ -152,9 +209,27 @@ export async function standInController(dir: string, name: string, protocol: str
   const port = (s: zmq.Socket) => Number(/:(\d+)$/.exec(s.lastEndpoint ?? "")?.[1]);
   const file = join(dir, `${name}.json`);
   const info: ConnectionInfo = {
-    kind: "client", protocol, clusterId: "", profile: name, host: "127.0.0.1", port: port(router), notifyPort: port(pub),
-    key: key.toString("hex"), signatureScheme: "chacha20-poly1305", hubPid: process.pid, createdAt: Date.now(),
+    kind: "client",
+    protocol,
+    clusterId: "",
+    profile: name,
+    host: "127.0.0.1",
+    port: port(router),
+    notifyPort: port(pub),
+    key: key.toString("hex"),
+    signatureScheme: "chacha20-poly1305",
+    hubPid: process.pid,
+    createdAt: Date.now(),
   };
   writeFileSync(file, JSON.stringify(info), { mode: 0o600 });
-  return { key, router, pub, file, close: () => { router.close(); pub.close(); } };
+  return {
+    key,
+    router,
+    pub,
+    file,
+    close: () => {
+      router.close();
+      pub.close();
+    },
+  };
 }

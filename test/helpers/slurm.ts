@@ -15,7 +15,19 @@
 import { execa } from "execa";
 import { spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { accessSync, chmodSync, constants, mkdirSync, mkdtempSync, openSync, closeSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import {
+  accessSync,
+  chmodSync,
+  constants,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  closeSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
 import { createServer } from "node:net";
 import { availableParallelism, hostname, tmpdir } from "node:os";
 import { delimiter, join } from "node:path";
@@ -41,9 +53,11 @@ function which(program: string): string | undefined {
 /** Why a real Slurm cannot run here (printed when the tests skip), or undefined if it can. */
 export function slurmUnavailable(): string | undefined {
   if (process.platform !== "linux") return "Slurm tests need Linux";
-  if (process.getuid?.() !== 0) return "Slurm tests start munged, slurmctld and slurmd, which needs root (CI runs them as root)";
+  if (process.getuid?.() !== 0)
+    return "Slurm tests start munged, slurmctld and slurmd, which needs root (CI runs them as root)";
   const missing = PROGRAMS.filter((p) => !which(p));
-  if (missing.length) return `Slurm tests need ${missing.join(", ")} (Debian: apt-get install -y slurm-wlm munge; .ci/run installs them)`;
+  if (missing.length)
+    return `Slurm tests need ${missing.join(", ")} (Debian: apt-get install -y slurm-wlm munge; .ci/run installs them)`;
   return undefined;
 }
 
@@ -135,44 +149,47 @@ export async function startSlurm(): Promise<SlurmHarness> {
   // The node's name is the short host name (what slurmd and `hostname` in a job say), its address loopback.
   const node = hostname().split(".")[0] as string;
   const [ctldPort, slurmdPort] = [await freePort(), await freePort()];
-  writeFileSync(conf, [
-    "ClusterName=ptctest",
-    `SlurmctldHost=${node}(127.0.0.1)`,
-    `SlurmctldPort=${ctldPort}`,
-    `SlurmdPort=${slurmdPort}`,
-    "SlurmUser=root",
-    "SlurmdUser=root",
-    "AuthType=auth/munge",
-    "CredType=cred/munge",
-    `AuthInfo=socket=${socket}`,
-    `StateSaveLocation=${state}`,
-    `SlurmdSpoolDir=${spool}`,
-    `SlurmctldPidFile=${join(run, "slurmctld.pid")}`,
-    `SlurmdPidFile=${join(run, "slurmd.pid")}`,
-    `SlurmctldLogFile=${join(log, "slurmctld.log")}`,
-    `SlurmdLogFile=${join(log, "slurmd.log")}`,
-    "MailProg=/bin/true",
-    "ProctrackType=proctrack/linuxproc",
-    "TaskPlugin=task/none",
-    "JobAcctGatherType=jobacct_gather/none",
-    "AccountingStorageType=accounting_storage/none",
-    "JobCompType=jobcomp/none",
-    "SelectType=select/cons_tres",
-    "SelectTypeParameters=CR_Core",
-    "MpiDefault=none",
-    "ReturnToService=2",
-    "InactiveLimit=0",
-    // Cancelled jobs' processes get SIGKILL 2 s after SIGTERM; ended jobs leave `squeue --states=all` after 2 s.
-    "KillWait=2",
-    "MinJobAge=2",
-    // Schedule a submitted job within a second (the default batches batch jobs for 3 s).
-    "SchedulerParameters=batch_sched_delay=0,sched_min_interval=0",
-    // More CPUs than this machine has: the tests' jobs run side by side (the node is not drained for it).
-    "SlurmdParameters=config_overrides",
-    `NodeName=${node} NodeAddr=127.0.0.1 CPUs=${Math.max(16, availableParallelism())} RealMemory=1000 State=UNKNOWN`,
-    "PartitionName=short Nodes=ALL Default=YES MaxTime=INFINITE State=UP",
-    "",
-  ].join("\n"));
+  writeFileSync(
+    conf,
+    [
+      "ClusterName=ptctest",
+      `SlurmctldHost=${node}(127.0.0.1)`,
+      `SlurmctldPort=${ctldPort}`,
+      `SlurmdPort=${slurmdPort}`,
+      "SlurmUser=root",
+      "SlurmdUser=root",
+      "AuthType=auth/munge",
+      "CredType=cred/munge",
+      `AuthInfo=socket=${socket}`,
+      `StateSaveLocation=${state}`,
+      `SlurmdSpoolDir=${spool}`,
+      `SlurmctldPidFile=${join(run, "slurmctld.pid")}`,
+      `SlurmdPidFile=${join(run, "slurmd.pid")}`,
+      `SlurmctldLogFile=${join(log, "slurmctld.log")}`,
+      `SlurmdLogFile=${join(log, "slurmd.log")}`,
+      "MailProg=/bin/true",
+      "ProctrackType=proctrack/linuxproc",
+      "TaskPlugin=task/none",
+      "JobAcctGatherType=jobacct_gather/none",
+      "AccountingStorageType=accounting_storage/none",
+      "JobCompType=jobcomp/none",
+      "SelectType=select/cons_tres",
+      "SelectTypeParameters=CR_Core",
+      "MpiDefault=none",
+      "ReturnToService=2",
+      "InactiveLimit=0",
+      // Cancelled jobs' processes get SIGKILL 2 s after SIGTERM; ended jobs leave `squeue --states=all` after 2 s.
+      "KillWait=2",
+      "MinJobAge=2",
+      // Schedule a submitted job within a second (the default batches batch jobs for 3 s).
+      "SchedulerParameters=batch_sched_delay=0,sched_min_interval=0",
+      // More CPUs than this machine has: the tests' jobs run side by side (the node is not drained for it).
+      "SlurmdParameters=config_overrides",
+      `NodeName=${node} NodeAddr=127.0.0.1 CPUs=${Math.max(16, availableParallelism())} RealMemory=1000 State=UNKNOWN`,
+      "PartitionName=short Nodes=ALL Default=YES MaxTime=INFINITE State=UP",
+      "",
+    ].join("\n"),
+  );
   const env = { SLURM_CONF: conf };
   const previousConf = process.env["SLURM_CONF"];
   process.env["SLURM_CONF"] = conf;
@@ -183,21 +200,28 @@ export async function startSlurm(): Promise<SlurmHarness> {
     const out = join(log, `${name}.out`);
     const fd = openSync(out, "w");
     // A clean environment: nothing of the test (PTCLUSTER_DIR …) leaks into the daemons; jobs get the submitter's.
-    const child = spawn(which(name) as string, args, { stdio: ["ignore", fd, fd], env: { PATH: process.env["PATH"] ?? "/usr/bin:/bin", ...env } });
+    const child = spawn(which(name) as string, args, {
+      stdio: ["ignore", fd, fd],
+      env: { PATH: process.env["PATH"] ?? "/usr/bin:/bin", ...env },
+    });
     closeSync(fd);
     child.on("exit", (code, sig) => exitedEarly.push(`${name} exited (${sig ?? `code ${code}`})`));
     children.push({ name, child, out });
   };
-  const logs = () => children.map((c) => `--- ${c.name}\n${readText(c.out).trim()}`).join("\n") +
+  const logs = () =>
+    children.map((c) => `--- ${c.name}\n${readText(c.out).trim()}`).join("\n") +
     `\n--- slurmctld.log\n${readText(join(log, "slurmctld.log")).split("\n").slice(-30).join("\n")}\n--- slurmd.log\n${readText(join(log, "slurmd.log")).split("\n").slice(-30).join("\n")}`;
 
   const jobs = async (): Promise<SlurmJob[]> => {
     const r = await execa("squeue", ["-h", "-o", "%i|%T|%j"], { env, reject: false, stdin: "ignore", timeout: 10_000 });
     if (r.exitCode !== 0) throw new Error(`squeue failed: ${r.stderr}`);
-    return r.stdout.split("\n").filter(Boolean).map((l) => {
-      const [id, st, name] = l.trim().split("|");
-      return { id: id as string, state: st as string, name: name as string };
-    });
+    return r.stdout
+      .split("\n")
+      .filter(Boolean)
+      .map((l) => {
+        const [id, st, name] = l.trim().split("|");
+        return { id: id as string, state: st as string, name: name as string };
+      });
   };
 
   const daemonPids = () => children.flatMap((c) => (c.child.pid ? [c.child.pid] : []));
@@ -208,8 +232,16 @@ export async function startSlurm(): Promise<SlurmHarness> {
     try {
       // Jobs first: slurmstepd outlives slurmd by design, so every job is cancelled and gone before the daemons stop.
       const left = await jobs().catch(() => []);
-      if (left.length) await execa("scancel", left.map((j) => j.id), { env, reject: false, stdin: "ignore", timeout: 10_000 });
-      await waitFor(async () => (await jobs().catch(() => [])).length === 0 && processesWithConf(conf, daemonPids()).length === 0, { timeout: 10_000, interval: 50, what: "the jobs to end" }).catch(() => undefined);
+      if (left.length)
+        await execa(
+          "scancel",
+          left.map((j) => j.id),
+          { env, reject: false, stdin: "ignore", timeout: 10_000 },
+        );
+      await waitFor(
+        async () => (await jobs().catch(() => [])).length === 0 && processesWithConf(conf, daemonPids()).length === 0,
+        { timeout: 10_000, interval: 50, what: "the jobs to end" },
+      ).catch(() => undefined);
     } finally {
       // Daemons in reverse order of start (slurmd, slurmctld, munged), by pid; then anything they left.
       for (const c of [...children].reverse()) {
@@ -235,16 +267,30 @@ export async function startSlurm(): Promise<SlurmHarness> {
   };
 
   try {
-    daemon("munged", ["--foreground", "--force", `--socket=${socket}`, `--key-file=${key}`, `--log-file=${join(log, "munged.log")}`,
-      `--pid-file=${join(run, "munged.pid")}`, `--seed-file=${join(keyDir, "munged.seed")}`]);
-    await waitFor(() => exitedEarly.length > 0 || readdirSync(run).includes("munge.socket"), { timeout: 5_000, interval: 10, what: "munged's socket" });
+    daemon("munged", [
+      "--foreground",
+      "--force",
+      `--socket=${socket}`,
+      `--key-file=${key}`,
+      `--log-file=${join(log, "munged.log")}`,
+      `--pid-file=${join(run, "munged.pid")}`,
+      `--seed-file=${join(keyDir, "munged.seed")}`,
+    ]);
+    await waitFor(() => exitedEarly.length > 0 || readdirSync(run).includes("munge.socket"), {
+      timeout: 5_000,
+      interval: 10,
+      what: "munged's socket",
+    });
     daemon("slurmctld", ["-D", "-i"]);
     daemon("slurmd", ["-D", "-N", node]);
-    await waitFor(async () => {
-      if (exitedEarly.length) return true;
-      const r = await execa("sinfo", ["-h", "-o", "%T"], { env, reject: false, stdin: "ignore", timeout: 5_000 });
-      return r.exitCode === 0 && r.stdout.trim() === "idle";
-    }, { timeout: 15_000, interval: 50, what: "the Slurm node to be idle" });
+    await waitFor(
+      async () => {
+        if (exitedEarly.length) return true;
+        const r = await execa("sinfo", ["-h", "-o", "%T"], { env, reject: false, stdin: "ignore", timeout: 5_000 });
+        return r.exitCode === 0 && r.stdout.trim() === "idle";
+      },
+      { timeout: 15_000, interval: 50, what: "the Slurm node to be idle" },
+    );
     if (exitedEarly.length) throw new Error(exitedEarly.join("; "));
   } catch (err) {
     const message = `could not start Slurm: ${(err as Error).message}\n${logs()}`;

@@ -11,13 +11,18 @@ export class CuttingProxy {
   private readonly server: Server;
   private readonly live = new Set<Socket>();
 
-  constructor(private readonly target: { host: string; port: number }, private readonly options: { cutEveryBytes: number; maxCuts: number }) {
+  constructor(
+    private readonly target: { host: string; port: number },
+    private readonly options: { cutEveryBytes: number; maxCuts: number },
+  ) {
     this.server = createServer((down) => this.accept(down));
   }
 
   /** Starts listening on a free loopback port; resolves with it. */
   listen(): Promise<number> {
-    return new Promise((resolve) => this.server.listen(0, "127.0.0.1", () => resolve((this.server.address() as { port: number }).port)));
+    return new Promise((resolve) =>
+      this.server.listen(0, "127.0.0.1", () => resolve((this.server.address() as { port: number }).port)),
+    );
   }
 
   private accept(down: Socket): void {

@@ -14,7 +14,8 @@ export async function waitFor<T>(
   for (;;) {
     const v = await probe();
     if (v) return v as NonNullable<T>;
-    if (Date.now() >= deadline) throw new Error(`timed out after ${timeout} ms waiting for ${options.what ?? "a condition"}`);
+    if (Date.now() >= deadline)
+      throw new Error(`timed out after ${timeout} ms waiting for ${options.what ?? "a condition"}`);
     await new Promise((r) => setTimeout(r, interval));
   }
 }

@@ -48,7 +48,8 @@ describe("modules of each package", () => {
       const src = join(PACKAGES, pkg, "src");
       const files = modules(src);
       expect(files.length).toBeGreaterThan(5);
-      for (const f of files) for (const g of importsOf(f)) expect(files, `${relative(src, f)} imports ${relative(src, g)}`).toContain(g);
+      for (const f of files)
+        for (const g of importsOf(f)) expect(files, `${relative(src, f)} imports ${relative(src, g)}`).toContain(g);
       const graph = new Map(files.map((f) => [f, importsOf(f)]));
       expect(cycles(graph).map((c) => c.map((f) => relative(src, f)).join(" -> "))).toEqual([]);
     });
@@ -57,14 +58,27 @@ describe("modules of each package", () => {
   it("the scanner sees imports, and the cycle finder sees a cycle", () => {
     const src = join(PACKAGES, "client", "src");
     expect(importsOf(join(src, "client.ts"))).toContain(join(src, "views/direct-view.ts"));
-    expect(cycles(new Map([["a", ["b"]], ["b", ["c"]], ["c", ["a"]], ["d", ["a"]]]))).toEqual([["a", "b", "c", "a"]]);
+    expect(
+      cycles(
+        new Map([
+          ["a", ["b"]],
+          ["b", ["c"]],
+          ["c", ["a"]],
+          ["d", ["a"]],
+        ]),
+      ),
+    ).toEqual([["a", "b", "c", "a"]]);
   });
 
   it("the client's views and results reach its session only through the view port", () => {
     const src = join(PACKAGES, "client", "src");
     const offenders = modules(src)
       .filter((f) => /\/(views|results)\//.test(f))
-      .flatMap((f) => importsOf(f).filter((g) => g === join(src, "client.ts") || (g.includes("/session/") && !g.endsWith("view-port.ts"))).map((g) => `${relative(src, f)} -> ${relative(src, g)}`));
+      .flatMap((f) =>
+        importsOf(f)
+          .filter((g) => g === join(src, "client.ts") || (g.includes("/session/") && !g.endsWith("view-port.ts")))
+          .map((g) => `${relative(src, f)} -> ${relative(src, g)}`),
+      );
     expect(offenders).toEqual([]);
   });
 });

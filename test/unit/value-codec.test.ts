@@ -1,9 +1,20 @@
 import { describe, expect, it } from "vitest";
 import { runInNewContext } from "node:vm";
-import { SerializationError, assertCloneable, decodeValue, encodeValue, type FunctionRecord } from "@ptcluster/protocol";
+import {
+  SerializationError,
+  assertCloneable,
+  decodeValue,
+  encodeValue,
+  type FunctionRecord,
+} from "@ptcluster/protocol";
 
 // Unit tests of the value codec (pure, no cluster): functions as source records, class instances refused.
-const ship = (fn: (...a: unknown[]) => unknown, path: string): FunctionRecord => ({ hash: `h-${fn.name}`, src: String(fn), name: fn.name, path });
+const ship = (fn: (...a: unknown[]) => unknown, path: string): FunctionRecord => ({
+  hash: `h-${fn.name}`,
+  src: String(fn),
+  name: fn.name,
+  path,
+});
 
 function thrownBy(f: () => unknown): SerializationError {
   try {
@@ -41,7 +52,9 @@ describe("value codec", () => {
     const refuse = (_fn: unknown, path: string): FunctionRecord => {
       throw new SerializationError(path, "no source");
     };
-    expect(thrownBy(() => encodeValue({ x: [Math.max] }, "args", undefined, { shipFunction: refuse })).path).toBe("args.x[0]");
+    expect(thrownBy(() => encodeValue({ x: [Math.max] }, "args", undefined, { shipFunction: refuse })).path).toBe(
+      "args.x[0]",
+    );
   });
 
   it("class instances are refused with the class name and path, worded for the direction; plain objects of any realm pass", () => {
@@ -54,14 +67,21 @@ describe("value codec", () => {
     expect(sent.message).toContain("Send its fields");
     const back = thrownBy(() => assertCloneable(new Money(5), "result", { returned: true }));
     expect(back.message).toContain("Return its fields");
-    expect(thrownBy(() => assertCloneable(Object.create({ inherited: 1 }) as object, "v")).message).toMatch(/inherits from another object/);
+    expect(thrownBy(() => assertCloneable(Object.create({ inherited: 1 }) as object, "v")).message).toMatch(
+      /inherits from another object/,
+    );
 
     expect(() => assertCloneable(Object.create(null) as object, "v")).not.toThrow();
     // A prototype with nothing of its own to lose (process.env's) is no class.
     expect(() => assertCloneable(process.env, "v")).not.toThrow();
     expect(() => assertCloneable(runInNewContext("({ a: { b: [1] } })"), "v")).not.toThrow();
     // Built-ins keep working, subclasses of Error included.
-    expect(() => assertCloneable([new Date(), /x/, new Map(), new Set(), new Uint8Array(2), new (class E extends Error {})("e")], "v")).not.toThrow();
+    expect(() =>
+      assertCloneable(
+        [new Date(), /x/, new Map(), new Set(), new Uint8Array(2), new (class E extends Error {})("e")],
+        "v",
+      ),
+    ).not.toThrow();
   });
 
   it("a function in a result is refused with advice for results", () => {

@@ -8,7 +8,9 @@ import { fileURLToPath } from "node:url";
 const entry = new URL("../dist/bin.js", import.meta.url);
 if (!existsSync(entry)) {
   const root = fileURLToPath(new URL("../../..", import.meta.url));
-  process.stderr.write(`ptcluster: the command line is not built yet (${fileURLToPath(entry)} is missing). Run \`npm run build\` in ${root}.\n`);
+  process.stderr.write(
+    `ptcluster: the command line is not built yet (${fileURLToPath(entry)} is missing). Run \`npm run build\` in ${root}.\n`,
+  );
   process.exit(1);
 }
 await import(entry.href);

@@ -48,7 +48,13 @@ await yargs(args)
     (y) => y.options(ENGINES),
     run("engines", async (a) => {
       const { addEngines } = await import("./commands/engines.js");
-      await addEngines({ ...valuesOf("engines", a), n: a.n, timeout: a.timeout, json: a.json, enginesGiven: process.argv.some((x) => x === "--engines" || x.startsWith("--engines=")) });
+      await addEngines({
+        ...valuesOf("engines", a),
+        n: a.n,
+        timeout: a.timeout,
+        json: a.json,
+        enginesGiven: process.argv.some((x) => x === "--engines" || x.startsWith("--engines=")),
+      });
     }),
   )
   .command(
@@ -93,7 +99,17 @@ await yargs(args)
     (y) => y.options(ENGINE),
     run("engine", async (a) => {
       const { engine } = await import("./commands/engine.js");
-      await engine({ ...valuesOf("engine", a), file: a.file, url: a.url, key: a.key, id: a.id, idBase: a["id-base"], launchTag: a["launch-tag"], exitOnStdinClose: a["exit-on-stdin-close"], orphanTimeout: a["orphan-timeout"] });
+      await engine({
+        ...valuesOf("engine", a),
+        file: a.file,
+        url: a.url,
+        key: a.key,
+        id: a.id,
+        idBase: a["id-base"],
+        launchTag: a["launch-tag"],
+        exitOnStdinClose: a["exit-on-stdin-close"],
+        orphanTimeout: a["orphan-timeout"],
+      });
     }),
   )
   .command(

@@ -1,6 +1,13 @@
 import type { Options } from "yargs";
 import {
-  CLUSTER_OPTIONS, flagName, flagOf, optionsOf, type ClusterOptionName, type Command, type OptionSpec, type ValuesFor,
+  CLUSTER_OPTIONS,
+  flagName,
+  flagOf,
+  optionsOf,
+  type ClusterOptionName,
+  type Command,
+  type OptionSpec,
+  type ValuesFor,
 } from "@ptcluster/protocol";
 import { MACHINE_RULE } from "./util/machine.js";
 import { numberOption } from "./util/numbers.js";
@@ -39,8 +46,14 @@ export function clusterFlags(command: Command): Record<string, Options> {
 }
 
 /** The checked values of the table's options from what yargs parsed, by camelCase name. */
-export function valuesOf<C extends Command>(command: C, argv: Record<string, unknown>): ValuesFor<typeof CLUSTER_OPTIONS, C> {
-  return Object.fromEntries(optionsOf(command).map((k) => [k, argv[flagName(k)]])) as ValuesFor<typeof CLUSTER_OPTIONS, C>;
+export function valuesOf<C extends Command>(
+  command: C,
+  argv: Record<string, unknown>,
+): ValuesFor<typeof CLUSTER_OPTIONS, C> {
+  return Object.fromEntries(optionsOf(command).map((k) => [k, argv[flagName(k)]])) as ValuesFor<
+    typeof CLUSTER_OPTIONS,
+    C
+  >;
 }
 
 const json = { type: "boolean", default: false, describe: "print the result as one JSON line" } as const;
@@ -49,50 +62,113 @@ export const START = clusterFlags("start");
 
 export const ENGINES = {
   ...clusterFlags("engines"),
-  n: { demandOption: true, ...numberOption({ flag: "-n", what: "a whole number of engines", min: 1, example: 2, describe: "number of engines to add" }) },
-  timeout: numberOption({ flag: "--timeout", what: "a whole number of ms", min: 1, default: 60_000, describe: "ms to wait for them to register" }),
+  n: {
+    demandOption: true,
+    ...numberOption({
+      flag: "-n",
+      what: "a whole number of engines",
+      min: 1,
+      example: 2,
+      describe: "number of engines to add",
+    }),
+  },
+  timeout: numberOption({
+    flag: "--timeout",
+    what: "a whole number of ms",
+    min: 1,
+    default: 60_000,
+    describe: "ms to wait for them to register",
+  }),
   json,
 } as const satisfies Record<string, Options>;
 
 export const STOP = {
   ...clusterFlags("stop"),
   all: { type: "boolean", default: false, describe: "stop every cluster under $PTCLUSTER_DIR" },
-  grace: numberOption({ flag: "--grace", what: "a whole number of ms", min: 0, default: 1_000, describe: "ms to wait before SIGTERM, then SIGKILL" }),
+  grace: numberOption({
+    flag: "--grace",
+    what: "a whole number of ms",
+    min: 0,
+    default: 1_000,
+    describe: "ms to wait before SIGTERM, then SIGKILL",
+  }),
 } as const satisfies Record<string, Options>;
 
 export const LIST = { json: { type: "boolean", default: false } } as const satisfies Record<string, Options>;
 
-export const STATUS = { ...clusterFlags("status"), json: { type: "boolean", default: false } } as const satisfies Record<string, Options>;
+export const STATUS = {
+  ...clusterFlags("status"),
+  json: { type: "boolean", default: false },
+} as const satisfies Record<string, Options>;
 
 export const HUB = clusterFlags("hub");
 
 export const ENGINE = {
   ...clusterFlags("engine"),
-  file: { type: "string", describe: "engine connection file (default: the profile's security/engine.json); - reads it from standard input" },
+  file: {
+    type: "string",
+    describe: "engine connection file (default: the profile's security/engine.json); - reads it from standard input",
+  },
   url: { type: "string", describe: "controller engine endpoint, tcp://HOST:PORT (with --key)" },
   key: { type: "string", describe: "cluster key, 64 hex digits (with --url)" },
-  id: numberOption({ flag: "--id", what: "an engine id", min: 0, example: 3, describe: "ask for this engine id (honoured when free)" }),
-  "id-base": numberOption({ flag: "--id-base", what: "an engine id", min: 0, example: 8, describe: "under mpiexec, ask for id BASE + MPI rank (default 0: ids follow ranks)" }),
+  id: numberOption({
+    flag: "--id",
+    what: "an engine id",
+    min: 0,
+    example: 3,
+    describe: "ask for this engine id (honoured when free)",
+  }),
+  "id-base": numberOption({
+    flag: "--id-base",
+    what: "an engine id",
+    min: 0,
+    example: 8,
+    describe: "under mpiexec, ask for id BASE + MPI rank (default 0: ids follow ranks)",
+  }),
   "launch-tag": { type: "string", hidden: true },
   "exit-on-stdin-close": { type: "boolean", default: false, hidden: true },
-  "orphan-timeout": numberOption({ flag: "--orphan-timeout", what: "a whole number of ms", min: 1, default: 30_000, describe: "exit when the controller has been silent this many ms" }),
+  "orphan-timeout": numberOption({
+    flag: "--orphan-timeout",
+    what: "a whole number of ms",
+    min: 1,
+    default: 30_000,
+    describe: "exit when the controller has been silent this many ms",
+  }),
 } as const satisfies Record<string, Options>;
 
 export const REPL = clusterFlags("repl");
 
-const TABLES: Record<string, Record<string, Options>> = { start: START, engines: ENGINES, stop: STOP, list: LIST, status: STATUS, hub: HUB, engine: ENGINE, repl: REPL };
+const TABLES: Record<string, Record<string, Options>> = {
+  start: START,
+  engines: ENGINES,
+  stop: STOP,
+  list: LIST,
+  status: STATUS,
+  hub: HUB,
+  engine: ENGINE,
+  repl: REPL,
+};
 
 /** Every command and the flags it takes, for suggestions on a typo. */
 export const GRAMMAR: Grammar = {
-  commands: Object.fromEntries(Object.entries(TABLES).map(([cmd, table]) => {
-    const names = Object.entries(table).flatMap(([k, o]) => [k, ...(o.alias === undefined ? [] : [o.alias].flat())]);
-    return [cmd, {
-      long: names.filter((x) => x.length > 1),
-      short: names.filter((x) => x.length === 1),
-      booleans: Object.entries(table).filter(([, o]) => o.type === "boolean").map(([k]) => k),
-      hidden: Object.entries(table).filter(([, o]) => o.hidden).map(([k]) => k),
-    }];
-  })),
+  commands: Object.fromEntries(
+    Object.entries(TABLES).map(([cmd, table]) => {
+      const names = Object.entries(table).flatMap(([k, o]) => [k, ...(o.alias === undefined ? [] : [o.alias].flat())]);
+      return [
+        cmd,
+        {
+          long: names.filter((x) => x.length > 1),
+          short: names.filter((x) => x.length === 1),
+          booleans: Object.entries(table)
+            .filter(([, o]) => o.type === "boolean")
+            .map(([k]) => k),
+          hidden: Object.entries(table)
+            .filter(([, o]) => o.hidden)
+            .map(([k]) => k),
+        },
+      ];
+    }),
+  ),
 };
 
 /**

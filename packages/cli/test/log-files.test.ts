@@ -32,7 +32,11 @@ describe("log pruning and capping (pure file-system rules)", () => {
     // engine-4194400.log (1 day, older by the ms between the two tests than engine-4194411.log) and
     // the 5 new ones (0 to 4 days): the 3 newest stay.
     expect(removed.sort()).toEqual(["engine-4194412.log", "engine-4194413.log", "engine-4194414.log"]);
-    expect(readdirSync(dir).filter((f) => f.startsWith("engine-419")).sort()).toEqual(["engine-4194400.log", "engine-4194410.log", "engine-4194411.log"]);
+    expect(
+      readdirSync(dir)
+        .filter((f) => f.startsWith("engine-419"))
+        .sort(),
+    ).toEqual(["engine-4194400.log", "engine-4194410.log", "engine-4194411.log"]);
   });
 
   it("moves a controller log past its size limit aside", () => {

@@ -57,8 +57,19 @@ export interface ClusterStatus {
    * it goes when they do, except `sessions`: every sender session seen, remembered (up to 65,536
    * per socket) so that their old messages cannot be replayed.
    */
-  retained: { tasks: number; results: number; resultBytes: number; functions: number; clientLinks: number; engineLinks: number; sessions: number };
+  retained: {
+    tasks: number;
+    results: number;
+    resultBytes: number;
+    functions: number;
+    clientLinks: number;
+    engineLinks: number;
+    sessions: number;
+  };
 }
 
-export interface MessageCounts { received: number; sent: number; retransmitted: number }
-
+export interface MessageCounts {
+  received: number;
+  sent: number;
+  retransmitted: number;
+}

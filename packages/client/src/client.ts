@@ -1,9 +1,19 @@
 import { EventEmitter } from "node:events";
 import {
-  ClientClosedError, HubLostError, InvalidOptionError, NoEnginesError, profilePaths, readConnectionFile, silentLogger,
-  type ConnectionInfo, type EngineInfo, type LinkReport, type Logger,
+  ClientClosedError,
+  HubLostError,
+  InvalidOptionError,
+  NoEnginesError,
+  profilePaths,
+  readConnectionFile,
+  silentLogger,
+  type ConnectionInfo,
+  type EngineInfo,
+  type LinkReport,
+  type Logger,
 } from "@ptcluster/protocol";
-import { DirectView, EngineView } from "./views/direct-view.js";
+import { DirectView } from "./views/direct-view.js";
+import { EngineView } from "./views/engine-view.js";
 import { LoadBalancedView } from "./views/load-balanced-view.js";
 import { validateConnectOptions, type ConnectOptions } from "./options.js";
 import type { AsyncResult } from "./results/async-result.js";
@@ -43,7 +53,12 @@ export class Client extends EventEmitter<ClientEvents> {
   }
 
   /** @internal How `connect` makes one (stripped from the public types). */
-  static async open(connection: ConnectionInfo, logger: Logger, timeoutMs: number, signal?: AbortSignal): Promise<Client> {
+  static async open(
+    connection: ConnectionInfo,
+    logger: Logger,
+    timeoutMs: number,
+    signal?: AbortSignal,
+  ): Promise<Client> {
     const client = new Client(connection, logger);
     await client.#session.open(timeoutMs, signal);
     return client;
@@ -88,7 +103,10 @@ export class Client extends EventEmitter<ClientEvents> {
   }
 
   /** Waits until at least `n` engines are registered (default: those already known, at least 1). */
-  async waitForEngines(n = Math.max(1, this.#session.roster.size), options: { timeout?: number } = {}): Promise<number[]> {
+  async waitForEngines(
+    n = Math.max(1, this.#session.roster.size),
+    options: { timeout?: number } = {},
+  ): Promise<number[]> {
     const roster = this.#session.roster;
     if (roster.size >= n) return this.ids;
     const timeoutMs = options.timeout ?? 30_000;
@@ -104,7 +122,15 @@ export class Client extends EventEmitter<ClientEvents> {
         cleanup();
         reject(err);
       };
-      const timer = setTimeout(() => fail(new NoEnginesError(`Only ${roster.size} of ${n} engines registered within ${timeoutMs} ms. Check the engines' logs under ${profilePaths(this.connection.profile, this.connection.clusterId).logDir}.`)), timeoutMs);
+      const timer = setTimeout(
+        () =>
+          fail(
+            new NoEnginesError(
+              `Only ${roster.size} of ${n} engines registered within ${timeoutMs} ms. Check the engines' logs under ${profilePaths(this.connection.profile, this.connection.clusterId).logDir}.`,
+            ),
+          ),
+        timeoutMs,
+      );
       const onLost = (e: HubLostError) => fail(e);
       const cleanup = () => {
         unhold();
@@ -118,7 +144,10 @@ export class Client extends EventEmitter<ClientEvents> {
   }
 
   /** Waits for every result to finish (successfully or not); true if all did within `timeout` ms. */
-  async wait(results: Iterable<AsyncResult<unknown> | PromiseLike<unknown>>, options: { timeout?: number } = {}): Promise<boolean> {
+  async wait(
+    results: Iterable<AsyncResult<unknown> | PromiseLike<unknown>>,
+    options: { timeout?: number } = {},
+  ): Promise<boolean> {
     const all = Promise.allSettled([...results]).then(() => true);
     if (options.timeout === undefined) return all;
     let timer: NodeJS.Timeout | undefined;
@@ -147,9 +176,10 @@ export class Client extends EventEmitter<ClientEvents> {
       s.cancel(s.pendingIds());
       return;
     }
-    const list = typeof results === "number" || typeof (results as Abortable).abort === "function"
-      ? [results as Abortable | number]
-      : [...(results as Iterable<Abortable | number>)];
+    const list =
+      typeof results === "number" || typeof (results as Abortable).abort === "function"
+        ? [results as Abortable | number]
+        : [...(results as Iterable<Abortable | number>)];
     const ids = list.filter((r): r is number => typeof r === "number");
     for (const r of list) if (typeof r !== "number") r.abort();
     s.cancel(ids.filter((id) => s.isPending(id)));
@@ -183,8 +213,12 @@ export class Client extends EventEmitter<ClientEvents> {
    */
   async addEngines(n: number, options: AddEnginesOptions = {}): Promise<{ ids: number[] }> {
     const { launcher = "", timeout = 60_000, ...rest } = options;
-    if (!Number.isInteger(n) || n < 1) throw new InvalidOptionError(`Expected \`n\` to be a positive integer, got \`${String(n)}\``);
-    return (await this.#session.request({ what: "launch", n, launcher, options: { ...rest, timeout } }, timeout + 5_000)) as { ids: number[] };
+    if (!Number.isInteger(n) || n < 1)
+      throw new InvalidOptionError(`Expected \`n\` to be a positive integer, got \`${String(n)}\``);
+    return (await this.#session.request(
+      { what: "launch", n, launcher, options: { ...rest, timeout } },
+      timeout + 5_000,
+    )) as { ids: number[] };
   }
 
   /**

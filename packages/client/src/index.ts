@@ -1,8 +1,23 @@
 import "./engine-global.js";
 export type { EngineGlobal } from "./engine-global.js";
-export { Client, connect, type ClientState, type ClientEvents, type ClusterStatus, type DropCounts, type FaultCounts, type LinkReport, type MessageCounts, type QueueStatus, type AddEnginesOptions, type Abortable, type RunningTask } from "./client.js";
+export {
+  Client,
+  connect,
+  type ClientState,
+  type ClientEvents,
+  type ClusterStatus,
+  type DropCounts,
+  type FaultCounts,
+  type LinkReport,
+  type MessageCounts,
+  type QueueStatus,
+  type AddEnginesOptions,
+  type Abortable,
+  type RunningTask,
+} from "./client.js";
 export type { ConnectOptions } from "./options.js";
-export { DirectView, EngineView, type ResultOf, type ArgLists } from "./views/direct-view.js";
+export { DirectView, type ResultOf, type ArgLists } from "./views/direct-view.js";
+export { EngineView } from "./views/engine-view.js";
 export { LoadBalancedView, type AnyIterable, type ArgSources } from "./views/load-balanced-view.js";
 export { MapRun, StreamConsumedError } from "./views/map-run.js";
 export { MapResult } from "./results/map-result.js";
@@ -12,8 +27,29 @@ export { AsyncResult, ResultTimeoutError, type TaskMetadata } from "./results/as
 export { startCluster, Cluster, type StartClusterOptions } from "./cluster/start-cluster.js";
 export { moduleFunction, type ModuleFunction, type ModuleRef } from "./functions/module-function.js";
 export {
-  PtclusterError, RemoteError, UndefinedNameError, CompositeError, TaskTimeoutError, TaskCancelledError, EngineLostError,
-  HubLostError, NoEnginesError, NoClusterError, ConnectionFileError, ProtocolError, AuthenticationError, VersionMismatchError,
-  SerializationError, InvalidOptionError, ClientClosedError, UnknownEngineError, ClusterStartError, MissingPeerError, DependencyError, ResourceLimitError, MessageTooLargeError, UnknownTaskError,
+  PtclusterError,
+  RemoteError,
+  UndefinedNameError,
+  CompositeError,
+  TaskTimeoutError,
+  TaskCancelledError,
+  EngineLostError,
+  HubLostError,
+  NoEnginesError,
+  NoClusterError,
+  ConnectionFileError,
+  ProtocolError,
+  AuthenticationError,
+  VersionMismatchError,
+  SerializationError,
+  InvalidOptionError,
+  ClientClosedError,
+  UnknownEngineError,
+  ClusterStartError,
+  MissingPeerError,
+  DependencyError,
+  ResourceLimitError,
+  MessageTooLargeError,
+  UnknownTaskError,
   type EngineInfo,
 } from "@ptcluster/protocol";

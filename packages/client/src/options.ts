@@ -25,12 +25,23 @@ export interface ResolvedConnectOptions {
 const CONNECT_KEYS = new Set(["profile", "clusterId", "file", "timeout", "signal", "logger"]);
 
 export function describeValue(v: unknown): string {
-  return `\`${typeof v === "string" ? v : (() => { try { return JSON.stringify(v) ?? String(v); } catch { return String(v); } })()}\` (${v === null ? "null" : Array.isArray(v) ? "array" : typeof v})`;
+  return `\`${
+    typeof v === "string"
+      ? v
+      : (() => {
+          try {
+            return JSON.stringify(v) ?? String(v);
+          } catch {
+            return String(v);
+          }
+        })()
+  }\` (${v === null ? "null" : Array.isArray(v) ? "array" : typeof v})`;
 }
 
 export function rejectUnknownKeys(options: object, known: Set<string>, what: string): void {
   for (const k of Object.keys(options)) {
-    if (!known.has(k)) throw new InvalidOptionError(`Unknown ${what} option \`${k}\`. Known options: ${[...known].join(", ")}.`);
+    if (!known.has(k))
+      throw new InvalidOptionError(`Unknown ${what} option \`${k}\`. Known options: ${[...known].join(", ")}.`);
   }
 }
 
@@ -42,10 +53,12 @@ export function nonNegativeInt(name: string, v: unknown): number {
 }
 
 export function validateConnectOptions(o: ConnectOptions): ResolvedConnectOptions {
-  if (typeof o !== "object" || o === null) throw new InvalidOptionError(`Expected connect options to be an object, got ${describeValue(o)}`);
+  if (typeof o !== "object" || o === null)
+    throw new InvalidOptionError(`Expected connect options to be an object, got ${describeValue(o)}`);
   rejectUnknownKeys(o, CONNECT_KEYS, "connect");
   for (const k of ["profile", "clusterId", "file"] as const) {
-    if (o[k] !== undefined && typeof o[k] !== "string") throw new InvalidOptionError(`Expected \`${k}\` to be a string, got ${describeValue(o[k])}`);
+    if (o[k] !== undefined && typeof o[k] !== "string")
+      throw new InvalidOptionError(`Expected \`${k}\` to be a string, got ${describeValue(o[k])}`);
   }
   if (o.signal !== undefined && Object.prototype.toString.call(o.signal) !== "[object AbortSignal]") {
     throw new InvalidOptionError(`Expected \`signal\` to be an AbortSignal, got ${describeValue(o.signal)}`);

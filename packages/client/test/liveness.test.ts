@@ -2,7 +2,12 @@ import { describe, expect, it } from "vitest";
 import { judgeLiveness, type LivenessFacts } from "../src/session/liveness.js";
 
 const base = (over: Partial<LivenessFacts>): LivenessFacts => ({
-  now: 100_000, lastCheck: 100_000 - 250, lastHeard: 100_000 - 100, heartbeatMs: 250, overdue: () => false, ...over,
+  now: 100_000,
+  lastCheck: 100_000 - 250,
+  lastHeard: 100_000 - 100,
+  heartbeatMs: 250,
+  overdue: () => false,
+  ...over,
 });
 
 describe("judgeLiveness", () => {
@@ -13,8 +18,12 @@ describe("judgeLiveness", () => {
   it("silence longer than max(3 s, 8 heartbeats) means lost", () => {
     expect(judgeLiveness(base({ lastHeard: 100_000 - 3_001 }))).toEqual({ kind: "silent", limitMs: 3_000 });
     expect(judgeLiveness(base({ lastHeard: 100_000 - 2_999 }))).toEqual({ kind: "alive" });
-    expect(judgeLiveness(base({ heartbeatMs: 1_000, lastHeard: 100_000 - 7_000, lastCheck: 100_000 - 1_000 }))).toEqual({ kind: "alive" });
-    expect(judgeLiveness(base({ heartbeatMs: 1_000, lastHeard: 100_000 - 8_001, lastCheck: 100_000 - 1_000 }))).toEqual({ kind: "silent", limitMs: 8_000 });
+    expect(judgeLiveness(base({ heartbeatMs: 1_000, lastHeard: 100_000 - 7_000, lastCheck: 100_000 - 1_000 }))).toEqual(
+      { kind: "alive" },
+    );
+    expect(judgeLiveness(base({ heartbeatMs: 1_000, lastHeard: 100_000 - 8_001, lastCheck: 100_000 - 1_000 }))).toEqual(
+      { kind: "silent", limitMs: 8_000 },
+    );
   });
 
   it("messages unacknowledged for twice the silence limit mean lost, even while the controller talks", () => {

@@ -1,5 +1,11 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { ClusterStartError, HubLostError, InvalidOptionError, ProtocolError, type HubRequest } from "@ptcluster/protocol";
+import {
+  ClusterStartError,
+  HubLostError,
+  InvalidOptionError,
+  ProtocolError,
+  type HubRequest,
+} from "@ptcluster/protocol";
 import { Requests } from "../src/session/requests.js";
 
 afterEach(() => {

@@ -6,7 +6,9 @@ const engine = (id: number): EngineInfo => ({ id, pid: 1000 + id, host: "h", con
 
 function withEvents() {
   const events: string[] = [];
-  const roster = new Roster({ emit: (event, ...args) => events.push(`${event} ${JSON.stringify((args[0] as { id?: number })?.id)}`) > 0 });
+  const roster = new Roster({
+    emit: (event, ...args) => events.push(`${event} ${JSON.stringify((args[0] as { id?: number })?.id)}`) > 0,
+  });
   return { roster, events };
 }
 

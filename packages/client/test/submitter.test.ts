@@ -6,7 +6,11 @@ import { Submitter } from "../src/session/submitter.js";
 function harness(maxMessageBytes = 1_000_000) {
   const sent: Array<{ tasks: ClientTask[]; parts: Part[] }> = [];
   const deferred: Array<() => void> = [];
-  const s = new Submitter({ maxMessageBytes, send: (tasks, parts) => sent.push({ tasks, parts }), defer: (f) => deferred.push(f) });
+  const s = new Submitter({
+    maxMessageBytes,
+    send: (tasks, parts) => sent.push({ tasks, parts }),
+    defer: (f) => deferred.push(f),
+  });
   const runDeferred = () => deferred.splice(0).forEach((f) => f());
   return { s, sent, runDeferred };
 }

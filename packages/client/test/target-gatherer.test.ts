@@ -1,11 +1,34 @@
 import { describe, expect, it } from "vitest";
-import { CompositeError, EngineLostError, HubLostError, RemoteError, TaskTimeoutError, encodeValue, type Part, type TaskResult } from "@ptcluster/protocol";
+import {
+  CompositeError,
+  EngineLostError,
+  HubLostError,
+  RemoteError,
+  TaskTimeoutError,
+  encodeValue,
+  type Part,
+  type TaskResult,
+} from "@ptcluster/protocol";
 import { Gatherer, gatherTargets, type Gathered } from "../src/results/target-gatherer.js";
 import { pendingMetadata } from "../src/results/async-result.js";
 import type { NewTask, TaskSink } from "../src/session/view-port.js";
 
-const ok = (id: number, engine: number): TaskResult => ({ id, ok: true, engine, started: 10, completed: 20, stdout: `out ${engine}` });
-const failed = (id: number, engine: number, sysError?: TaskResult["sysError"]): TaskResult => ({ id, ok: false, engine, started: 10, completed: 20, ...(sysError ? { sysError } : {}) });
+const ok = (id: number, engine: number): TaskResult => ({
+  id,
+  ok: true,
+  engine,
+  started: 10,
+  completed: 20,
+  stdout: `out ${engine}`,
+});
+const failed = (id: number, engine: number, sysError?: TaskResult["sysError"]): TaskResult => ({
+  id,
+  ok: false,
+  engine,
+  started: 10,
+  completed: 20,
+  ...(sysError ? { sysError } : {}),
+});
 const remoteFailure = (message: string): Part => encodeValue({ name: "Error", message, stack: `Error: ${message}` });
 
 /** What the gatherer told its owner, in order. */
@@ -26,7 +49,8 @@ function fakePort() {
   const submitted: Array<{ task: NewTask; sink: TaskSink; src: string | undefined }> = [];
   const released: number[] = [];
   return {
-    submitted, released,
+    submitted,
+    released,
     submit: (task: NewTask, _part: Part, sink: TaskSink, src?: string) => submitted.push({ task, sink, src }),
     release: (id: number) => released.push(id),
   };
@@ -48,7 +72,11 @@ describe("Gatherer", () => {
     expect(r.settled()).toEqual({ values: ["a", "b", "c"] });
     expect(r.events).toEqual(["value 2=c", "step", "value 0=a", "step", "value 1=b", "step"]);
     expect(port.released).toEqual([7, 8, 9]);
-    expect(metadata.map((m) => [m.status, m.stdout])).toEqual([["ok", "out 0"], ["ok", "out 1"], ["ok", "out 2"]]);
+    expect(metadata.map((m) => [m.status, m.stdout])).toEqual([
+      ["ok", "out 0"],
+      ["ok", "out 1"],
+      ["ok", "out 2"],
+    ]);
   });
 
   it("rejects with a CompositeError of the failures in slot order, values and errors side by side", () => {
@@ -107,14 +135,35 @@ describe("gatherTargets", () => {
   it("sends one task to every target when the payload is shared, and one per target otherwise", () => {
     const port = fakePort();
     const fn = { hash: "h", name: "f", src: "() => 1" };
-    gatherTargets(port, { op: "apply", targets: [3, 5], parts: encodeValue(1), fn }, false, [3, 5].map((e) => pendingMetadata(e)), [], recorder().out);
+    gatherTargets(
+      port,
+      { op: "apply", targets: [3, 5], parts: encodeValue(1), fn },
+      false,
+      [3, 5].map((e) => pendingMetadata(e)),
+      [],
+      recorder().out,
+    );
     expect(port.submitted.map((s) => [s.task.to, s.task.fn, s.src])).toEqual([[[3, 5], "h", "() => 1"]]);
-    gatherTargets(port, { op: "push", targets: [3, 5], parts: [encodeValue(1), encodeValue(2)] }, false, [3, 5].map((e) => pendingMetadata(e)), [], recorder().out);
+    gatherTargets(
+      port,
+      { op: "push", targets: [3, 5], parts: [encodeValue(1), encodeValue(2)] },
+      false,
+      [3, 5].map((e) => pendingMetadata(e)),
+      [],
+      recorder().out,
+    );
     expect(port.submitted.slice(1).map((s) => s.task.to)).toEqual([[3], [5]]);
     // A shared task's results find their slot by engine.
     const r2 = recorder();
     const port2 = fakePort();
-    gatherTargets(port2, { op: "apply", targets: [3, 5], parts: encodeValue(1) }, false, [3, 5].map((e) => pendingMetadata(e)), [], r2.out);
+    gatherTargets(
+      port2,
+      { op: "apply", targets: [3, 5], parts: encodeValue(1) },
+      false,
+      [3, 5].map((e) => pendingMetadata(e)),
+      [],
+      r2.out,
+    );
     port2.submitted[0]?.sink.onResult(ok(1, 5), encodeValue("five"));
     port2.submitted[0]?.sink.onResult(ok(1, 4), encodeValue("not a target"));
     port2.submitted[0]?.sink.onResult(ok(1, 3), encodeValue("three"));

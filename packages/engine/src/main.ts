@@ -27,9 +27,19 @@ const { values } = parseArgs({
 const num = (v: string | undefined) => (v === undefined ? undefined : Number(v));
 try {
   process.exitCode = await runEngine({
-    file: values.file, url: values.url, key: values.key, profile: values.profile, clusterId: values["cluster-id"],
-    concurrency: num(values.concurrency), id: num(values.id), orphanTimeout: num(values["orphan-timeout"]), logDir: values["log-dir"], maxMemory: num(values["max-memory"]),
-    idBase: num(values["id-base"]), launchTag: values["launch-tag"], exitOnStdinClose: values["exit-on-stdin-close"],
+    file: values.file,
+    url: values.url,
+    key: values.key,
+    profile: values.profile,
+    clusterId: values["cluster-id"],
+    concurrency: num(values.concurrency),
+    id: num(values.id),
+    orphanTimeout: num(values["orphan-timeout"]),
+    logDir: values["log-dir"],
+    maxMemory: num(values["max-memory"]),
+    idBase: num(values["id-base"]),
+    launchTag: values["launch-tag"],
+    exitOnStdinClose: values["exit-on-stdin-close"],
   });
 } catch (err) {
   process.stderr.write(`ptcluster engine: ${(err as Error).message}\n`);

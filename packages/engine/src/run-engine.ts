@@ -1,5 +1,13 @@
 import { join } from "node:path";
-import { InvalidOptionError, createLogger, parseConnectionInfo, profilePaths, readConnectionFile, type ConnectionInfo, type CurveClientKeys } from "@ptcluster/protocol";
+import {
+  InvalidOptionError,
+  createLogger,
+  parseConnectionInfo,
+  profilePaths,
+  readConnectionFile,
+  type ConnectionInfo,
+  type CurveClientKeys,
+} from "@ptcluster/protocol";
 import { Engine } from "./supervisor/engine.js";
 import { mpiFromEnv } from "./shared/mpi.js";
 
@@ -45,15 +53,23 @@ export async function runEngine(o: RunEngineOptions): Promise<number> {
   if (o.url) {
     const m = /^tcp:\/\/(\[[^\]]+\]|[^:]+):(\d+)$/.exec(o.url);
     if (!m) throw new InvalidOptionError(`Expected \`--url\` like tcp://10.0.0.1:5555, got \`${o.url}\``);
-    if (!o.key || !/^[0-9a-f]{64}$/.test(o.key)) throw new InvalidOptionError("`--url` needs `--key` with the cluster key (64 hex digits) from the engine connection file");
+    if (!o.key || !/^[0-9a-f]{64}$/.test(o.key))
+      throw new InvalidOptionError(
+        "`--url` needs `--key` with the cluster key (64 hex digits) from the engine connection file",
+      );
     host = (m[1] as string).replace(/^\[|\]$/g, "");
     port = Number(m[2]);
     key = o.key;
   } else {
     const profile = o.profile ?? "default";
-    const info: ConnectionInfo = o.file === "-"
-      ? parseConnectionInfo(await readStdinDocument(), "(standard input)", "engine")
-      : readConnectionFile(o.file ?? profilePaths(profile, o.clusterId ?? "").engineFile, "engine", o.file ? undefined : profile);
+    const info: ConnectionInfo =
+      o.file === "-"
+        ? parseConnectionInfo(await readStdinDocument(), "(standard input)", "engine")
+        : readConnectionFile(
+            o.file ?? profilePaths(profile, o.clusterId ?? "").engineFile,
+            "engine",
+            o.file ? undefined : profile,
+          );
     host = info.host;
     port = info.port;
     key = info.key;
@@ -61,16 +77,27 @@ export async function runEngine(o: RunEngineOptions): Promise<number> {
     curve = info.curve;
   }
   if (o.maxMemory !== undefined && (!Number.isInteger(o.maxMemory) || o.maxMemory < 16)) {
-    throw new InvalidOptionError(`Expected \`--max-memory\` to be a whole number of MB, at least 16, got \`${o.maxMemory}\``);
+    throw new InvalidOptionError(
+      `Expected \`--max-memory\` to be a whole number of MB, at least 16, got \`${o.maxMemory}\``,
+    );
   }
   const concurrency = o.concurrency ?? 1;
-  if (!Number.isInteger(concurrency) || concurrency < 1) throw new InvalidOptionError(`Expected \`--concurrency\` to be a positive integer, got \`${concurrency}\``);
+  if (!Number.isInteger(concurrency) || concurrency < 1)
+    throw new InvalidOptionError(`Expected \`--concurrency\` to be a positive integer, got \`${concurrency}\``);
   const mpi = mpiFromEnv();
-  if (o.idBase !== undefined && (!Number.isInteger(o.idBase) || o.idBase < 0)) throw new InvalidOptionError(`Expected \`--id-base\` to be a non-negative integer, got \`${o.idBase}\``);
+  if (o.idBase !== undefined && (!Number.isInteger(o.idBase) || o.idBase < 0))
+    throw new InvalidOptionError(`Expected \`--id-base\` to be a non-negative integer, got \`${o.idBase}\``);
   const requestedId = o.id ?? (mpi ? (o.idBase ?? 0) + mpi.rank : undefined);
-  const logger = createLogger({ name: "ptcluster", file: o.logDir ? join(o.logDir, `engine-${process.pid}.log`) : undefined });
+  const logger = createLogger({
+    name: "ptcluster",
+    file: o.logDir ? join(o.logDir, `engine-${process.pid}.log`) : undefined,
+  });
   const e = new Engine({
-    host, port, key: Buffer.from(key, "hex"), concurrency, logger,
+    host,
+    port,
+    key: Buffer.from(key, "hex"),
+    concurrency,
+    logger,
     ...(o.orphanTimeout !== undefined ? { orphanTimeoutMs: o.orphanTimeout } : {}),
     ...(o.maxMemory !== undefined ? { maxMemoryMb: o.maxMemory } : {}),
     ...(maxMessageBytes !== undefined ? { maxMessageBytes } : {}),
@@ -102,7 +129,10 @@ async function readStdinDocument(): Promise<string> {
     let text = "";
     const onData = (chunk: Buffer) => {
       text += chunk.toString("utf8");
-      if (text.length > 1_000_000) return finish(new InvalidOptionError("Standard input holds more than 1 MB; expected an engine connection file."));
+      if (text.length > 1_000_000)
+        return finish(
+          new InvalidOptionError("Standard input holds more than 1 MB; expected an engine connection file."),
+        );
       const nl = text.indexOf("\n", text.lastIndexOf("}"));
       if (text.includes("}") && nl >= 0) {
         try {

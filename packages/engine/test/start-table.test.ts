@@ -11,7 +11,10 @@ describe("the start table shared by the supervisor and its executor", () => {
     expect(reader.read()).toEqual([]);
     writer.set(2, 7, 1_000);
     writer.set(0, 2 ** 40, 2_000);
-    expect(reader.read()).toEqual([[2 ** 40, 2_000], [7, 1_000]]);
+    expect(reader.read()).toEqual([
+      [2 ** 40, 2_000],
+      [7, 1_000],
+    ]);
     writer.clear(0);
     expect(reader.read()).toEqual([[7, 1_000]]);
   });

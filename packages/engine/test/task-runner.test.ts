@@ -13,7 +13,10 @@ class FakeExecutor implements ExecutorPort {
   /** What its start table holds: tasks running now, as `[id, started]`. */
   table: Array<[number, number]> = [];
   terminated = false;
-  constructor(readonly send: (m: FromExecutor) => void, readonly exit: (code: number) => void) {}
+  constructor(
+    readonly send: (m: FromExecutor) => void,
+    readonly exit: (code: number) => void,
+  ) {}
   whenReady(): Promise<void> {
     return Promise.resolve();
   }
@@ -41,10 +44,20 @@ class FakeExecutor implements ExecutorPort {
   get asked(): number[][] {
     return this.posted.flatMap((m) => (m.type === "drop" && m.abort === undefined ? [m.ids] : []));
   }
-  report(r: { started?: number; at?: number; results?: Array<Partial<TaskResult> & { id: number }>; dropped?: number[] }): void {
+  report(r: {
+    started?: number;
+    at?: number;
+    results?: Array<Partial<TaskResult> & { id: number }>;
+    dropped?: number[];
+  }): void {
     this.send({
-      type: "report", started: r.started !== undefined ? [[r.started, r.at ?? Date.now()]] : [], dropped: r.dropped ?? [],
-      results: (r.results ?? []).map((x) => ({ result: { ok: true, engine: 0, started: Date.now(), completed: Date.now(), ...x }, data: packFrames([Buffer.from("v")]) })),
+      type: "report",
+      started: r.started !== undefined ? [[r.started, r.at ?? Date.now()]] : [],
+      dropped: r.dropped ?? [],
+      results: (r.results ?? []).map((x) => ({
+        result: { ok: true, engine: 0, started: Date.now(), completed: Date.now(), ...x },
+        data: packFrames([Buffer.from("v")]),
+      })),
     });
   }
 }
@@ -58,8 +71,12 @@ function setup(concurrency = 1, prefetch = 0) {
   const resets: string[] = [];
   const released: number[][] = [];
   const runner = new TaskRunner({
-    concurrency, prefetch, graceMs: 1_000,
-    onReleased: (ids) => released.push(ids), maxResultBytes: 1e6, logger: createLogger({ name: "test", level: "silent" }),
+    concurrency,
+    prefetch,
+    graceMs: 1_000,
+    onReleased: (ids) => released.push(ids),
+    maxResultBytes: 1e6,
+    logger: createLogger({ name: "test", level: "silent" }),
     onResult: (r) => results.push(r),
     onReset: (reason) => resets.push(reason),
     newExecutor: (send, exit) => {
@@ -132,7 +149,11 @@ describe("the supervisor's task runner (fake executor)", () => {
     expect(released).toEqual([[4]]);
     expect(runner.stateOf(3)).toBe("running");
     ex().report({ results: [{ id: 2 }, { id: 3 }] });
-    expect(results.map((r) => [r.id, r.ok])).toEqual([[1, true], [2, true], [3, true]]);
+    expect(results.map((r) => [r.id, r.ok])).toEqual([
+      [1, true],
+      [2, true],
+      [3, true],
+    ]);
     expect(runner.load).toBe(0);
   });
 
@@ -141,7 +162,10 @@ describe("the supervisor's task runner (fake executor)", () => {
     for (const id of [1, 2, 3]) runner.enqueue(task(id), PART);
     ex().report({ started: 1 });
     runner.cancel([1, 2, 3]);
-    expect(errorOf(3)).toEqual({ code: "ERR_PTC_TASK_CANCELLED", message: "The task was cancelled before it started." });
+    expect(errorOf(3)).toEqual({
+      code: "ERR_PTC_TASK_CANCELLED",
+      message: "The task was cancelled before it started.",
+    });
     expect(ex().cancels).toEqual([[1, 2]]);
     expect([runner.stateOf(1), runner.stateOf(2)]).toEqual(["stopping", "stopping"]);
     ex().report({ dropped: [2], results: [{ id: 1, stdout: "partial\n" }] });
@@ -198,7 +222,10 @@ describe("the supervisor's task runner (fake executor)", () => {
     vi.advanceTimersByTime(1);
     expect(ex().cancels).toEqual([[2]]);
     ex().report({ results: [{ id: 2 }] });
-    expect(errorOf(2)).toEqual({ code: "ERR_PTC_TASK_TIMEOUT", message: "The task ran longer than its timeout of 500 ms and was stopped." });
+    expect(errorOf(2)).toEqual({
+      code: "ERR_PTC_TASK_TIMEOUT",
+      message: "The task ran longer than its timeout of 500 ms and was stopped.",
+    });
   });
 
   it("a start held back by a task that never yields is found in the start table: shown running, timed from the table, not run twice", async () => {
@@ -215,7 +242,10 @@ describe("the supervisor's task runner (fake executor)", () => {
     vi.advanceTimersByTime(100);
     expect(ex().cancels).toEqual([[1]]);
     // Task 2 had started too (its slot-mate blocked the report): it fails with the executor, never re-runs.
-    ex().table = [[1, at], [2, at + 10]];
+    ex().table = [
+      [1, at],
+      [2, at + 10],
+    ];
     vi.advanceTimersByTime(1_000);
     await vi.waitFor(() => expect(executors).toHaveLength(2));
     expect(errorOf(1)?.code).toBe("ERR_PTC_TASK_TIMEOUT");
@@ -263,7 +293,10 @@ describe("the supervisor's task runner (fake executor)", () => {
     ex().report({ started: 1, results: [{ id: 1 }] });
     ex().report({ started: 2, results: [{ id: 2 }] });
     const sent = ex().posted.flatMap((m) => (m.type === "tasks" ? m.items.map((i) => i.task) : []));
-    expect(sent.map((t) => [t.id, t.src])).toEqual([[1, "(x) => x"], [2, undefined]]);
+    expect(sent.map((t) => [t.id, t.src])).toEqual([
+      [1, "(x) => x"],
+      [2, undefined],
+    ]);
     expect(errorOf(3)?.code).toBe("ERR_PTC_PROTOCOL");
   });
 });

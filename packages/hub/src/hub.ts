@@ -1,10 +1,19 @@
 import { EventEmitter } from "node:events";
 import {
-  Channel, DEFAULT_MAX_MESSAGE_BYTES, assertNever, profilePaths,
-  type ClientToHub, type EngineInfo, type EngineTask, type EngineToHub, type HubToClient, type HubToEngine,
-  type Incoming, type Logger, type Notification, type ProfilePaths, type TaskResult,
+  Channel,
+  DEFAULT_MAX_MESSAGE_BYTES,
+  assertNever,
+  profilePaths,
+  type ClientToHub,
+  type EngineInfo,
+  type EngineToHub,
+  type HubToClient,
+  type HubToEngine,
+  type Incoming,
+  type Logger,
+  type Notification,
+  type ProfilePaths,
 } from "@ptcluster/protocol";
-import { Outbox } from "./clients/outbox.js";
 import { handleRequest, type RequestDeps } from "./clients/requests.js";
 import { ClientSessions, connectReply, versionMismatch } from "./clients/sessions.js";
 import { queueStatus, statusReport, type StatusSources } from "./clients/status-report.js";
@@ -13,6 +22,7 @@ import { EngineRegistry, type EngineEntry } from "./engines/engine-registry.js";
 import { LivenessMonitor } from "./engines/liveness.js";
 import { EngineRegistration } from "./engines/registration.js";
 import { removeConnectionFiles, writeConnectionFiles } from "./networking/connection-files.js";
+import { OutgoingBatches } from "./networking/outgoing.js";
 import { bindSockets } from "./networking/sockets.js";
 import type { ZapHandler } from "./networking/zap-handler.js";
 import { ResultDelivery } from "./results/delivery.js";
@@ -45,18 +55,21 @@ export class Hub extends EventEmitter<HubEvents> {
   readonly paths: ProfilePaths;
   private readonly engines = new EngineRegistry();
   private readonly clients = new ClientSessions();
-  private readonly shipping = new FunctionShipping(this.engines, () => this.scheduleFlush());
+  private readonly shipping = new FunctionShipping(this.engines, () => this.out.schedule());
   private readonly tasks = new TaskTable(this.shipping.sources);
   private readonly scheduler: Scheduler;
   private readonly store: ResultStore;
-  private readonly engineOut = new Outbox<EngineTask>();
-  private readonly clientOut = new Outbox<TaskResult>();
+  private readonly out = new OutgoingBatches({
+    forgotten: () => this.shipping.takeForgotten(),
+    engines: () => this.engines.all(),
+    engineCh: () => this.engineCh,
+    clientCh: () => this.clientCh,
+  });
   private readonly delivery: ResultDelivery;
   private readonly coordinator: TaskCoordinator;
   private readonly registration: EngineRegistration;
   private readonly liveness: LivenessMonitor;
   private readonly requests: RequestDeps;
-  private flushScheduled = false;
   private engineCh!: Channel<EngineToHub, HubToEngine>;
   private clientCh!: Channel<ClientToHub, HubToClient>;
   private notifyCh!: Channel<never, Notification>;
@@ -77,18 +90,39 @@ export class Hub extends EventEmitter<HubEvents> {
     this.stopped = new Promise((r) => (this.stopResolve = r));
     this.store = new ResultStore(opts.resultTtlMs ?? 600_000);
     this.scheduler = new Scheduler(opts.scheme ?? "leastload");
-    this.delivery = new ResultDelivery(this.tasks, this.store, this.clientOut, (key) => this.clients.has(key));
-    const { engines, tasks, scheduler, delivery, shipping, engineOut, log } = this;
+    this.delivery = new ResultDelivery(this.tasks, this.store, this.out.toClients, (key) => this.clients.has(key));
+    const { engines, tasks, scheduler, delivery, shipping, log } = this;
+    const engineOut = this.out.toEngines;
     const toEngine = (msg: HubToEngine, to: Buffer) => void this.engineCh.send(msg, undefined, to);
-    const flush = () => this.scheduleFlush();
-    this.coordinator = new TaskCoordinator({ tasks, engines, scheduler, delivery, shipping, engineOut, toEngine, flush, log });
+    const flush = () => this.out.schedule();
+    this.coordinator = new TaskCoordinator({
+      tasks,
+      engines,
+      scheduler,
+      delivery,
+      shipping,
+      engineOut,
+      toEngine,
+      flush,
+      log,
+    });
     this.registration = new EngineRegistration({
-      engines, heartbeatMs: this.hbMs, toEngine, log, up: (e) => this.engineUp(e), gone: (id, reason) => this.engineGone(id, reason),
+      engines,
+      heartbeatMs: this.hbMs,
+      toEngine,
+      log,
+      up: (e) => this.engineUp(e),
+      gone: (id, reason) => this.engineGone(id, reason),
     });
     this.liveness = new LivenessMonitor(
-      { heartbeatMs: this.hbMs, missedHeartbeats: opts.missedHeartbeats ?? 6, clientTimeoutMs: opts.clientTimeoutMs ?? 30_000 },
       {
-        engines, toEngine,
+        heartbeatMs: this.hbMs,
+        missedHeartbeats: opts.missedHeartbeats ?? 6,
+        clientTimeoutMs: opts.clientTimeoutMs ?? 30_000,
+      },
+      {
+        engines,
+        toEngine,
         engineLinks: { overdue: (ms) => this.engineCh.overdue(ms), forget: (peer) => this.engineCh.forget(peer) },
         clientLinks: { overdue: (ms) => this.clientCh.overdue(ms), forget: (peer) => this.clientCh.forget(peer) },
         clients: () => this.clients.all(),
@@ -102,7 +136,7 @@ export class Hub extends EventEmitter<HubEvents> {
       status: () => statusReport(this.statusSources()),
       queueStatus: () => queueStatus(this.statusSources()),
       launch: opts.launch,
-      flush: () => this.scheduleFlush(),
+      flush: () => this.out.schedule(),
       shutdown: () => void this.clientCh.drained().then(() => this.stop("shutdown requested by a client")),
     };
   }
@@ -112,21 +146,47 @@ export class Hub extends EventEmitter<HubEvents> {
     const ip = this.opts.ip ?? "127.0.0.1";
     const key = this.opts.key;
     const maxMessageBytes = this.opts.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
-    const sockets = await bindSockets({ ip, ports: this.opts.ports ?? {}, maxMessageBytes, curve: this.opts.curve }, this.log);
+    const sockets = await bindSockets(
+      { ip, ports: this.opts.ports ?? {}, maxMessageBytes, curve: this.opts.curve },
+      this.log,
+    );
     this.zap = sockets.zap;
     this.ports = sockets.ports;
     this.clientCh = new Channel<ClientToHub, HubToClient>({
-      socket: sockets.client, clusterKey: key, sendLabel: "h2c", recvLabel: "c2h", router: true, logger: this.log,
+      socket: sockets.client,
+      clusterKey: key,
+      sendLabel: "h2c",
+      recvLabel: "c2h",
+      router: true,
+      logger: this.log,
       onMessage: (m) => this.onClientMessage(m),
     }).start();
     this.engineCh = new Channel<EngineToHub, HubToEngine>({
-      socket: sockets.engine, clusterKey: key, sendLabel: "h2e", recvLabel: "e2h", router: true, logger: this.log,
+      socket: sockets.engine,
+      clusterKey: key,
+      sendLabel: "h2e",
+      recvLabel: "e2h",
+      router: true,
+      logger: this.log,
       onMessage: (m) => this.onEngineMessage(m),
     }).start();
     // Notifications are one-way and best effort (clients catch up from `tick`): no acknowledgements.
-    this.notifyCh = new Channel<never, Notification>({ socket: sockets.notify, clusterKey: key, sendLabel: "pub", logger: this.log, reliable: false });
+    this.notifyCh = new Channel<never, Notification>({
+      socket: sockets.notify,
+      clusterKey: key,
+      sendLabel: "pub",
+      logger: this.log,
+      reliable: false,
+    });
     const location = writeConnectionFiles({
-      paths: this.paths, clusterId: this.opts.clusterId ?? "", ip, location: this.opts.location, key, maxMessageBytes, ports: this.ports, curve: this.opts.curve,
+      paths: this.paths,
+      clusterId: this.opts.clusterId ?? "",
+      ip,
+      location: this.opts.location,
+      key,
+      maxMessageBytes,
+      ports: this.ports,
+      curve: this.opts.curve,
     });
     this.liveness.reset();
     this.timer = setInterval(() => this.onTick(), this.hbMs);
@@ -171,7 +231,7 @@ export class Hub extends EventEmitter<HubEvents> {
       default:
         assertNever(header);
     }
-    this.scheduleFlush();
+    this.out.schedule();
   }
 
   private engineUp(entry: EngineEntry): void {
@@ -236,7 +296,7 @@ export class Hub extends EventEmitter<HubEvents> {
       default:
         assertNever(header);
     }
-    this.scheduleFlush();
+    this.out.schedule();
   }
 
   /**
@@ -252,39 +312,31 @@ export class Hub extends EventEmitter<HubEvents> {
     if (client) this.shipping.releaseClient(client);
   }
 
-
   private statusSources(): StatusSources {
     return {
-      paths: this.paths, clusterId: this.opts.clusterId ?? "", ports: this.ports, logFile: this.opts.logFile,
-      engines: this.engines, tasks: this.tasks, unassigned: () => this.scheduler.queued, store: this.store,
-      functions: () => this.shipping.sources.size, clients: () => this.clients.size, clientCh: this.clientCh, engineCh: this.engineCh,
+      paths: this.paths,
+      clusterId: this.opts.clusterId ?? "",
+      ports: this.ports,
+      logFile: this.opts.logFile,
+      engines: this.engines,
+      tasks: this.tasks,
+      unassigned: () => this.scheduler.queued,
+      store: this.store,
+      functions: () => this.shipping.sources.size,
+      clients: () => this.clients.size,
+      clientCh: this.clientCh,
+      engineCh: this.engineCh,
     };
   }
 
   // ---- housekeeping ---------------------------------------------------------------------------
-
-  private scheduleFlush(): void {
-    if (this.flushScheduled) return;
-    this.flushScheduled = true;
-    // After the poll phase: everything received in this turn is handled first, then each peer
-    // gets one message (a burst of results from an engine becomes one message to its client).
-    setImmediate(() => {
-      this.flushScheduled = false;
-      const fns = this.shipping.takeForgotten();
-      // Ahead of the tasks in the same ordered stream: a task that brings a dropped source back
-      // (it carries the source again) reaches the engine after the engine forgot the old copy.
-      if (fns) for (const e of this.engines.all()) this.engineCh.send({ type: "forget_fns", fns }, undefined, e.routingId);
-      this.engineOut.flush((to, tasks, parts) => this.engineCh.send({ type: "tasks", tasks, pf: parts.map((p) => p.frames.length) }, parts, to));
-      this.clientOut.flush((to, results, parts) => this.clientCh.send({ type: "results", results, pf: parts.map((p) => p.frames.length) }, parts, to));
-    });
-  }
 
   private onTick(): void {
     const now = Date.now();
     this.liveness.tick(now);
     this.store.purge(now);
     this.notifyCh.send({ type: "tick", t: now, engines: this.engines.size });
-    this.scheduleFlush();
+    this.out.schedule();
   }
 
   /**
@@ -295,7 +347,7 @@ export class Hub extends EventEmitter<HubEvents> {
     for (const e of this.engines.all()) {
       if (e.info.pid === pid) {
         this.engineGone(e.info.id, `process exited (${how})`);
-        this.scheduleFlush();
+        this.out.schedule();
         return;
       }
     }
@@ -312,7 +364,7 @@ export class Hub extends EventEmitter<HubEvents> {
       this.engineGone(e.info.id, `launch ended (${how})`);
       any = true;
     }
-    if (any) this.scheduleFlush();
+    if (any) this.out.schedule();
   }
 
   /** The first engine id above every id given out so far: launchers whose engines ask for ids (MPI ranks) start there. */
@@ -334,7 +386,7 @@ export class Hub extends EventEmitter<HubEvents> {
     for (const e of this.engines.all()) this.engineCh.send({ type: "engine_shutdown", reason }, undefined, e.routingId);
     for (const id of this.engines.ids()) this.engineGone(id, "controller stopping");
     this.notifyCh.send({ type: "shutdown_notice", reason });
-    this.scheduleFlush();
+    this.out.schedule();
     await new Promise((r) => setImmediate(r));
     removeConnectionFiles(this.paths);
     await Promise.all([this.engineCh.close(300), this.clientCh.close(300), this.notifyCh.close(100)]);

@@ -18,7 +18,14 @@ describe("an engine's running tasks, from its heartbeats", () => {
 
   it("names each running task (its op when it has no function) and counts the rest as queued", () => {
     const { e, tasks, a, b } = setup();
-    noteRunning(e, [[a.hubId, 1500], [b.hubId, 10]], 10_000);
+    noteRunning(
+      e,
+      [
+        [a.hubId, 1500],
+        [b.hubId, 10],
+      ],
+      10_000,
+    );
     expect(engineActivity(e, tasks)).toEqual({
       current: [
         { taskId: "client1:7", fn: "spin", op: "apply", since: 8_500 },
@@ -48,7 +55,15 @@ describe("an engine's running tasks, from its heartbeats", () => {
     noteRunning(e, ["junk", [a.hubId, -5], [b.hubId, "x"], [c.hubId, 3]], 100);
     // "junk" and the two bad pairs take the two places an engine of concurrency 2 has: none is believed.
     expect(engineActivity(e, tasks).current).toEqual([]);
-    noteRunning(e, [[c.hubId, 3], [a.hubId, 2], [b.hubId, 1]], 100);
+    noteRunning(
+      e,
+      [
+        [c.hubId, 3],
+        [a.hubId, 2],
+        [b.hubId, 1],
+      ],
+      100,
+    );
     const shown = engineActivity(e, tasks).current;
     expect(shown.map((t) => t.taskId)).toEqual(["client1:9", "client1:7"]);
     expect(shown[0]?.fn).toHaveLength(200);

@@ -12,7 +12,13 @@ function cluster(engines: Array<[number, number]>, scheme: SchedulerScheme = "le
   let next = 1;
   const lb = (opts: { targets?: number[]; retries?: number; maxDeaths?: number } = {}) => {
     const task = next++;
-    s.handle({ type: "submit_lb", task, targets: opts.targets, retries: opts.retries ?? 0, maxDeaths: opts.maxDeaths ?? 3 });
+    s.handle({
+      type: "submit_lb",
+      task,
+      targets: opts.targets,
+      retries: opts.retries ?? 0,
+      maxDeaths: opts.maxDeaths ?? 3,
+    });
     return task;
   };
   const direct = (engine: number) => {
@@ -21,7 +27,8 @@ function cluster(engines: Array<[number, number]>, scheme: SchedulerScheme = "le
   };
   /** Placements made by one `place` event, as [task, engine]. */
   const place = () => dispatches(s.handle({ type: "place" }));
-  const finish = (engine: number, task: number, outcome: TaskOutcome) => s.handle({ type: "finished", engine, results: [{ task, outcome }] });
+  const finish = (engine: number, task: number, outcome: TaskOutcome) =>
+    s.handle({ type: "finished", engine, results: [{ task, outcome }] });
   return { s, lb, direct, place, finish };
 }
 
@@ -30,34 +37,80 @@ const types = (ds: SchedulerDecision[]) => ds.map((d) => d.type);
 
 describe("load-balanced placement, per scheme", () => {
   it("leastload spreads over equal engines in turn (least recently used on ties)", () => {
-    const c = cluster([[0, 1], [1, 1]]);
+    const c = cluster([
+      [0, 1],
+      [1, 1],
+    ]);
     const tasks = [c.lb(), c.lb(), c.lb(), c.lb()];
     // More work than slots: each engine takes a few ahead (prefetch), alternately.
-    expect(c.place()).toEqual([[tasks[0], 0], [tasks[1], 1], [tasks[2], 0], [tasks[3], 1]]);
+    expect(c.place()).toEqual([
+      [tasks[0], 0],
+      [tasks[1], 1],
+      [tasks[2], 0],
+      [tasks[3], 1],
+    ]);
     expect(c.s.queued).toBe(0);
   });
 
   it("leastload weighs load by concurrency, and fills no engine beyond its slots when work fits", () => {
-    const c = cluster([[0, 1], [1, 4]]);
+    const c = cluster([
+      [0, 1],
+      [1, 4],
+    ]);
     const tasks = [c.lb(), c.lb(), c.lb(), c.lb()];
-    expect(c.place()).toEqual([[tasks[0], 0], [tasks[1], 1], [tasks[2], 1], [tasks[3], 1]]);
+    expect(c.place()).toEqual([
+      [tasks[0], 0],
+      [tasks[1], 1],
+      [tasks[2], 1],
+      [tasks[3], 1],
+    ]);
   });
 
   it("lru takes the engine that waited longest, whatever its load", () => {
-    const c = cluster([[0, 4], [1, 1], [2, 4]], "lru");
+    const c = cluster(
+      [
+        [0, 4],
+        [1, 1],
+        [2, 4],
+      ],
+      "lru",
+    );
     const tasks = [c.lb(), c.lb(), c.lb(), c.lb()];
-    expect(c.place()).toEqual([[tasks[0], 0], [tasks[1], 1], [tasks[2], 2], [tasks[3], 0]]);
+    expect(c.place()).toEqual([
+      [tasks[0], 0],
+      [tasks[1], 1],
+      [tasks[2], 2],
+      [tasks[3], 0],
+    ]);
   });
 
   it("random picks where its random numbers point, among engines with room", () => {
-    const c = cluster([[0, 1], [1, 1], [2, 1]], "random", () => 0.99);
+    const c = cluster(
+      [
+        [0, 1],
+        [1, 1],
+        [2, 1],
+      ],
+      "random",
+      () => 0.99,
+    );
     const [a, b] = [c.lb(), c.lb()];
-    expect(c.place()).toEqual([[a, 2], [b, 1]]);
+    expect(c.place()).toEqual([
+      [a, 2],
+      [b, 1],
+    ]);
   });
 
   it("weighted keeps the less loaded of its two draws", () => {
     const draws = [0, 0.999];
-    const c = cluster([[0, 2], [1, 2]], "weighted", () => draws.shift() ?? 0);
+    const c = cluster(
+      [
+        [0, 2],
+        [1, 2],
+      ],
+      "weighted",
+      () => draws.shift() ?? 0,
+    );
     c.direct(0); // engine 0 is half busy
     const t = c.lb();
     expect(c.place()).toEqual([[t, 1]]);
@@ -65,18 +118,31 @@ describe("load-balanced placement, per scheme", () => {
 
   it("asks for one wake-up however many events want one, and another after it came", () => {
     const c = cluster([[0, 1]]);
-    expect(types(c.s.handle({ type: "submit_lb", task: 100, targets: undefined, retries: 0, maxDeaths: 3 }))).toEqual(["wake"]);
+    expect(types(c.s.handle({ type: "submit_lb", task: 100, targets: undefined, retries: 0, maxDeaths: 3 }))).toEqual([
+      "wake",
+    ]);
     expect(c.s.handle({ type: "submit_lb", task: 101, targets: undefined, retries: 0, maxDeaths: 3 })).toEqual([]);
-    expect(c.place()).toEqual([[100, 0], [101, 0]]);
-    expect(types(c.s.handle({ type: "submit_lb", task: 102, targets: undefined, retries: 0, maxDeaths: 3 }))).toEqual(["wake"]);
+    expect(c.place()).toEqual([
+      [100, 0],
+      [101, 0],
+    ]);
+    expect(types(c.s.handle({ type: "submit_lb", task: 102, targets: undefined, retries: 0, maxDeaths: 3 }))).toEqual([
+      "wake",
+    ]);
   });
 });
 
 describe("targets", () => {
   it("a task goes only to its targets; one whose targets are busy waits without holding up the others", () => {
-    const c = cluster([[0, 2], [1, 1]]);
+    const c = cluster([
+      [0, 2],
+      [1, 1],
+    ]);
     const [a, b, cc] = [c.lb({ targets: [1] }), c.lb({ targets: [1] }), c.lb()];
-    expect(c.place()).toEqual([[a, 1], [cc, 0]]);
+    expect(c.place()).toEqual([
+      [a, 1],
+      [cc, 0],
+    ]);
     expect(c.s.queued).toBe(1);
     expect(types(c.finish(1, a, "ok"))).toEqual(["complete", "wake"]);
     expect(c.place()).toEqual([[b, 1]]);
@@ -93,7 +159,10 @@ describe("targets", () => {
 
 describe("direct tasks", () => {
   it("go to their engine at once (not movable) and take a slot the load balancer sees", () => {
-    const c = cluster([[0, 1], [1, 1]]);
+    const c = cluster([
+      [0, 1],
+      [1, 1],
+    ]);
     const { task, decisions } = c.direct(0);
     expect(decisions).toEqual([{ type: "dispatch", task, engine: 0, movable: false }]);
     const t = c.lb();
@@ -101,12 +170,20 @@ describe("direct tasks", () => {
   });
 
   it("fail at once for an engine that is not registered, naming those that are", () => {
-    const c = cluster([[3, 1], [1, 1]]);
+    const c = cluster([
+      [3, 1],
+      [1, 1],
+    ]);
     const { task, decisions } = c.direct(9);
-    expect(decisions).toEqual([{
-      type: "fail", task, engine: 9, code: "ERR_PTC_UNKNOWN_ENGINE",
-      message: "Engine 9 is not registered (registered: [1, 3]). Use an id from `rc.ids`.",
-    }]);
+    expect(decisions).toEqual([
+      {
+        type: "fail",
+        task,
+        engine: 9,
+        code: "ERR_PTC_UNKNOWN_ENGINE",
+        message: "Engine 9 is not registered (registered: [1, 3]). Use an id from `rc.ids`.",
+      },
+    ]);
     expect(c.s.size).toBe(0);
   });
 
@@ -116,14 +193,25 @@ describe("direct tasks", () => {
     const b = c.direct(0).task;
     expect(c.finish(0, a, "error")[0]).toEqual({ type: "complete", task: a });
     const down = c.s.handle({ type: "engine_down", engine: 0 });
-    expect(down).toEqual([{ type: "fail", task: b, engine: 0, code: "ERR_PTC_ENGINE_LOST", message: expect.stringContaining("Engine 0 died") }]);
+    expect(down).toEqual([
+      {
+        type: "fail",
+        task: b,
+        engine: 0,
+        code: "ERR_PTC_ENGINE_LOST",
+        message: expect.stringContaining("Engine 0 died"),
+      },
+    ]);
     expect(c.s.size).toBe(0);
   });
 });
 
 describe("retries and the death budget", () => {
   it("a task that threw is retried on another engine, even one less idle, where one has room", () => {
-    const c = cluster([[0, 1], [1, 2]]);
+    const c = cluster([
+      [0, 1],
+      [1, 2],
+    ]);
     const t = c.lb({ retries: 1 });
     expect(c.place()).toEqual([[t, 0]]);
     c.direct(1); // engine 1 is now busier than engine 0 will be
@@ -145,24 +233,45 @@ describe("retries and the death budget", () => {
     const c = cluster([[0, 2]]);
     const [a, b] = [c.lb({ retries: 5 }), c.lb({ retries: 5 })];
     c.place();
-    const ds = c.s.handle({ type: "finished", engine: 0, results: [{ task: a, outcome: "system" }, { task: b, outcome: "ok" }] });
+    const ds = c.s.handle({
+      type: "finished",
+      engine: 0,
+      results: [
+        { task: a, outcome: "system" },
+        { task: b, outcome: "ok" },
+      ],
+    });
     // One decision per result, in order, then the wake-up.
     expect(ds).toEqual([{ type: "complete", task: a }, { type: "complete", task: b }, { type: "wake" }]);
   });
 
   it("a task that kills every engine it runs on moves on 3 times, then fails as a poison task on the 4th death", () => {
-    const c = cluster([[0, 1], [1, 1], [2, 1], [3, 1], [4, 1]]);
+    const c = cluster([
+      [0, 1],
+      [1, 1],
+      [2, 1],
+      [3, 1],
+      [4, 1],
+    ]);
     const t = c.lb();
     for (let death = 1; death <= 3; death++) {
       const [[, engine] = []] = c.place();
-      expect(c.s.handle({ type: "engine_down", engine: engine as number })).toEqual([{ type: "requeue", task: t, unstarted: false }, { type: "wake" }]);
+      expect(c.s.handle({ type: "engine_down", engine: engine as number })).toEqual([
+        { type: "requeue", task: t, unstarted: false },
+        { type: "wake" },
+      ]);
     }
     const [[, last] = []] = c.place();
     const ds = c.s.handle({ type: "engine_down", engine: last as number });
-    expect(ds).toEqual([{
-      type: "fail", task: t, engine: last, code: "ERR_PTC_ENGINE_LOST",
-      message: `This task was running on 4 engines that died (the last was engine ${last}); it is failed as a poison task instead of being retried again.`,
-    }]);
+    expect(ds).toEqual([
+      {
+        type: "fail",
+        task: t,
+        engine: last,
+        code: "ERR_PTC_ENGINE_LOST",
+        message: `This task was running on 4 engines that died (the last was engine ${last}); it is failed as a poison task instead of being retried again.`,
+      },
+    ]);
     expect(c.s.size).toBe(0);
   });
 
@@ -200,7 +309,10 @@ describe("rebalancing and cancellation", () => {
     expect(c.s.handle({ type: "place" })).toEqual([{ type: "release", engine: 0, max: 1 }]);
     expect(c.s.handle({ type: "place" })).toEqual([]);
     const back = tasks[2] as number;
-    expect(c.s.handle({ type: "released", engine: 0, tasks: [back] })).toEqual([{ type: "requeue", task: back, unstarted: true }, { type: "wake" }]);
+    expect(c.s.handle({ type: "released", engine: 0, tasks: [back] })).toEqual([
+      { type: "requeue", task: back, unstarted: true },
+      { type: "wake" },
+    ]);
     expect(c.place()).toEqual([[back, 1]]);
   });
 
@@ -223,15 +335,28 @@ describe("rebalancing and cancellation", () => {
     const [a, b, q] = [c.lb(), c.lb(), c.lb({ targets: [7] })];
     c.place();
     expect(c.s.handle({ type: "cancel", tasks: [q, a, b, a], queuedOnly: false })).toEqual([
-      { type: "cancelled", task: q, engine: -1, message: "The task was cancelled before it started.", unstarted: false },
+      {
+        type: "cancelled",
+        task: q,
+        engine: -1,
+        message: "The task was cancelled before it started.",
+        unstarted: false,
+      },
       { type: "cancel_on_engine", engine: 0, tasks: [a, b], queuedOnly: false },
     ]);
     // One comes back unstarted: cancelled, not requeued. The other's engine dies: cancelled too.
     expect(c.s.handle({ type: "released", engine: 0, tasks: [a] })).toEqual([
-      { type: "cancelled", task: a, engine: 0, message: "The task was cancelled before it started.", unstarted: true }, { type: "wake" },
+      { type: "cancelled", task: a, engine: 0, message: "The task was cancelled before it started.", unstarted: true },
+      { type: "wake" },
     ]);
     expect(c.s.handle({ type: "engine_down", engine: 0 })).toEqual([
-      { type: "cancelled", task: b, engine: 0, message: "The task was cancelled; its engine died before confirming.", unstarted: false },
+      {
+        type: "cancelled",
+        task: b,
+        engine: 0,
+        message: "The task was cancelled; its engine died before confirming.",
+        unstarted: false,
+      },
     ]);
     expect(c.s.size).toBe(0);
   });
@@ -248,8 +373,14 @@ describe("rebalancing and cancellation", () => {
     const c = cluster([[0, 1]]);
     const [a, b] = [c.lb(), c.lb()];
     c.place();
-    expect(c.s.handle({ type: "cancel", tasks: [a, b], queuedOnly: true })).toEqual([{ type: "cancel_on_engine", engine: 0, tasks: [a, b], queuedOnly: true }]);
-    expect(c.s.handle({ type: "released", engine: 0, tasks: [b] })[0]).toEqual({ type: "requeue", task: b, unstarted: true });
+    expect(c.s.handle({ type: "cancel", tasks: [a, b], queuedOnly: true })).toEqual([
+      { type: "cancel_on_engine", engine: 0, tasks: [a, b], queuedOnly: true },
+    ]);
+    expect(c.s.handle({ type: "released", engine: 0, tasks: [b] })[0]).toEqual({
+      type: "requeue",
+      task: b,
+      unstarted: true,
+    });
   });
 
   it("forgets a task the controller abandoned, freeing its slot", () => {

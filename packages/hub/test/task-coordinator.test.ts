@@ -24,7 +24,13 @@ function setup(concurrency = [1, 1]) {
   const toEngine: Array<{ msg: HubToEngine; to: string }> = [];
   let flushes = 0;
   const co = new TaskCoordinator({
-    tasks, engines, scheduler, delivery, shipping, engineOut, log: silentLogger(),
+    tasks,
+    engines,
+    scheduler,
+    delivery,
+    shipping,
+    engineOut,
+    log: silentLogger(),
     toEngine: (msg, to) => toEngine.push({ msg, to: to.toString() }),
     flush: () => flushes++,
   });
@@ -87,24 +93,47 @@ describe("the task coordinator carries out the scheduler's decisions", () => {
 
   it("a cancelled task comes back unstarted as cancelled, not counted as an attempt", async () => {
     const c = setup([1]);
-    c.co.submit(c.client, [{ id: 1, op: "apply", to: [], lb: {} }, { id: 2, op: "apply", to: [], lb: {} }], [part("a"), part("b")]);
+    c.co.submit(
+      c.client,
+      [
+        { id: 1, op: "apply", to: [], lb: {} },
+        { id: 2, op: "apply", to: [], lb: {} },
+      ],
+      [part("a"), part("b")],
+    );
     await turn();
     c.co.cancel([2]);
     expect(c.tasks.get(2)?.state).toEqual({ kind: "cancelling", engine: 0 });
     expect(c.toEngine.map((m) => m.msg)).toContainEqual({ type: "engine_cancel", ids: [2] });
     c.co.released(c.es[0]!, [2]);
-    expect(c.sent().toClient).toEqual([expect.objectContaining({ id: 2, ok: false, engine: 0, attempts: 0, sysError: expect.objectContaining({ code: "ERR_PTC_TASK_CANCELLED" }) })]);
+    expect(c.sent().toClient).toEqual([
+      expect.objectContaining({
+        id: 2,
+        ok: false,
+        engine: 0,
+        attempts: 0,
+        sysError: expect.objectContaining({ code: "ERR_PTC_TASK_CANCELLED" }),
+      }),
+    ]);
     expect(c.es[0]!.inflight.has(2)).toBe(false);
   });
 
   it("a direct task for an unknown engine fails at once; one whose engine dies fails with EngineLostError", () => {
     const c = setup();
     c.co.submit(c.client, [{ id: 3, op: "apply", to: [1, 9] }], [part("d")]);
-    expect(c.sent().toClient).toEqual([expect.objectContaining({ id: 3, engine: 9, sysError: expect.objectContaining({ code: "ERR_PTC_UNKNOWN_ENGINE" }) })]);
+    expect(c.sent().toClient).toEqual([
+      expect.objectContaining({
+        id: 3,
+        engine: 9,
+        sysError: expect.objectContaining({ code: "ERR_PTC_UNKNOWN_ENGINE" }),
+      }),
+    ]);
     const e1 = c.es[1]!;
     expect([...e1.inflight]).toEqual([1]);
     c.co.engineDown(e1);
-    expect(c.sent().toClient).toEqual([expect.objectContaining({ id: 3, engine: 1, sysError: expect.objectContaining({ code: "ERR_PTC_ENGINE_LOST" }) })]);
+    expect(c.sent().toClient).toEqual([
+      expect.objectContaining({ id: 3, engine: 1, sysError: expect.objectContaining({ code: "ERR_PTC_ENGINE_LOST" }) }),
+    ]);
     expect(c.tasks.size).toBe(0);
     expect(e1.inflight.size).toBe(0);
   });

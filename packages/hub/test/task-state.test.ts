@@ -1,6 +1,17 @@
 import { describe, expect, it } from "vitest";
 import {
-  IllegalTaskTransitionError, QUEUED, assign, cancel, complete, engineOf, fail, isFinal, isOn, requestCancel, requeue, type TaskState,
+  IllegalTaskTransitionError,
+  QUEUED,
+  assign,
+  cancel,
+  complete,
+  engineOf,
+  fail,
+  isFinal,
+  isOn,
+  requestCancel,
+  requeue,
+  type TaskState,
 } from "../src/tasks/task-state.js";
 
 /** The error a refused transition throws. */
@@ -40,11 +51,19 @@ describe("a task's state machine", () => {
     expect(cancel(cancelling, 2)).toEqual({ kind: "cancelled", engine: 2 });
     // The engine may finish it anyway (it had started).
     expect(complete(cancelling)).toEqual({ kind: "done", engine: 2 });
-    expect(refusal(() => requeue(cancelling))).toMatchObject({ code: "ERR_PTC_TASK_STATE", from: "cancelling", to: "queued" });
+    expect(refusal(() => requeue(cancelling))).toMatchObject({
+      code: "ERR_PTC_TASK_STATE",
+      from: "cancelling",
+      to: "queued",
+    });
   });
 
   it("the controller fails a task from any live state, reporting the engine it was meant for", () => {
-    expect(fail(QUEUED, 7, "ERR_PTC_UNKNOWN_ENGINE")).toEqual({ kind: "failed", engine: 7, code: "ERR_PTC_UNKNOWN_ENGINE" });
+    expect(fail(QUEUED, 7, "ERR_PTC_UNKNOWN_ENGINE")).toEqual({
+      kind: "failed",
+      engine: 7,
+      code: "ERR_PTC_UNKNOWN_ENGINE",
+    });
     expect(fail(assign(QUEUED, 1), 1, "ERR_PTC_ENGINE_LOST").kind).toBe("failed");
     expect(fail(requestCancel(assign(QUEUED, 1)), 1, "ERR_PTC_ENGINE_LOST").kind).toBe("failed");
     expect(cancel(QUEUED, -1)).toEqual({ kind: "cancelled", engine: -1 });

@@ -29,7 +29,11 @@ interface RemoteLike extends Error {
 }
 
 function isRemote(e: unknown): e is RemoteLike {
-  return e instanceof Error && typeof (e as Partial<RemoteLike>).remoteStack === "string" && typeof (e as Partial<RemoteLike>).engineId === "number";
+  return (
+    e instanceof Error &&
+    typeof (e as Partial<RemoteLike>).remoteStack === "string" &&
+    typeof (e as Partial<RemoteLike>).engineId === "number"
+  );
 }
 
 /** The first `at …` line of a stack, trimmed. */
@@ -54,19 +58,29 @@ function frameLine(e: RemoteLike, options: InspectOptions | undefined): string[]
 
 /** A `RemoteError`: its message, the first frame on the engine, and where the rest is. */
 export function inspectRemoteError(e: RemoteLike, options?: InspectOptions): string {
-  return [`${e.name} [${e.code}]: ${e.message}`, ...frameLine(e, options), grey(options, "  (the whole stack on the engine: .remoteStack)")].join("\n");
+  return [
+    `${e.name} [${e.code}]: ${e.message}`,
+    ...frameLine(e, options),
+    grey(options, "  (the whole stack on the engine: .remoteStack)"),
+  ].join("\n");
 }
 
 /**
  * A `CompositeError`: one line per failed engine (what its code threw), the first frame on an
  * engine, and ptcluster's advice once when it has some (an `UndefinedNameError` says how to pass the name).
  */
-export function inspectCompositeError(e: Error & { code: string; errors: Error[]; results: unknown[] }, options?: InspectOptions): string {
+export function inspectCompositeError(
+  e: Error & { code: string; errors: Error[]; results: unknown[] },
+  options?: InspectOptions,
+): string {
   const lines = [`${e.name}: ${e.errors.length} of ${e.results.length} engines failed; each one's error is in .errors`];
   const shown = e.errors.slice(0, MAX_ENGINE_LINES);
   for (const err of shown) {
     const id = (err as { engineId?: number }).engineId ?? "?";
-    if (isRemote(err)) lines.push(`  [${id}] ${err.remoteName}: ${firstLine(err.remoteMessage)}${err.item === undefined ? "" : ` (item ${err.item})`}`);
+    if (isRemote(err))
+      lines.push(
+        `  [${id}] ${err.remoteName}: ${firstLine(err.remoteMessage)}${err.item === undefined ? "" : ` (item ${err.item})`}`,
+      );
     else lines.push(`  [${id}] ${err.name}: ${firstLine(err.message)}`);
   }
   if (e.errors.length > shown.length) {

@@ -24,8 +24,15 @@ export class SerializationError extends PtclusterError {
   readonly engineId: number | undefined;
   /** For a map: the index, in the input, of the item whose result could not be sent. */
   readonly item: number | undefined;
-  constructor(path: string, reason: string, options?: { cause?: unknown; engineId?: number | undefined; item?: number | undefined }) {
-    const from = options?.engineId === undefined ? "" : ` back from engine ${options.engineId}${options.item === undefined ? "" : ` (item ${options.item})`}`;
+  constructor(
+    path: string,
+    reason: string,
+    options?: { cause?: unknown; engineId?: number | undefined; item?: number | undefined },
+  ) {
+    const from =
+      options?.engineId === undefined
+        ? ""
+        : ` back from engine ${options.engineId}${options.item === undefined ? "" : ` (item ${options.item})`}`;
     super("ERR_PTC_UNSERIALIZABLE", `Cannot send \`${path}\`${from}: ${reason}`, options);
     this.path = path;
     this.reason = reason;
@@ -127,7 +134,8 @@ export class EngineLostError extends PtclusterError {
   constructor(engineId: number, message?: string) {
     super(
       "ERR_PTC_ENGINE_LOST",
-      message ?? `Engine ${engineId} died while running this task. Other engines are unaffected; re-run the task or check the engine's log.`,
+      message ??
+        `Engine ${engineId} died while running this task. Other engines are unaffected; re-run the task or check the engine's log.`,
     );
     this.engineId = engineId;
   }
@@ -138,7 +146,10 @@ export class TaskTimeoutError extends PtclusterError {
   readonly engineId: number | undefined;
   readonly timeoutMs: number;
   constructor(timeoutMs: number, engineId?: number) {
-    super("ERR_PTC_TASK_TIMEOUT", `The task ran longer than its timeout of ${timeoutMs} ms${engineId === undefined ? "" : ` on engine ${engineId}`} and was stopped.`);
+    super(
+      "ERR_PTC_TASK_TIMEOUT",
+      `The task ran longer than its timeout of ${timeoutMs} ms${engineId === undefined ? "" : ` on engine ${engineId}`} and was stopped.`,
+    );
     this.engineId = engineId;
     this.timeoutMs = timeoutMs;
   }
@@ -160,8 +171,23 @@ export class RemoteError extends PtclusterError {
   readonly remoteCode: string | undefined;
   /** For a map: the index, in the input, of the item that failed. */
   readonly item: number | undefined;
-  constructor(info: { engineId: number; name: string; message: string; stack: string; code?: string | undefined; item?: number | undefined }, message?: string, code = "ERR_PTC_REMOTE") {
-    super(code, message ?? `${info.name} on engine ${info.engineId}${info.item === undefined ? "" : ` (item ${info.item})`}: ${info.message}`);
+  constructor(
+    info: {
+      engineId: number;
+      name: string;
+      message: string;
+      stack: string;
+      code?: string | undefined;
+      item?: number | undefined;
+    },
+    message?: string,
+    code = "ERR_PTC_REMOTE",
+  ) {
+    super(
+      code,
+      message ??
+        `${info.name} on engine ${info.engineId}${info.item === undefined ? "" : ` (item ${info.item})`}: ${info.message}`,
+    );
     this.engineId = info.engineId;
     this.remoteName = info.name;
     this.remoteMessage = info.message;

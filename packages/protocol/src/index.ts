@@ -2,12 +2,24 @@ export * from "./version.js";
 export * from "./errors.js";
 export * from "./messages.js";
 export * from "./codec/value-codec.js";
-export { assertCloneable, mergeChecks, type CloneCheck, type CloneOptions, type FunctionRecord } from "./codec/clone-check.js";
+export {
+  assertCloneable,
+  mergeChecks,
+  type CloneCheck,
+  type CloneOptions,
+  type FunctionRecord,
+} from "./codec/clone-check.js";
 export { TAG, AUTH_FAILED, encodeBody, decodeBody, partFrameCounts, MalformedMessageError } from "./codec/wire.js";
 export * from "./auth/session.js";
 export * from "./transport/channel.js";
 export { Link } from "./transport/link.js";
-export { DEFAULT_LINK_LIMITS, outgoing, transferAllowance, type LinkLimits, type Outgoing } from "./transport/send-window.js";
+export {
+  DEFAULT_LINK_LIMITS,
+  outgoing,
+  transferAllowance,
+  type LinkLimits,
+  type Outgoing,
+} from "./transport/send-window.js";
 export type { Early } from "./transport/gap-buffer.js";
 export { zmqContext } from "./transport/zmq-context.js";
 export { FAULTS_ENV, FaultShim, faultsFromEnv, parseFaults, seededRandom, type FaultSpec } from "./transport/faults.js";

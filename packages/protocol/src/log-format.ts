@@ -35,10 +35,13 @@ export function formatLogLine(line: string, colors = false): string {
   const levelName = LEVELS[o["level"] as number] ?? String(o["level"]);
   const level = levelName.padEnd(5);
   const who = `${typeof o["component"] === "string" ? o["component"] : (o["name"] ?? "")}${o["engineId"] !== undefined ? `[${String(o["engineId"])}]` : ""}`;
-  const fields = Object.entries(o).filter(([k]) => !PLACED.has(k)).map(([k, v]) => `${k}=${show(v)}`);
+  const fields = Object.entries(o)
+    .filter(([k]) => !PLACED.has(k))
+    .map(([k, v]) => `${k}=${show(v)}`);
   let out = `${clock(o["time"])} ${colors ? paint(COLORS[levelName] ?? 39, level) : level} ${who ? `${who} ` : ""}${String(o["msg"] ?? "")}`;
   if (fields.length) out += ` ${colors ? paint(GRAY, fields.join(" ")) : fields.join(" ")}`;
   const err = o["err"] as { stack?: unknown; message?: unknown } | undefined;
-  if (err && typeof err === "object") out += `\n    ${String(err.stack ?? err.message ?? show(err)).replace(/\n/g, "\n    ")}`;
+  if (err && typeof err === "object")
+    out += `\n    ${String(err.stack ?? err.message ?? show(err)).replace(/\n/g, "\n    ")}`;
   return `${out}\n`;
 }

@@ -27,13 +27,25 @@ function prettyStderr(): DestinationStream {
  * without `file`, to stderr: readable lines on a terminal, JSON when piped (see
  * `PTCLUSTER_LOG_FORMAT`). Components add bindings with `logger.child({ component: "hub" })`.
  */
-export function createLogger(options: { name: string; file?: string | undefined; level?: string | undefined; echo?: boolean }): Logger {
+export function createLogger(options: {
+  name: string;
+  file?: string | undefined;
+  level?: string | undefined;
+  echo?: boolean;
+}): Logger {
   const level = options.level ?? process.env["PTCLUSTER_LOG_LEVEL"] ?? "info";
   const opts = { name: options.name, level, base: { pid: process.pid } };
-  if (!options.file) return pino(opts, stderrFormat() === "pretty" ? prettyStderr() : pino.destination({ dest: 2, sync: true }));
+  if (!options.file)
+    return pino(opts, stderrFormat() === "pretty" ? prettyStderr() : pino.destination({ dest: 2, sync: true }));
   const file = pino.destination({ dest: options.file, mkdir: true, sync: false, mode: 0o600 });
   if (!options.echo || stderrFormat() !== "pretty") return pino(opts, file);
-  return pino(opts, pino.multistream([{ level: level as pino.Level, stream: file }, { level: level as pino.Level, stream: prettyStderr() }]));
+  return pino(
+    opts,
+    pino.multistream([
+      { level: level as pino.Level, stream: file },
+      { level: level as pino.Level, stream: prettyStderr() },
+    ]),
+  );
 }
 
 /** A logger that writes nothing (clients, by default, stay silent). */

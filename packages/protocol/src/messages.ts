@@ -24,7 +24,10 @@ export interface EngineInfo {
   mpi?: MpiPlace;
 }
 /** An engine's place in an MPI job. */
-export interface MpiPlace { rank: number; size: number }
+export interface MpiPlace {
+  rank: number;
+  size: number;
+}
 export type EngineState = "idle" | "busy" | "dead";
 
 /** A task running on an engine, as `rc.status()` reports it. */
@@ -174,19 +177,45 @@ export type HubRequest =
 export type SchedulerScheme = "leastload" | "lru" | "random" | "weighted";
 
 // ---- client → hub -------------------------------------------------------------------------
-export interface ConnectMsg { type: "connect"; v: string; pkg: string; pid: number; host: string }
-export interface SubmitMsg { type: "submit"; tasks: ClientTask[]; pf: number[]; t: number }
-export interface RequestMsg { type: "request"; rid: number; req: HubRequest }
-export interface ByeMsg { type: "bye" }
+export interface ConnectMsg {
+  type: "connect";
+  v: string;
+  pkg: string;
+  pid: number;
+  host: string;
+}
+export interface SubmitMsg {
+  type: "submit";
+  tasks: ClientTask[];
+  pf: number[];
+  t: number;
+}
+export interface RequestMsg {
+  type: "request";
+  rid: number;
+  req: HubRequest;
+}
+export interface ByeMsg {
+  type: "bye";
+}
 /** A client's heartbeat: a client silent for several periods is presumed gone and its work cancelled. */
-export interface PingMsg { type: "ping" }
+export interface PingMsg {
+  type: "ping";
+}
 /**
  * Take over tasks of another (gone) client: `from` is its id, `id` its task id, `as` the id this
  * client gives them. Stored results come back at once; running tasks report here when done.
  */
-export interface AdoptMsg { type: "adopt"; items: Array<{ from: string; id: number; as: number }> }
+export interface AdoptMsg {
+  type: "adopt";
+  items: Array<{ from: string; id: number; as: number }>;
+}
 /** Cancel tasks (client-local ids): queued ones are dropped, running ones signalled, then forced. */
-export interface CancelMsg { type: "cancel"; ids: number[]; reason: "cancel" | "timeout" }
+export interface CancelMsg {
+  type: "cancel";
+  ids: number[];
+  reason: "cancel" | "timeout";
+}
 
 // ---- hub → client -------------------------------------------------------------------------
 export interface ConnectReplyMsg {
@@ -199,16 +228,44 @@ export interface ConnectReplyMsg {
   engines: EngineInfo[];
   heartbeatMs: number;
 }
-export interface ResultsMsg { type: "results"; results: TaskResult[]; pf: number[] }
-export interface ReplyMsg { type: "reply"; rid: number; ok: boolean; data?: unknown; error?: { code: string; message: string } }
+export interface ResultsMsg {
+  type: "results";
+  results: TaskResult[];
+  pf: number[];
+}
+export interface ReplyMsg {
+  type: "reply";
+  rid: number;
+  ok: boolean;
+  data?: unknown;
+  error?: { code: string; message: string };
+}
 
 // ---- hub → notification subscribers -----------------------------------------------------------
-export interface EngineUpMsg { type: "engine_up"; engine: EngineInfo }
-export interface EngineDownMsg { type: "engine_down"; id: number; reason: string }
-export interface TickMsg { type: "tick"; t: number; engines: number }
+export interface EngineUpMsg {
+  type: "engine_up";
+  engine: EngineInfo;
+}
+export interface EngineDownMsg {
+  type: "engine_down";
+  id: number;
+  reason: string;
+}
+export interface TickMsg {
+  type: "tick";
+  t: number;
+  engines: number;
+}
 /** An engine's namespace was reset (its executor was replaced). */
-export interface EngineResetMsg { type: "engine_reset"; id: number; reason: string }
-export interface ShutdownNoticeMsg { type: "shutdown_notice"; reason: string }
+export interface EngineResetMsg {
+  type: "engine_reset";
+  id: number;
+  reason: string;
+}
+export interface ShutdownNoticeMsg {
+  type: "shutdown_notice";
+  reason: string;
+}
 
 // ---- engine → hub -------------------------------------------------------------------------
 export interface RegisterMsg {
@@ -225,17 +282,37 @@ export interface RegisterMsg {
   tag?: string;
   mpi?: MpiPlace;
 }
-export interface EngineResultsMsg { type: "engine_results"; results: TaskResult[]; pf: number[] }
+export interface EngineResultsMsg {
+  type: "engine_results";
+  results: TaskResult[];
+  pf: number[];
+}
 /**
  * `current`: the tasks running now, as `[task id, ms since it started]` (a duration rather than a
  * time, so the controller needs no clock in common with the engine): what `ptcluster status` shows.
  */
-export interface HeartbeatMsg { type: "heartbeat"; t: number; running?: number; done?: number; link?: LinkReport; current?: Array<[number, number]> }
-export interface UnregisterMsg { type: "unregister"; reason: string }
+export interface HeartbeatMsg {
+  type: "heartbeat";
+  t: number;
+  running?: number;
+  done?: number;
+  link?: LinkReport;
+  current?: Array<[number, number]>;
+}
+export interface UnregisterMsg {
+  type: "unregister";
+  reason: string;
+}
 /** Tasks handed back after a `release`, not started. */
-export interface ReleasedMsg { type: "released"; ids: number[] }
+export interface ReleasedMsg {
+  type: "released";
+  ids: number[];
+}
 /** The executor was replaced (timeout or forced cancellation): the engine's namespace is empty again. */
-export interface ExecutorResetMsg { type: "executor_reset"; reason: string }
+export interface ExecutorResetMsg {
+  type: "executor_reset";
+  reason: string;
+}
 
 // ---- hub → engine -------------------------------------------------------------------------
 export interface RegisterReplyMsg {
@@ -245,25 +322,53 @@ export interface RegisterReplyMsg {
   heartbeatMs: number;
   error?: { code: string; message: string };
 }
-export interface TasksMsg { type: "tasks"; tasks: EngineTask[]; pf: number[] }
-export interface EngineShutdownMsg { type: "engine_shutdown"; reason: string }
+export interface TasksMsg {
+  type: "tasks";
+  tasks: EngineTask[];
+  pf: number[];
+}
+export interface EngineShutdownMsg {
+  type: "engine_shutdown";
+  reason: string;
+}
 /** Cancel tasks (controller ids) on this engine; with `queuedOnly`, only those that have not started. */
-export interface EngineCancelMsg { type: "engine_cancel"; ids: number[]; queuedOnly?: boolean }
+export interface EngineCancelMsg {
+  type: "engine_cancel";
+  ids: number[];
+  queuedOnly?: boolean;
+}
 /** Hand back up to `max` queued tasks that have not started (another engine is idle). */
-export interface ReleaseMsg { type: "release"; max: number }
+export interface ReleaseMsg {
+  type: "release";
+  max: number;
+}
 /** The controller does not know this engine (it was declared dead): register again. */
-export interface ReregisterMsg { type: "reregister" }
+export interface ReregisterMsg {
+  type: "reregister";
+}
 /**
  * No client or task needs these functions any more: the engine drops their sources and compiled
  * code (a later task that names one brings its source again).
  */
-export interface ForgetFnsMsg { type: "forget_fns"; fns: string[] }
+export interface ForgetFnsMsg {
+  type: "forget_fns";
+  fns: string[];
+}
 
 export type ClientToHub = ConnectMsg | SubmitMsg | RequestMsg | ByeMsg | CancelMsg | PingMsg | AdoptMsg;
 export type HubToClient = ConnectReplyMsg | ResultsMsg | ReplyMsg;
 export type Notification = EngineUpMsg | EngineDownMsg | TickMsg | ShutdownNoticeMsg | EngineResetMsg;
-export type EngineToHub = RegisterMsg | EngineResultsMsg | HeartbeatMsg | UnregisterMsg | ReleasedMsg | ExecutorResetMsg;
-export type HubToEngine = RegisterReplyMsg | TasksMsg | HeartbeatMsg | EngineShutdownMsg | EngineCancelMsg | ReleaseMsg | ReregisterMsg | ForgetFnsMsg;
+export type EngineToHub =
+  RegisterMsg | EngineResultsMsg | HeartbeatMsg | UnregisterMsg | ReleasedMsg | ExecutorResetMsg;
+export type HubToEngine =
+  | RegisterReplyMsg
+  | TasksMsg
+  | HeartbeatMsg
+  | EngineShutdownMsg
+  | EngineCancelMsg
+  | ReleaseMsg
+  | ReregisterMsg
+  | ForgetFnsMsg;
 
 export type Message = ClientToHub | HubToClient | Notification | EngineToHub | HubToEngine;
 

@@ -2,8 +2,17 @@ import { randomBytes, randomFillSync } from "node:crypto";
 import { describe, expect, it } from "vitest";
 import { Packr } from "msgpackr";
 import {
-  AUTH_FRAME_BYTES, MalformedMessageError, SESSION_BYTES, Signer, Verifier, decodeBody, encodeBody, encodeValue,
-  newClusterKey, type ChannelLabel, type Message,
+  AUTH_FRAME_BYTES,
+  MalformedMessageError,
+  SESSION_BYTES,
+  Signer,
+  Verifier,
+  decodeBody,
+  encodeBody,
+  encodeValue,
+  newClusterKey,
+  type ChannelLabel,
+  type Message,
 } from "@ptcluster/protocol";
 
 const LABELS: ChannelLabel[] = ["c2h", "h2c", "e2h", "h2e", "pub"];
@@ -14,7 +23,10 @@ function sampleFrames(binaryBytes = 2048): Buffer[] {
   randomFillSync(payload);
   const { body, frames } = encodeValue([[1, "two", payload]]);
   expect(frames).toHaveLength(1);
-  return encodeBody({ type: "submit", tasks: [{ id: 1, op: "apply", to: [0], fn: "h", src: "(a) => a" }], pf: [1], t: 1 }, [{ body, frames }]);
+  return encodeBody(
+    { type: "submit", tasks: [{ id: 1, op: "apply", to: [0], fn: "h", src: "(a) => a" }], pf: [1], t: 1 },
+    [{ body, frames }],
+  );
 }
 
 const copy = (frames: readonly Buffer[]): Buffer[] => frames.map((f) => Buffer.from(f));
@@ -93,7 +105,8 @@ describe("Signer/Verifier", () => {
     const size = (frames[big] as Buffer).length;
     const positions = [0, 1, 15, 16, size >> 1, size - 17, size - 16, size - 1];
     for (let i = 0; i < 24; i++) positions.push(Math.floor(Math.random() * size));
-    for (const p of positions) expect(verifier.verify("c2h", undefined, auth, flipped(frames, big, p)), `byte ${p}`).toBe("bad-mac");
+    for (const p of positions)
+      expect(verifier.verify("c2h", undefined, auth, flipped(frames, big, p)), `byte ${p}`).toBe("bad-mac");
     expect(verifier.verify("c2h", undefined, auth, frames)).toBe("ok");
   });
 
@@ -133,7 +146,9 @@ describe("Signer/Verifier", () => {
     const session = randomBytes(SESSION_BYTES);
     const forged = new Signer(newClusterKey(), session).sign("c2h", undefined, frames);
     expect(new Verifier(key).verify("c2h", undefined, forged, frames)).toBe("bad-mac");
-    expect(new Verifier(key).verify("c2h", undefined, new Signer(key, session).sign("c2h", undefined, frames), frames)).toBe("ok");
+    expect(
+      new Verifier(key).verify("c2h", undefined, new Signer(key, session).sign("c2h", undefined, frames), frames),
+    ).toBe("ok");
   });
 
   it("refuses frames split, joined, shifted, added or dropped", () => {
@@ -153,7 +168,8 @@ describe("Signer/Verifier", () => {
       "frame dropped": [h, b1],
       reordered: [h, b2, b1],
     };
-    for (const [name, v] of Object.entries(variants)) expect(verifier.verify("c2h", undefined, auth, v), name).toBe("bad-mac");
+    for (const [name, v] of Object.entries(variants))
+      expect(verifier.verify("c2h", undefined, auth, v), name).toBe("bad-mac");
     expect(verifier.verify("c2h", undefined, auth, frames)).toBe("ok");
   });
 
@@ -162,7 +178,12 @@ describe("Signer/Verifier", () => {
     const verifier = new Verifier(key);
     const frames = sampleFrames();
     const auth = signer.sign("c2h", undefined, frames);
-    for (const bad of [auth.subarray(0, AUTH_FRAME_BYTES - 1), auth.subarray(0, SESSION_BYTES), Buffer.alloc(0), Buffer.concat([auth, Buffer.from([0])])]) {
+    for (const bad of [
+      auth.subarray(0, AUTH_FRAME_BYTES - 1),
+      auth.subarray(0, SESSION_BYTES),
+      Buffer.alloc(0),
+      Buffer.concat([auth, Buffer.from([0])]),
+    ]) {
       expect(verifier.verify("c2h", undefined, bad, frames)).toBe("malformed");
     }
     expect(verifier.verify("c2h", undefined, auth, frames)).toBe("ok");
@@ -176,11 +197,17 @@ describe("decodeBody", () => {
 
   it("splits a well-formed message into header and parts", () => {
     const header: Message = { type: "results", results: [], pf: [1, 0] };
-    const frames = encodeBody(header, [{ body: Buffer.from("a"), frames: [Buffer.from("b")] }, { body: Buffer.from("c"), frames: [] }]);
+    const frames = encodeBody(header, [
+      { body: Buffer.from("a"), frames: [Buffer.from("b")] },
+      { body: Buffer.from("c"), frames: [] },
+    ]);
     const routed = [Buffer.from("routing-id"), ...frames];
     const { header: h, parts } = decodeBody(routed, 1);
     expect(h).toEqual(header);
-    expect(parts.map((p) => [p.body.toString(), p.frames.map(String)])).toEqual([["a", ["b"]], ["c", []]]);
+    expect(parts.map((p) => [p.body.toString(), p.frames.map(String)])).toEqual([
+      ["a", ["b"]],
+      ["c", []],
+    ]);
   });
 
   const cases: Record<string, Buffer[]> = {

@@ -1,6 +1,12 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import type * as zmq from "zeromq";
-import { AckScheduler, ACK_DELAY_MS, ACK_EVERY_BYTES, ACK_EVERY_MESSAGES, type AckDebt } from "../src/transport/ack-scheduler.js";
+import {
+  AckScheduler,
+  ACK_DELAY_MS,
+  ACK_EVERY_BYTES,
+  ACK_EVERY_MESSAGES,
+  type AckDebt,
+} from "../src/transport/ack-scheduler.js";
 import { AuthFailureNotices, digest, noticeProvesWrongKey } from "../src/transport/auth-notice.js";
 import { GapBuffer } from "../src/transport/gap-buffer.js";
 import { RetransmitClock, TICK_MS } from "../src/transport/retransmit-clock.js";
@@ -162,10 +168,15 @@ describe("RetransmitClock", () => {
   it("resends the oldest late message of each window, backs off, and stops once nothing is in flight", () => {
     const w = new SendWindow({ maxMessages: 10, maxBytes: 1e9 });
     const resent: number[] = [];
-    const clock = new RetransmitClock(() => [w], (out) => {
-      resent.push(out.seq);
-      out.sentAt = Date.now(); // as the writer stamps it
-    }, silentLogger(), "c2h");
+    const clock = new RetransmitClock(
+      () => [w],
+      (out) => {
+        resent.push(out.seq);
+        out.sentAt = Date.now(); // as the writer stamps it
+      },
+      silentLogger(),
+      "c2h",
+    );
     const m = msg(1, 0); // no bytes: no transfer allowance on top of the timeout
     w.admit(m);
     m.sentAt = m.firstSentAt = Date.now();
@@ -187,7 +198,12 @@ describe("RetransmitClock", () => {
   it("after a stall of the event loop, looks once more before resending (acknowledgements may wait unread)", () => {
     const w = new SendWindow({ maxMessages: 10, maxBytes: 1e9 });
     const resent: number[] = [];
-    const clock = new RetransmitClock(() => [w], (out) => resent.push(out.seq), silentLogger(), "c2h");
+    const clock = new RetransmitClock(
+      () => [w],
+      (out) => resent.push(out.seq),
+      silentLogger(),
+      "c2h",
+    );
     const m = msg(1);
     w.admit(m);
     m.sentAt = Date.now();
@@ -242,7 +258,8 @@ describe("SocketOwner", () => {
       get readable() {
         return inbox.length > 0;
       },
-      send: (frames: Buffer[]) => new Promise<void>((resolve, reject) => sends.push({ frames, done: (err) => (err ? reject(err) : resolve()) })),
+      send: (frames: Buffer[]) =>
+        new Promise<void>((resolve, reject) => sends.push({ frames, done: (err) => (err ? reject(err) : resolve()) })),
       receive: () => {
         receives++;
         const next = inbox.shift();
@@ -267,7 +284,13 @@ describe("SocketOwner", () => {
     const { socket, sends } = fakeSocket();
     const stats = { sent: 0, dropped: { unroutable: 0 } };
     let idle = 0;
-    const owner = new SocketOwner(socket as unknown as zmq.Socket, { logger: silentLogger(), stats, onFrames: () => {}, take: (out) => !out.done, onIdle: () => idle++ });
+    const owner = new SocketOwner(socket as unknown as zmq.Socket, {
+      logger: silentLogger(),
+      stats,
+      onFrames: () => {},
+      take: (out) => !out.done,
+      onIdle: () => idle++,
+    });
     const [a, b, c] = [msg(1), msg(2), msg(3)];
     owner.enqueue(a);
     owner.enqueue(b);
@@ -293,7 +316,11 @@ describe("SocketOwner", () => {
       const { socket, push, receives } = fakeSocket();
       const got: string[] = [];
       const owner = new SocketOwner(socket as unknown as zmq.Socket, {
-        logger: silentLogger(), stats: { sent: 0, dropped: { unroutable: 0 } }, onFrames: (f) => got.push(String(f[0])), take: () => true, onIdle: () => {},
+        logger: silentLogger(),
+        stats: { sent: 0, dropped: { unroutable: 0 } },
+        onFrames: (f) => got.push(String(f[0])),
+        take: () => true,
+        onIdle: () => {},
       });
       owner.hold(false);
       owner.start();

@@ -5,7 +5,10 @@ import { FRAME_THRESHOLD, SerializationError, decodeValue, encodeValue } from "@
 /** Encodes, then decodes from copies of the body and frames, as a receiving process would see them. */
 function roundTrip<T>(value: T): T {
   const { body, frames } = encodeValue(value);
-  return decodeValue(Buffer.from(body), frames.map((f) => Buffer.from(f))) as T;
+  return decodeValue(
+    Buffer.from(body),
+    frames.map((f) => Buffer.from(f)),
+  ) as T;
 }
 
 function unserializable(value: unknown, root = "args"): SerializationError {
@@ -20,8 +23,17 @@ function unserializable(value: unknown, root = "args"): SerializationError {
 }
 
 const TYPED_ARRAYS = [
-  Int8Array, Uint8Array, Uint8ClampedArray, Int16Array, Uint16Array, Int32Array, Uint32Array,
-  Float32Array, Float64Array, BigInt64Array, BigUint64Array,
+  Int8Array,
+  Uint8Array,
+  Uint8ClampedArray,
+  Int16Array,
+  Uint16Array,
+  Int32Array,
+  Uint32Array,
+  Float32Array,
+  Float64Array,
+  BigInt64Array,
+  BigUint64Array,
 ] as const;
 
 /** A typed array of `bytes` bytes whose contents are not all zero. */
@@ -33,7 +45,19 @@ function filled(Ctor: (typeof TYPED_ARRAYS)[number], bytes: number): ArrayBuffer
 
 describe("encodeValue/decodeValue: structured-clone types", () => {
   it("primitives, including undefined, null, NaN and ±Infinity", () => {
-    const v = { u: undefined, n: null, nan: NaN, inf: Infinity, ninf: -Infinity, s: "héllo ☃", t: true, f: false, i: 42, x: 1.5, neg: -7 };
+    const v = {
+      u: undefined,
+      n: null,
+      nan: NaN,
+      inf: Infinity,
+      ninf: -Infinity,
+      s: "héllo ☃",
+      t: true,
+      f: false,
+      i: 42,
+      x: 1.5,
+      neg: -7,
+    };
     const out = roundTrip(v);
     expect(out).toStrictEqual(v);
     expect("u" in out).toBe(true);
@@ -66,7 +90,17 @@ describe("encodeValue/decodeValue: structured-clone types", () => {
   });
 
   it("BigInt, small, negative and beyond 2^64", () => {
-    for (const b of [0n, 1n, -1n, 2n ** 63n - 1n, -(2n ** 63n), 2n ** 64n, 2n ** 64n + 1n, -(2n ** 100n) - 12345n, 3n ** 200n]) {
+    for (const b of [
+      0n,
+      1n,
+      -1n,
+      2n ** 63n - 1n,
+      -(2n ** 63n),
+      2n ** 64n,
+      2n ** 64n + 1n,
+      -(2n ** 100n) - 12345n,
+      3n ** 200n,
+    ]) {
       expect(roundTrip(b)).toBe(b);
     }
     expect(roundTrip({ big: [2n ** 128n] })).toStrictEqual({ big: [2n ** 128n] });
@@ -91,7 +125,10 @@ describe("encodeValue/decodeValue: structured-clone types", () => {
       }
     }
     const inner = new RangeError("out of range");
-    const err = Object.assign(new ValidationError("bad input", "age", { cause: inner }), { code: "E_BAD", details: { min: 0, seen: [1n, new Date(0)] } });
+    const err = Object.assign(new ValidationError("bad input", "age", { cause: inner }), {
+      code: "E_BAD",
+      details: { min: 0, seen: [1n, new Date(0)] },
+    });
     const out = roundTrip(err);
     expect(out).toBeInstanceOf(Error);
     expect(out.name).toBe("ValidationError");
@@ -137,7 +174,11 @@ describe("encodeValue/decodeValue: structured-clone types", () => {
   it("a view into part of a larger buffer carries only its own bytes", () => {
     const backing = new ArrayBuffer(8192);
     randomFillSync(new Uint8Array(backing));
-    for (const v of [new Uint8Array(backing, 3, 2000), new Float64Array(backing, 8, 500), new Int16Array(backing, 6, 4)]) {
+    for (const v of [
+      new Uint8Array(backing, 3, 2000),
+      new Float64Array(backing, 8, 500),
+      new Int16Array(backing, 6, 4),
+    ]) {
       const out = roundTrip(v);
       expect(out.constructor).toBe(v.constructor);
       expect(out).toStrictEqual(v);
@@ -145,7 +186,11 @@ describe("encodeValue/decodeValue: structured-clone types", () => {
   });
 
   it("nested objects", () => {
-    const v = { a: { b: { c: [1, [2, [3, { d: "deep", e: [new Map([["m", { f: new Set([[]]) }]])] }]]] } }, empty: [], obj: {} };
+    const v = {
+      a: { b: { c: [1, [2, [3, { d: "deep", e: [new Map([["m", { f: new Set([[]]) }]])] }]]] } },
+      empty: [],
+      obj: {},
+    };
     expect(roundTrip(v)).toStrictEqual(v);
   });
 
@@ -189,7 +234,13 @@ describe("encodeValue: binary frames", () => {
     expect(at.body.length).toBeLessThan(64);
 
     const big = new Float64Array(1 << 16).fill(Math.PI);
-    const mixed = encodeValue({ a: new Uint8Array(2048), b: [big, new Int32Array(4)], c: new ArrayBuffer(5000), d: new DataView(new ArrayBuffer(1500)), e: Buffer.alloc(10) });
+    const mixed = encodeValue({
+      a: new Uint8Array(2048),
+      b: [big, new Int32Array(4)],
+      c: new ArrayBuffer(5000),
+      d: new DataView(new ArrayBuffer(1500)),
+      e: Buffer.alloc(10),
+    });
     expect(mixed.frames).toHaveLength(4);
     expect(mixed.frames.map((f) => f.length)).toEqual([2048, big.byteLength, 5000, 1500]);
     expect(mixed.body.length).toBeLessThan(200);
@@ -213,7 +264,9 @@ describe("encodeValue: binary frames", () => {
     const out = decodeValue(Buffer.from(body), received) as { data: Uint8Array };
     expect(out.data).toBeInstanceOf(Uint8Array);
     expect(out.data.byteLength).toBe(v.byteLength);
-    expect(Buffer.compare(Buffer.from(out.data.buffer, out.data.byteOffset, out.data.byteLength), Buffer.from(v.buffer))).toBe(0);
+    expect(
+      Buffer.compare(Buffer.from(out.data.buffer, out.data.byteOffset, out.data.byteLength), Buffer.from(v.buffer)),
+    ).toBe(0);
   });
 
   it("a body that refers to a missing frame fails to decode", () => {
@@ -249,14 +302,22 @@ describe("encodeValue: SerializationError names the path", () => {
   });
 
   it("a getter that throws", () => {
-    const v = { ok: 1, get bad(): number { throw new Error("getter exploded"); } };
+    const v = {
+      ok: 1,
+      get bad(): number {
+        throw new Error("getter exploded");
+      },
+    };
     const e = unserializable({ outer: v });
     expect(e.path).toBe("args.outer.bad");
     expect(e.message).toContain("getter exploded");
   });
 
   it("deep inside Map values, Set items and arrays", () => {
-    const v = new Map<string, unknown>([["ok", 1], ["k", [0, 1, { list: [new Map([[7, new WeakMap()]])] }]]]);
+    const v = new Map<string, unknown>([
+      ["ok", 1],
+      ["k", [0, 1, { list: [new Map([[7, new WeakMap()]])] }]],
+    ]);
     expect(unserializable(v).path).toBe('args.get("k")[2].list[0].get(7)');
     expect(unserializable([[0, [1, [2, () => 0]]]]).path).toBe("args[0][1][1][1]");
     expect(unserializable({ s: new Set([1, 2, Symbol.iterator]) }).path).toBe("args.s.<item 2>");

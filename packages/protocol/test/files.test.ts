@@ -3,8 +3,19 @@ import { homedir, tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import {
-  ConnectionFileError, InvalidOptionError, NoClusterError, PROTOCOL_VERSION, ensureProfileDirs, newClusterKey, profilePaths,
-  ptclusterDir, readConnectionFile, writeClusterState, writeConnectionFile, writePrivateJson, type ConnectionInfo,
+  ConnectionFileError,
+  InvalidOptionError,
+  NoClusterError,
+  PROTOCOL_VERSION,
+  ensureProfileDirs,
+  newClusterKey,
+  profilePaths,
+  ptclusterDir,
+  readConnectionFile,
+  writeClusterState,
+  writeConnectionFile,
+  writePrivateJson,
+  type ConnectionInfo,
 } from "@ptcluster/protocol";
 
 let dir: string;
@@ -22,8 +33,18 @@ const mode = (file: string): number => statSync(file).mode & 0o777;
 
 function clientInfo(overrides: Partial<ConnectionInfo> = {}): ConnectionInfo {
   return {
-    kind: "client", protocol: PROTOCOL_VERSION, clusterId: "", profile: "default", host: "127.0.0.1", port: 5555, notifyPort: 5556,
-    key: newClusterKey().toString("hex"), signatureScheme: "chacha20-poly1305", hubPid: process.pid, createdAt: Date.now(), ...overrides,
+    kind: "client",
+    protocol: PROTOCOL_VERSION,
+    clusterId: "",
+    profile: "default",
+    host: "127.0.0.1",
+    port: 5555,
+    notifyPort: 5556,
+    key: newClusterKey().toString("hex"),
+    signatureScheme: "chacha20-poly1305",
+    hubPid: process.pid,
+    createdAt: Date.now(),
+    ...overrides,
   };
 }
 
@@ -58,7 +79,15 @@ describe("connection files", () => {
     writePrivateJson(file, { a: 1 });
     expect(mode(file)).toBe(0o600);
     const state = join(dir, "cluster.json");
-    writeClusterState(state, { profile: "default", clusterId: "", hubPid: 1, enginePids: [], startedAt: 0, state: "running", engines: 0 });
+    writeClusterState(state, {
+      profile: "default",
+      clusterId: "",
+      hubPid: 1,
+      enginePids: [],
+      startedAt: 0,
+      state: "running",
+      engines: 0,
+    });
     expect(mode(state)).toBe(0o600);
   });
 
@@ -96,7 +125,7 @@ describe("connection files", () => {
 
   it("malformed JSON is a ConnectionFileError", () => {
     const file = join(dir, "bad.json");
-    writeFileSync(file, "{ \"kind\": \"client\", ", { mode: 0o600 });
+    writeFileSync(file, '{ "kind": "client", ', { mode: 0o600 });
     const err = thrown(() => readConnectionFile(file, "client", "default")) as ConnectionFileError;
     expect(err).toBeInstanceOf(ConnectionFileError);
     expect(err).not.toBeInstanceOf(NoClusterError);
@@ -137,9 +166,14 @@ describe("profile paths", () => {
     process.env["PTCLUSTER_DIR"] = dir;
     const p = profilePaths();
     expect(p).toEqual({
-      profile: "default", clusterId: "", dir: join(dir, "profile_default"),
-      securityDir: join(dir, "profile_default", "security"), logDir: join(dir, "profile_default", "log"), runDir: join(dir, "profile_default", "run"),
-      clientFile: join(dir, "profile_default", "security", "client.json"), engineFile: join(dir, "profile_default", "security", "engine.json"),
+      profile: "default",
+      clusterId: "",
+      dir: join(dir, "profile_default"),
+      securityDir: join(dir, "profile_default", "security"),
+      logDir: join(dir, "profile_default", "log"),
+      runDir: join(dir, "profile_default", "run"),
+      clientFile: join(dir, "profile_default", "security", "client.json"),
+      engineFile: join(dir, "profile_default", "security", "engine.json"),
       stateFile: join(dir, "profile_default", "run", "cluster.json"),
       allowedKeysFile: join(dir, "profile_default", "security", "allowed_keys"),
     });
@@ -174,7 +208,8 @@ describe("profile paths", () => {
       expect(err, JSON.stringify(bad)).toBeInstanceOf(InvalidOptionError);
       expect(err.code).toBe("ERR_PTC_INVALID_OPTION");
     }
-    for (const bad of ["../x", "a/b", "x".repeat(65)]) expect(() => profilePaths("default", bad)).toThrow(InvalidOptionError);
+    for (const bad of ["../x", "a/b", "x".repeat(65)])
+      expect(() => profilePaths("default", bad)).toThrow(InvalidOptionError);
     expect(() => profilePaths(42 as unknown as string)).toThrow(InvalidOptionError);
     expect(profilePaths("a.b_c-1", "x".repeat(64)).profile).toBe("a.b_c-1");
   });

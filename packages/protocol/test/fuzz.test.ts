@@ -1,6 +1,17 @@
 import { describe, expect, it } from "vitest";
 import { Packr } from "msgpackr";
-import { AUTH_FRAME_BYTES, MalformedMessageError, Signer, Verifier, decodeBody, decodeValue, encodeBody, encodeValue, newClusterKey, seededRandom } from "../src/index.js";
+import {
+  AUTH_FRAME_BYTES,
+  MalformedMessageError,
+  Signer,
+  Verifier,
+  decodeBody,
+  decodeValue,
+  encodeBody,
+  encodeValue,
+  newClusterKey,
+  seededRandom,
+} from "../src/index.js";
 
 /** A small seeded PRNG (mulberry32), so a failure can be replayed. */
 const rng = seededRandom;
@@ -10,7 +21,11 @@ function mutate(buf: Buffer, r: () => number): Buffer {
   const kind = Math.floor(r() * 4);
   if (kind === 0 && out.length) out[Math.floor(r() * out.length)] = Math.floor(r() * 256);
   if (kind === 1) return out.subarray(0, Math.floor(r() * out.length));
-  if (kind === 2) return Buffer.concat([out, Buffer.from(Array.from({ length: 1 + Math.floor(r() * 16) }, () => Math.floor(r() * 256)))]);
+  if (kind === 2)
+    return Buffer.concat([
+      out,
+      Buffer.from(Array.from({ length: 1 + Math.floor(r() * 16) }, () => Math.floor(r() * 256))),
+    ]);
   if (kind === 3) {
     for (let i = 0; i < 4 && out.length; i++) {
       const at = Math.floor(r() * out.length);
@@ -28,8 +43,13 @@ describe("decoder fuzzing", () => {
   it("decodeBody and decodeValue survive mutated and random input, quickly", () => {
     const r = rng(seed);
     const samples = [
-      encodeBody({ type: "submit", tasks: [{ id: 1, op: "apply", to: [0], fn: "h", src: "(a) => a" }], pf: [1], t: 1 }, [{ ...encodeValue([{ a: 1, b: [1, 2, 3], c: new Map([[1, "x"]]) }]), frames: [Buffer.alloc(2048, 7)] }]),
-      encodeBody({ type: "results", results: [{ id: 1, ok: true, engine: 0, started: 1, completed: 2 }], pf: [0] }, [encodeValue(new Set([1, "two", 3n]))]),
+      encodeBody(
+        { type: "submit", tasks: [{ id: 1, op: "apply", to: [0], fn: "h", src: "(a) => a" }], pf: [1], t: 1 },
+        [{ ...encodeValue([{ a: 1, b: [1, 2, 3], c: new Map([[1, "x"]]) }]), frames: [Buffer.alloc(2048, 7)] }],
+      ),
+      encodeBody({ type: "results", results: [{ id: 1, ok: true, engine: 0, started: 1, completed: 2 }], pf: [0] }, [
+        encodeValue(new Set([1, "two", 3n])),
+      ]),
     ];
     const start = Date.now();
     let errors = 0;
@@ -76,7 +96,11 @@ describe("decoder fuzzing", () => {
     const frames = encodeBody({ type: "ping" }, undefined);
     const start = Date.now();
     for (let i = 0; i < 5000; i++) {
-      const auth = Buffer.from(Array.from({ length: r() < 0.9 ? AUTH_FRAME_BYTES : Math.floor(r() * 2 * AUTH_FRAME_BYTES) }, () => Math.floor(r() * 256)));
+      const auth = Buffer.from(
+        Array.from({ length: r() < 0.9 ? AUTH_FRAME_BYTES : Math.floor(r() * 2 * AUTH_FRAME_BYTES) }, () =>
+          Math.floor(r() * 256),
+        ),
+      );
       expect(verifier.verify("c2h", undefined, auth, frames)).not.toBe("ok");
     }
     expect(Date.now() - start).toBeLessThan(10_000);

@@ -3,8 +3,22 @@ import { afterEach, describe, expect, it } from "vitest";
 import * as zmq from "zeromq";
 import { pino } from "pino";
 import {
-  Channel, Link, Signer, TAG, encodeBody, newClusterKey, outgoing, parseFaults, silentLogger, transferAllowance,
-  type ChannelLabel, type FaultSpec, type Incoming, type Message, type Outgoing, type RequestMsg,
+  Channel,
+  Link,
+  Signer,
+  TAG,
+  encodeBody,
+  newClusterKey,
+  outgoing,
+  parseFaults,
+  silentLogger,
+  transferAllowance,
+  type ChannelLabel,
+  type FaultSpec,
+  type Incoming,
+  type Message,
+  type Outgoing,
+  type RequestMsg,
 } from "../src/index.js";
 
 // Reliable delivery: the per-peer logic on its own (Link), then channels over real sockets on
@@ -111,15 +125,33 @@ describe("Link", () => {
     link.keepEarly(9, { seq: 10, frames: [], bytes: 1 });
     expect(link.abandon()).toHaveLength(5);
     expect(all.every((m) => m.done)).toBe(true);
-    expect([link.unacked.length, link.held.length, link.earlyCount, link.prev, link.unackedBytes]).toEqual([0, 0, 0, 0, 0]);
+    expect([link.unacked.length, link.held.length, link.earlyCount, link.prev, link.unackedBytes]).toEqual([
+      0, 0, 0, 0, 0,
+    ]);
   });
 });
 
 describe("parseFaults", () => {
   it("reads every key, and refuses anything it does not understand, loudly", () => {
-    expect(parseFaults("drop=0.05,dup=0.05,corrupt=0.02,delay=0-20,seed=42")).toEqual({ drop: 0.05, dup: 0.05, corrupt: 0.02, delay: [0, 20], seed: 42 });
+    expect(parseFaults("drop=0.05,dup=0.05,corrupt=0.02,delay=0-20,seed=42")).toEqual({
+      drop: 0.05,
+      dup: 0.05,
+      corrupt: 0.02,
+      delay: [0, 20],
+      seed: 42,
+    });
     expect(parseFaults("delay=7")).toMatchObject({ drop: 0, delay: [7, 7] });
-    for (const bad of ["drop=2", "drop=", "dup=x", "delay=5-1", "delay=-1", "seed=1.5", "loss=0.1", "drop", "drop=0.1=2"]) {
+    for (const bad of [
+      "drop=2",
+      "drop=",
+      "dup=x",
+      "delay=5-1",
+      "delay=-1",
+      "seed=1.5",
+      "loss=0.1",
+      "drop",
+      "drop=0.1=2",
+    ]) {
       expect(() => parseFaults(bad), bad).toThrow(/PTCLUSTER_TEST_FAULTS/);
     }
   });
@@ -130,7 +162,11 @@ describe("parseFaults", () => {
 const faults: FaultSpec = { drop: 0.05, dup: 0.05, corrupt: 0.03, delay: [0, 5], seed: 7 };
 const req = (rid: number): RequestMsg => ({ type: "request", rid, req: { what: "status" } });
 
-interface Peer { channel: Channel<Message, Message>; got: number[]; id: Buffer }
+interface Peer {
+  channel: Channel<Message, Message>;
+  got: number[];
+  id: Buffer;
+}
 
 const open: Array<{ close(): Promise<void> | void }> = [];
 afterEach(async () => {
@@ -139,8 +175,14 @@ afterEach(async () => {
 
 /** A ROUTER channel (controller side) and DEALER channels (client side) on loopback; both log nothing. */
 async function network(options: {
-  dealers: number; key?: Buffer; dealerKey?: Buffer; routerFaults?: FaultSpec; dealerFaults?: FaultSpec;
-  logger?: ReturnType<typeof silentLogger>; onAuthFailed?: () => void; handover?: boolean;
+  dealers: number;
+  key?: Buffer;
+  dealerKey?: Buffer;
+  routerFaults?: FaultSpec;
+  dealerFaults?: FaultSpec;
+  logger?: ReturnType<typeof silentLogger>;
+  onAuthFailed?: () => void;
+  handover?: boolean;
 }) {
   const key = options.key ?? newClusterKey();
   const socket = new zmq.Router({ linger: 0, mandatory: true, handover: options.handover ?? false });
@@ -148,7 +190,13 @@ async function network(options: {
   const endpoint = socket.lastEndpoint as string;
   const routerGot = new Map<string, number[]>();
   const routerCh = new Channel<Message, Message>({
-    socket, clusterKey: key, sendLabel: "h2c", recvLabel: "c2h", router: true, logger: silentLogger(), faults: options.routerFaults ?? null,
+    socket,
+    clusterKey: key,
+    sendLabel: "h2c",
+    recvLabel: "c2h",
+    router: true,
+    logger: silentLogger(),
+    faults: options.routerFaults ?? null,
     onMessage: (m: Incoming<Message>) => {
       const k = (m.from as Buffer).toString();
       if (!routerGot.has(k)) routerGot.set(k, []);
@@ -163,10 +211,17 @@ async function network(options: {
     dealer.connect(endpoint);
     const got: number[] = [];
     const peer: Peer = {
-      id, got,
+      id,
+      got,
       channel: new Channel<Message, Message>({
-        socket: dealer, clusterKey: options.dealerKey ?? key, sendLabel: "c2h", recvLabel: "h2c", selfId: id, logger: options.logger ?? silentLogger(),
-        faults: options.dealerFaults ?? null, ...(options.onAuthFailed ? { onAuthFailed: options.onAuthFailed } : {}),
+        socket: dealer,
+        clusterKey: options.dealerKey ?? key,
+        sendLabel: "c2h",
+        recvLabel: "h2c",
+        selfId: id,
+        logger: options.logger ?? silentLogger(),
+        faults: options.dealerFaults ?? null,
+        ...(options.onAuthFailed ? { onAuthFailed: options.onAuthFailed } : {}),
         onMessage: (m) => {
           if (m.header.type === "request") got.push(m.header.rid);
         },
@@ -190,14 +245,22 @@ const range = (n: number, from = 0) => Array.from({ length: n }, (_, i) => from 
 
 describe("Channel: reliable delivery over a faulty link", () => {
   it("delivers every message exactly once and in order, both ways, with drops, copies, delays and corruption on every send", async () => {
-    const { routerCh, routerGot, peers } = await network({ dealers: 2, routerFaults: faults, dealerFaults: { ...faults, seed: 8 } });
+    const { routerCh, routerGot, peers } = await network({
+      dealers: 2,
+      routerFaults: faults,
+      dealerFaults: { ...faults, seed: 8 },
+    });
     const N = 200;
     // Dealers speak first (a ROUTER can only route to peers it has heard from), then both ways at once.
     for (const p of peers) for (const i of range(N)) p.channel.send(req(i));
-    await until("the router to receive every message", () => peers.every((p) => routerGot.get(p.id.toString())?.length === N));
+    await until("the router to receive every message", () =>
+      peers.every((p) => routerGot.get(p.id.toString())?.length === N),
+    );
     for (const p of peers) for (const i of range(N)) routerCh.send(req(i), undefined, p.id);
     for (const p of peers) for (const i of range(N, N)) p.channel.send(req(i));
-    await until("everything to arrive", () => peers.every((p) => p.got.length === N && routerGot.get(p.id.toString())?.length === 2 * N));
+    await until("everything to arrive", () =>
+      peers.every((p) => p.got.length === N && routerGot.get(p.id.toString())?.length === 2 * N),
+    );
     for (const p of peers) {
       expect(p.got).toEqual(range(N));
       expect(routerGot.get(p.id.toString())).toEqual(range(2 * N));
@@ -214,7 +277,9 @@ describe("Channel: reliable delivery over a faulty link", () => {
       expect(ch.stats.dropped.replay).toBeGreaterThan(0);
     }
     // Everything is acknowledged in the end: nothing left in flight.
-    await Promise.all([routerCh, ...peers.map((p) => p.channel)].map((ch) => until("acknowledgements", () => ch.inFlight === 0)));
+    await Promise.all(
+      [routerCh, ...peers.map((p) => p.channel)].map((ch) => until("acknowledgements", () => ch.inFlight === 0)),
+    );
   }, 60_000);
 
   it("a channel that does not hold the process still reads every message, in order, and acknowledges it, while its hold switches on and off", async () => {
@@ -320,7 +385,13 @@ describe("Channel: reliable delivery over a faulty link", () => {
     dealer.connect(endpoint);
     const got: number[] = [];
     const fresh = new Channel<Message, Message>({
-      socket: dealer, clusterKey: key, sendLabel: "c2h", recvLabel: "h2c", selfId: Buffer.from(id), logger: silentLogger(), faults: null,
+      socket: dealer,
+      clusterKey: key,
+      sendLabel: "c2h",
+      recvLabel: "h2c",
+      selfId: Buffer.from(id),
+      logger: silentLogger(),
+      faults: null,
       onMessage: (m) => m.header.type === "request" && got.push(m.header.rid),
     }).start();
     open.push(fresh);
@@ -341,7 +412,15 @@ describe("Channel: reliable delivery over a faulty link", () => {
     open.push(mute);
     const dealer = new zmq.Dealer({ linger: 0 });
     dealer.connect(mute.lastEndpoint as string);
-    const ch = new Channel<Message, Message>({ socket: dealer, clusterKey: key, sendLabel: "c2h", recvLabel: "h2c", logger: silentLogger(), faults: null, window: { maxMessages: 3, maxBytes: 1e6 } }).start();
+    const ch = new Channel<Message, Message>({
+      socket: dealer,
+      clusterKey: key,
+      sendLabel: "c2h",
+      recvLabel: "h2c",
+      logger: silentLogger(),
+      faults: null,
+      window: { maxMessages: 3, maxBytes: 1e6 },
+    }).start();
     open.push(ch);
     expect([1, 2, 3, 4, 5].map((i) => ch.send(req(i)))).toEqual([true, true, false, false, false]);
     let drained = false;
@@ -377,7 +456,13 @@ describe("Channel: reliable delivery over a faulty link", () => {
     const lines: string[] = [];
     const logger = pino({ level: "warn" }, new Writable({ write: (c, _e, cb) => (lines.push(String(c)), cb()) }));
     let wrongKey = false;
-    const corrupt = await network({ dealers: 1, key, dealerFaults: { drop: 0, dup: 0, corrupt: 1, delay: [0, 0], seed: 3 }, logger, onAuthFailed: () => (wrongKey = true) });
+    const corrupt = await network({
+      dealers: 1,
+      key,
+      dealerFaults: { drop: 0, dup: 0, corrupt: 1, delay: [0, 0], seed: 3 },
+      logger,
+      onAuthFailed: () => (wrongKey = true),
+    });
     corrupt.peers[0]?.channel.send(req(1));
     await until("the notice to be weighed", () => lines.some((l) => l.includes("altered on the way")));
     expect(wrongKey).toBe(false);

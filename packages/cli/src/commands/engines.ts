@@ -17,7 +17,11 @@ export async function addEngines(o: EnginesOptions): Promise<void> {
   const rc = await connect({ profile: o.profile, clusterId: o.clusterId });
   try {
     const settings = launcherSettings(o);
-    const { ids } = await rc.addEngines(o.n, { ...(o.enginesGiven ? { launcher: o.engines } : {}), timeout: o.timeout, ...settings });
+    const { ids } = await rc.addEngines(o.n, {
+      ...(o.enginesGiven ? { launcher: o.engines } : {}),
+      timeout: o.timeout,
+      ...settings,
+    });
     if (o.json) process.stdout.write(`${JSON.stringify({ ids })}\n`);
     else process.stdout.write(`Added ${ids.length} engine${ids.length === 1 ? "" : "s"}: [${ids.join(", ")}].\n`);
   } finally {

@@ -16,8 +16,18 @@ export async function hub(o: HubValues): Promise<void> {
   const logger = createLogger({ name: "ptcluster", file: logFile, echo: true });
   const h = new Hub(hubOptions(o, paths, { logger, logFile }));
   await h.start();
-  writeClusterState(paths.stateFile, { profile: o.profile, clusterId: o.clusterId, hubPid: process.pid, enginePids: [], startedAt: Date.now(), state: "running", engines: 0 });
-  process.stdout.write(`Controller running (pid ${process.pid}). Client file: ${paths.clientFile}\nEngine file: ${paths.engineFile}\nPorts: engine ${h.ports.engine}, client ${h.ports.client}, notify ${h.ports.notify}\nLog: ${logFile}\n`);
+  writeClusterState(paths.stateFile, {
+    profile: o.profile,
+    clusterId: o.clusterId,
+    hubPid: process.pid,
+    enginePids: [],
+    startedAt: Date.now(),
+    state: "running",
+    engines: 0,
+  });
+  process.stdout.write(
+    `Controller running (pid ${process.pid}). Client file: ${paths.clientFile}\nEngine file: ${paths.engineFile}\nPorts: engine ${h.ports.engine}, client ${h.ports.client}, notify ${h.ports.notify}\nLog: ${logFile}\n`,
+  );
   const stop = () => void h.stop("signal");
   process.once("SIGINT", stop);
   process.once("SIGTERM", stop);

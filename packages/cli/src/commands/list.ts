@@ -19,11 +19,30 @@ export function list(o: { json: boolean }): void {
     process.stdout.write("No clusters. Start one with `ptcluster start -n 4`.\n");
     return;
   }
-  const table = [["PROFILE", "CLUSTER ID", "STATE", "CONTROLLER", "ENGINES", "STARTED"], ...rows.map((r) => [r.profile, r.clusterId || "-", r.state, String(r.controllerPid), String(r.engines), r.startedAt])];
+  const table = [
+    ["PROFILE", "CLUSTER ID", "STATE", "CONTROLLER", "ENGINES", "STARTED"],
+    ...rows.map((r) => [
+      r.profile,
+      r.clusterId || "-",
+      r.state,
+      String(r.controllerPid),
+      String(r.engines),
+      r.startedAt,
+    ]),
+  ];
   process.stdout.write(formatTable(table));
 }
 
 export function formatTable(rows: string[][]): string {
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? "").length)));
-  return rows.map((r) => r.map((c, i) => c.padEnd(widths[i] ?? 0)).join("  ").trimEnd()).join("\n") + "\n";
+  return (
+    rows
+      .map((r) =>
+        r
+          .map((c, i) => c.padEnd(widths[i] ?? 0))
+          .join("  ")
+          .trimEnd(),
+      )
+      .join("\n") + "\n"
+  );
 }

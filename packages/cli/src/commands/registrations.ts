@@ -38,7 +38,13 @@ export function waitForRegistrations(hub: Hub, launched: EngineGroup[], timeoutM
       if (err) return reject(err);
       const left = unfinished();
       const outputs = left.map((g) => `${g.where}: ${g.output().trim()}`).filter((x) => !x.endsWith(": "));
-      resolve({ ids: ids.sort((a, b) => a - b), want, complete: left.length === 0, unfinished: left, output: outputs[0] ?? "" });
+      resolve({
+        ids: ids.sort((a, b) => a - b),
+        want,
+        complete: left.length === 0,
+        unfinished: left,
+        output: outputs[0] ?? "",
+      });
     };
     const onUp = (info: { id: number; tag?: string }) => {
       if (info.tag === undefined || !tags.has(info.tag)) return;
@@ -52,8 +58,15 @@ export function waitForRegistrations(hub: Hub, launched: EngineGroup[], timeoutM
       void g.exited.then((code) => {
         if ((perTag.get(g.tag) ?? 0) >= g.count) return;
         const out = g.output().trim();
-        const who = g.where === "local" ? `Engine process ${g.pids[0] ?? "?"}` : `The engines started by ${g.where}${g.pids.length ? ` (pid ${g.pids.join(", ")})` : ""}`;
-        done(new ClusterStartError(`${who} exited (${typeof code === "string" ? code : `code ${code}`}) before registering${out ? `:\n${out}` : "."}`));
+        const who =
+          g.where === "local"
+            ? `Engine process ${g.pids[0] ?? "?"}`
+            : `The engines started by ${g.where}${g.pids.length ? ` (pid ${g.pids.join(", ")})` : ""}`;
+        done(
+          new ClusterStartError(
+            `${who} exited (${typeof code === "string" ? code : `code ${code}`}) before registering${out ? `:\n${out}` : "."}`,
+          ),
+        );
       });
     }
     if (settled) return;
@@ -67,14 +80,16 @@ export function waitForRegistrations(hub: Hub, launched: EngineGroup[], timeoutM
  * several engines (an ssh session, mpiexec, a batch job) ends as a whole.
  */
 export async function endLaunches(groups: EngineGroup[], graceMs = 1_000): Promise<void> {
-  await Promise.all(groups.map(async (g) => {
-    g.kill("SIGTERM");
-    const k = setTimeout(() => g.kill("SIGKILL"), graceMs);
-    // A batch job may take a while to leave the queue after its cancel; do not hang `start` on it.
-    const cap = new Promise((r) => setTimeout(r, graceMs + 4_000).unref());
-    await Promise.race([g.exited, cap]);
-    clearTimeout(k);
-  }));
+  await Promise.all(
+    groups.map(async (g) => {
+      g.kill("SIGTERM");
+      const k = setTimeout(() => g.kill("SIGKILL"), graceMs);
+      // A batch job may take a while to leave the queue after its cancel; do not hang `start` on it.
+      const cap = new Promise((r) => setTimeout(r, graceMs + 4_000).unref());
+      await Promise.race([g.exited, cap]);
+      clearTimeout(k);
+    }),
+  );
 }
 
 /** The first line of a timed-out wait: how many registered, what the unfinished launches said. */

@@ -8,7 +8,9 @@ import * as client from "@ptcluster/client";
 /** `ptcluster repl`: a Node REPL with `rc` connected (top-level await works). */
 export async function startRepl(o: { profile: string; clusterId: string }): Promise<void> {
   const rc = await client.connect({ profile: o.profile, clusterId: o.clusterId });
-  process.stdout.write(`Connected to profile ${o.profile}${o.clusterId ? ` (cluster id ${o.clusterId})` : ""}: engines [${rc.ids.join(", ")}]. \`rc\` is your client; try \`await rc.view().applySync(() => "Hello, World")\`.\n`);
+  process.stdout.write(
+    `Connected to profile ${o.profile}${o.clusterId ? ` (cluster id ${o.clusterId})` : ""}: engines [${rc.ids.join(", ")}]. \`rc\` is your client; try \`await rc.view().applySync(() => "Hello, World")\`.\n`,
+  );
   // Node's REPL is in terminal mode when its output is a terminal, and then holds typed (or piped)
   // input back while an `await` line runs. Without a terminal it evaluates every line as soon as it
   // arrives, so piped lines would run at once, each before the one above has finished (`_error`
@@ -28,7 +30,13 @@ export async function startRepl(o: { profile: string; clusterId: string }): Prom
 }
 
 /** Writes `source`'s lines to the REPL's input, each once the line before it has been evaluated. */
-async function feedOneLineAtATime(source: NodeJS.ReadableStream, sink: PassThrough, server: repl.REPLServer, exited: Promise<void>, lines: { settled(): Promise<void> }): Promise<void> {
+async function feedOneLineAtATime(
+  source: NodeJS.ReadableStream,
+  sink: PassThrough,
+  server: repl.REPLServer,
+  exited: Promise<void>,
+  lines: { settled(): Promise<void> },
+): Promise<void> {
   const rl = readline.createInterface({ input: source, crlfDelay: Number.POSITIVE_INFINITY, terminal: false });
   const next = rl[Symbol.asyncIterator]();
   // Every wait also ends when the REPL does (`.exit`, whose own 'exit' may come a little later).
@@ -77,7 +85,10 @@ function trackRunningLines(server: repl.REPLServer): { settled(): Promise<void> 
   // Not in Node's typings, but every REPLServer has had it since domains were introduced; fail
   // loudly here rather than hang at exit if that ever changes.
   const domain = (server as unknown as { _domain?: EventEmitter })._domain;
-  if (!domain || typeof domain.on !== "function") throw new Error("This Node's REPL has no error domain; ptcluster repl cannot track failing lines. Use Node 20.12 or later.");
+  if (!domain || typeof domain.on !== "function")
+    throw new Error(
+      "This Node's REPL has no error domain; ptcluster repl cannot track failing lines. Use Node 20.12 or later.",
+    );
   // Registered after the REPL's own listener: the error is printed before the line counts as done.
   domain.on("error", () => end(line.getStore()));
   const evaluate = server.eval;

@@ -15,7 +15,10 @@ export function formatDuration(ms: number): string {
 /** An engine's running tasks, `isPrime (2.3s)`, at most three named: `-` when none runs. */
 function runningCell(current: RunningTask[] | undefined, now: number): string {
   if (!current?.length) return "-";
-  const shown = current.slice(0, 3).map((t) => `${t.fn} (${formatDuration(now - t.since)})`).join(", ");
+  const shown = current
+    .slice(0, 3)
+    .map((t) => `${t.fn} (${formatDuration(now - t.since)})`)
+    .join(", ");
   return current.length > 3 ? `${shown} +${current.length - 3}` : shown;
 }
 
@@ -28,7 +31,9 @@ export async function status(o: { profile: string; clusterId: string; json: bool
       process.stdout.write(`${JSON.stringify(s)}\n`);
       return;
     }
-    process.stdout.write(`Profile ${s.profile}${s.clusterId ? ` (cluster id ${s.clusterId})` : ""}: controller pid ${s.pid}, ${s.engines.length} engines, ${s.clients - 1} other clients, ${s.tasksInFlight} tasks in flight; memory ${mb(s.memory.rss)} MB (heap ${mb(s.memory.heapUsed)} MB), ${s.retained.results} results kept for departed clients (${mb(s.retained.resultBytes)} MB)\n`);
+    process.stdout.write(
+      `Profile ${s.profile}${s.clusterId ? ` (cluster id ${s.clusterId})` : ""}: controller pid ${s.pid}, ${s.engines.length} engines, ${s.clients - 1} other clients, ${s.tasksInFlight} tasks in flight; memory ${mb(s.memory.rss)} MB (heap ${mb(s.memory.heapUsed)} MB), ${s.retained.results} results kept for departed clients (${mb(s.retained.resultBytes)} MB)\n`,
+    );
     if (s.log) process.stdout.write(`Logs: ${s.log.dir}${s.log.file ? ` (controller: ${s.log.file})` : ""}\n`);
     if (s.engines.length) {
       // The MPI rank column only when some engine runs under mpiexec.
@@ -37,10 +42,19 @@ export async function status(o: { profile: string; clusterId: string; json: bool
       const now = s.time ?? Date.now();
       const rows = [
         ["ID", "PID", "HOST", "STATE", "RUNNING", "QUEUED", "DONE", "CONCURRENCY", ...(mpi ? ["MPI RANK"] : [])],
-        ...s.engines.sort((a, b) => a.id - b.id).map((e) => [
-          String(e.id), String(e.pid), e.host, e.state, runningCell(e.current, now), String(e.queued ?? 0), String(e.tasksDone), String(e.concurrency),
-          ...(mpi ? [e.mpi ? `${e.mpi.rank}/${e.mpi.size}` : "-"] : []),
-        ]),
+        ...s.engines
+          .sort((a, b) => a.id - b.id)
+          .map((e) => [
+            String(e.id),
+            String(e.pid),
+            e.host,
+            e.state,
+            runningCell(e.current, now),
+            String(e.queued ?? 0),
+            String(e.tasksDone),
+            String(e.concurrency),
+            ...(mpi ? [e.mpi ? `${e.mpi.rank}/${e.mpi.size}` : "-"] : []),
+          ]),
       ];
       process.stdout.write(formatTable(rows));
     }

@@ -3,7 +3,12 @@ import { hostname } from "node:os";
 import { connect } from "@ptcluster/client";
 import { cancelJob } from "../launchers/index.js";
 import {
-  NoClusterError, listClusterStates, pidAlive, profilePaths, readClusterState, type ClusterState,
+  NoClusterError,
+  listClusterStates,
+  pidAlive,
+  profilePaths,
+  readClusterState,
+  type ClusterState,
 } from "@ptcluster/protocol";
 
 export interface StopOptions {
@@ -40,7 +45,11 @@ function signalAll(pids: number[], sig: NodeJS.Signals): void {
  * Stops one cluster: asks its controller to shut down (which stops the engines), then makes sure,
  * by pid, that every process of the cluster is gone: SIGTERM, then SIGKILL.
  */
-export async function stopCluster(profile: string, clusterId: string, graceMs: number): Promise<{ stopped: boolean; pids: number[] }> {
+export async function stopCluster(
+  profile: string,
+  clusterId: string,
+  graceMs: number,
+): Promise<{ stopped: boolean; pids: number[] }> {
   const paths = profilePaths(profile, clusterId);
   const state: ClusterState | undefined = readClusterState(paths.stateFile);
   let asked = false;
@@ -49,7 +58,10 @@ export async function stopCluster(profile: string, clusterId: string, graceMs: n
     const live = await rc.status().catch(() => undefined);
     // Engines on other hosts have pids of their own machines: only this host's are signalled here.
     const here = hostname();
-    const pids = new Set<number>([...(state?.enginePids ?? []), ...(live?.engines.filter((e) => e.host === here).map((e) => e.pid) ?? [])]);
+    const pids = new Set<number>([
+      ...(state?.enginePids ?? []),
+      ...(live?.engines.filter((e) => e.host === here).map((e) => e.pid) ?? []),
+    ]);
     if (state) state.enginePids = [...pids];
     await rc.shutdown();
     asked = true;
@@ -78,11 +90,15 @@ export async function stop(o: StopOptions): Promise<void> {
     const states = listClusterStates();
     for (const { state } of states) {
       await stopCluster(state.profile, state.clusterId, o.grace);
-      process.stdout.write(`Stopped cluster of profile ${state.profile}${state.clusterId ? ` (cluster id ${state.clusterId})` : ""}.\n`);
+      process.stdout.write(
+        `Stopped cluster of profile ${state.profile}${state.clusterId ? ` (cluster id ${state.clusterId})` : ""}.\n`,
+      );
     }
     if (!states.length) process.stdout.write("No clusters were running.\n");
     return;
   }
   const r = await stopCluster(o.profile, o.clusterId, o.grace);
-  process.stdout.write(`Stopped cluster of profile ${o.profile}${o.clusterId ? ` (cluster id ${o.clusterId})` : ""} (${r.pids.length} processes).\n`);
+  process.stdout.write(
+    `Stopped cluster of profile ${o.profile}${o.clusterId ? ` (cluster id ${o.clusterId})` : ""} (${r.pids.length} processes).\n`,
+  );
 }

@@ -7,7 +7,9 @@ import { binPath } from "../util/cli-error.js";
 import type { ReadyValues } from "./prepare.js";
 
 /** What the daemonised controller reports to the process that spawned it, over IPC. */
-export type Report = { type: "ready"; summary: StartSummary; shortfall?: string; missed?: string | undefined } | { type: "failed"; message: string };
+export type Report =
+  | { type: "ready"; summary: StartSummary; shortfall?: string; missed?: string | undefined }
+  | { type: "failed"; message: string };
 
 /**
  * Starts the controller as a detached process (`ptcluster start --foreground --ipc-ready` with the
@@ -30,10 +32,17 @@ export function spawnDaemon(v: ReadyValues, paths: ProfilePaths): Promise<Starte
   let failed: ClusterStartError | undefined;
   return new Promise((resolve, reject) => {
     // The controller ends its own wait at --timeout; this is the net under it (a controller that hangs before it can tell).
-    const net = setTimeout(() => {
-      child.kill("SIGTERM");
-      reject(new ClusterStartError(`The controller did not report within ${v.timeout} ms (--timeout) and 10 s more; it was stopped.${readErr() ? `\n${readErr()}` : ""}`));
-    }, v.deadline - Date.now() + 10_000);
+    const net = setTimeout(
+      () => {
+        child.kill("SIGTERM");
+        reject(
+          new ClusterStartError(
+            `The controller did not report within ${v.timeout} ms (--timeout) and 10 s more; it was stopped.${readErr() ? `\n${readErr()}` : ""}`,
+          ),
+        );
+      },
+      v.deadline - Date.now() + 10_000,
+    );
     child.on("message", (m: Report) => {
       if (m.type === "ready") {
         clearTimeout(net);
@@ -52,7 +61,11 @@ export function spawnDaemon(v: ReadyValues, paths: ProfilePaths): Promise<Starte
       clearTimeout(net);
       if (failed) return reject(failed);
       const err = readErr();
-      reject(new ClusterStartError(`The controller exited (${signal ?? `code ${code}`}) before the cluster was ready${err ? `:\n${err}` : "."}`));
+      reject(
+        new ClusterStartError(
+          `The controller exited (${signal ?? `code ${code}`}) before the cluster was ready${err ? `:\n${err}` : "."}`,
+        ),
+      );
     });
   });
 }

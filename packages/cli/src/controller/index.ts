@@ -18,7 +18,9 @@ import { spawnDaemon } from "./daemon.js";
 import { prepareStart } from "./prepare.js";
 
 /** Starts a daemonised controller and its engines, as `ptcluster start` does (see `ControllerEntry`). */
-export const startController: ControllerEntry["startController"] = async (values: StartValues): Promise<StartedController> => {
+export const startController: ControllerEntry["startController"] = async (
+  values: StartValues,
+): Promise<StartedController> => {
   const { values: ready, paths } = prepareStart({ ...values, foreground: false, ipcReady: false });
   return spawnDaemon(ready, paths);
 };

@@ -1,7 +1,15 @@
 import { availableParallelism } from "node:os";
 import {
-  ClusterStartError, InvalidOptionError, LAUNCHER_OPTIONS, ensureProfileDirs, pidAlive, profilePaths, readClusterState, type LauncherValues,
-  type ProfilePaths, type StartValues,
+  ClusterStartError,
+  InvalidOptionError,
+  LAUNCHER_OPTIONS,
+  ensureProfileDirs,
+  pidAlive,
+  profilePaths,
+  readClusterState,
+  type LauncherValues,
+  type ProfilePaths,
+  type StartValues,
 } from "@ptcluster/protocol";
 import { createLauncher, type LaunchContext, type LauncherSettings } from "../launchers/index.js";
 import { SshLauncher } from "../launchers/ssh.js";
@@ -32,7 +40,15 @@ export function settingsFrom(options: Record<string, unknown>): LauncherSettings
 
 /** The launchers' view of a cluster being started. */
 export function launchContext(v: StartValues, paths: ProfilePaths): LaunchContext {
-  return { profile: v.profile, clusterId: v.clusterId, engineFile: paths.engineFile, logDir: paths.logDir, ip: v.ip, concurrency: v.concurrency, maxMemoryMb: v.maxMemory };
+  return {
+    profile: v.profile,
+    clusterId: v.clusterId,
+    engineFile: paths.engineFile,
+    logDir: paths.logDir,
+    ip: v.ip,
+    concurrency: v.concurrency,
+    maxMemoryMb: v.maxMemory,
+  };
 }
 
 function assertNotRunning(paths: ProfilePaths): void {
@@ -59,12 +75,16 @@ export function prepareStart(v: StartValues): { values: ReadyValues; paths: Prof
   let n = v.n;
   if (n === undefined) {
     // A batch job's size is the user's choice, not this (login) node's core count.
-    if (v.engines === "slurm") throw new InvalidOptionError("`--engines slurm` needs `-n`: how many engines (Slurm tasks) to run");
+    if (v.engines === "slurm")
+      throw new InvalidOptionError("`--engines slurm` needs `-n`: how many engines (Slurm tasks) to run");
     n = launcher instanceof SshLauncher ? launcher.capacity : availableParallelism();
   }
   if (v.engines === "local" && !v.force) {
     const { limit, why } = localEngineLimit();
-    if (n > limit) throw new UsageError(`-n ${n} is more engines than this machine runs well: at most ${limit} local engines (${why}); use a smaller -n, or --force`);
+    if (n > limit)
+      throw new UsageError(
+        `-n ${n} is more engines than this machine runs well: at most ${limit} local engines (${why}); use a smaller -n, or --force`,
+      );
   }
   checkExposure(v.ip, v.curve, v.encryption);
   assertNotRunning(paths);

@@ -1,7 +1,13 @@
 import { rmSync } from "node:fs";
 import { join } from "node:path";
 import { Hub } from "@ptcluster/hub";
-import { ClusterStartError, createLogger, writeClusterState, type ClusterState, type ProfilePaths } from "@ptcluster/protocol";
+import {
+  ClusterStartError,
+  createLogger,
+  writeClusterState,
+  type ClusterState,
+  type ProfilePaths,
+} from "@ptcluster/protocol";
 import { createLauncher, type EngineGroup, type Launcher, type LauncherSettings } from "../launchers/index.js";
 import { endLaunches, shortfall, waitForRegistrations } from "../commands/registrations.js";
 import type { Report } from "./daemon.js";
@@ -32,12 +38,30 @@ export async function runController(o: ReadyValues, paths: ProfilePaths): Promis
   };
   const settings = launcherSettings(o);
   const mainLauncher = launcherFor(o.engines, settings);
-  const hub: Hub = new Hub(hubOptions(o, paths, {
-    logger, logFile,
-    launch: (req) => launchMore(req.n, req.launcher || o.engines, req.launcher ? settingsFrom(req.options) : { ...settings, ...settingsFrom(req.options) }, Number(req.options["timeout"] ?? o.timeout)),
-  }));
+  const hub: Hub = new Hub(
+    hubOptions(o, paths, {
+      logger,
+      logFile,
+      launch: (req) =>
+        launchMore(
+          req.n,
+          req.launcher || o.engines,
+          req.launcher ? settingsFrom(req.options) : { ...settings, ...settingsFrom(req.options) },
+          Number(req.options["timeout"] ?? o.timeout),
+        ),
+    }),
+  );
   await hub.start();
-  const state: ClusterState = { profile: o.profile, clusterId: o.clusterId, hubPid: process.pid, enginePids: [], startedAt: Date.now(), state: "starting", engines: o.n, jobs: [] };
+  const state: ClusterState = {
+    profile: o.profile,
+    clusterId: o.clusterId,
+    hubPid: process.pid,
+    enginePids: [],
+    startedAt: Date.now(),
+    state: "starting",
+    engines: o.n,
+    jobs: [],
+  };
   writeClusterState(paths.stateFile, state);
   const groups = new Set<EngineGroup>();
   /** Launches ended because their engines missed `--timeout`: not replaced, not counted as crashes. */
@@ -52,13 +76,15 @@ export async function runController(o: ReadyValues, paths: ProfilePaths): Promis
     await hub.stop(reason);
     // Engines were told to stop; launches that outlive them (ssh sessions, mpiexec, batch jobs) are ended.
     const deadline = Date.now() + 1_000;
-    await Promise.all([...groups].map(async (g) => {
-      const t = setTimeout(() => g.kill("SIGTERM"), Math.max(0, deadline - 500 - Date.now()));
-      const k = setTimeout(() => g.kill("SIGKILL"), Math.max(0, deadline - Date.now()));
-      await g.exited;
-      clearTimeout(t);
-      clearTimeout(k);
-    }));
+    await Promise.all(
+      [...groups].map(async (g) => {
+        const t = setTimeout(() => g.kill("SIGTERM"), Math.max(0, deadline - 500 - Date.now()));
+        const k = setTimeout(() => g.kill("SIGKILL"), Math.max(0, deadline - Date.now()));
+        await g.exited;
+        clearTimeout(t);
+        clearTimeout(k);
+      }),
+    );
     rmSync(paths.stateFile, { force: true });
     logger.flush?.();
     process.exit(code);
@@ -104,11 +130,20 @@ export async function runController(o: ReadyValues, paths: ProfilePaths): Promis
         if (registered < g.count) failedStarts.push(now);
         while (failedStarts.length && (failedStarts[0] as number) < now - 10_000) failedStarts.shift();
         if (registered === 0) {
-          if (ready) logger.error({ where: g.where, code, output: g.output().slice(-2_000) }, "engines ended before registering; not restarting them");
+          if (ready)
+            logger.error(
+              { where: g.where, code, output: g.output().slice(-2_000) },
+              "engines ended before registering; not restarting them",
+            );
         } else if (ready && o.restart && failedStarts.length < Math.max(3, o.n)) {
-          g.relaunch({ idBase: hub.freshIdBase() }).then(supervise, (err: Error) => logger.error({ err, where: g.where }, "could not relaunch engines"));
+          g.relaunch({ idBase: hub.freshIdBase() }).then(supervise, (err: Error) =>
+            logger.error({ err, where: g.where }, "could not relaunch engines"),
+          );
         } else if (ready && o.restart) {
-          logger.error({ failedStarts: failedStarts.length }, "replacement engines die before registering; not restarting them");
+          logger.error(
+            { failedStarts: failedStarts.length },
+            "replacement engines die before registering; not restarting them",
+          );
         }
       });
     }
@@ -126,7 +161,12 @@ export async function runController(o: ReadyValues, paths: ProfilePaths): Promis
   };
 
   /** Starts `n` engines with a launcher and resolves with their ids once they registered. */
-  const launchMore = async (n: number, name: string, settings: LauncherSettings, timeoutMs: number): Promise<{ ids: number[] }> => {
+  const launchMore = async (
+    n: number,
+    name: string,
+    settings: LauncherSettings,
+    timeoutMs: number,
+  ): Promise<{ ids: number[] }> => {
     if (stopping) throw new ClusterStartError("The cluster is stopping.");
     const launcher = launcherFor(name, settings);
     const list = await launcher.start(n, { idBase: hub.freshIdBase() });
@@ -137,7 +177,9 @@ export async function runController(o: ReadyValues, paths: ProfilePaths): Promis
     if (r.complete) return { ids: r.ids };
     await abandon(r.unfinished);
     const kept = r.ids.filter((id) => hub.engineInfos().some((e) => e.id === id));
-    throw new ClusterStartError(`${shortfall(r, timeoutMs)}; the engines still starting were stopped${kept.length ? `, the ${kept.length} that registered [${kept.join(", ")}] stay` : ""}.${r.output ? ` Engine output:\n${r.output}` : ""}`);
+    throw new ClusterStartError(
+      `${shortfall(r, timeoutMs)}; the engines still starting were stopped${kept.length ? `, the ${kept.length} that registered [${kept.join(", ")}] stay` : ""}.${r.output ? ` Engine output:\n${r.output}` : ""}`,
+    );
   };
 
   const deadline = o.deadline;
@@ -151,9 +193,13 @@ export async function runController(o: ReadyValues, paths: ProfilePaths): Promis
       const lost = await abandon(r.unfinished);
       const kept = hub.engineInfos().length;
       const output = r.output ? ` Engine output:\n${r.output}` : "";
-      if (kept === 0) throw new ClusterStartError(`${shortfall(r, o.timeout)}; the ${lost} still starting were stopped, and the controller.${output}`);
+      if (kept === 0)
+        throw new ClusterStartError(
+          `${shortfall(r, o.timeout)}; the ${lost} still starting were stopped, and the controller.${output}`,
+        );
       missed = `${shortfall(r, o.timeout)}; the ${lost} still starting were stopped.`;
-      shortBy = `${shortfall(r, o.timeout)}; the ${lost} still starting were stopped. The cluster keeps running with ${kept} engine${kept === 1 ? "" : "s"}: ` +
+      shortBy =
+        `${shortfall(r, o.timeout)}; the ${lost} still starting were stopped. The cluster keeps running with ${kept} engine${kept === 1 ? "" : "s"}: ` +
         `use it, add engines with \`ptcluster engines -n K${clusterArgs(o.profile, o.clusterId)}\`, or stop it with \`ptcluster stop${clusterArgs(o.profile, o.clusterId)}\`.${output}`;
     }
     ready = true;
@@ -167,8 +213,16 @@ export async function runController(o: ReadyValues, paths: ProfilePaths): Promis
   report({
     type: "ready",
     summary: {
-      profile: o.profile, clusterId: o.clusterId, ids: hub.engineInfos().map((e) => e.id).sort((a, b) => a - b),
-      clientFile: paths.clientFile, engineFile: paths.engineFile, controllerPid: process.pid, enginePids: [...state.enginePids],
+      profile: o.profile,
+      clusterId: o.clusterId,
+      ids: hub
+        .engineInfos()
+        .map((e) => e.id)
+        .sort((a, b) => a - b),
+      clientFile: paths.clientFile,
+      engineFile: paths.engineFile,
+      controllerPid: process.pid,
+      enginePids: [...state.enginePids],
     },
     ...(shortBy ? { shortfall: shortBy, missed } : {}),
   });

@@ -30,12 +30,20 @@ export class LocalLauncher implements Launcher {
     const [cmd, ...pre] = engineCommand();
     const args = [...pre, ...engineArgs(this.ctx, tag, this.ctx.engineFile, ["--log-dir", this.ctx.logDir])];
     const options: Options = {
-      stdin: "ignore", stdout: { file: outFile }, stderr: { file: errFile }, reject: false, cleanup: false,
+      stdin: "ignore",
+      stdout: { file: outFile },
+      stderr: { file: errFile },
+      reject: false,
+      cleanup: false,
     };
     const child = execa(cmd as string, args, options);
     const exited = child.then((r) => (r.signal ?? r.exitCode ?? 0) as number | string);
     return {
-      tag, count: 1, where: "local", pids: child.pid ? [child.pid] : [], exited,
+      tag,
+      count: 1,
+      where: "local",
+      pids: child.pid ? [child.pid] : [],
+      exited,
       output: () => readLog(errFile),
       kill: (signal = "SIGTERM") => void child.kill(signal),
       relaunch: async () => [this.startOne()],

@@ -1,6 +1,15 @@
 import { execa } from "execa";
 import { join } from "node:path";
-import { engineArgs, engineCommand, newTag, splitArgs, type EngineGroup, type LaunchContext, type Launcher, type LauncherSettings } from "./launcher.js";
+import {
+  engineArgs,
+  engineCommand,
+  newTag,
+  splitArgs,
+  type EngineGroup,
+  type LaunchContext,
+  type Launcher,
+  type LauncherSettings,
+} from "./launcher.js";
 import { readLog } from "./local.js";
 
 /**
@@ -12,7 +21,10 @@ import { readLog } from "./local.js";
  */
 export class MpiLauncher implements Launcher {
   readonly name = "mpi";
-  constructor(private readonly ctx: LaunchContext, private readonly settings: LauncherSettings) {}
+  constructor(
+    private readonly ctx: LaunchContext,
+    private readonly settings: LauncherSettings,
+  ) {}
 
   async start(count: number, opts: { idBase?: number } = {}): Promise<EngineGroup[]> {
     return count > 0 ? [this.startJob(count, opts.idBase ?? 0)] : [];
@@ -23,18 +35,36 @@ export class MpiLauncher implements Launcher {
     const errFile = join(this.ctx.logDir, `engine-${tag}.stderr`);
     const outFile = join(this.ctx.logDir, `engine-${tag}.stdout`);
     const args = [
-      "-n", String(count), ...splitArgs(this.settings.mpiArgs),
-      ...engineCommand(this.settings.remoteCommand), ...engineArgs(this.ctx, tag, this.ctx.engineFile, ["--id-base", String(idBase)]),
+      "-n",
+      String(count),
+      ...splitArgs(this.settings.mpiArgs),
+      ...engineCommand(this.settings.remoteCommand),
+      ...engineArgs(this.ctx, tag, this.ctx.engineFile, ["--id-base", String(idBase)]),
     ];
     const env: Record<string, string> = {};
     // Open MPI refuses to run as root unless told; harmless for other MPIs (containers, CI run as root).
-    if (process.getuid?.() === 0) Object.assign(env, { OMPI_ALLOW_RUN_AS_ROOT: "1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM: "1" });
+    if (process.getuid?.() === 0)
+      Object.assign(env, { OMPI_ALLOW_RUN_AS_ROOT: "1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM: "1" });
     const child = execa(this.settings.mpiexec || "mpiexec", args, {
-      stdin: "ignore", stdout: { file: outFile }, stderr: { file: errFile }, reject: false, cleanup: false, env,
+      stdin: "ignore",
+      stdout: { file: outFile },
+      stderr: { file: errFile },
+      reject: false,
+      cleanup: false,
+      env,
     });
-    const exited = child.then((r) => (r.failed && r.exitCode === undefined && !r.signal ? `failed to start: ${r.shortMessage}` : (r.signal ?? r.exitCode ?? 0)) as number | string);
+    const exited = child.then(
+      (r) =>
+        (r.failed && r.exitCode === undefined && !r.signal
+          ? `failed to start: ${r.shortMessage}`
+          : (r.signal ?? r.exitCode ?? 0)) as number | string,
+    );
     return {
-      tag, count, where: `mpiexec -n ${count}`, pids: child.pid ? [child.pid] : [], exited,
+      tag,
+      count,
+      where: `mpiexec -n ${count}`,
+      pids: child.pid ? [child.pid] : [],
+      exited,
       output: () => {
         const err = readLog(errFile);
         return err || (child.pid ? "" : `could not run ${this.settings.mpiexec || "mpiexec"}`);

@@ -4,12 +4,32 @@ import { hostname } from "node:os";
 import { delimiter, join } from "node:path";
 import { ClusterStartError } from "@ptcluster/protocol";
 import { isLoopback } from "../util/exposure.js";
-import { engineArgs, engineCommand, newTag, shellQuote, splitArgs, type EngineGroup, type LaunchContext, type Launcher, type LauncherSettings } from "./launcher.js";
+import {
+  engineArgs,
+  engineCommand,
+  newTag,
+  shellQuote,
+  splitArgs,
+  type EngineGroup,
+  type LaunchContext,
+  type Launcher,
+  type LauncherSettings,
+} from "./launcher.js";
 import { readLog } from "./local.js";
 
 /** Job states after which a job runs nothing more (`squeue --states=all` shows them until MinJobAge). */
 const TERMINAL = new Set([
-  "BOOT_FAIL", "CANCELLED", "COMPLETED", "DEADLINE", "FAILED", "NODE_FAIL", "OUT_OF_MEMORY", "PREEMPTED", "REVOKED", "SPECIAL_EXIT", "TIMEOUT",
+  "BOOT_FAIL",
+  "CANCELLED",
+  "COMPLETED",
+  "DEADLINE",
+  "FAILED",
+  "NODE_FAIL",
+  "OUT_OF_MEMORY",
+  "PREEMPTED",
+  "REVOKED",
+  "SPECIAL_EXIT",
+  "TIMEOUT",
 ]);
 
 /** How often the queue is asked about the jobs of this controller (one `squeue` for all of them). */
@@ -57,7 +77,10 @@ export function batchScript(spec: SlurmJobSpec): string {
   // srun takes --cpus-per-task from the job only through the option (Slurm 22.05 stopped reading
   // SLURM_CPUS_PER_TASK). Each task's shell execs its engine, asking for id idBase + its rank.
   const perTask = `exec "$@" --id "$((${idBase} + SLURM_PROCID))"`;
-  lines.push(`exec srun --ntasks=${count} \${SLURM_CPUS_PER_TASK:+--cpus-per-task=$SLURM_CPUS_PER_TASK} /bin/sh -c ${shellQuote(perTask)} ptcluster-engine ${engine}`, "");
+  lines.push(
+    `exec srun --ntasks=${count} \${SLURM_CPUS_PER_TASK:+--cpus-per-task=$SLURM_CPUS_PER_TASK} /bin/sh -c ${shellQuote(perTask)} ptcluster-engine ${engine}`,
+    "",
+  );
   return lines.join("\n");
 }
 
@@ -65,7 +88,13 @@ export function batchScript(spec: SlurmJobSpec): string {
 export function sbatchArgs(spec: SlurmJobSpec): string[] {
   const { ctx, settings, count } = spec;
   const name = `ptcluster-${ctx.profile}${ctx.clusterId ? `-${ctx.clusterId}` : ""}`;
-  const args = ["--parsable", `--job-name=${name}`, `--ntasks=${count}`, `--output=${join(ctx.logDir, "slurm-%j.stdout")}`, `--error=${join(ctx.logDir, "slurm-%j.stderr")}`];
+  const args = [
+    "--parsable",
+    `--job-name=${name}`,
+    `--ntasks=${count}`,
+    `--output=${join(ctx.logDir, "slurm-%j.stdout")}`,
+    `--error=${join(ctx.logDir, "slurm-%j.stderr")}`,
+  ];
   if (settings.slurmPartition) args.push(`--partition=${settings.slurmPartition}`);
   if (settings.slurmTime) args.push(`--time=${settings.slurmTime}`);
   if (settings.slurmAccount) args.push(`--account=${settings.slurmAccount}`);
@@ -149,7 +178,11 @@ class JobWatcher {
     this.again = false;
     const ids = [...this.jobs.keys()];
     try {
-      const r = await execa("squeue", ["-h", "--states=all", "-j", ids.join(","), "-o", "%i|%T|%r"], { reject: false, timeout: 15_000, stdin: "ignore" });
+      const r = await execa("squeue", ["-h", "--states=all", "-j", ids.join(","), "-o", "%i|%T|%r"], {
+        reject: false,
+        timeout: 15_000,
+        stdin: "ignore",
+      });
       if (r.exitCode === 0) {
         const seen = new Set<string>();
         for (const line of r.stdout.split("\n")) {
@@ -189,10 +222,15 @@ let watcher: JobWatcher | undefined;
 export class SlurmLauncher implements Launcher {
   readonly name = "slurm";
 
-  constructor(private readonly ctx: LaunchContext, private readonly settings: LauncherSettings) {
+  constructor(
+    private readonly ctx: LaunchContext,
+    private readonly settings: LauncherSettings,
+  ) {
     for (const program of ["sbatch", "squeue", "scancel"]) {
       if (!onPath(program)) {
-        throw new ClusterStartError(`\`--engines slurm\` needs Slurm's \`${program}\` on PATH: run ptcluster on a host of the Slurm cluster (a login node), with its client commands installed.`);
+        throw new ClusterStartError(
+          `\`--engines slurm\` needs Slurm's \`${program}\` on PATH: run ptcluster on a host of the Slurm cluster (a login node), with its client commands installed.`,
+        );
       }
     }
   }
@@ -208,8 +246,14 @@ export class SlurmLauncher implements Launcher {
     const submitOutput = r.stderr.trim();
     const id = r.exitCode === 0 ? parseJobId(r.stdout) : undefined;
     if (id === undefined) {
-      const how = r.timedOut ? "timed out" : r.failed && r.exitCode === undefined ? (r.shortMessage ?? "could not run") : `exit code ${r.exitCode}`;
-      throw new ClusterStartError(`sbatch failed (${how}) submitting ${count} engine${count === 1 ? "" : "s"}${submitOutput || r.stdout.trim() ? `:\n${submitOutput || r.stdout.trim()}` : "."}`);
+      const how = r.timedOut
+        ? "timed out"
+        : r.failed && r.exitCode === undefined
+          ? (r.shortMessage ?? "could not run")
+          : `exit code ${r.exitCode}`;
+      throw new ClusterStartError(
+        `sbatch failed (${how}) submitting ${count} engine${count === 1 ? "" : "s"}${submitOutput || r.stdout.trim() ? `:\n${submitOutput || r.stdout.trim()}` : "."}`,
+      );
     }
     const errFile = join(this.ctx.logDir, `slurm-${id}.stderr`);
     const outFile = join(this.ctx.logDir, `slurm-${id}.stdout`);
@@ -221,14 +265,22 @@ export class SlurmLauncher implements Launcher {
       ended = true;
       return state;
     });
-    const scancel = (args: string[]) => execa("scancel", [...args, id], { reject: false, timeout: 15_000, stdin: "ignore" }).then(() => w.pollSoon());
+    const scancel = (args: string[]) =>
+      execa("scancel", [...args, id], { reject: false, timeout: 15_000, stdin: "ignore" }).then(() => w.pollSoon());
     return {
-      tag, count, where: `slurm job ${id}`, pids: [], job: { launcher: "slurm", id }, exited,
+      tag,
+      count,
+      where: `slurm job ${id}`,
+      pids: [],
+      job: { launcher: "slurm", id },
+      exited,
       output: () => {
         const { state, reason } = job.info();
         const text = [submitOutput, readLog(errFile).trim(), readLog(outFile).trim()].filter(Boolean);
         if (!ended && (state === "PENDING" || state === "CONFIGURING")) {
-          text.push(`job ${id} is still ${state}${reason ? ` (${reason})` : ""} in the queue: its engines have not started yet (\`--timeout\` bounds the wait; \`squeue -j ${id}\` shows it)`);
+          text.push(
+            `job ${id} is still ${state}${reason ? ` (${reason})` : ""} in the queue: its engines have not started yet (\`--timeout\` bounds the wait; \`squeue -j ${id}\` shows it)`,
+          );
         }
         return text.join("\n");
       },

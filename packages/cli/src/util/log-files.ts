@@ -34,7 +34,11 @@ function writerOf(name: string): Writer | undefined {
  * them and none older than `maxAgeMs`; a file whose writer may still run (its process, or a
  * cluster of this profile with a live controller) is never touched. Returns the removed names.
  */
-export function pruneLogs(logDir: string, profile: string, options: { keep?: number; maxAgeMs?: number; now?: number } = {}): string[] {
+export function pruneLogs(
+  logDir: string,
+  profile: string,
+  options: { keep?: number; maxAgeMs?: number; now?: number } = {},
+): string[] {
   const keep = options.keep ?? KEEP_STALE_LOGS;
   const oldest = (options.now ?? Date.now()) - (options.maxAgeMs ?? MAX_STALE_LOG_AGE_MS);
   let names: string[];
@@ -43,7 +47,12 @@ export function pruneLogs(logDir: string, profile: string, options: { keep?: num
   } catch {
     return [];
   }
-  const running = listClusterStates().map((c) => c.state).filter((s) => s.profile === profile && (pidAlive(s.hubPid) || (s.supervisorPid !== undefined && pidAlive(s.supervisorPid))));
+  const running = listClusterStates()
+    .map((c) => c.state)
+    .filter(
+      (s) =>
+        s.profile === profile && (pidAlive(s.hubPid) || (s.supervisorPid !== undefined && pidAlive(s.supervisorPid))),
+    );
   const live = (w: Writer): boolean => {
     if ("pid" in w) return pidAlive(w.pid);
     if ("clusterId" in w) return running.some((s) => s.clusterId === w.clusterId);

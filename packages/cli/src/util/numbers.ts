@@ -14,12 +14,16 @@ export function asUsage<T>(check: () => T): T {
  * A yargs option that takes a number, checked by `parseNumber` (which quotes what was typed).
  * No `type`: yargs would convert the text before the check sees it.
  */
-export function numberOption<D extends number | undefined = undefined>(spec: NumberSpec & { flag: string; describe: string; default?: D }) {
+export function numberOption<D extends number | undefined = undefined>(
+  spec: NumberSpec & { flag: string; describe: string; default?: D },
+) {
   const { describe, default: def, ...rest } = spec;
   return {
     describe,
     requiresArg: false,
     coerce: (raw: unknown): number => (typeof raw === "number" ? raw : asUsage(() => parseNumber(rest, raw))),
     ...(def === undefined ? {} : { default: def }),
-  } as { describe: string; requiresArg: false; coerce: (raw: unknown) => number } & (D extends number ? { default: D } : unknown);
+  } as { describe: string; requiresArg: false; coerce: (raw: unknown) => number } & (D extends number
+    ? { default: D }
+    : unknown);
 }

@@ -14,7 +14,11 @@ export const USAGE_EXIT_CODE = 2;
 export function reportUsage(command: string | undefined, message: string): void {
   const who = command ? `ptcluster ${command}` : "ptcluster";
   // One line, whatever the message: yargs spreads some (invalid choices) over several.
-  const line = message.split("\n").map((l) => l.trim()).filter(Boolean).join(" ");
+  const line = message
+    .split("\n")
+    .map((l) => l.trim())
+    .filter(Boolean)
+    .join(" ");
   process.stderr.write(`${who}: ${line}; see \`${who} --help\`\n`);
   process.exitCode = USAGE_EXIT_CODE;
 }
@@ -25,7 +29,9 @@ export function reportUsage(command: string | undefined, message: string): void 
  * A dozen lines do not justify a dependency.
  */
 export function editDistance(a: string, b: string): number {
-  const d: number[][] = Array.from({ length: a.length + 1 }, (_, i) => Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)));
+  const d: number[][] = Array.from({ length: a.length + 1 }, (_, i) =>
+    Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)),
+  );
   const at = (i: number, j: number) => (d[i] as number[])[j] as number;
   for (let i = 1; i <= a.length; i++) {
     for (let j = 1; j <= b.length; j++) {
@@ -83,16 +89,30 @@ export function unknownWord(args: string[], g: Grammar): { command?: string; err
     if (a.startsWith("--")) {
       const name = a.slice(2).split("=")[0] as string;
       const plain = kebab(name);
-      if (long.has(plain) || known.short.includes(plain) || (plain.startsWith("no-") && known.booleans.includes(plain.slice(3)))) continue;
+      if (
+        long.has(plain) ||
+        known.short.includes(plain) ||
+        (plain.startsWith("no-") && known.booleans.includes(plain.slice(3)))
+      )
+        continue;
       flag = `--${name}`;
-      const near = closest(plain, [...long].filter((x) => !known.hidden.includes(x)));
+      const near = closest(
+        plain,
+        [...long].filter((x) => !known.hidden.includes(x)),
+      );
       return { command, error: new UsageError(`unknown option ${flag}${near ? ` (did you mean --${near}?)` : ""}`) };
     } else if (a.startsWith("-")) {
       const letter = a[1] as string;
       if (known.short.includes(letter)) continue;
       flag = a.split("=")[0] as string;
       // `-concurency`: a long option typed with one dash.
-      const near = a.length > 2 ? closest(a.slice(1).split("=")[0] as string, [...long].filter((x) => !known.hidden.includes(x))) : undefined;
+      const near =
+        a.length > 2
+          ? closest(
+              a.slice(1).split("=")[0] as string,
+              [...long].filter((x) => !known.hidden.includes(x)),
+            )
+          : undefined;
       return { command, error: new UsageError(`unknown option ${flag}${near ? ` (did you mean --${near}?)` : ""}`) };
     }
   }

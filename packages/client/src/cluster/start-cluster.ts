@@ -1,6 +1,11 @@
 import { randomBytes } from "node:crypto";
 import {
-  CONTROLLER_ENTRY, ClusterStartError, MissingPeerError, startValuesFrom, type ClusterApiOptions, type ControllerEntry,
+  CONTROLLER_ENTRY,
+  ClusterStartError,
+  MissingPeerError,
+  startValuesFrom,
+  type ClusterApiOptions,
+  type ControllerEntry,
 } from "@ptcluster/protocol";
 import { connect, type Client } from "../client.js";
 import type { ConnectOptions } from "../options.js";
@@ -29,13 +34,30 @@ async function controllerEntry(): Promise<ControllerEntry> {
     const code = (err as { code?: unknown }).code;
     // Only the entry itself missing is "not installed" (Node names it first: "Cannot find package
     // '@ptcluster/cli' imported from …"); a dependency of it missing is reported as it is.
-    const missing = code === "ERR_MODULE_NOT_FOUND" && /^Cannot find (package|module) '[^']*@ptcluster\/cli['/]/.test(String((err as Error).message));
-    if (missing) throw new MissingPeerError(peer, `startCluster() starts controllers with ${peer} (${CONTROLLER_ENTRY}), which is not installed. ${install}`, { cause: err });
-    if (code === "ERR_PACKAGE_PATH_NOT_EXPORTED") throw new MissingPeerError(peer, `startCluster() needs ${CONTROLLER_ENTRY}; the installed ${peer} is too old to have it. ${install}`, { cause: err });
-    throw new ClusterStartError(`startCluster() could not load ${CONTROLLER_ENTRY}: ${(err as Error).message}`, { cause: err });
+    const missing =
+      code === "ERR_MODULE_NOT_FOUND" &&
+      /^Cannot find (package|module) '[^']*@ptcluster\/cli['/]/.test(String((err as Error).message));
+    if (missing)
+      throw new MissingPeerError(
+        peer,
+        `startCluster() starts controllers with ${peer} (${CONTROLLER_ENTRY}), which is not installed. ${install}`,
+        { cause: err },
+      );
+    if (code === "ERR_PACKAGE_PATH_NOT_EXPORTED")
+      throw new MissingPeerError(
+        peer,
+        `startCluster() needs ${CONTROLLER_ENTRY}; the installed ${peer} is too old to have it. ${install}`,
+        { cause: err },
+      );
+    throw new ClusterStartError(`startCluster() could not load ${CONTROLLER_ENTRY}: ${(err as Error).message}`, {
+      cause: err,
+    });
   }
   if (typeof mod.startController !== "function" || typeof mod.stopController !== "function") {
-    throw new MissingPeerError(peer, `startCluster() needs ${CONTROLLER_ENTRY} to export startController and stopController; the installed ${peer} is too old. ${install}`);
+    throw new MissingPeerError(
+      peer,
+      `startCluster() needs ${CONTROLLER_ENTRY} to export startController and stopController; the installed ${peer} is too old. ${install}`,
+    );
   }
   return mod as ControllerEntry;
 }
@@ -58,7 +80,13 @@ export class Cluster {
   ) {}
 
   /** @internal made by {@link startCluster} */
-  static create(profile: string, clusterId: string, engineIds: number[], connectionFile: string, entry: ControllerEntry): Cluster {
+  static create(
+    profile: string,
+    clusterId: string,
+    engineIds: number[],
+    connectionFile: string,
+    entry: ControllerEntry,
+  ): Cluster {
     return new Cluster(profile, clusterId, engineIds, connectionFile, entry);
   }
 
@@ -106,7 +134,9 @@ export async function startCluster(options: StartClusterOptions = {}): Promise<C
     // `timeout` passed with some engines registered: the command line leaves that cluster running
     // (and says so); here the caller would get no handle on it, so it is stopped.
     await entry.stopController({ profile: summary.profile, clusterId: summary.clusterId });
-    throw new ClusterStartError(`${missed ?? shortfall} startCluster() stopped the cluster; give a longer \`timeout\` or fewer engines (\`n\`).`);
+    throw new ClusterStartError(
+      `${missed ?? shortfall} startCluster() stopped the cluster; give a longer \`timeout\` or fewer engines (\`n\`).`,
+    );
   }
   return Cluster.create(summary.profile, summary.clusterId, summary.ids, summary.clientFile, entry);
 }

@@ -5,7 +5,9 @@ import { InvalidOptionError } from "@ptcluster/protocol";
 const MODULE_REF = Symbol.for("ptcluster.moduleFunction");
 
 /** A module's exported function as the client holds it: same arguments, its result as a promise. */
-export type ModuleFunction<F extends (...args: never[]) => unknown> = (...args: Parameters<F>) => Promise<Awaited<ReturnType<F>>>;
+export type ModuleFunction<F extends (...args: never[]) => unknown> = (
+  ...args: Parameters<F>
+) => Promise<Awaited<ReturnType<F>>>;
 
 /** Where a module function lives: a module URL the engines can import, and the export's name. */
 export interface ModuleRef {
@@ -27,13 +29,21 @@ export interface ModuleRef {
  * Calling the returned function in the client imports the module and calls the export, so the
  * same code runs serially too; it returns a promise, since the import is asynchronous.
  */
-export function moduleFunction<F extends (...args: never[]) => unknown>(module: string | URL, exportName = "default"): ModuleFunction<F> {
+export function moduleFunction<F extends (...args: never[]) => unknown>(
+  module: string | URL,
+  exportName = "default",
+): ModuleFunction<F> {
   let url: string;
   if (module instanceof URL) url = module.href;
-  else if (typeof module === "string" && /^[a-z][a-z0-9+.-]*:/i.test(module) && !/^[a-z]:[\\/]/i.test(module)) url = module;
+  else if (typeof module === "string" && /^[a-z][a-z0-9+.-]*:/i.test(module) && !/^[a-z]:[\\/]/i.test(module))
+    url = module;
   else if (typeof module === "string") url = pathToFileURL(isAbsolute(module) ? module : resolve(module)).href;
-  else throw new InvalidOptionError(`Expected \`module\` to be a path, a file URL or a URL object, got \`${String(module)}\` (${typeof module})`);
-  if (typeof exportName !== "string" || !exportName) throw new InvalidOptionError(`Expected \`exportName\` to be a non-empty string, got \`${String(exportName)}\``);
+  else
+    throw new InvalidOptionError(
+      `Expected \`module\` to be a path, a file URL or a URL object, got \`${String(module)}\` (${typeof module})`,
+    );
+  if (typeof exportName !== "string" || !exportName)
+    throw new InvalidOptionError(`Expected \`exportName\` to be a non-empty string, got \`${String(exportName)}\``);
   const ref: ModuleRef = { url, name: exportName };
   const local = async (...args: unknown[]) => {
     const m = (await import(url)) as Record<string, unknown>;
@@ -48,7 +58,7 @@ export function moduleFunction<F extends (...args: never[]) => unknown>(module: 
 
 /** The module reference behind a function made by {@link moduleFunction}, if it is one. */
 export function moduleRefOf(fn: unknown): ModuleRef | undefined {
-  return typeof fn === "function" ? ((fn as unknown as Record<symbol, ModuleRef | undefined>)[MODULE_REF]) : undefined;
+  return typeof fn === "function" ? (fn as unknown as Record<symbol, ModuleRef | undefined>)[MODULE_REF] : undefined;
 }
 
 /** The source engines compile for a module function: it imports the module (once) and calls the export. */

@@ -32,7 +32,11 @@ export function shipFunction(fn: unknown): ShippedFunction {
   const ref = moduleRefOf(fn);
   if (ref) {
     const src = moduleSource(ref);
-    const shipped = { hash: sourceHash(src), src, name: `(module) ${ref.name === "default" ? `default of ${ref.url.slice(ref.url.lastIndexOf("/") + 1)}` : ref.name}` };
+    const shipped = {
+      hash: sourceHash(src),
+      src,
+      name: `(module) ${ref.name === "default" ? `default of ${ref.url.slice(ref.url.lastIndexOf("/") + 1)}` : ref.name}`,
+    };
     cache.set(fn, shipped);
     return shipped;
   }
@@ -92,5 +96,7 @@ function asExpression(src: string): string {
   // Object and class methods print as `name(…) { … }`, `async name(…) { … }` or `*name(…) { … }`.
   const method = `Object.values({ ${src} })[0]`;
   if (parses(method)) return method;
-  throw new InvalidOptionError(`Cannot ship this function: its source does not parse on its own:\n${src.slice(0, 200)}`);
+  throw new InvalidOptionError(
+    `Cannot ship this function: its source does not parse on its own:\n${src.slice(0, 200)}`,
+  );
 }

@@ -16,7 +16,17 @@ export interface TaskMetadata {
 
 /** Metadata of a task just submitted (engine unknown, -1, for load-balanced tasks). */
 export function pendingMetadata(engineId: number, submitted = new Date()): TaskMetadata {
-  return { engineId, submitted, started: undefined, completed: undefined, received: undefined, status: "pending", stdout: "", stderr: "", attempts: 0 };
+  return {
+    engineId,
+    submitted,
+    started: undefined,
+    completed: undefined,
+    received: undefined,
+    status: "pending",
+    stdout: "",
+    stderr: "",
+    attempts: 0,
+  };
 }
 
 /** Records what a task's result says about it: engine, times, captured output, attempts, outcome. */
@@ -34,7 +44,10 @@ export function recordResult(m: TaskMetadata, r: TaskResult): void {
 /** Raised by `AsyncResult.get(timeout)` when the result is not ready in time (the task goes on). */
 export class ResultTimeoutError extends PtclusterError {
   constructor(timeoutMs: number) {
-    super("ERR_PTC_RESULT_TIMEOUT", `The result was not ready within ${timeoutMs} ms; the task is still running. Wait longer, or cancel it with \`abort()\`.`);
+    super(
+      "ERR_PTC_RESULT_TIMEOUT",
+      `The result was not ready within ${timeoutMs} ms; the task is still running. Wait longer, or cancel it with \`abort()\`.`,
+    );
   }
 }
 
@@ -83,7 +96,10 @@ export class AsyncResult<T> implements PromiseLike<T> {
     this.promise.catch(() => undefined);
   }
 
-  then<A = T, B = never>(onfulfilled?: ((value: T) => A | PromiseLike<A>) | null, onrejected?: ((reason: unknown) => B | PromiseLike<B>) | null): Promise<A | B> {
+  then<A = T, B = never>(
+    onfulfilled?: ((value: T) => A | PromiseLike<A>) | null,
+    onrejected?: ((reason: unknown) => B | PromiseLike<B>) | null,
+  ): Promise<A | B> {
     return this.promise.then(onfulfilled, onrejected);
   }
 

@@ -77,7 +77,10 @@ export class MapResult<R> extends AsyncResult<R[]> implements AsyncIterable<R> {
   /** @internal A map result and the output its runner delivers into. */
   static open<R>(init: MapResultInit): { result: MapResult<R>; output: MapOutput } {
     const result = new MapResult<R>(init);
-    return { result, output: { deliver: (start, values) => result.deliver(start, values as R[]), finish: (err) => result.finish(err) } };
+    return {
+      result,
+      output: { deliver: (start, values) => result.deliver(start, values as R[]), finish: (err) => result.finish(err) },
+    };
   }
 
   /** Number of items, when the input's length is known. */
@@ -150,7 +153,11 @@ export class MapResult<R> extends AsyncResult<R[]> implements AsyncIterable<R> {
         } else if (k < block.count) {
           // A block is either in the input-order record already or still waits for those before it.
           const index = block.start + k++;
-          yield (block.start < this.values.length ? this.values[index] : this.order.waiting(block.start)?.[index - block.start]) as R;
+          yield (
+            block.start < this.values.length
+              ? this.values[index]
+              : this.order.waiting(block.start)?.[index - block.start]
+          ) as R;
         } else {
           b++;
           k = 0;

@@ -1,6 +1,18 @@
 import {
-  EngineLostError, ProtocolError, RemoteError, ResourceLimitError, SerializationError, TaskCancelledError, UnknownTaskError, TaskTimeoutError, UndefinedNameError, UnknownEngineError,
-  decodeValue, type FailureInfo, type Part, type TaskResult,
+  EngineLostError,
+  ProtocolError,
+  RemoteError,
+  ResourceLimitError,
+  SerializationError,
+  TaskCancelledError,
+  UnknownTaskError,
+  TaskTimeoutError,
+  UndefinedNameError,
+  UnknownEngineError,
+  decodeValue,
+  type FailureInfo,
+  type Part,
+  type TaskResult,
 } from "@ptcluster/protocol";
 
 /** What the caller knows about the task, to word the error. */
@@ -37,12 +49,23 @@ export function failureToError(result: TaskResult, part: Part, ctx: FailureConte
   try {
     info = decodeValue(part.body, part.frames) as FailureInfo;
   } catch (err) {
-    return new ProtocolError(`Engine ${result.engine} reported a failure that could not be decoded: ${(err as Error).message}`, { cause: err });
+    return new ProtocolError(
+      `Engine ${result.engine} reported a failure that could not be decoded: ${(err as Error).message}`,
+      { cause: err },
+    );
   }
   const item = info.item === undefined ? undefined : info.item + (ctx.itemOffset ?? 0);
-  const base = { engineId: result.engine, name: info.name, message: info.message, stack: info.stack, code: info.code, item };
+  const base = {
+    engineId: result.engine,
+    name: info.name,
+    message: info.message,
+    stack: info.stack,
+    code: info.code,
+    item,
+  };
   // The task ran, but its value could not travel back: the same error a value refused on the way out gets.
-  if (info.unsendable) return new SerializationError(info.unsendable.path, info.unsendable.reason, { engineId: result.engine, item });
+  if (info.unsendable)
+    return new SerializationError(info.unsendable.path, info.unsendable.reason, { engineId: result.engine, item });
   if (info.undefinedName) return new UndefinedNameError(base, info.undefinedName, info.shippedFunction);
   return new RemoteError(base);
 }

@@ -118,7 +118,14 @@ export class Gatherer {
  * Submits one task per target (or one to all), gathers the results in target order into
  * `metadata` (one per target), and records the task ids in `ids` (for cancelling).
  */
-export function gatherTargets(port: Pick<ViewPort, "submit" | "release">, s: Submission, single: boolean, metadata: TaskMetadata[], ids: number[], out: Gathered): void {
+export function gatherTargets(
+  port: Pick<ViewPort, "submit" | "release">,
+  s: Submission,
+  single: boolean,
+  metadata: TaskMetadata[],
+  ids: number[],
+  out: Gathered,
+): void {
   const g = new Gatherer(port, metadata, ids, single, out);
   const base: Omit<NewTask, "to"> = { op: s.op };
   if (s.fn) {
@@ -129,11 +136,25 @@ export function gatherTargets(port: Pick<ViewPort, "submit" | "release">, s: Sub
   if (Array.isArray(s.parts)) {
     // A different payload per engine: one task each.
     s.targets.forEach((t, i) => {
-      ids.push(port.submit({ ...base, to: [t] }, (s.parts as Part[])[i] as Part, g.sink(() => i), s.fn?.src));
+      ids.push(
+        port.submit(
+          { ...base, to: [t] },
+          (s.parts as Part[])[i] as Part,
+          g.sink(() => i),
+          s.fn?.src,
+        ),
+      );
     });
   } else {
     const indexOf = new Map<number, number>();
     s.targets.forEach((t, i) => indexOf.set(t, i));
-    ids.push(port.submit({ ...base, to: s.targets }, s.parts, g.sink((r) => indexOf.get(r.engine)), s.fn?.src));
+    ids.push(
+      port.submit(
+        { ...base, to: s.targets },
+        s.parts,
+        g.sink((r) => indexOf.get(r.engine)),
+        s.fn?.src,
+      ),
+    );
   }
 }

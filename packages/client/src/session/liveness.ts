@@ -76,7 +76,13 @@ export class Liveness {
   #check(): void {
     this.#opts.ping();
     const now = Date.now();
-    const verdict = judgeLiveness({ now, lastCheck: this.#lastCheck, lastHeard: this.#lastHeard, heartbeatMs: this.#opts.heartbeatMs, overdue: this.#opts.overdue });
+    const verdict = judgeLiveness({
+      now,
+      lastCheck: this.#lastCheck,
+      lastHeard: this.#lastHeard,
+      heartbeatMs: this.#opts.heartbeatMs,
+      overdue: this.#opts.overdue,
+    });
     this.#lastCheck = now;
     if (verdict.kind === "silent" || verdict.kind === "unacknowledged") this.#opts.lost(verdict);
   }

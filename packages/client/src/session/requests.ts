@@ -1,4 +1,10 @@
-import { ClusterStartError, HubLostError, InvalidOptionError, ProtocolError, type HubRequest } from "@ptcluster/protocol";
+import {
+  ClusterStartError,
+  HubLostError,
+  InvalidOptionError,
+  ProtocolError,
+  type HubRequest,
+} from "@ptcluster/protocol";
 import { WorkMap } from "../keep-alive.js";
 
 interface Pending {

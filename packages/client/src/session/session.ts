@@ -1,7 +1,20 @@
 import { randomBytes } from "node:crypto";
 import {
-  ClientClosedError, DEFAULT_MAX_MESSAGE_BYTES, HubLostError, assertNever,
-  type ClientToHub, type ConnectionInfo, type EngineInfo, type HubRequest, type HubToClient, type Incoming, type LinkReport, type Logger, type Notification, type Part, type TaskResult,
+  ClientClosedError,
+  DEFAULT_MAX_MESSAGE_BYTES,
+  HubLostError,
+  assertNever,
+  type ClientToHub,
+  type ConnectionInfo,
+  type EngineInfo,
+  type HubRequest,
+  type HubToClient,
+  type Incoming,
+  type LinkReport,
+  type Logger,
+  type Notification,
+  type Part,
+  type TaskResult,
 } from "@ptcluster/protocol";
 import { WorkMap, closeAtExit, forgetAtExit, type Closable } from "../keep-alive.js";
 import type { ClientEmitter } from "./client-events.js";
@@ -51,7 +64,8 @@ export class Session implements ViewPort {
     this.roster = new Roster(owner);
     this.#submitter = new Submitter({
       maxMessageBytes: this.maxMessageBytes,
-      send: (tasks, parts) => this.#send({ type: "submit", tasks, pf: parts.map((p) => p.frames.length), t: Date.now() }, parts),
+      send: (tasks, parts) =>
+        this.#send({ type: "submit", tasks, pf: parts.map((p) => p.frames.length), t: Date.now() }, parts),
     });
   }
 
@@ -74,10 +88,16 @@ export class Session implements ViewPort {
         handshake,
         new Promise<never>((_, reject) => {
           const c = this.#connection;
-          timer = setTimeout(() => reject(new HubLostError(
-            `No answer from the controller at ${c.host}:${c.port} within ${timeoutMs} ms (profile \`${c.profile}\`). ` +
-              "It may have exited (check `ptcluster list`, or restart it with `ptcluster start`), or it runs with --curve and this connection file has no CURVE keys.",
-          )), timeoutMs);
+          timer = setTimeout(
+            () =>
+              reject(
+                new HubLostError(
+                  `No answer from the controller at ${c.host}:${c.port} within ${timeoutMs} ms (profile \`${c.profile}\`). ` +
+                    "It may have exited (check `ptcluster list`, or restart it with `ptcluster start`), or it runs with --curve and this connection file has no CURVE keys.",
+                ),
+              ),
+            timeoutMs,
+          );
           onAbort = () => reject(new ClientClosedError("Connecting was aborted."));
           signal?.addEventListener("abort", onAbort, { once: true });
         }),
@@ -98,9 +118,13 @@ export class Session implements ViewPort {
       overdue: (ms) => links.channel.overdue(ms).length > 0,
       lost: (v) => {
         const where = `${this.#connection.host}:${this.#connection.port}`;
-        this.#hubLost(new HubLostError(v.kind === "silent"
-          ? `The controller at ${where} has been silent for ${v.limitMs} ms; it is presumed dead. Pending work is lost; restart the cluster.`
-          : `The controller at ${where} has not acknowledged this client's messages for ${v.limitMs} ms (it is stuck, or the link to it is cut one way); it is presumed lost. Pending work is lost; reconnect or restart the cluster.`));
+        this.#hubLost(
+          new HubLostError(
+            v.kind === "silent"
+              ? `The controller at ${where} has been silent for ${v.limitMs} ms; it is presumed dead. Pending work is lost; restart the cluster.`
+              : `The controller at ${where} has not acknowledged this client's messages for ${v.limitMs} ms (it is stuck, or the link to it is cut one way); it is presumed lost. Pending work is lost; reconnect or restart the cluster.`,
+          ),
+        );
       },
     });
     this.#liveness.start();
@@ -150,7 +174,8 @@ export class Session implements ViewPort {
 
   assertOpen(): void {
     if (this.state === "closed") throw new ClientClosedError("This client is closed; connect again with `connect()`.");
-    if (this.state === "hub-lost") throw new HubLostError("The controller is gone; restart the cluster and connect again.");
+    if (this.state === "hub-lost")
+      throw new HubLostError("The controller is gone; restart the cluster and connect again.");
   }
 
   checkSize(part: Part, what: string): void {
@@ -248,7 +273,8 @@ export class Session implements ViewPort {
         break;
       case "tick":
         // Notifications sent before our subscription took effect are lost: catch up from the controller.
-        if (this.state === "connected") this.roster.tick(n.engines, () => this.request({ what: "status" }) as Promise<{ engines: EngineInfo[] }>);
+        if (this.state === "connected")
+          this.roster.tick(n.engines, () => this.request({ what: "status" }) as Promise<{ engines: EngineInfo[] }>);
         break;
       case "shutdown_notice":
         this.#hubLost(new HubLostError(`The controller shut down (${n.reason}); pending work was not completed.`));

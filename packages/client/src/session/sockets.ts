@@ -1,8 +1,22 @@
 import * as zmq from "zeromq";
 import { hostname } from "node:os";
 import {
-  AuthenticationError, Channel, PACKAGE_VERSION, PROTOCOL_VERSION, ProtocolError, VersionMismatchError, curveClientOptions, endpoint, zmqContext,
-  type ClientToHub, type ConnectReplyMsg, type ConnectionInfo, type HubToClient, type Incoming, type Logger, type Notification,
+  AuthenticationError,
+  Channel,
+  PACKAGE_VERSION,
+  PROTOCOL_VERSION,
+  ProtocolError,
+  VersionMismatchError,
+  curveClientOptions,
+  endpoint,
+  zmqContext,
+  type ClientToHub,
+  type ConnectReplyMsg,
+  type ConnectionInfo,
+  type HubToClient,
+  type Incoming,
+  type Logger,
+  type Notification,
 } from "@ptcluster/protocol";
 
 /** The client's two channels: requests and results with the controller, and its notifications. */
@@ -26,10 +40,22 @@ export interface LinkHandlers {
  * client, or rejects with the reason it refused this client: a key, a security mechanism or a version that
  * does not match.
  */
-export function openLinks(c: ConnectionInfo, routingId: string, log: Logger, on: LinkHandlers): { links: Links; handshake: Promise<void> } {
+export function openLinks(
+  c: ConnectionInfo,
+  routingId: string,
+  log: Logger,
+  on: LinkHandlers,
+): { links: Links; handshake: Promise<void> } {
   const key = Buffer.from(c.key, "hex");
   const curve = curveClientOptions(c.curve);
-  const dealer = new zmq.Dealer({ routingId, linger: 100, sendHighWaterMark: 100_000, receiveHighWaterMark: 100_000, ...curve, context: zmqContext() });
+  const dealer = new zmq.Dealer({
+    routingId,
+    linger: 100,
+    sendHighWaterMark: 100_000,
+    receiveHighWaterMark: 100_000,
+    ...curve,
+    context: zmqContext(),
+  });
   // The socket's event observer must exist before the handshake, or a refusal goes unseen.
   const events = dealer.events;
   dealer.connect(endpoint(c.host, c.port));
@@ -41,11 +67,19 @@ export function openLinks(c: ConnectionInfo, routingId: string, log: Logger, on:
   const handshake = new Promise<void>((resolve, reject) => (settle = { resolve, reject }));
   let replied = false;
   const channel = new Channel<HubToClient, ClientToHub>({
-    socket: dealer, clusterKey: key, sendLabel: "c2h", recvLabel: "h2c", selfId: Buffer.from(routingId), logger: log,
-    onAuthFailed: () => settle.reject(new AuthenticationError(
-      `The controller at ${where} rejected this client's signatures: the key in the connection file does not match the running cluster (profile \`${c.profile}\`). ` +
-        "The cluster may have been restarted; reconnect with its current connection file.",
-    )),
+    socket: dealer,
+    clusterKey: key,
+    sendLabel: "c2h",
+    recvLabel: "h2c",
+    selfId: Buffer.from(routingId),
+    logger: log,
+    onAuthFailed: () =>
+      settle.reject(
+        new AuthenticationError(
+          `The controller at ${where} rejected this client's signatures: the key in the connection file does not match the running cluster (profile \`${c.profile}\`). ` +
+            "The cluster may have been restarted; reconnect with its current connection file.",
+        ),
+      ),
     onMessage: (m) => {
       if (m.header.type === "connect_reply" && !replied) {
         replied = true;
@@ -53,7 +87,12 @@ export function openLinks(c: ConnectionInfo, routingId: string, log: Logger, on:
         if (h.ok) {
           on.welcome(h);
           settle.resolve();
-        } else settle.reject(h.error?.code === "ERR_PTC_VERSION" ? new VersionMismatchError(h.error.message, PROTOCOL_VERSION, h.v) : new ProtocolError(h.error?.message ?? "connection refused"));
+        } else
+          settle.reject(
+            h.error?.code === "ERR_PTC_VERSION"
+              ? new VersionMismatchError(h.error.message, PROTOCOL_VERSION, h.v)
+              : new ProtocolError(h.error?.message ?? "connection refused"),
+          );
         return;
       }
       on.message(m);
@@ -62,19 +101,30 @@ export function openLinks(c: ConnectionInfo, routingId: string, log: Logger, on:
   void watchEvents(events, (type) => {
     // Security mechanisms that do not match (a CURVE controller, a plain client file) fail the handshake.
     if (type === "handshake:error:protocol") {
-      settle.reject(new AuthenticationError(
-        `The handshake with the controller at ${where} failed: its security settings differ from this connection file's (is the cluster running with --curve?). ` +
-          "Connect with the cluster's current client connection file.",
-      ));
+      settle.reject(
+        new AuthenticationError(
+          `The handshake with the controller at ${where} failed: its security settings differ from this connection file's (is the cluster running with --curve?). ` +
+            "Connect with the cluster's current client connection file.",
+        ),
+      );
     } else if (type === "handshake:error:auth" && c.curve) {
       // The controller's ZAP handler refused our public key: say so now rather than time out.
-      settle.reject(new AuthenticationError(
-        `The controller at ${where} refused this client's CURVE public key (it is not in the cluster's allow-list). ` +
-          "Use the cluster's current client connection file, or add your public key to security/allowed_keys and restart the cluster.",
-      ));
+      settle.reject(
+        new AuthenticationError(
+          `The controller at ${where} refused this client's CURVE public key (it is not in the cluster's allow-list). ` +
+            "Use the cluster's current client connection file, or add your public key to security/allowed_keys and restart the cluster.",
+        ),
+      );
     }
   });
-  const notify = new Channel<Notification, never>({ socket: sub, clusterKey: key, recvLabel: "pub", reliable: false, logger: log, onMessage: (m) => on.notification(m.header) }).start();
+  const notify = new Channel<Notification, never>({
+    socket: sub,
+    clusterKey: key,
+    recvLabel: "pub",
+    reliable: false,
+    logger: log,
+    onMessage: (m) => on.notification(m.header),
+  }).start();
   channel.send({ type: "connect", v: PROTOCOL_VERSION, pkg: PACKAGE_VERSION, pid: process.pid, host: hostname() });
   return { links: { channel, notify, monitorStopped: () => observerStopped(events) }, handshake };
 }
@@ -116,7 +166,10 @@ async function observerStopped(events: zmq.Observer, ms = 2_000): Promise<void> 
       // Closed while a read was pending: what we waited for.
     }
   })();
-  const inTime = await Promise.race([drained.then(() => true), new Promise<boolean>((r) => (timer = setTimeout(() => r(false), ms)))]);
+  const inTime = await Promise.race([
+    drained.then(() => true),
+    new Promise<boolean>((r) => (timer = setTimeout(() => r(false), ms))),
+  ]);
   clearTimeout(timer);
   if (!inTime) unstopped.add(events);
 }

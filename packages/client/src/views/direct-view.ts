@@ -1,93 +1,21 @@
-import { InvalidOptionError, NoEnginesError, encodeValue, type Part } from "@ptcluster/protocol";
+import { InvalidOptionError, NoEnginesError, encodeValue } from "@ptcluster/protocol";
 import type { ViewPort } from "../session/view-port.js";
-import { AsyncResult, pendingMetadata, type TaskMetadata } from "../results/async-result.js";
+import { AsyncResult } from "../results/async-result.js";
 import { MapResult } from "../results/map-result.js";
-import { checkSizes, gatherTargets, type Submission } from "../results/target-gatherer.js";
 import { shipFunction } from "../functions/ship.js";
-import { encodeCallPayload, encodeNamespace } from "../functions/encode-payload.js";
 import { validateViewOptions, type ViewOptions } from "./view-options.js";
 import { describeValue } from "../options.js";
+import {
+  AddressedView,
+  encodePush,
+  validateNames,
+  zipArgLists,
+  type AnyFn,
+  type ArgLists,
+  type ResultOf,
+} from "./addressed-view.js";
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any -- any is needed to accept every function signature
-type AnyFn = (...args: any[]) => unknown;
-/** What a function resolves to once awaited. */
-export type ResultOf<F extends AnyFn> = Awaited<ReturnType<F>>;
-/** One iterable per parameter of `fn`: `map(fn, xs, ys)` calls `fn(xs[i], ys[i])`. */
-export type ArgLists<A extends unknown[]> = { [K in keyof A]: Iterable<A[K]> };
-
-interface Call<T> extends Submission {
-  combine: (values: unknown[]) => T;
-}
-
-/** Shared machinery of views addressed to explicit engines. */
-abstract class AddressedView {
-  /** @internal */ protected readonly port: ViewPort;
-  /** @internal */ protected readonly opts: ViewOptions;
-
-  /** @internal */
-  protected constructor(port: ViewPort, opts: ViewOptions) {
-    this.port = port;
-    this.opts = opts;
-  }
-
-  /** @internal Submits one task per target and gathers the results in target order. */
-  protected run<T>(s: Call<T>, single: boolean): AsyncResult<T> {
-    const { port } = this;
-    checkSizes(port, s);
-    const metadata = pendingFor(s.targets);
-    const ids: number[] = [];
-    // `step` runs only when results arrive, after the constructor has returned.
-    const ar: AsyncResult<T> = AsyncResult.create<T>((resolve, reject) => {
-      gatherTargets(port, s, single, metadata, ids, {
-        step: () => ar.done++,
-        resolve: (values) => {
-          try {
-            resolve(s.combine(values));
-          } catch (err) {
-            reject(err);
-          }
-        },
-        reject,
-      });
-    }, metadata, () => port.cancel(ids), ids, port.id);
-    return ar;
-  }
-
-  /**
-   * @internal A map over one block of items per target (`starts[i]`: the input index of target
-   * i's first item): iterable as blocks arrive, awaitable for every value in input order.
-   */
-  protected runMap<R>(s: Submission, starts: number[], length: number, single: boolean): MapResult<R> {
-    const { port } = this;
-    checkSizes(port, s);
-    const metadata = pendingFor(s.targets);
-    const ids: number[] = [];
-    const { result, output } = MapResult.open<R>({ metadata, ids, clientId: port.id, length, ordered: true, onAbort: () => port.cancel(ids) });
-    try {
-      gatherTargets(port, s, single, metadata, ids, {
-        value: (i, block) => output.deliver(starts[i] as number, block as unknown[]),
-        step: () => undefined,
-        resolve: () => output.finish(),
-        reject: (err) => output.finish(err),
-      });
-    } catch (err) {
-      output.finish(err as Error);
-    }
-    return result;
-  }
-
-  /** @internal encodes `[args, scopeValues]` for apply and map */
-  protected encodeCall(args: unknown, root: string): { part: Part; scope: string[] | undefined } {
-    const scope = this.opts.scope;
-    const names = scope ? Object.keys(scope) : undefined;
-    return { part: encodeCallPayload(args, scope, root), scope: names };
-  }
-}
-
-function pendingFor(targets: number[]): TaskMetadata[] {
-  const submitted = new Date();
-  return targets.map((engineId) => pendingMetadata(engineId, submitted));
-}
+export type { ArgLists, ResultOf } from "./addressed-view.js";
 
 function partition<T>(items: readonly T[], k: number): T[][] {
   const out: T[][] = [];
@@ -102,24 +30,12 @@ function partition<T>(items: readonly T[], k: number): T[][] {
   return out;
 }
 
-function zipArgLists(lists: Iterable<unknown>[]): unknown[][] {
-  if (lists.length === 0) throw new InvalidOptionError("`map` needs at least one iterable of arguments");
-  const arrays = lists.map((l, i) => {
-    if (l === null || typeof (l as Iterable<unknown>)[Symbol.iterator] !== "function") {
-      throw new InvalidOptionError(`Expected argument list ${i} of \`map\` to be iterable, got ${describeValue(l)}`);
-    }
-    return Array.isArray(l) ? l : [...l];
-  });
-  const n = Math.min(...arrays.map((a) => a.length));
-  const out = new Array<unknown[]>(n);
-  for (let i = 0; i < n; i++) out[i] = arrays.map((a) => a[i]);
-  return out;
-}
-
 function concatChunks(chunks: unknown[]): unknown {
   if (chunks.length > 0 && chunks.every((c) => ArrayBuffer.isView(c) && !(c instanceof DataView))) {
     const views = chunks as Array<ArrayBufferView & { length: number }>;
-    const Ctor = views[0]!.constructor as new (n: number) => ArrayBufferView & { set(a: ArrayLike<unknown>, o: number): void };
+    const Ctor = views[0]!.constructor as new (
+      n: number,
+    ) => ArrayBufferView & { set(a: ArrayLike<unknown>, o: number): void };
     const total = views.reduce((n, v) => n + v.length, 0);
     const out = new Ctor(total);
     let at = 0;
@@ -144,7 +60,11 @@ function concatChunks(chunks: unknown[]): unknown {
  */
 export class DirectView extends AddressedView {
   // Private: the public types offer no constructor (views come from `rc.view()`).
-  private constructor(port: ViewPort, private readonly fixedTargets: number[] | undefined, opts: ViewOptions) {
+  private constructor(
+    port: ViewPort,
+    private readonly fixedTargets: number[] | undefined,
+    opts: ViewOptions,
+  ) {
     super(port, opts);
   }
 
@@ -162,7 +82,11 @@ export class DirectView extends AddressedView {
     this.port.assertOpen();
     const t = [...new Set(this.targets)];
     if (t.length === 0) {
-      throw new NoEnginesError(this.fixedTargets ? "This view has no engines." : "No engines are registered. Start some with `ptcluster start -n 4`, or wait with `rc.waitForEngines(n)`.");
+      throw new NoEnginesError(
+        this.fixedTargets
+          ? "This view has no engines."
+          : "No engines are registered. Start some with `ptcluster start -n 4`, or wait with `rc.waitForEngines(n)`.",
+      );
     }
     return t;
   }
@@ -177,7 +101,17 @@ export class DirectView extends AddressedView {
     const targets = this.resolveTargets();
     const shipped = shipFunction(fn);
     const { part, scope } = this.encodeCall(args, "args");
-    return this.run({ op: "apply", targets, parts: part, fn: shipped, ...(scope ? { scope } : {}), combine: (v) => v as ResultOf<F>[] }, false);
+    return this.run(
+      {
+        op: "apply",
+        targets,
+        parts: part,
+        fn: shipped,
+        ...(scope ? { scope } : {}),
+        combine: (v) => v as ResultOf<F>[],
+      },
+      false,
+    );
   }
 
   /** `apply`, awaited: the results, one per engine. */
@@ -205,12 +139,18 @@ export class DirectView extends AddressedView {
       at += b.length;
       return part;
     });
-    return this.runMap<Awaited<R>>({ op: "map", targets, parts, fn: shipped, ...(scope ? { scope } : {}) }, starts, calls.length, false);
+    return this.runMap<Awaited<R>>(
+      { op: "map", targets, parts, fn: shipped, ...(scope ? { scope } : {}) },
+      starts,
+      calls.length,
+      false,
+    );
   }
 
   /** Runs code in each engine's namespace; resolves to each engine's completion value. */
   execute(code: string): AsyncResult<unknown[]> {
-    if (typeof code !== "string") throw new InvalidOptionError(`Expected \`code\` to be a string, got ${describeValue(code)}`);
+    if (typeof code !== "string")
+      throw new InvalidOptionError(`Expected \`code\` to be a string, got ${describeValue(code)}`);
     const targets = this.resolveTargets();
     const { body, frames } = encodeValue(code, "code");
     return this.run({ op: "execute", targets, parts: { body, frames }, combine: (v) => v }, false);
@@ -230,7 +170,15 @@ export class DirectView extends AddressedView {
     const targets = this.resolveTargets();
     const list = validateNames(names);
     const { body, frames } = encodeValue(list, "names");
-    return this.run({ op: "pull", targets, parts: { body, frames }, combine: (v) => (typeof names === "string" ? (v as unknown[][]).map((x) => x[0]) : v) }, false);
+    return this.run(
+      {
+        op: "pull",
+        targets,
+        parts: { body, frames },
+        combine: (v) => (typeof names === "string" ? (v as unknown[][]).map((x) => x[0]) : v),
+      },
+      false,
+    );
   }
 
   /** Splits an array (or typed array) into one contiguous block per engine, stored as global `name`. */
@@ -240,13 +188,18 @@ export class DirectView extends AddressedView {
     let blocks: unknown[];
     if (ArrayBuffer.isView(data) && !(data instanceof DataView)) {
       const view = data as unknown as { length: number; subarray(a: number, b: number): unknown };
-      const sizes = partition(Array.from({ length: view.length }, () => 0), targets.length).map((b) => b.length);
+      const sizes = partition(
+        Array.from({ length: view.length }, () => 0),
+        targets.length,
+      ).map((b) => b.length);
       let at = 0;
       blocks = sizes.map((n) => view.subarray(at, (at += n)));
     } else if (Array.isArray(data)) {
       blocks = partition(data, targets.length);
     } else {
-      throw new InvalidOptionError(`Expected \`scatter\` data to be an array or typed array, got ${describeValue(data)}`);
+      throw new InvalidOptionError(
+        `Expected \`scatter\` data to be an array or typed array, got ${describeValue(data)}`,
+      );
     }
     const parts = blocks.map((b) => encodePush({ [name]: b }));
     return this.run({ op: "push", targets, parts, combine: () => undefined }, false);
@@ -257,82 +210,14 @@ export class DirectView extends AddressedView {
     validateNames(name);
     const targets = this.resolveTargets();
     const { body, frames } = encodeValue([name], "names");
-    return this.run({ op: "pull", targets, parts: { body, frames }, combine: (v) => concatChunks((v as unknown[][]).map((x) => x[0])) }, false);
+    return this.run(
+      {
+        op: "pull",
+        targets,
+        parts: { body, frames },
+        combine: (v) => concatChunks((v as unknown[][]).map((x) => x[0])),
+      },
+      false,
+    );
   }
-}
-
-/**
- * A view on one engine (`rc.engine(1)`): results are single values, and a failure rejects with
- * the engine's `RemoteError` itself.
- */
-export class EngineView extends AddressedView {
-  // Private: the public types offer no constructor (views come from `rc.engine(id)`).
-  private constructor(port: ViewPort, readonly id: number, opts: ViewOptions) {
-    super(port, opts);
-  }
-
-  /** @internal How the client makes one (stripped from the public types). */
-  static create(port: ViewPort, id: number): EngineView {
-    return new EngineView(port, id, {});
-  }
-
-  private target(): number[] {
-    this.port.assertOpen();
-    return [this.id];
-  }
-
-  with(options: ViewOptions): EngineView {
-    return new EngineView(this.port, this.id, { ...this.opts, ...validateViewOptions(options) });
-  }
-
-  apply<F extends AnyFn>(fn: F, ...args: Parameters<F>): AsyncResult<ResultOf<F>> {
-    const shipped = shipFunction(fn);
-    const { part, scope } = this.encodeCall(args, "args");
-    return this.run({ op: "apply", targets: this.target(), parts: part, fn: shipped, ...(scope ? { scope } : {}), combine: (v) => v[0] as ResultOf<F> }, true);
-  }
-
-  async applySync<F extends AnyFn>(fn: F, ...args: Parameters<F>): Promise<ResultOf<F>> {
-    return this.apply(fn, ...args);
-  }
-
-  /** Calls `fn` on every item on this engine: a map result, awaitable and iterable as often as wanted. */
-  map<A extends unknown[], R>(fn: (...args: A) => R, ...lists: ArgLists<A>): MapResult<Awaited<R>> {
-    const shipped = shipFunction(fn);
-    const calls = zipArgLists(lists as Iterable<unknown>[]);
-    const { part, scope } = this.encodeCall(calls, "items");
-    return this.runMap<Awaited<R>>({ op: "map", targets: this.target(), parts: part, fn: shipped, ...(scope ? { scope } : {}) }, [0], calls.length, true);
-  }
-
-  execute(code: string): AsyncResult<unknown> {
-    if (typeof code !== "string") throw new InvalidOptionError(`Expected \`code\` to be a string, got ${describeValue(code)}`);
-    const { body, frames } = encodeValue(code, "code");
-    return this.run({ op: "execute", targets: this.target(), parts: { body, frames }, combine: (v) => v[0] }, true);
-  }
-
-  push(namespace: Record<string, unknown>): AsyncResult<void> {
-    return this.run({ op: "push", targets: this.target(), parts: encodePush(namespace), combine: () => undefined }, true);
-  }
-
-  pull(name: string): AsyncResult<unknown>;
-  pull(names: string[]): AsyncResult<unknown[]>;
-  pull(names: string | string[]): AsyncResult<unknown> {
-    const { body, frames } = encodeValue(validateNames(names), "names");
-    return this.run({ op: "pull", targets: this.target(), parts: { body, frames }, combine: (v) => (typeof names === "string" ? (v[0] as unknown[])[0] : v[0]) }, true);
-  }
-}
-
-function encodePush(namespace: Record<string, unknown>): Part {
-  if (typeof namespace !== "object" || namespace === null || Array.isArray(namespace)) {
-    throw new InvalidOptionError(`Expected \`push\` to get an object of names to values, got ${describeValue(namespace)}`);
-  }
-  validateNames(Object.keys(namespace));
-  return encodeNamespace(namespace);
-}
-
-function validateNames(names: string | string[]): string[] {
-  const list = typeof names === "string" ? [names] : names;
-  if (!Array.isArray(list) || list.some((n) => typeof n !== "string" || !/^[A-Za-z_$][\w$]*$/.test(n))) {
-    throw new InvalidOptionError(`Expected a global name or a list of names (JavaScript identifiers), got ${describeValue(names)}`);
-  }
-  return list;
 }

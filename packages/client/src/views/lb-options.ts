@@ -43,11 +43,12 @@ const LB_KEYS = new Set(["scope", "retries", "timeout", "signal", "after", "foll
 const MAP_KEYS = new Set([...LB_KEYS, "ordered", "chunkSize", "maxInFlight", "progress"]);
 
 export function validateLbOptions(o: LoadBalancedOptions, keys: Set<string> = LB_KEYS): LoadBalancedOptions {
-  if (typeof o !== "object" || o === null) throw new InvalidOptionError(`Expected options to be an object, got ${describeValue(o)}`);
+  if (typeof o !== "object" || o === null)
+    throw new InvalidOptionError(`Expected options to be an object, got ${describeValue(o)}`);
   rejectUnknownKeys(o, keys, keys === LB_KEYS ? "load-balanced view" : "map");
   if (o.scope !== undefined) validateViewOptions({ scope: o.scope });
   if (o.retries !== undefined) nonNegativeInt("retries", o.retries);
-  if (o.timeout !== undefined && (nonNegativeInt("timeout", o.timeout) === 0)) {
+  if (o.timeout !== undefined && nonNegativeInt("timeout", o.timeout) === 0) {
     throw new InvalidOptionError("Expected `timeout` to be a positive integer (ms), got `0`");
   }
   if (o.signal !== undefined && Object.prototype.toString.call(o.signal) !== "[object AbortSignal]") {
@@ -56,7 +57,9 @@ export function validateLbOptions(o: LoadBalancedOptions, keys: Set<string> = LB
   for (const k of ["after", "follow"] as const) {
     const v = o[k];
     if (v !== undefined && (!Array.isArray(v) || v.some((r) => !(r instanceof AsyncResult)))) {
-      throw new InvalidOptionError(`Expected \`${k}\` to be an array of AsyncResults (from apply), got ${describeValue(v)}`);
+      throw new InvalidOptionError(
+        `Expected \`${k}\` to be an array of AsyncResults (from apply), got ${describeValue(v)}`,
+      );
     }
   }
   return o;
@@ -64,10 +67,12 @@ export function validateLbOptions(o: LoadBalancedOptions, keys: Set<string> = LB
 
 export function validateMapOptions(o: MapOptions, defaultOrdered: boolean): ResolvedMapOptions {
   validateLbOptions(o, MAP_KEYS);
-  if (o.ordered !== undefined && typeof o.ordered !== "boolean") throw new InvalidOptionError(`Expected \`ordered\` to be a boolean, got ${describeValue(o.ordered)}`);
-  if (o.progress !== undefined && typeof o.progress !== "boolean") throw new InvalidOptionError(`Expected \`progress\` to be a boolean, got ${describeValue(o.progress)}`);
-  if (o.chunkSize !== undefined && o.chunkSize !== "auto" && (nonNegativeInt("chunkSize", o.chunkSize) === 0)) {
-    throw new InvalidOptionError("Expected `chunkSize` to be a positive integer or \"auto\", got `0`");
+  if (o.ordered !== undefined && typeof o.ordered !== "boolean")
+    throw new InvalidOptionError(`Expected \`ordered\` to be a boolean, got ${describeValue(o.ordered)}`);
+  if (o.progress !== undefined && typeof o.progress !== "boolean")
+    throw new InvalidOptionError(`Expected \`progress\` to be a boolean, got ${describeValue(o.progress)}`);
+  if (o.chunkSize !== undefined && o.chunkSize !== "auto" && nonNegativeInt("chunkSize", o.chunkSize) === 0) {
+    throw new InvalidOptionError('Expected `chunkSize` to be a positive integer or "auto", got `0`');
   }
   if (o.maxInFlight !== undefined && nonNegativeInt("maxInFlight", o.maxInFlight) === 0) {
     throw new InvalidOptionError("Expected `maxInFlight` to be a positive integer, got `0`");

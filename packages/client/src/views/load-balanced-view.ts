@@ -5,7 +5,13 @@ import { Gatherer } from "../results/target-gatherer.js";
 import { shipFunction, type ShippedFunction } from "../functions/ship.js";
 import { checkScope, encodeCallPayload } from "../functions/encode-payload.js";
 import { describeValue } from "../options.js";
-import { validateLbOptions, validateMapOptions, type LoadBalancedOptions, type MapOptions, type ResolvedMapOptions } from "./lb-options.js";
+import {
+  validateLbOptions,
+  validateMapOptions,
+  type LoadBalancedOptions,
+  type MapOptions,
+  type ResolvedMapOptions,
+} from "./lb-options.js";
 import { MapResult } from "../results/map-result.js";
 import { MapFeed, type CallSource, type MapContext } from "./map-feed.js";
 import { MapRun } from "./map-run.js";
@@ -32,7 +38,11 @@ export type ArgSources<A extends unknown[]> = { [K in keyof A]: AnyIterable<A[K]
  */
 export class LoadBalancedView {
   // Private: the public types offer no constructor (views come from `rc.loadBalancedView()`).
-  private constructor(private readonly port: ViewPort, private readonly fixedTargets: number[] | undefined, private readonly opts: LoadBalancedOptions) {}
+  private constructor(
+    private readonly port: ViewPort,
+    private readonly fixedTargets: number[] | undefined,
+    private readonly opts: LoadBalancedOptions,
+  ) {}
 
   /** @internal How the client makes one (stripped from the public types). */
   static create(port: ViewPort, targets: number[] | undefined): LoadBalancedView {
@@ -67,42 +77,62 @@ export class LoadBalancedView {
     let cancelled = false;
     const gate = dependencyGate(opts);
     const signal = opts.signal;
-    const ar: AsyncResult<ResultOf<F>> = AsyncResult.create<ResultOf<F>>((resolve, reject) => {
-      const onAbort = () => {
+    const ar: AsyncResult<ResultOf<F>> = AsyncResult.create<ResultOf<F>>(
+      (resolve, reject) => {
+        const onAbort = () => {
+          cancelled = true;
+          if (ids.length > 0) port.cancel(ids);
+          else reject(new TaskCancelledError("The task was cancelled before its dependencies were met."));
+        };
+        const settled = () => signal?.removeEventListener("abort", onAbort);
+        const gatherer = new Gatherer(
+          port,
+          [meta],
+          ids,
+          true,
+          {
+            step: () => (ar.done = 1),
+            resolve: (values) => {
+              settled();
+              resolve(values[0] as ResultOf<F>);
+            },
+            reject: (err) => {
+              settled();
+              reject(err);
+            },
+          },
+          opts.timeout,
+        );
+        const submit = (follow: number[] | undefined) => {
+          if (cancelled) return;
+          if (follow) task.lb = { ...task.lb, targets: follow };
+          ids.push(
+            port.submit(
+              task,
+              part,
+              gatherer.sink(() => 0),
+              shipped.src,
+            ),
+          );
+        };
+        if (signal?.aborted) onAbort();
+        else signal?.addEventListener("abort", onAbort, { once: true });
+        if (gate) {
+          gate.then(submit, (err: unknown) => {
+            settled();
+            meta.status = "error";
+            reject(err);
+          });
+        } else submit(undefined);
+      },
+      [meta],
+      () => {
         cancelled = true;
-        if (ids.length > 0) port.cancel(ids);
-        else reject(new TaskCancelledError("The task was cancelled before its dependencies were met."));
-      };
-      const settled = () => signal?.removeEventListener("abort", onAbort);
-      const gatherer = new Gatherer(port, [meta], ids, true, {
-        step: () => (ar.done = 1),
-        resolve: (values) => {
-          settled();
-          resolve(values[0] as ResultOf<F>);
-        },
-        reject: (err) => {
-          settled();
-          reject(err);
-        },
-      }, opts.timeout);
-      const submit = (follow: number[] | undefined) => {
-        if (cancelled) return;
-        if (follow) task.lb = { ...task.lb, targets: follow };
-        ids.push(port.submit(task, part, gatherer.sink(() => 0), shipped.src));
-      };
-      if (signal?.aborted) onAbort();
-      else signal?.addEventListener("abort", onAbort, { once: true });
-      if (gate) {
-        gate.then(submit, (err: unknown) => {
-          settled();
-          meta.status = "error";
-          reject(err);
-        });
-      } else submit(undefined);
-    }, [meta], () => {
-      cancelled = true;
-      port.cancel(ids);
-    }, ids, port.id);
+        port.cancel(ids);
+      },
+      ids,
+      port.id,
+    );
     return ar;
   }
 
@@ -119,7 +149,10 @@ export class LoadBalancedView {
    * iterables or async iterables; several of them call `fn` with one item of each (`starmap`).
    * Options go last: `lb.map(fn, items, { chunkSize: 100, retries: 1 })`.
    */
-  map<A extends unknown[], R>(fn: (...args: A) => R, ...inputs: [...ArgSources<A>] | [...ArgSources<A>, MapOptions]): MapResult<Awaited<R>> {
+  map<A extends unknown[], R>(
+    fn: (...args: A) => R,
+    ...inputs: [...ArgSources<A>] | [...ArgSources<A>, MapOptions]
+  ): MapResult<Awaited<R>> {
     const { sources, options } = splitOptions(inputs as unknown[]);
     return this.startMap<Awaited<R>>(fn, zipSources(sources), options);
   }
@@ -129,17 +162,28 @@ export class LoadBalancedView {
    * flight, and yields results in input order, or as they complete with `{ ordered: false }`.
    * Breaking out of the loop cancels the rest.
    */
-  imap<A extends unknown[], R>(fn: (...args: A) => R, ...inputs: [...ArgSources<A>] | [...ArgSources<A>, MapOptions]): MapRun<Awaited<R>> {
+  imap<A extends unknown[], R>(
+    fn: (...args: A) => R,
+    ...inputs: [...ArgSources<A>] | [...ArgSources<A>, MapOptions]
+  ): MapRun<Awaited<R>> {
     const { sources, options } = splitOptions(inputs as unknown[]);
     const { ctx, resolved } = this.mapContext(fn, options);
     return MapRun.create<Awaited<R>>(ctx, zipSources(sources), resolved);
   }
 
   /** `map` over argument tuples: `starmap(pow, [[2, 3], [3, 2]])` (Python's `Pool.starmap`). */
-  starmap<A extends unknown[], R>(fn: (...args: A) => R, tuples: AnyIterable<A>, options: MapOptions = {}): MapResult<Awaited<R>> {
+  starmap<A extends unknown[], R>(
+    fn: (...args: A) => R,
+    tuples: AnyIterable<A>,
+    options: MapOptions = {},
+  ): MapResult<Awaited<R>> {
     const source: CallSource = Array.isArray(tuples)
       ? { kind: "iter", it: (tuples as unknown[][])[Symbol.iterator](), length: tuples.length }
-      : { kind: "iter", it: iteratorOf(tuples as AnyIterable<unknown[]>) as Iterator<unknown[]> | AsyncIterator<unknown[]>, length: undefined };
+      : {
+          kind: "iter",
+          it: iteratorOf(tuples as AnyIterable<unknown[]>) as Iterator<unknown[]> | AsyncIterator<unknown[]>,
+          length: undefined,
+        };
     return this.startMap<Awaited<R>>(fn, source, options);
   }
 
@@ -150,7 +194,11 @@ export class LoadBalancedView {
     const ids: number[] = [];
     let feed: MapFeed | undefined;
     const { result, output } = MapResult.open<R>({
-      metadata, ids, clientId: this.port.id, length: source.length, ordered: resolved.ordered,
+      metadata,
+      ids,
+      clientId: this.port.id,
+      length: source.length,
+      ordered: resolved.ordered,
       itemsRead: () => feed?.itemsRead ?? 0,
       onAbort: (reason) => feed?.abort(reason),
     });
@@ -167,8 +215,14 @@ export class LoadBalancedView {
     const scopeNames = merged.scope ? Object.keys(merged.scope) : undefined;
     checkScope(merged.scope);
     const ctx: MapContext = {
-      port: this.port, fn: shipped, targets: this.fixedTargets, scope: scopeNames,
-      retries: merged.retries, timeout: merged.timeout, signal: merged.signal, gate: dependencyGate(merged),
+      port: this.port,
+      fn: shipped,
+      targets: this.fixedTargets,
+      scope: scopeNames,
+      retries: merged.retries,
+      timeout: merged.timeout,
+      signal: merged.signal,
+      gate: dependencyGate(merged),
       encode: (calls, offset) => encodeCallPayload(calls, merged.scope, `items[${offset}…]`),
     };
     return { ctx, resolved };
@@ -198,12 +252,16 @@ function dependencyGate(opts: LoadBalancedOptions): Promise<number[] | undefined
     const failed = settled.find((s): s is PromiseRejectedResult => s.status === "rejected");
     if (failed) {
       const why = failed.reason instanceof Error ? failed.reason.message : String(failed.reason);
-      throw new DependencyError(`A task this one depends on failed, so it was not run: ${why}`, { cause: failed.reason });
+      throw new DependencyError(`A task this one depends on failed, so it was not run: ${why}`, {
+        cause: failed.reason,
+      });
     }
     if (follow.length === 0) return undefined;
     const engines = [...new Set(follow.flatMap((r) => r.metadata.map((m) => m.engineId)))];
     if (engines.length !== 1) {
-      throw new DependencyError(`The results in \`follow\` ran on different engines (${engines.join(", ")}); no engine can run this task where all of them ran.`);
+      throw new DependencyError(
+        `The results in \`follow\` ran on different engines (${engines.join(", ")}); no engine can run this task where all of them ran.`,
+      );
     }
     return engines;
   })();
@@ -223,14 +281,19 @@ function splitOptions(inputs: unknown[]): { sources: unknown[]; options: MapOpti
 }
 
 function iteratorOf(x: AnyIterable<unknown>): Iterator<unknown> | AsyncIterator<unknown> {
-  return Symbol.asyncIterator in x ? (x as AsyncIterable<unknown>)[Symbol.asyncIterator]() : (x as Iterable<unknown>)[Symbol.iterator]();
+  return Symbol.asyncIterator in x
+    ? (x as AsyncIterable<unknown>)[Symbol.asyncIterator]()
+    : (x as Iterable<unknown>)[Symbol.iterator]();
 }
 
 /** Columns in memory when every input is an array; otherwise a lazy zip of iterators. */
 function zipSources(sources: unknown[]): CallSource {
   if (sources.length === 0) throw new InvalidOptionError("`map` needs at least one iterable of items");
   sources.forEach((s, i) => {
-    if (!isIterableLike(s)) throw new InvalidOptionError(`Expected input ${i} of \`map\` to be an array, an iterable or an async iterable, got ${describeValue(s)}`);
+    if (!isIterableLike(s))
+      throw new InvalidOptionError(
+        `Expected input ${i} of \`map\` to be an array, an iterable or an async iterable, got ${describeValue(s)}`,
+      );
   });
   if (sources.every((s) => Array.isArray(s))) {
     const columns = sources as unknown[][];

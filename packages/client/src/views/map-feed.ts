@@ -76,7 +76,8 @@ export class MapFeed {
   ) {
     this.total = source.length;
     if (opts.chunkSize !== "auto") this.chunkSize = opts.chunkSize;
-    else if (this.total !== undefined) this.chunkSize = Math.max(1, Math.min(64, Math.ceil(this.total / (4 * this.capacity()))));
+    else if (this.total !== undefined)
+      this.chunkSize = Math.max(1, Math.min(64, Math.ceil(this.total / (4 * this.capacity()))));
     else this.chunkSize = 1;
     if (opts.progress) this.progressBar = new ProgressReporter(this.total);
     const signal = ctx.signal;
@@ -113,7 +114,12 @@ export class MapFeed {
   /** A stream's consumer took one item: it leaves the window, which refills once a chunk fits. */
   consumed(): void {
     this.inFlight--;
-    if (!this.inputDone && !this.stopped && (this.pending.size === 0 || this.opts.maxInFlight - this.inFlight >= this.chunkSize)) void this.fill();
+    if (
+      !this.inputDone &&
+      !this.stopped &&
+      (this.pending.size === 0 || this.opts.maxInFlight - this.inFlight >= this.chunkSize)
+    )
+      void this.fill();
   }
 
   /** Submits chunks while the window has room and the input has items. */
@@ -126,7 +132,12 @@ export class MapFeed {
         // chunks per engine slot until the first come back, then a few per slot, so later chunks are
         // sized from what earlier ones took instead of the whole input going out in first-guess chunks.
         // (A known length starts from chunks of about a quarter of each slot's share, at most 64.)
-        if (this.opts.chunkSize === "auto" && this.total === undefined && this.pending.size >= (this.perItemMs === undefined ? 2 : 4) * this.capacity()) break;
+        if (
+          this.opts.chunkSize === "auto" &&
+          this.total === undefined &&
+          this.pending.size >= (this.perItemMs === undefined ? 2 : 4) * this.capacity()
+        )
+          break;
         const room = this.opts.maxInFlight - this.inFlight;
         // Wait for room for a whole chunk while chunks are still running: refilling item by item
         // would send one-item tasks. Once none are, fill the window to the brim.
@@ -192,10 +203,15 @@ export class MapFeed {
     if (this.ctx.scope?.length) task.scope = this.ctx.scope;
     if (this.ctx.timeout !== undefined) task.timeout = this.ctx.timeout * calls.length;
     const chunk: Chunk = { start, count: calls.length, meta: pendingMetadata(-1) };
-    const id = port.submit(task, part, {
-      onResult: (r, p) => this.onResult(id, chunk, r, p),
-      onFailure: (err) => this.fail(err),
-    }, fn.src);
+    const id = port.submit(
+      task,
+      part,
+      {
+        onResult: (r, p) => this.onResult(id, chunk, r, p),
+        onFailure: (err) => this.fail(err),
+      },
+      fn.src,
+    );
     this.pending.set(id, chunk);
     this.record?.ids.push(id);
   }
@@ -215,7 +231,12 @@ export class MapFeed {
         return;
       }
     } else {
-      this.fail(failureToError(r, part, { timeout: this.ctx.timeout === undefined ? undefined : this.ctx.timeout * chunk.count, itemOffset: chunk.start }));
+      this.fail(
+        failureToError(r, part, {
+          timeout: this.ctx.timeout === undefined ? undefined : this.ctx.timeout * chunk.count,
+          itemOffset: chunk.start,
+        }),
+      );
       return;
     }
     this.record?.metadata.push(m);

@@ -14,14 +14,18 @@ const VIEW_KEYS = new Set(["scope"]);
 const IDENT = /^[A-Za-z_$][\w$]*$/;
 
 export function validateViewOptions(o: ViewOptions): ViewOptions {
-  if (typeof o !== "object" || o === null) throw new InvalidOptionError(`Expected view options to be an object, got ${describeValue(o)}`);
+  if (typeof o !== "object" || o === null)
+    throw new InvalidOptionError(`Expected view options to be an object, got ${describeValue(o)}`);
   rejectUnknownKeys(o, VIEW_KEYS, "view");
   if (o.scope !== undefined) {
     if (typeof o.scope !== "object" || o.scope === null || Array.isArray(o.scope)) {
-      throw new InvalidOptionError(`Expected \`scope\` to be an object of names to values, got ${describeValue(o.scope)}`);
+      throw new InvalidOptionError(
+        `Expected \`scope\` to be an object of names to values, got ${describeValue(o.scope)}`,
+      );
     }
     for (const k of Object.keys(o.scope)) {
-      if (!IDENT.test(k)) throw new InvalidOptionError(`Expected \`scope\` keys to be JavaScript identifiers, got \`${k}\``);
+      if (!IDENT.test(k))
+        throw new InvalidOptionError(`Expected \`scope\` keys to be JavaScript identifiers, got \`${k}\``);
     }
   }
   return o;

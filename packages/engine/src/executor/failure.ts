@@ -7,7 +7,10 @@ import { VALUE_FILE } from "./compile.js";
  */
 /** Wraps what one item of a map chunk threw, with the item's index in the chunk. */
 export class MapItemFailure {
-  constructor(readonly item: number, readonly thrown: unknown) {}
+  constructor(
+    readonly item: number,
+    readonly thrown: unknown,
+  ) {}
 }
 
 /** Which shipped function value a hash was compiled from (the worker remembers them). */
@@ -19,7 +22,11 @@ export function toFailure(thrown: unknown, originOf?: OriginOf): FailureInfo {
     const e = thrown as Error & { code?: unknown };
     const name = safeString(() => e.name, "Error");
     const message = safeString(() => e.message, "");
-    const info: FailureInfo = { name, message, stack: safeString(() => e.stack ?? `${name}: ${message}`, `${name}: ${message}`) };
+    const info: FailureInfo = {
+      name,
+      message,
+      stack: safeString(() => e.stack ?? `${name}: ${message}`, `${name}: ${message}`),
+    };
     const code = safeString(() => (typeof e.code === "string" || typeof e.code === "number" ? String(e.code) : ""), "");
     if (code) info.code = code;
     if (name === "ReferenceError") {
@@ -46,7 +53,8 @@ function shippedOrigin(stack: string, originOf: OriginOf): ShippedFunctionOrigin
  * client, naming the path; in a map, the path within the item (`result.cb` of item 3).
  */
 export function unsendableFailure(err: unknown, isMap: boolean): FailureInfo {
-  const e = err instanceof SerializationError ? err : new SerializationError("result", (err as Error)?.message ?? String(err));
+  const e =
+    err instanceof SerializationError ? err : new SerializationError("result", (err as Error)?.message ?? String(err));
   const info = toFailure(e);
   let path = e.path;
   const m = isMap ? /^result\[(\d+)\](.*)$/.exec(path) : null;
@@ -59,7 +67,12 @@ export function unsendableFailure(err: unknown, isMap: boolean): FailureInfo {
 }
 
 function isErrorLike(x: unknown): boolean {
-  return typeof x === "object" && x !== null && typeof (x as { message?: unknown }).message === "string" && typeof (x as { name?: unknown }).name === "string";
+  return (
+    typeof x === "object" &&
+    x !== null &&
+    typeof (x as { message?: unknown }).message === "string" &&
+    typeof (x as { name?: unknown }).name === "string"
+  );
 }
 
 function describe(x: unknown): string {

@@ -6,7 +6,12 @@ import { parse, type Node, type Pattern, type Statement } from "acorn";
  * value of a final expression statement is returned.
  */
 export function rewriteTopLevelAwait(code: string): string {
-  const program = parse(code, { ecmaVersion: "latest", sourceType: "script", allowAwaitOutsideFunction: true, allowReturnOutsideFunction: false });
+  const program = parse(code, {
+    ecmaVersion: "latest",
+    sourceType: "script",
+    allowAwaitOutsideFunction: true,
+    allowReturnOutsideFunction: false,
+  });
   const names = new Set<string>();
   const edits: Array<{ start: number; end: number; text: string }> = [];
   const src = (n: { start: number; end: number }) => code.slice(n.start, n.end);
@@ -29,7 +34,8 @@ export function rewriteTopLevelAwait(code: string): string {
         }
         break;
       case "ExpressionStatement":
-        if (i === body.length - 1) edits.push({ start: stmt.start, end: stmt.end, text: `return (${src(stmt.expression)});` });
+        if (i === body.length - 1)
+          edits.push({ start: stmt.start, end: stmt.end, text: `return (${src(stmt.expression)});` });
         break;
       default:
         break;

@@ -9,8 +9,15 @@ import { inspect } from "node:util";
 import { hostname } from "node:os";
 import { join } from "node:path";
 import {
-  DEFAULT_MAX_MESSAGE_BYTES, MessageTooLargeError, decodeValue, encodeValue, encodedSize,
-  type EngineTask, type FunctionRecord, type ShippedFunctionOrigin, type TaskResult,
+  DEFAULT_MAX_MESSAGE_BYTES,
+  MessageTooLargeError,
+  decodeValue,
+  encodeValue,
+  encodedSize,
+  type EngineTask,
+  type FunctionRecord,
+  type ShippedFunctionOrigin,
+  type TaskResult,
 } from "@ptcluster/protocol";
 import { compileFunction, compileValueFunction, forgetFunction, readGlobalBinding, runCode } from "./compile.js";
 import { installOutputCapture, taskStore, type TaskContext } from "./capture.js";
@@ -58,7 +65,10 @@ const running = new Map<number, TaskContext>();
 /** Function sources by hash: the supervisor sends each source once per executor. */
 const sources = new Map<string, string>();
 
-function shippedFunction(task: EngineTask, scope: Record<string, unknown> | undefined): (...args: unknown[]) => unknown {
+function shippedFunction(
+  task: EngineTask,
+  scope: Record<string, unknown> | undefined,
+): (...args: unknown[]) => unknown {
   if (!task.fn) throw new Error(`${task.op} task without a function`);
   if (task.src !== undefined) sources.set(task.fn, task.src);
   const src = sources.get(task.fn);
@@ -120,7 +130,9 @@ function encodeCompletion(value: unknown): { body: Buffer; frames: Buffer[] } {
 
 const concurrency = Math.max(1, (workerData as ExecutorData | undefined)?.concurrency ?? 1);
 const maxResultBytes = (workerData as ExecutorData | undefined)?.maxResultBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
-const startTable = new StartTable((workerData as ExecutorData | undefined)?.startTable ?? StartTable.allocate(concurrency));
+const startTable = new StartTable(
+  (workerData as ExecutorData | undefined)?.startTable ?? StartTable.allocate(concurrency),
+);
 /** Slots of the start table not in use. */
 const freeSlots = Array.from({ length: concurrency }, (_, i) => concurrency - 1 - i);
 /**
@@ -130,8 +142,16 @@ const freeSlots = Array.from({ length: concurrency }, (_, i) => concurrency - 1 
 const waiting: Array<{ task: EngineTask; body: Buffer; frames: Buffer[] }> = [];
 let active = 0;
 /** What goes to the supervisor in the next report. */
-const outbox: { started: Array<[number, number]>; results: Array<{ result: TaskResult; data: Packed }>; dropped: number[]; transfer: ArrayBuffer[] } = {
-  started: [], results: [], dropped: [], transfer: [],
+const outbox: {
+  started: Array<[number, number]>;
+  results: Array<{ result: TaskResult; data: Packed }>;
+  dropped: number[];
+  transfer: ArrayBuffer[];
+} = {
+  started: [],
+  results: [],
+  dropped: [],
+  transfer: [],
 };
 let flushScheduled = false;
 
@@ -233,7 +253,9 @@ async function runTask(task: EngineTask, body: Buffer, frames: Buffer[], slot: n
         if (bytes > maxResultBytes) throw new MessageTooLargeError("The result", bytes, maxResultBytes);
       } catch (err) {
         ok = false;
-        out = encodeValue(err instanceof MessageTooLargeError ? toFailure(err) : unsendableFailure(err, task.op === "map"));
+        out = encodeValue(
+          err instanceof MessageTooLargeError ? toFailure(err) : unsendableFailure(err, task.op === "map"),
+        );
       }
     }
   } catch (err) {
@@ -268,7 +290,10 @@ async function perform(task: EngineTask, body: Buffer, frames: Buffer[]): Promis
         if (signal?.aborted) throw signal.reason;
         try {
           const r = fn(...(argLists[i] as unknown[]));
-          out[i] = r !== null && typeof r === "object" && typeof (r as PromiseLike<unknown>).then === "function" ? await (r as PromiseLike<unknown>) : r;
+          out[i] =
+            r !== null && typeof r === "object" && typeof (r as PromiseLike<unknown>).then === "function"
+              ? await (r as PromiseLike<unknown>)
+              : r;
         } catch (err) {
           throw new MapItemFailure(i, err);
         }

@@ -15,7 +15,15 @@ export function mpiFromEnv(env: NodeJS.ProcessEnv = process.env): MpiPlace | und
   for (const [r, s] of pairs) {
     const rank = Number(env[r]);
     const size = Number(env[s]);
-    if (env[r] !== undefined && env[r] !== "" && Number.isInteger(rank) && rank >= 0 && Number.isInteger(size) && size > rank) return { rank, size };
+    if (
+      env[r] !== undefined &&
+      env[r] !== "" &&
+      Number.isInteger(rank) &&
+      rank >= 0 &&
+      Number.isInteger(size) &&
+      size > rank
+    )
+      return { rank, size };
   }
   return undefined;
 }

@@ -2,8 +2,25 @@ import * as zmq from "zeromq";
 import { hostname } from "node:os";
 import { randomBytes } from "node:crypto";
 import {
-  AuthenticationError, Channel, DEFAULT_MAX_MESSAGE_BYTES, PACKAGE_VERSION, curveClientOptions, type CurveClientKeys, PROTOCOL_VERSION, ProtocolError, VersionMismatchError, assertNever,
-  endpoint, type EngineTask, type EngineToHub, type HubToEngine, type Incoming, type Logger, type MpiPlace, type Part, type TaskResult,
+  AuthenticationError,
+  Channel,
+  DEFAULT_MAX_MESSAGE_BYTES,
+  PACKAGE_VERSION,
+  curveClientOptions,
+  type CurveClientKeys,
+  PROTOCOL_VERSION,
+  ProtocolError,
+  VersionMismatchError,
+  assertNever,
+  endpoint,
+  type EngineTask,
+  type EngineToHub,
+  type HubToEngine,
+  type Incoming,
+  type Logger,
+  type MpiPlace,
+  type Part,
+  type TaskResult,
 } from "@ptcluster/protocol";
 import { TaskRunner } from "./task-runner.js";
 
@@ -82,26 +99,54 @@ export class Engine {
       },
       onReleased: (ids) => this.channel.send({ type: "released", ids }),
     });
-    const socket = new zmq.Dealer({ routingId: this.uuid, linger: 200, sendHighWaterMark: 100_000, receiveHighWaterMark: 100_000, ...curveClientOptions(this.opts.curve) });
+    const socket = new zmq.Dealer({
+      routingId: this.uuid,
+      linger: 200,
+      sendHighWaterMark: 100_000,
+      receiveHighWaterMark: 100_000,
+      ...curveClientOptions(this.opts.curve),
+    });
     // The event observer must exist before the handshake, or a CURVE refusal goes unseen.
     const events = this.opts.curve ? socket.events : undefined;
     socket.connect(endpoint(this.opts.host, this.opts.port));
     this.state = "registering";
     const registered = new Promise<number>((resolve, reject) => {
       const timeoutMs = this.opts.registerTimeoutMs ?? 10_000;
-      const timer = setTimeout(() => reject(new ProtocolError(`The controller at ${this.opts.host}:${this.opts.port} did not answer registration within ${timeoutMs} ms. Is the cluster running, and is this the right connection file?`, { code: "ERR_PTC_REGISTER_TIMEOUT" })), timeoutMs);
+      const timer = setTimeout(
+        () =>
+          reject(
+            new ProtocolError(
+              `The controller at ${this.opts.host}:${this.opts.port} did not answer registration within ${timeoutMs} ms. Is the cluster running, and is this the right connection file?`,
+              { code: "ERR_PTC_REGISTER_TIMEOUT" },
+            ),
+          ),
+        timeoutMs,
+      );
       this.channel = new Channel<HubToEngine, EngineToHub>({
-        socket, clusterKey: this.opts.key, sendLabel: "e2h", recvLabel: "h2e", selfId: Buffer.from(this.uuid), logger: this.log,
+        socket,
+        clusterKey: this.opts.key,
+        sendLabel: "e2h",
+        recvLabel: "h2e",
+        selfId: Buffer.from(this.uuid),
+        logger: this.log,
         onAuthFailed: () => {
           clearTimeout(timer);
-          reject(new AuthenticationError(`The controller at ${this.opts.host}:${this.opts.port} rejected this engine's signatures: the key in the connection file does not match the running cluster. Copy the current engine connection file.`));
+          reject(
+            new AuthenticationError(
+              `The controller at ${this.opts.host}:${this.opts.port} rejected this engine's signatures: the key in the connection file does not match the running cluster. Copy the current engine connection file.`,
+            ),
+          );
         },
         onMessage: (m) => {
           if (m.header.type === "register_reply") {
             clearTimeout(timer);
             if (!m.header.ok) {
               const e = m.header.error;
-              reject(e?.code === "ERR_PTC_VERSION" ? new VersionMismatchError(e.message, PROTOCOL_VERSION, "?") : new ProtocolError(e?.message ?? "registration refused"));
+              reject(
+                e?.code === "ERR_PTC_VERSION"
+                  ? new VersionMismatchError(e.message, PROTOCOL_VERSION, "?")
+                  : new ProtocolError(e?.message ?? "registration refused"),
+              );
             } else {
               this.id = m.header.id;
               this.hbMs = m.header.heartbeatMs;
@@ -120,7 +165,11 @@ export class Engine {
       if (events) {
         events.on("handshake:error:auth", () => {
           clearTimeout(timer);
-          reject(new AuthenticationError(`The controller at ${this.opts.host}:${this.opts.port} refused this engine's CURVE public key (not in the cluster's allow-list). Copy the cluster's current engine connection file.`));
+          reject(
+            new AuthenticationError(
+              `The controller at ${this.opts.host}:${this.opts.port} refused this engine's CURVE public key (not in the cluster's allow-list). Copy the cluster's current engine connection file.`,
+            ),
+          );
         });
       }
     });
@@ -144,9 +193,17 @@ export class Engine {
   private sendRegister(): void {
     const requestedId = this.id >= 0 ? this.id : this.opts.requestedId;
     this.channel.send({
-      type: "register", v: PROTOCOL_VERSION, pkg: PACKAGE_VERSION, uuid: this.uuid, host: hostname(), pid: process.pid,
-      node: process.version, concurrency: this.concurrency, ...(requestedId !== undefined ? { requestedId } : {}),
-      ...(this.opts.tag !== undefined ? { tag: this.opts.tag } : {}), ...(this.opts.mpi ? { mpi: this.opts.mpi } : {}),
+      type: "register",
+      v: PROTOCOL_VERSION,
+      pkg: PACKAGE_VERSION,
+      uuid: this.uuid,
+      host: hostname(),
+      pid: process.pid,
+      node: process.version,
+      concurrency: this.concurrency,
+      ...(requestedId !== undefined ? { requestedId } : {}),
+      ...(this.opts.tag !== undefined ? { tag: this.opts.tag } : {}),
+      ...(this.opts.mpi ? { mpi: this.opts.mpi } : {}),
     });
   }
 
@@ -200,7 +257,10 @@ export class Engine {
       this.flushScheduled = false;
       if (this.results.length === 0 || this.state === "stopped") return;
       const batch = this.results.splice(0, this.results.length);
-      this.channel.send({ type: "engine_results", results: batch.map((b) => b.result), pf: batch.map((b) => b.part.frames.length) }, batch.map((b) => b.part));
+      this.channel.send(
+        { type: "engine_results", results: batch.map((b) => b.result), pf: batch.map((b) => b.part.frames.length) },
+        batch.map((b) => b.part),
+      );
     });
   }
 
@@ -219,7 +279,11 @@ export class Engine {
     // to a task's own path, and `ptcluster status` (the only reader) can be a period behind.
     const current = this.runner.running(now);
     this.channel.send({
-      type: "heartbeat", t: now, running: this.runner.load, done: this.runner.done, ...(current.length ? { current } : {}),
+      type: "heartbeat",
+      t: now,
+      running: this.runner.load,
+      done: this.runner.done,
+      ...(current.length ? { current } : {}),
       // This engine's view of its link, for `ptcluster status`.
       link: { sent, received, retransmitted, dropped: { ...dropped }, ...(faults ? { faults: { ...faults } } : {}) },
     });

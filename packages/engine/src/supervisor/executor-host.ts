@@ -44,11 +44,15 @@ export class ExecutorHost implements ExecutorPort {
     this.startTable = new StartTable(startTable);
     const workerData: ExecutorData = { concurrency, maxResultBytes, startTable };
     this.worker = new Worker(new URL("../executor/worker.js", import.meta.url), {
-      stdout: false, stderr: false, workerData,
+      stdout: false,
+      stderr: false,
+      workerData,
       ...(maxMemoryMb !== undefined ? { resourceLimits: { maxOldGenerationSizeMb: maxMemoryMb } } : {}),
     });
     this.ready = new Promise((resolve, reject) => {
-      this.worker.once("message", (m: FromExecutor) => (m.type === "ready" ? resolve() : reject(new Error("executor did not start"))));
+      this.worker.once("message", (m: FromExecutor) =>
+        m.type === "ready" ? resolve() : reject(new Error("executor did not start")),
+      );
       this.worker.once("error", reject);
     });
     this.worker.on("message", (m: FromExecutor) => {

@@ -2,7 +2,12 @@
 export type LossError = { code: string; message: string };
 
 /** The executor thread exited on its own (out of memory, or `process.exit` in user code). */
-export function exitError(engine: number | string, code: number, outOfMemory: boolean, maxMemoryMb: number | undefined): LossError {
+export function exitError(
+  engine: number | string,
+  code: number,
+  outOfMemory: boolean,
+  maxMemoryMb: number | undefined,
+): LossError {
   return outOfMemory
     ? {
         code: "ERR_PTC_OUT_OF_MEMORY",
@@ -17,5 +22,6 @@ export function exitError(engine: number | string, code: number, outOfMemory: bo
 /** The supervisor replaced the executor because another task on it did not stop. */
 export const REPLACED: LossError = {
   code: "ERR_PTC_EXECUTOR_RESET",
-  message: "The engine's executor was replaced (another task on it timed out or was cancelled) while this task ran; its namespace is empty again.",
+  message:
+    "The engine's executor was replaced (another task on it timed out or was cancelled) while this task ran; its namespace is empty again.",
 };

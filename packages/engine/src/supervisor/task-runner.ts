@@ -60,7 +60,10 @@ export class TaskRunner {
   done = 0;
 
   constructor(private readonly opts: TaskRunnerOptions) {
-    this.newExecutor = opts.newExecutor ?? ((onMessage, onExit) => new ExecutorHost(opts.concurrency, opts.maxMemoryMb, opts.maxResultBytes, onMessage, onExit));
+    this.newExecutor =
+      opts.newExecutor ??
+      ((onMessage, onExit) =>
+        new ExecutorHost(opts.concurrency, opts.maxMemoryMb, opts.maxResultBytes, onMessage, onExit));
     this.executor = this.startExecutor();
   }
 
@@ -90,7 +93,8 @@ export class TaskRunner {
     if (this.inExecutor === 0) return out;
     this.reconcile();
     for (const { task, state } of this.tasks.values()) {
-      if (state.kind === "running" || (state.kind === "stopping" && state.started !== undefined)) out.push([task.id, now - (state.started as number)]);
+      if (state.kind === "running" || (state.kind === "stopping" && state.started !== undefined))
+        out.push([task.id, now - (state.started as number)]);
     }
     return out;
   }
@@ -184,7 +188,10 @@ export class TaskRunner {
       else if (s.kind === "posted" || s.kind === "releasing" || s.kind === "running") {
         clearTimeout(s.kind === "running" ? s.timer : s.watch);
         const started = s.kind === "running" ? s.started : undefined;
-        const killTimer = setTimeout(() => void this.reset(`task ${id} did not stop within ${this.opts.graceMs} ms`), this.opts.graceMs);
+        const killTimer = setTimeout(
+          () => void this.reset(`task ${id} did not stop within ${this.opts.graceMs} ms`),
+          this.opts.graceMs,
+        );
         e.state = { kind: "stopping", started, verdict, killTimer };
         inExecutor.push(id);
       }
@@ -202,7 +209,10 @@ export class TaskRunner {
         if (host !== this.executor || this.closed || this.resetting) return;
         this.opts.logger.error({ code, outOfMemory: host.outOfMemory }, "executor thread exited; starting a new one");
         const error = exitError(this.init?.engineId ?? "?", code, host.outOfMemory, this.opts.maxMemoryMb);
-        void this.reset(`the executor thread exited with code ${code}${host.outOfMemory ? " (out of memory)" : ""}`, error);
+        void this.reset(
+          `the executor thread exited with code ${code}${host.outOfMemory ? " (out of memory)" : ""}`,
+          error,
+        );
       },
     );
     if (this.init) host.post({ type: "init", ...this.init });
@@ -212,7 +222,9 @@ export class TaskRunner {
   /** Hands queued tasks to the executor while it has free slots (and a few more when tasks are quick). */
   private pump(): void {
     if (this.resetting || this.closed) return;
-    const limit = this.opts.concurrency + (this.avgMs !== undefined && this.avgMs < QUICK_MS ? (this.opts.prefetch ?? PREFETCH) : 0);
+    const limit =
+      this.opts.concurrency +
+      (this.avgMs !== undefined && this.avgMs < QUICK_MS ? (this.opts.prefetch ?? PREFETCH) : 0);
     if (this.inExecutor >= limit || this.queue.length === 0) return;
     const batch: Array<{ task: EngineTask; part: Part }> = [];
     let e: TaskEntry | undefined;
@@ -220,11 +232,17 @@ export class TaskRunner {
       const { task, part } = e;
       if (!this.sources.prepare(task, this.executor.knownFns)) {
         this.tasks.delete(task.id);
-        this.report(task.id, Date.now(), { code: "ERR_PTC_PROTOCOL", message: "The controller sent a function this engine has never seen." });
+        this.report(task.id, Date.now(), {
+          code: "ERR_PTC_PROTOCOL",
+          message: "The controller sent a function this engine has never seen.",
+        });
         continue;
       }
       const ms = task.timeout;
-      e.state = { kind: "posted", watch: ms === undefined ? undefined : setTimeout(() => this.watchStart(task.id, ms), ms) };
+      e.state = {
+        kind: "posted",
+        watch: ms === undefined ? undefined : setTimeout(() => this.watchStart(task.id, ms), ms),
+      };
       this.inExecutor++;
       batch.push({ task, part });
     }
@@ -251,7 +269,8 @@ export class TaskRunner {
   private watchStart(id: number, ms: number): void {
     this.reconcile();
     const e = this.tasks.get(id);
-    if (e?.state.kind === "posted" || e?.state.kind === "releasing") e.state.watch = setTimeout(() => this.watchStart(id, ms), Math.min(ms, 100));
+    if (e?.state.kind === "posted" || e?.state.kind === "releasing")
+      e.state.watch = setTimeout(() => this.watchStart(id, ms), Math.min(ms, 100));
   }
 
   private onStarted(id: number, at: number): void {
@@ -259,7 +278,8 @@ export class TaskRunner {
     if (e?.state.kind === "posted" || e?.state.kind === "releasing") {
       clearTimeout(e.state.watch);
       const ms = e.task.timeout;
-      const timer = ms === undefined ? undefined : setTimeout(() => this.timeOut(id, ms), Math.max(0, at + ms - Date.now()));
+      const timer =
+        ms === undefined ? undefined : setTimeout(() => this.timeOut(id, ms), Math.max(0, at + ms - Date.now()));
       e.state = { kind: "running", started: at, timer };
     } else if (e?.state.kind === "stopping") e.state.started = at;
   }
@@ -278,7 +298,8 @@ export class TaskRunner {
       this.done++;
       const ms = result.completed - result.started;
       this.avgMs = this.avgMs === undefined ? ms : this.avgMs * 0.8 + ms * 0.2;
-      if (s.kind === "stopping") this.report(result.id, s.started ?? result.started, verdictError(s.verdict, true), result);
+      if (s.kind === "stopping")
+        this.report(result.id, s.started ?? result.started, verdictError(s.verdict, true), result);
       else {
         const [body, ...frames] = unpackFrames(data);
         this.opts.onResult(result, { body: body ?? Buffer.alloc(0), frames });
@@ -311,7 +332,14 @@ export class TaskRunner {
   }
 
   private report(id: number, started: number, sysError: { code: string; message: string }, from?: TaskResult): void {
-    const result: TaskResult = { id, ok: false, engine: this.init?.engineId ?? -1, started, completed: Date.now(), sysError };
+    const result: TaskResult = {
+      id,
+      ok: false,
+      engine: this.init?.engineId ?? -1,
+      started,
+      completed: Date.now(),
+      sysError,
+    };
     if (from?.stdout) result.stdout = from.stdout;
     if (from?.stderr) result.stderr = from.stderr;
     this.opts.onResult(result, EMPTY);
@@ -334,7 +362,8 @@ export class TaskRunner {
       const s = e.state;
       if (s.kind === "queued") continue;
       this.finish(e);
-      if (s.kind === "stopping") this.report(e.task.id, s.started ?? Date.now(), verdictError(s.verdict, s.started !== undefined));
+      if (s.kind === "stopping")
+        this.report(e.task.id, s.started ?? Date.now(), verdictError(s.verdict, s.started !== undefined));
       else if (s.kind === "posted" || s.kind === "releasing") requeue.push(e);
       else {
         this.report(e.task.id, s.started, fallback ?? REPLACED);

@@ -37,7 +37,11 @@ export function handleRequest(d: RequestDeps, client: Buffer, rid: number, req: 
   switch (req.what) {
     case "status":
       // With `gc`, after a full collection (twice, around the finalizers of freed buffers).
-      if (req.gc) void collectGarbage().then(() => reply(d.status()), () => reply(d.status()));
+      if (req.gc)
+        void collectGarbage().then(
+          () => reply(d.status()),
+          () => reply(d.status()),
+        );
       else reply(d.status());
       break;
     case "queue_status":
@@ -45,16 +49,24 @@ export function handleRequest(d: RequestDeps, client: Buffer, rid: number, req: 
       break;
     case "launch": {
       const launch = d.launch;
-      const fail = (code: string, message: string) => d.toClient({ type: "reply", rid, ok: false, error: { code, message } }, client);
+      const fail = (code: string, message: string) =>
+        d.toClient({ type: "reply", rid, ok: false, error: { code, message } }, client);
       if (!launch) {
-        fail("ERR_PTC_NO_LAUNCHER", "This controller runs without launchers (`ptcluster hub`): start engines with `ptcluster engine --file …` on each host.");
+        fail(
+          "ERR_PTC_NO_LAUNCHER",
+          "This controller runs without launchers (`ptcluster hub`): start engines with `ptcluster engine --file …` on each host.",
+        );
         break;
       }
       if (!Number.isInteger(req.n) || req.n < 1 || req.n > 10_000) {
         fail("ERR_PTC_INVALID_OPTION", `Expected \`n\` to be a positive integer, got \`${String(req.n)}\``);
         break;
       }
-      launch({ n: req.n, launcher: String(req.launcher), options: req.options && typeof req.options === "object" ? req.options : {} }).then(
+      launch({
+        n: req.n,
+        launcher: String(req.launcher),
+        options: req.options && typeof req.options === "object" ? req.options : {},
+      }).then(
         (data) => {
           reply(data);
           d.flush();

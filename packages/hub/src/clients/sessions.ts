@@ -1,4 +1,10 @@
-import { PACKAGE_VERSION, PROTOCOL_VERSION, protocolMajor, type EngineInfo, type HubToClient } from "@ptcluster/protocol";
+import {
+  PACKAGE_VERSION,
+  PROTOCOL_VERSION,
+  protocolMajor,
+  type EngineInfo,
+  type HubToClient,
+} from "@ptcluster/protocol";
 
 /** A connected client. */
 export interface ClientEntry {
@@ -55,9 +61,20 @@ export function versionMismatch(v: string, pkg: string): { code: string; message
   };
 }
 
-export function connectReply(clusterId: string, heartbeatMs: number, engines: EngineInfo[], error?: { code: string; message: string }): HubToClient {
+export function connectReply(
+  clusterId: string,
+  heartbeatMs: number,
+  engines: EngineInfo[],
+  error?: { code: string; message: string },
+): HubToClient {
   return {
-    type: "connect_reply", ok: !error, v: PROTOCOL_VERSION, pkg: PACKAGE_VERSION, clusterId, heartbeatMs,
-    engines, ...(error ? { error } : {}),
+    type: "connect_reply",
+    ok: !error,
+    v: PROTOCOL_VERSION,
+    pkg: PACKAGE_VERSION,
+    clusterId,
+    heartbeatMs,
+    engines,
+    ...(error ? { error } : {}),
   };
 }

@@ -28,14 +28,33 @@ export function statusReport(s: StatusSources): unknown {
   const { clientCh, engineCh } = s;
   return {
     // The controller's clock: `since` of running tasks counts from it.
-    time: Date.now(), pid: process.pid, profile: s.paths.profile, clusterId: s.clusterId, ports: s.ports,
-    engines: [...s.engines.all()].map((e) => ({ ...e.info, running: e.inflight.size, ...engineActivity(e, s.tasks), ...(e.link ? { link: e.link } : {}) })),
-    clients: s.clients(), tasksInFlight: s.tasks.size, unassigned: s.unassigned(),
+    time: Date.now(),
+    pid: process.pid,
+    profile: s.paths.profile,
+    clusterId: s.clusterId,
+    ports: s.ports,
+    engines: [...s.engines.all()].map((e) => ({
+      ...e.info,
+      running: e.inflight.size,
+      ...engineActivity(e, s.tasks),
+      ...(e.link ? { link: e.link } : {}),
+    })),
+    clients: s.clients(),
+    tasksInFlight: s.tasks.size,
+    unassigned: s.unassigned(),
     // Messages refused (bad tag, failed authentication, duplicates and replays, malformed), per socket.
     dropped: { client: { ...clientCh.stats.dropped }, engine: { ...engineCh.stats.dropped } },
     messages: {
-      client: { received: clientCh.stats.received, sent: clientCh.stats.sent, retransmitted: clientCh.stats.retransmitted },
-      engine: { received: engineCh.stats.received, sent: engineCh.stats.sent, retransmitted: engineCh.stats.retransmitted },
+      client: {
+        received: clientCh.stats.received,
+        sent: clientCh.stats.sent,
+        retransmitted: clientCh.stats.retransmitted,
+      },
+      engine: {
+        received: engineCh.stats.received,
+        sent: engineCh.stats.sent,
+        retransmitted: engineCh.stats.retransmitted,
+      },
     },
     // Only while fault injection (PTCLUSTER_TEST_FAULTS) is on: what it did to this controller's sends.
     ...(clientCh.stats.faults && engineCh.stats.faults
@@ -47,8 +66,13 @@ export function statusReport(s: StatusSources): unknown {
     // What the controller holds on behalf of clients and engines: all of it goes when they do
     // (sessions excepted: bounded, they keep old messages from being replayed).
     retained: {
-      tasks: s.tasks.size, results: s.store.size, resultBytes: s.store.bytes, functions: s.functions(),
-      clientLinks: clientCh.linkCount, engineLinks: engineCh.linkCount, sessions: clientCh.sessionCount + engineCh.sessionCount,
+      tasks: s.tasks.size,
+      results: s.store.size,
+      resultBytes: s.store.bytes,
+      functions: s.functions(),
+      clientLinks: clientCh.linkCount,
+      engineLinks: engineCh.linkCount,
+      sessions: clientCh.sessionCount + engineCh.sessionCount,
     },
   };
 }

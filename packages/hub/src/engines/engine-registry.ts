@@ -55,11 +55,21 @@ export class EngineRegistry {
   }
 
   /** Adds an engine; `requestedId` is honoured when free (MPI ranks, re-registration). */
-  register(routingId: Buffer, info: Omit<EngineInfo, "id" | "state" | "tasksDone" | "running" | "registeredAt">, requestedId?: number): EngineEntry {
+  register(
+    routingId: Buffer,
+    info: Omit<EngineInfo, "id" | "state" | "tasksDone" | "running" | "registeredAt">,
+    requestedId?: number,
+  ): EngineEntry {
     const previous = this.idByUuid.get(info.uuid);
     let id: number;
     if (previous !== undefined && !this.byId.has(previous)) id = previous;
-    else if (requestedId !== undefined && requestedId >= 0 && !this.byId.has(requestedId) && ![...this.idByUuid.values()].includes(requestedId)) id = requestedId;
+    else if (
+      requestedId !== undefined &&
+      requestedId >= 0 &&
+      !this.byId.has(requestedId) &&
+      ![...this.idByUuid.values()].includes(requestedId)
+    )
+      id = requestedId;
     else {
       while (this.byId.has(this.nextId) || [...this.idByUuid.values()].includes(this.nextId)) this.nextId++;
       id = this.nextId++;

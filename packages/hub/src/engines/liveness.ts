@@ -38,7 +38,10 @@ export class LivenessMonitor {
   /** When the tick last ran. */
   private lastTick = Date.now();
 
-  constructor(private readonly o: LivenessOptions, private readonly d: LivenessDeps) {}
+  constructor(
+    private readonly o: LivenessOptions,
+    private readonly d: LivenessDeps,
+  ) {}
 
   /** Starts counting from now (the first tick is judged against it). */
   reset(now = Date.now()): void {

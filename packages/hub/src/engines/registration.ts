@@ -1,4 +1,11 @@
-import { PACKAGE_VERSION, PROTOCOL_VERSION, protocolMajor, type EngineToHub, type HubToEngine, type Logger } from "@ptcluster/protocol";
+import {
+  PACKAGE_VERSION,
+  PROTOCOL_VERSION,
+  protocolMajor,
+  type EngineToHub,
+  type HubToEngine,
+  type Logger,
+} from "@ptcluster/protocol";
 import type { EngineEntry, EngineRegistry } from "./engine-registry.js";
 
 export interface RegistrationDeps {
@@ -25,19 +32,37 @@ export class EngineRegistration {
     const { engines, heartbeatMs } = this.d;
     if (protocolMajor(msg.v) !== protocolMajor(PROTOCOL_VERSION)) {
       const side = protocolMajor(msg.v) < protocolMajor(PROTOCOL_VERSION) ? "engine" : "controller";
-      this.d.toEngine({
-        type: "register_reply", ok: false, id: -1, heartbeatMs,
-        error: { code: "ERR_PTC_VERSION", message: `The engine speaks protocol ${msg.v} (ptcluster ${msg.pkg}) and the controller ${PROTOCOL_VERSION} (ptcluster ${PACKAGE_VERSION}). Upgrade the ${side}.` },
-      }, from);
+      this.d.toEngine(
+        {
+          type: "register_reply",
+          ok: false,
+          id: -1,
+          heartbeatMs,
+          error: {
+            code: "ERR_PTC_VERSION",
+            message: `The engine speaks protocol ${msg.v} (ptcluster ${msg.pkg}) and the controller ${PROTOCOL_VERSION} (ptcluster ${PACKAGE_VERSION}). Upgrade the ${side}.`,
+          },
+        },
+        from,
+      );
       return;
     }
     const existing = engines.byRoutingId(from);
     if (existing) this.d.gone(existing.info.id, "re-registered");
-    const entry = engines.register(from, {
-      uuid: msg.uuid, host: msg.host, pid: msg.pid, concurrency: msg.concurrency,
-      ...(msg.tag !== undefined ? { tag: String(msg.tag).slice(0, 200) } : {}),
-      ...(msg.mpi && Number.isInteger(msg.mpi.rank) && Number.isInteger(msg.mpi.size) ? { mpi: { rank: msg.mpi.rank, size: msg.mpi.size } } : {}),
-    }, msg.requestedId);
+    const entry = engines.register(
+      from,
+      {
+        uuid: msg.uuid,
+        host: msg.host,
+        pid: msg.pid,
+        concurrency: msg.concurrency,
+        ...(msg.tag !== undefined ? { tag: String(msg.tag).slice(0, 200) } : {}),
+        ...(msg.mpi && Number.isInteger(msg.mpi.rank) && Number.isInteger(msg.mpi.size)
+          ? { mpi: { rank: msg.mpi.rank, size: msg.mpi.size } }
+          : {}),
+      },
+      msg.requestedId,
+    );
     this.d.toEngine({ type: "register_reply", ok: true, id: entry.info.id, heartbeatMs }, from);
     this.d.up(entry);
     this.d.log.info({ engineId: entry.info.id, pid: msg.pid, host: msg.host }, "engine registered");

@@ -1,8 +1,13 @@
 import { hostname } from "node:os";
 import { rmSync } from "node:fs";
 import {
-  PROTOCOL_VERSION, ensureProfileDirs, writeConnectionFile,
-  type ConnectionInfo, type CurveKeyPair, type CurveMaterial, type ProfilePaths,
+  PROTOCOL_VERSION,
+  ensureProfileDirs,
+  writeConnectionFile,
+  type ConnectionInfo,
+  type CurveKeyPair,
+  type CurveMaterial,
+  type ProfilePaths,
 } from "@ptcluster/protocol";
 
 export interface ConnectionFileOptions {
@@ -22,13 +27,32 @@ export function writeConnectionFiles(o: ConnectionFileOptions): string {
   ensureProfileDirs(o.paths);
   const location = o.location ?? (o.ip === "0.0.0.0" || o.ip === "*" ? hostname() : o.ip);
   const base = {
-    protocol: PROTOCOL_VERSION, clusterId: o.clusterId, profile: o.paths.profile, host: location,
-    key: o.key.toString("hex"), signatureScheme: "chacha20-poly1305" as const, hubPid: process.pid, createdAt: Date.now(), maxMessageBytes: o.maxMessageBytes,
+    protocol: PROTOCOL_VERSION,
+    clusterId: o.clusterId,
+    profile: o.paths.profile,
+    host: location,
+    key: o.key.toString("hex"),
+    signatureScheme: "chacha20-poly1305" as const,
+    hubPid: process.pid,
+    createdAt: Date.now(),
+    maxMessageBytes: o.maxMessageBytes,
   };
   const curve = o.curve;
-  const keysFor = (pair: CurveKeyPair | undefined) => (curve && pair ? { curve: { serverKey: curve.server.publicKey, ...pair } } : {});
-  writeConnectionFile(o.paths.engineFile, { ...base, kind: "engine", port: o.ports.engine, ...keysFor(curve?.engine) } satisfies ConnectionInfo);
-  writeConnectionFile(o.paths.clientFile, { ...base, kind: "client", port: o.ports.client, notifyPort: o.ports.notify, ...keysFor(curve?.client) } satisfies ConnectionInfo);
+  const keysFor = (pair: CurveKeyPair | undefined) =>
+    curve && pair ? { curve: { serverKey: curve.server.publicKey, ...pair } } : {};
+  writeConnectionFile(o.paths.engineFile, {
+    ...base,
+    kind: "engine",
+    port: o.ports.engine,
+    ...keysFor(curve?.engine),
+  } satisfies ConnectionInfo);
+  writeConnectionFile(o.paths.clientFile, {
+    ...base,
+    kind: "client",
+    port: o.ports.client,
+    notifyPort: o.ports.notify,
+    ...keysFor(curve?.client),
+  } satisfies ConnectionInfo);
   return location;
 }
 

@@ -35,8 +35,17 @@ export async function bindSockets(o: BindOptions, log: Logger): Promise<BoundSoc
     zap = new ZapHandler(new Set([curve.client.publicKey, curve.engine.publicKey, ...(curve.allowedKeys ?? [])]), log);
     await zap.start();
   }
-  const security = curve ? { curveServer: true, curveSecretKey: curve.server.secretKey, zapDomain: "ptcluster", zapEnforceDomain: true } : {};
-  const routerOpts = { linger: 200, mandatory: true, sendHighWaterMark: 100_000, receiveHighWaterMark: 100_000, maxMessageSize: o.maxMessageBytes + 65_536, ...security };
+  const security = curve
+    ? { curveServer: true, curveSecretKey: curve.server.secretKey, zapDomain: "ptcluster", zapEnforceDomain: true }
+    : {};
+  const routerOpts = {
+    linger: 200,
+    mandatory: true,
+    sendHighWaterMark: 100_000,
+    receiveHighWaterMark: 100_000,
+    maxMessageSize: o.maxMessageBytes + 65_536,
+    ...security,
+  };
   const client = new zmq.Router(routerOpts);
   const engine = new zmq.Router({ ...routerOpts, handover: true });
   const notify = new zmq.Publisher({ linger: 0, sendHighWaterMark: 100_000, ...security });

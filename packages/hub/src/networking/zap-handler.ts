@@ -13,7 +13,10 @@ export class ZapHandler {
   refused = 0;
   private done: Promise<void> | undefined;
 
-  constructor(private readonly allowed: ReadonlySet<string>, private readonly log: Logger) {}
+  constructor(
+    private readonly allowed: ReadonlySet<string>,
+    private readonly log: Logger,
+  ) {}
 
   async start(): Promise<void> {
     await this.socket.bind(ZAP_ENDPOINT);
@@ -30,9 +33,21 @@ export class ZapHandler {
         if (mechanism?.toString() === "CURVE" && key?.length === 32) ok = this.allowed.has(z85Encode(key));
         if (!ok) {
           this.refused++;
-          this.log.warn({ address: address?.toString(), mechanism: mechanism?.toString() }, "connection refused: public key not allowed");
+          this.log.warn(
+            { address: address?.toString(), mechanism: mechanism?.toString() },
+            "connection refused: public key not allowed",
+          );
         }
-        await this.socket.send([peer, empty, version, requestId, ok ? "200" : "400", ok ? "OK" : "public key not allowed", "", ""]);
+        await this.socket.send([
+          peer,
+          empty,
+          version,
+          requestId,
+          ok ? "200" : "400",
+          ok ? "OK" : "public key not allowed",
+          "",
+          "",
+        ]);
       }
     } catch {
       /* socket closed */

@@ -40,7 +40,14 @@ export class ResultDelivery {
   /** A failure made by the controller (no engine ran the task to the end), reported as from `engine`. */
   fail(rec: TaskRecord, engine: number, code: string, message: string): void {
     const now = Date.now();
-    const out: TaskResult = { id: rec.localId, ok: false, engine, started: now, completed: now, sysError: { code, message } };
+    const out: TaskResult = {
+      id: rec.localId,
+      ok: false,
+      engine,
+      started: now,
+      completed: now,
+      sysError: { code, message },
+    };
     if (rec.lb) out.attempts = rec.attempts;
     this.deliver(rec, out, EMPTY_PART);
   }
@@ -52,7 +59,9 @@ export class ResultDelivery {
   keepUnacknowledged(clientKey: string, unacked: Iterable<{ header: HubToClient; parts: Part[] }>): void {
     for (const { header, parts } of unacked) {
       if (header.type !== "results") continue;
-      header.results.forEach((r, i) => this.store.put(clientKey, r.id, r, parts[i] ?? EMPTY_PART, this.tasks.idsOf(clientKey, r.id).length));
+      header.results.forEach((r, i) =>
+        this.store.put(clientKey, r.id, r, parts[i] ?? EMPTY_PART, this.tasks.idsOf(clientKey, r.id).length),
+      );
     }
   }
 
@@ -64,13 +73,27 @@ export class ResultDelivery {
       const total = (kept?.results.length ?? 0) + running.length;
       if (total === 0) {
         const now = Date.now();
-        this.out.push(client.key, client.routingId, {
-          id: as, ok: false, engine: -1, started: now, completed: now, total: 1,
-          sysError: { code: "ERR_PTC_UNKNOWN_TASK", message: `No result is kept under ${from}:${id}: it was fetched already, expired, belongs to a client that is still connected, or never existed.` },
-        }, EMPTY_PART);
+        this.out.push(
+          client.key,
+          client.routingId,
+          {
+            id: as,
+            ok: false,
+            engine: -1,
+            started: now,
+            completed: now,
+            total: 1,
+            sysError: {
+              code: "ERR_PTC_UNKNOWN_TASK",
+              message: `No result is kept under ${from}:${id}: it was fetched already, expired, belongs to a client that is still connected, or never existed.`,
+            },
+          },
+          EMPTY_PART,
+        );
         continue;
       }
-      for (const { result, part } of kept?.results ?? []) this.out.push(client.key, client.routingId, { ...result, id: as, total }, part);
+      for (const { result, part } of kept?.results ?? [])
+        this.out.push(client.key, client.routingId, { ...result, id: as, total }, part);
       for (const hubId of running) this.tasks.reassign(hubId, client.routingId, client.key, as);
       if (running.length) this.adoptedTotals.set(`${client.key}:${as}`, total);
     }

@@ -16,7 +16,11 @@ export class ResultStore {
   private readonly entries = new Map<string, Entry>();
   private total = 0;
 
-  constructor(private readonly ttlMs: number, private readonly maxEntries = 100_000, private readonly maxBytes = 512 * 1024 * 1024) {}
+  constructor(
+    private readonly ttlMs: number,
+    private readonly maxEntries = 100_000,
+    private readonly maxBytes = 512 * 1024 * 1024,
+  ) {}
 
   private static key(clientKey: string, localId: number): string {
     return `${clientKey}:${localId}`;

@@ -21,7 +21,11 @@ export class LoadBalancedScheduler {
   private readonly pick: Picker;
   private wakePending = false;
 
-  constructor(scheme: SchedulerScheme, private readonly view: SchedulerView, random?: () => number) {
+  constructor(
+    scheme: SchedulerScheme,
+    private readonly view: SchedulerView,
+    random?: () => number,
+  ) {
     this.pick = picker(scheme, random);
   }
 
@@ -29,9 +33,17 @@ export class LoadBalancedScheduler {
     return this.queue.length;
   }
 
-  submit(task: number, targets: readonly number[] | undefined, retries: number, maxDeaths: number, out: SchedulerDecision[]): void {
+  submit(
+    task: number,
+    targets: readonly number[] | undefined,
+    retries: number,
+    maxDeaths: number,
+    out: SchedulerDecision[],
+  ): void {
     const p: Placement = {
-      task, engine: -1, cancelRequested: false,
+      task,
+      engine: -1,
+      cancelRequested: false,
       lb: { targets: targets ? new Set(targets) : undefined, budget: retryBudget(retries, maxDeaths) },
     };
     this.view.placements.set(task, p);
@@ -49,9 +61,11 @@ export class LoadBalancedScheduler {
   /** Its engine reported a result: report it, or run the task again within its budget. */
   finished(p: Placement, engine: number, outcome: TaskOutcome, out: SchedulerDecision[]): void {
     const budget = p.lb?.budget;
-    const again = budget !== undefined && (
-      outcome === "lost" ? survivesDeath(budget, p.cancelRequested) : outcome === "error" && retryAfterError(budget, engine, p.cancelRequested)
-    );
+    const again =
+      budget !== undefined &&
+      (outcome === "lost"
+        ? survivesDeath(budget, p.cancelRequested)
+        : outcome === "error" && retryAfterError(budget, engine, p.cancelRequested));
     if (again) this.requeue(p, false, out);
     else {
       this.view.drop(p);
@@ -102,7 +116,10 @@ export class LoadBalancedScheduler {
     let p: Placement | undefined;
     while ((p = this.queue.shift()) !== undefined) {
       const targets = p.lb?.targets;
-      const candidates = avoidFailed(all.filter((e) => e.tasks.size < limit(e) && (!targets || targets.has(e.id))), p.lb?.budget);
+      const candidates = avoidFailed(
+        all.filter((e) => e.tasks.size < limit(e) && (!targets || targets.has(e.id))),
+        p.lb?.budget,
+      );
       if (candidates.length === 0) {
         skipped.push(p);
         // Nothing has room: stop when no engine at all has room (targets cannot help then).

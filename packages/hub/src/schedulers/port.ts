@@ -25,11 +25,18 @@ export type SchedulerEvent =
   | { readonly type: "submit_direct"; readonly task: number; readonly engine: number }
   /** A load-balanced task; `targets`: the engines it may run on (none: any). */
   | {
-      readonly type: "submit_lb"; readonly task: number; readonly targets: readonly number[] | undefined;
-      readonly retries: number; readonly maxDeaths: number;
+      readonly type: "submit_lb";
+      readonly task: number;
+      readonly targets: readonly number[] | undefined;
+      readonly retries: number;
+      readonly maxDeaths: number;
     }
   /** An engine reported results for these tasks (each one on that engine). */
-  | { readonly type: "finished"; readonly engine: number; readonly results: ReadonlyArray<{ readonly task: number; readonly outcome: TaskOutcome }> }
+  | {
+      readonly type: "finished";
+      readonly engine: number;
+      readonly results: ReadonlyArray<{ readonly task: number; readonly outcome: TaskOutcome }>;
+    }
   /** An engine handed back tasks it had not started (answering `release`; possibly none). */
   | { readonly type: "released"; readonly engine: number; readonly tasks: readonly number[] }
   /** Cancel these tasks; with `queuedOnly`, only those that have not started (a client went away). */
@@ -49,11 +56,28 @@ export type SchedulerDecision =
   /** Report the engine's result as it is. */
   | { readonly type: "complete"; readonly task: number }
   /** Fail the task with this error, reported as from `engine` (-1: none). */
-  | { readonly type: "fail"; readonly task: number; readonly engine: number; readonly code: string; readonly message: string }
+  | {
+      readonly type: "fail";
+      readonly task: number;
+      readonly engine: number;
+      readonly code: string;
+      readonly message: string;
+    }
   /** The task is cancelled (out of the queue, or confirmed gone from `engine`). */
-  | { readonly type: "cancelled"; readonly task: number; readonly engine: number; readonly message: string; readonly unstarted: boolean }
+  | {
+      readonly type: "cancelled";
+      readonly task: number;
+      readonly engine: number;
+      readonly message: string;
+      readonly unstarted: boolean;
+    }
   /** Ask the engine to cancel these tasks (`queuedOnly`: only those it has not started). */
-  | { readonly type: "cancel_on_engine"; readonly engine: number; readonly tasks: readonly number[]; readonly queuedOnly: boolean }
+  | {
+      readonly type: "cancel_on_engine";
+      readonly engine: number;
+      readonly tasks: readonly number[];
+      readonly queuedOnly: boolean;
+    }
   /** Send a `place` event soon (after the current turn of the event loop): asked once however many events want it. */
   | { readonly type: "wake" };
 

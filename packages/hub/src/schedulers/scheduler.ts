@@ -5,7 +5,8 @@ import type { SchedulerDecision, SchedulerEvent, SchedulerPort } from "./port.js
 import { poisonMessage, survivesDeath } from "./retry-policy.js";
 import { SchedulerView, type EngineLoad } from "./view.js";
 
-const DIED_BEFORE_CONFIRMING = new TaskCancelledError("The task was cancelled; its engine died before confirming.").message;
+const DIED_BEFORE_CONFIRMING = new TaskCancelledError("The task was cancelled; its engine died before confirming.")
+  .message;
 
 /**
  * The controller's schedulers behind one port: direct tasks and load-balanced ones share the
@@ -33,7 +34,13 @@ export class Scheduler implements SchedulerPort {
     const out: SchedulerDecision[] = [];
     switch (ev.type) {
       case "engine_up":
-        this.view.engines.set(ev.engine, { id: ev.engine, concurrency: ev.concurrency, tasks: new Set(), lastAssigned: 0, releasePending: false });
+        this.view.engines.set(ev.engine, {
+          id: ev.engine,
+          concurrency: ev.concurrency,
+          tasks: new Set(),
+          lastAssigned: 0,
+          releasePending: false,
+        });
         this.lb.wake(out);
         break;
       case "engine_down": {
@@ -95,7 +102,8 @@ export class Scheduler implements SchedulerPort {
         continue;
       }
       this.view.drop(p);
-      if (p.cancelRequested) out.push({ type: "cancelled", task, engine: e.id, message: DIED_BEFORE_CONFIRMING, unstarted: false });
+      if (p.cancelRequested)
+        out.push({ type: "cancelled", task, engine: e.id, message: DIED_BEFORE_CONFIRMING, unstarted: false });
       else {
         const err = p.lb ? new EngineLostError(e.id, poisonMessage(p.lb.budget, e.id)) : new EngineLostError(e.id);
         out.push({ type: "fail", task, engine: e.id, code: err.code, message: err.message });

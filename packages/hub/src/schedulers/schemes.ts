@@ -14,10 +14,11 @@ const loadOf = (e: EngineLoad) => e.tasks.size / e.concurrency;
 export function picker(scheme: SchedulerScheme, random: () => number = Math.random): Picker {
   switch (scheme) {
     case "leastload":
-      return (c) => c.reduce((best, e) => {
-        const d = loadOf(e) - loadOf(best);
-        return d < 0 || (d === 0 && e.lastAssigned < best.lastAssigned) ? e : best;
-      });
+      return (c) =>
+        c.reduce((best, e) => {
+          const d = loadOf(e) - loadOf(best);
+          return d < 0 || (d === 0 && e.lastAssigned < best.lastAssigned) ? e : best;
+        });
     case "lru":
       return (c) => c.reduce((best, e) => (e.lastAssigned < best.lastAssigned ? e : best));
     case "random":

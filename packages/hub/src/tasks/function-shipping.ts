@@ -12,7 +12,10 @@ export class FunctionShipping {
   private forgotten: string[] = [];
 
   /** `changed` hears that there is something to tell the engines. */
-  constructor(private readonly engines: EngineRegistry, private readonly changed: () => void) {}
+  constructor(
+    private readonly engines: EngineRegistry,
+    private readonly changed: () => void,
+  ) {}
 
   /** A task from a client names `fn`, perhaps with its source: the client holds the source until it goes. */
   offer(client: { knownFns: Set<string> }, fn: string, src: string | undefined): void {

@@ -1,4 +1,12 @@
-import { TaskCancelledError, type ClientTask, type EngineTask, type HubToEngine, type Logger, type Part, type TaskResult } from "@ptcluster/protocol";
+import {
+  TaskCancelledError,
+  type ClientTask,
+  type EngineTask,
+  type HubToEngine,
+  type Logger,
+  type Part,
+  type TaskResult,
+} from "@ptcluster/protocol";
 import { EMPTY_PART, type Outbox } from "../clients/outbox.js";
 import type { EngineEntry, EngineRegistry } from "../engines/engine-registry.js";
 import type { ResultDelivery } from "../results/delivery.js";
@@ -61,7 +69,15 @@ export class TaskCoordinator {
           // Targets that do not exist now may register later; the task waits for them in the queue.
           this.d.log.debug({ targets: spec.targets }, "load-balanced task waits for its target engines");
         }
-        this.apply(scheduler.handle({ type: "submit_lb", task: rec.hubId, targets: spec.targets, retries: spec.retries ?? 0, maxDeaths: spec.maxDeaths ?? 3 }));
+        this.apply(
+          scheduler.handle({
+            type: "submit_lb",
+            task: rec.hubId,
+            targets: spec.targets,
+            retries: spec.retries ?? 0,
+            maxDeaths: spec.maxDeaths ?? 3,
+          }),
+        );
         continue;
       }
       for (const target of t.to) {
@@ -126,7 +142,9 @@ export class TaskCoordinator {
 
   /** An engine registered: it has room for tasks. */
   engineUp(entry: EngineEntry): void {
-    this.apply(this.d.scheduler.handle({ type: "engine_up", engine: entry.info.id, concurrency: entry.info.concurrency }));
+    this.apply(
+      this.d.scheduler.handle({ type: "engine_up", engine: entry.info.id, concurrency: entry.info.concurrency }),
+    );
   }
 
   private readonly place = (): void => this.apply(this.d.scheduler.handle(PLACE));
@@ -144,7 +162,10 @@ export class TaskCoordinator {
         const what = rec?.lb ?? body;
         if (!rec || !engine || !what) {
           // Out of step with the scheduler (a bug): it must not count this task on that engine.
-          this.d.log.error({ taskId: dec.task, engineId: dec.engine }, "scheduler placed a task the controller cannot send");
+          this.d.log.error(
+            { taskId: dec.task, engineId: dec.engine },
+            "scheduler placed a task the controller cannot send",
+          );
           this.apply(this.d.scheduler.handle({ type: "abandoned", task: dec.task }));
           return;
         }
@@ -196,7 +217,11 @@ export class TaskCoordinator {
           }
         }
         this.d.log.debug({ engineId: dec.engine, ids: dec.tasks, queuedOnly: dec.queuedOnly }, "cancel sent to engine");
-        this.sendTo(dec.engine, { type: "engine_cancel", ids: [...dec.tasks], ...(dec.queuedOnly ? { queuedOnly: true } : {}) });
+        this.sendTo(dec.engine, {
+          type: "engine_cancel",
+          ids: [...dec.tasks],
+          ...(dec.queuedOnly ? { queuedOnly: true } : {}),
+        });
         return;
       }
       case "wake":
@@ -222,7 +247,12 @@ export class TaskCoordinator {
           const code = "ERR_PTC_PROTOCOL";
           this.d.tasks.take(rec.hubId);
           rec.state = fail(rec.state, engine.info.id, code);
-          this.d.delivery.fail(rec, engine.info.id, code, `The controller does not know the source of function ${t.fn}; resubmit the task.`);
+          this.d.delivery.fail(
+            rec,
+            engine.info.id,
+            code,
+            `The controller does not know the source of function ${t.fn}; resubmit the task.`,
+          );
           this.apply(this.d.scheduler.handle({ type: "abandoned", task: rec.hubId }));
           return;
         }

@@ -23,8 +23,14 @@ export type TaskStateKind = TaskState["kind"];
 
 /** A transition the state machine refuses: a bug in the controller, never a user's mistake. */
 export class IllegalTaskTransitionError extends PtclusterError {
-  constructor(readonly from: TaskStateKind, readonly to: TaskStateKind) {
-    super("ERR_PTC_TASK_STATE", `A task cannot go from \`${from}\` to \`${to}\`. This is a bug in the controller: please report it with the controller's log.`);
+  constructor(
+    readonly from: TaskStateKind,
+    readonly to: TaskStateKind,
+  ) {
+    super(
+      "ERR_PTC_TASK_STATE",
+      `A task cannot go from \`${from}\` to \`${to}\`. This is a bug in the controller: please report it with the controller's log.`,
+    );
   }
 }
 

@@ -43,10 +43,26 @@ export class TaskTable {
   }
 
   /** A new task, `queued` until a scheduler places it. */
-  add(client: Buffer, clientKey: string, localId: number, lb: TaskRecord["lb"], task: Pick<ClientTask, "op" | "fn" | "name">): TaskRecord {
+  add(
+    client: Buffer,
+    clientKey: string,
+    localId: number,
+    lb: TaskRecord["lb"],
+    task: Pick<ClientTask, "op" | "fn" | "name">,
+  ): TaskRecord {
     // A name is for display only: a client cannot make the controller keep a long one.
     const name = typeof task.name === "string" ? task.name.slice(0, 200) : undefined;
-    const rec: TaskRecord = { hubId: this.nextId++, client, clientKey, localId, state: QUEUED, attempts: 0, submitted: Date.now(), op: task.op, name };
+    const rec: TaskRecord = {
+      hubId: this.nextId++,
+      client,
+      clientKey,
+      localId,
+      state: QUEUED,
+      attempts: 0,
+      submitted: Date.now(),
+      op: task.op,
+      name,
+    };
     if (lb) rec.lb = lb;
     if (task.fn && this.fns?.hold(task.fn)) rec.fn = task.fn;
     this.records.set(rec.hubId, rec);

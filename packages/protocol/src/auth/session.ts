@@ -65,15 +65,28 @@ function computeTag(key: Buffer, auth: Buffer, descriptor: Buffer, frames: reado
 }
 
 /** Describes the frames (channel, recipient, auth fields and each length) so boundaries cannot shift. */
-function describe(label: ChannelLabel, recipient: Uint8Array | undefined, auth: Buffer, frames: readonly Uint8Array[]): Buffer {
+function describe(
+  label: ChannelLabel,
+  recipient: Uint8Array | undefined,
+  auth: Buffer,
+  frames: readonly Uint8Array[],
+): Buffer {
   const rlen = recipient?.byteLength ?? 0;
   const d = Buffer.allocUnsafe(3 + 1 + rlen + TAG_AT + 4 + frames.length * 8);
   let o = d.write(label, 0, "latin1");
   d[o++] = rlen;
-  if (recipient) { d.set(recipient, o); o += rlen; }
-  auth.copy(d, o, 0, TAG_AT); o += TAG_AT;
-  d.writeUInt32BE(frames.length, o); o += 4;
-  for (const f of frames) { writeU64(d, f.byteLength, o); o += 8; }
+  if (recipient) {
+    d.set(recipient, o);
+    o += rlen;
+  }
+  auth.copy(d, o, 0, TAG_AT);
+  o += TAG_AT;
+  d.writeUInt32BE(frames.length, o);
+  o += 4;
+  for (const f of frames) {
+    writeU64(d, f.byteLength, o);
+    o += 8;
+  }
   return d;
 }
 
@@ -85,7 +98,12 @@ function asBuffer(b: Uint8Array): Buffer {
 export function readAuth(auth: Uint8Array): AuthFields | undefined {
   if (auth.byteLength !== AUTH_FRAME_BYTES) return undefined;
   const a = asBuffer(auth);
-  return { session: a.toString("latin1", 0, SESSION_BYTES), seq: readU64(a, SEQ_AT), prev: readU64(a, PREV_AT), ack: readU64(a, ACK_AT) };
+  return {
+    session: a.toString("latin1", 0, SESSION_BYTES),
+    seq: readU64(a, SEQ_AT),
+    prev: readU64(a, PREV_AT),
+    ack: readU64(a, ACK_AT),
+  };
 }
 
 /** Signs outgoing messages for one sending socket (one session, increasing sequence numbers). */
@@ -107,7 +125,13 @@ export class Signer {
    * Returns the auth frame for `frames` sent on `label` (to `recipient`, for ROUTER sends), with
    * the next sequence number; `prev` and `ack` as described above (0: none).
    */
-  sign(label: ChannelLabel, recipient: Uint8Array | undefined, frames: readonly Uint8Array[], prev = 0, ack = 0): Buffer {
+  sign(
+    label: ChannelLabel,
+    recipient: Uint8Array | undefined,
+    frames: readonly Uint8Array[],
+    prev = 0,
+    ack = 0,
+  ): Buffer {
     const auth = Buffer.allocUnsafe(AUTH_FRAME_BYTES);
     this.session.copy(auth, 0);
     writeU64(auth, ++this.counter, SEQ_AT);
@@ -138,10 +162,18 @@ export interface SessionState {
  */
 export class Verifier {
   private readonly sessions = new Map<string, SessionState>();
-  constructor(private readonly clusterKey: Buffer, private readonly maxSessions = 65_536) {}
+  constructor(
+    private readonly clusterKey: Buffer,
+    private readonly maxSessions = 65_536,
+  ) {}
 
   /** Checks the tag and that the sequence number is new for its session, and remembers it. */
-  verify(label: ChannelLabel, recipient: Uint8Array | undefined, auth: Uint8Array, frames: readonly Uint8Array[]): VerifyResult {
+  verify(
+    label: ChannelLabel,
+    recipient: Uint8Array | undefined,
+    auth: Uint8Array,
+    frames: readonly Uint8Array[],
+  ): VerifyResult {
     const f = readAuth(auth);
     if (!f) return "malformed";
     const known = this.sessions.get(f.session);
@@ -167,7 +199,14 @@ export class Verifier {
    * state (remembered from now on, `last` 0 for a new one), or undefined if the tag is wrong.
    * `known` is the session's state if the caller looked it up already.
    */
-  authenticate(label: ChannelLabel, recipient: Uint8Array | undefined, auth: Uint8Array, frames: readonly Uint8Array[], f: AuthFields, known = this.sessions.get(f.session)): SessionState | undefined {
+  authenticate(
+    label: ChannelLabel,
+    recipient: Uint8Array | undefined,
+    auth: Uint8Array,
+    frames: readonly Uint8Array[],
+    f: AuthFields,
+    known = this.sessions.get(f.session),
+  ): SessionState | undefined {
     const a = asBuffer(auth);
     const key = known?.key ?? deriveKey(this.clusterKey, a.subarray(0, SESSION_BYTES));
     const expected = computeTag(key, a, describe(label, recipient, a, frames), frames);

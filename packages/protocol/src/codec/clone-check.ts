@@ -50,7 +50,13 @@ export function mergeChecks(a: CloneCheck, b: CloneCheck): CloneCheck {
   return out;
 }
 
-function walk(value: unknown, path: string, seen: Set<object>, state: CloneCheck, options: CloneOptions | undefined): void {
+function walk(
+  value: unknown,
+  path: string,
+  seen: Set<object>,
+  state: CloneCheck,
+  options: CloneOptions | undefined,
+): void {
   switch (typeof value) {
     case "number":
       if (value === 0 && Object.is(value, -0)) state.special = true;
@@ -61,9 +67,12 @@ function walk(value: unknown, path: string, seen: Set<object>, state: CloneCheck
         if (!state.functions?.has(fn)) (state.functions ??= new Map()).set(fn, options.shipFunction(fn, path));
         return;
       }
-      throw new SerializationError(path, options?.returned
-        ? `a function (${describeFn(fn)}) cannot be returned: functions travel to engines as source, not back. Return data, such as what the function computes.`
-        : `a function (${describeFn(fn)}) cannot be sent here. Pass data instead.`);
+      throw new SerializationError(
+        path,
+        options?.returned
+          ? `a function (${describeFn(fn)}) cannot be returned: functions travel to engines as source, not back. Return data, such as what the function computes.`
+          : `a function (${describeFn(fn)}) cannot be sent here. Pass data instead.`,
+      );
     }
     case "symbol":
       throw new SerializationError(path, `a symbol (${String(value)}) cannot be sent.`);
@@ -79,7 +88,10 @@ function walk(value: unknown, path: string, seen: Set<object>, state: CloneCheck
   if (ArrayBuffer.isView(obj) || obj instanceof ArrayBuffer || obj instanceof Date || obj instanceof RegExp) return;
   if (obj instanceof Number || obj instanceof String || obj instanceof Boolean || obj instanceof BigInt) return;
   if (typeof SharedArrayBuffer !== "undefined" && obj instanceof SharedArrayBuffer) {
-    throw new SerializationError(path, "a SharedArrayBuffer cannot be shared across processes; copy it into an ArrayBuffer.");
+    throw new SerializationError(
+      path,
+      "a SharedArrayBuffer cannot be shared across processes; copy it into an ArrayBuffer.",
+    );
   }
   if (types.isPromise(obj)) throw new SerializationError(path, "a Promise cannot be sent; await it first.");
   if (types.isWeakMap(obj) || types.isWeakSet(obj) || obj instanceof WeakRef) {
@@ -125,8 +137,11 @@ function walk(value: unknown, path: string, seen: Set<object>, state: CloneCheck
 
 /** `Object.prototype` of another realm (a `vm` context, a worker's copy): still a plain object. */
 function isPlainPrototype(proto: object): boolean {
-  return Object.getPrototypeOf(proto) === null && Object.prototype.toString.call(proto) === "[object Object]" &&
-    (proto as { constructor?: { name?: unknown } }).constructor?.name === "Object";
+  return (
+    Object.getPrototypeOf(proto) === null &&
+    Object.prototype.toString.call(proto) === "[object Object]" &&
+    (proto as { constructor?: { name?: unknown } }).constructor?.name === "Object"
+  );
 }
 
 /**
@@ -135,7 +150,11 @@ function isPlainPrototype(proto: object): boolean {
  * (`process.env`'s) lose nothing.
  */
 function losesPrototype(proto: object): boolean {
-  for (let p: object | null = proto; p !== null && p !== Object.prototype && !isPlainPrototype(p); p = Object.getPrototypeOf(p) as object | null) {
+  for (
+    let p: object | null = proto;
+    p !== null && p !== Object.prototype && !isPlainPrototype(p);
+    p = Object.getPrototypeOf(p) as object | null
+  ) {
     const keys = Reflect.ownKeys(p);
     if (keys.length > 1 || (keys.length === 1 && keys[0] !== "constructor")) return true;
     const ctor = (p as { constructor?: unknown }).constructor;
@@ -145,19 +164,33 @@ function losesPrototype(proto: object): boolean {
 }
 
 function classInstance(proto: object, path: string, options: CloneOptions | undefined): SerializationError {
-  const ctor = Object.prototype.hasOwnProperty.call(proto, "constructor") ? (proto as { constructor?: { name?: unknown } }).constructor : undefined;
-  const what = typeof ctor === "function" && typeof ctor.name === "string" && ctor.name
-    ? `an instance of class \`${ctor.name}\``
-    : "an object that inherits from another object (not Object.prototype)";
+  const ctor = Object.prototype.hasOwnProperty.call(proto, "constructor")
+    ? (proto as { constructor?: { name?: unknown } }).constructor
+    : undefined;
+  const what =
+    typeof ctor === "function" && typeof ctor.name === "string" && ctor.name
+      ? `an instance of class \`${ctor.name}\``
+      : "an object that inherits from another object (not Object.prototype)";
   const lost = `${what} would arrive as a plain object with its own fields only, without its methods or prototype.`;
-  if (options?.returned) return new SerializationError(path, `${lost} Return its fields (\`{ ...obj }\`), or what its methods compute.`);
-  const rebuild = options?.shipFunction && typeof ctor === "function" && ctor.name
-    ? `, and rebuild it there (the class itself travels as source: \`push({ ${ctor.name} })\` or pass it as an argument)`
-    : "";
+  if (options?.returned)
+    return new SerializationError(path, `${lost} Return its fields (\`{ ...obj }\`), or what its methods compute.`);
+  const rebuild =
+    options?.shipFunction && typeof ctor === "function" && ctor.name
+      ? `, and rebuild it there (the class itself travels as source: \`push({ ${ctor.name} })\` or pass it as an argument)`
+      : "";
   return new SerializationError(path, `${lost} Send its fields (\`{ ...obj }\`)${rebuild}.`);
 }
 
-const HOST_TAGS = new Set(["[object MessagePort]", "[object Blob]", "[object File]", "[object ReadableStream]", "[object WritableStream]", "[object Socket]", "[object Generator]", "[object AsyncGenerator]"]);
+const HOST_TAGS = new Set([
+  "[object MessagePort]",
+  "[object Blob]",
+  "[object File]",
+  "[object ReadableStream]",
+  "[object WritableStream]",
+  "[object Socket]",
+  "[object Generator]",
+  "[object AsyncGenerator]",
+]);
 function isHostObject(tag: string): boolean {
   return HOST_TAGS.has(tag);
 }
@@ -166,7 +199,11 @@ function readProp(obj: object, key: string | number, path: string): unknown {
   try {
     return (obj as Record<string | number, unknown>)[key];
   } catch (err) {
-    throw new SerializationError(`${path}${typeof key === "number" ? `[${key}]` : propLabel(key)}`, `reading it threw ${(err as Error)?.message ?? String(err)}`, { cause: err });
+    throw new SerializationError(
+      `${path}${typeof key === "number" ? `[${key}]` : propLabel(key)}`,
+      `reading it threw ${(err as Error)?.message ?? String(err)}`,
+      { cause: err },
+    );
   }
 }
 

@@ -38,7 +38,8 @@ export function addScopedExtension<T, W>(scope: ExtensionScope, ext: BytesExtens
   const { type, matches } = ext;
   const Class = class {};
   Object.defineProperty(Class, Symbol.hasInstance, {
-    value: (v: unknown) => scope.encoding() && v !== null && (typeof v === "object" || typeof v === "function") && matches(v),
+    value: (v: unknown) =>
+      scope.encoding() && v !== null && (typeof v === "object" || typeof v === "function") && matches(v),
   });
   // msgpackr's own words for a type it does not know: it says "type" when the payload came with
   // its own length (and then passes a second argument), not for a one-byte fixext.
@@ -46,7 +47,9 @@ export function addScopedExtension<T, W>(scope: ExtensionScope, ext: BytesExtens
   if ("pack" in ext) {
     const { pack, unpack } = ext;
     addExtension({
-      Class, type, pack,
+      Class,
+      type,
+      pack,
       unpack: (...args: [Uint8Array, unknown?]) => {
         if (!scope.decoding()) throw unknown(args.length > 1);
         return unpack(args[0]);
@@ -58,9 +61,12 @@ export function addScopedExtension<T, W>(scope: ExtensionScope, ext: BytesExtens
   // msgpackr keeps a value extension itself as the decoder of its type: it uses `read` if there is
   // one, and otherwise calls the extension as a function on the payload. Outside a decode `read`
   // is absent and the call fails, so msgpackr stops exactly where it would for an unknown type.
-  const entry = Object.assign((...args: [Uint8Array, unknown?]) => {
-    throw unknown(args.length > 1);
-  }, { Class, type, write });
+  const entry = Object.assign(
+    (...args: [Uint8Array, unknown?]) => {
+      throw unknown(args.length > 1);
+    },
+    { Class, type, write },
+  );
   Object.defineProperty(entry, "read", { get: () => (scope.decoding() ? read : undefined) });
   addExtension(entry);
 }

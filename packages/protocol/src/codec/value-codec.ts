@@ -12,10 +12,25 @@ export interface EncodedValue {
   frames: Buffer[];
 }
 
-type BinaryCtor = { new (buffer: ArrayBuffer, byteOffset?: number, length?: number): ArrayBufferView; BYTES_PER_ELEMENT?: number };
+type BinaryCtor = {
+  new (buffer: ArrayBuffer, byteOffset?: number, length?: number): ArrayBufferView;
+  BYTES_PER_ELEMENT?: number;
+};
 const BINARY_KINDS: Array<BinaryCtor | typeof ArrayBuffer> = [
-  ArrayBuffer, Buffer, Uint8Array, Int8Array, Uint8ClampedArray, Int16Array, Uint16Array, Int32Array,
-  Uint32Array, Float32Array, Float64Array, BigInt64Array, BigUint64Array, DataView,
+  ArrayBuffer,
+  Buffer,
+  Uint8Array,
+  Int8Array,
+  Uint8ClampedArray,
+  Int16Array,
+  Uint16Array,
+  Int32Array,
+  Uint32Array,
+  Float32Array,
+  Float64Array,
+  BigInt64Array,
+  BigUint64Array,
+  DataView,
 ];
 const TypedArray = Object.getPrototypeOf(Uint8Array) as new (...a: never[]) => ArrayBufferView;
 
@@ -103,10 +118,22 @@ function copyToArrayBuffer(bytes: Uint8Array): ArrayBuffer {
 }
 
 const ERROR_CTORS: Record<string, ErrorConstructor> = {
-  Error, TypeError, RangeError, SyntaxError, ReferenceError, EvalError, URIError,
+  Error,
+  TypeError,
+  RangeError,
+  SyntaxError,
+  ReferenceError,
+  EvalError,
+  URIError,
 };
 
-interface ErrorRecord { name: string; message: string; stack: string | undefined; cause: unknown; props: Record<string, unknown> | undefined }
+interface ErrorRecord {
+  name: string;
+  message: string;
+  stack: string | undefined;
+  cause: unknown;
+  props: Record<string, unknown> | undefined;
+}
 
 function errorToRecord(err: Error): ErrorRecord {
   let props: Record<string, unknown> | undefined;
@@ -120,8 +147,10 @@ function errorToRecord(err: Error): ErrorRecord {
 function recordToError(rec: ErrorRecord): Error {
   const Ctor = ERROR_CTORS[rec.name] ?? Error;
   const err = rec.cause === undefined ? new Ctor(rec.message) : new Ctor(rec.message, { cause: rec.cause });
-  if (err.name !== rec.name) Object.defineProperty(err, "name", { value: rec.name, configurable: true, writable: true });
-  if (rec.stack !== undefined) Object.defineProperty(err, "stack", { value: rec.stack, configurable: true, writable: true });
+  if (err.name !== rec.name)
+    Object.defineProperty(err, "name", { value: rec.name, configurable: true, writable: true });
+  if (rec.stack !== undefined)
+    Object.defineProperty(err, "stack", { value: rec.stack, configurable: true, writable: true });
   if (rec.props) Object.assign(err, rec.props);
   return err;
 }
@@ -130,7 +159,10 @@ function recordToError(rec: ErrorRecord): Error {
 class NegativeZero {}
 /** Stands for an array with holes: its length and only the entries that exist. */
 class SparseArray {
-  constructor(readonly length: number, readonly entries: Array<[number, unknown]>) {}
+  constructor(
+    readonly length: number,
+    readonly entries: Array<[number, unknown]>,
+  ) {}
 }
 const NEG_ZERO = new NegativeZero();
 
@@ -145,7 +177,11 @@ function rewriteSpecial(value: unknown, memo: Map<object, unknown>): unknown {
   if (hit !== undefined) return hit;
   if (Array.isArray(value)) {
     let holes = false;
-    for (let i = 0; i < value.length; i++) if (!(i in value)) { holes = true; break; }
+    for (let i = 0; i < value.length; i++)
+      if (!(i in value)) {
+        holes = true;
+        break;
+      }
     if (holes) {
       const entries: Array<[number, unknown]> = [];
       const out = new SparseArray(value.length, entries);
@@ -186,8 +222,18 @@ const scope = { encoding: () => outFrames !== null, decoding: () => inFrames !==
 // `instanceof`, as msgpackr matched classes: values of another realm (a vm context) are not ours to take.
 const isBinary = (v: object) => v instanceof TypedArray || v instanceof ArrayBuffer || v instanceof DataView;
 addScopedExtension(scope, { type: EXT_BINARY, matches: isBinary, pack: packBinary, unpack: unpackBinary });
-addScopedExtension(scope, { type: EXT_ERROR, matches: (v) => v instanceof Error, write: errorToRecord, read: recordToError });
-addScopedExtension(scope, { type: EXT_NEG_ZERO, matches: (v) => v instanceof NegativeZero, write: () => 0, read: () => -0 });
+addScopedExtension(scope, {
+  type: EXT_ERROR,
+  matches: (v) => v instanceof Error,
+  write: errorToRecord,
+  read: recordToError,
+});
+addScopedExtension(scope, {
+  type: EXT_NEG_ZERO,
+  matches: (v) => v instanceof NegativeZero,
+  write: () => 0,
+  read: () => -0,
+});
 addScopedExtension(scope, {
   type: EXT_SPARSE,
   matches: (v) => v instanceof SparseArray,
@@ -200,8 +246,14 @@ addScopedExtension(scope, {
 });
 
 // Primitive wrapper objects (`new Number(1)`, `Object(1n)`) survive structured clone as wrappers.
-const isBoxed = (v: object) => v instanceof Number || v instanceof String || v instanceof Boolean || v instanceof BigInt;
-addScopedExtension(scope, { type: EXT_BOXED, matches: isBoxed, write: (v: { valueOf(): unknown }) => v.valueOf(), read: (v: unknown) => Object(v) });
+const isBoxed = (v: object) =>
+  v instanceof Number || v instanceof String || v instanceof Boolean || v instanceof BigInt;
+addScopedExtension(scope, {
+  type: EXT_BOXED,
+  matches: isBoxed,
+  write: (v: { valueOf(): unknown }) => v.valueOf(),
+  read: (v: unknown) => Object(v),
+});
 
 // Functions travel as their record (source, hash, name, path), only when the clone check shipped them.
 addScopedExtension(scope, {
@@ -209,11 +261,16 @@ addScopedExtension(scope, {
   matches: (v) => v instanceof Function,
   write: (fn: unknown): [string, string, string, string] => {
     const rec = outFunctions?.get(fn);
-    if (!rec) throw new SerializationError("value", `a function (${(fn as { name?: string }).name || "anonymous"}) cannot be sent here.`);
+    if (!rec)
+      throw new SerializationError(
+        "value",
+        `a function (${(fn as { name?: string }).name || "anonymous"}) cannot be sent here.`,
+      );
     return [rec.hash, rec.src, rec.name, rec.path];
   },
   read: ([hash, src, name, path]) => {
-    if (!inReviver) throw new TypeError(`a function (\`${name}\`, sent as \`${path}\`) arrived where none can be received`);
+    if (!inReviver)
+      throw new TypeError(`a function (\`${name}\`, sent as \`${path}\`) arrived where none can be received`);
     return inReviver({ hash, src, name, path });
   },
 });
@@ -225,7 +282,12 @@ const valuePackr = new Packr({ structuredClone: true, useBigIntExtension: true, 
  * as separate frames. Throws a {@link SerializationError} naming `root` and the path of a value
  * that cannot be sent.
  */
-export function encodeValue(value: unknown, root = "value", checked?: CloneCheck, options?: CloneOptions): EncodedValue {
+export function encodeValue(
+  value: unknown,
+  root = "value",
+  checked?: CloneCheck,
+  options?: CloneOptions,
+): EncodedValue {
   const check = checked ?? assertCloneable(value, root, options);
   const frames: Buffer[] = [];
   outFrames = frames;

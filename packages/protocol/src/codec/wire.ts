@@ -49,15 +49,18 @@ export function decodeBody(frames: readonly Buffer[], start: number): { header: 
   const parts: Part[] = [];
   let i = start + 1;
   if (pf !== undefined || pl !== undefined) {
-    if (!Array.isArray(pf) || !Array.isArray(pl) || pf.length !== pl.length) throw new MalformedMessageError("pf and pl do not describe the parts");
+    if (!Array.isArray(pf) || !Array.isArray(pl) || pf.length !== pl.length)
+      throw new MalformedMessageError("pf and pl do not describe the parts");
     const bodies = frames[i++];
     if (!bodies) throw new MalformedMessageError("no bodies frame");
     let at = 0;
     for (let k = 0; k < pl.length; k++) {
       const len = pl[k] as unknown;
       const n = pf[k] as unknown;
-      if (!Number.isInteger(len) || (len as number) < 0 || at + (len as number) > bodies.length) throw new MalformedMessageError("pl does not match the bodies frame");
-      if (!Number.isInteger(n) || (n as number) < 0 || i + (n as number) > frames.length) throw new MalformedMessageError("pf does not match the frames");
+      if (!Number.isInteger(len) || (len as number) < 0 || at + (len as number) > bodies.length)
+        throw new MalformedMessageError("pl does not match the bodies frame");
+      if (!Number.isInteger(n) || (n as number) < 0 || i + (n as number) > frames.length)
+        throw new MalformedMessageError("pf does not match the frames");
       parts.push({ body: bodies.subarray(at, at + (len as number)), frames: frames.slice(i, i + (n as number)) });
       at += len as number;
       i += n as number;

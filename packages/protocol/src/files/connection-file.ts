@@ -60,7 +60,9 @@ export function readConnectionFile(file: string, expect: "client" | "engine", pr
     if (err instanceof ConnectionFileError) throw err;
     const code = (err as NodeJS.ErrnoException).code;
     if (code === "ENOENT" && profile !== undefined) throw new NoClusterError(profile, file);
-    throw new ConnectionFileError(file, `Cannot read connection file ${file}: ${(err as Error).message}`, { cause: err });
+    throw new ConnectionFileError(file, `Cannot read connection file ${file}: ${(err as Error).message}`, {
+      cause: err,
+    });
   }
   return parseConnectionInfo(text, file, expect);
 }
@@ -71,15 +73,25 @@ export function parseConnectionInfo(text: string, file: string, expect: "client"
   try {
     info = JSON.parse(text) as ConnectionInfo;
   } catch (err) {
-    throw new ConnectionFileError(file, `Connection file ${file} is not valid JSON (${(err as Error).message}). Restart the cluster to rewrite it.`, { cause: err });
+    throw new ConnectionFileError(
+      file,
+      `Connection file ${file} is not valid JSON (${(err as Error).message}). Restart the cluster to rewrite it.`,
+      { cause: err },
+    );
   }
   const problems: string[] = [];
-  if (info.kind !== expect) problems.push(`it is a${info.kind === "engine" ? "n" : ""} ${String(info.kind)} file, expected a${expect === "engine" ? "n" : ""} ${expect} file`);
+  if (info.kind !== expect)
+    problems.push(
+      `it is a${info.kind === "engine" ? "n" : ""} ${String(info.kind)} file, expected a${expect === "engine" ? "n" : ""} ${expect} file`,
+    );
   if (typeof info.host !== "string" || !info.host) problems.push("no host");
   if (!Number.isInteger(info.port)) problems.push("no port");
   if (typeof info.key !== "string" || !/^[0-9a-f]{64}$/.test(info.key)) problems.push("no valid key");
   if (expect === "client" && !Number.isInteger(info.notifyPort)) problems.push("no notifyPort");
-  if (info.curve !== undefined && !(isCurveKey(info.curve.serverKey) && isCurveKey(info.curve.publicKey) && isCurveKey(info.curve.secretKey))) {
+  if (
+    info.curve !== undefined &&
+    !(isCurveKey(info.curve.serverKey) && isCurveKey(info.curve.publicKey) && isCurveKey(info.curve.secretKey))
+  ) {
     problems.push("malformed curve keys");
   }
   if (problems.length) {

@@ -27,7 +27,9 @@ const NAME = /^[A-Za-z0-9_.-]{1,64}$/;
 
 export function validateName(kind: "profile" | "clusterId", value: string): string {
   if (typeof value !== "string" || (kind === "profile" ? !NAME.test(value) : value !== "" && !NAME.test(value))) {
-    throw new InvalidOptionError(`Expected \`${kind}\` to be 1-64 letters, digits, '.', '_' or '-', got \`${String(value)}\` (${typeof value})`);
+    throw new InvalidOptionError(
+      `Expected \`${kind}\` to be 1-64 letters, digits, '.', '_' or '-', got \`${String(value)}\` (${typeof value})`,
+    );
   }
   return value;
 }
@@ -56,5 +58,6 @@ export function profilePaths(profile = "default", clusterId = ""): ProfilePaths 
 
 /** Creates the profile's directories, owner-only. */
 export function ensureProfileDirs(paths: ProfilePaths): void {
-  for (const d of [paths.dir, paths.securityDir, paths.logDir, paths.runDir]) mkdirSync(d, { recursive: true, mode: 0o700 });
+  for (const d of [paths.dir, paths.securityDir, paths.logDir, paths.runDir])
+    mkdirSync(d, { recursive: true, mode: 0o700 });
 }

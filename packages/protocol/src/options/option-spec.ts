@@ -36,22 +36,41 @@ interface Common {
   alias?: string;
 }
 
-export interface NumberOption extends Common, NumberSpec { kind: "number"; default?: number }
-export interface StringOption extends Common { kind: "string"; default?: string }
-export interface BooleanOption extends Common { kind: "boolean"; default?: boolean }
-export interface ChoiceOption<C extends string = string> extends Common { kind: "choice"; choices: readonly C[]; default?: C }
+export interface NumberOption extends Common, NumberSpec {
+  kind: "number";
+  default?: number;
+}
+export interface StringOption extends Common {
+  kind: "string";
+  default?: string;
+}
+export interface BooleanOption extends Common {
+  kind: "boolean";
+  default?: boolean;
+}
+export interface ChoiceOption<C extends string = string> extends Common {
+  kind: "choice";
+  choices: readonly C[];
+  default?: C;
+}
 export type OptionSpec = NumberOption | StringOption | BooleanOption | ChoiceOption;
 
 /** The value an option takes once checked. */
-export type ValueOf<O> = O extends { kind: "number" } ? number
-  : O extends { kind: "string" } ? string
-  : O extends { kind: "boolean" } ? boolean
-  : O extends { kind: "choice"; choices: readonly (infer C)[] } ? C
-  : never;
+export type ValueOf<O> = O extends { kind: "number" }
+  ? number
+  : O extends { kind: "string" }
+    ? string
+    : O extends { kind: "boolean" }
+      ? boolean
+      : O extends { kind: "choice"; choices: readonly (infer C)[] }
+        ? C
+        : never;
 
 /** The checked values of a command's options, by camelCase name: those with a default are always there. */
 export type ValuesFor<T extends Record<string, OptionSpec>, C extends Command> = {
-  -readonly [K in keyof T as C extends T[K]["commands"][number] ? K : never]: T[K] extends { default: unknown } ? ValueOf<T[K]> : ValueOf<T[K]> | undefined;
+  -readonly [K in keyof T as C extends T[K]["commands"][number] ? K : never]: T[K] extends { default: unknown }
+    ? ValueOf<T[K]>
+    : ValueOf<T[K]> | undefined;
 };
 
 /** The options `startCluster()` takes (those marked `api`), all optional. */
@@ -72,7 +91,16 @@ export function flagOf(name: string): string {
 
 /** A value as messages quote it: `` `abc` (string) ``. */
 export function describeValue(v: unknown): string {
-  const text = typeof v === "string" ? v : (() => { try { return JSON.stringify(v) ?? String(v); } catch { return String(v); } })();
+  const text =
+    typeof v === "string"
+      ? v
+      : (() => {
+          try {
+            return JSON.stringify(v) ?? String(v);
+          } catch {
+            return String(v);
+          }
+        })();
   return `\`${text}\` (${v === null ? "null" : Array.isArray(v) ? "array" : typeof v})`;
 }
 
@@ -95,14 +123,18 @@ function inRange(spec: NumberSpec, n: number): boolean {
  */
 export function parseNumber(spec: NumberSpec & { flag: string }, raw: unknown): number {
   const range = rangeOf(spec);
-  if (Array.isArray(raw)) throw new InvalidOptionError(`${spec.flag} was given ${raw.length} times (${raw.join(", ")}); give it once`);
+  if (Array.isArray(raw))
+    throw new InvalidOptionError(`${spec.flag} was given ${raw.length} times (${raw.join(", ")}); give it once`);
   if (raw === true || raw === "" || raw === undefined) {
-    throw new InvalidOptionError(`${spec.flag} needs a value: ${spec.what}, ${range}, as ${spec.flag} ${spec.example ?? Math.max(spec.min, 1)}`);
+    throw new InvalidOptionError(
+      `${spec.flag} needs a value: ${spec.what}, ${range}, as ${spec.flag} ${spec.example ?? Math.max(spec.min, 1)}`,
+    );
   }
   const text = String(raw).trim();
   const ok = spec.decimal ? /^[+-]?(\d+(\.\d*)?|\.\d+)$/.test(text) : /^[+-]?\d+$/.test(text);
   const n = Number(text);
-  if (!ok || !inRange(spec, n)) throw new InvalidOptionError(`${spec.flag} takes ${spec.what}, ${range}; got ${JSON.stringify(String(raw))}`);
+  if (!ok || !inRange(spec, n))
+    throw new InvalidOptionError(`${spec.flag} takes ${spec.what}, ${range}; got ${JSON.stringify(String(raw))}`);
   return n;
 }
 
@@ -111,7 +143,8 @@ export function parseNumber(spec: NumberSpec & { flag: string }, raw: unknown): 
  * ``Expected `concurrency` to be a whole number of tasks, 1 or more, got `0` (number)``.
  */
 export function checkValue<O extends OptionSpec>(name: string, o: O, v: unknown): ValueOf<O> {
-  const expected = (what: string) => new InvalidOptionError(`Expected \`${name}\` to be ${what}, got ${describeValue(v)}`);
+  const expected = (what: string) =>
+    new InvalidOptionError(`Expected \`${name}\` to be ${what}, got ${describeValue(v)}`);
   switch (o.kind) {
     case "number":
       if (typeof v !== "number" || !inRange(o, v)) throw expected(`${o.what}, ${rangeOf(o)}`);

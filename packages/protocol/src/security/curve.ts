@@ -53,6 +53,8 @@ export function readAllowedKeys(file: string): string[] {
 }
 
 /** Socket options for a client or engine connecting with CURVE. */
-export function curveClientOptions(keys: CurveClientKeys | undefined): { curveServerKey: string; curvePublicKey: string; curveSecretKey: string } | Record<string, never> {
+export function curveClientOptions(
+  keys: CurveClientKeys | undefined,
+): { curveServerKey: string; curvePublicKey: string; curveSecretKey: string } | Record<string, never> {
   return keys ? { curveServerKey: keys.serverKey, curvePublicKey: keys.publicKey, curveSecretKey: keys.secretKey } : {};
 }

@@ -8,7 +8,12 @@ export function z85Encode(data: Uint8Array): string {
   if (data.length % 4 !== 0) throw new RangeError("Z85 encodes multiples of 4 bytes");
   let out = "";
   for (let i = 0; i < data.length; i += 4) {
-    let v = ((data[i] as number) * 0x1000000 + ((data[i + 1] as number) << 16) + ((data[i + 2] as number) << 8) + (data[i + 3] as number)) >>> 0;
+    let v =
+      ((data[i] as number) * 0x1000000 +
+        ((data[i + 1] as number) << 16) +
+        ((data[i + 2] as number) << 8) +
+        (data[i + 3] as number)) >>>
+      0;
     const chunk = new Array<string>(5);
     for (let k = 4; k >= 0; k--) {
       chunk[k] = ALPHABET[v % 85] as string;

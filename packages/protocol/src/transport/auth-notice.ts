@@ -37,7 +37,11 @@ export class AuthFailureNotices {
  * what it received) is about a message we sent exactly as it was received: then our key is wrong.
  * `candidates` are our messages still unacknowledged or held (frames: marker, auth, body).
  */
-export function noticeProvesWrongKey(echo: Buffer | undefined, received: Buffer | undefined, candidates: Iterable<Outgoing>): boolean {
+export function noticeProvesWrongKey(
+  echo: Buffer | undefined,
+  received: Buffer | undefined,
+  candidates: Iterable<Outgoing>,
+): boolean {
   if (!echo || !received) return false;
   let sent: Outgoing | undefined;
   for (const out of candidates) if (out.frames[1]?.equals(echo)) sent = out;

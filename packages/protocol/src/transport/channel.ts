@@ -61,7 +61,12 @@ export interface ChannelOptions<In extends Message> {
  * messages unacknowledged, and the owner, which runs heartbeats, decides and calls `forget`.
  */
 export class Channel<In extends Message = Message, Out extends Message = Message> {
-  readonly stats: ChannelStats = { received: 0, sent: 0, retransmitted: 0, dropped: { malformed: 0, badMac: 0, replay: 0, unroutable: 0, overflow: 0 } };
+  readonly stats: ChannelStats = {
+    received: 0,
+    sent: 0,
+    retransmitted: 0,
+    dropped: { malformed: 0, badMac: 0, replay: 0, unroutable: 0, overflow: 0 },
+  };
   private readonly signer: Signer;
   private readonly verifier: Verifier;
   private readonly owner: SocketOwner;
@@ -84,12 +89,21 @@ export class Channel<In extends Message = Message, Out extends Message = Message
     this.maxQueue = opts.maxQueue ?? 100_000;
     this.links = new LinkTable({ ...DEFAULT_LINK_LIMITS, ...opts.window });
     this.acks = new AckScheduler((link) => this.sendAck(link));
-    this.clock = new RetransmitClock(() => this.links.values(), (out) => this.retransmit(out), opts.logger, opts.sendLabel);
-    const spec = this.reliable && opts.sendLabel ? (opts.faults === undefined ? faultsFromEnv() : opts.faults) : undefined;
+    this.clock = new RetransmitClock(
+      () => this.links.values(),
+      (out) => this.retransmit(out),
+      opts.logger,
+      opts.sendLabel,
+    );
+    const spec =
+      this.reliable && opts.sendLabel ? (opts.faults === undefined ? faultsFromEnv() : opts.faults) : undefined;
     if (spec) {
       this.faults = new FaultShim(spec, opts.sendLabel ?? "", opts.router ? 2 : 1, (out) => this.owner.enqueue(out));
       this.stats.faults = this.faults.counts;
-      opts.logger.warn({ faults: spec, channel: opts.sendLabel }, "FAULT INJECTION IS ON (PTCLUSTER_TEST_FAULTS): this channel drops, duplicates, delays and corrupts its messages on purpose; for tests only");
+      opts.logger.warn(
+        { faults: spec, channel: opts.sendLabel },
+        "FAULT INJECTION IS ON (PTCLUSTER_TEST_FAULTS): this channel drops, duplicates, delays and corrupts its messages on purpose; for tests only",
+      );
     }
     const faults = this.faults;
     this.owner = new SocketOwner(opts.socket, {
@@ -107,9 +121,18 @@ export class Channel<In extends Message = Message, Out extends Message = Message
       onIdle: () => this.wake(),
     });
     this.inbound = new Inbound<In>({
-      router: opts.router === true, reliable: this.reliable, recvLabel: opts.recvLabel, selfId: opts.selfId, logger: opts.logger,
-      onMessage: opts.onMessage, onAuthFailed: opts.onAuthFailed, stats: this.stats, verifier: this.verifier, links: this.links,
-      acks: this.acks, notices: new AuthFailureNotices(),
+      router: opts.router === true,
+      reliable: this.reliable,
+      recvLabel: opts.recvLabel,
+      selfId: opts.selfId,
+      logger: opts.logger,
+      onMessage: opts.onMessage,
+      onAuthFailed: opts.onAuthFailed,
+      stats: this.stats,
+      verifier: this.verifier,
+      links: this.links,
+      acks: this.acks,
+      notices: new AuthFailureNotices(),
       enqueue: (out) => this.owner.enqueue(out),
       acknowledged: (link, ack) => this.onAck(link, ack),
       restarted: (link) => {

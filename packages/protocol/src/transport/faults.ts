@@ -37,7 +37,10 @@ export function faultsFromEnv(env: NodeJS.ProcessEnv = process.env): FaultSpec |
 /** Parses `drop=P,dup=P,corrupt=P,delay=LO-HI,seed=N` (every key optional); throws on anything else. */
 export function parseFaults(raw: string): FaultSpec {
   const spec: FaultSpec = { drop: 0, dup: 0, corrupt: 0, delay: [0, 0], seed: 1 };
-  const bad = (what: string) => new InvalidOptionError(`Expected ${FAULTS_ENV} like "drop=0.05,dup=0.05,corrupt=0.02,delay=0-20,seed=42"; ${what} in \`${raw}\``);
+  const bad = (what: string) =>
+    new InvalidOptionError(
+      `Expected ${FAULTS_ENV} like "drop=0.05,dup=0.05,corrupt=0.02,delay=0-20,seed=42"; ${what} in \`${raw}\``,
+    );
   for (const item of raw.split(",")) {
     const [k, v, extra] = item.trim().split("=");
     if (!k || v === undefined || extra !== undefined) throw bad(`\`${item}\` is not key=value`);
@@ -92,11 +95,18 @@ export class FaultShim {
    * @param firstFrame index of the first frame that may be corrupted (after the routing id and the marker)
    * @param resend puts a copy back in the channel's write queue
    */
-  constructor(readonly spec: FaultSpec, label: string, private readonly firstFrame: number, private readonly resend: (out: Outgoing) => void) {
+  constructor(
+    readonly spec: FaultSpec,
+    label: string,
+    private readonly firstFrame: number,
+    private readonly resend: (out: Outgoing) => void,
+  ) {
     this.random = seededRandom(spec.seed ^ hashLabel(label));
     if (!announced) {
       announced = true;
-      process.stderr.write(`ptcluster: WARNING: ${FAULTS_ENV} is set: this process drops, duplicates, delays and corrupts its own messages on purpose. For tests only.\n`);
+      process.stderr.write(
+        `ptcluster: WARNING: ${FAULTS_ENV} is set: this process drops, duplicates, delays and corrupts its own messages on purpose. For tests only.\n`,
+      );
     }
   }
 

@@ -27,7 +27,11 @@ export class GapBuffer {
    */
   keep(prev: number, e: Early): "kept" | "copy" | "full" {
     if (this.early.has(prev)) return "copy";
-    if (this.early.size >= this.limits.maxMessages || (this.bytes + e.bytes > this.limits.maxBytes && this.early.size > 0)) return "full";
+    if (
+      this.early.size >= this.limits.maxMessages ||
+      (this.bytes + e.bytes > this.limits.maxBytes && this.early.size > 0)
+    )
+      return "full";
     this.early.set(prev, e);
     this.bytes += e.bytes;
     this.highest = Math.max(this.highest, e.seq);

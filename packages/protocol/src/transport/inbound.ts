@@ -154,7 +154,12 @@ export class Inbound<In extends Message> {
     }
   }
 
-  private refused(verdict: "malformed" | "bad-mac" | "replay", label: ChannelLabel, from: Buffer | undefined, frames: Buffer[]): void {
+  private refused(
+    verdict: "malformed" | "bad-mac" | "replay",
+    label: ChannelLabel,
+    from: Buffer | undefined,
+    frames: Buffer[],
+  ): void {
     const d = this.d;
     if (verdict === "bad-mac") {
       d.stats.dropped.badMac++;

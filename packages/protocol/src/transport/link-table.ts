@@ -64,7 +64,13 @@ export class LinkTable {
   private sweep(): void {
     const before = Date.now() - IDLE_LINK_MS;
     for (const [key, link] of this.links) {
-      if (link.lastActive < before && link.unacked.length === 0 && link.held.length === 0 && link.earlyCount === 0 && !link.ackOwed) {
+      if (
+        link.lastActive < before &&
+        link.unacked.length === 0 &&
+        link.held.length === 0 &&
+        link.earlyCount === 0 &&
+        !link.ackOwed
+      ) {
         this.links.delete(key);
         link.forgotten = true;
       }

@@ -37,7 +37,10 @@ export class Link extends SendWindow {
   prev = 0;
   private readonly gaps: GapBuffer;
 
-  constructor(readonly to: Buffer | undefined, limits: LinkLimits) {
+  constructor(
+    readonly to: Buffer | undefined,
+    limits: LinkLimits,
+  ) {
     super(limits);
     this.gaps = new GapBuffer(limits);
   }

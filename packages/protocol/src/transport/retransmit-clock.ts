@@ -55,7 +55,10 @@ export class RetransmitClock {
       pending = true;
       const out = w.timedOut(now);
       if (out) {
-        this.logger.debug({ channel: this.label, seq: out.seq, bytes: out.bytes, waitedMs: now - out.sentAt, times: out.retransmits }, "no acknowledgement in time; sending again");
+        this.logger.debug(
+          { channel: this.label, seq: out.seq, bytes: out.bytes, waitedMs: now - out.sentAt, times: out.retransmits },
+          "no acknowledgement in time; sending again",
+        );
         this.resend(out);
       }
     }

@@ -158,7 +158,8 @@ export class SendWindow {
    */
   timedOut(now: number): Outgoing | undefined {
     const head = this.unacked.peek();
-    if (!head || head.queued || head.sentAt < 0 || now - head.sentAt < this.rto + transferAllowance(head.bytes)) return undefined;
+    if (!head || head.queued || head.sentAt < 0 || now - head.sentAt < this.rto + transferAllowance(head.bytes))
+      return undefined;
     this.rto = Math.min(MAX_RTO_MS, this.rto * 2);
     return this.recover(head);
   }

@@ -38,7 +38,10 @@ export class SocketOwner {
   /** Wakes a reader that waits to poll (a switch to holding, or close). */
   private wakeReader: (() => void) | undefined;
 
-  constructor(readonly socket: zmq.Socket, private readonly hooks: SocketHooks) {}
+  constructor(
+    readonly socket: zmq.Socket,
+    private readonly hooks: SocketHooks,
+  ) {}
 
   /** Starts the reader loop (once). */
   start(): void {
@@ -94,7 +97,12 @@ export class SocketOwner {
             // Reliable messages stay unacknowledged and go again when the peer is back.
             hooks.stats.dropped.unroutable++;
             hooks.logger.debug({ err }, "peer is not connected; message not sent");
-          } else if (this.closed || code === "ETERM" || code === "EBADF" || (err as Error).message?.includes("closed")) {
+          } else if (
+            this.closed ||
+            code === "ETERM" ||
+            code === "EBADF" ||
+            (err as Error).message?.includes("closed")
+          ) {
             break;
           } else {
             hooks.logger.error({ err }, "send failed");
@@ -108,7 +116,11 @@ export class SocketOwner {
   }
 
   private async readLoop(): Promise<void> {
-    const socket = this.socket as unknown as { readonly closed: boolean; readonly readable: boolean; receive(): Promise<Buffer[]> };
+    const socket = this.socket as unknown as {
+      readonly closed: boolean;
+      readonly readable: boolean;
+      receive(): Promise<Buffer[]>;
+    };
     let timer: NodeJS.Timeout | undefined;
     try {
       while (!this.closed && !socket.closed) {
