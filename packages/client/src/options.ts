@@ -1,4 +1,4 @@
-import { InvalidOptionError, type Logger } from "@ptcluster/protocol";
+import { InvalidOptionError, describeValue, type Logger } from "@ptcluster/protocol";
 
 export interface ConnectOptions {
   /** Profile whose cluster to connect to (default `default`). */
@@ -24,19 +24,8 @@ export interface ResolvedConnectOptions {
 
 const CONNECT_KEYS = new Set(["profile", "clusterId", "file", "timeout", "signal", "logger"]);
 
-export function describeValue(v: unknown): string {
-  return `\`${
-    typeof v === "string"
-      ? v
-      : (() => {
-          try {
-            return JSON.stringify(v) ?? String(v);
-          } catch {
-            return String(v);
-          }
-        })()
-  }\` (${v === null ? "null" : Array.isArray(v) ? "array" : typeof v})`;
-}
+/** A value as messages quote it; one definition, shared with the option table's checks. */
+export { describeValue };
 
 export function rejectUnknownKeys(options: object, known: Set<string>, what: string): void {
   for (const k of Object.keys(options)) {
