@@ -16,20 +16,12 @@ import {
   connect,
 } from "@ptcluster/client";
 import { useCluster } from "./helpers/cluster.js";
-import { waitFor } from "./helpers/wait.js";
+import { failure, waitFor } from "./helpers/wait.js";
 
 declare const notDefinedAnywhere: number;
 declare const sentMarker: unknown;
 
 /** The rejection (or synchronous throw) of `f`, which must fail. */
-async function failure(f: () => unknown): Promise<unknown> {
-  try {
-    await f();
-  } catch (err) {
-    return err;
-  }
-  throw new Error("expected a failure, but it succeeded");
-}
 
 describe("errors: classes with stable codes and actionable messages", () => {
   const ctx = useCluster({ n: 3 });

@@ -3,13 +3,11 @@ import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { EngineLostError, type Client, type EngineInfo } from "@ptcluster/client";
 import { startTestCluster, tempClusterDir, type TestCluster } from "./helpers/cluster.js";
-import { waitFor } from "./helpers/wait.js";
+import { range, waitFor } from "./helpers/wait.js";
 import { failure, lines, reapLeftovers, scratchDir, spawnEngine } from "./helpers/lb.js";
 
 // Set through `scope`; declared for the type checker only.
 declare const wd: string;
-
-const range = (n: number) => Array.from({ length: n }, (_, i) => i);
 
 describe("task farming when engines die or join", () => {
   const tmp = tempClusterDir();

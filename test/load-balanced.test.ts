@@ -3,7 +3,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { RemoteError, TaskCancelledError, TaskTimeoutError, type Client, type QueueStatus } from "@ptcluster/client";
 import { startTestCluster, tempClusterDir, type TestCluster } from "./helpers/cluster.js";
-import { waitFor } from "./helpers/wait.js";
+import { collect, range, waitFor } from "./helpers/wait.js";
 import {
   countingAsyncGenerator,
   countingGenerator,
@@ -20,14 +20,6 @@ import {
 // Names that tasks find on the engines, through `scope` or `push`; declared for the type checker only.
 declare const wd: string;
 declare const pushedMark: number;
-
-const range = (n: number) => Array.from({ length: n }, (_, i) => i);
-
-async function collect<T>(it: AsyncIterable<T>): Promise<T[]> {
-  const out: T[] = [];
-  for await (const v of it) out.push(v);
-  return out;
-}
 
 function* gen(n: number): Generator<number> {
   for (let i = 0; i < n; i++) yield i;

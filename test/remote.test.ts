@@ -21,12 +21,11 @@ import {
   type TestSshd,
 } from "./helpers/netns.js";
 import { lines, scratchDir } from "./helpers/lb.js";
-import { waitFor } from "./helpers/wait.js";
+import { range, waitFor } from "./helpers/wait.js";
 
 declare const wd: string;
 declare const hold: number;
 
-const range = (n: number) => Array.from({ length: n }, (_, i) => i);
 const unavailable = netnsUnavailable();
 const noSshd = (() => {
   try {
@@ -180,8 +179,12 @@ describe.skipIf(unavailable !== undefined)("remote engines over TCP (hosts in ne
     // One result per item, all correct: the victim's late results (if any) were ignored.
     expect(out).toEqual(range(N).map((i) => i * 2));
     const moved = range(N).filter((i) => lines(join(dir, `item-${i}`)).length === 2);
+    // A moved item ran once on the cut-off engine (which, not knowing, runs on through its queue)
+    // and once on the other engine, in either order: under load the other engine can reach a
+    // moved item before the victim works down to it.
+    const survivor = String(rc.ids.find((id) => id !== victim.id));
     for (const i of moved)
-      expect(lines(join(dir, `item-${i}`))[0], `first run of moved item ${i}`).toBe(String(victim.id));
+      expect(lines(join(dir, `item-${i}`)).sort(), `runs of moved item ${i}`).toEqual([String(victim.id), survivor].sort());
     expect(moved.length).toBeGreaterThanOrEqual(1);
     // The engine hears the controller again and registers anew, under its id.
     await waitFor(() => rc.ids.includes(victim.id), { timeout: 15_000, what: "the engine to register again" });

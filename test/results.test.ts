@@ -12,19 +12,11 @@ import {
 } from "@ptcluster/client";
 import { useCluster } from "./helpers/cluster.js";
 import { countingGenerator, filesStartingWith, scratchDir } from "./helpers/lb.js";
-import { waitFor } from "./helpers/wait.js";
+import { collect, range, waitFor } from "./helpers/wait.js";
 
 // Names that tasks find on the engines through `scope`; declared for the type checker only.
 declare const wd: string;
 declare const slowEngine: number;
-
-const range = (n: number) => Array.from({ length: n }, (_, i) => i);
-
-async function collect<T>(it: AsyncIterable<T>): Promise<T[]> {
-  const out: T[] = [];
-  for await (const v of it) out.push(v);
-  return out;
-}
 
 /** Runs on an engine: item `x` returns `x * 10` once the file `${wd}/gate` exists (20 s at most). */
 const gatedItem = async (x: number): Promise<number> => {

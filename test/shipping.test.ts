@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { CompositeError, RemoteError, SerializationError, UndefinedNameError } from "@ptcluster/client";
 import { useCluster } from "./helpers/cluster.js";
+import { failure } from "./helpers/wait.js";
 
 // Names that tasks find on the engines, through `scope` or `push`; declared for the type checker only.
 declare const isPrime: (n: number) => boolean;
@@ -34,14 +35,6 @@ class PointLocal {
 }
 
 /** The rejection (or synchronous throw) of `f`, which must fail. */
-async function failure(f: () => unknown): Promise<unknown> {
-  try {
-    await f();
-  } catch (err) {
-    return err;
-  }
-  throw new Error("expected a failure, but it succeeded");
-}
 
 describe("shipping functions and values", () => {
   const ctx = useCluster({ n: 2 });

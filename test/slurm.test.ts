@@ -13,12 +13,11 @@ import { pidAlive } from "@ptcluster/protocol";
 import { batchScript, parseJobId, sbatchArgs } from "../packages/cli/dist/launchers/slurm.js";
 import { ptcluster, tempClusterDir } from "./helpers/cluster.js";
 import { slurmUnavailable, useSlurm } from "./helpers/slurm.js";
-import { processesUsing, waitFor } from "./helpers/wait.js";
+import { processesUsing, range, waitFor } from "./helpers/wait.js";
 
 const unavailable = slurmUnavailable();
 if (unavailable) console.warn(`test/slurm.test.ts: Slurm tests skipped: ${unavailable}`);
 
-const range = (n: number) => Array.from({ length: n }, (_, i) => i);
 const ctx = {
   profile: "p",
   clusterId: "",

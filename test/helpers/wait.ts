@@ -85,3 +85,23 @@ export function processesUsing(dir: string): Array<{ pid: number; cmdline: strin
   }
   return out;
 }
+
+/** 0, 1, …, n - 1. */
+export const range = (n: number): number[] => Array.from({ length: n }, (_, i) => i);
+
+/** Every value of an async iterable, in order. */
+export async function collect<T>(it: AsyncIterable<T>): Promise<T[]> {
+  const out: T[] = [];
+  for await (const v of it) out.push(v);
+  return out;
+}
+
+/** The error `f` throws or rejects with; throws if it succeeds. */
+export async function failure(f: () => unknown): Promise<unknown> {
+  try {
+    await f();
+  } catch (err) {
+    return err;
+  }
+  throw new Error("expected a failure, but it succeeded");
+}
