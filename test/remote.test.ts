@@ -179,12 +179,12 @@ describe.skipIf(unavailable !== undefined)("remote engines over TCP (hosts in ne
     // One result per item, all correct: the victim's late results (if any) were ignored.
     expect(out).toEqual(range(N).map((i) => i * 2));
     const moved = range(N).filter((i) => lines(join(dir, `item-${i}`)).length === 2);
-    // A moved item ran once on the cut-off engine (which, not knowing, runs on through its queue)
-    // and once on the other engine, in either order: under load the other engine can reach a
-    // moved item before the victim works down to it.
-    const survivor = String(rc.ids.find((id) => id !== victim.id));
+    // A moved item ran on the cut-off engine (which, not knowing, runs on through its queue; that
+    // result was ignored) and again on the other engine, or on the same one once it registered
+    // again. In either order: under load the other engine can reach a moved item before the
+    // victim works down its queue to it.
     for (const i of moved)
-      expect(lines(join(dir, `item-${i}`)).sort(), `runs of moved item ${i}`).toEqual([String(victim.id), survivor].sort());
+      expect(lines(join(dir, `item-${i}`)), `runs of moved item ${i}`).toContain(String(victim.id));
     expect(moved.length).toBeGreaterThanOrEqual(1);
     // The engine hears the controller again and registers anew, under its id.
     await waitFor(() => rc.ids.includes(victim.id), { timeout: 15_000, what: "the engine to register again" });
