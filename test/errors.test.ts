@@ -16,7 +16,8 @@ import {
   connect,
 } from "@ptcluster/client";
 import { useCluster } from "./helpers/cluster.js";
-import { failure, waitFor } from "./helpers/wait.js";
+import { waitFor } from "./helpers/wait.js";
+import { failure } from "./helpers/lb.js";
 
 declare const notDefinedAnywhere: number;
 declare const sentMarker: unknown;

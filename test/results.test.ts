@@ -11,7 +11,7 @@ import {
   type MapResult,
 } from "@ptcluster/client";
 import { useCluster } from "./helpers/cluster.js";
-import { countingGenerator, filesStartingWith, scratchDir } from "./helpers/lb.js";
+import { countingGenerator, filesStartingWith, holdUntilCancelled, probeFiles, scratchDir } from "./helpers/lb.js";
 import { collect, range, waitFor } from "./helpers/wait.js";
 
 // Names that tasks find on the engines through `scope`; declared for the type checker only.
@@ -44,15 +44,6 @@ const lastGated = async (x: number, last: number): Promise<number> => {
 const failsOn3 = (x: number): number => {
   if (x === 3) throw new Error(`bad item ${x}`);
   return x * 2;
-};
-
-/** Runs on an engine: names of files in `dir` starting with `prefix` (after every task sent to it before). */
-const probeFiles = (dir: string, prefix: string): string[] => {
-  const fs = require("node:fs") as typeof import("node:fs");
-  return fs
-    .readdirSync(dir)
-    .filter((f) => f.startsWith(prefix))
-    .sort();
 };
 
 const ctx = useCluster({ n: 2 });
@@ -281,24 +272,6 @@ describe("a map's result, on either view, is awaitable and iterable as often as 
 });
 
 describe("breaking out of a loop over a map cancels what is left", () => {
-  /** Items up to 0 return at once; items 1 and 2 hold an engine until cancelled; the others mark that they ran. */
-  const farm = async (i: number): Promise<number> => {
-    const fs = require("node:fs") as typeof import("node:fs");
-    if (i <= 0) return i;
-    if (i <= 2) {
-      fs.writeFileSync(`${wd}/busy-${i}`, String(engine.id));
-      const until = Date.now() + 20_000;
-      while (!engine.signal?.aborted) {
-        if (Date.now() > until) throw new Error("never cancelled");
-        await new Promise((r) => setTimeout(r, 5));
-      }
-      fs.writeFileSync(`${wd}/cleanup-${i}`, String(engine.id));
-      return -2;
-    }
-    fs.writeFileSync(`${wd}/ran-${i}`, String(engine.id));
-    return i;
-  };
-
   async function expectIdle(dir: string): Promise<void> {
     // A probe through each engine runs after everything sent to it before: cancelled work is gone by then.
     for (const id of ctx.rc.ids) expect(await ctx.rc.engine(id).apply(probeFiles, dir, "ran-")).toEqual([]);
@@ -310,7 +283,7 @@ describe("breaking out of a loop over a map cancels what is left", () => {
 
   it("lb.map: queued items never run, running ones see engine.signal; the result rejects with TaskCancelledError", async () => {
     const dir = work("lb-break");
-    const m = ctx.rc.loadBalancedView().map(farm, range(20), { chunkSize: 1, scope: { wd: dir } });
+    const m = ctx.rc.loadBalancedView().map(holdUntilCancelled, range(20), { chunkSize: 1, scope: { wd: dir } });
     const seen: number[] = [];
     for await (const v of m) {
       seen.push(v);
@@ -334,7 +307,7 @@ describe("breaking out of a loop over a map cancels what is left", () => {
     const m = ctx.rc
       .view([first, second])
       .with({ scope: { wd: dir } })
-      .map(farm, items);
+      .map(holdUntilCancelled, items);
     for await (const v of m) {
       expect(v).toBe(-2);
       await waitFor(() => existsSync(join(dir, "busy-1")), { what: "item 1 to start" });

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { CompositeError, RemoteError, SerializationError, UndefinedNameError } from "@ptcluster/client";
 import { useCluster } from "./helpers/cluster.js";
-import { failure } from "./helpers/wait.js";
+import { failure } from "./helpers/lb.js";
 
 // Names that tasks find on the engines, through `scope` or `push`; declared for the type checker only.
 declare const isPrime: (n: number) => boolean;

@@ -94,6 +94,39 @@ export const gatedTask = async (gate: string, tag: string): Promise<string> => {
   return "opened";
 };
 
+// Found on the engines through `scope: { wd }`; declared for the type checker only.
+declare const wd: string;
+
+/**
+ * Runs on an engine, with `scope: { wd }`: items up to 0 return at once; items 1 and 2 hold their
+ * engine until cancelled (marking `busy-i`, then `cleanup-i`, in `wd`); the others mark `ran-i`.
+ */
+export const holdUntilCancelled = async (i: number): Promise<number> => {
+  const fs = require("node:fs") as typeof import("node:fs");
+  if (i <= 0) return i;
+  if (i <= 2) {
+    fs.writeFileSync(`${wd}/busy-${i}`, String(engine.id));
+    const until = Date.now() + 20_000;
+    while (!engine.signal?.aborted) {
+      if (Date.now() > until) throw new Error("never cancelled");
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    fs.writeFileSync(`${wd}/cleanup-${i}`, String(engine.id));
+    return -2;
+  }
+  fs.writeFileSync(`${wd}/ran-${i}`, String(engine.id));
+  return i;
+};
+
+/** Runs on an engine after every task sent to it before: names of files in `dir` starting with `prefix`. */
+export const probeFiles = (dir: string, prefix: string): string[] => {
+  const fs = require("node:fs") as typeof import("node:fs");
+  return fs
+    .readdirSync(dir)
+    .filter((f) => f.startsWith(prefix))
+    .sort();
+};
+
 /** Runs on an engine: writes the file `marker` (its engine id) and returns the engine id. */
 export const markerTask = (marker: string): number => {
   const fs = require("node:fs") as typeof import("node:fs");

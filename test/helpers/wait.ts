@@ -95,13 +95,3 @@ export async function collect<T>(it: AsyncIterable<T>): Promise<T[]> {
   for await (const v of it) out.push(v);
   return out;
 }
-
-/** The error `f` throws or rejects with; throws if it succeeds. */
-export async function failure(f: () => unknown): Promise<unknown> {
-  try {
-    await f();
-  } catch (err) {
-    return err;
-  }
-  throw new Error("expected a failure, but it succeeded");
-}
