@@ -221,11 +221,41 @@ describe("retries and the death budget", () => {
     expect(c.finish(1, t, "error")[0]).toEqual({ type: "complete", task: t });
   });
 
-  it("a retry goes back to the engine it threw on when no other has room", () => {
+  it("a retry goes back to the engine it threw on when that is the only engine it may use", () => {
     const c = cluster([[0, 1]]);
     const t = c.lb({ retries: 2 });
     expect(c.place()).toEqual([[t, 0]]);
     expect(c.finish(0, t, "error")[0]?.type).toBe("requeue");
+    expect(c.place()).toEqual([[t, 0]]);
+  });
+
+  it("a retry waits for a busy engine it has not thrown on rather than going back to the one that failed it", () => {
+    const c = cluster([
+      [0, 1],
+      [1, 1],
+    ]);
+    const t = c.lb({ retries: 1 });
+    expect(c.place()).toEqual([[t, 0]]);
+    const busy = c.direct(1).task; // engine 1 is full
+    c.finish(0, t, "error");
+    expect(c.place()).toEqual([]); // engine 0 is idle, but it just failed the task
+    expect(c.s.queued).toBe(1);
+    c.finish(1, busy, "ok");
+    expect(c.place()).toEqual([[t, 1]]);
+  });
+
+  it("a retry waiting for another engine goes back to the one it threw on when the other dies", () => {
+    const c = cluster([
+      [0, 1],
+      [1, 1],
+      [2, 1],
+    ]);
+    const t = c.lb({ retries: 1, targets: [0, 1] });
+    expect(c.place()).toEqual([[t, 0]]);
+    c.direct(1);
+    c.finish(0, t, "error");
+    expect(c.place()).toEqual([]); // engine 2 has room but is not a target; engine 1 is full
+    expect(types(c.s.handle({ type: "engine_down", engine: 1 }))).toContain("wake");
     expect(c.place()).toEqual([[t, 0]]);
   });
 

@@ -116,8 +116,10 @@ export class LoadBalancedScheduler {
     let p: Placement | undefined;
     while ((p = this.queue.shift()) !== undefined) {
       const targets = p.lb?.targets;
+      const eligible = targets ? all.filter((e) => targets.has(e.id)) : all;
       const candidates = avoidFailed(
-        all.filter((e) => e.tasks.size < limit(e) && (!targets || targets.has(e.id))),
+        eligible.filter((e) => e.tasks.size < limit(e)),
+        eligible,
         p.lb?.budget,
       );
       if (candidates.length === 0) {

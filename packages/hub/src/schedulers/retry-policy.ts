@@ -32,13 +32,22 @@ export function survivesDeath(b: RetryBudget, cancelRequested: boolean): boolean
 }
 
 /**
- * Where a task may go among engines with room: those it has not thrown on, if any of them has
- * room; otherwise any (a retry waits for no particular engine).
+ * Where a retried task may go: among `withRoom`, the engines it has not thrown on. When none of
+ * those has room but one of them is alive (`eligible`: the engines it may run on at all), it
+ * waits for it rather than going back to an engine that just failed it (ipyparallel moves a
+ * retry to another engine too). Only when it has thrown on every engine it may use does any do.
  */
-export function avoidFailed<E extends { readonly id: number }>(candidates: E[], b: RetryBudget | undefined): E[] {
+export function avoidFailed<E extends { readonly id: number }>(
+  withRoom: E[],
+  eligible: Iterable<E>,
+  b: RetryBudget | undefined,
+): E[] {
   const failed = b?.failedOn;
-  if (!failed || !candidates.some((e) => !failed.has(e.id))) return candidates;
-  return candidates.filter((e) => !failed.has(e.id));
+  if (!failed) return withRoom;
+  const fresh = withRoom.filter((e) => !failed.has(e.id));
+  if (fresh.length > 0) return fresh;
+  for (const e of eligible) if (!failed.has(e.id)) return [];
+  return withRoom;
 }
 
 /** The message of a task failed for killing too many engines. */

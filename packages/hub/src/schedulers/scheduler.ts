@@ -110,7 +110,8 @@ export class Scheduler implements SchedulerPort {
       }
     }
     e.tasks.clear();
-    if (requeued) this.lb.wake(out);
+    // Queued tasks may have waited for this engine (a retry avoiding the others): place them anew.
+    if (requeued || this.lb.queued > 0) this.lb.wake(out);
   }
 
   /** Queued tasks are cancelled at once; engines are asked to cancel the others. */
