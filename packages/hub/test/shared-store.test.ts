@@ -152,8 +152,8 @@ describe("shared queue", () => {
       : { tokens: [] };
     expect(tokens).toHaveLength(2);
     // The first is acknowledged, the second is not when engine 0 dies.
-    expect(call("e:0", "q", "queue", "ack", { token: tokens[0] }).code).toBe("ok");
-    expect(call("e:1", "q", "queue", "ack", { token: tokens[1] }).code).toBe("ERR_PTC_SHARED_VALUE");
+    expect(call("e:0", "q", "queue", "ack", { token: tokens[0]! }).code).toBe("ok");
+    expect(call("e:1", "q", "queue", "ack", { token: tokens[1]! }).code).toBe("ERR_PTC_SHARED_VALUE");
     const waiter = call("e:1", "q", "queue", "getMany", { count: 5 });
     expect(waiter.value).toEqual(["c"]);
     store.holderGone("e:0");
