@@ -1,13 +1,13 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { decodeValue, encodeValue, type Part } from "@ptcluster/protocol";
-import type { SharedArgs, SharedReply } from "../src/shared-state/call.js";
-import { SharedStore, type OpenSpec } from "../src/shared-state/store.js";
+import { decodeValue, encodeValue, type OpenSpec, type Part } from "@ptcluster/protocol";
+import type { SharedReply, StoreArgs } from "../src/shared-state/call.js";
+import { SharedStore } from "../src/shared-state/store.js";
 
 /** A store and a way to call it as a holder; each call's answers are recorded (at most one is allowed). */
 function harness(maxBytes = 1 << 20) {
   const store = new SharedStore({ maxBytes });
   let rid = 0;
-  const call = (holder: string, name: string, spec: OpenSpec | OpenSpec["kind"], op: string, args: SharedArgs = {}) => {
+  const call = (holder: string, name: string, spec: OpenSpec | OpenSpec["kind"], op: string, args: StoreArgs = {}) => {
     const replies: SharedReply[] = [];
     const id = ++rid;
     store.call(
@@ -196,7 +196,10 @@ describe("counters and arrays", () => {
 
   it("an array is made from initial values or a kind and length; element updates are atomic and typed", () => {
     const { call } = harness();
-    const spec: OpenSpec = { kind: "array", init: v(Float64Array.from([5, 10, 15, 20, 25])) };
+    const spec: OpenSpec = { kind: "array" };
+    expect(call("c:1", "arr", spec, "open", { parts: [v(Float64Array.from([5, 10, 15, 20, 25]))] }).value).toBe(true);
+    // Opened again with other values: the existing array stays as it is.
+    expect(call("c:2", "arr", spec, "open", { parts: [v(Float64Array.from([0]))] }).value).toBe(false);
     for (let i = 0; i < 5; i++) call(`e:${i % 2}`, "arr", spec, "update", { index: i, update: "mul", parts: [v(2)] });
     expect(call("c:1", "arr", { kind: "array" }, "read").value).toEqual([Float64Array.from([10, 20, 30, 40, 50])]);
     expect(call("c:1", "arr", { kind: "array" }, "write", { offset: 3, parts: [v([1, 2])] }).code).toBe("ok");

@@ -35,3 +35,4 @@ export * from "./security/z85.js";
 export * from "./options/option-spec.js";
 export * from "./options/cluster-options.js";
 export * from "./options/controller-entry.js";
+export * from "./shared-state/index.js";

@@ -1,5 +1,5 @@
 import { BarrierBrokenError, SharedValueError, type PtclusterError } from "@ptcluster/protocol";
-import { answer, refuse, type Call, type Holder, type SharedArgs, type SharedObject } from "./call.js";
+import { answer, refuse, type Call, type Holder, type StoreArgs, type SharedObject } from "./call.js";
 import { WaitLine } from "./wait-line.js";
 
 /**
@@ -20,7 +20,7 @@ export class SharedBarrier implements SharedObject {
     this.waiting = new WaitLine((w) => this.breakRound("a party's wait timed out", w.call));
   }
 
-  handle(op: string, call: Call, a: SharedArgs): void {
+  handle(op: string, call: Call, a: StoreArgs): void {
     switch (op) {
       case "wait": {
         this.waiting.add(call, null, a.timeout);

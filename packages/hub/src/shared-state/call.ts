@@ -1,4 +1,4 @@
-import type { Part, PtclusterError } from "@ptcluster/protocol";
+import type { Part, PtclusterError, SharedArgs } from "@ptcluster/protocol";
 
 /**
  * Who uses shared state: a client session (`c:<key>`) or an engine (`e:<id>`). Locks, permits,
@@ -19,24 +19,11 @@ export interface Call {
   reply(r: SharedReply): void;
 }
 
-/** The arguments an operation may carry; which ones apply depends on the object and the op. */
-export interface SharedArgs {
-  key?: string;
-  index?: number;
-  offset?: number;
-  count?: number;
-  operand?: number;
-  /** The read-modify-write of `update` (`add`, `mul`, …). */
-  update?: string;
-  /** Milliseconds a blocking call may wait (absent: for ever). */
-  timeout?: number;
-  /** Queue `get`: keep the item for this holder until it acknowledges it. */
-  ack?: boolean;
-  /** The id of a taken item (`ack`) or of a held lock or permits (`release`). */
-  token?: number;
-  /** Values: the one set or put (`parts[0]`), the expected and new ones of `compareAndSet`, or many for `putMany`. */
-  parts?: Part[];
-}
+/** An operation's scalar arguments (as they came over the wire) and its values, as parts. */
+export type StoreArgs = SharedArgs & {
+  /** The value set or put (`parts[0]`), the expected and new ones of `compareAndSet`, or many for `putMany`. */
+  parts?: readonly Part[];
+};
 
 export const answer = (call: Call, value?: unknown, parts?: readonly Part[]): void =>
   call.reply(parts === undefined ? { ok: true, value } : { ok: true, value, parts });
@@ -48,7 +35,7 @@ export const refuse = (call: Call, err: PtclusterError): void =>
 export interface SharedObject {
   readonly kind: string;
   /** Runs `op`; answers `call` now, or keeps it waiting. */
-  handle(op: string, call: Call, args: SharedArgs): void;
+  handle(op: string, call: Call, args: StoreArgs): void;
   /** Withdraws a waiting call (its `signal` aborted); true if it was waiting here. */
   withdraw(holder: Holder, rid: number, why: PtclusterError): boolean;
   /** Its holder is gone: frees what it held and drops its waiting calls (no one to answer). */

@@ -1,5 +1,5 @@
 import { decodeValue, encodeValue, SharedValueError, type PtclusterError } from "@ptcluster/protocol";
-import { answer, refuse, type Call, type SharedArgs, type SharedObject } from "./call.js";
+import { answer, refuse, type Call, type StoreArgs, type SharedObject } from "./call.js";
 import { applyUpdate } from "./numeric.js";
 
 /** A shared number (Python's `Value`, with the atomic increment the Manager's lacks). */
@@ -7,8 +7,8 @@ export class SharedCounter implements SharedObject {
   readonly kind = "counter";
   private value: number | bigint = 0;
 
-  handle(op: string, call: Call, a: SharedArgs): void {
-    const operand = a.parts?.[0] ? decodeValue(a.parts[0].body, a.parts[0].frames) : a.operand;
+  handle(op: string, call: Call, a: StoreArgs): void {
+    const operand = a.parts?.[0] ? decodeValue(a.parts[0].body, a.parts[0].frames) : undefined;
     switch (op) {
       case "get":
         break;

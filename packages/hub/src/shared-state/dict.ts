@@ -6,7 +6,7 @@ import {
   type Part,
   type PtclusterError,
 } from "@ptcluster/protocol";
-import { answer, refuse, type Call, type SharedArgs, type SharedObject } from "./call.js";
+import { answer, refuse, type Call, type StoreArgs, type SharedObject } from "./call.js";
 import type { MemoryBudget } from "./budget.js";
 import { applyUpdate, describe } from "./numeric.js";
 
@@ -21,7 +21,7 @@ export class SharedDict implements SharedObject {
 
   constructor(private readonly budget: MemoryBudget) {}
 
-  handle(op: string, call: Call, a: SharedArgs): void {
+  handle(op: string, call: Call, a: StoreArgs): void {
     const key = a.key;
     if (op === "entries") return answer(call, [...this.entries.keys()], [...this.entries.values()]);
     if (op === "size") return answer(call, this.entries.size);
@@ -69,8 +69,8 @@ export class SharedDict implements SharedObject {
   }
 
   /** Read-modify-write of a number (or bigint); an absent key starts at 0 (`min`/`max`: at the operand). */
-  private update(call: Call, key: string, current: Part | undefined, a: SharedArgs): void {
-    const operand = a.parts?.[0] ? decodeValue(a.parts[0].body, a.parts[0].frames) : a.operand;
+  private update(call: Call, key: string, current: Part | undefined, a: StoreArgs): void {
+    const operand = a.parts?.[0] ? decodeValue(a.parts[0].body, a.parts[0].frames) : undefined;
     let base: unknown = current ? decodeValue(current.body, current.frames) : undefined;
     if (base === undefined)
       base = a.update === "min" || a.update === "max" ? operand : typeof operand === "bigint" ? 0n : 0;

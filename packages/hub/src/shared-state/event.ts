@@ -1,5 +1,5 @@
 import { SharedTimeoutError, SharedValueError, type PtclusterError } from "@ptcluster/protocol";
-import { answer, refuse, type Call, type Holder, type SharedArgs, type SharedObject } from "./call.js";
+import { answer, refuse, type Call, type Holder, type StoreArgs, type SharedObject } from "./call.js";
 import { WaitLine } from "./wait-line.js";
 
 /** A shared event (Python's `Event`): `wait` returns once it is set; `set` wakes every waiter. */
@@ -14,7 +14,7 @@ export class SharedEvent implements SharedObject {
     );
   }
 
-  handle(op: string, call: Call, a: SharedArgs): void {
+  handle(op: string, call: Call, a: StoreArgs): void {
     switch (op) {
       case "wait":
         if (this.isSet) return answer(call, true);

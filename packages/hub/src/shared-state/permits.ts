@@ -1,5 +1,5 @@
 import { LockNotHeldError, SharedTimeoutError, SharedValueError, type PtclusterError } from "@ptcluster/protocol";
-import { answer, refuse, type Call, type Holder, type SharedArgs, type SharedObject } from "./call.js";
+import { answer, refuse, type Call, type Holder, type StoreArgs, type SharedObject } from "./call.js";
 import { WaitLine } from "./wait-line.js";
 
 /**
@@ -23,7 +23,7 @@ export class SharedPermits implements SharedObject {
     );
   }
 
-  handle(op: string, call: Call, a: SharedArgs): void {
+  handle(op: string, call: Call, a: StoreArgs): void {
     switch (op) {
       case "acquire":
         if (this.holds.size < this.permits && this.waiting.length === 0) return this.grant(call);

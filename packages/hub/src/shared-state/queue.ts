@@ -7,12 +7,12 @@ import {
   type Part,
   type PtclusterError,
 } from "@ptcluster/protocol";
-import { answer, refuse, type Call, type Holder, type SharedArgs, type SharedObject } from "./call.js";
+import { answer, refuse, type Call, type Holder, type StoreArgs, type SharedObject } from "./call.js";
 import type { MemoryBudget } from "./budget.js";
 import { WaitLine, type Waiter } from "./wait-line.js";
 
 type Getter = { readonly count: number; readonly ack: boolean };
-type Putter = { readonly items: Part[]; next: number };
+type Putter = { readonly items: readonly Part[]; next: number };
 type Taken = { readonly holder: Holder; readonly item: Part; readonly seq: number };
 
 /**
@@ -44,7 +44,7 @@ export class SharedQueue implements SharedObject {
     this.putters = new WaitLine((w) => this.putTimedOut(w));
   }
 
-  handle(op: string, call: Call, a: SharedArgs): void {
+  handle(op: string, call: Call, a: StoreArgs): void {
     switch (op) {
       case "put":
       case "putMany":
@@ -81,7 +81,7 @@ export class SharedQueue implements SharedObject {
     }
   }
 
-  private put(call: Call, items: Part[], timeout: number | undefined): void {
+  private put(call: Call, items: readonly Part[], timeout: number | undefined): void {
     if (this.closed)
       return refuse(call, new QueueClosedError(`queue \`${this.name}\` is closed: nothing more can be put.`));
     // Behind producers already waiting (first come, first served); `pump` answers it, now or later.

@@ -1,11 +1,13 @@
 import {
+  SHARED_KINDS,
   SharedCancelledError,
   SharedKindError,
   SharedValueError,
+  type OpenSpec,
   type Part,
   type PtclusterError,
 } from "@ptcluster/protocol";
-import { refuse, answer, type Call, type Holder, type SharedArgs, type SharedObject } from "./call.js";
+import { refuse, answer, type Call, type Holder, type StoreArgs, type SharedObject } from "./call.js";
 import { MemoryBudget } from "./budget.js";
 import { SharedDict } from "./dict.js";
 import { SharedQueue } from "./queue.js";
@@ -14,25 +16,6 @@ import { SharedArray } from "./typed-array.js";
 import { SharedPermits } from "./permits.js";
 import { SharedEvent } from "./event.js";
 import { SharedBarrier } from "./barrier.js";
-
-export const SHARED_KINDS = ["dict", "queue", "counter", "array", "lock", "semaphore", "event", "barrier"] as const;
-export type SharedKind = (typeof SHARED_KINDS)[number];
-
-/** How an object is made on first use; on a later use, what is given must match what it is. */
-export interface OpenSpec {
-  readonly kind: SharedKind;
-  /** queue: most items it holds (0: no limit). */
-  readonly maxsize?: number;
-  /** semaphore: how many may hold it at once. */
-  readonly permits?: number;
-  /** barrier: how many callers each round waits for. */
-  readonly parties?: number;
-  /** array: a typed array of its initial values (encoded) … */
-  readonly init?: Part;
-  /** … or its kind (`Float64Array`) and length, zeroed. */
-  readonly arrayKind?: string;
-  readonly length?: number;
-}
 
 /** One object in the store, and how it was opened (for `status`). */
 export interface SharedObjectInfo {
@@ -59,10 +42,13 @@ export class SharedStore {
   }
 
   /** Runs `op` on the object `name`, opening (and on first use creating) it as `spec` says. */
-  call(name: string, spec: OpenSpec, op: string, call: Call, args: SharedArgs): void {
+  call(name: string, spec: OpenSpec, op: string, call: Call, args: StoreArgs): void {
     if (op === "destroy") return answer(call, this.destroy(name));
-    const found = this.open(name, spec);
+    const existed = this.objects.has(name);
+    // `open` carries what only a new object needs (an array's initial values), once.
+    const found = this.open(name, spec, op === "open" ? args.parts?.[0] : undefined);
     if (found instanceof Error) return refuse(call, found);
+    if (op === "open") return answer(call, !existed);
     found.handle(op, call, args);
   }
 
@@ -95,20 +81,25 @@ export class SharedStore {
     return this.objects.size;
   }
 
-  private open(name: string, spec: OpenSpec): SharedObject | PtclusterError {
+  private open(name: string, spec: OpenSpec, init: Part | undefined): SharedObject | PtclusterError {
     if (typeof name !== "string" || name.length === 0 || name.length > MAX_NAME)
       return new SharedValueError(
         `A shared object's name is a string of 1 to ${MAX_NAME} characters, got ${JSON.stringify(name)?.slice(0, 40)}.`,
       );
     const existing = this.objects.get(name);
     if (existing) return matches(name, existing, spec) ?? existing;
-    const created = create(name, spec, this.budget);
+    const created = create(name, spec, init, this.budget);
     if (!(created instanceof Error)) this.objects.set(name, created);
     return created;
   }
 }
 
-function create(name: string, spec: OpenSpec, budget: MemoryBudget): SharedObject | PtclusterError {
+function create(
+  name: string,
+  spec: OpenSpec,
+  init: Part | undefined,
+  budget: MemoryBudget,
+): SharedObject | PtclusterError {
   switch (spec.kind) {
     case "dict":
       return new SharedDict(budget);
@@ -117,7 +108,7 @@ function create(name: string, spec: OpenSpec, budget: MemoryBudget): SharedObjec
     case "counter":
       return new SharedCounter();
     case "array":
-      return SharedArray.create(name, spec.init, spec.arrayKind, spec.length, budget);
+      return SharedArray.create(name, init, spec.arrayKind, spec.length, budget);
     case "lock":
       return new SharedPermits("lock", name, 1);
     case "semaphore":

@@ -1,5 +1,5 @@
 import { decodeValue, encodeValue, SharedValueError, type Part, type PtclusterError } from "@ptcluster/protocol";
-import { answer, refuse, type Call, type SharedArgs, type SharedObject } from "./call.js";
+import { answer, refuse, type Call, type StoreArgs, type SharedObject } from "./call.js";
 import type { MemoryBudget } from "./budget.js";
 import { applyUpdate } from "./numeric.js";
 
@@ -56,7 +56,11 @@ export class SharedArray implements SharedObject {
       const err = budget.take(data.byteLength, `array \`${name}\``);
       return err ?? new SharedArray(name, data, budget);
     }
-    const Ctor = kind === undefined ? undefined : ARRAY_KINDS[kind];
+    if (kind === undefined)
+      return new SharedValueError(
+        `array \`${name}\` does not exist yet: make it with its initial values (\`shared.array(name, Float64Array.from(values))\`) or a kind and length (\`shared.array(name, Float64Array, n)\`).`,
+      );
+    const Ctor = ARRAY_KINDS[kind];
     if (!Ctor)
       return new SharedValueError(
         `array \`${name}\`: unknown kind \`${String(kind)}\` (${Object.keys(ARRAY_KINDS).join(", ")}).`,
@@ -73,8 +77,8 @@ export class SharedArray implements SharedObject {
     return { kind: this.data.constructor.name, length: this.data.length };
   }
 
-  handle(op: string, call: Call, a: SharedArgs): void {
-    const operand = a.parts?.[0] ? decodeValue(a.parts[0].body, a.parts[0].frames) : a.operand;
+  handle(op: string, call: Call, a: StoreArgs): void {
+    const operand = a.parts?.[0] ? decodeValue(a.parts[0].body, a.parts[0].frames) : undefined;
     switch (op) {
       case "read": {
         const start = a.offset ?? 0;
