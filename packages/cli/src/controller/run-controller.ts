@@ -12,6 +12,7 @@ import { createLauncher, type EngineGroup, type Launcher, type LauncherSettings 
 import { endLaunches, shortfall, waitForRegistrations } from "../commands/registrations.js";
 import type { Report } from "./daemon.js";
 import { hubOptions } from "./hub-options.js";
+import { followOwner } from "./owner-link.js";
 import { launchContext, launcherSettings, settingsFrom, type ReadyValues } from "./prepare.js";
 import { clusterArgs, printSummary } from "./summary.js";
 
@@ -91,6 +92,8 @@ export async function runController(o: ReadyValues, paths: ProfilePaths): Promis
   };
   process.once("SIGINT", () => void shutdown("SIGINT"));
   process.once("SIGTERM", () => void shutdown("SIGTERM"));
+  // Started by `startCluster()` without `detached`: ends with the process that started it.
+  if (o.ipcReady && !o.detached) followOwner(() => void shutdown("the process that started the cluster ended"));
   void hub.stopped.then(() => shutdown("controller stopped"));
 
   let ready = false;
@@ -107,6 +110,8 @@ export async function runController(o: ReadyValues, paths: ProfilePaths): Promis
     writeClusterState(paths.stateFile, state);
   };
   const supervise = (list: EngineGroup[]) => {
+    // Launched while stopping (the owner ended during start): past the stop path's reach.
+    if (stopping) for (const g of list) g.kill("SIGTERM");
     for (const g of list) {
       groups.add(g);
       void g.exited.then((code) => {
