@@ -1,10 +1,12 @@
 import { afterAll, describe, expect, it } from "vitest";
 import { execa } from "execa";
-import { readlinkSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readlinkSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { connect } from "@ptcluster/client";
 import { ptcluster, tempClusterDir } from "./helpers/cluster.js";
-import { processesUsing, running, waitExited } from "./helpers/wait.js";
+import { processesUsing, running, waitExited, waitFor } from "./helpers/wait.js";
 
 // A cluster started by startCluster() ends with the process that started it (its owner), however
 // that process ends: SIGINT, SIGTERM, process.exit(), an uncaught error or unhandled rejection,
@@ -21,10 +23,10 @@ type Line = { clusterId?: string; pids?: number[]; ready?: boolean; afterSigint?
 const tmp = tempClusterDir();
 
 /** Runs the fixture in its own Node process (no tsx parent: the script's process is the owner). */
-function owner(how: string) {
+function owner(how: string, dir = tmp.dir) {
   const child = execa(process.execPath, ["--import", "tsx", "test/fixtures/cluster-owner.ts", how], {
     cwd: root,
-    env: { PTCLUSTER_DIR: tmp.dir },
+    env: { PTCLUSTER_DIR: dir },
     reject: false,
     timeout: 60_000,
     stdin: "ignore",
@@ -58,13 +60,18 @@ function owner(how: string) {
   return { child, lines, next, pids };
 }
 
-/** Starts the script, waits until it holds its clusters, ends it with `end`, and returns how it ended and its clusters' pids. */
-async function endOwner(how: string, end: (pid: number) => void) {
+/**
+ * Starts the script, waits until it holds its clusters, ends it with `end` (or lets it end by
+ * itself), and returns how it ended and its clusters' pids.
+ */
+async function endOwner(how: string, end?: (pid: number) => void) {
   const o = owner(how);
   await o.next("ready");
   const pids = o.pids();
-  expect(running(pids)).toEqual(pids);
-  end(o.child.pid!);
+  if (end) {
+    expect(running(pids)).toEqual(pids);
+    end(o.child.pid!);
+  }
   const r = await o.child;
   return { r, pids, o };
 }
@@ -92,27 +99,27 @@ describe.concurrent("a cluster of startCluster() ends with the process that star
   });
 
   it("process.exit(0) inside the `await using` scope: gone within 5 s, exit code 0", async () => {
-    const { r, pids } = await endOwner("exit", () => undefined);
+    const { r, pids } = await endOwner("exit");
     expect(r.exitCode, r.stderr).toBe(0);
     expect(await waitExited(pids, GONE_WITHIN_MS)).toEqual([]);
   });
 
   it("an uncaught error: gone within 5 s, and the script fails as Node makes it (exit code 1, the error on stderr)", async () => {
-    const { r, pids } = await endOwner("throw", () => undefined);
+    const { r, pids } = await endOwner("throw");
     expect(r.exitCode).toBe(1);
     expect(r.stderr).toContain("uncaught in the owner");
     expect(await waitExited(pids, GONE_WITHIN_MS)).toEqual([]);
   });
 
   it("an unhandled rejection: gone within 5 s, exit code 1", async () => {
-    const { r, pids } = await endOwner("reject", () => undefined);
+    const { r, pids } = await endOwner("reject");
     expect(r.exitCode).toBe(1);
     expect(r.stderr).toContain("unhandled in the owner");
     expect(await waitExited(pids, GONE_WITHIN_MS)).toEqual([]);
   });
 
   it("a script that never stops its cluster still ends after its last line (the link does not hold it), and the cluster with it", async () => {
-    const { r, pids } = await endOwner("end", () => undefined);
+    const { r, pids } = await endOwner("end");
     expect(r.exitCode, r.stderr).toBe(0);
     expect(await waitExited(pids, GONE_WITHIN_MS)).toEqual([]);
   });
@@ -121,6 +128,31 @@ describe.concurrent("a cluster of startCluster() ends with the process that star
     const { r, pids } = await endOwner("wait", (pid) => process.kill(pid, "SIGKILL"));
     expect(r.signal).toBe("SIGKILL");
     expect(await waitExited(pids, GONE_WITHIN_MS)).toEqual([]);
+  });
+
+  it("SIGKILL while startCluster() is still starting: the controller and the engines it was launching are gone within 5 s", async () => {
+    // A PTCLUSTER_DIR of its own: every process under it is this cluster's.
+    const own = mkdtempSync(join(tmpdir(), "ptc-owner-"));
+    try {
+      const o = owner("wait", own);
+      const run = join(own, "profile_default", "run");
+      // The controller is up (its state file says so) and launching engines; the script still awaits startCluster().
+      await waitFor(() => existsSync(run) && readdirSync(run).some((f) => f.endsWith(".json")), {
+        what: "the controller's state file",
+        timeout: 20_000,
+      });
+      expect(o.lines).toEqual([]);
+      process.kill(o.child.pid!, "SIGKILL");
+      expect((await o.child).signal).toBe("SIGKILL");
+      await waitFor(() => processesUsing(own).length === 0, {
+        what: "no process of the cluster",
+        timeout: GONE_WITHIN_MS,
+      });
+      expect(readdirSync(run)).toEqual([]);
+    } finally {
+      if (processesUsing(own).length) await ptcluster(own, ["stop", "--all"]);
+      rmSync(own, { recursive: true, force: true });
+    }
   });
 
   it("the user's own SIGINT handler decides: the cluster stays up and serves, then stops when the scope ends", async () => {

@@ -21,8 +21,12 @@ export async function runController(o: ReadyValues, paths: ProfilePaths): Promis
   const logFile = join(paths.logDir, `hub${paths.clusterId ? `-${paths.clusterId}` : ""}.log`);
   const logger = createLogger({ name: "ptcluster", file: logFile, echo: !o.ipcReady });
   const report = (msg: Report) => {
-    if (o.ipcReady && process.send) {
-      process.send(msg, () => process.disconnect?.());
+    if (o.ipcReady) {
+      // The process that spawned it may be gone already (it ended during the start): no one to tell.
+      if (process.send && process.connected)
+        process.send(msg, () => {
+          if (process.connected) process.disconnect();
+        });
     } else if (msg.type === "ready") {
       printSummary(msg.summary, o.json);
       if (msg.shortfall) process.stderr.write(`ptcluster start: ${msg.shortfall}\n`);
