@@ -157,8 +157,8 @@ describe("a client does not keep a finished script alive", () => {
     expectExitedAfterLastLine(run, s.lines);
   });
 
-  // A started cluster does not hold the process either: it runs on (detached) until stopped.
-  it("a script with a client of startCluster(...).connect() exits; the cluster runs on", async () => {
+  // A started cluster does not hold the process either; a detached one runs on until stopped.
+  it("a script with a client of startCluster({ detached: true }).connect() exits; the cluster runs on", async () => {
     const profile = "keepalive";
     const clusterId = "started";
     const s = script(ctx.dir, "start-cluster", `${profile}/${clusterId}`, { timeout: 40_000 });

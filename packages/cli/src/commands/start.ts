@@ -13,7 +13,8 @@ export async function start(v: StartValues): Promise<void> {
     const { runController } = await import("../controller/run-controller.js");
     return runController(values, paths);
   }
-  const { summary, shortfall } = await spawnDaemon(values, paths);
+  // The command line's controller outlives `start` (it is what `start` is for): never tied to it.
+  const { summary, shortfall } = await spawnDaemon({ ...values, detached: true }, paths);
   if (shortfall === undefined || values.json) printSummary(summary, values.json);
   // Fewer engines than asked: the cluster runs (the message says so and how to stop it), but `start` did not do what it was asked.
   if (shortfall !== undefined) throw new ClusterStartError(shortfall);

@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { ClusterStartError, type ProfilePaths, type StartedController, type StartSummary } from "@ptcluster/protocol";
 import { argsOf } from "../options.js";
 import { binPath } from "../util/cli-error.js";
+import { holdOwnerLink, releaseOwnerLink } from "./owner-link.js";
 import type { ReadyValues } from "./prepare.js";
 
 /** What the daemonised controller reports to the process that spawned it, over IPC. */
@@ -20,8 +21,15 @@ export function spawnDaemon(v: ReadyValues, paths: ProfilePaths): Promise<Starte
   const errFile = join(paths.logDir, `controller${paths.clusterId ? `-${paths.clusterId}` : ""}.stderr`);
   const fd = openSync(errFile, "w", 0o600);
   const args = [binPath(), "start", ...argsOf("start", { ...v, foreground: true, ipcReady: true, json: false })];
-  const child = spawn(process.execPath, args, { detached: true, stdio: ["ignore", "ignore", fd, "ipc"] });
+  // `detached: true` here gives the controller a session of its own (Ctrl-C at the owner's terminal
+  // does not reach it); `v.detached` says whether it outlives its owner: if not, its stdin is the
+  // owner's lifeline (owner-link.ts).
+  const child = spawn(process.execPath, args, {
+    detached: true,
+    stdio: [v.detached ? "ignore" : "pipe", "ignore", fd, "ipc"],
+  });
   closeSync(fd);
+  if (child.stdin) holdOwnerLink(v.profile, v.clusterId, child.stdin);
   const readErr = () => {
     try {
       return readFileSync(errFile, "utf8").trim();
@@ -30,7 +38,7 @@ export function spawnDaemon(v: ReadyValues, paths: ProfilePaths): Promise<Starte
     }
   };
   let failed: ClusterStartError | undefined;
-  return new Promise((resolve, reject) => {
+  const started = new Promise<StartedController>((resolve, reject) => {
     // The controller ends its own wait at --timeout; this is the net under it (a controller that hangs before it can tell).
     const net = setTimeout(
       () => {
@@ -67,5 +75,10 @@ export function spawnDaemon(v: ReadyValues, paths: ProfilePaths): Promise<Starte
         ),
       );
     });
+  });
+  // A controller that did not start has nothing to follow.
+  return started.catch((err: unknown) => {
+    releaseOwnerLink(v.profile, v.clusterId);
+    throw err;
   });
 }

@@ -15,9 +15,13 @@
 import type { ControllerEntry, StartedController, StartValues } from "@ptcluster/protocol";
 import { stopCluster } from "../commands/stop.js";
 import { spawnDaemon } from "./daemon.js";
+import { releaseOwnerLink } from "./owner-link.js";
 import { prepareStart } from "./prepare.js";
 
-/** Starts a daemonised controller and its engines, as `ptcluster start` does (see `ControllerEntry`). */
+/**
+ * Starts a daemonised controller and its engines, as `ptcluster start` does (see `ControllerEntry`);
+ * unless `values.detached`, the controller stops when this process ends, however it ends.
+ */
 export const startController: ControllerEntry["startController"] = async (
   values: StartValues,
 ): Promise<StartedController> => {
@@ -27,5 +31,9 @@ export const startController: ControllerEntry["startController"] = async (
 
 /** Stops a cluster as `ptcluster stop` does: the controller, then every process by pid (`graceMs` before SIGTERM, default 1 s). */
 export const stopController: ControllerEntry["stopController"] = async (target) => {
-  await stopCluster(target.profile, target.clusterId, target.graceMs ?? 1_000);
+  try {
+    await stopCluster(target.profile, target.clusterId, target.graceMs ?? 1_000);
+  } finally {
+    releaseOwnerLink(target.profile, target.clusterId);
+  }
 };

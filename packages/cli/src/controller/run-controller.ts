@@ -12,6 +12,7 @@ import { createLauncher, type EngineGroup, type Launcher, type LauncherSettings 
 import { endLaunches, shortfall, waitForRegistrations } from "../commands/registrations.js";
 import type { Report } from "./daemon.js";
 import { hubOptions } from "./hub-options.js";
+import { followOwner } from "./owner-link.js";
 import { launchContext, launcherSettings, settingsFrom, type ReadyValues } from "./prepare.js";
 import { clusterArgs, printSummary } from "./summary.js";
 
@@ -20,8 +21,12 @@ export async function runController(o: ReadyValues, paths: ProfilePaths): Promis
   const logFile = join(paths.logDir, `hub${paths.clusterId ? `-${paths.clusterId}` : ""}.log`);
   const logger = createLogger({ name: "ptcluster", file: logFile, echo: !o.ipcReady });
   const report = (msg: Report) => {
-    if (o.ipcReady && process.send) {
-      process.send(msg, () => process.disconnect?.());
+    if (o.ipcReady) {
+      // The process that spawned it may be gone already (it ended during the start): no one to tell.
+      if (process.send && process.connected)
+        process.send(msg, () => {
+          if (process.connected) process.disconnect();
+        });
     } else if (msg.type === "ready") {
       printSummary(msg.summary, o.json);
       if (msg.shortfall) process.stderr.write(`ptcluster start: ${msg.shortfall}\n`);
@@ -91,6 +96,8 @@ export async function runController(o: ReadyValues, paths: ProfilePaths): Promis
   };
   process.once("SIGINT", () => void shutdown("SIGINT"));
   process.once("SIGTERM", () => void shutdown("SIGTERM"));
+  // Started by `startCluster()` without `detached`: ends with the process that started it.
+  if (o.ipcReady && !o.detached) followOwner(() => void shutdown("the process that started the cluster ended"));
   void hub.stopped.then(() => shutdown("controller stopped"));
 
   let ready = false;
@@ -107,6 +114,8 @@ export async function runController(o: ReadyValues, paths: ProfilePaths): Promis
     writeClusterState(paths.stateFile, state);
   };
   const supervise = (list: EngineGroup[]) => {
+    // Launched while stopping (the owner ended during start): past the stop path's reach.
+    if (stopping) for (const g of list) g.kill("SIGTERM");
     for (const g of list) {
       groups.add(g);
       void g.exited.then((code) => {

@@ -17,6 +17,14 @@ import type { ConnectOptions } from "../options.js";
  * (`CLUSTER_OPTIONS` in `@ptcluster/protocol`), with the same defaults and checks as the flags;
  * `ptcluster start --help` describes each. One difference: `clusterId` defaults to a new random
  * id, so a started cluster never collides with another of its profile.
+ *
+ * And one option of its own, `detached` (default `false`): whether the cluster outlives this
+ * process. By default the controller ends with the process that started it, however that process
+ * ends (its last line, `process.exit()`, an uncaught error or unhandled rejection, SIGINT, SIGTERM,
+ * even SIGKILL), and stops its engines: its stdin is a pipe this process holds, and its end is
+ * the signal. No signal handler is installed, so exit codes, signals and the user's own handlers
+ * behave as without a cluster. With `detached: true` the cluster runs until `cluster.stop()`
+ * (or `await using`) or `ptcluster stop`.
  */
 export type StartClusterOptions = ClusterApiOptions;
 
@@ -115,7 +123,7 @@ export class Cluster {
 /**
  * Starts a controller and `n` engines on this machine, like `ptcluster start` (a daemonised
  * controller that `ptcluster list` shows and `ptcluster stop` stops), and resolves once every
- * engine has registered. Options are checked before anything starts (`InvalidOptionError`); a
+ * engine has registered. The cluster ends with this process unless `detached: true`. Options are checked before anything starts (`InvalidOptionError`); a
  * cluster that cannot start rejects with a `ClusterStartError`, and without `@ptcluster/cli`
  * installed with a `MissingPeerError`.
  *

@@ -222,6 +222,18 @@ export const CLUSTER_OPTIONS = {
     describe:
       "ms `start` waits for engines to register; then engines still starting are stopped, and the cluster keeps running with those that registered (exit code 1)",
   },
+  // `startCluster()` only (hidden on the command line, whose controller always outlives `start`):
+  // whether the cluster outlives the process that started it. The daemon reads it to know whether
+  // its stdin is a pipe from its owner, whose end means the owner is gone.
+  detached: {
+    kind: "boolean",
+    default: false,
+    describe:
+      "startCluster(): keep the cluster running after this process ends (stop it with cluster.stop() or `ptcluster stop`)",
+    hidden: true,
+    commands: ["start"],
+    api: true,
+  },
   // The hand-off to the daemon `start` spawns: it reports over IPC, and --timeout counts from the
   // user's command (`deadline`, ms since the epoch), not from the daemon's start.
   ipcReady: { kind: "boolean", default: false, describe: "", hidden: true, commands: ["start"] },

@@ -35,6 +35,8 @@ export interface ControllerEntry {
    * Starts a controller as a detached process (as `ptcluster start` does, so `ptcluster stop` and
    * `list` see it), launches its engines and resolves once they registered. Rejects with a
    * `ClusterStartError` (none registered, the controller failed) or an `InvalidOptionError`.
+   * Unless `values.detached`, the controller ends when the calling process ends, however it ends
+   * (it follows a pipe that process holds), and stops its engines.
    */
   startController(values: StartValues): Promise<StartedController>;
   /** Stops a cluster (`ptcluster stop`): controller, then every process by pid; resolves once they exited. */
