@@ -33,7 +33,11 @@ export interface ExecutorReport {
 }
 
 /** Executor thread → supervisor. */
-export type FromExecutor = { type: "ready" } | ExecutorReport;
+export type FromExecutor =
+  | { type: "ready" }
+  | ExecutorReport
+  /** `process.exit` was called, by `task` when the executor can tell (in a task's async context). */
+  | { type: "exiting"; task: number | undefined };
 
 /** What the supervisor gives the executor thread at start. */
 export interface ExecutorData {

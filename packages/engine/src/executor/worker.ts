@@ -155,6 +155,16 @@ const outbox: {
 };
 let flushScheduled = false;
 
+// `process.exit` in a task ends this thread. Say which task called it (the supervisor fails that one
+// with TaskCrashedError, and runs again elsewhere those that merely shared the thread), and send what
+// finished meanwhile first, so no result is lost with the thread.
+const exitThread = process.exit.bind(process);
+process.exit = ((code?: number | string | null) => {
+  flush();
+  port.postMessage({ type: "exiting", task: taskStore.getStore()?.id } satisfies FromExecutor);
+  return exitThread(code);
+}) as typeof process.exit;
+
 port.on("message", (msg: ToExecutor) => {
   switch (msg.type) {
     case "init":

@@ -10,6 +10,8 @@ export interface ExecutorPort {
   readonly knownFns: Set<string>;
   /** The executor ran out of memory (its `resourceLimits`, or the default heap limit). */
   readonly outOfMemory: boolean;
+  /** The task that called `process.exit` (the executor says so just before it exits). */
+  readonly exitedBy: number | undefined;
   whenReady(): Promise<void>;
   post(msg: ToExecutor): void;
   /** Posts tasks in one message. */
@@ -31,6 +33,7 @@ export class ExecutorHost implements ExecutorPort {
 
   /** The executor ran out of memory (its `resourceLimits`, or the default heap limit). */
   outOfMemory = false;
+  exitedBy: number | undefined;
   private readonly startTable: StartTable;
 
   constructor(
@@ -56,7 +59,9 @@ export class ExecutorHost implements ExecutorPort {
       this.worker.once("error", reject);
     });
     this.worker.on("message", (m: FromExecutor) => {
-      if (m.type !== "ready") this.onMessage(m);
+      // Posted before the thread exits, so it arrives before the exit event (Node drains the port first).
+      if (m.type === "exiting") this.exitedBy = m.task;
+      else if (m.type !== "ready") this.onMessage(m);
     });
     this.worker.on("error", (err: Error & { code?: string }) => {
       if (err.code === "ERR_WORKER_OUT_OF_MEMORY") this.outOfMemory = true;
