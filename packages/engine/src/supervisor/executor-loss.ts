@@ -1,4 +1,4 @@
-import type { TaskResult } from "@ptcluster/protocol";
+import type { Part, TaskResult } from "@ptcluster/protocol";
 
 /** What a running task reports when its executor thread goes: the errors, by cause. */
 export type LossError = { code: string; message: string };
@@ -11,6 +11,16 @@ export interface ExitCause {
   outOfMemory: boolean;
   /** The task that called `process.exit`, when the executor could tell (it says so before exiting). */
   exitedBy?: number | undefined;
+}
+
+/** Why the executor went, for the log and the clients' `engine_reset` notice. */
+export function exitReason(cause: ExitCause): string {
+  const why = cause.outOfMemory
+    ? " (out of memory)"
+    : cause.exitedBy !== undefined
+      ? ` (task ${cause.exitedBy} called process.exit)`
+      : "";
+  return `the executor thread exited with code ${cause.code}${why}`;
 }
 
 const FRESH = "The engine started a fresh executor; its namespace is empty.";
@@ -57,6 +67,8 @@ export const REPLACED: LossError = {
   message:
     "The engine's executor was replaced (another task on it timed out, was cancelled or crashed) while this task ran; its namespace is empty again.",
 };
+
+export const EMPTY_PART: Part = { body: Buffer.alloc(0), frames: [] };
 
 /** The result of a task that failed with `sysError` (keeping what it printed, if it ran). */
 export function failedResult(

@@ -1,16 +1,9 @@
 import { Deque, type EngineTask, type Logger, type Part, type TaskResult } from "@ptcluster/protocol";
 import { ExecutorHost, type ExecutorPort, type NewExecutor } from "./executor-host.js";
-import {
-  CANCELLED,
-  CLIENT_GONE,
-  EMPTY_PART,
-  timedOut,
-  verdictError,
-  type TaskEntry,
-  type Verdict,
-} from "./task-state.js";
+import { CANCELLED, CLIENT_GONE, timedOut, verdictError, type TaskEntry, type Verdict } from "./task-state.js";
 import { FunctionSources } from "./function-sources.js";
-import { exitError, failedResult, memoryError, REPLACED, type LossError } from "./executor-loss.js";
+import { EMPTY_PART, exitError, exitReason, failedResult, memoryError, REPLACED } from "./executor-loss.js";
+import type { LossError } from "./executor-loss.js";
 import { MemoryWatch } from "./memory-watch.js";
 import { unpackFrames } from "../shared/transfer.js";
 import type { ExecutorReport, FromExecutor } from "../executor/protocol.js";
@@ -233,10 +226,7 @@ export class TaskRunner {
         const cause = { code, outOfMemory: host.outOfMemory, exitedBy: host.exitedBy };
         this.opts.logger.error(cause, "executor thread exited; starting a new one");
         const engine = this.init?.engineId ?? "?";
-        void this.reset(
-          `the executor thread exited with code ${code}${host.outOfMemory ? " (out of memory)" : host.exitedBy !== undefined ? ` (task ${host.exitedBy} called process.exit)` : ""}`,
-          (id) => exitError(engine, id, cause, this.opts.maxMemoryMb),
-        );
+        void this.reset(exitReason(cause), (id) => exitError(engine, id, cause, this.opts.maxMemoryMb));
       },
     );
     if (this.init) host.post({ type: "init", ...this.init });

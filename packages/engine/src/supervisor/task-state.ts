@@ -71,5 +71,3 @@ export const verdictError = (verdict: Verdict, started: boolean): { code: string
   code: verdict.code,
   message: started ? verdict.message : (verdict.unstarted ?? verdict.message),
 });
-
-export const EMPTY_PART: Part = { body: Buffer.alloc(0), frames: [] };
