@@ -3,6 +3,7 @@ import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { ResourceLimitError, TaskCrashedError, type Client } from "@ptcluster/client";
 import { defaultMaxMemoryMb } from "@ptcluster/engine";
+import { pidAlive } from "@ptcluster/protocol";
 import { tempClusterDir, useCluster } from "./helpers/cluster.js";
 import { failure, lines, scratchDir } from "./helpers/lb.js";
 import { waitFor } from "./helpers/wait.js";
@@ -69,6 +70,24 @@ describe("crashes stay in their task", () => {
       if (id !== crashed) expect(await rc.engine(id).pull("kept")).toBe("value");
     }
     expect(resets).toEqual([crashed]);
+  });
+
+  it("process.abort() ends only the executor thread, not the engine process: TaskCrashedError after one attempt", async () => {
+    const { rc } = ctx;
+    const ids = rc.ids;
+    const log = join(scratchDir(ctx.dir, "abort-"), "runs.log");
+    const ar = rc.loadBalancedView().apply((file: string) => {
+      require("node:fs").appendFileSync(file, `${engine.id}\n`);
+      process.abort();
+    }, log);
+    const err = await failure(() => ar);
+    expect(err).toBeInstanceOf(TaskCrashedError);
+    expect((err as TaskCrashedError).message).toMatch(/process\.abort\(\)/);
+    expect(runsIn(log)).toHaveLength(1);
+    expect(ar.metadata[0]!.attempts).toBe(1);
+    for (const pid of ctx.cluster.enginePids) expect(pidAlive(pid)).toBe(true);
+    expect(rc.ids).toEqual(ids);
+    expect(await rc.view().apply(() => engine.id)).toEqual(ids);
   });
 
   it("with retries: 1 it runs once more, on another engine, then fails with TaskCrashedError", async () => {

@@ -9,6 +9,7 @@ export class FakeExecutor implements ExecutorPort {
   readonly knownFns = new Set<string>();
   outOfMemory = false;
   exitedBy: number | undefined;
+  exitCall: string | undefined;
   readonly posted: ToExecutor[] = [];
   /** What its start table holds: tasks running now, as `[id, started]`. */
   table: Array<[number, number]> = [];

@@ -159,11 +159,16 @@ let flushScheduled = false;
 // with TaskCrashedError, and runs again elsewhere those that merely shared the thread), and send what
 // finished meanwhile first, so no result is lost with the thread.
 const exitThread = process.exit.bind(process);
-process.exit = ((code?: number | string | null) => {
+function endThread(call: string, code: number | string | null | undefined): never {
   flush();
-  port.postMessage({ type: "exiting", task: taskStore.getStore()?.id } satisfies FromExecutor);
+  port!.postMessage({ type: "exiting", task: taskStore.getStore()?.id, call } satisfies FromExecutor);
   return exitThread(code);
-}) as typeof process.exit;
+}
+process.exit = ((code?: number | string | null) =>
+  endThread(`process.exit(${code ?? ""})`, code)) as typeof process.exit;
+// `process.abort()` would take the whole engine process down (and every engine after it, the task
+// being re-run on each): it ends only this thread, as a crash of the task (code 134, as SIGABRT).
+process.abort = (() => endThread("process.abort()", 134)) as typeof process.abort;
 
 port.on("message", (msg: ToExecutor) => {
   switch (msg.type) {

@@ -10,8 +10,9 @@ export interface ExecutorPort {
   readonly knownFns: Set<string>;
   /** The executor ran out of memory (its `resourceLimits`, or the default heap limit). */
   readonly outOfMemory: boolean;
-  /** The task that called `process.exit` (the executor says so just before it exits). */
+  /** The task that called `process.exit` or `process.abort`, and the call (the executor says so just before it exits). */
   readonly exitedBy: number | undefined;
+  readonly exitCall: string | undefined;
   whenReady(): Promise<void>;
   post(msg: ToExecutor): void;
   /** Posts tasks in one message. */
@@ -34,6 +35,7 @@ export class ExecutorHost implements ExecutorPort {
   /** The executor ran out of memory (its `resourceLimits`, or the default heap limit). */
   outOfMemory = false;
   exitedBy: number | undefined;
+  exitCall: string | undefined;
   private readonly startTable: StartTable;
 
   constructor(
@@ -60,7 +62,7 @@ export class ExecutorHost implements ExecutorPort {
     });
     this.worker.on("message", (m: FromExecutor) => {
       // Posted before the thread exits, so it arrives before the exit event (Node drains the port first).
-      if (m.type === "exiting") this.exitedBy = m.task;
+      if (m.type === "exiting") [this.exitedBy, this.exitCall] = [m.task, m.call];
       else if (m.type !== "ready") this.onMessage(m);
     });
     this.worker.on("error", (err: Error & { code?: string }) => {

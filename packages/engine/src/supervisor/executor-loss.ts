@@ -9,8 +9,10 @@ export interface ExitCause {
   code: number;
   /** It ran out of heap (its `resourceLimits`, or V8's default). */
   outOfMemory: boolean;
-  /** The task that called `process.exit`, when the executor could tell (it says so before exiting). */
+  /** The task that called `process.exit` or `process.abort`, when the executor could tell (it says so before exiting). */
   exitedBy?: number | undefined;
+  /** What it called: `process.exit(1)`, `process.abort()`. */
+  call?: string | undefined;
 }
 
 /** Why the executor went, for the log and the clients' `engine_reset` notice. */
@@ -18,7 +20,7 @@ export function exitReason(cause: ExitCause): string {
   const why = cause.outOfMemory
     ? " (out of memory)"
     : cause.exitedBy !== undefined
-      ? ` (task ${cause.exitedBy} called process.exit)`
+      ? ` (task ${cause.exitedBy} called ${cause.call ?? "process.exit"})`
       : "";
   return `the executor thread exited with code ${cause.code}${why}`;
 }
@@ -48,7 +50,7 @@ export function exitError(
     code: "ERR_PTC_TASK_CRASHED",
     message:
       cause.exitedBy === task
-        ? `The task called process.exit(${cause.code}), which ends engine ${engine}'s executor. ${FRESH}`
+        ? `The task called ${cause.call ?? `process.exit(${cause.code})`}, which ends engine ${engine}'s executor. ${FRESH}`
         : `Engine ${engine}'s executor thread exited (code ${cause.code}) while running this task (did it call process.exit?). ${FRESH}`,
   };
 }

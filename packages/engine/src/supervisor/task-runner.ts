@@ -223,7 +223,7 @@ export class TaskRunner {
       },
       (code) => {
         if (host !== this.executor || this.closed || this.resetting) return;
-        const cause = { code, outOfMemory: host.outOfMemory, exitedBy: host.exitedBy };
+        const cause = { code, outOfMemory: host.outOfMemory, exitedBy: host.exitedBy, call: host.exitCall };
         this.opts.logger.error(cause, "executor thread exited; starting a new one");
         const engine = this.init?.engineId ?? "?";
         void this.reset(exitReason(cause), (id) => exitError(engine, id, cause, this.opts.maxMemoryMb));
