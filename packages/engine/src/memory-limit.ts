@@ -2,8 +2,8 @@ import { availableParallelism, totalmem } from "node:os";
 
 /** Share of a machine's memory its engines may use together when no `--max-memory` is given. */
 export const DEFAULT_MEMORY_SHARE = 0.75;
-/** The smallest default limit (MB): below it an executor cannot load much. */
-const FLOOR_MB = 64;
+/** The smallest default limit (MB): below it an executor has little room beyond its own code (tsx, compiled functions). */
+const FLOOR_MB = 128;
 
 /** Memory of this machine (bytes), or of its container when a cgroup limits it. */
 export function machineMemory(): number {

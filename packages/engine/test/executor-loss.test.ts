@@ -51,10 +51,10 @@ describe("the memory watch", () => {
     watch.stop();
   });
 
-  it("defaults to 3/4 of the machine's memory shared among its engines, never below 64 MB", () => {
+  it("defaults to 3/4 of the machine's memory shared among its engines, never below 128 MB", () => {
     expect(defaultMaxMemoryMb(4, 16_384 * MB)).toBe(3_072);
     expect(defaultMaxMemoryMb(1, 16_384 * MB)).toBe(12_288);
-    expect(defaultMaxMemoryMb(64, 1_024 * MB)).toBe(64);
+    expect(defaultMaxMemoryMb(64, 1_024 * MB)).toBe(128);
   });
 });
 
