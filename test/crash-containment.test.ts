@@ -1,7 +1,7 @@
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { ResourceLimitError, TaskCrashedError, type Client } from "@ptcluster/client";
+import { EngineLostError, ResourceLimitError, TaskCrashedError, type Client } from "@ptcluster/client";
 import { defaultMaxMemoryMb } from "@ptcluster/engine";
 import { pidAlive } from "@ptcluster/protocol";
 import { tempClusterDir, useCluster } from "./helpers/cluster.js";
@@ -107,8 +107,14 @@ describe("crashes stay in their task", () => {
 });
 
 // Off-heap memory (Buffers) is bounded like the heap: the supervisor replaces an executor over the limit.
+// (Its engine runs two tasks at once, for the last test.)
 describe("memory is bounded off the heap", () => {
-  const ctx = useCluster({ n: 1, dir: tmp.dir, profile: "memory", extra: ["--max-memory", "200"] });
+  const ctx = useCluster({
+    n: 1,
+    dir: tmp.dir,
+    profile: "memory",
+    extra: ["--max-memory", "200", "--concurrency", "2"],
+  });
 
   /**
    * Fills Buffers, kept alive, 16 MB at a time. Bounded: it stops at 1.5 GB and returns, so a
@@ -145,5 +151,23 @@ describe("memory is bounded off the heap", () => {
     expect(await failure(() => ar)).toBeInstanceOf(ResourceLimitError);
     expect(ar.metadata[0]!.attempts).toBe(1);
     expect(await rc.loadBalancedView().apply(() => 42)).toBe(42);
+  });
+
+  it("of two tasks sharing an executor, the one that calls process.exit crashed; the other fails as collateral (EngineLostError)", async () => {
+    const { rc } = ctx;
+    const marker = join(scratchDir(ctx.dir, "pair-"), "started");
+    const bystander = rc.engine(0).apply(async (file: string) => {
+      require("node:fs").writeFileSync(file, "");
+      await new Promise((r) => setTimeout(r, 30_000));
+      return "finished";
+    }, marker);
+    await waitFor(() => existsSync(marker), { what: "the bystander task to start" });
+    const crash = await failure(() => rc.engine(0).apply(() => process.exit(3)));
+    expect(crash).toBeInstanceOf(TaskCrashedError);
+    expect((crash as Error).message).toMatch(/process\.exit\(3\)/);
+    const other = await failure(() => bystander);
+    expect(other).toBeInstanceOf(EngineLostError);
+    expect((other as Error).message).toMatch(/another task on it/);
+    expect(await rc.engine(0).apply(() => engine.id)).toBe(0);
   });
 });
