@@ -6,6 +6,7 @@ import {
   CompositeError,
   ConnectionFileError,
   EngineLostError,
+  TaskCrashedError,
   InvalidOptionError,
   NoClusterError,
   PtclusterError,
@@ -317,7 +318,7 @@ describe("errors: classes with stable codes and actionable messages", () => {
     expect(await ctx.rc.engine(0).apply(() => engine.id)).toBe(0);
   });
 
-  it("a task that calls process.exit → EngineLostError quickly; the engine survives with a fresh executor and an empty namespace", async () => {
+  it("a task that calls process.exit → TaskCrashedError quickly; the engine survives with a fresh executor and an empty namespace", async () => {
     const victim = ids[0]!;
     await ctx.rc.engine(victim).push({ before: 1 });
     const resets: Array<{ id: number; reason: string }> = [];
@@ -329,11 +330,11 @@ describe("errors: classes with stable codes and actionable messages", () => {
       }),
     );
     const elapsed = Date.now() - t0;
-    expect(err).toBeInstanceOf(EngineLostError);
-    const e = err as EngineLostError;
-    expect(e.code).toBe("ERR_PTC_ENGINE_LOST");
+    expect(err).toBeInstanceOf(TaskCrashedError);
+    const e = err as TaskCrashedError;
+    expect(e.code).toBe("ERR_PTC_TASK_CRASHED");
     expect(e.engineId).toBe(victim);
-    expect(e.message).toContain(`Engine ${victim}`);
+    expect(e.message).toContain(`engine ${victim}`);
     expect(e.message).toMatch(/process\.exit/);
     expect(elapsed).toBeLessThan(3_000);
     await waitFor(() => resets.some((r) => r.id === victim), { what: `an engine_reset notice for engine ${victim}` });

@@ -49,6 +49,7 @@ export {
   MissingPeerError,
   DependencyError,
   ResourceLimitError,
+  TaskCrashedError,
   MessageTooLargeError,
   UnknownTaskError,
   type EngineInfo,

@@ -10,6 +10,7 @@ import {
 } from "@ptcluster/protocol";
 import { Engine } from "./supervisor/engine.js";
 import { mpiFromEnv } from "./shared/mpi.js";
+import { defaultMaxMemoryMb } from "./memory-limit.js";
 
 export interface RunEngineOptions {
   /**
@@ -34,7 +35,7 @@ export interface RunEngineOptions {
   /** Stop when standard input ends: the launcher's connection (ssh) is the engine's lifeline. */
   exitOnStdinClose?: boolean | undefined;
   orphanTimeout?: number | undefined;
-  /** Heap limit of the executor thread (MB). */
+  /** Memory limit of the executor thread, heap and off-heap (MB; default `defaultMaxMemoryMb()`). */
   maxMemory?: number | undefined;
   /** Directory for this engine's pino log (default: stderr). */
   logDir?: string | undefined;
@@ -99,7 +100,8 @@ export async function runEngine(o: RunEngineOptions): Promise<number> {
     concurrency,
     logger,
     ...(o.orphanTimeout !== undefined ? { orphanTimeoutMs: o.orphanTimeout } : {}),
-    ...(o.maxMemory !== undefined ? { maxMemoryMb: o.maxMemory } : {}),
+    // Memory is bounded whether or not the launcher said how much (off-heap included: `MemoryWatch`).
+    maxMemoryMb: o.maxMemory ?? defaultMaxMemoryMb(),
     ...(maxMessageBytes !== undefined ? { maxMessageBytes } : {}),
     ...(curve ? { curve } : {}),
     ...(requestedId !== undefined ? { requestedId } : {}),

@@ -6,7 +6,7 @@ import { ResultDelivery } from "../src/results/delivery.js";
 import { ResultStore } from "../src/results/result-store.js";
 import { Scheduler } from "../src/schedulers/scheduler.js";
 import { FunctionShipping } from "../src/tasks/function-shipping.js";
-import { TaskCoordinator } from "../src/tasks/task-coordinator.js";
+import { TaskCoordinator, outcomeOf } from "../src/tasks/task-coordinator.js";
 import { TaskTable } from "../src/tasks/task-table.js";
 
 const turn = () => new Promise((r) => setImmediate(r));
@@ -136,5 +136,26 @@ describe("the task coordinator carries out the scheduler's decisions", () => {
     ]);
     expect(c.tasks.size).toBe(0);
     expect(e1.inflight.size).toBe(0);
+  });
+});
+
+describe("how a failed result counts for retries (outcomeOf)", () => {
+  const r = { id: 1, engine: 0, started: 0, completed: 0, ok: false };
+  const of = (code: string) => outcomeOf({ ...r, sysError: { code, message: "" } });
+
+  it("a task that ended its own executor, or went over its memory limit, failed like its own error: retried only if it asks", () => {
+    expect(of("ERR_PTC_TASK_CRASHED")).toBe("error");
+    expect(of("ERR_PTC_OUT_OF_MEMORY")).toBe("error");
+    expect(outcomeOf(r)).toBe("error");
+  });
+
+  it("a task that went down with an executor another task cost, or with its engine, is lost: it may run elsewhere", () => {
+    expect(of("ERR_PTC_EXECUTOR_RESET")).toBe("lost");
+    expect(of("ERR_PTC_ENGINE_LOST")).toBe("lost");
+  });
+
+  it("timeouts and cancellations are final", () => {
+    expect(of("ERR_PTC_TASK_TIMEOUT")).toBe("system");
+    expect(of("ERR_PTC_TASK_CANCELLED")).toBe("system");
   });
 });

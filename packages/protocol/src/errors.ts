@@ -305,6 +305,23 @@ export class ResourceLimitError extends PtclusterError {
   }
 }
 
+/**
+ * A task ended its own executor (`process.exit` in its code, or a crash of the executor thread
+ * while it ran). The engine replaced the executor (its namespace is empty again) and lives on;
+ * the task is not run again unless its `retries` ask.
+ */
+export class TaskCrashedError extends PtclusterError {
+  readonly engineId: number;
+  constructor(engineId: number, message?: string) {
+    super(
+      "ERR_PTC_TASK_CRASHED",
+      message ??
+        `The task ended engine ${engineId}'s executor (did it call process.exit?). The engine started a fresh executor; its namespace is empty.`,
+    );
+    this.engineId = engineId;
+  }
+}
+
 /** A task's `after` or `follow` dependency failed, or its `follow` dependencies ran on different engines. */
 export class DependencyError extends PtclusterError {
   constructor(message: string, options?: { cause?: unknown }) {

@@ -11,6 +11,7 @@ import {
   type ProfilePaths,
   type StartValues,
 } from "@ptcluster/protocol";
+import { defaultMaxMemoryMb } from "@ptcluster/engine";
 import { createLauncher, type LaunchContext, type LauncherSettings } from "../launchers/index.js";
 import { SshLauncher } from "../launchers/ssh.js";
 import { checkExposure } from "../util/exposure.js";
@@ -91,5 +92,7 @@ export function prepareStart(v: StartValues): { values: ReadyValues; paths: Prof
   ensureProfileDirs(paths);
   // Once per start: the daemon `start` spawns (--ipc-ready) comes here too, after its log exists.
   if (!v.ipcReady) tidyLogs(paths);
-  return { values: { ...v, n, deadline }, paths };
+  // Local engines share the machine's memory: each gets its part unless --max-memory says otherwise.
+  const maxMemory = v.maxMemory ?? (v.engines === "local" ? defaultMaxMemoryMb(n) : undefined);
+  return { values: { ...v, n, deadline, maxMemory }, paths };
 }

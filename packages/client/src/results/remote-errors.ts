@@ -5,6 +5,7 @@ import {
   ResourceLimitError,
   SerializationError,
   TaskCancelledError,
+  TaskCrashedError,
   UnknownTaskError,
   TaskTimeoutError,
   UndefinedNameError,
@@ -39,6 +40,8 @@ export function failureToError(result: TaskResult, part: Part, ctx: FailureConte
         return new TaskCancelledError(message);
       case "ERR_PTC_UNKNOWN_TASK":
         return new UnknownTaskError(message);
+      case "ERR_PTC_TASK_CRASHED":
+        return new TaskCrashedError(result.engine, message);
       case "ERR_PTC_OUT_OF_MEMORY":
         return new ResourceLimitError(result.engine, message);
       default:

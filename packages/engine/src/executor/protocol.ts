@@ -33,7 +33,14 @@ export interface ExecutorReport {
 }
 
 /** Executor thread → supervisor. */
-export type FromExecutor = { type: "ready" } | ExecutorReport;
+export type FromExecutor =
+  | { type: "ready" }
+  | ExecutorReport
+  /**
+   * `call` (`process.exit(1)`, `process.abort()`) is ending the thread, called by `task` when the
+   * executor can tell (in a task's async context).
+   */
+  | { type: "exiting"; task: number | undefined; call: string };
 
 /** What the supervisor gives the executor thread at start. */
 export interface ExecutorData {

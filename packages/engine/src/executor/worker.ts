@@ -155,6 +155,21 @@ const outbox: {
 };
 let flushScheduled = false;
 
+// `process.exit` in a task ends this thread. Say which task called it (the supervisor fails that one
+// with TaskCrashedError, and runs again elsewhere those that merely shared the thread), and send what
+// finished meanwhile first, so no result is lost with the thread.
+const exitThread = process.exit.bind(process);
+function endThread(call: string, code: number | string | null | undefined): never {
+  flush();
+  port!.postMessage({ type: "exiting", task: taskStore.getStore()?.id, call } satisfies FromExecutor);
+  return exitThread(code);
+}
+process.exit = ((code?: number | string | null) =>
+  endThread(`process.exit(${code ?? ""})`, code)) as typeof process.exit;
+// `process.abort()` would take the whole engine process down (and every engine after it, the task
+// being re-run on each): it ends only this thread, as a crash of the task (code 134, as SIGABRT).
+process.abort = (() => endThread("process.abort()", 134)) as typeof process.abort;
+
 port.on("message", (msg: ToExecutor) => {
   switch (msg.type) {
     case "init":

@@ -43,7 +43,7 @@ export interface EngineOptions {
   orphanTimeoutMs?: number;
   /** How long a timed-out or cancelled task may take to stop before its executor is replaced (ms, default 1000). */
   graceMs?: number;
-  /** Heap limit of the executor thread in MB (default: Node's). */
+  /** Memory limit of the executor thread in MB, heap and off-heap (default: unbounded; `runEngine` always sets one). */
   maxMemoryMb?: number;
   /** Largest message the controller accepts (bytes, default 1 GiB): larger results fail instead. */
   maxMessageBytes?: number;

@@ -10,6 +10,9 @@ export interface ExecutorPort {
   readonly knownFns: Set<string>;
   /** The executor ran out of memory (its `resourceLimits`, or the default heap limit). */
   readonly outOfMemory: boolean;
+  /** The task that called `process.exit` or `process.abort`, and the call (the executor says so just before it exits). */
+  readonly exitedBy: number | undefined;
+  readonly exitCall: string | undefined;
   whenReady(): Promise<void>;
   post(msg: ToExecutor): void;
   /** Posts tasks in one message. */
@@ -31,6 +34,8 @@ export class ExecutorHost implements ExecutorPort {
 
   /** The executor ran out of memory (its `resourceLimits`, or the default heap limit). */
   outOfMemory = false;
+  exitedBy: number | undefined;
+  exitCall: string | undefined;
   private readonly startTable: StartTable;
 
   constructor(
@@ -56,7 +61,9 @@ export class ExecutorHost implements ExecutorPort {
       this.worker.once("error", reject);
     });
     this.worker.on("message", (m: FromExecutor) => {
-      if (m.type !== "ready") this.onMessage(m);
+      // Posted before the thread exits, so it arrives before the exit event (Node drains the port first).
+      if (m.type === "exiting") [this.exitedBy, this.exitCall] = [m.task, m.call];
+      else if (m.type !== "ready") this.onMessage(m);
     });
     this.worker.on("error", (err: Error & { code?: string }) => {
       if (err.code === "ERR_WORKER_OUT_OF_MEMORY") this.outOfMemory = true;

@@ -2,14 +2,18 @@ import { Deque, type EngineTask, type Logger, type Part, type TaskResult } from 
 import { ExecutorHost, type ExecutorPort, type NewExecutor } from "./executor-host.js";
 import { CANCELLED, CLIENT_GONE, timedOut, verdictError, type TaskEntry, type Verdict } from "./task-state.js";
 import { FunctionSources } from "./function-sources.js";
-import { exitError, REPLACED, type LossError } from "./executor-loss.js";
+import { EMPTY_PART, exitError, exitReason, failedResult, memoryError, REPLACED } from "./executor-loss.js";
+import type { LossError } from "./executor-loss.js";
+import { MemoryWatch } from "./memory-watch.js";
 import { unpackFrames } from "../shared/transfer.js";
 import type { ExecutorReport, FromExecutor } from "../executor/protocol.js";
 
 export interface TaskRunnerOptions {
   concurrency: number;
-  /** Heap limit of the executor thread (MB); a task that exceeds it fails, and the engine lives on. */
+  /** Memory limit of the executor (MB), heap and off-heap (`MemoryWatch`): a task over it fails, the engine lives on. */
   maxMemoryMb?: number | undefined;
+  /** How the memory watch reads the process's resident memory (tests pass their own). */
+  rss?: () => number;
   /** Largest result the cluster accepts (bytes). */
   maxResultBytes: number;
   /** How long a timed-out or cancelled task may take to stop on its own before the executor is replaced (ms). */
@@ -26,7 +30,6 @@ export interface TaskRunnerOptions {
   newExecutor?: NewExecutor;
 }
 
-const EMPTY: Part = { body: Buffer.alloc(0), frames: [] };
 /**
  * Tasks posted to the executor beyond its free slots while tasks are quick, so it never waits a
  * thread hop for its next task, and its results leave in batches (measured on 5,000 noop tasks:
@@ -57,6 +60,7 @@ export class TaskRunner {
   private resetting = false;
   private closed = false;
   private avgMs: number | undefined;
+  private readonly memory: MemoryWatch | undefined;
   done = 0;
 
   constructor(private readonly opts: TaskRunnerOptions) {
@@ -64,11 +68,23 @@ export class TaskRunner {
       opts.newExecutor ??
       ((onMessage, onExit) =>
         new ExecutorHost(opts.concurrency, opts.maxMemoryMb, opts.maxResultBytes, onMessage, onExit));
+    const limitMb = opts.maxMemoryMb;
+    // Created before the first executor starts: it measures the supervisor alone.
+    if (limitMb !== undefined)
+      this.memory = new MemoryWatch({ limitMb, rss: opts.rss, onOver: (mb) => this.overMemory(mb, limitMb) });
     this.executor = this.startExecutor();
   }
 
-  whenReady(): Promise<void> {
-    return this.executor.whenReady();
+  private overMemory(usedMb: number, limitMb: number): void {
+    this.opts.logger.error({ usedMb, limitMb }, "executor over its memory limit; starting a new one");
+    const error = memoryError(this.init?.engineId ?? "?", usedMb, limitMb);
+    void this.reset(`the executor used ${usedMb} MB, over its limit of ${limitMb} MB`, () => error);
+  }
+
+  /** Resolves once the first executor is ready (the engine waits for it); its memory is watched from then on. */
+  async whenReady(): Promise<void> {
+    await this.executor.whenReady();
+    this.memory?.executorReady();
   }
 
   /** Tells the executor (and every later one) who it is. */
@@ -207,12 +223,10 @@ export class TaskRunner {
       },
       (code) => {
         if (host !== this.executor || this.closed || this.resetting) return;
-        this.opts.logger.error({ code, outOfMemory: host.outOfMemory }, "executor thread exited; starting a new one");
-        const error = exitError(this.init?.engineId ?? "?", code, host.outOfMemory, this.opts.maxMemoryMb);
-        void this.reset(
-          `the executor thread exited with code ${code}${host.outOfMemory ? " (out of memory)" : ""}`,
-          error,
-        );
+        const cause = { code, outOfMemory: host.outOfMemory, exitedBy: host.exitedBy, call: host.exitCall };
+        this.opts.logger.error(cause, "executor thread exited; starting a new one");
+        const engine = this.init?.engineId ?? "?";
+        void this.reset(exitReason(cause), (id) => exitError(engine, id, cause, this.opts.maxMemoryMb));
       },
     );
     if (this.init) host.post({ type: "init", ...this.init });
@@ -332,27 +346,18 @@ export class TaskRunner {
   }
 
   private report(id: number, started: number, sysError: { code: string; message: string }, from?: TaskResult): void {
-    const result: TaskResult = {
-      id,
-      ok: false,
-      engine: this.init?.engineId ?? -1,
-      started,
-      completed: Date.now(),
-      sysError,
-    };
-    if (from?.stdout) result.stdout = from.stdout;
-    if (from?.stderr) result.stderr = from.stderr;
-    this.opts.onResult(result, EMPTY);
+    this.opts.onResult(failedResult(id, this.init?.engineId ?? -1, started, sysError, from), EMPTY_PART);
   }
 
   /**
    * Replaces the executor. Tasks being stopped report their verdict; tasks it had not started go
-   * back to the front of the queue; tasks running (possible with concurrency above 1) fail with
-   * `fallback`, or an executor-reset error.
+   * back to the front of the queue; tasks running fail with `lost(id)` (why the executor went), or
+   * an executor-reset error.
    */
-  private async reset(reason: string, fallback?: LossError): Promise<void> {
+  private async reset(reason: string, lost?: (id: number) => LossError): Promise<void> {
     if (this.resetting || this.closed) return;
     this.resetting = true;
+    this.memory?.stop();
     const old = this.executor;
     // Tasks whose start report the old executor still held count as started: never run twice.
     this.reconcile();
@@ -365,9 +370,7 @@ export class TaskRunner {
       if (s.kind === "stopping")
         this.report(e.task.id, s.started ?? Date.now(), verdictError(s.verdict, s.started !== undefined));
       else if (s.kind === "posted" || s.kind === "releasing") requeue.push(e);
-      else {
-        this.report(e.task.id, s.started, fallback ?? REPLACED);
-      }
+      else this.report(e.task.id, s.started, lost?.(e.task.id) ?? REPLACED);
     }
     for (let i = requeue.length - 1; i >= 0; i--) {
       const e = requeue[i] as TaskEntry;
@@ -380,6 +383,7 @@ export class TaskRunner {
     this.opts.onReset(reason);
     try {
       await this.executor.whenReady();
+      this.memory?.executorReady();
     } finally {
       this.resetting = false;
     }
@@ -388,6 +392,7 @@ export class TaskRunner {
 
   async terminate(): Promise<void> {
     this.closed = true;
+    this.memory?.stop();
     for (const e of [...this.tasks.values()]) this.finish(e);
     await this.executor.terminate();
   }

@@ -89,8 +89,11 @@ export const CLUSTER_OPTIONS = {
     example: 512,
     commands: ["start", "engine"],
     api: true,
-    describe: "heap limit of each engine's executor in MB: a task that exceeds it fails, the engine lives on",
-    describeFor: { engine: "heap limit of the executor in MB" },
+    describe:
+      "memory limit of each engine's executor in MB, heap and off-heap (Buffers): a task over it fails with ResourceLimitError, the engine lives on (default: 3/4 of the machine's memory shared among the -n local engines; per core for other launchers)",
+    describeFor: {
+      engine: "memory limit of the executor in MB, heap and off-heap (default: 3/4 of the machine's memory per core)",
+    },
   },
 
   // Where engines start.
