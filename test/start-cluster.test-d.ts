@@ -15,6 +15,7 @@ describe("StartClusterOptions", () => {
       force?: boolean;
       maxMemory?: number;
       maxMessageMb?: number;
+      maxSharedMb?: number;
     }>();
     void startCluster({ n: 2, concurrency: 4, scheme: "lru" });
     // @ts-expect-error a flag of the command line only

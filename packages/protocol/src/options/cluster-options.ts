@@ -184,7 +184,8 @@ export const CLUSTER_OPTIONS = {
     default: 1024,
     commands: START_AND_HUB,
     api: true,
-    describe: "most memory shared state (rc.shared) may hold on the controller, in MiB; past it a store fails with SharedLimitError",
+    describe:
+      "most memory shared state (rc.shared) may hold on the controller, in MiB; past it a store fails with SharedLimitError",
   },
   clientTimeout: {
     kind: "number",
