@@ -16,6 +16,7 @@ describe("StartClusterOptions", () => {
       maxMemory?: number;
       maxMessageMb?: number;
       detached?: boolean;
+      maxSharedMb?: number;
     }>();
     void startCluster({ n: 2, concurrency: 4, scheme: "lru" });
     // @ts-expect-error a flag of the command line only

@@ -11,6 +11,7 @@ import {
   type EngineInfo,
   type LinkReport,
   type Logger,
+  type SharedNamespace,
 } from "@ptcluster/protocol";
 import { DirectView } from "./views/direct-view.js";
 import { EngineView } from "./views/engine-view.js";
@@ -157,6 +158,15 @@ export class Client extends EventEmitter<ClientEvents> {
     } finally {
       clearTimeout(timer);
     }
+  }
+
+  /**
+   * Named objects held by the controller, shared by every client and engine of the cluster (in
+   * shipped code: `engine.shared`): `dict`, `queue`, `counter`, `array`, `lock`, `semaphore`,
+   * `event`, `barrier`. See docs/shared-state.md.
+   */
+  get shared(): SharedNamespace {
+    return this.#session.shared;
   }
 
   /** Per-engine counts of queued, running and completed tasks, and load-balanced tasks not yet placed. */

@@ -1,3 +1,5 @@
+import type { SharedNamespace } from "@ptcluster/protocol";
+
 /** What shipped code sees as the global `engine` while it runs on an engine. */
 export interface EngineGlobal {
   /** This engine's id (as in `rc.ids`). */
@@ -11,6 +13,8 @@ export interface EngineGlobal {
   readonly mpi: { readonly rank: number; readonly size: number } | undefined;
   /** Cancellation signal of the task running now (per task, even with concurrency above 1). */
   readonly signal: AbortSignal | undefined;
+  /** Named objects held by the controller, the same as the client's `rc.shared`. */
+  readonly shared: SharedNamespace;
 }
 
 declare global {

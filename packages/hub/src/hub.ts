@@ -31,7 +31,8 @@ import { Scheduler } from "./schedulers/scheduler.js";
 import { FunctionShipping } from "./tasks/function-shipping.js";
 import { TaskCoordinator } from "./tasks/task-coordinator.js";
 import { TaskTable } from "./tasks/task-table.js";
-import type { HubOptions } from "./options.js";
+import { DEFAULT_MAX_SHARED_BYTES, type HubOptions } from "./options.js";
+import { SharedState } from "./shared-state/service.js";
 
 export type HubState = "starting" | "running" | "stopping" | "stopped";
 
@@ -70,6 +71,7 @@ export class Hub extends EventEmitter<HubEvents> {
   private readonly registration: EngineRegistration;
   private readonly liveness: LivenessMonitor;
   private readonly requests: RequestDeps;
+  private readonly shared: SharedState;
   private engineCh!: Channel<EngineToHub, HubToEngine>;
   private clientCh!: Channel<ClientToHub, HubToClient>;
   private notifyCh!: Channel<never, Notification>;
@@ -131,6 +133,11 @@ export class Hub extends EventEmitter<HubEvents> {
         clientGone: (key, reason) => this.clientGone(key, reason),
       },
     );
+    this.shared = new SharedState(opts.maxSharedBytes ?? DEFAULT_MAX_SHARED_BYTES, {
+      reply: (kind, msg, parts, to) =>
+        void (kind === "client" ? this.clientCh.send(msg, parts, to) : this.engineCh.send(msg, parts, to)),
+      log,
+    });
     this.requests = {
       toClient: (msg, to) => void this.clientCh.send(msg, undefined, to),
       status: () => statusReport(this.statusSources()),
@@ -222,8 +229,13 @@ export class Hub extends EventEmitter<HubEvents> {
       case "released":
         if (entry) this.coordinator.released(entry, header.ids);
         break;
+      case "shared":
+      case "shared_withdraw":
+        if (entry) this.shared.fromEngine(entry.info.id, from, header, parts);
+        break;
       case "executor_reset":
         if (entry) {
+          if (header.gen !== undefined) this.shared.executorGone(entry.info.id, header.gen);
           entry.knownFns.clear();
           this.notifyCh.send({ type: "engine_reset", id: entry.info.id, reason: header.reason });
         }
@@ -248,6 +260,7 @@ export class Hub extends EventEmitter<HubEvents> {
     // Stopping, the engines' `engine_shutdown` still has to reach them.
     if (this.state === "running") this.engineCh.forget(entry.routingId);
     this.coordinator.engineDown(entry);
+    this.shared.engineGone(id);
     this.notifyCh.send({ type: "engine_down", id, reason });
     this.emit("engine_down", { id, reason });
   }
@@ -289,6 +302,11 @@ export class Hub extends EventEmitter<HubEvents> {
         break;
       case "ping":
         break;
+      case "shared":
+      case "shared_withdraw":
+        if (!client) return;
+        this.shared.fromClient(key, from, header, parts);
+        break;
       case "adopt":
         if (!client) return;
         this.delivery.adopt(client, header.items);
@@ -309,6 +327,7 @@ export class Hub extends EventEmitter<HubEvents> {
     const ids = this.tasks.allOf(key);
     if (ids.length) this.log.info({ tasks: ids.length, reason }, "client gone; cancelling its queued tasks");
     this.coordinator.cancel(ids, true);
+    this.shared.clientGone(key);
     if (client) this.shipping.releaseClient(client);
   }
 
@@ -326,6 +345,7 @@ export class Hub extends EventEmitter<HubEvents> {
       clients: () => this.clients.size,
       clientCh: this.clientCh,
       engineCh: this.engineCh,
+      shared: this.shared.store,
     };
   }
 

@@ -37,8 +37,13 @@ export interface HubOptions {
    * Starts more engines on request (`ptcluster engines`), resolving once they registered. Given
    * by `ptcluster start`, which owns the launchers; a bare `ptcluster hub` has none.
    */
+  /** Most bytes shared state may hold (`--max-shared-mb`; default {@link DEFAULT_MAX_SHARED_BYTES}). */
+  maxSharedBytes?: number;
   launch?: (req: { n: number; launcher: string; options: Record<string, unknown> }) => Promise<unknown>;
   logger: Logger;
   /** The file `logger` writes to, for `ptcluster status` to point at. */
   logFile?: string;
 }
+
+/** Shared state the controller holds by default, at most: 1 GiB (`--max-shared-mb`). */
+export const DEFAULT_MAX_SHARED_BYTES = 1 << 30;

@@ -6,6 +6,7 @@
  * binary frames (`pf[i]` of them). User data lives only in parts, so the controller routes by the
  * header alone and forwards parts without decoding them.
  */
+import type { SharedCallMsg, SharedReplyMsg, SharedWithdrawMsg } from "./shared-state/messages.js";
 
 /** What an engine tells the world about itself. */
 export interface EngineInfo {
@@ -312,6 +313,8 @@ export interface ReleasedMsg {
 export interface ExecutorResetMsg {
   type: "executor_reset";
   reason: string;
+  /** The executor generation that ended: its shared-state holds are freed. */
+  gen?: number;
 }
 
 // ---- hub → engine -------------------------------------------------------------------------
@@ -355,11 +358,19 @@ export interface ForgetFnsMsg {
   fns: string[];
 }
 
-export type ClientToHub = ConnectMsg | SubmitMsg | RequestMsg | ByeMsg | CancelMsg | PingMsg | AdoptMsg;
-export type HubToClient = ConnectReplyMsg | ResultsMsg | ReplyMsg;
+export type ClientToHub =
+  ConnectMsg | SubmitMsg | RequestMsg | ByeMsg | CancelMsg | PingMsg | AdoptMsg | SharedCallMsg | SharedWithdrawMsg;
+export type HubToClient = ConnectReplyMsg | ResultsMsg | ReplyMsg | SharedReplyMsg;
 export type Notification = EngineUpMsg | EngineDownMsg | TickMsg | ShutdownNoticeMsg | EngineResetMsg;
 export type EngineToHub =
-  RegisterMsg | EngineResultsMsg | HeartbeatMsg | UnregisterMsg | ReleasedMsg | ExecutorResetMsg;
+  | RegisterMsg
+  | EngineResultsMsg
+  | HeartbeatMsg
+  | UnregisterMsg
+  | ReleasedMsg
+  | ExecutorResetMsg
+  | SharedCallMsg
+  | SharedWithdrawMsg;
 export type HubToEngine =
   | RegisterReplyMsg
   | TasksMsg
@@ -368,7 +379,8 @@ export type HubToEngine =
   | EngineCancelMsg
   | ReleaseMsg
   | ReregisterMsg
-  | ForgetFnsMsg;
+  | ForgetFnsMsg
+  | SharedReplyMsg;
 
 export type Message = ClientToHub | HubToClient | Notification | EngineToHub | HubToEngine;
 

@@ -29,6 +29,7 @@ export function hubOptions(
     heartbeatMs: v.heartbeat,
     scheme: v.scheme,
     maxMessageBytes: mebibytes(v.maxMessageMb),
+    maxSharedBytes: mebibytes(v.maxSharedMb),
     clientTimeoutMs: v.clientTimeout,
     resultTtlMs: v.resultTtl,
     ...own,

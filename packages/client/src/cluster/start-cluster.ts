@@ -13,7 +13,7 @@ import type { ConnectOptions } from "../options.js";
 /**
  * Options of {@link startCluster}: the options of `ptcluster start` it takes, by their camelCase
  * names (`n`, `profile`, `clusterId`, `concurrency`, `timeout` in ms, `scheme`, `restart`, `force`,
- * `maxMemory` in MB, `maxMessageMb`), from the one table of the cluster's options
+ * `maxMemory` in MB, `maxMessageMb`, `maxSharedMb`), from the one table of the cluster's options
  * (`CLUSTER_OPTIONS` in `@ptcluster/protocol`), with the same defaults and checks as the flags;
  * `ptcluster start --help` describes each. One difference: `clusterId` defaults to a new random
  * id, so a started cluster never collides with another of its profile.

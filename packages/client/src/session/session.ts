@@ -15,6 +15,8 @@ import {
   type Notification,
   type Part,
   type TaskResult,
+  PendingSharedCalls,
+  SharedNamespace,
 } from "@ptcluster/protocol";
 import { WorkMap, closeAtExit, forgetAtExit, type Closable } from "../keep-alive.js";
 import type { ClientEmitter } from "./client-events.js";
@@ -47,6 +49,18 @@ export class Session implements ViewPort {
   // Pending work, and only that, keeps the process alive: see `#updateHold`.
   readonly #sinks = new WorkMap<number, TaskSink>(() => this.#updateHold());
   readonly #requests = new Requests(() => this.#updateHold());
+  // A blocking call on shared state (a queue `get`) holds the process as a pending task does.
+  readonly #sharedCalls = new PendingSharedCalls(
+    (msg, parts) => this.#send(msg, parts.length > 0 ? [...parts] : undefined),
+    () => this.#updateHold(),
+  );
+  /** Named objects held by the controller (`rc.shared`). */
+  readonly shared = new SharedNamespace({
+    call: (...a) => {
+      this.assertOpen();
+      return this.#sharedCalls.call(...a);
+    },
+  });
   readonly #submitter: Submitter;
   #links: Links | undefined;
   #liveness: Liveness | undefined;
@@ -138,7 +152,9 @@ export class Session implements ViewPort {
    * heartbeats and acknowledgements still flow while something else keeps the process alive).
    */
   #updateHold(): void {
-    const busy = this.state === "connecting" || this.#sinks.size + this.#requests.size + this.#waiting > 0;
+    const busy =
+      this.state === "connecting" ||
+      this.#sinks.size + this.#requests.size + this.#sharedCalls.size + this.#waiting > 0;
     if (busy === this.#holding) return;
     this.#holding = busy;
     this.#links?.channel.hold(busy);
@@ -255,6 +271,9 @@ export class Session implements ViewPort {
       case "reply":
         this.#requests.settle(header.rid, header.ok, header.data, header.error);
         break;
+      case "shared_reply":
+        this.#sharedCalls.settle(header, parts);
+        break;
       case "connect_reply":
         break;
       default:
@@ -304,6 +323,7 @@ export class Session implements ViewPort {
     this.#sinks.clear();
     for (const s of sinks) s.onFailure(failure);
     this.#requests.failAll(failure);
+    this.#sharedCalls.failAll(failure);
     await Promise.all([this.#links?.channel.close(100), this.#links?.notify.close(0)]);
     await this.#links?.monitorStopped();
   }

@@ -1,4 +1,11 @@
-import type { EngineTask, TaskResult } from "@ptcluster/protocol";
+import type {
+  EngineTask,
+  Part,
+  SharedCallMsg,
+  SharedReplyMsg,
+  SharedWithdrawMsg,
+  TaskResult,
+} from "@ptcluster/protocol";
 import type { Packed } from "../shared/transfer.js";
 
 /** Supervisor → executor thread. */
@@ -16,7 +23,9 @@ export type ToExecutor =
    */
   | { type: "drop"; ids: number[]; abort?: string }
   /** Drop the sources and compiled code of these functions (no one will run them again). */
-  | { type: "forget"; fns: string[] };
+  | { type: "forget"; fns: string[] }
+  /** The controller's answer to a shared-state call of this executor. */
+  | { type: "shared_reply"; msg: SharedReplyMsg; parts: Part[] };
 
 /**
  * What the executor reports, once per turn of its event loop: starts, finished tasks and dropped
@@ -40,7 +49,10 @@ export type FromExecutor =
    * `call` (`process.exit(1)`, `process.abort()`) is ending the thread, called by `task` when the
    * executor can tell (in a task's async context).
    */
-  | { type: "exiting"; task: number | undefined; call: string };
+  | { type: "exiting"; task: number | undefined; call: string }
+
+  /** A shared-state call (`engine.shared`), for the supervisor to relay to the controller. */
+  | { type: "shared"; msg: SharedCallMsg | SharedWithdrawMsg; parts: Part[] };
 
 /** What the supervisor gives the executor thread at start. */
 export interface ExecutorData {

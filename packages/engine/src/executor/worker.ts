@@ -26,9 +26,12 @@ import type { ExecutorData, FromExecutor, ToExecutor } from "./protocol.js";
 import { packFrames, unpackFrames, type Packed } from "../shared/transfer.js";
 import { mpiFromEnv } from "../shared/mpi.js";
 import { StartTable } from "../shared/start-table.js";
+import { sharedNamespace } from "./shared-port.js";
 
 const port = parentPort;
 if (!port) throw new Error("the executor runs in a worker thread");
+
+const shared = sharedNamespace(port);
 
 /** What shipped code sees as the global `engine`. */
 const engineInfo = {
@@ -42,6 +45,8 @@ const engineInfo = {
   get signal(): AbortSignal | undefined {
     return taskStore.getStore()?.controller.signal;
   },
+  /** Named objects held by the controller, as `rc.shared` in a client. */
+  shared: shared.namespace,
 };
 
 const g = globalThis as Record<string, unknown>;
@@ -189,6 +194,9 @@ port.on("message", (msg: ToExecutor) => {
         sources.delete(fn);
         forgetFunction(fn);
       }
+      break;
+    case "shared_reply":
+      shared.settle(msg.msg, msg.parts);
       break;
     case "drop": {
       const wanted = new Set(msg.ids);

@@ -93,10 +93,11 @@ export class Engine {
         this.results.push({ result, part });
         this.scheduleFlush();
       },
-      onReset: (reason) => {
+      onReset: (reason, gen) => {
         this.log.warn({ reason }, "executor replaced; namespace reset");
-        this.channel.send({ type: "executor_reset", reason });
+        this.channel.send({ type: "executor_reset", reason, gen });
       },
+      onShared: (msg, parts, gen) => this.channel.send({ ...msg, gen }, parts),
       onReleased: (ids) => this.channel.send({ type: "released", ids }),
     });
     const socket = new zmq.Dealer({
@@ -226,6 +227,9 @@ export class Engine {
         break;
       case "forget_fns":
         this.runner.forgetFunctions(header.fns);
+        break;
+      case "shared_reply":
+        this.runner.sharedReply(header, parts);
         break;
       case "engine_shutdown":
         void this.stop(`controller asked: ${header.reason}`, 0, { controllerLeaving: true });

@@ -1,4 +1,13 @@
-import { Deque, type EngineTask, type Logger, type Part, type TaskResult } from "@ptcluster/protocol";
+import {
+  Deque,
+  type EngineTask,
+  type Logger,
+  type Part,
+  type SharedCallMsg,
+  type SharedReplyMsg,
+  type SharedWithdrawMsg,
+  type TaskResult,
+} from "@ptcluster/protocol";
 import { ExecutorHost, type ExecutorPort, type NewExecutor } from "./executor-host.js";
 import { CANCELLED, CLIENT_GONE, timedOut, verdictError, type TaskEntry, type Verdict } from "./task-state.js";
 import { FunctionSources } from "./function-sources.js";
@@ -6,6 +15,7 @@ import { EMPTY_PART, exitError, exitReason, failedResult, memoryError, REPLACED 
 import type { LossError } from "./executor-loss.js";
 import { MemoryWatch } from "./memory-watch.js";
 import { unpackFrames } from "../shared/transfer.js";
+import { asPart } from "../executor/shared-port.js";
 import type { ExecutorReport, FromExecutor } from "../executor/protocol.js";
 
 export interface TaskRunnerOptions {
@@ -20,8 +30,10 @@ export interface TaskRunnerOptions {
   graceMs: number;
   logger: Logger;
   onResult(result: TaskResult, part: Part): void;
-  /** The executor was replaced: the namespace is empty again. */
-  onReset(reason: string): void;
+  /** The executor was replaced: the namespace is empty again; `gen` is the generation that ended. */
+  onReset(reason: string, gen: number): void;
+  /** A shared-state call of the executor of generation `gen`, to relay to the controller. */
+  onShared?(msg: SharedCallMsg | SharedWithdrawMsg, parts: Part[], gen: number): void;
   /** Tasks the executor gave back unstarted, after `release` asked for more than the queue held. */
   onReleased(ids: number[]): void;
   /** Tasks posted ahead to the executor while tasks are quick (default `PREFETCH`). */
@@ -61,6 +73,8 @@ export class TaskRunner {
   private closed = false;
   private avgMs: number | undefined;
   private readonly memory: MemoryWatch | undefined;
+  /** Which executor this is (1, 2, …): shared-state holds belong to one, and end with it. */
+  private generation = 0;
   done = 0;
 
   constructor(private readonly opts: TaskRunnerOptions) {
@@ -216,7 +230,13 @@ export class TaskRunner {
     if (inExecutor.length) this.executor.post({ type: "drop", ids: inExecutor, abort: reason });
   }
 
+  /** The controller answered a shared-state call: to the executor that made it, if it is still this one. */
+  sharedReply(msg: SharedReplyMsg, parts: Part[]): void {
+    if (msg.gen === this.generation) this.executor.post({ type: "shared_reply", msg, parts });
+  }
+
   private startExecutor(): ExecutorPort {
+    this.generation++;
     const host: ExecutorPort = this.newExecutor(
       (m) => {
         if (host === this.executor) this.onExecutorMessage(m);
@@ -264,6 +284,10 @@ export class TaskRunner {
   }
 
   private onExecutorMessage(m: FromExecutor): void {
+    if (m.type === "shared") {
+      this.opts.onShared?.(m.msg, m.parts.map(asPart), this.generation);
+      return;
+    }
     if (m.type !== "report") return;
     for (const [id, at] of m.started) this.onStarted(id, at);
     this.onResults(m.results);
@@ -378,9 +402,10 @@ export class TaskRunner {
       this.tasks.set(e.task.id, e);
       this.queue.unshift(e);
     }
+    const ended = this.generation;
     this.executor = this.startExecutor();
     await old.terminate().catch(() => undefined);
-    this.opts.onReset(reason);
+    this.opts.onReset(reason, ended);
     try {
       await this.executor.whenReady();
       this.memory?.executorReady();

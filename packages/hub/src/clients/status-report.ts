@@ -3,6 +3,7 @@ import { engineActivity } from "../engines/engine-activity.js";
 import type { EngineRegistry } from "../engines/engine-registry.js";
 import type { ResultStore } from "../results/result-store.js";
 import type { TaskTable } from "../tasks/task-table.js";
+import type { SharedStore } from "../shared-state/store.js";
 
 /** What `rc.status()` and `queue_status` read from. */
 export interface StatusSources {
@@ -20,6 +21,8 @@ export interface StatusSources {
   clients(): number;
   clientCh: Channel<ClientToHub, HubToClient>;
   engineCh: Channel<EngineToHub, HubToEngine>;
+  /** Shared state: its objects are listed with their sizes. */
+  shared: SharedStore;
 }
 
 /** What `rc.status()` answers. */
@@ -62,6 +65,8 @@ export function statusReport(s: StatusSources): unknown {
       : {}),
     // Where to look when something went wrong: the profile's log directory and this controller's log.
     log: { dir: s.paths.logDir, ...(s.logFile ? { file: s.logFile } : {}) },
+    // Shared objects with their sizes (entries, items or elements), bytes and waiting calls.
+    shared: { objects: s.shared.describe(), bytes: s.shared.budget.used, maxBytes: s.shared.budget.maxBytes },
     memory: { rss: mem.rss, heapUsed: mem.heapUsed, external: mem.external, arrayBuffers: mem.arrayBuffers },
     // What the controller holds on behalf of clients and engines: all of it goes when they do
     // (sessions excepted: bounded, they keep old messages from being replayed).
@@ -73,6 +78,8 @@ export function statusReport(s: StatusSources): unknown {
       clientLinks: clientCh.linkCount,
       engineLinks: engineCh.linkCount,
       sessions: clientCh.sessionCount + engineCh.sessionCount,
+      sharedObjects: s.shared.size,
+      sharedBytes: s.shared.budget.used,
     },
   };
 }

@@ -178,6 +178,18 @@ export const CLUSTER_OPTIONS = {
     api: true,
     describe: "largest message (task data, result, push) in MiB; larger ones are refused before sending",
   },
+  maxSharedMb: {
+    kind: "number",
+    what: "a number of MiB",
+    min: 0,
+    above: true,
+    decimal: true,
+    default: 1024,
+    commands: START_AND_HUB,
+    api: true,
+    describe:
+      "most memory shared state (rc.shared) may hold on the controller, in MiB; past it a store fails with SharedLimitError",
+  },
   clientTimeout: {
     kind: "number",
     what: "a whole number of ms",

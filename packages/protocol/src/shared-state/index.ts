@@ -5,3 +5,5 @@ export { SharedQueue, type AckedItem } from "./queue.js";
 export { SharedCounter } from "./counter.js";
 export { SharedArray, type NumericArray, type NumericArrayCtor } from "./array.js";
 export { Hold, SharedLock, SharedSemaphore, SharedEvent, SharedBarrier } from "./sync.js";
+export * from "./messages.js";
+export { PendingSharedCalls } from "./pending-calls.js";
