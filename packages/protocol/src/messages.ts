@@ -384,11 +384,7 @@ export type HubToEngine =
 
 export type Message = ClientToHub | HubToClient | Notification | EngineToHub | HubToEngine;
 
-/** One body plus its binary frames. */
-export interface Part {
-  body: Buffer;
-  frames: Buffer[];
-}
+export type { Part } from "./part.js";
 
 /** Exhaustiveness helper for `switch` over message types. */
 export function assertNever(x: never, what = "message"): never {

@@ -1,4 +1,4 @@
-import type { Part } from "../messages.js";
+import type { Part } from "../part.js";
 import type { OpenSpec, SharedAnswer, SharedArgs, SharedTransport } from "./wire.js";
 
 /** What every shared object's proxy has: its name, and a way to call its object at the controller. */

@@ -1,6 +1,6 @@
 import { sharedStateError } from "../shared-state-errors.js";
 import { partFrameCounts } from "../codec/wire.js";
-import type { Part } from "../messages.js";
+import type { Part } from "../part.js";
 import type { SharedCallMsg, SharedReplyMsg, SharedWithdrawMsg } from "./messages.js";
 import type { OpenSpec, SharedAnswer, SharedArgs, SharedTransport } from "./wire.js";
 

@@ -1,5 +1,5 @@
 import { decodeValue, encodeValue } from "../codec/value-codec.js";
-import type { Part } from "../messages.js";
+import type { Part } from "../part.js";
 import type { SharedArgs, WaitOptions } from "./wire.js";
 
 /** A value for the controller to store: encoded here, never decoded there (but by `update`). */

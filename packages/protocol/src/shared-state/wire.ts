@@ -1,4 +1,4 @@
-import type { Part } from "../messages.js";
+import type { Part } from "../part.js";
 
 /** The kinds of shared objects (design.md, "Shared state"). */
 export const SHARED_KINDS = ["dict", "queue", "counter", "array", "lock", "semaphore", "event", "barrier"] as const;
