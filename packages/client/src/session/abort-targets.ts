@@ -46,7 +46,9 @@ export function splitAbortTargets(target: unknown): AbortTargets {
     }
     if (sel.engines !== undefined) {
       if (!Array.isArray(sel.engines))
-        throw new InvalidOptionError(`Expected \`engines\` to be an array of engine ids, got ${describeValue(sel.engines)}`);
+        throw new InvalidOptionError(
+          `Expected \`engines\` to be an array of engine ids, got ${describeValue(sel.engines)}`,
+        );
       for (const e of sel.engines) nonNegativeInt("engines", e);
     }
     if (sel.all !== undefined && typeof sel.all !== "boolean")

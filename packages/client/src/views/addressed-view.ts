@@ -94,7 +94,11 @@ export abstract class AddressedView {
           ? undefined
           : s.targets.map((_, i) => perItem * Math.max(1, (starts[i + 1] ?? length) - (starts[i] as number))),
     };
-    const unlisten = this.onSignal(metadata, (err) => output.finish(err), () => port.cancel(ids));
+    const unlisten = this.onSignal(
+      metadata,
+      (err) => output.finish(err),
+      () => port.cancel(ids),
+    );
     if (!unlisten) return result;
     try {
       gatherTargets(port, call, single, metadata, ids, {
@@ -121,11 +125,7 @@ export abstract class AddressedView {
    * is sent) and returns undefined; otherwise listens for it (`cancel` then cancels the call's
    * tasks) and returns the function that stops listening, for when the call is settled.
    */
-  private onSignal(
-    metadata: TaskMetadata[],
-    fail: (err: Error) => void,
-    cancel: () => void,
-  ): (() => void) | undefined {
+  private onSignal(metadata: TaskMetadata[], fail: (err: Error) => void, cancel: () => void): (() => void) | undefined {
     const signal = this.opts.signal;
     if (!signal) return () => undefined;
     if (signal.aborted) {
