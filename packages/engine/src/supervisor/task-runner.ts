@@ -188,16 +188,31 @@ export class TaskRunner {
       else if (s.kind === "posted" || s.kind === "releasing" || s.kind === "running") {
         clearTimeout(s.kind === "running" ? s.timer : s.watch);
         const started = s.kind === "running" ? s.started : undefined;
-        const killTimer = setTimeout(
-          () => void this.reset(`task ${id} did not stop within ${this.opts.graceMs} ms`),
-          this.opts.graceMs,
-        );
+        const killTimer = setTimeout(() => this.forceStop(id), this.opts.graceMs);
         e.state = { kind: "stopping", started, verdict, killTimer };
         inExecutor.push(id);
       }
     }
     for (const e of this.unqueue(queued)) this.report(e.task.id, Date.now(), verdictError(verdict, false));
     if (inExecutor.length) this.executor.post({ type: "drop", ids: inExecutor, abort: reason });
+  }
+
+  /**
+   * A stopped task's grace period is over. One that never started is reported without touching
+   * the executor: it sits behind a task that holds the thread, and the executor drops it when it
+   * reads its messages, before it starts anything. Only a task that runs costs its executor.
+   */
+  private forceStop(id: number): void {
+    this.reconcile();
+    const e = this.tasks.get(id);
+    if (e?.state.kind !== "stopping") return;
+    if (e.state.started === undefined) {
+      const { verdict } = e.state;
+      this.finish(e);
+      this.report(id, Date.now(), verdictError(verdict, false));
+      return;
+    }
+    void this.reset(`task ${id} did not stop within ${this.opts.graceMs} ms`);
   }
 
   private startExecutor(): ExecutorPort {
