@@ -150,6 +150,17 @@ export function pendingFor(targets: number[]): TaskMetadata[] {
   return targets.map((engineId) => pendingMetadata(engineId, submitted));
 }
 
+/**
+ * `map`'s trailing options, as the load-balanced view takes them: a last argument that is a plain
+ * object rather than an iterable (`dv.map(fn, xs, { timeout: 1_000, signal })`).
+ */
+export function splitMapOptions(args: unknown[]): { lists: Iterable<unknown>[]; options: ViewOptions | undefined } {
+  const last = args[args.length - 1];
+  if (args.length > 1 && typeof last === "object" && last !== null && !(Symbol.iterator in last))
+    return { lists: args.slice(0, -1) as Iterable<unknown>[], options: last as ViewOptions };
+  return { lists: args as Iterable<unknown>[], options: undefined };
+}
+
 export function zipArgLists(lists: Iterable<unknown>[]): unknown[][] {
   if (lists.length === 0) throw new InvalidOptionError("`map` needs at least one iterable of arguments");
   const arrays = lists.map((l, i) => {
