@@ -166,6 +166,9 @@ function onMessage(msg: ToExecutor): void {
       break;
     case "tasks":
       for (const { task, data } of msg.items) {
+        // Kept on arrival, not when the task runs: the supervisor sends a source once per
+        // executor, with the first task of that function, and that task may be dropped unstarted.
+        if (task.fn && task.src !== undefined) sources.set(task.fn, task.src);
         const [body, ...frames] = unpackFrames(data);
         waiting.push({ task, body: body ?? Buffer.alloc(0), frames });
       }
