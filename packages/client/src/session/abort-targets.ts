@@ -30,13 +30,7 @@ function isAbortable(x: unknown): x is Abortable {
  * `InvalidOptionError` quoting it, before anything is cancelled.
  */
 export function splitAbortTargets(target: unknown): AbortTargets {
-  if (
-    typeof target === "object" &&
-    target !== null &&
-    !isAbortable(target) &&
-    !(Symbol.iterator in target) &&
-    !(typeof target === "string")
-  ) {
+  if (typeof target === "object" && target !== null && !isAbortable(target) && !(Symbol.iterator in target)) {
     const sel = target as AbortSelector;
     rejectUnknownKeys(sel, SELECTOR_KEYS, "abort");
     if (sel.tasks !== undefined) {
