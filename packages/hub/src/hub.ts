@@ -14,7 +14,7 @@ import {
   type Notification,
   type ProfilePaths,
 } from "@ptcluster/protocol";
-import { selectForAbort } from "./clients/abort-request.js";
+import { abortTasks } from "./clients/abort-request.js";
 import { handleRequest, type RequestDeps } from "./clients/requests.js";
 import { ClientSessions, connectReply, versionMismatch } from "./clients/sessions.js";
 import { queueStatus, statusReport, type StatusSources } from "./clients/status-report.js";
@@ -139,12 +139,7 @@ export class Hub extends EventEmitter<HubEvents> {
       launch: opts.launch,
       flush: () => this.out.schedule(),
       shutdown: () => void this.clientCh.drained().then(() => this.stop("shutdown requested by a client")),
-      abort: (client, req) => {
-        const { ids, summary } = selectForAbort(req, client.toString("latin1"), this.tasks, this.engines);
-        if (ids.length) this.log.info({ ...summary, tasks: ids.length }, "tasks aborted by a client");
-        this.coordinator.cancel(ids);
-        return summary;
-      },
+      abort: abortTasks(this.tasks, this.engines, (ids) => this.coordinator.cancel(ids), this.log),
     };
   }
 
@@ -316,11 +311,7 @@ export class Hub extends EventEmitter<HubEvents> {
     const client = this.clients.close(key);
     if (client) this.delivery.keepUnacknowledged(key, this.clientCh.forget(client.routingId));
     const ids = this.tasks.allOf(key);
-    if (ids.length)
-      this.log.info(
-        { tasks: ids.length, reason },
-        vanished ? "client vanished; cancelling its tasks" : "client gone; cancelling its queued tasks",
-      );
+    if (ids.length) this.log.info({ tasks: ids.length, reason, vanished }, "client gone; cancelling its tasks");
     this.coordinator.cancel(ids, !vanished);
     if (client) this.shipping.releaseClient(client);
   }

@@ -197,11 +197,7 @@ export class TaskRunner {
     if (inExecutor.length) this.executor.post({ type: "drop", ids: inExecutor, abort: reason });
   }
 
-  /**
-   * A stopped task's grace period is over. One that never started is reported without touching
-   * the executor: it sits behind a task that holds the thread, and the executor drops it when it
-   * reads its messages, before it starts anything. Only a task that runs costs its executor.
-   */
+  /** Grace is over: a task that never started (behind one holding the thread) is reported, one that runs costs the executor. */
   private forceStop(id: number): void {
     this.reconcile();
     const e = this.tasks.get(id);

@@ -1,4 +1,4 @@
-import type { AbortSummary, HubRequest } from "@ptcluster/protocol";
+import type { AbortSummary, HubRequest, Logger } from "@ptcluster/protocol";
 import type { EngineRegistry } from "../engines/engine-registry.js";
 import { engineOf } from "../tasks/task-state.js";
 import type { TaskTable } from "../tasks/task-table.js";
@@ -47,4 +47,19 @@ export function selectForAbort(
   }
   summary.engines = [...held].sort((a, b) => a - b);
   return { ids: [...chosen], summary };
+}
+
+/** The `abort` request's handler: selects the tasks, has them cancelled, says what it cancelled. */
+export function abortTasks(
+  tasks: TaskTable,
+  engines: EngineRegistry,
+  cancel: (ids: number[]) => void,
+  log: Logger,
+): (client: Buffer, req: AbortRequest) => AbortSummary {
+  return (client, req) => {
+    const { ids, summary } = selectForAbort(req, client.toString("latin1"), tasks, engines);
+    if (ids.length) log.info({ ...summary, tasks: ids.length }, "tasks aborted by a client");
+    cancel(ids);
+    return summary;
+  };
 }
