@@ -193,11 +193,19 @@ export class Client extends EventEmitter<ClientEvents> {
       return;
     }
     const split = splitAbortTargets(target);
-    if (split.kind === "selector") return s.request(abortRequest(split.selector)) as Promise<AbortSummary>;
+    if (split.kind === "selector") {
+      // A closed client rejects (with `ClientClosedError`) rather than throws: the caller awaits.
+      try {
+        return s.request(abortRequest(split.selector)) as Promise<AbortSummary>;
+      } catch (err) {
+        return Promise.reject(err as Error);
+      }
+    }
     for (const r of split.results) r.abort();
     s.cancel(split.ids.filter((id) => s.isPending(id)));
-    // Tasks named by msg id may be another client's: the controller finds them.
-    if (split.msgIds.length) void s.request(abortRequest({ tasks: split.msgIds })).catch(() => undefined);
+    // Tasks named by msg id may be another client's: the controller finds them (nothing to do once closed, as for ids).
+    if (split.msgIds.length && s.state === "connected")
+      void s.request(abortRequest({ tasks: split.msgIds })).catch(() => undefined);
   }
 
   /**
