@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { execa } from "execa";
-import { existsSync } from "node:fs";
+import { existsSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { TaskCancelledError, UnknownTaskError } from "@ptcluster/client";
@@ -9,13 +9,15 @@ import { waitFor } from "./helpers/wait.js";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
 
-// A client that vanishes (killed, no goodbye): its queued tasks are cancelled so engines serve
-// others; results of tasks that were running are kept, and another client can fetch them.
+// A client that vanishes (killed, no goodbye): once silent past --client-timeout its tasks,
+// queued and running, are cancelled so engines serve others (issue 12); results made meanwhile
+// are kept, and another client can fetch them. test/abort.test.ts has a running task cancelled.
 describe("client loss", () => {
   const ctx = useCluster({ n: 1, extra: ["--client-timeout", "1000"] });
 
-  it("queued tasks are cancelled after --client-timeout; the running task's result is kept for rc.getResult", async () => {
-    const child = execa(process.execPath, ["--import", "tsx", "test/fixtures/vanishing-client.ts"], {
+  it("queued tasks are cancelled after --client-timeout; the result of the task that finished meanwhile is kept for rc.getResult", async () => {
+    const gate = join(ctx.dir, "vanishing.gate");
+    const child = execa(process.execPath, ["--import", "tsx", "test/fixtures/vanishing-client.ts", gate], {
       cwd: root,
       env: { PTCLUSTER_DIR: ctx.dir },
       reject: false,
@@ -33,8 +35,11 @@ describe("client loss", () => {
     expect((await ctx.rc.status()).tasksInFlight).toBe(21);
     child.kill("SIGKILL");
     await child;
-    // Queued work is cancelled once the client has been silent long enough; the running task goes on.
-    await waitFor(async () => (await ctx.rc.status()).tasksInFlight <= 1, {
+    // The running task finishes after its client died and before the controller gives up on it
+    // (silent for 1 s): its result has nowhere to go but the store.
+    writeFileSync(gate, "");
+    // Queued work is cancelled once the client has been silent long enough.
+    await waitFor(async () => (await ctx.rc.status()).tasksInFlight === 0, {
       what: "the queued tasks to be cancelled",
       timeout: 10_000,
     });

@@ -2,7 +2,7 @@
 import yargs from "yargs";
 import { hideBin } from "yargs/helpers";
 import { PACKAGE_VERSION } from "@ptcluster/protocol";
-import { ENGINE, ENGINES, GRAMMAR, HUB, LIST, REPL, START, STATUS, STOP, valuesOf } from "./options.js";
+import { ABORT, ENGINE, ENGINES, GRAMMAR, HUB, LIST, REPL, START, STATUS, STOP, valuesOf } from "./options.js";
 import { reportFailure } from "./util/cli-error.js";
 import { reportUsage, unknownWord, UsageError } from "./util/usage.js";
 
@@ -85,6 +85,24 @@ await yargs(args)
     }),
   )
   .command(
+    "abort [tasks..]",
+    "cancel tasks of any client, queued or running: by task id (ar.msgIds), on an engine (--engine ID), or --all",
+    (y) =>
+      y
+        .options(ABORT)
+        .positional("tasks", { type: "string", array: true, describe: "task ids, <client id>:<n> (ar.msgIds)" }),
+    run("abort", async (a) => {
+      const { abort } = await import("./commands/abort.js");
+      await abort({
+        ...valuesOf("abort", a),
+        tasks: (a.tasks ?? []).map(String),
+        engines: a.engine,
+        all: a.all,
+        json: a.json,
+      });
+    }),
+  )
+  .command(
     "hub",
     "run only the controller, in the foreground",
     (y) => y.options(HUB),
@@ -121,7 +139,7 @@ await yargs(args)
       await startRepl(valuesOf("repl", a));
     }),
   )
-  .demandCommand(1, "Name a command: start, stop, list, status, engines, repl, hub or engine.")
+  .demandCommand(1, "Name a command: start, stop, list, status, abort, engines, repl, hub or engine.")
   .strict()
   .help()
   .fail((msg, err, y) => {

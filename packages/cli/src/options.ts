@@ -4,13 +4,14 @@ import {
   flagName,
   flagOf,
   optionsOf,
+  parseNumber,
   type ClusterOptionName,
   type Command,
   type OptionSpec,
   type ValuesFor,
 } from "@ptcluster/protocol";
 import { MACHINE_RULE } from "./util/machine.js";
-import { numberOption } from "./util/numbers.js";
+import { asUsage, numberOption } from "./util/numbers.js";
 import type { Grammar } from "./util/usage.js";
 
 // The options of every command, as yargs tables. The cluster's options (those of `start`, and of
@@ -101,6 +102,23 @@ export const STATUS = {
   json: { type: "boolean", default: false },
 } as const satisfies Record<string, Options>;
 
+export const ABORT = {
+  ...clusterFlags("abort"),
+  engine: {
+    type: "string",
+    array: true,
+    default: [],
+    describe: "abort every task queued or running on engine ID (repeat for several)",
+    // Each value checked as a whole engine id, quoting what was typed.
+    coerce: (raw: unknown): number[] =>
+      (Array.isArray(raw) ? raw : [raw]).map((v) =>
+        asUsage(() => parseNumber({ flag: "--engine", what: "an engine id", min: 0, example: 3 }, v)),
+      ),
+  },
+  all: { type: "boolean", default: false, describe: "abort every task of every client, queued or running" },
+  json,
+} as const satisfies Record<string, Options>;
+
 export const HUB = clusterFlags("hub");
 
 export const ENGINE = {
@@ -144,6 +162,7 @@ const TABLES: Record<string, Record<string, Options>> = {
   stop: STOP,
   list: LIST,
   status: STATUS,
+  abort: ABORT,
   hub: HUB,
   engine: ENGINE,
   repl: REPL,

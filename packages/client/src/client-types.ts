@@ -1,4 +1,4 @@
-import type { DropCounts, EngineInfo, FaultCounts, LinkReport, RunningTask } from "@ptcluster/protocol";
+import type { AbortSummary, DropCounts, EngineInfo, FaultCounts, LinkReport, RunningTask } from "@ptcluster/protocol";
 
 // The shapes of what the client's calls take and report (`rc.status()`, `rc.queueStatus()`, …).
 
@@ -6,6 +6,21 @@ import type { DropCounts, EngineInfo, FaultCounts, LinkReport, RunningTask } fro
 export interface Abortable {
   abort(): void;
 }
+
+/**
+ * Tasks of any client to cancel (`rc.abort({ … })`, `ptcluster abort`): by msg id (`ar.msgIds`,
+ * `"<client id>:<n>"`), every task queued or running on some engines, or every task of every client.
+ */
+export interface AbortSelector {
+  /** Msg ids of tasks, of this client or another (`ar.msgIds`). */
+  tasks?: readonly string[];
+  /** Every task queued or running on these engines. */
+  engines?: readonly number[];
+  /** Every task of every client, queued or running. */
+  all?: boolean;
+}
+
+export type { AbortSummary };
 
 /** Options of `rc.addEngines()`: the launcher and its settings. */
 export interface AddEnginesOptions {

@@ -21,7 +21,15 @@ import type { AsyncResult } from "./results/async-result.js";
 import { adoptedResult } from "./results/adopted-result.js";
 import { Session, type ClientState } from "./session/session.js";
 import type { ClientEvents } from "./session/client-events.js";
-import type { Abortable, AddEnginesOptions, ClusterStatus, QueueStatus } from "./client-types.js";
+import type {
+  AbortSelector,
+  AbortSummary,
+  Abortable,
+  AddEnginesOptions,
+  ClusterStatus,
+  QueueStatus,
+} from "./client-types.js";
+import { abortRequest, splitAbortTargets } from "./session/abort-targets.js";
 
 export type { ClientState } from "./session/session.js";
 export type { ClientEvents } from "./session/client-events.js";
@@ -175,24 +183,39 @@ export class Client extends EventEmitter<ClientEvents> {
   }
 
   /**
-   * Cancels work: the given results or task ids (`ar.taskIds`), or every pending task of this
-   * client. Queued tasks are dropped; running ones see `engine.signal` abort, and are stopped by
-   * force after a grace period.
-   * Each cancelled result rejects with `TaskCancelledError`.
+   * Cancels work: the given results, task ids of this client (`ar.taskIds`) or msg ids of any
+   * client (`ar.msgIds`), or, with no argument, every pending task of this client. Queued tasks
+   * are dropped; running ones see `engine.signal` abort, and are stopped by force after a grace
+   * period. Each cancelled result rejects with `TaskCancelledError` (in the client that submitted it).
+   *
+   * With a selector, `rc.abort({ tasks, engines, all })`, it cancels tasks of any client (by msg id,
+   * every task queued or running on `engines`, or `all` of them) and resolves to what the
+   * controller cancelled: `{ running, queued, engines }`.
    */
-  abort(results?: Abortable | number | Iterable<Abortable | number>): void {
+  abort(results?: Abortable | number | string | Iterable<Abortable | number | string>): void;
+  abort(selector: AbortSelector): Promise<AbortSummary>;
+  abort(
+    target?: Abortable | number | string | Iterable<Abortable | number | string> | AbortSelector,
+  ): void | Promise<AbortSummary> {
     const s = this.#session;
-    if (results === undefined) {
+    if (target === undefined) {
       s.cancel(s.pendingIds());
       return;
     }
-    const list =
-      typeof results === "number" || typeof (results as Abortable).abort === "function"
-        ? [results as Abortable | number]
-        : [...(results as Iterable<Abortable | number>)];
-    const ids = list.filter((r): r is number => typeof r === "number");
-    for (const r of list) if (typeof r !== "number") r.abort();
-    s.cancel(ids.filter((id) => s.isPending(id)));
+    const split = splitAbortTargets(target);
+    if (split.kind === "selector") {
+      // A closed client rejects (with `ClientClosedError`) rather than throws: the caller awaits.
+      try {
+        return s.request(abortRequest(split.selector)) as Promise<AbortSummary>;
+      } catch (err) {
+        return Promise.reject(err as Error);
+      }
+    }
+    for (const r of split.results) r.abort();
+    s.cancel(split.ids.filter((id) => s.isPending(id)));
+    // Tasks named by msg id may be another client's: the controller finds them (nothing to do once closed, as for ids).
+    if (split.msgIds.length && s.state === "connected")
+      void s.request(abortRequest({ tasks: split.msgIds })).catch(() => undefined);
   }
 
   /**

@@ -13,6 +13,8 @@ export {
   type QueueStatus,
   type AddEnginesOptions,
   type Abortable,
+  type AbortSelector,
+  type AbortSummary,
   type RunningTask,
 } from "./client.js";
 export type { ConnectOptions } from "./options.js";

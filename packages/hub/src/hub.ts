@@ -14,6 +14,7 @@ import {
   type Notification,
   type ProfilePaths,
 } from "@ptcluster/protocol";
+import { abortTasks } from "./clients/abort-request.js";
 import { handleRequest, type RequestDeps } from "./clients/requests.js";
 import { ClientSessions, connectReply, versionMismatch } from "./clients/sessions.js";
 import { queueStatus, statusReport, type StatusSources } from "./clients/status-report.js";
@@ -130,7 +131,7 @@ export class Hub extends EventEmitter<HubEvents> {
         clients: () => this.clients.all(),
         hasClient: (key) => this.clients.has(key),
         engineGone: (id, reason) => this.engineGone(id, reason),
-        clientGone: (key, reason) => this.clientGone(key, reason),
+        clientGone: (key, reason) => this.clientGone(key, reason, true),
       },
     );
     this.shared = new SharedState(opts.maxSharedBytes ?? DEFAULT_MAX_SHARED_BYTES, {
@@ -145,6 +146,7 @@ export class Hub extends EventEmitter<HubEvents> {
       launch: opts.launch,
       flush: () => this.out.schedule(),
       shutdown: () => void this.clientCh.drained().then(() => this.stop("shutdown requested by a client")),
+      abort: abortTasks(this.tasks, this.engines, (ids) => this.coordinator.cancel(ids), this.log),
     };
   }
 
@@ -318,15 +320,17 @@ export class Hub extends EventEmitter<HubEvents> {
   }
 
   /**
-   * A client left (or went silent): its tasks that have not started are cancelled, so engines
-   * serve others; the results of those still running are kept for a while (`rc.getResult`).
+   * A client left. One that said goodbye keeps its running tasks going (their results are kept a
+   * while for `rc.getResult`), only those not started are cancelled; one that vanished (silent, or
+   * not acknowledging, past `--client-timeout`) has all of them cancelled, running ones too, so its
+   * engines serve others again. Results already made are kept either way.
    */
-  private clientGone(key: string, reason: string): void {
+  private clientGone(key: string, reason: string, vanished = false): void {
     const client = this.clients.close(key);
     if (client) this.delivery.keepUnacknowledged(key, this.clientCh.forget(client.routingId));
     const ids = this.tasks.allOf(key);
-    if (ids.length) this.log.info({ tasks: ids.length, reason }, "client gone; cancelling its queued tasks");
-    this.coordinator.cancel(ids, true);
+    if (ids.length) this.log.info({ tasks: ids.length, reason, vanished }, "client gone; cancelling its tasks");
+    this.coordinator.cancel(ids, !vanished);
     this.shared.clientGone(key);
     if (client) this.shipping.releaseClient(client);
   }

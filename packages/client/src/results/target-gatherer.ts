@@ -12,6 +12,8 @@ export interface Submission {
   parts: Part[] | Part;
   fn?: ShippedFunction;
   scope?: string[];
+  /** Run-time limit (ms) of each task, or one per target (a map's blocks differ in length). */
+  timeout?: number | number[] | undefined;
 }
 
 /** What becomes of the gathered results. */
@@ -43,14 +45,14 @@ export class Gatherer {
   readonly #errors: Error[] = [];
   #remaining: number;
 
-  /** `timeout`: the tasks' per-task timeout (ms), named in a timeout's error. */
+  /** `timeout`: the tasks' per-task timeout (ms), or one per slot, named in a timeout's error. */
   constructor(
     private readonly port: Pick<ViewPort, "release">,
     private readonly metadata: TaskMetadata[],
     readonly ids: number[],
     private readonly single: boolean,
     private readonly out: Gathered,
-    private readonly timeout?: number,
+    private readonly timeout?: number | readonly number[],
   ) {
     this.#values = new Array<unknown>(metadata.length);
     this.#remaining = metadata.length;
@@ -77,7 +79,8 @@ export class Gatherer {
         this.#errors.push(err as Error);
       }
     } else {
-      const err = failureToError(r, part, { timeout: this.timeout });
+      const t = this.timeout;
+      const err = failureToError(r, part, { timeout: typeof t === "number" ? t : t?.[i] });
       this.#values[i] = err;
       this.#errors.push(err);
     }
@@ -126,8 +129,9 @@ export function gatherTargets(
   ids: number[],
   out: Gathered,
 ): void {
-  const g = new Gatherer(port, metadata, ids, single, out);
+  const g = new Gatherer(port, metadata, ids, single, out, s.timeout);
   const base: Omit<NewTask, "to"> = { op: s.op };
+  const timeoutOf = (i: number) => (typeof s.timeout === "number" ? s.timeout : s.timeout?.[i]);
   if (s.fn) {
     base.fn = s.fn.hash;
     base.name = s.fn.name;
@@ -136,9 +140,10 @@ export function gatherTargets(
   if (Array.isArray(s.parts)) {
     // A different payload per engine: one task each.
     s.targets.forEach((t, i) => {
+      const timeout = timeoutOf(i);
       ids.push(
         port.submit(
-          { ...base, to: [t] },
+          { ...base, to: [t], ...(timeout === undefined ? {} : { timeout }) },
           (s.parts as Part[])[i] as Part,
           g.sink(() => i),
           s.fn?.src,
@@ -148,9 +153,11 @@ export function gatherTargets(
   } else {
     const indexOf = new Map<number, number>();
     s.targets.forEach((t, i) => indexOf.set(t, i));
+    // One payload for all: one task, so one limit (an array of limits is for per-target payloads).
+    const timeout = timeoutOf(0);
     ids.push(
       port.submit(
-        { ...base, to: s.targets },
+        { ...base, to: s.targets, ...(timeout === undefined ? {} : { timeout }) },
         s.parts,
         g.sink((r) => indexOf.get(r.engine)),
         s.fn?.src,

@@ -1,4 +1,4 @@
-import { InvalidOptionError, type Part } from "@ptcluster/protocol";
+import { InvalidOptionError, TaskCancelledError, type Part } from "@ptcluster/protocol";
 import type { ViewPort } from "../session/view-port.js";
 import { AsyncResult, pendingMetadata, type TaskMetadata } from "../results/async-result.js";
 import { MapResult } from "../results/map-result.js";
@@ -29,25 +29,35 @@ export abstract class AddressedView {
     this.opts = opts;
   }
 
-  /** @internal Submits one task per target and gathers the results in target order. */
+  /**
+   * @internal Submits one task per target and gathers the results in target order. The view's
+   * `timeout` goes with each task (the engine enforces it); its `signal` cancels them.
+   */
   protected run<T>(s: Call<T>, single: boolean): AsyncResult<T> {
     const { port } = this;
     checkSizes(port, s);
     const metadata = pendingFor(s.targets);
     const ids: number[] = [];
+    const call: Call<T> = { ...s, timeout: s.timeout ?? this.opts.timeout };
     // `step` runs only when results arrive, after the constructor has returned.
     const ar: AsyncResult<T> = AsyncResult.create<T>(
       (resolve, reject) => {
-        gatherTargets(port, s, single, metadata, ids, {
+        const unlisten = this.onSignal(metadata, reject, () => port.cancel(ids));
+        if (!unlisten) return;
+        gatherTargets(port, call, single, metadata, ids, {
           step: () => ar.done++,
           resolve: (values) => {
+            unlisten();
             try {
-              resolve(s.combine(values));
+              resolve(call.combine(values));
             } catch (err) {
               reject(err);
             }
           },
-          reject,
+          reject: (err) => {
+            unlisten();
+            reject(err);
+          },
         });
       },
       metadata,
@@ -60,7 +70,8 @@ export abstract class AddressedView {
 
   /**
    * @internal A map over one block of items per target (`starts[i]`: the input index of target
-   * i's first item): iterable as blocks arrive, awaitable for every value in input order.
+   * i's first item): iterable as blocks arrive, awaitable for every value in input order. The
+   * view's `timeout` is per item: a block of n items may run n times as long.
    */
   protected runMap<R>(s: Submission, starts: number[], length: number, single: boolean): MapResult<R> {
     const { port } = this;
@@ -75,17 +86,55 @@ export abstract class AddressedView {
       ordered: true,
       onAbort: () => port.cancel(ids),
     });
+    const perItem = this.opts.timeout;
+    const call: Submission = {
+      ...s,
+      timeout:
+        perItem === undefined
+          ? undefined
+          : s.targets.map((_, i) => perItem * Math.max(1, (starts[i + 1] ?? length) - (starts[i] as number))),
+    };
+    const unlisten = this.onSignal(
+      metadata,
+      (err) => output.finish(err),
+      () => port.cancel(ids),
+    );
+    if (!unlisten) return result;
     try {
-      gatherTargets(port, s, single, metadata, ids, {
+      gatherTargets(port, call, single, metadata, ids, {
         value: (i, block) => output.deliver(starts[i] as number, block as unknown[]),
         step: () => undefined,
-        resolve: () => output.finish(),
-        reject: (err) => output.finish(err),
+        resolve: () => {
+          unlisten();
+          output.finish();
+        },
+        reject: (err) => {
+          unlisten();
+          output.finish(err);
+        },
       });
     } catch (err) {
+      unlisten();
       output.finish(err as Error);
     }
     return result;
+  }
+
+  /**
+   * Ties a call to the view's `signal`: if it has aborted already, fails the call at once (nothing
+   * is sent) and returns undefined; otherwise listens for it (`cancel` then cancels the call's
+   * tasks) and returns the function that stops listening, for when the call is settled.
+   */
+  private onSignal(metadata: TaskMetadata[], fail: (err: Error) => void, cancel: () => void): (() => void) | undefined {
+    const signal = this.opts.signal;
+    if (!signal) return () => undefined;
+    if (signal.aborted) {
+      for (const m of metadata) m.status = "error";
+      fail(new TaskCancelledError("The call was not sent: its signal had already aborted.", { cause: signal.reason }));
+      return undefined;
+    }
+    signal.addEventListener("abort", cancel, { once: true });
+    return () => signal.removeEventListener("abort", cancel);
   }
 
   /** @internal encodes `[args, scopeValues]` for apply and map */
@@ -99,6 +148,17 @@ export abstract class AddressedView {
 export function pendingFor(targets: number[]): TaskMetadata[] {
   const submitted = new Date();
   return targets.map((engineId) => pendingMetadata(engineId, submitted));
+}
+
+/**
+ * `map`'s trailing options, as the load-balanced view takes them: a last argument that is a plain
+ * object rather than an iterable (`dv.map(fn, xs, { timeout: 1_000, signal })`).
+ */
+export function splitMapOptions(args: unknown[]): { lists: Iterable<unknown>[]; options: ViewOptions | undefined } {
+  const last = args[args.length - 1];
+  if (args.length > 1 && typeof last === "object" && last !== null && !(Symbol.iterator in last))
+    return { lists: args.slice(0, -1) as Iterable<unknown>[], options: last as ViewOptions };
+  return { lists: args as Iterable<unknown>[], options: undefined };
 }
 
 export function zipArgLists(lists: Iterable<unknown>[]): unknown[][] {

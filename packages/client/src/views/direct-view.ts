@@ -8,6 +8,7 @@ import { describeValue } from "../options.js";
 import {
   AddressedView,
   encodePush,
+  splitMapOptions,
   validateNames,
   zipArgLists,
   type AnyFn,
@@ -123,12 +124,18 @@ export class DirectView extends AddressedView {
    * Calls `fn` on every item, the items split into one contiguous block per engine. Await the
    * result for every value in input order, or iterate it (`for await`) to get the values in input
    * order as the blocks arrive, or both, as often as wanted. Several iterables call `fn` with one
-   * item of each (`starmap`).
+   * item of each (`starmap`). Options go last, as on the load-balanced view:
+   * `dv.map(fn, items, { timeout, signal })` (`timeout` is per item).
    */
-  map<A extends unknown[], R>(fn: (...args: A) => R, ...lists: ArgLists<A>): MapResult<Awaited<R>> {
+  map<A extends unknown[], R>(
+    fn: (...args: A) => R,
+    ...inputs: [...ArgLists<A>] | [...ArgLists<A>, ViewOptions]
+  ): MapResult<Awaited<R>> {
+    const { lists, options } = splitMapOptions(inputs as unknown[]);
+    if (options) return this.with(options).map(fn, ...(lists as ArgLists<A>));
     const targets = this.resolveTargets();
     const shipped = shipFunction(fn);
-    const calls = zipArgLists(lists as Iterable<unknown>[]);
+    const calls = zipArgLists(lists);
     const blocks = partition(calls, targets.length);
     const scope = this.opts.scope ? Object.keys(this.opts.scope) : undefined;
     let at = 0;

@@ -8,6 +8,7 @@ import { describeValue } from "../options.js";
 import {
   AddressedView,
   encodePush,
+  splitMapOptions,
   validateNames,
   zipArgLists,
   type AnyFn,
@@ -63,10 +64,18 @@ export class EngineView extends AddressedView {
     return this.apply(fn, ...args);
   }
 
-  /** Calls `fn` on every item on this engine: a map result, awaitable and iterable as often as wanted. */
-  map<A extends unknown[], R>(fn: (...args: A) => R, ...lists: ArgLists<A>): MapResult<Awaited<R>> {
+  /**
+   * Calls `fn` on every item on this engine: a map result, awaitable and iterable as often as
+   * wanted. Options go last: `rc.engine(0).map(fn, items, { timeout, signal })` (`timeout` is per item).
+   */
+  map<A extends unknown[], R>(
+    fn: (...args: A) => R,
+    ...inputs: [...ArgLists<A>] | [...ArgLists<A>, ViewOptions]
+  ): MapResult<Awaited<R>> {
+    const { lists, options } = splitMapOptions(inputs as unknown[]);
+    if (options) return this.with(options).map(fn, ...(lists as ArgLists<A>));
     const shipped = shipFunction(fn);
-    const calls = zipArgLists(lists as Iterable<unknown>[]);
+    const calls = zipArgLists(lists);
     const { part, scope } = this.encodeCall(calls, "items");
     return this.runMap<Awaited<R>>(
       { op: "map", targets: this.target(), parts: part, fn: shipped, ...(scope ? { scope } : {}) },

@@ -1,6 +1,6 @@
 import { InvalidOptionError } from "@ptcluster/protocol";
 import { describeValue, nonNegativeInt, rejectUnknownKeys } from "../options.js";
-import { validateViewOptions, type ViewOptions } from "./view-options.js";
+import { checkTimeoutAndSignal, validateViewOptions, type ViewOptions } from "./view-options.js";
 import { AsyncResult } from "../results/async-result.js";
 
 /** Options of a load-balanced view, applied to each task (`lb.with({...})`). */
@@ -48,12 +48,7 @@ export function validateLbOptions(o: LoadBalancedOptions, keys: Set<string> = LB
   rejectUnknownKeys(o, keys, keys === LB_KEYS ? "load-balanced view" : "map");
   if (o.scope !== undefined) validateViewOptions({ scope: o.scope });
   if (o.retries !== undefined) nonNegativeInt("retries", o.retries);
-  if (o.timeout !== undefined && nonNegativeInt("timeout", o.timeout) === 0) {
-    throw new InvalidOptionError("Expected `timeout` to be a positive integer (ms), got `0`");
-  }
-  if (o.signal !== undefined && Object.prototype.toString.call(o.signal) !== "[object AbortSignal]") {
-    throw new InvalidOptionError(`Expected \`signal\` to be an AbortSignal, got ${describeValue(o.signal)}`);
-  }
+  checkTimeoutAndSignal(o);
   for (const k of ["after", "follow"] as const) {
     const v = o[k];
     if (v !== undefined && (!Array.isArray(v) || v.some((r) => !(r instanceof AsyncResult)))) {

@@ -3,7 +3,7 @@
  * code. The supervisor on the main thread keeps the socket and the heartbeats, so user code that
  * spins never silences the engine, and the executor can be replaced to reset the namespace.
  */
-import { parentPort, workerData } from "node:worker_threads";
+import { parentPort, receiveMessageOnPort, workerData } from "node:worker_threads";
 import { createRequire } from "node:module";
 import { inspect } from "node:util";
 import { hostname } from "node:os";
@@ -175,7 +175,9 @@ process.exit = ((code?: number | string | null) =>
 // being re-run on each): it ends only this thread, as a crash of the task (code 134, as SIGABRT).
 process.abort = (() => endThread("process.abort()", 134)) as typeof process.abort;
 
-port.on("message", (msg: ToExecutor) => {
+port.on("message", onMessage);
+
+function onMessage(msg: ToExecutor): void {
   switch (msg.type) {
     case "init":
       engineInfo.id = msg.engineId;
@@ -184,6 +186,9 @@ port.on("message", (msg: ToExecutor) => {
       break;
     case "tasks":
       for (const { task, data } of msg.items) {
+        // Kept on arrival, not when the task runs: the supervisor sends a source once per
+        // executor, with the first task of that function, and that task may be dropped unstarted.
+        if (task.fn && task.src !== undefined) sources.set(task.fn, task.src);
         const [body, ...frames] = unpackFrames(data);
         waiting.push({ task, body: body ?? Buffer.alloc(0), frames });
       }
@@ -211,15 +216,33 @@ port.on("message", (msg: ToExecutor) => {
       break;
     }
   }
-});
+}
 port.postMessage({ type: "ready" } satisfies FromExecutor);
+
+/** True while `drain` runs: a `tasks` message it reads adds to the queue it is working down. */
+let draining = false;
 
 /**
  * Starts what the free slots allow. Each start is written to the start table before the task's
  * code runs (a task that never yields cannot hide it), and reported with the turn's results.
  */
 function drain(): void {
-  while (active < concurrency && waiting.length > 0) {
+  if (draining) return;
+  draining = true;
+  try {
+    startWaiting();
+  } finally {
+    draining = false;
+  }
+}
+
+function startWaiting(): void {
+  for (;;) {
+    // What came while a task held the thread is read before anything starts: a `drop` that
+    // follows the `tasks` message of a task posted ahead must remove it before it can run.
+    for (let m = receiveMessageOnPort(port!); m !== undefined; m = receiveMessageOnPort(port!))
+      onMessage(m.message as ToExecutor);
+    if (active >= concurrency || waiting.length === 0) return;
     const w = waiting.shift() as { task: EngineTask; body: Buffer; frames: Buffer[] };
     active++;
     const slot = freeSlots.pop() as number;

@@ -218,10 +218,7 @@ export class TaskRunner {
       else if (s.kind === "posted" || s.kind === "releasing" || s.kind === "running") {
         clearTimeout(s.kind === "running" ? s.timer : s.watch);
         const started = s.kind === "running" ? s.started : undefined;
-        const killTimer = setTimeout(
-          () => void this.reset(`task ${id} did not stop within ${this.opts.graceMs} ms`),
-          this.opts.graceMs,
-        );
+        const killTimer = setTimeout(() => this.forceStop(id), this.opts.graceMs);
         e.state = { kind: "stopping", started, verdict, killTimer };
         inExecutor.push(id);
       }
@@ -233,6 +230,20 @@ export class TaskRunner {
   /** The controller answered a shared-state call: to the executor that made it, if it is still this one. */
   sharedReply(msg: SharedReplyMsg, parts: Part[]): void {
     if (msg.gen === this.generation) this.executor.post({ type: "shared_reply", msg, parts });
+  }
+
+  /** Grace is over: a task that never started (behind one holding the thread) is reported, one that runs costs the executor. */
+  private forceStop(id: number): void {
+    this.reconcile();
+    const e = this.tasks.get(id);
+    if (e?.state.kind !== "stopping") return;
+    if (e.state.started === undefined) {
+      const { verdict } = e.state;
+      this.finish(e);
+      this.report(id, Date.now(), verdictError(verdict, false));
+      return;
+    }
+    void this.reset(`task ${id} did not stop within ${this.opts.graceMs} ms`);
   }
 
   private startExecutor(): ExecutorPort {

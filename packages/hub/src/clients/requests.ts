@@ -1,6 +1,7 @@
 import { setFlagsFromString } from "node:v8";
 import { runInNewContext } from "node:vm";
-import { assertNever, type ClientToHub, type HubToClient } from "@ptcluster/protocol";
+import { assertNever, type AbortSummary, type ClientToHub, type HubToClient } from "@ptcluster/protocol";
+import type { AbortRequest } from "./abort-request.js";
 
 export type HubRequest = Extract<ClientToHub, { type: "request" }>["req"];
 
@@ -16,6 +17,8 @@ export interface RequestDeps {
   flush(): void;
   /** Stops the controller once what was sent to clients is delivered. */
   shutdown(): void;
+  /** Cancels the tasks the request names (`client`: who asks, whose own ids they are). */
+  abort(client: Buffer, req: AbortRequest): AbortSummary;
 }
 
 /**
@@ -31,7 +34,7 @@ async function collectGarbage(): Promise<void> {
   await new Promise((r) => setImmediate(r));
 }
 
-/** Answers a client's request (`rc.status()`, `queue_status`, `ptcluster engines`, shutdown). */
+/** Answers a client's request (`rc.status()`, `queue_status`, `ptcluster engines`, abort, shutdown). */
 export function handleRequest(d: RequestDeps, client: Buffer, rid: number, req: HubRequest): void {
   const reply = (data: unknown) => d.toClient({ type: "reply", rid, ok: true, data }, client);
   switch (req.what) {
@@ -78,6 +81,9 @@ export function handleRequest(d: RequestDeps, client: Buffer, rid: number, req: 
       );
       break;
     }
+    case "abort":
+      reply(d.abort(client, req));
+      break;
     case "shutdown":
       reply({ stopping: true });
       d.shutdown();

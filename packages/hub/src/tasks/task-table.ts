@@ -112,6 +112,11 @@ export class TaskTable {
     return [...(this.byClient.get(clientKey)?.get(localId) ?? [])];
   }
 
+  /** Every controller id in the table (`ptcluster abort --all`). */
+  ids(): IterableIterator<number> {
+    return this.records.keys();
+  }
+
   /** Every controller id of a client's tasks. */
   allOf(clientKey: string): number[] {
     const out: number[] = [];

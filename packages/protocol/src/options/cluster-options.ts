@@ -15,7 +15,7 @@ import {
 // yargs options from it (packages/cli/src/options.ts), `startCluster()` its options type and
 // checks; the name of each entry is its camelCase name, its flag the kebab-case of that name.
 
-const ALL: readonly Command[] = ["start", "hub", "engines", "engine", "stop", "status", "repl"];
+const ALL: readonly Command[] = ["start", "hub", "engines", "engine", "stop", "status", "repl", "abort"];
 const START_AND_ENGINES = ["start", "engines"] as const;
 const START_AND_HUB = ["start", "hub"] as const;
 const SCHEMES: readonly SchedulerScheme[] = ["leastload", "lru", "random", "weighted"];

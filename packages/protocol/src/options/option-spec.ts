@@ -5,7 +5,7 @@ import { InvalidOptionError } from "../errors.js";
 // from these, `startCluster()` its options type and checks.
 
 /** The `ptcluster` commands that take options of the table. */
-export type Command = "start" | "hub" | "engines" | "engine" | "stop" | "status" | "repl";
+export type Command = "start" | "hub" | "engines" | "engine" | "stop" | "status" | "repl" | "abort";
 
 /** What a numeric option takes: whole numbers (or decimals) within a range. */
 export interface NumberSpec {
