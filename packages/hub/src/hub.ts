@@ -1,7 +1,7 @@
 import { EventEmitter } from "node:events";
 import {
-  Channel,
   DEFAULT_MAX_MESSAGE_BYTES,
+  type Channel,
   assertNever,
   profilePaths,
   type ClientToHub,
@@ -25,6 +25,7 @@ import { EngineRegistration } from "./engines/registration.js";
 import { removeConnectionFiles, writeConnectionFiles } from "./networking/connection-files.js";
 import { OutgoingBatches } from "./networking/outgoing.js";
 import { bindSockets } from "./networking/sockets.js";
+import { openChannels } from "./networking/channels.js";
 import type { ZapHandler } from "./networking/zap-handler.js";
 import { ResultDelivery } from "./results/delivery.js";
 import { ResultStore } from "./results/result-store.js";
@@ -161,32 +162,14 @@ export class Hub extends EventEmitter<HubEvents> {
     );
     this.zap = sockets.zap;
     this.ports = sockets.ports;
-    this.clientCh = new Channel<ClientToHub, HubToClient>({
-      socket: sockets.client,
-      clusterKey: key,
-      sendLabel: "h2c",
-      recvLabel: "c2h",
-      router: true,
-      logger: this.log,
-      onMessage: (m) => this.onClientMessage(m),
-    }).start();
-    this.engineCh = new Channel<EngineToHub, HubToEngine>({
-      socket: sockets.engine,
-      clusterKey: key,
-      sendLabel: "h2e",
-      recvLabel: "e2h",
-      router: true,
-      logger: this.log,
-      onMessage: (m) => this.onEngineMessage(m),
-    }).start();
-    // Notifications are one-way and best effort (clients catch up from `tick`): no acknowledgements.
-    this.notifyCh = new Channel<never, Notification>({
-      socket: sockets.notify,
-      clusterKey: key,
-      sendLabel: "pub",
-      logger: this.log,
-      reliable: false,
-    });
+    ({
+      clientCh: this.clientCh,
+      engineCh: this.engineCh,
+      notifyCh: this.notifyCh,
+    } = openChannels(sockets, key, this.log, {
+      client: (m) => this.onClientMessage(m),
+      engine: (m) => this.onEngineMessage(m),
+    }));
     const location = writeConnectionFiles({
       paths: this.paths,
       clusterId: this.opts.clusterId ?? "",

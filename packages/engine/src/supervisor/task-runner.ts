@@ -1,46 +1,16 @@
-import {
-  Deque,
-  type EngineTask,
-  type Logger,
-  type Part,
-  type SharedCallMsg,
-  type SharedReplyMsg,
-  type SharedWithdrawMsg,
-  type TaskResult,
-} from "@ptcluster/protocol";
-import { ExecutorHost, type ExecutorPort, type NewExecutor } from "./executor-host.js";
+import { Deque, type EngineTask, type Part, type SharedReplyMsg, type TaskResult } from "@ptcluster/protocol";
+import { ExecutorHost, type ExecutorPort } from "./executor-host.js";
+import { ExecutorSlot } from "./executor-slot.js";
+import type { TaskRunnerOptions } from "./task-runner-options.js";
 import { CANCELLED, CLIENT_GONE, timedOut, verdictError, type TaskEntry, type Verdict } from "./task-state.js";
 import { FunctionSources } from "./function-sources.js";
 import { EMPTY_PART, exitError, exitReason, failedResult, memoryError, REPLACED } from "./executor-loss.js";
 import type { LossError } from "./executor-loss.js";
 import { MemoryWatch } from "./memory-watch.js";
 import { unpackFrames } from "../shared/transfer.js";
-import { asPart } from "../executor/shared-port.js";
 import type { ExecutorReport, FromExecutor } from "../executor/protocol.js";
 
-export interface TaskRunnerOptions {
-  concurrency: number;
-  /** Memory limit of the executor (MB), heap and off-heap (`MemoryWatch`): a task over it fails, the engine lives on. */
-  maxMemoryMb?: number | undefined;
-  /** How the memory watch reads the process's resident memory (tests pass their own). */
-  rss?: () => number;
-  /** Largest result the cluster accepts (bytes). */
-  maxResultBytes: number;
-  /** How long a timed-out or cancelled task may take to stop on its own before the executor is replaced (ms). */
-  graceMs: number;
-  logger: Logger;
-  onResult(result: TaskResult, part: Part): void;
-  /** The executor was replaced: the namespace is empty again; `gen` is the generation that ended. */
-  onReset(reason: string, gen: number): void;
-  /** A shared-state call of the executor of generation `gen`, to relay to the controller. */
-  onShared?(msg: SharedCallMsg | SharedWithdrawMsg, parts: Part[], gen: number): void;
-  /** Tasks the executor gave back unstarted, after `release` asked for more than the queue held. */
-  onReleased(ids: number[]): void;
-  /** Tasks posted ahead to the executor while tasks are quick (default `PREFETCH`). */
-  prefetch?: number;
-  /** Starts an executor (default: a worker thread); tests pass a fake one. */
-  newExecutor?: NewExecutor;
-}
+export type { TaskRunnerOptions };
 
 /**
  * Tasks posted to the executor beyond its free slots while tasks are quick, so it never waits a
@@ -59,8 +29,7 @@ const QUICK_MS = 2;
  * then, after a grace period, a new executor.
  */
 export class TaskRunner {
-  private executor: ExecutorPort;
-  private readonly newExecutor: NewExecutor;
+  private readonly slot: ExecutorSlot;
   /** Tasks in state `queued`, in order. */
   private readonly queue = new Deque<TaskEntry>();
   /** Every task this engine holds, in any state. */
@@ -68,43 +37,57 @@ export class TaskRunner {
   /** Tasks handed to the executor and not finished (any state but `queued`). */
   private inExecutor = 0;
   private readonly sources = new FunctionSources();
-  private init: { engineId: number; host: string; uuid: string } | undefined;
   private resetting = false;
   private closed = false;
   private avgMs: number | undefined;
-  private readonly memory: MemoryWatch | undefined;
-  /** Which executor this is (1, 2, …): shared-state holds belong to one, and end with it. */
-  private generation = 0;
   done = 0;
 
   constructor(private readonly opts: TaskRunnerOptions) {
-    this.newExecutor =
-      opts.newExecutor ??
-      ((onMessage, onExit) =>
-        new ExecutorHost(opts.concurrency, opts.maxMemoryMb, opts.maxResultBytes, onMessage, onExit));
     const limitMb = opts.maxMemoryMb;
     // Created before the first executor starts: it measures the supervisor alone.
-    if (limitMb !== undefined)
-      this.memory = new MemoryWatch({ limitMb, rss: opts.rss, onOver: (mb) => this.overMemory(mb, limitMb) });
-    this.executor = this.startExecutor();
+    const memory =
+      limitMb === undefined
+        ? undefined
+        : new MemoryWatch({ limitMb, rss: opts.rss, onOver: (mb) => this.overMemory(mb, limitMb) });
+    this.slot = new ExecutorSlot({
+      newExecutor:
+        opts.newExecutor ??
+        ((onMessage, onExit) =>
+          new ExecutorHost(opts.concurrency, opts.maxMemoryMb, opts.maxResultBytes, onMessage, onExit)),
+      memory,
+      onMessage: (m) => this.onExecutorMessage(m),
+      onExit: (host, code) => this.executorExited(host, code),
+      ...(opts.onShared ? { onShared: opts.onShared } : {}),
+    });
+  }
+
+  /** The executor running now (replaced after a crash, a memory overrun or a task that would not stop). */
+  private get executor(): ExecutorPort {
+    return this.slot.current;
   }
 
   private overMemory(usedMb: number, limitMb: number): void {
     this.opts.logger.error({ usedMb, limitMb }, "executor over its memory limit; starting a new one");
-    const error = memoryError(this.init?.engineId ?? "?", usedMb, limitMb);
+    const error = memoryError(this.slot.engineId ?? "?", usedMb, limitMb);
     void this.reset(`the executor used ${usedMb} MB, over its limit of ${limitMb} MB`, () => error);
   }
 
+  private executorExited(host: ExecutorPort, code: number): void {
+    if (this.closed || this.resetting) return;
+    const cause = { code, outOfMemory: host.outOfMemory, exitedBy: host.exitedBy, call: host.exitCall };
+    this.opts.logger.error(cause, "executor thread exited; starting a new one");
+    const engine = this.slot.engineId ?? "?";
+    void this.reset(exitReason(cause), (id) => exitError(engine, id, cause, this.opts.maxMemoryMb));
+  }
+
   /** Resolves once the first executor is ready (the engine waits for it); its memory is watched from then on. */
-  async whenReady(): Promise<void> {
-    await this.executor.whenReady();
-    this.memory?.executorReady();
+  whenReady(): Promise<void> {
+    return this.slot.whenReady();
   }
 
   /** Tells the executor (and every later one) who it is. */
   setIdentity(engineId: number, host: string, uuid: string): void {
-    this.init = { engineId, host, uuid };
-    this.executor.post({ type: "init", ...this.init });
+    this.slot.setIdentity(engineId, host, uuid);
   }
 
   /** Tasks queued or in the executor. */
@@ -229,7 +212,7 @@ export class TaskRunner {
 
   /** The controller answered a shared-state call: to the executor that made it, if it is still this one. */
   sharedReply(msg: SharedReplyMsg, parts: Part[]): void {
-    if (msg.gen === this.generation) this.executor.post({ type: "shared_reply", msg, parts });
+    this.slot.sharedReply(msg, parts);
   }
 
   /** Grace is over: a task that never started (behind one holding the thread) is reported, one that runs costs the executor. */
@@ -244,24 +227,6 @@ export class TaskRunner {
       return;
     }
     void this.reset(`task ${id} did not stop within ${this.opts.graceMs} ms`);
-  }
-
-  private startExecutor(): ExecutorPort {
-    this.generation++;
-    const host: ExecutorPort = this.newExecutor(
-      (m) => {
-        if (host === this.executor) this.onExecutorMessage(m);
-      },
-      (code) => {
-        if (host !== this.executor || this.closed || this.resetting) return;
-        const cause = { code, outOfMemory: host.outOfMemory, exitedBy: host.exitedBy, call: host.exitCall };
-        this.opts.logger.error(cause, "executor thread exited; starting a new one");
-        const engine = this.init?.engineId ?? "?";
-        void this.reset(exitReason(cause), (id) => exitError(engine, id, cause, this.opts.maxMemoryMb));
-      },
-    );
-    if (this.init) host.post({ type: "init", ...this.init });
-    return host;
   }
 
   /** Hands queued tasks to the executor while it has free slots (and a few more when tasks are quick). */
@@ -295,10 +260,6 @@ export class TaskRunner {
   }
 
   private onExecutorMessage(m: FromExecutor): void {
-    if (m.type === "shared") {
-      this.opts.onShared?.(m.msg, m.parts.map(asPart), this.generation);
-      return;
-    }
     if (m.type !== "report") return;
     for (const [id, at] of m.started) this.onStarted(id, at);
     this.onResults(m.results);
@@ -381,7 +342,7 @@ export class TaskRunner {
   }
 
   private report(id: number, started: number, sysError: { code: string; message: string }, from?: TaskResult): void {
-    this.opts.onResult(failedResult(id, this.init?.engineId ?? -1, started, sysError, from), EMPTY_PART);
+    this.opts.onResult(failedResult(id, this.slot.engineId ?? -1, started, sysError, from), EMPTY_PART);
   }
 
   /**
@@ -392,8 +353,6 @@ export class TaskRunner {
   private async reset(reason: string, lost?: (id: number) => LossError): Promise<void> {
     if (this.resetting || this.closed) return;
     this.resetting = true;
-    this.memory?.stop();
-    const old = this.executor;
     // Tasks whose start report the old executor still held count as started: never run twice.
     this.reconcile();
     // Settled before the old executor is gone: a cancel arriving meanwhile finds requeued tasks.
@@ -413,13 +372,11 @@ export class TaskRunner {
       this.tasks.set(e.task.id, e);
       this.queue.unshift(e);
     }
-    const ended = this.generation;
-    this.executor = this.startExecutor();
+    const { old, ended } = this.slot.replace();
     await old.terminate().catch(() => undefined);
     this.opts.onReset(reason, ended);
     try {
-      await this.executor.whenReady();
-      this.memory?.executorReady();
+      await this.slot.whenReady();
     } finally {
       this.resetting = false;
     }
@@ -428,8 +385,7 @@ export class TaskRunner {
 
   async terminate(): Promise<void> {
     this.closed = true;
-    this.memory?.stop();
     for (const e of [...this.tasks.values()]) this.finish(e);
-    await this.executor.terminate();
+    await this.slot.terminate();
   }
 }

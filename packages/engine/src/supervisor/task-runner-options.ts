@@ -1,0 +1,27 @@
+import type { Logger, Part, SharedCallMsg, SharedWithdrawMsg, TaskResult } from "@ptcluster/protocol";
+import type { NewExecutor } from "./executor-host.js";
+
+/** What the engine gives its `TaskRunner`: limits, and where results, resets and relayed calls go. */
+export interface TaskRunnerOptions {
+  concurrency: number;
+  /** Memory limit of the executor (MB), heap and off-heap (`MemoryWatch`): a task over it fails, the engine lives on. */
+  maxMemoryMb?: number | undefined;
+  /** How the memory watch reads the process's resident memory (tests pass their own). */
+  rss?: () => number;
+  /** Largest result the cluster accepts (bytes). */
+  maxResultBytes: number;
+  /** How long a timed-out or cancelled task may take to stop on its own before the executor is replaced (ms). */
+  graceMs: number;
+  logger: Logger;
+  onResult(result: TaskResult, part: Part): void;
+  /** The executor was replaced: the namespace is empty again; `gen` is the generation that ended. */
+  onReset(reason: string, gen: number): void;
+  /** A shared-state call of the executor of generation `gen`, to relay to the controller. */
+  onShared?(msg: SharedCallMsg | SharedWithdrawMsg, parts: Part[], gen: number): void;
+  /** Tasks the executor gave back unstarted, after `release` asked for more than the queue held. */
+  onReleased(ids: number[]): void;
+  /** Tasks posted ahead to the executor while tasks are quick (default `PREFETCH`). */
+  prefetch?: number;
+  /** Starts an executor (default: a worker thread); tests pass a fake one. */
+  newExecutor?: NewExecutor;
+}

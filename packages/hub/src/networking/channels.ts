@@ -1,0 +1,60 @@
+import {
+  Channel,
+  type ClientToHub,
+  type EngineToHub,
+  type HubToClient,
+  type HubToEngine,
+  type Incoming,
+  type Logger,
+  type Notification,
+} from "@ptcluster/protocol";
+import type { BoundSockets } from "./sockets.js";
+
+export interface HubChannels {
+  clientCh: Channel<ClientToHub, HubToClient>;
+  engineCh: Channel<EngineToHub, HubToEngine>;
+  notifyCh: Channel<never, Notification>;
+}
+
+/**
+ * The controller's authenticated channels over its bound sockets: reliable ones to clients and
+ * engines (each message signed with the cluster key, acknowledged and resent), and the one-way
+ * notifications.
+ */
+export function openChannels(
+  sockets: BoundSockets,
+  key: Buffer,
+  log: Logger,
+  on: {
+    client(m: Incoming<ClientToHub>): void;
+    engine(m: Incoming<EngineToHub>): void;
+  },
+): HubChannels {
+  const clientCh = new Channel<ClientToHub, HubToClient>({
+    socket: sockets.client,
+    clusterKey: key,
+    sendLabel: "h2c",
+    recvLabel: "c2h",
+    router: true,
+    logger: log,
+    onMessage: on.client,
+  }).start();
+  const engineCh = new Channel<EngineToHub, HubToEngine>({
+    socket: sockets.engine,
+    clusterKey: key,
+    sendLabel: "h2e",
+    recvLabel: "e2h",
+    router: true,
+    logger: log,
+    onMessage: on.engine,
+  }).start();
+  // Notifications are one-way and best effort (clients catch up from `tick`): no acknowledgements.
+  const notifyCh = new Channel<never, Notification>({
+    socket: sockets.notify,
+    clusterKey: key,
+    sendLabel: "pub",
+    logger: log,
+    reliable: false,
+  });
+  return { clientCh, engineCh, notifyCh };
+}
