@@ -37,11 +37,16 @@ async function enter(s: PtySession, line: string, timeout = 10_000): Promise<str
   return m[1]!;
 }
 
-/** Types `line` and Enter without waiting for it to finish; `from` is where its output starts. */
-function start(s: PtySession, line: string): number {
+/**
+ * Types `line` and Enter without waiting for it to finish; resolves once its echo is shown (what
+ * the terminal shows travels slower than what the line does, and must not be taken for its output)
+ * with where its output starts.
+ */
+async function start(s: PtySession, line: string): Promise<number> {
   const from = s.text().length;
   s.type(`${line}\r`);
-  return from;
+  const echo = await s.waitFor(/^[^\n]*\n/, { from });
+  return from + echo[0].length;
 }
 
 /** Presses Ctrl-C; resolves with what was printed after it up to the next prompt, and how long that took. */
@@ -85,7 +90,7 @@ describe("Ctrl-C at ptcluster repl", () => {
     const dir = scratchDir(tmp.dir);
     const { s, pids } = await openRepl();
     await define(s, dir);
-    const from = start(s, "await rc.view().applySync(spin)");
+    const from = await start(s, "await rc.view().applySync(spin)");
     await waitFor(() => filesStartingWith(dir, "spin-").length === 2, { what: "spin running on both engines" });
     const { out, ms } = await interrupt(s, 5_000);
     expect(out).toBe("Cancelled: 2 tasks of this line (Ctrl-C)\n");
@@ -107,7 +112,7 @@ describe("Ctrl-C at ptcluster repl", () => {
     const { s, pids } = await openRepl();
     await define(s, dir);
     expect(await enter(s, "const lb = rc.loadBalancedView()")).toBe("undefined\n");
-    start(s, 'await lb.map(hold, ["m0", "m1", "m2", "m3", "m4", "m5"])');
+    await start(s, 'await lb.map(hold, ["m0", "m1", "m2", "m3", "m4", "m5"])');
     await waitFor(() => filesStartingWith(dir, "m").length > 0, { what: "a map item running" });
     const { out, ms } = await interrupt(s, 5_000);
     expect(out).toBe("Cancelled: 6 map items of this line (Ctrl-C)\n");
@@ -130,7 +135,7 @@ describe("Ctrl-C at ptcluster repl", () => {
     await define(s, dir);
     await enter(s, 'const bg = rc.engine(0).apply(hold, "bg")');
     await waitFor(() => existsSync(join(dir, "bg-0")), { what: "the background task running" });
-    start(s, 'await rc.engine(1).apply(hold, "fg")');
+    await start(s, 'await rc.engine(1).apply(hold, "fg")');
     await waitFor(() => existsSync(join(dir, "fg-1")), { what: "the awaited task running" });
     const { out } = await interrupt(s, 5_000);
     expect(out).toBe("Cancelled: 1 task of this line (Ctrl-C)\n");
@@ -143,18 +148,69 @@ describe("Ctrl-C at ptcluster repl", () => {
     expect(await exits(s, pids)).toBe(0);
   });
 
-  it("during local code, as Node's REPL: a synchronous loop and a local await are interrupted, and the REPL goes on", async () => {
+  it("during a `for await` over `lb.imap`: cancels the stream (known length: its items; a generator: the stream)", async () => {
+    const dir = scratchDir(tmp.dir);
     const { s, pids } = await openRepl();
-    // Each line says when it is running: a Ctrl-C that came before (between Enter and the start of
-    // the evaluation) would be lost, at `node`'s own REPL too.
-    let from = start(s, 'process.stdout.write("looping\\n"); for (;;) {}');
-    await s.waitFor(/\nlooping\n$/, { from });
+    await define(s, dir);
+    expect(await enter(s, "const lb = rc.loadBalancedView()")).toBe("undefined\n");
+    await start(s, 'for await (const x of lb.imap(hold, ["a", "b", "c"])) console.log(x)');
+    await waitFor(() => filesStartingWith(dir, "a-").length > 0, { what: "the first item running" });
+    expect((await interrupt(s, 5_000)).out, s.text()).toBe("Cancelled: 3 map items of this line (Ctrl-C)\n");
+    await waitFor(() => existsSync(join(dir, "a-cancelled")), { what: "item a to see engine.signal" });
+    await start(
+      s,
+      'for await (const x of lb.imap(hold, (function* () { for (let i = 0; ; i++) yield "g" + i; })())) console.log(x)',
+    );
+    await waitFor(() => existsSync(join(dir, "g0-0")) || existsSync(join(dir, "g0-1")), { what: "item g0 running" });
+    expect((await interrupt(s, 5_000)).out, s.text()).toBe("Cancelled: 1 imap stream of this line (Ctrl-C)\n");
+    await waitFor(() => existsSync(join(dir, "g0-cancelled")), { what: "item g0 to see engine.signal" });
+    expect(await enter(s, "await rc.view().applySync(() => 3)")).toBe("[ 3, 3 ]\n");
+    s.type(".exit\r");
+    expect(await exits(s, pids)).toBe(0);
+  });
+
+  it("what an interrupted line still starts (a loop that catches the cancellation) is cancelled at once", async () => {
+    const dir = scratchDir(tmp.dir);
+    const { s, pids } = await openRepl();
+    await define(s, dir);
+    const d = JSON.stringify(dir);
+    expect(await enter(s, "const lb = rc.loadBalancedView()")).toBe("undefined\n");
+    await start(
+      s,
+      `for (const t of ["x", "y", "z"]) { try { await lb.apply(hold, t) } catch {} } require("node:fs").writeFileSync(${d} + "/loop-done", "")`,
+    );
+    await waitFor(() => filesStartingWith(dir, "x-").length > 0, { what: "the first call running" });
+    expect((await interrupt(s, 5_000)).out, s.text()).toBe("Cancelled: 1 task of this line (Ctrl-C)\n");
+    // Without the cancellation of y and z, each would hold an engine for 20 s.
+    await waitFor(() => existsSync(join(dir, "loop-done")), {
+      what: "the interrupted loop to run out",
+      timeout: 5_000,
+    });
+    // y and z never ran, or saw engine.signal at once.
+    for (const t of ["y", "z"]) {
+      const marks = filesStartingWith(dir, `${t}-`);
+      if (marks.length > 0) expect(marks).toContain(`${t}-cancelled`);
+    }
+    expect(await enter(s, "await rc.view().applySync(() => 4)")).toBe("[ 4, 4 ]\n");
+    s.type(".exit\r");
+    expect(await exits(s, pids)).toBe(0);
+  });
+
+  it("during local code, as Node's REPL: a synchronous loop and a local await are interrupted, and the REPL goes on", async () => {
+    const dir = scratchDir(tmp.dir);
+    const { s, pids } = await openRepl();
+    // Each line says when it is running: a Ctrl-C before that (between Enter and the start of the
+    // evaluation) would be lost, at `node`'s own REPL too. The synchronous loop says it in a file:
+    // Node 20 can lose a Ctrl-C that follows a write to the terminal from synchronous code.
+    const looping = join(dir, "looping");
+    await start(s, `require("node:fs").writeFileSync(${JSON.stringify(looping)}, ""); for (;;) {}`);
+    await waitFor(() => existsSync(looping), { what: "the loop running" });
     const sync = await interrupt(s, 5_000);
     // Node's error ("^C" is the terminal's echo of the signal), without the frames of the REPL's machinery.
     expect(sync.out).toMatch(/^(\^C)?Uncaught \[?Error: Script execution was interrupted by `SIGINT`/);
     expect(sync.out).not.toMatch(/repl-lines|result-scope|node:/);
-    from = start(s, 'await new Promise(() => setTimeout(() => process.stdout.write("waiting\\n")))');
-    await s.waitFor(/\nwaiting\n$/, { from });
+    const from = await start(s, 'await new Promise(() => setTimeout(() => process.stdout.write("waiting\\n")))');
+    await s.waitFor(/^waiting\n$/, { from });
     const pending = await interrupt(s, 5_000);
     expect(pending.out).toMatch(/^Uncaught \[?Error: Script execution was interrupted by `SIGINT`/);
     expect(pending.out).not.toMatch(/Cancelled/);
