@@ -1,14 +1,12 @@
 import { AsyncLocalStorage } from "node:async_hooks";
 
+// Result scopes, for tools that run user code and must cancel what it started, such as
+// `ptcluster repl` (Ctrl-C aborts the tasks of the line it interrupts, not those of earlier lines).
+// Programs hold their results and can `abort()` them; they do not need this.
+
 /**
- * For tools that run user code and must cancel what it started, such as `ptcluster repl` (Ctrl-C
- * aborts the tasks of the line it interrupts, not those of earlier lines). Not needed by programs,
- * which hold their results and can `abort()` them.
- *
- * `withResultScope(onResult, fn)` runs `fn`, and hands `onResult` every result created in its async
- * context: by `fn` itself, by its awaited continuations, and by the timers and callbacks it sets
- * up. Results are `AsyncResult`s (`MapResult` included) and `imap` streams (`MapRun`); tell them
- * apart with `instanceof`. Scopes nest: a result goes to the innermost one only.
+ * What a scope is handed: an `AsyncResult` (`MapResult` included) or an `imap` stream (`MapRun`);
+ * tell them apart with `instanceof`.
  */
 export interface ScopedResult {
   abort(reason?: unknown): void;
@@ -16,7 +14,19 @@ export interface ScopedResult {
 
 const scope = new AsyncLocalStorage<(result: ScopedResult) => void>();
 
-/** Runs `fn`, calling `onResult` with each result its async context creates (see above). */
+/**
+ * Runs `fn`, and hands `onResult` every result created in its async context: by `fn` itself, by
+ * its awaited continuations, and by the timers and callbacks it sets up. Scopes nest: a result goes
+ * to the innermost one only.
+ *
+ * ```ts
+ * import { withResultScope, type ScopedResult } from "@ptcluster/client/result-scope";
+ * const started = new Set<ScopedResult>();
+ * const run = withResultScope((r) => started.add(r), () => userCode(rc));
+ * // later, to stop what userCode started (and nothing else):
+ * for (const r of started) r.abort();
+ * ```
+ */
 export function withResultScope<T>(onResult: (result: ScopedResult) => void, fn: () => T): T {
   return scope.run(onResult, fn);
 }
