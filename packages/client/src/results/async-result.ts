@@ -1,4 +1,5 @@
 import { PtclusterError, type TaskResult } from "@ptcluster/protocol";
+import { noteResult } from "./result-scope.js";
 
 /** What is known about one task on one engine. */
 export interface TaskMetadata {
@@ -94,6 +95,8 @@ export class AsyncResult<T> implements PromiseLike<T> {
     });
     // A result nobody awaits must not crash the process with an unhandled rejection.
     this.promise.catch(() => undefined);
+    // Tools such as the REPL cancel what a line of user code started (results/result-scope.ts).
+    noteResult(this);
   }
 
   then<A = T, B = never>(

@@ -1,6 +1,7 @@
 import { Deque, PtclusterError } from "@ptcluster/protocol";
 import type { TaskMetadata } from "../results/async-result.js";
 import { InputOrder } from "../results/input-order.js";
+import { noteResult } from "../results/result-scope.js";
 import { MapFeed, type CallSource, type MapContext } from "./map-feed.js";
 import type { ResolvedMapOptions } from "./lb-options.js";
 
@@ -52,6 +53,8 @@ export class MapRun<R> implements AsyncIterable<R> {
         this.wake?.();
       },
     });
+    // Tools such as the REPL cancel what a line of user code started (results/result-scope.ts).
+    noteResult(this);
   }
 
   /** Items finished so far. */
