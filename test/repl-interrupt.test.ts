@@ -10,7 +10,7 @@ import { waitFor } from "./helpers/wait.js";
 // real two-engine cluster: it cancels the remote call of the line it interrupts, and only that.
 const tmp = tempClusterDir();
 afterAll(() => tmp.cleanup());
-useCluster({ n: 2, dir: tmp.dir });
+const ctx = useCluster({ n: 2, dir: tmp.dir });
 
 /** The engine's grace period for a running task that ignores `engine.signal` (engine default). */
 const GRACE_MS = 1_000;
@@ -215,6 +215,20 @@ describe("Ctrl-C at ptcluster repl", () => {
     expect(pending.out).toMatch(/^Uncaught \[?Error: Script execution was interrupted by `SIGINT`/);
     expect(pending.out).not.toMatch(/Cancelled/);
     expect(await enter(s, "await rc.view().applySync(() => 2)")).toBe("[ 2, 2 ]\n");
+    s.type(".exit\r");
+    expect(await exits(s, pids)).toBe(0);
+  });
+
+  it("during a waiting `await rc.shared.queue(q).get()`: the get is withdrawn at the controller, so it never takes the next item", async () => {
+    const { s, pids } = await openRepl();
+    await start(s, 'await rc.shared.queue("ctrl-c").get()');
+    await waitFor(async () => (await ctx.rc.status()).shared.objects.find((o) => o.name === "ctrl-c")?.waiting === 1, {
+      what: "the get to wait at the controller",
+    });
+    const { out } = await interrupt(s, 5_000);
+    expect(out).toBe("Cancelled: 1 shared-state call of this line (Ctrl-C)\n");
+    expect(await enter(s, 'await rc.shared.queue("ctrl-c").put("item")')).toBe("undefined\n");
+    expect(await enter(s, 'await rc.shared.queue("ctrl-c").get({ timeout: 2000 })')).toBe("'item'\n");
     s.type(".exit\r");
     expect(await exits(s, pids)).toBe(0);
   });

@@ -67,7 +67,7 @@ describe("shared state across clients and engines", () => {
     const waiter = rc.engine(0).apply(async () => engine.shared.queue<string>("handoff").get({ timeout: 10_000 }));
     await waitFor(
       async () => {
-        const s = (await rc.status()) as unknown as { shared: { objects: Array<{ name: string; waiting: number }> } };
+        const s = await rc.status();
         return s.shared.objects.find((o) => o.name === "handoff")?.waiting === 1;
       },
       { what: "engine 0 to wait on the queue" },
@@ -122,13 +122,11 @@ describe("shared state across clients and engines", () => {
   it("status lists the objects with their sizes; deleting them gives the memory back", async () => {
     const d = rc.shared.dict<Uint8Array>("blobs");
     await d.set("a", new Uint8Array(100_000));
-    const s = (await rc.status()) as unknown as {
-      shared: { objects: Array<{ name: string; kind: string; size: number; bytes: number }>; bytes: number };
-    };
+    const s = await rc.status();
     expect(s.shared.objects).toContainEqual(expect.objectContaining({ name: "blobs", kind: "dict", size: 1 }));
     expect(s.shared.bytes).toBeGreaterThanOrEqual(100_000);
     await d.destroy();
-    const after = (await rc.status()) as unknown as { shared: { bytes: number; objects: unknown[] } };
+    const after = await rc.status();
     expect(after.shared.bytes).toBe(0);
     expect(after.shared.objects).toEqual([]);
   });

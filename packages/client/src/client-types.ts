@@ -67,6 +67,15 @@ export interface ClusterStatus {
   /** The controller process's memory (bytes, as `process.memoryUsage()`). */
   memory: { rss: number; heapUsed: number; external: number; arrayBuffers: number };
   /**
+   * Shared state (`rc.shared`): each object with its kind, size (entries, items, elements, holds,
+   * parties), bytes stored and calls waiting on it; the bytes of all of them and the limit.
+   */
+  shared: {
+    objects: Array<{ name: string; kind: string; size: number; bytes: number; waiting: number }>;
+    bytes: number;
+    maxBytes: number;
+  };
+  /**
    * What the controller keeps on behalf of clients and engines: tasks in flight, results kept for
    * clients that went away (and their bytes), function sources, peers with delivery state. All of
    * it goes when they do, except `sessions`: every sender session seen, remembered (up to 65,536
@@ -80,6 +89,8 @@ export interface ClusterStatus {
     clientLinks: number;
     engineLinks: number;
     sessions: number;
+    sharedObjects: number;
+    sharedBytes: number;
   };
 }
 

@@ -1,11 +1,12 @@
 import { AsyncResult, MapResult, MapRun } from "@ptcluster/client";
-import type { ScopedResult } from "@ptcluster/client/result-scope";
+import { ScopedSharedCall, type ScopedResult } from "@ptcluster/client/result-scope";
 
-/** What Ctrl-C cancelled of one line: single tasks, map items, and `imap` streams of unknown length. */
+/** What Ctrl-C cancelled of one line: single tasks, map items, `imap` streams of unknown length, waiting shared-state calls. */
 export interface Cancelled {
   tasks: number;
   items: number;
   streams: number;
+  sharedCalls: number;
 }
 
 /** Why the tasks were cancelled, as their `TaskCancelledError`'s cause says. */
@@ -17,8 +18,12 @@ export const CTRL_C = "Ctrl-C at ptcluster repl";
  * or an `imap` stream whose length is unknown (it keeps no count of what is left).
  */
 export function cancelUnfinished(results: Iterable<ScopedResult>): Cancelled {
-  const c: Cancelled = { tasks: 0, items: 0, streams: 0 };
+  const c: Cancelled = { tasks: 0, items: 0, streams: 0, sharedCalls: 0 };
   for (const r of results) {
+    if (r instanceof ScopedSharedCall) {
+      if (!r.pending) continue;
+      c.sharedCalls++;
+    }
     if (r instanceof MapRun) {
       // A stream does not say whether it ended; with a known length its progress tells.
       if (r.length === undefined) c.streams++;
@@ -44,6 +49,7 @@ export function describeCancelled(c: Cancelled): string | undefined {
   count(c.tasks, "task");
   count(c.items, "map item");
   count(c.streams, "imap stream");
+  count(c.sharedCalls, "shared-state call");
   if (parts.length === 0) return undefined;
   const list = parts.length === 1 ? parts[0] : `${parts.slice(0, -1).join(", ")} and ${parts.at(-1)}`;
   return `Cancelled: ${list} of this line (Ctrl-C)`;

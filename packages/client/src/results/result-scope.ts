@@ -31,6 +31,29 @@ export function withResultScope<T>(onResult: (result: ScopedResult) => void, fn:
   return scope.run(onResult, fn);
 }
 
+/** True inside a scope (callers skip the cost of being abortable outside one). */
+export function inResultScope(): boolean {
+  return scope.getStore() !== undefined;
+}
+
+/**
+ * A shared-state call made in a scope (`rc.shared…`): aborting it withdraws the call at the
+ * controller, so a waiting `get` cancelled by Ctrl-C never takes an item no one will read.
+ */
+export class ScopedSharedCall implements ScopedResult {
+  pending = true;
+  readonly #controller = new AbortController();
+
+  /** The signal the call is made with: the caller's, if any, and this scope's. */
+  signal(own: AbortSignal | undefined): AbortSignal {
+    return own ? AbortSignal.any([own, this.#controller.signal]) : this.#controller.signal;
+  }
+
+  abort(reason?: unknown): void {
+    if (this.pending) this.#controller.abort(reason);
+  }
+}
+
 /** @internal Called by every result as it is made; a no-op outside a scope. */
 export function noteResult(result: ScopedResult): void {
   const onResult = scope.getStore();

@@ -18,6 +18,7 @@ import {
   PendingSharedCalls,
   SharedNamespace,
 } from "@ptcluster/protocol";
+import { inResultScope, noteResult, ScopedSharedCall } from "../results/result-scope.js";
 import { WorkMap, closeAtExit, forgetAtExit, type Closable } from "../keep-alive.js";
 import type { ClientEmitter } from "./client-events.js";
 import { Liveness } from "./liveness.js";
@@ -56,9 +57,18 @@ export class Session implements ViewPort {
   );
   /** Named objects held by the controller (`rc.shared`). */
   readonly shared = new SharedNamespace({
-    call: (...a) => {
+    call: (name, spec, op, args, parts, signal) => {
       this.assertOpen();
-      return this.#sharedCalls.call(...a);
+      if (!inResultScope()) return this.#sharedCalls.call(name, spec, op, args, parts, signal);
+      // In a tool's scope (a REPL line): abortable with the line.
+      const scoped = new ScopedSharedCall();
+      noteResult(scoped);
+      const call = this.#sharedCalls.call(name, spec, op, args, parts, scoped.signal(signal));
+      void call.then(
+        () => (scoped.pending = false),
+        () => (scoped.pending = false),
+      );
+      return call;
     },
   });
   readonly #submitter: Submitter;
