@@ -171,3 +171,30 @@ describe("memory is bounded off the heap", () => {
     expect(await rc.engine(0).apply(() => engine.id)).toBe(0);
   });
 });
+
+// A native crash (a fatal signal such as SIGSEGV, here sent by the task to its own process) takes
+// the engine process down with its executor thread; its local launcher sees the signal, so the
+// task fails alone rather than killing engine after engine as it is re-run.
+describe("a native crash of an engine stays in its task", () => {
+  const ctx = useCluster({ n: 2, dir: tmp.dir, profile: "native" });
+
+  it("a load-balanced task whose engine dies of SIGSEGV fails with TaskCrashedError after one attempt; the other engine lives on", async () => {
+    const { rc } = ctx;
+    const log = join(scratchDir(ctx.dir, "segv-"), "runs.log");
+    const ar = rc.loadBalancedView().apply((file: string) => {
+      require("node:fs").appendFileSync(file, `${engine.id}\n`);
+      process.kill(process.pid, "SIGSEGV");
+      return "survived";
+    }, log);
+    const err = await failure(() => ar);
+    expect(err).toBeInstanceOf(TaskCrashedError);
+    expect((err as TaskCrashedError).message).toMatch(/SIGSEGV/);
+    const runs = runsIn(log);
+    expect(runs).toHaveLength(1);
+    const [crashed] = runs as [number];
+    const survivor = ctx.cluster.ids.find((id) => id !== crashed) as number;
+    await waitFor(() => !rc.ids.includes(crashed), { what: `engine ${crashed} to be gone` });
+    expect(rc.ids).toEqual([survivor]);
+    expect(await rc.loadBalancedView().apply(() => engine.id)).toBe(survivor);
+  });
+});

@@ -21,6 +21,7 @@ import { queueStatus, statusReport, type StatusSources } from "./clients/status-
 import { noteRunning } from "./engines/engine-activity.js";
 import { EngineRegistry, type EngineEntry } from "./engines/engine-registry.js";
 import { LivenessMonitor } from "./engines/liveness.js";
+import { nativeCrash } from "./engines/native-crash.js";
 import { EngineRegistration } from "./engines/registration.js";
 import { removeConnectionFiles, writeConnectionFiles } from "./networking/connection-files.js";
 import { OutgoingBatches } from "./networking/outgoing.js";
@@ -238,13 +239,13 @@ export class Hub extends EventEmitter<HubEvents> {
   }
 
   /** An engine is dead or left: its tasks move or fail, everyone is told. */
-  private engineGone(id: number, reason: string): void {
+  private engineGone(id: number, reason: string, crashed?: string): void {
     const entry = this.engines.remove(id);
     if (!entry) return;
     this.log.warn({ engineId: id, reason, inflight: entry.inflight.size }, "engine gone");
     // Stopping, the engines' `engine_shutdown` still has to reach them.
     if (this.state === "running") this.engineCh.forget(entry.routingId);
-    this.coordinator.engineDown(entry);
+    this.coordinator.engineDown(entry, crashed);
     this.shared.engineGone(id);
     this.notifyCh.send({ type: "engine_down", id, reason });
     this.emit("engine_down", { id, reason });
@@ -365,13 +366,10 @@ export class Hub extends EventEmitter<HubEvents> {
    * registered under `tag` is gone, without waiting for missed heartbeats.
    */
   launchExited(tag: string, how: string): void {
-    let any = false;
-    for (const e of [...this.engines.all()]) {
-      if (e.info.tag !== tag) continue;
-      this.engineGone(e.info.id, `launch ended (${how})`);
-      any = true;
-    }
-    if (any) this.out.schedule();
+    const ended = [...this.engines.all()].filter((e) => e.info.tag === tag);
+    const crashed = nativeCrash(how, ended.length);
+    for (const e of ended) this.engineGone(e.info.id, `launch ended (${how})`, crashed);
+    if (ended.length > 0) this.out.schedule();
   }
 
   /** The first engine id above every id given out so far: launchers whose engines ask for ids (MPI ranks) start there. */

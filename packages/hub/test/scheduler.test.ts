@@ -423,3 +423,45 @@ describe("rebalancing and cancellation", () => {
     expect(c.place()).toEqual([[b, 0]]);
   });
 });
+
+describe("a native crash of an engine (its process died of SIGSEGV, seen by its launcher)", () => {
+  it("fails the task it was running with TaskCrashedError, once; its unstarted tasks move on without counting a death", () => {
+    const c = cluster([
+      [0, 1],
+      [1, 1],
+    ]);
+    const tasks = [c.lb(), c.lb(), c.lb(), c.lb()];
+    const placed = c.place();
+    const on0 = placed.filter(([, e]) => e === 0).map(([t]) => t as number);
+    expect(on0).toHaveLength(2);
+    const ds = c.s.handle({ type: "engine_down", engine: 0, crashed: "SIGSEGV" });
+    expect(ds[0]).toMatchObject({
+      type: "fail",
+      task: on0[0],
+      engine: 0,
+      code: "ERR_PTC_TASK_CRASHED",
+      message: expect.stringContaining("SIGSEGV"),
+    });
+    expect(ds[1]).toEqual({ type: "requeue", task: on0[1], unstarted: true });
+    expect(tasks).toContain(on0[1]);
+  });
+
+  it("runs the crashing task again on another engine when its retries ask; a direct task fails with it", () => {
+    const c = cluster([
+      [0, 1],
+      [1, 1],
+    ]);
+    const t = c.lb({ retries: 1 });
+    expect(c.place()).toEqual([[t, 0]]);
+    expect(c.s.handle({ type: "engine_down", engine: 0, crashed: "SIGSEGV" })[0]).toEqual({
+      type: "requeue",
+      task: t,
+      unstarted: false,
+    });
+    expect(c.place()).toEqual([[t, 1]]);
+    const d = c.direct(1).task;
+    const ds = c.s.handle({ type: "engine_down", engine: 1, crashed: "SIGBUS" });
+    expect(ds.find((x) => x.type === "fail" && x.task === t)).toMatchObject({ code: "ERR_PTC_TASK_CRASHED" });
+    expect(ds.find((x) => x.type === "fail" && x.task === d)).toMatchObject({ code: "ERR_PTC_ENGINE_LOST" });
+  });
+});

@@ -20,7 +20,11 @@ export type TaskOutcome =
 
 export type SchedulerEvent =
   | { readonly type: "engine_up"; readonly engine: number; readonly concurrency: number }
-  | { readonly type: "engine_down"; readonly engine: number }
+  /**
+   * An engine is gone. `crashed`: its process died of a native crash (a fatal signal such as
+   * SIGSEGV, seen by its local launcher), which the task it was running caused, not the world.
+   */
+  | { readonly type: "engine_down"; readonly engine: number; readonly crashed?: string }
   /** A direct task for one engine. */
   | { readonly type: "submit_direct"; readonly task: number; readonly engine: number }
   /** A load-balanced task; `targets`: the engines it may run on (none: any). */

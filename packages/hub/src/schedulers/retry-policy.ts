@@ -54,3 +54,8 @@ export function avoidFailed<E extends { readonly id: number }>(
 export function poisonMessage(b: RetryBudget, engine: number): string {
   return `This task was running on ${b.deaths} engines that died (the last was engine ${engine}); it is failed as a poison task instead of being retried again.`;
 }
+
+/** The message of a task whose engine's process died of a native crash (`signal`) while it ran. */
+export function crashMessage(engine: number, signal: string): string {
+  return `Engine ${engine}'s process died of ${signal} (a native crash: a native addon, or a fatal error of Node) while running this task. The task is not run again unless its \`retries\` ask; the other tasks of that engine move to other engines.`;
+}

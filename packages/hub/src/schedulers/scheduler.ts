@@ -1,8 +1,14 @@
-import { EngineLostError, TaskCancelledError, assertNever, type SchedulerScheme } from "@ptcluster/protocol";
+import {
+  EngineLostError,
+  TaskCancelledError,
+  TaskCrashedError,
+  assertNever,
+  type SchedulerScheme,
+} from "@ptcluster/protocol";
 import { submitDirect } from "./direct.js";
 import { LoadBalancedScheduler } from "./load-balanced.js";
 import type { SchedulerDecision, SchedulerEvent, SchedulerPort } from "./port.js";
-import { poisonMessage, survivesDeath } from "./retry-policy.js";
+import { crashMessage, poisonMessage, retryAfterError, survivesDeath } from "./retry-policy.js";
 import { SchedulerView, type EngineLoad } from "./view.js";
 
 const DIED_BEFORE_CONFIRMING = new TaskCancelledError("The task was cancelled; its engine died before confirming.")
@@ -45,7 +51,7 @@ export class Scheduler implements SchedulerPort {
         break;
       case "engine_down": {
         const e = this.view.engines.get(ev.engine);
-        if (e) this.engineDown(e, out);
+        if (e) this.engineDown(e, ev.crashed, out);
         break;
       }
       case "submit_direct":
@@ -87,15 +93,38 @@ export class Scheduler implements SchedulerPort {
 
   /**
    * An engine is gone: its load-balanced tasks go back to the queue within their death budget;
-   * the others fail (cancelled, poison, or lost with their engine).
+   * the others fail (cancelled, poison, or lost with their engine). After a native crash
+   * (`crashed`: the signal), the tasks it was running (its first `concurrency` tasks, which it
+   * runs in order) fail with `TaskCrashedError` like their own error (retried only if they ask),
+   * and the others move on without counting a death: they did not cause it.
    */
-  private engineDown(e: EngineLoad, out: SchedulerDecision[]): void {
+  private engineDown(e: EngineLoad, crashed: string | undefined, out: SchedulerDecision[]): void {
     // Out of the view first: the tasks leave it without changing the set being walked.
     this.view.engines.delete(e.id);
     let requeued = false;
+    let position = 0;
     for (const task of e.tasks) {
       const p = this.view.placements.get(task);
       if (!p) continue;
+      const ran = position++ < e.concurrency;
+      if (crashed !== undefined && !p.cancelRequested) {
+        if (!ran && p.lb) {
+          this.lb.requeue(p, true, out);
+          requeued = true;
+          continue;
+        }
+        if (ran) {
+          if (p.lb && retryAfterError(p.lb.budget, e.id, false)) {
+            this.lb.requeue(p, false, out);
+            requeued = true;
+            continue;
+          }
+          this.view.drop(p);
+          const err = new TaskCrashedError(e.id, crashMessage(e.id, crashed));
+          out.push({ type: "fail", task, engine: e.id, code: err.code, message: err.message });
+          continue;
+        }
+      }
       if (p.lb && survivesDeath(p.lb.budget, p.cancelRequested)) {
         this.lb.requeue(p, false, out);
         requeued = true;

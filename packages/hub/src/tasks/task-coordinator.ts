@@ -146,8 +146,9 @@ export class TaskCoordinator {
   }
 
   /** An engine is gone (already out of the registry): its tasks move or fail. */
-  engineDown(entry: EngineEntry): void {
-    this.apply(this.d.scheduler.handle({ type: "engine_down", engine: entry.info.id }));
+  engineDown(entry: EngineEntry, crashed?: string): void {
+    const ev = { type: "engine_down", engine: entry.info.id } as const;
+    this.apply(this.d.scheduler.handle(crashed === undefined ? ev : { ...ev, crashed }));
     entry.inflight.clear();
   }
 
