@@ -51,6 +51,16 @@ describe("examples", () => {
         /ERR_PTC_UNDEFINED_NAME: `notDefinedAnywhere` is not defined on engine 0/,
       ],
     ],
+    [
+      "manager.ts",
+      [
+        /array doubled in place: \[ 10, 20, 30, 40, 50 \]/,
+        /dict: engine 0, engine 1, engine 2, engine 3/,
+        /counter: 400 \(4 engines × 100 atomic adds\)/,
+        /lock: 4 critical sections, never overlapping/,
+        /shared objects: critical \(queue, 0\), doubled \(array, 5\), hits \(counter, 1\), section \(lock, 0\), seen-by \(dict, 4\)/,
+      ],
+    ],
     ["mpmd.ts", [/engine 0: pi ≈ 3\.1\d/, /engines 1, 2, 3: sums \[ 500000500000, 500000500000, 500000500000 \]/]],
     ["scatter-gather.ts", [/sum of square roots: 21081835\.2\d/, /gathered 1000000 values; back\[1e6-1\] = 31\.6228/]],
     ["start-cluster.ts", [/engines \[ 0, 1 \]/, /'v20\./]],

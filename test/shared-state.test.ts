@@ -6,6 +6,7 @@ import { useCluster } from "./helpers/cluster.js";
 import { waitFor } from "./helpers/wait.js";
 
 const HOLDER = fileURLToPath(new URL("./fixtures/shared-lock-holder.ts", import.meta.url));
+const USING = fileURLToPath(new URL("./fixtures/using-lock.ts", import.meta.url));
 
 describe("shared state across clients and engines", () => {
   // A short client timeout: a client that vanishes is noticed within the test.
@@ -117,6 +118,16 @@ describe("shared state across clients and engines", () => {
     expect(Date.now() - started).toBeLessThan(8_000);
     await again.release();
     await lock.destroy();
+  });
+
+  it("`await using` in shipped code compiled by tsx holds a lock for its block, and releases it when the block throws", async () => {
+    const r = await execa(process.execPath, ["--import", "tsx", USING], { env: { PTCLUSTER_DIR: ctx.dir } });
+    expect(JSON.parse(r.stdout)).toEqual({
+      inBlock: [true, true],
+      afterBlock: false,
+      thrown: expect.stringContaining("inside the block"),
+      afterThrow: false,
+    });
   });
 
   it("status lists the objects with their sizes; deleting them gives the memory back", async () => {

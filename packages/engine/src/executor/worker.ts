@@ -27,6 +27,7 @@ import { packFrames, unpackFrames, type Packed } from "../shared/transfer.js";
 import { mpiFromEnv } from "../shared/mpi.js";
 import { StartTable } from "../shared/start-table.js";
 import { sharedNamespace } from "./shared-port.js";
+import { defineTranspilerHelpers } from "./transpiler-helpers.js";
 
 const port = parentPort;
 if (!port) throw new Error("the executor runs in a worker thread");
@@ -51,8 +52,8 @@ const engineInfo = {
 
 const g = globalThis as Record<string, unknown>;
 g["engine"] = engineInfo;
-// tsx (esbuild) rewrites nested named functions as __name(fn, "name"); define it so they run unchanged.
-g["__name"] = (target: object, value: string) => Object.defineProperty(target, "name", { value, configurable: true });
+// tsx (esbuild) rewrites nested named functions and `await using` into calls of its helpers.
+defineTranspilerHelpers(g);
 g["require"] = createRequire(join(process.cwd(), "__ptcluster_engine__.js"));
 // Module tasks import their module through this: TypeScript modules load through tsx's loader,
 // registered on first use so engines that never see one do not pay for it.

@@ -53,4 +53,10 @@ export class SharedNamespace {
   barrier(name: string, parties?: number): SharedBarrier {
     return new SharedBarrier(this.transport, name, parties);
   }
+
+  /** Deletes the object of this name, whatever its kind (its waiting calls fail, its memory is freed); true if it existed. */
+  async delete(name: string): Promise<boolean> {
+    // The kind is not checked for a deletion: any will do.
+    return (await this.transport.call(name, { kind: "dict" }, "destroy", {}, [])).value === true;
+  }
 }
