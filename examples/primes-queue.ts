@@ -44,7 +44,7 @@ const worker = async (): Promise<number> => {
 
 console.log(`driver on ${hostname()}: ${numbers.length} numbers, engines ${JSON.stringify(rc.ids)}`);
 const first = new Set(rc.ids);
-const workers = [rc.view().apply(worker)];
+const workers: Array<PromiseLike<number[]>> = [rc.view().apply(worker)];
 // Meanwhile two more workers join (`ptcluster engines -n 2` from a shell) and drain the same queue.
 const joined = rc.addEngines(2);
 workers.push(joined.then(({ ids }) => rc.view(ids).apply(worker)));
