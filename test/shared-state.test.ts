@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { execa } from "execa";
 import { fileURLToPath } from "node:url";
 import { QueueClosedError, SharedKindError, SharedTimeoutError, type Client } from "@ptcluster/client";
-import { useCluster } from "./helpers/cluster.js";
+import { ptcluster, useCluster } from "./helpers/cluster.js";
 import { waitFor } from "./helpers/wait.js";
 
 const HOLDER = fileURLToPath(new URL("./fixtures/shared-lock-holder.ts", import.meta.url));
@@ -136,6 +136,9 @@ describe("shared state across clients and engines", () => {
     const s = await rc.status();
     expect(s.shared.objects).toContainEqual(expect.objectContaining({ name: "blobs", kind: "dict", size: 1 }));
     expect(s.shared.bytes).toBeGreaterThanOrEqual(100_000);
+    const out = await ptcluster(ctx.dir, ["status"]);
+    expect(out.stdout).toMatch(/^Shared state: 1 objects, 0\.1 of 1024 MB$/m);
+    expect(out.stdout).toMatch(/^NAME +KIND +SIZE +MB +WAITING\nblobs +dict +1 +0\.1 +0$/m);
     await d.destroy();
     const after = await rc.status();
     expect(after.shared.bytes).toBe(0);

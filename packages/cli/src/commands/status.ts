@@ -58,6 +58,19 @@ export async function status(o: { profile: string; clusterId: string; json: bool
       ];
       process.stdout.write(formatTable(rows));
     }
+    const shared = s.shared?.objects ?? [];
+    if (shared.length) {
+      process.stdout.write(
+        `Shared state: ${shared.length} objects, ${mb(s.shared.bytes)} of ${mb(s.shared.maxBytes)} MB\n`,
+      );
+      const rows = [
+        ["NAME", "KIND", "SIZE", "MB", "WAITING"],
+        ...shared
+          .sort((a, b) => a.name.localeCompare(b.name))
+          .map((o) => [o.name, o.kind, String(o.size), mb(o.bytes), String(o.waiting)]),
+      ];
+      process.stdout.write(formatTable(rows));
+    }
   } finally {
     await rc.close();
   }
