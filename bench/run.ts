@@ -6,8 +6,9 @@
  *   npm run bench -- latency      # only workloads whose name contains "latency"
  *
  * Workloads, in this order: startup, latency_apply_sync, throughput_lb_apply_async, lb_map_noop,
- * direct_broadcast_apply_sync, cpu_map_busy, push_pull_50MB, lb_map_1m, stop. Each checks its
- * results and throws on a wrong one.
+ * direct_broadcast_apply_sync, cpu_map_busy, push_pull_50MB, lb_map_1m, the shared-state ones
+ * (shared_dict_set, shared_counter_add, shared_queue_throughput, with Python's SyncManager beside
+ * them), stop. Each checks its results and throws on a wrong one.
  */
 import { execa } from "execa";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -17,6 +18,7 @@ import { randomBytes } from "node:crypto";
 import { fileURLToPath } from "node:url";
 import { connect, type Client } from "@ptcluster/client";
 import { PACKAGE_VERSION, pidAlive } from "@ptcluster/protocol";
+import { sharedStateWorkloads } from "./shared-state.js";
 
 const SYSTEM = `ptcluster-${PACKAGE_VERSION}`;
 const BIN = fileURLToPath(new URL("../packages/cli/dist/bin.js", import.meta.url));
@@ -251,6 +253,8 @@ async function main(): Promise<void> {
     if (hubBase !== undefined) fields["hub_rss_growth_mb"] = Math.round(hubPeak - hubBase);
     out("lb_map_1m", fields);
   }
+
+  await sharedStateWorkloads(rc, want, out);
 
   await rc.close();
   // stop: from the stop command until every process has exited.
