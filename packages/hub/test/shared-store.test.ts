@@ -280,3 +280,35 @@ describe("memory", () => {
     expect(store.describe()).toEqual([{ name: "q", kind: "queue", size: 1, bytes: expect.any(Number), waiting: 0 }]);
   });
 });
+
+describe("lifetime", () => {
+  it("an object its last user leaves idle goes with it; one holding data stays until deleted", () => {
+    const { store, call } = harness();
+    call("e:0", "per-run-lock", "lock", "acquire");
+    call("e:0", "go", "event", "isSet");
+    call("c:1", "kept", "dict", "set", { key: "a", parts: [v(1)] });
+    call("e:0", "kept", "dict", "get", { key: "a" });
+    call("c:1", "drained", "queue", "put", { parts: [v(1)] });
+    call("e:0", "drained", "queue", "get");
+    expect(
+      store
+        .describe()
+        .map((o) => o.name)
+        .sort(),
+    ).toEqual(["drained", "go", "kept", "per-run-lock"]);
+    // The lock's holder leaves: its hold is freed, and no one else used it.
+    store.holderGone("e:0");
+    expect(
+      store
+        .describe()
+        .map((o) => o.name)
+        .sort(),
+    ).toEqual(["drained", "kept"]);
+    // Its last user gone, the empty queue goes; the dict keeps its data.
+    store.holderGone("c:1");
+    expect(store.describe().map((o) => o.name)).toEqual(["kept"]);
+    expect(store.budget.used).toBeGreaterThan(0);
+    expect(call("c:2", "kept", "dict", "destroy").value).toBe(true);
+    expect(store.budget.used).toBe(0);
+  });
+});

@@ -61,6 +61,10 @@ export class SharedBarrier implements SharedObject {
     this.waiting.failAll(why);
   }
 
+  idle(): boolean {
+    return this.waiting.length === 0;
+  }
+
   describe(): { size: number; bytes: number; waiting: number } {
     return { size: this.parties, bytes: 0, waiting: this.waiting.length };
   }

@@ -42,6 +42,8 @@ export interface SharedObject {
   holderGone(holder: Holder): void;
   /** Deleted: every waiting call fails with `why`; what it stored is freed. */
   dispose(why: PtclusterError): void;
+  /** Holds nothing anyone stored or waits for (empty, unheld, unset): it may go once no one uses it. */
+  idle(): boolean;
   /** For `status`: entries, items or elements; bytes stored; calls waiting. */
   describe(): { size: number; bytes: number; waiting: number };
 }

@@ -38,6 +38,9 @@ export class SharedCounter implements SharedObject {
   }
   holderGone(): void {}
   dispose(): void {}
+  idle(): boolean {
+    return this.value === 0 || this.value === 0n;
+  }
   describe(): { size: number; bytes: number; waiting: number } {
     return { size: 1, bytes: 8, waiting: 0 };
   }

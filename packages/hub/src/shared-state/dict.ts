@@ -122,6 +122,10 @@ export class SharedDict implements SharedObject {
     this.entries.clear();
   }
 
+  idle(): boolean {
+    return this.entries.size === 0;
+  }
+
   describe(): { size: number; bytes: number; waiting: number } {
     return { size: this.entries.size, bytes: this.bytes, waiting: 0 };
   }

@@ -43,6 +43,9 @@ export class SharedEvent implements SharedObject {
   dispose(why: PtclusterError): void {
     this.waiting.failAll(why);
   }
+  idle(): boolean {
+    return !this.isSet && this.waiting.length === 0;
+  }
   describe(): { size: number; bytes: number; waiting: number } {
     return { size: this.isSet ? 1 : 0, bytes: 0, waiting: this.waiting.length };
   }

@@ -79,6 +79,10 @@ export class SharedPermits implements SharedObject {
     this.holds.clear();
   }
 
+  idle(): boolean {
+    return this.holds.size === 0 && this.waiting.length === 0;
+  }
+
   describe(): { size: number; bytes: number; waiting: number } {
     return { size: this.holds.size, bytes: 0, waiting: this.waiting.length };
   }

@@ -193,6 +193,10 @@ export class SharedQueue implements SharedObject {
     this.items.removeWhere(() => true);
   }
 
+  idle(): boolean {
+    return this.items.length === 0 && this.taken.size === 0 && this.getters.length + this.putters.length === 0;
+  }
+
   describe(): { size: number; bytes: number; waiting: number } {
     return { size: this.items.length, bytes: this.bytes, waiting: this.getters.length + this.putters.length };
   }

@@ -35,6 +35,8 @@ const MAX_NAME = 256;
  */
 export class SharedStore {
   private readonly objects = new Map<string, SharedObject>();
+  /** Holders that have called each object (its users), to let an idle object go with its last one. */
+  private readonly users = new Map<string, Set<Holder>>();
   readonly budget: MemoryBudget;
 
   constructor(opts: { maxBytes: number }) {
@@ -48,6 +50,9 @@ export class SharedStore {
     // `open` carries what only a new object needs (an array's initial values), once.
     const found = this.open(name, spec, op === "open" ? args.parts?.[0] : undefined);
     if (found instanceof Error) return refuse(call, found);
+    let users = this.users.get(name);
+    if (!users) this.users.set(name, (users = new Set()));
+    users.add(call.holder);
     if (op === "open") return answer(call, !existed);
     found.handle(op, call, args);
   }
@@ -61,11 +66,18 @@ export class SharedStore {
   /** A client or engine is gone: its locks and permits are released, its unacknowledged queue items requeued, its waiting calls dropped. */
   holderGone(holder: Holder): void {
     for (const o of this.objects.values()) o.holderGone(holder);
+    // An object its last user leaves idle (empty, unheld, unset) goes; one holding data stays until deleted.
+    for (const [name, users] of this.users) {
+      if (!users.delete(holder) || users.size > 0) continue;
+      this.users.delete(name);
+      if (this.objects.get(name)?.idle()) this.destroy(name);
+    }
   }
 
   /** Deletes an object: its waiting calls fail, its memory is freed. True if it existed. */
   destroy(name: string): boolean {
     const o = this.objects.get(name);
+    this.users.delete(name);
     if (!o) return false;
     this.objects.delete(name);
     o.dispose(new SharedCancelledError(`${o.kind} \`${name}\` was deleted while this call waited.`));

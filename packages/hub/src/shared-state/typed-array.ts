@@ -148,6 +148,10 @@ export class SharedArray implements SharedObject {
   dispose(): void {
     this.budget.give(this.data.byteLength);
   }
+  /** Never: its elements are data someone stored (it goes when deleted). */
+  idle(): boolean {
+    return false;
+  }
   describe(): { size: number; bytes: number; waiting: number } {
     return { size: this.data.length, bytes: this.data.byteLength, waiting: 0 };
   }
