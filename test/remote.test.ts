@@ -135,6 +135,47 @@ describe.skipIf(unavailable !== undefined)("remote engines over TCP (hosts in ne
     expect(by.size).toBe(2);
   });
 
+  it("engines on both hosts share state through the controller (CURVE, authenticated): a queue drained into a dict, values of every structured-clone kind", async () => {
+    const jobs = rc.shared.queue<number>("remote-jobs");
+    await jobs.putMany(range(200));
+    await jobs.close();
+    const taken = await rc.view().apply(async () => {
+      const q = engine.shared.queue<number>("remote-jobs");
+      const seen = engine.shared.dict<string>("remote-seen");
+      let n = 0;
+      for await (const x of q) {
+        await seen.set(String(x), engine.host);
+        n++;
+      }
+      return [engine.host, n] as const;
+    });
+    expect(taken.reduce((a, [, n]) => a + n, 0)).toBe(200);
+    const seen = await rc.shared.dict<string>("remote-seen").entries();
+    expect(seen).toHaveLength(200);
+    expect(new Set(seen.map(([, host]) => host))).toEqual(new Set(["hostb", "hostc"]));
+    // Values keep their kind (structured clone) from a client to an engine on another host and back.
+    const value = {
+      n: 1.5,
+      big: 2n ** 70n,
+      s: "text",
+      d: new Date(86_400_000),
+      re: /x+/gi,
+      m: new Map<string, unknown>([["k", new Set([1, 2])]]),
+      bytes: new Uint8Array([1, 2, 3]),
+      floats: new Float64Array(300).fill(0.5),
+      nested: [null, undefined, true, { deep: [1] }],
+    };
+    await rc.shared.dict("remote-kinds").set("v", value);
+    const roundTrip = await rc.engine(rc.ids[0] as number).apply(async () => {
+      const d = engine.shared.dict("remote-kinds");
+      await d.set("back", await d.get("v"));
+      return engine.host;
+    });
+    expect(roundTrip).toMatch(/^host[bc]$/);
+    expect(await rc.shared.dict("remote-kinds").get("back")).toEqual(value);
+    for (const name of ["remote-jobs", "remote-seen", "remote-kinds"]) await rc.shared.delete(name);
+  });
+
   it("a link cut shorter than the heartbeat window is invisible: no engine declared dead, nothing runs twice", async () => {
     const dir = scratchDir(tmp.dir, "short-");
     const victim = (await rc.status()).engines.find((e) => e.host === "hostb")!;

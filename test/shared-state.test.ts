@@ -1,16 +1,20 @@
-import { describe, expect, it } from "vitest";
+import { afterAll, describe, expect, it } from "vitest";
 import { execa } from "execa";
 import { fileURLToPath } from "node:url";
 import { QueueClosedError, SharedKindError, SharedTimeoutError, type Client } from "@ptcluster/client";
-import { ptcluster, useCluster } from "./helpers/cluster.js";
+import { ptcluster, tempClusterDir, useCluster } from "./helpers/cluster.js";
 import { waitFor } from "./helpers/wait.js";
 
 const HOLDER = fileURLToPath(new URL("./fixtures/shared-lock-holder.ts", import.meta.url));
 const USING = fileURLToPath(new URL("./fixtures/using-lock.ts", import.meta.url));
 
+// Two clusters (two profiles) in one PTCLUSTER_DIR; the scripts it runs use the default profile.
+const tmp = tempClusterDir();
+afterAll(() => tmp.cleanup());
+
 describe("shared state across clients and engines", () => {
   // A short client timeout: a client that vanishes is noticed within the test.
-  const ctx = useCluster({ n: 2, extra: ["--client-timeout", "1500", "--heartbeat", "200"] });
+  const ctx = useCluster({ n: 2, dir: tmp.dir, extra: ["--client-timeout", "1500", "--heartbeat", "200"] });
   let rc: Client;
 
   it("the issue's walk-through: engines drain a queue into a dict; an array is doubled in place by a map", async () => {
@@ -143,5 +147,44 @@ describe("shared state across clients and engines", () => {
     const after = await rc.status();
     expect(after.shared.bytes).toBe(0);
     expect(after.shared.objects).toEqual([]);
+  });
+});
+
+describe("shared state when an engine dies", () => {
+  const ctx = useCluster({ n: 2, dir: tmp.dir, profile: "deaths", extra: ["--heartbeat", "200"] });
+
+  it("a barrier releases both engines together; an item taken with ack by an engine that is SIGKILLed goes back to the queue; its waiting get takes nothing", async () => {
+    const { rc } = ctx;
+    const [a, b] = rc.ids as [number, number];
+    const arrivals = await rc.view().apply(async () => engine.shared.barrier("both", 2).wait({ timeout: 10_000 }));
+    expect([...arrivals].sort()).toEqual([0, 1]);
+
+    const jobs = rc.shared.queue<string>("acked");
+    await jobs.putMany(["first", "second"]);
+    // Engine a takes "first" with ack, never acknowledges it, and dies.
+    const pidA = await rc.engine(a).apply(async () => {
+      const item = await engine.shared.queue<string>("acked").get({ ack: true, timeout: 5_000 });
+      (globalThis as { held?: unknown }).held = item;
+      return engine.pid;
+    });
+    expect(await jobs.size()).toBe(1);
+    // A get of engine a waits on an empty queue when a dies: it must not take the next item.
+    const waiting = rc.engine(a).apply(async () => engine.shared.queue<string>("empty").get());
+    await waitFor(async () => (await rc.status()).shared.objects.find((o) => o.name === "empty")?.waiting === 1, {
+      what: "engine a to wait on the empty queue",
+    });
+    process.kill(pidA, "SIGKILL");
+    await expect(waiting).rejects.toThrow();
+    await waitFor(() => !rc.ids.includes(a), { what: `engine ${a} to be declared gone` });
+    // "first" is back, at the front.
+    expect(
+      await rc.engine(b).apply(async () => engine.shared.queue<string>("acked").getMany(5, { timeout: 5_000 })),
+    ).toEqual(["first", "second"]);
+    // The dead engine's get was dropped: a put now waits for a live consumer.
+    await rc.shared.queue<string>("empty").put("for the living");
+    expect(await rc.engine(b).apply(async () => engine.shared.queue<string>("empty").get({ timeout: 5_000 }))).toBe(
+      "for the living",
+    );
+    for (const name of ["acked", "empty"]) await rc.shared.delete(name);
   });
 });
