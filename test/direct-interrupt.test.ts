@@ -114,6 +114,9 @@ describe("DirectView timeout and signal", () => {
     const err = await failure(() => sp);
     expect(err).toBeInstanceOf(CompositeError);
     for (const e of (err as CompositeError).errors) expect(e).toBeInstanceOf(TaskCancelledError);
+    // Each names its engine, as the composite's lines do.
+    expect((err as CompositeError).errors.map((e) => (e as TaskCancelledError).engineId).sort()).toEqual([0, 1]);
+    expect((err as CompositeError).message).toMatch(/\[0\] .*\n.*\[1\] /s);
     expect(await rc.view().apply(() => "next")).toEqual(["next", "next"]);
   });
 

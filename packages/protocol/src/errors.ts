@@ -157,8 +157,11 @@ export class TaskTimeoutError extends PtclusterError {
 
 /** The task was cancelled (AbortSignal, `abort()`, or a closed iterator). */
 export class TaskCancelledError extends PtclusterError {
-  constructor(message = "The task was cancelled.", options?: { cause?: unknown }) {
-    super("ERR_PTC_TASK_CANCELLED", message, options);
+  /** The engine it was cancelled on (undefined: it never reached one). */
+  readonly engineId: number | undefined;
+  constructor(message = "The task was cancelled.", options?: { cause?: unknown; engineId?: number | undefined }) {
+    super("ERR_PTC_TASK_CANCELLED", message, options?.cause === undefined ? undefined : { cause: options.cause });
+    this.engineId = options?.engineId;
   }
 }
 

@@ -37,7 +37,7 @@ export function failureToError(result: TaskResult, part: Part, ctx: FailureConte
       case "ERR_PTC_TASK_TIMEOUT":
         return new TaskTimeoutError(ctx.timeout ?? Number.NaN, result.engine);
       case "ERR_PTC_TASK_CANCELLED":
-        return new TaskCancelledError(message);
+        return new TaskCancelledError(message, result.engine >= 0 ? { engineId: result.engine } : undefined);
       case "ERR_PTC_UNKNOWN_TASK":
         return new UnknownTaskError(message);
       case "ERR_PTC_TASK_CRASHED":
