@@ -141,7 +141,7 @@ describe("shared state across clients and engines", () => {
     expect(s.shared.objects).toContainEqual(expect.objectContaining({ name: "blobs", kind: "dict", size: 1 }));
     expect(s.shared.bytes).toBeGreaterThanOrEqual(100_000);
     const out = await ptcluster(ctx.dir, ["status"]);
-    expect(out.stdout).toMatch(/^Shared state: 1 objects, 0\.1 of 1024 MB$/m);
+    expect(out.stdout).toMatch(/^Shared state: 1 object, 0\.1 of 1024 MB$/m);
     expect(out.stdout).toMatch(/^NAME +KIND +SIZE +MB +WAITING\nblobs +dict +1 +0\.1 +0$/m);
     await d.destroy();
     const after = await rc.status();

@@ -61,7 +61,7 @@ export async function status(o: { profile: string; clusterId: string; json: bool
     const shared = s.shared?.objects ?? [];
     if (shared.length) {
       process.stdout.write(
-        `Shared state: ${shared.length} objects, ${mb(s.shared.bytes)} of ${mb(s.shared.maxBytes)} MB\n`,
+        `Shared state: ${shared.length} object${shared.length === 1 ? "" : "s"}, ${mb(s.shared.bytes)} of ${mb(s.shared.maxBytes)} MB\n`,
       );
       const rows = [
         ["NAME", "KIND", "SIZE", "MB", "WAITING"],
