@@ -1,6 +1,7 @@
 export * from "./version.js";
 export * from "./errors.js";
 export * from "./shared-state-errors.js";
+export * from "./comm-errors.js";
 export * from "./messages.js";
 export * from "./codec/value-codec.js";
 export {
