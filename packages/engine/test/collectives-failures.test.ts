@@ -22,17 +22,21 @@ function rejectedWith(outcome: PromiseSettledResult<unknown>): unknown {
 }
 
 describe("collectives called differently by two ranks", () => {
-  it("reduce on rank 0 and bcast on rank 1, each waiting on the other with no message in flight: both fail", NO_HANG, async () => {
-    const fabric = new Fabric(2, { shuffle: true });
-    const out = await run(fabric, [(c) => c.reduce(1, "sum", { root: 0 }), (c) => c.bcast(undefined, { root: 0 })]);
-    for (const o of out) {
-      const error = rejectedWith(o);
-      expect(error).toBeInstanceOf(CommMismatchError);
-      expect((error as Error).message).toMatch(/reduce \(root 0\)/);
-      expect((error as Error).message).toMatch(/bcast \(root 0\)/);
-      expect((error as Error).message).toMatch(/rank 0.*rank 1|rank 1.*rank 0/);
-    }
-  });
+  it(
+    "reduce on rank 0 and bcast on rank 1, each waiting on the other with no message in flight: both fail",
+    NO_HANG,
+    async () => {
+      const fabric = new Fabric(2, { shuffle: true });
+      const out = await run(fabric, [(c) => c.reduce(1, "sum", { root: 0 }), (c) => c.bcast(undefined, { root: 0 })]);
+      for (const o of out) {
+        const error = rejectedWith(o);
+        expect(error).toBeInstanceOf(CommMismatchError);
+        expect((error as Error).message).toMatch(/reduce \(root 0\)/);
+        expect((error as Error).message).toMatch(/bcast \(root 0\)/);
+        expect((error as Error).message).toMatch(/rank 0.*rank 1|rank 1.*rank 0/);
+      }
+    },
+  );
 
   it("a message of another collective is refused by its receiver (bcast vs reduce, root 1)", NO_HANG, async () => {
     const fabric = new Fabric(2);
@@ -53,18 +57,22 @@ describe("collectives called differently by two ranks", () => {
     expect((await fabric.whenAborted()).message).toMatch(/bcast \(root 0\).*bcast \(root 1\)/);
   });
 
-  it("bcast on rank 0 and reduce on rank 1 (root 0), where neither waits: the group is aborted, the next call fails", NO_HANG, async () => {
-    const fabric = new Fabric(2, { shuffle: true });
-    const comms = fabric.wires.map((w) => new Collectives(w));
-    // Neither call receives anything, so both may return before the mismatch is known.
-    await Promise.allSettled([comms[0]!.bcast("v", { root: 0 }), comms[1]!.reduce(1, "sum", { root: 0 })]);
-    const error = await fabric.whenAborted();
-    expect(error.code).toBe("ERR_PTC_COMM_MISMATCH");
-    expect(error.message).toMatch(/Collective #0 .*rank 0 called bcast \(root 0\), rank 1 called reduce \(root 0\)/);
-    const next = await Promise.allSettled(comms.map((c) => c.barrier()));
-    for (const o of next) expect(rejectedWith(o)).toBeInstanceOf(CommMismatchError);
-    for (const c of comms) c.close();
-  });
+  it(
+    "bcast on rank 0 and reduce on rank 1 (root 0), where neither waits: the group is aborted, the next call fails",
+    NO_HANG,
+    async () => {
+      const fabric = new Fabric(2, { shuffle: true });
+      const comms = fabric.wires.map((w) => new Collectives(w));
+      // Neither call receives anything, so both may return before the mismatch is known.
+      await Promise.allSettled([comms[0]!.bcast("v", { root: 0 }), comms[1]!.reduce(1, "sum", { root: 0 })]);
+      const error = await fabric.whenAborted();
+      expect(error.code).toBe("ERR_PTC_COMM_MISMATCH");
+      expect(error.message).toMatch(/Collective #0 .*rank 0 called bcast \(root 0\), rank 1 called reduce \(root 0\)/);
+      const next = await Promise.allSettled(comms.map((c) => c.barrier()));
+      for (const o of next) expect(rejectedWith(o)).toBeInstanceOf(CommMismatchError);
+      for (const c of comms) c.close();
+    },
+  );
 
   it("typed arrays of different lengths in allreduce fail every rank with CommUsageError", NO_HANG, async () => {
     const fabric = new Fabric(3, { shuffle: true });
@@ -76,14 +84,19 @@ describe("collectives called differently by two ranks", () => {
     for (const o of out) {
       const error = rejectedWith(o);
       expect(error).toBeInstanceOf(CommUsageError);
-      expect((error as Error).message).toMatch(/Float64Array\[4\].*Float64Array\[5\]|Float64Array\[5\].*Float64Array\[4\]/);
+      expect((error as Error).message).toMatch(
+        /Float64Array\[4\].*Float64Array\[5\]|Float64Array\[5\].*Float64Array\[4\]/,
+      );
     }
   });
 
   it("large arrays on different sides of the ring threshold fail rather than hang", NO_HANG, async () => {
     const fabric = new Fabric(4, { shuffle: true });
     const sizes = [1 << 14, 1 << 14, 1 << 14, 16];
-    const out = await run(fabric, sizes.map((n) => (c: Collectives) => c.allreduce(new Float64Array(n), "sum")));
+    const out = await run(
+      fabric,
+      sizes.map((n) => (c: Collectives) => c.allreduce(new Float64Array(n), "sum")),
+    );
     for (const o of out) expect(rejectedWith(o)).toBeInstanceOf(CommUsageError);
   });
 });
@@ -93,12 +106,17 @@ describe("timeouts, signals and usage errors", () => {
     const fabric = new Fabric(3, { shuffle: true });
     const comms = fabric.wires.map((w) => new Collectives(w));
     const started = Date.now();
-    const out = await Promise.allSettled([comms[0]!.allreduce(1, "sum", { timeout: 80 }), comms[1]!.allreduce(2, "sum", { timeout: 80 })]);
+    const out = await Promise.allSettled([
+      comms[0]!.allreduce(1, "sum", { timeout: 80 }),
+      comms[1]!.allreduce(2, "sum", { timeout: 80 }),
+    ]);
     const elapsed = Date.now() - started;
     for (const o of out) {
       const error = rejectedWith(o);
       expect(error).toBeInstanceOf(CommTimeoutError);
-      expect((error as Error).message).toMatch(/collective #0\) on rank \d did not complete within its timeout of 80 ms/);
+      expect((error as Error).message).toMatch(
+        /collective #0\) on rank \d did not complete within its timeout of 80 ms/,
+      );
     }
     expect(elapsed).toBeGreaterThanOrEqual(75);
     expect(elapsed).toBeLessThan(1_000);
@@ -116,26 +134,30 @@ describe("timeouts, signals and usage errors", () => {
     for (const c of comms) c.close();
   });
 
-  it("a bad root, a scatter of the wrong length, or a sum of strings fails every rank's program with CommUsageError", NO_HANG, async () => {
-    // The ranks whose own call looks right may finish it before the bad one is seen (a bcast's
-    // root waits for nobody); the group is aborted, so their next call fails.
-    const cases: ((c: Collectives) => Promise<unknown>)[] = [
-      (c) => c.bcast(1, { root: c.rank === 1 ? 3 : 0 }),
-      (c) => c.scatter(c.rank === 0 ? [1, 2] : undefined, { root: 0 }),
-      (c) => c.allreduce(c.rank === 2 ? "three" : 3, "sum"),
-      (c) => c.alltoall(c.rank === 0 ? [1] : [1, 2, 3]),
-    ];
-    for (const bad of cases) {
-      const program = async (c: Collectives): Promise<void> => {
-        await bad(c);
-        await c.barrier();
-      };
-      const fabric = new Fabric(3, { shuffle: true });
-      const out = await run(fabric, [program, program, program]);
-      for (const o of out) expect(rejectedWith(o)).toBeInstanceOf(CommUsageError);
-      expect(fabric.abortError?.message).toMatch(/expected|combines/);
-    }
-  });
+  it(
+    "a bad root, a scatter of the wrong length, or a sum of strings fails every rank's program with CommUsageError",
+    NO_HANG,
+    async () => {
+      // The ranks whose own call looks right may finish it before the bad one is seen (a bcast's
+      // root waits for nobody); the group is aborted, so their next call fails.
+      const cases: ((c: Collectives) => Promise<unknown>)[] = [
+        (c) => c.bcast(1, { root: c.rank === 1 ? 3 : 0 }),
+        (c) => c.scatter(c.rank === 0 ? [1, 2] : undefined, { root: 0 }),
+        (c) => c.allreduce(c.rank === 2 ? "three" : 3, "sum"),
+        (c) => c.alltoall(c.rank === 0 ? [1] : [1, 2, 3]),
+      ];
+      for (const bad of cases) {
+        const program = async (c: Collectives): Promise<void> => {
+          await bad(c);
+          await c.barrier();
+        };
+        const fabric = new Fabric(3, { shuffle: true });
+        const out = await run(fabric, [program, program, program]);
+        for (const o of out) expect(rejectedWith(o)).toBeInstanceOf(CommUsageError);
+        expect(fabric.abortError?.message).toMatch(/expected|combines/);
+      }
+    },
+  );
 
   it("refuses an unknown operator and a negative timeout with the value received", async () => {
     const fabric = new Fabric(1);

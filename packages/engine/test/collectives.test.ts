@@ -1,5 +1,4 @@
 import { describe, expect, it } from "vitest";
-import { CommCancelledError, CommMismatchError, CommTimeoutError, CommUsageError } from "@ptcluster/protocol";
 import { Collectives } from "../src/comm/collectives.js";
 import { Fabric } from "./comm-fabric.js";
 
@@ -9,16 +8,6 @@ async function spmd<T>(size: number, program: (comm: Collectives, rank: number) 
   const comms = fabric.wires.map((w) => new Collectives(w));
   try {
     return await Promise.all(comms.map((c, rank) => program(c, rank)));
-  } finally {
-    for (const c of comms) c.close();
-  }
-}
-
-/** Each rank's outcome, fulfilled or rejected, without letting one failure hide the others. */
-async function settleAll<T>(fabric: Fabric, program: (comm: Collectives, rank: number) => Promise<T>) {
-  const comms = fabric.wires.map((w) => new Collectives(w));
-  try {
-    return await Promise.allSettled(comms.map((c, rank) => program(c, rank)));
   } finally {
     for (const c of comms) c.close();
   }

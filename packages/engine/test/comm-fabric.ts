@@ -60,7 +60,8 @@ export class Fabric {
 
   send(source: number, dest: number, channel: string, value: unknown, meta: CollectiveMeta | undefined): Promise<void> {
     if (this.abortError) return Promise.reject(this.groupError());
-    if (!(Number.isInteger(dest) && dest >= 0 && dest < this.size)) throw new Error(`send to rank ${dest} of ${this.size}`);
+    if (!(Number.isInteger(dest) && dest >= 0 && dest < this.size))
+      throw new Error(`send to rank ${dest} of ${this.size}`);
     // A copy now, as a transport would serialise it: typed arrays copy only their view's bytes.
     const copy = ArrayBuffer.isView(value) ? (value as Uint8Array).slice() : structuredClone(value);
     if (ArrayBuffer.isView(value)) this.bytesSent[source]! += value.byteLength;
@@ -102,7 +103,10 @@ export class Fabric {
         reject: (e) => settle(() => reject(e)),
       };
       if (options.timeout !== undefined) {
-        timer = setTimeout(() => waiter.reject(new CommTimeoutError(`recv on rank ${rank} timed out`)), options.timeout);
+        timer = setTimeout(
+          () => waiter.reject(new CommTimeoutError(`recv on rank ${rank} timed out`)),
+          options.timeout,
+        );
       }
       options.signal?.addEventListener("abort", onAbort, { once: true });
       this.waiters[rank]!.push(waiter);

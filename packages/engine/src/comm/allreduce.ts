@@ -1,5 +1,13 @@
 import type { CollectiveCall } from "./collective-call.js";
-import { checkSameArrays, combine, combineInto, isTypedArray, type ReduceOp, type ReduceOpName, type TypedArray } from "./reduce-ops.js";
+import {
+  checkSameArrays,
+  combine,
+  combineInto,
+  isTypedArray,
+  type ReduceOp,
+  type ReduceOpName,
+  type TypedArray,
+} from "./reduce-ops.js";
 
 /**
  * The two algorithms of `allreduce`.
@@ -21,7 +29,13 @@ import { checkSameArrays, combine, combineInto, isTypedArray, type ReduceOp, typ
 export const RING_MIN_BYTES = 64 * 1024;
 
 export function useRing(value: unknown, op: ReduceOp, size: number): value is TypedArray {
-  return typeof op === "string" && isTypedArray(value) && value.byteLength >= RING_MIN_BYTES && value.length >= size && size > 1;
+  return (
+    typeof op === "string" &&
+    isTypedArray(value) &&
+    value.byteLength >= RING_MIN_BYTES &&
+    value.length >= size &&
+    size > 1
+  );
 }
 
 export async function recursiveDoubling(call: CollectiveCall, value: unknown, op: ReduceOp): Promise<unknown> {

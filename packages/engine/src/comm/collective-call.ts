@@ -23,7 +23,9 @@ export class CollectiveCall {
     this.meta = root === undefined ? { op } : { op, root };
     this.deadline = options.timeout === undefined ? undefined : Date.now() + options.timeout;
     if (options.signal?.aborted) {
-      throw new CommCancelledError(`${this.name} on rank ${wire.rank} was cancelled before it started: its signal was aborted.`);
+      throw new CommCancelledError(
+        `${this.name} on rank ${wire.rank} was cancelled before it started: its signal was aborted.`,
+      );
     }
   }
 

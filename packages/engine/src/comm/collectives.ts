@@ -64,7 +64,9 @@ export class Collectives {
   async allreduce<T>(value: T, op: ReduceOp, options: CallOptions = {}): Promise<T> {
     const call = this.begin("allreduce", undefined, options, value, op);
     const result = await this.run(call, () =>
-      useRing(value, op, call.size) && typeof op === "string" ? ringAllreduce(call, value, op) : recursiveDoubling(call, value, op),
+      useRing(value, op, call.size) && typeof op === "string"
+        ? ringAllreduce(call, value, op)
+        : recursiveDoubling(call, value, op),
     );
     return ownCopy(result, value) as T;
   }
@@ -109,14 +111,24 @@ export class Collectives {
   }
 
   /** Takes the next sequence number, tells rank 0 what this rank calls, and validates the call. */
-  private begin(op: string, root: number | undefined, options: CallOptions, value?: unknown, reduceOp?: ReduceOp): CollectiveCall {
+  private begin(
+    op: string,
+    root: number | undefined,
+    options: CallOptions,
+    value?: unknown,
+    reduceOp?: ReduceOp,
+  ): CollectiveCall {
     const seq = this.seq++;
     validateTimeout(op, options.timeout);
     const call = new CollectiveCall(this.wire, seq, op, root, options);
     const builtin = typeof reduceOp === "string";
     this.checker.announce({ seq, call: describeMeta(call.meta), shape: builtin ? shapeOf(value) : undefined });
     if (root !== undefined && !(Number.isInteger(root) && root >= 0 && root < this.size)) {
-      call.fail(new CommUsageError(`${call.name}: expected \`root\` to be a rank from 0 to ${this.size - 1}, got ${describe(root)}.`));
+      call.fail(
+        new CommUsageError(
+          `${call.name}: expected \`root\` to be a rank from 0 to ${this.size - 1}, got ${describe(root)}.`,
+        ),
+      );
     }
     if (reduceOp !== undefined) {
       try {
@@ -158,7 +170,9 @@ export class Collectives {
 
 function validateTimeout(op: string, timeout: unknown): void {
   if (timeout === undefined || (typeof timeout === "number" && timeout >= 0 && Number.isFinite(timeout))) return;
-  throw new CommUsageError(`${op}: expected \`timeout\` to be a non-negative number of milliseconds, got ${describe(timeout)}.`);
+  throw new CommUsageError(
+    `${op}: expected \`timeout\` to be a non-negative number of milliseconds, got ${describe(timeout)}.`,
+  );
 }
 
 /** A reduction's result is never the caller's own typed array (one rank, or a reduce with no children). */

@@ -142,7 +142,8 @@ export function describe(value: unknown): string {
   if (isTypedArray(value)) return shapeOf(value);
   if (typeof value === "function") return "a function";
   if (typeof value === "string") return JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}…` : value);
-  if (typeof value === "number" || typeof value === "boolean" || typeof value === "undefined") return `${String(value)} (${typeof value})`;
+  if (typeof value === "number" || typeof value === "boolean" || typeof value === "undefined")
+    return `${String(value)} (${typeof value})`;
   if (typeof value === "bigint") return `${value}n (bigint)`;
   if (value === null) return "null";
   if (Array.isArray(value)) return `an array of ${value.length}`;

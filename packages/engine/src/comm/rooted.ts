@@ -1,5 +1,13 @@
 import type { CollectiveCall } from "./collective-call.js";
-import { checkSameArrays, combine, combineInto, isTypedArray, type ReduceOp, type ReduceOpName, type TypedArray } from "./reduce-ops.js";
+import {
+  checkSameArrays,
+  combine,
+  combineInto,
+  isTypedArray,
+  type ReduceOp,
+  type ReduceOpName,
+  type TypedArray,
+} from "./reduce-ops.js";
 
 /**
  * The rooted collectives. `bcast` and `reduce` run on a binomial tree over the ranks renumbered
@@ -35,7 +43,12 @@ export async function binomialBcast(call: CollectiveCall, value: unknown, root: 
  * rank order when the tree is rooted at rank 0; for another root a function operator's result
  * is reduced on rank 0's tree then sent to the root (one message more), to keep that order.
  */
-export async function binomialReduce(call: CollectiveCall, value: unknown, op: ReduceOp, root: number): Promise<unknown> {
+export async function binomialReduce(
+  call: CollectiveCall,
+  value: unknown,
+  op: ReduceOp,
+  root: number,
+): Promise<unknown> {
   const treeRoot = typeof op === "function" ? 0 : root;
   const p = call.size;
   const vrank = (call.rank - treeRoot + p) % p;
@@ -75,7 +88,11 @@ export async function linearGather(call: CollectiveCall, value: unknown, root: n
 }
 
 /** `values[rank]` of the root's array on every rank. */
-export async function linearScatter(call: CollectiveCall, values: readonly unknown[] | undefined, root: number): Promise<unknown> {
+export async function linearScatter(
+  call: CollectiveCall,
+  values: readonly unknown[] | undefined,
+  root: number,
+): Promise<unknown> {
   if (call.rank !== root) return call.recv(root);
   const sends: Promise<void>[] = [];
   for (let r = 0; r < call.size; r++) if (r !== root) sends.push(call.send(r, values?.[r]));
