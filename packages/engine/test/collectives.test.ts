@@ -161,3 +161,41 @@ describe("allreduce of large typed arrays (ring)", () => {
     }
   });
 });
+
+describe("message counts of the algorithms", () => {
+  it("on 5 ranks: trees p − 1, recursive doubling with the fold, rings and pairwise p(p − 1), dissemination p⌈log2 p⌉", async () => {
+    const p = 5;
+    const counts: Record<string, number> = {};
+    const checks: Record<string, number> = {};
+    const calls: [string, (c: Collectives) => Promise<unknown>][] = [
+      ["bcast", (c) => c.bcast(1, { root: 2 })],
+      ["reduce", (c) => c.reduce(1, "sum", { root: 3 })],
+      ["allreduce", (c) => c.allreduce(1, "sum")],
+      ["gather", (c) => c.gather(1, { root: 1 })],
+      ["scatter", (c) => c.scatter([1, 2, 3, 4, 5], { root: 0 })],
+      ["allgather", (c) => c.allgather(1)],
+      ["alltoall", (c) => c.alltoall([1, 2, 3, 4, 5])],
+      ["barrier", (c) => c.barrier()],
+    ];
+    for (const [name, call] of calls) {
+      const fabric = new Fabric(p);
+      const comms = fabric.wires.map((w) => new Collectives(w));
+      await Promise.all(comms.map(call));
+      for (const c of comms) c.close();
+      counts[name] = fabric.dataMessages;
+      checks[name] = fabric.messagesSent.reduce((a, b) => a + b, 0) - fabric.dataMessages;
+    }
+    expect(counts).toEqual({
+      bcast: 4,
+      reduce: 4,
+      allreduce: 4 * 2 + 2, // 4 ranks × log2 4 rounds, and rank 0's part folded into rank 1 and back
+      gather: 4,
+      scatter: 4,
+      allgather: 20,
+      alltoall: 20,
+      barrier: 15,
+    });
+    // One check per collective from every rank but rank 0.
+    for (const n of Object.values(checks)) expect(n).toBe(p - 1);
+  });
+});
