@@ -1,5 +1,11 @@
 import { describe, expect, it } from "vitest";
-import { CommCancelledError, CommMismatchError, CommTimeoutError, CommUsageError } from "@ptcluster/protocol";
+import {
+  CommCancelledError,
+  CommMismatchError,
+  CommPeerLostError,
+  CommTimeoutError,
+  CommUsageError,
+} from "@ptcluster/protocol";
 import { Collectives } from "../src/comm/collectives.js";
 import { Fabric } from "./comm-fabric.js";
 
@@ -167,6 +173,29 @@ describe("timeouts, signals and usage errors", () => {
       }
     },
   );
+
+  it("an operator that throws on one rank rethrows there and ends the call of the others", NO_HANG, async () => {
+    const fabric = new Fabric(4, { shuffle: true });
+    const boom = new RangeError("no negative parts");
+    const op = (a: number, b: number): number => {
+      if (b < 0) throw boom;
+      return a + b;
+    };
+    const out = await run(
+      fabric,
+      [0, 1, 2, 3].map((r) => (c: Collectives) => c.allreduce(r === 1 ? -1 : r, op)),
+    );
+    const errors = out.map(rejectedWith);
+    const thrower = errors.findIndex((e) => e === boom);
+    expect(thrower).toBeGreaterThanOrEqual(0);
+    errors.forEach((e) => {
+      if (e === boom) return;
+      expect(e).toBeInstanceOf(CommPeerLostError);
+      expect((e as Error).message).toMatch(
+        `Rank ${thrower} left allreduce (collective #0): its reduction operator threw RangeError: no negative parts`,
+      );
+    });
+  });
 
   it("refuses an unknown operator and a negative timeout with the value received", async () => {
     const fabric = new Fabric(1);

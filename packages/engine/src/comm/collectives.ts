@@ -157,15 +157,31 @@ export class Collectives {
     );
   }
 
-  /** Runs an algorithm; a usage error found on the way (values that cannot combine) ends the call on every rank. */
+  /**
+   * Runs an algorithm. A usage error found on the way (values that cannot combine) ends the call
+   * on every rank; so does an error thrown by a function operator, which this rank rethrows as
+   * it is while the others, who would wait for ever on this rank's part, get `CommPeerLostError`.
+   */
   private async run<R>(call: CollectiveCall, algorithm: () => Promise<R>): Promise<R> {
     try {
       return await algorithm();
     } catch (error) {
       if (error instanceof CommUsageError) call.fail(error);
+      if (!isCommError(error)) {
+        const what = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+        this.wire.abort({
+          code: "ERR_PTC_COMM_PEER_LOST",
+          message: `Rank ${this.rank} left ${call.name}: its reduction operator threw ${what}. Fix the operator; every rank's call was ended.`,
+        });
+      }
       throw error;
     }
   }
+}
+
+function isCommError(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === "string" && code.startsWith("ERR_PTC_COMM_");
 }
 
 function validateTimeout(op: string, timeout: unknown): void {
