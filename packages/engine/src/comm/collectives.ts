@@ -119,10 +119,18 @@ export class Collectives {
     reduceOp?: ReduceOp,
   ): CollectiveCall {
     const seq = this.seq++;
-    validateTimeout(op, options.timeout);
     const call = new CollectiveCall(this.wire, seq, op, root, options);
     const builtin = typeof reduceOp === "string";
     this.checker.announce({ seq, call: describeMeta(call.meta), shape: builtin ? shapeOf(value) : undefined });
+    // A bad call ends the group's call on every rank: the others would wait for this one's part.
+    const timeout = options.timeout;
+    if (!(timeout === undefined || (typeof timeout === "number" && timeout >= 0 && Number.isFinite(timeout)))) {
+      call.fail(
+        new CommUsageError(
+          `${call.name}: expected \`timeout\` to be a non-negative number of milliseconds, got ${describe(timeout)}.`,
+        ),
+      );
+    }
     if (root !== undefined && !(Number.isInteger(root) && root >= 0 && root < this.size)) {
       call.fail(
         new CommUsageError(
@@ -182,13 +190,6 @@ export class Collectives {
 function isCommError(error: unknown): boolean {
   const code = (error as { code?: unknown } | null)?.code;
   return typeof code === "string" && code.startsWith("ERR_PTC_COMM_");
-}
-
-function validateTimeout(op: string, timeout: unknown): void {
-  if (timeout === undefined || (typeof timeout === "number" && timeout >= 0 && Number.isFinite(timeout))) return;
-  throw new CommUsageError(
-    `${op}: expected \`timeout\` to be a non-negative number of milliseconds, got ${describe(timeout)}.`,
-  );
 }
 
 /** A reduction's result is never the caller's own typed array (one rank, or a reduce with no children). */
