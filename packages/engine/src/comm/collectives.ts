@@ -21,8 +21,10 @@ export interface RootedOptions extends CallOptions {
  *
  * Every rank of the group must make the same collective calls in the same order (with the same
  * root), as in MPI: the n-th call on each rank is collective #n, its messages travel on channel
- * `c:<n>` with `{ op, root }`, and a difference ends the call on every rank with
- * `CommMismatchError` rather than a hang. `timeout` covers the whole call.
+ * `c:<n>` with `{ op, root }`, and a difference aborts the group with `CommMismatchError`
+ * rather than a hang: every call still waiting fails, and so does every later call (a call that
+ * waited for nobody, as a bcast's root, may have returned before the difference was seen).
+ * `timeout` covers the whole call.
  *
  * @example
  * const coll = new Collectives(wire);
