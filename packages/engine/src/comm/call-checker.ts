@@ -1,0 +1,105 @@
+import { CommMismatchError, CommUsageError } from "@ptcluster/protocol";
+import type { Wire } from "./wire.js";
+
+/**
+ * Checks that every rank makes the same collective calls, also where no message would show it.
+ *
+ * A receiver compares each message's meta with its own call, but some mismatches never put a
+ * message in front of a receiver that could see them: rank 0 waiting in `reduce` for rank 1
+ * while rank 1 waits in `bcast` for rank 0 is a deadlock with no message in flight, and the root
+ * of a `bcast` receives nothing at all. So every rank also tells rank 0 what it called at each
+ * sequence number (one small message per rank and collective, sent without waiting, off the
+ * critical path), and rank 0 compares them all and aborts the group on the first difference.
+ */
+
+/** What one rank called at one sequence number. */
+export interface CallDescription {
+  seq: number;
+  /** `bcast (root 0)`: compared for `CommMismatchError`. */
+  call: string;
+  /** `Float64Array[1024]`, for built-in reductions: compared for `CommUsageError`. */
+  shape?: string | undefined;
+}
+
+interface Seen {
+  rank: number;
+  description: CallDescription;
+  count: number;
+}
+
+export const CHECK_CHANNEL = "c:check";
+
+export class CallChecker {
+  private readonly seen = new Map<number, Seen>();
+  private readonly stop = new AbortController();
+  private running = false;
+  private failed = false;
+
+  constructor(private readonly wire: Wire) {}
+
+  /** Records this rank's call (rank 0) or sends it to rank 0 (the others). */
+  announce(description: CallDescription): void {
+    if (this.wire.size === 1 || this.failed) return;
+    if (this.wire.rank !== 0) {
+      // The send may fail once the group is aborted; the call itself reports that.
+      this.wire.send(0, CHECK_CHANNEL, description).catch(() => {});
+      return;
+    }
+    this.start();
+    this.note(0, description);
+  }
+
+  /** Stops rank 0's listening (at the end of the task). */
+  close(): void {
+    this.stop.abort();
+  }
+
+  private start(): void {
+    if (this.running) return;
+    this.running = true;
+    void this.listen();
+  }
+
+  private async listen(): Promise<void> {
+    try {
+      while (!this.stop.signal.aborted && !this.failed) {
+        const { source, value } = await this.wire.recvAny(CHECK_CHANNEL, { signal: this.stop.signal });
+        this.note(source, value as CallDescription);
+      }
+    } catch {
+      // The group was aborted or closed: every call of it has been told already.
+    }
+  }
+
+  private note(rank: number, description: CallDescription): void {
+    const seen = this.seen.get(description.seq);
+    if (!seen) {
+      this.seen.set(description.seq, { rank, description, count: 1 });
+      return;
+    }
+    seen.count++;
+    if (seen.count === this.wire.size) this.seen.delete(description.seq);
+    const first = seen.description;
+    if (first.call !== description.call) {
+      this.abort(
+        new CommMismatchError(
+          `Collective #${description.seq} was called differently: rank ${seen.rank} called ${first.call}, rank ${rank} called ${description.call}. ` +
+            `Every rank must call the same collectives, in the same order, with the same root.`,
+        ),
+      );
+    } else if (first.shape !== description.shape) {
+      this.abort(
+        new CommUsageError(
+          `${first.call} (collective #${description.seq}): rank ${seen.rank} passed ${first.shape}, rank ${rank} passed ${description.shape}. ` +
+            `Built-in reductions combine values of one kind (and, for typed arrays, one length) on every rank.`,
+        ),
+      );
+    }
+  }
+
+  private abort(error: CommMismatchError | CommUsageError): void {
+    this.failed = true;
+    this.seen.clear();
+    this.wire.abort({ code: error.code, message: error.message });
+  }
+}
