@@ -23,6 +23,7 @@ import {
   type TaskResult,
 } from "@ptcluster/protocol";
 import { TaskRunner } from "./task-runner.js";
+import { RelayTransport, type CommTransport } from "./comm-transport.js";
 
 export interface EngineOptions {
   /** Controller address and engine port, and the cluster key. */
@@ -64,6 +65,7 @@ export class Engine {
   readonly uuid = randomBytes(16).toString("hex");
   private channel!: Channel<HubToEngine, EngineToHub>;
   private runner!: TaskRunner;
+  private comm!: CommTransport;
   private readonly results: Array<{ result: TaskResult; part: Part }> = [];
   private flushScheduled = false;
   private hbTimer: NodeJS.Timeout | undefined;
@@ -98,8 +100,10 @@ export class Engine {
         this.channel.send({ type: "executor_reset", reason, gen });
       },
       onShared: (msg, parts, gen) => this.channel.send({ ...msg, gen }, parts),
+      onComm: (msg, parts) => this.comm.send(msg, parts),
       onReleased: (ids) => this.channel.send({ type: "released", ids }),
     });
+    this.comm = new RelayTransport((msg, parts) => this.channel.send(msg, parts));
     const socket = new zmq.Dealer({
       routingId: this.uuid,
       linger: 200,
@@ -230,6 +234,11 @@ export class Engine {
         break;
       case "shared_reply":
         this.runner.sharedReply(header, parts);
+        break;
+      case "comm":
+      case "comm_abort":
+      case "peer_state":
+        this.runner.commIn(header, parts);
         break;
       case "engine_shutdown":
         void this.stop(`controller asked: ${header.reason}`, 0, { controllerLeaving: true });
