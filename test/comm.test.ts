@@ -15,14 +15,21 @@ describe("engine.comm: ranks, send and recv", () => {
 
   it("gives ranks in the order of the view's targets, and the group's size", async () => {
     const [a, b, c] = ctx.cluster.ids as [number, number, number];
-    const got = await ctx.rc.view([c, a, b]).applySync(() => ({ id: engine.id, rank: engine.comm?.rank, size: engine.comm?.size }));
+    const got = await ctx.rc
+      .view([c, a, b])
+      .applySync(() => ({ id: engine.id, rank: engine.comm?.rank, size: engine.comm?.size }));
     expect(got).toEqual([
       { id: c, rank: 0, size: 3 },
       { id: a, rank: 1, size: 3 },
       { id: b, rank: 2, size: 3 },
     ]);
     // A one-engine view is a group of one; a load-balanced task has none.
-    expect(await ctx.rc.engine(b).apply(() => [engine.comm?.rank, engine.comm?.size]).get()).toEqual([0, 1]);
+    expect(
+      await ctx.rc
+        .engine(b)
+        .apply(() => [engine.comm?.rank, engine.comm?.size])
+        .get(),
+    ).toEqual([0, 1]);
     expect(await ctx.rc.loadBalancedView().applySync(() => engine.comm === undefined)).toBe(true);
   });
 
@@ -136,7 +143,11 @@ describe("engine.comm: ranks, send and recv", () => {
   });
 
   it("execute code sees engine.comm too", async () => {
-    const ar = ctx.rc.view().execute("engine.comm.send((engine.comm.rank + 1) % engine.comm.size, engine.comm.rank).then(() => engine.comm.recv())");
+    const ar = ctx.rc
+      .view()
+      .execute(
+        "engine.comm.send((engine.comm.rank + 1) % engine.comm.size, engine.comm.rank).then(() => engine.comm.recv())",
+      );
     expect((await ar.get()).sort()).toEqual([0, 1, 2]);
   });
 });
@@ -146,7 +157,10 @@ describe("engine.comm: a member that dies", () => {
 
   it("ends the recv of the ranks waiting on it with CommPeerLostError, within the heartbeat window", async () => {
     const [a, b] = ctx.cluster.ids as [number, number];
-    const victimPid = await ctx.rc.engine(b).apply(() => engine.pid).get();
+    const victimPid = await ctx.rc
+      .engine(b)
+      .apply(() => engine.pid)
+      .get();
     expect(ctx.cluster.enginePids).toContain(victimPid);
     const ar = ctx.rc.view([a, b]).apply(async () => {
       const comm = engine.comm!;
@@ -183,6 +197,30 @@ describe("engine.comm: a member that dies", () => {
     expect(String(r0?.message)).toMatch(new RegExp(`Engine ${b} \\(rank 1`));
     // 6 missed heartbeats of 100 ms at most (the launcher usually sees the exit at once).
     expect((r0?.at as number) - killedAt).toBeLessThan(1_500);
+  });
+
+  it("a call started after a member died fails its calls to that member at once, not at their timeout", async () => {
+    const [a, b] = ctx.cluster.ids as [number, number];
+    // Engine b was killed by the test above: its task fails as lost, rank 0's comm calls fail fast.
+    const outcome = await ctx.rc
+      .view([a, b])
+      .apply(async () => {
+        const t0 = Date.now();
+        try {
+          await engine.comm!.recv({ source: 1, timeout: 10_000 });
+          return { name: "none" };
+        } catch (e) {
+          return { name: (e as Error).name, ms: Date.now() - t0 };
+        }
+      })
+      .get()
+      .then(
+        () => undefined,
+        (e: { results?: unknown[] }) => e.results,
+      );
+    const [r0] = outcome as Array<{ name: string; ms: number }>;
+    expect(r0).toMatchObject({ name: "CommPeerLostError" });
+    expect(r0?.ms).toBeLessThan(1_000);
   });
 });
 

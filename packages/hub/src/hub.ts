@@ -76,7 +76,7 @@ export class Hub extends EventEmitter<HubEvents> {
   private readonly liveness: LivenessMonitor;
   private readonly requests: RequestDeps;
   private readonly shared: SharedState;
-  private readonly comm = new CommRelay({ engines: this.engines, toEngine: (m, p, to) => this.engineCh.send(m, p, to) });
+  private readonly comm = new CommRelay(this.engines, (m, p, to) => this.engineCh.send(m, p, to));
   private engineCh!: Channel<EngineToHub, HubToEngine>;
   private clientCh!: Channel<ClientToHub, HubToClient>;
   private notifyCh!: Channel<never, Notification>;
@@ -222,10 +222,8 @@ export class Hub extends EventEmitter<HubEvents> {
         if (entry) this.shared.fromEngine(entry.info.id, from, header, parts);
         break;
       case "comm":
-        if (entry) this.comm.message(from, header, parts);
-        break;
       case "comm_abort":
-        if (entry) this.comm.abort(header);
+        if (entry) this.comm.fromEngine(from, header, parts);
         break;
       case "executor_reset":
         if (entry) {

@@ -40,4 +40,3 @@ export interface EngineComm {
   /** As `recv`, with the rank it came from and its tag. */
   recvFrom(options?: RecvOptions): Promise<CommMessage>;
 }
-

@@ -211,7 +211,8 @@ class GroupWire implements Wire {
   abort(error: { code: string; message: string }): void {
     this.box.fail(commError(error.code, error.message));
     const to = this.group.ranks.filter((_, r) => r !== this.rank);
-    if (to.length) this.out({ type: "comm_abort", g: this.group.g, to, error: { code: error.code, message: error.message } }, []);
+    if (to.length)
+      this.out({ type: "comm_abort", g: this.group.g, to, error: { code: error.code, message: error.message } }, []);
   }
 
   private checkRank(r: number, what: string): void {

@@ -1,10 +1,7 @@
 import type { CommAbortMsg, CommMsg, HubToEngine, Part } from "@ptcluster/protocol";
 import type { EngineRegistry } from "./engine-registry.js";
 
-export interface CommRelayDeps {
-  engines: EngineRegistry;
-  toEngine(msg: HubToEngine, parts: readonly Part[] | undefined, to: Buffer): void;
-}
+export type ToEngine = (msg: HubToEngine, parts: readonly Part[] | undefined, to: Buffer) => void;
 
 /**
  * The controller's part in `engine.comm`: it relays messages between the engines of a DirectView
@@ -13,17 +10,27 @@ export interface CommRelayDeps {
  * it fail with `CommPeerLostError` instead of waiting. It holds no state: routing is by engine id.
  */
 export class CommRelay {
-  constructor(private readonly d: CommRelayDeps) {}
+  private readonly d: { engines: EngineRegistry; toEngine: ToEngine };
 
-  /** A message from engine `fromId`: to its target engine, or a `peer_state` down back to the sender. */
-  message(fromRouting: Buffer, msg: CommMsg, parts: readonly Part[]): void {
+  constructor(engines: EngineRegistry, toEngine: ToEngine) {
+    this.d = { engines, toEngine };
+  }
+
+  /** A message or an abort from an engine (`fromRouting`). */
+  fromEngine(fromRouting: Buffer, msg: CommMsg | CommAbortMsg, parts: readonly Part[]): void {
+    if (msg.type === "comm") this.message(fromRouting, msg, parts);
+    else this.abort(msg);
+  }
+
+  /** A rank's message: to its target engine, or a `peer_state` down back to the sender. */
+  private message(fromRouting: Buffer, msg: CommMsg, parts: readonly Part[]): void {
     const target = this.d.engines.get(msg.to);
     if (target) this.d.toEngine(msg, parts, target.routingId);
     else this.d.toEngine(down(msg.to, "no engine has this id (it is gone)"), undefined, fromRouting);
   }
 
   /** A member aborted its group: every other member named is told. */
-  abort(msg: CommAbortMsg): void {
+  private abort(msg: CommAbortMsg): void {
     for (const id of msg.to) {
       const target = this.d.engines.get(id);
       if (target) this.d.toEngine({ ...msg, to: [id] }, undefined, target.routingId);
