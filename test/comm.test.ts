@@ -142,6 +142,34 @@ describe("engine.comm: ranks, send and recv", () => {
     expect(two).toEqual([["two:1"], ["two:0"]]);
   });
 
+  it("a rank whose task throws ends the recv of ranks waiting on it with CommPeerLostError, not a hang", async () => {
+    const outcome = await ctx.rc
+      .view()
+      .apply(async () => {
+        const comm = engine.comm!;
+        if (comm.rank === 1) throw new RangeError("rank 1 gave up");
+        const t0 = Date.now();
+        try {
+          await comm.recv({ source: 1, timeout: 10_000 });
+          return { name: "none" };
+        } catch (e) {
+          return { name: (e as Error).name, message: (e as Error).message, ms: Date.now() - t0 };
+        }
+      })
+      .get()
+      .then(
+        () => undefined,
+        (e: { results?: unknown[] }) => e.results,
+      );
+    const results = outcome as Array<{ name: string; message: string; ms: number }>;
+    for (const r of [results[0], results[2]]) {
+      expect(r).toMatchObject({ name: "CommPeerLostError" });
+      expect(r?.message).toMatch(/Rank 1 \(engine \d+\) of this call failed \(RangeError: rank 1 gave up\)/);
+      expect(r?.ms).toBeLessThan(5_000);
+    }
+    expect(results[1]).toMatchObject({ remoteName: "RangeError" });
+  });
+
   it("execute code sees engine.comm too", async () => {
     const ar = ctx.rc
       .view()

@@ -87,7 +87,10 @@ export class CommGroups {
    * The group of a task starting now: its `Wire` (undefined if this engine is not among the
    * targets) and `close`, to call when the task ends.
    */
-  open(group: CommGroup, taskSignal: AbortSignal): { wire: Wire | undefined; close(): void } {
+  open(
+    group: CommGroup,
+    taskSignal: AbortSignal,
+  ): { wire: Wire | undefined; failed(error: unknown): void; close(): void } {
     const box = this.box(group.g) ?? new Mailbox();
     this.boxes.set(group.g, box);
     box.ranks = group.ranks;
@@ -98,8 +101,19 @@ export class CommGroups {
       if (this.finished.size > FINISHED_KEPT) this.finished.delete(this.finished.values().next().value as string);
     };
     for (const [id, reason] of this.lost) if (group.ranks.includes(id)) box.fail(this.peerLost(group, id, reason));
-    if (rank < 0) return { wire: undefined, close };
-    return { wire: new GroupWire(group, rank, box, this.out, taskSignal), close };
+    if (rank < 0) return { wire: undefined, failed: () => undefined, close };
+    const wire = new GroupWire(group, rank, box, this.out, taskSignal);
+    // A failed task ends its group for everyone (ranks waiting on it would otherwise hang): unless
+    // the group had already failed, in which case every member has heard why.
+    const failed = (error: unknown) => {
+      if (box.error || group.ranks.length < 2) return;
+      const what = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+      wire.abort({
+        code: "ERR_PTC_COMM_PEER_LOST",
+        message: `Rank ${rank} (engine ${this.selfId()}) of this call failed (${what.split("\n")[0]}): it will send no more messages. See its own error for the cause.`,
+      });
+    };
+    return { wire, failed, close };
   }
 
   /** A message from the supervisor: a rank's message, a group's abort, or an engine gone or back. */

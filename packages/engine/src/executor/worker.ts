@@ -322,6 +322,8 @@ async function runTask(task: EngineTask, body: Buffer, frames: Buffer[], slot: n
     }
   } catch (err) {
     ok = false;
+    // The other ranks may wait on this one: they learn it failed rather than wait for their timeout.
+    group?.failed(err);
     out = encodeValue(toFailure(err, originOf));
   }
   running.delete(task.id);
