@@ -170,6 +170,31 @@ describe("engine.comm: ranks, send and recv", () => {
     expect(results[1]).toMatchObject({ remoteName: "RangeError" });
   });
 
+  it("a rank whose executor ends (process.exit) ends its group for the ranks waiting on it", async () => {
+    const [a, b] = ctx.cluster.ids as [number, number];
+    const outcome = await ctx.rc
+      .view([a, b])
+      .apply(async () => {
+        const comm = engine.comm!;
+        if (comm.rank === 1) process.exit(3);
+        try {
+          await comm.recv({ source: 1, timeout: 10_000 });
+          return { name: "none" };
+        } catch (e) {
+          return { name: (e as Error).name, message: (e as Error).message };
+        }
+      })
+      .get()
+      .then(
+        () => undefined,
+        (e: { results?: unknown[] }) => e.results,
+      );
+    const results = outcome as Array<{ name: string; message: string }>;
+    expect(results[0]).toMatchObject({ name: "CommPeerLostError" });
+    expect(results[0]?.message).toMatch(new RegExp(`Rank 1 \\(engine ${b}\\) of this call ended without finishing`));
+    expect(results[1]).toMatchObject({ code: "ERR_PTC_TASK_CRASHED" });
+  });
+
   it("execute code sees engine.comm too", async () => {
     const ar = ctx.rc
       .view()

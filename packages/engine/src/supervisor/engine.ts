@@ -24,6 +24,7 @@ import {
 } from "@ptcluster/protocol";
 import { TaskRunner } from "./task-runner.js";
 import { RelayTransport, type CommTransport } from "./comm-transport.js";
+import { CommTasks } from "./comm-tasks.js";
 
 export interface EngineOptions {
   /** Controller address and engine port, and the cluster key. */
@@ -66,6 +67,7 @@ export class Engine {
   private channel!: Channel<HubToEngine, EngineToHub>;
   private runner!: TaskRunner;
   private comm!: CommTransport;
+  private readonly commTasks = new CommTasks();
   private readonly results: Array<{ result: TaskResult; part: Part }> = [];
   private flushScheduled = false;
   private hbTimer: NodeJS.Timeout | undefined;
@@ -92,6 +94,8 @@ export class Engine {
       maxResultBytes: this.opts.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES,
       logger: this.log,
       onResult: (result, part) => {
+        const abort = this.commTasks.ended(result, this.id);
+        if (abort) this.comm.send(abort, []);
         this.results.push({ result, part });
         this.scheduleFlush();
       },
@@ -217,6 +221,7 @@ export class Engine {
     switch (header.type) {
       case "tasks":
         for (let i = 0; i < header.tasks.length; i++) {
+          this.commTasks.received(header.tasks[i] as EngineTask);
           this.runner.enqueue(header.tasks[i] as EngineTask, parts[i] ?? { body: Buffer.alloc(0), frames: [] });
         }
         break;
@@ -255,6 +260,7 @@ export class Engine {
         // The controller declared us dead and failed or moved our tasks: drop them, so the engine
         // comes back free, then register again (asking for the same id).
         this.runner.cancelAll();
+        this.commTasks.clear();
         this.sendRegister();
         break;
       default:
