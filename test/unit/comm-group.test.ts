@@ -1,5 +1,12 @@
 import { describe, expect, it } from "vitest";
-import { CommPeerLostError, CommTimeoutError, type CommAbortMsg, type CommMsg, type Part } from "@ptcluster/protocol";
+import {
+  CommPeerLostError,
+  CommTimeoutError,
+  MessageTooLargeError,
+  type CommAbortMsg,
+  type CommMsg,
+  type Part,
+} from "@ptcluster/protocol";
 import { CommGroups } from "../../packages/engine/src/comm/group.js";
 
 /**
@@ -89,6 +96,17 @@ describe("CommGroups (the executor's mailboxes)", () => {
     r0.failed(new RangeError("boom"));
     await expect(pending).rejects.toThrow(/Rank 0 \(engine 10\) of this call failed \(RangeError: boom\)/);
     await expect(r0.wire!.recv(1, "u:0")).rejects.toBeInstanceOf(CommPeerLostError);
+  });
+
+  it("refuses at send a message larger than the cluster's limit (it would be lost on the way)", async () => {
+    const groups = new CommGroups(
+      () => undefined,
+      () => 10,
+      1_000,
+    );
+    const wire = groups.open(group("big", [10, 20]), signal).wire!;
+    await expect(wire.send(1, "u:0", new Uint8Array(2_000))).rejects.toBeInstanceOf(MessageTooLargeError);
+    await expect(wire.send(1, "u:0", new Uint8Array(100))).resolves.toBeUndefined();
   });
 
   it("keeps at most 256 groups that have messages but no task yet, dropping the oldest", async () => {

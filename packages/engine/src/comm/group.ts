@@ -3,9 +3,12 @@ import {
   CommPeerLostError,
   CommTimeoutError,
   CommUsageError,
+  MessageTooLargeError,
+  ProtocolError,
   commError,
   decodeValue,
   encodeValue,
+  encodedSize,
   type CommAbortMsg,
   type CommGroup,
   type CommMsg,
@@ -81,6 +84,8 @@ export class CommGroups {
   constructor(
     private readonly out: CommOut,
     private readonly selfId: () => number,
+    /** Largest message the controller accepts: a larger one fails at `send` rather than vanish on the way. */
+    private readonly maxBytes = Number.POSITIVE_INFINITY,
   ) {}
 
   /**
@@ -102,7 +107,7 @@ export class CommGroups {
     };
     for (const [id, reason] of this.lost) if (group.ranks.includes(id)) box.fail(this.peerLost(group, id, reason));
     if (rank < 0) return { wire: undefined, failed: () => undefined, close };
-    const wire = new GroupWire(group, rank, box, this.out, taskSignal);
+    const wire = new GroupWire(group, rank, box, this.out, taskSignal, this.maxBytes);
     // A failed task ends its group for everyone (ranks waiting on it would otherwise hang): unless
     // the group had already failed, in which case every member has heard why.
     const failed = (error: unknown) => {
@@ -123,7 +128,14 @@ export class CommGroups {
         const box = this.boxFor(msg.g);
         const part = parts[0];
         if (!box || !part) return;
-        const value = decodeValue(part.body, part.frames);
+        let value: unknown;
+        try {
+          value = decodeValue(part.body, part.frames);
+        } catch (err) {
+          // Not this thread's to die of: the group cannot go on, its members hear why.
+          box.fail(new ProtocolError(`A message of rank ${msg.from} could not be decoded: ${(err as Error).message}`));
+          return;
+        }
         box.deliver({ value, source: msg.from, ch: msg.ch, ...(msg.meta ? { meta: msg.meta } : {}) });
         break;
       }
@@ -185,6 +197,7 @@ class GroupWire implements Wire {
     private readonly box: Mailbox,
     private readonly out: CommOut,
     private readonly taskSignal: AbortSignal,
+    private readonly maxBytes: number,
   ) {
     this.size = group.ranks.length;
   }
@@ -193,6 +206,8 @@ class GroupWire implements Wire {
     this.checkRank(dest, "send to");
     if (this.box.error) throw this.box.error;
     const { body, frames } = encodeValue(value, "value");
+    const bytes = encodedSize({ body, frames });
+    if (bytes > this.maxBytes) throw new MessageTooLargeError(`The message to rank ${dest}`, bytes, this.maxBytes);
     if (dest === this.rank) {
       // To itself: the same copy semantics as any other rank, without the trip.
       const copy = decodeValue(body, frames);

@@ -38,6 +38,7 @@ const shared = sharedNamespace(port);
 const commGroups = new CommGroups(
   (msg, parts) => port.postMessage({ type: "comm_out", msg, parts } satisfies FromExecutor),
   () => engineInfo.id,
+  (workerData as ExecutorData | undefined)?.maxResultBytes ?? DEFAULT_MAX_MESSAGE_BYTES,
 );
 
 /** What shipped code sees as the global `engine`. */
