@@ -254,7 +254,7 @@ export class Hub extends EventEmitter<HubEvents> {
     if (this.state === "running") this.engineCh.forget(entry.routingId);
     this.coordinator.engineDown(entry, crashed);
     this.shared.engineGone(id);
-    this.comm.engineGone(id, reason);
+    if (this.state === "running") this.comm.engineGone(id, reason);
     this.notifyCh.send({ type: "engine_down", id, reason });
     this.emit("engine_down", { id, reason });
   }

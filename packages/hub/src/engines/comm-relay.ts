@@ -7,9 +7,11 @@ export type ToEngine = (msg: HubToEngine, parts: readonly Part[] | undefined, to
  * The controller's part in `engine.comm`: it relays messages between the engines of a DirectView
  * call (the path every engine kind reaches over its authenticated channel; direct peer sockets
  * bypass it where they connect) and tells every engine when one is gone, so groups that contain
- * it fail with `CommPeerLostError` instead of waiting. It holds no state: routing is by engine id.
+ * it fail with `CommPeerLostError` instead of waiting. Routing is by engine id; the only state is
+ * which ids were announced gone (so that only their return is announced, not every registration).
  */
 export class CommRelay {
+  private readonly announcedDown = new Set<number>();
   private readonly d: { engines: EngineRegistry; toEngine: ToEngine };
 
   constructor(engines: EngineRegistry, toEngine: ToEngine) {
@@ -26,7 +28,10 @@ export class CommRelay {
   private message(fromRouting: Buffer, msg: CommMsg, parts: readonly Part[]): void {
     const target = this.d.engines.get(msg.to);
     if (target) this.d.toEngine(msg, parts, target.routingId);
-    else this.d.toEngine(down(msg.to, "no engine has this id (it is gone)"), undefined, fromRouting);
+    else {
+      this.announcedDown.add(msg.to);
+      this.d.toEngine(down(msg.to, "no engine has this id (it is gone)"), undefined, fromRouting);
+    }
   }
 
   /** A member aborted its group: every other member named is told. */
@@ -39,11 +44,13 @@ export class CommRelay {
 
   /** Engine `id` is gone: every engine hears it (only those in a group with it act on it). */
   engineGone(id: number, reason: string): void {
+    this.announcedDown.add(id);
     for (const e of this.d.engines.all()) this.d.toEngine(down(id, reason), undefined, e.routingId);
   }
 
   /** Engine `id` registered: an id engines may have marked lost is usable again. */
   engineUp(id: number): void {
+    if (!this.announcedDown.delete(id)) return;
     const msg: HubToEngine = { type: "peer_state", id, up: true, reason: "registered" };
     for (const e of this.d.engines.all()) if (e.info.id !== id) this.d.toEngine(msg, undefined, e.routingId);
   }
