@@ -19,7 +19,7 @@ await execa("node", [BIN, "start", "-n", "2", "--json"], { env: { PTCLUSTER_DIR:
 const rc = await connect();
 try {
   const pingpong = async (rounds: number, bytes: number) => {
-    const comm = engine.comm!;
+    const comm = engine.comm;
     const payload = bytes ? new Uint8Array(bytes) : 1;
     const times: number[] = [];
     for (let i = 0; i < rounds + 50; i++) {

@@ -17,7 +17,7 @@ describe("engine.comm: ranks, send and recv", () => {
     const [a, b, c] = ctx.cluster.ids as [number, number, number];
     const got = await ctx.rc
       .view([c, a, b])
-      .applySync(() => ({ id: engine.id, rank: engine.comm?.rank, size: engine.comm?.size }));
+      .applySync(() => ({ id: engine.id, rank: engine.comm.rank, size: engine.comm.size }));
     expect(got).toEqual([
       { id: c, rank: 0, size: 3 },
       { id: a, rank: 1, size: 3 },
@@ -27,7 +27,7 @@ describe("engine.comm: ranks, send and recv", () => {
     expect(
       await ctx.rc
         .engine(b)
-        .apply(() => [engine.comm?.rank, engine.comm?.size])
+        .apply(() => [engine.comm.rank, engine.comm.size])
         .get(),
     ).toEqual([0, 1]);
     expect(await ctx.rc.loadBalancedView().applySync(() => engine.comm === undefined)).toBe(true);
@@ -36,7 +36,7 @@ describe("engine.comm: ranks, send and recv", () => {
   it("sends between ranks; a recv of one tag leaves messages of another tag waiting", async () => {
     const [a, b] = ctx.cluster.ids as [number, number];
     const got = await ctx.rc.view([b, a]).applySync(async () => {
-      const comm = engine.comm!;
+      const comm = engine.comm;
       if (comm.rank === 0) {
         await comm.send(1, "seven", { tag: 7 });
         await comm.send(1, { n: 1 }, { tag: "first" });
@@ -55,7 +55,7 @@ describe("engine.comm: ranks, send and recv", () => {
 
   it("recv without a source takes the first message from any rank, and recvFrom says which", async () => {
     const got = await ctx.rc.view().applySync(async () => {
-      const comm = engine.comm!;
+      const comm = engine.comm;
       if (comm.rank !== 0) {
         await comm.send(0, comm.rank * 10);
         return null;
@@ -73,7 +73,7 @@ describe("engine.comm: ranks, send and recv", () => {
     const fail = `async (p) => { try { await p; return { name: "none", code: undefined, message: "" }; } catch (e) { return { name: e.name, code: e.code, message: e.message }; } }`;
     await ctx.rc.view().execute(`globalThis.failureOf = ${fail}`);
     const got = await ctx.rc.view().applySync(async () => {
-      const comm = engine.comm!;
+      const comm = engine.comm;
       const t0 = Date.now();
       const timedOut = await failureOf(comm.recv({ source: (comm.rank + 1) % comm.size, tag: "never", timeout: 150 }));
       const waited = Date.now() - t0;
@@ -95,7 +95,7 @@ describe("engine.comm: ranks, send and recv", () => {
 
   it("typed arrays arrive as the same kind of typed array, with their contents", async () => {
     const got = await ctx.rc.view().applySync(async () => {
-      const comm = engine.comm!;
+      const comm = engine.comm;
       const next = (comm.rank + 1) % comm.size;
       const prev = (comm.rank + comm.size - 1) % comm.size;
       const f64 = Float64Array.from({ length: 100_000 }, (_, i) => i * 0.5 + comm.rank);
@@ -124,7 +124,7 @@ describe("engine.comm: ranks, send and recv", () => {
     // Each rank sends its call's name to every other rank, then reads size-1 messages from any
     // rank: a message of the other call would show up in the list.
     const spmd = async (name: string) => {
-      const comm = engine.comm!;
+      const comm = engine.comm;
       for (let r = 0; r < comm.size; r++) if (r !== comm.rank) await comm.send(r, `${name}:${comm.rank}`);
       const got: unknown[] = [];
       for (let i = 0; i < comm.size - 1; i++) got.push(await comm.recv({ timeout: 10_000 }));
@@ -146,7 +146,7 @@ describe("engine.comm: ranks, send and recv", () => {
     const outcome = await ctx.rc
       .view()
       .apply(async () => {
-        const comm = engine.comm!;
+        const comm = engine.comm;
         if (comm.rank === 1) throw new RangeError("rank 1 gave up");
         const t0 = Date.now();
         try {
@@ -175,7 +175,7 @@ describe("engine.comm: ranks, send and recv", () => {
     const outcome = await ctx.rc
       .view([a, b])
       .apply(async () => {
-        const comm = engine.comm!;
+        const comm = engine.comm;
         if (comm.rank === 1) process.exit(3);
         try {
           await comm.recv({ source: 1, timeout: 10_000 });
@@ -216,7 +216,7 @@ describe("engine.comm: a member that dies", () => {
       .get();
     expect(ctx.cluster.enginePids).toContain(victimPid);
     const ar = ctx.rc.view([a, b]).apply(async () => {
-      const comm = engine.comm!;
+      const comm = engine.comm;
       if (comm.rank === 1) {
         await comm.send(0, "waiting");
         return await new Promise(() => undefined); // killed here
@@ -260,7 +260,7 @@ describe("engine.comm: a member that dies", () => {
       .apply(async () => {
         const t0 = Date.now();
         try {
-          await engine.comm!.recv({ source: 1, timeout: 10_000 });
+          await engine.comm.recv({ source: 1, timeout: 10_000 });
           return { name: "none" };
         } catch (e) {
           return { name: (e as Error).name, ms: Date.now() - t0 };

@@ -15,9 +15,10 @@ export interface EngineGlobal {
   readonly signal: AbortSignal | undefined;
   /**
    * In a task of a DirectView call (`apply`, `applySync`, `execute`, `map`): the call's group, this
-   * engine's `rank` in the view's targets and messages between them. Undefined in load-balanced tasks.
+   * engine's `rank` in the view's targets and messages between them (docs/comm-transport.md).
+   * Undefined in load-balanced tasks (typed as present, like `engine` itself, for the code that uses it).
    */
-  readonly comm: EngineComm | undefined;
+  readonly comm: EngineComm;
   /** Named objects held by the controller, the same as the client's `rc.shared`. */
   readonly shared: SharedNamespace;
 }
