@@ -1,5 +1,6 @@
 import { afterAll, describe, expect, it } from "vitest";
 import { tempClusterDir, useCluster } from "./helpers/cluster.js";
+import { waitFor } from "./helpers/wait.js";
 
 // engine.comm (issue 14): point-to-point messages between the engines of one DirectView call,
 // relayed by the controller. Each test runs real engines; values are checked on the engines and here.
@@ -206,7 +207,62 @@ describe("engine.comm: ranks, send and recv", () => {
 });
 
 describe("engine.comm: a member that dies", () => {
-  const ctx = useCluster({ n: 2, dir: tmp.dir, profile: "commloss", extra: ["--heartbeat", "100"] });
+  const ctx = useCluster({ n: 3, dir: tmp.dir, profile: "commloss", extra: ["--heartbeat", "100"] });
+  // Registered after useCluster, so it runs before the cluster stops: no engine is left frozen.
+  afterAll(() => {
+    for (const pid of ctx.cluster.enginePids) {
+      try {
+        process.kill(pid, "SIGCONT");
+      } catch {
+        /* gone */
+      }
+    }
+  });
+
+  it("a frozen member is declared gone within the heartbeat window, failing the ranks waiting on it; thawed, it talks again", async () => {
+    const [a, , c] = ctx.cluster.ids as [number, number, number];
+    const pid = await ctx.rc.engine(c).apply(() => engine.pid);
+    const ar = ctx.rc.view([a, c]).apply(async () => {
+      const comm = engine.comm;
+      if (comm.rank === 1) {
+        await comm.send(0, "ready");
+        return await new Promise((r) => setTimeout(r, 30_000)); // frozen here
+      }
+      try {
+        await comm.recv({ source: 1 });
+        await comm.recv({ source: 1, tag: "never" });
+        return { name: "none" };
+      } catch (e) {
+        return { name: (e as Error).name };
+      }
+    });
+    await waitForRunning(ctx, c);
+    const frozenAt = Date.now();
+    process.kill(pid, "SIGSTOP");
+    const outcome = await ar.get().then(
+      () => undefined,
+      (e: { results?: unknown[] }) => e.results,
+    );
+    const elapsed = Date.now() - frozenAt;
+    expect((outcome as Array<{ name: string }>)[0]).toEqual({ name: "CommPeerLostError" });
+    // 6 missed heartbeats of 100 ms, and the controller's tick: well under the 30 s the task would wait.
+    expect(elapsed).toBeLessThan(3_000);
+
+    const back: number[] = [];
+    ctx.rc.on("engine_up", (e) => back.push(e.id));
+    process.kill(pid, "SIGCONT");
+    await waitFor(() => back.includes(c), { what: "the thawed engine to register again", timeout: 10_000 });
+    // Its return was announced: a new call with it is not failed as lost. (Its old task, still
+    // holding the executor, is cancelled and forced out: the message for the new call reaches the
+    // old executor first and must be posted again to its replacement.)
+    const again = await ctx.rc.view([a, c]).applySync(async () => {
+      const comm = engine.comm;
+      if (comm.rank === 0) await comm.send(1, "welcome back");
+      else return await comm.recv({ source: 0, timeout: 5_000 });
+      return null;
+    });
+    expect(again).toEqual([null, "welcome back"]);
+  });
 
   it("ends the recv of the ranks waiting on it with CommPeerLostError, within the heartbeat window", async () => {
     const [a, b] = ctx.cluster.ids as [number, number];

@@ -102,6 +102,7 @@ export class Engine {
       onReset: (reason, gen) => {
         this.log.warn({ reason }, "executor replaced; namespace reset");
         this.channel.send({ type: "executor_reset", reason, gen });
+        this.commTasks.replay(gen, (m, p) => this.runner.commIn(m, p));
       },
       onShared: (msg, parts, gen) => this.channel.send({ ...msg, gen }, parts),
       onComm: (msg, parts) => this.comm.send(msg, parts),
@@ -243,7 +244,7 @@ export class Engine {
       case "comm":
       case "comm_abort":
       case "peer_state":
-        this.runner.commIn(header, parts);
+        this.commTasks.posted(header, parts, this.runner.commIn(header, parts));
         break;
       case "engine_shutdown":
         void this.stop(`controller asked: ${header.reason}`, 0, { controllerLeaving: true });
@@ -297,6 +298,7 @@ export class Engine {
     // The running tasks ride on the heartbeat rather than a message per start: nothing is added
     // to a task's own path, and `ptcluster status` (the only reader) can be a period behind.
     const current = this.runner.running(now);
+    this.commTasks.running(current.map(([id]) => id));
     this.channel.send({
       type: "heartbeat",
       t: now,

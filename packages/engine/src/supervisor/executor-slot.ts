@@ -63,9 +63,10 @@ export class ExecutorSlot {
     if (msg.gen === this.generation) this.current.post({ type: "shared_reply", msg, parts });
   }
 
-  /** An `engine.comm` message for this engine: to the current executor (a replaced one's groups are gone with it). */
-  commIn(msg: CommIn, parts: Part[]): void {
+  /** An `engine.comm` message for this engine: to the current executor; the generation it went to. */
+  commIn(msg: CommIn, parts: Part[]): number {
     this.current.post({ type: "comm_in", msg, parts });
+    return this.generation;
   }
 
   async terminate(): Promise<void> {

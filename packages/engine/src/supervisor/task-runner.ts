@@ -212,9 +212,9 @@ export class TaskRunner {
     if (inExecutor.length) this.executor.post({ type: "drop", ids: inExecutor, abort: reason });
   }
 
-  /** An `engine.comm` message for this engine's executor. */
-  commIn(msg: CommIn, parts: Part[]): void {
-    this.slot.commIn(msg, parts);
+  /** An `engine.comm` message for this engine's executor; the executor generation it went to. */
+  commIn(msg: CommIn, parts: Part[]): number {
+    return this.slot.commIn(msg, parts);
   }
 
   /** The controller answered a shared-state call: to the executor that made it, if it is still this one. */
