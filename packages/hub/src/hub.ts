@@ -19,6 +19,7 @@ import { handleRequest, type RequestDeps } from "./clients/requests.js";
 import { ClientSessions, connectReply, versionMismatch } from "./clients/sessions.js";
 import { queueStatus, statusReport, type StatusSources } from "./clients/status-report.js";
 import { noteRunning } from "./engines/engine-activity.js";
+import { CommRelay } from "./engines/comm-relay.js";
 import { EngineRegistry, type EngineEntry } from "./engines/engine-registry.js";
 import { LivenessMonitor } from "./engines/liveness.js";
 import { nativeCrash } from "./engines/native-crash.js";
@@ -75,6 +76,7 @@ export class Hub extends EventEmitter<HubEvents> {
   private readonly liveness: LivenessMonitor;
   private readonly requests: RequestDeps;
   private readonly shared: SharedState;
+  private readonly comm = new CommRelay(this.engines, (m, p, to) => this.engineCh.send(m, p, to));
   private engineCh!: Channel<EngineToHub, HubToEngine>;
   private clientCh!: Channel<ClientToHub, HubToClient>;
   private notifyCh!: Channel<never, Notification>;
@@ -219,6 +221,10 @@ export class Hub extends EventEmitter<HubEvents> {
       case "shared_withdraw":
         if (entry) this.shared.fromEngine(entry.info.id, from, header, parts);
         break;
+      case "comm":
+      case "comm_abort":
+        if (entry) this.comm.fromEngine(from, header, parts);
+        break;
       case "executor_reset":
         if (entry) {
           if (header.gen !== undefined) this.shared.executorGone(entry.info.id, header.gen);
@@ -236,6 +242,7 @@ export class Hub extends EventEmitter<HubEvents> {
     this.notifyCh.send({ type: "engine_up", engine: entry.info });
     this.emit("engine_up", entry.info);
     this.coordinator.engineUp(entry);
+    this.comm.engineUp(entry.info.id);
   }
 
   /** An engine is dead or left: its tasks move or fail, everyone is told. */
@@ -247,6 +254,7 @@ export class Hub extends EventEmitter<HubEvents> {
     if (this.state === "running") this.engineCh.forget(entry.routingId);
     this.coordinator.engineDown(entry, crashed);
     this.shared.engineGone(id);
+    if (this.state === "running") this.comm.engineGone(id, reason);
     this.notifyCh.send({ type: "engine_down", id, reason });
     this.emit("engine_down", { id, reason });
   }

@@ -6,6 +6,7 @@
  * binary frames (`pf[i]` of them). User data lives only in parts, so the controller routes by the
  * header alone and forwards parts without decoding them.
  */
+import type { CommAbortMsg, CommGroup, CommMsg, PeerStateMsg } from "./comm-messages.js";
 import type { SharedCallMsg, SharedReplyMsg, SharedWithdrawMsg } from "./shared-state/messages.js";
 
 /** What an engine tells the world about itself. */
@@ -64,6 +65,8 @@ export interface ClientTask {
   scope?: string[];
   /** Run-time limit in ms, counted from the task's start on an engine. */
   timeout?: number;
+  /** A DirectView call's group (`engine.comm`), the same on each of its tasks. */
+  comm?: CommGroup;
 }
 
 /** How a load-balanced task may be placed and re-run. */
@@ -88,6 +91,8 @@ export interface EngineTask {
   timeout?: number;
   /** Load-balanced: may be handed back (`release`) before it starts, to run elsewhere. */
   movable?: boolean;
+  /** The group of the DirectView call this task belongs to (`engine.comm`). */
+  comm?: CommGroup;
 }
 
 /** Serialisable description of a failure. */
@@ -390,7 +395,9 @@ export type EngineToHub =
   | ReleasedMsg
   | ExecutorResetMsg
   | SharedCallMsg
-  | SharedWithdrawMsg;
+  | SharedWithdrawMsg
+  | CommMsg
+  | CommAbortMsg;
 export type HubToEngine =
   | RegisterReplyMsg
   | TasksMsg
@@ -400,7 +407,10 @@ export type HubToEngine =
   | ReleaseMsg
   | ReregisterMsg
   | ForgetFnsMsg
-  | SharedReplyMsg;
+  | SharedReplyMsg
+  | CommMsg
+  | CommAbortMsg
+  | PeerStateMsg;
 
 export type Message = ClientToHub | HubToClient | Notification | EngineToHub | HubToEngine;
 

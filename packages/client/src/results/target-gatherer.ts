@@ -1,3 +1,4 @@
+import { randomUUID } from "node:crypto";
 import { CompositeError, decodeValue, type Part, type TaskOp, type TaskResult } from "@ptcluster/protocol";
 import type { NewTask, TaskSink, ViewPort } from "../session/view-port.js";
 import { recordResult, type TaskMetadata } from "./async-result.js";
@@ -137,6 +138,8 @@ export function gatherTargets(
     base.name = s.fn.name;
   }
   if (s.scope?.length) base.scope = s.scope;
+  // One group per call (`engine.comm`): a fresh id, and the targets in the order given (their ranks).
+  if (s.op !== "push" && s.op !== "pull") base.comm = { g: randomUUID(), ranks: [...s.targets] };
   if (Array.isArray(s.parts)) {
     // A different payload per engine: one task each.
     s.targets.forEach((t, i) => {

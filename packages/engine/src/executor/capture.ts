@@ -7,6 +7,8 @@ export interface TaskContext {
   stdout: string[];
   stderr: string[];
   controller: AbortController;
+  /** `engine.comm` of a DirectView call's task (undefined for load-balanced tasks). */
+  comm?: unknown;
 }
 
 export const taskStore = new AsyncLocalStorage<TaskContext>();

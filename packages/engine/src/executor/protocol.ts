@@ -1,5 +1,8 @@
 import type {
+  CommAbortMsg,
+  CommMsg,
   EngineTask,
+  PeerStateMsg,
   Part,
   SharedCallMsg,
   SharedReplyMsg,
@@ -25,7 +28,9 @@ export type ToExecutor =
   /** Drop the sources and compiled code of these functions (no one will run them again). */
   | { type: "forget"; fns: string[] }
   /** The controller's answer to a shared-state call of this executor. */
-  | { type: "shared_reply"; msg: SharedReplyMsg; parts: Part[] };
+  | { type: "shared_reply"; msg: SharedReplyMsg; parts: Part[] }
+  /** An `engine.comm` message relayed to this engine, a group's abort, or an engine gone or back. */
+  | { type: "comm_in"; msg: CommMsg | CommAbortMsg | PeerStateMsg; parts: Part[] };
 
 /**
  * What the executor reports, once per turn of its event loop: starts, finished tasks and dropped
@@ -52,7 +57,9 @@ export type FromExecutor =
   | { type: "exiting"; task: number | undefined; call: string }
 
   /** A shared-state call (`engine.shared`), for the supervisor to relay to the controller. */
-  | { type: "shared"; msg: SharedCallMsg | SharedWithdrawMsg; parts: Part[] };
+  | { type: "shared"; msg: SharedCallMsg | SharedWithdrawMsg; parts: Part[] }
+  /** An `engine.comm` message (or a group's abort) of a task here, for the supervisor to send on. */
+  | { type: "comm_out"; msg: CommMsg | CommAbortMsg; parts: Part[] };
 
 /** What the supervisor gives the executor thread at start. */
 export interface ExecutorData {

@@ -26,13 +26,20 @@ import type { ExecutorData, FromExecutor, ToExecutor } from "./protocol.js";
 import { packFrames, unpackFrames, type Packed } from "../shared/transfer.js";
 import { mpiFromEnv } from "../shared/mpi.js";
 import { StartTable } from "../shared/start-table.js";
-import { sharedNamespace } from "./shared-port.js";
+import { asPart, sharedNamespace } from "./shared-port.js";
+import { CommGroups } from "../comm/group.js";
+import { commOf } from "./comm.js";
 import { defineTranspilerHelpers } from "./transpiler-helpers.js";
 
 const port = parentPort;
 if (!port) throw new Error("the executor runs in a worker thread");
 
 const shared = sharedNamespace(port);
+const commGroups = new CommGroups(
+  (msg, parts) => port.postMessage({ type: "comm_out", msg, parts } satisfies FromExecutor),
+  () => engineInfo.id,
+  (workerData as ExecutorData | undefined)?.maxResultBytes ?? DEFAULT_MAX_MESSAGE_BYTES,
+);
 
 /** What shipped code sees as the global `engine`. */
 const engineInfo = {
@@ -45,6 +52,10 @@ const engineInfo = {
   /** The cancellation signal of the task running now (per task, even with concurrency above 1). */
   get signal(): AbortSignal | undefined {
     return taskStore.getStore()?.controller.signal;
+  },
+  /** This task's group, in a task of a DirectView call (rank, size, send, recv); undefined in load-balanced tasks. */
+  get comm(): unknown {
+    return taskStore.getStore()?.comm;
   },
   /** Named objects held by the controller, as `rc.shared` in a client. */
   shared: shared.namespace,
@@ -204,6 +215,9 @@ function onMessage(msg: ToExecutor): void {
     case "shared_reply":
       shared.settle(msg.msg, msg.parts);
       break;
+    case "comm_in":
+      commGroups.incoming(msg.msg, msg.parts.map(asPart));
+      break;
     case "drop": {
       const wanted = new Set(msg.ids);
       for (let i = waiting.length - 1; i >= 0; i--) {
@@ -288,6 +302,8 @@ function flush(): void {
 async function runTask(task: EngineTask, body: Buffer, frames: Buffer[], slot: number, started: number): Promise<void> {
   const ctx: TaskContext = { id: task.id, stdout: [], stderr: [], controller: new AbortController() };
   running.set(task.id, ctx);
+  const group = task.comm ? commGroups.open(task.comm, ctx.controller.signal) : undefined;
+  if (group?.wire) ctx.comm = commOf(group.wire);
   let ok = true;
   let out: { body: Buffer; frames: Buffer[] };
   try {
@@ -307,9 +323,12 @@ async function runTask(task: EngineTask, body: Buffer, frames: Buffer[], slot: n
     }
   } catch (err) {
     ok = false;
+    // The other ranks may wait on this one: they learn it failed rather than wait for their timeout.
+    group?.failed(err);
     out = encodeValue(toFailure(err, originOf));
   }
   running.delete(task.id);
+  group?.close();
   startTable.clear(slot);
   freeSlots.push(slot);
   const result: TaskResult = { id: task.id, ok, engine: engineInfo.id, started, completed: Date.now() };

@@ -23,6 +23,8 @@ import {
   type TaskResult,
 } from "@ptcluster/protocol";
 import { TaskRunner } from "./task-runner.js";
+import { RelayTransport, type CommTransport } from "./comm-transport.js";
+import { CommTasks } from "./comm-tasks.js";
 
 export interface EngineOptions {
   /** Controller address and engine port, and the cluster key. */
@@ -64,6 +66,8 @@ export class Engine {
   readonly uuid = randomBytes(16).toString("hex");
   private channel!: Channel<HubToEngine, EngineToHub>;
   private runner!: TaskRunner;
+  private comm!: CommTransport;
+  private readonly commTasks = new CommTasks();
   private readonly results: Array<{ result: TaskResult; part: Part }> = [];
   private flushScheduled = false;
   private hbTimer: NodeJS.Timeout | undefined;
@@ -90,16 +94,21 @@ export class Engine {
       maxResultBytes: this.opts.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES,
       logger: this.log,
       onResult: (result, part) => {
+        const abort = this.commTasks.ended(result, this.id);
+        if (abort) this.comm.send(abort, []);
         this.results.push({ result, part });
         this.scheduleFlush();
       },
       onReset: (reason, gen) => {
         this.log.warn({ reason }, "executor replaced; namespace reset");
         this.channel.send({ type: "executor_reset", reason, gen });
+        this.commTasks.replay(gen, (m, p) => this.runner.commIn(m, p));
       },
       onShared: (msg, parts, gen) => this.channel.send({ ...msg, gen }, parts),
+      onComm: (msg, parts) => this.comm.send(msg, parts),
       onReleased: (ids) => this.channel.send({ type: "released", ids }),
     });
+    this.comm = new RelayTransport((msg, parts) => this.channel.send(msg, parts));
     const socket = new zmq.Dealer({
       routingId: this.uuid,
       linger: 200,
@@ -213,6 +222,7 @@ export class Engine {
     switch (header.type) {
       case "tasks":
         for (let i = 0; i < header.tasks.length; i++) {
+          this.commTasks.received(header.tasks[i] as EngineTask);
           this.runner.enqueue(header.tasks[i] as EngineTask, parts[i] ?? { body: Buffer.alloc(0), frames: [] });
         }
         break;
@@ -231,6 +241,11 @@ export class Engine {
       case "shared_reply":
         this.runner.sharedReply(header, parts);
         break;
+      case "comm":
+      case "comm_abort":
+      case "peer_state":
+        this.commTasks.posted(header, parts, this.runner.commIn(header, parts));
+        break;
       case "engine_shutdown":
         void this.stop(`controller asked: ${header.reason}`, 0, { controllerLeaving: true });
         break;
@@ -246,6 +261,7 @@ export class Engine {
         // The controller declared us dead and failed or moved our tasks: drop them, so the engine
         // comes back free, then register again (asking for the same id).
         this.runner.cancelAll();
+        this.commTasks.clear();
         this.sendRegister();
         break;
       default:
@@ -282,6 +298,7 @@ export class Engine {
     // The running tasks ride on the heartbeat rather than a message per start: nothing is added
     // to a task's own path, and `ptcluster status` (the only reader) can be a period behind.
     const current = this.runner.running(now);
+    this.commTasks.running(current.map(([id]) => id));
     this.channel.send({
       type: "heartbeat",
       t: now,

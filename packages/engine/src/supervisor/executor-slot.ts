@@ -1,4 +1,5 @@
 import type { Part, SharedCallMsg, SharedReplyMsg, SharedWithdrawMsg } from "@ptcluster/protocol";
+import type { CommIn, CommOutMsg } from "./comm-transport.js";
 import type { ExecutorPort, NewExecutor } from "./executor-host.js";
 import type { MemoryWatch } from "./memory-watch.js";
 import { asPart } from "../executor/shared-port.js";
@@ -14,6 +15,8 @@ export interface ExecutorSlotOptions {
   onExit(host: ExecutorPort, code: number): void;
   /** A shared-state call of the executor of generation `gen`, to relay to the controller. */
   onShared?(msg: SharedCallMsg | SharedWithdrawMsg, parts: Part[], gen: number): void;
+  /** An `engine.comm` message of the executor, to send on. */
+  onComm?(msg: CommOutMsg, parts: Part[]): void;
 }
 
 /**
@@ -60,6 +63,12 @@ export class ExecutorSlot {
     if (msg.gen === this.generation) this.current.post({ type: "shared_reply", msg, parts });
   }
 
+  /** An `engine.comm` message for this engine: to the current executor; the generation it went to. */
+  commIn(msg: CommIn, parts: Part[]): number {
+    this.current.post({ type: "comm_in", msg, parts });
+    return this.generation;
+  }
+
   async terminate(): Promise<void> {
     this.o.memory?.stop();
     await this.current.terminate();
@@ -71,6 +80,7 @@ export class ExecutorSlot {
       (m) => {
         if (host !== this.current) return;
         if (m.type === "shared") this.o.onShared?.(m.msg, m.parts.map(asPart), gen);
+        else if (m.type === "comm_out") this.o.onComm?.(m.msg, m.parts.map(asPart));
         else this.o.onMessage(m);
       },
       (code) => {

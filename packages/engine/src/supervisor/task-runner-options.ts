@@ -1,5 +1,6 @@
 import type { Logger, Part, SharedCallMsg, SharedWithdrawMsg, TaskResult } from "@ptcluster/protocol";
 import type { NewExecutor } from "./executor-host.js";
+import type { CommOutMsg } from "./comm-transport.js";
 
 /** What the engine gives its `TaskRunner`: limits, and where results, resets and relayed calls go. */
 export interface TaskRunnerOptions {
@@ -18,6 +19,8 @@ export interface TaskRunnerOptions {
   onReset(reason: string, gen: number): void;
   /** A shared-state call of the executor of generation `gen`, to relay to the controller. */
   onShared?(msg: SharedCallMsg | SharedWithdrawMsg, parts: Part[], gen: number): void;
+  /** An `engine.comm` message of the executor, for the engine's `CommTransport`. */
+  onComm?(msg: CommOutMsg, parts: Part[]): void;
   /** Tasks the executor gave back unstarted, after `release` asked for more than the queue held. */
   onReleased(ids: number[]): void;
   /** Tasks posted ahead to the executor while tasks are quick (default `PREFETCH`). */

@@ -1,6 +1,7 @@
 import { Deque, type EngineTask, type Part, type SharedReplyMsg, type TaskResult } from "@ptcluster/protocol";
 import { ExecutorHost, type ExecutorPort } from "./executor-host.js";
 import { ExecutorSlot } from "./executor-slot.js";
+import type { CommIn } from "./comm-transport.js";
 import type { TaskRunnerOptions } from "./task-runner-options.js";
 import { CANCELLED, CLIENT_GONE, timedOut, verdictError, type TaskEntry, type Verdict } from "./task-state.js";
 import { FunctionSources } from "./function-sources.js";
@@ -58,6 +59,7 @@ export class TaskRunner {
       onMessage: (m) => this.onExecutorMessage(m),
       onExit: (host, code) => this.executorExited(host, code),
       ...(opts.onShared ? { onShared: opts.onShared } : {}),
+      ...(opts.onComm ? { onComm: opts.onComm } : {}),
     });
   }
 
@@ -208,6 +210,11 @@ export class TaskRunner {
     }
     for (const e of this.unqueue(queued)) this.report(e.task.id, Date.now(), verdictError(verdict, false));
     if (inExecutor.length) this.executor.post({ type: "drop", ids: inExecutor, abort: reason });
+  }
+
+  /** An `engine.comm` message for this engine's executor; the executor generation it went to. */
+  commIn(msg: CommIn, parts: Part[]): number {
+    return this.slot.commIn(msg, parts);
   }
 
   /** The controller answered a shared-state call: to the executor that made it, if it is still this one. */

@@ -272,6 +272,7 @@ export class TaskCoordinator {
       }
     }
     if (t.scope) task.scope = t.scope;
+    if (t.comm) task.comm = t.comm;
     engine.inflight.add(rec.hubId);
     this.d.engineOut.push(String(engine.info.id), engine.routingId, task, part);
   }

@@ -1,0 +1,56 @@
+/**
+ * Messages of `engine.comm` (engine-to-engine messages of one DirectView call), relayed by the
+ * controller. The controller routes them by header alone: the value travels as one part, its
+ * typed arrays as binary frames, never decoded on the way.
+ */
+
+/**
+ * The group of a DirectView call, on each of its tasks: `g` is unique to the call (chosen by the
+ * client), `ranks` the call's targets in the order given (rank i is engine `ranks[i]`).
+ */
+export interface CommGroup {
+  g: string;
+  ranks: number[];
+}
+
+/** What the user's or a collective's message says about itself (see `CollectiveMeta`). */
+export interface CommMeta {
+  op: string;
+  root?: number | undefined;
+}
+
+/**
+ * One message of group `g` from rank `from` on `ch`. Engine → controller: `to` is the engine id
+ * it goes to; controller → engine: `to` is this engine. `pf`: frames of the one part.
+ */
+export interface CommMsg {
+  type: "comm";
+  g: string;
+  to: number;
+  from: number;
+  ch: string;
+  meta?: CommMeta;
+  pf: number[];
+}
+
+/**
+ * A member failed the group (`wire.abort`: a mismatch it saw): every member's pending and later
+ * calls of `g` fail with `error`. Engine → controller names the engines in `to`.
+ */
+export interface CommAbortMsg {
+  type: "comm_abort";
+  g: string;
+  to: number[];
+  error: { code: string; message: string };
+}
+
+/**
+ * Controller → engines: engine `id` is gone (or a message to it found no engine): groups with it
+ * fail with `CommPeerLostError`. `up`: it is registered again (its id is usable in new groups).
+ */
+export interface PeerStateMsg {
+  type: "peer_state";
+  id: number;
+  up: boolean;
+  reason: string;
+}
