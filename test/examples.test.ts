@@ -61,6 +61,25 @@ describe("examples", () => {
         /shared objects: critical \(queue, 0\), doubled \(array, 5\), hits \(counter, 1\), section \(lock, 0\), seen-by \(dict, 4\)/,
       ],
     ],
+    [
+      "parallel-sum.ts",
+      [
+        /rank 0: local sum 31250125000/,
+        /allreduce on every rank: \[500000500000,500000500000,500000500000,500000500000\]/,
+      ],
+    ],
+    [
+      "pi-monte-carlo.ts",
+      [/pi ≈ 3\.1[34]\d+ from 400000 darts \(the same on 4 ranks: true\)/],
+      { PI_SAMPLES: "100000" },
+    ],
+    [
+      "heat-diffusion.ts",
+      [
+        /4000 cells, 1000 steps on 4 ranks, halo exchange by send\/recv/,
+        /largest difference from the serial result: 0\.0e\+0/,
+      ],
+    ],
     ["mpmd.ts", [/engine 0: pi ≈ 3\.1\d/, /engines 1, 2, 3: sums \[ 500000500000, 500000500000, 500000500000 \]/]],
     ["scatter-gather.ts", [/sum of square roots: 21081835\.2\d/, /gathered 1000000 values; back\[1e6-1\] = 31\.6228/]],
     ["start-cluster.ts", [/engines \[ 0, 1 \]/, /'v20\./]],

@@ -27,6 +27,17 @@ export interface CommMessage {
   tag: CommTag;
 }
 
+/**
+ * How a reduction combines two values: element-wise for typed arrays (same kind and length on
+ * every rank), or a function of (lower ranks' value, higher ranks' value), assumed associative.
+ */
+export type ReduceOp = "sum" | "prod" | "min" | "max" | ((a: never, b: never) => unknown);
+
+export interface RootedOptions extends CommCallOptions {
+  /** The rank that sends (bcast, scatter) or receives (reduce, gather); default 0. */
+  root?: number | undefined;
+}
+
 /** `engine.comm` in a task of a DirectView call: this engine's rank in the call's targets, and messages between them. */
 export interface EngineComm {
   /** This engine's index in the call's targets, in the order given. */
@@ -39,4 +50,24 @@ export interface EngineComm {
   recv(options?: RecvOptions): Promise<unknown>;
   /** As `recv`, with the rank it came from and its tag. */
   recvFrom(options?: RecvOptions): Promise<CommMessage>;
+
+  // Collectives: every rank of the call makes the same calls in the same order (a difference is a
+  // `CommMismatchError` on every rank, never a hang).
+
+  /** The root's value, on every rank. */
+  bcast<T>(value: T, options?: RootedOptions): Promise<T>;
+  /** The values of all ranks combined, on the root (undefined on the others). */
+  reduce<T>(value: T, op: ReduceOp, options?: RootedOptions): Promise<T | undefined>;
+  /** The values of all ranks combined, on every rank (large typed arrays by ring reduce-scatter + allgather). */
+  allreduce<T>(value: T, op: ReduceOp, options?: CommCallOptions): Promise<T>;
+  /** Every rank's value, in rank order, on the root (undefined on the others). */
+  gather<T>(value: T, options?: RootedOptions): Promise<T[] | undefined>;
+  /** Every rank's value, in rank order, on every rank. */
+  allgather<T>(value: T, options?: CommCallOptions): Promise<T[]>;
+  /** The root gives `values[i]` to rank i (the others pass undefined). */
+  scatter<T>(values: readonly T[] | undefined, options?: RootedOptions): Promise<T>;
+  /** Each rank gives `values[i]` to rank i, and gets one value from every rank, in rank order. */
+  alltoall<T>(values: readonly T[], options?: CommCallOptions): Promise<T[]>;
+  /** Resolves once every rank has called it. */
+  barrier(options?: CommCallOptions): Promise<void>;
 }

@@ -1,5 +1,6 @@
 import { CommUsageError, type CommMessage, type CommTag, type EngineComm, type RecvOptions } from "@ptcluster/protocol";
 import type { Wire } from "../comm/wire.js";
+import { Collectives, type ReduceOp } from "../comm/collectives.js";
 
 function channelOf(tag: CommTag | undefined): string {
   const t = tag ?? 0;
@@ -8,10 +9,10 @@ function channelOf(tag: CommTag | undefined): string {
 }
 
 /**
- * Builds `engine.comm` over one rank's `Wire`. The collectives (bcast, allreduce, …) are a pure
- * module over the same `Wire`: they are added here, `Object.assign(comm, collectivesOf(wire))`.
+ * Builds `engine.comm` over one rank's `Wire`: point to point here, the collectives (bcast,
+ * allreduce, …) from the pure module over the same `Wire`. `close` at the end of the task.
  */
-export function commOf(wire: Wire): EngineComm {
+export function commOf(wire: Wire): { comm: EngineComm; close(): void } {
   const recvFrom = async (options: RecvOptions = {}): Promise<CommMessage> => {
     const { source, tag, timeout, signal } = options;
     const ch = channelOf(tag);
@@ -23,12 +24,22 @@ export function commOf(wire: Wire): EngineComm {
     const r = await wire.recv(source, ch, call);
     return { value: r.value, source, tag: tag ?? 0 };
   };
+  const c = new Collectives(wire);
   const comm: EngineComm = {
     rank: wire.rank,
     size: wire.size,
     send: async (dest, value, options = {}) => wire.send(dest, channelOf(options.tag), value),
     recv: async (options) => (await recvFrom(options)).value,
     recvFrom,
+    bcast: (value, options) => c.bcast(value, options),
+    // The user's function of two values: the module applies it to whatever values the ranks give.
+    reduce: (value, op, options) => c.reduce(value, op as ReduceOp, options),
+    allreduce: (value, op, options) => c.allreduce(value, op as ReduceOp, options),
+    gather: (value, options) => c.gather(value, options),
+    allgather: (value, options) => c.allgather(value, options),
+    scatter: (values, options) => c.scatter(values, options),
+    alltoall: (values, options) => c.alltoall(values, options),
+    barrier: (options) => c.barrier(options),
   };
-  return comm;
+  return { comm, close: () => c.close() };
 }

@@ -303,7 +303,8 @@ async function runTask(task: EngineTask, body: Buffer, frames: Buffer[], slot: n
   const ctx: TaskContext = { id: task.id, stdout: [], stderr: [], controller: new AbortController() };
   running.set(task.id, ctx);
   const group = task.comm ? commGroups.open(task.comm, ctx.controller.signal) : undefined;
-  if (group?.wire) ctx.comm = commOf(group.wire);
+  const comm = group?.wire ? commOf(group.wire) : undefined;
+  if (comm) ctx.comm = comm.comm;
   let ok = true;
   let out: { body: Buffer; frames: Buffer[] };
   try {
@@ -328,6 +329,7 @@ async function runTask(task: EngineTask, body: Buffer, frames: Buffer[], slot: n
     out = encodeValue(toFailure(err, originOf));
   }
   running.delete(task.id);
+  comm?.close();
   group?.close();
   startTable.clear(slot);
   freeSlots.push(slot);
