@@ -8,7 +8,8 @@
  * Workloads, in this order: startup, latency_apply_sync, throughput_lb_apply_async, lb_map_noop,
  * direct_broadcast_apply_sync, cpu_map_busy, push_pull_50MB, lb_map_1m, the shared-state ones
  * (shared_dict_set, shared_counter_add, shared_queue_throughput, with Python's SyncManager beside
- * them), stop. Each checks its results and throws on a wrong one.
+ * them), the engine-to-engine ones (comm_pingpong, comm_allreduce_scalar, comm_allreduce_8MiB,
+ * with mpi4py beside them), stop. Each checks its results and throws on a wrong one.
  */
 import { execa } from "execa";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -19,6 +20,7 @@ import { fileURLToPath } from "node:url";
 import { connect, type Client } from "@ptcluster/client";
 import { PACKAGE_VERSION, pidAlive } from "@ptcluster/protocol";
 import { sharedStateWorkloads } from "./shared-state.js";
+import { commWorkloads } from "./comm.js";
 
 const SYSTEM = `ptcluster-${PACKAGE_VERSION}`;
 const BIN = fileURLToPath(new URL("../packages/cli/dist/bin.js", import.meta.url));
@@ -255,6 +257,7 @@ async function main(): Promise<void> {
   }
 
   await sharedStateWorkloads(rc, want, out);
+  await commWorkloads(rc, want, out);
 
   await rc.close();
   // stop: from the stop command until every process has exited.

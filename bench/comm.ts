@@ -1,0 +1,73 @@
+/**
+ * The engine-to-engine workloads of `npm run bench` (issue 14), on two engines, and mpi4py over
+ * Open MPI measured the same way in the same run (bench/anchors/mpi4py_comm.py), where it exists.
+ */
+import { execa } from "execa";
+import { fileURLToPath } from "node:url";
+import type { Client } from "@ptcluster/client";
+
+const ANCHOR = fileURLToPath(new URL("./anchors/mpi4py_comm.py", import.meta.url));
+
+export async function commWorkloads(
+  rc: Client,
+  want: (name: string) => boolean,
+  out: (workload: string, fields: Record<string, unknown>) => void,
+): Promise<void> {
+  const pair = rc.view(rc.ids.slice(0, 2));
+  if (want("comm_pingpong")) {
+    // 1,000 round trips between ranks 0 and 1 after 100 warm-up ones, timed on rank 0.
+    const [times] = await pair.applySync(async () => {
+      const { comm } = engine;
+      const lat: number[] = [];
+      for (let i = 0; i < 1_100; i++) {
+        const s = performance.now();
+        if (comm.rank === 0) {
+          await comm.send(1, i);
+          await comm.recv({ source: 1 });
+        } else await comm.send(0, await comm.recv({ source: 0 }));
+        if (i >= 100) lat.push((performance.now() - s) * 1000);
+      }
+      return lat.sort((a, b) => a - b);
+    });
+    out("comm_pingpong", { calls: 1_000, ranks: 2, median_us: Math.round(times![500]!) });
+  }
+  if (want("comm_allreduce_scalar")) {
+    const [times] = await pair.applySync(async () => {
+      const { comm } = engine;
+      const lat: number[] = [];
+      for (let i = 0; i < 1_100; i++) {
+        const s = performance.now();
+        const total = await comm.allreduce(comm.rank + i, "sum");
+        if (total !== 1 + 2 * i) throw new Error(`allreduce gave ${total}`);
+        if (i >= 100) lat.push((performance.now() - s) * 1000);
+      }
+      return lat.sort((a, b) => a - b);
+    });
+    out("comm_allreduce_scalar", { calls: 1_000, ranks: 2, median_us: Math.round(times![500]!) });
+  }
+  if (want("comm_allreduce_8MiB")) {
+    const [times] = await pair.applySync(async () => {
+      const { comm } = engine;
+      const a = new Float64Array(1 << 20).fill(comm.rank + 1);
+      const lat: number[] = [];
+      for (let i = 0; i < 22; i++) {
+        await comm.barrier();
+        const s = performance.now();
+        const sum = (await comm.allreduce(a, "sum")) as Float64Array;
+        if (sum[0] !== 3 || sum[sum.length - 1] !== 3) throw new Error("allreduce 8MiB: wrong sum");
+        if (i >= 2) lat.push(performance.now() - s);
+      }
+      return lat.sort((x, y) => x - y);
+    });
+    out("comm_allreduce_8MiB", { calls: 20, ranks: 2, median_ms: Math.round(times![10]! * 100) / 100 });
+  }
+  if (["comm_pingpong", "comm_allreduce_scalar", "comm_allreduce_8MiB"].some(want)) {
+    const mpi = await execa(
+      "mpiexec",
+      ["--allow-run-as-root", "-n", "2", "--oversubscribe", "/usr/bin/python3", ANCHOR],
+      { reject: false, timeout: 120_000 },
+    );
+    if (mpi.exitCode === 0) process.stdout.write(`${mpi.stdout.trim()}\n`);
+    else process.stderr.write(`mpi4py anchor skipped: ${(mpi.stderr || mpi.shortMessage).split("\n")[0] ?? ""}\n`);
+  }
+}
