@@ -68,6 +68,9 @@ export async function commWorkloads(
       { reject: false, timeout: 120_000 },
     );
     if (mpi.exitCode === 0) process.stdout.write(`${mpi.stdout.trim()}\n`);
-    else process.stderr.write(`mpi4py anchor skipped: ${(mpi.stderr || mpi.shortMessage).split("\n")[0] ?? ""}\n`);
+    else {
+      const why = String(mpi.stderr || mpi.shortMessage || `exit ${mpi.exitCode}`).split("\n")[0];
+      process.stderr.write(`mpi4py anchor skipped: ${why}\n`);
+    }
   }
 }
