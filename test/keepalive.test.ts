@@ -3,6 +3,7 @@ import { execa } from "execa";
 import { fileURLToPath } from "node:url";
 import { listClusterStates, pidAlive } from "@ptcluster/protocol";
 import { expectGone, ptcluster, useCluster } from "./helpers/cluster.js";
+import { jsonLines } from "./helpers/json-lines.js";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
 
@@ -32,29 +33,7 @@ function script(
   options: { timeout?: number; stdin?: boolean } = {},
 ): { child: Child; lines: Line[]; next: (key: string) => Promise<Line> } {
   const child = spawnScript(dir, mode, arg, options);
-  const lines: Line[] = [];
-  const waiters: Array<{ key: string; resolve: (l: Line) => void }> = [];
-  let text = "";
-  child.stdout?.on("data", (d: Buffer) => {
-    text += d.toString();
-    let nl;
-    while ((nl = text.indexOf("\n")) >= 0) {
-      const line = JSON.parse(text.slice(0, nl)) as Line;
-      text = text.slice(nl + 1);
-      lines.push(line);
-      for (const w of waiters.filter((x) => x.key in line)) w.resolve(line);
-    }
-  });
-  const next = (key: string) => {
-    const seen = lines.find((l) => key in l);
-    if (seen) return Promise.resolve(seen);
-    return new Promise<Line>((resolve, reject) => {
-      waiters.push({ key, resolve });
-      void child.then((r) =>
-        reject(new Error(`the script exited (${r.exitCode ?? r.signal}) before printing "${key}": ${r.stderr}`)),
-      );
-    });
-  };
+  const { lines, next } = jsonLines<Line>(child);
   return { child, lines, next };
 }
 

@@ -6,6 +6,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { connect } from "@ptcluster/client";
 import { ptcluster, tempClusterDir } from "./helpers/cluster.js";
+import { jsonLines } from "./helpers/json-lines.js";
 import { processesUsing, running, waitExited, waitFor } from "./helpers/wait.js";
 
 // A cluster started by startCluster() ends with the process that started it (its owner), however
@@ -32,29 +33,8 @@ function owner(how: string, dir = tmp.dir) {
     stdin: "ignore",
     buffer: { stdout: false },
   });
-  const lines: Line[] = [];
-  const waiters: Array<{ key: keyof Line; resolve: () => void }> = [];
-  let text = "";
-  child.stdout?.on("data", (d: Buffer) => {
-    text += d.toString();
-    let nl;
-    while ((nl = text.indexOf("\n")) >= 0) {
-      const line = JSON.parse(text.slice(0, nl)) as Line;
-      text = text.slice(nl + 1);
-      lines.push(line);
-      for (const w of waiters.filter((x) => x.key in line)) w.resolve();
-    }
-  });
-  /** Resolves once the script printed a line with `key`; rejects if it ended first. */
-  const next = (key: keyof Line) =>
-    lines.some((l) => key in l)
-      ? Promise.resolve()
-      : new Promise<void>((resolve, reject) => {
-          waiters.push({ key, resolve });
-          void child.then((r) =>
-            reject(new Error(`the script ended (${r.signal ?? r.exitCode}) before printing "${key}": ${r.stderr}`)),
-          );
-        });
+  /** `next(key)` resolves once the script printed a line with `key`; rejects if it ended first. */
+  const { lines, next } = jsonLines<Line>(child);
   /** Every process of the clusters the script started: controllers and engines. */
   const pids = () => lines.flatMap((l) => l.pids ?? []);
   return { child, lines, next, pids };
