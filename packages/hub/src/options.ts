@@ -21,7 +21,7 @@ export interface HubOptions {
   /**
    * A client silent this long (ms, default 30 s) is presumed gone and its unfinished tasks are
    * cancelled. Clients ping every heartbeat period from their event loop, so a client script that
-   * blocks its event loop for longer than this loses its queued work.
+   * blocks its event loop for longer than this loses its work, running tasks included.
    */
   clientTimeoutMs?: number;
   /** How long results of a client that went away are kept for `rc.getResult` (ms, default 10 min). */

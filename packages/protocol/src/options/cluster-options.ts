@@ -195,7 +195,7 @@ export const CLUSTER_OPTIONS = {
     what: "a whole number of ms",
     min: 1,
     default: 30_000,
-    describe: "ms a client may be silent before its queued tasks are cancelled",
+    describe: "ms a client may be silent before its tasks, queued and running, are cancelled",
     commands: START_AND_HUB,
   },
   resultTtl: {
