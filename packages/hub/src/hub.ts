@@ -225,6 +225,9 @@ export class Hub extends EventEmitter<HubEvents> {
       case "comm_abort":
         if (entry) this.comm.fromEngine(from, header, parts);
         break;
+      case "peer_lookup":
+        if (entry) this.comm.lookup(from, header);
+        break;
       case "executor_reset":
         if (entry) {
           if (header.gen !== undefined) this.shared.executorGone(entry.info.id, header.gen);

@@ -54,3 +54,40 @@ export interface PeerStateMsg {
   up: boolean;
   reason: string;
 }
+
+// ---- direct peer sockets (docs/comm-transport.md) ------------------------------------------
+
+/** Engine → controller: where does engine `id` take direct messages? */
+export interface PeerLookupMsg {
+  type: "peer_lookup";
+  id: number;
+}
+
+/** Controller → engine: engine `id`'s peer endpoint `host:port` (absent: none known, use the relay). */
+export interface PeerEndpointMsg {
+  type: "peer_endpoint";
+  id: number;
+  endpoint?: string;
+}
+
+/** Engine → a peer's endpoint, first on a new link: "are you engine `to`?" */
+export interface PeerHelloMsg {
+  type: "peer_hello";
+  to: number;
+}
+
+/** A peer endpoint's answer to `peer_hello`: `ok` only when it is the engine asked for. */
+export interface PeerHelloReplyMsg {
+  type: "peer_hello_reply";
+  ok: boolean;
+}
+
+/** What a peer endpoint (ROUTER) receives, and what it sends back. */
+export type ToPeer = CommMsg | CommAbortMsg | PeerHelloMsg;
+export type FromPeer = PeerHelloReplyMsg;
+
+/** Messages an engine's `engine.comm` sent straight to a peer, and through the controller. */
+export interface CommPathCounts {
+  direct: number;
+  relayed: number;
+}

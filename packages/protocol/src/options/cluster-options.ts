@@ -96,6 +96,13 @@ export const CLUSTER_OPTIONS = {
     },
   },
 
+  peerIp: {
+    kind: "string",
+    commands: ["engine"],
+    describe:
+      "address of this engine's engine.comm peer endpoint, which other engines dial directly (default: the address it reaches the controller from; unreachable peers go through the controller)",
+  },
+
   // Where engines start.
   engines: {
     kind: "string",

@@ -1,0 +1,92 @@
+import { InvalidOptionError, type CurveClientKeys, type Logger, type Part } from "@ptcluster/protocol";
+import type { CommIn, CommOutMsg, RelayTransport } from "./comm-transport.js";
+import { DirectTransport } from "./direct-transport.js";
+import { PeerEndpoint, localAddressTowards } from "./peer-endpoint.js";
+
+/** The engine's options these paths use (see `EngineOptions`). */
+export interface CommPathOptions {
+  host: string;
+  port: number;
+  key: Buffer;
+  curve?: CurveClientKeys | undefined;
+  peerIp?: string | undefined;
+  maxMessageBytes?: number | undefined;
+}
+
+export interface CommPathDeps {
+  /** This engine's id now. */
+  id: () => number;
+  relay: RelayTransport;
+  /** Sends `peer_lookup` to the controller. */
+  lookup: (id: number) => void;
+  /** Posts an incoming message (or a locally made `peer_state`) to the executor. */
+  post: (msg: CommIn, parts: Part[]) => void;
+}
+
+export interface CommPaths {
+  endpoint: PeerEndpoint;
+  transport: DirectTransport;
+  close(): Promise<void>;
+}
+
+/**
+ * Opens this engine's direct `engine.comm` paths: its peer endpoint, bound on `--peer-ip` or on
+ * the address it reaches the controller from, and the transport that dials peers. Undefined
+ * (the relay alone) for clusters with `--curve`, whose peer sockets would need a CURVE server key
+ * per engine, and when no local address is found.
+ */
+export async function openCommPaths(
+  o: CommPathOptions,
+  uuid: string,
+  log: Logger,
+  d: CommPathDeps,
+): Promise<CommPaths | undefined> {
+  if (o.curve) return undefined;
+  let ip = o.peerIp;
+  if (!ip) {
+    try {
+      ip = await localAddressTowards(o.host, o.port);
+    } catch (err) {
+      log.warn({ err }, "engine.comm: no local address towards the controller; peers reach this engine by relay only");
+      return undefined;
+    }
+  }
+  const endpoint = new PeerEndpoint({
+    ip,
+    key: o.key,
+    id: d.id,
+    onComm: (msg, parts) => d.post(msg, parts),
+    ...(o.maxMessageBytes !== undefined ? { maxMessageBytes: o.maxMessageBytes } : {}),
+    logger: log,
+  });
+  try {
+    await endpoint.start();
+  } catch (err) {
+    await endpoint.close().catch(() => undefined);
+    throw new InvalidOptionError(
+      `Cannot bind the engine.comm peer endpoint on ${ip} (${(err as Error).message}). Give \`--peer-ip\` an address of this host that other engines can reach.`,
+    );
+  }
+  const transport = new DirectTransport({
+    key: o.key,
+    uuid,
+    relay: (msg: CommOutMsg, parts: Part[]) => d.relay.send(msg, parts),
+    lookup: d.lookup,
+    linkLost: (id, reason) => {
+      // Fails this engine's groups with `id` (CommPeerLostError); the peer itself is alive, so
+      // its id is usable again at once for new groups, which go through the relay.
+      d.post({ type: "peer_state", id, up: false, reason }, []);
+      d.post({ type: "peer_state", id, up: true, reason: "reachable through the controller" }, []);
+    },
+    ...(o.maxMessageBytes !== undefined ? { maxMessageBytes: o.maxMessageBytes } : {}),
+    logger: log,
+  });
+  log.info({ peer: endpoint.address }, "engine.comm peer endpoint bound");
+  return {
+    endpoint,
+    transport,
+    close: async () => {
+      await Promise.all([transport.close(), endpoint.close()]);
+    },
+  };
+}
