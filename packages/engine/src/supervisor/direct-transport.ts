@@ -12,7 +12,7 @@ import type { CommOutMsg, CommTransport } from "./comm-transport.js";
 
 export interface DirectTransportOptions {
   key: Buffer;
-  /** This engine's uuid: the routing id of its DEALERs (one per peer, so unique at each peer's ROUTER). */
+  /** This engine's uuid, in the routing id of its DEALERs (one per peer). */
   uuid: string;
   /** Through the controller (the fallback path). */
   relay: (msg: CommOutMsg, parts: Part[]) => void;
@@ -91,8 +91,11 @@ export class DirectTransport implements CommTransport {
     if (!address) return this.settle(id, false);
     const at = address.lastIndexOf(":");
     const host = address.slice(0, at);
+    // One routing id per link: two links of this engine that reach one endpoint (a stale address
+    // among them) must not take each other's place at that ROUTER.
+    const routingId = `${this.o.uuid}:${id}`;
     const socket = new zmq.Dealer({
-      routingId: this.o.uuid,
+      routingId,
       linger: 0,
       sendHighWaterMark: 100_000,
       receiveHighWaterMark: 100_000,
@@ -105,7 +108,7 @@ export class DirectTransport implements CommTransport {
       clusterKey: this.o.key,
       sendLabel: "e2p",
       recvLabel: "p2e",
-      selfId: Buffer.from(this.o.uuid),
+      selfId: Buffer.from(routingId),
       logger: this.o.logger,
       onMessage: ({ header }) => {
         if (header.type === "peer_hello_reply" && this.paths.get(id) === path) this.settle(id, header.ok);
