@@ -33,7 +33,8 @@ export interface CommPaths {
  * Opens this engine's direct `engine.comm` paths: its peer endpoint, bound on `--peer-ip` or on
  * the address it reaches the controller from, and the transport that dials peers. Undefined
  * (the relay alone) for clusters with `--curve`, whose peer sockets would need a CURVE server key
- * per engine, and when no local address is found.
+ * per engine, with `PTCLUSTER_COMM_PATH=relay` in the engine's environment, and when no local
+ * address is found.
  */
 export async function openCommPaths(
   o: CommPathOptions,
@@ -41,7 +42,8 @@ export async function openCommPaths(
   log: Logger,
   d: CommPathDeps,
 ): Promise<CommPaths | undefined> {
-  if (o.curve) return undefined;
+  // `PTCLUSTER_COMM_PATH=relay`: the relay alone, to measure it or to rule the direct path out.
+  if (o.curve || process.env["PTCLUSTER_COMM_PATH"] === "relay") return undefined;
   let ip = o.peerIp;
   if (!ip) {
     try {
