@@ -18,9 +18,9 @@ const pingpong = async (rounds: number) => {
   for (let i = 0; i < rounds; i++) {
     if (comm.rank === 0) {
       await comm.send(1, { i });
-      if ((await comm.recv<{ i: number }>({ source: 1, timeout: 10_000 })).i === i + 1) ok++;
+      if (((await comm.recv({ source: 1, timeout: 10_000 })) as { i: number }).i === i + 1) ok++;
     } else {
-      const { i: got } = await comm.recv<{ i: number }>({ source: 0, timeout: 10_000 });
+      const { i: got } = (await comm.recv({ source: 0, timeout: 10_000 })) as { i: number };
       await comm.send(0, { i: got + 1 });
     }
   }
@@ -43,7 +43,7 @@ async function countsWhen(
       { timeout: 10_000, interval: 50, what: "the engines' engine.comm path counts" },
     );
   } catch (err) {
-    throw new Error(`${(err as Error).message}; last seen ${JSON.stringify([...last])}`);
+    throw new Error(`${(err as Error).message}; last seen ${JSON.stringify([...last])}`, { cause: err });
   }
 }
 
@@ -118,10 +118,7 @@ describe.skipIf(unavailable !== undefined)("engine.comm between hosts (network n
     const a = await engineOn(net.hosts[0] as NetHost, []);
     const b = await engineOn(net.hosts[1] as NetHost, ["--peer-ip", "127.0.0.1"]);
     expect(await rc.view([a, b]).applySync(pingpong, 30)).toEqual([30, -1]);
-    const counts = await countsWhen(
-      rc,
-      (c) => (c.get(a)?.relayed ?? 0) >= 30 && (c.get(b)?.direct ?? 0) >= 30,
-    );
+    const counts = await countsWhen(rc, (c) => (c.get(a)?.relayed ?? 0) >= 30 && (c.get(b)?.direct ?? 0) >= 30);
     // a → b: the hello found nobody, so the relay, for every message; b → a: direct across hosts.
     expect(counts.get(a)?.direct).toBe(0);
     expect(counts.get(b)?.relayed).toBe(0);

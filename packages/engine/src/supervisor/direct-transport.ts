@@ -153,7 +153,10 @@ export class DirectTransport implements CommTransport {
       const undelivered = path.link.forget().length;
       void path.link.close(0, { awaitAcks: false });
       this.paths.set(id, { kind: "relay" });
-      this.o.logger.warn({ peer: id, undelivered }, "engine.comm: direct link lost; its groups fail, later messages take the relay");
+      this.o.logger.warn(
+        { peer: id, undelivered },
+        "engine.comm: direct link lost; its groups fail, later messages take the relay",
+      );
       this.o.linkLost(id, `the direct link to engine ${id} stopped delivering for ${limitMs} ms`);
     }
   }
