@@ -7,7 +7,15 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Client } from "@ptcluster/client";
 import { profilePaths, type CommPathCounts } from "@ptcluster/protocol";
-import { BIN, expectGone, startTestCluster, tempClusterDir, useCluster, type TestCluster } from "./helpers/cluster.js";
+import {
+  BIN,
+  expectGone,
+  ptcluster,
+  startTestCluster,
+  tempClusterDir,
+  useCluster,
+  type TestCluster,
+} from "./helpers/cluster.js";
 import { createTestNet, netnsUnavailable, type NetHost, type TestNet } from "./helpers/netns.js";
 import { waitFor } from "./helpers/wait.js";
 
@@ -75,6 +83,22 @@ describe("engine.comm with --curve", () => {
     expect(await ctx.rc.view([a, b]).applySync(pingpong, 20)).toEqual([20, -1]);
     const counts = await countsWhen(ctx.rc, (c) => [a, b].every((id) => (c.get(id)?.relayed ?? 0) >= 20));
     expect([counts.get(a)?.direct, counts.get(b)?.direct]).toEqual([0, 0]);
+  });
+});
+
+describe("--peer-ip", () => {
+  it("an address that is not this host's fails the engine's start with a message that says what to give", async () => {
+    const r = await ptcluster(tmp.dir, [
+      "engine",
+      "--url",
+      "tcp://127.0.0.1:9",
+      "--key",
+      "0".repeat(64),
+      "--peer-ip",
+      "203.0.113.9",
+    ]);
+    expect(r.exitCode).toBe(1);
+    expect(r.stderr).toMatch(/Cannot bind the engine\.comm peer endpoint on 203\.0\.113\.9 .*--peer-ip/);
   });
 });
 

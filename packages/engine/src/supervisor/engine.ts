@@ -114,6 +114,19 @@ export class Engine {
     });
     const relay = new RelayTransport((msg, parts) => this.channel.send(msg, parts));
     this.comm = relay;
+    try {
+      // Direct peer sockets, bound before registering (the registration advertises the endpoint).
+      this.paths = await openCommPaths(this.opts, this.uuid, this.log, {
+        id: () => this.id,
+        relay,
+        lookup: (id) => this.channel.send({ type: "peer_lookup", id }),
+        post: (msg, parts) => this.commIn(msg, parts),
+      });
+    } catch (err) {
+      await this.abandonStart();
+      throw err;
+    }
+    if (this.paths) this.comm = this.paths.transport;
     const socket = new zmq.Dealer({
       routingId: this.uuid,
       linger: 200,
@@ -191,25 +204,22 @@ export class Engine {
     // Register while the executor thread boots: tasks wait in the queue until it is ready.
     const executorReady = this.runner.whenReady();
     try {
-      // Direct peer sockets, bound before registering (the registration advertises the endpoint).
-      this.paths = await openCommPaths(this.opts, this.uuid, this.log, {
-        id: () => this.id,
-        relay,
-        lookup: (id) => this.channel.send({ type: "peer_lookup", id }),
-        post: (msg, parts) => this.commIn(msg, parts),
-      });
-      if (this.paths) this.comm = this.paths.transport;
       this.sendRegister();
       [this.id] = await Promise.all([registered, executorReady]);
     } catch (err) {
-      await this.shutdownResources();
-      this.state = "stopped";
-      this.stopResolve(1);
+      await this.abandonStart();
       throw err;
     }
     this.state = "running";
     this.log.info({ engineId: this.id }, "engine registered");
     return this.id;
+  }
+
+  /** Start failed: what was opened closes, and the engine is stopped (exit code 1). */
+  private async abandonStart(): Promise<void> {
+    await this.shutdownResources();
+    this.state = "stopped";
+    this.stopResolve(1);
   }
 
   /** Registers (again, after the controller dropped us: then asking for the same id). */

@@ -98,9 +98,13 @@ export const CLUSTER_OPTIONS = {
 
   peerIp: {
     kind: "string",
-    commands: ["engine"],
+    commands: ["start", "engine"],
     describe:
-      "address of this engine's engine.comm peer endpoint, which other engines dial directly (default: the address it reaches the controller from; unreachable peers go through the controller)",
+      "address of each engine's engine.comm peer endpoint, which other engines dial directly (default: the address each reaches the controller from; peers that cannot reach it go through the controller)",
+    describeFor: {
+      engine:
+        "address of this engine's engine.comm peer endpoint, which other engines dial directly (default: the address it reaches the controller from; peers that cannot reach it go through the controller)",
+    },
   },
 
   // Where engines start.
