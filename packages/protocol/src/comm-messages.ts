@@ -31,7 +31,12 @@ export interface CommMsg {
   ch: string;
   meta?: CommMeta;
   pf: number[];
+  /** On a direct link: `[link id, sequence]`, so a copy resent by relay after the link failed is delivered once. */
+  ps?: PathSeq;
 }
+
+/** A direct link's id (random per link) and a message's number on it, from 1. */
+export type PathSeq = [string, number];
 
 /**
  * A member failed the group (`wire.abort`: a mismatch it saw): every member's pending and later
@@ -42,6 +47,7 @@ export interface CommAbortMsg {
   g: string;
   to: number[];
   error: { code: string; message: string };
+  ps?: PathSeq;
 }
 
 /**

@@ -74,12 +74,6 @@ export async function openCommPaths(
     uuid,
     relay: (msg: CommOutMsg, parts: Part[]) => d.relay.send(msg, parts),
     lookup: d.lookup,
-    linkLost: (id, reason) => {
-      // Fails this engine's groups with `id` (CommPeerLostError); the peer itself is alive, so
-      // its id is usable again at once for new groups, which go through the relay.
-      d.post({ type: "peer_state", id, up: false, reason }, []);
-      d.post({ type: "peer_state", id, up: true, reason: "reachable through the controller" }, []);
-    },
     ...(o.maxMessageBytes !== undefined ? { maxMessageBytes: o.maxMessageBytes } : {}),
     logger: log,
   });

@@ -1,7 +1,10 @@
 import * as zmq from "zeromq";
+import { randomBytes } from "node:crypto";
 import {
   Channel,
   DEFAULT_MAX_MESSAGE_BYTES,
+  type CommAbortMsg,
+  type CommMsg,
   type CommPathCounts,
   type FromPeer,
   type Logger,
@@ -18,8 +21,6 @@ export interface DirectTransportOptions {
   relay: (msg: CommOutMsg, parts: Part[]) => void;
   /** Asks the controller for engine `id`'s endpoint; the answer comes to `endpointOf`. */
   lookup: (id: number) => void;
-  /** A direct link failed with messages unacknowledged: groups with `id` fail on this engine. */
-  linkLost: (id: number, reason: string) => void;
   /** How long the lookup and the peer's hello answer may take before the relay is chosen (ms). */
   helloTimeoutMs?: number;
   maxMessageBytes?: number;
@@ -29,7 +30,7 @@ export interface DirectTransportOptions {
 type Queued = [CommOutMsg, Part[]];
 type Path =
   | { kind: "pending"; queue: Queued[]; timer: NodeJS.Timeout; link?: Channel<FromPeer, ToPeer> }
-  | { kind: "direct"; link: Channel<FromPeer, ToPeer> }
+  | { kind: "direct"; link: Channel<FromPeer, ToPeer>; lid: string; seq: number }
   | { kind: "relay" };
 
 /**
@@ -38,9 +39,9 @@ type Path =
  * endpoint and the peer answers a `peer_hello` within `helloTimeoutMs`, else the relay. Messages
  * sent meanwhile wait in order, so one peer's messages never take two paths at once and never
  * reorder. A direct link whose messages stay unacknowledged past the heartbeat window
- * (`checkLinks`) is dropped: what it did not deliver cannot be resent through the relay without
- * risking duplicates, so the groups with that peer fail here (`linkLost`) and later messages to
- * it take the relay.
+ * (`checkLinks`) is dropped and what it did not acknowledge is sent again, in order, through the
+ * relay, followed by every later message: each direct message carries its link's id and number
+ * (`ps`), and the receiver (`SeenLinks`) drops a copy of one it already had.
  */
 export class DirectTransport implements CommTransport {
   readonly counts: CommPathCounts = { direct: 0, relayed: 0 };
@@ -71,6 +72,7 @@ export class DirectTransport implements CommTransport {
         break;
       case "direct":
         this.counts.direct++;
+        msg.ps = [path.lid, ++path.seq];
         path.link.send(msg, parts);
         break;
       case "relay":
@@ -123,7 +125,8 @@ export class DirectTransport implements CommTransport {
     const path = this.paths.get(id);
     if (path?.kind !== "pending") return;
     clearTimeout(path.timer);
-    if (direct && path.link) this.paths.set(id, { kind: "direct", link: path.link });
+    if (direct && path.link)
+      this.paths.set(id, { kind: "direct", link: path.link, lid: randomBytes(8).toString("hex"), seq: 0 });
     else {
       if (path.link) void path.link.close(0, { awaitAcks: false });
       this.paths.set(id, { kind: "relay" });
@@ -146,18 +149,23 @@ export class DirectTransport implements CommTransport {
     this.paths.delete(id);
   }
 
-  /** Direct links with messages unacknowledged past `limitMs` are lost (called on the heartbeat timer). */
+  /**
+   * Direct links with messages unacknowledged past `limitMs` are given up (called on the heartbeat
+   * timer): what they did not acknowledge goes again through the relay, in order, and so does
+   * everything after it.
+   */
   checkLinks(limitMs: number): void {
     for (const [id, path] of this.paths) {
       if (path.kind !== "direct" || path.link.overdue(limitMs).length === 0) continue;
-      const undelivered = path.link.forget().length;
+      const undelivered = path.link.forget();
       void path.link.close(0, { awaitAcks: false });
       this.paths.set(id, { kind: "relay" });
       this.o.logger.warn(
-        { peer: id, undelivered },
-        "engine.comm: direct link lost; its groups fail, later messages take the relay",
+        { peer: id, undelivered: undelivered.length },
+        "engine.comm: direct link lost; its unacknowledged messages and later ones take the relay",
       );
-      this.o.linkLost(id, `the direct link to engine ${id} stopped delivering for ${limitMs} ms`);
+      for (const { header, parts } of undelivered)
+        if (header.type === "comm" || header.type === "comm_abort") this.viaRelay(header, parts);
     }
   }
 
@@ -170,5 +178,28 @@ export class DirectTransport implements CommTransport {
       if (now?.kind === "direct") links.push(now.link.close(100));
     }
     await Promise.all(links);
+  }
+}
+
+/**
+ * The receiving side of `ps`: the highest number delivered per direct link, so a message resent by
+ * relay after its link failed, which may have arrived directly already, is delivered once. The two
+ * paths each keep order and the resend starts at the first unacknowledged message, so a message
+ * is fresh exactly when its number is above the highest seen. Bounded: the oldest links go first.
+ */
+export class SeenLinks {
+  private readonly last = new Map<string, number>();
+
+  constructor(private readonly max = 4_096) {}
+
+  fresh(msg: CommMsg | CommAbortMsg): boolean {
+    if (!msg.ps) return true;
+    const [lid, n] = msg.ps;
+    const seen = this.last.get(lid) ?? 0;
+    if (n <= seen) return false;
+    this.last.delete(lid);
+    this.last.set(lid, n);
+    if (this.last.size > this.max) this.last.delete(this.last.keys().next().value as string);
+    return true;
   }
 }

@@ -26,6 +26,7 @@ import { TaskRunner } from "./task-runner.js";
 import { RelayTransport, type CommIn, type CommTransport } from "./comm-transport.js";
 import { CommTasks } from "./comm-tasks.js";
 import { openCommPaths, type CommPaths } from "./comm-paths.js";
+import { SeenLinks } from "./direct-transport.js";
 
 export interface EngineOptions {
   /** Controller address and engine port, and the cluster key. */
@@ -71,6 +72,7 @@ export class Engine {
   private runner!: TaskRunner;
   private comm!: CommTransport;
   private paths: CommPaths | undefined;
+  private readonly seenLinks = new SeenLinks();
   private readonly commTasks = new CommTasks();
   private readonly results: Array<{ result: TaskResult; part: Part }> = [];
   private flushScheduled = false;
@@ -302,6 +304,8 @@ export class Engine {
 
   /** An `engine.comm` message for the executor (from the controller or a peer), kept for a replacement. */
   private commIn(msg: CommIn, parts: Part[]): void {
+    // A copy resent by relay after a direct link failed, already delivered directly.
+    if (msg.type !== "peer_state" && !this.seenLinks.fresh(msg)) return;
     this.commTasks.posted(msg, parts, this.runner.commIn(msg, parts));
   }
 
