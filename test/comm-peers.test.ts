@@ -78,7 +78,18 @@ describe("engine.comm between engines of one host", () => {
 describe("engine.comm with --curve", () => {
   const ctx = useCluster({ n: 2, dir: tmp.dir, profile: "peers-curve", extra: ["--curve"] });
 
-  it("keeps the relay (peer sockets would need a CURVE server key per engine)", async () => {
+  it("goes direct too, over CURVE (each peer endpoint's server key comes with its address)", async () => {
+    const [a, b] = ctx.cluster.ids as [number, number];
+    expect(await ctx.rc.view([a, b]).applySync(pingpong, 20)).toEqual([20, -1]);
+    const counts = await countsWhen(ctx.rc, (c) => [a, b].every((id) => (c.get(id)?.direct ?? 0) >= 20));
+    expect([counts.get(a)?.relayed, counts.get(b)?.relayed]).toEqual([0, 0]);
+  });
+});
+
+describe("engine.comm with PTCLUSTER_COMM_PATH=relay", () => {
+  const ctx = useCluster({ n: 2, dir: tmp.dir, profile: "peers-relay", env: { PTCLUSTER_COMM_PATH: "relay" } });
+
+  it("takes the controller's relay for every message", async () => {
     const [a, b] = ctx.cluster.ids as [number, number];
     expect(await ctx.rc.view([a, b]).applySync(pingpong, 20)).toEqual([20, -1]);
     const counts = await countsWhen(ctx.rc, (c) => [a, b].every((id) => (c.get(id)?.relayed ?? 0) >= 20));

@@ -1,4 +1,5 @@
 import { randomBytes } from "node:crypto";
+import * as zmq from "zeromq";
 import { afterEach, describe, expect, it } from "vitest";
 import { createLogger, type CommAbortMsg, type CommMsg, type Part } from "@ptcluster/protocol";
 import { DirectTransport, SeenLinks } from "../../packages/engine/src/supervisor/direct-transport.js";
@@ -21,7 +22,7 @@ afterEach(async () => {
 });
 
 /** A peer engine's endpoint; `deliver` is what its supervisor does with a message from either path. */
-async function peer(id: number) {
+async function peer(id: number, curve = false) {
   const got: Array<CommMsg | CommAbortMsg> = [];
   const frames: number[] = [];
   const seen = new SeenLinks();
@@ -31,7 +32,7 @@ async function peer(id: number) {
     const f = p[0]?.frames[0];
     if (f) frames.push(f[0]! + (f[1]! << 8));
   };
-  const ep = new PeerEndpoint({ ip: "127.0.0.1", key, id: () => id, onComm: deliver, logger });
+  const ep = new PeerEndpoint({ ip: "127.0.0.1", key, id: () => id, onComm: deliver, curve, logger });
   await ep.start();
   closers.push(() => ep.close());
   return { ep, got, frames, deliver };
@@ -41,6 +42,7 @@ function sender(
   address: () => string | undefined,
   helloTimeoutMs = 2_000,
   relayTo?: (m: CommMsg | CommAbortMsg, p: Part[]) => void,
+  curve?: { keys: { publicKey: string; secretKey: string }; server: () => string | undefined },
 ) {
   const relayed: CommOutMsg[] = [];
   const t: DirectTransport = new DirectTransport({
@@ -51,7 +53,8 @@ function sender(
       relayTo?.(m, p);
     },
     // The controller answers a lookup after a turn of the event loop, as over the network.
-    lookup: (id) => setImmediate(() => t.endpointOf(id, address())),
+    lookup: (id) => setImmediate(() => t.endpointOf(id, address(), curve?.server())),
+    curve: curve?.keys,
     helloTimeoutMs,
     logger,
   });
@@ -114,6 +117,22 @@ describe("DirectTransport and PeerEndpoint (engine.comm direct paths)", () => {
     expect(b.got.map((m) => (m as CommMsg).ch)).toEqual(Array.from({ length: 260 }, (_, i) => `u:${i}`));
     expect(a.relayed.at(-1)).toMatchObject({ ch: "u:259" });
     expect(a.t.counts.direct).toBe(250);
+  });
+
+  it("with CURVE: direct when the peer's server key is the one advertised; the relay with a wrong key or none", async () => {
+    const b = await peer(2, true);
+    const keys = zmq.curveKeyPair();
+    const good = sender(() => b.ep.address, 2_000, undefined, { keys, server: () => b.ep.publicKey });
+    good.t.send(msg(0), [part(0)]);
+    await waitFor(() => b.got.length === 1, { what: "a message over CURVE" });
+    expect(good.t.counts).toEqual({ direct: 1, relayed: 0 });
+    const wrongKey = zmq.curveKeyPair().publicKey;
+    const wrong = sender(() => b.ep.address, 100, undefined, { keys, server: () => wrongKey });
+    wrong.t.send(msg(1), [part(1)]);
+    const none = sender(() => b.ep.address, 2_000, undefined, { keys, server: () => undefined });
+    none.t.send(msg(2), [part(2)]);
+    await waitFor(() => wrong.relayed.length === 1 && none.relayed.length === 1, { what: "the relay" });
+    expect(b.got).toHaveLength(1);
   });
 
   it("SeenLinks delivers each numbered message once per link and leaves unnumbered ones alone", () => {

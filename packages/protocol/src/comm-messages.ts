@@ -74,6 +74,8 @@ export interface PeerEndpointMsg {
   type: "peer_endpoint";
   id: number;
   endpoint?: string;
+  /** Its CURVE server public key (Z85), in clusters with `--curve`. */
+  key?: string;
 }
 
 /** Engine → a peer's endpoint, first on a new link: "are you engine `to`?" */

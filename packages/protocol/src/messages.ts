@@ -321,6 +321,8 @@ export interface RegisterMsg {
   mpi?: MpiPlace;
   /** Its peer endpoint for `engine.comm`, `host:port` (absent: only the relay reaches it). */
   peer?: string;
+  /** With `--curve`: the CURVE server public key (Z85) of that endpoint, made at start. */
+  peerKey?: string;
 }
 export interface EngineResultsMsg {
   type: "engine_results";

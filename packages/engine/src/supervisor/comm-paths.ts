@@ -32,9 +32,9 @@ export interface CommPaths {
 /**
  * Opens this engine's direct `engine.comm` paths: its peer endpoint, bound on `--peer-ip` or on
  * the address it reaches the controller from, and the transport that dials peers. Undefined
- * (the relay alone) for clusters with `--curve`, whose peer sockets would need a CURVE server key
- * per engine, with `PTCLUSTER_COMM_PATH=relay` in the engine's environment, and when no local
- * address is found.
+ * (the relay alone) with `PTCLUSTER_COMM_PATH=relay` in the engine's environment, and when no
+ * local address is found. With `--curve`, the endpoint gets a CURVE server key pair of its own
+ * (its public key is advertised with the address) and links dial with the engine's CURVE keys.
  */
 export async function openCommPaths(
   o: CommPathOptions,
@@ -43,7 +43,7 @@ export async function openCommPaths(
   d: CommPathDeps,
 ): Promise<CommPaths | undefined> {
   // `PTCLUSTER_COMM_PATH=relay`: the relay alone, to measure it or to rule the direct path out.
-  if (o.curve || process.env["PTCLUSTER_COMM_PATH"] === "relay") return undefined;
+  if (process.env["PTCLUSTER_COMM_PATH"] === "relay") return undefined;
   let ip = o.peerIp;
   if (!ip) {
     try {
@@ -58,6 +58,7 @@ export async function openCommPaths(
     key: o.key,
     id: d.id,
     onComm: (msg, parts) => d.post(msg, parts),
+    curve: o.curve !== undefined,
     ...(o.maxMessageBytes !== undefined ? { maxMessageBytes: o.maxMessageBytes } : {}),
     logger: log,
   });
@@ -74,6 +75,7 @@ export async function openCommPaths(
     uuid,
     relay: (msg: CommOutMsg, parts: Part[]) => d.relay.send(msg, parts),
     lookup: d.lookup,
+    curve: o.curve ? { publicKey: o.curve.publicKey, secretKey: o.curve.secretKey } : undefined,
     ...(o.maxMessageBytes !== undefined ? { maxMessageBytes: o.maxMessageBytes } : {}),
     logger: log,
   });

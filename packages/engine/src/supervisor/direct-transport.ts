@@ -24,6 +24,8 @@ export interface DirectTransportOptions {
   /** How long the lookup and the peer's hello answer may take before the relay is chosen (ms). */
   helloTimeoutMs?: number;
   maxMessageBytes?: number;
+  /** This engine's CURVE keys (clusters with `--curve`): peers without a server key take the relay. */
+  curve?: { publicKey: string; secretKey: string } | undefined;
   logger: Logger;
 }
 
@@ -87,10 +89,14 @@ export class DirectTransport implements CommTransport {
   }
 
   /** The controller's answer to a lookup: connect and say hello (no endpoint: the relay). */
-  endpointOf(id: number, address: string | undefined): void {
+  endpointOf(id: number, address: string | undefined, serverKey?: string): void {
     const path = this.paths.get(id);
     if (path?.kind !== "pending" || path.link) return;
-    if (!address) return this.settle(id, false);
+    if (!address || (this.o.curve && !serverKey)) return this.settle(id, false);
+    const curve =
+      this.o.curve && serverKey
+        ? { curveServerKey: serverKey, curvePublicKey: this.o.curve.publicKey, curveSecretKey: this.o.curve.secretKey }
+        : {};
     const at = address.lastIndexOf(":");
     const host = address.slice(0, at);
     // One routing id per link: two links of this engine that reach one endpoint (a stale address
@@ -103,6 +109,7 @@ export class DirectTransport implements CommTransport {
       receiveHighWaterMark: 100_000,
       maxMessageSize: (this.o.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES) + 65_536,
       ...(host.includes(":") ? { ipv6: true } : {}),
+      ...curve,
     });
     socket.connect(`tcp://${host.includes(":") ? `[${host}]` : host}:${address.slice(at + 1)}`);
     const link = new Channel<FromPeer, ToPeer>({

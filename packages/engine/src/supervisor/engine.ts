@@ -240,6 +240,7 @@ export class Engine {
       ...(this.opts.tag !== undefined ? { tag: this.opts.tag } : {}),
       ...(this.opts.mpi ? { mpi: this.opts.mpi } : {}),
       ...(this.paths ? { peer: this.paths.endpoint.address } : {}),
+      ...(this.paths?.endpoint.publicKey ? { peerKey: this.paths.endpoint.publicKey } : {}),
     });
   }
 
@@ -277,7 +278,7 @@ export class Engine {
         this.commIn(header, parts);
         break;
       case "peer_endpoint":
-        this.paths?.transport.endpointOf(header.id, header.endpoint);
+        this.paths?.transport.endpointOf(header.id, header.endpoint, header.key);
         break;
       case "engine_shutdown":
         void this.stop(`controller asked: ${header.reason}`, 0, { controllerLeaving: true });

@@ -22,6 +22,8 @@ export interface PeerEndpointOptions {
   /** A peer's `engine.comm` message or abort for this engine. */
   onComm: (msg: CommMsg | CommAbortMsg, parts: Part[]) => void;
   maxMessageBytes?: number;
+  /** Encrypt with CURVE (clusters with `--curve`): a server key pair is made for this endpoint. */
+  curve?: boolean;
   logger: Logger;
 }
 
@@ -36,8 +38,15 @@ export class PeerEndpoint {
   private channel!: Channel<ToPeer, FromPeer>;
   /** `host:port` as peers should dial it. */
   address = "";
+  /** With `curve`: the public key peers need to dial it (advertised with the address). */
+  readonly publicKey: string | undefined;
+  private readonly secretKey: string | undefined;
 
-  constructor(private readonly o: PeerEndpointOptions) {}
+  constructor(private readonly o: PeerEndpointOptions) {
+    const pair = o.curve ? zmq.curveKeyPair() : undefined;
+    this.publicKey = pair?.publicKey;
+    this.secretKey = pair?.secretKey;
+  }
 
   async start(): Promise<string> {
     const socket = new zmq.Router({
@@ -48,6 +57,9 @@ export class PeerEndpoint {
       receiveHighWaterMark: 100_000,
       maxMessageSize: (this.o.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES) + 65_536,
       ...(isIP(this.o.ip) === 6 ? { ipv6: true } : {}),
+      // No ZAP handler runs in an engine, so any CURVE client completes the handshake: what is
+      // accepted is decided by the channel's signatures (the cluster key), as without CURVE.
+      ...(this.secretKey ? { curveServer: true, curveSecretKey: this.secretKey } : {}),
     });
     await socket.bind(`${endpoint(this.o.ip, 0).replace(/:0$/, ":*")}`);
     const port = Number(/:(\d+)$/.exec(socket.lastEndpoint ?? "")?.[1]);

@@ -29,8 +29,13 @@ export class CommRelay {
    * registered, or none (it is gone, or has none: the sender uses this relay).
    */
   lookup(fromRouting: Buffer, msg: PeerLookupMsg): void {
-    const endpoint = this.d.engines.get(msg.id)?.peer;
-    const reply: HubToEngine = { type: "peer_endpoint", id: msg.id, ...(endpoint ? { endpoint } : {}) };
+    const e = this.d.engines.get(msg.id);
+    const reply: HubToEngine = {
+      type: "peer_endpoint",
+      id: msg.id,
+      ...(e?.peer ? { endpoint: e.peer } : {}),
+      ...(e?.peerKey ? { key: e.peerKey } : {}),
+    };
     this.d.toEngine(reply, undefined, fromRouting);
   }
 

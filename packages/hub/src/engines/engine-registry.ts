@@ -16,6 +16,8 @@ export interface EngineEntry {
   link?: LinkReport;
   /** Its peer endpoint for `engine.comm` (`host:port`), as it registered it. */
   peer?: string;
+  /** Its peer endpoint's CURVE server public key (clusters with `--curve`). */
+  peerKey?: string;
 }
 
 /**
