@@ -4,6 +4,9 @@
  * The path each message took is read from the engines' own counters (`rc.status()` →
  * `engines[].link.comm`, sent with their heartbeats), on real processes and sockets.
  */
+import { existsSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { execaSync } from "execa";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Client } from "@ptcluster/client";
 import { profilePaths, type CommPathCounts } from "@ptcluster/protocol";
@@ -18,6 +21,7 @@ import {
 } from "./helpers/cluster.js";
 import { createTestNet, netnsUnavailable, type NetHost, type TestNet } from "./helpers/netns.js";
 import { waitFor } from "./helpers/wait.js";
+import { scratchDir } from "./helpers/lb.js";
 
 /** Runs on the engines: `rounds` round trips between ranks 0 and 1, values checked by rank 0. */
 const pingpong = async (rounds: number) => {
@@ -136,7 +140,11 @@ describe.skipIf(unavailable !== undefined)("engine.comm between hosts (network n
 
   beforeAll(async () => {
     net = createTestNet(2);
-    cluster = await startTestCluster(tmp.dir, { n: 0, extra: ["--ip", net.controllerIp, "--no-encryption"] });
+    // A short heartbeat: a direct link is given up after 6 periods without acknowledgements.
+    cluster = await startTestCluster(tmp.dir, {
+      n: 0,
+      extra: ["--ip", net.controllerIp, "--no-encryption", "--heartbeat", "250"],
+    });
     rc = await cluster.connect();
   });
 
@@ -157,5 +165,39 @@ describe.skipIf(unavailable !== undefined)("engine.comm between hosts (network n
     // a → b: the hello found nobody, so the relay, for every message; b → a: direct across hosts.
     expect(counts.get(a)?.direct).toBe(0);
     expect(counts.get(b)?.relayed).toBe(0);
+  });
+
+  it("a direct link cut mid-call falls back to the relay: every message arrives once and in order", async () => {
+    // Engine d binds its peer endpoint on a second address of its host; c reaches it directly
+    // until that address is removed (the controller link, on the first address, stays up).
+    const host = net.hosts[1] as NetHost;
+    const second = host.ip.replace(/\.(\d+)$/, (_, n: string) => `.${Number(n) + 100}`);
+    execaSync("ip", ["-n", host.ns, "addr", "add", `${second}/24`, "dev", host.dev]);
+    const c = await engineOn(net.hosts[0] as NetHost, []);
+    const d = await engineOn(host, ["--peer-ip", second]);
+    const dir = scratchDir(tmp.dir, "cut-");
+    const call = rc.view([c, d]).applySync(async (wd: string) => {
+      const fs = require("node:fs") as typeof import("node:fs");
+      const comm = engine.comm;
+      if (comm.rank === 0) {
+        for (let i = 0; i < 10; i++) await comm.send(1, i);
+        while (!fs.existsSync(`${wd}/cut`)) await new Promise((r) => setTimeout(r, 5));
+        for (let i = 10; i < 20; i++) await comm.send(1, i);
+        return await comm.recv({ source: 1, timeout: 20_000 });
+      }
+      const got: unknown[] = [];
+      for (let i = 0; i < 20; i++) {
+        got.push(await comm.recv({ source: 0, timeout: 20_000 }));
+        if (got.length === 10) fs.writeFileSync(`${wd}/half`, "");
+      }
+      await comm.send(0, got);
+      return got.length;
+    }, dir);
+    await waitFor(() => existsSync(join(dir, "half")), { what: "the first ten messages, direct" });
+    execaSync("ip", ["-n", host.ns, "addr", "del", `${second}/24`, "dev", host.dev]);
+    writeFileSync(join(dir, "cut"), "");
+    expect(await call).toEqual([Array.from({ length: 20 }, (_, i) => i), 20]);
+    const counts = await countsWhen(rc, (m) => (m.get(c)?.relayed ?? 0) >= 10);
+    expect(counts.get(c)?.direct).toBe(20);
   });
 });
