@@ -1,6 +1,7 @@
 /**
  * `npx tsx bench/comm-pingpong.ts`: the cost of an `engine.comm` round trip between two engines
- * (relayed by the controller), timed inside one task pair so the client is not on the path.
+ * (direct peer sockets; `PTCLUSTER_COMM_PATH=relay` for the controller's relay), timed inside one
+ * task pair so the client is not on the path.
  * Rank 0 sends, rank 1 sends back, `ROUNDS` times; reported: median, p90 and p99 per round trip (µs).
  */
 import { execa } from "execa";
@@ -36,10 +37,14 @@ try {
     const q = (p: number) => Math.round(times[Math.floor(times.length * p)] as number);
     return { median_us: q(0.5), p90_us: q(0.9), p99_us: q(0.99) };
   };
+  const relayed = async () => (await rc.status()).engines.reduce((n, e) => n + (e.link?.comm?.relayed ?? 0), 0);
   for (const bytes of [0, 1 << 20]) {
     const [r0] = await rc.view().applySync(pingpong, bytes === 0 ? ROUNDS : 100, bytes);
+    // The path the messages took, from the engines' own counts (they ride on heartbeats).
+    await new Promise((r) => setTimeout(r, 1_200));
+    const path = (await relayed()) > 0 ? "relay" : "direct";
     process.stdout.write(
-      `${JSON.stringify({ workload: "comm_pingpong", path: "relay", bytes, rounds: bytes === 0 ? ROUNDS : 100, ...r0 })}\n`,
+      `${JSON.stringify({ workload: "comm_pingpong", path, bytes, rounds: bytes === 0 ? ROUNDS : 100, ...r0 })}\n`,
     );
   }
 } finally {

@@ -21,6 +21,7 @@ const { values } = parseArgs({
     "id-base": { type: "string" },
     "launch-tag": { type: "string" },
     "exit-on-stdin-close": { type: "boolean" },
+    "peer-ip": { type: "string" },
   },
   strict: true,
 });
@@ -40,6 +41,7 @@ try {
     idBase: num(values["id-base"]),
     launchTag: values["launch-tag"],
     exitOnStdinClose: values["exit-on-stdin-close"],
+    peerIp: values["peer-ip"],
   });
 } catch (err) {
   process.stderr.write(`ptcluster engine: ${(err as Error).message}\n`);

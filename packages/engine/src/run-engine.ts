@@ -39,6 +39,8 @@ export interface RunEngineOptions {
   maxMemory?: number | undefined;
   /** Directory for this engine's pino log (default: stderr). */
   logDir?: string | undefined;
+  /** Address of this engine's `engine.comm` peer endpoint (default: the one it reaches the controller from). */
+  peerIp?: string | undefined;
 }
 
 /**
@@ -104,6 +106,7 @@ export async function runEngine(o: RunEngineOptions): Promise<number> {
     maxMemoryMb: o.maxMemory ?? defaultMaxMemoryMb(),
     ...(maxMessageBytes !== undefined ? { maxMessageBytes } : {}),
     ...(curve ? { curve } : {}),
+    ...(o.peerIp ? { peerIp: o.peerIp } : {}),
     ...(requestedId !== undefined ? { requestedId } : {}),
     ...(o.launchTag ? { tag: o.launchTag } : {}),
     ...(mpi ? { mpi } : {}),

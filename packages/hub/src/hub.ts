@@ -18,7 +18,7 @@ import { abortTasks } from "./clients/abort-request.js";
 import { handleRequest, type RequestDeps } from "./clients/requests.js";
 import { ClientSessions, connectReply, versionMismatch } from "./clients/sessions.js";
 import { queueStatus, statusReport, type StatusSources } from "./clients/status-report.js";
-import { noteRunning } from "./engines/engine-activity.js";
+import { noteHeartbeat } from "./engines/engine-activity.js";
 import { CommRelay } from "./engines/comm-relay.js";
 import { EngineRegistry, type EngineEntry } from "./engines/engine-registry.js";
 import { LivenessMonitor } from "./engines/liveness.js";
@@ -201,12 +201,7 @@ export class Hub extends EventEmitter<HubEvents> {
         this.registration.register(from, header);
         break;
       case "heartbeat":
-        if (entry) {
-          entry.info.running = header.running ?? entry.info.running;
-          entry.info.state = entry.info.running > 0 ? "busy" : "idle";
-          if (header.link) entry.link = header.link;
-          noteRunning(entry, header.current, Date.now());
-        }
+        if (entry) noteHeartbeat(entry, header, Date.now());
         break;
       case "engine_results":
         if (entry) this.coordinator.engineResults(entry, header.results, parts);
@@ -224,6 +219,9 @@ export class Hub extends EventEmitter<HubEvents> {
       case "comm":
       case "comm_abort":
         if (entry) this.comm.fromEngine(from, header, parts);
+        break;
+      case "peer_lookup":
+        if (entry) this.comm.lookup(from, header);
         break;
       case "executor_reset":
         if (entry) {

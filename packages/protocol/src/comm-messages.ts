@@ -31,7 +31,12 @@ export interface CommMsg {
   ch: string;
   meta?: CommMeta;
   pf: number[];
+  /** On a direct link: `[link id, sequence]`, so a copy resent by relay after the link failed is delivered once. */
+  ps?: PathSeq;
 }
+
+/** A direct link's id (random per link) and a message's number on it, from 1. */
+export type PathSeq = [string, number];
 
 /**
  * A member failed the group (`wire.abort`: a mismatch it saw): every member's pending and later
@@ -42,6 +47,7 @@ export interface CommAbortMsg {
   g: string;
   to: number[];
   error: { code: string; message: string };
+  ps?: PathSeq;
 }
 
 /**
@@ -53,4 +59,43 @@ export interface PeerStateMsg {
   id: number;
   up: boolean;
   reason: string;
+}
+
+// ---- direct peer sockets (docs/comm-transport.md) ------------------------------------------
+
+/** Engine → controller: where does engine `id` take direct messages? */
+export interface PeerLookupMsg {
+  type: "peer_lookup";
+  id: number;
+}
+
+/** Controller → engine: engine `id`'s peer endpoint `host:port` (absent: none known, use the relay). */
+export interface PeerEndpointMsg {
+  type: "peer_endpoint";
+  id: number;
+  endpoint?: string;
+  /** Its CURVE server public key (Z85), in clusters with `--curve`. */
+  key?: string;
+}
+
+/** Engine → a peer's endpoint, first on a new link: "are you engine `to`?" */
+export interface PeerHelloMsg {
+  type: "peer_hello";
+  to: number;
+}
+
+/** A peer endpoint's answer to `peer_hello`: `ok` only when it is the engine asked for. */
+export interface PeerHelloReplyMsg {
+  type: "peer_hello_reply";
+  ok: boolean;
+}
+
+/** What a peer endpoint (ROUTER) receives, and what it sends back. */
+export type ToPeer = CommMsg | CommAbortMsg | PeerHelloMsg;
+export type FromPeer = PeerHelloReplyMsg;
+
+/** Messages an engine's `engine.comm` sent straight to a peer, and through the controller. */
+export interface CommPathCounts {
+  direct: number;
+  relayed: number;
 }

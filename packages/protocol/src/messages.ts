@@ -6,7 +6,17 @@
  * binary frames (`pf[i]` of them). User data lives only in parts, so the controller routes by the
  * header alone and forwards parts without decoding them.
  */
-import type { CommAbortMsg, CommGroup, CommMsg, PeerStateMsg } from "./comm-messages.js";
+import type {
+  CommAbortMsg,
+  CommGroup,
+  CommMsg,
+  CommPathCounts,
+  FromPeer,
+  PeerEndpointMsg,
+  PeerLookupMsg,
+  PeerStateMsg,
+  ToPeer,
+} from "./comm-messages.js";
 import type { SharedCallMsg, SharedReplyMsg, SharedWithdrawMsg } from "./shared-state/messages.js";
 
 /** What an engine tells the world about itself. */
@@ -169,6 +179,8 @@ export interface LinkReport {
   dropped: DropCounts;
   /** Present only while fault injection is on. */
   faults?: FaultCounts;
+  /** `engine.comm` messages this engine sent direct and through the controller (engines only). */
+  comm?: CommPathCounts;
 }
 
 export type HubRequest =
@@ -307,6 +319,10 @@ export interface RegisterMsg {
   /** The launch this engine belongs to (set by launchers; lets the controller tie a launcher's exit to its engines). */
   tag?: string;
   mpi?: MpiPlace;
+  /** Its peer endpoint for `engine.comm`, `host:port` (absent: only the relay reaches it). */
+  peer?: string;
+  /** With `--curve`: the CURVE server public key (Z85) of that endpoint, made at start. */
+  peerKey?: string;
 }
 export interface EngineResultsMsg {
   type: "engine_results";
@@ -397,7 +413,8 @@ export type EngineToHub =
   | SharedCallMsg
   | SharedWithdrawMsg
   | CommMsg
-  | CommAbortMsg;
+  | CommAbortMsg
+  | PeerLookupMsg;
 export type HubToEngine =
   | RegisterReplyMsg
   | TasksMsg
@@ -410,9 +427,10 @@ export type HubToEngine =
   | SharedReplyMsg
   | CommMsg
   | CommAbortMsg
-  | PeerStateMsg;
+  | PeerStateMsg
+  | PeerEndpointMsg;
 
-export type Message = ClientToHub | HubToClient | Notification | EngineToHub | HubToEngine;
+export type Message = ClientToHub | HubToClient | Notification | EngineToHub | HubToEngine | ToPeer | FromPeer;
 
 export type { Part } from "./part.js";
 

@@ -49,6 +49,7 @@ export function launchContext(v: StartValues, paths: ProfilePaths): LaunchContex
     ip: v.ip,
     concurrency: v.concurrency,
     maxMemoryMb: v.maxMemory,
+    peerIp: v.peerIp,
   };
 }
 

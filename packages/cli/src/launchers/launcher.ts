@@ -18,6 +18,8 @@ export interface LaunchContext {
   maxMemoryMb?: number | undefined;
   /** Exit after the controller has been silent this long (ms). */
   orphanTimeoutMs?: number | undefined;
+  /** Address of each engine's `engine.comm` peer endpoint (`--peer-ip`). */
+  peerIp?: string | undefined;
 }
 
 /**
@@ -88,6 +90,7 @@ export function engineArgs(ctx: LaunchContext, tag: string, file: string, extra:
   const args = ["--file", file, "--concurrency", String(ctx.concurrency), "--launch-tag", tag];
   if (ctx.orphanTimeoutMs !== undefined) args.push("--orphan-timeout", String(ctx.orphanTimeoutMs));
   if (ctx.maxMemoryMb !== undefined) args.push("--max-memory", String(ctx.maxMemoryMb));
+  if (ctx.peerIp) args.push("--peer-ip", ctx.peerIp);
   return [...args, ...extra];
 }
 

@@ -23,8 +23,10 @@ import {
   type TaskResult,
 } from "@ptcluster/protocol";
 import { TaskRunner } from "./task-runner.js";
-import { RelayTransport, type CommTransport } from "./comm-transport.js";
+import { RelayTransport, type CommIn, type CommTransport } from "./comm-transport.js";
 import { CommTasks } from "./comm-tasks.js";
+import { openCommPaths, type CommPaths } from "./comm-paths.js";
+import { SeenLinks } from "./direct-transport.js";
 
 export interface EngineOptions {
   /** Controller address and engine port, and the cluster key. */
@@ -51,6 +53,8 @@ export interface EngineOptions {
   maxMessageBytes?: number;
   /** CURVE keys, when the cluster runs with `--curve`. */
   curve?: CurveClientKeys;
+  /** Address for the `engine.comm` peer endpoint (default: the one this host reaches the controller from). */
+  peerIp?: string;
   logger: Logger;
 }
 
@@ -67,6 +71,8 @@ export class Engine {
   private channel!: Channel<HubToEngine, EngineToHub>;
   private runner!: TaskRunner;
   private comm!: CommTransport;
+  private paths: CommPaths | undefined;
+  private readonly seenLinks = new SeenLinks();
   private readonly commTasks = new CommTasks();
   private readonly results: Array<{ result: TaskResult; part: Part }> = [];
   private flushScheduled = false;
@@ -108,7 +114,21 @@ export class Engine {
       onComm: (msg, parts) => this.comm.send(msg, parts),
       onReleased: (ids) => this.channel.send({ type: "released", ids }),
     });
-    this.comm = new RelayTransport((msg, parts) => this.channel.send(msg, parts));
+    const relay = new RelayTransport((msg, parts) => this.channel.send(msg, parts));
+    this.comm = relay;
+    try {
+      // Direct peer sockets, bound before registering (the registration advertises the endpoint).
+      this.paths = await openCommPaths(this.opts, this.uuid, this.log, {
+        id: () => this.id,
+        relay,
+        lookup: (id) => this.channel.send({ type: "peer_lookup", id }),
+        post: (msg, parts) => this.commIn(msg, parts),
+      });
+    } catch (err) {
+      await this.abandonStart();
+      throw err;
+    }
+    if (this.paths) this.comm = this.paths.transport;
     const socket = new zmq.Dealer({
       routingId: this.uuid,
       linger: 200,
@@ -185,18 +205,23 @@ export class Engine {
     });
     // Register while the executor thread boots: tasks wait in the queue until it is ready.
     const executorReady = this.runner.whenReady();
-    this.sendRegister();
     try {
+      this.sendRegister();
       [this.id] = await Promise.all([registered, executorReady]);
     } catch (err) {
-      await this.shutdownResources();
-      this.state = "stopped";
-      this.stopResolve(1);
+      await this.abandonStart();
       throw err;
     }
     this.state = "running";
     this.log.info({ engineId: this.id }, "engine registered");
     return this.id;
+  }
+
+  /** Start failed: what was opened closes, and the engine is stopped (exit code 1). */
+  private async abandonStart(): Promise<void> {
+    await this.shutdownResources();
+    this.state = "stopped";
+    this.stopResolve(1);
   }
 
   /** Registers (again, after the controller dropped us: then asking for the same id). */
@@ -214,6 +239,8 @@ export class Engine {
       ...(requestedId !== undefined ? { requestedId } : {}),
       ...(this.opts.tag !== undefined ? { tag: this.opts.tag } : {}),
       ...(this.opts.mpi ? { mpi: this.opts.mpi } : {}),
+      ...(this.paths ? { peer: this.paths.endpoint.address } : {}),
+      ...(this.paths?.endpoint.publicKey ? { peerKey: this.paths.endpoint.publicKey } : {}),
     });
   }
 
@@ -241,10 +268,17 @@ export class Engine {
       case "shared_reply":
         this.runner.sharedReply(header, parts);
         break;
+      case "peer_state":
+        // An engine gone or back: its next messages look its endpoint up again.
+        this.paths?.transport.reset(header.id);
+        this.commIn(header, parts);
+        break;
       case "comm":
       case "comm_abort":
-      case "peer_state":
-        this.commTasks.posted(header, parts, this.runner.commIn(header, parts));
+        this.commIn(header, parts);
+        break;
+      case "peer_endpoint":
+        this.paths?.transport.endpointOf(header.id, header.endpoint, header.key);
         break;
       case "engine_shutdown":
         void this.stop(`controller asked: ${header.reason}`, 0, { controllerLeaving: true });
@@ -267,6 +301,13 @@ export class Engine {
       default:
         assertNever(header);
     }
+  }
+
+  /** An `engine.comm` message for the executor (from the controller or a peer), kept for a replacement. */
+  private commIn(msg: CommIn, parts: Part[]): void {
+    // A copy resent by relay after a direct link failed, already delivered directly.
+    if (msg.type !== "peer_state" && !this.seenLinks.fresh(msg)) return;
+    this.commTasks.posted(msg, parts, this.runner.commIn(msg, parts));
   }
 
   private scheduleFlush(): void {
@@ -297,6 +338,7 @@ export class Engine {
     const now = Date.now();
     // The running tasks ride on the heartbeat rather than a message per start: nothing is added
     // to a task's own path, and `ptcluster status` (the only reader) can be a period behind.
+    this.paths?.transport.checkLinks(this.hbMs * 6);
     const current = this.runner.running(now);
     this.commTasks.running(current.map(([id]) => id));
     this.channel.send({
@@ -306,7 +348,14 @@ export class Engine {
       done: this.runner.done,
       ...(current.length ? { current } : {}),
       // This engine's view of its link, for `ptcluster status`.
-      link: { sent, received, retransmitted, dropped: { ...dropped }, ...(faults ? { faults: { ...faults } } : {}) },
+      link: {
+        sent,
+        received,
+        retransmitted,
+        dropped: { ...dropped },
+        ...(faults ? { faults: { ...faults } } : {}),
+        comm: { ...this.comm.counts },
+      },
     });
   }
 
@@ -327,6 +376,10 @@ export class Engine {
   }
 
   private async shutdownResources(controllerLeaving = false): Promise<void> {
-    await Promise.all([this.channel?.close(200, { awaitAcks: !controllerLeaving }), this.runner?.terminate()]);
+    await Promise.all([
+      this.channel?.close(200, { awaitAcks: !controllerLeaving }),
+      this.runner?.terminate(),
+      this.paths?.close(),
+    ]);
   }
 }

@@ -1,4 +1,4 @@
-import type { CommAbortMsg, CommMsg, HubToEngine, Part } from "@ptcluster/protocol";
+import type { CommAbortMsg, CommMsg, HubToEngine, Part, PeerLookupMsg } from "@ptcluster/protocol";
 import type { EngineRegistry } from "./engine-registry.js";
 
 export type ToEngine = (msg: HubToEngine, parts: readonly Part[] | undefined, to: Buffer) => void;
@@ -22,6 +22,21 @@ export class CommRelay {
   fromEngine(fromRouting: Buffer, msg: CommMsg | CommAbortMsg, parts: readonly Part[]): void {
     if (msg.type === "comm") this.message(fromRouting, msg, parts);
     else this.abort(msg);
+  }
+
+  /**
+   * An engine about to send to engine `id` directly asks where it listens: the endpoint that engine
+   * registered, or none (it is gone, or has none: the sender uses this relay).
+   */
+  lookup(fromRouting: Buffer, msg: PeerLookupMsg): void {
+    const e = this.d.engines.get(msg.id);
+    const reply: HubToEngine = {
+      type: "peer_endpoint",
+      id: msg.id,
+      ...(e?.peer ? { endpoint: e.peer } : {}),
+      ...(e?.peerKey ? { key: e.peerKey } : {}),
+    };
+    this.d.toEngine(reply, undefined, fromRouting);
   }
 
   /** A rank's message: to its target engine, or a `peer_state` down back to the sender. */

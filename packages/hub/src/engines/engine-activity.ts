@@ -1,6 +1,14 @@
-import type { RunningTask } from "@ptcluster/protocol";
+import type { HeartbeatMsg, RunningTask } from "@ptcluster/protocol";
 import type { EngineEntry } from "./engine-registry.js";
 import type { TaskTable } from "../tasks/task-table.js";
+
+/** What an engine's heartbeat says of it: how many tasks run, its link's report, which tasks run. */
+export function noteHeartbeat(entry: EngineEntry, hb: HeartbeatMsg, now: number): void {
+  entry.info.running = hb.running ?? entry.info.running;
+  entry.info.state = entry.info.running > 0 ? "busy" : "idle";
+  if (hb.link) entry.link = hb.link;
+  noteRunning(entry, hb.current, now);
+}
 
 /**
  * Takes an engine's heartbeat report of its running tasks (`[id, ms running]`; none: nothing

@@ -14,6 +14,10 @@ export interface EngineEntry {
   current: Map<number, number>;
   /** The engine's own socket counters, from its last heartbeat. */
   link?: LinkReport;
+  /** Its peer endpoint for `engine.comm` (`host:port`), as it registered it. */
+  peer?: string;
+  /** Its peer endpoint's CURVE server public key (clusters with `--curve`). */
+  peerKey?: string;
 }
 
 /**

@@ -63,6 +63,10 @@ export class EngineRegistration {
       },
       msg.requestedId,
     );
+    if (typeof msg.peer === "string" && /^[^\s]{1,300}:\d{1,5}$/.test(msg.peer)) entry.peer = msg.peer;
+    else delete entry.peer;
+    if (typeof msg.peerKey === "string" && msg.peerKey.length === 40) entry.peerKey = msg.peerKey;
+    else delete entry.peerKey;
     this.d.toEngine({ type: "register_reply", ok: true, id: entry.info.id, heartbeatMs }, from);
     this.d.up(entry);
     this.d.log.info({ engineId: entry.info.id, pid: msg.pid, host: msg.host }, "engine registered");

@@ -29,7 +29,8 @@ export const AUTH_FRAME_BYTES = TAG_AT + TAG_BYTES;
 const HKDF_INFO = Buffer.from("ptcluster frame key v2");
 const TWO_32 = 2 ** 32;
 
-export type ChannelLabel = "c2h" | "h2c" | "e2h" | "h2e" | "pub";
+/** `e2p`/`p2e`: an engine to a peer's endpoint (`engine.comm` direct), and its answers. */
+export type ChannelLabel = "c2h" | "h2c" | "e2h" | "h2e" | "pub" | "e2p" | "p2e";
 
 /** The clear fields of an auth frame. */
 export interface AuthFields {

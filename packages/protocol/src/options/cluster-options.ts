@@ -96,6 +96,17 @@ export const CLUSTER_OPTIONS = {
     },
   },
 
+  peerIp: {
+    kind: "string",
+    commands: ["start", "engine"],
+    describe:
+      "address of each launched engine's engine.comm peer endpoint, which other engines dial directly: one address, so for engines of one host (default: the address each reaches the controller from; peers that cannot reach it go through the controller)",
+    describeFor: {
+      engine:
+        "address of this engine's engine.comm peer endpoint, which other engines dial directly (default: the address it reaches the controller from; peers that cannot reach it go through the controller)",
+    },
+  },
+
   // Where engines start.
   engines: {
     kind: "string",

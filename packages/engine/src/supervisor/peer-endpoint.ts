@@ -1,0 +1,115 @@
+import * as zmq from "zeromq";
+import { createSocket } from "node:dgram";
+import { isIP } from "node:net";
+import {
+  Channel,
+  DEFAULT_MAX_MESSAGE_BYTES,
+  endpoint,
+  type CommAbortMsg,
+  type CommMsg,
+  type FromPeer,
+  type Logger,
+  type Part,
+  type ToPeer,
+} from "@ptcluster/protocol";
+
+export interface PeerEndpointOptions {
+  /** The address to bind (and advertise). */
+  ip: string;
+  key: Buffer;
+  /** This engine's id now (it can change when the engine registers again). */
+  id: () => number;
+  /** A peer's `engine.comm` message or abort for this engine. */
+  onComm: (msg: CommMsg | CommAbortMsg, parts: Part[]) => void;
+  maxMessageBytes?: number;
+  /** Encrypt with CURVE (clusters with `--curve`): a server key pair is made for this endpoint. */
+  curve?: boolean;
+  logger: Logger;
+}
+
+/**
+ * This engine's endpoint for direct `engine.comm` messages: a ROUTER on an ephemeral port inside
+ * the project's authenticated channel (cluster key, same signatures and reliable delivery as the
+ * controller link). Peers connect lazily (`PeerLinks`); the first message of a link is a
+ * `peer_hello` naming the engine it means to reach, answered `ok` only by that engine, so a stale
+ * endpoint (an engine gone, its port reused) never takes another engine's messages.
+ */
+export class PeerEndpoint {
+  private channel!: Channel<ToPeer, FromPeer>;
+  /** `host:port` as peers should dial it. */
+  address = "";
+  /** With `curve`: the public key peers need to dial it (advertised with the address). */
+  readonly publicKey: string | undefined;
+  private readonly secretKey: string | undefined;
+
+  constructor(private readonly o: PeerEndpointOptions) {
+    const pair = o.curve ? zmq.curveKeyPair() : undefined;
+    this.publicKey = pair?.publicKey;
+    this.secretKey = pair?.secretKey;
+  }
+
+  async start(): Promise<string> {
+    const socket = new zmq.Router({
+      linger: 0,
+      // A peer engine's DEALER that reconnects (same routing id) takes its old place.
+      handover: true,
+      sendHighWaterMark: 100_000,
+      receiveHighWaterMark: 100_000,
+      maxMessageSize: (this.o.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES) + 65_536,
+      ...(isIP(this.o.ip) === 6 ? { ipv6: true } : {}),
+      // No ZAP handler runs in an engine, so any CURVE client completes the handshake: what is
+      // accepted is decided by the channel's signatures (the cluster key), as without CURVE.
+      ...(this.secretKey ? { curveServer: true, curveSecretKey: this.secretKey } : {}),
+    });
+    await socket.bind(`${endpoint(this.o.ip, 0).replace(/:0$/, ":*")}`);
+    const port = Number(/:(\d+)$/.exec(socket.lastEndpoint ?? "")?.[1]);
+    this.address = `${this.o.ip}:${port}`;
+    this.channel = new Channel<ToPeer, FromPeer>({
+      socket,
+      clusterKey: this.o.key,
+      sendLabel: "p2e",
+      recvLabel: "e2p",
+      router: true,
+      logger: this.o.logger,
+      onMessage: ({ from, header, parts }) => {
+        if (!from) return;
+        const me = this.o.id();
+        switch (header.type) {
+          case "peer_hello":
+            this.channel.send({ type: "peer_hello_reply", ok: me >= 0 && header.to === me }, undefined, from);
+            break;
+          case "comm":
+            if (header.to === me) this.o.onComm(header, parts);
+            break;
+          case "comm_abort":
+            if (header.to.includes(me)) this.o.onComm({ ...header, to: [me] }, []);
+            break;
+        }
+      },
+    }).start();
+    return this.address;
+  }
+
+  async close(): Promise<void> {
+    await this.channel?.close(0, { awaitAcks: false });
+  }
+}
+
+/**
+ * The local address this host uses to reach `host` (the controller): the interface peers on the
+ * controller's network can reach too. A connected UDP socket sends nothing; the kernel only picks
+ * the route. Loopback for a loopback controller.
+ */
+export async function localAddressTowards(host: string, port: number): Promise<string> {
+  const family = isIP(host) === 6 || (isIP(host) === 0 && host.includes(":")) ? "udp6" : "udp4";
+  const sock = createSocket(family);
+  try {
+    await new Promise<void>((resolve, reject) => {
+      sock.once("error", reject);
+      sock.connect(port, host, () => resolve());
+    });
+    return sock.address().address;
+  } finally {
+    sock.close();
+  }
+}

@@ -1,0 +1,203 @@
+/**
+ * engine.comm's paths (docs/comm-transport.md): engines send to each other over direct peer
+ * sockets when they reach each other, through the controller when they do not (or with --curve).
+ * The path each message took is read from the engines' own counters (`rc.status()` →
+ * `engines[].link.comm`, sent with their heartbeats), on real processes and sockets.
+ */
+import { existsSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { execaSync } from "execa";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { Client } from "@ptcluster/client";
+import { profilePaths, type CommPathCounts } from "@ptcluster/protocol";
+import {
+  BIN,
+  expectGone,
+  ptcluster,
+  startTestCluster,
+  tempClusterDir,
+  useCluster,
+  type TestCluster,
+} from "./helpers/cluster.js";
+import { createTestNet, netnsUnavailable, type NetHost, type TestNet } from "./helpers/netns.js";
+import { waitFor } from "./helpers/wait.js";
+import { scratchDir } from "./helpers/lb.js";
+
+/** Runs on the engines: `rounds` round trips between ranks 0 and 1, values checked by rank 0. */
+const pingpong = async (rounds: number) => {
+  const comm = engine.comm;
+  let ok = 0;
+  for (let i = 0; i < rounds; i++) {
+    if (comm.rank === 0) {
+      await comm.send(1, { i });
+      if (((await comm.recv({ source: 1, timeout: 10_000 })) as { i: number }).i === i + 1) ok++;
+    } else {
+      const { i: got } = (await comm.recv({ source: 0, timeout: 10_000 })) as { i: number };
+      await comm.send(0, { i: got + 1 });
+    }
+  }
+  return comm.rank === 0 ? ok : -1;
+};
+
+/** Waits until every engine's heartbeat reports counts that `ready` accepts; returns them by engine id. */
+async function countsWhen(
+  rc: Client,
+  ready: (c: Map<number, CommPathCounts>) => boolean,
+): Promise<Map<number, CommPathCounts>> {
+  let last = new Map<number, CommPathCounts>();
+  try {
+    return await waitFor(
+      async () => {
+        const st = await rc.status();
+        last = new Map(st.engines.map((e) => [e.id, e.link?.comm ?? { direct: -1, relayed: -1 }]));
+        return ready(last) ? last : undefined;
+      },
+      { timeout: 10_000, interval: 50, what: "the engines' engine.comm path counts" },
+    );
+  } catch (err) {
+    throw new Error(`${(err as Error).message}; last seen ${JSON.stringify([...last])}`, { cause: err });
+  }
+}
+
+const tmp = tempClusterDir();
+afterAll(() => tmp.cleanup());
+
+describe("engine.comm between engines of one host", () => {
+  const ctx = useCluster({ n: 2, dir: tmp.dir, profile: "peers" });
+
+  it("takes the direct path: no message goes through the controller", async () => {
+    const [a, b] = ctx.cluster.ids as [number, number];
+    expect(await ctx.rc.view([a, b]).applySync(pingpong, 50)).toEqual([50, -1]);
+    // A collective too: every rank sends to several peers, each over its own link.
+    expect(await ctx.rc.view([b, a]).applySync(() => engine.comm.allreduce(engine.id + 1, "sum"))).toEqual([
+      a + b + 2,
+      a + b + 2,
+    ]);
+    const counts = await countsWhen(ctx.rc, (c) => [a, b].every((id) => (c.get(id)?.direct ?? 0) >= 51));
+    expect(counts.get(a)?.relayed).toBe(0);
+    expect(counts.get(b)?.relayed).toBe(0);
+  });
+});
+
+describe("engine.comm with --curve", () => {
+  const ctx = useCluster({ n: 2, dir: tmp.dir, profile: "peers-curve", extra: ["--curve"] });
+
+  it("goes direct too, over CURVE (each peer endpoint's server key comes with its address)", async () => {
+    const [a, b] = ctx.cluster.ids as [number, number];
+    expect(await ctx.rc.view([a, b]).applySync(pingpong, 20)).toEqual([20, -1]);
+    const counts = await countsWhen(ctx.rc, (c) => [a, b].every((id) => (c.get(id)?.direct ?? 0) >= 20));
+    expect([counts.get(a)?.relayed, counts.get(b)?.relayed]).toEqual([0, 0]);
+  });
+});
+
+describe("engine.comm with PTCLUSTER_COMM_PATH=relay", () => {
+  const ctx = useCluster({ n: 2, dir: tmp.dir, profile: "peers-relay", env: { PTCLUSTER_COMM_PATH: "relay" } });
+
+  it("takes the controller's relay for every message", async () => {
+    const [a, b] = ctx.cluster.ids as [number, number];
+    expect(await ctx.rc.view([a, b]).applySync(pingpong, 20)).toEqual([20, -1]);
+    const counts = await countsWhen(ctx.rc, (c) => [a, b].every((id) => (c.get(id)?.relayed ?? 0) >= 20));
+    expect([counts.get(a)?.direct, counts.get(b)?.direct]).toEqual([0, 0]);
+  });
+});
+
+describe("--peer-ip", () => {
+  it("an address that is not this host's fails the engine's start with a message that says what to give", async () => {
+    const r = await ptcluster(tmp.dir, [
+      "engine",
+      "--url",
+      "tcp://127.0.0.1:9",
+      "--key",
+      "0".repeat(64),
+      "--peer-ip",
+      "203.0.113.9",
+    ]);
+    expect(r.exitCode).toBe(1);
+    expect(r.stderr).toMatch(/Cannot bind the engine\.comm peer endpoint on 203\.0\.113\.9 .*--peer-ip/);
+  });
+});
+
+const unavailable = netnsUnavailable();
+if (unavailable) console.warn(`test/comm-peers.test.ts: network namespace tests skipped: ${unavailable}`);
+
+describe.skipIf(unavailable !== undefined)("engine.comm between hosts (network namespaces)", () => {
+  let net: TestNet;
+  let cluster: TestCluster;
+  let rc: Client;
+  const pids: number[] = [];
+
+  /** `ptcluster engine` started by hand on `host`; resolves with its id once registered. */
+  const engineOn = async (host: NetHost, extra: string[]): Promise<number> => {
+    const before = new Set((await rc.status()).engines.map((e) => e.id));
+    const p = net.run(host, process.execPath, [BIN, "engine", "--file", profilePaths("default").engineFile, ...extra], {
+      stdin: "ignore",
+      reject: false,
+    });
+    pids.push(p.pid as number);
+    await rc.waitForEngines(before.size + 1, { timeout: 15_000 });
+    return (await rc.status()).engines.map((e) => e.id).find((id) => !before.has(id)) as number;
+  };
+
+  beforeAll(async () => {
+    net = createTestNet(2);
+    // A short heartbeat: a direct link is given up after 6 periods without acknowledgements.
+    cluster = await startTestCluster(tmp.dir, {
+      n: 0,
+      extra: ["--ip", net.controllerIp, "--no-encryption", "--heartbeat", "250"],
+    });
+    rc = await cluster.connect();
+  });
+
+  afterAll(async () => {
+    await rc?.close();
+    await cluster?.stop();
+    await expectGone(pids, 3_000);
+    await net?.destroy();
+  });
+
+  it("an engine whose endpoint the other cannot reach gets its messages through the controller; its own go direct", async () => {
+    // Engine a advertises its host's address (the one it reaches the controller from); engine b
+    // binds its peer endpoint on its namespace's own loopback, which a cannot reach.
+    const a = await engineOn(net.hosts[0] as NetHost, []);
+    const b = await engineOn(net.hosts[1] as NetHost, ["--peer-ip", "127.0.0.1"]);
+    expect(await rc.view([a, b]).applySync(pingpong, 30)).toEqual([30, -1]);
+    const counts = await countsWhen(rc, (c) => (c.get(a)?.relayed ?? 0) >= 30 && (c.get(b)?.direct ?? 0) >= 30);
+    // a → b: the hello found nobody, so the relay, for every message; b → a: direct across hosts.
+    expect(counts.get(a)?.direct).toBe(0);
+    expect(counts.get(b)?.relayed).toBe(0);
+  });
+
+  it("a direct link cut mid-call falls back to the relay: every message arrives once and in order", async () => {
+    // Engine d binds its peer endpoint on a second address of its host; c reaches it directly
+    // until that address is removed (the controller link, on the first address, stays up).
+    const host = net.hosts[1] as NetHost;
+    const second = host.ip.replace(/\.(\d+)$/, (_, n: string) => `.${Number(n) + 100}`);
+    execaSync("ip", ["-n", host.ns, "addr", "add", `${second}/24`, "dev", host.dev]);
+    const c = await engineOn(net.hosts[0] as NetHost, []);
+    const d = await engineOn(host, ["--peer-ip", second]);
+    const dir = scratchDir(tmp.dir, "cut-");
+    const call = rc.view([c, d]).applySync(async (wd: string) => {
+      const fs = require("node:fs") as typeof import("node:fs");
+      const comm = engine.comm;
+      if (comm.rank === 0) {
+        for (let i = 0; i < 10; i++) await comm.send(1, i);
+        while (!fs.existsSync(`${wd}/cut`)) await new Promise((r) => setTimeout(r, 5));
+        for (let i = 10; i < 20; i++) await comm.send(1, i);
+        return await comm.recv({ source: 1, timeout: 20_000 });
+      }
+      const got: unknown[] = [];
+      for (let i = 0; i < 20; i++) {
+        got.push(await comm.recv({ source: 0, timeout: 20_000 }));
+        if (got.length === 10) fs.writeFileSync(`${wd}/half`, "");
+      }
+      await comm.send(0, got);
+      return got.length;
+    }, dir);
+    await waitFor(() => existsSync(join(dir, "half")), { what: "the first ten messages, direct" });
+    execaSync("ip", ["-n", host.ns, "addr", "del", `${second}/24`, "dev", host.dev]);
+    writeFileSync(join(dir, "cut"), "");
+    expect(await call).toEqual([Array.from({ length: 20 }, (_, i) => i), 20]);
+    const counts = await countsWhen(rc, (m) => (m.get(c)?.relayed ?? 0) >= 10);
+    expect(counts.get(c)?.direct).toBe(20);
+  });
+});
