@@ -10,7 +10,6 @@ import type {
   CommAbortMsg,
   CommGroup,
   CommMsg,
-  CommPathCounts,
   FromPeer,
   PeerEndpointMsg,
   PeerLookupMsg,
@@ -18,6 +17,9 @@ import type {
   ToPeer,
 } from "./comm-messages.js";
 import type { SharedCallMsg, SharedReplyMsg, SharedWithdrawMsg } from "./shared-state/messages.js";
+import type { LinkReport } from "./link-report.js";
+
+export type { DropCounts, FaultCounts, LinkReport } from "./link-report.js";
 
 /** What an engine tells the world about itself. */
 export interface EngineInfo {
@@ -146,41 +148,6 @@ export interface TaskResult {
   attempts?: number;
   /** For a result fetched by another client (`adopt`): how many results to expect under this id. */
   total?: number;
-}
-
-/** Messages a socket refused, by reason. */
-export interface DropCounts {
-  /** Not a ptcluster message, or it does not parse. */
-  malformed: number;
-  /** The tag does not verify: wrong key, or altered on the way. */
-  badMac: number;
-  /** A sequence number already delivered: a duplicate or a replay (the two cannot be told apart). */
-  replay: number;
-  /** Could not be sent: the peer was not connected (it is sent again when it comes back). */
-  unroutable: number;
-  /** Arrived after a gap while too much was already waiting for it (it is sent again). */
-  overflow: number;
-}
-
-/** What the test-only fault shim (`PTCLUSTER_TEST_FAULTS`) did to a socket's outgoing messages. */
-export interface FaultCounts {
-  dropped: number;
-  duplicated: number;
-  corrupted: number;
-  delayed: number;
-}
-
-/** Counters of one socket's traffic. */
-export interface LinkReport {
-  sent: number;
-  received: number;
-  /** Messages sent again because no acknowledgement came in time. */
-  retransmitted: number;
-  dropped: DropCounts;
-  /** Present only while fault injection is on. */
-  faults?: FaultCounts;
-  /** `engine.comm` messages this engine sent direct and through the controller (engines only). */
-  comm?: CommPathCounts;
 }
 
 export type HubRequest =
