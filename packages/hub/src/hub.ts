@@ -38,12 +38,9 @@ import { TaskTable } from "./tasks/task-table.js";
 import { DEFAULT_MAX_SHARED_BYTES, type HubOptions } from "./options.js";
 import { SharedState } from "./shared-state/service.js";
 
-export type HubState = "starting" | "running" | "stopping" | "stopped";
+import type { HubEvents, HubState } from "./hub-state.js";
 
-export interface HubEvents {
-  engine_up: [EngineInfo];
-  engine_down: [{ id: number; reason: string }];
-}
+export type { HubEvents, HubState };
 
 /**
  * The controller: engine registry and heartbeats, routing of tasks to engines and of results back
@@ -351,20 +348,6 @@ export class Hub extends EventEmitter<HubEvents> {
     this.store.purge(now);
     this.notifyCh.send({ type: "tick", t: now, engines: this.engines.size });
     this.out.schedule();
-  }
-
-  /**
-   * The process of a local engine exited (its launcher saw it): declare it dead now rather than
-   * after missed heartbeats.
-   */
-  engineProcessExited(pid: number, how: string): void {
-    for (const e of this.engines.all()) {
-      if (e.info.pid === pid) {
-        this.engineGone(e.info.id, `process exited (${how})`);
-        this.out.schedule();
-        return;
-      }
-    }
   }
 
   /**

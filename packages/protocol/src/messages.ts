@@ -18,8 +18,10 @@ import type {
 } from "./comm-messages.js";
 import type { SharedCallMsg, SharedReplyMsg, SharedWithdrawMsg } from "./shared-state/messages.js";
 import type { LinkReport } from "./link-report.js";
+import type { HubRequest } from "./hub-requests.js";
 
 export type { DropCounts, FaultCounts, LinkReport } from "./link-report.js";
+export type { AbortSummary, HubRequest } from "./hub-requests.js";
 
 /** What an engine tells the world about itself. */
 export interface EngineInfo {
@@ -148,31 +150,6 @@ export interface TaskResult {
   attempts?: number;
   /** For a result fetched by another client (`adopt`): how many results to expect under this id. */
   total?: number;
-}
-
-export type HubRequest =
-  /** `gc`: run a full garbage collection first, so `memory` is what is live (a diagnostic). */
-  | { what: "status"; gc?: boolean }
-  | { what: "queue_status" }
-  | { what: "shutdown"; engines?: number[] }
-  /** Start `n` more engines with the controller's launchers (`ptcluster engines`). */
-  | { what: "launch"; n: number; launcher: string; options: Record<string, unknown> }
-  /**
-   * Cancel tasks of any client (`rc.abort`, `ptcluster abort`): this client's `ids`, `tasks` by
-   * msg id (`"<client id>:<n>"`, from `ar.msgIds`), every task queued or running on `engines`, or
-   * `all` of them. Queued ones are dropped, running ones signalled, then forced; each owner's
-   * result rejects with `TaskCancelledError`. Answered with an {@link AbortSummary}.
-   */
-  | { what: "abort"; ids?: number[]; tasks?: string[]; engines?: number[]; all?: boolean };
-
-/** What an `abort` request cancelled: tasks (one per engine for a task sent to several) by where they were. */
-export interface AbortSummary {
-  /** Running on an engine (as of its last heartbeat): signalled, then forced after the grace period. */
-  running: number;
-  /** Not started: dropped from the controller's queue or an engine's. */
-  queued: number;
-  /** Engines that held any of them, sorted. */
-  engines: number[];
 }
 
 /** Load-balancing schemes (`ptcluster start --scheme`). */
