@@ -7,8 +7,11 @@ export interface TaskContext {
   stdout: string[];
   stderr: string[];
   controller: AbortController;
-  /** `engine.comm` of a DirectView call's task (undefined for load-balanced tasks). */
-  comm?: unknown;
+  /**
+   * `engine.comm` of a DirectView call's task (undefined for load-balanced tasks), built on first
+   * use: most tasks of a DirectView call never touch it, and a task costs less without it.
+   */
+  comm?: () => unknown;
 }
 
 export const taskStore = new AsyncLocalStorage<TaskContext>();

@@ -55,7 +55,7 @@ const engineInfo = {
   },
   /** This task's group, in a task of a DirectView call (rank, size, send, recv); undefined in load-balanced tasks. */
   get comm(): unknown {
-    return taskStore.getStore()?.comm;
+    return taskStore.getStore()?.comm?.();
   },
   /** Named objects held by the controller, as `rc.shared` in a client. */
   shared: shared.namespace,
@@ -303,8 +303,9 @@ async function runTask(task: EngineTask, body: Buffer, frames: Buffer[], slot: n
   const ctx: TaskContext = { id: task.id, stdout: [], stderr: [], controller: new AbortController() };
   running.set(task.id, ctx);
   const group = task.comm ? commGroups.open(task.comm, ctx.controller.signal) : undefined;
-  const comm = group?.wire ? commOf(group.wire) : undefined;
-  if (comm) ctx.comm = comm.comm;
+  let comm: ReturnType<typeof commOf> | undefined;
+  const wire = group?.wire;
+  if (wire) ctx.comm = () => (comm ??= commOf(wire)).comm;
   let ok = true;
   let out: { body: Buffer; frames: Buffer[] };
   try {
