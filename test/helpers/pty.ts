@@ -64,7 +64,10 @@ export function spawnInPty(
   env: Record<string, string>,
   options: { columns?: number } = {},
 ): PtySession {
-  const child: ChildProcess = spawn("script", ["-qfec", shellQuote(argv), "/dev/null"], {
+  // `exec`: the command replaces the shell `script` runs it with. dash (`/bin/sh`, what `script`
+  // uses where SHELL is unset) would otherwise stay, in the terminal's foreground process group,
+  // and die of the SIGINT a Ctrl-C raises in cooked mode, and `script` reports its child's death.
+  const child: ChildProcess = spawn("script", ["-qfec", `exec ${shellQuote(argv)}`, "/dev/null"], {
     // A fixed width, so that what wraps (and the REPL's own line breaking) does not depend on who runs the test.
     env: { ...process.env, ...env, COLUMNS: String(options.columns ?? 200), LINES: "50", TERM: "xterm" },
     stdio: ["pipe", "pipe", "pipe"],
