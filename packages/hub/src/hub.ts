@@ -300,6 +300,12 @@ export class Hub extends EventEmitter<HubEvents> {
         if (!client) return;
         this.delivery.adopt(client, header.items);
         break;
+      case "pipe_open":
+      case "pipe_items":
+      case "pipe_end":
+      case "pipe_cancel":
+        // Pipelines: being built (packages/hub/src/pipelines).
+        break;
       default:
         assertNever(header);
     }

@@ -39,3 +39,4 @@ export * from "./options/option-spec.js";
 export * from "./options/cluster-options.js";
 export * from "./options/controller-entry.js";
 export * from "./shared-state/index.js";
+export * from "./pipeline/index.js";

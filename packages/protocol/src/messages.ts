@@ -17,48 +17,22 @@ import type {
   ToPeer,
 } from "./comm-messages.js";
 import type { SharedCallMsg, SharedReplyMsg, SharedWithdrawMsg } from "./shared-state/messages.js";
+import type {
+  PipeCancelMsg,
+  PipeEndMsg,
+  PipeFailedMsg,
+  PipeItemsMsg,
+  PipeOpenMsg,
+  PipeOutMsg,
+  StageKind,
+} from "./pipeline/messages.js";
 import type { LinkReport } from "./link-report.js";
 import type { HubRequest } from "./hub-requests.js";
+import type { EngineInfo, MpiPlace, TaskOp } from "./engine-info.js";
 
 export type { DropCounts, FaultCounts, LinkReport } from "./link-report.js";
+export type { EngineInfo, EngineState, MpiPlace, RunningTask, TaskOp } from "./engine-info.js";
 export type { AbortSummary, HubRequest } from "./hub-requests.js";
-
-/** What an engine tells the world about itself. */
-export interface EngineInfo {
-  id: number;
-  uuid: string;
-  host: string;
-  pid: number;
-  concurrency: number;
-  state: EngineState;
-  tasksDone: number;
-  running: number;
-  registeredAt: number;
-  /** Set by the launcher that started the engine (`ptcluster start`, `ptcluster engines`): which launch it belongs to. */
-  tag?: string;
-  /** Rank and size of the MPI job the engine runs in (engines started under `mpiexec`). */
-  mpi?: MpiPlace;
-}
-/** An engine's place in an MPI job. */
-export interface MpiPlace {
-  rank: number;
-  size: number;
-}
-export type EngineState = "idle" | "busy" | "dead";
-
-/** A task running on an engine, as `rc.status()` reports it. */
-export interface RunningTask {
-  /** The task's id as its client knows it (`"<client id>:<n>"`, as in `ar.msgIds`). */
-  taskId: string;
-  /** The function's name (`anonymous` when it has none), or the op for execute, push and pull. */
-  fn: string;
-  op: TaskOp;
-  /** When it started, by the controller's clock (ms since the epoch). */
-  since: number;
-}
-
-/** Built-in operations an engine performs. */
-export type TaskOp = "apply" | "map" | "execute" | "push" | "pull";
 
 /** A task as a client submits it. */
 export interface ClientTask {
@@ -81,6 +55,8 @@ export interface ClientTask {
   timeout?: number;
   /** A DirectView call's group (`engine.comm`), the same on each of its tasks. */
   comm?: CommGroup;
+  /** A pipeline stage's items (op `stage`, made by the controller): what the function does with each. */
+  stage?: StageKind;
 }
 
 /** How a load-balanced task may be placed and re-run. */
@@ -107,6 +83,7 @@ export interface EngineTask {
   movable?: boolean;
   /** The group of the DirectView call this task belongs to (`engine.comm`). */
   comm?: CommGroup;
+  stage?: StageKind;
 }
 
 /** Serialisable description of a failure. */
@@ -344,8 +321,20 @@ export interface ForgetFnsMsg {
 }
 
 export type ClientToHub =
-  ConnectMsg | SubmitMsg | RequestMsg | ByeMsg | CancelMsg | PingMsg | AdoptMsg | SharedCallMsg | SharedWithdrawMsg;
-export type HubToClient = ConnectReplyMsg | ResultsMsg | ReplyMsg | SharedReplyMsg;
+  | ConnectMsg
+  | SubmitMsg
+  | RequestMsg
+  | ByeMsg
+  | CancelMsg
+  | PingMsg
+  | AdoptMsg
+  | SharedCallMsg
+  | SharedWithdrawMsg
+  | PipeOpenMsg
+  | PipeItemsMsg
+  | PipeEndMsg
+  | PipeCancelMsg;
+export type HubToClient = ConnectReplyMsg | ResultsMsg | ReplyMsg | SharedReplyMsg | PipeOutMsg | PipeFailedMsg;
 export type Notification = EngineUpMsg | EngineDownMsg | TickMsg | ShutdownNoticeMsg | EngineResetMsg;
 export type EngineToHub =
   | RegisterMsg

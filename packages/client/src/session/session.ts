@@ -286,6 +286,10 @@ export class Session implements ViewPort {
         break;
       case "connect_reply":
         break;
+      case "pipe_out":
+      case "pipe_failed":
+        // Pipelines: being built (packages/client/src/pipeline).
+        break;
       default:
         assertNever(header);
     }

@@ -1,0 +1,36 @@
+/** What an engine tells the world about itself. */
+export interface EngineInfo {
+  id: number;
+  uuid: string;
+  host: string;
+  pid: number;
+  concurrency: number;
+  state: EngineState;
+  tasksDone: number;
+  running: number;
+  registeredAt: number;
+  /** Set by the launcher that started the engine (`ptcluster start`, `ptcluster engines`): which launch it belongs to. */
+  tag?: string;
+  /** Rank and size of the MPI job the engine runs in (engines started under `mpiexec`). */
+  mpi?: MpiPlace;
+}
+/** An engine's place in an MPI job. */
+export interface MpiPlace {
+  rank: number;
+  size: number;
+}
+export type EngineState = "idle" | "busy" | "dead";
+
+/** A task running on an engine, as `rc.status()` reports it. */
+export interface RunningTask {
+  /** The task's id as its client knows it (`"<client id>:<n>"`, as in `ar.msgIds`). */
+  taskId: string;
+  /** The function's name (`anonymous` when it has none), or the op for execute, push and pull. */
+  fn: string;
+  op: TaskOp;
+  /** When it started, by the controller's clock (ms since the epoch). */
+  since: number;
+}
+
+/** Built-in operations an engine performs. */
+export type TaskOp = "apply" | "map" | "execute" | "push" | "pull" | "stage";
