@@ -205,13 +205,13 @@ export class PipelineRun {
       return;
     }
     const now = Date.now();
+    stage.observe(report.ms);
     const next = stage.index + 1;
     let k = 1;
     for (let i = 0; i < pieces.length && this.state === "running"; i++) {
       const piece = pieces[i] as Piece;
       const n = report.n[i] as number;
       const ms = report.ms[i] as number;
-      stage.observe(ms);
       if (n < 0) {
         this.itemFailed(stage, piece, r.engine, { remote: parts[k++] as Part });
         continue;

@@ -40,8 +40,8 @@ export class Stage {
   running = 0;
   readonly counters = new StageCounters();
   readonly name: string;
-  /** Run time of one item, smoothed (ms); a guess until the first results come. */
-  private perItemMs = 1;
+  /** Run time of one item, smoothed over tasks (ms); undefined until the first results come. */
+  private perItemMs: number | undefined;
 
   constructor(
     readonly index: number,
@@ -56,9 +56,13 @@ export class Stage {
     return this.queue.length + this.running;
   }
 
-  /** Measured run times of items of this stage (ms). */
-  observe(ms: number): void {
-    if (Number.isFinite(ms) && ms >= 0) this.perItemMs += (ms - this.perItemMs) * 0.2;
+  /** A task of this stage reported its items' run times (ms): the first sets the pace, later ones adjust it. */
+  observe(ms: readonly number[]): void {
+    let sum = 0;
+    for (const m of ms) sum += Number.isFinite(m) && m >= 0 ? m : 0;
+    if (ms.length === 0) return;
+    const mean = sum / ms.length;
+    this.perItemMs = this.perItemMs === undefined ? mean : this.perItemMs + (mean - this.perItemMs) * 0.3;
   }
 
   /**
@@ -76,7 +80,9 @@ export class Stage {
       this.queue.shift();
       return [first];
     }
-    const bySpeed = Math.max(1, Math.min(MAX_CHUNK, Math.floor(TARGET_TASK_MS / Math.max(this.perItemMs, 1e-3))));
+    // Before any measure, a guess of 1 ms per item.
+    const perItem = Math.max(this.perItemMs ?? 1, 1e-3);
+    const bySpeed = Math.max(1, Math.min(MAX_CHUNK, Math.floor(TARGET_TASK_MS / perItem)));
     // Spread what is waiting over the slots rather than give it all to one engine.
     const spread = Math.ceil(this.queue.length / Math.max(1, slots));
     const n = Math.max(1, Math.min(bySpeed, spread, room));
