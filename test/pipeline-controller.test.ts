@@ -43,7 +43,7 @@ interface Outcome {
   outputs: Map<number, unknown[]>;
   failed?: Extract<Message, { type: "pipe_failed" }>;
   failure?: unknown;
-  stats?: StageStats[];
+  stats?: StageStats[] | undefined;
   /** Bytes of every message the client received for the pipeline. */
   bytes: number;
 }
