@@ -4,6 +4,7 @@
  * through a stand-in ssh (test/fixtures/fake-ssh.sh) that runs the remote command locally; the
  * real OpenSSH path is tested across network namespaces in remote.test.ts.
  */
+import { readdirSync, readFileSync, readlinkSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ClusterStartError, InvalidOptionError, connect, type Client } from "@ptcluster/client";
@@ -12,6 +13,28 @@ import { waitFor } from "./helpers/wait.js";
 import { execa } from "execa";
 
 const FAKE_SSH = fileURLToPath(new URL("./fixtures/fake-ssh.sh", import.meta.url));
+
+/** The IPv4 addresses process `pid` listens on (TCP), from /proc: its socket inodes against the kernel's table. */
+function listeningAddresses(pid: number): string[] {
+  const inodes = new Set<string>();
+  for (const fd of readdirSync(`/proc/${pid}/fd`)) {
+    try {
+      const m = /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/${pid}/fd/${fd}`));
+      if (m?.[1]) inodes.add(m[1]);
+    } catch {
+      /* closed meanwhile */
+    }
+  }
+  const out: string[] = [];
+  for (const line of readFileSync(`/proc/${pid}/net/tcp`, "utf8").split("\n").slice(1)) {
+    const f = line.trim().split(/\s+/);
+    // local_address is hex `AABBCCDD:PORT` with the address bytes reversed; state 0A is LISTEN.
+    if (f[3] !== "0A" || !inodes.has(f[9] ?? "")) continue;
+    const hex = (f[1] ?? "").split(":")[0] ?? "";
+    out.push([3, 2, 1, 0].map((i) => parseInt(hex.slice(i * 2, i * 2 + 2), 16)).join("."));
+  }
+  return out;
+}
 
 describe("adding engines to a running cluster", () => {
   const tmp = tempClusterDir();
@@ -83,6 +106,22 @@ describe("adding engines to a running cluster", () => {
     expect(r.exitCode).not.toBe(0);
     expect(r.stderr).toMatch(/host\[:count\]/);
     expect(await rc.view().applySync(() => 1)).toEqual([1, 1, 1, 1, 1, 1]);
+  });
+
+  it("`ptcluster engines --peer-ip` binds the added engines' engine.comm endpoints there, and peers reach them directly", async () => {
+    const r = await ptcluster(tmp.dir, ["engines", "-n", "1", "--peer-ip", "127.0.0.2"]);
+    expect(r.stdout).toBe("Added 1 engine: [6].");
+    const added = (await rc.status()).engines.find((e) => e.id === 6);
+    pids.add(added?.pid as number);
+    expect(listeningAddresses(added?.pid as number)).toContain("127.0.0.2");
+    const sent = await rc.view([0, 6]).applySync(async () => {
+      const { comm } = engine;
+      return comm.rank === 0 ? (await comm.send(1, "hello"), "sent") : await comm.recv({ source: 0 });
+    });
+    expect(sent).toEqual(["sent", "hello"]);
+    await waitFor(async () => ((await rc.status()).engines.find((e) => e.id === 0)?.link?.comm?.direct ?? 0) > 0, {
+      what: "engine 0 to count a direct message",
+    });
   });
 
   it("a controller without launchers (`ptcluster hub`) says how to add engines instead", async () => {

@@ -12,7 +12,9 @@ export type { EngineGroup, LaunchContext, Launcher, LauncherSettings } from "./l
 export const LAUNCHERS = ["local", "ssh", "mpi", "slurm"] as const;
 
 /** The launcher called `name`, set up for one cluster. */
-export function createLauncher(name: string, ctx: LaunchContext, settings: LauncherSettings): Launcher {
+export function createLauncher(name: string, cluster: LaunchContext, settings: LauncherSettings): Launcher {
+  // `ptcluster engines --peer-ip` gives the engines it adds an address of their own.
+  const ctx = settings.peerIp ? { ...cluster, peerIp: settings.peerIp } : cluster;
   switch (name) {
     case "local":
       return new LocalLauncher(ctx);

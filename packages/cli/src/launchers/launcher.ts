@@ -47,6 +47,8 @@ export interface LauncherSettings {
   slurmAccount?: string | undefined;
   /** slurm: extra sbatch arguments, split on spaces */
   slurmArgs?: string | undefined;
+  /** every launcher: the engines' `engine.comm` peer endpoint address (`--peer-ip`), over the cluster's */
+  peerIp?: string | undefined;
 }
 
 /**

@@ -98,12 +98,14 @@ export const CLUSTER_OPTIONS = {
 
   peerIp: {
     kind: "string",
-    commands: ["start", "engine"],
+    commands: ["start", "engine", "engines"],
     describe:
       "address of each launched engine's engine.comm peer endpoint, which other engines dial directly: one address, so for engines of one host (default: the address each reaches the controller from; peers that cannot reach it go through the controller)",
     describeFor: {
       engine:
         "address of this engine's engine.comm peer endpoint, which other engines dial directly (default: the address it reaches the controller from; peers that cannot reach it go through the controller)",
+      engines:
+        "address of the added engines' engine.comm peer endpoints: one address, so for engines of one host (default: the address each reaches the controller from)",
     },
   },
 
@@ -291,6 +293,7 @@ export const LAUNCHER_OPTIONS = [
   "slurmTime",
   "slurmAccount",
   "slurmArgs",
+  "peerIp",
 ] as const satisfies readonly ClusterOptionName[];
 /** The launchers' settings, as `start` and `engines` take them. */
 export type LauncherValues = Pick<StartValues, (typeof LAUNCHER_OPTIONS)[number]>;
