@@ -98,6 +98,12 @@ describe("engine.comm with PTCLUSTER_COMM_PATH=relay", () => {
     expect(await ctx.rc.view([a, b]).applySync(pingpong, 20)).toEqual([20, -1]);
     const counts = await countsWhen(ctx.rc, (c) => [a, b].every((id) => (c.get(id)?.relayed ?? 0) >= 20));
     expect([counts.get(a)?.direct, counts.get(b)?.direct]).toEqual([0, 0]);
+    // `ptcluster status` shows the counts too, once messages were sent.
+    const r = await ptcluster(tmp.dir, ["status", "--profile", "peers-relay"]);
+    const [header, ...rows] = r.stdout.split("\n").filter((l) => /^(ID|\d)/.test(l));
+    expect(header).toMatch(/COMM DIRECT\/RELAYED$/);
+    expect(rows).toHaveLength(2);
+    for (const row of rows) expect(Number(/ 0\/(\d+)$/.exec(row)?.[1])).toBeGreaterThanOrEqual(20);
   });
 });
 

@@ -38,10 +38,16 @@ export async function status(o: { profile: string; clusterId: string; json: bool
     if (s.engines.length) {
       // The MPI rank column only when some engine runs under mpiexec.
       const mpi = s.engines.some((e) => e.mpi);
+      // engine.comm messages sent, direct to peers and through the controller, once some were sent.
+      const comm = s.engines.some((e) => (e.link?.comm?.direct ?? 0) + (e.link?.comm?.relayed ?? 0) > 0);
       // Durations by the controller's clock, which the start times come from.
       const now = s.time ?? Date.now();
       const rows = [
-        ["ID", "PID", "HOST", "STATE", "RUNNING", "QUEUED", "DONE", "CONCURRENCY", ...(mpi ? ["MPI RANK"] : [])],
+        [
+          ...["ID", "PID", "HOST", "STATE", "RUNNING", "QUEUED", "DONE", "CONCURRENCY"],
+          ...(mpi ? ["MPI RANK"] : []),
+          ...(comm ? ["COMM DIRECT/RELAYED"] : []),
+        ],
         ...s.engines
           .sort((a, b) => a.id - b.id)
           .map((e) => [
@@ -54,6 +60,7 @@ export async function status(o: { profile: string; clusterId: string; json: bool
             String(e.tasksDone),
             String(e.concurrency),
             ...(mpi ? [e.mpi ? `${e.mpi.rank}/${e.mpi.size}` : "-"] : []),
+            ...(comm ? [`${e.link?.comm?.direct ?? 0}/${e.link?.comm?.relayed ?? 0}`] : []),
           ]),
       ];
       process.stdout.write(formatTable(rows));
