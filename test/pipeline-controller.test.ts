@@ -10,7 +10,7 @@ import {
   type StageStats,
 } from "@ptcluster/protocol";
 import { RawPeer } from "./helpers/raw-peer.js";
-import { tempClusterDir, useCluster } from "./helpers/cluster.js";
+import { ptcluster, tempClusterDir, useCluster } from "./helpers/cluster.js";
 import { waitFor } from "./helpers/wait.js";
 
 // The controller's and engines' side of pipelines, spoken to through the wire protocol by hand (the
@@ -126,6 +126,8 @@ describe("pipelines at the controller and engines", () => {
     for (const i of items) expect(r.outputs.get(i)).toEqual(i === 13 ? [] : [i * 2]);
     expect(r.stats?.[0]).toMatchObject({ done: 39, failed: 1 });
     expect(ctx.rc.ids).toEqual([0, 1]);
+    // A finished pipeline leaves nothing at the controller.
+    expect((await ctx.rc.status()).pipelines).toEqual([]);
   });
 
   it("an item past its stage's timeout fails the pipeline with the timeout, naming stage and item", async () => {
@@ -156,6 +158,16 @@ describe("pipelines at the controller and engines", () => {
     await waitFor(async () => (await ctx.rc.status()).engines.every((e) => e.running === 1), {
       what: "both engines running a stage task",
     });
+    // Seen by any client, and by `ptcluster status`.
+    const seen = (await ctx.rc.status()).pipelines;
+    expect(seen).toEqual([
+      { client: peer.routingId.toString(), pipe: 1, stages: [expect.objectContaining({ kind: "map", inFlight: 2 })] },
+    ]);
+    const text = await ptcluster(tmp.dir, ["status"]);
+    expect(text.stdout).toMatch(/^Pipelines: 1 running$/m);
+    expect(text.stdout).toMatch(
+      new RegExp(`^${peer.routingId.toString().slice(0, 8)}:1 +0 +map +${spin.name} +2 +0 +0 `, "m"),
+    );
     await peer.close(true);
     await waitFor(async () => (await ctx.rc.status()).tasksInFlight === 0, {
       what: "the stage tasks to be cancelled",

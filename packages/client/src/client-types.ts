@@ -1,4 +1,12 @@
-import type { AbortSummary, DropCounts, EngineInfo, FaultCounts, LinkReport, RunningTask } from "@ptcluster/protocol";
+import type {
+  AbortSummary,
+  DropCounts,
+  EngineInfo,
+  FaultCounts,
+  LinkReport,
+  RunningTask,
+  StageStats,
+} from "@ptcluster/protocol";
 
 // The shapes of what the client's calls take and report (`rc.status()`, `rc.queueStatus()`, …).
 
@@ -75,6 +83,8 @@ export interface ClusterStatus {
     bytes: number;
     maxBytes: number;
   };
+  /** Pipelines running (`rc.pipeline`): their client's id (the first half of its msg ids), their number on its connection, their stages' figures. */
+  pipelines: Array<{ client: string; pipe: number; stages: StageStats[] }>;
   /**
    * What the controller keeps on behalf of clients and engines: tasks in flight, results kept for
    * clients that went away (and their bytes), function sources, peers with delivery state. All of

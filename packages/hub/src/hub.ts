@@ -323,6 +323,7 @@ export class Hub extends EventEmitter<HubEvents> {
       clientCh: this.clientCh,
       engineCh: this.engineCh,
       shared: this.shared.store,
+      pipelines: this.pipelines,
     };
   }
 

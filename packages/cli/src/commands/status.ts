@@ -78,6 +78,29 @@ export async function status(o: { profile: string; clusterId: string; json: bool
       ];
       process.stdout.write(formatTable(rows));
     }
+    // Pipelines: one row per stage, named `<client id, first 8>:<pipe>` (the client's id begins its msg ids).
+    const pipelines = s.pipelines ?? [];
+    if (pipelines.length) {
+      process.stdout.write(`Pipelines: ${pipelines.length} running\n`);
+      const rows = [
+        ["PIPELINE", "STAGE", "KIND", "NAME", "IN FLIGHT", "DONE", "FAILED", "ITEMS/S", "P50 MS", "P95 MS"],
+        ...pipelines.flatMap((p) =>
+          p.stages.map((st) => [
+            `${p.client.slice(0, 8)}:${p.pipe}`,
+            String(st.stage),
+            st.kind,
+            st.name,
+            String(st.inFlight),
+            String(st.done),
+            String(st.failed),
+            String(st.itemsPerSec),
+            String(st.p50Ms),
+            String(st.p95Ms),
+          ]),
+        ),
+      ];
+      process.stdout.write(formatTable(rows));
+    }
   } finally {
     await rc.close();
   }

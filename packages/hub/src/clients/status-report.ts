@@ -1,4 +1,5 @@
 import type { Channel, ClientToHub, EngineToHub, HubToClient, HubToEngine, ProfilePaths } from "@ptcluster/protocol";
+import type { Pipelines } from "../pipelines/pipeline-service.js";
 import { engineActivity } from "../engines/engine-activity.js";
 import type { EngineRegistry } from "../engines/engine-registry.js";
 import type { ResultStore } from "../results/result-store.js";
@@ -23,6 +24,7 @@ export interface StatusSources {
   engineCh: Channel<EngineToHub, HubToEngine>;
   /** Shared state: its objects are listed with their sizes. */
   shared: SharedStore;
+  pipelines: Pick<Pipelines, "describe">;
 }
 
 /** What `rc.status()` answers. */
@@ -67,6 +69,7 @@ export function statusReport(s: StatusSources): unknown {
     log: { dir: s.paths.logDir, ...(s.logFile ? { file: s.logFile } : {}) },
     // Shared objects with their sizes (entries, items or elements), bytes and waiting calls.
     shared: { objects: s.shared.describe(), bytes: s.shared.budget.used, maxBytes: s.shared.budget.maxBytes },
+    pipelines: s.pipelines.describe(),
     memory: { rss: mem.rss, heapUsed: mem.heapUsed, external: mem.external, arrayBuffers: mem.arrayBuffers },
     // What the controller holds on behalf of clients and engines: all of it goes when they do
     // (sessions excepted: bounded, they keep old messages from being replayed).

@@ -7,6 +7,7 @@ import type {
   PipeEndMsg,
   PipeItemsMsg,
   PipeOpenMsg,
+  StageStats,
   TaskResult,
 } from "@ptcluster/protocol";
 import type { EngineRegistry } from "../engines/engine-registry.js";
@@ -67,6 +68,16 @@ export class Pipelines {
         this.runs.delete(key);
         break;
     }
+  }
+
+  /** The pipelines running, for `rc.status()`: their client's id, their number on its connection, their stages' figures. */
+  describe(): Array<{ client: string; pipe: number; stages: StageStats[] }> {
+    const now = Date.now();
+    return [...this.runs.values()].map(({ owner, run }) => ({
+      client: owner.key,
+      pipe: run.pipe,
+      stages: run.stats(now),
+    }));
   }
 
   /** A client went away: its pipelines stop, their tasks are cancelled. */
