@@ -16,7 +16,7 @@ import {
 import { DirectView } from "./views/direct-view.js";
 import { EngineView } from "./views/engine-view.js";
 import { LoadBalancedView } from "./views/load-balanced-view.js";
-import { Pipeline } from "./pipeline/pipeline.js";
+import { pipelineOf, type Pipeline } from "./pipeline/pipeline.js";
 import type { PipelineOptions } from "./pipeline/options.js";
 import { validateConnectOptions, type ConnectOptions } from "./options.js";
 import type { AsyncResult } from "./results/async-result.js";
@@ -120,7 +120,7 @@ export class Client extends EventEmitter<ClientEvents> {
    * See docs/pipelines.md.
    */
   pipeline<T>(items: Iterable<T> | AsyncIterable<T>, options?: PipelineOptions): Pipeline<T> {
-    return Pipeline.create<T>(this.#session, items, options);
+    return pipelineOf<T>(this.#session, items, options);
   }
 
   /** Waits until at least `n` engines are registered (default: those already known, at least 1). */

@@ -10,7 +10,7 @@ import {
   encodeValue,
   type FailureInfo,
 } from "@ptcluster/protocol";
-import { Pipeline } from "../src/pipeline/pipeline.js";
+import { pipelineOf } from "../src/pipeline/pipeline.js";
 import { FakeController, turns } from "./fake-pipes.js";
 
 const double = (x: number) => x * 2;
@@ -41,11 +41,11 @@ async function take<T>(it: AsyncIterator<T>, n: number): Promise<T[]> {
 describe("pipeline options", () => {
   const fc = new FakeController();
   it("refuses bad pipeline and stage options with named errors", () => {
-    expect(() => Pipeline.create(fc, [1], { maxInFlight: 0 })).toThrow(/`maxInFlight` to be a positive integer/);
-    expect(() => Pipeline.create(fc, [1], { onError: "ignore" as never })).toThrow(/"fail" or "skip"/);
-    expect(() => Pipeline.create(fc, [1], { orderd: true } as never)).toThrow(/Unknown pipeline option `orderd`/);
-    expect(() => Pipeline.create(fc, 5 as never)).toThrow(InvalidOptionError);
-    const p = Pipeline.create<number>(fc, [1]);
+    expect(() => pipelineOf(fc, [1], { maxInFlight: 0 })).toThrow(/`maxInFlight` to be a positive integer/);
+    expect(() => pipelineOf(fc, [1], { onError: "ignore" as never })).toThrow(/"fail" or "skip"/);
+    expect(() => pipelineOf(fc, [1], { orderd: true } as never)).toThrow(/Unknown pipeline option `orderd`/);
+    expect(() => pipelineOf(fc, 5 as never)).toThrow(InvalidOptionError);
+    const p = pipelineOf<number>(fc, [1]);
     expect(() => p.map(double, { concurrency: 0 })).toThrow(/`concurrency` to be a positive integer/);
     expect(() => p.map(double, { retries: -1 })).toThrow(/`retries` to be a non-negative integer/);
     expect(() => p.map(double, { timeout: 1.5 })).toThrow(InvalidOptionError);
@@ -56,7 +56,7 @@ describe("pipeline options", () => {
 
   it("describes each stage on the wire: kind, function, limits, scope", async () => {
     const fc2 = new FakeController();
-    const p = Pipeline.create<number>(fc2, [1])
+    const p = pipelineOf<number>(fc2, [1])
       .map(double, { concurrency: 8, engines: [1], timeout: 50, retries: 2, scope: { k: 3 } })
       .filter((x: number) => x > 0)
       .flatMap((x: number) => [x, x]);
@@ -75,7 +75,7 @@ describe("pipeline options", () => {
 describe("pipeline runs (fake controller)", () => {
   it("yields in input order whatever order items finish in, and ends after the last", async () => {
     const fc = new FakeController();
-    const p = Pipeline.create<number>(fc, [0, 1, 2, 3, 4]).map(double);
+    const p = pipelineOf<number>(fc, [0, 1, 2, 3, 4]).map(double);
     const all = p.toArray();
     await turns();
     const pipe = fc.last;
@@ -98,7 +98,7 @@ describe("pipeline runs (fake controller)", () => {
   it("ordered: reads item k only when k < oldest item not yet yielded + maxInFlight", async () => {
     const fc = new FakeController();
     const { c, items } = counted();
-    const p = Pipeline.create<number>(fc, items, { maxInFlight: 4 }).map(double);
+    const p = pipelineOf<number>(fc, items, { maxInFlight: 4 }).map(double);
     const it = p[Symbol.asyncIterator]();
     const first = it.next();
     await turns();
@@ -130,7 +130,7 @@ describe("pipeline runs (fake controller)", () => {
   it("unordered: first done, first out; items sent minus items yielded stays within maxInFlight", async () => {
     const fc = new FakeController();
     const { c, items } = counted(100);
-    const p = Pipeline.create<number>(fc, items, { maxInFlight: 3, ordered: false }).map(double);
+    const p = pipelineOf<number>(fc, items, { maxInFlight: 3, ordered: false }).map(double);
     const it = p[Symbol.asyncIterator]();
     const first = it.next();
     await turns();
@@ -152,7 +152,7 @@ describe("pipeline runs (fake controller)", () => {
     const fc = new FakeController();
     fc.auto = (v) => [v];
     const input = Array.from({ length: 1000 }, (_, i) => i);
-    const out = await Pipeline.create<number>(fc, input).map(double).toArray();
+    const out = await pipelineOf<number>(fc, input).map(double).toArray();
     expect(out).toEqual(input);
     expect(fc.last.batches.every((n) => n <= 256)).toBe(true);
     expect(fc.last.batches.reduce((a, b) => a + b, 0)).toBe(1000);
@@ -163,7 +163,7 @@ describe("pipeline runs (fake controller)", () => {
   it("a stage failure names the stage and the item, keeping the error's class", async () => {
     const fc = new FakeController();
     const stem = (x: number) => x;
-    const p = Pipeline.create<number>(fc, [1, 2, 3]).map(double).map(stem, { timeout: 40 });
+    const p = pipelineOf<number>(fc, [1, 2, 3]).map(double).map(stem, { timeout: 40 });
     const run = p.toArray();
     await turns();
     const info: FailureInfo = { name: "TypeError", message: "boom", stack: "TypeError: boom\n    at stem", item: 0 };
@@ -174,7 +174,7 @@ describe("pipeline runs (fake controller)", () => {
     expect(err.message).toBe("Pipeline stage 1 (stem) failed on item 2: TypeError on engine 3: boom");
     expect([err.stage, err.stageName, err.item, err.engineId, err.remoteMessage]).toEqual([1, "stem", 2, 3, "boom"]);
 
-    const p2 = Pipeline.create<number>(fc, [1]).map(stem, { timeout: 40 });
+    const p2 = pipelineOf<number>(fc, [1]).map(stem, { timeout: 40 });
     const run2 = p2.toArray();
     await turns();
     fc.last.sink.onFailed(
@@ -198,7 +198,7 @@ describe("pipeline runs (fake controller)", () => {
     const fc = new FakeController();
     const ac = new AbortController();
     const { c, items } = counted();
-    const run = Pipeline.create<number>(fc, items, { signal: ac.signal }).map(double).toArray();
+    const run = pipelineOf<number>(fc, items, { signal: ac.signal }).map(double).toArray();
     await turns();
     ac.abort(new Error("enough"));
     const err = (await run.catch((e: unknown) => e)) as TaskCancelledError;
@@ -210,7 +210,7 @@ describe("pipeline runs (fake controller)", () => {
     expect(c.closed).toBe(true);
     // Already aborted: rejects before anything is opened.
     const before = fc.pipes.length;
-    await expect(Pipeline.create<number>(fc, [1], { signal: ac.signal }).map(double).toArray()).rejects.toThrow(
+    await expect(pipelineOf<number>(fc, [1], { signal: ac.signal }).map(double).toArray()).rejects.toThrow(
       TaskCancelledError,
     );
     expect(fc.pipes.length).toBe(before);
@@ -218,7 +218,7 @@ describe("pipeline runs (fake controller)", () => {
 
   it("the connection ending fails the run with its error", async () => {
     const fc = new FakeController();
-    const run = Pipeline.create<number>(fc, [1, 2]).map(double).toArray();
+    const run = pipelineOf<number>(fc, [1, 2]).map(double).toArray();
     await turns();
     fc.last.sink.onFailure(new Error("client closed"));
     await expect(run).rejects.toThrow("client closed");
@@ -227,7 +227,7 @@ describe("pipeline runs (fake controller)", () => {
   it("runs once; an input iterator is read by one run; a pipeline needs a stage", async () => {
     const fc = new FakeController();
     fc.auto = (v) => [v];
-    const base = Pipeline.create<number>(fc, [1, 2]);
+    const base = pipelineOf<number>(fc, [1, 2]);
     const a = base.map(double);
     expect(await a.toArray()).toEqual([1, 2]);
     expect(() => a[Symbol.asyncIterator]()).toThrow(PipelineUsageError);
@@ -236,7 +236,7 @@ describe("pipeline runs (fake controller)", () => {
     expect(await base.filter(() => true).toArray()).toEqual([1, 2]);
     await expect(base.toArray()).rejects.toThrow(/no stage/);
 
-    const gen = Pipeline.create<number>(fc, counted(3).items);
+    const gen = pipelineOf<number>(fc, counted(3).items);
     expect(await gen.map(double).toArray()).toEqual([0, 1, 2]);
     await expect(gen.map(double).toArray()).rejects.toThrow(/another run already read/);
   });
@@ -244,7 +244,7 @@ describe("pipeline runs (fake controller)", () => {
   it("stats are zeros with names before the controller reports, then its figures", async () => {
     const fc = new FakeController();
     const stem = (x: number) => x;
-    const p = Pipeline.create<number>(fc, [1]).map(stem).filter((x) => Boolean(x));
+    const p = pipelineOf<number>(fc, [1]).map(stem).filter((x) => Boolean(x));
     expect(p.stats().map((s) => [s.stage, s.kind, s.name, s.done])).toEqual([
       [0, "map", "stem", 0],
       [1, "filter", "anonymous", 0],
@@ -268,7 +268,7 @@ describe("pipeline runs (fake controller)", () => {
     }
     const heap: number[] = [];
     let count = 0;
-    for await (const d of Pipeline.create<{ i: number }>(fc, docs(), { maxInFlight: 512 }).map((x) => x)) {
+    for await (const d of pipelineOf<{ i: number }>(fc, docs(), { maxInFlight: 512 }).map((x) => x)) {
       if (d.i !== count) throw new Error(`item ${count} came as ${d.i}`);
       count++;
       if (count === 20_000 || count === n - 1) {

@@ -162,3 +162,8 @@ function isOneShot(items: Items<unknown>): boolean {
   const asIter = items as { next?: unknown };
   return typeof asIter.next === "function";
 }
+
+/** A new pipeline over `items` on `port` (`rc.pipeline`; tests pass a fake port). */
+export function pipelineOf<T>(port: PipePort, items: Items<T>, options?: PipelineOptions): Pipeline<T> {
+  return Pipeline.create<T>(port, items, options);
+}
