@@ -268,7 +268,8 @@ export class Client extends EventEmitter<ClientEvents> {
 
   /**
    * This client's link to the controller: messages sent, received, sent again for want of an
-   * acknowledgement, and refused (by reason); `faults` while fault injection is on.
+   * acknowledgement, and refused (by reason); bytes sent and received (every frame: what a
+   * pipeline's intermediate values do not add); `faults` while fault injection is on.
    */
   connectionStats(): LinkReport {
     return this.#session.stats();

@@ -269,8 +269,17 @@ export class Session implements ViewPort, PipePort {
   }
 
   stats(): LinkReport {
-    const { sent, received, retransmitted, dropped, faults } = (this.#links as Links).channel.stats;
-    return { sent, received, retransmitted, dropped: { ...dropped }, ...(faults ? { faults: { ...faults } } : {}) };
+    const { sent, received, retransmitted, bytesSent, bytesReceived, dropped, faults } = (this.#links as Links).channel
+      .stats;
+    return {
+      sent,
+      received,
+      retransmitted,
+      bytesSent: bytesSent ?? 0,
+      bytesReceived: bytesReceived ?? 0,
+      dropped: { ...dropped },
+      ...(faults ? { faults: { ...faults } } : {}),
+    };
   }
 
   /** Says goodbye (if connected) and closes; pending work fails with `err`. */
