@@ -12,10 +12,12 @@ import {
   type Incoming,
   type Logger,
   type Notification,
+  type Part,
   type ProfilePaths,
 } from "@ptcluster/protocol";
 import { abortTasks } from "./clients/abort-request.js";
-import { handleRequest, type RequestDeps } from "./clients/requests.js";
+import type { RequestDeps } from "./clients/requests.js";
+import { routeClientMessage, type ClientRoutes } from "./clients/client-messages.js";
 import { ClientSessions, connectReply, versionMismatch } from "./clients/sessions.js";
 import { queueStatus, statusReport, type StatusSources } from "./clients/status-report.js";
 import { noteHeartbeat } from "./engines/engine-activity.js";
@@ -37,6 +39,7 @@ import { TaskCoordinator } from "./tasks/task-coordinator.js";
 import { TaskTable } from "./tasks/task-table.js";
 import { DEFAULT_MAX_SHARED_BYTES, type HubOptions } from "./options.js";
 import { SharedState } from "./shared-state/service.js";
+import { Pipelines } from "./pipelines/pipeline-service.js";
 
 import type { HubEvents, HubState } from "./hub-state.js";
 
@@ -73,6 +76,8 @@ export class Hub extends EventEmitter<HubEvents> {
   private readonly liveness: LivenessMonitor;
   private readonly requests: RequestDeps;
   private readonly shared: SharedState;
+  private readonly pipelines: Pipelines;
+  private readonly routes: ClientRoutes;
   private readonly comm = new CommRelay(this.engines, (m, p, to) => this.engineCh.send(m, p, to));
   private engineCh!: Channel<EngineToHub, HubToEngine>;
   private clientCh!: Channel<ClientToHub, HubToClient>;
@@ -96,10 +101,9 @@ export class Hub extends EventEmitter<HubEvents> {
     this.scheduler = new Scheduler(opts.scheme ?? "leastload");
     this.delivery = new ResultDelivery(this.tasks, this.store, this.out.toClients, (key) => this.clients.has(key));
     const { engines, tasks, scheduler, delivery, shipping, log } = this;
-    const engineOut = this.out.toEngines;
     const toEngine = (msg: HubToEngine, to: Buffer) => void this.engineCh.send(msg, undefined, to);
-    const flush = () => this.out.schedule();
-    this.coordinator = new TaskCoordinator({
+    const [engineOut, flush] = [this.out.toEngines, () => this.out.schedule()];
+    const coordinator = new TaskCoordinator({
       tasks,
       engines,
       scheduler,
@@ -110,6 +114,7 @@ export class Hub extends EventEmitter<HubEvents> {
       flush,
       log,
     });
+    this.coordinator = coordinator;
     this.registration = new EngineRegistration({
       engines,
       heartbeatMs: this.hbMs,
@@ -140,8 +145,11 @@ export class Hub extends EventEmitter<HubEvents> {
         void (kind === "client" ? this.clientCh.send(msg, parts, to) : this.engineCh.send(msg, parts, to)),
       log,
     });
+    const toClient = (msg: HubToClient, parts: Part[] | undefined, to: Buffer) =>
+      void this.clientCh.send(msg, parts, to);
+    this.pipelines = new Pipelines({ coordinator, shipping, engines, toClient, log });
     this.requests = {
-      toClient: (msg, to) => void this.clientCh.send(msg, undefined, to),
+      toClient: (msg, to) => toClient(msg, undefined, to),
       status: () => statusReport(this.statusSources()),
       queueStatus: () => queueStatus(this.statusSources()),
       launch: opts.launch,
@@ -149,6 +157,9 @@ export class Hub extends EventEmitter<HubEvents> {
       shutdown: () => void this.clientCh.drained().then(() => this.stop("shutdown requested by a client")),
       abort: abortTasks(this.tasks, this.engines, (ids) => this.coordinator.cancel(ids), this.log),
     };
+    const { requests, shared, pipelines } = this;
+    const bye = (key: string) => this.clientGone(key, "said bye");
+    this.routes = { coordinator, tasks, requests, shared, delivery, pipelines, bye };
   }
 
   /** Binds the sockets, writes the connection files and starts serving. */
@@ -259,56 +270,23 @@ export class Hub extends EventEmitter<HubEvents> {
   private onClientMessage({ from, header, parts }: Incoming<ClientToHub>): void {
     if (!from) return;
     const key = from.toString("latin1");
-    let client = this.clients.get(key);
+    const client = this.clients.get(key);
     if (client) client.lastSeen = Date.now();
-    switch (header.type) {
-      case "connect": {
-        const engines = [...this.engines.all()].map((e) => e.info);
-        const refused = versionMismatch(header.v, header.pkg);
-        if (refused) {
-          this.clientCh.send(connectReply(this.opts.clusterId ?? "", this.hbMs, engines, refused), undefined, from);
-          return;
-        }
-        if (client) this.shipping.releaseClient(client);
-        client = this.clients.open(from, key);
-        this.clientCh.send(connectReply(this.opts.clusterId ?? "", this.hbMs, engines), undefined, from);
+    if (header.type === "connect") {
+      const engines = [...this.engines.all()].map((e) => e.info);
+      const refused = versionMismatch(header.v, header.pkg);
+      if (refused) {
+        this.clientCh.send(connectReply(this.opts.clusterId ?? "", this.hbMs, engines, refused), undefined, from);
         return;
       }
-      case "submit":
-        if (!client) return;
-        this.coordinator.submit(client, header.tasks, parts);
-        break;
-      case "request":
-        if (!client) return;
-        handleRequest(this.requests, client.routingId, header.rid, header.req);
-        break;
-      case "cancel":
-        if (!client) return;
-        this.coordinator.cancel(header.ids.flatMap((localId) => this.tasks.idsOf(key, localId)));
-        break;
-      case "bye":
-        this.clientGone(key, "said bye");
-        break;
-      case "ping":
-        break;
-      case "shared":
-      case "shared_withdraw":
-        if (!client) return;
-        this.shared.fromClient(key, from, header, parts);
-        break;
-      case "adopt":
-        if (!client) return;
-        this.delivery.adopt(client, header.items);
-        break;
-      case "pipe_open":
-      case "pipe_items":
-      case "pipe_end":
-      case "pipe_cancel":
-        // Pipelines: being built (packages/hub/src/pipelines).
-        break;
-      default:
-        assertNever(header);
+      if (client) this.shipping.releaseClient(client);
+      this.clients.open(from, key);
+      this.clientCh.send(connectReply(this.opts.clusterId ?? "", this.hbMs, engines), undefined, from);
+      return;
     }
+    // A goodbye from a client the controller no longer knows still ends what is left of it.
+    if (client) routeClientMessage(this.routes, client, header, parts);
+    else if (header.type === "bye") this.clientGone(key, "said bye");
     this.out.schedule();
   }
 
@@ -321,6 +299,8 @@ export class Hub extends EventEmitter<HubEvents> {
   private clientGone(key: string, reason: string, vanished = false): void {
     const client = this.clients.close(key);
     if (client) this.delivery.keepUnacknowledged(key, this.clientCh.forget(client.routingId));
+    // A pipeline's tasks are cancelled, running ones too: their results could go nowhere.
+    this.pipelines.clientGone(key);
     const ids = this.tasks.allOf(key);
     if (ids.length) this.log.info({ tasks: ids.length, reason, vanished }, "client gone; cancelling its tasks");
     this.coordinator.cancel(ids, !vanished);
@@ -352,6 +332,7 @@ export class Hub extends EventEmitter<HubEvents> {
     const now = Date.now();
     this.liveness.tick(now);
     this.store.purge(now);
+    this.pipelines.tick(now);
     this.notifyCh.send({ type: "tick", t: now, engines: this.engines.size });
     this.out.schedule();
   }

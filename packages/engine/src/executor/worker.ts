@@ -5,7 +5,6 @@
  */
 import { parentPort, receiveMessageOnPort, workerData } from "node:worker_threads";
 import { createRequire } from "node:module";
-import { inspect } from "node:util";
 import { hostname } from "node:os";
 import { join } from "node:path";
 import {
@@ -18,10 +17,12 @@ import {
   type FunctionRecord,
   type ShippedFunctionOrigin,
   type TaskResult,
+  type Part,
+  unpackParts,
 } from "@ptcluster/protocol";
 import { compileFunction, compileValueFunction, forgetFunction, readGlobalBinding, runCode } from "./compile.js";
 import { installOutputCapture, taskStore, type TaskContext } from "./capture.js";
-import { MapItemFailure, toFailure, unsendableFailure } from "./failure.js";
+import { toFailure, unsendableFailure } from "./failure.js";
 import type { ExecutorData, FromExecutor, ToExecutor } from "./protocol.js";
 import { packFrames, unpackFrames, type Packed } from "../shared/transfer.js";
 import { mpiFromEnv } from "../shared/mpi.js";
@@ -30,6 +31,9 @@ import { asPart, sharedNamespace } from "./shared-port.js";
 import { CommGroups } from "../comm/group.js";
 import { commOf } from "./comm.js";
 import { defineTranspilerHelpers } from "./transpiler-helpers.js";
+import { runStage } from "./stage.js";
+import { mapItems } from "./map-items.js";
+import { encodeCompletion } from "./completion.js";
 
 const port = parentPort;
 if (!port) throw new Error("the executor runs in a worker thread");
@@ -103,7 +107,12 @@ const originOf = (hash: string) => origins.get(hash);
  * Decodes a payload, compiling the functions in it in the engine namespace; those of an `apply`
  * or `map` then see the task's `scope` names, bound once the whole payload (scope included) exists.
  */
-function decodePayload(task: EngineTask, body: Buffer, frames: Buffer[]): unknown {
+function decodePayload(
+  task: EngineTask,
+  body: Buffer,
+  frames: Buffer[],
+  scopeOf = (payload: unknown) => (payload as unknown[])[1],
+): unknown {
   const binds: Array<(scope: Record<string, unknown>) => void> = [];
   const revive = (rec: FunctionRecord) => {
     if (origins.size >= 2_000 && !origins.has(rec.hash)) origins.delete(origins.keys().next().value as string);
@@ -114,35 +123,22 @@ function decodePayload(task: EngineTask, body: Buffer, frames: Buffer[]): unknow
   };
   const payload = decodeValue(body, frames, revive);
   if (binds.length) {
-    const scope = ((payload as unknown[])[1] ?? {}) as Record<string, unknown>;
+    const scope = (scopeOf(payload) ?? {}) as Record<string, unknown>;
     for (const bind of binds) bind(scope);
   }
   return payload;
 }
 
-/** Longest description `execute` returns for a completion value it cannot send. */
-const MAX_DESCRIPTION = 2_000;
-
-/**
- * The completion value of `execute` as it can travel: itself, or, when it cannot be sent (a
- * function, a class instance, too large), what the Node REPL would print for it, bounded. Code
- * that ran must never be reported as failed because of the value its last statement left.
- */
-function encodeCompletion(value: unknown): { body: Buffer; frames: Buffer[] } {
-  try {
-    const out = encodeValue(value, "result", undefined, { returned: true });
-    if (encodedSize(out) <= maxResultBytes) return out;
-  } catch {
-    /* described below */
-  }
-  let text: string;
-  try {
-    text = inspect(value, { depth: 2, maxArrayLength: 20, maxStringLength: 200, breakLength: 100 });
-  } catch {
-    text = Object.prototype.toString.call(value); // a hostile Proxy or a throwing inspect hook
-  }
-  if (text.length > MAX_DESCRIPTION) text = `${text.slice(0, MAX_DESCRIPTION)}…`;
-  return encodeValue(text, "result");
+/** A pipeline stage's task: the first part is the stage's scope (empty for none), the others its items. */
+function stage(task: EngineTask, parts: Part[]): Promise<Part> {
+  const [scopePart, ...items] = parts;
+  const scope =
+    scopePart && scopePart.body.length > 0
+      ? (decodePayload(task, scopePart.body, scopePart.frames, (p) => p) as Record<string, unknown>)
+      : undefined;
+  const fn = shippedFunction(task, scope);
+  const decode = (item: Part) => decodePayload(task, item.body, item.frames, () => scope);
+  return runStage(task.stage ?? "map", fn, items, decode, originOf, taskStore.getStore()?.controller.signal);
 }
 
 const concurrency = Math.max(1, (workerData as ExecutorData | undefined)?.concurrency ?? 1);
@@ -310,8 +306,13 @@ async function runTask(task: EngineTask, body: Buffer, frames: Buffer[], slot: n
   let out: { body: Buffer; frames: Buffer[] };
   try {
     const value = await taskStore.run(ctx, () => perform(task, body, frames));
-    if (task.op === "execute") out = encodeCompletion(value);
-    else {
+    if (task.op === "execute") out = encodeCompletion(value, maxResultBytes);
+    else if (task.op === "stage") {
+      out = value as Part;
+      const bytes = encodedSize(out);
+      if (bytes > maxResultBytes)
+        throw new MessageTooLargeError("The results of the stage task", bytes, maxResultBytes);
+    } else {
       try {
         out = encodeValue(value, "result", undefined, { returned: true });
         const bytes = encodedSize(out);
@@ -343,7 +344,8 @@ async function runTask(task: EngineTask, body: Buffer, frames: Buffer[], slot: n
 }
 
 async function perform(task: EngineTask, body: Buffer, frames: Buffer[]): Promise<unknown> {
-  const payload = decodePayload(task, body, frames);
+  // A stage's items are decoded one by one, each failing on its own.
+  const payload = task.op === "stage" ? unpackParts({ body, frames }) : decodePayload(task, body, frames);
   switch (task.op) {
     case "apply": {
       const [args, scope] = payload as [unknown[], Record<string, unknown> | undefined];
@@ -351,24 +353,10 @@ async function perform(task: EngineTask, body: Buffer, frames: Buffer[]): Promis
     }
     case "map": {
       const [argLists, scope] = payload as [unknown[][], Record<string, unknown> | undefined];
-      const fn = shippedFunction(task, scope);
-      const out = new Array<unknown>(argLists.length);
-      const signal = taskStore.getStore()?.controller.signal;
-      for (let i = 0; i < argLists.length; i++) {
-        // Cancelled or timed out: the items left must not run (what is reported is the verdict).
-        if (signal?.aborted) throw signal.reason;
-        try {
-          const r = fn(...(argLists[i] as unknown[]));
-          out[i] =
-            r !== null && typeof r === "object" && typeof (r as PromiseLike<unknown>).then === "function"
-              ? await (r as PromiseLike<unknown>)
-              : r;
-        } catch (err) {
-          throw new MapItemFailure(i, err);
-        }
-      }
-      return out;
+      return await mapItems(shippedFunction(task, scope), argLists, taskStore.getStore()?.controller.signal);
     }
+    case "stage":
+      return await stage(task, payload as Part[]);
     case "execute":
       return await runCode(payload as string);
     case "push": {

@@ -27,6 +27,10 @@ export class ResultDelivery {
 
   /** To the task's client, or, if it went away, into the result store. */
   deliver(rec: TaskRecord, out: TaskResult, part: Part): void {
+    if (rec.sink) {
+      rec.sink(out, part);
+      return;
+    }
     const adopted = this.adoptedTotals.size ? `${rec.clientKey}:${rec.localId}` : undefined;
     const total = adopted ? this.adoptedTotals.get(adopted) : undefined;
     if (total !== undefined) {

@@ -13,7 +13,7 @@ import type { ResultDelivery } from "../results/delivery.js";
 import type { SchedulerDecision, SchedulerEvent, SchedulerPort, TaskOutcome } from "../schedulers/port.js";
 import type { FunctionShipping } from "./function-shipping.js";
 import { assign, cancel, complete, engineOf, fail, isOn, requestCancel, requeue } from "./task-state.js";
-import type { TaskRecord, TaskTable } from "./task-table.js";
+import type { ResultSink, TaskRecord, TaskTable } from "./task-table.js";
 
 const PLACE: SchedulerEvent = { type: "place" };
 const CANCELLED_CODE = new TaskCancelledError().code;
@@ -68,34 +68,46 @@ export class TaskCoordinator {
 
   /** A client submitted tasks: load-balanced ones queue, direct ones go to their engines. */
   submit(client: TaskOwner, tasks: ClientTask[], parts: Part[]): void {
-    const { scheduler, shipping } = this.d;
     for (let i = 0; i < tasks.length; i++) {
       const t = tasks[i] as ClientTask;
       const part = parts[i] ?? EMPTY_PART;
-      if (t.fn) shipping.offer(client, t.fn, t.src);
+      if (t.fn) this.d.shipping.offer(client, t.fn, t.src);
       if (t.lb) {
-        const spec = t.lb;
-        const rec = this.d.tasks.add(client.routingId, client.key, t.id, { task: t, part }, t);
-        if (spec.targets && !spec.targets.some((id) => this.d.engines.get(id))) {
-          // Targets that do not exist now may register later; the task waits for them in the queue.
-          this.d.log.debug({ targets: spec.targets }, "load-balanced task waits for its target engines");
-        }
-        this.apply(
-          scheduler.handle({
-            type: "submit_lb",
-            task: rec.hubId,
-            targets: spec.targets,
-            retries: spec.retries ?? 0,
-            maxDeaths: spec.maxDeaths ?? 3,
-          }),
-        );
+        this.submitLb(client, t, part);
         continue;
       }
       for (const target of t.to) {
         const rec = this.d.tasks.add(client.routingId, client.key, t.id, undefined, t);
-        this.apply(scheduler.handle({ type: "submit_direct", task: rec.hubId, engine: target }), { task: t, part });
+        this.apply(this.d.scheduler.handle({ type: "submit_direct", task: rec.hubId, engine: target }), {
+          task: t,
+          part,
+        });
       }
     }
+  }
+
+  /**
+   * A load-balanced task (`t.lb` set); with `sink`, one of the controller's own on the client's
+   * behalf (a pipeline's stage), whose result goes to `sink` rather than to the client. Returns
+   * its controller id. The sink may be called before this returns (a task that cannot be sent).
+   */
+  submitLb(client: TaskOwner, t: ClientTask, part: Part, sink?: ResultSink): number {
+    const spec = t.lb ?? {};
+    const rec = this.d.tasks.add(client.routingId, client.key, t.id, { task: t, part }, t, sink);
+    if (spec.targets && !spec.targets.some((id) => this.d.engines.get(id))) {
+      // Targets that do not exist now may register later; the task waits for them in the queue.
+      this.d.log.debug({ targets: spec.targets }, "load-balanced task waits for its target engines");
+    }
+    this.apply(
+      this.d.scheduler.handle({
+        type: "submit_lb",
+        task: rec.hubId,
+        targets: spec.targets,
+        retries: spec.retries ?? 0,
+        maxDeaths: spec.maxDeaths ?? 3,
+      }),
+    );
+    return rec.hubId;
   }
 
   /** Results from an engine: each reported, or its task run again, as the scheduler decides. */
@@ -273,6 +285,7 @@ export class TaskCoordinator {
     }
     if (t.scope) task.scope = t.scope;
     if (t.comm) task.comm = t.comm;
+    if (t.stage) task.stage = t.stage;
     engine.inflight.add(rec.hubId);
     this.d.engineOut.push(String(engine.info.id), engine.routingId, task, part);
   }

@@ -1,4 +1,4 @@
-import type { ClientTask, Part, TaskOp } from "@ptcluster/protocol";
+import type { ClientTask, Part, TaskOp, TaskResult } from "@ptcluster/protocol";
 import { QUEUED, type TaskState } from "./task-state.js";
 
 /** One task on one engine (direct), or one load-balanced task, from the controller's point of view. */
@@ -20,7 +20,12 @@ export interface TaskRecord {
   lb?: { task: ClientTask; part: Part };
   /** Hash of the shipped function it runs, if it holds that function's source while it lives. */
   fn?: string;
+  /** Where its result goes instead of a client: the controller's own tasks (a pipeline's stages). */
+  sink?: ResultSink;
 }
+
+/** Takes the result of one of the controller's own tasks. */
+export type ResultSink = (result: TaskResult, part: Part) => void;
 
 /**
  * Tasks in flight, by controller id and by (client, client task id). Every record leaves exactly
@@ -49,6 +54,7 @@ export class TaskTable {
     localId: number,
     lb: TaskRecord["lb"],
     task: Pick<ClientTask, "op" | "fn" | "name">,
+    sink?: ResultSink,
   ): TaskRecord {
     // A name is for display only: a client cannot make the controller keep a long one.
     const name = typeof task.name === "string" ? task.name.slice(0, 200) : undefined;
@@ -64,6 +70,7 @@ export class TaskTable {
       name,
     };
     if (lb) rec.lb = lb;
+    if (sink) rec.sink = sink;
     if (task.fn && this.fns?.hold(task.fn)) rec.fn = task.fn;
     this.records.set(rec.hubId, rec);
     let ofClient = this.byClient.get(clientKey);

@@ -48,7 +48,9 @@ export function decodeBody(frames: readonly Buffer[], start: number): { header: 
   const { pf, pl } = header as { pf?: unknown; pl?: unknown };
   const parts: Part[] = [];
   let i = start + 1;
-  if (pf !== undefined || pl !== undefined) {
+  // A message with no parts has no `pl` (see encodeBody), whatever its empty `pf` says.
+  const noParts = pl === undefined && (pf === undefined || (Array.isArray(pf) && pf.length === 0));
+  if (!noParts) {
     if (!Array.isArray(pf) || !Array.isArray(pl) || pf.length !== pl.length)
       throw new MalformedMessageError("pf and pl do not describe the parts");
     const bodies = frames[i++];

@@ -1,0 +1,88 @@
+import { Deque, type Part, type PipeStage } from "@ptcluster/protocol";
+import type { OutputPath } from "./item-outputs.js";
+import { StageCounters } from "./stage-counters.js";
+
+/** One piece of an input item on its way through the stages. */
+export interface Piece {
+  /** Index of the input item it comes from. */
+  item: number;
+  /** Its place among the item's outputs (empty until a `flatMap`). */
+  path: OutputPath;
+  /** The value, encoded as the client or the previous stage's engine encoded it. */
+  part: Part;
+  /** Failed runs in the current stage (errors, timeouts), against its `retries`. */
+  attempts: number;
+  /** Engines it failed on in this stage: a retry goes elsewhere where it can. */
+  avoid?: number[];
+  /** Run in a task of its own: it is being retried, or was in a task that failed as a whole. */
+  solo?: boolean;
+}
+
+/** How long a stage task should take: long enough that tiny items are not paced by round trips, short enough that items move on soon. */
+const TARGET_TASK_MS = 2;
+/** Items per stage task at most. */
+const MAX_CHUNK = 256;
+/** Stage tasks in flight per engine slot: one running, the next ones already on their way. */
+const TASKS_PER_SLOT = 2;
+
+/**
+ * One stage of a running pipeline: the pieces waiting for it, its tasks in flight (with the pieces
+ * each carries, for the next stage, retries and filters, which pass the piece itself on), and how
+ * many pieces go in one task. Tasks are sized from the items' measured run times: a stage of tiny
+ * items sends a few hundred per task, a stage of slow items one per task, so an item never waits
+ * long for the others of its task.
+ */
+export class Stage {
+  readonly queue = new Deque<Piece>();
+  /** This stage's tasks in flight, by controller task id: their pieces, and how to stop hearing of them. */
+  readonly tasks = new Map<number, { pieces: Piece[]; stop: () => void }>();
+  /** Pieces in those tasks. */
+  running = 0;
+  readonly counters = new StageCounters();
+  readonly name: string;
+  /** Run time of one item, smoothed (ms); a guess until the first results come. */
+  private perItemMs = 1;
+
+  constructor(
+    readonly index: number,
+    readonly spec: PipeStage,
+    /** The stage's `scope` values (an empty part when none), sent with each of its tasks. */
+    readonly scope: Part,
+  ) {
+    this.name = spec.name || "anonymous";
+  }
+
+  get inFlight(): number {
+    return this.queue.length + this.running;
+  }
+
+  /** Measured run times of items of this stage (ms). */
+  observe(ms: number): void {
+    if (Number.isFinite(ms) && ms >= 0) this.perItemMs += (ms - this.perItemMs) * 0.2;
+  }
+
+  /**
+   * The pieces of the next task, if the stage may start one: within its `concurrency` and a few
+   * tasks per engine slot (`slots`: the concurrency of the engines that run it).
+   */
+  nextChunk(slots: number): Piece[] | undefined {
+    const limit = this.spec.concurrency ?? Number.POSITIVE_INFINITY;
+    const room = limit - this.running;
+    if (this.queue.length === 0 || room <= 0 || this.tasks.size >= Math.max(1, slots) * TASKS_PER_SLOT)
+      return undefined;
+    const first = this.queue.peek() as Piece;
+    if (first.solo || this.spec.timeout !== undefined) {
+      // A run-time limit is per item: each item is a task, so its limit is its own.
+      this.queue.shift();
+      return [first];
+    }
+    const bySpeed = Math.max(1, Math.min(MAX_CHUNK, Math.floor(TARGET_TASK_MS / Math.max(this.perItemMs, 1e-3))));
+    // Spread what is waiting over the slots rather than give it all to one engine.
+    const spread = Math.ceil(this.queue.length / Math.max(1, slots));
+    const n = Math.max(1, Math.min(bySpeed, spread, room));
+    const chunk: Piece[] = [];
+    while (chunk.length < n && this.queue.length > 0 && !(this.queue.peek() as Piece).solo)
+      chunk.push(this.queue.shift() as Piece);
+    return chunk;
+  }
+}
