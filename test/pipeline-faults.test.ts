@@ -35,7 +35,10 @@ describe("pipelines: engine and controller loss", () => {
     expect(victimId).toBeDefined();
     const out: Array<[number, number]> = [];
     const p = rc
-      .pipeline(Array.from({ length: n }, (_, i) => i), { maxInFlight: 64 })
+      .pipeline(
+        Array.from({ length: n }, (_, i) => i),
+        { maxInFlight: 64 },
+      )
       .map(work)
       .map(([x, e]: [number, number]) => [x, e] as [number, number]);
     for await (const v of p) {

@@ -147,7 +147,10 @@ describe("pipelines: flow control and cancellation", () => {
     });
     expect(r.timedOut).toBe(false);
     expect(r.exitCode, r.stderr).toBe(0);
-    const lines = r.stdout.split("\n").filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>);
+    const lines = r.stdout
+      .split("\n")
+      .filter(Boolean)
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
     expect(lines.find((l) => "result" in l)?.["result"]).toEqual([2, 4, 6]);
   });
 });

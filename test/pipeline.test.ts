@@ -24,7 +24,10 @@ const stem = (d: Doc): Doc => ({ id: d.id, words: d.words.map((w) => w.replace(/
 const nonEmpty = (d: Doc): boolean => d.words.length > 0;
 const pairs = (d: Doc): string[] => d.words.map((w) => `${d.id}:${w}`);
 const docs = (n: number): Doc[] =>
-  Array.from({ length: n }, (_, i) => ({ id: i, words: i % 7 === 0 ? ["the", "a"] : ["the", `cat${i}s`, "of", "walking"] }));
+  Array.from({ length: n }, (_, i) => ({
+    id: i,
+    words: i % 7 === 0 ? ["the", "a"] : ["the", `cat${i}s`, "of", "walking"],
+  }));
 
 /** The same pipeline in this process. */
 function serial(input: Doc[]): string[] {
@@ -79,7 +82,9 @@ describe("pipelines: stages, order, errors, stats", () => {
     async function* gen() {
       for (let i = 0; i < 50; i++) yield { i, f: (x: number) => x + 1 };
     }
-    const triple = moduleFunction<(x: number) => number>(fileURLToPath(new URL("./fixtures/tasks-module.ts", import.meta.url)));
+    const triple = moduleFunction<(x: number) => number>(
+      fileURLToPath(new URL("./fixtures/tasks-module.ts", import.meta.url)),
+    );
     const out = await ctx.rc
       .pipeline(gen())
       .map((o: { i: number; f: (x: number) => number }) => o.f(o.i) * k, { scope: { k: 10 } })
@@ -114,7 +119,9 @@ describe("pipelines: stages, order, errors, stats", () => {
     expect(err.remoteName).toBe("TypeError");
     expect(err.remoteMessage).toBe("bad item 17");
     expect(errorInfo(err)).toEqual([1, "explode", 17]);
-    expect(err.message).toMatch(/^Pipeline stage 1 \(explode\) failed on item 17: TypeError on engine \d+: bad item 17$/);
+    expect(err.message).toMatch(
+      /^Pipeline stage 1 \(explode\) failed on item 17: TypeError on engine \d+: bad item 17$/,
+    );
     expect(p.stats()[1]?.failed).toBe(1);
     // The same error in a for-await loop, after the outputs before it.
     const seen: number[] = [];
@@ -168,9 +175,7 @@ describe("pipelines: stages, order, errors, stats", () => {
       if (x === 4) await new Promise((r) => setTimeout(r, 20_000));
       return x;
     };
-    const p = ctx.rc
-      .pipeline(Array.from({ length: 8 }, (_, i) => i))
-      .map(slow, { timeout: 300 });
+    const p = ctx.rc.pipeline(Array.from({ length: 8 }, (_, i) => i)).map(slow, { timeout: 300 });
     const err = (await failure(() => p.toArray())) as TaskTimeoutError;
     expect(err).toBeInstanceOf(TaskTimeoutError);
     expect(err.timeoutMs).toBe(300);

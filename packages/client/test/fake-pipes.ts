@@ -62,7 +62,13 @@ export class FakeController implements PipePort {
         const got: Array<[number, unknown]> = parts.map((part, i) => [first + i, decodeValue(part.body, part.frames)]);
         for (const [k, v] of got) p.items.set(k, v);
         const auto = this.auto;
-        if (auto) setImmediate(() => this.finish(p, got.map(([k, v]) => [k, auto(v)])));
+        if (auto)
+          setImmediate(() =>
+            this.finish(
+              p,
+              got.map(([k, v]) => [k, auto(v)]),
+            ),
+          );
       },
       end: (total) => (p.total = total),
       cancel: (reason) => (p.cancelled = reason),

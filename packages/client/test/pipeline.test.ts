@@ -63,7 +63,14 @@ describe("pipeline options", () => {
     const pending = p[Symbol.asyncIterator]().next();
     const { stages, scopes, onError } = fc2.last;
     expect(stages.map((s) => s.kind)).toEqual(["map", "filter", "flatMap"]);
-    expect(stages[0]).toMatchObject({ name: "double", concurrency: 8, targets: [1], timeout: 50, retries: 2, scope: ["k"] });
+    expect(stages[0]).toMatchObject({
+      name: "double",
+      concurrency: 8,
+      targets: [1],
+      timeout: 50,
+      retries: 2,
+      scope: ["k"],
+    });
     expect(stages[0]?.src).toContain("x * 2");
     expect(scopes).toEqual([{ k: 3 }, undefined, undefined]);
     expect(onError).toBe("fail");
@@ -168,7 +175,9 @@ describe("pipeline runs (fake controller)", () => {
     await turns();
     const info: FailureInfo = { name: "TypeError", message: "boom", stack: "TypeError: boom\n    at stem", item: 0 };
     const failure = encodeValue(info);
-    fc.last.sink.onFailed({ type: "pipe_failed", pipe: 1, stage: 1, item: 2, engine: 3, remote: true, pf: [0] }, [failure]);
+    fc.last.sink.onFailed({ type: "pipe_failed", pipe: 1, stage: 1, item: 2, engine: 3, remote: true, pf: [0] }, [
+      failure,
+    ]);
     const err = (await run.catch((e: unknown) => e)) as RemoteError & { stage: number; stageName: string };
     expect(err).toBeInstanceOf(RemoteError);
     expect(err.message).toBe("Pipeline stage 1 (stem) failed on item 2: TypeError on engine 3: boom");
@@ -191,7 +200,9 @@ describe("pipeline runs (fake controller)", () => {
     const err2 = (await run2.catch((e: unknown) => e)) as TaskTimeoutError;
     expect(err2).toBeInstanceOf(TaskTimeoutError);
     expect(err2.timeoutMs).toBe(40);
-    expect(err2.message).toMatch(/^Pipeline stage 0 \(stem\) failed on item 0: The task ran longer than its timeout of 40 ms/);
+    expect(err2.message).toMatch(
+      /^Pipeline stage 0 \(stem\) failed on item 0: The task ran longer than its timeout of 40 ms/,
+    );
   });
 
   it("a signal cancels: pipe_cancel goes out and the run rejects with TaskCancelledError", async () => {
@@ -244,7 +255,9 @@ describe("pipeline runs (fake controller)", () => {
   it("stats are zeros with names before the controller reports, then its figures", async () => {
     const fc = new FakeController();
     const stem = (x: number) => x;
-    const p = pipelineOf<number>(fc, [1]).map(stem).filter((x) => Boolean(x));
+    const p = pipelineOf<number>(fc, [1])
+      .map(stem)
+      .filter((x) => Boolean(x));
     expect(p.stats().map((s) => [s.stage, s.kind, s.name, s.done])).toEqual([
       [0, "map", "stem", 0],
       [1, "filter", "anonymous", 0],

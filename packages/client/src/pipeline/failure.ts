@@ -37,7 +37,12 @@ export function pipeFailure(
 }
 
 /** Puts the stage and item into the error's message and properties; its class and cause stay. */
-export function nameStage(err: Error, stage: number | undefined, name: string | undefined, item: number | undefined): Error {
+export function nameStage(
+  err: Error,
+  stage: number | undefined,
+  name: string | undefined,
+  item: number | undefined,
+): Error {
   const where =
     stage === undefined
       ? `Pipeline item ${item}`

@@ -52,7 +52,8 @@ function checkObject(o: unknown, what: string): asserts o is object {
 }
 
 function positiveInt(name: string, v: unknown): number {
-  if (nonNegativeInt(name, v) === 0) throw new InvalidOptionError(`Expected \`${name}\` to be a positive integer, got \`0\``);
+  if (nonNegativeInt(name, v) === 0)
+    throw new InvalidOptionError(`Expected \`${name}\` to be a positive integer, got \`0\``);
   return v as number;
 }
 

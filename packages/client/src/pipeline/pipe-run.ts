@@ -84,7 +84,10 @@ export class PipeRun implements PipeSink {
     this.#stats = stages.map((s, i) => zeroStats(i, s));
     const signal = opts.signal;
     if (signal?.aborted) {
-      this.#fail(new TaskCancelledError("The pipeline was cancelled before it started.", { cause: signal.reason }), false);
+      this.#fail(
+        new TaskCancelledError("The pipeline was cancelled before it started.", { cause: signal.reason }),
+        false,
+      );
       return;
     }
     this.#input =
@@ -267,8 +270,7 @@ export class PipeRun implements PipeSink {
         if (!this.opts.ordered) {
           if (n > 0) this.#ready.push(values);
           else this.#consumed++;
-        }
-        else if (item !== this.#due) this.#early.set(item, values);
+        } else if (item !== this.#due) this.#early.set(item, values);
         else {
           this.#ready.push(values);
           this.#due++;

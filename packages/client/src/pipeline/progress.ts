@@ -31,7 +31,13 @@ export class StageBars {
     names.forEach((n, i) => {
       const label = `${i}:${n}`.slice(0, width + 3).padEnd(width + 3);
       this.bars.push(
-        (this.multi as cliProgress.MultiBar).create(known(i) ?? 0, 0, { name: label, inFlight: 0, failed: 0, rate: 0, p50: 0 }),
+        (this.multi as cliProgress.MultiBar).create(known(i) ?? 0, 0, {
+          name: label,
+          inFlight: 0,
+          failed: 0,
+          rate: 0,
+          p50: 0,
+        }),
       );
     });
   }

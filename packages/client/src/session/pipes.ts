@@ -40,7 +40,8 @@ export class PipeTable {
     this.send({ type: "pipe_open", pipe, stages: wire, onError, pf: scopes.map((p) => p.frames.length) }, scopes);
     return {
       pipe,
-      items: (first, parts) => this.send({ type: "pipe_items", pipe, first, pf: parts.map((p) => p.frames.length) }, parts),
+      items: (first, parts) =>
+        this.send({ type: "pipe_items", pipe, first, pf: parts.map((p) => p.frames.length) }, parts),
       end: (total) => this.send({ type: "pipe_end", pipe, total }),
       cancel: (reason) => this.send({ type: "pipe_cancel", pipe, reason }),
       busy: (on) => {
