@@ -138,6 +138,29 @@ describe("pipelines: flow control and cancellation", () => {
     await idle();
   });
 
+  it("`progress: true` draws one bar per stage when stderr is a terminal, and nothing when it is not", async () => {
+    const cmd = `${process.execPath} --import tsx test/fixtures/progress-pipeline.ts`;
+    const tty = await execa("script", ["-qec", cmd, "/dev/null"], {
+      cwd: root,
+      env: { PTCLUSTER_DIR: ctx.dir },
+      reject: false,
+      timeout: 30_000,
+    });
+    expect(tty.exitCode).toBe(0);
+    expect(tty.stdout).toMatch(/DONE 760/);
+    expect(tty.stdout).toMatch(/0:slow +█+ 40\/40 \| 0 in flight \| 0 failed/);
+    expect(tty.stdout).toMatch(/1:anonymous +█+ 40\/40 \| 0 in flight/);
+    const piped = await execa(process.execPath, ["--import", "tsx", "test/fixtures/progress-pipeline.ts"], {
+      cwd: root,
+      env: { PTCLUSTER_DIR: ctx.dir },
+      reject: false,
+      timeout: 30_000,
+    });
+    expect(piped.exitCode).toBe(0);
+    expect(piped.stdout).toMatch(/DONE 760/);
+    expect(piped.stderr).toBe("");
+  });
+
   it("a running pipeline holds the process until its outputs arrive, then lets it exit", async () => {
     const r = await execa(process.execPath, ["--import", "tsx", "test/fixtures/idle-client.ts", "pipeline"], {
       cwd: root,

@@ -21,7 +21,8 @@ export class StageBars {
     this.multi = new cliProgress.MultiBar(
       {
         stream,
-        format: "{name} {bar} {value}/{total} | {inFlight} in flight | {failed} failed | {rate} items/s | p50 {p50} ms",
+        format: "{name} {bar} {value}/{total} | {inFlight} in flight | {failed} failed | {rate}/s | p50 {p50} ms",
+        barsize: 16,
         hideCursor: true,
         clearOnComplete: false,
         fps: 10,
