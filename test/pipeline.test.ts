@@ -105,6 +105,21 @@ describe("pipelines: stages, order, errors, stats", () => {
     expect(new Set(out.map(([, , e]) => e))).toEqual(new Set([b]));
   });
 
+  it("a stage's `concurrency` bounds its items running at once, across engines", async () => {
+    const timed = async (x: number): Promise<[number, number]> => {
+      const start = Date.now();
+      await new Promise((r) => setTimeout(r, 25));
+      return [start, Date.now()];
+    };
+    const spans = await ctx.rc
+      .pipeline(Array.from({ length: 8 }, (_, i) => i))
+      .map((x: number) => x)
+      .map(timed, { concurrency: 1 })
+      .toArray();
+    spans.sort((x, y) => x[0] - y[0]);
+    for (let i = 1; i < spans.length; i++) expect(spans[i]![0]).toBeGreaterThanOrEqual(spans[i - 1]![1]);
+  });
+
   it('onError "fail": rejects with the user\'s error, naming the stage and the item', async () => {
     const explode = (x: number) => {
       if (x === 17) throw new TypeError(`bad item ${x}`);
