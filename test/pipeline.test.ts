@@ -106,7 +106,7 @@ describe("pipelines: stages, order, errors, stats", () => {
   });
 
   it("a stage's `concurrency` bounds its items running at once, across engines", async () => {
-    const timed = async (x: number): Promise<[number, number]> => {
+    const timed = async (_x: number): Promise<[number, number]> => {
       const start = Date.now();
       await new Promise((r) => setTimeout(r, 25));
       return [start, Date.now()];
