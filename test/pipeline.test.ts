@@ -203,6 +203,35 @@ describe("pipelines: stages, order, errors, stats", () => {
     expect(quick).toEqual(Array.from({ length: 10 }, (_, i) => i));
   });
 
+  // CONTROLLER BUG (packages/hub/src/pipelines/pipeline-run.ts, `flush`): when `pipe_end` arrives
+  // after the last items were already reported (an input that ends a while after its last item),
+  // the run is dropped without a last `pipe_out`, so the final stats never come and `stats()`
+  // stays at an earlier report (here: done 1 of 2). `it.fails` keeps CI green while it stands:
+  // turn it into `it` once the controller sends the stats with the end.
+  it.fails("stats are final once the run is over, even when the input ends after its last item finished", async () => {
+    // Item 2 is read once item 1 came back (with the first stats); the input ends 30 ms after item 2
+    // came back: within the controller's stats period (250 ms), so no heartbeat sends them either.
+    let got: (v: number) => void = () => undefined;
+    const next = () => new Promise<number>((r) => (got = r));
+    let first = next();
+    async function* slowEnd() {
+      yield 1;
+      await first;
+      first = next();
+      yield 2;
+      await first;
+      await new Promise((r) => setTimeout(r, 30));
+    }
+    const p = ctx.rc.pipeline(slowEnd()).map((x: number) => x);
+    const out: number[] = [];
+    for await (const v of p) {
+      out.push(v);
+      got(v);
+    }
+    expect(out).toEqual([1, 2]);
+    expect(p.stats()[0]?.done).toBe(2);
+  });
+
   it("intermediate values stay in the cluster: the client receives only the last stage's outputs", async () => {
     const items = 20;
     const before = ctx.rc.connectionStats().bytesReceived ?? 0;

@@ -5,6 +5,7 @@ import {
   InvalidOptionError,
   PipelineUsageError,
   RemoteError,
+  SerializationError,
   TaskCancelledError,
   TaskTimeoutError,
   encodeValue,
@@ -225,6 +226,30 @@ describe("pipeline runs (fake controller)", () => {
       TaskCancelledError,
     );
     expect(fc.pipes.length).toBe(before);
+  });
+
+  it("an empty input ends at once; an input that throws, or an item that cannot travel, fails the run and cancels", async () => {
+    const fc = new FakeController();
+    expect(await pipelineOf<number>(fc, []).map(double).toArray()).toEqual([]);
+    expect(fc.last).toMatchObject({ total: 0, closed: true, cancelled: undefined });
+
+    function* broken() {
+      yield 1;
+      throw new RangeError("the input broke");
+    }
+    await expect(pipelineOf<number>(fc, broken()).map(double).toArray()).rejects.toThrow(RangeError);
+    expect(fc.last.cancelled).toMatch(/the input broke/);
+
+    class Point {
+      constructor(readonly x: number) {}
+    }
+    const err = await pipelineOf<unknown>(fc, [1, 2, new Point(3)])
+      .map((v) => v)
+      .toArray()
+      .catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(SerializationError);
+    expect((err as SerializationError).path).toMatch(/^items\[2\]/);
+    expect(fc.last.cancelled).toBeDefined();
   });
 
   it("the connection ending fails the run with its error", async () => {
