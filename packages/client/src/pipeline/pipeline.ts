@@ -79,11 +79,6 @@ export class Pipeline<T> implements AsyncIterable<T> {
     return new Pipeline<R>(this.port, this.source, this.opts, [...this.stages, stage]);
   }
 
-  /** Number of stages. */
-  get length(): number {
-    return this.stages.length;
-  }
-
   /** True from the start of its run until its last output arrived, it failed or was cancelled. */
   get running(): boolean {
     return this.#run !== undefined && !this.#run.over;
