@@ -93,6 +93,21 @@ describe("pipelines: stages, order, errors, stats", () => {
     expect(out).toEqual(Array.from({ length: 50 }, (_, i) => (i + 1) * 10 * 3));
   });
 
+  it("binary items and outputs (their own frames) travel intact through the stages", async () => {
+    const input = Array.from({ length: 30 }, (_, i) => new Uint8Array(4096 + i).fill(i));
+    const out = await ctx.rc
+      .pipeline(input)
+      .map((b: Uint8Array) => b.map((x) => x + 1))
+      .flatMap((b: Uint8Array) => [b.length, b.subarray(0, 2048)])
+      .toArray();
+    expect(out).toHaveLength(60);
+    out.forEach((v, k) => {
+      const i = k >> 1;
+      if (k % 2 === 0) expect(v).toBe(4096 + i);
+      else expect(Buffer.from(v as Uint8Array).equals(Buffer.alloc(2048, i + 1))).toBe(true);
+    });
+  });
+
   it("each stage runs only on its `engines`", async () => {
     const [a, b] = ctx.cluster.ids as [number, number];
     const out = await ctx.rc
