@@ -6,13 +6,14 @@
  *   npm run bench -- latency      # only workloads whose name contains "latency"
  *
  * Workloads, in this order: startup, latency_apply_sync, throughput_lb_apply_async, lb_map_noop,
- * direct_broadcast_apply_sync, cpu_map_busy, push_pull_50MB, lb_map_1m, the shared-state ones
+ * direct_broadcast_apply_sync, cpu_map_busy, push_pull_50MB, lb_map_1m, the pipeline ones
+ * (pipeline_3stage_noop, pipeline_1m_generator, pipeline_intermediate_bytes), the shared-state ones
  * (shared_dict_set, shared_counter_add, shared_queue_throughput, with Python's SyncManager beside
  * them), the engine-to-engine ones (comm_pingpong, comm_allreduce_scalar, comm_allreduce_8MiB,
  * with mpi4py beside them), stop. Each checks its results and throws on a wrong one.
  */
 import { execa } from "execa";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { randomBytes } from "node:crypto";
@@ -21,6 +22,8 @@ import { connect, type Client } from "@ptcluster/client";
 import { PACKAGE_VERSION, pidAlive } from "@ptcluster/protocol";
 import { sharedStateWorkloads } from "./shared-state.js";
 import { commWorkloads } from "./comm.js";
+import { pipelineWorkloads } from "./pipeline.js";
+import { measureGrowth } from "./proc.js";
 
 const SYSTEM = `ptcluster-${PACKAGE_VERSION}`;
 const BIN = fileURLToPath(new URL("../packages/cli/dist/bin.js", import.meta.url));
@@ -64,26 +67,6 @@ function calibrateBusy(ms: number): number {
     best = Math.min(best, performance.now() - s);
   }
   return Math.round((probe * ms) / best);
-}
-
-/** A field of /proc/<pid>/status in MiB (VmRSS, VmHWM), or undefined where /proc is missing. */
-function procMb(pid: number, field: "VmRSS" | "VmHWM"): number | undefined {
-  try {
-    const m = new RegExp(`^${field}:\\s+(\\d+) kB`, "m").exec(readFileSync(`/proc/${pid}/status`, "latin1"));
-    return m ? Number(m[1]) / 1024 : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-/** Resets a process's peak RSS (VmHWM) to its current RSS; false where the kernel does not allow it. */
-function resetPeak(pid: number): boolean {
-  try {
-    writeFileSync(`/proc/${pid}/clear_refs`, "5");
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 async function main(): Promise<void> {
@@ -218,30 +201,10 @@ async function main(): Promise<void> {
     // (VmHWM, reset first) of the controller and of this process; where /proc does not allow the
     // reset, from samples (which miss peaks while the client's event loop is busy).
     const items = 1_000_000;
-    const clientBase = process.memoryUsage().rss / 2 ** 20;
-    const hubBase = procMb(controllerPid, "VmRSS");
-    const exact = resetPeak(controllerPid) && resetPeak(process.pid);
-    let clientPeak = clientBase;
-    let hubPeak = hubBase ?? 0;
-    const sample = () => {
-      clientPeak = Math.max(clientPeak, process.memoryUsage().rss / 2 ** 20);
-      hubPeak = Math.max(hubPeak, procMb(controllerPid, "VmRSS") ?? 0);
-    };
-    const input = range(items);
-    const sampler = setInterval(sample, 25);
     const s = performance.now();
-    let results: unknown[];
-    try {
-      results = await lb.map(noop, input);
-    } finally {
-      clearInterval(sampler);
-    }
+    const m = await measureGrowth(controllerPid, () => lb.map(noop, range(items)));
+    const results = m.value;
     const dt = seconds(s);
-    sample();
-    if (exact) {
-      hubPeak = Math.max(hubPeak, procMb(controllerPid, "VmHWM") ?? 0);
-      clientPeak = Math.max(clientPeak, procMb(process.pid, "VmHWM") ?? 0);
-    }
     if (results.length !== items) throw new Error(`lb_map_1m: ${results.length} results`);
     for (let i = 0; i < items; i++)
       if (results[i] !== i) throw new Error(`lb_map_1m: item ${i} returned ${String(results[i])}`);
@@ -249,13 +212,14 @@ async function main(): Promise<void> {
       items,
       items_per_s: Math.round(items / dt),
       seconds: round(dt),
-      hub_peak_rss_mb: Math.round(hubPeak),
-      client_rss_growth_mb: Math.round(clientPeak - clientBase),
+      hub_peak_rss_mb: Math.round(m.otherPeakMb),
+      client_rss_growth_mb: Math.round(m.clientGrowthMb),
     };
-    if (hubBase !== undefined) fields["hub_rss_growth_mb"] = Math.round(hubPeak - hubBase);
+    if (m.otherGrowthMb !== undefined) fields["hub_rss_growth_mb"] = Math.round(m.otherGrowthMb);
     out("lb_map_1m", fields);
   }
 
+  await pipelineWorkloads(rc, controllerPid, want, out);
   await sharedStateWorkloads(rc, want, out);
   await commWorkloads(rc, want, out);
 

@@ -118,6 +118,20 @@ describe("examples", () => {
       ],
       { STREAMING_ITEMS: "30000" },
     ],
+    [
+      "pipeline.ts",
+      [
+        /^1000 documents → \d+ sentences, e\.g\. "0\.0: [a-z ]+"$/m,
+        /serial, in this process: \d+\.\d\d s/,
+        /pipelined on 4 engines: \d+\.\d\d s \(×\d+\.\d\d\)/,
+        /same sentences, same order as the serial run: true/,
+        /'0 map removeStopWords' +│ 1000 +│ 0 /,
+        /'3 filter hasSentences' +│ 1000 +│ 0 /,
+        /'4 flatMap splitSentences' +│ \d+ +│ 0 /,
+        /received by this client: \d+\.\d MB \(the sentences only\)/,
+      ],
+      { PIPELINE_DOCS: "1000" },
+    ],
     // Starts a cluster of its own (2 engines), and 2 more join during the run.
     [
       "primes-queue.ts",

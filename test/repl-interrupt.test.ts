@@ -169,6 +169,19 @@ describe("Ctrl-C at ptcluster repl", () => {
     expect(await exits(s, pids)).toBe(0);
   });
 
+  it("during a `for await` over `rc.pipeline`: cancels the pipeline (its running item sees engine.signal)", async () => {
+    const dir = scratchDir(tmp.dir);
+    const { s, pids } = await openRepl();
+    await define(s, dir);
+    await start(s, 'for await (const x of rc.pipeline(["p"]).map((t) => t).map(hold)) console.log(x)');
+    await waitFor(() => filesStartingWith(dir, "p-").length > 0, { what: "the item running in the second stage" });
+    expect((await interrupt(s, 5_000)).out, s.text()).toBe("Cancelled: 1 pipeline of this line (Ctrl-C)\n");
+    await waitFor(() => existsSync(join(dir, "p-cancelled")), { what: "the item to see engine.signal" });
+    expect(await enter(s, "await rc.pipeline([1, 2]).map((x) => x * 3).toArray()")).toBe("[ 3, 6 ]\n");
+    s.type(".exit\r");
+    expect(await exits(s, pids)).toBe(0);
+  });
+
   it("what an interrupted line still starts (a loop that catches the cancellation) is cancelled at once", async () => {
     const dir = scratchDir(tmp.dir);
     const { s, pids } = await openRepl();

@@ -16,6 +16,8 @@ import {
 import { DirectView } from "./views/direct-view.js";
 import { EngineView } from "./views/engine-view.js";
 import { LoadBalancedView } from "./views/load-balanced-view.js";
+import { pipelineOf, type Pipeline } from "./pipeline/pipeline.js";
+import type { PipelineOptions } from "./pipeline/options.js";
 import { validateConnectOptions, type ConnectOptions } from "./options.js";
 import type { AsyncResult } from "./results/async-result.js";
 import { adoptedResult } from "./results/adopted-result.js";
@@ -109,6 +111,16 @@ export class Client extends EventEmitter<ClientEvents> {
   /** A load-balanced view: each task runs on whichever engine (of `targets`, default all) is free. */
   loadBalancedView(targets?: readonly number[]): LoadBalancedView {
     return LoadBalancedView.create(this.#session, targets ? [...targets] : undefined);
+  }
+
+  /**
+   * Streams `items` (an array, an iterable or an async iterable, read lazily) through stages run
+   * on the engines: add them with `.map(fn)`, `.filter(fn)`, `.flatMap(fn)`, then iterate the
+   * pipeline (`for await`) or `await p.toArray()`. Only the last stage's outputs come back here.
+   * See docs/pipelines.md.
+   */
+  pipeline<T>(items: Iterable<T> | AsyncIterable<T>, options?: PipelineOptions): Pipeline<T> {
+    return pipelineOf<T>(this.#session, items, options);
   }
 
   /** Waits until at least `n` engines are registered (default: those already known, at least 1). */
@@ -256,7 +268,8 @@ export class Client extends EventEmitter<ClientEvents> {
 
   /**
    * This client's link to the controller: messages sent, received, sent again for want of an
-   * acknowledgement, and refused (by reason); `faults` while fault injection is on.
+   * acknowledgement, and refused (by reason); bytes sent and received (every frame: what a
+   * pipeline's intermediate values do not add); `faults` while fault injection is on.
    */
   connectionStats(): LinkReport {
     return this.#session.stats();

@@ -23,6 +23,9 @@ export { EngineView } from "./views/engine-view.js";
 export { LoadBalancedView, type AnyIterable, type ArgSources } from "./views/load-balanced-view.js";
 export { MapRun, StreamConsumedError } from "./views/map-run.js";
 export { MapResult } from "./results/map-result.js";
+export { Pipeline } from "./pipeline/pipeline.js";
+export type { PipelineOptions, StageOptions } from "./pipeline/options.js";
+export type { PipelineErrorInfo } from "./pipeline/failure.js";
 export type { LoadBalancedOptions, MapOptions } from "./views/lb-options.js";
 export type { ViewOptions } from "./views/view-options.js";
 export { AsyncResult, ResultTimeoutError, type TaskMetadata } from "./results/async-result.js";
@@ -50,6 +53,7 @@ export {
   ClusterStartError,
   MissingPeerError,
   DependencyError,
+  PipelineUsageError,
   ResourceLimitError,
   TaskCrashedError,
   MessageTooLargeError,
@@ -77,4 +81,7 @@ export {
   type WaitOptions,
   type NumericArray,
   type EngineInfo,
+  type StageStats,
+  type StageKind,
+  type PipeOnError,
 } from "@ptcluster/protocol";

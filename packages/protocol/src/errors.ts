@@ -331,3 +331,13 @@ export class DependencyError extends PtclusterError {
     super("ERR_PTC_DEPENDENCY", message, options);
   }
 }
+
+/**
+ * A pipeline was used in a way it cannot be: run a second time (its input, an async generator
+ * perhaps, can be read only once), or given no stage.
+ */
+export class PipelineUsageError extends PtclusterError {
+  constructor(message: string) {
+    super("ERR_PTC_PIPELINE_USAGE", message);
+  }
+}

@@ -28,6 +28,10 @@ export interface LinkReport {
   received: number;
   /** Messages sent again because no acknowledgement came in time. */
   retransmitted: number;
+  /** Bytes of the messages sent (every frame, retransmissions and acknowledgements included). */
+  bytesSent?: number;
+  /** Bytes of the messages received and delivered (every frame). */
+  bytesReceived?: number;
   dropped: DropCounts;
   /** Present only while fault injection is on. */
   faults?: FaultCounts;

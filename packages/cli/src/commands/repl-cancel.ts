@@ -1,12 +1,13 @@
-import { AsyncResult, MapResult, MapRun } from "@ptcluster/client";
+import { AsyncResult, MapResult, MapRun, Pipeline } from "@ptcluster/client";
 import { ScopedSharedCall, type ScopedResult } from "@ptcluster/client/result-scope";
 
-/** What Ctrl-C cancelled of one line: single tasks, map items, `imap` streams of unknown length, waiting shared-state calls. */
+/** What Ctrl-C cancelled of one line: single tasks, map items, `imap` streams of unknown length, waiting shared-state calls, running pipelines. */
 export interface Cancelled {
   tasks: number;
   items: number;
   streams: number;
   sharedCalls: number;
+  pipelines: number;
 }
 
 /** Why the tasks were cancelled, as their `TaskCancelledError`'s cause says. */
@@ -18,13 +19,16 @@ export const CTRL_C = "Ctrl-C at ptcluster repl";
  * or an `imap` stream whose length is unknown (it keeps no count of what is left).
  */
 export function cancelUnfinished(results: Iterable<ScopedResult>): Cancelled {
-  const c: Cancelled = { tasks: 0, items: 0, streams: 0, sharedCalls: 0 };
+  const c: Cancelled = { tasks: 0, items: 0, streams: 0, sharedCalls: 0, pipelines: 0 };
   for (const r of results) {
     if (r instanceof ScopedSharedCall) {
       if (!r.pending) continue;
       c.sharedCalls++;
     }
-    if (r instanceof MapRun) {
+    if (r instanceof Pipeline) {
+      if (!r.running) continue;
+      c.pipelines++;
+    } else if (r instanceof MapRun) {
       // A stream does not say whether it ended; with a known length its progress tells.
       if (r.length === undefined) c.streams++;
       else c.items += Math.max(0, r.length - r.progress);
@@ -50,6 +54,7 @@ export function describeCancelled(c: Cancelled): string | undefined {
   count(c.items, "map item");
   count(c.streams, "imap stream");
   count(c.sharedCalls, "shared-state call");
+  count(c.pipelines, "pipeline");
   if (parts.length === 0) return undefined;
   const list = parts.length === 1 ? parts[0] : `${parts.slice(0, -1).join(", ")} and ${parts.at(-1)}`;
   return `Cancelled: ${list} of this line (Ctrl-C)`;

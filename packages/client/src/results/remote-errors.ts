@@ -22,6 +22,8 @@ export interface FailureContext {
   timeout?: number | undefined;
   /** Index in the map input of the chunk's first item. */
   itemOffset?: number | undefined;
+  /** The failing item's index in the input, when the caller knows it (a pipeline's): overrides the chunk's. */
+  item?: number | undefined;
 }
 
 /** Rebuilds the error of a failed task: the engine's own (`RemoteError`) or one ptcluster raised. */
@@ -57,7 +59,7 @@ export function failureToError(result: TaskResult, part: Part, ctx: FailureConte
       { cause: err },
     );
   }
-  const item = info.item === undefined ? undefined : info.item + (ctx.itemOffset ?? 0);
+  const item = ctx.item ?? (info.item === undefined ? undefined : info.item + (ctx.itemOffset ?? 0));
   const base = {
     engineId: result.engine,
     name: info.name,

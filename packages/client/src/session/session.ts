@@ -14,6 +14,8 @@ import {
   type Logger,
   type Notification,
   type Part,
+  type PipeOnError,
+  type PipeStage,
   type TaskResult,
   PendingSharedCalls,
   SharedNamespace,
@@ -26,7 +28,9 @@ import { Requests } from "./requests.js";
 import { Roster } from "./roster.js";
 import { openLinks, type Links } from "./sockets.js";
 import { Submitter } from "./submitter.js";
+import { PipeTable } from "./pipes.js";
 import type { NewTask, TaskSink, ViewPort } from "./view-port.js";
+import type { PipeHandle, PipePort, PipeSink } from "../pipeline/pipe-port.js";
 
 export type ClientState = "connecting" | "connected" | "closed" | "hub-lost";
 
@@ -38,7 +42,7 @@ const EMPTY_PART: Part = { body: Buffer.alloc(0), frames: [] };
  * watches the controller's liveness, and decides whether the process is held. Views reach it only
  * through its {@link ViewPort}.
  */
-export class Session implements ViewPort {
+export class Session implements ViewPort, PipePort {
   state: ClientState = "connecting";
   /** This client's id, the first half of its tasks' `msgIds`. */
   readonly id = randomBytes(16).toString("hex");
@@ -72,6 +76,8 @@ export class Session implements ViewPort {
     },
   });
   readonly #submitter: Submitter;
+  // Open pipelines (`rc.pipeline`): those with items out at the controller hold the process.
+  readonly #pipes: PipeTable;
   #links: Links | undefined;
   #liveness: Liveness | undefined;
   /** `waitForEngines` calls waiting. */
@@ -91,6 +97,11 @@ export class Session implements ViewPort {
       send: (tasks, parts) =>
         this.#send({ type: "submit", tasks, pf: parts.map((p) => p.frames.length), t: Date.now() }, parts),
     });
+    this.#pipes = new PipeTable(
+      (msg, parts) => this.#send(msg, parts),
+      (hash, src) => this.#submitter.firstUse(hash, src),
+      () => this.#updateHold(),
+    );
   }
 
   /** Opens the channels and waits for the controller's welcome. */
@@ -164,7 +175,7 @@ export class Session implements ViewPort {
   #updateHold(): void {
     const busy =
       this.state === "connecting" ||
-      this.#sinks.size + this.#requests.size + this.#sharedCalls.size + this.#waiting > 0;
+      this.#sinks.size + this.#requests.size + this.#sharedCalls.size + this.#pipes.busy + this.#waiting > 0;
     if (busy === this.#holding) return;
     this.#holding = busy;
     this.#links?.channel.hold(busy);
@@ -225,6 +236,13 @@ export class Session implements ViewPort {
     this.#sinks.delete(id);
   }
 
+  openPipe(stages: PipeStage[], scopes: Part[], onError: PipeOnError, sink: PipeSink): PipeHandle {
+    this.assertOpen();
+    // Tasks batched this tick go first: one of them may carry a source this pipeline then omits.
+    this.#submitter.flush();
+    return this.#pipes.open(stages, scopes, onError, sink);
+  }
+
   // ---- for the client --------------------------------------------------------------------------
 
   /** Ids of the tasks still pending (`rc.abort()` with no argument cancels them all). */
@@ -251,8 +269,17 @@ export class Session implements ViewPort {
   }
 
   stats(): LinkReport {
-    const { sent, received, retransmitted, dropped, faults } = (this.#links as Links).channel.stats;
-    return { sent, received, retransmitted, dropped: { ...dropped }, ...(faults ? { faults: { ...faults } } : {}) };
+    const { sent, received, retransmitted, bytesSent, bytesReceived, dropped, faults } = (this.#links as Links).channel
+      .stats;
+    return {
+      sent,
+      received,
+      retransmitted,
+      bytesSent: bytesSent ?? 0,
+      bytesReceived: bytesReceived ?? 0,
+      dropped: { ...dropped },
+      ...(faults ? { faults: { ...faults } } : {}),
+    };
   }
 
   /** Says goodbye (if connected) and closes; pending work fails with `err`. */
@@ -287,8 +314,10 @@ export class Session implements ViewPort {
       case "connect_reply":
         break;
       case "pipe_out":
+        this.#pipes.out(header, parts);
+        break;
       case "pipe_failed":
-        // Pipelines: being built (packages/client/src/pipeline).
+        this.#pipes.failed(header, parts);
         break;
       default:
         assertNever(header);
@@ -338,6 +367,7 @@ export class Session implements ViewPort {
     for (const s of sinks) s.onFailure(failure);
     this.#requests.failAll(failure);
     this.#sharedCalls.failAll(failure);
+    this.#pipes.failAll(failure);
     await Promise.all([this.#links?.channel.close(100), this.#links?.notify.close(0)]);
     await this.#links?.monitorStopped();
   }

@@ -61,6 +61,16 @@ export class Submitter {
     return id;
   }
 
+  /**
+   * A function's source to send with its first use on this connection (a pipeline's stage), or
+   * undefined when it went already. Flush first: a batched task may be what carries it.
+   */
+  firstUse(hash: string, src: string): string | undefined {
+    if (this.#sentFns.has(hash)) return undefined;
+    this.#sentFns.add(hash);
+    return src;
+  }
+
   /** Sends what is batched now (before a cancel, so the controller knows the tasks it names). */
   flush(): void {
     const b = this.#batch;

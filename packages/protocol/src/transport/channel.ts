@@ -65,6 +65,8 @@ export class Channel<In extends Message = Message, Out extends Message = Message
     received: 0,
     sent: 0,
     retransmitted: 0,
+    bytesSent: 0,
+    bytesReceived: 0,
     dropped: { malformed: 0, badMac: 0, replay: 0, unroutable: 0, overflow: 0 },
   };
   private readonly signer: Signer;

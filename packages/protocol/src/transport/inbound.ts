@@ -147,6 +147,7 @@ export class Inbound<In extends Message> {
       return;
     }
     d.stats.received++;
+    if (d.stats.bytesReceived !== undefined) for (const f of frames) d.stats.bytesReceived += f.length;
     try {
       d.onMessage?.({ from, header: decoded.header as In, parts: decoded.parts });
     } catch (err) {

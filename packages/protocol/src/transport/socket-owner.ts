@@ -14,7 +14,7 @@ export const IDLE_POLL_MS = 50;
 export interface SocketHooks {
   logger: Logger;
   /** Counters the writer keeps: messages sent, and sends to a peer that is not connected. */
-  stats: { sent: number; dropped: { unroutable: number } };
+  stats: { sent: number; bytesSent?: number; dropped: { unroutable: number } };
   /** One message as received, routing frame included. Called in order, never concurrently. */
   onFrames(frames: Buffer[]): void;
   /** The writer takes `out` from the queue; false if it must not be sent (done meanwhile, or taken by the fault shim). */
@@ -91,6 +91,7 @@ export class SocketOwner {
         try {
           await socket.send(out.frames);
           hooks.stats.sent++;
+          if (hooks.stats.bytesSent !== undefined) for (const f of out.frames) hooks.stats.bytesSent += f.length;
         } catch (err) {
           const code = (err as { code?: string }).code;
           if (code === "EHOSTUNREACH") {
