@@ -218,12 +218,9 @@ describe("pipelines: stages, order, errors, stats", () => {
     expect(quick).toEqual(Array.from({ length: 10 }, (_, i) => i));
   });
 
-  // CONTROLLER BUG (packages/hub/src/pipelines/pipeline-run.ts, `flush`): when `pipe_end` arrives
-  // after the last items were already reported (an input that ends a while after its last item),
-  // the run is dropped without a last `pipe_out`, so the final stats never come and `stats()`
-  // stays at an earlier report (here: done 1 of 2). `it.fails` keeps CI green while it stands:
-  // turn it into `it` once the controller sends the stats with the end.
-  it.fails("stats are final once the run is over, even when the input ends after its last item finished", async () => {
+  // When `pipe_end` arrives after the last items were reported (an input that ends a while after
+  // its last item), the controller still ends the run with a `pipe_out` carrying the final stats.
+  it("stats are final once the run is over, even when the input ends after its last item finished", async () => {
     // Item 2 is read once item 1 came back (with the first stats); the input ends 30 ms after item 2
     // came back: within the controller's stats period (250 ms), so no heartbeat sends them either.
     let got: (v: number) => void = () => undefined;

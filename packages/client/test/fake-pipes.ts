@@ -23,6 +23,10 @@ export interface FakePipe {
   cancelled: string | undefined;
   closed: boolean;
   busy: boolean;
+  /** Items reported finished. */
+  finished: number;
+  /** The last message (`end`) was sent, as the controller does once the input ended and every item finished. */
+  ended: boolean;
 }
 
 /**
@@ -53,6 +57,8 @@ export class FakeController implements PipePort {
       cancelled: undefined,
       closed: false,
       busy: false,
+      finished: 0,
+      ended: false,
     };
     this.pipes.push(p);
     return {
@@ -70,7 +76,11 @@ export class FakeController implements PipePort {
             ),
           );
       },
-      end: (total) => (p.total = total),
+      end: (total) => {
+        p.total = total;
+        // Everything had finished already: the controller's last message still comes.
+        if (p.finished === total) setImmediate(() => this.finish(p, []));
+      },
       cancel: (reason) => (p.cancelled = reason),
       busy: (on) => (p.busy = on),
       close: () => (p.closed = true),
@@ -91,6 +101,9 @@ export class FakeController implements PipePort {
       p.items.delete(k);
       for (const o of outs) parts.push(encodeValue(o));
     }
+    p.finished += done.length;
+    const end = !p.ended && p.total !== undefined && p.finished === p.total;
+    if (end) p.ended = true;
     p.sink.onOut(
       {
         type: "pipe_out",
@@ -98,6 +111,7 @@ export class FakeController implements PipePort {
         done: done.map(([k, outs]) => [k, outs.length]),
         pf: parts.map((x) => x.frames.length),
         ...(stats ? { stats } : {}),
+        ...(end ? { end } : {}),
       },
       parts,
     );

@@ -266,6 +266,21 @@ describe("a pipeline run at the controller", () => {
     expect(failed).toMatchObject({ stage: 0, item: 1, sysError: { code: "ERR_PTC_TASK_CRASHED" } });
   });
 
+  it("ends with the final stats even when the input's end comes after its last item finished", () => {
+    const h = harness([stage("map")]);
+    h.run.addItems(0, [enc(1)]);
+    h.step();
+    for (const t of h.take()) h.answer(t, (x) => x);
+    h.step();
+    expect(h.messages.map((m) => m.msg)).toEqual([expect.objectContaining({ type: "pipe_out", done: [[0, 1]] })]);
+    expect(h.messages[0]?.msg).not.toHaveProperty("end");
+    h.run.end(1);
+    expect(h.run.flush(Date.now())).toBe(true);
+    const last = h.messages.at(-1)?.msg;
+    expect(last).toMatchObject({ type: "pipe_out", done: [], end: true });
+    expect(last?.type === "pipe_out" && last.stats?.[0]).toMatchObject({ done: 1, inFlight: 0 });
+  });
+
   it("refuses items out of order", () => {
     const h = harness([stage("map")]);
     h.run.addItems(0, [enc(1)]);

@@ -55,6 +55,8 @@ export class PipeRun implements PipeSink {
   #consumed = 0;
   #inputDone = false;
   #endSent = false;
+  /** The controller's last message came (`end`): the final stats are in. */
+  #endSeen = false;
   #reading = false;
   /** Over: finished, failed or cancelled. */
   #over = false;
@@ -204,6 +206,8 @@ export class PipeRun implements PipeSink {
       this.#flush();
       this.#endSent = true;
       this.#handle?.end(this.#next);
+      // The controller's `end` is awaited: the process stays up for it.
+      if (!this.#endSeen) this.#handle?.busy(true);
       this.#checkDone();
     }
   }
@@ -285,7 +289,8 @@ export class PipeRun implements PipeSink {
       return;
     }
     if (msg.stats) this.#setStats(msg.stats);
-    if (this.#finished === this.#next) this.#handle?.busy(false);
+    if (msg.end) this.#endSeen = true;
+    if (this.#finished === this.#next && (!this.#endSent || this.#endSeen)) this.#handle?.busy(false);
     this.#skipEmpty();
     this.#checkDone();
     this.#wake?.();
@@ -315,7 +320,9 @@ export class PipeRun implements PipeSink {
   }
 
   #checkDone(): void {
-    if (this.#endSent && this.#finished === this.#next) this.#end(undefined, undefined);
+    // The controller's `end` comes once it has the input's end and every item finished: the run
+    // is over with it, so `stats()` is final (it may come a round trip after the last item).
+    if (this.#endSent && this.#endSeen && this.#finished === this.#next) this.#end(undefined, undefined);
   }
 
   /** Fails the run with `err`; `cancel` tells the controller to drop what it has in flight. */

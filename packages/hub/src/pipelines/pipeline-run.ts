@@ -128,12 +128,14 @@ export class PipelineRun {
     const over = this.state !== "running";
     if (this.state === "cancelled" || this.state === "failed") return true;
     const statsDue = over || now - this.lastStats >= STATS_EVERY_MS;
-    if (this.done.length === 0 && !(tick && statsDue)) return over;
+    // The end always carries the final stats, even when the last items went out before the input's end was known.
+    if (this.done.length === 0 && !over && !(tick && statsDue)) return over;
     const msg: HubToClient = { type: "pipe_out", pipe: this.pipe, done: this.done, pf: [] };
     if (statsDue) {
       msg.stats = this.stats(now);
       this.lastStats = now;
     }
+    if (over) msg.end = true;
     const parts = this.doneParts;
     msg.pf = parts.map((p) => p.frames.length);
     this.done = [];

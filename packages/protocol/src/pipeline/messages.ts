@@ -81,6 +81,8 @@ export interface PipeOutMsg {
   done: Array<[number, number]>;
   pf: number[];
   stats?: StageStats[];
+  /** The last message of the run: every item finished after the input's end, and `stats` are final. */
+  end?: boolean;
 }
 
 /**
