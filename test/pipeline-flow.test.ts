@@ -94,6 +94,19 @@ describe("pipelines: flow control and cancellation", () => {
     await idle();
   });
 
+  it("rc.abort() with no argument cancels the client's running pipelines too", async () => {
+    const dir = scratchDir();
+    const run = ctx.rc
+      .pipeline([1, 2])
+      .map(gated, { scope: { wd: dir }, timeout: 20_000 })
+      .toArray();
+    await waitFor(() => existsSync(join(dir, "busy-1")), { what: "item 1 running" });
+    ctx.rc.abort();
+    expect(await failure(() => run)).toBeInstanceOf(TaskCancelledError);
+    await waitFor(() => existsSync(join(dir, "cleanup-1")), { what: "item 1 to see engine.signal abort" });
+    await idle();
+  });
+
   it("an item moves to the next stage as soon as it leaves the previous one, whatever the others do", async () => {
     const dir = scratchDir();
     const seen: number[] = [];

@@ -3,6 +3,7 @@ import { describe, expect, it } from "vitest";
 import {
   RemoteError,
   TaskTimeoutError,
+  UnknownEngineError,
   moduleFunction,
   type PipelineErrorInfo,
   type StageStats,
@@ -118,6 +119,19 @@ describe("pipelines: stages, order, errors, stats", () => {
     expect(out.map(([i]) => i)).toEqual(Array.from({ length: 40 }, (_, i) => i));
     expect(new Set(out.map(([, e]) => e))).toEqual(new Set([a]));
     expect(new Set(out.map(([, , e]) => e))).toEqual(new Set([b]));
+  });
+
+  it("a stage on engines none of which exists fails at once with UnknownEngineError, naming the stage", async () => {
+    const err = (await failure(() =>
+      ctx.rc
+        .pipeline([1, 2])
+        .map((x: number) => x)
+        .map((x: number) => x, { engines: [99] })
+        .toArray(),
+    )) as Error & PipelineErrorInfo;
+    expect(err).toBeInstanceOf(UnknownEngineError);
+    expect(err.stage).toBe(1);
+    expect(err.message).toMatch(/engines \[99\], none of which is registered/);
   });
 
   it("a stage's `concurrency` bounds its items running at once, across engines", async () => {

@@ -196,7 +196,7 @@ export class Client extends EventEmitter<ClientEvents> {
 
   /**
    * Cancels work: the given results, task ids of this client (`ar.taskIds`) or msg ids of any
-   * client (`ar.msgIds`), or, with no argument, every pending task of this client. Queued tasks
+   * client (`ar.msgIds`), or, with no argument, every pending task and running pipeline of this client. Queued tasks
    * are dropped; running ones see `engine.signal` abort, and are stopped by force after a grace
    * period. Each cancelled result rejects with `TaskCancelledError` (in the client that submitted it).
    *
@@ -212,6 +212,7 @@ export class Client extends EventEmitter<ClientEvents> {
     const s = this.#session;
     if (target === undefined) {
       s.cancel(s.pendingIds());
+      s.abortPipelines("rc.abort()");
       return;
     }
     const split = splitAbortTargets(target);

@@ -6,6 +6,8 @@ export interface PipeSink {
   onFailed(msg: PipeFailedMsg, parts: Part[]): void;
   /** The connection ended (client closed, controller lost): nothing more comes. */
   onFailure(err: Error): void;
+  /** Cancels the run (`rc.abort()`): it fails with `TaskCancelledError`, the controller drops what is in flight. */
+  abort(reason?: unknown): void;
 }
 
 /** One open pipeline on the connection: what a run sends, and how it holds the process. */

@@ -68,6 +68,11 @@ export class PipeTable {
     sink?.onFailed(msg, parts);
   }
 
+  /** Cancels every open pipeline (`rc.abort()`). */
+  abortAll(reason: string): void {
+    for (const s of [...this.#sinks.values()]) s.abort(reason);
+  }
+
   /** The connection ended: every open pipeline fails with `err`. */
   failAll(err: Error): void {
     const sinks = [...this.#sinks.values()];

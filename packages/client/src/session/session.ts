@@ -245,6 +245,11 @@ export class Session implements ViewPort, PipePort {
 
   // ---- for the client --------------------------------------------------------------------------
 
+  /** Cancels this client's running pipelines (`rc.abort()` with no argument). */
+  abortPipelines(reason: string): void {
+    this.#pipes.abortAll(reason);
+  }
+
   /** Ids of the tasks still pending (`rc.abort()` with no argument cancels them all). */
   pendingIds(): number[] {
     return [...this.#sinks.keys()];

@@ -109,6 +109,24 @@ export class Pipelines {
       checkStages(msg.stages, parts.length) ??
       (msg.onError === "fail" || msg.onError === "skip" ? undefined : 'onError must be "fail" or "skip"');
     if (problem) return refuse(`Pipeline refused: ${problem}.`);
+    // A stage none of whose engines exists would wait for ever (a view's tasks wait for targets
+    // that may come; a pipeline's stage in the middle would hold every item behind it).
+    const known = this.d.engines.ids();
+    const lost = msg.stages.findIndex((s) => s.targets && !s.targets.some((id) => known.includes(id)));
+    if (lost >= 0)
+      return this.d.toClient(
+        {
+          type: "pipe_failed",
+          pipe: msg.pipe,
+          stage: lost,
+          sysError: {
+            code: "ERR_PTC_UNKNOWN_ENGINE",
+            message: `It runs on engines [${msg.stages[lost]?.targets?.join(", ")}], none of which is registered (engines now: [${known.join(", ")}]).`,
+          },
+        },
+        undefined,
+        owner.routingId,
+      );
     for (const s of msg.stages) this.d.shipping.offer(owner, s.fn, s.src);
     const { coordinator } = this.d;
     const run = new PipelineRun(msg.pipe, msg.stages, parts, msg.onError, {
