@@ -25,6 +25,7 @@ function harness() {
     onOut: (m) => events.push(`out ${m.pipe} ${m.done.length}`),
     onFailed: (m) => events.push(`failed ${m.pipe}`),
     onFailure: (e) => events.push(`failure ${e.message}`),
+    abort: (reason) => events.push(`abort ${String(reason)}`),
   };
   return { sent, tasks, submitter, table, sink, events, holds: () => holdChanges };
 }
@@ -73,7 +74,8 @@ describe("PipeTable", () => {
     a.close();
     expect([table.busy, holds()]).toEqual([0, 2]);
     table.open([stage("f")], [EMPTY], "fail", sink);
+    table.abortAll("rc.abort()");
     table.failAll(new Error("closed"));
-    expect(events).toEqual(["out 1 1", "failed 2", "failure closed"]);
+    expect(events).toEqual(["out 1 1", "failed 2", "abort rc.abort()", "failure closed"]);
   });
 });
