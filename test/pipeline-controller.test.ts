@@ -142,6 +142,35 @@ describe("pipelines at the controller and engines", () => {
     expect(r.failed).toMatchObject({ stage: 1, item: 2, sysError: { code: "ERR_PTC_TASK_TIMEOUT" } });
   });
 
+  it("a stage whose source the controller never got fails the pipeline, and the controller lives on", async () => {
+    const unknown = { ...stage("map", "(n) => n + 1"), src: undefined } as PipeStage;
+    const items = Array.from({ length: 3_000 }, (_, i) => i);
+    const r = await run([stage("map", "(n) => n"), unknown], items);
+    expect(r.failed).toMatchObject({ stage: 1, sysError: { code: "ERR_PTC_PROTOCOL" } });
+    expect(await ctx.rc.view().applySync(() => "still here")).toEqual(["still here", "still here"]);
+  });
+
+  it("a refused pipeline keeps the sources it brought: the client sends each only once", async () => {
+    const f = stage("map", "(n) => n * 3");
+    const refused = await run([f, { ...f, targets: [99] }], [1]);
+    expect(refused.failed).toMatchObject({ stage: 1, sysError: { code: "ERR_PTC_UNKNOWN_ENGINE" } });
+    // The same connection opens another pipeline with that function, its source not sent again.
+    const peer = peers.at(-1) as RawPeer;
+    await peer.send(
+      { type: "pipe_open", pipe: 8, stages: [{ ...f, src: undefined } as PipeStage], onError: "fail", pf: [0] },
+      [EMPTY],
+    );
+    await peer.send({ type: "pipe_items", pipe: 8, first: 0, pf: [0] }, [enc(5)]);
+    await peer.send({ type: "pipe_end", pipe: 8, total: 1 });
+    for (;;) {
+      const m = await peer.receive();
+      if (m.kind !== "message" || (m.header.type !== "pipe_out" && m.header.type !== "pipe_failed")) continue;
+      expect(m.header).toMatchObject({ type: "pipe_out", pipe: 8, done: [[0, 1]] });
+      expect(decodeValue(m.parts[0]!.body, m.parts[0]!.frames)).toBe(15);
+      break;
+    }
+  });
+
   it("a client that leaves has its pipeline's running stage tasks cancelled", async () => {
     process.env.PTCLUSTER_DIR = tmp.dir;
     const peer = RawPeer.forClientFile(profilePaths("default").clientFile);

@@ -101,6 +101,13 @@ export class Pipelines {
         undefined,
         owner.routingId,
       );
+    // The sources come with their hash's first use on the connection, and the client counts them
+    // sent whatever becomes of this pipeline: keep them even when it is refused.
+    if (Array.isArray(msg.stages))
+      for (const s of msg.stages as unknown[]) {
+        const { fn, src } = (s ?? {}) as { fn?: unknown; src?: unknown };
+        if (typeof fn === "string" && typeof src === "string") this.d.shipping.offer(owner, fn, src);
+      }
     if (this.runs.has(key)) return refuse(`Pipeline ${msg.pipe} is already open on this connection.`);
     let open = 0;
     for (const r of this.runs.values()) if (r.owner.key === owner.key) open++;
@@ -127,11 +134,12 @@ export class Pipelines {
         undefined,
         owner.routingId,
       );
-    for (const s of msg.stages) this.d.shipping.offer(owner, s.fn, s.src);
     const { coordinator } = this.d;
     const run = new PipelineRun(msg.pipe, msg.stages, parts, msg.onError, {
       submit: (task, part, sink) => coordinator.submitLb(owner, task, part, sink),
-      cancel: (ids) => coordinator.cancel(ids),
+      // After the current call: a run fails from inside a result, which may come while the
+      // coordinator is still carrying out a scheduler decision (a task it could not send).
+      cancel: (ids) => queueMicrotask(() => coordinator.cancel(ids)),
       slots: (targets) => this.slots(targets),
       engineIds: () => this.d.engines.ids(),
       nextLocalId: () => --this.localIds,
