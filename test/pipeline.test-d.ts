@@ -14,6 +14,11 @@ describe("rc.pipeline", () => {
     const words = p.map((d) => d.text.split(" ")).filter((w) => w.length > 0);
     expectTypeOf(words).toEqualTypeOf<Pipeline<string[]>>();
     expectTypeOf(words.flatMap((w) => w)).toEqualTypeOf<Pipeline<string>>();
+    expectTypeOf(
+      words.flatMap(async function* (w) {
+        yield* w;
+      }),
+    ).toEqualTypeOf<Pipeline<string>>();
     expectTypeOf(rc.pipeline([1, 2]).map(async (x) => String(x))).toEqualTypeOf<Pipeline<string>>();
     expectTypeOf(
       rc

@@ -67,8 +67,11 @@ export class Pipeline<T> implements AsyncIterable<T> {
     return this.#with<T>("filter", fn, options);
   }
 
-  /** Calls `fn` on each item, on the engines; each value of the iterable it returns goes on, in order. */
-  flatMap<R>(fn: (item: T) => Iterable<R> | PromiseLike<Iterable<R>>, options: StageOptions = {}): Pipeline<R> {
+  /** Calls `fn` on each item, on the engines; each value of the iterable (or async iterable: an async generator) it returns goes on, in order. */
+  flatMap<R>(
+    fn: (item: T) => Iterable<R> | AsyncIterable<R> | PromiseLike<Iterable<R>>,
+    options: StageOptions = {},
+  ): Pipeline<R> {
     return this.#with<R>("flatMap", fn, options);
   }
 
