@@ -363,7 +363,8 @@ function wireStage(s: StageSpec): PipeStage {
   return w;
 }
 
-function zeroStats(stage: number, s: StageSpec): StageStats {
+/** A stage's figures before the controller reported any. */
+export function zeroStats(stage: number, s: StageSpec): StageStats {
   return {
     stage,
     kind: s.kind,

@@ -11,7 +11,7 @@ import {
   type StageOptions,
 } from "./options.js";
 import type { PipePort } from "./pipe-port.js";
-import { PipeRun, type StageSpec } from "./pipe-run.js";
+import { PipeRun, zeroStats, type StageSpec } from "./pipe-run.js";
 
 /** An array, any iterable, or an async iterable. */
 type Items<T> = Iterable<T> | AsyncIterable<T>;
@@ -93,18 +93,7 @@ export class Pipeline<T> implements AsyncIterable<T> {
    */
   stats(): StageStats[] {
     if (this.#run) return this.#run.stats();
-    return this.stages.map((s, stage) => ({
-      stage,
-      kind: s.kind,
-      name: s.fn.name,
-      inFlight: 0,
-      done: 0,
-      failed: 0,
-      retried: 0,
-      itemsPerSec: 0,
-      p50Ms: 0,
-      p95Ms: 0,
-    }));
+    return this.stages.map((s, stage) => zeroStats(stage, s));
   }
 
   /** Items read from the input so far. */
