@@ -30,7 +30,7 @@ export type ToExecutor =
   /** The controller's answer to a shared-state call of this executor. */
   | { type: "shared_reply"; msg: SharedReplyMsg; parts: Part[] }
   /** An `engine.comm` message relayed to this engine, a group's abort, or an engine gone or back. */
-  | { type: "comm_in"; msg: CommMsg | CommAbortMsg | PeerStateMsg; parts: Part[] };
+  | { type: "comm_in"; msg: CommMsg | CommAbortMsg | PeerStateMsg; data: Packed | undefined };
 
 /**
  * What the executor reports, once per turn of its event loop: starts, finished tasks and dropped
@@ -59,7 +59,7 @@ export type FromExecutor =
   /** A shared-state call (`engine.shared`), for the supervisor to relay to the controller. */
   | { type: "shared"; msg: SharedCallMsg | SharedWithdrawMsg; parts: Part[] }
   /** An `engine.comm` message (or a group's abort) of a task here, for the supervisor to send on. */
-  | { type: "comm_out"; msg: CommMsg | CommAbortMsg; parts: Part[] };
+  | { type: "comm_out"; msg: CommMsg | CommAbortMsg; data: Packed | undefined };
 
 /** What the supervisor gives the executor thread at start. */
 export interface ExecutorData {

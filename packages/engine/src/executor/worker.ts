@@ -26,7 +26,8 @@ import type { ExecutorData, FromExecutor, ToExecutor } from "./protocol.js";
 import { packFrames, unpackFrames, type Packed } from "../shared/transfer.js";
 import { mpiFromEnv } from "../shared/mpi.js";
 import { StartTable } from "../shared/start-table.js";
-import { asPart, sharedNamespace } from "./shared-port.js";
+import { packComm, unpackComm } from "../shared/comm-bytes.js";
+import { sharedNamespace } from "./shared-port.js";
 import { CommGroups } from "../comm/group.js";
 import { commOf } from "./comm.js";
 import { defineTranspilerHelpers } from "./transpiler-helpers.js";
@@ -36,7 +37,10 @@ if (!port) throw new Error("the executor runs in a worker thread");
 
 const shared = sharedNamespace(port);
 const commGroups = new CommGroups(
-  (msg, parts) => port.postMessage({ type: "comm_out", msg, parts } satisfies FromExecutor),
+  (msg, parts) => {
+    const data = packComm(parts);
+    port.postMessage({ type: "comm_out", msg, data } satisfies FromExecutor, data?.buffers);
+  },
   () => engineInfo.id,
   (workerData as ExecutorData | undefined)?.maxResultBytes ?? DEFAULT_MAX_MESSAGE_BYTES,
 );
@@ -216,7 +220,7 @@ function onMessage(msg: ToExecutor): void {
       shared.settle(msg.msg, msg.parts);
       break;
     case "comm_in":
-      commGroups.incoming(msg.msg, msg.parts.map(asPart));
+      commGroups.incoming(msg.msg, unpackComm(msg.data));
       break;
     case "drop": {
       const wanted = new Set(msg.ids);

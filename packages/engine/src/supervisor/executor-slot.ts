@@ -3,6 +3,7 @@ import type { CommIn, CommOutMsg } from "./comm-transport.js";
 import type { ExecutorPort, NewExecutor } from "./executor-host.js";
 import type { MemoryWatch } from "./memory-watch.js";
 import { asPart } from "../executor/shared-port.js";
+import { packComm, unpackComm } from "../shared/comm-bytes.js";
 import type { FromExecutor } from "../executor/protocol.js";
 
 export interface ExecutorSlotOptions {
@@ -65,7 +66,8 @@ export class ExecutorSlot {
 
   /** An `engine.comm` message for this engine: to the current executor; the generation it went to. */
   commIn(msg: CommIn, parts: Part[]): number {
-    this.current.post({ type: "comm_in", msg, parts });
+    const data = packComm(parts);
+    this.current.post({ type: "comm_in", msg, data }, data?.buffers);
     return this.generation;
   }
 
@@ -80,7 +82,7 @@ export class ExecutorSlot {
       (m) => {
         if (host !== this.current) return;
         if (m.type === "shared") this.o.onShared?.(m.msg, m.parts.map(asPart), gen);
-        else if (m.type === "comm_out") this.o.onComm?.(m.msg, m.parts.map(asPart));
+        else if (m.type === "comm_out") this.o.onComm?.(m.msg, unpackComm(m.data));
         else this.o.onMessage(m);
       },
       (code) => {
