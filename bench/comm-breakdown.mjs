@@ -18,6 +18,7 @@ import { fork } from "node:child_process";
 import { readFileSync, readdirSync } from "node:fs";
 import { Worker, isMainThread, parentPort, workerData } from "node:worker_threads";
 import { Channel, decodeValue, encodeValue, silentLogger } from "@ptcluster/protocol";
+import { FrameDealer, FrameRouter } from "../packages/engine/dist/peer-net/frame-socket.js";
 
 const SELF = new URL(import.meta.url).pathname;
 const CALLS = Number(process.env["CALLS"] ?? 2000);
@@ -50,14 +51,14 @@ function cpuUs(pid) {
  * Bound ROUTER + dialled DEALER, either bare or inside Channels.
  */
 async function linkLayer(kind, rank, onValue) {
-  const router = new zmq.Router({ linger: 0 });
-  await router.bind("tcp://127.0.0.1:*");
-  const endpoint = router.lastEndpoint;
+  const net = kind === "net";
+  const router = net ? new FrameRouter(1 << 30) : new zmq.Router({ linger: 0 });
+  const endpoint = net ? String(await router.listen("127.0.0.1")) : (await router.bind("tcp://127.0.0.1:*"), router.lastEndpoint);
   let send;
   const open = (peer) => {
     const id = Buffer.from(`rank${rank}`);
-    const dealer = new zmq.Dealer({ linger: 0, routingId: id });
-    dealer.connect(peer);
+    const dealer = net ? new FrameDealer("127.0.0.1", Number(peer), id, 1 << 30) : new zmq.Dealer({ linger: 0, routingId: id });
+    if (!net) dealer.connect(peer);
     if (kind === "zmq") {
       void (async () => {
         for await (const [, m] of router) onValue(m);
@@ -163,6 +164,7 @@ if (!isMainThread) {
     ["channel_main", "channel", "main"],
     ["channel_worker", "channel", "worker"],
     ["channel_main_hops", "channel", "hops"],
+    ["net_channel_worker", "net", "worker"],
   ]) {
     if (only && !name.includes(only)) continue;
     const ranks = [0, 1].map((r) => fork(SELF, ["rank", kind, where, String(r)], { execArgv: process.env["PROF"] ? ["--cpu-prof", "--cpu-prof-interval=50", `--cpu-prof-dir=${process.env["PROF"]}`] : process.env["PERF"] ? ["--perf-basic-prof"] : [] }));

@@ -88,6 +88,12 @@ export interface PeerHelloMsg {
 export interface PeerHelloReplyMsg {
   type: "peer_hello_reply";
   ok: boolean;
+  /**
+   * `host:port` of the endpoint this engine's executor thread binds (its own TCP links, carrying
+   * the same authenticated channel): peers' executors send there without either supervisor on the
+   * way. Absent while the executor is being replaced, with CURVE, or where it could not bind.
+   */
+  exec?: string;
 }
 
 /** What a peer endpoint (ROUTER) receives, and what it sends back. */

@@ -26,7 +26,7 @@ import type { ExecutorData, FromExecutor, ToExecutor } from "./protocol.js";
 import { packFrames, unpackFrames, type Packed } from "../shared/transfer.js";
 import { mpiFromEnv } from "../shared/mpi.js";
 import { StartTable } from "../shared/start-table.js";
-import { packComm, unpackComm } from "../shared/comm-bytes.js";
+import { commPort } from "./comm-port.js";
 import { sharedNamespace } from "./shared-port.js";
 import { CommGroups } from "../comm/group.js";
 import { commOf } from "./comm.js";
@@ -36,11 +36,9 @@ const port = parentPort;
 if (!port) throw new Error("the executor runs in a worker thread");
 
 const shared = sharedNamespace(port);
-const commGroups = new CommGroups(
-  (msg, parts) => {
-    const data = packComm(parts);
-    port.postMessage({ type: "comm_out", msg, data } satisfies FromExecutor, data?.buffers);
-  },
+const comm = commPort(port, () => commGroups, () => engineInfo.id);
+const commGroups: CommGroups = new CommGroups(
+  (msg, parts) => comm.send(msg, parts),
   () => engineInfo.id,
   (workerData as ExecutorData | undefined)?.maxResultBytes ?? DEFAULT_MAX_MESSAGE_BYTES,
 );
@@ -220,7 +218,9 @@ function onMessage(msg: ToExecutor): void {
       shared.settle(msg.msg, msg.parts);
       break;
     case "comm_in":
-      commGroups.incoming(msg.msg, unpackComm(msg.data));
+    case "comm_setup":
+    case "comm_route":
+      comm.fromSupervisor(msg);
       break;
     case "drop": {
       const wanted = new Set(msg.ids);

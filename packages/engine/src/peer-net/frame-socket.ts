@@ -1,0 +1,310 @@
+import { connect, createServer, type Server, type Socket } from "node:net";
+import { randomBytes } from "node:crypto";
+
+/**
+ * Multipart messages over plain TCP (Node's `net`), with the part of a ZeroMQ socket's interface
+ * that the protocol's `Channel` uses (`send`, `receive`, `readable`, `closed`, `close`), so the
+ * executor thread can own its peer links: a worker thread may hold these sockets and be
+ * terminated at any time (libuv closes them), where zeromq 6.8 aborts the whole process if a
+ * terminated thread had a receive in flight (test/zmq-worker.test.ts). Without ZeroMQ's I/O
+ * thread a round trip also costs two thread wake-ups less (21 µs against 64 µs here, bare).
+ *
+ * Framing: `u32 length of the rest | u16 frame count | (u32 frame length | bytes)*`. Nothing here
+ * is trusted: every message is authenticated by the `Channel` above it, and a stream that breaks
+ * the framing is closed.
+ */
+
+/** A frame longer than this closes the stream (the engines' message limit applies above it). */
+const HEADER = 6;
+
+class Reader {
+  private chunks: Buffer[] = [];
+  private size = 0;
+  constructor(private readonly maxBytes: number) {}
+
+  /** Adds bytes; returns the complete messages (undefined: the stream is malformed). */
+  push(chunk: Buffer): Buffer[][] | undefined {
+    this.chunks.push(chunk);
+    this.size += chunk.length;
+    const out: Buffer[][] = [];
+    for (;;) {
+      if (this.size < 4) return out;
+      const head = this.peek(4);
+      const len = head.readUInt32BE(0);
+      if (len < 2 || len > this.maxBytes) return undefined;
+      if (this.size < 4 + len) return out;
+      const msg = this.take(4 + len).subarray(4);
+      const count = msg.readUInt16BE(0);
+      const frames: Buffer[] = [];
+      let at = 2;
+      for (let i = 0; i < count; i++) {
+        if (at + 4 > msg.length) return undefined;
+        const n = msg.readUInt32BE(at);
+        at += 4;
+        if (at + n > msg.length) return undefined;
+        frames.push(msg.subarray(at, at + n));
+        at += n;
+      }
+      if (at !== msg.length) return undefined;
+      out.push(frames);
+    }
+  }
+
+  private peek(n: number): Buffer {
+    const first = this.chunks[0] as Buffer;
+    if (first.length >= n) return first;
+    return Buffer.concat(this.chunks).subarray(0, n);
+  }
+
+  /** The next `n` bytes, as one Buffer (a view when they lie in one chunk). */
+  private take(n: number): Buffer {
+    this.size -= n;
+    const first = this.chunks[0] as Buffer;
+    if (first.length === n) {
+      this.chunks.shift();
+      return first;
+    }
+    if (first.length > n) {
+      this.chunks[0] = first.subarray(n);
+      return first.subarray(0, n);
+    }
+    const out = Buffer.allocUnsafeSlow(n);
+    let at = 0;
+    while (at < n) {
+      const c = this.chunks[0] as Buffer;
+      const k = Math.min(c.length, n - at);
+      c.copy(out, at, 0, k);
+      at += k;
+      if (k === c.length) this.chunks.shift();
+      else this.chunks[0] = c.subarray(k);
+    }
+    return out;
+  }
+}
+
+function write(sock: Socket, frames: readonly Uint8Array[]): void {
+  let total = 2;
+  for (const f of frames) total += 4 + f.byteLength;
+  const head = Buffer.allocUnsafe(HEADER);
+  head.writeUInt32BE(total, 0);
+  head.writeUInt16BE(frames.length, 4);
+  // Small frames are copied into one write; large ones go as they are (writev).
+  if (total <= 64 * 1024) {
+    const buf = Buffer.allocUnsafe(4 + total);
+    head.copy(buf, 0);
+    let at = HEADER;
+    for (const f of frames) {
+      buf.writeUInt32BE(f.byteLength, at);
+      buf.set(f, at + 4);
+      at += 4 + f.byteLength;
+    }
+    sock.write(buf);
+    return;
+  }
+  sock.cork();
+  sock.write(head);
+  for (const f of frames) {
+    const len = Buffer.allocUnsafe(4);
+    len.writeUInt32BE(f.byteLength, 0);
+    sock.write(len);
+    sock.write(f);
+  }
+  sock.uncork();
+}
+
+/** What `receive` waits on: queued messages, or the one waiting call. */
+class Inbox {
+  private readonly queue: Buffer[][] = [];
+  private waiter: { resolve: (m: Buffer[]) => void; reject: (e: Error) => void } | undefined;
+  closed = false;
+
+  get readable(): boolean {
+    return this.queue.length > 0;
+  }
+
+  put(m: Buffer[]): void {
+    const w = this.waiter;
+    if (w) {
+      this.waiter = undefined;
+      w.resolve(m);
+    } else this.queue.push(m);
+  }
+
+  receive(): Promise<Buffer[]> {
+    const m = this.queue.shift();
+    if (m) return Promise.resolve(m);
+    if (this.closed) return Promise.reject(Object.assign(new Error("socket closed"), { code: "EBADF" }));
+    return new Promise((resolve, reject) => (this.waiter = { resolve, reject }));
+  }
+
+  close(): void {
+    this.closed = true;
+    const w = this.waiter;
+    this.waiter = undefined;
+    w?.reject(Object.assign(new Error("socket closed"), { code: "EBADF" }));
+  }
+}
+
+/**
+ * The dialling side (a DEALER's part): one connection to `host:port`, made again when it drops
+ * (what was lost is the `Channel`'s to resend). The first message on each connection names this
+ * link (`routingId`), as a ZeroMQ DEALER's identity does.
+ */
+export class FrameDealer {
+  private sock: Socket | undefined;
+  private readonly inbox = new Inbox();
+  private closedFlag = false;
+  private retry: NodeJS.Timeout | undefined;
+  /** Connection failures in a row (a link that never connects is the owner's to give up on). */
+  failures = 0;
+
+  constructor(
+    private readonly host: string,
+    private readonly port: number,
+    private readonly routingId: Buffer,
+    private readonly maxBytes: number,
+  ) {
+    this.dial();
+  }
+
+  private dial(): void {
+    if (this.closedFlag) return;
+    const sock = connect({ host: this.host, port: this.port, noDelay: true });
+    const reader = new Reader(this.maxBytes);
+    this.sock = sock;
+    sock.on("connect", () => {
+      this.failures = 0;
+    });
+    write(sock, [this.routingId]);
+    sock.on("data", (chunk: Buffer) => {
+      const msgs = reader.push(chunk);
+      if (!msgs) return void sock.destroy();
+      for (const m of msgs) this.inbox.put(m);
+    });
+    sock.on("error", () => undefined);
+    sock.on("close", () => {
+      if (this.sock !== sock || this.closedFlag) return;
+      this.failures++;
+      this.sock = undefined;
+      this.retry = setTimeout(() => this.dial(), Math.min(1_000, 20 * this.failures)).unref();
+    });
+  }
+
+  get readable(): boolean {
+    return this.inbox.readable;
+  }
+
+  get closed(): boolean {
+    return this.closedFlag;
+  }
+
+  async send(frames: Buffer[]): Promise<void> {
+    if (this.closedFlag) throw Object.assign(new Error("socket closed"), { code: "EBADF" });
+    // Not connected now: dropped, as a ZeroMQ send to a peer that is away; the Channel resends.
+    if (this.sock && !this.sock.destroyed) write(this.sock, frames);
+  }
+
+  receive(): Promise<Buffer[]> {
+    return this.inbox.receive();
+  }
+
+  close(): void {
+    this.closedFlag = true;
+    clearTimeout(this.retry);
+    this.sock?.destroy();
+    this.inbox.close();
+  }
+}
+
+/**
+ * The accepting side (a ROUTER's part): messages arrive as `[routingId, ...frames]` and a send
+ * goes to the connection whose first message named that routing id (a newer connection with the
+ * same id takes its place). A send to an id with no connection fails with `EHOSTUNREACH`, as a
+ * ZeroMQ ROUTER's with `mandatory`: the Channel resends once the peer is back.
+ */
+export class FrameRouter {
+  private readonly server: Server;
+  private readonly inbox = new Inbox();
+  private readonly peers = new Map<string, Socket>();
+  private closedFlag = false;
+  port = 0;
+
+  constructor(private readonly maxBytes: number) {
+    this.server = createServer((sock) => this.accept(sock));
+    this.server.on("error", () => undefined);
+  }
+
+  listen(host: string): Promise<number> {
+    return new Promise((resolve, reject) => {
+      this.server.once("error", reject);
+      this.server.listen(0, host, () => {
+        this.port = (this.server.address() as { port: number }).port;
+        resolve(this.port);
+      });
+    });
+  }
+
+  /** Stops the server from keeping the thread alive (its connections too). */
+  unref(): void {
+    this.server.unref();
+  }
+
+  private accept(sock: Socket): void {
+    sock.setNoDelay(true);
+    const reader = new Reader(this.maxBytes);
+    let id: Buffer | undefined;
+    let key = "";
+    sock.on("data", (chunk: Buffer) => {
+      const msgs = reader.push(chunk);
+      if (!msgs) return void sock.destroy();
+      for (const m of msgs) {
+        if (!id) {
+          if (m.length !== 1 || !m[0] || m[0].length === 0 || m[0].length > 255) return void sock.destroy();
+          id = Buffer.from(m[0]);
+          key = id.toString("latin1");
+          this.peers.get(key)?.destroy();
+          this.peers.set(key, sock);
+          continue;
+        }
+        this.inbox.put([id, ...m]);
+      }
+    });
+    sock.on("error", () => undefined);
+    sock.on("close", () => {
+      if (id && this.peers.get(key) === sock) this.peers.delete(key);
+    });
+  }
+
+  get readable(): boolean {
+    return this.inbox.readable;
+  }
+
+  get closed(): boolean {
+    return this.closedFlag;
+  }
+
+  async send(frames: Buffer[]): Promise<void> {
+    const [to, ...rest] = frames;
+    const sock = to ? this.peers.get(to.toString("latin1")) : undefined;
+    if (!sock || sock.destroyed)
+      throw Object.assign(new Error("peer not connected"), { code: "EHOSTUNREACH" });
+    write(sock, rest);
+  }
+
+  receive(): Promise<Buffer[]> {
+    return this.inbox.receive();
+  }
+
+  close(): void {
+    this.closedFlag = true;
+    this.server.close();
+    for (const s of this.peers.values()) s.destroy();
+    this.peers.clear();
+    this.inbox.close();
+  }
+}
+
+/** A routing id for a new link (unique per connection attempt). */
+export function linkId(prefix: string): Buffer {
+  return Buffer.from(`${prefix}:${randomBytes(6).toString("hex")}`);
+}
