@@ -104,4 +104,6 @@ export type FromPeer = PeerHelloReplyMsg;
 export interface CommPathCounts {
   direct: number;
   relayed: number;
+  /** Of the direct ones, those its executor sent on its own links (neither supervisor on the way). */
+  executor?: number;
 }

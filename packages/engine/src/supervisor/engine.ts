@@ -365,7 +365,11 @@ export class Engine {
         dropped: { ...dropped },
         ...(faults ? { faults: { ...faults } } : {}),
         // Every message through the controller passes the relay transport (the direct one's too).
-        comm: { direct: this.comm.counts.direct + this.runner.slot.directSent, relayed: this.relay.counts.relayed },
+        comm: {
+          direct: this.comm.counts.direct + this.runner.slot.directSent,
+          relayed: this.relay.counts.relayed,
+          executor: this.runner.slot.directSent,
+        },
       },
     });
   }
