@@ -10,8 +10,12 @@
  *   channel_worker       the same inside a worker thread (an executor that owns its socket)
  *   channel_main_hops    Channel on the main thread, the ping-pong logic in a worker thread: one
  *                        postMessage each way on each side (the path before the executor owned its link)
+ *   net_worker           bare frames over Node's own TCP (peer-net/frame-socket.ts) in a worker thread
+ *   net_channel_worker   Channel over that, in a worker thread: the executor links' path
  *
- * One JSON line each: median and p90 round trip (µs), CPU per round trip of each process.
+ * One JSON line each: median and p90 round trip (µs), CPU per round trip of each process. (The
+ * ranks with ZeroMQ sockets in a worker print "terminate called ..." as they exit: zeromq 6.8 aborts
+ * a process whose worker thread ends with a receive in flight, test/zmq-worker.test.ts.)
  */
 import * as zmq from "zeromq";
 import { fork } from "node:child_process";
@@ -51,7 +55,7 @@ function cpuUs(pid) {
  * Bound ROUTER + dialled DEALER, either bare or inside Channels.
  */
 async function linkLayer(kind, rank, onValue) {
-  const net = kind === "net";
+  const net = kind === "net" || kind === "netraw";
   const router = net ? new FrameRouter(1 << 30) : new zmq.Router({ linger: 0 });
   const endpoint = net ? String(await router.listen("127.0.0.1")) : (await router.bind("tcp://127.0.0.1:*"), router.lastEndpoint);
   let send;
@@ -59,11 +63,11 @@ async function linkLayer(kind, rank, onValue) {
     const id = Buffer.from(`rank${rank}`);
     const dealer = net ? new FrameDealer("127.0.0.1", Number(peer), id, 1 << 30) : new zmq.Dealer({ linger: 0, routingId: id });
     if (!net) dealer.connect(peer);
-    if (kind === "zmq") {
+    if (kind === "zmq" || kind === "netraw") {
       void (async () => {
-        for await (const [, m] of router) onValue(m);
+        for (;;) onValue((await router.receive())[1]);
       })();
-      send = (v) => void dealer.send(v);
+      send = (v) => void dealer.send([Buffer.isBuffer(v) ? v : Buffer.from(String(v))]);
       return;
     }
     new Channel({
@@ -164,6 +168,7 @@ if (!isMainThread) {
     ["channel_main", "channel", "main"],
     ["channel_worker", "channel", "worker"],
     ["channel_main_hops", "channel", "hops"],
+    ["net_worker", "netraw", "worker"],
     ["net_channel_worker", "net", "worker"],
   ]) {
     if (only && !name.includes(only)) continue;
