@@ -53,3 +53,47 @@ describe("multipart messages over TCP for executor links", () => {
     expect(router.readable).toBe(false);
   });
 });
+
+describe("multipart messages over TCP, as the bytes come", () => {
+  it("a large message split at any point, with small ones around it in the same reads, arrives whole and aligned", async () => {
+    const router = new FrameRouter(64 << 20);
+    const port = await router.listen("127.0.0.1");
+    open.push(router);
+    // The wire format by hand: u32 rest | u32 count | (u32 len | u32 0 | bytes | pad to 8)*.
+    const message = (frames: Buffer[]): Buffer => {
+      const parts: Buffer[] = [];
+      for (const f of frames) {
+        const len = Buffer.alloc(8);
+        len.writeUInt32BE(f.length, 0);
+        parts.push(len, f, Buffer.alloc((8 - (f.length % 8)) % 8));
+      }
+      const body = Buffer.concat(parts);
+      const head = Buffer.alloc(8);
+      head.writeUInt32BE(body.length + 4, 0);
+      head.writeUInt32BE(frames.length, 4);
+      return Buffer.concat([head, body]);
+    };
+    const big = Buffer.from(new Uint8Array(300_000).map((_, i) => i % 251));
+    const bytes = Buffer.concat([
+      message([Buffer.from("peer-2")]),
+      message([Buffer.from("a")]),
+      message([Buffer.from("bb"), big]),
+      message([Buffer.from("c")]),
+    ]);
+    const sock = connect(port, "127.0.0.1");
+    sock.setNoDelay(true);
+    await new Promise<void>((resolve) => sock.once("connect", () => resolve()));
+    // Odd cuts: inside a length, inside the large frame, across message boundaries.
+    for (const [from, to] of [[0, 3], [3, 37], [37, 1001], [1001, 200_003], [200_003, bytes.length]] as const) {
+      sock.write(bytes.subarray(from, to));
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    const got = [await router.receive(), await router.receive(), await router.receive()];
+    sock.destroy();
+    expect(got.map((m) => m.slice(1).map((f) => f.length))).toEqual([[1], [2, 300_000], [1]]);
+    const f = got[1]?.[2] as Buffer;
+    expect(f.equals(big)).toBe(true);
+    expect(f.byteOffset % 8).toBe(0);
+    expect(got[2]?.[1]).toEqual(Buffer.from("c"));
+  });
+});

@@ -19,37 +19,60 @@ import { randomBytes } from "node:crypto";
 const HEADER = 8;
 const pad = (n: number): number => (8 - (n % 8)) % 8;
 
+/** From this size on, a message is copied into its own buffer as its bytes arrive. */
+const FILL_FROM = 64 * 1024;
+
 class Reader {
   private chunks: Buffer[] = [];
   private size = 0;
+  /**
+   * A large message being received: its buffer and the bytes in it so far. Copying each read in
+   * at once (rather than keeping the reads until the message is whole) lets the allocator reuse
+   * the reads' memory: fresh pages cost more here than the copy.
+   */
+  private filling: { buf: Buffer; at: number } | undefined;
   constructor(private readonly maxBytes: number) {}
 
   /** Adds bytes; returns the complete messages (undefined: the stream is malformed). */
   push(chunk: Buffer): Buffer[][] | undefined {
-    this.chunks.push(chunk);
-    this.size += chunk.length;
     const out: Buffer[][] = [];
-    for (;;) {
-      if (this.size < 4) return out;
-      const head = this.peek(4);
-      const len = head.readUInt32BE(0);
-      if (len < 4 || len > this.maxBytes) return undefined;
-      if (this.size < 4 + len) return out;
-      const msg = this.take(4 + len);
-      const count = msg.readUInt32BE(4);
-      const frames: Buffer[] = [];
-      let at = HEADER;
-      for (let i = 0; i < count; i++) {
-        if (at + 8 > msg.length) return undefined;
-        const n = msg.readUInt32BE(at);
-        at += 8;
-        if (at + n + pad(n) > msg.length) return undefined;
-        frames.push(msg.subarray(at, at + n));
-        at += n + pad(n);
+    let rest: Buffer | undefined = chunk;
+    while (rest && rest.length > 0) {
+      const fill = this.filling;
+      if (fill) {
+        const k = Math.min(rest.length, fill.buf.length - fill.at);
+        rest.copy(fill.buf, fill.at, 0, k);
+        fill.at += k;
+        rest = rest.subarray(k);
+        if (fill.at < fill.buf.length) return out;
+        this.filling = undefined;
+        const frames = parse(fill.buf);
+        if (!frames) return undefined;
+        out.push(frames);
+        continue;
       }
-      if (at !== msg.length) return undefined;
-      out.push(frames);
+      this.chunks.push(rest);
+      this.size += rest.length;
+      rest = undefined;
+      for (;;) {
+        if (this.size < 4) break;
+        const len = this.peek(4).readUInt32BE(0);
+        if (len < 4 || len > this.maxBytes) return undefined;
+        if (this.size < 4 + len && 4 + len >= FILL_FROM) {
+          // Start filling the message's own buffer with what is here; later reads go straight in.
+          const buf = Buffer.allocUnsafeSlow(4 + len);
+          const have = this.size;
+          this.take(have).copy(buf, 0);
+          this.filling = { buf, at: have };
+          break;
+        }
+        if (this.size < 4 + len) break;
+        const frames = parse(this.take(4 + len));
+        if (!frames) return undefined;
+        out.push(frames);
+      }
     }
+    return out;
   }
 
   private peek(n: number): Buffer {
@@ -82,6 +105,23 @@ class Reader {
     }
     return out;
   }
+}
+
+/** The frames of one whole message (`u32 length` included); undefined if they do not add up. */
+function parse(msg: Buffer): Buffer[] | undefined {
+  if (msg.length < HEADER) return undefined;
+  const count = msg.readUInt32BE(4);
+  const frames: Buffer[] = [];
+  let at = HEADER;
+  for (let i = 0; i < count; i++) {
+    if (at + 8 > msg.length) return undefined;
+    const n = msg.readUInt32BE(at);
+    at += 8;
+    if (at + n + pad(n) > msg.length) return undefined;
+    frames.push(msg.subarray(at, at + n));
+    at += n + pad(n);
+  }
+  return at === msg.length ? frames : undefined;
 }
 
 const ZEROS = Buffer.alloc(8);
