@@ -95,6 +95,8 @@ export class PeerLinks {
       sendLabel: "p2x",
       recvLabel: "x2p",
       router: true,
+      // The executor has nowhere to log (its output is its tasks'): fault injection, which must
+      // announce itself, stays on the supervisors' channels, and refusals are only counted.
       logger: silentLogger(),
       faults: null,
       onMessage: ({ from, header, parts }) => {
