@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { execaSync } from "execa";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Client } from "@ptcluster/client";
-import { profilePaths, type CommPathCounts } from "@ptcluster/protocol";
+import { profilePaths } from "@ptcluster/protocol";
 import {
   BIN,
   expectGone,
@@ -22,42 +22,7 @@ import {
 import { createTestNet, netnsUnavailable, type NetHost, type TestNet } from "./helpers/netns.js";
 import { waitFor } from "./helpers/wait.js";
 import { scratchDir } from "./helpers/lb.js";
-
-/** Runs on the engines: `rounds` round trips between ranks 0 and 1, values checked by rank 0. */
-const pingpong = async (rounds: number) => {
-  const comm = engine.comm;
-  let ok = 0;
-  for (let i = 0; i < rounds; i++) {
-    if (comm.rank === 0) {
-      await comm.send(1, { i });
-      if (((await comm.recv({ source: 1, timeout: 10_000 })) as { i: number }).i === i + 1) ok++;
-    } else {
-      const { i: got } = (await comm.recv({ source: 0, timeout: 10_000 })) as { i: number };
-      await comm.send(0, { i: got + 1 });
-    }
-  }
-  return comm.rank === 0 ? ok : -1;
-};
-
-/** Waits until every engine's heartbeat reports counts that `ready` accepts; returns them by engine id. */
-async function countsWhen(
-  rc: Client,
-  ready: (c: Map<number, CommPathCounts>) => boolean,
-): Promise<Map<number, CommPathCounts>> {
-  let last = new Map<number, CommPathCounts>();
-  try {
-    return await waitFor(
-      async () => {
-        const st = await rc.status();
-        last = new Map(st.engines.map((e) => [e.id, e.link?.comm ?? { direct: -1, relayed: -1 }]));
-        return ready(last) ? last : undefined;
-      },
-      { timeout: 10_000, interval: 50, what: "the engines' engine.comm path counts" },
-    );
-  } catch (err) {
-    throw new Error(`${(err as Error).message}; last seen ${JSON.stringify([...last])}`, { cause: err });
-  }
-}
+import { countsWhen, pingpong } from "./helpers/comm.js";
 
 const tmp = tempClusterDir();
 afterAll(() => tmp.cleanup());
@@ -87,6 +52,8 @@ describe("engine.comm with --curve", () => {
     expect(await ctx.rc.view([a, b]).applySync(pingpong, 20)).toEqual([20, -1]);
     const counts = await countsWhen(ctx.rc, (c) => [a, b].every((id) => (c.get(id)?.direct ?? 0) >= 20));
     expect([counts.get(a)?.relayed, counts.get(b)?.relayed]).toEqual([0, 0]);
+    // Executor links are plain TCP (signed, not encrypted): with CURVE, every message stays on the CURVE sockets.
+    expect([counts.get(a)?.executor, counts.get(b)?.executor]).toEqual([0, 0]);
   });
 });
 
@@ -98,6 +65,7 @@ describe("engine.comm with PTCLUSTER_COMM_PATH=relay", () => {
     expect(await ctx.rc.view([a, b]).applySync(pingpong, 20)).toEqual([20, -1]);
     const counts = await countsWhen(ctx.rc, (c) => [a, b].every((id) => (c.get(id)?.relayed ?? 0) >= 20));
     expect([counts.get(a)?.direct, counts.get(b)?.direct]).toEqual([0, 0]);
+    expect([counts.get(a)?.executor, counts.get(b)?.executor]).toEqual([0, 0]);
     // `ptcluster status` shows the counts too, once messages were sent.
     const r = await ptcluster(tmp.dir, ["status", "--profile", "peers-relay"]);
     const [header, ...rows] = r.stdout.split("\n").filter((l) => /^(ID|\d)/.test(l));
@@ -171,6 +139,8 @@ describe.skipIf(unavailable !== undefined)("engine.comm between hosts (network n
     // a → b: the hello found nobody, so the relay, for every message; b → a: direct across hosts.
     expect(counts.get(a)?.direct).toBe(0);
     expect(counts.get(b)?.relayed).toBe(0);
+    // b's executor sent them on its own link, to a's executor.
+    expect(counts.get(b)?.executor).toBe(30);
   });
 
   it("a direct link cut mid-call falls back to the relay: every message arrives once and in order", async () => {
@@ -205,5 +175,7 @@ describe.skipIf(unavailable !== undefined)("engine.comm between hosts (network n
     expect(await call).toEqual([Array.from({ length: 20 }, (_, i) => i), 20]);
     const counts = await countsWhen(rc, (m) => (m.get(c)?.relayed ?? 0) >= 10);
     expect(counts.get(c)?.direct).toBe(20);
+    // Sent on c's executor's own link (the ten after the cut never acknowledged there, then resent by relay).
+    expect(counts.get(c)?.executor).toBe(20);
   });
 });

@@ -88,6 +88,12 @@ export interface PeerHelloMsg {
 export interface PeerHelloReplyMsg {
   type: "peer_hello_reply";
   ok: boolean;
+  /**
+   * `host:port` of the endpoint this engine's executor thread binds (its own TCP links, carrying
+   * the same authenticated channel): peers' executors send there without either supervisor on the
+   * way. Absent while the executor is being replaced, with CURVE, or where it could not bind.
+   */
+  exec?: string;
 }
 
 /** What a peer endpoint (ROUTER) receives, and what it sends back. */
@@ -98,4 +104,6 @@ export type FromPeer = PeerHelloReplyMsg;
 export interface CommPathCounts {
   direct: number;
   relayed: number;
+  /** Of the direct ones, those its executor sent on its own links (neither supervisor on the way). */
+  executor?: number;
 }

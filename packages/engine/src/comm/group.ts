@@ -121,6 +121,11 @@ export class CommGroups {
     return { wire, failed, close };
   }
 
+  /** True while no task of group `g` has started (or ended) on this engine: its messages wait for it. */
+  awaits(g: string): boolean {
+    return !this.finished.has(g) && this.boxes.get(g)?.ranks === undefined;
+  }
+
   /** A message from the supervisor: a rank's message, a group's abort, or an engine gone or back. */
   incoming(msg: CommMsg | CommAbortMsg | PeerStateMsg, parts: Part[]): void {
     switch (msg.type) {

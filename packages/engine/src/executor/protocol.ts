@@ -30,7 +30,24 @@ export type ToExecutor =
   /** The controller's answer to a shared-state call of this executor. */
   | { type: "shared_reply"; msg: SharedReplyMsg; parts: Part[] }
   /** An `engine.comm` message relayed to this engine, a group's abort, or an engine gone or back. */
-  | { type: "comm_in"; msg: CommMsg | CommAbortMsg | PeerStateMsg; parts: Part[] };
+  | { type: "comm_in"; msg: CommMsg | CommAbortMsg | PeerStateMsg; data: Packed | undefined }
+  /** Executor links are on (not with CURVE or `PTCLUSTER_COMM_PATH=relay`): bind an endpoint, dial peers. */
+  | { type: "comm_setup"; setup: CommSetup }
+  /** The answer to `comm_route`: engine `id`'s executor endpoint, or none (send through the supervisor). */
+  | { type: "comm_route"; id: number; address?: string | undefined };
+
+/** What an executor needs to own its `engine.comm` links (`PeerLinks`). */
+export interface CommSetup {
+  /** The address to bind (the engine's peer endpoint's). */
+  ip: string;
+  /** The cluster key: every message on an executor link is signed with it, as on the engine's. */
+  key: Uint8Array;
+  maxBytes: number;
+  /** A link with messages unacknowledged this long is given up (ms: the heartbeat window). */
+  linkLimitMs: number;
+  /** One Int32 slot: messages this executor sent on its own links (read by the supervisor for its reports). */
+  counts: SharedArrayBuffer;
+}
 
 /**
  * What the executor reports, once per turn of its event loop: starts, finished tasks and dropped
@@ -59,7 +76,16 @@ export type FromExecutor =
   /** A shared-state call (`engine.shared`), for the supervisor to relay to the controller. */
   | { type: "shared"; msg: SharedCallMsg | SharedWithdrawMsg; parts: Part[] }
   /** An `engine.comm` message (or a group's abort) of a task here, for the supervisor to send on. */
-  | { type: "comm_out"; msg: CommMsg | CommAbortMsg; parts: Part[] };
+  | { type: "comm_out"; msg: CommMsg | CommAbortMsg; data: Packed | undefined; relay?: boolean }
+  /** How should this executor reach engine `id`? (answered with `comm_route`) */
+  | { type: "comm_route"; id: number }
+  /** This executor's endpoint is bound at `address` (peers' executors dial it). */
+  | { type: "comm_listen"; address: string }
+  /**
+   * A message that reached this executor's own endpoint for a group with no task here yet: the
+   * supervisor keeps it, as those it posts, for an executor that would replace this one.
+   */
+  | { type: "comm_keep"; msg: CommMsg | CommAbortMsg; data: Packed | undefined };
 
 /** What the supervisor gives the executor thread at start. */
 export interface ExecutorData {

@@ -27,7 +27,8 @@ import type { ExecutorData, FromExecutor, ToExecutor } from "./protocol.js";
 import { packFrames, unpackFrames, type Packed } from "../shared/transfer.js";
 import { mpiFromEnv } from "../shared/mpi.js";
 import { StartTable } from "../shared/start-table.js";
-import { asPart, sharedNamespace } from "./shared-port.js";
+import { commPort } from "./comm-port.js";
+import { sharedNamespace } from "./shared-port.js";
 import { CommGroups } from "../comm/group.js";
 import { commOf } from "./comm.js";
 import { defineTranspilerHelpers } from "./transpiler-helpers.js";
@@ -39,8 +40,9 @@ const port = parentPort;
 if (!port) throw new Error("the executor runs in a worker thread");
 
 const shared = sharedNamespace(port);
-const commGroups = new CommGroups(
-  (msg, parts) => port.postMessage({ type: "comm_out", msg, parts } satisfies FromExecutor),
+const comm = commPort(port, () => commGroups, () => engineInfo.id);
+const commGroups: CommGroups = new CommGroups(
+  (msg, parts) => comm.send(msg, parts),
   () => engineInfo.id,
   (workerData as ExecutorData | undefined)?.maxResultBytes ?? DEFAULT_MAX_MESSAGE_BYTES,
 );
@@ -212,7 +214,9 @@ function onMessage(msg: ToExecutor): void {
       shared.settle(msg.msg, msg.parts);
       break;
     case "comm_in":
-      commGroups.incoming(msg.msg, msg.parts.map(asPart));
+    case "comm_setup":
+    case "comm_route":
+      comm.fromSupervisor(msg);
       break;
     case "drop": {
       const wanted = new Set(msg.ids);

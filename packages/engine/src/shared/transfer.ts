@@ -26,10 +26,12 @@ export function packFrames(frames: readonly Uint8Array[]): Packed {
       layout.push([0, at, f.byteLength]);
       at += f.byteLength;
     } else {
-      const copy = new Uint8Array(f.byteLength);
+      // Not zero-filled first: every byte is written by the copy (a large frame's memory is fresh
+      // pages, and filling them costs as much again).
+      const copy = Buffer.allocUnsafeSlow(f.byteLength);
       copy.set(f);
       layout.push([buffers.length, 0, f.byteLength]);
-      buffers.push(copy.buffer);
+      buffers.push(copy.buffer as ArrayBuffer);
     }
   }
   return { buffers, layout };

@@ -21,9 +21,15 @@ export interface CommPathDeps {
   lookup: (id: number) => void;
   /** Posts an incoming message (or a locally made `peer_state`) to the executor. */
   post: (msg: CommIn, parts: Part[]) => void;
+  /** The executor's own endpoint now (`host:port`), if it has one. */
+  exec: () => string | undefined;
+  /** The executor is about to bind its endpoint (a hello waits a little for its address). */
+  execComing: () => boolean;
 }
 
 export interface CommPaths {
+  /** The address the endpoint is bound on (executors bind theirs there too). */
+  ip: string;
   endpoint: PeerEndpoint;
   transport: DirectTransport;
   close(): Promise<void>;
@@ -58,6 +64,8 @@ export async function openCommPaths(
     key: o.key,
     id: d.id,
     onComm: (msg, parts) => d.post(msg, parts),
+    exec: d.exec,
+    execComing: d.execComing,
     curve: o.curve !== undefined,
     ...(o.maxMessageBytes !== undefined ? { maxMessageBytes: o.maxMessageBytes } : {}),
     logger: log,
@@ -81,6 +89,7 @@ export async function openCommPaths(
   });
   log.info({ peer: endpoint.address }, "engine.comm peer endpoint bound");
   return {
+    ip,
     endpoint,
     transport,
     close: async () => {

@@ -3,8 +3,6 @@ import { randomBytes } from "node:crypto";
 import {
   Channel,
   DEFAULT_MAX_MESSAGE_BYTES,
-  type CommAbortMsg,
-  type CommMsg,
   type CommPathCounts,
   type FromPeer,
   type Logger,
@@ -12,6 +10,8 @@ import {
   type ToPeer,
 } from "@ptcluster/protocol";
 import type { CommOutMsg, CommTransport } from "./comm-transport.js";
+
+export { SeenLinks } from "../shared/seen-links.js";
 
 export interface DirectTransportOptions {
   key: Buffer;
@@ -30,9 +30,18 @@ export interface DirectTransportOptions {
 }
 
 type Queued = [CommOutMsg, Part[]];
+/** Told the peer executor's address (direct paths whose hello answered with one), or undefined. */
+type RouteAnswer = (exec: string | undefined) => void;
 type Path =
-  | { kind: "pending"; queue: Queued[]; timer: NodeJS.Timeout; link?: Channel<FromPeer, ToPeer> }
-  | { kind: "direct"; link: Channel<FromPeer, ToPeer>; lid: string; seq: number }
+  | {
+      kind: "pending";
+      queue: Queued[];
+      timer: NodeJS.Timeout;
+      link?: Channel<FromPeer, ToPeer>;
+      exec?: string | undefined;
+      asked?: RouteAnswer[];
+    }
+  | { kind: "direct"; link: Channel<FromPeer, ToPeer>; lid: string; seq: number; exec: string | undefined }
   | { kind: "relay" };
 
 /**
@@ -59,22 +68,42 @@ export class DirectTransport implements CommTransport {
     } else this.toPeer(msg.to, msg, parts);
   }
 
-  private toPeer(id: number, msg: CommOutMsg, parts: Part[]): void {
+  /** The path to `id`, its choice begun (lookup, then hello) if it has none yet. */
+  private pathTo(id: number): Path {
     let path = this.paths.get(id);
     if (!path) {
-      if (this.closed) return this.viaRelay(msg, parts);
       const timer = setTimeout(() => this.settle(id, false), this.o.helloTimeoutMs ?? 1_000);
       path = { kind: "pending", queue: [], timer };
       this.paths.set(id, path);
       this.o.lookup(id);
     }
+    return path;
+  }
+
+  /**
+   * How this engine's executor may reach engine `id` itself: `answer` gets the peer executor's
+   * address once the path is chosen, if it is direct and the peer's hello gave one (the executor
+   * then dials it), else undefined (the executor sends through this transport).
+   */
+  route(id: number, answer: RouteAnswer): void {
+    if (this.closed) return answer(undefined);
+    const path = this.pathTo(id);
+    if (path.kind === "pending") (path.asked ??= []).push(answer);
+    else answer(path.kind === "direct" ? path.exec : undefined);
+  }
+
+  private toPeer(id: number, msg: CommOutMsg, parts: Part[]): void {
+    if (!this.paths.has(id) && this.closed) return this.viaRelay(msg, parts);
+    const path = this.pathTo(id);
     switch (path.kind) {
       case "pending":
         path.queue.push([msg, parts]);
         break;
       case "direct":
         this.counts.direct++;
-        msg.ps = [path.lid, ++path.seq];
+        // A message resent here after its executor link failed keeps that link's number: the
+        // receiving executor drops it if the link had delivered it.
+        msg.ps ??= [path.lid, ++path.seq];
         path.link.send(msg, parts);
         break;
       case "relay":
@@ -120,7 +149,9 @@ export class DirectTransport implements CommTransport {
       selfId: Buffer.from(routingId),
       logger: this.o.logger,
       onMessage: ({ header }) => {
-        if (header.type === "peer_hello_reply" && this.paths.get(id) === path) this.settle(id, header.ok);
+        if (header.type !== "peer_hello_reply" || this.paths.get(id) !== path) return;
+        path.exec = header.ok ? header.exec : undefined;
+        this.settle(id, header.ok);
       },
     }).start();
     path.link = link;
@@ -133,13 +164,20 @@ export class DirectTransport implements CommTransport {
     if (path?.kind !== "pending") return;
     clearTimeout(path.timer);
     if (direct && path.link)
-      this.paths.set(id, { kind: "direct", link: path.link, lid: randomBytes(8).toString("hex"), seq: 0 });
+      this.paths.set(id, {
+        kind: "direct",
+        link: path.link,
+        lid: randomBytes(8).toString("hex"),
+        seq: 0,
+        exec: path.exec,
+      });
     else {
       if (path.link) void path.link.close(0, { awaitAcks: false });
       this.paths.set(id, { kind: "relay" });
       this.o.logger.info({ peer: id }, "engine.comm: no direct link to this peer; its messages take the relay");
     }
     for (const [msg, parts] of path.queue) this.toPeer(id, msg, parts);
+    for (const answer of path.asked ?? []) answer(direct ? path.exec : undefined);
   }
 
   /**
@@ -185,28 +223,5 @@ export class DirectTransport implements CommTransport {
       if (now?.kind === "direct") links.push(now.link.close(100));
     }
     await Promise.all(links);
-  }
-}
-
-/**
- * The receiving side of `ps`: the highest number delivered per direct link, so a message resent by
- * relay after its link failed, which may have arrived directly already, is delivered once. The two
- * paths each keep order and the resend starts at the first unacknowledged message, so a message
- * is fresh exactly when its number is above the highest seen. Bounded: the oldest links go first.
- */
-export class SeenLinks {
-  private readonly last = new Map<string, number>();
-
-  constructor(private readonly max = 4_096) {}
-
-  fresh(msg: CommMsg | CommAbortMsg): boolean {
-    if (!msg.ps) return true;
-    const [lid, n] = msg.ps;
-    const seen = this.last.get(lid) ?? 0;
-    if (n <= seen) return false;
-    this.last.delete(lid);
-    this.last.set(lid, n);
-    if (this.last.size > this.max) this.last.delete(this.last.keys().next().value as string);
-    return true;
   }
 }

@@ -27,6 +27,7 @@ import { RelayTransport, type CommIn, type CommTransport } from "./comm-transpor
 import { CommTasks } from "./comm-tasks.js";
 import { openCommPaths, type CommPaths } from "./comm-paths.js";
 import { SeenLinks } from "./direct-transport.js";
+import { answerCommLinks, commLinksSetup } from "./comm-links.js";
 
 export interface EngineOptions {
   /** Controller address and engine port, and the cluster key. */
@@ -71,6 +72,7 @@ export class Engine {
   private channel!: Channel<HubToEngine, EngineToHub>;
   private runner!: TaskRunner;
   private comm!: CommTransport;
+  private relay!: RelayTransport;
   private paths: CommPaths | undefined;
   private readonly seenLinks = new SeenLinks();
   private readonly commTasks = new CommTasks();
@@ -111,10 +113,13 @@ export class Engine {
         this.commTasks.replay(gen, (m, p) => this.runner.commIn(m, p));
       },
       onShared: (msg, parts, gen) => this.channel.send({ ...msg, gen }, parts),
-      onComm: (msg, parts) => this.comm.send(msg, parts),
+      onComm: (msg, parts, relay) => (relay ? this.relay : this.comm).send(msg, parts),
+      onCommLinks: (m, gen) =>
+        answerCommLinks(m, gen, { paths: this.paths, slot: this.runner.slot, commTasks: this.commTasks }),
       onReleased: (ids) => this.channel.send({ type: "released", ids }),
     });
     const relay = new RelayTransport((msg, parts) => this.channel.send(msg, parts));
+    this.relay = relay;
     this.comm = relay;
     try {
       // Direct peer sockets, bound before registering (the registration advertises the endpoint).
@@ -123,6 +128,8 @@ export class Engine {
         relay,
         lookup: (id) => this.channel.send({ type: "peer_lookup", id }),
         post: (msg, parts) => this.commIn(msg, parts),
+        exec: () => this.runner.slot.execAddress,
+        execComing: () => this.runner.slot.execComing,
       });
     } catch (err) {
       await this.abandonStart();
@@ -182,6 +189,9 @@ export class Engine {
               this.hbMs = m.header.heartbeatMs;
               // Before any task can be posted: the executor handles its messages in order.
               this.runner.setIdentity(this.id, hostname(), this.uuid);
+              // Executors own their links to peers' executors where they can (`comm-links.ts`).
+              const links = commLinksSetup(this.paths, this.opts, this.hbMs);
+              if (links) this.runner.slot.setCommLinks(links);
               // Heartbeats start now, not when the executor is ready: the controller counts from here.
               this.lastHeard = Date.now();
               this.hbTimer ??= setInterval(() => this.onHeartbeatTimer(), this.hbMs);
@@ -354,7 +364,12 @@ export class Engine {
         retransmitted,
         dropped: { ...dropped },
         ...(faults ? { faults: { ...faults } } : {}),
-        comm: { ...this.comm.counts },
+        // Every message through the controller passes the relay transport (the direct one's too).
+        comm: {
+          direct: this.comm.counts.direct + this.runner.slot.directSent,
+          relayed: this.relay.counts.relayed,
+          executor: this.runner.slot.directSent,
+        },
       },
     });
   }

@@ -14,7 +14,8 @@ export interface ExecutorPort {
   readonly exitedBy: number | undefined;
   readonly exitCall: string | undefined;
   whenReady(): Promise<void>;
-  post(msg: ToExecutor): void;
+  /** Posts `msg`; the `transfer` buffers move to the executor (they are unusable here after). */
+  post(msg: ToExecutor, transfer?: ArrayBuffer[]): void;
   /** Posts tasks in one message. */
   run(items: Array<{ task: EngineTask; part: Part }>): void;
   /** The tasks it runs now, as `[id, started]`, read from the `StartTable` (reports may lag). */
@@ -75,8 +76,8 @@ export class ExecutorHost implements ExecutorPort {
     return this.ready;
   }
 
-  post(msg: ToExecutor): void {
-    this.worker.postMessage(msg);
+  post(msg: ToExecutor, transfer?: ArrayBuffer[]): void {
+    this.worker.postMessage(msg, transfer);
   }
 
   /** Posts tasks in one message, their bytes transferred rather than cloned. */

@@ -3,7 +3,8 @@ import type { CommIn, CommOutMsg } from "./comm-transport.js";
 import type { ExecutorPort, NewExecutor } from "./executor-host.js";
 import type { MemoryWatch } from "./memory-watch.js";
 import { asPart } from "../executor/shared-port.js";
-import type { FromExecutor } from "../executor/protocol.js";
+import { packComm, unpackComm } from "../shared/comm-bytes.js";
+import type { CommSetup, FromExecutor } from "../executor/protocol.js";
 
 export interface ExecutorSlotOptions {
   newExecutor: NewExecutor;
@@ -15,9 +16,14 @@ export interface ExecutorSlotOptions {
   onExit(host: ExecutorPort, code: number): void;
   /** A shared-state call of the executor of generation `gen`, to relay to the controller. */
   onShared?(msg: SharedCallMsg | SharedWithdrawMsg, parts: Part[], gen: number): void;
-  /** An `engine.comm` message of the executor, to send on. */
-  onComm?(msg: CommOutMsg, parts: Part[]): void;
+  /** An `engine.comm` message of the executor, to send on (`relay`: through the controller, whatever the path). */
+  onComm?(msg: CommOutMsg, parts: Part[], relay: boolean): void;
+  /** What the executor of generation `gen` says of its own `engine.comm` links (a route asked, a message to keep). */
+  onCommLinks?(m: CommLinksMsg, gen: number): void;
 }
+
+/** The executor's messages about its own `engine.comm` links. */
+export type CommLinksMsg = Extract<FromExecutor, { type: "comm_route" | "comm_keep" }>;
 
 /**
  * The one executor an engine runs at a time, and its successors: each is a generation (1, 2, …).
@@ -28,6 +34,13 @@ export class ExecutorSlot {
   current: ExecutorPort;
   generation = 0;
   private init: { engineId: number; host: string; uuid: string } | undefined;
+  /** Executor links (`PeerLinks`), given to every executor from `setCommLinks` on. */
+  private comm: Omit<CommSetup, "counts"> | undefined;
+  /** The current executor's count of messages sent on its own links, and those of the ones before it. */
+  private counts = new Int32Array(new SharedArrayBuffer(4));
+  private countsBefore = 0;
+  /** The current executor's endpoint (`host:port`), once it has bound it. */
+  execAddress: string | undefined;
 
   constructor(private readonly o: ExecutorSlotOptions) {
     this.current = this.spawn();
@@ -41,6 +54,27 @@ export class ExecutorSlot {
   setIdentity(engineId: number, host: string, uuid: string): void {
     this.init = { engineId, host, uuid };
     this.current.post({ type: "init", ...this.init });
+  }
+
+  /** Turns on executor links: this executor and every later one bind an endpoint and dial peers' executors. */
+  setCommLinks(setup: Omit<CommSetup, "counts">): void {
+    this.comm = setup;
+    this.current.post({ type: "comm_setup", setup: { ...setup, counts: this.counts.buffer as SharedArrayBuffer } });
+  }
+
+  /** Executor links are on and the current executor has not bound its endpoint yet. */
+  get execComing(): boolean {
+    return this.comm !== undefined && this.execAddress === undefined;
+  }
+
+  /** Messages the executors sent on their own links (the supervisor's own paths count the rest). */
+  get directSent(): number {
+    return this.countsBefore + Atomics.load(this.counts, 0);
+  }
+
+  /** The answer to a `comm_route` of the executor of generation `gen` (dropped if it was replaced). */
+  commRoute(gen: number, id: number, address: string | undefined): void {
+    if (gen === this.generation) this.current.post({ type: "comm_route", id, ...(address ? { address } : {}) });
   }
 
   /** Resolves once the current executor is ready; its memory is watched from then on. */
@@ -65,7 +99,8 @@ export class ExecutorSlot {
 
   /** An `engine.comm` message for this engine: to the current executor; the generation it went to. */
   commIn(msg: CommIn, parts: Part[]): number {
-    this.current.post({ type: "comm_in", msg, parts });
+    const data = packComm(parts);
+    this.current.post({ type: "comm_in", msg, data }, data?.buffers);
     return this.generation;
   }
 
@@ -76,11 +111,16 @@ export class ExecutorSlot {
 
   private spawn(): ExecutorPort {
     const gen = ++this.generation;
+    this.countsBefore += Atomics.load(this.counts, 0);
+    this.counts = new Int32Array(new SharedArrayBuffer(4));
+    this.execAddress = undefined;
     const host: ExecutorPort = this.o.newExecutor(
       (m) => {
         if (host !== this.current) return;
         if (m.type === "shared") this.o.onShared?.(m.msg, m.parts.map(asPart), gen);
-        else if (m.type === "comm_out") this.o.onComm?.(m.msg, m.parts.map(asPart));
+        else if (m.type === "comm_out") this.o.onComm?.(m.msg, unpackComm(m.data), m.relay === true);
+        else if (m.type === "comm_listen") this.execAddress = m.address;
+        else if (m.type === "comm_route" || m.type === "comm_keep") this.o.onCommLinks?.(m, gen);
         else this.o.onMessage(m);
       },
       (code) => {
@@ -88,6 +128,7 @@ export class ExecutorSlot {
       },
     );
     if (this.init) host.post({ type: "init", ...this.init });
+    if (this.comm) host.post({ type: "comm_setup", setup: { ...this.comm, counts: this.counts.buffer as SharedArrayBuffer } });
     return host;
   }
 }

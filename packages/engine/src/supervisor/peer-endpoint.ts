@@ -13,6 +13,9 @@ import {
   type ToPeer,
 } from "@ptcluster/protocol";
 
+/** How long a hello answer may wait for the executor's endpoint (ms). */
+const EXEC_WAIT_MS = 500;
+
 export interface PeerEndpointOptions {
   /** The address to bind (and advertise). */
   ip: string;
@@ -21,6 +24,10 @@ export interface PeerEndpointOptions {
   id: () => number;
   /** A peer's `engine.comm` message or abort for this engine. */
   onComm: (msg: CommMsg | CommAbortMsg, parts: Part[]) => void;
+  /** The address of this engine's executor endpoint now, told to peers in the hello answer (none: they send here). */
+  exec?: () => string | undefined;
+  /** The executor is binding its endpoint (just started, or replaced): a hello waits for it a little. */
+  execComing?: () => boolean;
   maxMessageBytes?: number;
   /** Encrypt with CURVE (clusters with `--curve`): a server key pair is made for this endpoint. */
   curve?: boolean;
@@ -76,7 +83,7 @@ export class PeerEndpoint {
         const me = this.o.id();
         switch (header.type) {
           case "peer_hello":
-            this.channel.send({ type: "peer_hello_reply", ok: me >= 0 && header.to === me }, undefined, from);
+            this.helloReply(from, me >= 0 && header.to === me);
             break;
           case "comm":
             if (header.to === me) this.o.onComm(header, parts);
@@ -88,6 +95,21 @@ export class PeerEndpoint {
       },
     }).start();
     return this.address;
+  }
+
+  /**
+   * Answers a hello, with the executor's endpoint if it has one: a peer whose first messages find
+   * the executor still binding it (the engine just started, or its executor was replaced) would
+   * otherwise send through the supervisors for as long as its own executor lives, so the answer
+   * waits for it up to `EXEC_WAIT_MS` (the dialler waits a second).
+   */
+  private helloReply(to: Buffer, ok: boolean, waited = 0): void {
+    const exec = ok ? this.o.exec?.() : undefined;
+    if (ok && !exec && waited < EXEC_WAIT_MS && this.o.execComing?.()) {
+      setTimeout(() => this.helloReply(to, ok, waited + 10), 10).unref();
+      return;
+    }
+    this.channel.send({ type: "peer_hello_reply", ok, ...(exec ? { exec } : {}) }, undefined, to);
   }
 
   async close(): Promise<void> {

@@ -1,6 +1,7 @@
 import type { Logger, Part, SharedCallMsg, SharedWithdrawMsg, TaskResult } from "@ptcluster/protocol";
 import type { NewExecutor } from "./executor-host.js";
 import type { CommOutMsg } from "./comm-transport.js";
+import type { CommLinksMsg } from "./executor-slot.js";
 
 /** What the engine gives its `TaskRunner`: limits, and where results, resets and relayed calls go. */
 export interface TaskRunnerOptions {
@@ -20,7 +21,9 @@ export interface TaskRunnerOptions {
   /** A shared-state call of the executor of generation `gen`, to relay to the controller. */
   onShared?(msg: SharedCallMsg | SharedWithdrawMsg, parts: Part[], gen: number): void;
   /** An `engine.comm` message of the executor, for the engine's `CommTransport`. */
-  onComm?(msg: CommOutMsg, parts: Part[]): void;
+  onComm?(msg: CommOutMsg, parts: Part[], relay: boolean): void;
+  /** What the executor of generation `gen` says of its own `engine.comm` links. */
+  onCommLinks?(m: CommLinksMsg, gen: number): void;
   /** Tasks the executor gave back unstarted, after `release` asked for more than the queue held. */
   onReleased(ids: number[]): void;
   /** Tasks posted ahead to the executor while tasks are quick (default `PREFETCH`). */

@@ -30,7 +30,8 @@ const QUICK_MS = 2;
  * then, after a grace period, a new executor.
  */
 export class TaskRunner {
-  private readonly slot: ExecutorSlot;
+  /** The executor and its successors (the engine reaches it for `engine.comm`'s executor links). */
+  readonly slot: ExecutorSlot;
   /** Tasks in state `queued`, in order. */
   private readonly queue = new Deque<TaskEntry>();
   /** Every task this engine holds, in any state. */
@@ -60,6 +61,7 @@ export class TaskRunner {
       onExit: (host, code) => this.executorExited(host, code),
       ...(opts.onShared ? { onShared: opts.onShared } : {}),
       ...(opts.onComm ? { onComm: opts.onComm } : {}),
+      ...(opts.onCommLinks ? { onCommLinks: opts.onCommLinks } : {}),
     });
   }
 

@@ -29,8 +29,11 @@ export const AUTH_FRAME_BYTES = TAG_AT + TAG_BYTES;
 const HKDF_INFO = Buffer.from("ptcluster frame key v2");
 const TWO_32 = 2 ** 32;
 
-/** `e2p`/`p2e`: an engine to a peer's endpoint (`engine.comm` direct), and its answers. */
-export type ChannelLabel = "c2h" | "h2c" | "e2h" | "h2e" | "pub" | "e2p" | "p2e";
+/**
+ * `e2p`/`p2e`: an engine to a peer's endpoint (`engine.comm` direct), and its answers; `x2p`/`p2x`
+ * the same between executor threads (their own TCP links), so nothing signed for one is accepted on the other.
+ */
+export type ChannelLabel = "c2h" | "h2c" | "e2h" | "h2e" | "pub" | "e2p" | "p2e" | "x2p" | "p2x";
 
 /** The clear fields of an auth frame. */
 export interface AuthFields {
