@@ -17,6 +17,7 @@
  * ranks with ZeroMQ sockets in a worker print "terminate called ..." as they exit: zeromq 6.8 aborts
  * a process whose worker thread ends with a receive in flight, test/zmq-worker.test.ts.)
  */
+import { performance } from "node:perf_hooks";
 import * as zmq from "zeromq";
 import { fork } from "node:child_process";
 import { readFileSync, readdirSync } from "node:fs";
@@ -39,7 +40,9 @@ function threadCpu(pid) {
       const name = s.slice(s.indexOf("(") + 1, s.lastIndexOf(")"));
       const f = s.slice(s.lastIndexOf(")") + 2).split(" ");
       out[name] = (out[name] ?? 0) + (Number(f[11]) + Number(f[12])) * 10_000;
-    } catch {}
+    } catch {
+      /* the thread ended meanwhile */
+    }
   }
   return out;
 }
@@ -57,11 +60,15 @@ function cpuUs(pid) {
 async function linkLayer(kind, rank, onValue) {
   const net = kind === "net" || kind === "netraw";
   const router = net ? new FrameRouter(1 << 30) : new zmq.Router({ linger: 0 });
-  const endpoint = net ? String(await router.listen("127.0.0.1")) : (await router.bind("tcp://127.0.0.1:*"), router.lastEndpoint);
+  const endpoint = net
+    ? String(await router.listen("127.0.0.1"))
+    : (await router.bind("tcp://127.0.0.1:*"), router.lastEndpoint);
   let send;
   const open = (peer) => {
     const id = Buffer.from(`rank${rank}`);
-    const dealer = net ? new FrameDealer("127.0.0.1", Number(peer), id, 1 << 30) : new zmq.Dealer({ linger: 0, routingId: id });
+    const dealer = net
+      ? new FrameDealer("127.0.0.1", Number(peer), id, 1 << 30)
+      : new zmq.Dealer({ linger: 0, routingId: id });
     if (!net) dealer.connect(peer);
     if (kind === "zmq" || kind === "netraw") {
       void (async () => {
@@ -79,10 +86,19 @@ async function linkLayer(kind, rank, onValue) {
       logger,
       onMessage: ({ parts }) => onValue(decodeValue(parts[0].body, parts[0].frames)),
     }).start();
-    const out = new Channel({ socket: dealer, clusterKey: key, sendLabel: "e2p", recvLabel: "p2e", selfId: id, logger }).start();
+    const out = new Channel({
+      socket: dealer,
+      clusterKey: key,
+      sendLabel: "e2p",
+      recvLabel: "p2e",
+      selfId: id,
+      logger,
+    }).start();
     send = (v) => {
       const { body, frames } = encodeValue(v, "value");
-      out.send({ type: "comm", g: "group", to: 1 - rank, from: rank, ch: "u:0", pf: [frames.length] }, [{ body, frames }]);
+      out.send({ type: "comm", g: "group", to: 1 - rank, from: rank, ch: "u:0", pf: [frames.length] }, [
+        { body, frames },
+      ]);
     };
   };
   return { endpoint, open, send: (v) => send(v) };
@@ -172,7 +188,15 @@ if (!isMainThread) {
     ["net_channel_worker", "net", "worker"],
   ]) {
     if (only && !name.includes(only)) continue;
-    const ranks = [0, 1].map((r) => fork(SELF, ["rank", kind, where, String(r)], { execArgv: process.env["PROF"] ? ["--cpu-prof", "--cpu-prof-interval=50", `--cpu-prof-dir=${process.env["PROF"]}`] : process.env["PERF"] ? ["--perf-basic-prof"] : [] }));
+    const ranks = [0, 1].map((r) =>
+      fork(SELF, ["rank", kind, where, String(r)], {
+        execArgv: process.env["PROF"]
+          ? ["--cpu-prof", "--cpu-prof-interval=50", `--cpu-prof-dir=${process.env["PROF"]}`]
+          : process.env["PERF"]
+            ? ["--perf-basic-prof"]
+            : [],
+      }),
+    );
     const eps = await Promise.all(ranks.map((c) => new Promise((r) => c.once("message", (m) => r(m.endpoint)))));
     ranks[0].send({ peer: eps[1] });
     ranks[1].send({ peer: eps[0] });
