@@ -29,7 +29,12 @@ describe("engine.comm on executor links", () => {
     // untouched, still holds its link to the old one.
     const start = (await countsWhen(ctx.rc, (c) => (c.get(b)?.executor ?? -1) >= 0)).get(b)?.executor ?? 0;
     expect(await ctx.rc.view([a, b]).applySync(pingpong, 5)).toEqual([5, -1]);
-    await expect(ctx.rc.engine(b).apply(() => process.exit(1)).get()).rejects.toThrow();
+    await expect(
+      ctx.rc
+        .engine(b)
+        .apply(() => process.exit(1))
+        .get(),
+    ).rejects.toThrow();
     await waitFor(async () => ((await ctx.rc.status()).engines.find((e) => e.id === b)?.running ?? 1) === 0, {
       what: "engine b to serve again",
     });
@@ -50,10 +55,7 @@ describe("engine.comm on executor links", () => {
     });
     expect(fromB).toEqual([...Array.from({ length: 9 }, (_, i) => i), Array.from({ length: 40 }, (_, i) => i)]);
     expect(got).toBe(40);
-    const after = await countsWhen(
-      ctx.rc,
-      (c) => (c.get(b)?.executor ?? 0) >= (before.get(b)?.executor ?? 0) + 10,
-    );
+    const after = await countsWhen(ctx.rc, (c) => (c.get(b)?.executor ?? 0) >= (before.get(b)?.executor ?? 0) + 10);
     // b's new executor sent its ten on a link of its own; the network never failed, so nothing took the relay.
     expect((after.get(b)?.executor ?? 0) - (before.get(b)?.executor ?? 0)).toBe(10);
     expect([after.get(a)?.relayed, after.get(b)?.relayed]).toEqual([0, 0]);

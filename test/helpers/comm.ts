@@ -37,4 +37,3 @@ export async function countsWhen(
     throw new Error(`${(err as Error).message}; last seen ${JSON.stringify([...last])}`, { cause: err });
   }
 }
-

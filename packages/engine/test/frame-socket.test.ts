@@ -84,7 +84,13 @@ describe("multipart messages over TCP, as the bytes come", () => {
     sock.setNoDelay(true);
     await new Promise<void>((resolve) => sock.once("connect", () => resolve()));
     // Odd cuts: inside a length, inside the large frame, across message boundaries.
-    for (const [from, to] of [[0, 3], [3, 37], [37, 1001], [1001, 200_003], [200_003, bytes.length]] as const) {
+    for (const [from, to] of [
+      [0, 3],
+      [3, 37],
+      [37, 1001],
+      [1001, 200_003],
+      [200_003, bytes.length],
+    ] as const) {
       sock.write(bytes.subarray(from, to));
       await new Promise((r) => setTimeout(r, 5));
     }

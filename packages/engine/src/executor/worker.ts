@@ -40,7 +40,11 @@ const port = parentPort;
 if (!port) throw new Error("the executor runs in a worker thread");
 
 const shared = sharedNamespace(port);
-const comm = commPort(port, () => commGroups, () => engineInfo.id);
+const comm = commPort(
+  port,
+  () => commGroups,
+  () => engineInfo.id,
+);
 const commGroups: CommGroups = new CommGroups(
   (msg, parts) => comm.send(msg, parts),
   () => engineInfo.id,

@@ -350,8 +350,7 @@ export class FrameRouter {
   async send(frames: Buffer[]): Promise<void> {
     const [to, ...rest] = frames;
     const sock = to ? this.peers.get(to.toString("latin1")) : undefined;
-    if (!sock || sock.destroyed)
-      throw Object.assign(new Error("peer not connected"), { code: "EHOSTUNREACH" });
+    if (!sock || sock.destroyed) throw Object.assign(new Error("peer not connected"), { code: "EHOSTUNREACH" });
     write(sock, rest);
   }
 

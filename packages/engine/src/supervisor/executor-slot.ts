@@ -128,7 +128,8 @@ export class ExecutorSlot {
       },
     );
     if (this.init) host.post({ type: "init", ...this.init });
-    if (this.comm) host.post({ type: "comm_setup", setup: { ...this.comm, counts: this.counts.buffer as SharedArrayBuffer } });
+    if (this.comm)
+      host.post({ type: "comm_setup", setup: { ...this.comm, counts: this.counts.buffer as SharedArrayBuffer } });
     return host;
   }
 }
