@@ -66,6 +66,24 @@ describe("the task coordinator carries out the scheduler's decisions", () => {
     expect(c.sent().toEngines).toEqual({ e0: [1] });
   });
 
+  it("the controller's own task (a sink) hears of a failure made while a dispatch is carried out only after it, so it can cancel others safely", async () => {
+    const c = setup();
+    const heard: string[] = [];
+    // A function whose source the controller never got: its dispatch fails it on the spot, while
+    // the dispatch of the task queued behind it, decided in the same placement, is still to come.
+    const sinkTask = { id: -1, op: "stage" as const, to: [], lb: {}, fn: "unknown-hash" };
+    let other = -1;
+    c.co.submitLb(c.client, sinkTask, part("y"), (r) => {
+      heard.push(r.sysError?.code ?? "ok");
+      // What a failing pipeline does: cancel its other tasks, from inside its sink.
+      c.co.cancel([other]);
+    });
+    other = c.co.submitLb(c.client, { id: -2, op: "apply", to: [], lb: {} }, part("x"));
+    await turn();
+    expect(heard).toEqual(["ERR_PTC_PROTOCOL"]);
+    expect(c.tasks.get(other)?.state.kind).toBe("cancelling");
+  });
+
   it("a task that threw runs again on the other engine; its result reports both attempts", async () => {
     const c = setup();
     c.co.submit(c.client, [{ id: 7, op: "apply", to: [], lb: { retries: 1 } }], [part("body")]);

@@ -1,5 +1,6 @@
 import { encodeValue, packParts, packStageReport, type Part, type StageKind } from "@ptcluster/protocol";
 import { toFailure, type OriginOf } from "./failure.js";
+import { isThenable } from "./map-items.js";
 
 /**
  * Runs a pipeline stage's function over the items of one task, one after the other, and reports
@@ -67,12 +68,4 @@ async function pushEach(r: unknown, out: Part[]): Promise<number> {
     count++;
   }
   return count;
-}
-
-function isThenable(v: unknown): v is PromiseLike<unknown> {
-  return (
-    v !== null &&
-    (typeof v === "object" || typeof v === "function") &&
-    typeof (v as PromiseLike<unknown>).then === "function"
-  );
 }

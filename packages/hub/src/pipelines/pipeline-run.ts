@@ -171,22 +171,17 @@ export class PipelineRun {
     const part = packParts([stage.scope, ...pieces.map((p) => p.part)]);
     stage.counters.started(now);
     stage.running += pieces.length;
-    // The result may come before `submit` returns (a task the controller cannot send fails at once).
-    const sent: { id: number | undefined; over: boolean } = { id: undefined, over: false };
-    const id = this.d.submit(task, part, (r, p) => {
-      if (sent.over) return;
-      sent.over = true;
-      if (sent.id !== undefined) stage.tasks.delete(sent.id);
-      stage.running -= pieces.length;
-      if (this.state === "running") this.onResult(stage, pieces, r, p);
-    });
-    if (!sent.over) {
-      sent.id = id;
-      stage.tasks.set(id, { pieces, stop: () => (sent.over = true) });
-    }
+    // Results reach the sink after this call (ResultDelivery): the task is recorded by then.
+    const id = this.d.submit(task, part, (r, p) => this.onResult(stage, id, r, p));
+    stage.tasks.set(id, pieces);
   }
 
-  private onResult(stage: Stage, pieces: Piece[], r: TaskResult, part: Part): void {
+  private onResult(stage: Stage, id: number, r: TaskResult, part: Part): void {
+    const pieces = stage.tasks.get(id);
+    // A task of a run that ended (its tasks were cancelled and forgotten): nothing to do.
+    if (!pieces) return;
+    stage.tasks.delete(id);
+    stage.running -= pieces.length;
     if (this.state !== "running") return;
     // Runs after an engine died under the task (the scheduler re-ran it).
     if ((r.attempts ?? 1) > 1) stage.counters.retried += ((r.attempts as number) - 1) * pieces.length;
@@ -315,10 +310,7 @@ export class PipelineRun {
   private stopTasks(): void {
     const ids: number[] = [];
     for (const s of this.stages) {
-      for (const [id, t] of s.tasks) {
-        ids.push(id);
-        t.stop();
-      }
+      for (const id of s.tasks.keys()) ids.push(id);
       s.tasks.clear();
       s.running = 0;
     }

@@ -128,7 +128,7 @@ export class Pipelines {
           stage: lost,
           sysError: {
             code: "ERR_PTC_UNKNOWN_ENGINE",
-            message: `It runs on engines [${msg.stages[lost]?.targets?.join(", ")}], none of which is registered (engines now: [${known.join(", ")}]).`,
+            message: `It runs on engines [${msg.stages[lost]?.targets?.join(", ")}], none of which is registered (engines now: [${known.join(", ")}]); give the stage's \`engines\` ids from rc.ids.`,
           },
         },
         undefined,
@@ -137,9 +137,7 @@ export class Pipelines {
     const { coordinator } = this.d;
     const run = new PipelineRun(msg.pipe, msg.stages, parts, msg.onError, {
       submit: (task, part, sink) => coordinator.submitLb(owner, task, part, sink),
-      // After the current call: a run fails from inside a result, which may come while the
-      // coordinator is still carrying out a scheduler decision (a task it could not send).
-      cancel: (ids) => queueMicrotask(() => coordinator.cancel(ids)),
+      cancel: (ids) => coordinator.cancel(ids),
       slots: (targets) => this.slots(targets),
       engineIds: () => this.d.engines.ids(),
       nextLocalId: () => --this.localIds,

@@ -41,8 +41,8 @@ const TASKS_PER_SLOT = 2;
  */
 export class Stage {
   readonly queue = new Deque<Piece>();
-  /** This stage's tasks in flight, by controller task id: their pieces, and how to stop hearing of them. */
-  readonly tasks = new Map<number, { pieces: Piece[]; stop: () => void }>();
+  /** Pieces of each of this stage's tasks in flight, by controller task id. */
+  readonly tasks = new Map<number, Piece[]>();
   /** Pieces in those tasks. */
   running = 0;
   readonly counters = new StageCounters();

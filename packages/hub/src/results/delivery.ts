@@ -28,7 +28,11 @@ export class ResultDelivery {
   /** To the task's client, or, if it went away, into the result store. */
   deliver(rec: TaskRecord, out: TaskResult, part: Part): void {
     if (rec.sink) {
-      rec.sink(out, part);
+      // After the current call: a result may be made while the coordinator is still carrying out a
+      // scheduler decision (a task it could not send fails at once), and the sink's owner may
+      // submit or cancel tasks in answer, which must not re-enter the coordinator.
+      const sink = rec.sink;
+      queueMicrotask(() => sink(out, part));
       return;
     }
     const adopted = this.adoptedTotals.size ? `${rec.clientKey}:${rec.localId}` : undefined;

@@ -20,7 +20,7 @@ export interface TaskRecord {
   lb?: { task: ClientTask; part: Part };
   /** Hash of the shipped function it runs, if it holds that function's source while it lives. */
   fn?: string;
-  /** Where its result goes instead of a client: the controller's own tasks (a pipeline's stages). */
+  /** Where its result goes instead of a client: the controller's own tasks (a pipeline's stages). Called after the call that made the result. */
   sink?: ResultSink;
 }
 
