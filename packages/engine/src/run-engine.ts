@@ -11,7 +11,6 @@ import {
 import { Engine } from "./supervisor/engine.js";
 import { mpiFromEnv } from "./shared/mpi.js";
 import { defaultMaxMemoryMb } from "./memory-limit.js";
-import { tuneJit } from "./jit-tuning.js";
 
 export interface RunEngineOptions {
   /**
@@ -49,7 +48,6 @@ export interface RunEngineOptions {
  * `ptcluster engine`. Resolves with the exit code.
  */
 export async function runEngine(o: RunEngineOptions): Promise<number> {
-  tuneJit();
   let host: string;
   let port: number;
   let key: string;
