@@ -1,0 +1,77 @@
+import { createCipheriv, hash, hkdfSync, randomBytes, timingSafeEqual } from "node:crypto";
+
+/**
+ * Authentication of an executor link (docs/security.md, "Executor links"): each connection gets
+ * two keys of its own, derived from the cluster key, both sides' fresh random nonces and the
+ * hello; every message after the hello carries a 16-byte tag over all its bytes (its length
+ * first) under the key of its direction. Within a connection, data messages are numbered and a
+ * number must grow; another connection has other keys. So nothing is accepted without the
+ * cluster key, and nothing recorded can be replayed, on that connection or another.
+ *
+ * Two constructions, chosen by the message's length (which the tag covers): up to `SMALL` bytes,
+ * SHA-384 over `key | message` (a truncated SHA-2 hides its internal state, so no length
+ * extension; 2 µs against 10 µs for a cipher object, which is most of a small message's cost);
+ * above, ChaCha20-Poly1305's tag over the message as associated data, nonce = its number, which
+ * authenticates 10 GB/s against SHA-384's 0.4 GB/s here.
+ */
+export const TAG = 16;
+export const KEY = 32;
+export const SMALL = 2_048;
+export const NONCE = 16;
+
+const HELLO_INFO = Buffer.from("ptcluster executor link hello v1");
+const LINK_INFO = Buffer.from("ptcluster executor link v1");
+
+/** The key of the dialler's hello (fixed per cluster key: a hello is answered only to a key holder). */
+export function helloKey(clusterKey: Buffer): Buffer {
+  return Buffer.from(hkdfSync("sha256", clusterKey, Buffer.alloc(0), HELLO_INFO, KEY));
+}
+
+/**
+ * The connection's two keys (dialler → acceptor, acceptor → dialler) from the cluster key, the
+ * hello's bytes (its nonce, link id and recipient: altering one on the way gives other keys) and
+ * the acceptor's nonce.
+ */
+export function linkKeys(clusterKey: Buffer, hello: Buffer, nonceA: Buffer): { d2a: Buffer; a2d: Buffer } {
+  const salt = Buffer.concat([hello, nonceA]);
+  const k = Buffer.from(hkdfSync("sha256", clusterKey, salt, LINK_INFO, 2 * KEY));
+  return { d2a: k.subarray(0, KEY), a2d: k.subarray(KEY) };
+}
+
+export const nonce = (): Buffer => randomBytes(NONCE);
+
+/**
+ * Signs a message in place. `buf` holds `KEY` bytes of room, then the message (`len` bytes, its
+ * last `TAG` for the tag); `seq` is its number (the nonce of the large construction).
+ */
+export function sign(key: Buffer, buf: Buffer, len: number, seq: number): void {
+  const end = KEY + len - TAG;
+  if (len <= SMALL) {
+    key.copy(buf, 0);
+    hash("sha384", buf.subarray(0, end), "buffer").copy(buf, end, 0, TAG);
+    return;
+  }
+  tagOf(key, buf.subarray(KEY, end), seq).copy(buf, end);
+}
+
+/** Checks a received message's tag (`msg`: the whole message, tag last); `scratch` holds `KEY + SMALL` bytes. */
+export function verify(key: Buffer, scratch: Buffer, msg: Buffer, seq: number): boolean {
+  const body = msg.length - TAG;
+  if (body < 4) return false;
+  let tag: Buffer;
+  if (msg.length <= SMALL) {
+    key.copy(scratch, 0);
+    msg.copy(scratch, KEY, 0, body);
+    tag = hash("sha384", scratch.subarray(0, KEY + body), "buffer").subarray(0, TAG);
+  } else tag = tagOf(key, msg.subarray(0, body), seq);
+  return timingSafeEqual(tag, msg.subarray(body));
+}
+
+function tagOf(key: Buffer, data: Buffer, seq: number): Buffer {
+  const iv = Buffer.alloc(12);
+  iv.writeUIntBE(seq, 6, 6);
+  const c = createCipheriv("chacha20-poly1305", key, iv, { authTagLength: TAG });
+  c.setAAD(data, { plaintextLength: 0 });
+  c.final();
+  return c.getAuthTag();
+}

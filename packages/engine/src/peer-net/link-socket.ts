@@ -1,0 +1,216 @@
+import { connect, createServer, type Server, type Socket } from "node:net";
+import type { CommAbortMsg, CommMsg, Part } from "@ptcluster/protocol";
+import { KEY, SMALL, helloKey, linkKeys, nonce, verify } from "./link-auth.js";
+import { MsgReader } from "./msg-reader.js";
+import { HELLO_BYTES, Kind, WELCOME_BYTES, ack, decode, encode, hello, kindOf, seqOf, welcome } from "./link-wire.js";
+
+/**
+ * Executor links (docs/comm-transport.md): one TCP connection per sender and peer, carrying that
+ * sender's messages one way and the receiver's acknowledgements back. TCP keeps them in order and
+ * whole while the connection lives; the link never reconnects: a connection that closes, or
+ * whose messages stay unacknowledged too long, is its owner's to give up, sending what was not
+ * acknowledged on another path (`unacked`). So there are no windows, gaps or retransmissions
+ * here, and a message costs one signature, one buffer and (with the others of its turn) one write.
+ */
+
+type Comm = { msg: CommMsg | CommAbortMsg; parts: Part[] };
+
+/** An acknowledgement goes back at the latest this long after a message (ms), or at once past these. */
+const ACK_MS = 20;
+const ACK_BYTES = 1 << 20;
+const ACK_COUNT = 256;
+
+/** Writes of one turn go out in one system call (a collective's call check and its data, say). */
+function writer(sock: Socket): (buf: Buffer) => void {
+  let pending: Buffer[] = [];
+  let bytes = 0;
+  const flush = () => {
+    const out = pending;
+    pending = [];
+    if (out.length === 1) sock.write(out[0] as Buffer);
+    else if (bytes <= 64 * 1024) sock.write(Buffer.concat(out, bytes));
+    else {
+      sock.cork();
+      for (const b of out) sock.write(b);
+      sock.uncork();
+    }
+    bytes = 0;
+  };
+  return (buf) => {
+    if (sock.destroyed) return;
+    if (pending.push(buf) === 1) process.nextTick(flush);
+    bytes += buf.length;
+  };
+}
+
+/** The sending side of one link, dialled to the peer executor's endpoint. */
+export class LinkDialer {
+  private readonly sock: Socket;
+  private readonly write: (buf: Buffer) => void;
+  private readonly hello: Buffer;
+  private keys: { d2a: Buffer; a2d: Buffer } | undefined;
+  private readonly scratch = Buffer.allocUnsafe(KEY + SMALL);
+  private seq = 0;
+  private readonly sent: { seq: number; wire: Buffer; at: number }[] = [];
+  private ended = false;
+
+  constructor(
+    host: string,
+    port: number,
+    private readonly clusterKey: Buffer,
+    to: number,
+    /** This link's id (8 bytes; as hex, the `ps` of its messages resent on another path). */
+    private readonly lid: Buffer,
+    maxBytes: number,
+    private readonly on: { welcome(ok: boolean): void; closed(): void },
+  ) {
+    this.sock = connect({ host, port, noDelay: true });
+    this.write = writer(this.sock);
+    this.hello = hello(helloKey(clusterKey), to, lid, nonce());
+    this.write(this.hello);
+    const reader = new MsgReader(maxBytes);
+    this.sock.on("data", (chunk: Buffer) => {
+      const msgs = reader.push(chunk);
+      if (!msgs) return this.close();
+      for (const m of msgs) if (!this.read(m)) return this.close();
+    });
+    this.sock.on("error", () => undefined);
+    this.sock.on("close", () => this.close());
+  }
+
+  private read(m: Buffer): boolean {
+    if (!this.keys) {
+      if (kindOf(m) !== Kind.Welcome || m.length !== WELCOME_BYTES) return false;
+      const keys = linkKeys(this.clusterKey, this.hello, m.subarray(6, 6 + 16));
+      if (!verify(keys.a2d, this.scratch, m, 0)) return false;
+      this.keys = keys;
+      this.on.welcome(m[5] === 1);
+      return true;
+    }
+    const n = seqOf(m);
+    if (kindOf(m) !== Kind.Ack || n > this.seq || !verify(this.keys.a2d, this.scratch, m, n)) return false;
+    let k = 0;
+    while (k < this.sent.length && (this.sent[k] as { seq: number }).seq <= n) k++;
+    if (k) this.sent.splice(0, k);
+    return true;
+  }
+
+  /** Signs and sends (after the welcome: the owner sends nothing before). Returns the message's number. */
+  send(msg: CommMsg | CommAbortMsg, parts: readonly Part[]): number {
+    const keys = this.keys as { d2a: Buffer };
+    const seq = ++this.seq;
+    const wire = encode(keys.d2a, seq, msg, parts);
+    this.sent.push({ seq, wire, at: performance.now() });
+    this.write(wire);
+    return seq;
+  }
+
+  /** True when a message has waited for its acknowledgement longer than `ms`. */
+  overdue(ms: number): boolean {
+    const first = this.sent[0];
+    return first !== undefined && performance.now() - first.at > ms;
+  }
+
+  /** What the peer did not acknowledge, in order, each with its `ps` (this link's id and its number). */
+  unacked(): Comm[] {
+    const lid = this.lid.toString("hex");
+    const out: Comm[] = [];
+    for (const { seq, wire } of this.sent) {
+      const c = decode(wire);
+      if (c) out.push({ msg: { ...c.msg, ps: [lid, seq] }, parts: c.parts });
+    }
+    return out;
+  }
+
+  close(): void {
+    if (this.ended) return;
+    this.ended = true;
+    this.sock.destroy();
+    this.on.closed();
+  }
+}
+
+/** The receiving side: this executor's endpoint, which peers' executors dial. */
+export class LinkListener {
+  private readonly server: Server;
+  private readonly helloKey: Buffer;
+
+  constructor(
+    private readonly clusterKey: Buffer,
+    private readonly maxBytes: number,
+    private readonly on: {
+      /** A hello for engine `to`: is that this engine? */
+      hello(to: number): boolean;
+      /** An authenticated message, once, in order: `lid`/`seq` its link (hex) and number. */
+      message(c: Comm, lid: string, seq: number): void;
+    },
+  ) {
+    this.helloKey = helloKey(clusterKey);
+    this.server = createServer((sock) => this.accept(sock));
+    this.server.on("error", () => undefined);
+  }
+
+  listen(host: string): Promise<number> {
+    return new Promise((resolve, reject) => {
+      this.server.once("error", reject);
+      this.server.listen(0, host, () => {
+        this.server.unref();
+        resolve((this.server.address() as { port: number }).port);
+      });
+    });
+  }
+
+  private accept(sock: Socket): void {
+    sock.setNoDelay(true);
+    const reader = new MsgReader(this.maxBytes);
+    const scratch = Buffer.allocUnsafe(KEY + SMALL);
+    let keys: { d2a: Buffer; a2d: Buffer } | undefined;
+    let lid = "";
+    let last = 0;
+    let acked = 0;
+    let bytes = 0;
+    let timer: NodeJS.Timeout | undefined;
+    const sendAck = () => {
+      clearTimeout(timer);
+      timer = undefined;
+      bytes = 0;
+      acked = last;
+      if (keys && !sock.destroyed) sock.write(ack(keys.a2d, last));
+    };
+    const read = (m: Buffer): boolean => {
+      if (!keys) {
+        if (kindOf(m) !== Kind.Hello || m.length !== HELLO_BYTES || !verify(this.helloKey, scratch, m, 0)) return false;
+        const ok = this.on.hello(m.readUInt32BE(5));
+        const n = nonce();
+        keys = linkKeys(this.clusterKey, m, n);
+        lid = m.toString("hex", 9, 17);
+        sock.write(welcome(keys.a2d, ok, n));
+        if (!ok) sock.end();
+        return true;
+      }
+      const seq = seqOf(m);
+      // Numbers only grow on a connection (its keys are its own): a replay within it is refused before any crypto.
+      if (seq <= last || !verify(keys.d2a, scratch, m, seq)) return false;
+      const c = decode(m);
+      if (!c) return false;
+      last = seq;
+      bytes += m.length;
+      this.on.message(c, lid, seq);
+      return true;
+    };
+    sock.on("data", (chunk: Buffer) => {
+      const msgs = reader.push(chunk);
+      if (!msgs) return void sock.destroy();
+      for (const m of msgs) if (!read(m)) return void sock.destroy();
+      if (last === acked) return;
+      if (bytes >= ACK_BYTES || last - acked >= ACK_COUNT) sendAck();
+      else timer ??= setTimeout(sendAck, ACK_MS);
+    });
+    sock.on("error", () => undefined);
+    sock.on("close", () => clearTimeout(timer));
+  }
+
+  close(): void {
+    this.server.close();
+  }
+}
