@@ -40,6 +40,7 @@ export class Fabric {
   private readonly mailboxes: Message[][];
   private readonly waiters: Waiter[][];
   private readonly chains = new Map<string, Promise<void>>();
+  private readonly watchers = new Map<string, (source: number, value: unknown) => void>();
 
   constructor(
     readonly size: number,
@@ -120,8 +121,28 @@ export class Fabric {
     for (const list of this.waiters) for (const w of [...list]) w.reject(this.groupError());
   }
 
+  /** As `Wire.watch`: messages on `channel` to `rank` go to `handler` as they are delivered. */
+  watch(rank: number, channel: string, handler: (source: number, value: unknown) => void): () => void {
+    const key = `${rank}>${channel}`;
+    this.watchers.set(key, handler);
+    const box = this.mailboxes[rank]!;
+    for (
+      let i = box.findIndex((m) => m.channel === channel);
+      i >= 0 && !this.abortError;
+      i = box.findIndex((m) => m.channel === channel)
+    ) {
+      const [m] = box.splice(i, 1);
+      handler(m!.source, m!.value);
+    }
+    return () => {
+      if (this.watchers.get(key) === handler) this.watchers.delete(key);
+    };
+  }
+
   private deliver(dest: number, message: Message): void {
     if (this.abortError) return;
+    const watcher = this.watchers.get(`${dest}>${message.channel}`);
+    if (watcher) return watcher(message.source, message.value);
     const waiter = this.waiters[dest]!.find(
       (w) => w.channel === message.channel && (w.source === undefined || w.source === message.source),
     );
@@ -155,6 +176,10 @@ export class FabricWire implements Wire {
   async recvAny(channel: string, options?: CallOptions): Promise<Received & { source: number }> {
     const m = await this.fabric.recv(this.rank, undefined, channel, options);
     return { value: m.value, meta: m.meta, source: m.source };
+  }
+
+  watch(channel: string, handler: (source: number, value: unknown) => void): () => void {
+    return this.fabric.watch(this.rank, channel, handler);
   }
 
   abort(error: { code: string; message: string }): void {

@@ -31,8 +31,7 @@ export const CHECK_CHANNEL = "c:check";
 
 export class CallChecker {
   private readonly seen = new Map<number, Seen>();
-  private readonly stop = new AbortController();
-  private running = false;
+  private unwatch: (() => void) | undefined;
   private failed = false;
 
   constructor(private readonly wire: Wire) {}
@@ -51,24 +50,18 @@ export class CallChecker {
 
   /** Stops rank 0's listening (at the end of the task). */
   close(): void {
-    this.stop.abort();
+    this.unwatch?.();
   }
 
+  /**
+   * Checks are handled as they are delivered, before any later message of the group: a rank
+   * whose next call would complete on messages that came after a mismatched check (all of them
+   * in one read of a link) fails instead.
+   */
   private start(): void {
-    if (this.running) return;
-    this.running = true;
-    void this.listen();
-  }
-
-  private async listen(): Promise<void> {
-    try {
-      while (!this.stop.signal.aborted && !this.failed) {
-        const { source, value } = await this.wire.recvAny(CHECK_CHANNEL, { signal: this.stop.signal });
-        this.note(source, value as CallDescription);
-      }
-    } catch {
-      // The group was aborted or closed: every call of it has been told already.
-    }
+    this.unwatch ??= this.wire.watch(CHECK_CHANNEL, (source, value) => {
+      if (!this.failed) this.note(source, value as CallDescription);
+    });
   }
 
   private note(rank: number, description: CallDescription): void {

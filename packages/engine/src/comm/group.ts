@@ -35,12 +35,15 @@ interface Waiter {
 class Mailbox {
   readonly queue: Queued[] = [];
   readonly waiters: Waiter[] = [];
+  readonly watchers = new Map<string, (source: number, value: unknown) => void>();
   error: Error | undefined;
   /** Engine ids by rank, once this engine's task of the group has started. */
   ranks: number[] | undefined;
 
   deliver(q: Queued): void {
     if (this.error) return;
+    const watcher = this.watchers.get(q.ch);
+    if (watcher) return watcher(q.source, q.value);
     const i = this.waiters.findIndex((w) => w.ch === q.ch && (w.source === undefined || w.source === q.source));
     if (i >= 0) this.waiters.splice(i, 1)[0]?.settle(q);
     else this.queue.push(q);
@@ -240,6 +243,16 @@ class GroupWire implements Wire {
   async recvAny(channel: string, options?: CallOptions): Promise<Received & { source: number }> {
     const { value, meta, source } = await this.wait(undefined, channel, options);
     return meta ? { value, meta, source } : { value, source };
+  }
+
+  watch(channel: string, handler: (source: number, value: unknown) => void): () => void {
+    const box = this.box;
+    box.watchers.set(channel, handler);
+    for (let q = box.take(undefined, channel); q && !box.error; q = box.take(undefined, channel))
+      handler(q.source, q.value);
+    return () => {
+      if (box.watchers.get(channel) === handler) box.watchers.delete(channel);
+    };
   }
 
   abort(error: { code: string; message: string }): void {

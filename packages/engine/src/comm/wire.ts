@@ -46,6 +46,12 @@ export interface Wire {
    */
   recvAny(channel: string, options?: CallOptions): Promise<Received & { source: number }>;
   /**
+   * Hands every message on `channel` (those waiting first) to `handler` as it is delivered, in
+   * order with this rank's other messages, until the returned function is called: a message
+   * handled so cannot be overtaken by one that arrived after it (the call checks on rank 0).
+   */
+  watch(channel: string, handler: (source: number, value: unknown) => void): () => void;
+  /**
    * Fails every pending and later call of this group, on every member, with `error` (a mismatch
    * seen here: the others would otherwise wait for ever).
    */

@@ -135,15 +135,23 @@ export class PeerLinks {
     if (!setup || !address || at < 0) return this.settle(id, undefined);
     const host = address.slice(0, at).replace(/^\[(.*)\]$/, "$1");
     const port = Number(address.slice(at + 1));
-    const link: LinkDialer = new LinkDialer(host, port, Buffer.from(setup.key), id, randomBytes(8), setup.maxBytes + 65_536, {
-      welcome: (ok) => {
-        const now = this.routes.get(id);
-        if (now?.kind === "hello" && now.link === link) this.settle(id, ok ? link : undefined);
+    const link: LinkDialer = new LinkDialer(
+      host,
+      port,
+      Buffer.from(setup.key),
+      id,
+      randomBytes(8),
+      setup.maxBytes + 65_536,
+      {
+        welcome: (ok) => {
+          const now = this.routes.get(id);
+          if (now?.kind === "hello" && now.link === link) this.settle(id, ok ? link : undefined);
+        },
+        // The peer executor's endpoint is gone (it was replaced) or the connection broke: the
+        // supervisor's path, which falls back to the relay itself where the network failed.
+        closed: () => this.drop(id, link, false),
       },
-      // The peer executor's endpoint is gone (it was replaced) or the connection broke: the
-      // supervisor's path, which falls back to the relay itself where the network failed.
-      closed: () => this.drop(id, link, false),
-    });
+    );
     const timer = setTimeout(() => this.settle(id, undefined), HELLO_MS);
     this.routes.set(id, { kind: "hello", queue: route.queue, link, timer });
   }
@@ -167,7 +175,8 @@ export class PeerLinks {
 
   /** Links whose messages stay unacknowledged past `limitMs` are given up for the relay (the network between the engines failed: their supervisors' direct path would fail too). */
   private checkLinks(limitMs: number): void {
-    for (const [id, route] of this.routes) if (route.kind === "link" && route.link.overdue(limitMs)) this.fail(id, true);
+    for (const [id, route] of this.routes)
+      if (route.kind === "link" && route.link.overdue(limitMs)) this.fail(id, true);
   }
 
   private drop(id: number, link: LinkDialer, relay: boolean): void {
