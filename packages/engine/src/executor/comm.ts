@@ -8,28 +8,43 @@ function channelOf(tag: CommTag | undefined): string {
   throw new CommUsageError(`A tag is a non-negative integer or a string, not ${String(t)}.`);
 }
 
+const valueOf = (r: { value: unknown }): unknown => r.value;
+
 /**
  * Builds `engine.comm` over one rank's `Wire`: point to point here, the collectives (bcast,
  * allreduce, …) from the pure module over the same `Wire`. `close` at the end of the task.
  */
 export function commOf(wire: Wire): { comm: EngineComm; close(): void } {
-  const recvFrom = async (options: RecvOptions = {}): Promise<CommMessage> => {
+  // Not async functions: each promise costs the task's async context hooks, per message.
+  const receive = (options: RecvOptions = {}) => {
     const { source, tag, timeout, signal } = options;
     const ch = channelOf(tag);
     const call = { timeout, signal };
-    if (source === undefined) {
-      const r = await wire.recvAny(ch, call);
-      return { value: r.value, source: r.source, tag: tag ?? 0 };
-    }
-    const r = await wire.recv(source, ch, call);
-    return { value: r.value, source, tag: tag ?? 0 };
+    return source === undefined ? wire.recvAny(ch, call) : wire.recv(source, ch, call);
+  };
+  const recvFrom = async (options: RecvOptions = {}): Promise<CommMessage> => {
+    const r = await receive(options);
+    const source = options.source ?? (r as { source?: number }).source ?? -1;
+    return { value: r.value, source, tag: options.tag ?? 0 };
   };
   const c = new Collectives(wire);
   const comm: EngineComm = {
     rank: wire.rank,
     size: wire.size,
-    send: async (dest, value, options = {}) => wire.send(dest, channelOf(options.tag), value),
-    recv: async (options) => (await recvFrom(options)).value,
+    send: (dest, value, options = {}) => {
+      try {
+        return wire.send(dest, channelOf(options.tag), value);
+      } catch (error) {
+        return Promise.reject(error);
+      }
+    },
+    recv: (options) => {
+      try {
+        return receive(options).then(valueOf);
+      } catch (error) {
+        return Promise.reject(error);
+      }
+    },
     recvFrom,
     bcast: (value, options) => c.bcast(value, options),
     // The user's function of two values: the module applies it to whatever values the ranks give.
