@@ -182,6 +182,10 @@ export class FabricWire implements Wire {
     return this.fabric.watch(this.rank, channel, handler);
   }
 
+  release(): void {
+    // Nothing to reuse: the fabric's values are the test's own.
+  }
+
   abort(error: { code: string; message: string }): void {
     this.fabric.abort(error);
   }

@@ -84,12 +84,14 @@ export async function ringAllreduce(call: CollectiveCall, value: TypedArray, op:
     const dst = chunk(mod(r - s - 1));
     checkSameArrays(dst, part, call.name);
     combineInto(op, dst, part as TypedArray);
+    call.release(part);
   }
   for (let s = 0; s < p - 1; s++) {
     const part = await call.exchange(next, chunk(mod(r + 1 - s)), prev);
     const at = mod(r - s);
     checkSameArrays(chunk(at), part, call.name);
     acc.set(part as TypedArray & ArrayLike<number> & ArrayLike<bigint>, start(at));
+    call.release(part);
   }
   return acc;
 }

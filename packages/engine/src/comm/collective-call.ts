@@ -59,6 +59,11 @@ export class CollectiveCall {
     return received.value;
   }
 
+  /** This call is done with `value`, a chunk it received and combined: its bytes may be reused. */
+  release(value: unknown): void {
+    this.wire.release(value);
+  }
+
   /** Sends to `dest` and receives from `source` at the same time (the step of a ring or a pairwise exchange). */
   async exchange(dest: number, value: unknown, source: number): Promise<unknown> {
     const [, received] = await Promise.all([this.send(dest, value), this.recv(source)]);

@@ -15,6 +15,7 @@ import {
   type Part,
   type PeerStateMsg,
 } from "@ptcluster/protocol";
+import { recycle } from "../peer-net/buffer-pool.js";
 import type { CallOptions, CollectiveMeta, Received, Wire } from "./wire.js";
 
 /** Where a rank's messages go: to the supervisor, which relays them (through the controller, for now). */
@@ -300,6 +301,10 @@ class GroupWire implements Wire {
     return () => {
       if (box.watchers.get(channel) === handler) box.watchers.delete(channel);
     };
+  }
+
+  release(value: unknown): void {
+    if (ArrayBuffer.isView(value)) recycle(value.buffer);
   }
 
   abort(error: { code: string; message: string }): void {

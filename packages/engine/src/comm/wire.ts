@@ -52,6 +52,11 @@ export interface Wire {
    */
   watch(channel: string, handler: (source: number, value: unknown) => void): () => void;
   /**
+   * The caller is done with `value`, which it received and nothing else holds (a chunk combined
+   * into a collective's result): the transport may reuse its bytes.
+   */
+  release(value: unknown): void;
+  /**
    * Fails every pending and later call of this group, on every member, with `error` (a mismatch
    * seen here: the others would otherwise wait for ever).
    */

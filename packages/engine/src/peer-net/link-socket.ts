@@ -1,6 +1,7 @@
 import { connect, createServer, type Server, type Socket } from "node:net";
 import type { CommAbortMsg, CommMsg, Part } from "@ptcluster/protocol";
 import { KEY, SMALL, helloKey, linkKeys, nonce, verify } from "./link-auth.js";
+import { recycle } from "./buffer-pool.js";
 import { MsgReader } from "./msg-reader.js";
 import { HELLO_BYTES, Kind, WELCOME_BYTES, ack, decode, encode, hello, kindOf, seqOf, welcome } from "./link-wire.js";
 
@@ -90,7 +91,9 @@ export class LinkDialer {
     const n = seqOf(m);
     if (kindOf(m) !== Kind.Ack || n > this.seq || !verify(this.keys.a2d, this.scratch, m, n)) return false;
     let k = 0;
-    while (k < this.sent.length && (this.sent[k] as { seq: number }).seq <= n) k++;
+    // Acknowledged: the kernel has copied these bytes, nothing reads them any more.
+    for (; k < this.sent.length && (this.sent[k] as { seq: number }).seq <= n; k++)
+      recycle((this.sent[k] as { wire: Buffer }).wire.buffer);
     if (k) this.sent.splice(0, k);
     return true;
   }

@@ -1,4 +1,5 @@
 import type { CommAbortMsg, CommMsg, Part } from "@ptcluster/protocol";
+import { bigBuffer } from "./buffer-pool.js";
 import { KEY, NONCE, SMALL, TAG, sign } from "./link-auth.js";
 
 /**
@@ -33,7 +34,7 @@ const HAS_ROOT = 2;
 
 /** A message's room: `KEY` bytes for signing, then the message, its length field filled in. */
 function room(total: number): Buffer {
-  const buf = total <= SMALL ? Buffer.allocUnsafe(KEY + total) : Buffer.allocUnsafeSlow(KEY + total);
+  const buf = total <= SMALL ? Buffer.allocUnsafe(KEY + total) : bigBuffer(KEY + total);
   buf.writeUInt32BE(total - 4, KEY);
   return buf;
 }

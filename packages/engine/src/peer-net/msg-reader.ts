@@ -1,3 +1,5 @@
+import { bigBuffer } from "./buffer-pool.js";
+
 /** From this size on, a message is copied into its own buffer as its bytes arrive. */
 const FILL_FROM = 64 * 1024;
 
@@ -55,7 +57,7 @@ export class MsgReader {
         if (len < 4 || len > this.maxBytes) return undefined;
         if (this.size < 4 + len && 4 + len >= FILL_FROM) {
           // Start filling the message's own buffer with what is here; later reads go straight in.
-          const buf = Buffer.allocUnsafeSlow(4 + len);
+          const buf = bigBuffer(4 + len);
           const have = this.size;
           this.take(have).copy(buf, 0);
           this.filling = { buf, at: have };
