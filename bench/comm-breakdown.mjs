@@ -10,8 +10,9 @@
  *   channel_worker       the same inside a worker thread (an executor that owns its socket)
  *   channel_main_hops    Channel on the main thread, the ping-pong logic in a worker thread: one
  *                        postMessage each way on each side (the path before the executor owned its link)
- *   net_worker           bare frames over Node's own TCP (peer-net/frame-socket.ts) in a worker thread
- *   net_channel_worker   Channel over that, in a worker thread: the executor links' path
+ *   net_worker           bare length-prefixed messages over Node's own TCP (`net`) in a worker thread
+ *   link_worker          the executor links' protocol over it (peer-net/link-socket.ts: a key per
+ *                        connection, a tag per message, delayed acknowledgements) + the value codec
  *
  * One JSON line each: median and p90 round trip (µs), CPU per round trip of each process. (The
  * ranks with ZeroMQ sockets in a worker print "terminate called ..." as they exit: zeromq 6.8 aborts
@@ -23,7 +24,10 @@ import { fork } from "node:child_process";
 import { readFileSync, readdirSync } from "node:fs";
 import { Worker, isMainThread, parentPort, workerData } from "node:worker_threads";
 import { Channel, decodeValue, encodeValue, silentLogger } from "@ptcluster/protocol";
-import { FrameDealer, FrameRouter } from "../packages/engine/dist/peer-net/frame-socket.js";
+import { connect, createServer } from "node:net";
+import { randomBytes } from "node:crypto";
+import { LinkDialer, LinkListener } from "../packages/engine/dist/peer-net/link-socket.js";
+import { MsgReader } from "../packages/engine/dist/peer-net/msg-reader.js";
 
 const SELF = new URL(import.meta.url).pathname;
 const CALLS = Number(process.env["CALLS"] ?? 2000);
@@ -58,19 +62,17 @@ function cpuUs(pid) {
  * Bound ROUTER + dialled DEALER, either bare or inside Channels.
  */
 async function linkLayer(kind, rank, onValue) {
-  const net = kind === "net" || kind === "netraw";
-  const router = net ? new FrameRouter(1 << 30) : new zmq.Router({ linger: 0 });
-  const endpoint = net
-    ? String(await router.listen("127.0.0.1"))
-    : (await router.bind("tcp://127.0.0.1:*"), router.lastEndpoint);
+  if (kind === "netraw") return netLayer(onValue);
+  if (kind === "link") return executorLinkLayer(rank, onValue);
+  const router = new zmq.Router({ linger: 0 });
+  await router.bind("tcp://127.0.0.1:*");
+  const endpoint = router.lastEndpoint;
   let send;
   const open = (peer) => {
     const id = Buffer.from(`rank${rank}`);
-    const dealer = net
-      ? new FrameDealer("127.0.0.1", Number(peer), id, 1 << 30)
-      : new zmq.Dealer({ linger: 0, routingId: id });
-    if (!net) dealer.connect(peer);
-    if (kind === "zmq" || kind === "netraw") {
+    const dealer = new zmq.Dealer({ linger: 0, routingId: id });
+    dealer.connect(peer);
+    if (kind === "zmq") {
       void (async () => {
         for (;;) onValue((await router.receive())[1]);
       })();
@@ -102,6 +104,51 @@ async function linkLayer(kind, rank, onValue) {
     };
   };
   return { endpoint, open, send: (v) => send(v) };
+}
+
+/** Bare messages over TCP: `u32 length | u32 0 | bytes`, one connection each way. */
+async function netLayer(onValue) {
+  const server = createServer((sock) => {
+    sock.setNoDelay(true);
+    const reader = new MsgReader(1 << 30);
+    sock.on("data", (chunk) => {
+      for (const m of reader.push(chunk)) onValue(m.subarray(8));
+    });
+  });
+  await new Promise((r) => server.listen(0, "127.0.0.1", r));
+  let sock;
+  const open = (peer) => (sock = connect({ host: "127.0.0.1", port: Number(peer), noDelay: true }));
+  const send = (v) => {
+    const body = Buffer.isBuffer(v) ? v : Buffer.from(String(v));
+    const out = Buffer.alloc(8 + body.length); // MsgReader takes at least 4 bytes after the length
+    out.writeUInt32BE(4 + body.length, 0);
+    body.copy(out, 8);
+    sock.write(out);
+  };
+  return { endpoint: String(server.address().port), open, send };
+}
+
+/** The executor links: `LinkListener` bound, `LinkDialer` to the peer's, comm messages with the value codec. */
+async function executorLinkLayer(rank, onValue) {
+  const listener = new LinkListener(key, 1 << 30, {
+    hello: () => true,
+    message: ({ parts }) => onValue(decodeValue(parts[0].body, parts[0].frames)),
+  });
+  const endpoint = String(await listener.listen("127.0.0.1"));
+  let link;
+  const open = (peer) => {
+    link = new LinkDialer("127.0.0.1", Number(peer), key, 1 - rank, randomBytes(8), 1 << 30, {
+      welcome: () => undefined,
+      closed: () => undefined,
+    });
+  };
+  const send = (v) => {
+    const { body, frames } = encodeValue(v, "value");
+    link.send({ type: "comm", g: "group", to: 1 - rank, from: rank, ch: "u:0", pf: [frames.length] }, [
+      { body, frames },
+    ]);
+  };
+  return { endpoint, open, send };
 }
 
 /** The ping-pong itself: rank 0 sends and waits, rank 1 echoes. Resolves (rank 0) with the latencies. */
@@ -185,7 +232,7 @@ if (!isMainThread) {
     ["channel_worker", "channel", "worker"],
     ["channel_main_hops", "channel", "hops"],
     ["net_worker", "netraw", "worker"],
-    ["net_channel_worker", "net", "worker"],
+    ["link_worker", "link", "worker"],
   ]) {
     if (only && !name.includes(only)) continue;
     const ranks = [0, 1].map((r) =>
