@@ -7,7 +7,6 @@ import {
   ProtocolError,
   commError,
   decodeValue,
-  encodeValue,
   encodedSize,
   type CommAbortMsg,
   type CommGroup,
@@ -16,6 +15,7 @@ import {
   type PeerStateMsg,
 } from "@ptcluster/protocol";
 import { recycle } from "../peer-net/buffer-pool.js";
+import { decodeSmall, encodeSmall } from "./small-values.js";
 import type { CallOptions, CollectiveMeta, Received, Wire } from "./wire.js";
 
 /** Where a rank's messages go: to the supervisor, which relays them (through the controller, for now). */
@@ -32,28 +32,6 @@ interface Waiter {
   settle(r: Queued | Error): void;
   /** Its call's signal or its task's aborted. */
   cancel(): void;
-}
-
-/**
- * Numbers, the most frequent small values (a scalar reduction, a counter, a ping-pong), skip the
- * value codec both ways: a sent number is the MessagePack float64 the codec reads back exactly
- * (-0 and NaN included), so every path and receiver understands it; a received body that is one
- * float64 or a positive fixint is read here.
- */
-function numberBody(n: number): Buffer {
-  const b = Buffer.allocUnsafe(9);
-  b[0] = 0xcb;
-  b.writeDoubleBE(n, 1);
-  return b;
-}
-
-function decodeBody(part: Part): unknown {
-  const { body } = part;
-  if (part.frames.length === 0) {
-    if (body.length === 9 && body[0] === 0xcb) return body.readDoubleBE(1);
-    if (body.length === 1 && (body[0] as number) < 0x80) return body[0];
-  }
-  return decodeValue(body, part.frames);
 }
 
 /** One group's mailbox on this engine: messages not yet received (FIFO per source and channel), and calls waiting. */
@@ -163,7 +141,7 @@ export class CommGroups {
         if (!box || !part) return;
         let value: unknown;
         try {
-          value = decodeBody(part);
+          value = decodeSmall(part);
         } catch (err) {
           // Not this thread's to die of: the group cannot go on, its members hear why.
           box.fail(new ProtocolError(`A message of rank ${msg.from} could not be decoded: ${(err as Error).message}`));
@@ -258,8 +236,7 @@ class GroupWire implements Wire {
   private post(dest: number, channel: string, value: unknown, meta?: CollectiveMeta): void {
     this.checkRank(dest, "send to");
     if (this.box.error) throw this.box.error;
-    const { body, frames } =
-      typeof value === "number" ? { body: numberBody(value), frames: [] } : encodeValue(value, "value");
+    const { body, frames } = encodeSmall(value);
     const bytes = encodedSize({ body, frames });
     if (bytes > this.maxBytes) throw new MessageTooLargeError(`The message to rank ${dest}`, bytes, this.maxBytes);
     if (dest === this.rank) {
