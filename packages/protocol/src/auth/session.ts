@@ -30,10 +30,10 @@ const HKDF_INFO = Buffer.from("ptcluster frame key v2");
 const TWO_32 = 2 ** 32;
 
 /**
- * `e2p`/`p2e`: an engine to a peer's endpoint (`engine.comm` direct), and its answers; `x2p`/`p2x`
- * the same between executor threads (their own TCP links), so nothing signed for one is accepted on the other.
+ * `e2p`/`p2e`: an engine to a peer's endpoint (`engine.comm` direct), and its answers. (Executor
+ * threads' own links do not use the `Channel`: packages/engine/src/peer-net/link-auth.ts.)
  */
-export type ChannelLabel = "c2h" | "h2c" | "e2h" | "h2e" | "pub" | "e2p" | "p2e" | "x2p" | "p2x";
+export type ChannelLabel = "c2h" | "h2c" | "e2h" | "h2e" | "pub" | "e2p" | "p2e";
 
 /** The clear fields of an auth frame. */
 export interface AuthFields {
