@@ -106,20 +106,22 @@ export class CommGroups {
     this.boxes.set(group.g, box);
     box.ranks = group.ranks;
     const rank = group.ranks.indexOf(this.selfId());
+    let wire: GroupWire | undefined;
     const close = () => {
+      wire?.detach();
       this.boxes.delete(group.g);
       this.finished.add(group.g);
       if (this.finished.size > FINISHED_KEPT) this.finished.delete(this.finished.values().next().value as string);
     };
     for (const [id, reason] of this.lost) if (group.ranks.includes(id)) box.fail(this.peerLost(group, id, reason));
     if (rank < 0) return { wire: undefined, failed: () => undefined, close };
-    const wire = new GroupWire(group, rank, box, this.out, taskSignal, this.maxBytes);
+    wire = new GroupWire(group, rank, box, this.out, taskSignal, this.maxBytes);
     // A failed task ends its group for everyone (ranks waiting on it would otherwise hang): unless
     // the group had already failed, in which case every member has heard why.
     const failed = (error: unknown) => {
       if (box.error || group.ranks.length < 2) return;
       const what = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
-      wire.abort({
+      wire?.abort({
         code: "ERR_PTC_COMM_PEER_LOST",
         message: `Rank ${rank} (engine ${this.selfId()}) of this call failed (${what.split("\n")[0]}): it will send no more messages. See its own error for the cause.`,
       });
@@ -213,14 +215,18 @@ class GroupWire implements Wire {
     private readonly maxBytes: number,
   ) {
     this.size = group.ranks.length;
-    // One listener for the task, not one per receive (EventTarget's bookkeeping costs more than the rest of a receive).
-    taskSignal.addEventListener(
-      "abort",
-      () => {
-        for (const w of [...box.waiters]) w.cancel();
-      },
-      { once: true },
-    );
+    // One listener for the task, not one per receive (EventTarget's bookkeeping costs more than the
+    // rest of a receive); removed when the task ends, so a signal that outlives it keeps none.
+    taskSignal.addEventListener("abort", this.onTaskAbort, { once: true });
+  }
+
+  private readonly onTaskAbort = (): void => {
+    for (const w of [...this.box.waiters]) w.cancel();
+  };
+
+  /** The task ended: its signal no longer reaches this group. */
+  detach(): void {
+    this.taskSignal.removeEventListener("abort", this.onTaskAbort);
   }
 
   send(dest: number, channel: string, value: unknown, meta?: CollectiveMeta): Promise<void> {
