@@ -1,4 +1,13 @@
-import { mkdtempSync, readdirSync, rmSync, statSync, writeFileSync, readFileSync, symlinkSync, mkdirSync } from "node:fs";
+import {
+  mkdtempSync,
+  readdirSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+  readFileSync,
+  symlinkSync,
+  mkdirSync,
+} from "node:fs";
 import { randomBytes } from "node:crypto";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -29,12 +38,23 @@ function endpoints(threshold = 4096): { a: ShmEndpoint; b: ShmEndpoint; c: ShmEn
   const dir = mkdtempSync(join(tmpdir(), "ptc-shm-unit-"));
   dirs.push(dir);
   const config = { dir, key: deriveShmKey(clusterKey), threshold };
-  return { a: new ShmEndpoint(config, "c0a1"), b: new ShmEndpoint(config, "e1"), c: new ShmEndpoint(config, "e2"), dir };
+  return {
+    a: new ShmEndpoint(config, "c0a1"),
+    b: new ShmEndpoint(config, "e1"),
+    c: new ShmEndpoint(config, "e2"),
+    dir,
+  };
 }
 
 describe("shared-memory references", () => {
   it("round-trips a reference frame, short enough never to be mistaken for a value frame", () => {
-    const ref = { name: `e3_${"ab".repeat(16)}`, length: 50 << 20, perReceiver: true, nonce: randomBytes(12), tag: randomBytes(16) };
+    const ref = {
+      name: `e3_${"ab".repeat(16)}`,
+      length: 50 << 20,
+      perReceiver: true,
+      nonce: randomBytes(12),
+      tag: randomBytes(16),
+    };
     const frame = encodeRef(ref);
     expect(isRef(frame)).toBe(true);
     expect(frame.length).toBeLessThan(1024);
@@ -59,7 +79,10 @@ describe("shared-memory references", () => {
     expect(readdirSync(dir)).toHaveLength(6);
     for (const f of readdirSync(dir)) expect(statSync(join(dir, f)).mode & 0o777).toBe(0o600);
     for (const receiver of [b, c]) {
-      const got = receiver.materialize({ body: Buffer.from(sent.body), frames: sent.frames.map((f) => Buffer.from(f)) });
+      const got = receiver.materialize({
+        body: Buffer.from(sent.body),
+        frames: sent.frames.map((f) => Buffer.from(f)),
+      });
       expect(decodeValue(got.body, got.frames)).toEqual(value);
     }
     expect(readdirSync(dir)).toEqual([]);

@@ -1,5 +1,15 @@
 import { createHash, randomBytes } from "node:crypto";
-import { chmodSync, lstatSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, unlinkSync, writeFileSync } from "node:fs";
+import {
+  chmodSync,
+  lstatSync,
+  mkdirSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  statSync,
+  unlinkSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { ProfilePaths } from "../files/profile.js";
@@ -65,7 +75,9 @@ export class ShmHostDir {
       if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
       const st = lstatSync(dir);
       if (!st.isDirectory() || st.isSymbolicLink() || st.uid !== uid())
-        throw new Error(`${dir} exists and is not a folder of this user; remove it to use shared memory`);
+        throw new Error(`${dir} exists and is not a folder of this user; remove it to use shared memory`, {
+          cause: err,
+        });
       chmodSync(dir, 0o700);
     }
     sweepDir(dir);

@@ -63,7 +63,7 @@ export class ShmEndpoint {
       for (let at = 0; at < bytes.byteLength; at += CHUNK) {
         const chunk = bytes.subarray(at, Math.min(at + CHUNK, bytes.byteLength));
         tagger.update(chunk);
-        for (let done = 0; done < chunk.byteLength; ) done += writeSync(fd, chunk, done);
+        for (let done = 0; done < chunk.byteLength;) done += writeSync(fd, chunk, done);
       }
       closeSync(fd);
       for (let i = 1; i < files.length; i++) linkSync(first, files[i] as string);
@@ -112,11 +112,12 @@ export class ShmEndpoint {
     const kept = keep !== undefined && !ref.perReceiver;
     try {
       const size = fstatSync(fd).size;
-      if (size !== ref.length) throw new ShmTamperedError(file, `it holds ${size} bytes, its reference says ${ref.length}`);
+      if (size !== ref.length)
+        throw new ShmTamperedError(file, `it holds ${size} bytes, its reference says ${ref.length}`);
       // Not zero-filled: every byte is read into it. Not pooled: offset 0, so typed arrays view it aligned.
       const out = Buffer.allocUnsafeSlow(ref.length);
       const tagger = new ShmTagger(this.config.key, ref.nonce, ref.name, ref.length);
-      for (let at = 0; at < ref.length; ) {
+      for (let at = 0; at < ref.length;) {
         const n = readSync(fd, out, at, Math.min(CHUNK, ref.length - at), at);
         if (n === 0) throw new ShmTamperedError(file, "it ended early");
         tagger.update(out.subarray(at, at + n));
