@@ -1,0 +1,47 @@
+import { ShmEndpoint, probeShm, refuseRefs, type ConnectionInfo, type Part } from "@ptcluster/protocol";
+import type { Roster } from "./roster.js";
+import type { NewTask } from "./view-port.js";
+
+/**
+ * Same-host data for a client (docs/architecture.md): when this client and a task's engines are all
+ * on the controller's host, large binary frames of the task's data go through shared-memory files
+ * (one hard link per engine of a DirectView call; one file for a load-balanced task) and only
+ * their references travel; results come back the same way, read into the memory that holds them.
+ */
+export class ClientShm {
+  readonly #endpoint: ShmEndpoint | undefined;
+
+  constructor(connection: ConnectionInfo, clientId: string) {
+    const config = probeShm(connection);
+    if (config) this.#endpoint = new ShmEndpoint(config, `c${clientId}`);
+  }
+
+  /** Whether results may come as files (the task says so to its engines). */
+  get on(): boolean {
+    return this.#endpoint !== undefined;
+  }
+
+  /** The task's data with its large frames in files, when every engine that may run it is on this host. */
+  out(task: NewTask, part: Part, roster: Roster): Part {
+    const ep = this.#endpoint;
+    if (!ep || !part.frames.some((f) => f.byteLength >= ep.config.threshold)) return part;
+    const direct = task.to.length > 0;
+    const engines = direct ? task.to : (task.lb?.targets ?? roster.ids);
+    if (engines.length === 0 || !engines.every((id) => roster.info(id)?.shm === true)) return part;
+    try {
+      return ep.externalize(part, direct ? [...new Set(engines)].map((id) => `e${id}`) : "any");
+    } catch {
+      // The folder is full or gone: the data travels over the network instead.
+      return part;
+    }
+  }
+
+  /** A result's part with its files read and checked; throws `ShmTamperedError` or `ShmUnavailableError`. */
+  in(part: Part): Part {
+    if (!this.#endpoint) {
+      refuseRefs(part, "this client");
+      return part;
+    }
+    return this.#endpoint.materialize(part);
+  }
+}
