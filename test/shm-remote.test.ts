@@ -81,8 +81,8 @@ describe.skipIf(unavailable !== undefined)("large values to an engine in another
       }
     }
     // Every byte went over the link: twice out (push, apply), twice back (pull, result).
-    expect(after.bytesSent - before.bytesSent).toBeGreaterThan(2 * 6 * n);
-    expect(after.bytesReceived - before.bytesReceived).toBeGreaterThan(2 * 6 * n);
+    expect((after.bytesSent ?? 0) - (before.bytesSent ?? 0)).toBeGreaterThan(2 * 6 * n);
+    expect((after.bytesReceived ?? 0) - (before.bytesReceived ?? 0)).toBeGreaterThan(2 * 6 * n);
     const dir = (JSON.parse(readFileSync(profilePaths("default").clientFile, "utf8")) as ConnectionInfo).shm!.dir;
     expect(readdirSync(dir)).toEqual(["host"]);
   });

@@ -65,7 +65,11 @@ async function linkBytes<T>(rc: Client, fn: () => Promise<T>): Promise<{ value: 
   const before = rc.connectionStats();
   const value = await fn();
   const after = rc.connectionStats();
-  return { value, sent: after.bytesSent - before.bytesSent, received: after.bytesReceived - before.bytesReceived };
+  return {
+    value,
+    sent: (after.bytesSent ?? 0) - (before.bytesSent ?? 0),
+    received: (after.bytesReceived ?? 0) - (before.bytesReceived ?? 0),
+  };
 }
 
 describe("same-host values through shared memory", () => {
