@@ -224,6 +224,8 @@ export class Session implements ViewPort, PipePort {
 
   submit(task: NewTask, part: Part, sink: TaskSink, src?: string): number {
     this.assertOpen();
+    // The message limit holds for data that goes through shared memory too, as for results.
+    if (this.#shm.on) this.#submitter.checkSize(part, `This task's data (${task.op})`);
     const id = this.#shm.on
       ? this.#submitter.add({ ...task, shm: true }, this.#shm.out(task, part, this.roster), src)
       : this.#submitter.add(task, part, src);
