@@ -224,11 +224,14 @@ export class Session implements ViewPort, PipePort {
 
   submit(task: NewTask, part: Part, sink: TaskSink, src?: string): number {
     this.assertOpen();
-    // The message limit holds for data that goes through shared memory too, as for results.
-    if (this.#shm.on) this.#submitter.checkSize(part, `This task's data (${task.op})`);
-    const id = this.#shm.on
-      ? this.#submitter.add({ ...task, shm: true }, this.#shm.out(task, part, this.roster), src)
-      : this.#submitter.add(task, part, src);
+    let id: number;
+    if (this.#shm.on) {
+      // The message limit holds for data that goes through shared memory too, as for results.
+      this.#submitter.checkSize(part, `This task's data (${task.op})`);
+      const { part: sent, shared } = this.#shm.out(task, part, this.roster);
+      id = this.#submitter.add({ ...task, shm: true }, sent, src);
+      if (shared) this.#shm.track(id, shared);
+    } else id = this.#submitter.add(task, part, src);
     this.#sinks.set(id, sink);
     return id;
   }
@@ -315,6 +318,8 @@ export class Session implements ViewPort, PipePort {
         for (let i = 0; i < header.results.length; i++) {
           const r = header.results[i] as TaskResult;
           const sink = this.#sinks.get(r.id);
+          // A load-balanced task's result is its last: no re-run will read its files.
+          this.#shm.done(r.id);
           let part: Part;
           try {
             part = this.#shm.in(parts[i] ?? EMPTY_PART);
@@ -384,6 +389,7 @@ export class Session implements ViewPort, PipePort {
     const failure = err ?? new ClientClosedError();
     const sinks = [...this.#sinks.values()];
     this.#sinks.clear();
+    this.#shm.done();
     for (const s of sinks) s.onFailure(failure);
     this.#requests.failAll(failure);
     this.#sharedCalls.failAll(failure);

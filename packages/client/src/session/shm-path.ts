@@ -10,6 +10,8 @@ import type { NewTask } from "./view-port.js";
  */
 export class ClientShm {
   readonly #endpoint: ShmEndpoint | undefined;
+  /** The `…_any` files of load-balanced tasks, by task id: removed once the task is over (its result came). */
+  readonly #shared = new Map<number, string[]>();
 
   constructor(connection: ConnectionInfo, clientId: string) {
     const config = probeShm(connection);
@@ -21,19 +23,41 @@ export class ClientShm {
     return this.#endpoint !== undefined;
   }
 
-  /** The task's data with its large frames in files, when every engine that may run it is on this host. */
-  out(task: NewTask, part: Part, roster: Roster): Part {
+  /**
+   * The task's data with its large frames in files, when every engine that may run it is on this
+   * host; `shared` lists a load-balanced task's files, for {@link track}.
+   */
+  out(task: NewTask, part: Part, roster: Roster): { part: Part; shared?: string[] } {
     const ep = this.#endpoint;
-    if (!ep || !part.frames.some((f) => f.byteLength >= ep.config.threshold)) return part;
+    if (!ep || !part.frames.some((f) => f.byteLength >= ep.config.threshold)) return { part };
     const direct = task.to.length > 0;
     const engines = direct ? task.to : (task.lb?.targets ?? roster.ids);
-    if (engines.length === 0 || !engines.every((id) => roster.info(id)?.shm === true)) return part;
+    if (engines.length === 0 || !engines.every((id) => roster.info(id)?.shm === true)) return { part };
     try {
-      return ep.externalize(part, direct ? [...new Set(engines)].map((id) => `e${id}`) : "any");
+      const out = ep.externalize(part, direct ? [...new Set(engines)].map((e) => `e${e}`) : "any");
+      return direct ? { part: out } : { part: out, shared: ep.sharedFiles(out) };
     } catch {
       // The folder is full or gone: the data travels over the network instead.
-      return part;
+      return { part };
     }
+  }
+
+  /** Task `id` wrote these `…_any` files: they go when it is over. */
+  track(id: number, shared: string[]): void {
+    if (shared.length > 0) this.#shared.set(id, shared);
+  }
+
+  /** Task `id` is over (its result came, or the client closes): its shared files go. */
+  done(id?: number): void {
+    if (id === undefined) {
+      for (const files of this.#shared.values()) ShmEndpoint.remove(files);
+      this.#shared.clear();
+      return;
+    }
+    const files = this.#shared.get(id);
+    if (files === undefined) return;
+    this.#shared.delete(id);
+    ShmEndpoint.remove(files);
   }
 
   /** A result's part with its files read and checked; throws `ShmTamperedError` or `ShmUnavailableError`. */

@@ -31,16 +31,16 @@ export class ExecutorShm {
 
   /**
    * The task's frames with references read and checked (a tampered file throws before the task's
-   * code runs). Files of a load-balanced task are kept in `keep` until it ends, so that a re-run
-   * elsewhere (this engine died) still finds them.
+   * code runs). A load-balanced task's files stay for its client to remove once the task is over,
+   * so that a re-run elsewhere (a retry, or this engine died) still finds them.
    */
-  read(task: EngineTask, body: Buffer, frames: Buffer[], keep: string[]): Buffer[] {
+  read(body: Buffer, frames: Buffer[]): Buffer[] {
     const part = { body, frames };
     if (!this.#endpoint) {
       refuseRefs(part, "this engine");
       return frames;
     }
-    return this.#endpoint.materialize(part, task.movable ? keep : undefined).frames;
+    return this.#endpoint.materialize(part).frames;
   }
 
   /** A result for a client on this host: large frames as files for it. */
@@ -62,9 +62,5 @@ export class ExecutorShm {
       const ref = isRef(f) ? parseRef(f) : undefined;
       if (ref?.perReceiver) rmSync(join(this.#endpoint!.config.dir, `${ref.name}_${self}`), { force: true });
     }
-  }
-
-  static release(keep: readonly string[]): void {
-    ShmEndpoint.release(keep);
   }
 }

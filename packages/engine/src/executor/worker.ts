@@ -315,9 +315,8 @@ async function runTask(task: EngineTask, body: Buffer, frames: Buffer[], slot: n
   if (wire) ctx.comm = () => (comm ??= commOf(wire)).comm;
   let ok = true;
   let out: { body: Buffer; frames: Buffer[] };
-  const kept: string[] = [];
   try {
-    const args = shm.read(task, body, frames, kept);
+    const args = shm.read(body, frames);
     const value = await taskStore.run(ctx, () => perform(task, body, args));
     if (task.op === "execute") out = encodeCompletion(value, maxResultBytes);
     else if (task.op === "stage") {
@@ -344,7 +343,6 @@ async function runTask(task: EngineTask, body: Buffer, frames: Buffer[], slot: n
     out = encodeValue(toFailure(err, originOf));
   }
   running.delete(task.id);
-  ExecutorShm.release(kept);
   out = shm.write(task, out);
   comm?.close();
   group?.close();

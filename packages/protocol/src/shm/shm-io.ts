@@ -80,22 +80,23 @@ export class ShmEndpoint {
   }
 
   /**
-   * A copy of `part` whose reference frames are replaced by the files' bytes, checked. Each file
-   * is removed once read, unless `keep` collects it (a load-balanced task removes its own at the
-   * end, so a re-run elsewhere after a crash can still read it).
+   * A copy of `part` whose reference frames are replaced by the files' bytes, checked. A file (or
+   * link) for this reader alone is removed once read; a `…_any` file (a load-balanced task's) is
+   * left for its writer to remove when the task is over, so that a re-run elsewhere (a retry, or
+   * after its engine died) still finds it.
    */
-  materialize(part: Part, keep?: string[]): Part {
+  materialize(part: Part): Part {
     let frames: Buffer[] | undefined;
     for (let i = 0; i < part.frames.length; i++) {
       const f = part.frames[i] as Buffer;
       if (!isRef(f)) continue;
       frames ??= part.frames.slice();
-      frames[i] = this.read(f, keep);
+      frames[i] = this.read(f);
     }
     return frames ? { body: part.body, frames } : part;
   }
 
-  read(refFrame: Buffer, keep?: string[]): Buffer {
+  read(refFrame: Buffer): Buffer {
     const ref = parseRef(refFrame);
     if (!ref) throw new ShmTamperedError("(unparsable reference)", "its reference frame is malformed");
     const file = join(this.config.dir, fileOf(ref, this.self));
@@ -109,7 +110,6 @@ export class ShmEndpoint {
         { cause: err },
       );
     }
-    const kept = keep !== undefined && !ref.perReceiver;
     try {
       const size = fstatSync(fd).size;
       if (size !== ref.length)
@@ -124,16 +124,24 @@ export class ShmEndpoint {
         at += n;
       }
       if (!tagger.matches(ref.tag)) throw new ShmTamperedError(file, "its content does not match its tag");
-      if (kept) keep.push(file);
       return out;
     } finally {
       closeSync(fd);
-      if (!kept) unlinkQuietly(file);
+      if (ref.perReceiver) unlinkQuietly(file);
     }
   }
 
-  /** Removes files kept by {@link materialize}. */
-  static release(files: readonly string[]): void {
+  /** The `…_any` files behind the references of `part` (their writer removes them with {@link remove}). */
+  sharedFiles(part: Part): string[] {
+    const out: string[] = [];
+    for (const f of part.frames) {
+      const ref = isRef(f) ? parseRef(f) : undefined;
+      if (ref && !ref.perReceiver) out.push(join(this.config.dir, fileOf(ref, this.self)));
+    }
+    return out;
+  }
+
+  static remove(files: readonly string[]): void {
     for (const f of files) unlinkQuietly(f);
   }
 }
