@@ -118,6 +118,24 @@ describe("same-host values through shared memory", () => {
     expect(files(shmDir())).toEqual([]);
   });
 
+  it("a load-balanced retry on another engine reads the same file again; it goes once the task is over", async () => {
+    const marker = join(ctx.dir, "retry.first");
+    const failsFirst = (m: string, data: Float64Array) => {
+      const fs = require("node:fs") as typeof import("node:fs");
+      if (!fs.existsSync(m)) {
+        fs.writeFileSync(m, String(engine.id));
+        throw new Error("first attempt fails");
+      }
+      return data.reduce((a, b) => a + b, 0);
+    };
+    const data = new Float64Array(32 * KB).fill(0.5);
+    const ar = ctx.rc.loadBalancedView().with({ retries: 1 }).apply(failsFirst, marker, data);
+    expect(await ar).toBe(16 * KB);
+    expect(ar.metadata[0]!.attempts).toBe(2);
+    expect(String(ar.metadata[0]!.engineId)).not.toBe(readFileSync(marker, "utf8"));
+    expect(files(shmDir())).toEqual([]);
+  });
+
   it("a tampered file is refused with ERR_PTC_SHM_TAMPERED and the task never runs", async () => {
     const dir = shmDir();
     const gate = join(ctx.dir, "tamper.gate");
