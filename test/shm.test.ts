@@ -13,7 +13,7 @@ import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import type { Client } from "@ptcluster/client";
 import { profilePaths, type ConnectionInfo } from "@ptcluster/protocol";
-import { ptcluster, startTestCluster, tempClusterDir, useCluster } from "./helpers/cluster.js";
+import { expectGone, ptcluster, startTestCluster, tempClusterDir, useCluster } from "./helpers/cluster.js";
 import { waitFor } from "./helpers/wait.js";
 
 declare const big: Uint8Array;
@@ -173,8 +173,21 @@ describe("same-host values through shared memory", () => {
   });
 });
 
+/** Holds engine `id` (concurrency 1) until `gate` exists, then pushes a value that waits for it in a file. */
+async function waitingFile(rc: Client, id: number, gate: string, dir: string) {
+  const held = rc.engine(id).apply(async (g: string) => {
+    const fs = require("node:fs") as typeof import("node:fs");
+    while (!fs.existsSync(g)) await new Promise((r) => setTimeout(r, 5));
+  }, gate);
+  const pushed = rc.engine(id).push({ big: Buffer.alloc(512 * KB, id) });
+  held.catch(() => undefined);
+  pushed.catch(() => undefined);
+  await waitFor(() => files(dir).length === 1, { what: `the file waiting for engine ${id}` });
+  return { held, pushed };
+}
+
 describe("nothing is left behind", () => {
-  it("after SIGKILL of a client, of an engine and of the controller, and after stop", async () => {
+  it("after SIGKILL of a client, and of an engine", async () => {
     const tmp = tempClusterDir();
     const cluster = await startTestCluster(tmp.dir, {
       n: 2,
@@ -187,12 +200,7 @@ describe("nothing is left behind", () => {
       const child = execa(
         process.execPath,
         ["--import", "tsx", "test/fixtures/shm-client.ts", join(tmp.dir, "never")],
-        {
-          cwd: root,
-          env: { PTCLUSTER_DIR: tmp.dir },
-          reject: false,
-          buffer: false,
-        },
+        { cwd: root, env: { PTCLUSTER_DIR: tmp.dir }, reject: false, buffer: false },
       );
       await new Promise<void>((resolve, reject) => {
         child.stdout?.on("data", (d: Buffer) => d.toString().includes("ready") && resolve());
@@ -205,47 +213,44 @@ describe("nothing is left behind", () => {
 
       // An engine killed with a value waiting for it.
       rc = await cluster.connect();
-      const gate = join(tmp.dir, "engine.gate");
-      const e1 = rc.engine(1);
-      const held = e1.apply(async (g: string) => {
-        const fs = require("node:fs") as typeof import("node:fs");
-        while (!fs.existsSync(g)) await new Promise((r) => setTimeout(r, 5));
-      }, gate);
-      const pushed = e1.push({ big: Buffer.alloc(512 * KB, 3) });
-      await waitFor(() => files(dir).length === 1, { what: "the file waiting for engine 1" });
+      const { held, pushed } = await waitingFile(rc, 1, join(tmp.dir, "engine.gate"), dir);
       process.kill(cluster.enginePids[1] as number, "SIGKILL");
       await expect(held).rejects.toMatchObject({ code: "ERR_PTC_ENGINE_LOST" });
       await expect(pushed).rejects.toMatchObject({ code: "ERR_PTC_ENGINE_LOST" });
       await waitFor(() => files(dir).length === 0, { what: "the dead engine's file to go", timeout: 10_000 });
-
-      // The controller killed with a value waiting: `ptcluster stop` removes the folder.
-      const gate0 = join(tmp.dir, "controller.gate");
-      void rc
-        .engine(0)
-        .apply(async (g: string) => {
-          const fs = require("node:fs") as typeof import("node:fs");
-          while (!fs.existsSync(g)) await new Promise((r) => setTimeout(r, 5));
-        }, gate0)
-        .catch(() => undefined);
-      void rc
-        .engine(0)
-        .push({ big: Buffer.alloc(512 * KB, 4) })
-        .catch(() => undefined);
-      await waitFor(() => files(dir).length === 1, { what: "the file waiting for engine 0" });
-      process.kill(cluster.controllerPid, "SIGKILL");
-      await rc.close();
-      rc = undefined;
-      writeFileSync(gate0, "");
-      await cluster.stop();
-      expect(existsSync(dir)).toBe(false);
-
-      // The next start of the cluster sweeps too (here: nothing left but its token).
-      const again = await startTestCluster(tmp.dir, { n: 0, extra: ["--shm-threshold-kb", "64"] });
-      expect(readdirSync(shmDir())).toEqual(["host"]);
-      await again.stop();
-      expect(existsSync(dir)).toBe(false);
     } finally {
       await rc?.close();
+      await cluster.stop();
+      tmp.cleanup();
+    }
+    expect(existsSync(dir)).toBe(false);
+  });
+
+  it("after SIGKILL of the controller: the next start sweeps the folder, `ptcluster stop` removes it", async () => {
+    const tmp = tempClusterDir();
+    try {
+      const first = await startTestCluster(tmp.dir, { n: 1, extra: ["--shm-threshold-kb", "64"] });
+      const dir = shmDir();
+      const rc = await first.connect();
+      await waitingFile(rc, 0, join(tmp.dir, "gate"), dir);
+      // The whole first cluster crashes (its engine would otherwise wait out its orphan timeout).
+      process.kill(first.controllerPid, "SIGKILL");
+      for (const pid of first.enginePids) process.kill(pid, "SIGKILL");
+      await expectGone(first.pids(), 5_000);
+      await rc.close();
+      // A new controller of the same cluster, while the killed one's file is still there.
+      expect(files(dir)).toHaveLength(1);
+      const second = await startTestCluster(tmp.dir, { n: 1, extra: ["--shm-threshold-kb", "64"] });
+      expect(readdirSync(dir)).toEqual(["host"]);
+      const rc2 = await second.connect();
+      await waitingFile(rc2, second.ids[0] as number, join(tmp.dir, "gate2"), dir);
+      process.kill(second.controllerPid, "SIGKILL");
+      await rc2.close();
+      writeFileSync(join(tmp.dir, "gate2"), "");
+      expect(files(dir)).toHaveLength(1);
+      await second.stop();
+      expect(existsSync(dir)).toBe(false);
+    } finally {
       await ptcluster(tmp.dir, ["stop"]);
       tmp.cleanup();
     }
