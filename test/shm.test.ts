@@ -7,7 +7,7 @@
  */
 import { execa } from "execa";
 import { createHash } from "node:crypto";
-import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
@@ -151,7 +151,9 @@ describe("same-host values through shared memory", () => {
       marker,
       Buffer.alloc(256 * KB, 1),
     );
-    const [file] = await waitFor(() => (files(dir).length === 1 ? files(dir) : undefined), {
+    // Written in full: the value and its 16-byte tag (the file is made at once, filled after the task is sent).
+    const complete = () => files(dir).filter((f) => statSync(join(dir, f)).size === 256 * KB + 16);
+    const [file] = await waitFor(() => (complete().length === 1 ? complete() : undefined), {
       what: "the argument's shared-memory file",
     });
     const path = join(dir, file as string);

@@ -48,13 +48,7 @@ function endpoints(threshold = 4096): { a: ShmEndpoint; b: ShmEndpoint; c: ShmEn
 
 describe("shared-memory references", () => {
   it("round-trips a reference frame, short enough never to be mistaken for a value frame", () => {
-    const ref = {
-      name: `e3_${"ab".repeat(16)}`,
-      length: 50 << 20,
-      perReceiver: true,
-      nonce: randomBytes(12),
-      tag: randomBytes(16),
-    };
+    const ref = { name: `e3_${"ab".repeat(16)}`, length: 50 << 20, perReceiver: true, nonce: randomBytes(12) };
     const frame = encodeRef(ref);
     expect(isRef(frame)).toBe(true);
     expect(frame.length).toBeLessThan(1024);
@@ -103,18 +97,39 @@ describe("shared-memory references", () => {
       writeFileSync(f, data);
     });
     expect(() => b.read(flipped)).toThrow(ShmTamperedError);
-    const longer = tamper((f) => writeFileSync(f, Buffer.concat([bytes, Buffer.from("x")])));
+    const longer = tamper((f) => writeFileSync(f, Buffer.concat([readFileSync(f), Buffer.from("x")])));
     expect(() => b.read(longer)).toThrow(expect.objectContaining({ code: "ERR_PTC_SHM_TAMPERED" }));
     // Same bytes under another name: the name is tagged.
     const ref = tamper(() => undefined);
     const parsed = parseRef(ref)!;
     const other = `c0a1_${"cd".repeat(16)}`;
-    writeFileSync(join(dir, `${other}_e1`), bytes);
+    writeFileSync(join(dir, `${other}_e1`), readFileSync(join(dir, `${parsed.name}_e1`)));
     expect(() => b.read(encodeRef({ ...parsed, name: other }))).toThrow(ShmTamperedError);
     const stranger = new ShmEndpoint({ dir, key: deriveShmKey(randomBytes(32)), threshold: 1 }, "e1");
     expect(() => stranger.read(ref)).toThrow(ShmTamperedError);
     // Read (or refused) once: a second read finds nothing.
     expect(() => b.read(ref)).toThrow(ShmUnavailableError);
+  });
+
+  it("a deferred write is read once written; a writer that stops leaves its reader with ShmUnavailableError", () => {
+    const { a, b, dir } = endpoints();
+    const patient = new ShmEndpoint({ ...b.config, waitMs: 30 }, "e1");
+    const data = randomBytes(3 << 20);
+    const ref = a.write(data, ["e1"], true);
+    expect(a.pending).toBe(true);
+    expect(readdirSync(dir)).toHaveLength(1);
+    expect(() => patient.read(ref)).toThrow(ShmUnavailableError); // nothing written yet
+    const again = a.write(data, ["e1"], true);
+    a.flushWrites();
+    expect(b.read(again).equals(data)).toBe(true);
+    // A writer killed halfway: the reader gives up after waitMs.
+    const cut = a.write(data, ["e1"]);
+    const file = join(
+      dir,
+      readdirSync(dir).find((f) => f.startsWith(parseRef(cut)!.name))!,
+    );
+    writeFileSync(file, readFileSync(file).subarray(0, 1 << 20));
+    expect(() => patient.read(cut)).toThrow(/stopped growing/);
   });
 
   it("leaves a load-balanced task's file for its writer to remove (a re-run elsewhere reads it again)", () => {

@@ -12,6 +12,7 @@ export class ClientShm {
   readonly #endpoint: ShmEndpoint | undefined;
   /** The `…_any` files of load-balanced tasks, by task id: removed once the task is over (its result came). */
   readonly #shared = new Map<number, string[]>();
+  #filling = false;
 
   constructor(connection: ConnectionInfo, clientId: string) {
     const config = probeShm(connection);
@@ -34,11 +35,25 @@ export class ClientShm {
     const engines = direct ? task.to : (task.lb?.targets ?? roster.ids);
     if (engines.length === 0 || !engines.every((id) => roster.info(id)?.shm === true)) return { part };
     try {
-      const out = ep.externalize(part, direct ? [...new Set(engines)].map((e) => `e${e}`) : "any");
+      const out = ep.externalize(part, direct ? [...new Set(engines)].map((e) => `e${e}`) : "any", true);
+      // Filled after this turn, once the task's message is on its way: the engines read as it is written.
+      if (!this.#filling) {
+        this.#filling = true;
+        setImmediate(() => this.#fill());
+      }
       return direct ? { part: out } : { part: out, shared: ep.sharedFiles(out) };
     } catch {
       // The folder is full or gone: the data travels over the network instead.
       return { part };
+    }
+  }
+
+  #fill(): void {
+    this.#filling = false;
+    try {
+      this.#endpoint?.flushWrites();
+    } catch {
+      // The folder is full or gone: the engines' reads give up with ShmUnavailableError.
     }
   }
 
@@ -50,6 +65,7 @@ export class ClientShm {
   /** Task `id` is over (its result came, or the client closes): its shared files go. */
   done(id?: number): void {
     if (id === undefined) {
+      this.#fill();
       for (const files of this.#shared.values()) ShmEndpoint.remove(files);
       this.#shared.clear();
       return;

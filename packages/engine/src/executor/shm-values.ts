@@ -43,14 +43,29 @@ export class ExecutorShm {
     return this.#endpoint.materialize(part).frames;
   }
 
-  /** A result for a client on this host: large frames as files for it. */
+  /**
+   * A result for a client on this host: large frames as files for it, made now and filled by
+   * {@link flushWrites} once the result has gone, so the client reads while this thread writes.
+   */
   write(task: EngineTask, out: Part): Part {
     if (!this.#endpoint || task.shm === undefined || this.#endpoint.self === "") return out;
     try {
-      return this.#endpoint.externalize(out, [task.shm]);
+      return this.#endpoint.externalize(out, [task.shm], true);
     } catch {
       // The folder is full or gone (swept at stop): the result travels over the network instead.
       return out;
+    }
+  }
+
+  get pending(): boolean {
+    return this.#endpoint?.pending ?? false;
+  }
+
+  flushWrites(): void {
+    try {
+      this.#endpoint?.flushWrites();
+    } catch {
+      // The folder is full or gone: the client's read gives up with ShmUnavailableError.
     }
   }
 

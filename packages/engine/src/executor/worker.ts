@@ -353,6 +353,12 @@ async function runTask(task: EngineTask, body: Buffer, frames: Buffer[], slot: n
   if (ctx.stderr.length) result.stderr = ctx.stderr.join("");
   active--;
   deliver(result, out);
+  // The result's files are made, not filled: it goes now, and its client reads while this writes
+  // (before the next task runs, which could change the value).
+  if (shm.pending) {
+    flush();
+    shm.flushWrites();
+  }
   drain();
 }
 

@@ -8,7 +8,9 @@ import { FRAME_THRESHOLD } from "../codec/value-codec.js";
  * from a value by its length and magic alone, and the controller forwards it as any frame.
  *
  * Layout: `PTSHM1` · flags (bit 0: one hard link per receiver, named `<name>_<receiver>`; else the
- * one file `<name>_any`) · nonce (12) · tag (16) · length (u64 BE) · name length · name (ASCII).
+ * one file `<name>_any`) · nonce (12) · length (u64 BE) · name length · name (ASCII). The tag is
+ * the file's last 16 bytes, written after the content: the reference can travel while the file is
+ * still being written, and the reader checks the tag once it has read the rest.
  */
 export interface ShmRef {
   name: string;
@@ -16,11 +18,12 @@ export interface ShmRef {
   /** Each receiver reads its own link (`<name>_<its tag>`) rather than `<name>_any`. */
   perReceiver: boolean;
   nonce: Buffer;
-  tag: Buffer;
 }
 
 const MAGIC = Buffer.from("PTSHM1");
-const HEAD = MAGIC.length + 1 + 12 + 16 + 8 + 1;
+const HEAD = MAGIC.length + 1 + 12 + 8 + 1;
+/** Bytes of the tag at the end of each file. */
+export const TAG_BYTES = 16;
 /** Writer and receiver tags: `e<engine id>`, `c<client id>` (hex), or `any`. */
 export const PARTY = /^(e\d{1,10}|c[0-9a-f]{1,64}|any)$/;
 /** `<writer>_<32 hex>`: the writer is in the name, so the controller can reclaim a gone writer's files. */
@@ -33,7 +36,6 @@ export function encodeRef(ref: ShmRef): Buffer {
   let at = MAGIC.length;
   out[at++] = ref.perReceiver ? 1 : 0;
   at += ref.nonce.copy(out, at, 0, 12);
-  at += ref.tag.copy(out, at, 0, 16);
   out.writeBigUInt64BE(BigInt(ref.length), at);
   at += 8;
   out[at++] = name.length;
@@ -53,14 +55,13 @@ export function parseRef(frame: Buffer): ShmRef | undefined {
   let at = MAGIC.length;
   const flags = frame[at++] as number;
   const nonce = frame.subarray(at, (at += 12));
-  const tag = frame.subarray(at, (at += 16));
   const length = frame.readBigUInt64BE(at);
   at += 8;
   const nameLen = frame[at++] as number;
   if (at + nameLen !== frame.length || length > BigInt(Number.MAX_SAFE_INTEGER)) return undefined;
   const name = frame.toString("latin1", at);
   if (!NAME.test(name) || flags > 1) return undefined;
-  return { name, length: Number(length), perReceiver: flags === 1, nonce, tag };
+  return { name, length: Number(length), perReceiver: flags === 1, nonce };
 }
 
 /** The file a receiver opens for a reference. */
