@@ -118,6 +118,21 @@ describe("same-host values through shared memory", () => {
     expect(files(shmDir())).toEqual([]);
   });
 
+  it("PTCLUSTER_SHM=0 keeps one client off the path: its data and its results travel over the network", async () => {
+    process.env["PTCLUSTER_SHM"] = "0";
+    const rc = await ctx.cluster.connect().finally(() => delete process.env["PTCLUSTER_SHM"]);
+    try {
+      const value = kinds(5);
+      const r = await linkBytes(rc, () => rc.engine(0).apply((v: unknown) => v, value));
+      expect(digest(r.value)).toEqual(digest(value));
+      expect(r.sent).toBeGreaterThan(800 * KB);
+      expect(r.received).toBeGreaterThan(800 * KB);
+      expect(files(shmDir())).toEqual([]);
+    } finally {
+      await rc.close();
+    }
+  });
+
   it("a load-balanced retry on another engine reads the same file again; it goes once the task is over", async () => {
     const marker = join(ctx.dir, "retry.first");
     const failsFirst = (m: string, data: Float64Array) => {
