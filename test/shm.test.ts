@@ -107,6 +107,10 @@ describe("same-host values through shared memory", () => {
     const balanced = await linkBytes(ctx.rc, () => Promise.all([lb.apply(echo, value), lb.apply(echo, kinds(3))]));
     expect(digest(balanced.value)).toEqual(digest([value, kinds(3)]));
     expect(balanced.sent + balanced.received).toBeLessThan(20 * KB);
+    const items = [1, 2, 3, 4].map((k) => new Float64Array(10 * KB).fill(k));
+    const mapped = await linkBytes(ctx.rc, async () => lb.map((x: Float64Array) => x.map((v) => v * 2), items));
+    expect(digest(mapped.value)).toEqual(digest(items.map((x) => x.map((v) => v * 2))));
+    expect(mapped.sent + mapped.received).toBeLessThan(20 * KB);
     const data = new Float64Array(40_000).map((_, i) => i * 1.5);
     const dv = ctx.rc.view();
     const sg = await linkBytes(ctx.rc, async () => {

@@ -19,6 +19,7 @@ export interface ShmConfig {
 
 // Chunks small enough to stay in cache between the copy and the tag (L2 here is 1-2 MiB).
 const CHUNK = 1 << 20;
+const MAX_PENDING = 64;
 const { O_CREAT, O_EXCL, O_WRONLY, O_RDONLY, O_NOFOLLOW } = constants;
 
 /**
@@ -61,6 +62,8 @@ export class ShmEndpoint {
     const perReceiver = receivers !== "any";
     const names = perReceiver ? receivers : ["any"];
     for (const r of names) if (!PARTY.test(r)) throw new TypeError(`not a shared-memory party: ${r}`);
+    // Each deferred file holds a descriptor open: many in one turn (a map of large items) are filled now.
+    if (this.#pending.length >= MAX_PENDING) this.flushWrites();
     const name = `${this.self}_${randomBytes(16).toString("hex")}`;
     const nonce = randomBytes(12);
     const files = names.map((r) => join(this.config.dir, `${name}_${r}`));
@@ -105,13 +108,21 @@ export class ShmEndpoint {
     return this.#pending.length > 0;
   }
 
-  /** Fills the files of deferred writes. Never waits on another process. */
+  /** Fills the files of deferred writes (all of them, then throws the first failure). Never waits on another process. */
   flushWrites(): void {
+    let failure: unknown;
     while (this.#pending.length > 0) {
       const jobs = this.#pending;
       this.#pending = [];
-      for (const fill of jobs) fill();
+      for (const fill of jobs) {
+        try {
+          fill();
+        } catch (err) {
+          failure ??= err;
+        }
+      }
     }
+    if (failure !== undefined) throw failure;
   }
 
   /**
