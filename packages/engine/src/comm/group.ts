@@ -20,6 +20,16 @@ import type { CallOptions, CollectiveMeta, Received, Wire } from "./wire.js";
 /** Where a rank's messages go: to the supervisor, which relays them (through the controller, for now). */
 export type CommOut = (msg: CommMsg | CommAbortMsg, parts: Part[]) => void;
 
+/** Large values of a group whose engines share this host go through shared-memory files (`executor/shm-values.ts`). */
+export interface CommShm {
+  /** A message's data for engine `to`, its large frames in files. */
+  write(part: Part, to: number): Part;
+  /** A message's data with its files read and checked (throws on a tampered or missing file). */
+  read(part: Part): Part;
+  /** The files of a message dropped unread. */
+  discard(part: Part): void;
+}
+
 interface Queued extends Received {
   source: number;
   ch: string;
@@ -86,6 +96,7 @@ export class CommGroups {
     private readonly selfId: () => number,
     /** Largest message the controller accepts: a larger one fails at `send` rather than vanish on the way. */
     private readonly maxBytes = Number.POSITIVE_INFINITY,
+    private readonly shm?: CommShm,
   ) {}
 
   /**
@@ -107,7 +118,7 @@ export class CommGroups {
     };
     for (const [id, reason] of this.lost) if (group.ranks.includes(id)) box.fail(this.peerLost(group, id, reason));
     if (rank < 0) return { wire: undefined, failed: () => undefined, close };
-    const wire = new GroupWire(group, rank, box, this.out, taskSignal, this.maxBytes);
+    const wire = new GroupWire(group, rank, box, this.out, taskSignal, this.maxBytes, group.shm ? this.shm : undefined);
     // A failed task ends its group for everyone (ranks waiting on it would otherwise hang): unless
     // the group had already failed, in which case every member has heard why.
     const failed = (error: unknown) => {
@@ -132,10 +143,14 @@ export class CommGroups {
       case "comm": {
         const box = this.boxFor(msg.g);
         const part = parts[0];
-        if (!box || !part) return;
+        if (!box || !part) {
+          if (part) this.shm?.discard(part);
+          return;
+        }
         let value: unknown;
         try {
-          value = decodeValue(part.body, part.frames);
+          const data = this.shm ? this.shm.read(part) : part;
+          value = decodeValue(data.body, data.frames);
         } catch (err) {
           // Not this thread's to die of: the group cannot go on, its members hear why.
           box.fail(new ProtocolError(`A message of rank ${msg.from} could not be decoded: ${(err as Error).message}`));
@@ -203,6 +218,7 @@ class GroupWire implements Wire {
     private readonly out: CommOut,
     private readonly taskSignal: AbortSignal,
     private readonly maxBytes: number,
+    private readonly shm: CommShm | undefined,
   ) {
     this.size = group.ranks.length;
   }
@@ -228,7 +244,7 @@ class GroupWire implements Wire {
       pf: [frames.length],
       ...(meta ? { meta: { op: meta.op, ...(meta.root !== undefined ? { root: meta.root } : {}) } } : {}),
     };
-    this.out(msg, [{ body, frames }]);
+    this.out(msg, [this.shm ? this.shm.write({ body, frames }, msg.to) : { body, frames }]);
   }
 
   async recv(source: number, channel: string, options?: CallOptions): Promise<Received> {
