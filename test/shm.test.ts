@@ -122,34 +122,6 @@ describe("same-host values through shared memory", () => {
     expect(files(shmDir())).toEqual([]);
   });
 
-  it("engine.comm messages between the engines of the host go by reference, every binary kind", async () => {
-    const dir = shmDir();
-    const gate = join(ctx.dir, "comm.gate");
-    const value = kinds(6);
-    const run = ctx.rc.view().apply(
-      async (g: string, v: Record<string, unknown>) => {
-        const fs = require("node:fs") as typeof import("node:fs");
-        const { comm } = engine;
-        if (comm.rank === 0) {
-          await comm.send(1, v);
-          return "sent";
-        }
-        // Holds this executor's thread: the message waits in its files until the gate opens.
-        while (!fs.existsSync(g));
-        return await comm.recv({ source: 0 });
-      },
-      gate,
-      value,
-    );
-    await waitFor(() => files(dir).length === Object.keys(value).length, { what: "the message's files" });
-    expect(files(dir).every((f) => /^e\d+_[0-9a-f]{32}_e\d+$/.test(f))).toBe(true);
-    writeFileSync(gate, "");
-    const [sent, received] = await run;
-    expect(sent).toBe("sent");
-    expect(digest(received)).toEqual(digest(value));
-    expect(files(dir)).toEqual([]);
-  });
-
   it("PTCLUSTER_SHM=0 keeps one client off the path: its data and its results travel over the network", async () => {
     process.env["PTCLUSTER_SHM"] = "0";
     const rc = await ctx.cluster.connect().finally(() => delete process.env["PTCLUSTER_SHM"]);

@@ -11,8 +11,6 @@
 export interface CommGroup {
   g: string;
   ranks: number[];
-  /** Every rank's engine registered shared memory (one host): large messages go through files. */
-  shm?: boolean;
 }
 
 /** What the user's or a collective's message says about itself (see `CollectiveMeta`). */

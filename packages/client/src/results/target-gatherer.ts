@@ -123,7 +123,7 @@ export class Gatherer {
  * `metadata` (one per target), and records the task ids in `ids` (for cancelling).
  */
 export function gatherTargets(
-  port: Pick<ViewPort, "submit" | "release" | "engineInfo">,
+  port: Pick<ViewPort, "submit" | "release">,
   s: Submission,
   single: boolean,
   metadata: TaskMetadata[],
@@ -139,10 +139,7 @@ export function gatherTargets(
   }
   if (s.scope?.length) base.scope = s.scope;
   // One group per call (`engine.comm`): a fresh id, and the targets in the order given (their ranks).
-  if (s.op !== "push" && s.op !== "pull") {
-    base.comm = { g: randomUUID(), ranks: [...s.targets] };
-    if (s.targets.every((t) => port.engineInfo(t)?.shm === true)) base.comm.shm = true;
-  }
+  if (s.op !== "push" && s.op !== "pull") base.comm = { g: randomUUID(), ranks: [...s.targets] };
   if (Array.isArray(s.parts)) {
     // A different payload per engine: one task each.
     s.targets.forEach((t, i) => {

@@ -20,16 +20,6 @@ import type { CallOptions, CollectiveMeta, Received, Wire } from "./wire.js";
 /** Where a rank's messages go: to the supervisor, which relays them (through the controller, for now). */
 export type CommOut = (msg: CommMsg | CommAbortMsg, parts: Part[]) => void;
 
-/** Large values of a group whose engines share this host go through shared-memory files (`executor/shm-values.ts`). */
-export interface CommShm {
-  /** A message's data for engine `to`, its large frames in files. */
-  write(part: Part, to: number): Part;
-  /** A message's data with its files read and checked (throws on a tampered or missing file). */
-  read(part: Part): Part;
-  /** The files of a message dropped unread. */
-  discard(part: Part): void;
-}
-
 interface Queued extends Received {
   source: number;
   ch: string;
@@ -96,7 +86,6 @@ export class CommGroups {
     private readonly selfId: () => number,
     /** Largest message the controller accepts: a larger one fails at `send` rather than vanish on the way. */
     private readonly maxBytes = Number.POSITIVE_INFINITY,
-    private readonly shm?: CommShm,
   ) {}
 
   /**
@@ -118,7 +107,7 @@ export class CommGroups {
     };
     for (const [id, reason] of this.lost) if (group.ranks.includes(id)) box.fail(this.peerLost(group, id, reason));
     if (rank < 0) return { wire: undefined, failed: () => undefined, close };
-    const wire = new GroupWire(group, rank, box, this.out, taskSignal, this.maxBytes, group.shm ? this.shm : undefined);
+    const wire = new GroupWire(group, rank, box, this.out, taskSignal, this.maxBytes);
     // A failed task ends its group for everyone (ranks waiting on it would otherwise hang): unless
     // the group had already failed, in which case every member has heard why.
     const failed = (error: unknown) => {
@@ -143,14 +132,10 @@ export class CommGroups {
       case "comm": {
         const box = this.boxFor(msg.g);
         const part = parts[0];
-        if (!box || !part) {
-          if (part) this.shm?.discard(part);
-          return;
-        }
+        if (!box || !part) return;
         let value: unknown;
         try {
-          const data = this.shm ? this.shm.read(part) : part;
-          value = decodeValue(data.body, data.frames);
+          value = decodeValue(part.body, part.frames);
         } catch (err) {
           // Not this thread's to die of: the group cannot go on, its members hear why.
           box.fail(new ProtocolError(`A message of rank ${msg.from} could not be decoded: ${(err as Error).message}`));
@@ -218,7 +203,6 @@ class GroupWire implements Wire {
     private readonly out: CommOut,
     private readonly taskSignal: AbortSignal,
     private readonly maxBytes: number,
-    private readonly shm: CommShm | undefined,
   ) {
     this.size = group.ranks.length;
   }
@@ -244,7 +228,7 @@ class GroupWire implements Wire {
       pf: [frames.length],
       ...(meta ? { meta: { op: meta.op, ...(meta.root !== undefined ? { root: meta.root } : {}) } } : {}),
     };
-    this.out(msg, [this.shm ? this.shm.write({ body, frames }, msg.to) : { body, frames }]);
+    this.out(msg, [{ body, frames }]);
   }
 
   async recv(source: number, channel: string, options?: CallOptions): Promise<Received> {

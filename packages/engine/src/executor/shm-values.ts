@@ -69,20 +69,6 @@ export class ExecutorShm {
     }
   }
 
-  /** For `engine.comm` (`CommShm`): a message to engine `to` writes its large frames to files now. */
-  commWrite(part: Part, to: number): Part {
-    if (!this.#endpoint || this.#endpoint.self === "") return part;
-    try {
-      return this.#endpoint.externalize(part, [`e${to}`]);
-    } catch {
-      return part;
-    }
-  }
-
-  commRead(part: Part): Part {
-    return { body: part.body, frames: this.read(part.body, part.frames) };
-  }
-
   /** A task dropped before it ran (cancelled): the files addressed to this engine alone go. */
   discard(frames: readonly Buffer[]): void {
     const self = this.#endpoint?.self;

@@ -46,16 +46,10 @@ const comm = commPort(
   () => commGroups,
   () => engineInfo.id,
 );
-const shm = new ExecutorShm((workerData as ExecutorData | undefined)?.shm);
 const commGroups: CommGroups = new CommGroups(
   (msg, parts) => comm.send(msg, parts),
   () => engineInfo.id,
   (workerData as ExecutorData | undefined)?.maxResultBytes ?? DEFAULT_MAX_MESSAGE_BYTES,
-  {
-    write: (part, to) => shm.commWrite(part, to),
-    read: (part) => shm.commRead(part),
-    discard: (part) => shm.discard(part.frames),
-  },
 );
 
 /** What shipped code sees as the global `engine`. */
@@ -95,6 +89,7 @@ g["__ptcImport"] = async (url: string): Promise<unknown> => {
 };
 installOutputCapture();
 
+const shm = new ExecutorShm((workerData as ExecutorData | undefined)?.shm);
 const running = new Map<number, TaskContext>();
 /** Function sources by hash: the supervisor sends each source once per executor. */
 const sources = new Map<string, string>();
