@@ -17,6 +17,7 @@ describe("StartClusterOptions", () => {
       maxMessageMb?: number;
       detached?: boolean;
       maxSharedMb?: number;
+      shmThresholdKb?: number;
     }>();
     void startCluster({ n: 2, concurrency: 4, scheme: "lru" });
     // @ts-expect-error a flag of the command line only

@@ -7,6 +7,8 @@ import {
   readConnectionFile,
   type ConnectionInfo,
   type CurveClientKeys,
+  type ShmConfig,
+  probeShm,
 } from "@ptcluster/protocol";
 import { Engine } from "./supervisor/engine.js";
 import { mpiFromEnv } from "./shared/mpi.js";
@@ -53,6 +55,7 @@ export async function runEngine(o: RunEngineOptions): Promise<number> {
   let key: string;
   let maxMessageBytes: number | undefined;
   let curve: CurveClientKeys | undefined;
+  let shm: ShmConfig | undefined;
   if (o.url) {
     const m = /^tcp:\/\/(\[[^\]]+\]|[^:]+):(\d+)$/.exec(o.url);
     if (!m) throw new InvalidOptionError(`Expected \`--url\` like tcp://10.0.0.1:5555, got \`${o.url}\``);
@@ -78,6 +81,8 @@ export async function runEngine(o: RunEngineOptions): Promise<number> {
     key = info.key;
     maxMessageBytes = info.maxMessageBytes;
     curve = info.curve;
+    // Same host as the controller (it can read the controller's host token): large values go through files.
+    shm = probeShm(info);
   }
   if (o.maxMemory !== undefined && (!Number.isInteger(o.maxMemory) || o.maxMemory < 16)) {
     throw new InvalidOptionError(
@@ -106,6 +111,7 @@ export async function runEngine(o: RunEngineOptions): Promise<number> {
     maxMemoryMb: o.maxMemory ?? defaultMaxMemoryMb(),
     ...(maxMessageBytes !== undefined ? { maxMessageBytes } : {}),
     ...(curve ? { curve } : {}),
+    ...(shm ? { shm } : {}),
     ...(o.peerIp ? { peerIp: o.peerIp } : {}),
     ...(requestedId !== undefined ? { requestedId } : {}),
     ...(o.launchTag ? { tag: o.launchTag } : {}),

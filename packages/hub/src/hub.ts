@@ -27,6 +27,7 @@ import { LivenessMonitor } from "./engines/liveness.js";
 import { nativeCrash } from "./engines/native-crash.js";
 import { EngineRegistration } from "./engines/registration.js";
 import { removeConnectionFiles, writeConnectionFiles } from "./networking/connection-files.js";
+import { ShmFolder } from "./networking/shm-folder.js";
 import { OutgoingBatches } from "./networking/outgoing.js";
 import { bindSockets } from "./networking/sockets.js";
 import { openChannels } from "./networking/channels.js";
@@ -83,6 +84,7 @@ export class Hub extends EventEmitter<HubEvents> {
   private clientCh!: Channel<ClientToHub, HubToClient>;
   private notifyCh!: Channel<never, Notification>;
   private timer: NodeJS.Timeout | undefined;
+  private shm: ShmFolder | undefined;
   private zap: ZapHandler | undefined;
   private readonly hbMs: number;
   private readonly log: Logger;
@@ -181,7 +183,9 @@ export class Hub extends EventEmitter<HubEvents> {
       client: (m) => this.onClientMessage(m),
       engine: (m) => this.onEngineMessage(m),
     }));
+    this.shm = new ShmFolder(this.paths, this.opts.shmThreshold ?? 0, this.log);
     const location = writeConnectionFiles({
+      shm: this.shm.advert,
       paths: this.paths,
       clusterId: this.opts.clusterId ?? "",
       ip,
@@ -263,6 +267,7 @@ export class Hub extends EventEmitter<HubEvents> {
     if (this.state === "running") this.comm.engineGone(id, reason);
     this.notifyCh.send({ type: "engine_down", id, reason });
     this.emit("engine_down", { id, reason });
+    this.reclaimShm();
   }
 
   // ---- clients ------------------------------------------------------------------------------
@@ -306,6 +311,15 @@ export class Hub extends EventEmitter<HubEvents> {
     this.coordinator.cancel(ids, !vanished);
     this.shared.clientGone(key);
     if (client) this.shipping.releaseClient(client);
+    this.reclaimShm();
+  }
+
+  /** Shared-memory files written by or for clients and engines that are gone go. */
+  private reclaimShm(): void {
+    this.shm?.reclaim(
+      (id) => this.engines.get(id) !== undefined,
+      (key) => this.clients.has(key),
+    );
   }
 
   private statusSources(): StatusSources {
@@ -334,6 +348,7 @@ export class Hub extends EventEmitter<HubEvents> {
     this.liveness.tick(now);
     this.store.purge(now);
     this.pipelines.tick(now);
+    this.reclaimShm();
     this.notifyCh.send({ type: "tick", t: now, engines: this.engines.size });
     this.out.schedule();
   }
@@ -371,6 +386,7 @@ export class Hub extends EventEmitter<HubEvents> {
     this.out.schedule();
     await new Promise((r) => setImmediate(r));
     removeConnectionFiles(this.paths);
+    this.shm?.close();
     await Promise.all([this.engineCh.close(300), this.clientCh.close(300), this.notifyCh.close(100)]);
     await this.zap?.close();
     this.state = "stopped";

@@ -37,6 +37,11 @@ export interface HubOptions {
    * Starts more engines on request (`ptcluster engines`), resolving once they registered. Given
    * by `ptcluster start`, which owns the launchers; a bare `ptcluster hub` has none.
    */
+  /**
+   * Binary values of this many bytes or more go between a client and an engine of this host
+   * through a file in a private shared-memory folder (0 or unset: never).
+   */
+  shmThreshold?: number;
   /** Most bytes shared state may hold (`--max-shared-mb`; default {@link DEFAULT_MAX_SHARED_BYTES}). */
   maxSharedBytes?: number;
   launch?: (req: { n: number; launcher: string; options: Record<string, unknown> }) => Promise<unknown>;

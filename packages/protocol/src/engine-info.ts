@@ -13,6 +13,8 @@ export interface EngineInfo {
   tag?: string;
   /** Rank and size of the MPI job the engine runs in (engines started under `mpiexec`). */
   mpi?: MpiPlace;
+  /** On the controller's host: large values reach it as shared-memory files. */
+  shm?: boolean;
 }
 /** An engine's place in an MPI job. */
 export interface MpiPlace {

@@ -341,3 +341,31 @@ export class PipelineUsageError extends PtclusterError {
     super("ERR_PTC_PIPELINE_USAGE", message);
   }
 }
+
+/**
+ * A value that travelled through a same-host shared-memory file (`/dev/shm`) failed its check:
+ * the file's content, name or length is not what its sender tagged with the cluster key. The
+ * value is refused (a task that would have received it never runs).
+ */
+export class ShmTamperedError extends ProtocolError {
+  readonly file: string;
+  constructor(file: string, what: string) {
+    super(
+      `The shared-memory file ${file} was refused: ${what}. Something other than the sender changed it; the value is not used. ` +
+        "Check who can write to the cluster's shared-memory folder, or start the cluster with --shm-threshold-kb 0 to send every value over the network.",
+      { code: "ERR_PTC_SHM_TAMPERED" },
+    );
+    this.file = file;
+  }
+}
+
+/**
+ * A shared-memory reference reached a process that cannot read it: the file is gone (removed by a
+ * sweep after its receiver or sender was declared gone, or read already), or this process is not on
+ * the controller's host.
+ */
+export class ShmUnavailableError extends ProtocolError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, { code: "ERR_PTC_SHM_UNAVAILABLE", ...options });
+  }
+}

@@ -40,3 +40,4 @@ export * from "./options/cluster-options.js";
 export * from "./options/controller-entry.js";
 export * from "./shared-state/index.js";
 export * from "./pipeline/index.js";
+export * from "./shm/index.js";

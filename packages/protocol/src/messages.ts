@@ -57,6 +57,8 @@ export interface ClientTask {
   comm?: CommGroup;
   /** A pipeline stage's items (op `stage`, made by the controller): what the function does with each. */
   stage?: StageKind;
+  /** The client is on the controller's host: results as large as its threshold may come as shared-memory files. */
+  shm?: boolean;
 }
 
 /** How a load-balanced task may be placed and re-run. */
@@ -84,6 +86,8 @@ export interface EngineTask {
   /** The group of the DirectView call this task belongs to (`engine.comm`). */
   comm?: CommGroup;
   stage?: StageKind;
+  /** The client's party tag (`c<id>`) when it takes large results as shared-memory files. */
+  shm?: string;
 }
 
 /** Serialisable description of a failure. */
@@ -244,6 +248,8 @@ export interface RegisterMsg {
   peer?: string;
   /** With `--curve`: the CURVE server public key (Z85) of that endpoint, made at start. */
   peerKey?: string;
+  /** It reads the controller's host token: it takes (and sends) large values as shared-memory files. */
+  shm?: boolean;
 }
 export interface EngineResultsMsg {
   type: "engine_results";

@@ -8,6 +8,7 @@ import {
   pidAlive,
   profilePaths,
   readClusterState,
+  removeShmDir,
   type ClusterState,
 } from "@ptcluster/protocol";
 
@@ -81,6 +82,8 @@ export async function stopCluster(
   // Batch jobs (Slurm) outlive their controller: cancel them by id.
   await Promise.all((state?.jobs ?? []).map((j) => cancelJob(j)));
   for (const f of [paths.stateFile, paths.clientFile, paths.engineFile]) rmSync(f, { force: true });
+  // What a killed controller, client or engine left in the shared-memory folder goes too.
+  removeShmDir(paths);
   return { stopped: asked || pids.length > 0, pids };
 }
 

@@ -30,6 +30,7 @@ export function hubOptions(
     scheme: v.scheme,
     maxMessageBytes: mebibytes(v.maxMessageMb),
     maxSharedBytes: mebibytes(v.maxSharedMb),
+    shmThreshold: v.shmThresholdKb * 1024,
     clientTimeoutMs: v.clientTimeout,
     resultTtlMs: v.resultTtl,
     ...own,

@@ -29,6 +29,7 @@ import { Roster } from "./roster.js";
 import { openLinks, type Links } from "./sockets.js";
 import { Submitter } from "./submitter.js";
 import { PipeTable } from "./pipes.js";
+import { ClientShm } from "./shm-path.js";
 import type { NewTask, TaskSink, ViewPort } from "./view-port.js";
 import type { PipeHandle, PipePort, PipeSink } from "../pipeline/pipe-port.js";
 
@@ -76,6 +77,7 @@ export class Session implements ViewPort, PipePort {
     },
   });
   readonly #submitter: Submitter;
+  readonly #shm: ClientShm;
   // Open pipelines (`rc.pipeline`): those with items out at the controller hold the process.
   readonly #pipes: PipeTable;
   #links: Links | undefined;
@@ -92,6 +94,7 @@ export class Session implements ViewPort, PipePort {
     this.#events = owner;
     this.#owner = owner;
     this.roster = new Roster(owner);
+    this.#shm = new ClientShm(connection, this.id);
     this.#submitter = new Submitter({
       maxMessageBytes: this.maxMessageBytes,
       send: (tasks, parts) =>
@@ -221,7 +224,14 @@ export class Session implements ViewPort, PipePort {
 
   submit(task: NewTask, part: Part, sink: TaskSink, src?: string): number {
     this.assertOpen();
-    const id = this.#submitter.add(task, part, src);
+    let id: number;
+    if (this.#shm.on) {
+      // The message limit holds for data that goes through shared memory too, as for results.
+      this.#submitter.checkSize(part, `This task's data (${task.op})`);
+      const { part: sent, shared } = this.#shm.out(task, part, this.roster);
+      id = this.#submitter.add({ ...task, shm: true }, sent, src);
+      if (shared) this.#shm.track(id, shared);
+    } else id = this.#submitter.add(task, part, src);
     this.#sinks.set(id, sink);
     return id;
   }
@@ -307,7 +317,17 @@ export class Session implements ViewPort, PipePort {
       case "results":
         for (let i = 0; i < header.results.length; i++) {
           const r = header.results[i] as TaskResult;
-          this.#sinks.get(r.id)?.onResult(r, parts[i] ?? EMPTY_PART);
+          const sink = this.#sinks.get(r.id);
+          // A load-balanced task's result is its last: no re-run will read its files.
+          this.#shm.done(r.id);
+          let part: Part;
+          try {
+            part = this.#shm.in(parts[i] ?? EMPTY_PART);
+          } catch (err) {
+            sink?.onFailure(err as Error);
+            continue;
+          }
+          sink?.onResult(r, part);
         }
         break;
       case "reply":
@@ -369,6 +389,7 @@ export class Session implements ViewPort, PipePort {
     const failure = err ?? new ClientClosedError();
     const sinks = [...this.#sinks.values()];
     this.#sinks.clear();
+    this.#shm.done();
     for (const s of sinks) s.onFailure(failure);
     this.#requests.failAll(failure);
     this.#sharedCalls.failAll(failure);

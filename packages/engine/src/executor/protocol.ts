@@ -4,6 +4,7 @@ import type {
   EngineTask,
   PeerStateMsg,
   Part,
+  ShmConfig,
   SharedCallMsg,
   SharedReplyMsg,
   SharedWithdrawMsg,
@@ -94,4 +95,6 @@ export interface ExecutorData {
   maxResultBytes: number;
   /** Memory for the `StartTable`, one slot per unit of concurrency. */
   startTable: SharedArrayBuffer;
+  /** On the controller's host: where and how large values go through files (its key arrives as a Uint8Array). */
+  shm?: ShmConfig;
 }

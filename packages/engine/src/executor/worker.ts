@@ -35,6 +35,7 @@ import { defineTranspilerHelpers } from "./transpiler-helpers.js";
 import { runStage } from "./stage.js";
 import { mapItems } from "./map-items.js";
 import { encodeCompletion } from "./completion.js";
+import { ExecutorShm } from "./shm-values.js";
 
 const port = parentPort;
 if (!port) throw new Error("the executor runs in a worker thread");
@@ -88,6 +89,7 @@ g["__ptcImport"] = async (url: string): Promise<unknown> => {
 };
 installOutputCapture();
 
+const shm = new ExecutorShm((workerData as ExecutorData | undefined)?.shm);
 const running = new Map<number, TaskContext>();
 /** Function sources by hash: the supervisor sends each source once per executor. */
 const sources = new Map<string, string>();
@@ -195,6 +197,7 @@ function onMessage(msg: ToExecutor): void {
   switch (msg.type) {
     case "init":
       engineInfo.id = msg.engineId;
+      shm.engineId = msg.engineId;
       engineInfo.host = msg.host;
       engineInfo.uuid = msg.uuid;
       break;
@@ -227,7 +230,7 @@ function onMessage(msg: ToExecutor): void {
       for (let i = waiting.length - 1; i >= 0; i--) {
         const id = (waiting[i] as { task: EngineTask }).task.id;
         if (!wanted.delete(id)) continue;
-        waiting.splice(i, 1);
+        shm.discard((waiting.splice(i, 1)[0] as { frames: Buffer[] }).frames);
         outbox.dropped.push(id);
       }
       if (msg.abort !== undefined) for (const id of wanted) running.get(id)?.controller.abort(new Error(msg.abort));
@@ -313,7 +316,8 @@ async function runTask(task: EngineTask, body: Buffer, frames: Buffer[], slot: n
   let ok = true;
   let out: { body: Buffer; frames: Buffer[] };
   try {
-    const value = await taskStore.run(ctx, () => perform(task, body, frames));
+    const args = shm.read(body, frames);
+    const value = await taskStore.run(ctx, () => perform(task, body, args));
     if (task.op === "execute") out = encodeCompletion(value, maxResultBytes);
     else if (task.op === "stage") {
       out = value as Part;
@@ -339,6 +343,7 @@ async function runTask(task: EngineTask, body: Buffer, frames: Buffer[], slot: n
     out = encodeValue(toFailure(err, originOf));
   }
   running.delete(task.id);
+  out = shm.write(task, out);
   comm?.close();
   group?.close();
   startTable.clear(slot);
@@ -348,6 +353,12 @@ async function runTask(task: EngineTask, body: Buffer, frames: Buffer[], slot: n
   if (ctx.stderr.length) result.stderr = ctx.stderr.join("");
   active--;
   deliver(result, out);
+  // The result's files are made, not filled: it goes now, and its client reads while this writes
+  // (before the next task runs, which could change the value).
+  if (shm.pending) {
+    flush();
+    shm.flushWrites();
+  }
   drain();
 }
 

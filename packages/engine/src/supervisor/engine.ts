@@ -7,7 +7,6 @@ import {
   DEFAULT_MAX_MESSAGE_BYTES,
   PACKAGE_VERSION,
   curveClientOptions,
-  type CurveClientKeys,
   PROTOCOL_VERSION,
   ProtocolError,
   VersionMismatchError,
@@ -18,10 +17,10 @@ import {
   type HubToEngine,
   type Incoming,
   type Logger,
-  type MpiPlace,
   type Part,
   type TaskResult,
 } from "@ptcluster/protocol";
+import type { EngineOptions } from "./engine-options.js";
 import { TaskRunner } from "./task-runner.js";
 import { RelayTransport, type CommIn, type CommTransport } from "./comm-transport.js";
 import { CommTasks } from "./comm-tasks.js";
@@ -29,35 +28,7 @@ import { openCommPaths, type CommPaths } from "./comm-paths.js";
 import { SeenLinks } from "./direct-transport.js";
 import { answerCommLinks, commLinksSetup } from "./comm-links.js";
 
-export interface EngineOptions {
-  /** Controller address and engine port, and the cluster key. */
-  host: string;
-  port: number;
-  key: Buffer;
-  /** How many tasks run at once (default 1). */
-  concurrency?: number;
-  /** Ask for this engine id (MPI rank); honoured when free. */
-  requestedId?: number;
-  /** The launch this engine belongs to (given by launchers). */
-  tag?: string;
-  /** This engine's place in an MPI job, reported to the controller. */
-  mpi?: MpiPlace;
-  /** Give up registering after this long (ms). */
-  registerTimeoutMs?: number;
-  /** Exit when the controller has been silent this long (ms). */
-  orphanTimeoutMs?: number;
-  /** How long a timed-out or cancelled task may take to stop before its executor is replaced (ms, default 1000). */
-  graceMs?: number;
-  /** Memory limit of the executor thread in MB, heap and off-heap (default: unbounded; `runEngine` always sets one). */
-  maxMemoryMb?: number;
-  /** Largest message the controller accepts (bytes, default 1 GiB): larger results fail instead. */
-  maxMessageBytes?: number;
-  /** CURVE keys, when the cluster runs with `--curve`. */
-  curve?: CurveClientKeys;
-  /** Address for the `engine.comm` peer endpoint (default: the one this host reaches the controller from). */
-  peerIp?: string;
-  logger: Logger;
-}
+export type { EngineOptions } from "./engine-options.js";
 
 export type EngineLifecycle = "starting" | "registering" | "running" | "stopping" | "stopped";
 
@@ -100,6 +71,7 @@ export class Engine {
       graceMs: this.opts.graceMs ?? 1_000,
       maxMemoryMb: this.opts.maxMemoryMb,
       maxResultBytes: this.opts.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES,
+      shm: this.opts.shm,
       logger: this.log,
       onResult: (result, part) => {
         const abort = this.commTasks.ended(result, this.id);
@@ -249,6 +221,7 @@ export class Engine {
       ...(requestedId !== undefined ? { requestedId } : {}),
       ...(this.opts.tag !== undefined ? { tag: this.opts.tag } : {}),
       ...(this.opts.mpi ? { mpi: this.opts.mpi } : {}),
+      ...(this.opts.shm ? { shm: true } : {}),
       ...(this.paths ? { peer: this.paths.endpoint.address } : {}),
       ...(this.paths?.endpoint.publicKey ? { peerKey: this.paths.endpoint.publicKey } : {}),
     });

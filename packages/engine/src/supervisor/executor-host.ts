@@ -1,5 +1,5 @@
 import { Worker } from "node:worker_threads";
-import type { EngineTask, Part } from "@ptcluster/protocol";
+import type { EngineTask, Part, ShmConfig } from "@ptcluster/protocol";
 import type { ExecutorData, FromExecutor, ToExecutor } from "../executor/protocol.js";
 import { packFrames, type Packed } from "../shared/transfer.js";
 import { StartTable } from "../shared/start-table.js";
@@ -42,13 +42,13 @@ export class ExecutorHost implements ExecutorPort {
   constructor(
     concurrency: number,
     maxMemoryMb: number | undefined,
-    maxResultBytes: number,
+    { maxResultBytes, shm }: { maxResultBytes: number; shm?: ShmConfig | undefined },
     private readonly onMessage: (msg: FromExecutor) => void,
     private readonly onExit: (code: number) => void,
   ) {
     const startTable = StartTable.allocate(concurrency);
     this.startTable = new StartTable(startTable);
-    const workerData: ExecutorData = { concurrency, maxResultBytes, startTable };
+    const workerData: ExecutorData = { concurrency, maxResultBytes, startTable, ...(shm ? { shm } : {}) };
     this.worker = new Worker(new URL("../executor/worker.js", import.meta.url), {
       stdout: false,
       stderr: false,

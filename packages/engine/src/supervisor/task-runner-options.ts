@@ -1,4 +1,4 @@
-import type { Logger, Part, SharedCallMsg, SharedWithdrawMsg, TaskResult } from "@ptcluster/protocol";
+import type { Logger, Part, ShmConfig, SharedCallMsg, SharedWithdrawMsg, TaskResult } from "@ptcluster/protocol";
 import type { NewExecutor } from "./executor-host.js";
 import type { CommOutMsg } from "./comm-transport.js";
 import type { CommLinksMsg } from "./executor-slot.js";
@@ -12,6 +12,8 @@ export interface TaskRunnerOptions {
   rss?: () => number;
   /** Largest result the cluster accepts (bytes). */
   maxResultBytes: number;
+  /** On the controller's host: the executor reads and writes large values as shared-memory files. */
+  shm?: ShmConfig | undefined;
   /** How long a timed-out or cancelled task may take to stop on its own before the executor is replaced (ms). */
   graceMs: number;
   logger: Logger;

@@ -54,8 +54,7 @@ export class TaskRunner {
     this.slot = new ExecutorSlot({
       newExecutor:
         opts.newExecutor ??
-        ((onMessage, onExit) =>
-          new ExecutorHost(opts.concurrency, opts.maxMemoryMb, opts.maxResultBytes, onMessage, onExit)),
+        ((onMessage, onExit) => new ExecutorHost(opts.concurrency, opts.maxMemoryMb, opts, onMessage, onExit)),
       memory,
       onMessage: (m) => this.onExecutorMessage(m),
       onExit: (host, code) => this.executorExited(host, code),

@@ -57,6 +57,7 @@ export class EngineRegistration {
         pid: msg.pid,
         concurrency: msg.concurrency,
         ...(msg.tag !== undefined ? { tag: String(msg.tag).slice(0, 200) } : {}),
+        ...(msg.shm === true ? { shm: true } : {}),
         ...(msg.mpi && Number.isInteger(msg.mpi.rank) && Number.isInteger(msg.mpi.size)
           ? { mpi: { rank: msg.mpi.rank, size: msg.mpi.size } }
           : {}),

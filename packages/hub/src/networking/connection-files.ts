@@ -8,6 +8,7 @@ import {
   type CurveKeyPair,
   type CurveMaterial,
   type ProfilePaths,
+  type ShmAdvert,
 } from "@ptcluster/protocol";
 
 export interface ConnectionFileOptions {
@@ -20,6 +21,8 @@ export interface ConnectionFileOptions {
   maxMessageBytes: number;
   ports: { client: number; engine: number; notify: number };
   curve: CurveMaterial | undefined;
+  /** The shared-memory folder and host token, for clients and engines of this host. */
+  shm: ShmAdvert | undefined;
 }
 
 /** Writes the engine and client connection files; returns the address written into them. */
@@ -36,6 +39,7 @@ export function writeConnectionFiles(o: ConnectionFileOptions): string {
     hubPid: process.pid,
     createdAt: Date.now(),
     maxMessageBytes: o.maxMessageBytes,
+    ...(o.shm ? { shm: o.shm } : {}),
   };
   const curve = o.curve;
   const keysFor = (pair: CurveKeyPair | undefined) =>

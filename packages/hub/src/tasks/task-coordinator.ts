@@ -286,6 +286,7 @@ export class TaskCoordinator {
     if (t.scope) task.scope = t.scope;
     if (t.comm) task.comm = t.comm;
     if (t.stage) task.stage = t.stage;
+    if (t.shm === true) task.shm = `c${rec.clientKey}`;
     engine.inflight.add(rec.hubId);
     this.d.engineOut.push(String(engine.info.id), engine.routingId, task, part);
   }

@@ -3,6 +3,7 @@ import { ConnectionFileError, NoClusterError } from "../errors.js";
 import { PROTOCOL_VERSION } from "../version.js";
 import type { CurveClientKeys } from "../security/curve.js";
 import { isCurveKey } from "../security/z85.js";
+import type { ShmAdvert } from "../shm/shm-dir.js";
 
 /** What a client or an engine needs to reach a controller. Written with mode 0600. */
 export interface ConnectionInfo {
@@ -26,6 +27,8 @@ export interface ConnectionInfo {
   curve?: CurveClientKeys;
   hubPid: number;
   createdAt: number;
+  /** The controller's shared-memory folder, host token and threshold (absent: shared memory is off). */
+  shm?: ShmAdvert;
 }
 
 /** Writes JSON owner-readable only, atomically (temp file + rename). */

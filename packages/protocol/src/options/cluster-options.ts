@@ -203,6 +203,16 @@ export const CLUSTER_OPTIONS = {
     describe:
       "most memory shared state (rc.shared) may hold on the controller, in MiB; past it a store fails with SharedLimitError",
   },
+  shmThresholdKb: {
+    kind: "number",
+    what: "a whole number of KiB",
+    min: 0,
+    default: 1024,
+    commands: START_AND_HUB,
+    api: true,
+    describe:
+      "binary values of this many KiB or more go between a client and an engine of the controller's host through a private shared-memory file (/dev/shm), not the network; 0: never",
+  },
   clientTimeout: {
     kind: "number",
     what: "a whole number of ms",

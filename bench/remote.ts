@@ -1,0 +1,64 @@
+/**
+ * `push_pull_50MB_remote`: the 50 MiB round trip of `push_pull_50MB` with the engine in another
+ * network namespace (a "host" on a bridge, as test/remote.test.ts makes them) and shared memory
+ * off (`--shm-threshold-kb 0`: namespaces share /dev/shm, so the engine would otherwise find the
+ * controller's host token), so every byte crosses TCP. Needs root and iproute2; otherwise it
+ * prints a skip line with the reason.
+ */
+import { execa } from "execa";
+import { copyFileSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { randomBytes } from "node:crypto";
+import { connect } from "@ptcluster/client";
+import { profilePaths } from "@ptcluster/protocol";
+import { createTestNet, netnsUnavailable } from "../test/helpers/netns.js";
+
+const PROFILE = "bench_remote";
+
+export async function remotePushPull(
+  bin: string,
+  env: Record<string, string>,
+  out: (workload: string, fields: Record<string, unknown>) => void,
+): Promise<void> {
+  const why = netnsUnavailable();
+  if (why) {
+    out("push_pull_50MB_remote", { skipped: why });
+    return;
+  }
+  const net = createTestNet(1);
+  const fileDir = mkdtempSync(join(tmpdir(), "ptc-bench-remote-"));
+  let engine: ReturnType<typeof net.run> | undefined;
+  try {
+    const start = ["start", "--json", "-n", "0", "--profile", PROFILE, "--ip", net.controllerIp];
+    await execa(process.execPath, [bin, ...start, "--no-encryption", "--shm-threshold-kb", "0"], { env });
+    const file = join(fileDir, "engine.json");
+    copyFileSync(profilePaths(PROFILE).engineFile, file);
+    engine = net.run(net.hosts[0]!, process.execPath, [bin, "engine", "--file", file], {
+      stdin: "ignore",
+      reject: false,
+    });
+    const rc = await connect({ profile: PROFILE });
+    await rc.waitForEngines(1, { timeout: 30_000 });
+    const e = rc.engine(rc.ids[0] as number);
+    const payload = randomBytes(50 * 1024 * 1024);
+    await e.push({ warm: payload.subarray(0, 1024 * 1024) });
+    const s = performance.now();
+    await e.push({ blob: payload });
+    const back = (await e.pull("blob")) as Uint8Array;
+    const dt = (performance.now() - s) / 1000;
+    if (!Buffer.from(back.buffer, back.byteOffset, back.byteLength).equals(payload))
+      throw new Error("50MB remote round trip corrupted");
+    out("push_pull_50MB_remote", {
+      mb: 50,
+      mb_per_s_roundtrip: Math.round(100 / dt),
+      seconds: Math.round(dt * 1000) / 1000,
+    });
+    await rc.close();
+  } finally {
+    await execa(process.execPath, [bin, "stop", "--profile", PROFILE], { env, reject: false });
+    await engine;
+    await net.destroy();
+    rmSync(fileDir, { recursive: true, force: true });
+  }
+}
