@@ -164,6 +164,8 @@ describe("pipelines at the controller and engines", () => {
     for (;;) {
       const m = await peer.receive();
       if (m.kind !== "message" || (m.header.type !== "pipe_out" && m.header.type !== "pipe_failed")) continue;
+      // Figures alone (the stats tick, on a busy machine before the item is done): not the answer.
+      if (m.header.type === "pipe_out" && m.header.done.length === 0 && !m.header.end) continue;
       expect(m.header).toMatchObject({ type: "pipe_out", pipe: 8, done: [[0, 1]] });
       expect(decodeValue(m.parts[0]!.body, m.parts[0]!.frames)).toBe(15);
       break;

@@ -155,6 +155,28 @@ describe("same-host values through shared memory", () => {
     expect(files(shmDir())).toEqual([]);
   });
 
+  it("a large result kept for a client that left reaches the client that fetches it, and its file goes", async () => {
+    const gate = join(ctx.dir, "kept.gate");
+    const other = await ctx.cluster.connect();
+    const ar = other.loadBalancedView().apply(async (g: string) => {
+      const fs = require("node:fs") as typeof import("node:fs");
+      while (!fs.existsSync(g)) await new Promise((r) => setTimeout(r, 5));
+      return new Float64Array(128 * 1024).map((_, i) => i / 2);
+    }, gate);
+    const [msgId] = ar.msgIds;
+    await other.queueStatus(); // the controller has the task
+    // It leaves politely: its running task goes on, its result is kept for rc.getResult.
+    await other.close();
+    writeFileSync(gate, "");
+    await waitFor(async () => (await ctx.rc.status()).retained.resultBytes >= 128 * KB * 8, {
+      what: "the result and its bytes to be kept",
+    });
+    // The file was written for the client that left: the controller read it in, nothing waits in the folder.
+    expect(files(shmDir())).toEqual([]);
+    const got = (await ctx.rc.getResult(msgId as string).get(10_000)) as Float64Array;
+    expect(digest(got)).toEqual(digest(new Float64Array(128 * KB).map((_, i) => i / 2)));
+  });
+
   it("a tampered file is refused with ERR_PTC_SHM_TAMPERED and the task never runs", async () => {
     const dir = shmDir();
     const gate = join(ctx.dir, "tamper.gate");

@@ -183,7 +183,9 @@ export class Hub extends EventEmitter<HubEvents> {
       client: (m) => this.onClientMessage(m),
       engine: (m) => this.onEngineMessage(m),
     }));
-    this.shm = new ShmFolder(this.paths, this.opts.shmThreshold ?? 0, this.log);
+    this.shm = new ShmFolder(this.paths, this.opts.shmThreshold ?? 0, key, this.log);
+    const shm = this.shm;
+    this.store.ownBytes = (clientKey, part) => shm.keepBytes(clientKey, part);
     const location = writeConnectionFiles({
       shm: this.shm.advert,
       paths: this.paths,

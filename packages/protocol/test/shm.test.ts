@@ -13,6 +13,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import {
+  ORPHAN_MS,
+  RESCUE_GRACE_MS,
   ShmEndpoint,
   ShmHostDir,
   ShmTamperedError,
@@ -165,7 +167,18 @@ describe("the controller's shared-memory folder", () => {
       engine.write(randomBytes(5000), ["cabc"]);
       const files = () => readdirSync(host.advert.dir).filter((f) => f !== "host");
       expect(host.reclaim(() => true)).toBe(0);
-      expect(host.reclaim((p) => p !== "e4")).toBe(2); // written by e4, or for it
+      // e4 died: the file written for it goes at once; its result for cabc may be on its way
+      // there, so it stays until old.
+      expect(host.reclaim((p) => p !== "e4")).toBe(1);
+      expect(host.reclaim((p) => p !== "e4", Date.now() + ORPHAN_MS + 1_000)).toBe(1);
+      engine.write(randomBytes(5000), ["cabc"]);
+      // cabc left: what it wrote goes at once (its tasks are cancelled); a result for it after a
+      // grace, in which the controller keeps its bytes for rc.getResult.
+      expect(host.reclaim((p) => p !== "cabc")).toBe(1);
+      expect(files()).toHaveLength(1);
+      expect(host.reclaim((p) => p !== "cabc", Date.now() + RESCUE_GRACE_MS + 1_000)).toBe(1);
+      expect(files()).toEqual([]);
+      client.write(randomBytes(5000), ["e4"]);
       expect(files()).toHaveLength(1);
       // A new controller of the same cluster sweeps what a killed one left.
       const again = ShmHostDir.open(paths, 4096);

@@ -16,6 +16,12 @@ export class ResultStore {
   private readonly entries = new Map<string, Entry>();
   private total = 0;
 
+  /**
+   * Makes a kept result's bytes its own: a result that went through shared memory holds only a
+   * reference to a file that goes with its client (the controller reads it in, `ShmFolder.keepBytes`).
+   */
+  ownBytes: (clientKey: string, part: Part) => Part = (_key, part) => part;
+
   constructor(
     private readonly ttlMs: number,
     private readonly maxEntries = 100_000,
@@ -27,7 +33,8 @@ export class ResultStore {
   }
 
   /** Keeps a result; `pending` is how many more are still running under the same id. */
-  put(clientKey: string, localId: number, result: TaskResult, part: Part, pending: number): void {
+  put(clientKey: string, localId: number, result: TaskResult, kept: Part, pending: number): void {
+    const part = this.ownBytes(clientKey, kept);
     const k = ResultStore.key(clientKey, localId);
     let e = this.entries.get(k);
     if (!e) {

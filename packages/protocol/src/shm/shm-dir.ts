@@ -87,14 +87,15 @@ export class ShmHostDir {
   }
 
   /** Removes the files written by or for a party that `alive` says is gone; returns how many. */
-  reclaim(alive: (party: string) => boolean): number {
+  reclaim(alive: (party: string) => boolean, now = Date.now()): number {
     let n = 0;
     for (const name of readdirSafe(this.advert.dir)) {
       const m = FILE.exec(name);
       if (!m) continue;
       const [, writer, receiver] = m as unknown as [string, string, string];
-      if (alive(writer) && (receiver === "any" || alive(receiver))) continue;
-      n += unlinkQuietly(join(this.advert.dir, name));
+      const file = join(this.advert.dir, name);
+      if (reclaimable(writer, receiver, alive, () => now - (statSync(file, { throwIfNoEntry: false })?.mtimeMs ?? 0)))
+        n += unlinkQuietly(file);
     }
     return n;
   }
@@ -109,6 +110,31 @@ export function removeShmDir(paths: ProfilePaths): void {
   const dir = shmDirFor(paths);
   const st = lstatSync(dir, { throwIfNoEntry: false });
   if (st?.isDirectory() && st.uid === uid()) rmSync(dir, { recursive: true, force: true });
+}
+
+/** How long a result written for a client that left may wait for the controller to keep its bytes (ms). */
+export const RESCUE_GRACE_MS = 5_000;
+/** How long a file from an engine that died may wait for its reader, which may hold its reference already (ms). */
+export const ORPHAN_MS = 60_000;
+
+/**
+ * Whether a file is of no use any more. A client that went has its tasks cancelled: what it wrote
+ * goes. An engine that went reads nothing more: what was written for it goes. What an engine wrote
+ * for a client that went goes after a grace period, in which the controller, keeping that result
+ * for `rc.getResult`, reads it first. What a dead engine wrote for a client still here may be a
+ * result on its way to it: it goes only when old.
+ */
+export function reclaimable(
+  writer: string,
+  receiver: string,
+  alive: (party: string) => boolean,
+  ageMs: () => number,
+): boolean {
+  if (writer[0] === "c" && !alive(writer)) return true;
+  if (receiver === "any") return false;
+  if (receiver[0] === "e") return !alive(receiver);
+  if (!alive(receiver)) return ageMs() > RESCUE_GRACE_MS;
+  return !alive(writer) && ageMs() > ORPHAN_MS;
 }
 
 function sweepDir(dir: string): void {
