@@ -13,6 +13,8 @@ export interface EngineInfo {
   tag?: string;
   /** Rank and size of the MPI job the engine runs in (engines started under `mpiexec`). */
   mpi?: MpiPlace;
+  /** Its peer endpoint (`host:port`): clients send DirectView tasks there (absent: through the controller only). */
+  peer?: string;
 }
 /** An engine's place in an MPI job. */
 export interface MpiPlace {

@@ -30,7 +30,7 @@ import type { LinkReport } from "./link-report.js";
 import type { HubRequest } from "./hub-requests.js";
 import type { EngineInfo, MpiPlace, TaskOp } from "./engine-info.js";
 
-export type { DropCounts, FaultCounts, LinkReport } from "./link-report.js";
+export type { DirectCounts, DropCounts, FaultCounts, LinkReport } from "./link-report.js";
 export type { EngineInfo, EngineState, MpiPlace, RunningTask, TaskOp } from "./engine-info.js";
 export type { AbortSummary, HubRequest } from "./hub-requests.js";
 
@@ -57,6 +57,13 @@ export interface ClientTask {
   comm?: CommGroup;
   /** A pipeline stage's items (op `stage`, made by the controller): what the function does with each. */
   stage?: StageKind;
+  /**
+   * Sent straight to the engine too (the direct path, `direct-messages.ts`): this copy, for the
+   * controller's records, has no body. With `rs`, the body comes after all, through the controller:
+   * the client's direct link failed before the task's result came back.
+   */
+  dx?: 1;
+  rs?: 1;
 }
 
 /** How a load-balanced task may be placed and re-run. */
@@ -84,6 +91,11 @@ export interface EngineTask {
   /** The group of the DirectView call this task belongs to (`engine.comm`). */
   comm?: CommGroup;
   stage?: StageKind;
+  /**
+   * The task also went straight to the engine (`<client id>:<client task id>`): this copy carries
+   * no body unless the client resent it; the engine runs the task once, from whichever copy has it.
+   */
+  dx?: string;
 }
 
 /** Serialisable description of a failure. */
@@ -127,6 +139,8 @@ export interface TaskResult {
   attempts?: number;
   /** For a result fetched by another client (`adopt`): how many results to expect under this id. */
   total?: number;
+  /** Engine → controller: the client acknowledged this result on its direct link; it comes without its value. */
+  d?: 1;
 }
 
 /** Load-balancing schemes (`ptcluster start --scheme`). */

@@ -4,6 +4,7 @@ import {
   DEFAULT_MAX_MESSAGE_BYTES,
   HubLostError,
   assertNever,
+  type ClientTask,
   type ClientToHub,
   type ConnectionInfo,
   type EngineInfo,
@@ -28,6 +29,7 @@ import { Requests } from "./requests.js";
 import { Roster } from "./roster.js";
 import { openLinks, type Links } from "./sockets.js";
 import { Submitter } from "./submitter.js";
+import { DirectLinks } from "./direct-links.js";
 import { PipeTable } from "./pipes.js";
 import type { NewTask, TaskSink, ViewPort } from "./view-port.js";
 import type { PipeHandle, PipePort, PipeSink } from "../pipeline/pipe-port.js";
@@ -79,6 +81,7 @@ export class Session implements ViewPort, PipePort {
   // Open pipelines (`rc.pipeline`): those with items out at the controller hold the process.
   readonly #pipes: PipeTable;
   #links: Links | undefined;
+  #direct: DirectLinks | undefined;
   #liveness: Liveness | undefined;
   /** `waitForEngines` calls waiting. */
   #waiting = 0;
@@ -94,8 +97,11 @@ export class Session implements ViewPort, PipePort {
     this.roster = new Roster(owner);
     this.#submitter = new Submitter({
       maxMessageBytes: this.maxMessageBytes,
-      send: (tasks, parts) =>
-        this.#send({ type: "submit", tasks, pf: parts.map((p) => p.frames.length), t: Date.now() }, parts),
+      send: (tasks, parts) => {
+        // DirectView tasks go straight to the engines this client reaches; the controller gets their headers.
+        const b = this.#direct?.route(tasks, parts) ?? { tasks, parts };
+        this.#submit(b.tasks, b.parts);
+      },
     });
     this.#pipes = new PipeTable(
       (msg, parts) => this.#send(msg, parts),
@@ -146,6 +152,20 @@ export class Session implements ViewPort, PipePort {
       if (onAbort) signal?.removeEventListener("abort", onAbort);
     }
     this.state = "connected";
+    const c = this.#connection;
+    this.#direct = new DirectLinks({
+      key: Buffer.from(c.key, "hex"),
+      routingId: this.id,
+      maxMessageBytes: this.maxMessageBytes,
+      heartbeatMs,
+      // CURVE clusters keep the controller path: engines' peer endpoints have keys of their own (docs/security.md).
+      enabled: !c.curve && process.env["PTCLUSTER_DIRECT"] !== "off",
+      engineInfo: (id) => this.roster.info(id),
+      result: (r, part) => this.#sinks.get(r.id)?.onResult(r, part),
+      resend: (tasks, parts) => this.#submit(tasks, parts),
+      log: this.#log,
+    });
+    this.#direct.hold(this.#holding);
     // Pings go on while the process lives, so the controller never takes an idle client for dead.
     this.#liveness = new Liveness({
       heartbeatMs,
@@ -180,6 +200,7 @@ export class Session implements ViewPort, PipePort {
     this.#holding = busy;
     this.#links?.channel.hold(busy);
     this.#links?.notify.hold(busy);
+    this.#direct?.hold(busy);
   }
 
   /** Holds the process while something waits (`waitForEngines`); call the returned function when done. */
@@ -234,6 +255,7 @@ export class Session implements ViewPort, PipePort {
 
   release(id: number): void {
     this.#sinks.delete(id);
+    this.#direct?.release(id);
   }
 
   openPipe(stages: PipeStage[], scopes: Part[], onError: PipeOnError, sink: PipeSink): PipeHandle {
@@ -284,6 +306,7 @@ export class Session implements ViewPort, PipePort {
       bytesReceived: bytesReceived ?? 0,
       dropped: { ...dropped },
       ...(faults ? { faults: { ...faults } } : {}),
+      ...(this.#direct ? { direct: { ...this.#direct.counts } } : {}),
     };
   }
 
@@ -296,6 +319,10 @@ export class Session implements ViewPort, PipePort {
 
   // ---- what comes in -------------------------------------------------------------------------
 
+  #submit(tasks: ClientTask[], parts: Part[]): void {
+    this.#send({ type: "submit", tasks, pf: parts.map((p) => p.frames.length), t: Date.now() }, parts);
+  }
+
   #send(msg: ClientToHub, parts?: Part[]): void {
     // Nothing goes out once the session is closed or lost (a batch flushed late is dropped).
     if (this.state === "connected") this.#links?.channel.send(msg, parts);
@@ -307,7 +334,7 @@ export class Session implements ViewPort, PipePort {
       case "results":
         for (let i = 0; i < header.results.length; i++) {
           const r = header.results[i] as TaskResult;
-          this.#sinks.get(r.id)?.onResult(r, parts[i] ?? EMPTY_PART);
+          if (this.#direct?.accept(r) !== false) this.#sinks.get(r.id)?.onResult(r, parts[i] ?? EMPTY_PART);
         }
         break;
       case "reply":
@@ -337,6 +364,7 @@ export class Session implements ViewPort, PipePort {
         break;
       case "engine_down":
         this.roster.down(n.id, n.reason);
+        this.#direct?.engineDown(n.id);
         break;
       case "tick":
         // Notifications sent before our subscription took effect are lost: catch up from the controller.
@@ -373,7 +401,7 @@ export class Session implements ViewPort, PipePort {
     this.#requests.failAll(failure);
     this.#sharedCalls.failAll(failure);
     this.#pipes.failAll(failure);
-    await Promise.all([this.#links?.channel.close(100), this.#links?.notify.close(0)]);
+    await Promise.all([this.#links?.channel.close(100), this.#links?.notify.close(0), this.#direct?.close()]);
     await this.#links?.monitorStopped();
   }
 }

@@ -216,6 +216,22 @@ export class Channel<In extends Message = Message, Out extends Message = Message
     return this.links.inFlight;
   }
 
+  /** `seq` of the last message signed for `peer` (0: none yet), to ask later whether it was acknowledged. */
+  lastSeq(peer?: Buffer): number {
+    return this.links.find(peer ? peer.toString("latin1") : "")?.prev ?? 0;
+  }
+
+  /**
+   * Whether `peer` acknowledged every message up to `seq` (true); false while one is in flight or
+   * held; undefined once the link is forgotten (what it had not acknowledged came back from `forget`).
+   */
+  acknowledged(peer: Buffer | undefined, seq: number): boolean | undefined {
+    const link = this.links.find(peer ? peer.toString("latin1") : "");
+    if (!link) return undefined;
+    const oldest = link.unacked.peek() ?? link.held.peek();
+    return oldest === undefined || oldest.seq > seq;
+  }
+
   /**
    * Peers (routing ids; `undefined` for a DEALER's one peer) whose oldest unacknowledged message
    * has waited more than `limitMs` beyond the time its size allows: the owner's liveness checks

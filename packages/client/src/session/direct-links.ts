@@ -1,0 +1,208 @@
+import {
+  type ClientTask,
+  type DirectCounts,
+  type DirectResultsMsg,
+  type EngineInfo,
+  type Logger,
+  type Part,
+  type TaskResult,
+} from "@ptcluster/protocol";
+import { DirectLink } from "./direct-link.js";
+
+const EMPTY_PART: Part = { body: Buffer.alloc(0), frames: [] };
+
+export interface DirectLinksOptions {
+  key: Buffer;
+  routingId: string;
+  maxMessageBytes: number;
+  heartbeatMs: number;
+  /** Off: every task goes through the controller (CURVE clusters, `PTCLUSTER_DIRECT=off`). */
+  enabled: boolean;
+  engineInfo(id: number): EngineInfo | undefined;
+  /** A result that came straight from an engine, for the task's sink. */
+  result(r: TaskResult, part: Part): void;
+  /** Tasks for the controller now (bodies of direct tasks whose link failed: `rs`). */
+  resend(tasks: ClientTask[], parts: Part[]): void;
+  log: Logger;
+}
+
+/**
+ * The client's side of the direct path (docs/architecture.md): DirectView tasks go straight to
+ * each target engine that this client reaches, and the controller gets only their headers
+ * (`dx`), for its records. Per engine, tasks keep their order: a link is used only once nothing
+ * sent to that engine through the controller is still pending, and a link that fails hands its
+ * pending tasks to the controller (`rs`) before anything later goes that way. A result comes once
+ * to its sink, by whichever path brought it first (the controller may bring a copy: a failure it
+ * made, or a result the engine could not deliver here).
+ */
+export class DirectLinks {
+  readonly counts: Required<DirectCounts> = { tasks: 0, results: 0, viaController: 0, failed: 0 };
+  readonly #links = new Map<number, DirectLink>();
+  /** Engines whose link failed, not dialled again (until they register anew, at another address). */
+  readonly #unreachable = new Map<number, string>();
+  /** Tasks sent to an engine through the controller, no result yet, per engine (task ids). */
+  readonly #viaController = new Map<number, Set<number>>();
+  /** Direct tasks: per task id, per engine, whether its result came. */
+  readonly #owed = new Map<number, Map<number, boolean>>();
+  /** Sources of the functions this client's direct tasks ran (the submitter sends each once per connection). */
+  readonly #sources = new Map<string, string>();
+  #holding = true;
+  #timer: NodeJS.Timeout | undefined;
+
+  constructor(private readonly o: DirectLinksOptions) {}
+
+  /**
+   * Sends what it can of a batch straight to engines; returns what goes to the controller: every
+   * task, those sent straight without their bodies (`dx`).
+   */
+  route(tasks: ClientTask[], parts: Part[]): { tasks: ClientTask[]; parts: Part[] } {
+    if (!this.o.enabled) return { tasks, parts };
+    const out = { tasks: [] as ClientTask[], parts: [] as Part[] };
+    const direct = new Map<DirectLink, { tasks: ClientTask[]; parts: Part[] }>();
+    for (let i = 0; i < tasks.length; i++) {
+      const t = tasks[i] as ClientTask;
+      const part = parts[i] ?? EMPTY_PART;
+      if (t.lb || t.to.length === 0) {
+        out.tasks.push(t);
+        out.parts.push(part);
+        continue;
+      }
+      const straight: number[] = [];
+      const other: number[] = [];
+      if (t.fn && t.src !== undefined) this.#sources.set(t.fn, t.src);
+      const src = t.fn ? this.#sources.get(t.fn) : undefined;
+      for (const e of t.to) {
+        const link = this.#linkFor(e);
+        if (link?.state === "ready" && !this.#viaController.get(e)?.size) {
+          straight.push(e);
+          let batch = direct.get(link);
+          if (!batch) direct.set(link, (batch = { tasks: [], parts: [] }));
+          // The source goes with every direct task: an engine's executor may not have it yet, or no more.
+          batch.tasks.push({ ...t, to: [e], ...(src !== undefined ? { src } : {}) });
+          batch.parts.push(part);
+        } else other.push(e);
+      }
+      if (straight.length) {
+        const owed = new Map<number, boolean>();
+        for (const e of straight) owed.set(e, false);
+        this.#owed.set(t.id, owed);
+        out.tasks.push({ ...t, to: straight, dx: 1 });
+        out.parts.push(EMPTY_PART);
+      }
+      if (other.length) {
+        for (const e of other) this.#noteViaController(e, t.id);
+        out.tasks.push(straight.length ? { ...t, to: other } : t);
+        out.parts.push(part);
+      }
+    }
+    for (const [link, b] of direct) {
+      link.send(b.tasks, b.parts);
+      this.counts.tasks += b.tasks.length;
+    }
+    return out;
+  }
+
+  /**
+   * Whether a result (from either path) goes to its sink: false for the second copy of a direct
+   * task's result. Tasks that went through the controller are counted off here.
+   */
+  accept(r: TaskResult): boolean {
+    this.#viaController.get(r.engine)?.delete(r.id);
+    const owed = this.#owed.get(r.id);
+    if (!owed) return true;
+    if (owed.get(r.engine) !== false) return false;
+    owed.set(r.engine, true);
+    this.#links.get(r.engine)?.pending.delete(r.id);
+    return true;
+  }
+
+  /** The task's sink is done with it. */
+  release(id: number): void {
+    this.#owed.delete(id);
+  }
+
+  /** Engine `id` is gone: its link closes; the controller reports what it ran (`EngineLostError`). */
+  engineDown(id: number): void {
+    const link = this.#links.get(id);
+    this.#links.delete(id);
+    this.#viaController.delete(id);
+    if (link) void link.close();
+  }
+
+  hold(on: boolean): void {
+    this.#holding = on;
+    for (const link of this.#links.values()) link.hold(on);
+  }
+
+  async close(): Promise<void> {
+    clearInterval(this.#timer);
+    const links = [...this.#links.values()];
+    this.#links.clear();
+    await Promise.all(links.map((l) => l.close()));
+  }
+
+  #noteViaController(engine: number, id: number): void {
+    let ids = this.#viaController.get(engine);
+    if (!ids) this.#viaController.set(engine, (ids = new Set()));
+    ids.add(id);
+    this.counts.viaController++;
+  }
+
+  /** The link to engine `id`, dialled on first use (undefined: it cannot have one). */
+  #linkFor(id: number): DirectLink | undefined {
+    const address = this.o.engineInfo(id)?.peer;
+    if (!address) return undefined;
+    const link = this.#links.get(id);
+    if (link?.address === address) return link;
+    if (this.#unreachable.get(id) === address) return undefined;
+    if (link) this.#fail(id, link);
+    const fresh: DirectLink = new DirectLink({
+      engine: id,
+      address,
+      key: this.o.key,
+      routingId: this.o.routingId,
+      maxMessageBytes: this.o.maxMessageBytes,
+      dialMs: Math.max(1_000, this.o.heartbeatMs * 2),
+      log: this.o.log,
+      ready: () => this.o.log.debug({ engineId: id }, "direct link ready"),
+      results: (msg, parts) => this.#results(msg, parts),
+      failed: () => this.#fail(id, fresh),
+    });
+    fresh.hold(this.#holding);
+    this.#links.set(id, fresh);
+    // Links that stop acknowledging are given up, as the controller gives up an engine.
+    this.#timer ??= setInterval(() => this.#check(), this.o.heartbeatMs).unref();
+    return fresh;
+  }
+
+  #results(msg: DirectResultsMsg, parts: Part[]): void {
+    for (let i = 0; i < msg.results.length; i++) {
+      const r = msg.results[i] as TaskResult;
+      this.counts.results++;
+      if (this.accept(r)) this.o.result(r, parts[i] ?? EMPTY_PART);
+    }
+  }
+
+  #check(): void {
+    for (const [id, link] of this.#links)
+      if (link.state === "ready" && link.overdue(this.o.heartbeatMs * 6)) this.#fail(id, link);
+  }
+
+  /** A link failed: what it carries goes through the controller, in order, and so does what comes later. */
+  #fail(id: number, link: DirectLink): void {
+    if (this.#links.get(id) !== link) return;
+    this.#links.delete(id);
+    this.#unreachable.set(id, link.address);
+    this.counts.failed++;
+    this.o.log.warn({ engineId: id, address: link.address, pending: link.pending.size }, "no direct link to engine; its tasks go through the controller");
+    const tasks: ClientTask[] = [];
+    const parts: Part[] = [];
+    for (const { task, part } of link.pending.values()) {
+      tasks.push({ ...task, rs: 1, dx: 1 });
+      parts.push(part);
+      this.#noteViaController(id, task.id);
+    }
+    void link.close();
+    if (tasks.length) this.o.resend(tasks, parts);
+  }
+}

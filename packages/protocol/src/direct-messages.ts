@@ -1,0 +1,24 @@
+/**
+ * The direct path of DirectView tasks (docs/architecture.md, "The direct path"): a client that
+ * reaches an engine's peer endpoint sends its tasks for that engine there and gets their results
+ * from there, over the same authenticated channel as every socket. The controller still gets each
+ * task's header (`ClientTask.dx`: no body) in the client's `submit`, keeps the task's record, and
+ * hands it to the engine as usual (`EngineTask.dx`), so status, cancellation, `rc.abort`, engine
+ * deaths and adoption work as on the controller path; the engine runs whichever copy has a body
+ * first, once.
+ */
+import type { ClientTask, TaskResult } from "./messages.js";
+
+/** Client → engine's peer endpoint: tasks for this engine, one part each (`pf`: its frames). */
+export interface DirectSubmitMsg {
+  type: "dsubmit";
+  tasks: ClientTask[];
+  pf: number[];
+}
+
+/** Engine → client over the direct link: results of its direct tasks, by the client's task ids. */
+export interface DirectResultsMsg {
+  type: "dresults";
+  results: TaskResult[];
+  pf: number[];
+}
