@@ -22,3 +22,12 @@ export interface DirectResultsMsg {
   results: TaskResult[];
   pf: number[];
 }
+
+/**
+ * Controller → engine: another client adopted these direct tasks (`rc.getResult`): their results
+ * go to the controller whole, as well as to the client that sent them.
+ */
+export interface DirectWholeMsg {
+  type: "direct_whole";
+  ids: number[];
+}

@@ -27,6 +27,7 @@ import type {
   StageKind,
 } from "./pipeline/messages.js";
 import type { LinkReport } from "./link-report.js";
+import type { DirectWholeMsg } from "./direct-messages.js";
 import type { HubRequest } from "./hub-requests.js";
 import type { EngineInfo, MpiPlace, TaskOp } from "./engine-info.js";
 
@@ -159,6 +160,8 @@ export interface SubmitMsg {
   tasks: ClientTask[];
   pf: number[];
   t: number;
+  /** Results of direct tasks that came straight from their engines (no values; the client's ids): their records end. */
+  done?: TaskResult[];
 }
 export interface RequestMsg {
   type: "request";
@@ -375,7 +378,8 @@ export type HubToEngine =
   | CommMsg
   | CommAbortMsg
   | PeerStateMsg
-  | PeerEndpointMsg;
+  | PeerEndpointMsg
+  | DirectWholeMsg;
 
 export type Message = ClientToHub | HubToClient | Notification | EngineToHub | HubToEngine | ToPeer | FromPeer;
 

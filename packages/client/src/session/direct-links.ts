@@ -1,5 +1,6 @@
 import {
   type ClientTask,
+  type ConnectionInfo,
   type DirectCounts,
   type DirectResultsMsg,
   type EngineInfo,
@@ -12,17 +13,17 @@ import { DirectLink } from "./direct-link.js";
 const EMPTY_PART: Part = { body: Buffer.alloc(0), frames: [] };
 
 export interface DirectLinksOptions {
-  key: Buffer;
+  connection: ConnectionInfo;
   routingId: string;
   maxMessageBytes: number;
   heartbeatMs: number;
-  /** Off: every task goes through the controller (CURVE clusters, `PTCLUSTER_DIRECT=off`). */
-  enabled: boolean;
   engineInfo(id: number): EngineInfo | undefined;
   /** A result that came straight from an engine, for the task's sink. */
   result(r: TaskResult, part: Part): void;
-  /** Tasks for the controller now (bodies of direct tasks whose link failed: `rs`). */
-  resend(tasks: ClientTask[], parts: Part[]): void;
+  /** Tasks for the controller now (those this client cannot send straight; bodies of direct tasks whose link failed, `rs`). */
+  submit(tasks: ClientTask[], parts: Part[]): void;
+  /** Something is owed to the controller: the session calls `flush` (after this turn, or before it sends anything else). */
+  owe(): void;
   log: Logger;
 }
 
@@ -46,18 +47,32 @@ export class DirectLinks {
   readonly #owed = new Map<number, Map<number, boolean>>();
   /** Sources of the functions this client's direct tasks ran (the submitter sends each once per connection). */
   readonly #sources = new Map<string, string>();
+  readonly #done: TaskResult[] = [];
+  /** Batches whose tasks went straight to engines: their headers, for the controller. */
+  readonly #later: Array<{ tasks: ClientTask[]; parts: Part[] }> = [];
+  #owing = false;
   #holding = true;
   #timer: NodeJS.Timeout | undefined;
+  readonly #key: Buffer;
+  /**
+   * Off: every task goes through the controller. CURVE clusters stay on that path (an engine's peer
+   * endpoint has a CURVE key pair of its own, which clients are not given), and so does a client
+   * run with `PTCLUSTER_DIRECT=off` (to measure, or to rule the direct path out).
+   */
+  readonly enabled: boolean;
 
-  constructor(private readonly o: DirectLinksOptions) {}
+  constructor(private readonly o: DirectLinksOptions) {
+    this.#key = Buffer.from(o.connection.key, "hex");
+    this.enabled = !o.connection.curve && process.env["PTCLUSTER_DIRECT"] !== "off";
+  }
 
   /**
    * Sends what it can of a batch straight to engines; returns what goes to the controller: every
    * task, those sent straight without their bodies (`dx`).
    */
-  route(tasks: ClientTask[], parts: Part[]): { tasks: ClientTask[]; parts: Part[] } {
-    if (!this.o.enabled) return { tasks, parts };
-    const out = { tasks: [] as ClientTask[], parts: [] as Part[] };
+  route(tasks: ClientTask[], parts: Part[]): { tasks: ClientTask[]; parts: Part[]; direct: boolean } {
+    if (!this.enabled) return { tasks, parts, direct: false };
+    const out = { tasks: [] as ClientTask[], parts: [] as Part[], direct: false };
     const direct = new Map<DirectLink, { tasks: ClientTask[]; parts: Part[] }>();
     for (let i = 0; i < tasks.length; i++) {
       const t = tasks[i] as ClientTask;
@@ -96,6 +111,7 @@ export class DirectLinks {
       }
     }
     for (const [link, b] of direct) {
+      out.direct = true;
       link.send(b.tasks, b.parts);
       this.counts.tasks += b.tasks.length;
     }
@@ -109,9 +125,11 @@ export class DirectLinks {
   accept(r: TaskResult): boolean {
     this.#viaController.get(r.engine)?.delete(r.id);
     const owed = this.#owed.get(r.id);
-    if (!owed) return true;
-    if (owed.get(r.engine) !== false) return false;
-    owed.set(r.engine, true);
+    const came = owed?.get(r.engine);
+    // Not a direct task on that engine (a task may go straight to some engines, not to others).
+    if (came === undefined) return true;
+    if (came) return false;
+    owed?.set(r.engine, true);
     this.#links.get(r.engine)?.pending.delete(r.id);
     return true;
   }
@@ -159,7 +177,7 @@ export class DirectLinks {
     const fresh: DirectLink = new DirectLink({
       engine: id,
       address,
-      key: this.o.key,
+      key: this.#key,
       routingId: this.o.routingId,
       maxMessageBytes: this.o.maxMessageBytes,
       dialMs: Math.max(1_000, this.o.heartbeatMs * 2),
@@ -179,8 +197,38 @@ export class DirectLinks {
     for (let i = 0; i < msg.results.length; i++) {
       const r = msg.results[i] as TaskResult;
       this.counts.results++;
-      if (this.accept(r)) this.o.result(r, parts[i] ?? EMPTY_PART);
+      if (!this.accept(r)) continue;
+      this.o.result(r, parts[i] ?? EMPTY_PART);
+      const { stdout: _o, stderr: _e, ...header } = r;
+      this.#done.push(header);
     }
+    if (this.#done.length) this.#owe();
+  }
+
+  /** A batch of the submitter's: what goes straight to engines goes now, the controller's copy after this turn. */
+  submit(tasks: ClientTask[], parts: Part[]): void {
+    const b = this.route(tasks, parts);
+    if (!b.direct) return this.o.submit(b.tasks, b.parts);
+    this.#later.push(b);
+    this.#owe();
+  }
+
+  /**
+   * What the controller is owed, as `submit` messages: the headers of tasks sent straight to
+   * engines, and the results that came straight back (`SubmitMsg.done`, without values).
+   */
+  flush(send: (tasks: ClientTask[], parts: Part[], done?: TaskResult[]) => void): void {
+    this.#owing = false;
+    const done = this.#done.length ? this.#done.splice(0) : undefined;
+    const later = this.#later.splice(0);
+    if (done && !later.length) later.push({ tasks: [], parts: [] });
+    for (const [i, b] of later.entries()) send(b.tasks, b.parts, i === 0 ? done : undefined);
+  }
+
+  #owe(): void {
+    if (this.#owing) return;
+    this.#owing = true;
+    this.o.owe();
   }
 
   #check(): void {
@@ -203,6 +251,6 @@ export class DirectLinks {
       this.#noteViaController(id, task.id);
     }
     void link.close();
-    if (tasks.length) this.o.resend(tasks, parts);
+    if (tasks.length) this.o.submit(tasks, parts);
   }
 }

@@ -24,7 +24,7 @@ import {
 import { inResultScope, noteResult, ScopedSharedCall } from "../results/result-scope.js";
 import { WorkMap, closeAtExit, forgetAtExit, type Closable } from "../keep-alive.js";
 import type { ClientEmitter } from "./client-events.js";
-import { Liveness } from "./liveness.js";
+import { Liveness, hubLostError } from "./liveness.js";
 import { Requests } from "./requests.js";
 import { Roster } from "./roster.js";
 import { openLinks, type Links } from "./sockets.js";
@@ -97,11 +97,8 @@ export class Session implements ViewPort, PipePort {
     this.roster = new Roster(owner);
     this.#submitter = new Submitter({
       maxMessageBytes: this.maxMessageBytes,
-      send: (tasks, parts) => {
-        // DirectView tasks go straight to the engines this client reaches; the controller gets their headers.
-        const b = this.#direct?.route(tasks, parts) ?? { tasks, parts };
-        this.#submit(b.tasks, b.parts);
-      },
+      // DirectView tasks go straight to the engines this client reaches (`direct-links.ts`).
+      send: (tasks, parts) => (this.#direct ? this.#direct.submit(tasks, parts) : this.#submit(tasks, parts)),
     });
     this.#pipes = new PipeTable(
       (msg, parts) => this.#send(msg, parts),
@@ -152,17 +149,15 @@ export class Session implements ViewPort, PipePort {
       if (onAbort) signal?.removeEventListener("abort", onAbort);
     }
     this.state = "connected";
-    const c = this.#connection;
     this.#direct = new DirectLinks({
-      key: Buffer.from(c.key, "hex"),
+      connection: this.#connection,
       routingId: this.id,
       maxMessageBytes: this.maxMessageBytes,
       heartbeatMs,
-      // CURVE clusters keep the controller path: engines' peer endpoints have keys of their own (docs/security.md).
-      enabled: !c.curve && process.env["PTCLUSTER_DIRECT"] !== "off",
       engineInfo: (id) => this.roster.info(id),
       result: (r, part) => this.#sinks.get(r.id)?.onResult(r, part),
-      resend: (tasks, parts) => this.#submit(tasks, parts),
+      submit: (tasks, parts) => this.#submit(tasks, parts),
+      owe: () => setImmediate(() => this.#send()),
       log: this.#log,
     });
     this.#direct.hold(this.#holding);
@@ -171,16 +166,7 @@ export class Session implements ViewPort, PipePort {
       heartbeatMs,
       ping: () => this.#send({ type: "ping" }),
       overdue: (ms) => links.channel.overdue(ms).length > 0,
-      lost: (v) => {
-        const where = `${this.#connection.host}:${this.#connection.port}`;
-        this.#hubLost(
-          new HubLostError(
-            v.kind === "silent"
-              ? `The controller at ${where} has been silent for ${v.limitMs} ms; it is presumed dead. Pending work is lost; restart the cluster.`
-              : `The controller at ${where} has not acknowledged this client's messages for ${v.limitMs} ms (it is stuck, or the link to it is cut one way); it is presumed lost. Pending work is lost; reconnect or restart the cluster.`,
-          ),
-        );
-      },
+      lost: (v) => this.#hubLost(hubLostError(v, `${this.#connection.host}:${this.#connection.port}`)),
     });
     this.#liveness.start();
     closeAtExit(this.#owner);
@@ -319,13 +305,17 @@ export class Session implements ViewPort, PipePort {
 
   // ---- what comes in -------------------------------------------------------------------------
 
-  #submit(tasks: ClientTask[], parts: Part[]): void {
-    this.#send({ type: "submit", tasks, pf: parts.map((p) => p.frames.length), t: Date.now() }, parts);
+  #submit(tasks: ClientTask[], parts: Part[], done?: TaskResult[]): void {
+    const pf = parts.map((p) => p.frames.length);
+    this.#send({ type: "submit", tasks, pf, t: Date.now(), ...(done ? { done } : {}) }, parts);
   }
 
-  #send(msg: ClientToHub, parts?: Part[]): void {
+  #send(msg?: ClientToHub, parts?: Part[]): void {
     // Nothing goes out once the session is closed or lost (a batch flushed late is dropped).
-    if (this.state === "connected") this.#links?.channel.send(msg, parts);
+    if (this.state !== "connected") return;
+    // What the direct path owes the controller goes first (it names tasks a cancel may name).
+    this.#direct?.flush((t, p, done) => this.#submit(t, p, done));
+    if (msg) this.#links?.channel.send(msg, parts);
   }
 
   #onMessage({ header, parts }: Incoming<HubToClient>): void {

@@ -12,6 +12,11 @@ const CANCELLED_CODE = new TaskCancelledError().code;
 const EMPTY_PART: Part = { body: Buffer.alloc(0), frames: [] };
 /** How often results sent straight to clients are checked for their acknowledgement (ms). */
 const ACK_CHECK_MS = 25;
+/**
+ * Ids the runner gives direct tasks until the controller's is known: above any the controller
+ * gives (it counts from 1), exact in a float64 (the start table's), never negative (its "none").
+ */
+const RID_BASE = 2 ** 40;
 /** Keys of direct tasks already done, kept so that a late copy of one is not run again. */
 const DONE_KEEP = 10_000;
 
@@ -64,7 +69,7 @@ export class DirectTasks {
   private readonly done = new Set<string>();
   private readonly held = new Set<Entry>();
   private timer: NodeJS.Timeout | undefined;
-  private nextRid = -1;
+  private nextRid = RID_BASE;
   /** Tasks that came straight from clients, and results sent straight back (for the status report). */
   readonly counts = { tasks: 0, results: 0 };
 
@@ -86,7 +91,7 @@ export class DirectTasks {
       if (this.byKey.has(key) || this.done.has(key)) continue;
       const waiting = this.awaiting.get(key);
       this.awaiting.delete(key);
-      const e: Entry = { key, rid: waiting ? waiting.id : this.nextRid--, client, localId: t.id };
+      const e: Entry = { key, rid: waiting ? waiting.id : this.nextRid++, client, localId: t.id };
       if (waiting) this.bind(e, waiting.id);
       this.byKey.set(key, e);
       this.byRid.set(e.rid, e);
@@ -185,6 +190,15 @@ export class DirectTasks {
     this.check();
   }
 
+  /** Another client adopted these tasks: their results go to the controller whole. */
+  whole(hubIds: readonly number[]): void {
+    for (const id of hubIds) {
+      const e = this.byHub.get(id);
+      if (e) e.full = true;
+    }
+    this.check();
+  }
+
   /** The controller's ids to the runner's (a cancel); a task still waiting for its body ends here, cancelled. */
   toRunner(hubIds: readonly number[], engineId: number): number[] {
     const out: number[] = [];
@@ -208,7 +222,7 @@ export class DirectTasks {
 
   /** The runner's ids to the controller's (heartbeats); direct tasks it does not know yet are left out. */
   toController(rid: number): number | undefined {
-    if (rid >= 0) return rid;
+    if (rid < RID_BASE) return rid;
     return this.byRid.get(rid)?.hubId;
   }
 

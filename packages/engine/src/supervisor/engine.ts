@@ -301,6 +301,9 @@ export class Engine {
       case "comm_abort":
         this.commIn(header, parts);
         break;
+      case "direct_whole":
+        this.direct.whole(header.ids);
+        break;
       case "peer_endpoint":
         this.paths?.transport.endpointOf(header.id, header.endpoint, header.key);
         break;

@@ -169,6 +169,31 @@ export class TaskCoordinator {
     }
   }
 
+  /**
+   * Results of direct tasks the client got straight from their engines (no values): their
+   * records end as if the engines had reported them (which they do too, later, once the client
+   * acknowledged them: by then the records are gone).
+   */
+  directDone(client: TaskOwner, done: TaskResult[]): void {
+    for (const r of done) {
+      const engine = this.d.engines.get(r.engine);
+      if (!engine || typeof r.id !== "number") continue;
+      for (const hubId of this.d.tasks.idsOf(client.key, r.id)) {
+        const rec = this.d.tasks.get(hubId);
+        if (rec?.directFor === client.key && isOn(rec.state, r.engine))
+          this.engineResults(engine, [{ ...r, id: hubId, d: 1 }], []);
+      }
+    }
+  }
+
+  /** Direct tasks another client adopted: their engines send their results here whole. */
+  adopted(hubIds: number[]): void {
+    for (const id of hubIds) {
+      const rec = this.d.tasks.get(id);
+      if (rec?.directFor !== undefined) this.sendTo(engineOf(rec.state), { type: "direct_whole", ids: [id] });
+    }
+  }
+
   /** Tasks an engine handed back unstarted: to the front of the queue, for an idle engine. */
   released(entry: EngineEntry, ids: number[]): void {
     this.d.log.debug({ engineId: entry.info.id, ids }, "tasks released");
