@@ -242,7 +242,10 @@ export class DirectLinks {
     this.#links.delete(id);
     this.#unreachable.set(id, link.address);
     this.counts.failed++;
-    this.o.log.warn({ engineId: id, address: link.address, pending: link.pending.size }, "no direct link to engine; its tasks go through the controller");
+    this.o.log.warn(
+      { engineId: id, address: link.address, pending: link.pending.size },
+      "no direct link to engine; its tasks go through the controller",
+    );
     const tasks: ClientTask[] = [];
     const parts: Part[] = [];
     for (const { task, part } of link.pending.values()) {

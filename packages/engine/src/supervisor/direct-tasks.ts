@@ -8,6 +8,8 @@ import {
   type TaskResult,
 } from "@ptcluster/protocol";
 
+import type { PeerEndpoint } from "./peer-endpoint.js";
+
 const CANCELLED_CODE = new TaskCancelledError().code;
 const EMPTY_PART: Part = { body: Buffer.alloc(0), frames: [] };
 /** How often results sent straight to clients are checked for their acknowledgement (ms). */
@@ -121,7 +123,9 @@ export class DirectTasks {
       this.awaiting.set(key, task);
       return;
     }
-    // Resent through the controller: the client's link failed before this task got there.
+    // Resent through the controller: the client's link failed before this task got there. The
+    // function's source came with the first copy (the controller ships a source once per engine).
+    const src = task.src ?? this.awaiting.get(key)?.src;
     this.awaiting.delete(key);
     const [who, local] = splitKey(key);
     const r: Entry = { key, rid: task.id, client: Buffer.from(who, "latin1"), localId: local, viaController: true };
@@ -129,7 +133,7 @@ export class DirectTasks {
     this.byKey.set(key, r);
     this.byRid.set(r.rid, r);
     const { dx: _dx, ...plain } = task;
-    this.d.enqueue(plain, part);
+    this.d.enqueue(src === undefined ? plain : { ...plain, src }, part);
   }
 
   private bind(e: Entry, hubId: number): void {
@@ -220,10 +224,20 @@ export class DirectTasks {
     return out;
   }
 
-  /** The runner's ids to the controller's (heartbeats); direct tasks it does not know yet are left out. */
-  toController(rid: number): number | undefined {
-    if (rid < RID_BASE) return rid;
-    return this.byRid.get(rid)?.hubId;
+  /** Running tasks by the runner's ids to the controller's (heartbeats); direct tasks it does not know yet are left out. */
+  toController(running: Array<[number, number]>): Array<[number, number]> {
+    const out: Array<[number, number]> = [];
+    for (const [rid, ms] of running) {
+      const id = rid < RID_BASE ? rid : this.byRid.get(rid)?.hubId;
+      if (id !== undefined) out.push([id, ms]);
+    }
+    return out;
+  }
+
+  /** Clients whose link stopped acknowledging for `ms` (heartbeat timer): the controller gets what they did not. */
+  checkClients(endpoint: Pick<PeerEndpoint, "lostClients">, ms: number): void {
+    if (this.byKey.size === 0) return;
+    for (const lost of endpoint.lostClients(this.clients, ms)) this.clientLost(lost.client, lost.unacked);
   }
 
   /** The controller dropped this engine's tasks (it registers again). */

@@ -20,7 +20,6 @@ import {
   type Logger,
   type MpiPlace,
   type Part,
-  type TaskResult,
 } from "@ptcluster/protocol";
 import { TaskRunner } from "./task-runner.js";
 import { RelayTransport, type CommIn, type CommTransport } from "./comm-transport.js";
@@ -349,22 +348,23 @@ export class Engine {
     }
     const now = Date.now();
     this.paths?.transport.checkLinks(this.hbMs * 6);
-    // Clients whose direct link stopped acknowledging: the controller gets what they did not.
-    for (const lost of this.paths?.endpoint.lostClients(this.direct.clients, this.hbMs * 6) ?? [])
-      this.direct.clientLost(lost.client, lost.unacked);
+    if (this.paths) this.direct.checkClients(this.paths.endpoint, this.hbMs * 6);
     const running = this.runner.running(now);
     this.commTasks.running(running.map(([rid]) => rid));
-    const current: Array<[number, number]> = [];
-    for (const [rid, ms] of running) {
-      const id = this.direct.toController(rid);
-      if (id !== undefined) current.push([id, ms]);
-    }
+    const current = this.direct.toController(running);
     const [direct, executor] = [this.comm.counts.direct, this.runner.slot.directSent];
     // Every message through the controller passes the relay transport (the direct one's too).
     const comm = { direct: direct + executor, relayed: this.relay.counts.relayed, executor };
     this.channel.send(
       heartbeatMsg(
-        { stats: this.channel.stats, running: this.runner.load, done: this.runner.done, current, comm, direct: this.direct.counts },
+        {
+          stats: this.channel.stats,
+          running: this.runner.load,
+          done: this.runner.done,
+          current,
+          comm,
+          direct: this.direct.counts,
+        },
         now,
       ),
     );

@@ -132,7 +132,10 @@ export class PeerEndpoint {
    * Of `clients` (routing ids, latin1), those whose link stopped acknowledging for `ms`: each is
    * forgotten, and what it was sent and did not acknowledge is returned with it.
    */
-  lostClients(clients: ReadonlySet<string>, ms: number): Array<{ client: Buffer; unacked: Array<{ header: FromPeer }> }> {
+  lostClients(
+    clients: ReadonlySet<string>,
+    ms: number,
+  ): Array<{ client: Buffer; unacked: Array<{ header: FromPeer }> }> {
     const out: Array<{ client: Buffer; unacked: Array<{ header: FromPeer }> }> = [];
     for (const peer of this.channel.overdue(ms)) {
       if (peer && clients.has(peer.toString("latin1"))) out.push({ client: peer, unacked: this.channel.forget(peer) });
