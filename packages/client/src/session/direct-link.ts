@@ -44,9 +44,11 @@ export class DirectLink {
   readonly pending = new Map<number, { task: ClientTask; part: Part }>();
   readonly #channel: Channel<FromPeer, ToPeer>;
   readonly #timer: NodeJS.Timeout;
+  readonly #engine: number;
 
   constructor(o: DirectLinkOptions) {
     this.address = o.address;
+    this.#engine = o.engine;
     const at = o.address.lastIndexOf(":");
     const host = o.address.slice(0, at);
     const socket = new zmq.Dealer({
@@ -102,6 +104,11 @@ export class DirectLink {
 
   hold(on: boolean): void {
     this.#channel.hold(on);
+  }
+
+  /** Asks the engine for an answer, so that a receive in flight returns (see `DirectLinks.hold`). */
+  nudge(): void {
+    if (this.state === "ready") this.#channel.send({ type: "peer_hello", to: this.#engine });
   }
 
   close(): Promise<void> {

@@ -53,6 +53,7 @@ export class DirectLinks {
   #owing = false;
   #holding = true;
   #timer: NodeJS.Timeout | undefined;
+  #idle: NodeJS.Timeout | undefined;
   readonly #key: Buffer;
   /**
    * Off: every task goes through the controller. CURVE clusters stay on that path (an engine's peer
@@ -147,13 +148,24 @@ export class DirectLinks {
     if (link) void link.close();
   }
 
+  /**
+   * Whether the links hold the process (while work is pending). A link's reader lets go only once
+   * the receive it has in flight returns, and an idle engine sends nothing: a link still idle a
+   * heartbeat later asks its engine for an answer (`peer_hello` again), so a finished script exits.
+   */
   hold(on: boolean): void {
     this.#holding = on;
     for (const link of this.#links.values()) link.hold(on);
+    clearTimeout(this.#idle);
+    if (on || this.#links.size === 0) return;
+    this.#idle = setTimeout(() => {
+      if (!this.#holding) for (const link of this.#links.values()) link.nudge();
+    }, this.o.heartbeatMs).unref();
   }
 
   async close(): Promise<void> {
     clearInterval(this.#timer);
+    clearTimeout(this.#idle);
     const links = [...this.#links.values()];
     this.#links.clear();
     await Promise.all(links.map((l) => l.close()));
