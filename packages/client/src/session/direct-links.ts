@@ -1,4 +1,5 @@
 import {
+  encodedSize,
   type ClientTask,
   type ConnectionInfo,
   type DirectCounts,
@@ -231,10 +232,22 @@ export class DirectLinks {
    */
   flush(send: (tasks: ClientTask[], parts: Part[], done?: TaskResult[]) => void): void {
     this.#owing = false;
-    const done = this.#done.length ? this.#done.splice(0) : undefined;
-    const later = this.#later.splice(0);
-    if (done && !later.length) later.push({ tasks: [], parts: [] });
-    for (const [i, b] of later.entries()) send(b.tasks, b.parts, i === 0 ? done : undefined);
+    let done = this.#done.length ? this.#done.splice(0) : undefined;
+    // As few messages as the size limit allows (a batch split between paths carries bodies).
+    let msg = { tasks: [] as ClientTask[], parts: [] as Part[], bytes: 0 };
+    const out = () => {
+      if (msg.tasks.length || done) send(msg.tasks, msg.parts, done);
+      done = undefined;
+      msg = { tasks: [], parts: [], bytes: 0 };
+    };
+    for (const b of this.#later.splice(0)) {
+      const bytes = b.parts.reduce((n, p) => n + encodedSize(p), 0);
+      if (msg.tasks.length && msg.bytes + bytes > this.o.maxMessageBytes / 2) out();
+      msg.tasks.push(...b.tasks);
+      msg.parts.push(...b.parts);
+      msg.bytes += bytes;
+    }
+    out();
   }
 
   #owe(): void {

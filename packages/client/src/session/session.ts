@@ -42,7 +42,7 @@ const EMPTY_PART: Part = { body: Buffer.alloc(0), frames: [] };
  * that came straight back) waits this long (ms) to go in one message, or until this client sends the
  * controller anything else: on a busy machine every message costs every process it crosses.
  */
-const DIRECT_REPORT_MS = 5;
+const DIRECT_REPORT_MS = 20;
 
 /**
  * One connection to the controller, behind the public `Client`: it owns the channels, routes

@@ -12,8 +12,12 @@ import type { PeerEndpoint } from "./peer-endpoint.js";
 
 const CANCELLED_CODE = new TaskCancelledError().code;
 const EMPTY_PART: Part = { body: Buffer.alloc(0), frames: [] };
-/** How often results sent straight to clients are checked for their acknowledgement (ms). */
-const ACK_CHECK_MS = 25;
+/**
+ * How often results sent straight to clients are checked for their acknowledgement (ms). The
+ * controller hears of them from the clients first (`SubmitMsg.done`): this report is the safety
+ * net, so it waits long enough to go in one message for many.
+ */
+const ACK_CHECK_MS = 250;
 /**
  * Ids the runner gives direct tasks until the controller's is known: above any the controller
  * gives (it counts from 1), exact in a float64 (the start table's), never negative (its "none").
