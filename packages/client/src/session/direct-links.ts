@@ -12,6 +12,12 @@ import {
 import { DirectLink } from "./direct-link.js";
 
 const EMPTY_PART: Part = { body: Buffer.alloc(0), frames: [] };
+/**
+ * Results that came straight from engines wait this long (ms) to be reported to the controller in
+ * one message, unless the client sends it something sooner (the next call's task headers): on a
+ * busy machine every message costs every process it crosses.
+ */
+const DIRECT_REPORT_MS = 20;
 
 export interface DirectLinksOptions {
   connection: ConnectionInfo;
@@ -23,8 +29,8 @@ export interface DirectLinksOptions {
   result(r: TaskResult, part: Part): void;
   /** Tasks for the controller now (those this client cannot send straight; bodies of direct tasks whose link failed, `rs`). */
   submit(tasks: ClientTask[], parts: Part[]): void;
-  /** Something is owed to the controller: the session calls `flush` (after this turn, or before it sends anything else). */
-  owe(): void;
+  /** Sends the controller what is owed (`flush`), then anything else it has for it. */
+  flush(): void;
   log: Logger;
 }
 
@@ -51,7 +57,8 @@ export class DirectLinks {
   readonly #done: TaskResult[] = [];
   /** Batches whose tasks went straight to engines: their headers, for the controller. */
   readonly #later: Array<{ tasks: ClientTask[]; parts: Part[] }> = [];
-  #owing = false;
+  /** A flush is asked for: after this turn (`soon`), or a little later (`late`). */
+  #owing: false | "late" | "soon" = false;
   #holding = true;
   #timer: NodeJS.Timeout | undefined;
   #idle: NodeJS.Timeout | undefined;
@@ -215,7 +222,7 @@ export class DirectLinks {
       const { stdout: _o, stderr: _e, ...header } = r;
       this.#done.push(header);
     }
-    if (this.#done.length) this.#owe();
+    if (this.#done.length) this.#owe(false);
   }
 
   /** A batch of the submitter's: what goes straight to engines goes now, the controller's copy after this turn. */
@@ -223,7 +230,7 @@ export class DirectLinks {
     const b = this.route(tasks, parts);
     if (!b.direct) return this.o.submit(b.tasks, b.parts);
     this.#later.push(b);
-    this.#owe();
+    this.#owe(true);
   }
 
   /**
@@ -250,10 +257,13 @@ export class DirectLinks {
     out();
   }
 
-  #owe(): void {
-    if (this.#owing) return;
-    this.#owing = true;
-    this.o.owe();
+  #owe(soon: boolean): void {
+    if (this.#owing === "soon" || (!soon && this.#owing === "late")) return;
+    this.#owing = soon ? "soon" : "late";
+    // Task headers after this turn (another client's `rc.abort` or `rc.getResult` may name them);
+    // results only a little later, in one message for several.
+    if (soon) setImmediate(() => this.o.flush());
+    else setTimeout(() => this.o.flush(), DIRECT_REPORT_MS);
   }
 
   #check(): void {

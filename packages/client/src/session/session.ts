@@ -37,12 +37,6 @@ import type { PipeHandle, PipePort, PipeSink } from "../pipeline/pipe-port.js";
 export type ClientState = "connecting" | "connected" | "closed" | "hub-lost";
 
 const EMPTY_PART: Part = { body: Buffer.alloc(0), frames: [] };
-/**
- * What the direct path owes the controller (the headers of tasks sent straight to engines, results
- * that came straight back) waits this long (ms) to go in one message, or until this client sends the
- * controller anything else: on a busy machine every message costs every process it crosses.
- */
-const DIRECT_REPORT_MS = 20;
 
 /**
  * One connection to the controller, behind the public `Client`: it owns the channels, routes
@@ -163,7 +157,7 @@ export class Session implements ViewPort, PipePort {
       engineInfo: (id) => this.roster.info(id),
       result: (r, part) => this.#sinks.get(r.id)?.onResult(r, part),
       submit: (tasks, parts) => this.#submit(tasks, parts),
-      owe: () => setTimeout(() => this.#send(), DIRECT_REPORT_MS),
+      flush: () => this.#send(),
       log: this.#log,
     });
     this.#direct.hold(this.#holding);

@@ -35,6 +35,8 @@ export interface DirectTaskDeps {
   acknowledged(client: Buffer, seq: number): boolean | undefined;
   /** A result for the controller, in the engine's next `engine_results` batch. */
   report(result: TaskResult, part: Part): void;
+  /** Cancels tasks in the runner (its ids). */
+  cancel(rids: number[]): void;
 }
 
 /** One task that came straight from a client (`rid`: its id in the task runner). */
@@ -73,6 +75,9 @@ export class DirectTasks {
   /** Controller copies whose body has not come yet, by key. */
   private readonly awaiting = new Map<string, EngineTask>();
   private readonly done = new Set<string>();
+  /** Controller ids cancelled before any task of that id came (see `fromController`). */
+  private readonly early = new Set<number>();
+  private engineId = -1;
   private readonly held = new Set<Entry>();
   private timer: NodeJS.Timeout | undefined;
   private nextRid = RID_BASE;
@@ -118,11 +123,18 @@ export class DirectTasks {
     const key = task.dx;
     if (key === undefined) return this.d.enqueue(task, part);
     const e = this.byKey.get(key);
+    // The controller sends a cancel at once and tasks at the end of its turn: one may come first.
+    const early = this.early.delete(task.id);
     if (e) {
       if (e.hubId === undefined) this.bind(e, task.id);
+      if (early) this.d.cancel([e.rid]);
       return;
     }
     if (this.done.has(key)) return;
+    if (early) {
+      this.markDone(key);
+      return this.reportCancelled(task.id);
+    }
     if (part.body.length === 0) {
       this.awaiting.set(key, task);
       return;
@@ -209,6 +221,7 @@ export class DirectTasks {
 
   /** The controller's ids to the runner's (a cancel); a task still waiting for its body ends here, cancelled. */
   toRunner(hubIds: readonly number[], engineId: number): number[] {
+    this.engineId = engineId;
     const out: number[] = [];
     for (const id of hubIds) {
       const e = this.byHub.get(id);
@@ -220,10 +233,13 @@ export class DirectTasks {
       if (waiting) {
         this.awaiting.delete(waiting[0]);
         this.markDone(waiting[0]);
-        const now = Date.now();
-        const sysError = { code: CANCELLED_CODE, message: "The task was cancelled." };
-        this.d.report({ id, ok: false, engine: engineId, started: now, completed: now, sysError }, EMPTY_PART);
-      } else out.push(id);
+        this.reportCancelled(id);
+      } else {
+        out.push(id);
+        // Perhaps a direct task whose header is still on its way here: cancelled when it comes.
+        this.early.add(id);
+        if (this.early.size > DONE_KEEP) this.early.delete(this.early.values().next().value as number);
+      }
     }
     return out;
   }
@@ -254,11 +270,18 @@ export class DirectTasks {
     this.byHub.clear();
     this.awaiting.clear();
     this.held.clear();
+    this.early.clear();
   }
 
   close(): void {
     clearTimeout(this.timer);
     this.timer = undefined;
+  }
+
+  private reportCancelled(hubId: number): void {
+    const now = Date.now();
+    const sysError = { code: CANCELLED_CODE, message: "The task was cancelled." };
+    this.d.report({ id: hubId, ok: false, engine: this.engineId, started: now, completed: now, sysError }, EMPTY_PART);
   }
 
   private forget(e: Entry): void {

@@ -86,6 +86,7 @@ export class Engine {
     toClient: (client, msg, parts) => this.paths?.endpoint.toClient(client, msg, parts) ?? 0,
     acknowledged: (client, seq) => this.paths?.endpoint.acknowledged(client, seq),
     report: (result, part) => this.batch.push(result, part),
+    cancel: (rids) => this.runner.cancel(rids),
   });
   private readonly batch = new ResultBatch(
     (msg, parts) => this.channel.send(msg, parts),
