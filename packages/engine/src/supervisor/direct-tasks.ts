@@ -155,7 +155,8 @@ export class DirectTasks {
   private bind(e: Entry, hubId: number): void {
     e.hubId = hubId;
     this.byHub.set(hubId, e);
-    if (e.result) this.check();
+    // Only a result the controller needs whole goes at once; the others wait for the timer (one message for many).
+    if (e.result && e.full) this.check();
   }
 
   /**
