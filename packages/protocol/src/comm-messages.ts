@@ -4,8 +4,6 @@
  * typed arrays as binary frames, never decoded on the way.
  */
 
-import type { DirectResultsMsg, DirectSubmitMsg } from "./direct-messages.js";
-
 /**
  * The group of a DirectView call, on each of its tasks: `g` is unique to the call (chosen by the
  * client), `ranks` the call's targets in the order given (rank i is engine `ranks[i]`).
@@ -97,10 +95,6 @@ export interface PeerHelloReplyMsg {
    */
   exec?: string;
 }
-
-/** What a peer endpoint (ROUTER) receives, and what it sends back (a client's direct tasks too). */
-export type ToPeer = CommMsg | CommAbortMsg | PeerHelloMsg | DirectSubmitMsg;
-export type FromPeer = PeerHelloReplyMsg | DirectResultsMsg;
 
 /** Messages an engine's `engine.comm` sent straight to a peer, and through the controller. */
 export interface CommPathCounts {

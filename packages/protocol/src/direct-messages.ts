@@ -5,24 +5,9 @@
  * task's header (`ClientTask.dx`: no body) in the client's `submit`, keeps the task's record, and
  * hands it to the engine as usual (`EngineTask.dx`), so status, cancellation, `rc.abort`, engine
  * deaths and adoption work as on the controller path; the engine runs whichever copy has a body
- * first, once.
+ * first, once. The messages between a client and an engine's peer endpoint (`dsubmit`,
+ * `dresults`) are in `messages.ts`, with the peer endpoint's union.
  */
-import type { ClientTask, TaskResult } from "./messages.js";
-
-/** Client → engine's peer endpoint: tasks for this engine, one part each (`pf`: its frames). */
-export interface DirectSubmitMsg {
-  type: "dsubmit";
-  tasks: ClientTask[];
-  pf: number[];
-}
-
-/** Engine → client over the direct link: results of its direct tasks, by the client's task ids. */
-export interface DirectResultsMsg {
-  type: "dresults";
-  results: TaskResult[];
-  pf: number[];
-}
-
 /**
  * Controller → engine: another client adopted these direct tasks (`rc.getResult`): their results
  * go to the controller whole, as well as to the client that sent them.

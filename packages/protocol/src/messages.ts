@@ -10,11 +10,11 @@ import type {
   CommAbortMsg,
   CommGroup,
   CommMsg,
-  FromPeer,
   PeerEndpointMsg,
+  PeerHelloMsg,
+  PeerHelloReplyMsg,
   PeerLookupMsg,
   PeerStateMsg,
-  ToPeer,
 } from "./comm-messages.js";
 import type { SharedCallMsg, SharedReplyMsg, SharedWithdrawMsg } from "./shared-state/messages.js";
 import type {
@@ -58,11 +58,7 @@ export interface ClientTask {
   comm?: CommGroup;
   /** A pipeline stage's items (op `stage`, made by the controller): what the function does with each. */
   stage?: StageKind;
-  /**
-   * Sent straight to the engine too (the direct path, `direct-messages.ts`): this copy, for the
-   * controller's records, has no body. With `rs`, the body comes after all, through the controller:
-   * the client's direct link failed before the task's result came back.
-   */
+  /** Sent straight to the engine too (`direct-messages.ts`): this copy has no body, unless `rs` (the direct link failed). */
   dx?: 1;
   rs?: 1;
 }
@@ -92,10 +88,7 @@ export interface EngineTask {
   /** The group of the DirectView call this task belongs to (`engine.comm`). */
   comm?: CommGroup;
   stage?: StageKind;
-  /**
-   * The task also went straight to the engine (`<client id>:<client task id>`): this copy carries
-   * no body unless the client resent it; the engine runs the task once, from whichever copy has it.
-   */
+  /** Also sent straight to the engine (`<client id>:<client task id>`): no body unless resent; run once. */
   dx?: string;
 }
 
@@ -381,6 +374,22 @@ export type HubToEngine =
   | PeerEndpointMsg
   | DirectWholeMsg;
 
+/** Client → engine's peer endpoint: tasks for this engine, one part each (`pf`: its frames). */
+export interface DirectSubmitMsg {
+  type: "dsubmit";
+  tasks: ClientTask[];
+  pf: number[];
+}
+
+/** Engine → client over the direct link: results of its direct tasks, by the client's task ids. */
+export interface DirectResultsMsg {
+  type: "dresults";
+  results: TaskResult[];
+  pf: number[];
+}
+/** What a peer endpoint (ROUTER) receives, and what it sends back (`engine.comm`, clients' direct tasks). */
+export type ToPeer = CommMsg | CommAbortMsg | PeerHelloMsg | DirectSubmitMsg;
+export type FromPeer = PeerHelloReplyMsg | DirectResultsMsg;
 export type Message = ClientToHub | HubToClient | Notification | EngineToHub | HubToEngine | ToPeer | FromPeer;
 
 export type { Part } from "./part.js";
