@@ -47,7 +47,7 @@ export interface QueueStatus {
   unassigned: number;
 }
 
-export type { DropCounts, FaultCounts, LinkReport, RunningTask } from "@ptcluster/protocol";
+export type { DirectCounts, DropCounts, FaultCounts, LinkReport, RunningTask } from "@ptcluster/protocol";
 
 /** What `rc.status()` reports. */
 export interface ClusterStatus {

@@ -8,6 +8,7 @@ export {
   type ClusterStatus,
   type DropCounts,
   type FaultCounts,
+  type DirectCounts,
   type LinkReport,
   type MessageCounts,
   type QueueStatus,

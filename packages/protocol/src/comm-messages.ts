@@ -96,10 +96,6 @@ export interface PeerHelloReplyMsg {
   exec?: string;
 }
 
-/** What a peer endpoint (ROUTER) receives, and what it sends back. */
-export type ToPeer = CommMsg | CommAbortMsg | PeerHelloMsg;
-export type FromPeer = PeerHelloReplyMsg;
-
 /** Messages an engine's `engine.comm` sent straight to a peer, and through the controller. */
 export interface CommPathCounts {
   direct: number;

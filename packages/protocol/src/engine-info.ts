@@ -15,6 +15,8 @@ export interface EngineInfo {
   mpi?: MpiPlace;
   /** On the controller's host: large values reach it as shared-memory files. */
   shm?: boolean;
+  /** Its peer endpoint (`host:port`): clients send DirectView tasks there (absent: through the controller only). */
+  peer?: string;
 }
 /** An engine's place in an MPI job. */
 export interface MpiPlace {

@@ -4,6 +4,8 @@ export * from "./shared-state-errors.js";
 export * from "./comm-errors.js";
 export * from "./messages.js";
 export * from "./comm-messages.js";
+export * from "./direct-messages.js";
+export * from "./peer-messages.js";
 export * from "./comm-api.js";
 export * from "./codec/value-codec.js";
 export {

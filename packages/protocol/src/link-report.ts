@@ -37,4 +37,19 @@ export interface LinkReport {
   faults?: FaultCounts;
   /** `engine.comm` messages this engine sent direct and through the controller (engines only). */
   comm?: CommPathCounts;
+  /** The direct path of DirectView tasks (docs/architecture.md). */
+  direct?: DirectCounts;
+}
+
+/**
+ * DirectView tasks on the direct path. An engine counts the tasks that came straight from clients
+ * and the results it sent straight back; a client the tasks it sent straight to engines and the
+ * results that came straight back, the tasks for explicit engines it sent through the controller,
+ * and the links that failed (refused, not answered, or no longer acknowledging).
+ */
+export interface DirectCounts {
+  tasks: number;
+  results: number;
+  viaController?: number;
+  failed?: number;
 }

@@ -10,11 +10,9 @@ import type {
   CommAbortMsg,
   CommGroup,
   CommMsg,
-  FromPeer,
   PeerEndpointMsg,
   PeerLookupMsg,
   PeerStateMsg,
-  ToPeer,
 } from "./comm-messages.js";
 import type { SharedCallMsg, SharedReplyMsg, SharedWithdrawMsg } from "./shared-state/messages.js";
 import type {
@@ -27,10 +25,11 @@ import type {
   StageKind,
 } from "./pipeline/messages.js";
 import type { LinkReport } from "./link-report.js";
+import type { DirectWholeMsg } from "./direct-messages.js";
 import type { HubRequest } from "./hub-requests.js";
 import type { EngineInfo, MpiPlace, TaskOp } from "./engine-info.js";
 
-export type { DropCounts, FaultCounts, LinkReport } from "./link-report.js";
+export type { DirectCounts, DropCounts, FaultCounts, LinkReport } from "./link-report.js";
 export type { EngineInfo, EngineState, MpiPlace, RunningTask, TaskOp } from "./engine-info.js";
 export type { AbortSummary, HubRequest } from "./hub-requests.js";
 
@@ -59,6 +58,9 @@ export interface ClientTask {
   stage?: StageKind;
   /** The client is on the controller's host: results as large as its threshold may come as shared-memory files. */
   shm?: boolean;
+  /** Sent straight to the engine too (`direct-messages.ts`): this copy has no body, unless `rs` (the direct link failed). */
+  dx?: 1;
+  rs?: 1;
 }
 
 /** How a load-balanced task may be placed and re-run. */
@@ -88,6 +90,8 @@ export interface EngineTask {
   stage?: StageKind;
   /** The client's party tag (`c<id>`) when it takes large results as shared-memory files. */
   shm?: string;
+  /** Also sent straight to the engine (`<client id>:<client task id>`): no body unless resent; run once. */
+  dx?: string;
 }
 
 /** Serialisable description of a failure. */
@@ -131,6 +135,8 @@ export interface TaskResult {
   attempts?: number;
   /** For a result fetched by another client (`adopt`): how many results to expect under this id. */
   total?: number;
+  /** Engine → controller: the client acknowledged this result on its direct link; it comes without its value. */
+  d?: 1;
 }
 
 /** Load-balancing schemes (`ptcluster start --scheme`). */
@@ -149,6 +155,8 @@ export interface SubmitMsg {
   tasks: ClientTask[];
   pf: number[];
   t: number;
+  /** Results of direct tasks that came straight from their engines (no values; the client's ids): their records end. */
+  done?: TaskResult[];
 }
 export interface RequestMsg {
   type: "request";
@@ -367,9 +375,8 @@ export type HubToEngine =
   | CommMsg
   | CommAbortMsg
   | PeerStateMsg
-  | PeerEndpointMsg;
-
-export type Message = ClientToHub | HubToClient | Notification | EngineToHub | HubToEngine | ToPeer | FromPeer;
+  | PeerEndpointMsg
+  | DirectWholeMsg;
 
 export type { Part } from "./part.js";
 

@@ -282,6 +282,27 @@ describe("Channel: reliable delivery over a faulty link", () => {
     );
   }, 60_000);
 
+  it("says whether a peer acknowledged a message (by its seq), and nothing for a peer it forgot", async () => {
+    const { routerCh, peers } = await network({ dealers: 1 });
+    const p = peers[0] as Peer;
+    p.channel.send(req(-1));
+    await until("the router to know the dealer", () => routerCh.linkCount === 1);
+    expect(routerCh.lastSeq(p.id)).toBe(0);
+    routerCh.send(req(1), undefined, p.id);
+    const seq = routerCh.lastSeq(p.id);
+    expect(seq).toBeGreaterThan(0);
+    expect(routerCh.acknowledged(p.id, seq)).toBe(false);
+    await until("the dealer to get it", () => p.got.includes(1));
+    // The dealer's acknowledgement rides on its next message.
+    p.channel.send(req(-2));
+    await until("the acknowledgement", () => routerCh.acknowledged(p.id, seq) === true);
+    routerCh.send(req(2), undefined, p.id);
+    expect(routerCh.acknowledged(p.id, routerCh.lastSeq(p.id))).toBe(false);
+    expect(routerCh.acknowledged(p.id, seq)).toBe(true);
+    routerCh.forget(p.id);
+    expect(routerCh.acknowledged(p.id, seq)).toBeUndefined();
+  });
+
   it("a channel that does not hold the process still reads every message, in order, and acknowledges it, while its hold switches on and off", async () => {
     const { routerCh, routerGot, peers } = await network({ dealers: 1 });
     const p = peers[0] as Peer;

@@ -4,6 +4,7 @@
  * been silent too long, or it has left this client's messages unacknowledged too long (a link cut
  * one way). The decision is a pure function, `judgeLiveness`; `Liveness` runs it on a timer.
  */
+import { HubLostError } from "@ptcluster/protocol";
 
 export type LivenessVerdict =
   | { kind: "alive" }
@@ -86,4 +87,13 @@ export class Liveness {
     this.#lastCheck = now;
     if (verdict.kind === "silent" || verdict.kind === "unacknowledged") this.#opts.lost(verdict);
   }
+}
+
+/** The error pending work fails with when the controller at `where` is judged gone. */
+export function hubLostError(v: Extract<LivenessVerdict, { limitMs: number }>, where: string): HubLostError {
+  return new HubLostError(
+    v.kind === "silent"
+      ? `The controller at ${where} has been silent for ${v.limitMs} ms; it is presumed dead. Pending work is lost; restart the cluster.`
+      : `The controller at ${where} has not acknowledged this client's messages for ${v.limitMs} ms (it is stuck, or the link to it is cut one way); it is presumed lost. Pending work is lost; reconnect or restart the cluster.`,
+  );
 }

@@ -4,6 +4,7 @@ import {
   DEFAULT_MAX_MESSAGE_BYTES,
   HubLostError,
   assertNever,
+  type ClientTask,
   type ClientToHub,
   type ConnectionInfo,
   type EngineInfo,
@@ -23,11 +24,13 @@ import {
 import { inResultScope, noteResult, ScopedSharedCall } from "../results/result-scope.js";
 import { WorkMap, closeAtExit, forgetAtExit, type Closable } from "../keep-alive.js";
 import type { ClientEmitter } from "./client-events.js";
-import { Liveness } from "./liveness.js";
+import { Liveness, hubLostError } from "./liveness.js";
 import { Requests } from "./requests.js";
 import { Roster } from "./roster.js";
 import { openLinks, type Links } from "./sockets.js";
 import { Submitter } from "./submitter.js";
+import { DirectLinks } from "./direct-links.js";
+import { awaitWelcome } from "./await-welcome.js";
 import { PipeTable } from "./pipes.js";
 import { ClientShm } from "./shm-path.js";
 import type { NewTask, TaskSink, ViewPort } from "./view-port.js";
@@ -81,6 +84,7 @@ export class Session implements ViewPort, PipePort {
   // Open pipelines (`rc.pipeline`): those with items out at the controller hold the process.
   readonly #pipes: PipeTable;
   #links: Links | undefined;
+  #direct: DirectLinks | undefined;
   #liveness: Liveness | undefined;
   /** `waitForEngines` calls waiting. */
   #waiting = 0;
@@ -97,8 +101,8 @@ export class Session implements ViewPort, PipePort {
     this.#shm = new ClientShm(connection, this.id);
     this.#submitter = new Submitter({
       maxMessageBytes: this.maxMessageBytes,
-      send: (tasks, parts) =>
-        this.#send({ type: "submit", tasks, pf: parts.map((p) => p.frames.length), t: Date.now() }, parts),
+      // DirectView tasks go straight to the engines this client reaches (`direct-links.ts`).
+      send: (tasks, parts) => (this.#direct ? this.#direct.submit(tasks, parts) : this.#submit(tasks, parts)),
     });
     this.#pipes = new PipeTable(
       (msg, parts) => this.#send(msg, parts),
@@ -119,51 +123,32 @@ export class Session implements ViewPort, PipePort {
       notification: (n) => this.#onNotification(n),
     });
     this.#links = links;
-    let timer: NodeJS.Timeout | undefined;
-    let onAbort: (() => void) | undefined;
     try {
-      await Promise.race([
-        handshake,
-        new Promise<never>((_, reject) => {
-          const c = this.#connection;
-          timer = setTimeout(
-            () =>
-              reject(
-                new HubLostError(
-                  `No answer from the controller at ${c.host}:${c.port} within ${timeoutMs} ms (profile \`${c.profile}\`). ` +
-                    "It may have exited (check `ptcluster list`, or restart it with `ptcluster start`), or it runs with --curve and this connection file has no CURVE keys.",
-                ),
-              ),
-            timeoutMs,
-          );
-          onAbort = () => reject(new ClientClosedError("Connecting was aborted."));
-          signal?.addEventListener("abort", onAbort, { once: true });
-        }),
-      ]);
+      await awaitWelcome(handshake, this.#connection, timeoutMs, signal);
     } catch (err) {
       await this.#teardown();
       this.state = "closed";
       throw err;
-    } finally {
-      clearTimeout(timer);
-      if (onAbort) signal?.removeEventListener("abort", onAbort);
     }
     this.state = "connected";
+    this.#direct = new DirectLinks({
+      connection: this.#connection,
+      routingId: this.id,
+      maxMessageBytes: this.maxMessageBytes,
+      heartbeatMs,
+      engineInfo: (id) => this.roster.info(id),
+      result: (r, part) => this.#result(r, part),
+      submit: (tasks, parts) => this.#submit(tasks, parts),
+      flush: () => this.#send(),
+      log: this.#log,
+    });
+    this.#direct.hold(this.#holding);
     // Pings go on while the process lives, so the controller never takes an idle client for dead.
     this.#liveness = new Liveness({
       heartbeatMs,
       ping: () => this.#send({ type: "ping" }),
       overdue: (ms) => links.channel.overdue(ms).length > 0,
-      lost: (v) => {
-        const where = `${this.#connection.host}:${this.#connection.port}`;
-        this.#hubLost(
-          new HubLostError(
-            v.kind === "silent"
-              ? `The controller at ${where} has been silent for ${v.limitMs} ms; it is presumed dead. Pending work is lost; restart the cluster.`
-              : `The controller at ${where} has not acknowledged this client's messages for ${v.limitMs} ms (it is stuck, or the link to it is cut one way); it is presumed lost. Pending work is lost; reconnect or restart the cluster.`,
-          ),
-        );
-      },
+      lost: (v) => this.#hubLost(hubLostError(v, `${this.#connection.host}:${this.#connection.port}`)),
     });
     this.#liveness.start();
     closeAtExit(this.#owner);
@@ -183,6 +168,7 @@ export class Session implements ViewPort, PipePort {
     this.#holding = busy;
     this.#links?.channel.hold(busy);
     this.#links?.notify.hold(busy);
+    this.#direct?.hold(busy);
   }
 
   /** Holds the process while something waits (`waitForEngines`); call the returned function when done. */
@@ -244,6 +230,7 @@ export class Session implements ViewPort, PipePort {
 
   release(id: number): void {
     this.#sinks.delete(id);
+    this.#direct?.release(id);
   }
 
   openPipe(stages: PipeStage[], scopes: Part[], onError: PipeOnError, sink: PipeSink): PipeHandle {
@@ -294,6 +281,7 @@ export class Session implements ViewPort, PipePort {
       bytesReceived: bytesReceived ?? 0,
       dropped: { ...dropped },
       ...(faults ? { faults: { ...faults } } : {}),
+      ...(this.#direct ? { direct: { ...this.#direct.counts } } : {}),
     };
   }
 
@@ -306,9 +294,30 @@ export class Session implements ViewPort, PipePort {
 
   // ---- what comes in -------------------------------------------------------------------------
 
-  #send(msg: ClientToHub, parts?: Part[]): void {
+  #submit(tasks: ClientTask[], parts: Part[], done?: TaskResult[]): void {
+    const pf = parts.map((p) => p.frames.length);
+    this.#send({ type: "submit", tasks, pf, t: Date.now(), ...(done ? { done } : {}) }, parts);
+  }
+
+  #send(msg?: ClientToHub, parts?: Part[]): void {
     // Nothing goes out once the session is closed or lost (a batch flushed late is dropped).
-    if (this.state === "connected") this.#links?.channel.send(msg, parts);
+    if (this.state !== "connected") return;
+    // What the direct path owes the controller goes first (it names tasks a cancel may name).
+    this.#direct?.flush((t, p, done) => this.#submit(t, p, done));
+    if (msg) this.#links?.channel.send(msg, parts);
+  }
+
+  /** A result, by either path, to its sink: its shared-memory files read and checked first. */
+  #result(r: TaskResult, received: Part): void {
+    const sink = this.#sinks.get(r.id);
+    let part: Part;
+    try {
+      part = this.#shm.receive(r.id, received);
+    } catch (err) {
+      sink?.onFailure(err as Error);
+      return;
+    }
+    sink?.onResult(r, part);
   }
 
   #onMessage({ header, parts }: Incoming<HubToClient>): void {
@@ -317,17 +326,7 @@ export class Session implements ViewPort, PipePort {
       case "results":
         for (let i = 0; i < header.results.length; i++) {
           const r = header.results[i] as TaskResult;
-          const sink = this.#sinks.get(r.id);
-          // A load-balanced task's result is its last: no re-run will read its files.
-          this.#shm.done(r.id);
-          let part: Part;
-          try {
-            part = this.#shm.in(parts[i] ?? EMPTY_PART);
-          } catch (err) {
-            sink?.onFailure(err as Error);
-            continue;
-          }
-          sink?.onResult(r, part);
+          if (this.#direct?.accept(r) !== false) this.#result(r, parts[i] ?? EMPTY_PART);
         }
         break;
       case "reply":
@@ -357,6 +356,7 @@ export class Session implements ViewPort, PipePort {
         break;
       case "engine_down":
         this.roster.down(n.id, n.reason);
+        this.#direct?.engineDown(n.id);
         break;
       case "tick":
         // Notifications sent before our subscription took effect are lost: catch up from the controller.
@@ -394,7 +394,7 @@ export class Session implements ViewPort, PipePort {
     this.#requests.failAll(failure);
     this.#sharedCalls.failAll(failure);
     this.#pipes.failAll(failure);
-    await Promise.all([this.#links?.channel.close(100), this.#links?.notify.close(0)]);
+    await Promise.all([this.#links?.channel.close(100), this.#links?.notify.close(0), this.#direct?.close()]);
     await this.#links?.monitorStopped();
   }
 }

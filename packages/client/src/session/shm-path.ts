@@ -76,8 +76,12 @@ export class ClientShm {
     ShmEndpoint.remove(files);
   }
 
-  /** A result's part with its files read and checked; throws `ShmTamperedError` or `ShmUnavailableError`. */
-  in(part: Part): Part {
+  /**
+   * Task `id`'s result: its part with its files read and checked (throws `ShmTamperedError` or
+   * `ShmUnavailableError`). A load-balanced task's result is its last: no re-run will read its files.
+   */
+  receive(id: number, part: Part): Part {
+    this.done(id);
     if (!this.#endpoint) {
       refuseRefs(part, "this client");
       return part;

@@ -1,7 +1,7 @@
 import { InvalidOptionError, type CurveClientKeys, type Logger, type Part } from "@ptcluster/protocol";
 import type { CommIn, CommOutMsg, RelayTransport } from "./comm-transport.js";
 import { DirectTransport } from "./direct-transport.js";
-import { PeerEndpoint, localAddressTowards } from "./peer-endpoint.js";
+import { PeerEndpoint, localAddressTowards, type PeerEndpointOptions } from "./peer-endpoint.js";
 
 /** The engine's options these paths use (see `EngineOptions`). */
 export interface CommPathOptions {
@@ -25,6 +25,8 @@ export interface CommPathDeps {
   exec: () => string | undefined;
   /** The executor is about to bind its endpoint (a hello waits a little for its address). */
   execComing: () => boolean;
+  /** A client's DirectView tasks sent straight to this engine (`direct-tasks.ts`). */
+  direct?: PeerEndpointOptions["onDirect"];
 }
 
 export interface CommPaths {
@@ -64,6 +66,7 @@ export async function openCommPaths(
     key: o.key,
     id: d.id,
     onComm: (msg, parts) => d.post(msg, parts),
+    ...(d.direct ? { onDirect: d.direct } : {}),
     exec: d.exec,
     execComing: d.execComing,
     curve: o.curve !== undefined,

@@ -18,7 +18,6 @@ import {
   type Incoming,
   type Logger,
   type Part,
-  type TaskResult,
 } from "@ptcluster/protocol";
 import type { EngineOptions } from "./engine-options.js";
 import { TaskRunner } from "./task-runner.js";
@@ -27,6 +26,9 @@ import { CommTasks } from "./comm-tasks.js";
 import { openCommPaths, type CommPaths } from "./comm-paths.js";
 import { SeenLinks } from "./direct-transport.js";
 import { answerCommLinks, commLinksSetup } from "./comm-links.js";
+import { DirectTasks } from "./direct-tasks.js";
+import { heartbeatMsg } from "./heartbeat.js";
+import { ResultBatch } from "./result-batch.js";
 
 export type { EngineOptions } from "./engine-options.js";
 
@@ -47,8 +49,20 @@ export class Engine {
   private paths: CommPaths | undefined;
   private readonly seenLinks = new SeenLinks();
   private readonly commTasks = new CommTasks();
-  private readonly results: Array<{ result: TaskResult; part: Part }> = [];
-  private flushScheduled = false;
+  private readonly direct = new DirectTasks({
+    enqueue: (task, part) => {
+      this.commTasks.received(task);
+      this.runner.enqueue(task, part);
+    },
+    toClient: (client, msg, parts) => this.paths?.endpoint.toClient(client, msg, parts) ?? 0,
+    acknowledged: (client, seq) => this.paths?.endpoint.acknowledged(client, seq),
+    report: (result, part) => this.batch.push(result, part),
+    cancel: (rids) => this.runner.cancel(rids),
+  });
+  private readonly batch = new ResultBatch(
+    (msg, parts) => this.channel.send(msg, parts),
+    () => this.state !== "stopped",
+  );
   private hbTimer: NodeJS.Timeout | undefined;
   private hbMs = 500;
   private lastHeard = Date.now();
@@ -76,8 +90,7 @@ export class Engine {
       onResult: (result, part) => {
         const abort = this.commTasks.ended(result, this.id);
         if (abort) this.comm.send(abort, []);
-        this.results.push({ result, part });
-        this.scheduleFlush();
+        if (!this.direct.finished(result, part)) this.batch.push(result, part);
       },
       onReset: (reason, gen) => {
         this.log.warn({ reason }, "executor replaced; namespace reset");
@@ -102,6 +115,7 @@ export class Engine {
         post: (msg, parts) => this.commIn(msg, parts),
         exec: () => this.runner.slot.execAddress,
         execComing: () => this.runner.slot.execComing,
+        direct: (from, msg, parts) => this.direct.fromClient(from, msg.tasks, parts),
       });
     } catch (err) {
       await this.abandonStart();
@@ -231,15 +245,15 @@ export class Engine {
     this.lastHeard = Date.now();
     switch (header.type) {
       case "tasks":
-        for (let i = 0; i < header.tasks.length; i++) {
-          this.commTasks.received(header.tasks[i] as EngineTask);
-          this.runner.enqueue(header.tasks[i] as EngineTask, parts[i] ?? { body: Buffer.alloc(0), frames: [] });
-        }
+        for (let i = 0; i < header.tasks.length; i++)
+          this.direct.fromController(header.tasks[i] as EngineTask, parts[i] ?? { body: Buffer.alloc(0), frames: [] });
         break;
-      case "engine_cancel":
-        if (header.queuedOnly) this.runner.cancelQueued(header.ids);
-        else this.runner.cancel(header.ids);
+      case "engine_cancel": {
+        const ids = this.direct.toRunner(header.ids, this.id);
+        if (header.queuedOnly) this.runner.cancelQueued(ids);
+        else this.runner.cancel(ids);
         break;
+      }
       case "release":
         this.channel.send({ type: "released", ids: this.runner.release(header.max) });
         break;
@@ -260,6 +274,9 @@ export class Engine {
       case "comm_abort":
         this.commIn(header, parts);
         break;
+      case "direct_whole":
+        this.direct.whole(header.ids);
+        break;
       case "peer_endpoint":
         this.paths?.transport.endpointOf(header.id, header.endpoint, header.key);
         break;
@@ -279,6 +296,7 @@ export class Engine {
         // comes back free, then register again (asking for the same id).
         this.runner.cancelAll();
         this.commTasks.clear();
+        this.direct.clear();
         this.sendRegister();
         break;
       default:
@@ -293,21 +311,6 @@ export class Engine {
     this.commTasks.posted(msg, parts, this.runner.commIn(msg, parts));
   }
 
-  private scheduleFlush(): void {
-    if (this.flushScheduled) return;
-    this.flushScheduled = true;
-    // After the poll phase, so results from several executor messages travel in one message.
-    setImmediate(() => {
-      this.flushScheduled = false;
-      if (this.results.length === 0 || this.state === "stopped") return;
-      const batch = this.results.splice(0, this.results.length);
-      this.channel.send(
-        { type: "engine_results", results: batch.map((b) => b.result), pf: batch.map((b) => b.part.frames.length) },
-        batch.map((b) => b.part),
-      );
-    });
-  }
-
   private onHeartbeatTimer(): void {
     const orphanMs = this.opts.orphanTimeoutMs ?? 30_000;
     const silent = Date.now() - this.lastHeard > orphanMs;
@@ -317,34 +320,28 @@ export class Engine {
       void this.stop(`controller ${what}`, 3);
       return;
     }
-    const { sent, received, retransmitted, dropped, faults } = this.channel.stats;
     const now = Date.now();
-    // The running tasks ride on the heartbeat rather than a message per start: nothing is added
-    // to a task's own path, and `ptcluster status` (the only reader) can be a period behind.
     this.paths?.transport.checkLinks(this.hbMs * 6);
-    const current = this.runner.running(now);
-    this.commTasks.running(current.map(([id]) => id));
-    this.channel.send({
-      type: "heartbeat",
-      t: now,
-      running: this.runner.load,
-      done: this.runner.done,
-      ...(current.length ? { current } : {}),
-      // This engine's view of its link, for `ptcluster status`.
-      link: {
-        sent,
-        received,
-        retransmitted,
-        dropped: { ...dropped },
-        ...(faults ? { faults: { ...faults } } : {}),
-        // Every message through the controller passes the relay transport (the direct one's too).
-        comm: {
-          direct: this.comm.counts.direct + this.runner.slot.directSent,
-          relayed: this.relay.counts.relayed,
-          executor: this.runner.slot.directSent,
+    if (this.paths) this.direct.checkClients(this.paths.endpoint, this.hbMs * 6);
+    const running = this.runner.running(now);
+    this.commTasks.running(running.map(([rid]) => rid));
+    const current = this.direct.toController(running);
+    const [direct, executor] = [this.comm.counts.direct, this.runner.slot.directSent];
+    // Every message through the controller passes the relay transport (the direct one's too).
+    const comm = { direct: direct + executor, relayed: this.relay.counts.relayed, executor };
+    this.channel.send(
+      heartbeatMsg(
+        {
+          stats: this.channel.stats,
+          running: this.runner.load,
+          done: this.runner.done,
+          current,
+          comm,
+          direct: this.direct.counts,
         },
-      },
-    });
+        now,
+      ),
+    );
   }
 
   /** Unregisters (if it was registered), stops the executor, closes the socket. */
@@ -354,6 +351,7 @@ export class Engine {
     this.state = "stopping";
     this.log.info({ reason }, "engine stopping");
     clearInterval(this.hbTimer);
+    this.direct.close();
     // A controller that is stopping has already let this engine go, and closes without
     // acknowledging anything more: no goodbye, and no waiting for acknowledgements.
     if (wasRunning && !how.controllerLeaving) this.channel.send({ type: "unregister", reason });

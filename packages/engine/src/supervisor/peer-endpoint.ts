@@ -7,6 +7,7 @@ import {
   endpoint,
   type CommAbortMsg,
   type CommMsg,
+  type DirectSubmitMsg,
   type FromPeer,
   type Logger,
   type Part,
@@ -24,6 +25,8 @@ export interface PeerEndpointOptions {
   id: () => number;
   /** A peer's `engine.comm` message or abort for this engine. */
   onComm: (msg: CommMsg | CommAbortMsg, parts: Part[]) => void;
+  /** A client's DirectView tasks, sent straight here (`from`: its routing id, the one it has at the controller). */
+  onDirect?: (from: Buffer, msg: DirectSubmitMsg, parts: Part[]) => void;
   /** The address of this engine's executor endpoint now, told to peers in the hello answer (none: they send here). */
   exec?: () => string | undefined;
   /** The executor is binding its endpoint (just started, or replaced): a hello waits for it a little. */
@@ -91,6 +94,9 @@ export class PeerEndpoint {
           case "comm_abort":
             if (header.to.includes(me)) this.o.onComm({ ...header, to: [me] }, []);
             break;
+          case "dsubmit":
+            this.o.onDirect?.(from, header, parts);
+            break;
         }
       },
     }).start();
@@ -110,6 +116,31 @@ export class PeerEndpoint {
       return;
     }
     this.channel.send({ type: "peer_hello_reply", ok, ...(exec ? { exec } : {}) }, undefined, to);
+  }
+
+  /** To a client's direct link; returns the message's `seq` on it (for `acknowledged`). */
+  toClient(client: Buffer, msg: FromPeer, parts: Part[]): number {
+    this.channel.send(msg, parts, client);
+    return this.channel.lastSeq(client);
+  }
+
+  acknowledged(client: Buffer, seq: number): boolean | undefined {
+    return this.channel.acknowledged(client, seq);
+  }
+
+  /**
+   * Of `clients` (routing ids, latin1), those whose link stopped acknowledging for `ms`: each is
+   * forgotten, and what it was sent and did not acknowledge is returned with it.
+   */
+  lostClients(
+    clients: ReadonlySet<string>,
+    ms: number,
+  ): Array<{ client: Buffer; unacked: Array<{ header: FromPeer }> }> {
+    const out: Array<{ client: Buffer; unacked: Array<{ header: FromPeer }> }> = [];
+    for (const peer of this.channel.overdue(ms)) {
+      if (peer && clients.has(peer.toString("latin1"))) out.push({ client: peer, unacked: this.channel.forget(peer) });
+    }
+    return out;
   }
 
   async close(): Promise<void> {

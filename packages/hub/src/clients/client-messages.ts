@@ -29,6 +29,7 @@ export function routeClientMessage(
   switch (header.type) {
     case "submit":
       r.coordinator.submit(client, header.tasks, parts);
+      if (header.done) r.coordinator.directDone(client, header.done);
       return;
     case "request":
       handleRequest(r.requests, client.routingId, header.rid, header.req);
@@ -46,7 +47,7 @@ export function routeClientMessage(
       r.shared.fromClient(client.key, client.routingId, header, parts);
       return;
     case "adopt":
-      r.delivery.adopt(client, header.items);
+      r.coordinator.adopted(r.delivery.adopt(client, header.items));
       return;
     case "pipe_open":
     case "pipe_items":

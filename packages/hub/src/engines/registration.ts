@@ -64,7 +64,8 @@ export class EngineRegistration {
       },
       msg.requestedId,
     );
-    if (typeof msg.peer === "string" && /^[^\s]{1,300}:\d{1,5}$/.test(msg.peer)) entry.peer = msg.peer;
+    if (typeof msg.peer === "string" && /^[^\s]{1,300}:\d{1,5}$/.test(msg.peer))
+      entry.info.peer = entry.peer = msg.peer;
     else delete entry.peer;
     if (typeof msg.peerKey === "string" && msg.peerKey.length === 40) entry.peerKey = msg.peerKey;
     else delete entry.peerKey;

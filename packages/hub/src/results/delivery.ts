@@ -73,8 +73,12 @@ export class ResultDelivery {
     }
   }
 
-  /** Another client takes over tasks of a client that went away: what is kept now, the rest as it comes. */
-  adopt(client: ResultRecipient, items: ReadonlyArray<{ from: string; id: number; as: number }>): void {
+  /**
+   * Another client takes over tasks of a client that went away: what is kept now, the rest as it
+   * comes. Returns the controller ids of the tasks it took over that are still running.
+   */
+  adopt(client: ResultRecipient, items: ReadonlyArray<{ from: string; id: number; as: number }>): number[] {
+    const taken: number[] = [];
     for (const { from, id, as } of items) {
       const running = this.tasks.idsOf(from, id);
       const kept = this.store.take(from, id);
@@ -104,6 +108,8 @@ export class ResultDelivery {
         this.out.push(client.key, client.routingId, { ...result, id: as, total }, part);
       for (const hubId of running) this.tasks.reassign(hubId, client.routingId, client.key, as);
       if (running.length) this.adoptedTotals.set(`${client.key}:${as}`, total);
+      taken.push(...running);
     }
+    return taken;
   }
 }

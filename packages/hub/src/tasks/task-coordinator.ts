@@ -17,6 +17,8 @@ import type { ResultSink, TaskRecord, TaskTable } from "./task-table.js";
 
 const PLACE: SchedulerEvent = { type: "place" };
 const CANCELLED_CODE = new TaskCancelledError().code;
+const DELIVERED_DIRECTLY =
+  "This task's result went straight from its engine to the client that submitted it, which acknowledged it: the controller never had it.";
 
 /** A client as far as its tasks are concerned. */
 export interface TaskOwner {
@@ -76,13 +78,32 @@ export class TaskCoordinator {
         this.submitLb(client, t, part);
         continue;
       }
+      if (t.rs) {
+        this.resend(client, t, part);
+        continue;
+      }
       for (const target of t.to) {
         const rec = this.d.tasks.add(client.routingId, client.key, t.id, undefined, t);
+        if (t.dx) rec.directFor = client.key;
         this.apply(this.d.scheduler.handle({ type: "submit_direct", task: rec.hubId, engine: target }), {
           task: t,
           part,
         });
       }
+    }
+  }
+
+  /**
+   * The body of a direct task whose client's link to its engine failed before the result came back:
+   * it goes to the engine under the task's record, if the task has not finished (the engine runs it
+   * unless the copy the client sent straight to it got there).
+   */
+  private resend(client: TaskOwner, t: ClientTask, part: Part): void {
+    for (const hubId of this.d.tasks.idsOf(client.key, t.id)) {
+      const rec = this.d.tasks.get(hubId);
+      const engine = rec && this.d.engines.get(engineOf(rec.state));
+      if (rec && engine && t.to.includes(engine.info.id) && isOn(rec.state, engine.info.id))
+        this.send(engine, rec, t, part, false);
     }
   }
 
@@ -137,9 +158,39 @@ export class TaskCoordinator {
       const rec = this.d.tasks.take(r.id);
       if (!rec) continue;
       rec.state = complete(rec.state);
+      // Its client acknowledged it on its direct link: only a client that adopted the task since waits here.
+      if (r.d) {
+        if (rec.clientKey !== rec.directFor) this.d.delivery.fail(rec, id, "ERR_PTC_UNKNOWN_TASK", DELIVERED_DIRECTLY);
+        continue;
+      }
       const out: TaskResult = { ...r, id: rec.localId, engine: id };
       if (rec.lb) out.attempts = rec.attempts;
       this.d.delivery.deliver(rec, out, parts[i] ?? EMPTY_PART);
+    }
+  }
+
+  /**
+   * Results of direct tasks the client got straight from their engines (no values): their
+   * records end as if the engines had reported them (which they do too, later, once the client
+   * acknowledged them: by then the records are gone).
+   */
+  directDone(client: TaskOwner, done: TaskResult[]): void {
+    for (const r of done) {
+      const engine = this.d.engines.get(r.engine);
+      if (!engine || typeof r.id !== "number") continue;
+      for (const hubId of this.d.tasks.idsOf(client.key, r.id)) {
+        const rec = this.d.tasks.get(hubId);
+        if (rec?.directFor === client.key && isOn(rec.state, r.engine))
+          this.engineResults(engine, [{ ...r, id: hubId, d: 1 }], []);
+      }
+    }
+  }
+
+  /** Direct tasks another client adopted: their engines send their results here whole. */
+  adopted(hubIds: number[]): void {
+    for (const id of hubIds) {
+      const rec = this.d.tasks.get(id);
+      if (rec?.directFor !== undefined) this.sendTo(engineOf(rec.state), { type: "direct_whole", ids: [id] });
     }
   }
 
@@ -287,6 +338,7 @@ export class TaskCoordinator {
     if (t.comm) task.comm = t.comm;
     if (t.stage) task.stage = t.stage;
     if (t.shm === true) task.shm = `c${rec.clientKey}`;
+    if (t.dx) task.dx = `${rec.clientKey}:${rec.localId}`;
     engine.inflight.add(rec.hubId);
     this.d.engineOut.push(String(engine.info.id), engine.routingId, task, part);
   }

@@ -20,6 +20,8 @@ export interface TaskRecord {
   lb?: { task: ClientTask; part: Part };
   /** Hash of the shipped function it runs, if it holds that function's source while it lives. */
   fn?: string;
+  /** Sent straight to its engine too (the direct path): the client that did, which has the result once the engine says so. */
+  directFor?: string;
   /** Where its result goes instead of a client: the controller's own tasks (a pipeline's stages). Called after the call that made the result. */
   sink?: ResultSink;
 }

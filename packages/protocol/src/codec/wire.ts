@@ -1,5 +1,6 @@
 import { Packr } from "msgpackr";
-import type { Message, Part } from "../messages.js";
+import type { Part } from "../messages.js";
+import type { Message } from "../peer-messages.js";
 import { ProtocolError } from "../errors.js";
 
 /** First frame of every ptcluster message (after routing frames). */

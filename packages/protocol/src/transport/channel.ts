@@ -2,7 +2,8 @@ import type * as zmq from "zeromq";
 import type { Logger } from "pino";
 import { Signer, Verifier, type ChannelLabel } from "../auth/session.js";
 import { TAG, decodeBody, encodeBody } from "../codec/wire.js";
-import type { LinkReport, Message, Part } from "../messages.js";
+import type { LinkReport, Part } from "../messages.js";
+import type { Message } from "../peer-messages.js";
 import { AckScheduler } from "./ack-scheduler.js";
 import { AuthFailureNotices } from "./auth-notice.js";
 import { FaultShim, faultsFromEnv, type FaultSpec } from "./faults.js";
@@ -214,6 +215,22 @@ export class Channel<In extends Message = Message, Out extends Message = Message
   /** Messages sent and not yet acknowledged, over all peers. */
   get inFlight(): number {
     return this.links.inFlight;
+  }
+
+  /** `seq` of the last message signed for `peer` (0: none yet), to ask later whether it was acknowledged. */
+  lastSeq(peer?: Buffer): number {
+    return this.links.find(peer ? peer.toString("latin1") : "")?.prev ?? 0;
+  }
+
+  /**
+   * Whether `peer` acknowledged every message up to `seq` (true); false while one is in flight or
+   * held; undefined once the link is forgotten (what it had not acknowledged came back from `forget`).
+   */
+  acknowledged(peer: Buffer | undefined, seq: number): boolean | undefined {
+    const link = this.links.find(peer ? peer.toString("latin1") : "");
+    if (!link) return undefined;
+    const oldest = link.unacked.peek() ?? link.held.peek();
+    return oldest === undefined || oldest.seq > seq;
   }
 
   /**

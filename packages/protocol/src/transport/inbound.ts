@@ -1,7 +1,8 @@
 import type { Logger } from "pino";
 import { readAuth, type ChannelLabel, type SessionState, type Verifier } from "../auth/session.js";
 import { AUTH_FAILED, MalformedMessageError, TAG, decodeBody } from "../codec/wire.js";
-import type { LinkReport, Message, Part } from "../messages.js";
+import type { LinkReport, Part } from "../messages.js";
+import type { Message } from "../peer-messages.js";
 import type { AckScheduler } from "./ack-scheduler.js";
 import { noticeProvesWrongKey, type AuthFailureNotices } from "./auth-notice.js";
 import type { Early } from "./gap-buffer.js";

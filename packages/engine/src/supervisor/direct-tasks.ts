@@ -1,0 +1,307 @@
+import {
+  TaskCancelledError,
+  type ClientTask,
+  type DirectResultsMsg,
+  type EngineTask,
+  type FromPeer,
+  type Part,
+  type TaskResult,
+} from "@ptcluster/protocol";
+
+import type { PeerEndpoint } from "./peer-endpoint.js";
+
+const CANCELLED_CODE = new TaskCancelledError().code;
+const EMPTY_PART: Part = { body: Buffer.alloc(0), frames: [] };
+/**
+ * How often results sent straight to clients are checked for their acknowledgement (ms). The
+ * controller hears of them from the clients first (`SubmitMsg.done`): this report is the safety
+ * net, so it waits long enough to go in one message for many.
+ */
+const ACK_CHECK_MS = 250;
+/**
+ * Ids the runner gives direct tasks until the controller's is known: above any the controller
+ * gives (it counts from 1), exact in a float64 (the start table's), never negative (its "none").
+ */
+const RID_BASE = 2 ** 40;
+/** Keys of direct tasks already done, kept so that a late copy of one is not run again. */
+const DONE_KEEP = 10_000;
+
+export interface DirectTaskDeps {
+  /** Hands a task to the task runner (the controller's tasks go the same way). */
+  enqueue(task: EngineTask, part: Part): void;
+  /** Sends to a client's direct link; returns the message's `seq` on that link. */
+  toClient(client: Buffer, msg: DirectResultsMsg, parts: Part[]): number;
+  /** Whether the client acknowledged everything up to `seq` (undefined: its link is gone). */
+  acknowledged(client: Buffer, seq: number): boolean | undefined;
+  /** A result for the controller, in the engine's next `engine_results` batch. */
+  report(result: TaskResult, part: Part): void;
+  /** Cancels tasks in the runner (its ids). */
+  cancel(rids: number[]): void;
+}
+
+/** One task that came straight from a client (`rid`: its id in the task runner). */
+interface Entry {
+  key: string;
+  rid: number;
+  client: Buffer;
+  localId: number;
+  /** The controller's id, once its copy (`EngineTask.dx`) is here. */
+  hubId?: number;
+  /** Run from the controller's copy (resent through it): its result goes the controller's way only. */
+  viaController?: boolean;
+  /** Once finished: sent to the client as `seq`, kept until the client acknowledges it. */
+  result?: TaskResult;
+  part?: Part;
+  seq?: number;
+  /** The client's link failed before it acknowledged: the controller gets the whole result. */
+  full?: boolean;
+}
+
+/**
+ * The engine's side of the direct path (`direct-messages.ts`). A DirectView task comes twice: its
+ * body straight from the client, its header from the controller (`dx`, no body). It runs once,
+ * from the first copy with a body: straight away when the client's copy comes first (the usual
+ * case, under an id of its own until the controller's id is known), or when the client's copy
+ * comes after the controller's. The result goes straight back to the client; the controller gets
+ * it without its value once the client acknowledged it (the controller's record ends, nothing is
+ * sent twice), or whole if the client's link failed first (the controller delivers or keeps it,
+ * for `rc.getResult`). Ids cross this module both ways: the runner knows its own, the controller
+ * its own.
+ */
+export class DirectTasks {
+  private readonly byKey = new Map<string, Entry>();
+  private readonly byRid = new Map<number, Entry>();
+  private readonly byHub = new Map<number, Entry>();
+  /** Controller copies whose body has not come yet, by key. */
+  private readonly awaiting = new Map<string, EngineTask>();
+  private readonly done = new Set<string>();
+  /** Controller ids cancelled before any task of that id came (see `fromController`). */
+  private readonly early = new Set<number>();
+  private engineId = -1;
+  private readonly held = new Set<Entry>();
+  private timer: NodeJS.Timeout | undefined;
+  private nextRid = RID_BASE;
+  /** Tasks that came straight from clients, and results sent straight back (for the status report). */
+  readonly counts = { tasks: 0, results: 0 };
+
+  constructor(private readonly d: DirectTaskDeps) {}
+
+  /** Clients with a direct link here (routing ids, latin1). */
+  get clients(): Set<string> {
+    const out = new Set<string>();
+    for (const e of this.byKey.values()) out.add(e.client.toString("latin1"));
+    return out;
+  }
+
+  /** A client's `dsubmit`. */
+  fromClient(client: Buffer, tasks: ClientTask[], parts: Part[]): void {
+    const who = client.toString("latin1");
+    for (let i = 0; i < tasks.length; i++) {
+      const t = tasks[i] as ClientTask;
+      const key = `${who}:${t.id}`;
+      if (this.byKey.has(key) || this.done.has(key)) continue;
+      const waiting = this.awaiting.get(key);
+      this.awaiting.delete(key);
+      const e: Entry = { key, rid: waiting ? waiting.id : this.nextRid++, client, localId: t.id };
+      if (waiting) this.bind(e, waiting.id);
+      this.byKey.set(key, e);
+      this.byRid.set(e.rid, e);
+      this.counts.tasks++;
+      const task: EngineTask = { id: e.rid, op: t.op };
+      if (t.fn) task.fn = t.fn;
+      if (t.src !== undefined) task.src = t.src;
+      else if (waiting?.src !== undefined) task.src = waiting.src;
+      if (t.scope) task.scope = t.scope;
+      if (t.timeout !== undefined) task.timeout = t.timeout;
+      if (t.comm) task.comm = t.comm;
+      // Large results as shared-memory files for this client, as the controller would ask.
+      if (t.shm === true) task.shm = `c${who}`;
+      this.d.enqueue(task, parts[i] ?? EMPTY_PART);
+    }
+  }
+
+  /** A task from the controller: its own, or the header of a direct one (`dx`), or a direct one resent with its body. */
+  fromController(task: EngineTask, part: Part): void {
+    const key = task.dx;
+    if (key === undefined) return this.d.enqueue(task, part);
+    const e = this.byKey.get(key);
+    // The controller sends a cancel at once and tasks at the end of its turn: one may come first.
+    const early = this.early.delete(task.id);
+    if (e) {
+      if (e.hubId === undefined) this.bind(e, task.id);
+      if (early) this.d.cancel([e.rid]);
+      return;
+    }
+    if (this.done.has(key)) return;
+    if (early) {
+      this.markDone(key);
+      return this.reportCancelled(task.id);
+    }
+    if (part.body.length === 0) {
+      this.awaiting.set(key, task);
+      return;
+    }
+    // Resent through the controller: the client's link failed before this task got there. The
+    // function's source came with the first copy (the controller ships a source once per engine).
+    const src = task.src ?? this.awaiting.get(key)?.src;
+    this.awaiting.delete(key);
+    const [who, local] = splitKey(key);
+    const r: Entry = { key, rid: task.id, client: Buffer.from(who, "latin1"), localId: local, viaController: true };
+    this.bind(r, task.id);
+    this.byKey.set(key, r);
+    this.byRid.set(r.rid, r);
+    const { dx: _dx, ...plain } = task;
+    this.d.enqueue(src === undefined ? plain : { ...plain, src }, part);
+  }
+
+  private bind(e: Entry, hubId: number): void {
+    e.hubId = hubId;
+    this.byHub.set(hubId, e);
+    // Only a result the controller needs whole goes at once; the others wait for the timer (one message for many).
+    if (e.result && e.full) this.check();
+  }
+
+  /**
+   * A result from the runner: a direct task's goes to its client (true); false for the
+   * controller's tasks, whose results go the usual way (under the controller's id, set here).
+   */
+  finished(result: TaskResult, part: Part): boolean {
+    const e = this.byRid.get(result.id);
+    if (!e) return false;
+    if (e.viaController) {
+      this.forget(e);
+      return false;
+    }
+    e.result = result;
+    e.part = part;
+    e.seq = this.d.toClient(
+      e.client,
+      { type: "dresults", results: [{ ...result, id: e.localId }], pf: [part.frames.length] },
+      [part],
+    );
+    this.counts.results++;
+    this.held.add(e);
+    this.timer ??= setTimeout(() => this.check(), ACK_CHECK_MS);
+    return true;
+  }
+
+  /** Reports to the controller what its clients acknowledged (without values), or what they lost (whole). */
+  check(): void {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    for (const e of this.held) {
+      if (e.hubId === undefined || !e.result) continue;
+      if (!e.full && this.d.acknowledged(e.client, e.seq ?? 0) === false) continue;
+      const r: TaskResult = { ...e.result, id: e.hubId };
+      if (e.full) this.d.report(r, e.part ?? EMPTY_PART);
+      else this.d.report({ ...r, d: 1 }, EMPTY_PART);
+      this.forget(e);
+    }
+    if (this.held.size) this.timer = setTimeout(() => this.check(), ACK_CHECK_MS);
+  }
+
+  /** A client's link failed: what it did not acknowledge goes to the controller whole. */
+  clientLost(client: Buffer, unacked: ReadonlyArray<{ header: FromPeer }>): void {
+    const who = client.toString("latin1");
+    for (const { header } of unacked) {
+      if (header.type !== "dresults") continue;
+      for (const r of header.results) {
+        const e = this.byKey.get(`${who}:${r.id}`);
+        if (e) e.full = true;
+      }
+    }
+    this.check();
+  }
+
+  /** Another client adopted these tasks: their results go to the controller whole. */
+  whole(hubIds: readonly number[]): void {
+    for (const id of hubIds) {
+      const e = this.byHub.get(id);
+      if (e) e.full = true;
+    }
+    this.check();
+  }
+
+  /** The controller's ids to the runner's (a cancel); a task still waiting for its body ends here, cancelled. */
+  toRunner(hubIds: readonly number[], engineId: number): number[] {
+    this.engineId = engineId;
+    const out: number[] = [];
+    for (const id of hubIds) {
+      const e = this.byHub.get(id);
+      if (e) {
+        out.push(e.rid);
+        continue;
+      }
+      const waiting = [...this.awaiting].find(([, t]) => t.id === id);
+      if (waiting) {
+        this.awaiting.delete(waiting[0]);
+        this.markDone(waiting[0]);
+        this.reportCancelled(id);
+      } else {
+        out.push(id);
+        // Perhaps a direct task whose header is still on its way here: cancelled when it comes.
+        this.early.add(id);
+        if (this.early.size > DONE_KEEP) this.early.delete(this.early.values().next().value as number);
+      }
+    }
+    return out;
+  }
+
+  /** Running tasks by the runner's ids to the controller's (heartbeats); direct tasks it does not know yet are left out. */
+  toController(running: Array<[number, number]>): Array<[number, number]> {
+    const out: Array<[number, number]> = [];
+    for (const [rid, ms] of running) {
+      const id = rid < RID_BASE ? rid : this.byRid.get(rid)?.hubId;
+      if (id !== undefined) out.push([id, ms]);
+    }
+    return out;
+  }
+
+  /** Clients whose link stopped acknowledging for `ms` (heartbeat timer): the controller gets what they did not. */
+  checkClients(endpoint: Pick<PeerEndpoint, "lostClients">, ms: number): void {
+    if (this.byKey.size === 0) return;
+    for (const lost of endpoint.lostClients(this.clients, ms)) this.clientLost(lost.client, lost.unacked);
+  }
+
+  /** The controller dropped this engine's tasks (it registers again). */
+  clear(): void {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    for (const e of this.byKey.values()) this.markDone(e.key);
+    this.byKey.clear();
+    this.byRid.clear();
+    this.byHub.clear();
+    this.awaiting.clear();
+    this.held.clear();
+    this.early.clear();
+  }
+
+  close(): void {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+  }
+
+  private reportCancelled(hubId: number): void {
+    const now = Date.now();
+    const sysError = { code: CANCELLED_CODE, message: "The task was cancelled." };
+    this.d.report({ id: hubId, ok: false, engine: this.engineId, started: now, completed: now, sysError }, EMPTY_PART);
+  }
+
+  private forget(e: Entry): void {
+    this.byKey.delete(e.key);
+    this.byRid.delete(e.rid);
+    if (e.hubId !== undefined) this.byHub.delete(e.hubId);
+    this.held.delete(e);
+    this.markDone(e.key);
+  }
+
+  private markDone(key: string): void {
+    this.done.add(key);
+    if (this.done.size > DONE_KEEP) this.done.delete(this.done.values().next().value as string);
+  }
+}
+
+function splitKey(key: string): [string, number] {
+  const at = key.lastIndexOf(":");
+  return [key.slice(0, at), Number(key.slice(at + 1))];
+}

@@ -1,0 +1,34 @@
+import type { CommAbortMsg, CommMsg, PeerHelloMsg, PeerHelloReplyMsg } from "./comm-messages.js";
+import type {
+  ClientTask,
+  ClientToHub,
+  EngineToHub,
+  HubToClient,
+  HubToEngine,
+  Notification,
+  TaskResult,
+} from "./messages.js";
+
+/*
+ * The messages of engines' peer endpoints (clients' direct tasks, `engine.comm`), and the union of
+ * every message on the wire, which the channel and the wire codec carry.
+ */
+
+/** Client → engine's peer endpoint: tasks for this engine, one part each (`pf`: its frames). */
+export interface DirectSubmitMsg {
+  type: "dsubmit";
+  tasks: ClientTask[];
+  pf: number[];
+}
+
+/** Engine → client over the direct link: results of its direct tasks, by the client's task ids. */
+export interface DirectResultsMsg {
+  type: "dresults";
+  results: TaskResult[];
+  pf: number[];
+}
+/** What a peer endpoint (ROUTER) receives, and what it sends back (`engine.comm`, clients' direct tasks). */
+export type ToPeer = CommMsg | CommAbortMsg | PeerHelloMsg | DirectSubmitMsg;
+
+export type FromPeer = PeerHelloReplyMsg | DirectResultsMsg;
+export type Message = ClientToHub | HubToClient | Notification | EngineToHub | HubToEngine | ToPeer | FromPeer;

@@ -1,0 +1,316 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { execa, execaSync } from "execa";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import {
+  EngineLostError,
+  RemoteError,
+  TaskCancelledError,
+  TaskTimeoutError,
+  type Client,
+  type DirectCounts,
+} from "@ptcluster/client";
+import { profilePaths } from "@ptcluster/protocol";
+import {
+  BIN,
+  expectGone,
+  ptcluster,
+  startTestCluster,
+  tempClusterDir,
+  useCluster,
+  type TestCluster,
+} from "./helpers/cluster.js";
+import { failure, gatedTask, scratchDir } from "./helpers/lb.js";
+import { createTestNet, netnsUnavailable, type NetHost, type TestNet } from "./helpers/netns.js";
+import { waitFor } from "./helpers/wait.js";
+
+// The direct path (docs/architecture.md): DirectView tasks go from the client straight to each
+// engine's peer endpoint and their results come straight back; the controller keeps the records.
+// What travels which way is asserted on the counters of `rc.connectionStats().direct` and of the
+// engines' link reports, never on timings.
+
+declare const k: number;
+const root = fileURLToPath(new URL("..", import.meta.url));
+const HEARTBEAT = 200;
+// One PTCLUSTER_DIR for both clusters of this file (one after the other).
+const tmp = tempClusterDir();
+afterAll(() => tmp.cleanup());
+
+const direct = (rc: Client): Required<DirectCounts> =>
+  ({ tasks: 0, results: 0, viaController: 0, failed: 0, ...rc.connectionStats().direct }) as Required<DirectCounts>;
+
+/** A client with the direct path off (`PTCLUSTER_DIRECT=off`, read when it connects). */
+async function controllerOnly(cluster: TestCluster): Promise<Client> {
+  process.env["PTCLUSTER_DIRECT"] = "off";
+  try {
+    return await cluster.connect();
+  } finally {
+    delete process.env["PTCLUSTER_DIRECT"];
+  }
+}
+
+/** Calls through the view until this client's links to its engines carry tasks (the first call dials them). */
+async function linksUp(rc: Client, ids: number[]): Promise<void> {
+  await waitFor(
+    async () => {
+      const before = direct(rc).tasks;
+      await rc.view(ids).apply(() => 0);
+      return direct(rc).tasks - before === ids.length;
+    },
+    { what: "the direct links to carry tasks" },
+  );
+}
+
+/** What a call settles to, in a form two paths can be compared by. */
+async function outcome(p: PromiseLike<unknown>): Promise<unknown> {
+  try {
+    return { value: await p };
+  } catch (err) {
+    const e = err as Error & { code?: string; remoteName?: string; errors?: Error[] };
+    const one = (x: Error & { code?: string; remoteName?: string }) => ({
+      class: x.constructor.name,
+      code: x.code,
+      remoteName: x.remoteName,
+      message: x.message,
+    });
+    return { error: one(e), errors: e.errors?.map(one) };
+  }
+}
+
+describe("the direct path on one host", () => {
+  const ctx = useCluster({ dir: tmp.dir, n: 2, extra: ["--heartbeat", String(HEARTBEAT), "--client-timeout", "1000"] });
+
+  it("DirectView calls go straight to the engines, with the controller path's results, errors and timeouts", async () => {
+    const { rc, cluster } = ctx;
+    const plain = await controllerOnly(cluster);
+    try {
+      await linksUp(rc, [0, 1]);
+      const calls = (c: Client) => {
+        const dv = c.view();
+        return [
+          () => dv.apply((a: number, b: string) => `${a}:${b}:${engine.id}`, 7, "x"),
+          () => dv.execute("globalThis.k = 40 + engine.id; k"),
+          () => dv.push({ k: 5 }),
+          () => dv.pull("k"),
+          () => dv.scatter("part", [1, 2, 3, 4, 5]),
+          () => dv.gather("part"),
+          () => dv.map((x: number) => x * k, [1, 2, 3, 4]),
+          () =>
+            dv.apply(() => {
+              throw new TypeError(`bad on ${engine.id}`);
+            }),
+          () =>
+            c
+              .view([1])
+              .with({ timeout: 50 })
+              .apply(() => new Promise((r) => setTimeout(r, 5_000))),
+          () => c.engine(0).apply((n: number) => new Float64Array(n).fill(engine.id + 0.5), 2_000),
+        ];
+      };
+      const before = direct(rc);
+      const got: unknown[] = [];
+      for (const call of calls(rc)) got.push(await outcome(call()));
+      const after = direct(rc);
+      const want: unknown[] = [];
+      for (const call of calls(plain)) want.push(await outcome(call()));
+      expect(got).toEqual(want);
+      // Spot checks, so that equal cannot mean equally wrong.
+      expect(got[0]).toEqual({ value: ["7:x:0", "7:x:1"] });
+      expect((got[7] as { errors: Array<{ class: string }> }).errors.map((e) => e.class)).toEqual([
+        RemoteError.name,
+        RemoteError.name,
+      ]);
+      expect((got[8] as { errors: Array<{ class: string }> }).errors.map((e) => e.class)).toEqual([
+        TaskTimeoutError.name,
+      ]);
+      // Every task of this client went straight (one per engine and call, a block per engine for the map), none through the controller.
+      expect(after.tasks - before.tasks).toBe(18);
+      expect(after.results - before.results).toBe(after.tasks - before.tasks);
+      expect(after.viaController).toBe(before.viaController);
+      expect(after.failed).toBe(0);
+      expect(direct(plain).tasks).toBe(0);
+      // The engines count what came straight to them, in their heartbeats.
+      await waitFor(async () => (await rc.status()).engines.every((e) => (e.link?.direct?.tasks ?? 0) >= 10), {
+        what: "the engines to report direct tasks",
+      });
+      const qs = await rc.queueStatus();
+      for (const id of [0, 1]) expect(qs.engines[id]).toMatchObject({ queued: 0, running: 0 });
+    } finally {
+      await plain.close();
+    }
+  });
+
+  it("a direct task is cancelled like any: engine.signal aborts it and the result rejects with TaskCancelledError", async () => {
+    const { rc } = ctx;
+    await linksUp(rc, [0]);
+    const work = scratchDir(ctx.dir);
+    const tag = join(work, "c");
+    const before = direct(rc).tasks;
+    const ar = rc.engine(0).apply(gatedTask, join(work, "never"), tag);
+    await waitFor(() => existsSync(`${tag}.started`), { what: "the task to start" });
+    expect(direct(rc).tasks).toBe(before + 1);
+    // The controller knows it (the record came with the task's header), so queueStatus sees it.
+    expect((await rc.queueStatus()).engines[0]).toMatchObject({ running: 1 });
+    ar.abort();
+    expect(await failure(() => ar)).toBeInstanceOf(TaskCancelledError);
+    await waitFor(() => existsSync(`${tag}.cancelled`), { what: "the task to see its signal" });
+    expect(await rc.engine(0).apply(() => "free")).toBe("free");
+  });
+
+  it("rc.abort(msgId) from another process and ptcluster abort stop direct tasks", async () => {
+    const { rc, dir } = ctx;
+    await linksUp(rc, [0, 1]);
+    const work = scratchDir(ctx.dir);
+    const before = direct(rc).tasks;
+    const a = rc.engine(0).apply(gatedTask, join(work, "never"), join(work, "a"));
+    const b = rc.engine(1).apply(gatedTask, join(work, "never"), join(work, "b"));
+    await waitFor(() => existsSync(join(work, "a.started")) && existsSync(join(work, "b.started")), {
+      what: "both tasks to start",
+    });
+    expect(direct(rc).tasks).toBe(before + 2);
+    const child = await execa(
+      process.execPath,
+      ["--import", "tsx", "test/fixtures/remote-abort.ts", a.msgIds[0] as string, "void"],
+      { cwd: root, env: { PTCLUSTER_DIR: dir }, reject: false },
+    );
+    expect(child.stdout.trim()).toBe("sent");
+    expect(await failure(() => a)).toBeInstanceOf(TaskCancelledError);
+    const r = await ptcluster(dir, ["abort", b.msgIds[0] as string]);
+    expect(r.exitCode).toBe(0);
+    expect(r.stdout).toMatch(/^Cancelled 1 task/);
+    expect(await failure(() => b)).toBeInstanceOf(TaskCancelledError);
+    expect(existsSync(join(work, "a.cancelled")) && existsSync(join(work, "b.cancelled"))).toBe(true);
+  });
+
+  it("rc.getResult(msgId) from a second client gets a direct task's result, whether its client stays or leaves", async () => {
+    const { rc, cluster } = ctx;
+    const work = scratchDir(ctx.dir);
+    for (const leaves of [false, true]) {
+      const submitter = await cluster.connect();
+      try {
+        await linksUp(submitter, [1]);
+        const tag = join(work, `g${String(leaves)}`);
+        const gate = join(work, `gate${String(leaves)}`);
+        const ar = submitter.engine(1).apply(gatedTask, gate, tag);
+        await waitFor(() => existsSync(`${tag}.started`), { what: "the task to start" });
+        expect(direct(submitter).tasks).toBeGreaterThan(0);
+        const msgId = ar.msgIds[0] as string;
+        if (leaves) await submitter.close();
+        const adopted = rc.getResult(msgId);
+        await rc.queueStatus(); // adopted by then
+        writeFileSync(gate, "");
+        expect(await adopted).toBe("opened");
+        if (!leaves) expect(await ar).toBe("opened");
+      } finally {
+        await submitter.close();
+      }
+    }
+  });
+
+  it("an engine SIGKILLed during a direct call: the call rejects with EngineLostError within the heartbeat window", async () => {
+    const { rc } = ctx;
+    await linksUp(rc, [1]);
+    const work = scratchDir(ctx.dir);
+    const tag = join(work, "k");
+    const before = direct(rc).tasks;
+    const ar = rc.engine(1).apply(gatedTask, join(work, "never"), tag);
+    await waitFor(() => existsSync(`${tag}.started`), { what: "the task to start" });
+    expect(direct(rc).tasks).toBe(before + 1);
+    const pid = (await rc.status()).engines.find((e) => e.id === 1)?.pid as number;
+    const t0 = Date.now();
+    process.kill(pid, "SIGKILL");
+    const err = await failure(() => ar);
+    expect(err).toBeInstanceOf(EngineLostError);
+    expect((err as EngineLostError).engineId).toBe(1);
+    // Six missed heartbeats declare an engine dead; slack for a loaded machine.
+    expect(Date.now() - t0).toBeLessThan(HEARTBEAT * 6 * 3);
+    // Engine 0 still serves, straight.
+    const sent = direct(rc).tasks;
+    expect(await rc.engine(0).apply(() => "alive")).toBe("alive");
+    expect(direct(rc).tasks).toBe(sent + 1);
+  });
+});
+
+const unavailable = netnsUnavailable();
+if (unavailable) console.warn(`test/direct-path.test.ts: network namespace tests skipped: ${unavailable}`);
+
+describe.skipIf(unavailable !== undefined)("the direct path between hosts (network namespaces)", () => {
+  let net: TestNet;
+  let cluster: TestCluster;
+  let rc: Client;
+  const pids: number[] = [];
+
+  /** `ptcluster engine` started by hand on `host`; resolves with its id once registered. */
+  const engineOn = async (host: NetHost, extra: string[]): Promise<number> => {
+    const before = new Set((await rc.status()).engines.map((e) => e.id));
+    const p = net.run(host, process.execPath, [BIN, "engine", "--file", profilePaths("default").engineFile, ...extra], {
+      stdin: "ignore",
+      reject: false,
+    });
+    pids.push(p.pid as number);
+    await rc.waitForEngines(before.size + 1, { timeout: 15_000 });
+    return (await rc.status()).engines.map((e) => e.id).find((id) => !before.has(id)) as number;
+  };
+
+  beforeAll(async () => {
+    net = createTestNet(2);
+    // A short heartbeat: a direct link is given up after 6 periods without acknowledgements.
+    cluster = await startTestCluster(tmp.dir, {
+      n: 0,
+      extra: ["--ip", net.controllerIp, "--no-encryption", "--heartbeat", "250"],
+    });
+    rc = await cluster.connect();
+  });
+
+  afterAll(async () => {
+    await rc?.close();
+    await cluster?.stop();
+    await expectGone(pids, 3_000);
+    await net?.destroy();
+  });
+
+  it("a client that cannot reach an engine's peer endpoint works through the controller", async () => {
+    // The engine binds its peer endpoint on its namespace's own loopback: out of this client's reach.
+    const id = await engineOn(net.hosts[0] as NetHost, ["--peer-ip", "127.0.0.1"]);
+    const before = direct(rc);
+    for (let i = 0; i < 5; i++) expect(await rc.view([id]).apply((x: number) => x * 2, i)).toEqual([i * 2]);
+    await waitFor(() => direct(rc).failed > before.failed, { what: "the dial to fail" });
+    expect(await rc.engine(id).apply(() => engine.id)).toBe(id);
+    const after = direct(rc);
+    expect(after.tasks).toBe(before.tasks);
+    expect(after.results).toBe(before.results);
+    expect(after.viaController - before.viaController).toBe(6);
+  });
+
+  it("a link cut mid-call: the result comes through the controller, later tasks too, each run once", async () => {
+    // The engine's peer endpoint is on a second address of its host, removed mid-call; its link
+    // to the controller, on the first address, stays up.
+    const host = net.hosts[1] as NetHost;
+    const second = host.ip.replace(/\.(\d+)$/, (_, n: string) => `.${Number(n) + 100}`);
+    execaSync("ip", ["-n", host.ns, "addr", "add", `${second}/24`, "dev", host.dev]);
+    const id = await engineOn(host, ["--peer-ip", second]);
+    await linksUp(rc, [id]);
+    const work = scratchDir(tmp.dir);
+    const log = join(work, "runs");
+    const run = (what: string, file: string) => {
+      (require("node:fs") as typeof import("node:fs")).appendFileSync(file, `${what}\n`);
+      return what;
+    };
+    const tag = join(work, "m");
+    const gate = join(work, "gate");
+    const before = direct(rc);
+    const ar = rc.engine(id).apply(gatedTask, gate, tag);
+    await waitFor(() => existsSync(`${tag}.started`), { what: "the task to start" });
+    expect(direct(rc).tasks).toBe(before.tasks + 1);
+    execaSync("ip", ["-n", host.ns, "addr", "del", `${second}/24`, "dev", host.dev]);
+    writeFileSync(gate, "");
+    // Its result went out on the cut link: the engine gives that link up and the controller brings it.
+    expect(await ar).toBe("opened");
+    // Sent straight, never acknowledged: the client gives the link up and resends through the controller.
+    expect(await rc.engine(id).apply(run, "after", log)).toBe("after");
+    expect(await rc.engine(id).apply(run, "later", log)).toBe("later");
+    expect(readFileSync(log, "utf8")).toBe("after\nlater\n");
+    expect(direct(rc).failed).toBeGreaterThan(before.failed);
+  });
+});
