@@ -60,16 +60,19 @@ function digest(value: unknown): unknown {
   return value;
 }
 
-/** Bytes the client's link sent and received during `fn`. */
+/** Bytes the client's links (to the controller, and straight to engines) sent and received during `fn`. */
 async function linkBytes<T>(rc: Client, fn: () => Promise<T>): Promise<{ value: T; sent: number; received: number }> {
-  const before = rc.connectionStats();
-  const value = await fn();
-  const after = rc.connectionStats();
-  return {
-    value,
-    sent: (after.bytesSent ?? 0) - (before.bytesSent ?? 0),
-    received: (after.bytesReceived ?? 0) - (before.bytesReceived ?? 0),
+  const total = () => {
+    const s = rc.connectionStats();
+    return {
+      sent: (s.bytesSent ?? 0) + (s.direct?.bytesSent ?? 0),
+      received: (s.bytesReceived ?? 0) + (s.direct?.bytesReceived ?? 0),
+    };
   };
+  const before = total();
+  const value = await fn();
+  const after = total();
+  return { value, sent: after.sent - before.sent, received: after.received - before.received };
 }
 
 describe("same-host values through shared memory", () => {

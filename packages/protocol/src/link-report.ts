@@ -52,4 +52,7 @@ export interface DirectCounts {
   results: number;
   viaController?: number;
   failed?: number;
+  /** A client's bytes on its direct links to engines (not in the link report's own byte counts). */
+  bytesSent?: number;
+  bytesReceived?: number;
 }

@@ -106,6 +106,12 @@ export class DirectLink {
     this.#channel.hold(on);
   }
 
+  /** Bytes sent and received on this link, frames included. */
+  get bytes(): { sent: number; received: number } {
+    const { bytesSent, bytesReceived } = this.#channel.stats;
+    return { sent: bytesSent ?? 0, received: bytesReceived ?? 0 };
+  }
+
   /** Asks the engine for an answer, so that a receive in flight returns (see `DirectLinks.hold`). */
   nudge(): void {
     if (this.state === "ready") this.#channel.send({ type: "peer_hello", to: this.#engine });

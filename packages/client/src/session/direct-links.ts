@@ -44,8 +44,15 @@ export interface DirectLinksOptions {
  * made, or a result the engine could not deliver here).
  */
 export class DirectLinks {
-  readonly counts: Required<DirectCounts> = { tasks: 0, results: 0, viaController: 0, failed: 0 };
+  readonly counts: Required<Omit<DirectCounts, "bytesSent" | "bytesReceived">> = {
+    tasks: 0,
+    results: 0,
+    viaController: 0,
+    failed: 0,
+  };
   readonly #links = new Map<number, DirectLink>();
+  /** Bytes of links closed since (engines gone), so the totals never go back. */
+  readonly #closedBytes = { sent: 0, received: 0 };
   /** Engines whose link failed, not dialled again (until they register anew, at another address). */
   readonly #unreachable = new Map<number, string>();
   /** Tasks sent to an engine through the controller, no result yet, per engine (task ids). */
@@ -153,7 +160,30 @@ export class DirectLinks {
     const link = this.#links.get(id);
     this.#links.delete(id);
     this.#viaController.delete(id);
-    if (link) void link.close();
+    if (link) {
+      this.#retire(link);
+      void link.close();
+    }
+  }
+
+  /** What `connectionStats().direct` says: the counts, and the bytes of every direct link this client had. */
+  report(): Required<DirectCounts> {
+    const { sent, received } = this.#bytes();
+    return { ...this.counts, bytesSent: sent, bytesReceived: received };
+  }
+
+  #bytes(): { sent: number; received: number } {
+    const total = { ...this.#closedBytes };
+    for (const link of this.#links.values()) {
+      total.sent += link.bytes.sent;
+      total.received += link.bytes.received;
+    }
+    return total;
+  }
+
+  #retire(link: DirectLink): void {
+    this.#closedBytes.sent += link.bytes.sent;
+    this.#closedBytes.received += link.bytes.received;
   }
 
   /**
@@ -175,6 +205,7 @@ export class DirectLinks {
     clearInterval(this.#timer);
     clearTimeout(this.#idle);
     const links = [...this.#links.values()];
+    for (const link of links) this.#retire(link);
     this.#links.clear();
     await Promise.all(links.map((l) => l.close()));
   }

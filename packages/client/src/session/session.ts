@@ -281,7 +281,7 @@ export class Session implements ViewPort, PipePort {
       bytesReceived: bytesReceived ?? 0,
       dropped: { ...dropped },
       ...(faults ? { faults: { ...faults } } : {}),
-      ...(this.#direct ? { direct: { ...this.#direct.counts } } : {}),
+      ...(this.#direct ? { direct: this.#direct.report() } : {}),
     };
   }
 
