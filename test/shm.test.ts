@@ -260,7 +260,8 @@ describe("nothing is left behind", () => {
       // An engine killed with a value waiting for it.
       rc = await cluster.connect();
       const { held, pushed } = await waitingFile(rc, 1, join(tmp.dir, "engine.gate"), dir);
-      process.kill(cluster.enginePids[1] as number, "SIGKILL");
+      // Engine 1's own pid: engines register in whatever order they start, not in launch order.
+      process.kill(rc.engineInfo(1)!.pid, "SIGKILL");
       await expect(held).rejects.toMatchObject({ code: "ERR_PTC_ENGINE_LOST" });
       await expect(pushed).rejects.toMatchObject({ code: "ERR_PTC_ENGINE_LOST" });
       await waitFor(() => files(dir).length === 0, { what: "the dead engine's file to go", timeout: 10_000 });
