@@ -134,6 +134,7 @@ describe.skipIf(unavailable !== undefined)("engine.comm between hosts (network n
     // binds its peer endpoint on its namespace's own loopback, which a cannot reach.
     const a = await engineOn(net.hosts[0] as NetHost, []);
     const b = await engineOn(net.hosts[1] as NetHost, ["--peer-ip", "127.0.0.1"]);
+    await executorsUp(rc, [a, b]);
     expect(await rc.view([a, b]).applySync(pingpong, 30)).toEqual([30, -1]);
     const counts = await countsWhen(rc, (c) => (c.get(a)?.relayed ?? 0) >= 30 && (c.get(b)?.direct ?? 0) >= 30);
     // a → b: the hello found nobody, so the relay, for every message; b → a: direct across hosts.
@@ -151,6 +152,7 @@ describe.skipIf(unavailable !== undefined)("engine.comm between hosts (network n
     execaSync("ip", ["-n", host.ns, "addr", "add", `${second}/24`, "dev", host.dev]);
     const c = await engineOn(net.hosts[0] as NetHost, []);
     const d = await engineOn(host, ["--peer-ip", second]);
+    await executorsUp(rc, [c, d]);
     const dir = scratchDir(tmp.dir, "cut-");
     const call = rc.view([c, d]).applySync(async (wd: string) => {
       const fs = require("node:fs") as typeof import("node:fs");
@@ -179,3 +181,12 @@ describe.skipIf(unavailable !== undefined)("engine.comm between hosts (network n
     expect(counts.get(c)?.executor).toBe(20);
   });
 });
+
+/**
+ * Waits until the engines' executors run tasks, so their endpoints are bound: a peer's hello
+ * answer waits only half a second for a starting executor's address, and a route chosen without it
+ * stays on the supervisors' path for that executor's life (which these tests do not measure).
+ */
+async function executorsUp(rc: Client, ids: number[]): Promise<void> {
+  expect(await rc.view(ids).applySync(() => engine.id)).toEqual(ids);
+}
