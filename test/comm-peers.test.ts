@@ -9,9 +9,7 @@ import { join } from "node:path";
 import { execaSync } from "execa";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Client } from "@ptcluster/client";
-import { profilePaths } from "@ptcluster/protocol";
 import {
-  BIN,
   expectGone,
   ptcluster,
   startTestCluster,
@@ -19,7 +17,7 @@ import {
   useCluster,
   type TestCluster,
 } from "./helpers/cluster.js";
-import { createTestNet, netnsUnavailable, type NetHost, type TestNet } from "./helpers/netns.js";
+import { createTestNet, engineOnHost, netnsUnavailable, type NetHost, type TestNet } from "./helpers/netns.js";
 import { waitFor } from "./helpers/wait.js";
 import { scratchDir } from "./helpers/lb.js";
 import { countsWhen, pingpong } from "./helpers/comm.js";
@@ -100,17 +98,7 @@ describe.skipIf(unavailable !== undefined)("engine.comm between hosts (network n
   let rc: Client;
   const pids: number[] = [];
 
-  /** `ptcluster engine` started by hand on `host`; resolves with its id once registered. */
-  const engineOn = async (host: NetHost, extra: string[]): Promise<number> => {
-    const before = new Set((await rc.status()).engines.map((e) => e.id));
-    const p = net.run(host, process.execPath, [BIN, "engine", "--file", profilePaths("default").engineFile, ...extra], {
-      stdin: "ignore",
-      reject: false,
-    });
-    pids.push(p.pid as number);
-    await rc.waitForEngines(before.size + 1, { timeout: 15_000 });
-    return (await rc.status()).engines.map((e) => e.id).find((id) => !before.has(id)) as number;
-  };
+  const engineOn = (host: NetHost, extra: string[]): Promise<number> => engineOnHost(net, rc, host, extra, pids);
 
   beforeAll(async () => {
     net = createTestNet(2);

@@ -11,9 +11,7 @@ import {
   type Client,
   type DirectCounts,
 } from "@ptcluster/client";
-import { profilePaths } from "@ptcluster/protocol";
 import {
-  BIN,
   expectGone,
   ptcluster,
   startTestCluster,
@@ -22,7 +20,7 @@ import {
   type TestCluster,
 } from "./helpers/cluster.js";
 import { failure, gatedTask, scratchDir } from "./helpers/lb.js";
-import { createTestNet, netnsUnavailable, type NetHost, type TestNet } from "./helpers/netns.js";
+import { createTestNet, engineOnHost, netnsUnavailable, type NetHost, type TestNet } from "./helpers/netns.js";
 import { waitFor } from "./helpers/wait.js";
 
 // The direct path (docs/architecture.md): DirectView tasks go from the client straight to each
@@ -241,17 +239,7 @@ describe.skipIf(unavailable !== undefined)("the direct path between hosts (netwo
   let rc: Client;
   const pids: number[] = [];
 
-  /** `ptcluster engine` started by hand on `host`; resolves with its id once registered. */
-  const engineOn = async (host: NetHost, extra: string[]): Promise<number> => {
-    const before = new Set((await rc.status()).engines.map((e) => e.id));
-    const p = net.run(host, process.execPath, [BIN, "engine", "--file", profilePaths("default").engineFile, ...extra], {
-      stdin: "ignore",
-      reject: false,
-    });
-    pids.push(p.pid as number);
-    await rc.waitForEngines(before.size + 1, { timeout: 15_000 });
-    return (await rc.status()).engines.map((e) => e.id).find((id) => !before.has(id)) as number;
-  };
+  const engineOn = (host: NetHost, extra: string[]): Promise<number> => engineOnHost(net, rc, host, extra, pids);
 
   beforeAll(async () => {
     net = createTestNet(2);

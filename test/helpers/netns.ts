@@ -2,14 +2,19 @@
  * Hosts on one machine for remote-engine tests: network namespaces joined to a bridge in the
  * test's own namespace by veth pairs. The controller binds the bridge's address; each "host" has
  * its own address, its own loopback, and a link the test can cut (`ip link set … down`). Only
- * addresses inside 10.231.0.0/24 on these links are used.
+ * addresses inside 10.231.0.0/16 on these links are used: a /24 per test process, so that two test
+ * files running at once (vitest's workers) never put the same address on two bridges.
  */
 import { execa, execaSync, type Options, type ResultPromise } from "execa";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync, chmodSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import type { Client } from "@ptcluster/client";
+import { profilePaths } from "@ptcluster/protocol";
+import { BIN } from "./cluster.js";
 
-const SUBNET = "10.231.0";
+/** This test process's /24 (the bridges of two processes with one address would take each other's traffic). */
+const SUBNET = `10.231.${process.pid % 250}`;
 
 /** Why namespace tests cannot run here, or undefined if they can. */
 export function netnsUnavailable(): string | undefined {
@@ -169,4 +174,25 @@ export async function startSshd(net: TestNet, host: NetHost): Promise<TestSshd> 
       rmSync(dir, { recursive: true, force: true });
     },
   };
+}
+
+/**
+ * `ptcluster engine` started by hand on `host`, for the cluster `rc` is connected to (its pid goes
+ * into `pids`, for the test to see gone); resolves with its id once registered.
+ */
+export async function engineOnHost(
+  net: TestNet,
+  rc: Client,
+  host: NetHost,
+  extra: string[],
+  pids: number[],
+): Promise<number> {
+  const before = new Set((await rc.status()).engines.map((e) => e.id));
+  const p = net.run(host, process.execPath, [BIN, "engine", "--file", profilePaths("default").engineFile, ...extra], {
+    stdin: "ignore",
+    reject: false,
+  });
+  pids.push(p.pid as number);
+  await rc.waitForEngines(before.size + 1, { timeout: 15_000 });
+  return (await rc.status()).engines.map((e) => e.id).find((id) => !before.has(id)) as number;
 }
