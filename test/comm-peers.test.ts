@@ -7,17 +7,10 @@
 import { existsSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { execaSync } from "execa";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, describe, expect, it } from "vitest";
 import type { Client } from "@ptcluster/client";
-import {
-  expectGone,
-  ptcluster,
-  startTestCluster,
-  tempClusterDir,
-  useCluster,
-  type TestCluster,
-} from "./helpers/cluster.js";
-import { createTestNet, engineOnHost, netnsUnavailable, type NetHost, type TestNet } from "./helpers/netns.js";
+import { ptcluster, tempClusterDir, useCluster } from "./helpers/cluster.js";
+import { netnsUnavailable, useNetCluster, type NetHost } from "./helpers/netns.js";
 import { waitFor } from "./helpers/wait.js";
 import { scratchDir } from "./helpers/lb.js";
 import { countsWhen, pingpong } from "./helpers/comm.js";
@@ -93,38 +86,16 @@ const unavailable = netnsUnavailable();
 if (unavailable) console.warn(`test/comm-peers.test.ts: network namespace tests skipped: ${unavailable}`);
 
 describe.skipIf(unavailable !== undefined)("engine.comm between hosts (network namespaces)", () => {
-  let net: TestNet;
-  let cluster: TestCluster;
-  let rc: Client;
-  const pids: number[] = [];
-
-  const engineOn = (host: NetHost, extra: string[]): Promise<number> => engineOnHost(net, rc, host, extra, pids);
-
-  beforeAll(async () => {
-    net = createTestNet(2);
-    // A short heartbeat: a direct link is given up after 6 periods without acknowledgements.
-    cluster = await startTestCluster(tmp.dir, {
-      n: 0,
-      extra: ["--ip", net.controllerIp, "--no-encryption", "--heartbeat", "250"],
-    });
-    rc = await cluster.connect();
-  });
-
-  afterAll(async () => {
-    await rc?.close();
-    await cluster?.stop();
-    await expectGone(pids, 3_000);
-    await net?.destroy();
-  });
+  const ctx = useNetCluster(tmp.dir);
 
   it("an engine whose endpoint the other cannot reach gets its messages through the controller; its own go direct", async () => {
     // Engine a advertises its host's address (the one it reaches the controller from); engine b
     // binds its peer endpoint on its namespace's own loopback, which a cannot reach.
-    const a = await engineOn(net.hosts[0] as NetHost, []);
-    const b = await engineOn(net.hosts[1] as NetHost, ["--peer-ip", "127.0.0.1"]);
-    await executorsUp(rc, [a, b]);
-    expect(await rc.view([a, b]).applySync(pingpong, 30)).toEqual([30, -1]);
-    const counts = await countsWhen(rc, (c) => (c.get(a)?.relayed ?? 0) >= 30 && (c.get(b)?.direct ?? 0) >= 30);
+    const a = await ctx.engineOn(ctx.net.hosts[0] as NetHost, []);
+    const b = await ctx.engineOn(ctx.net.hosts[1] as NetHost, ["--peer-ip", "127.0.0.1"]);
+    await executorsUp(ctx.rc, [a, b]);
+    expect(await ctx.rc.view([a, b]).applySync(pingpong, 30)).toEqual([30, -1]);
+    const counts = await countsWhen(ctx.rc, (c) => (c.get(a)?.relayed ?? 0) >= 30 && (c.get(b)?.direct ?? 0) >= 30);
     // a → b: the hello found nobody, so the relay, for every message; b → a: direct across hosts.
     expect(counts.get(a)?.direct).toBe(0);
     expect(counts.get(b)?.relayed).toBe(0);
@@ -135,14 +106,14 @@ describe.skipIf(unavailable !== undefined)("engine.comm between hosts (network n
   it("a direct link cut mid-call falls back to the relay: every message arrives once and in order", async () => {
     // Engine d binds its peer endpoint on a second address of its host; c reaches it directly
     // until that address is removed (the controller link, on the first address, stays up).
-    const host = net.hosts[1] as NetHost;
+    const host = ctx.net.hosts[1] as NetHost;
     const second = host.ip.replace(/\.(\d+)$/, (_, n: string) => `.${Number(n) + 100}`);
     execaSync("ip", ["-n", host.ns, "addr", "add", `${second}/24`, "dev", host.dev]);
-    const c = await engineOn(net.hosts[0] as NetHost, []);
-    const d = await engineOn(host, ["--peer-ip", second]);
-    await executorsUp(rc, [c, d]);
+    const c = await ctx.engineOn(ctx.net.hosts[0] as NetHost, []);
+    const d = await ctx.engineOn(host, ["--peer-ip", second]);
+    await executorsUp(ctx.rc, [c, d]);
     const dir = scratchDir(tmp.dir, "cut-");
-    const call = rc.view([c, d]).applySync(async (wd: string) => {
+    const call = ctx.rc.view([c, d]).applySync(async (wd: string) => {
       const fs = require("node:fs") as typeof import("node:fs");
       const comm = engine.comm;
       if (comm.rank === 0) {
@@ -163,7 +134,7 @@ describe.skipIf(unavailable !== undefined)("engine.comm between hosts (network n
     execaSync("ip", ["-n", host.ns, "addr", "del", `${second}/24`, "dev", host.dev]);
     writeFileSync(join(dir, "cut"), "");
     expect(await call).toEqual([Array.from({ length: 20 }, (_, i) => i), 20]);
-    const counts = await countsWhen(rc, (m) => (m.get(c)?.relayed ?? 0) >= 10);
+    const counts = await countsWhen(ctx.rc, (m) => (m.get(c)?.relayed ?? 0) >= 10);
     expect(counts.get(c)?.direct).toBe(20);
     // Sent on c's executor's own link (the ten after the cut never acknowledged there, then resent by relay).
     expect(counts.get(c)?.executor).toBe(20);

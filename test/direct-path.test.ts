@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, describe, expect, it } from "vitest";
 import { execa, execaSync } from "execa";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -11,16 +11,9 @@ import {
   type Client,
   type DirectCounts,
 } from "@ptcluster/client";
-import {
-  expectGone,
-  ptcluster,
-  startTestCluster,
-  tempClusterDir,
-  useCluster,
-  type TestCluster,
-} from "./helpers/cluster.js";
+import { ptcluster, tempClusterDir, useCluster, type TestCluster } from "./helpers/cluster.js";
 import { failure, gatedTask, scratchDir } from "./helpers/lb.js";
-import { createTestNet, engineOnHost, netnsUnavailable, type NetHost, type TestNet } from "./helpers/netns.js";
+import { netnsUnavailable, useNetCluster, type NetHost } from "./helpers/netns.js";
 import { waitFor } from "./helpers/wait.js";
 
 // The direct path (docs/architecture.md): DirectView tasks go from the client straight to each
@@ -234,38 +227,16 @@ const unavailable = netnsUnavailable();
 if (unavailable) console.warn(`test/direct-path.test.ts: network namespace tests skipped: ${unavailable}`);
 
 describe.skipIf(unavailable !== undefined)("the direct path between hosts (network namespaces)", () => {
-  let net: TestNet;
-  let cluster: TestCluster;
-  let rc: Client;
-  const pids: number[] = [];
-
-  const engineOn = (host: NetHost, extra: string[]): Promise<number> => engineOnHost(net, rc, host, extra, pids);
-
-  beforeAll(async () => {
-    net = createTestNet(2);
-    // A short heartbeat: a direct link is given up after 6 periods without acknowledgements.
-    cluster = await startTestCluster(tmp.dir, {
-      n: 0,
-      extra: ["--ip", net.controllerIp, "--no-encryption", "--heartbeat", "250"],
-    });
-    rc = await cluster.connect();
-  });
-
-  afterAll(async () => {
-    await rc?.close();
-    await cluster?.stop();
-    await expectGone(pids, 3_000);
-    await net?.destroy();
-  });
+  const ctx = useNetCluster(tmp.dir);
 
   it("a client that cannot reach an engine's peer endpoint works through the controller", async () => {
     // The engine binds its peer endpoint on its namespace's own loopback: out of this client's reach.
-    const id = await engineOn(net.hosts[0] as NetHost, ["--peer-ip", "127.0.0.1"]);
-    const before = direct(rc);
-    for (let i = 0; i < 5; i++) expect(await rc.view([id]).apply((x: number) => x * 2, i)).toEqual([i * 2]);
-    await waitFor(() => direct(rc).failed > before.failed, { what: "the dial to fail" });
-    expect(await rc.engine(id).apply(() => engine.id)).toBe(id);
-    const after = direct(rc);
+    const id = await ctx.engineOn(ctx.net.hosts[0] as NetHost, ["--peer-ip", "127.0.0.1"]);
+    const before = direct(ctx.rc);
+    for (let i = 0; i < 5; i++) expect(await ctx.rc.view([id]).apply((x: number) => x * 2, i)).toEqual([i * 2]);
+    await waitFor(() => direct(ctx.rc).failed > before.failed, { what: "the dial to fail" });
+    expect(await ctx.rc.engine(id).apply(() => engine.id)).toBe(id);
+    const after = direct(ctx.rc);
     expect(after.tasks).toBe(before.tasks);
     expect(after.results).toBe(before.results);
     expect(after.viaController - before.viaController).toBe(6);
@@ -274,11 +245,11 @@ describe.skipIf(unavailable !== undefined)("the direct path between hosts (netwo
   it("a link cut mid-call: the result comes through the controller, later tasks too, each run once", async () => {
     // The engine's peer endpoint is on a second address of its host, removed mid-call; its link
     // to the controller, on the first address, stays up.
-    const host = net.hosts[1] as NetHost;
+    const host = ctx.net.hosts[1] as NetHost;
     const second = host.ip.replace(/\.(\d+)$/, (_, n: string) => `.${Number(n) + 100}`);
     execaSync("ip", ["-n", host.ns, "addr", "add", `${second}/24`, "dev", host.dev]);
-    const id = await engineOn(host, ["--peer-ip", second]);
-    await linksUp(rc, [id]);
+    const id = await ctx.engineOn(host, ["--peer-ip", second]);
+    await linksUp(ctx.rc, [id]);
     const work = scratchDir(tmp.dir);
     const log = join(work, "runs");
     const run = (what: string, file: string) => {
@@ -287,18 +258,18 @@ describe.skipIf(unavailable !== undefined)("the direct path between hosts (netwo
     };
     const tag = join(work, "m");
     const gate = join(work, "gate");
-    const before = direct(rc);
-    const ar = rc.engine(id).apply(gatedTask, gate, tag);
+    const before = direct(ctx.rc);
+    const ar = ctx.rc.engine(id).apply(gatedTask, gate, tag);
     await waitFor(() => existsSync(`${tag}.started`), { what: "the task to start" });
-    expect(direct(rc).tasks).toBe(before.tasks + 1);
+    expect(direct(ctx.rc).tasks).toBe(before.tasks + 1);
     execaSync("ip", ["-n", host.ns, "addr", "del", `${second}/24`, "dev", host.dev]);
     writeFileSync(gate, "");
     // Its result went out on the cut link: the engine gives that link up and the controller brings it.
     expect(await ar).toBe("opened");
     // Sent straight, never acknowledged: the client gives the link up and resends through the controller.
-    expect(await rc.engine(id).apply(run, "after", log)).toBe("after");
-    expect(await rc.engine(id).apply(run, "later", log)).toBe("later");
+    expect(await ctx.rc.engine(id).apply(run, "after", log)).toBe("after");
+    expect(await ctx.rc.engine(id).apply(run, "later", log)).toBe("later");
     expect(readFileSync(log, "utf8")).toBe("after\nlater\n");
-    expect(direct(rc).failed).toBeGreaterThan(before.failed);
+    expect(direct(ctx.rc).failed).toBeGreaterThan(before.failed);
   });
 });

@@ -11,7 +11,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Client } from "@ptcluster/client";
 import { profilePaths } from "@ptcluster/protocol";
-import { BIN } from "./cluster.js";
+import { afterAll, beforeAll } from "vitest";
+import { BIN, expectGone, startTestCluster, type TestCluster } from "./cluster.js";
 
 /** This test process's /24 (the bridges of two processes with one address would take each other's traffic). */
 const SUBNET = `10.231.${process.pid % 250}`;
@@ -195,4 +196,48 @@ export async function engineOnHost(
   pids.push(p.pid as number);
   await rc.waitForEngines(before.size + 1, { timeout: 15_000 });
   return (await rc.status()).engines.map((e) => e.id).find((id) => !before.has(id)) as number;
+}
+
+/** What {@link useNetCluster} gives the tests of a `describe`. */
+export interface NetCluster {
+  readonly net: TestNet;
+  readonly rc: Client;
+  /** `ptcluster engine` on `host`, stopped with the cluster; resolves with its id once registered. */
+  engineOn(host: NetHost, extra: string[]): Promise<number>;
+}
+
+/**
+ * Two hosts and a cluster whose controller binds their bridge, with no engines of its own (tests
+ * start them on the hosts), made before the calling `describe`'s tests and removed after them,
+ * every process checked gone. A short heartbeat: links are given up after 6 periods without
+ * acknowledgements.
+ */
+export function useNetCluster(dir: string): NetCluster {
+  let net: TestNet | undefined;
+  let cluster: TestCluster | undefined;
+  let rc: Client | undefined;
+  const pids: number[] = [];
+  beforeAll(async () => {
+    net = createTestNet(2);
+    cluster = await startTestCluster(dir, {
+      n: 0,
+      extra: ["--ip", net.controllerIp, "--no-encryption", "--heartbeat", "250"],
+    });
+    rc = await cluster.connect();
+  });
+  afterAll(async () => {
+    await rc?.close();
+    await cluster?.stop();
+    await expectGone(pids, 3_000);
+    await net?.destroy();
+  });
+  return {
+    get net() {
+      return net as TestNet;
+    },
+    get rc() {
+      return rc as Client;
+    },
+    engineOn: (host, extra) => engineOnHost(net as TestNet, rc as Client, host, extra, pids),
+  };
 }
