@@ -163,11 +163,13 @@ describe("same-host values through shared memory", () => {
     const other = await ctx.cluster.connect();
     const ar = other.loadBalancedView().apply(async (g: string) => {
       const fs = require("node:fs") as typeof import("node:fs");
+      fs.writeFileSync(`${g}.started`, "");
       while (!fs.existsSync(g)) await new Promise((r) => setTimeout(r, 5));
       return new Float64Array(128 * 1024).map((_, i) => i / 2);
     }, gate);
     const [msgId] = ar.msgIds;
-    await other.queueStatus(); // the controller has the task
+    // Started: a client that says goodbye has only its unstarted tasks cancelled.
+    await waitFor(() => existsSync(`${gate}.started`), { what: "the task to start" });
     // It leaves politely: its running task goes on, its result is kept for rc.getResult.
     await other.close();
     writeFileSync(gate, "");
