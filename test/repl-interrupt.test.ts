@@ -234,12 +234,15 @@ describe("Ctrl-C at ptcluster repl", () => {
 
   it("during a waiting `await rc.shared.queue(q).get()`: the get is withdrawn at the controller, so it never takes the next item", async () => {
     const { s, pids } = await openRepl();
-    await start(s, 'await rc.shared.queue("ctrl-c").get()');
+    const from = await start(s, 'await rc.shared.queue("ctrl-c").get()');
     await waitFor(async () => (await ctx.rc.status()).shared.objects.find((o) => o.name === "ctrl-c")?.waiting === 1, {
       what: "the get to wait at the controller",
     });
+    // The line must still be waiting when Ctrl-C comes (it failed once in CI with the idle prompt's
+    // hint: this says whether the line had already ended, and how).
+    expect(s.text().slice(from), "the line ended before Ctrl-C").toBe("");
     const { out } = await interrupt(s, 5_000);
-    expect(out).toBe("Cancelled: 1 shared-state call of this line (Ctrl-C)\n");
+    expect(out, s.text()).toBe("Cancelled: 1 shared-state call of this line (Ctrl-C)\n");
     expect(await enter(s, 'await rc.shared.queue("ctrl-c").put("item")')).toBe("undefined\n");
     expect(await enter(s, 'await rc.shared.queue("ctrl-c").get({ timeout: 2000 })')).toBe("'item'\n");
     s.type(".exit\r");
