@@ -10,7 +10,7 @@ import {
   type Part,
 } from "../src/index.js";
 import { Channel } from "../src/transport/channel.js";
-import { Assembly, FRAGMENT_BYTES, splitFragments } from "../src/transport/fragments.js";
+import { Assembly, FRAGMENT_BYTES, fragmentMinFromEnv, splitFragments } from "../src/transport/fragments.js";
 
 // Large messages in fragments (transport/fragments.ts): the split and the assembly on their own,
 // then channels over real sockets on loopback, with the fault shim dropping, copying, delaying and
@@ -31,6 +31,14 @@ describe("fragments", () => {
     }
     expect(a.done).toBe(true);
     expect(a.frames.map((f) => f.toString("hex"))).toEqual(frames.map((f) => f.toString("hex")));
+  });
+
+  it("PTCLUSTER_FRAGMENT_KB gives the threshold in KiB; anything but a whole number is refused with the variable named", () => {
+    expect(fragmentMinFromEnv({})).toBeUndefined();
+    expect(fragmentMinFromEnv({ PTCLUSTER_FRAGMENT_KB: "" })).toBeUndefined();
+    expect(fragmentMinFromEnv({ PTCLUSTER_FRAGMENT_KB: "1024" })).toBe(1 << 20);
+    for (const bad of ["0", "-1", "1.5", "1k", " 2"])
+      expect(() => fragmentMinFromEnv({ PTCLUSTER_FRAGMENT_KB: bad }), bad).toThrow(/PTCLUSTER_FRAGMENT_KB/);
   });
 
   it("refuses pieces that do not match the announced frames, and a message over the limit", () => {

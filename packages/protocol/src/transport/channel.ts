@@ -1,7 +1,7 @@
 import type * as zmq from "zeromq";
 import type { Logger } from "pino";
 import { Signer, Verifier, type ChannelLabel } from "../auth/session.js";
-import { fragmentsOut } from "./fragments.js";
+import { fragmentMinFromEnv, fragmentsOut } from "./fragments.js";
 import { DEFAULT_MAX_MESSAGE_BYTES } from "../codec/value-codec.js";
 import { TAG, decodeBody, encodeBody } from "../codec/wire.js";
 import type { LinkReport, Part } from "../messages.js";
@@ -48,7 +48,8 @@ export interface ChannelOptions<In extends Message> {
   window?: Partial<LinkLimits>;
   /**
    * Messages of this many bytes or more (their frames) go as a run of fragments, each tagged as it
-   * is written and checked as it arrives (`fragments.ts`; default: never). Reliable channels only.
+   * is written and checked as it arrives (`fragments.ts`; default: `PTCLUSTER_FRAGMENT_KB`, else
+   * never). Reliable channels only.
    */
   fragmentMin?: number;
   /** The largest message taken in fragments (bytes; default {@link DEFAULT_MAX_MESSAGE_BYTES} and 64 KiB). */
@@ -93,12 +94,14 @@ export class Channel<In extends Message = Message, Out extends Message = Message
   private waiters: Array<{ ready: () => boolean; resolve: () => void }> = [];
   /** Messages held for window room, over all links. */
   private held = 0;
+  private readonly fragmentMin: number | undefined;
 
   constructor(private readonly opts: ChannelOptions<In>) {
     this.signer = new Signer(opts.clusterKey);
     this.verifier = new Verifier(opts.clusterKey);
     this.reliable = opts.reliable ?? true;
     this.maxQueue = opts.maxQueue ?? 100_000;
+    this.fragmentMin = opts.fragmentMin ?? fragmentMinFromEnv();
     this.links = new LinkTable({ ...DEFAULT_LINK_LIMITS, ...opts.window });
     this.acks = new AckScheduler((link) => this.sendAck(link));
     this.clock = new RetransmitClock(
@@ -196,8 +199,7 @@ export class Channel<In extends Message = Message, Out extends Message = Message
     const link = this.links.get(to);
     let bytes = 0;
     for (const f of body) bytes += f.length;
-    const min = this.opts.fragmentMin;
-    if (min !== undefined && bytes >= min) return this.sendFragments(label, link, body);
+    if (this.fragmentMin !== undefined && bytes >= this.fragmentMin) return this.sendFragments(label, link, body);
     const auth = this.signer.sign(label, to, body, link.prev, link.rx?.last ?? 0);
     link.prev = this.signer.seq;
     const out = outgoing(to ? [to, TAG, auth, ...body] : [TAG, auth, ...body], link.prev, bytes);

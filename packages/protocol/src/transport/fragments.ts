@@ -1,5 +1,6 @@
 import type { ChannelLabel, Signer } from "../auth/session.js";
 import { MalformedMessageError, TAG } from "../codec/wire.js";
+import { InvalidOptionError } from "../errors.js";
 import { outgoing, type Outgoing } from "./send-window.js";
 
 /**
@@ -32,6 +33,21 @@ import { outgoing, type Outgoing } from "./send-window.js";
  * before the last fragment: not built.
  */
 export const FRAGMENT_MARK = 0xc1;
+/**
+ * `PTCLUSTER_FRAGMENT_KB=N` in a process's environment: its channels send messages of N KiB or more
+ * in fragments (`ptcluster start` passes it on to the controller and the engines), to measure them
+ * or to test them on real processes. Unset: none does.
+ */
+export const FRAGMENT_ENV = "PTCLUSTER_FRAGMENT_KB";
+
+/** The fragment threshold (bytes) in the environment; undefined when unset or empty; throws on anything but a whole number of KiB. */
+export function fragmentMinFromEnv(env: NodeJS.ProcessEnv = process.env): number | undefined {
+  const raw = env[FRAGMENT_ENV];
+  if (!raw) return undefined;
+  if (!/^\d+$/.test(raw) || Number(raw) < 1)
+    throw new InvalidOptionError(`Expected ${FRAGMENT_ENV} to be a whole number of KiB (1 or more), got \`${raw}\``);
+  return Number(raw) * 1024;
+}
 /** Bytes of frames per fragment (pieces; the descriptor aside). */
 export const FRAGMENT_BYTES = 1 << 20;
 
