@@ -1,6 +1,6 @@
 /**
  * `shared_dict_50MB`: a 50 MiB Float64Array set into a shared dict by the client, read back by the
- * client, and read by an engine (its length returned), on one host: what shared state's large
+ * client, read by an engine (its length returned) and set by an engine, on one host: what shared state's large
  * values cost over the network to the controller (issue 16 asked whether they should go through
  * shared-memory files; see docs/architecture.md, "Same-host data").
  *
@@ -20,6 +20,7 @@ export async function sharedDictBig(
   const set: number[] = [];
   const get: number[] = [];
   const engineGet: number[] = [];
+  const engineSet: number[] = [];
   const e = rc.engine(rc.ids[0] as number);
   for (let i = 0; i < rounds; i++) {
     let s = performance.now();
@@ -32,13 +33,24 @@ export async function sharedDictBig(
     s = performance.now();
     await e.apply(async () => ((await engine.shared.dict<Float64Array>("bench_big").get("v")) as Float64Array).length);
     engineGet.push(performance.now() - s);
+    // An engine's set, timed in the engine (the value made there first).
+    engineSet.push(
+      await e.apply(async (n: number) => {
+        const v = new Float64Array(n).fill(1);
+        const t = performance.now();
+        await engine.shared.dict<Float64Array>("bench_big").set("w", v);
+        return performance.now() - t;
+      }, value.length),
+    );
   }
   await d.delete("v");
+  await d.delete("w");
   out("shared_dict_50MB", {
     mb: 50,
     set_ms: Math.round(med(set)),
     get_ms: Math.round(med(get)),
     engine_get_ms: Math.round(med(engineGet)),
+    engine_set_ms: Math.round(med(engineSet)),
     mb_per_s_set_get: Math.round(100 / ((med(set) + med(get)) / 1000)),
   });
 }
