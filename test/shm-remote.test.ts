@@ -3,8 +3,8 @@
  * started with `PTCLUSTER_SHM=0` (namespaces share /dev/shm, so without it they would rightly find
  * the controller's host token) register without shared memory, and large values of every binary
  * kind reach the engine and come back over TCP on every path: push/pull, direct and load-balanced
- * arguments and results, scatter/gather, and shared state (a dict and a queue, written and read by
- * the client and by the engine). A client SIGKILLed while a large value is on its way to the
+ * arguments and results, scatter/gather, shared state (a dict and a queue, written and read by
+ * the client and by the engine), and `engine.comm` between engines on two hosts. A client SIGKILLed while a large value is on its way to the
  * controller leaves it holding nothing.
  */
 import { copyFileSync, mkdtempSync, readFileSync, readdirSync, rmSync } from "node:fs";
@@ -36,9 +36,10 @@ describe.skipIf(unavailable !== undefined)("large values across namespaces, shar
   let rc: Client;
   let fileDir: string;
   let enginePid = 0;
+  const morePids: number[] = [];
 
   beforeAll(async () => {
-    net = createTestNet(2);
+    net = createTestNet(3);
     cluster = await startTestCluster(tmp.dir, {
       n: 0,
       extra: ["--ip", net.controllerIp, "--no-encryption", "--shm-threshold-kb", "64", "--client-timeout", "1000"],
@@ -59,7 +60,7 @@ describe.skipIf(unavailable !== undefined)("large values across namespaces, shar
   afterAll(async () => {
     await rc?.close();
     await cluster?.stop();
-    await expectGone([enginePid], 3_000);
+    await expectGone([enginePid, ...morePids], 3_000);
     await net?.destroy();
     if (fileDir) rmSync(fileDir, { recursive: true, force: true });
     tmp.cleanup();
@@ -114,6 +115,36 @@ describe.skipIf(unavailable !== undefined)("large values across namespaces, shar
     expect(sent(after) - sent(before)).toBeGreaterThan(6 * n);
     expect(received(after) - received(before)).toBeGreaterThan(5 * n);
     expect(shmFiles()).toEqual(["host"]);
+  }, 60_000);
+
+  it("engine.comm carries values of every binary kind between engines on two hosts", async () => {
+    const [a] = (await rc.status()).engines.map((e) => e.id) as [number];
+    const p = net.run(
+      net.hosts[2]!,
+      "env",
+      ["PTCLUSTER_SHM=0", process.execPath, BIN, "engine", "--file", join(fileDir, "engine.json")],
+      { stdin: "ignore", reject: false },
+    );
+    morePids.push(p.pid as number);
+    await rc.waitForEngines(2, { timeout: 15_000 });
+    const b = (await rc.status()).engines.map((e) => e.id).find((id) => id !== a) as number;
+    const value = { ...kinds(7, 96 * KB), large: new Float64Array((3 * MB) / 8).map((_, i) => i / 11) };
+    // Rank 0 sends the value to rank 1, which returns what it received and sends it back: both
+    // results crossed between the hosts.
+    const got = await rc.view([a, b]).apply(async (v: unknown) => {
+      const comm = engine.comm!;
+      if (comm.rank === 0) {
+        await comm.send(1, v);
+        return comm.recv({ source: 1, timeout: 20_000 });
+      }
+      const m = await comm.recv({ source: 0, timeout: 20_000 });
+      await comm.send(0, m);
+      return m;
+    }, value);
+    expect(digest(got)).toEqual(digest([value, value]));
+    expect((await rc.status()).engines.map((e) => e.shm)).toEqual([undefined, undefined]);
+    process.kill(p.pid as number, "SIGTERM");
+    await expectGone([p.pid as number], 5_000);
   }, 60_000);
 
   it("a client SIGKILLed while a large value is on its way to the controller leaves the controller holding nothing", async () => {
