@@ -1,7 +1,6 @@
 import type * as zmq from "zeromq";
 import type { Logger } from "pino";
 import { Signer, Verifier, type ChannelLabel } from "../auth/session.js";
-import { fragmentMinFromEnv, fragmentsOut } from "./fragments.js";
 import { DEFAULT_MAX_MESSAGE_BYTES } from "../codec/value-codec.js";
 import { TAG, decodeBody, encodeBody } from "../codec/wire.js";
 import type { LinkReport, Part } from "../messages.js";
@@ -9,6 +8,7 @@ import type { Message } from "../peer-messages.js";
 import { AckScheduler } from "./ack-scheduler.js";
 import { AuthFailureNotices } from "./auth-notice.js";
 import { FaultShim, faultsFromEnv, type FaultSpec } from "./faults.js";
+import { fragmentMinFromEnv, fragmentsOut } from "./fragments.js";
 import { Inbound, type Incoming } from "./inbound.js";
 import type { Link } from "./link.js";
 import { LinkTable } from "./link-table.js";

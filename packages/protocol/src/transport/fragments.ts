@@ -4,7 +4,8 @@ import { InvalidOptionError } from "../errors.js";
 import { outgoing, type Outgoing } from "./send-window.js";
 
 /**
- * Large messages in pipelined fragments (a channel option, `fragmentMin`; off by default).
+ * Large messages in pipelined fragments (a channel option, `fragmentMin`, or `PTCLUSTER_FRAGMENT_KB`;
+ * off by default).
  *
  * A message of `fragmentMin` bytes or more goes as a run of messages of at most
  * {@link FRAGMENT_BYTES} each, in one stream and in order, each signed on its own just before the
@@ -33,6 +34,12 @@ import { outgoing, type Outgoing } from "./send-window.js";
  * before the last fragment: not built.
  */
 export const FRAGMENT_MARK = 0xc1;
+/** Bytes of frames per fragment (pieces; the descriptor aside). */
+export const FRAGMENT_BYTES = 1 << 20;
+
+const FIRST = 1;
+const LATER = Buffer.from([FRAGMENT_MARK, 0]);
+
 /**
  * `PTCLUSTER_FRAGMENT_KB=N` in a process's environment: its channels send messages of N KiB or more
  * in fragments (`ptcluster start` passes it on to the controller and the engines), to measure them
@@ -48,12 +55,6 @@ export function fragmentMinFromEnv(env: NodeJS.ProcessEnv = process.env): number
     throw new InvalidOptionError(`Expected ${FRAGMENT_ENV} to be a whole number of KiB (1 or more), got \`${raw}\``);
   return Number(raw) * 1024;
 }
-/** Bytes of frames per fragment (pieces; the descriptor aside). */
-export const FRAGMENT_BYTES = 1 << 20;
-
-const FIRST = 1;
-
-const LATER = Buffer.from([FRAGMENT_MARK, 0]);
 
 /** Whether a body's first frame is a fragment descriptor. */
 export function isFragment(head: Buffer | undefined): boolean {

@@ -142,6 +142,8 @@ export class Inbound<In extends Message> {
   private deliver(from: Buffer | undefined, frames: Buffer[], at: number, link?: Link): void {
     const d = this.d;
     let decoded;
+    // Bytes are counted as they arrive: a fragment's when it is taken, a whole message's once it decodes.
+    let arrived: Buffer[] | undefined = frames;
     try {
       if (link && isFragment(frames[at])) {
         if (d.stats.bytesReceived !== undefined) for (const f of frames) d.stats.bytesReceived += f.length;
@@ -149,7 +151,8 @@ export class Inbound<In extends Message> {
         if (!whole) return;
         frames = whole;
         at = 0;
-      } else if (d.stats.bytesReceived !== undefined) for (const f of frames) d.stats.bytesReceived += f.length;
+        arrived = undefined;
+      }
       decoded = decodeBody(frames, at);
     } catch (err) {
       if (!(err instanceof MalformedMessageError)) throw err;
@@ -158,6 +161,7 @@ export class Inbound<In extends Message> {
       return;
     }
     d.stats.received++;
+    if (arrived && d.stats.bytesReceived !== undefined) for (const f of arrived) d.stats.bytesReceived += f.length;
     try {
       d.onMessage?.({ from, header: decoded.header as In, parts: decoded.parts });
     } catch (err) {
@@ -172,10 +176,8 @@ export class Inbound<In extends Message> {
   private assemble(link: Link, frames: Buffer[], at: number): Buffer[] | undefined {
     const descriptor = frames[at] as Buffer;
     try {
-      if (descriptor[1] !== 0 || !link.assembly) {
-        // A first fragment: one left unfinished before it was abandoned by its sender (restarted).
-        link.assembly = new Assembly(descriptor, this.d.maxMessageBytes);
-      }
+      // A first fragment starts a message (a later one with none begun is refused by `Assembly`).
+      if (descriptor[1] !== 0 || !link.assembly) link.assembly = new Assembly(descriptor, this.d.maxMessageBytes);
       const a = link.assembly;
       a.add(frames.slice(at + 1));
       if (!a.done) return undefined;
