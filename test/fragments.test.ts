@@ -19,7 +19,7 @@ describe("a cluster whose channels send large values in fragments over faulty li
   // Set while the cluster starts (its processes inherit them) and the client connects, then unset.
   beforeAll(() => {
     process.env[FRAGMENT_ENV] = "1024";
-    process.env[FAULTS_ENV] = "drop=0.03,dup=0.03,corrupt=0.1,delay=0-2,seed=5";
+    process.env[FAULTS_ENV] = "drop=0.03,dup=0.03,corrupt=0.2,delay=0-2,seed=5";
   });
   const ctx = useCluster({ n: 2, dir: tmp.dir, extra: ["--shm-threshold-kb", "0"] });
   beforeAll(() => {
