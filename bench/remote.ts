@@ -2,7 +2,8 @@
  * `push_pull_50MB_remote`: the 50 MiB round trip of `push_pull_50MB` with the engine in another
  * network namespace (a "host" on a bridge, as test/remote.test.ts makes them) and shared memory
  * off (`--shm-threshold-kb 0`: namespaces share /dev/shm, so the engine would otherwise find the
- * controller's host token), so every byte crosses TCP. Needs root and iproute2; otherwise it
+ * controller's host token), so every byte crosses TCP; then `lb_50MB_remote`, a load-balanced
+ * task whose 50 MiB argument comes back as its result, through the controller. Needs root and iproute2; otherwise it
  * prints a skip line with the reason.
  */
 import { execa } from "execa";
@@ -53,6 +54,21 @@ export async function remotePushPull(
       mb: 50,
       mb_per_s_roundtrip: Math.round(100 / dt),
       seconds: Math.round(dt * 1000) / 1000,
+    });
+    await e.execute("delete globalThis.blob; delete globalThis.warm");
+    // The controller path: a load-balanced task's 50 MiB argument and its 50 MiB result each
+    // cross two hops (client → controller → engine and back), stored and forwarded whole.
+    const lb = rc.loadBalancedView();
+    await lb.apply((b: Uint8Array) => b.length, payload.subarray(0, 1024 * 1024));
+    const t = performance.now();
+    const echoed = (await lb.apply((b: Uint8Array) => b, payload)) as Uint8Array;
+    const lbS = (performance.now() - t) / 1000;
+    if (!Buffer.from(echoed.buffer, echoed.byteOffset, echoed.byteLength).equals(payload))
+      throw new Error("50MB remote load-balanced echo corrupted");
+    out("lb_50MB_remote", {
+      mb: 50,
+      mb_per_s_roundtrip: Math.round(100 / lbS),
+      seconds: Math.round(lbS * 1000) / 1000,
     });
     await rc.close();
   } finally {

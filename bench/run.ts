@@ -7,7 +7,8 @@
  *
  * Workloads, in this order: startup, latency_apply_sync, throughput_lb_apply_async, lb_map_noop,
  * direct_broadcast_apply_sync, cpu_map_busy, push_pull_50MB, push_pull_50MB_remote (the engine in
- * another network namespace, shared memory off: bench/remote.ts), lb_map_1m, the pipeline ones
+ * another network namespace, shared memory off: bench/remote.ts), lb_50MB_remote (a load-balanced
+ * 50 MiB echo to that engine, through the controller), shared_dict_50MB (bench/shared-big.ts), lb_map_1m, the pipeline ones
  * (pipeline_3stage_noop, pipeline_1m_generator, pipeline_intermediate_bytes), the shared-state ones
  * (shared_dict_set, shared_counter_add, shared_queue_throughput, with Python's SyncManager beside
  * them), the engine-to-engine ones (comm_pingpong, comm_allreduce_scalar, comm_allreduce_8MiB,
@@ -26,6 +27,7 @@ import { commWorkloads } from "./comm.js";
 import { pipelineWorkloads } from "./pipeline.js";
 import { measureGrowth } from "./proc.js";
 import { remotePushPull } from "./remote.js";
+import { sharedDictBig } from "./shared-big.js";
 
 const SYSTEM = `ptcluster-${PACKAGE_VERSION}`;
 const BIN = fileURLToPath(new URL("../packages/cli/dist/bin.js", import.meta.url));
@@ -196,7 +198,8 @@ async function main(): Promise<void> {
     await e0.execute("delete globalThis.blob; delete globalThis.warm");
     out("push_pull_50MB", { mb: 50, mb_per_s_roundtrip: Math.round(100 / dt), seconds: round(dt) });
   }
-  if (want("push_pull_50MB_remote")) await remotePushPull(BIN, env, out);
+  if (want("push_pull_50MB_remote") || want("lb_50MB_remote")) await remotePushPull(BIN, env, out);
+  if (want("shared_dict_50MB")) await sharedDictBig(rc, out);
 
   if (want("lb_map_1m")) {
     // A map of a million noop items with default options, results checked in order. Memory is

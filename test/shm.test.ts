@@ -6,7 +6,6 @@
  * a client, an engine or the controller.
  */
 import { execa } from "execa";
-import { createHash } from "node:crypto";
 import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -14,6 +13,7 @@ import { describe, expect, it } from "vitest";
 import type { Client } from "@ptcluster/client";
 import { profilePaths, type ConnectionInfo } from "@ptcluster/protocol";
 import { expectGone, ptcluster, startTestCluster, tempClusterDir, useCluster } from "./helpers/cluster.js";
+import { digest, kinds } from "./helpers/binary-kinds.js";
 import { waitFor } from "./helpers/wait.js";
 
 declare const big: Uint8Array;
@@ -25,40 +25,6 @@ const shmDir = (profile = "default"): string =>
   (JSON.parse(readFileSync(profilePaths(profile).clientFile, "utf8")) as ConnectionInfo).shm!.dir;
 /** The value files in it (the host token aside). */
 const files = (dir: string): string[] => readdirSync(dir).filter((f) => f !== "host");
-
-/** Values of every binary kind, each 64 KiB or more (the threshold these tests start with). */
-function kinds(seed: number): Record<string, unknown> {
-  const n = 80 * KB;
-  const bytes = Buffer.alloc(n).map((_, i) => (i * 31 + seed) & 255);
-  return {
-    buffer: Buffer.from(bytes),
-    u8: new Uint8Array(bytes),
-    i8: new Int8Array(bytes.buffer.slice(0)),
-    clamped: new Uint8ClampedArray(bytes),
-    i16: new Int16Array(n / 2).map((_, i) => i - 20_000 + seed),
-    u32: new Uint32Array(n / 4).map((_, i) => i * 7 + seed),
-    f32: new Float32Array(n / 4).map((_, i) => i / 4 + seed),
-    f64: new Float64Array(n / 8).map((_, i) => i / 3 + seed),
-    bi64: new BigInt64Array(n / 8).map((_, i) => BigInt(i) * -3n + BigInt(seed)),
-    dataView: new DataView(bytes.buffer.slice(0)),
-    arrayBuffer: bytes.buffer.slice(0),
-  };
-}
-
-/** Each value's kind and a digest of its bytes: deep equality of large typed arrays is slow in `expect`. */
-function digest(value: unknown): unknown {
-  if (Array.isArray(value)) return value.map(digest);
-  if (ArrayBuffer.isView(value) || value instanceof ArrayBuffer) {
-    const bytes =
-      value instanceof ArrayBuffer
-        ? new Uint8Array(value)
-        : new Uint8Array(value.buffer, value.byteOffset, value.byteLength);
-    return `${Object.prototype.toString.call(value)} ${createHash("sha256").update(bytes).digest("hex")}`;
-  }
-  if (typeof value === "object" && value !== null)
-    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, digest(v)]));
-  return value;
-}
 
 /** Bytes the client's links (to the controller, and straight to engines) sent and received during `fn`. */
 async function linkBytes<T>(rc: Client, fn: () => Promise<T>): Promise<{ value: T; sent: number; received: number }> {
@@ -122,6 +88,30 @@ describe("same-host values through shared memory", () => {
     });
     expect(digest(sg.value)).toEqual(digest(data));
     expect(sg.sent + sg.received).toBeLessThan(20 * KB);
+    expect(files(shmDir())).toEqual([]);
+  });
+
+  it("shared state's large values of every kind, from a client and from an engine, come back intact; the controller holds them, no file", async () => {
+    // The controller owns shared values (it must keep their bytes), so they travel to it over the
+    // network: files would cost the controller a copy and a tag as a socket does (shared_dict_50MB).
+    const value = kinds(6);
+    const want = digest(value);
+    const d = ctx.rc.shared.dict("kinds");
+    await d.set("from-client", value);
+    expect((await ctx.rc.status()).shared.bytes).toBeGreaterThan(11 * 80 * KB);
+    expect(digest(await ctx.rc.engine(0).apply(async () => engine.shared.dict("kinds").get("from-client")))).toEqual(
+      want,
+    );
+    await ctx.rc.engine(1).apply(async (v: unknown) => engine.shared.dict("kinds").set("from-engine", v), value);
+    expect(digest(await d.get("from-engine"))).toEqual(want);
+    await ctx.rc.shared.queue("kinds-q").put(value);
+    await ctx.rc.engine(1).apply(async () => {
+      const q = engine.shared.queue("kinds-q");
+      await q.put(await q.get({ timeout: 10_000 }));
+    });
+    expect(digest(await ctx.rc.shared.queue("kinds-q").get({ timeout: 10_000 }))).toEqual(want);
+    for (const name of ["kinds", "kinds-q"]) await ctx.rc.shared.delete(name);
+    expect((await ctx.rc.status()).shared.bytes).toBe(0);
     expect(files(shmDir())).toEqual([]);
   });
 

@@ -3,13 +3,13 @@ import type {
   CommMsg,
   EngineTask,
   PeerStateMsg,
-  Part,
   ShmConfig,
   SharedCallMsg,
   SharedReplyMsg,
   SharedWithdrawMsg,
   TaskResult,
 } from "@ptcluster/protocol";
+import type { PackedParts } from "../shared/part-bytes.js";
 import type { Packed } from "../shared/transfer.js";
 
 /** Supervisor → executor thread. */
@@ -29,7 +29,7 @@ export type ToExecutor =
   /** Drop the sources and compiled code of these functions (no one will run them again). */
   | { type: "forget"; fns: string[] }
   /** The controller's answer to a shared-state call of this executor. */
-  | { type: "shared_reply"; msg: SharedReplyMsg; parts: Part[] }
+  | { type: "shared_reply"; msg: SharedReplyMsg; data: PackedParts }
   /** An `engine.comm` message relayed to this engine, a group's abort, or an engine gone or back. */
   | { type: "comm_in"; msg: CommMsg | CommAbortMsg | PeerStateMsg; data: Packed | undefined }
   /** Executor links are on (not with CURVE or `PTCLUSTER_COMM_PATH=relay`): bind an endpoint, dial peers. */
@@ -75,7 +75,7 @@ export type FromExecutor =
   | { type: "exiting"; task: number | undefined; call: string }
 
   /** A shared-state call (`engine.shared`), for the supervisor to relay to the controller. */
-  | { type: "shared"; msg: SharedCallMsg | SharedWithdrawMsg; parts: Part[] }
+  | { type: "shared"; msg: SharedCallMsg | SharedWithdrawMsg; data: PackedParts }
   /** An `engine.comm` message (or a group's abort) of a task here, for the supervisor to send on. */
   | { type: "comm_out"; msg: CommMsg | CommAbortMsg; data: Packed | undefined; relay?: boolean }
   /** How should this executor reach engine `id`? (answered with `comm_route`) */

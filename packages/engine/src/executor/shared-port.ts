@@ -1,12 +1,7 @@
 import type { MessagePort } from "node:worker_threads";
-import { PendingSharedCalls, SharedNamespace, type Part, type SharedReplyMsg } from "@ptcluster/protocol";
+import { PendingSharedCalls, SharedNamespace, type SharedReplyMsg } from "@ptcluster/protocol";
+import { packPartList, unpackPartList, type PackedParts } from "../shared/part-bytes.js";
 import type { FromExecutor } from "./protocol.js";
-
-/** A part as it comes through `postMessage` (Buffers arrive as plain Uint8Arrays): Buffers again, without a copy. */
-export function asPart(p: { body: Uint8Array; frames: Uint8Array[] }): Part {
-  const buf = (u: Uint8Array) => Buffer.from(u.buffer, u.byteOffset, u.byteLength);
-  return { body: buf(p.body), frames: p.frames.map(buf) };
-}
 
 /**
  * `engine.shared` in the executor: calls go to the supervisor, which relays them to the controller
@@ -14,13 +9,14 @@ export function asPart(p: { body: Uint8Array; frames: Uint8Array[] }): Part {
  */
 export function sharedNamespace(port: MessagePort): {
   namespace: SharedNamespace;
-  settle(msg: SharedReplyMsg, parts: Part[]): void;
+  settle(msg: SharedReplyMsg, data: PackedParts): void;
 } {
-  const calls = new PendingSharedCalls((msg, parts) =>
-    port.postMessage({ type: "shared", msg, parts: [...parts] } satisfies FromExecutor),
-  );
+  const calls = new PendingSharedCalls((msg, parts) => {
+    const data = packPartList(parts);
+    port.postMessage({ type: "shared", msg, data } satisfies FromExecutor, data.data.buffers);
+  });
   return {
     namespace: new SharedNamespace(calls),
-    settle: (msg, parts) => calls.settle(msg, parts.map(asPart)),
+    settle: (msg, data) => calls.settle(msg, unpackPartList(data)),
   };
 }

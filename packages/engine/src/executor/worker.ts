@@ -218,7 +218,7 @@ function onMessage(msg: ToExecutor): void {
       }
       break;
     case "shared_reply":
-      shared.settle(msg.msg, msg.parts);
+      shared.settle(msg.msg, msg.data);
       break;
     case "comm_in":
     case "comm_setup":

@@ -2,7 +2,7 @@ import type { Part, SharedCallMsg, SharedReplyMsg, SharedWithdrawMsg } from "@pt
 import type { CommIn, CommOutMsg } from "./comm-transport.js";
 import type { ExecutorPort, NewExecutor } from "./executor-host.js";
 import type { MemoryWatch } from "./memory-watch.js";
-import { asPart } from "../executor/shared-port.js";
+import { packPartList, unpackPartList } from "../shared/part-bytes.js";
 import { packComm, unpackComm } from "../shared/comm-bytes.js";
 import type { CommSetup, FromExecutor } from "../executor/protocol.js";
 
@@ -94,7 +94,9 @@ export class ExecutorSlot {
 
   /** The controller answered a shared-state call: to the executor that made it, if it is still the current one. */
   sharedReply(msg: SharedReplyMsg, parts: Part[]): void {
-    if (msg.gen === this.generation) this.current.post({ type: "shared_reply", msg, parts });
+    if (msg.gen !== this.generation) return;
+    const data = packPartList(parts);
+    this.current.post({ type: "shared_reply", msg, data }, data.data.buffers);
   }
 
   /** An `engine.comm` message for this engine: to the current executor; the generation it went to. */
@@ -117,7 +119,7 @@ export class ExecutorSlot {
     const host: ExecutorPort = this.o.newExecutor(
       (m) => {
         if (host !== this.current) return;
-        if (m.type === "shared") this.o.onShared?.(m.msg, m.parts.map(asPart), gen);
+        if (m.type === "shared") this.o.onShared?.(m.msg, unpackPartList(m.data), gen);
         else if (m.type === "comm_out") this.o.onComm?.(m.msg, unpackComm(m.data), m.relay === true);
         else if (m.type === "comm_listen") this.execAddress = m.address;
         else if (m.type === "comm_route" || m.type === "comm_keep") this.o.onCommLinks?.(m, gen);

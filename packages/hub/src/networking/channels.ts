@@ -38,6 +38,8 @@ export function openChannels(
     router: true,
     logger: log,
     onMessage: on.client,
+    // A message in fragments over the cluster's limit is refused, as ZeroMQ refuses a larger frame.
+    maxMessageBytes: sockets.maxMessageBytes,
   }).start();
   const engineCh = new Channel<EngineToHub, HubToEngine>({
     socket: sockets.engine,
@@ -47,6 +49,7 @@ export function openChannels(
     router: true,
     logger: log,
     onMessage: on.engine,
+    maxMessageBytes: sockets.maxMessageBytes,
   }).start();
   // Notifications are one-way and best effort (clients catch up from `tick`): no acknowledgements.
   const notifyCh = new Channel<never, Notification>({

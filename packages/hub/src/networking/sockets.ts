@@ -21,6 +21,8 @@ export interface BoundSockets {
   ports: { client: number; engine: number; notify: number };
   /** Answers CURVE authentication requests (with `curve` only). */
   zap: ZapHandler | undefined;
+  /** The largest message a peer may send (the cluster's limit and room for the envelope). */
+  maxMessageBytes: number;
 }
 
 /** Binds the controller's three sockets: clients (ROUTER), engines (ROUTER) and notifications (PUB). */
@@ -57,5 +59,6 @@ export async function bindSockets(o: BindOptions, log: Logger): Promise<BoundSoc
     notify.bind(`tcp://${where}:${bindPort(o.ports.notify)}`),
   ]);
   const port = (s: zmq.Socket) => Number(/:(\d+)$/.exec(s.lastEndpoint ?? "")?.[1]);
-  return { client, engine, notify, ports: { client: port(client), engine: port(engine), notify: port(notify) }, zap };
+  const ports = { client: port(client), engine: port(engine), notify: port(notify) };
+  return { client, engine, notify, ports, zap, maxMessageBytes: o.maxMessageBytes + 65_536 };
 }

@@ -136,13 +136,33 @@ export class Signer {
     prev = 0,
     ack = 0,
   ): Buffer {
+    const { auth, seal } = this.signLater(label, recipient, frames, prev, ack);
+    seal();
+    return auth;
+  }
+
+  /**
+   * As {@link sign}, but the tag is computed when `seal` is called (before the frame is sent): the
+   * sequence number is taken now, so order is fixed, while the work of a message split into many
+   * (`transport/fragments.ts`) is spread over the writer's turns, overlapping the socket's I/O.
+   */
+  signLater(
+    label: ChannelLabel,
+    recipient: Uint8Array | undefined,
+    frames: readonly Uint8Array[],
+    prev = 0,
+    ack = 0,
+  ): { auth: Buffer; seal: () => void } {
     const auth = Buffer.allocUnsafe(AUTH_FRAME_BYTES);
     this.session.copy(auth, 0);
     writeU64(auth, ++this.counter, SEQ_AT);
     writeU64(auth, prev, PREV_AT);
     writeU64(auth, ack, ACK_AT);
-    computeTag(this.key, auth, describe(label, recipient, auth, frames), frames).copy(auth, TAG_AT);
-    return auth;
+    const key = this.key;
+    const seal = () => {
+      computeTag(key, auth, describe(label, recipient, auth, frames), frames).copy(auth, TAG_AT);
+    };
+    return { auth, seal };
   }
 }
 

@@ -1,12 +1,14 @@
 import type * as zmq from "zeromq";
 import type { Logger } from "pino";
 import { Signer, Verifier, type ChannelLabel } from "../auth/session.js";
+import { DEFAULT_MAX_MESSAGE_BYTES } from "../codec/value-codec.js";
 import { TAG, decodeBody, encodeBody } from "../codec/wire.js";
 import type { LinkReport, Part } from "../messages.js";
 import type { Message } from "../peer-messages.js";
 import { AckScheduler } from "./ack-scheduler.js";
 import { AuthFailureNotices } from "./auth-notice.js";
 import { FaultShim, faultsFromEnv, type FaultSpec } from "./faults.js";
+import { fragmentMinFromEnv, fragmentsOut } from "./fragments.js";
 import { Inbound, type Incoming } from "./inbound.js";
 import type { Link } from "./link.js";
 import { LinkTable } from "./link-table.js";
@@ -44,6 +46,14 @@ export interface ChannelOptions<In extends Message> {
   reliable?: boolean;
   /** Caps on one peer's unacknowledged messages (default 10,000 messages, 256 MiB). */
   window?: Partial<LinkLimits>;
+  /**
+   * Messages of this many bytes or more (their frames) go as a run of fragments, each tagged as it
+   * is written and checked as it arrives (`fragments.ts`; default: `PTCLUSTER_FRAGMENT_KB`, else
+   * never). Reliable channels only.
+   */
+  fragmentMin?: number;
+  /** The largest message taken in fragments (bytes; default {@link DEFAULT_MAX_MESSAGE_BYTES} and 64 KiB). */
+  maxMessageBytes?: number;
   /** Test only: inject faults on this channel's sends (default: from `PTCLUSTER_TEST_FAULTS`; null: never). */
   faults?: FaultSpec | null;
 }
@@ -84,12 +94,14 @@ export class Channel<In extends Message = Message, Out extends Message = Message
   private waiters: Array<{ ready: () => boolean; resolve: () => void }> = [];
   /** Messages held for window room, over all links. */
   private held = 0;
+  private readonly fragmentMin: number | undefined;
 
   constructor(private readonly opts: ChannelOptions<In>) {
     this.signer = new Signer(opts.clusterKey);
     this.verifier = new Verifier(opts.clusterKey);
     this.reliable = opts.reliable ?? true;
     this.maxQueue = opts.maxQueue ?? 100_000;
+    this.fragmentMin = opts.fragmentMin ?? fragmentMinFromEnv();
     this.links = new LinkTable({ ...DEFAULT_LINK_LIMITS, ...opts.window });
     this.acks = new AckScheduler((link) => this.sendAck(link));
     this.clock = new RetransmitClock(
@@ -115,6 +127,10 @@ export class Channel<In extends Message = Message, Out extends Message = Message
       onFrames: (frames) => this.inbound.handle(frames),
       take: (out) => {
         if (out.done) return false; // acknowledged while it waited, or its peer forgotten
+        if (out.seal) {
+          out.seal();
+          out.seal = undefined;
+        }
         if (out.seq !== 0) {
           out.sentAt = Date.now();
           if (out.firstSentAt < 0) out.firstSentAt = out.sentAt;
@@ -136,6 +152,7 @@ export class Channel<In extends Message = Message, Out extends Message = Message
       links: this.links,
       acks: this.acks,
       notices: new AuthFailureNotices(),
+      maxMessageBytes: opts.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES + 65_536,
       enqueue: (out) => this.owner.enqueue(out),
       acknowledged: (link, ack) => this.onAck(link, ack),
       restarted: (link) => {
@@ -180,10 +197,11 @@ export class Channel<In extends Message = Message, Out extends Message = Message
       return this.owner.queued < this.maxQueue;
     }
     const link = this.links.get(to);
-    const auth = this.signer.sign(label, to, body, link.prev, link.rx?.last ?? 0);
-    link.prev = this.signer.seq;
     let bytes = 0;
     for (const f of body) bytes += f.length;
+    if (this.fragmentMin !== undefined && bytes >= this.fragmentMin) return this.sendFragments(label, link, body);
+    const auth = this.signer.sign(label, to, body, link.prev, link.rx?.last ?? 0);
+    link.prev = this.signer.seq;
     const out = outgoing(to ? [to, TAG, auth, ...body] : [TAG, auth, ...body], link.prev, bytes);
     if (link.admit(out)) {
       // The acknowledgement rides on this message (a gap report goes alone: it needs `prev`).
@@ -194,6 +212,20 @@ export class Channel<In extends Message = Message, Out extends Message = Message
       this.owner.enqueue(out);
       this.clock.start();
     } else this.held++;
+    return link.held.length === 0 && link.hasRoom() && this.owner.queued < this.maxQueue;
+  }
+
+  /** A large message as a run of fragments (`fragments.ts`), each tagged by the writer as it goes. */
+  private sendFragments(label: ChannelLabel, link: Link, body: Buffer[]): boolean {
+    for (const out of fragmentsOut(this.signer, label, link, body)) {
+      if (link.admit(out)) this.owner.enqueue(out);
+      else this.held++;
+    }
+    if (link.gapHigh === 0) {
+      link.ackOwed = 0;
+      link.ackOwedBytes = 0;
+    }
+    this.clock.start();
     return link.held.length === 0 && link.hasRoom() && this.owner.queued < this.maxQueue;
   }
 
@@ -265,9 +297,13 @@ export class Channel<In extends Message = Message, Out extends Message = Message
     const heldBefore = link.held.length;
     const undelivered: Array<{ header: Out; parts: Part[] }> = [];
     for (const out of link.abandon()) {
-      if (out.seq === 0) continue;
+      // A message in fragments comes back once, from its last fragment (the earlier ones may have
+      // been acknowledged, but the receiver delivers nothing before the last).
+      if (out.seq === 0 || (out.fragment && !out.fragment.whole)) continue;
       try {
-        const { header, parts } = decodeBody(out.frames, link.to ? 3 : 2);
+        const { header, parts } = out.fragment?.whole
+          ? decodeBody(out.fragment.whole, 0)
+          : decodeBody(out.frames, link.to ? 3 : 2);
         undelivered.push({ header: header as Out, parts });
       } catch {
         // Our own message: it decodes. Nothing to keep if it does not.

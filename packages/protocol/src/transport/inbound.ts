@@ -5,6 +5,7 @@ import type { LinkReport, Part } from "../messages.js";
 import type { Message } from "../peer-messages.js";
 import type { AckScheduler } from "./ack-scheduler.js";
 import { noticeProvesWrongKey, type AuthFailureNotices } from "./auth-notice.js";
+import { Assembly, isFragment } from "./fragments.js";
 import type { Early } from "./gap-buffer.js";
 import type { Link } from "./link.js";
 import type { LinkTable } from "./link-table.js";
@@ -32,6 +33,8 @@ export interface InboundDeps<In extends Message> {
   links: LinkTable;
   acks: AckScheduler<Link>;
   notices: AuthFailureNotices;
+  /** The largest message this side takes in fragments (bytes of its frames). */
+  maxMessageBytes: number;
   enqueue(out: Outgoing): void;
   /** The peer acknowledged everything up to `ack`: the sender frees window room. */
   acknowledged(link: Link, ack: number): void;
@@ -132,14 +135,24 @@ export class Inbound<In extends Message> {
     for (let next: Early | undefined = first; next && !link.forgotten; next = link.takeEarly(state.last)) {
       state.last = next.seq;
       this.d.acks.owe(link, next.bytes);
-      this.deliver(from, next.frames, at);
+      this.deliver(from, next.frames, at, link);
     }
   }
 
-  private deliver(from: Buffer | undefined, frames: Buffer[], at: number): void {
+  private deliver(from: Buffer | undefined, frames: Buffer[], at: number, link?: Link): void {
     const d = this.d;
     let decoded;
+    // Bytes are counted as they arrive: a fragment's when it is taken, a whole message's once it decodes.
+    let arrived: Buffer[] | undefined = frames;
     try {
+      if (link && isFragment(frames[at])) {
+        if (d.stats.bytesReceived !== undefined) for (const f of frames) d.stats.bytesReceived += f.length;
+        const whole = this.assemble(link, frames, at);
+        if (!whole) return;
+        frames = whole;
+        at = 0;
+        arrived = undefined;
+      }
       decoded = decodeBody(frames, at);
     } catch (err) {
       if (!(err instanceof MalformedMessageError)) throw err;
@@ -148,11 +161,31 @@ export class Inbound<In extends Message> {
       return;
     }
     d.stats.received++;
-    if (d.stats.bytesReceived !== undefined) for (const f of frames) d.stats.bytesReceived += f.length;
+    if (arrived && d.stats.bytesReceived !== undefined) for (const f of arrived) d.stats.bytesReceived += f.length;
     try {
       d.onMessage?.({ from, header: decoded.header as In, parts: decoded.parts });
     } catch (err) {
       d.logger.error({ err, type: decoded.header.type }, "message handler failed");
+    }
+  }
+
+  /**
+   * Takes one fragment (in stream order: the link delivers in order); returns the message's frames
+   * once its last fragment is in. A fragment that does not fit drops the whole message.
+   */
+  private assemble(link: Link, frames: Buffer[], at: number): Buffer[] | undefined {
+    const descriptor = frames[at] as Buffer;
+    try {
+      // A first fragment starts a message (a later one with none begun is refused by `Assembly`).
+      if (descriptor[1] !== 0 || !link.assembly) link.assembly = new Assembly(descriptor, this.d.maxMessageBytes);
+      const a = link.assembly;
+      a.add(frames.slice(at + 1));
+      if (!a.done) return undefined;
+      link.assembly = undefined;
+      return a.frames;
+    } catch (err) {
+      link.assembly = undefined;
+      throw err;
     }
   }
 

@@ -1,4 +1,5 @@
 import type { SessionState } from "../auth/session.js";
+import type { Assembly } from "./fragments.js";
 import { GapBuffer, type Early } from "./gap-buffer.js";
 import { SendWindow, type LinkLimits } from "./send-window.js";
 
@@ -35,6 +36,8 @@ export class Link extends SendWindow {
   lastActive = Date.now();
   /** `seq` of the last message signed for this peer (0: the next one starts a stream). */
   prev = 0;
+  /** A message whose fragments are coming in (`fragments.ts`). */
+  assembly: Assembly | undefined;
   private readonly gaps: GapBuffer;
 
   constructor(
@@ -50,6 +53,7 @@ export class Link extends SendWindow {
     const dropped = super.abandon();
     this.prev = 0;
     this.gaps.clear();
+    this.assembly = undefined;
     return dropped;
   }
 

@@ -27,6 +27,14 @@ export interface Outgoing {
   done: boolean;
   /** Times it was sent again. */
   retransmits: number;
+  /** Computes its tag (a fragment is tagged by the writer, just before it first goes). */
+  seal?: (() => void) | undefined;
+  /**
+   * A fragment of a larger message (`fragments.ts`): the bytes of that message up to and including
+   * this fragment (its transfer allowance: it waits behind the ones before it), and on the last
+   * fragment the whole message's frames (what `forget` gives back if the peer never had it all).
+   */
+  fragment?: { through: number; whole?: Buffer[] };
 }
 
 export function outgoing(frames: Buffer[], seq: number, bytes: number): Outgoing {
@@ -158,7 +166,12 @@ export class SendWindow {
    */
   timedOut(now: number): Outgoing | undefined {
     const head = this.unacked.peek();
-    if (!head || head.queued || head.sentAt < 0 || now - head.sentAt < this.rto + transferAllowance(head.bytes))
+    if (
+      !head ||
+      head.queued ||
+      head.sentAt < 0 ||
+      now - head.sentAt < this.rto + transferAllowance(head.fragment?.through ?? head.bytes)
+    )
       return undefined;
     this.rto = Math.min(MAX_RTO_MS, this.rto * 2);
     return this.recover(head);
@@ -188,7 +201,7 @@ export class SendWindow {
   overdue(now: number): number {
     const head = this.unacked.peek();
     if (!head || head.firstSentAt < 0) return 0;
-    return now - head.firstSentAt - transferAllowance(head.bytes);
+    return now - head.firstSentAt - transferAllowance(head.fragment?.through ?? head.bytes);
   }
 
   /** Drops everything in flight or held, marked done so the writer skips what is still queued. */

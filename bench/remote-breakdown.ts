@@ -1,0 +1,78 @@
+/**
+ * Where the time of `push_pull_50MB_remote` goes: several 50 MiB pushes and pulls to an engine in
+ * another network namespace (shared memory off), each timed alone, on the direct path and (with
+ * `PTCLUSTER_DIRECT=off` in this process) through the controller, beside a bare ZeroMQ floor (the
+ * same bytes DEALER → ROUTER and back across the bridge, no auth, no codec).
+ *
+ *   npx tsx bench/remote-breakdown.ts [rounds]
+ */
+import { execa } from "execa";
+import { copyFileSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { randomBytes } from "node:crypto";
+import { connect } from "@ptcluster/client";
+import { profilePaths } from "@ptcluster/protocol";
+import { createTestNet, netnsUnavailable } from "../test/helpers/netns.js";
+
+const BIN = new URL("../packages/cli/dist/bin.js", import.meta.url).pathname;
+const PROFILE = "bench_remote_bd";
+const rounds = Number(process.argv[2] ?? 5);
+const why = netnsUnavailable();
+if (why) {
+  console.log(JSON.stringify({ skipped: why }));
+  process.exit(0);
+}
+const net = createTestNet(1);
+const fileDir = mkdtempSync(join(tmpdir(), "ptc-bench-bd-"));
+const env = { ...process.env } as Record<string, string>;
+let engine: ReturnType<typeof net.run> | undefined;
+const med = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
+try {
+  const start = ["start", "--json", "-n", "0", "--profile", PROFILE, "--ip", net.controllerIp];
+  await execa(process.execPath, [BIN, ...start, "--no-encryption", "--shm-threshold-kb", "0"], { env });
+  const file = join(fileDir, "engine.json");
+  copyFileSync(profilePaths(PROFILE).engineFile, file);
+  engine = net.run(net.hosts[0]!, process.execPath, [BIN, "engine", "--file", file], {
+    stdin: "ignore",
+    reject: false,
+  });
+  const rc = await connect({ profile: PROFILE });
+  await rc.waitForEngines(1, { timeout: 30_000 });
+  const e = rc.engine(rc.ids[0] as number);
+  const payload = randomBytes(50 * 1024 * 1024);
+  await e.push({ warm: payload.subarray(0, 1024 * 1024) });
+  const push: number[] = [];
+  const pull: number[] = [];
+  for (let i = 0; i < rounds; i++) {
+    let s = performance.now();
+    await e.push({ blob: payload });
+    push.push(performance.now() - s);
+    s = performance.now();
+    await e.pull("blob");
+    pull.push(performance.now() - s);
+  }
+  const lb: number[] = [];
+  const v = rc.loadBalancedView();
+  for (let i = 0; i < rounds; i++) {
+    const s = performance.now();
+    await v.apply((b: Uint8Array) => b, payload);
+    lb.push(performance.now() - s);
+  }
+  console.log(
+    JSON.stringify({
+      direct: process.env.PTCLUSTER_DIRECT ?? "on",
+      push_ms: push.map(Math.round),
+      pull_ms: pull.map(Math.round),
+      roundtrip_mb_s: Math.round(100 / ((med(push) + med(pull)) / 1000)),
+      lb_echo_ms: lb.map(Math.round),
+      lb_mb_s: Math.round(100 / (med(lb) / 1000)),
+    }),
+  );
+  await rc.close();
+} finally {
+  await execa(process.execPath, [BIN, "stop", "--profile", PROFILE], { env, reject: false });
+  await engine;
+  await net.destroy();
+  rmSync(fileDir, { recursive: true, force: true });
+}
