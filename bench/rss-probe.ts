@@ -28,7 +28,7 @@ async function main(): Promise<void> {
     await rc.view().applySync(() => 1);
     await new Promise((r) => setTimeout(r, 1000));
     const idle = pids.map(rss);
-    const e0 = rc.view(rc.ids[0]);
+    const e0 = rc.engine(rc.ids[0] as number);
     const blob = randomBytes(50 << 20);
     for (let i = 0; i < 3; i++) {
       await e0.push({ blob });
