@@ -42,7 +42,10 @@ async function main(): Promise<void> {
     await e0.execute("delete globalThis.blob");
     await new Promise((r) => setTimeout(r, 1000));
     const after = pids.map(rss);
-    const tunables = readFileSync(`/proc/${enginePids[0]}/environ`, "utf8").split("\0").find((v) => v.startsWith("GLIBC_TUNABLES=")) ?? "";
+    const tunables =
+      readFileSync(`/proc/${enginePids[0]}/environ`, "utf8")
+        .split("\0")
+        .find((v) => v.startsWith("GLIBC_TUNABLES=")) ?? "";
     process.stdout.write(`${JSON.stringify({ tunables, controller_engines_kib: { idle, busy, after } })}\n`);
   } finally {
     await rc.close();

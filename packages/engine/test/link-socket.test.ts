@@ -190,7 +190,7 @@ describe("MsgReader reading in place", () => {
     const got: Buffer[] = [];
     let direct = 0;
     // Reads of a kernel that fills at most 7,000 bytes at a time.
-    for (let at = 0; at < stream.length; ) {
+    for (let at = 0; at < stream.length;) {
       const t = reader.target();
       const n = Math.min(t.length, 7_000, stream.length - at);
       stream.copy(t, 0, at, at + n);

@@ -37,5 +37,5 @@ export function tunablesEnv(env: NodeJS.ProcessEnv = process.env): Record<string
  */
 export function tunablesShellPrefix(env: NodeJS.ProcessEnv = process.env): string {
   if (!hugePagesOn(env)) return "";
-  return `GLIBC_TUNABLES=${HUGEPAGES_TUNABLE}\${GLIBC_TUNABLES:+:\$GLIBC_TUNABLES} `;
+  return `GLIBC_TUNABLES=${HUGEPAGES_TUNABLE}\${GLIBC_TUNABLES:+:$GLIBC_TUNABLES} `;
 }
