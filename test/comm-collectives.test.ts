@@ -18,6 +18,19 @@ const everyCollective = async () => {
   const { rank, size } = comm;
   const big = new Float64Array(100_000).fill(rank + 1); // 800 KB: the ring allreduce
   const ringSum = (await comm.allreduce(big, "sum")) as Float64Array;
+  // Every element of ring results, chunks of uneven length, and the caller's array left as it was.
+  const mine = Float64Array.from({ length: 100_003 }, (_, i) => (i % 7) * (rank + 1));
+  const before = mine.slice();
+  const ringMax = (await comm.allreduce(mine, "max")) as Float64Array;
+  const bigs = BigInt64Array.from({ length: 10_001 }, (_, i) => BigInt(i * (rank + 1)));
+  const ringBig = (await comm.allreduce(bigs, "sum")) as BigInt64Array;
+  const tri = BigInt((size * (size + 1)) / 2);
+  const ringExact =
+    ringMax.length === mine.length &&
+    ringMax.every((v, i) => v === (i % 7) * size) &&
+    mine.every((v, i) => v === before[i]) &&
+    ringBig.every((v, i) => v === BigInt(i) * tri) &&
+    bigs.every((v, i) => v === BigInt(i * (rank + 1)));
   return {
     rank,
     size,
@@ -30,6 +43,7 @@ const everyCollective = async () => {
     allreduceFn: await comm.allreduce([rank], (a: number[], b: number[]) => [...a, ...b]),
     allreduceArray: Array.from((await comm.allreduce(Float64Array.of(rank, 1), "sum")) as Float64Array),
     ringFirstLast: [ringSum[0], ringSum[ringSum.length - 1]],
+    ringExact,
     gather: await comm.gather(`r${rank}`, { root: 0 }),
     allgather: await comm.allgather(rank * rank),
     scatter: await comm.scatter(rank === 0 ? Array.from({ length: size }, (_, i) => i * 100) : undefined),
@@ -61,6 +75,7 @@ describe("engine.comm collectives on real engines", () => {
         expect(o.allreduceFn).toEqual(Array.from({ length: size }, (_, i) => i));
         expect(o.allreduceArray).toEqual([(size * (size - 1)) / 2, size]);
         expect(o.ringFirstLast).toEqual([tri, tri]);
+        expect(o.ringExact).toBe(true);
         expect(o.gather).toEqual(r === 0 ? Array.from({ length: size }, (_, i) => `r${i}`) : undefined);
         expect(o.allgather).toEqual(Array.from({ length: size }, (_, i) => i * i));
         expect(o.scatter).toBe(r * 100);

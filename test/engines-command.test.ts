@@ -81,6 +81,9 @@ describe("adding engines to a running cluster", () => {
       expect(a[a.indexOf("--file") + 1]).toBe("-");
       expect(a).toContain("--exit-on-stdin-close");
     }
+    // The remote shell put huge pages first in GLIBC_TUNABLES (launchers/malloc-tunables.ts).
+    const tunables = await rc.view(ids).applySync(() => process.env["GLIBC_TUNABLES"] ?? "");
+    for (const t of tunables) expect(t).toMatch(/^glibc\.malloc\.hugetlb=1(:|$)/);
     for (const e of (await rc.status()).engines) pids.add(e.pid);
   });
 

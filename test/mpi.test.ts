@@ -53,6 +53,9 @@ describe.skipIf(missing !== undefined)("mpi launcher", () => {
       [1, { rank: 1, size: 3 }],
       [2, { rank: 2, size: 3 }],
     ]);
+    // mpiexec handed its environment, huge pages first in GLIBC_TUNABLES, to its ranks (launchers/malloc-tunables.ts).
+    const tunables = await rc.view().applySync(() => process.env["GLIBC_TUNABLES"] ?? "");
+    for (const t of tunables) expect(t).toMatch(/^glibc\.malloc\.hugetlb=1(:|$)/);
     const st = await rc.status();
     expect(st.engines.map((e) => e.mpi?.rank).sort()).toEqual([0, 1, 2]);
     const text = await ptcluster(tmp.dir, ["status"]);

@@ -33,7 +33,7 @@ describe("slurm batch script and sbatch arguments", () => {
     expect(s.startsWith("#!/bin/sh\n")).toBe(true);
     expect(s).toContain("if [ ! -r /shared/home/u/.ptcluster/profile_p/security/engine.json ]; then");
     expect(s).toMatch(
-      /^exec srun --ntasks=4 \$\{SLURM_CPUS_PER_TASK:\+--cpus-per-task=\$SLURM_CPUS_PER_TASK\} \/bin\/sh -c 'exec "\$@" --id "\$\(\(5 \+ SLURM_PROCID\)\)"' ptcluster-engine \S+ \S+ --file \/shared\/home\/u\/.ptcluster\/profile_p\/security\/engine.json --concurrency 2 --launch-tag slurm-1-1$/m,
+      /^exec srun --ntasks=4 \$\{SLURM_CPUS_PER_TASK:\+--cpus-per-task=\$SLURM_CPUS_PER_TASK\} \/bin\/sh -c 'GLIBC_TUNABLES=glibc\.malloc\.hugetlb=1\$\{GLIBC_TUNABLES:\+:\$GLIBC_TUNABLES\} exec "\$@" --id "\$\(\(5 \+ SLURM_PROCID\)\)"' ptcluster-engine \S+ \S+ --file \/shared\/home\/u\/.ptcluster\/profile_p\/security\/engine.json --concurrency 2 --launch-tag slurm-1-1$/m,
     );
     // A routable controller address: no same-host check.
     expect(s).not.toContain("SLURM_JOB_NUM_NODES");

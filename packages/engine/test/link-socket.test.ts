@@ -176,3 +176,31 @@ describe("the buffer pool of executor links", () => {
     expect(b.byteOffset % 8).toBe(0);
   });
 });
+
+describe("MsgReader reading in place", () => {
+  it("cuts messages of every size from reads landing where target() says, large ones straight into their own buffer", () => {
+    const sizes = [4, 70_000, 10, 1 << 20, 5, 64 * 1024 - 4, 200_000];
+    const msgs = sizes.map((n, k) => {
+      const m = Buffer.alloc(4 + n, k + 1);
+      m.writeUInt32BE(n, 0);
+      return m;
+    });
+    const stream = Buffer.concat(msgs);
+    const reader = new MsgReader(64 << 20);
+    const got: Buffer[] = [];
+    let direct = 0;
+    // Reads of a kernel that fills at most 7,000 bytes at a time.
+    for (let at = 0; at < stream.length;) {
+      const t = reader.target();
+      const n = Math.min(t.length, 7_000, stream.length - at);
+      stream.copy(t, 0, at, at + n);
+      at += n;
+      if (t.length !== 64 * 1024) direct++;
+      got.push(...(reader.landed(n) ?? []));
+    }
+    expect(got.map((m) => m.length)).toEqual(msgs.map((m) => m.length));
+    for (let k = 0; k < msgs.length; k++) expect(got[k]!.equals(msgs[k]!)).toBe(true);
+    // Most of the large messages' bytes were read into their buffers, not through the scratch buffer.
+    expect(direct).toBeGreaterThan((1 << 20) / 7_000);
+  });
+});

@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { ClusterStartError, type ProfilePaths, type StartedController, type StartSummary } from "@ptcluster/protocol";
 import { argsOf } from "../options.js";
 import { binPath } from "../util/cli-error.js";
+import { tunablesEnv } from "../launchers/malloc-tunables.js";
 import { holdOwnerLink, releaseOwnerLink } from "./owner-link.js";
 import type { ReadyValues } from "./prepare.js";
 
@@ -26,6 +27,8 @@ export function spawnDaemon(v: ReadyValues, paths: ProfilePaths): Promise<Starte
   // owner's lifeline (owner-link.ts).
   const child = spawn(process.execPath, args, {
     detached: true,
+    // Huge pages for the large buffers it forwards or keeps (launchers/malloc-tunables.ts).
+    env: { ...process.env, ...tunablesEnv() },
     stdio: [v.detached ? "ignore" : "pipe", "ignore", fd, "ipc"],
   });
   closeSync(fd);

@@ -1,6 +1,7 @@
 import { execa, type Options } from "execa";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
+import { tunablesEnv } from "./malloc-tunables.js";
 import { engineArgs, engineCommand, newTag, type EngineGroup, type LaunchContext, type Launcher } from "./launcher.js";
 
 /** Reads a log file, or "" if there is none yet. */
@@ -35,6 +36,8 @@ export class LocalLauncher implements Launcher {
       stderr: { file: errFile },
       reject: false,
       cleanup: false,
+      // Huge pages for the engine's large buffers (malloc-tunables.ts); the rest of the environment is inherited.
+      env: tunablesEnv(),
     };
     const child = execa(cmd as string, args, options);
     const exited = child.then((r) => (r.signal ?? r.exitCode ?? 0) as number | string);

@@ -11,6 +11,7 @@ import {
   type LauncherSettings,
 } from "./launcher.js";
 import { readLog } from "./local.js";
+import { tunablesEnv } from "./malloc-tunables.js";
 
 /**
  * Starts engines as the ranks of one `mpiexec` job: `mpiexec -n N [--mpi-args] ptcluster engine`.
@@ -41,7 +42,9 @@ export class MpiLauncher implements Launcher {
       ...engineCommand(this.settings.remoteCommand),
       ...engineArgs(this.ctx, tag, this.ctx.engineFile, ["--id-base", String(idBase)]),
     ];
-    const env: Record<string, string> = {};
+    // Huge pages for the engines' large buffers (malloc-tunables.ts): mpiexec hands its environment to
+    // the ranks it starts on this host; ranks elsewhere get it with the MPI's own export option (Open MPI `-x GLIBC_TUNABLES`).
+    const env: Record<string, string> = tunablesEnv();
     // Open MPI refuses to run as root unless told; harmless for other MPIs (containers, CI run as root).
     if (process.getuid?.() === 0)
       Object.assign(env, { OMPI_ALLOW_RUN_AS_ROOT: "1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM: "1" });

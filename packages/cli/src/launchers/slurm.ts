@@ -16,6 +16,7 @@ import {
   type LauncherSettings,
 } from "./launcher.js";
 import { readLog } from "./local.js";
+import { tunablesShellPrefix } from "./malloc-tunables.js";
 
 /** Job states after which a job runs nothing more (`squeue --states=all` shows them until MinJobAge). */
 const TERMINAL = new Set([
@@ -76,7 +77,8 @@ export function batchScript(spec: SlurmJobSpec): string {
   }
   // srun takes --cpus-per-task from the job only through the option (Slurm 22.05 stopped reading
   // SLURM_CPUS_PER_TASK). Each task's shell execs its engine, asking for id idBase + its rank.
-  const perTask = `exec "$@" --id "$((${idBase} + SLURM_PROCID))"`;
+  // Huge pages for the engines' large buffers, merged with the compute node's GLIBC_TUNABLES (malloc-tunables.ts).
+  const perTask = `${tunablesShellPrefix()}exec "$@" --id "$((${idBase} + SLURM_PROCID))"`;
   lines.push(
     `exec srun --ntasks=${count} \${SLURM_CPUS_PER_TASK:+--cpus-per-task=$SLURM_CPUS_PER_TASK} /bin/sh -c ${shellQuote(perTask)} ptcluster-engine ${engine}`,
     "",

@@ -15,6 +15,7 @@ import {
   type LauncherSettings,
 } from "./launcher.js";
 import { readLog } from "./local.js";
+import { tunablesShellPrefix } from "./malloc-tunables.js";
 
 /** One entry of `--hosts`: where to ssh, and how many engines it takes. */
 export interface SshHost {
@@ -116,7 +117,8 @@ export class SshLauncher implements Launcher {
       "ServerAliveCountMax=6",
       "-T",
       host.target,
-      `exec ${remote.map(shellQuote).join(" ")}`,
+      // The remote shell merges huge pages into the GLIBC_TUNABLES set there (malloc-tunables.ts).
+      `${tunablesShellPrefix()}exec ${remote.map(shellQuote).join(" ")}`,
     ];
     const child = execa(this.settings.sshCommand || "ssh", sshArgs, {
       stdin: "pipe",

@@ -64,41 +64,46 @@ export function combine(op: ReduceOp, a: unknown, b: unknown, call: string): unk
   );
 }
 
-/** `dst[i] = dst[i] op src[i]` in place (built-in operators are commutative, so the order of the operands does not change the bits). */
-export function combineInto(op: ReduceOpName, dst: TypedArray, src: TypedArray): void {
+/**
+ * `dst[i] = a[i] op src[i]`, `a` being `dst` unless given (in place); built-in operators are
+ * commutative, so the order of the operands does not change the bits.
+ */
+export function combineInto(op: ReduceOpName, dst: TypedArray, src: TypedArray, a: TypedArray = dst): void {
   const n = dst.length;
   if (dst instanceof BigInt64Array || dst instanceof BigUint64Array) {
     const s = src as BigInt64Array | BigUint64Array;
+    const x = a as BigInt64Array | BigUint64Array;
     switch (op) {
       case "sum":
-        for (let i = 0; i < n; i++) dst[i] = (dst[i] as bigint) + (s[i] as bigint);
+        for (let i = 0; i < n; i++) dst[i] = (x[i] as bigint) + (s[i] as bigint);
         return;
       case "prod":
-        for (let i = 0; i < n; i++) dst[i] = (dst[i] as bigint) * (s[i] as bigint);
+        for (let i = 0; i < n; i++) dst[i] = (x[i] as bigint) * (s[i] as bigint);
         return;
       case "min":
-        for (let i = 0; i < n; i++) if ((s[i] as bigint) < (dst[i] as bigint)) dst[i] = s[i] as bigint;
+        for (let i = 0; i < n; i++) dst[i] = (s[i] as bigint) < (x[i] as bigint) ? (s[i] as bigint) : (x[i] as bigint);
         return;
       case "max":
-        for (let i = 0; i < n; i++) if ((s[i] as bigint) > (dst[i] as bigint)) dst[i] = s[i] as bigint;
+        for (let i = 0; i < n; i++) dst[i] = (s[i] as bigint) > (x[i] as bigint) ? (s[i] as bigint) : (x[i] as bigint);
         return;
     }
   }
   const d = dst as Float64Array;
   const s = src as Float64Array;
+  const x = a as Float64Array;
   switch (op) {
     case "sum":
-      for (let i = 0; i < n; i++) d[i] = (d[i] as number) + (s[i] as number);
+      for (let i = 0; i < n; i++) d[i] = (x[i] as number) + (s[i] as number);
       return;
     case "prod":
-      for (let i = 0; i < n; i++) d[i] = (d[i] as number) * (s[i] as number);
+      for (let i = 0; i < n; i++) d[i] = (x[i] as number) * (s[i] as number);
       return;
     // Math.min/max, not `<`: they are commutative for NaN and for -0 against 0.
     case "min":
-      for (let i = 0; i < n; i++) d[i] = Math.min(d[i] as number, s[i] as number);
+      for (let i = 0; i < n; i++) d[i] = Math.min(x[i] as number, s[i] as number);
       return;
     case "max":
-      for (let i = 0; i < n; i++) d[i] = Math.max(d[i] as number, s[i] as number);
+      for (let i = 0; i < n; i++) d[i] = Math.max(x[i] as number, s[i] as number);
       return;
   }
 }

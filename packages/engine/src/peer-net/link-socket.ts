@@ -1,4 +1,4 @@
-import { connect, createServer, type Server, type Socket } from "node:net";
+import { Socket, connect, createServer, type Server } from "node:net";
 import type { CommAbortMsg, CommMsg, Part } from "@ptcluster/protocol";
 import { KEY, SMALL, helloKey, linkKeys, nonce, verify } from "./link-auth.js";
 import { recycle } from "./buffer-pool.js";
@@ -149,7 +149,8 @@ export class LinkListener {
     },
   ) {
     this.helloKey = helloKey(clusterKey);
-    this.server = createServer((sock) => this.accept(sock));
+    // Paused: readInPlace takes the connection over before anything is read.
+    this.server = createServer({ pauseOnConnect: true }, (sock) => this.accept(sock));
     this.server.on("error", () => undefined);
   }
 
@@ -163,9 +164,11 @@ export class LinkListener {
     });
   }
 
-  private accept(sock: Socket): void {
-    sock.setNoDelay(true);
+  private accept(raw: Socket): void {
     const reader = new MsgReader(this.maxBytes);
+    let onChunk: (msgs: Buffer[] | undefined) => void = () => undefined;
+    const sock = readInPlace(raw, reader, (msgs) => onChunk(msgs));
+    sock.setNoDelay(true);
     const scratch = Buffer.allocUnsafe(KEY + SMALL);
     let keys: { d2a: Buffer; a2d: Buffer } | undefined;
     let lid = "";
@@ -201,14 +204,14 @@ export class LinkListener {
       this.on.message(c, lid, seq);
       return true;
     };
-    sock.on("data", (chunk: Buffer) => {
-      const msgs = reader.push(chunk);
+    onChunk = (msgs) => {
       if (!msgs) return void sock.destroy();
       for (const m of msgs) if (!read(m)) return void sock.destroy();
       if (last === acked) return;
       if (bytes >= ACK_BYTES || last - acked >= ACK_COUNT) sendAck();
       else timer ??= setTimeout(sendAck, ACK_MS);
-    });
+    };
+    if (sock === raw) sock.on("data", (chunk: Buffer) => onChunk(reader.push(chunk)));
     sock.on("error", () => undefined);
     sock.on("close", () => clearTimeout(timer));
   }
@@ -216,4 +219,23 @@ export class LinkListener {
   close(): void {
     this.server.close();
   }
+}
+
+/**
+ * The accepted connection, reading with `onread` into the buffers `reader` names: the bytes of a
+ * large message go from the kernel straight into that message's buffer. Node offers `onread` to
+ * sockets it is given a handle for, not to a server's: the paused connection's handle is handed to
+ * a new Socket that reads this way. Where that handle is not there (another runtime), the
+ * connection reads as usual (`data` events into `reader.push`).
+ */
+function readInPlace(raw: Socket, reader: MsgReader, on: (msgs: Buffer[] | undefined) => void): Socket {
+  const handle = (raw as unknown as { _handle?: object | null })._handle;
+  if (!handle) {
+    raw.resume();
+    return raw;
+  }
+  return new Socket({
+    handle,
+    onread: { buffer: () => reader.target(), callback: (n: number) => void on(reader.landed(n)) },
+  } as ConstructorParameters<typeof Socket>[0]);
 }

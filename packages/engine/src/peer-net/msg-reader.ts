@@ -2,6 +2,8 @@ import { bigBuffer } from "./buffer-pool.js";
 
 /** From this size on, a message is copied into its own buffer as its bytes arrive. */
 const FILL_FROM = 64 * 1024;
+/** Reads that are not the rest of a large message land here ({@link MsgReader.target}). */
+const SCRATCH = 64 * 1024;
 
 /**
  * Cuts a TCP stream into messages (`u32 length of the rest | rest`; the length stays in the
@@ -18,7 +20,33 @@ export class MsgReader {
    * than the copy.
    */
   private filling: { buf: Buffer; at: number } | undefined;
+  private scratch: Buffer | undefined;
+  private last: Buffer | undefined;
   constructor(private readonly maxBytes: number) {}
+
+  /**
+   * Where a socket's next read should land (`onread`, see link-socket.ts): the rest of the large
+   * message being received, so the kernel copies its bytes straight into the message's buffer
+   * (no 64 KiB read buffer allocated per read, no copy), else a scratch buffer of this reader's.
+   */
+  target(): Buffer {
+    const fill = this.filling;
+    this.last = fill ? fill.buf.subarray(fill.at) : (this.scratch ??= Buffer.allocUnsafeSlow(SCRATCH));
+    return this.last;
+  }
+
+  /** `n` bytes were read into the last {@link target}; returns the complete messages, as {@link push}. */
+  landed(n: number): Buffer[] | undefined {
+    const fill = this.filling;
+    if (fill && this.last?.buffer === fill.buf.buffer) {
+      fill.at += n;
+      if (fill.at < fill.buf.length) return [];
+      this.filling = undefined;
+      return [fill.buf];
+    }
+    // The scratch buffer takes the next read: what is kept of this one is copied out.
+    return this.push(Buffer.from((this.last as Buffer).subarray(0, n)));
+  }
 
   /** Adds bytes; returns the complete messages (undefined: the stream is malformed). */
   push(chunk: Buffer): Buffer[] | undefined {
