@@ -7,3 +7,4 @@ export * from "./link-auth.js";
 export * from "./msg-reader.js";
 export * from "./buffer-pool.js";
 export * from "./socket-writer.js";
+export { DuplexLink, type DuplexEvents } from "./duplex-link.js";
