@@ -16,7 +16,7 @@ export class LeanLink {
   readonly address: string;
   readonly pending = new Map<number, { task: ClientTask; part: Part }>();
   #link: DuplexLink | undefined;
-  readonly #dial: { cancel(): void };
+  readonly #dial: { cancel(): void; hold(on: boolean): void };
   #holding = true;
 
   constructor(o: DirectLinkOptions) {
@@ -71,7 +71,8 @@ export class LeanLink {
 
   hold(on: boolean): void {
     this.#holding = on;
-    this.#link?.hold(on);
+    if (this.#link) this.#link.hold(on);
+    else this.#dial.hold(on);
   }
 
   get bytes(): { sent: number; received: number } {

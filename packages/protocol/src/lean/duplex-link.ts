@@ -66,7 +66,7 @@ export class DuplexLink {
   static dial(
     o: { host: string; port: number; clusterKey: Buffer; to: number; id: Buffer; maxBytes: number; ms: number },
     then: { welcome(link: DuplexLink): void; refused(): void },
-  ): { cancel(): void } {
+  ): { cancel(): void; hold(on: boolean): void } {
     const sock = connect({ host: o.host, port: o.port, noDelay: true });
     const helloMsg = hello(helloKey(o.clusterKey, "client"), o.to, o.id, nonce());
     sock.write(helloMsg);
@@ -98,7 +98,19 @@ export class DuplexLink {
     sock.on("data", onData);
     sock.on("error", () => undefined);
     sock.on("close", refuse);
-    return { cancel: refuse };
+    return {
+      cancel: refuse,
+      // A client with nothing pending lets its process exit while a dial is under way (bounded by `ms` otherwise).
+      hold: (on) => {
+        if (on) {
+          sock.ref();
+          timer.ref();
+        } else {
+          sock.unref();
+          timer.unref();
+        }
+      },
+    };
   }
 
   /** Reads on from the handshake's reader (`early`: messages that came with the welcome). */
