@@ -19,7 +19,6 @@ export interface ClientLinksOptions {
   onDirect: (from: Buffer, msg: DirectSubmitMsg, parts: Part[]) => void;
   /** A client's link closed: what it was sent and did not acknowledge. */
   onLost: (client: Buffer, unacked: Array<{ header: FromPeer }>) => void;
-  logger: Logger;
 }
 
 /**
@@ -124,7 +123,6 @@ export async function openClientLinks(
     ip: paths.ip,
     key: o.key,
     maxBytes: o.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES,
-    logger: log,
     ...d,
   });
   try {
