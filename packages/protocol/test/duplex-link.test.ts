@@ -126,6 +126,32 @@ describe("client direct links (lean/duplex-link.ts)", () => {
     expect(ep.links).toHaveLength(0);
   });
 
+  it("closes a connection that sends no hello in time, or announces a message larger than a hello", async () => {
+    const got: string[] = [];
+    const { port, server } = await DuplexLink.listen(
+      { host: "127.0.0.1", clusterKey: KEY, maxBytes: 1 << 20, helloMs: 400 },
+      { hello: () => true, link: () => void got.push("link") },
+    );
+    closers.push(() => server.close());
+    const closedAfter = async (bytes?: Buffer): Promise<number> => {
+      const t0 = Date.now();
+      const sock = connect({ host: "127.0.0.1", port });
+      sock.on("error", () => undefined);
+      const ended = new Promise<void>((r) => sock.on("close", () => r()));
+      if (bytes) sock.write(bytes);
+      await ended;
+      return Date.now() - t0;
+    };
+    // Silent: closed by the hello timeout.
+    expect(await closedAfter()).toBeGreaterThanOrEqual(390);
+    // A length of 1 MiB (allowed after the hello, not for one): closed at once, long before the timeout.
+    const big = Buffer.alloc(8);
+    big.writeUInt32BE(1 << 20, 0);
+    big[4] = 16;
+    expect(await closedAfter(big)).toBeLessThan(300);
+    expect(got).toEqual([]);
+  });
+
   it("closes the link on a tampered message and delivers nothing of it", async () => {
     const ep = await endpoint();
     // Chunk 0 is the hello; in chunk 1 (the first data message) one bit of the body flips.

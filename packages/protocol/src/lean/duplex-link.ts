@@ -18,6 +18,9 @@ import {
   welcome,
 } from "./duplex-wire.js";
 
+/** The largest hello (bytes after its length), and how long a connection may take to send it (ms). */
+const HELLO_MAX = 512;
+const HELLO_MS = 10_000;
 /** An acknowledgement goes back at the latest this long after a message (ms), or at once past this many. */
 const ACK_MS = 20;
 const ACK_COUNT = 256;
@@ -220,20 +223,25 @@ export class DuplexLink {
    * take client `id`'s link? `link(link, id)` once it is made (set its `on` there).
    */
   static listen(
-    o: { host: string; clusterKey: Buffer; maxBytes: number },
+    o: { host: string; clusterKey: Buffer; maxBytes: number; helloMs?: number },
     on: { hello(to: number, id: Buffer): boolean; link(link: DuplexLink, id: Buffer): void },
   ): Promise<{ port: number; server: Server }> {
     const hk = helloKey(o.clusterKey, "client");
     const server = createServer((sock) => {
       sock.setNoDelay(true);
-      const reader = new MsgReader(o.maxBytes);
+      // Before the hello nothing is trusted: a hello is small, and comes soon or the connection goes.
+      const helloReader = new MsgReader(HELLO_MAX);
+      const timer = setTimeout(() => sock.destroy(), o.helloMs ?? HELLO_MS).unref();
+      sock.on("close", () => clearTimeout(timer));
       const scratch = Buffer.allocUnsafe(KEY + SMALL);
       const onData = (chunk: Buffer) => {
-        const msgs = reader.push(chunk);
+        const msgs = helloReader.push(chunk);
         const first = msgs?.[0];
         if (!first) return msgs ? undefined : void sock.destroy();
         const h = readHello(first);
-        if (!h || !verify(hk, scratch, first, 0)) return void sock.destroy();
+        // A client sends nothing more before the welcome.
+        if (!h || msgs.length > 1 || !verify(hk, scratch, first, 0)) return void sock.destroy();
+        clearTimeout(timer);
         sock.off("data", onData);
         const ok = on.hello(h.to, h.id);
         const n = nonce();
@@ -242,7 +250,7 @@ export class DuplexLink {
         if (!ok) return void sock.end();
         const link = new DuplexLink(sock, { send: keys.a2d, recv: keys.d2a });
         on.link(link, h.id);
-        link.listen(reader, msgs.slice(1));
+        link.listen(new MsgReader(o.maxBytes), []);
       };
       sock.on("data", onData);
       sock.on("error", () => undefined);
