@@ -27,7 +27,7 @@ import { Channel, decodeValue, encodeValue, silentLogger } from "@ptcluster/prot
 import { connect, createServer } from "node:net";
 import { randomBytes } from "node:crypto";
 import { LinkDialer, LinkListener } from "../packages/engine/dist/peer-net/link-socket.js";
-import { MsgReader } from "../packages/engine/dist/peer-net/msg-reader.js";
+import { MsgReader } from "../packages/protocol/dist/lean/msg-reader.js";
 
 const SELF = new URL(import.meta.url).pathname;
 const CALLS = Number(process.env["CALLS"] ?? 2000);

@@ -29,7 +29,14 @@ const tmp = tempClusterDir();
 afterAll(() => tmp.cleanup());
 
 const direct = (rc: Client): Required<DirectCounts> =>
-  ({ tasks: 0, results: 0, viaController: 0, failed: 0, ...rc.connectionStats().direct }) as Required<DirectCounts>;
+  ({
+    tasks: 0,
+    results: 0,
+    viaController: 0,
+    failed: 0,
+    lean: 0,
+    ...rc.connectionStats().direct,
+  }) as Required<DirectCounts>;
 
 /** A client with the direct path off (`PTCLUSTER_DIRECT=off`, read when it connects). */
 async function controllerOnly(cluster: TestCluster): Promise<Client> {
@@ -118,6 +125,8 @@ describe("the direct path on one host", () => {
       // Every task of this client went straight (one per engine and call, a block per engine for the map), none through the controller.
       expect(after.tasks - before.tasks).toBe(18);
       expect(after.results - before.results).toBe(after.tasks - before.tasks);
+      // On the engines' lean endpoints (plain TCP, no ZeroMQ), as every engine here has one.
+      expect(after.lean - before.lean).toBe(18);
       expect(after.viaController).toBe(before.viaController);
       expect(after.failed).toBe(0);
       expect(direct(plain).tasks).toBe(0);
@@ -129,6 +138,20 @@ describe("the direct path on one host", () => {
       for (const id of [0, 1]) expect(qs.engines[id]).toMatchObject({ queued: 0, running: 0 });
     } finally {
       await plain.close();
+    }
+  });
+
+  it("PTCLUSTER_DIRECT=zmq keeps a client on the engines' ZeroMQ peer endpoints, with the same results", async () => {
+    process.env["PTCLUSTER_DIRECT"] = "zmq";
+    const zc = await ctx.cluster.connect().finally(() => delete process.env["PTCLUSTER_DIRECT"]);
+    try {
+      await linksUp(zc, [0, 1]);
+      const before = direct(zc);
+      expect(await zc.view().apply((x: number) => x + engine.id, 10)).toEqual([10, 11]);
+      expect(direct(zc).tasks - before.tasks).toBe(2);
+      expect(direct(zc).lean).toBe(0);
+    } finally {
+      await zc.close();
     }
   });
 
@@ -187,6 +210,11 @@ describe("the direct path on one host", () => {
         await waitFor(() => existsSync(`${tag}.started`), { what: "the task to start" });
         expect(direct(submitter).tasks).toBeGreaterThan(0);
         const msgId = ar.msgIds[0] as string;
+        // A stream of calls sends the controller their headers every 20 ms (docs/architecture.md,
+        // "The direct path"): the task is adopted once its engine runs it under the controller's id.
+        await waitFor(async () => (await rc.status()).engines.some((e) => e.current.some((t) => t.taskId === msgId)), {
+          what: "the engine to report the task under the controller's id (its header at most 20 ms after its call)",
+        });
         if (leaves) await submitter.close();
         const adopted = rc.getResult(msgId);
         await rc.queueStatus(); // adopted by then

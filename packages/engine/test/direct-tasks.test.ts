@@ -60,6 +60,19 @@ describe("direct tasks on an engine", () => {
     expect(s.enqueued).toHaveLength(1);
   });
 
+  it("sends the result whole to the controller when another client adopted the task before its header came", () => {
+    const s = setup();
+    s.d.fromClient(CLIENT, [clientTask(11)], [BODY]);
+    const rid = (s.enqueued[0] as EngineTask).id;
+    // Clients send headers up to 20 ms late: an adoption (`direct_whole`) may come first.
+    s.d.whole([46]);
+    s.d.fromController(header(46, 11), EMPTY);
+    s.ack();
+    expect(s.d.finished(result(rid), BODY)).toBe(true);
+    vi.advanceTimersByTime(1_000);
+    expect(s.reported.map((r) => [r.result.id, r.result.d, r.part.body.length])).toEqual([[46, undefined, 1]]);
+  });
+
   it("waits for the body when the controller's header comes first, then runs under the controller's id", () => {
     const s = setup();
     s.d.fromController(header(43, 8), EMPTY);

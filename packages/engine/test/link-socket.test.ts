@@ -3,8 +3,8 @@ import { randomBytes } from "node:crypto";
 import { afterEach, describe, expect, it } from "vitest";
 import type { CommAbortMsg, CommMsg, Part } from "@ptcluster/protocol";
 import { LinkDialer, LinkListener } from "../src/peer-net/link-socket.js";
-import { MsgReader } from "../src/peer-net/msg-reader.js";
-import { bigBuffer, recycle } from "../src/peer-net/buffer-pool.js";
+import { MsgReader } from "@ptcluster/protocol/lean";
+import { bigBuffer, recycle } from "@ptcluster/protocol/lean";
 
 const KEY = randomBytes(32);
 const closing: Array<() => void> = [];

@@ -17,6 +17,8 @@ export interface EngineInfo {
   shm?: boolean;
   /** Its peer endpoint (`host:port`): clients send DirectView tasks there (absent: through the controller only). */
   peer?: string;
+  /** Its endpoint for clients' lean direct links (`host:port`): preferred to `peer` by clients that can use it. */
+  lean?: string;
 }
 /** An engine's place in an MPI job. */
 export interface MpiPlace {

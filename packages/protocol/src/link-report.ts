@@ -52,6 +52,8 @@ export interface DirectCounts {
   results: number;
   viaController?: number;
   failed?: number;
+  /** A client's tasks sent on lean links (`lean` endpoints: plain TCP, no ZeroMQ), out of `tasks`. */
+  lean?: number;
   /** A client's bytes on its direct links to engines (not in the link report's own byte counts). */
   bytesSent?: number;
   bytesReceived?: number;

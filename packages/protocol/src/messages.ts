@@ -256,6 +256,8 @@ export interface RegisterMsg {
   peer?: string;
   /** With `--curve`: the CURVE server public key (Z85) of that endpoint, made at start. */
   peerKey?: string;
+  /** Its endpoint for clients' lean direct links, `host:port` (absent: clients use `peer`, or the controller). */
+  lean?: string;
   /** It reads the controller's host token: it takes (and sends) large values as shared-memory files. */
   shm?: boolean;
 }

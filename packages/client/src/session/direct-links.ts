@@ -9,7 +9,11 @@ import {
   type Part,
   type TaskResult,
 } from "@ptcluster/protocol";
-import { DirectLink } from "./direct-link.js";
+import { DirectLink, type DirectLinkOptions } from "./direct-link.js";
+import { LeanLink } from "./lean-link.js";
+
+/** A link to one engine: lean (the engine's `lean` endpoint) or through its ZeroMQ peer endpoint. */
+type Link = DirectLink | LeanLink;
 
 const EMPTY_PART: Part = { body: Buffer.alloc(0), frames: [] };
 /**
@@ -49,8 +53,9 @@ export class DirectLinks {
     results: 0,
     viaController: 0,
     failed: 0,
+    lean: 0,
   };
-  readonly #links = new Map<number, DirectLink>();
+  readonly #links = new Map<number, Link>();
   /** Bytes of links closed since (engines gone), so the totals never go back. */
   readonly #closedBytes = { sent: 0, received: 0 };
   /** Engines whose link failed, not dialled again (until they register anew, at another address). */
@@ -66,10 +71,13 @@ export class DirectLinks {
   readonly #later: Array<{ tasks: ClientTask[]; parts: Part[] }> = [];
   /** A flush is asked for: after this turn (`soon`), or a little later (`late`). */
   #owing: false | "late" | "soon" = false;
+  /** When task headers last went to the controller (`performance.now()`). */
+  #headersAt = -Infinity;
   #holding = true;
   #timer: NodeJS.Timeout | undefined;
   #idle: NodeJS.Timeout | undefined;
   readonly #key: Buffer;
+  readonly #lean: boolean;
   /**
    * Off: every task goes through the controller. CURVE clusters stay on that path (an engine's peer
    * endpoint has a CURVE key pair of its own, which clients are not given), and so does a client
@@ -80,6 +88,7 @@ export class DirectLinks {
   constructor(private readonly o: DirectLinksOptions) {
     this.#key = Buffer.from(o.connection.key, "hex");
     this.enabled = !o.connection.curve && process.env["PTCLUSTER_DIRECT"] !== "off";
+    this.#lean = process.env["PTCLUSTER_DIRECT"] !== "zmq";
   }
 
   /**
@@ -89,7 +98,7 @@ export class DirectLinks {
   route(tasks: ClientTask[], parts: Part[]): { tasks: ClientTask[]; parts: Part[]; direct: boolean } {
     if (!this.enabled) return { tasks, parts, direct: false };
     const out = { tasks: [] as ClientTask[], parts: [] as Part[], direct: false };
-    const direct = new Map<DirectLink, { tasks: ClientTask[]; parts: Part[] }>();
+    const direct = new Map<Link, { tasks: ClientTask[]; parts: Part[] }>();
     for (let i = 0; i < tasks.length; i++) {
       const t = tasks[i] as ClientTask;
       const part = parts[i] ?? EMPTY_PART;
@@ -130,6 +139,7 @@ export class DirectLinks {
       out.direct = true;
       link.send(b.tasks, b.parts);
       this.counts.tasks += b.tasks.length;
+      if (link instanceof LeanLink) this.counts.lean += b.tasks.length;
     }
     return out;
   }
@@ -181,7 +191,7 @@ export class DirectLinks {
     return total;
   }
 
-  #retire(link: DirectLink): void {
+  #retire(link: Link): void {
     this.#closedBytes.sent += link.bytes.sent;
     this.#closedBytes.received += link.bytes.received;
   }
@@ -218,14 +228,17 @@ export class DirectLinks {
   }
 
   /** The link to engine `id`, dialled on first use (undefined: it cannot have one). */
-  #linkFor(id: number): DirectLink | undefined {
-    const address = this.o.engineInfo(id)?.peer;
+  #linkFor(id: number): Link | undefined {
+    const info = this.o.engineInfo(id);
+    // The engine's lean endpoint where it has one (`PTCLUSTER_DIRECT=zmq`: its ZeroMQ peer endpoint, to compare).
+    const lean = this.#lean ? info?.lean : undefined;
+    const address = lean ?? info?.peer;
     if (!address) return undefined;
     const link = this.#links.get(id);
     if (link?.address === address) return link;
     if (this.#unreachable.get(id) === address) return undefined;
     if (link) this.#fail(id, link);
-    const fresh: DirectLink = new DirectLink({
+    const options: DirectLinkOptions = {
       engine: id,
       address,
       key: this.#key,
@@ -236,7 +249,8 @@ export class DirectLinks {
       ready: () => this.o.log.debug({ engineId: id }, "direct link ready"),
       results: (msg, parts) => this.#results(msg, parts),
       failed: () => this.#fail(id, fresh),
-    });
+    };
+    const fresh: Link = lean ? new LeanLink(options) : new DirectLink(options);
     fresh.hold(this.#holding);
     this.#links.set(id, fresh);
     // Links that stop acknowledging are given up, as the controller gives up an engine.
@@ -261,7 +275,11 @@ export class DirectLinks {
     const b = this.route(tasks, parts);
     if (!b.direct) return this.o.submit(b.tasks, b.parts);
     this.#later.push(b);
-    this.#owe(true);
+    // Headers go after this turn, unless some went within the last `DIRECT_REPORT_MS`: then with
+    // the next report. A stream of calls costs the controller (and each engine, which gets its
+    // copy of the headers) one message per 20 ms instead of one per call; another client's
+    // `rc.abort`, `rc.getResult` or `queueStatus` finds a direct task at most 20 ms after it was sent.
+    this.#owe(performance.now() - this.#headersAt >= DIRECT_REPORT_MS);
   }
 
   /**
@@ -270,6 +288,7 @@ export class DirectLinks {
    */
   flush(send: (tasks: ClientTask[], parts: Part[], done?: TaskResult[]) => void): void {
     this.#owing = false;
+    if (this.#later.length) this.#headersAt = performance.now();
     let done = this.#done.length ? this.#done.splice(0) : undefined;
     // As few messages as the size limit allows (a batch split between paths carries bodies).
     let msg = { tasks: [] as ClientTask[], parts: [] as Part[], bytes: 0 };
@@ -303,7 +322,7 @@ export class DirectLinks {
   }
 
   /** A link failed: what it carries goes through the controller, in order, and so does what comes later. */
-  #fail(id: number, link: DirectLink): void {
+  #fail(id: number, link: Link): void {
     if (this.#links.get(id) !== link) return;
     this.#links.delete(id);
     this.#unreachable.set(id, link.address);

@@ -14,7 +14,7 @@ import {
   type Part,
   type PeerStateMsg,
 } from "@ptcluster/protocol";
-import { recycle } from "../peer-net/buffer-pool.js";
+import { recycle } from "@ptcluster/protocol/lean";
 import { decodeSmall, encodeSmall } from "./small-values.js";
 import type { CallOptions, CollectiveMeta, Received, Wire } from "./wire.js";
 

@@ -1,8 +1,6 @@
 import { Socket, connect, createServer, type Server } from "node:net";
 import type { CommAbortMsg, CommMsg, Part } from "@ptcluster/protocol";
-import { KEY, SMALL, helloKey, linkKeys, nonce, verify } from "./link-auth.js";
-import { recycle } from "./buffer-pool.js";
-import { MsgReader } from "./msg-reader.js";
+import { KEY, MsgReader, SMALL, helloKey, linkKeys, nonce, recycle, verify, writer } from "@ptcluster/protocol/lean";
 import { HELLO_BYTES, Kind, WELCOME_BYTES, ack, decode, encode, hello, kindOf, seqOf, welcome } from "./link-wire.js";
 
 /**
@@ -20,29 +18,6 @@ type Comm = { msg: CommMsg | CommAbortMsg; parts: Part[] };
 const ACK_MS = 20;
 const ACK_BYTES = 1 << 20;
 const ACK_COUNT = 256;
-
-/** Writes of one turn go out in one system call (a collective's call check and its data, say). */
-function writer(sock: Socket): (buf: Buffer) => void {
-  let pending: Buffer[] = [];
-  let bytes = 0;
-  const flush = () => {
-    const out = pending;
-    pending = [];
-    if (out.length === 1) sock.write(out[0] as Buffer);
-    else if (bytes <= 64 * 1024) sock.write(Buffer.concat(out, bytes));
-    else {
-      sock.cork();
-      for (const b of out) sock.write(b);
-      sock.uncork();
-    }
-    bytes = 0;
-  };
-  return (buf) => {
-    if (sock.destroyed) return;
-    if (pending.push(buf) === 1) process.nextTick(flush);
-    bytes += buf.length;
-  };
-}
 
 /** The sending side of one link, dialled to the peer executor's endpoint. */
 export class LinkDialer {

@@ -1,6 +1,5 @@
 import type { CommAbortMsg, CommMsg, Part } from "@ptcluster/protocol";
-import { bigBuffer } from "./buffer-pool.js";
-import { KEY, NONCE, SMALL, TAG, sign } from "./link-auth.js";
+import { KEY, NONCE, SMALL, TAG, bigBuffer, sign } from "@ptcluster/protocol/lean";
 
 /**
  * The bytes of an executor link (docs/comm-transport.md): a fixed binary layout, no msgpack, one

@@ -77,6 +77,8 @@ export class DirectTasks {
   private readonly done = new Set<string>();
   /** Controller ids cancelled before any task of that id came (see `fromController`). */
   private readonly early = new Set<number>();
+  /** Controller ids adopted by another client before their header came (see `whole`). */
+  private readonly earlyWhole = new Set<number>();
   private engineId = -1;
   private readonly held = new Set<Entry>();
   private timer: NodeJS.Timeout | undefined;
@@ -157,6 +159,7 @@ export class DirectTasks {
   private bind(e: Entry, hubId: number): void {
     e.hubId = hubId;
     this.byHub.set(hubId, e);
+    if (this.earlyWhole.delete(hubId)) e.full = true;
     // Only a result the controller needs whole goes at once; the others wait for the timer (one message for many).
     if (e.result && e.full) this.check();
   }
@@ -218,6 +221,12 @@ export class DirectTasks {
     for (const id of hubIds) {
       const e = this.byHub.get(id);
       if (e) e.full = true;
+      else {
+        // Its header is still on its way here (clients send headers up to 20 ms late, and the
+        // controller sends them at the end of its turn): applied when it comes.
+        this.earlyWhole.add(id);
+        if (this.earlyWhole.size > DONE_KEEP) this.earlyWhole.delete(this.earlyWhole.values().next().value as number);
+      }
     }
     this.check();
   }
@@ -274,6 +283,7 @@ export class DirectTasks {
     this.awaiting.clear();
     this.held.clear();
     this.early.clear();
+    this.earlyWhole.clear();
   }
 
   close(): void {

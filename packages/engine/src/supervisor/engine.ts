@@ -27,6 +27,7 @@ import { openCommPaths, type CommPaths } from "./comm-paths.js";
 import { SeenLinks } from "./direct-transport.js";
 import { answerCommLinks, commLinksSetup } from "./comm-links.js";
 import { DirectTasks } from "./direct-tasks.js";
+import { ClientLinks, openClientLinks } from "./client-links.js";
 import { heartbeatMsg } from "./heartbeat.js";
 import { ResultBatch } from "./result-batch.js";
 
@@ -47,6 +48,7 @@ export class Engine {
   private comm!: CommTransport;
   private relay!: RelayTransport;
   private paths: CommPaths | undefined;
+  private clients: ClientLinks | undefined;
   private readonly seenLinks = new SeenLinks();
   private readonly commTasks = new CommTasks();
   private readonly direct = new DirectTasks({
@@ -54,8 +56,15 @@ export class Engine {
       this.commTasks.received(task);
       this.runner.enqueue(task, part);
     },
-    toClient: (client, msg, parts) => this.paths?.endpoint.toClient(client, msg, parts) ?? 0,
-    acknowledged: (client, seq) => this.paths?.endpoint.acknowledged(client, seq),
+    // A client's lean link if it has one here, else its ZeroMQ link to the peer endpoint.
+    toClient: (client, msg, parts) =>
+      this.clients?.has(client)
+        ? this.clients.toClient(client, msg, parts)
+        : (this.paths?.endpoint.toClient(client, msg, parts) ?? 0),
+    acknowledged: (client, seq) =>
+      this.clients?.has(client)
+        ? this.clients.acknowledged(client, seq)
+        : this.paths?.endpoint.acknowledged(client, seq),
     report: (result, part) => this.batch.push(result, part),
     cancel: (rids) => this.runner.cancel(rids),
   });
@@ -122,6 +131,11 @@ export class Engine {
       throw err;
     }
     if (this.paths) this.comm = this.paths.transport;
+    this.clients = await openClientLinks(this.paths, this.opts, this.log, {
+      id: () => this.id,
+      onDirect: (from, msg, parts) => this.direct.fromClient(from, msg.tasks, parts),
+      onLost: (client, unacked) => this.direct.clientLost(client, unacked),
+    });
     const socket = new zmq.Dealer({
       routingId: this.uuid,
       linger: 200,
@@ -238,6 +252,7 @@ export class Engine {
       ...(this.opts.shm ? { shm: true } : {}),
       ...(this.paths ? { peer: this.paths.endpoint.address } : {}),
       ...(this.paths?.endpoint.publicKey ? { peerKey: this.paths.endpoint.publicKey } : {}),
+      ...(this.clients ? { lean: this.clients.address } : {}),
     });
   }
 
@@ -323,6 +338,7 @@ export class Engine {
     const now = Date.now();
     this.paths?.transport.checkLinks(this.hbMs * 6);
     if (this.paths) this.direct.checkClients(this.paths.endpoint, this.hbMs * 6);
+    if (this.clients) this.direct.checkClients(this.clients, this.hbMs * 6);
     const running = this.runner.running(now);
     this.commTasks.running(running.map(([rid]) => rid));
     const current = this.direct.toController(running);
@@ -367,5 +383,6 @@ export class Engine {
       this.runner?.terminate(),
       this.paths?.close(),
     ]);
+    this.clients?.close();
   }
 }

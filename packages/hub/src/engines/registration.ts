@@ -67,6 +67,8 @@ export class EngineRegistration {
     if (typeof msg.peer === "string" && /^[^\s]{1,300}:\d{1,5}$/.test(msg.peer))
       entry.info.peer = entry.peer = msg.peer;
     else delete entry.peer;
+    if (typeof msg.lean === "string" && /^[^\s]{1,300}:\d{1,5}$/.test(msg.lean)) entry.info.lean = msg.lean;
+    else delete entry.info.lean;
     if (typeof msg.peerKey === "string" && msg.peerKey.length === 40) entry.peerKey = msg.peerKey;
     else delete entry.peerKey;
     this.d.toEngine({ type: "register_reply", ok: true, id: entry.info.id, heartbeatMs }, from);

@@ -31,7 +31,7 @@ const TWO_32 = 2 ** 32;
 
 /**
  * `e2p`/`p2e`: an engine to a peer's endpoint (`engine.comm` direct), and its answers. (Executor
- * threads' own links do not use the `Channel`: packages/engine/src/peer-net/link-auth.ts.)
+ * threads' own links do not use the `Channel`: packages/protocol/src/lean/link-auth.ts.)
  */
 export type ChannelLabel = "c2h" | "h2c" | "e2h" | "h2e" | "pub" | "e2p" | "p2e";
 

@@ -19,12 +19,24 @@ export const KEY = 32;
 export const SMALL = 2_048;
 export const NONCE = 16;
 
-const HELLO_INFO = Buffer.from("ptcluster executor link hello v1");
-const LINK_INFO = Buffer.from("ptcluster executor link v1");
+/**
+ * Who dials: an executor (`engine.comm`) or a client (its DirectView tasks). Each role has keys
+ * of its own (another HKDF label), so a hello or a message of one kind of link is never accepted
+ * on the other.
+ */
+export type LinkRole = "executor" | "client";
+const HELLO_INFO = {
+  executor: Buffer.from("ptcluster executor link hello v1"),
+  client: Buffer.from("ptcluster client link hello v1"),
+};
+const LINK_INFO = {
+  executor: Buffer.from("ptcluster executor link v1"),
+  client: Buffer.from("ptcluster client link v1"),
+};
 
 /** The key of the dialler's hello (fixed per cluster key: a hello is answered only to a key holder). */
-export function helloKey(clusterKey: Buffer): Buffer {
-  return Buffer.from(hkdfSync("sha256", clusterKey, Buffer.alloc(0), HELLO_INFO, KEY));
+export function helloKey(clusterKey: Buffer, role: LinkRole = "executor"): Buffer {
+  return Buffer.from(hkdfSync("sha256", clusterKey, Buffer.alloc(0), HELLO_INFO[role], KEY));
 }
 
 /**
@@ -32,9 +44,14 @@ export function helloKey(clusterKey: Buffer): Buffer {
  * hello's bytes (its nonce, link id and recipient: altering one on the way gives other keys) and
  * the acceptor's nonce.
  */
-export function linkKeys(clusterKey: Buffer, hello: Buffer, nonceA: Buffer): { d2a: Buffer; a2d: Buffer } {
+export function linkKeys(
+  clusterKey: Buffer,
+  hello: Buffer,
+  nonceA: Buffer,
+  role: LinkRole = "executor",
+): { d2a: Buffer; a2d: Buffer } {
   const salt = Buffer.concat([hello, nonceA]);
-  const k = Buffer.from(hkdfSync("sha256", clusterKey, salt, LINK_INFO, 2 * KEY));
+  const k = Buffer.from(hkdfSync("sha256", clusterKey, salt, LINK_INFO[role], 2 * KEY));
   return { d2a: k.subarray(0, KEY), a2d: k.subarray(KEY) };
 }
 

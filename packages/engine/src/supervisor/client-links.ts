@@ -1,0 +1,135 @@
+import type { Server } from "node:net";
+import {
+  DEFAULT_MAX_MESSAGE_BYTES,
+  type DirectSubmitMsg,
+  type FromPeer,
+  type Logger,
+  type Part,
+} from "@ptcluster/protocol";
+import { DuplexLink } from "@ptcluster/protocol/lean";
+
+export interface ClientLinksOptions {
+  /** The address to bind (the peer endpoint's). */
+  ip: string;
+  key: Buffer;
+  maxBytes: number;
+  /** This engine's id now. */
+  id: () => number;
+  /** A client's DirectView tasks (`from`: its routing id, the one it has at the controller). */
+  onDirect: (from: Buffer, msg: DirectSubmitMsg, parts: Part[]) => void;
+  /** A client's link closed: what it was sent and did not acknowledge. */
+  onLost: (client: Buffer, unacked: Array<{ header: FromPeer }>) => void;
+}
+
+/**
+ * This engine's endpoint for clients' lean direct links (`@ptcluster/protocol/lean`'s
+ * `DuplexLink`: plain TCP, a tag on every message, no `Channel`): what a client sends straight
+ * here and the results that go straight back cost each side a fraction of a `Channel` message.
+ * It serves the same `dsubmit`/`dresults` as the ZeroMQ peer endpoint (`peer-endpoint.ts`),
+ * which clients without it still use.
+ */
+export class ClientLinks {
+  private readonly links = new Map<string, DuplexLink>();
+  private server: Server | undefined;
+  address = "";
+
+  constructor(private readonly o: ClientLinksOptions) {}
+
+  async start(): Promise<string> {
+    const { port, server } = await DuplexLink.listen(
+      { host: this.o.ip, clusterKey: this.o.key, maxBytes: this.o.maxBytes + 65_536 },
+      {
+        hello: (to) => {
+          const me = this.o.id();
+          return me >= 0 && to === me;
+        },
+        link: (link, id) => this.adopt(link, id),
+      },
+    );
+    this.server = server;
+    this.address = `${this.o.ip.includes(":") ? `[${this.o.ip}]` : this.o.ip}:${port}`;
+    return this.address;
+  }
+
+  private adopt(link: DuplexLink, id: Buffer): void {
+    const who = id.toString("latin1");
+    const old = this.links.get(who);
+    this.links.set(who, link);
+    old?.close();
+    link.on = {
+      message: (header, parts) => {
+        if (header.type === "dsubmit") this.o.onDirect(id, header, parts);
+      },
+      closed: () => {
+        if (this.links.get(who) === link) this.links.delete(who);
+        const unacked = link.unacked() as Array<{ header: FromPeer }>;
+        if (unacked.length) this.o.onLost(id, unacked);
+      },
+    };
+  }
+
+  has(client: Buffer): boolean {
+    return this.links.has(client.toString("latin1"));
+  }
+
+  /** To a client's link; returns the message's number on it (0: no link). */
+  toClient(client: Buffer, msg: FromPeer, parts: Part[]): number {
+    return this.links.get(client.toString("latin1"))?.send(msg, parts) ?? 0;
+  }
+
+  acknowledged(client: Buffer, seq: number): boolean | undefined {
+    return this.links.get(client.toString("latin1"))?.acknowledged(seq);
+  }
+
+  /** Of `clients`, those whose link left messages unacknowledged for `ms`: closed, with what they did not acknowledge. */
+  lostClients(
+    clients: ReadonlySet<string>,
+    ms: number,
+  ): Array<{ client: Buffer; unacked: Array<{ header: FromPeer }> }> {
+    const out: Array<{ client: Buffer; unacked: Array<{ header: FromPeer }> }> = [];
+    for (const [who, link] of this.links) {
+      if (!clients.has(who) || !link.overdue(ms)) continue;
+      this.links.delete(who);
+      out.push({ client: Buffer.from(who, "latin1"), unacked: link.unacked() as Array<{ header: FromPeer }> });
+      link.on.closed = () => undefined;
+      link.close();
+    }
+    return out;
+  }
+
+  close(): void {
+    this.server?.close();
+    for (const link of this.links.values()) {
+      link.on.closed = () => undefined;
+      link.close();
+    }
+    this.links.clear();
+  }
+}
+
+/**
+ * Opens the endpoint for clients' lean links beside the peer endpoint (same address). None with
+ * `--curve` (clients there keep the controller path) or without a peer endpoint; a failure to
+ * bind leaves clients the ZeroMQ peer endpoint.
+ */
+export async function openClientLinks(
+  paths: { ip: string } | undefined,
+  o: { key: Buffer; curve?: unknown; maxMessageBytes?: number | undefined },
+  log: Logger,
+  d: Pick<ClientLinksOptions, "id" | "onDirect" | "onLost">,
+): Promise<ClientLinks | undefined> {
+  if (!paths || o.curve !== undefined) return undefined;
+  const links = new ClientLinks({
+    ip: paths.ip,
+    key: o.key,
+    maxBytes: o.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES,
+    ...d,
+  });
+  try {
+    await links.start();
+  } catch (err) {
+    log.warn({ err }, "no endpoint for clients' lean links; clients use the peer endpoint");
+    return undefined;
+  }
+  return links;
+}
