@@ -204,3 +204,37 @@ describe("MsgReader reading in place", () => {
     expect(direct).toBeGreaterThan((1 << 20) / 7_000);
   });
 });
+
+describe("an executor endpoint before the hello", () => {
+  async function rawListener(helloMs: number): Promise<number> {
+    const l = new LinkListener(KEY, 64 << 20, { hello: () => true, message: () => undefined }, helloMs);
+    const port = await l.listen("127.0.0.1");
+    closing.push(() => l.close());
+    return port;
+  }
+  const closedWithin = (sock: Socket, ms: number): Promise<boolean> =>
+    new Promise((resolve) => {
+      const t = setTimeout(() => resolve(false), ms);
+      sock.on("close", () => (clearTimeout(t), resolve(true)));
+      sock.on("error", () => undefined);
+    });
+
+  it("ends a connection whose first message claims more than a hello (it would otherwise wait for, and make room for, 50 MB)", async () => {
+    const port = await rawListener(60_000);
+    const sock = connect({ host: "127.0.0.1", port });
+    closing.push(() => sock.destroy());
+    const len = Buffer.alloc(5);
+    len.writeUInt32BE(50_000_000, 0);
+    sock.write(len);
+    expect(await closedWithin(sock, 2_000)).toBe(true);
+  });
+
+  it("ends a connection that says nothing within its hello time", async () => {
+    const port = await rawListener(150);
+    const sock = connect({ host: "127.0.0.1", port });
+    closing.push(() => sock.destroy());
+    const t0 = Date.now();
+    expect(await closedWithin(sock, 5_000)).toBe(true);
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(100);
+  });
+});

@@ -3,7 +3,7 @@
  * buffers (a value read from shared memory, an `engine.comm` result array) then come from
  * transparent huge pages, and the first touch of each 2 MiB costs one fault instead of 512. On
  * this project's VM a 50 MiB copy into a fresh buffer took 40-45 ms without it and 15-23 ms with
- * it (docs/performance.md). Processes of other libcs ignore the variable.
+ * it (docs/architecture.md, "Same-host data"). Processes of other libcs ignore the variable.
  *
  * Ours goes FIRST in `GLIBC_TUNABLES`: glibc applies the entries in order, so a user's own
  * `glibc.malloc.hugetlb` (set where the engines start) wins. `PTCLUSTER_HUGEPAGES=0` in the

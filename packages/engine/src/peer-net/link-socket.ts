@@ -108,6 +108,9 @@ export class LinkDialer {
   }
 }
 
+/** A peer's executor dials, then says hello at once: a connection still silent after this goes. */
+const HELLO_MS = 10_000;
+
 /** The receiving side: this executor's endpoint, which peers' executors dial. */
 export class LinkListener {
   private readonly server: Server;
@@ -122,6 +125,8 @@ export class LinkListener {
       /** An authenticated message, once, in order: `lid`/`seq` its link (hex) and number. */
       message(c: Comm, lid: string, seq: number): void;
     },
+    /** How long a connection may stay without its hello. */
+    private readonly helloMs = HELLO_MS,
   ) {
     this.helloKey = helloKey(clusterKey);
     // Paused: readInPlace takes the connection over before anything is read.
@@ -140,10 +145,14 @@ export class LinkListener {
   }
 
   private accept(raw: Socket): void {
-    const reader = new MsgReader(this.maxBytes);
+    // Before the hello nothing is trusted: the reader takes one hello-sized message (not a length
+    // that would make it allocate up to the message limit for anyone who can reach the port), and
+    // a connection without a valid hello soon goes.
+    const reader = new MsgReader(HELLO_BYTES);
     let onChunk: (msgs: Buffer[] | undefined) => void = () => undefined;
     const sock = readInPlace(raw, reader, (msgs) => onChunk(msgs));
     sock.setNoDelay(true);
+    const helloTimer = setTimeout(() => sock.destroy(), this.helloMs).unref();
     const scratch = Buffer.allocUnsafe(KEY + SMALL);
     let keys: { d2a: Buffer; a2d: Buffer } | undefined;
     let lid = "";
@@ -161,6 +170,8 @@ export class LinkListener {
     const read = (m: Buffer): boolean => {
       if (!keys) {
         if (kindOf(m) !== Kind.Hello || m.length !== HELLO_BYTES || !verify(this.helloKey, scratch, m, 0)) return false;
+        clearTimeout(helloTimer);
+        reader.limit(this.maxBytes);
         const ok = this.on.hello(m.readUInt32BE(5));
         const n = nonce();
         keys = linkKeys(this.clusterKey, m, n);
@@ -188,7 +199,10 @@ export class LinkListener {
     };
     if (sock === raw) sock.on("data", (chunk: Buffer) => onChunk(reader.push(chunk)));
     sock.on("error", () => undefined);
-    sock.on("close", () => clearTimeout(timer));
+    sock.on("close", () => {
+      clearTimeout(timer);
+      clearTimeout(helloTimer);
+    });
   }
 
   close(): void {

@@ -22,7 +22,12 @@ export class MsgReader {
   private filling: { buf: Buffer; at: number } | undefined;
   private scratch: Buffer | undefined;
   private last: Buffer | undefined;
-  constructor(private readonly maxBytes: number) {}
+  constructor(private maxBytes: number) {}
+
+  /** Changes the largest message taken from now on (an endpoint takes only a hello before it trusts the peer). */
+  limit(maxBytes: number): void {
+    this.maxBytes = maxBytes;
+  }
 
   /**
    * Where a socket's next read should land (`onread`, see link-socket.ts): the rest of the large
