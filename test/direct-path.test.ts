@@ -8,6 +8,7 @@ import {
   RemoteError,
   TaskCancelledError,
   TaskTimeoutError,
+  UnknownTaskError,
   type Client,
   type DirectCounts,
 } from "@ptcluster/client";
@@ -224,6 +225,36 @@ describe("the direct path on one host", () => {
       } finally {
         await submitter.close();
       }
+    }
+  });
+
+  it("rc.getResult(msgId) at once after a stream of direct calls finds the last one, whose header may still be on its way", async () => {
+    const { rc, cluster } = ctx;
+    const work = scratchDir(ctx.dir);
+    const submitter = await cluster.connect();
+    try {
+      await linksUp(submitter, [1]);
+      const e = submitter.engine(1);
+      // A stream: the controller gets these calls' headers every 20 ms, not after each call.
+      for (let i = 0; i < 20; i++) expect(await e.apply((x: number) => x, i)).toBe(i);
+      const gate = join(work, "gate");
+      const ar = e.apply(gatedTask, gate, join(work, "late"));
+      const adopted = rc.getResult(ar.msgIds[0] as string);
+      await waitFor(() => existsSync(join(work, "late.started")), { what: "the task to start" });
+      // Once the controller has the task's header, the adoption it held has been made.
+      await waitFor(async () => ((await rc.queueStatus()).engines[1]?.running ?? 0) > 0, {
+        what: "the task's header at the controller",
+      });
+      writeFileSync(gate, "");
+      expect(await adopted).toBe("opened");
+      expect(await ar).toBe("opened");
+      // A task its client never sent is still unknown, after a bounded wait for its header.
+      const t0 = Date.now();
+      const never = await failure(() => rc.getResult(ar.msgIds[0]!.replace(/:\d+$/, ":999999")));
+      expect(never).toBeInstanceOf(UnknownTaskError);
+      expect(Date.now() - t0).toBeLessThan(5_000);
+    } finally {
+      await submitter.close();
     }
   });
 

@@ -1,6 +1,7 @@
 import { assertNever, type ClientToHub, type ConnectMsg, type Part } from "@ptcluster/protocol";
 import type { Pipelines } from "../pipelines/pipeline-service.js";
-import type { ResultDelivery } from "../results/delivery.js";
+import type { AdoptItem, ResultDelivery, ResultRecipient } from "../results/delivery.js";
+import { LateAdoptions } from "../results/late-adoptions.js";
 import type { SharedState } from "../shared-state/service.js";
 import type { TaskCoordinator } from "../tasks/task-coordinator.js";
 import type { TaskTable } from "../tasks/task-table.js";
@@ -29,6 +30,7 @@ export function routeClientMessage(
   switch (header.type) {
     case "submit":
       r.coordinator.submit(client, header.tasks, parts);
+      lateAdoptions(r).arrived(client.key, header.tasks);
       if (header.done) r.coordinator.directDone(client, header.done);
       return;
     case "request":
@@ -47,7 +49,7 @@ export function routeClientMessage(
       r.shared.fromClient(client.key, client.routingId, header, parts);
       return;
     case "adopt":
-      r.coordinator.adopted(r.delivery.adopt(client, header.items));
+      r.coordinator.adopted(r.delivery.adopt(client, header.items, lateAdoptions(r)));
       return;
     case "pipe_open":
     case "pipe_items":
@@ -58,4 +60,20 @@ export function routeClientMessage(
     default:
       assertNever(header);
   }
+}
+
+/** One set of held adoptions per controller (its routes), made when first needed. */
+const late = new WeakMap<ClientRoutes, LateAdoptions>();
+
+function lateAdoptions(r: ClientRoutes): LateAdoptions {
+  let l = late.get(r);
+  if (!l) {
+    // Settled when the header comes, or at the bound: answered unless the asking client left.
+    const settle = (client: ResultRecipient, items: AdoptItem[]) => {
+      if (r.delivery.connected(client.key)) r.coordinator.adopted(r.delivery.adopt(client, items));
+    };
+    l = new LateAdoptions(settle);
+    late.set(r, l);
+  }
+  return l;
 }

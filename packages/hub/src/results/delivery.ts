@@ -1,7 +1,15 @@
 import type { HubToClient, Part, TaskResult } from "@ptcluster/protocol";
 import { EMPTY_PART, type Outbox } from "../clients/outbox.js";
 import type { TaskRecord, TaskTable } from "../tasks/task-table.js";
+import type { LateAdoptions } from "./late-adoptions.js";
 import type { ResultStore } from "./result-store.js";
+
+/** A task `rc.getResult` names: client `from`'s task `id`, known to the asking client as `as`. */
+export interface AdoptItem {
+  from: string;
+  id: number;
+  as: number;
+}
 
 /** The client a result goes to. */
 export interface ResultRecipient {
@@ -22,7 +30,8 @@ export class ResultDelivery {
     private readonly tasks: TaskTable,
     private readonly store: ResultStore,
     private readonly out: Outbox<TaskResult>,
-    private readonly connected: (clientKey: string) => boolean,
+    /** Whether the client with this key is connected now. */
+    readonly connected: (clientKey: string) => boolean,
   ) {}
 
   /** To the task's client, or, if it went away, into the result store. */
@@ -75,14 +84,21 @@ export class ResultDelivery {
 
   /**
    * Another client takes over tasks of a client that went away: what is kept now, the rest as it
-   * comes. Returns the controller ids of the tasks it took over that are still running.
+   * comes. Returns the controller ids of the tasks it took over that are still running. With
+   * `late`, a task not known yet of a client still connected is held there until its header comes
+   * (a client sends the headers of its direct tasks up to 20 ms after their call).
    */
-  adopt(client: ResultRecipient, items: ReadonlyArray<{ from: string; id: number; as: number }>): number[] {
+  adopt(client: ResultRecipient, items: readonly AdoptItem[], late?: LateAdoptions): number[] {
     const taken: number[] = [];
-    for (const { from, id, as } of items) {
+    for (const item of items) {
+      const { from, id, as } = item;
       const running = this.tasks.idsOf(from, id);
       const kept = this.store.take(from, id);
       const total = (kept?.results.length ?? 0) + running.length;
+      if (total === 0 && late && this.connected(from)) {
+        late.hold(client, item);
+        continue;
+      }
       if (total === 0) {
         const now = Date.now();
         this.out.push(
