@@ -258,6 +258,25 @@ describe("the direct path on one host", () => {
     }
   });
 
+  it("rc.abort(msgId) from another client at once after a stream of direct calls cancels the last one, whose header may still be on its way", async () => {
+    const { rc, cluster } = ctx;
+    const work = scratchDir(ctx.dir);
+    const submitter = await cluster.connect();
+    try {
+      await linksUp(submitter, [1]);
+      const e = submitter.engine(1);
+      for (let i = 0; i < 20; i++) expect(await e.apply((x: number) => x, i)).toBe(i);
+      const tag = join(work, "aborted-late");
+      const ar = e.apply(gatedTask, join(work, "never-opened"), tag);
+      await rc.abort({ tasks: ar.msgIds });
+      expect(await failure(() => ar)).toBeInstanceOf(TaskCancelledError);
+      // It ran (the engine had it straight from the client) and saw engine.signal.
+      expect(existsSync(`${tag}.started`)).toBe(existsSync(`${tag}.cancelled`));
+    } finally {
+      await submitter.close();
+    }
+  });
+
   it("an engine SIGKILLed during a direct call: the call rejects with EngineLostError within the heartbeat window", async () => {
     const { rc } = ctx;
     await linksUp(rc, [1]);

@@ -10,6 +10,8 @@ const MSG_ID = /^([0-9a-f]{32}):(\d+)$/;
 
 /** Caps what one request may name, so a client cannot make the controller walk a huge list. */
 const MAX_NAMED = 100_000;
+/** Of those, how many not known yet one request may have the controller wait for (1 s each). */
+const MAX_AWAITED = 10_000;
 
 function numbers(v: unknown): number[] {
   return Array.isArray(v) ? v.slice(0, MAX_NAMED).filter((x): x is number => Number.isInteger(x)) : [];
@@ -25,14 +27,19 @@ export function selectForAbort(
   clientKey: string,
   tasks: TaskTable,
   engines: EngineRegistry,
-): { ids: number[]; summary: AbortSummary } {
+): { ids: number[]; summary: AbortSummary; notYet: Array<{ from: string; id: number }> } {
   const chosen = new Set<number>();
   if (req.all === true) for (const id of tasks.ids()) chosen.add(id);
   for (const n of numbers(req.ids)) for (const id of tasks.idsOf(clientKey, n)) chosen.add(id);
   const named = Array.isArray(req.tasks) ? req.tasks.slice(0, MAX_NAMED) : [];
+  const notYet: Array<{ from: string; id: number }> = [];
   for (const msgId of named) {
     const m = typeof msgId === "string" ? MSG_ID.exec(msgId) : null;
-    if (m) for (const id of tasks.idsOf(m[1] as string, Number(m[2]))) chosen.add(id);
+    if (!m) continue;
+    const [from, id] = [m[1] as string, Number(m[2])];
+    const ids = tasks.idsOf(from, id);
+    for (const hubId of ids) chosen.add(hubId);
+    if (ids.length === 0 && notYet.length < MAX_AWAITED) notYet.push({ from, id });
   }
   for (const e of numbers(req.engines)) for (const id of engines.get(e)?.inflight ?? []) chosen.add(id);
 
@@ -46,7 +53,7 @@ export function selectForAbort(
     else summary.queued++;
   }
   summary.engines = [...held].sort((a, b) => a - b);
-  return { ids: [...chosen], summary };
+  return { ids: [...chosen], summary, notYet };
 }
 
 /** The `abort` request's handler: selects the tasks, has them cancelled, says what it cancelled. */
@@ -57,9 +64,18 @@ export function abortTasks(
   log: Logger,
 ): (client: Buffer, req: AbortRequest) => AbortSummary {
   return (client, req) => {
-    const { ids, summary } = selectForAbort(req, client.toString("latin1"), tasks, engines);
+    const { ids, summary, notYet } = selectForAbort(req, client.toString("latin1"), tasks, engines);
     if (ids.length) log.info({ ...summary, tasks: ids.length }, "tasks aborted by a client");
     cancel(ids);
+    // A msg id the controller does not know may be a direct task whose header is on its way (a
+    // stream of calls sends headers every 20 ms): cancelled when it comes, if it comes soon.
+    for (const { from, id } of notYet)
+      tasks.awaited.wait(
+        from,
+        id,
+        () => cancel(tasks.idsOf(from, id)),
+        () => undefined,
+      );
     return summary;
   };
 }

@@ -1,7 +1,6 @@
 import { assertNever, type ClientToHub, type ConnectMsg, type Part } from "@ptcluster/protocol";
 import type { Pipelines } from "../pipelines/pipeline-service.js";
-import type { AdoptItem, ResultDelivery, ResultRecipient } from "../results/delivery.js";
-import { LateAdoptions } from "../results/late-adoptions.js";
+import type { ResultDelivery } from "../results/delivery.js";
 import type { SharedState } from "../shared-state/service.js";
 import type { TaskCoordinator } from "../tasks/task-coordinator.js";
 import type { TaskTable } from "../tasks/task-table.js";
@@ -30,7 +29,7 @@ export function routeClientMessage(
   switch (header.type) {
     case "submit":
       r.coordinator.submit(client, header.tasks, parts);
-      lateAdoptions(r).arrived(client.key, header.tasks);
+      r.tasks.awaited.arrived(client.key, header.tasks);
       if (header.done) r.coordinator.directDone(client, header.done);
       return;
     case "request":
@@ -48,9 +47,21 @@ export function routeClientMessage(
     case "shared_withdraw":
       r.shared.fromClient(client.key, client.routingId, header, parts);
       return;
-    case "adopt":
-      r.coordinator.adopted(r.delivery.adopt(client, header.items, lateAdoptions(r)));
+    case "adopt": {
+      // A task of a connected client not known yet: adopted when its header comes, else unknown.
+      const adopt = (items: typeof header.items) => {
+        if (r.delivery.connected(client.key)) r.coordinator.adopted(r.delivery.adopt(client, items));
+      };
+      const late = (item: (typeof header.items)[number]) =>
+        r.tasks.awaited.wait(
+          item.from,
+          item.id,
+          () => adopt([item]),
+          () => adopt([item]),
+        );
+      r.coordinator.adopted(r.delivery.adopt(client, header.items, late));
       return;
+    }
     case "pipe_open":
     case "pipe_items":
     case "pipe_end":
@@ -60,20 +71,4 @@ export function routeClientMessage(
     default:
       assertNever(header);
   }
-}
-
-/** One set of held adoptions per controller (its routes), made when first needed. */
-const late = new WeakMap<ClientRoutes, LateAdoptions>();
-
-function lateAdoptions(r: ClientRoutes): LateAdoptions {
-  let l = late.get(r);
-  if (!l) {
-    // Settled when the header comes, or at the bound: answered unless the asking client left.
-    const settle = (client: ResultRecipient, items: AdoptItem[]) => {
-      if (r.delivery.connected(client.key)) r.coordinator.adopted(r.delivery.adopt(client, items));
-    };
-    l = new LateAdoptions(settle);
-    late.set(r, l);
-  }
-  return l;
 }

@@ -1,7 +1,6 @@
 import type { HubToClient, Part, TaskResult } from "@ptcluster/protocol";
 import { EMPTY_PART, type Outbox } from "../clients/outbox.js";
 import type { TaskRecord, TaskTable } from "../tasks/task-table.js";
-import type { LateAdoptions } from "./late-adoptions.js";
 import type { ResultStore } from "./result-store.js";
 
 /** A task `rc.getResult` names: client `from`'s task `id`, known to the asking client as `as`. */
@@ -85,10 +84,10 @@ export class ResultDelivery {
   /**
    * Another client takes over tasks of a client that went away: what is kept now, the rest as it
    * comes. Returns the controller ids of the tasks it took over that are still running. With
-   * `late`, a task not known yet of a client still connected is held there until its header comes
-   * (a client sends the headers of its direct tasks up to 20 ms after their call).
+   * `late`, a task not known yet of a client still connected is handed to it, to be adopted when
+   * its header comes (a client sends the headers of its direct tasks up to 20 ms after their call).
    */
-  adopt(client: ResultRecipient, items: readonly AdoptItem[], late?: LateAdoptions): number[] {
+  adopt(client: ResultRecipient, items: readonly AdoptItem[], late?: (item: AdoptItem) => void): number[] {
     const taken: number[] = [];
     for (const item of items) {
       const { from, id, as } = item;
@@ -96,7 +95,7 @@ export class ResultDelivery {
       const kept = this.store.take(from, id);
       const total = (kept?.results.length ?? 0) + running.length;
       if (total === 0 && late && this.connected(from)) {
-        late.hold(client, item);
+        late(item);
         continue;
       }
       if (total === 0) {

@@ -1,5 +1,6 @@
 import type { ClientTask, Part, TaskOp, TaskResult } from "@ptcluster/protocol";
 import { QUEUED, type TaskState } from "./task-state.js";
+import { AwaitedHeaders } from "./awaited-headers.js";
 
 /** One task on one engine (direct), or one load-balanced task, from the controller's point of view. */
 export interface TaskRecord {
@@ -37,6 +38,8 @@ export class TaskTable {
   private readonly records = new Map<number, TaskRecord>();
   private readonly byClient = new Map<string, Map<number, Set<number>>>();
   private nextId = 1;
+  /** Requests that named a task of a client before its header came (`awaited-headers.ts`). */
+  readonly awaited = new AwaitedHeaders();
 
   /** `fns` is told when a record that runs a shipped function comes and goes. */
   constructor(private readonly fns?: { hold(hash: string): boolean; release(hash: string): void }) {}
