@@ -1,7 +1,6 @@
 import { rmSync } from "node:fs";
 import { hostname } from "node:os";
 import { connect } from "@ptcluster/client";
-import { cancelJob } from "../launchers/index.js";
 import {
   NoClusterError,
   listClusterStates,
@@ -79,8 +78,12 @@ export async function stopCluster(
     signalAll(alive, "SIGKILL");
     await waitGone(alive, 1_000);
   }
-  // Batch jobs (Slurm) outlive their controller: cancel them by id.
-  await Promise.all((state?.jobs ?? []).map((j) => cancelJob(j)));
+  // Batch jobs (Slurm) outlive their controller: cancel them by id. Imported only then: the
+  // launchers bring execa, a good part of this command's start-up time.
+  if (state?.jobs?.length) {
+    const { cancelJob } = await import("../launchers/index.js");
+    await Promise.all(state.jobs.map((j) => cancelJob(j)));
+  }
   for (const f of [paths.stateFile, paths.clientFile, paths.engineFile]) rmSync(f, { force: true });
   // What a killed controller, client or engine left in the shared-memory folder goes too.
   removeShmDir(paths);
