@@ -35,7 +35,31 @@ export type ToExecutor =
   /** Executor links are on (not with CURVE or `PTCLUSTER_COMM_PATH=relay`): bind an endpoint, dial peers. */
   | { type: "comm_setup"; setup: CommSetup }
   /** The answer to `comm_route`: engine `id`'s executor endpoint, or none (send through the supervisor). */
-  | { type: "comm_route"; id: number; address?: string | undefined };
+  | { type: "comm_route"; id: number; address?: string | undefined }
+  /** Clients' lean links are on: bind an endpoint for them (`ClientTasks`); `gen`: this executor's generation. */
+  | { type: "client_setup"; setup: ClientSetup; gen: number }
+  /** Direct tasks the supervisor cancelled (and reported) by key, perhaps before this executor reported them. */
+  | { type: "exec_cancel"; keys: string[] };
+
+/** What an executor needs to own clients' direct links (`ClientTasks`). */
+export type ClientSetup = Omit<CommSetup, "counts">;
+
+/**
+ * A task of a client's link to this executor, in its report to the supervisor: its start (with
+ * `task` and `started`), or its result (`result`, sent to the client as `sent`: `[link, seq]`).
+ */
+export interface ExecItem {
+  rid: number;
+  key: string;
+  client: string;
+  localId: number;
+  task?: EngineTask;
+  started?: number;
+  result?: TaskResult;
+  sent?: [number, number];
+  /** The result's value, unless large (then it stays in the executor until acknowledged, or comes with `exec_lost`). */
+  data?: Packed;
+}
 
 /** What an executor needs to own its `engine.comm` links (`PeerLinks`). */
 export interface CommSetup {
@@ -62,6 +86,8 @@ export interface ExecutorReport {
   results: Array<{ result: TaskResult; data: Packed }>;
   /** Dropped before they started, as asked. */
   dropped: number[];
+  /** Posted copies of direct tasks this executor already has from the client's own link (by key): not run. */
+  dups?: number[];
 }
 
 /** Executor thread → supervisor. */
@@ -86,7 +112,16 @@ export type FromExecutor =
    * A message that reached this executor's own endpoint for a group with no task here yet: the
    * supervisor keeps it, as those it posts, for an executor that would replace this one.
    */
-  | { type: "comm_keep"; msg: CommMsg | CommAbortMsg; data: Packed | undefined };
+  | { type: "comm_keep"; msg: CommMsg | CommAbortMsg; data: Packed | undefined }
+  /** This executor's endpoint for clients' links is bound at `address` (the supervisor tells its clients). */
+  | { type: "client_listen"; address: string }
+  /**
+   * What ran from clients' links since the last report (`ClientTasks`), and what clients
+   * acknowledged there (`[link, seq]`: every result sent on that link up to `seq`).
+   */
+  | { type: "exec_report"; items: ExecItem[]; acks: Array<[number, number]> }
+  /** Client `client`'s link `link` closed: results it did not acknowledge (with the values the supervisor has not got). */
+  | { type: "exec_lost"; client: string; link: number; items: Array<{ rid: number; data?: Packed }> };
 
 /** What the supervisor gives the executor thread at start. */
 export interface ExecutorData {

@@ -18,7 +18,7 @@ import {
 } from "@ptcluster/protocol";
 import { installOutputCapture, taskStore, type TaskContext } from "./capture.js";
 import { toFailure, unsendableFailure } from "./failure.js";
-import type { ExecutorData, FromExecutor, ToExecutor } from "./protocol.js";
+import type { ClientSetup, ExecutorData, FromExecutor, ToExecutor } from "./protocol.js";
 import { packFrames, unpackFrames, type Packed } from "../shared/transfer.js";
 import { mpiFromEnv } from "../shared/mpi.js";
 import { StartTable } from "../shared/start-table.js";
@@ -30,6 +30,7 @@ import { defineTranspilerHelpers } from "./transpiler-helpers.js";
 import { forgetSources, originOf, perform, sources } from "./perform.js";
 import { encodeCompletion } from "./completion.js";
 import { ExecutorShm } from "./shm-values.js";
+import { ClientTasks } from "./client-tasks.js";
 
 const port = parentPort;
 if (!port) throw new Error("the executor runs in a worker thread");
@@ -103,14 +104,42 @@ const outbox: {
   started: Array<[number, number]>;
   results: Array<{ result: TaskResult; data: Packed }>;
   dropped: number[];
+  dups: number[];
   transfer: ArrayBuffer[];
 } = {
   started: [],
   results: [],
   dropped: [],
+  dups: [],
   transfer: [],
 };
 let flushScheduled = false;
+
+/** Clients' direct links owned here (`client-tasks.ts`): their tasks' starts and results skip the per-turn report. */
+let clientTasks: ClientTasks | undefined;
+function openClientTasks(setup: ClientSetup, gen: number): void {
+  if (clientTasks) return;
+  clientTasks = new ClientTasks(
+    {
+      engineId: () => engineInfo.id,
+      run: (task, body, frames) => {
+        waiting.push({ task, body, frames });
+        drain();
+      },
+      unqueue: (id) => {
+        const i = waiting.findIndex((w) => w.task.id === id);
+        if (i < 0) return false;
+        shm.discard((waiting.splice(i, 1)[0] as { frames: Buffer[] }).frames);
+        return true;
+      },
+      abort: (id, reason) => running.get(id)?.controller.abort(new Error(reason)),
+      post: (m, transfer) => port!.postMessage(m, transfer ?? []),
+    },
+    gen,
+  );
+  // No endpoint: clients keep the supervisor's lean link, as before.
+  clientTasks.start(setup).catch(() => undefined);
+}
 
 // `process.exit` in a task ends this thread. Say which task called it (the supervisor fails that one
 // with TaskCrashedError, and runs again elsewhere those that merely shared the thread), and send what
@@ -118,6 +147,7 @@ let flushScheduled = false;
 const exitThread = process.exit.bind(process);
 function endThread(call: string, code: number | string | null | undefined): never {
   flush();
+  clientTasks?.flush();
   port!.postMessage({ type: "exiting", task: taskStore.getStore()?.id, call } satisfies FromExecutor);
   return exitThread(code);
 }
@@ -143,6 +173,13 @@ function onMessage(msg: ToExecutor): void {
         // executor, with the first task of that function, and that task may be dropped unstarted.
         if (task.fn && task.src !== undefined) sources.set(task.fn, task.src);
         const [body, ...frames] = unpackFrames(data);
+        // Resent on the supervisor's link while its first copy came on this executor's own: runs once.
+        if (task.dx !== undefined && clientTasks?.knows(task.dx)) {
+          shm.discard(frames);
+          outbox.dups.push(task.id);
+          scheduleFlush();
+          continue;
+        }
         waiting.push({ task, body: body ?? Buffer.alloc(0), frames });
       }
       drain();
@@ -158,6 +195,12 @@ function onMessage(msg: ToExecutor): void {
     case "comm_route":
       comm.fromSupervisor(msg);
       break;
+    case "client_setup":
+      openClientTasks(msg.setup, msg.gen);
+      break;
+    case "exec_cancel":
+      clientTasks?.cancel(msg.keys);
+      break;
     case "drop": {
       const wanted = new Set(msg.ids);
       for (let i = waiting.length - 1; i >= 0; i--) {
@@ -165,8 +208,13 @@ function onMessage(msg: ToExecutor): void {
         if (!wanted.delete(id)) continue;
         shm.discard((waiting.splice(i, 1)[0] as { frames: Buffer[] }).frames);
         outbox.dropped.push(id);
+        clientTasks?.forget(id);
       }
-      if (msg.abort !== undefined) for (const id of wanted) running.get(id)?.controller.abort(new Error(msg.abort));
+      if (msg.abort !== undefined) {
+        // Never the task's own result to its client now: the supervisor's verdict goes instead.
+        clientTasks?.aborting([...wanted]);
+        for (const id of wanted) running.get(id)?.controller.abort(new Error(msg.abort));
+      }
       if (outbox.dropped.length) scheduleFlush();
       break;
     }
@@ -203,8 +251,11 @@ function startWaiting(): void {
     const slot = freeSlots.pop() as number;
     const at = Date.now();
     startTable.set(slot, w.task.id, at);
-    outbox.started.push([w.task.id, at]);
-    scheduleFlush();
+    if (clientTasks?.has(w.task.id)) clientTasks.started(w.task.id, at);
+    else {
+      outbox.started.push([w.task.id, at]);
+      scheduleFlush();
+    }
     void runTask(w.task, w.body, w.frames, slot, at);
   }
 }
@@ -230,13 +281,14 @@ function scheduleFlush(): void {
 
 /** Posts one report: whatever starts, results and drops are waiting. */
 function flush(): void {
-  const { started, results, dropped, transfer } = outbox;
-  if (started.length === 0 && results.length === 0 && dropped.length === 0) return;
+  const { started, results, dropped, dups, transfer } = outbox;
+  if (started.length === 0 && results.length === 0 && dropped.length === 0 && dups.length === 0) return;
+  outbox.dups = [];
   outbox.started = [];
   outbox.results = [];
   outbox.dropped = [];
   outbox.transfer = [];
-  port!.postMessage({ type: "report", started, results, dropped } satisfies FromExecutor, transfer);
+  port!.postMessage({ type: "report", started, results, dropped, dups } satisfies FromExecutor, transfer);
 }
 
 async function runTask(task: EngineTask, body: Buffer, frames: Buffer[], slot: number, started: number): Promise<void> {
@@ -285,7 +337,7 @@ async function runTask(task: EngineTask, body: Buffer, frames: Buffer[], slot: n
   if (ctx.stdout.length) result.stdout = ctx.stdout.join("");
   if (ctx.stderr.length) result.stderr = ctx.stderr.join("");
   active--;
-  deliver(result, out);
+  if (!clientTasks?.finished(result, out)) deliver(result, out);
   // The result's files are made, not filled: it goes now, and its client reads while this writes
   // (before the next task runs, which could change the value).
   if (shm.pending) {

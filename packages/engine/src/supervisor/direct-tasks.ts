@@ -1,61 +1,20 @@
-import {
-  TaskCancelledError,
-  type ClientTask,
-  type DirectResultsMsg,
-  type EngineTask,
-  type FromPeer,
-  type Part,
-  type TaskResult,
-} from "@ptcluster/protocol";
+import type { ClientTask, EngineTask, FromPeer, Part, TaskResult } from "@ptcluster/protocol";
 
 import type { PeerEndpoint } from "./peer-endpoint.js";
+import type { ExecItem } from "../executor/protocol.js";
+import { unpackFrames } from "../shared/transfer.js";
+import {
+  ACK_CHECK_MS,
+  CANCELLED_CODE,
+  DONE_KEEP,
+  EMPTY_PART,
+  RID_BASE,
+  splitKey,
+  type DirectTaskDeps,
+  type Entry,
+} from "./direct-entry.js";
 
-const CANCELLED_CODE = new TaskCancelledError().code;
-const EMPTY_PART: Part = { body: Buffer.alloc(0), frames: [] };
-/**
- * How often results sent straight to clients are checked for their acknowledgement (ms). The
- * controller hears of them from the clients first (`SubmitMsg.done`): this report is the safety
- * net, so it waits long enough to go in one message for many.
- */
-const ACK_CHECK_MS = 250;
-/**
- * Ids the runner gives direct tasks until the controller's is known: above any the controller
- * gives (it counts from 1), exact in a float64 (the start table's), never negative (its "none").
- */
-const RID_BASE = 2 ** 40;
-/** Keys of direct tasks already done, kept so that a late copy of one is not run again. */
-const DONE_KEEP = 10_000;
-
-export interface DirectTaskDeps {
-  /** Hands a task to the task runner (the controller's tasks go the same way). */
-  enqueue(task: EngineTask, part: Part): void;
-  /** Sends to a client's direct link; returns the message's `seq` on that link. */
-  toClient(client: Buffer, msg: DirectResultsMsg, parts: Part[]): number;
-  /** Whether the client acknowledged everything up to `seq` (undefined: its link is gone). */
-  acknowledged(client: Buffer, seq: number): boolean | undefined;
-  /** A result for the controller, in the engine's next `engine_results` batch. */
-  report(result: TaskResult, part: Part): void;
-  /** Cancels tasks in the runner (its ids). */
-  cancel(rids: number[]): void;
-}
-
-/** One task that came straight from a client (`rid`: its id in the task runner). */
-interface Entry {
-  key: string;
-  rid: number;
-  client: Buffer;
-  localId: number;
-  /** The controller's id, once its copy (`EngineTask.dx`) is here. */
-  hubId?: number;
-  /** Run from the controller's copy (resent through it): its result goes the controller's way only. */
-  viaController?: boolean;
-  /** Once finished: sent to the client as `seq`, kept until the client acknowledges it. */
-  result?: TaskResult;
-  part?: Part;
-  seq?: number;
-  /** The client's link failed before it acknowledged: the controller gets the whole result. */
-  full?: boolean;
-}
+export type { DirectTaskDeps };
 
 /**
  * The engine's side of the direct path (`direct-messages.ts`). A DirectView task comes twice: its
@@ -81,6 +40,8 @@ export class DirectTasks {
   private readonly earlyWhole = new Set<number>();
   private engineId = -1;
   private readonly held = new Set<Entry>();
+  /** What clients acknowledged on their links to the current executor: link → seq. */
+  private readonly execAcks = new Map<number, number>();
   private timer: NodeJS.Timeout | undefined;
   private nextRid = RID_BASE;
   /** Tasks that came straight from clients, and results sent straight back (for the status report). */
@@ -101,7 +62,10 @@ export class DirectTasks {
     for (let i = 0; i < tasks.length; i++) {
       const t = tasks[i] as ClientTask;
       const key = `${who}:${t.id}`;
-      if (this.byKey.has(key) || this.done.has(key)) continue;
+      const known = this.byKey.get(key);
+      // Resent after the client's link to the executor closed: a result sent there goes again here.
+      if (known?.exec) this.resend(known);
+      if (known || this.done.has(key)) continue;
       const waiting = this.awaiting.get(key);
       this.awaiting.delete(key);
       const e: Entry = { key, rid: waiting ? waiting.id : this.nextRid++, client, localId: t.id };
@@ -118,6 +82,8 @@ export class DirectTasks {
       if (t.comm) task.comm = t.comm;
       // Large results as shared-memory files for this client, as the controller would ask.
       if (t.shm === true) task.shm = `c${who}`;
+      // The executor runs one copy per key: it may have this task from the client's own link.
+      task.dx = key;
       this.d.enqueue(task, parts[i] ?? EMPTY_PART);
     }
   }
@@ -137,6 +103,8 @@ export class DirectTasks {
     if (this.done.has(key)) return;
     if (early) {
       this.markDone(key);
+      // The executor may have it from the client's own link, not reported yet: it must not run it.
+      this.d.cancelKeys([key]);
       return this.reportCancelled(task.id);
     }
     if (part.body.length === 0) {
@@ -194,13 +162,88 @@ export class DirectTasks {
     this.timer = undefined;
     for (const e of this.held) {
       if (e.hubId === undefined || !e.result) continue;
-      if (!e.full && this.d.acknowledged(e.client, e.seq ?? 0) === false) continue;
+      if (!e.full && e.exec && !this.execAcked(e)) continue;
+      if (!e.full && !e.exec && this.d.acknowledged(e.client, e.seq ?? 0) === false) continue;
       const r: TaskResult = { ...e.result, id: e.hubId };
       if (e.full) this.d.report(r, e.part ?? EMPTY_PART);
       else this.d.report({ ...r, d: 1 }, EMPTY_PART);
       this.forget(e);
     }
     if (this.held.size) this.timer = setTimeout(() => this.check(), ACK_CHECK_MS);
+  }
+
+  /**
+   * What the executor says ran from clients' own links to it (`executor/client-tasks.ts`): each
+   * task recorded as one that came here (once by key: a copy resent on the lean link is the same
+   * task), held by the runner while it runs; results it sent wait for the client's acknowledgement
+   * there before the controller gets them without values, as for the lean link.
+   */
+  fromExecutor(items: readonly ExecItem[], acks: ReadonlyArray<[number, number]>): void {
+    for (const [link, seq] of acks) this.execAcks.set(link, seq);
+    for (const it of items) {
+      let e = this.byKey.get(it.key);
+      if (!e) {
+        // Cancelled (and reported) before this report came: stopping its run is the executor's.
+        if (this.done.has(it.key)) continue;
+        const waiting = this.awaiting.get(it.key);
+        this.awaiting.delete(it.key);
+        e = { key: it.key, rid: it.rid, client: Buffer.from(it.client, "latin1"), localId: it.localId };
+        if (waiting) this.bind(e, waiting.id);
+        this.byKey.set(it.key, e);
+        this.byRid.set(e.rid, e);
+        this.counts.tasks++;
+      } else if (e.rid !== it.rid && !e.result) {
+        // Its copy resent on the lean link came first: the executor runs the one it had (`dups`).
+        this.byRid.delete(e.rid);
+        e.rid = it.rid;
+        this.byRid.set(e.rid, e);
+      }
+      if (it.task && it.started !== undefined) this.d.adopt(it.task, it.started);
+      if (it.result && it.sent) {
+        this.d.sentByExecutor(it.rid);
+        e.result = it.result;
+        if (it.data) {
+          const [body, ...frames] = unpackFrames(it.data);
+          e.part = { body: body ?? Buffer.alloc(0), frames };
+        }
+        e.exec = it.sent;
+        this.counts.results++;
+        this.held.add(e);
+      }
+    }
+    this.timer ??= setTimeout(() => this.check(), ACK_CHECK_MS);
+  }
+
+  /** A client's link to the executor closed: what it did not acknowledge, whole, to the controller. */
+  execLost(items: ReadonlyArray<{ rid: number; part?: Part }>): void {
+    for (const { rid, part } of items) {
+      const e = this.byRid.get(rid);
+      if (!e?.exec) continue;
+      if (part) e.part = part;
+      e.full = true;
+    }
+    this.check();
+  }
+
+  /** The executor was replaced: what its links did not see acknowledged goes again on the lean link. */
+  execReset(): void {
+    for (const e of this.held) if (e.exec && !this.execAcked(e)) this.resend(e);
+    this.execAcks.clear();
+  }
+
+  private execAcked(e: Entry): boolean {
+    return e.exec !== undefined && (this.execAcks.get(e.exec[0]) ?? 0) >= e.exec[1];
+  }
+
+  /** A result the executor sent, again on the client's lean (or peer) link. */
+  private resend(e: Entry): void {
+    if (!e.result || !e.part || this.execAcked(e)) return;
+    e.exec = undefined;
+    e.seq = this.d.toClient(
+      e.client,
+      { type: "dresults", results: [{ ...e.result, id: e.localId }], pf: [e.part.frames.length] },
+      [e.part],
+    );
   }
 
   /** A client's link failed: what it did not acknowledge goes to the controller whole. */
@@ -245,6 +288,7 @@ export class DirectTasks {
       if (waiting) {
         this.awaiting.delete(waiting[0]);
         this.markDone(waiting[0]);
+        this.d.cancelKeys([waiting[0]]);
         this.reportCancelled(id);
       } else {
         out.push(id);
@@ -309,9 +353,4 @@ export class DirectTasks {
     this.done.add(key);
     if (this.done.size > DONE_KEEP) this.done.delete(this.done.values().next().value as string);
   }
-}
-
-function splitKey(key: string): [string, number] {
-  const at = key.lastIndexOf(":");
-  return [key.slice(0, at), Number(key.slice(at + 1))];
 }

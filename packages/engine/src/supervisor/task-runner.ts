@@ -57,6 +57,7 @@ export class TaskRunner {
       ...(opts.onShared ? { onShared: opts.onShared } : {}),
       ...(opts.onComm ? { onComm: opts.onComm } : {}),
       ...(opts.onCommLinks ? { onCommLinks: opts.onCommLinks } : {}),
+      ...(opts.onExecClients ? { onExecClients: opts.onExecClients } : {}),
     });
   }
 
@@ -118,6 +119,23 @@ export class TaskRunner {
     this.t.tasks.set(task.id, entry);
     this.t.queue.push(entry);
     this.pump();
+  }
+
+  /**
+   * A task the executor took from a client's own link and started at `started` (it says so in its
+   * batched report): held as one posted and started here (cancels, heartbeats, the executor's loss).
+   */
+  adopt(task: EngineTask, started: number): void {
+    if (this.t.tasks.has(task.id)) return;
+    this.t.tasks.set(task.id, { task, part: EMPTY_PART, state: { kind: "posted", watch: undefined } });
+    this.t.inExecutor++;
+    this.onStarted(task.id, started);
+  }
+
+  /** Such a task's result went to its client from the executor: nothing to report here. */
+  forgetSent(id: number): void {
+    const e = this.t.tasks.get(id);
+    if (e) this.t.finish(e);
   }
 
   /**
@@ -245,6 +263,8 @@ export class TaskRunner {
     for (const [id, at] of m.started) this.onStarted(id, at);
     this.onResults(m.results);
     this.onDropped(m.dropped);
+    // Copies the executor had from the client's own link: that copy is the one that runs.
+    for (const id of m.dups ?? []) this.forgetSent(id);
     this.pump();
   }
 
