@@ -28,9 +28,10 @@ function setup() {
     acknowledged: () => acked,
     report: (result, part) => void reported.push({ result, part }),
     cancel: (rids) => void cancelled.push(...rids),
-    cancelKeys: (keys) => void cancelledKeys.push(...keys),
+    cancelKeys: (keys) => (cancelledKeys.push(...keys), false),
     adopt: (t) => void adopted.push(t.id),
     sentByExecutor: (rid) => void forgotten.push(rid),
+    learn: () => undefined,
   });
   return { d, enqueued, reported, cancelled, sent, cancelledKeys, adopted, forgotten, ack: () => (acked = true) };
 }

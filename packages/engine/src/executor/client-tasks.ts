@@ -1,15 +1,8 @@
 import type { ClientTask, EngineTask, FromPeer, Part, TaskResult } from "@ptcluster/protocol";
 import { DuplexLink } from "@ptcluster/protocol/lean";
-import type { ClientSetup, ExecItem, FromExecutor } from "./protocol.js";
+import { ID_BASE, LINK_SPAN, type ClientSetup, type ExecItem, type FromExecutor } from "./protocol.js";
 import { packFrames, type Packed } from "../shared/transfer.js";
 
-/**
- * Ids this executor gives the tasks that come on its own client links: above those of the
- * supervisor (the controller's count from 1, the supervisor's direct ones from 2^40), apart per
- * executor generation (a replaced executor's ids are never reused), exact in a float64.
- */
-const ID_BASE = 2 ** 41;
-const ID_SPAN = 2 ** 32;
 /** What this executor tells the supervisor goes at most this often (ms): one message for many calls. */
 const REPORT_MS = 20;
 /**
@@ -67,7 +60,7 @@ export class ClientTasks {
   private readonly keys = new Set<string>();
   private readonly cancelled = new Set<string>();
   private readonly links = new Set<Link>();
-  private nextId: number;
+  private readonly linkBase: number;
   private nLinks = 0;
   private report: { items: ExecItem[]; transfer: ArrayBuffer[] } = { items: [], transfer: [] };
   private timer: NodeJS.Timeout | undefined;
@@ -78,7 +71,7 @@ export class ClientTasks {
     private readonly d: ClientTasksDeps,
     generation: number,
   ) {
-    this.nextId = ID_BASE + (generation % 2 ** 20) * ID_SPAN;
+    this.linkBase = (generation % 256) * 4096;
   }
 
   /** Binds the endpoint; the supervisor tells clients its address (`client_listen`). */
@@ -101,8 +94,9 @@ export class ClientTasks {
   }
 
   private adopt(dl: DuplexLink, client: string): void {
-    const link: Link = { n: ++this.nLinks, link: dl, sent: [] };
+    const link: Link = { n: this.linkBase + (this.nLinks++ % 4096), link: dl, sent: [] };
     this.links.add(link);
+    this.d.post({ type: "client_link", link: link.n, client });
     dl.on = {
       message: (header, parts) => {
         if (header.type === "dsubmit") this.fromClient(link, client, header.tasks, parts);
@@ -117,7 +111,7 @@ export class ClientTasks {
       const key = `${client}:${t.id}`;
       if (this.keys.has(key)) continue;
       if (this.cancelled.delete(key)) continue; // the supervisor reported it cancelled
-      const task: EngineTask = { id: this.nextId++, op: t.op };
+      const task: EngineTask = { id: ID_BASE + link.n * LINK_SPAN + t.id, op: t.op };
       if (t.fn) task.fn = t.fn;
       if (t.src !== undefined) task.src = t.src;
       if (t.scope) task.scope = t.scope;

@@ -12,6 +12,17 @@ import type {
 import type { PackedParts } from "../shared/part-bytes.js";
 import type { Packed } from "../shared/transfer.js";
 
+/**
+ * Ids this executor gives the tasks that come on its own client links: `ID_BASE + link *
+ * LINK_SPAN + the client's task id`, above those of the supervisor (the controller's count from 1,
+ * the supervisor's direct ones from 2^40), exact in a float64. Link numbers are apart per executor
+ * generation, so a replaced executor's ids are not reused, and the supervisor, told each link's
+ * client once (`client_link`), knows a task's key from its id alone: from the start table, when a
+ * task holds this thread before any report could go.
+ */
+export const ID_BASE = 2 ** 52;
+export const LINK_SPAN = 2 ** 32;
+
 /** Supervisor → executor thread. */
 export type ToExecutor =
   | { type: "init"; engineId: number; host: string; uuid: string }
@@ -113,6 +124,8 @@ export type FromExecutor =
    * supervisor keeps it, as those it posts, for an executor that would replace this one.
    */
   | { type: "comm_keep"; msg: CommMsg | CommAbortMsg; data: Packed | undefined }
+  /** Client `client` (routing id, latin1) opened link `link` here (its tasks' ids say which link: `ClientTasks`). */
+  | { type: "client_link"; link: number; client: string }
   /** This executor's endpoint for clients' links is bound at `address` (the supervisor tells its clients). */
   | { type: "client_listen"; address: string }
   /**

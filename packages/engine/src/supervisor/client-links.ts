@@ -170,6 +170,7 @@ export function execClientsSetup(
 /** What the executor says of the clients' links it owns: its endpoint (told to clients), what ran, what a closed link left. */
 export function execClients(m: ExecClientsMsg, clients: ClientLinks | undefined, direct: DirectTasks): void {
   if (m.type === "client_listen") clients?.setExec(m.address);
+  else if (m.type === "client_link") direct.execLink(m.link, m.client);
   else if (m.type === "exec_report") direct.fromExecutor(m.items, m.acks);
   else
     direct.execLost(

@@ -38,9 +38,11 @@ export interface DirectTaskDeps {
   /** Cancels tasks in the runner (its ids). */
   cancel(rids: number[]): void;
   /** Tells the executor these keys are cancelled (and reported): it may have them from the client's own link. */
-  cancelKeys(keys: string[]): void;
+  cancelKeys(keys: string[]): boolean;
   /** A task the executor took from a client's own link started there (the runner holds it from now). */
   adopt(task: EngineTask, started: number): void;
+  /** Keeps the source a task brings (the runner's `FunctionSources`). */
+  learn(task: EngineTask): void;
   /** Its result went to the client from the executor (the runner forgets it). */
   sentByExecutor(rid: number): void;
 }

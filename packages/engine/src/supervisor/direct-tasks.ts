@@ -1,7 +1,7 @@
 import type { ClientTask, EngineTask, FromPeer, Part, TaskResult } from "@ptcluster/protocol";
 
 import type { PeerEndpoint } from "./peer-endpoint.js";
-import type { ExecItem } from "../executor/protocol.js";
+import { ID_BASE, LINK_SPAN, type ExecItem } from "../executor/protocol.js";
 import { unpackFrames } from "../shared/transfer.js";
 import {
   ACK_CHECK_MS,
@@ -42,6 +42,8 @@ export class DirectTasks {
   private readonly held = new Set<Entry>();
   /** What clients acknowledged on their links to the current executor: link → seq. */
   private readonly execAcks = new Map<number, number>();
+  /** Clients of the executors' links, by link number (a task's id there names its link). */
+  private readonly execLinks = new Map<number, string>();
   private timer: NodeJS.Timeout | undefined;
   private nextRid = RID_BASE;
   /** Tasks that came straight from clients, and results sent straight back (for the status report). */
@@ -92,6 +94,9 @@ export class DirectTasks {
   fromController(task: EngineTask, part: Part): void {
     const key = task.dx;
     if (key === undefined) return this.d.enqueue(task, part);
+    // Its source (the controller ships one once per engine) is kept whichever copy runs: the
+    // client's may have run in the executor, and later tasks name the function only.
+    this.d.learn(task);
     const e = this.byKey.get(key);
     // The controller sends a cancel at once and tasks at the end of its turn: one may come first.
     const early = this.early.delete(task.id);
@@ -104,8 +109,7 @@ export class DirectTasks {
     if (early) {
       this.markDone(key);
       // The executor may have it from the client's own link, not reported yet: it must not run it.
-      this.d.cancelKeys([key]);
-      return this.reportCancelled(task.id);
+      return this.cancelInExecutor(key, task.id);
     }
     if (part.body.length === 0) {
       this.awaiting.set(key, task);
@@ -214,6 +218,23 @@ export class DirectTasks {
     this.timer ??= setTimeout(() => this.check(), ACK_CHECK_MS);
   }
 
+  /** Client `client` opened link `link` to the executor. */
+  execLink(link: number, client: string): void {
+    this.execLinks.set(link, client);
+  }
+
+  /**
+   * A task of a client's link to the executor that the start table shows running, not reported
+   * yet (it holds the executor's thread): recorded and held as the executor's report would.
+   */
+  heldStart(rid: number, at: number): void {
+    const localId = rid % LINK_SPAN;
+    const client = this.execLinks.get(Math.floor((rid - ID_BASE) / LINK_SPAN));
+    if (client === undefined) return;
+    const key = `${client}:${localId}`;
+    this.fromExecutor([{ rid, key, client, localId, task: { id: rid, op: "apply" }, started: at }], []);
+  }
+
   /** A client's link to the executor closed: what it did not acknowledge, whole, to the controller. */
   execLost(items: ReadonlyArray<{ rid: number; part?: Part }>): void {
     for (const { rid, part } of items) {
@@ -288,8 +309,7 @@ export class DirectTasks {
       if (waiting) {
         this.awaiting.delete(waiting[0]);
         this.markDone(waiting[0]);
-        this.d.cancelKeys([waiting[0]]);
-        this.reportCancelled(id);
+        this.cancelInExecutor(waiting[0], id);
       } else {
         out.push(id);
         // Perhaps a direct task whose header is still on its way here: cancelled when it comes.
@@ -333,6 +353,12 @@ export class DirectTasks {
   close(): void {
     clearTimeout(this.timer);
     this.timer = undefined;
+  }
+
+  /** A direct task cancelled before the executor reported it: the executor may have it from the client's own link. */
+  private cancelInExecutor(key: string, hubId: number): void {
+    this.d.cancelKeys([key]);
+    this.reportCancelled(hubId);
   }
 
   private reportCancelled(hubId: number): void {

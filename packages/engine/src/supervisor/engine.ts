@@ -67,10 +67,12 @@ export class Engine {
         : this.paths?.endpoint.acknowledged(client, seq),
     report: (result, part) => this.batch.push(result, part),
     cancel: (rids) => this.runner.cancel(rids),
-    cancelKeys: (keys) => this.runner.slot.current.post({ type: "exec_cancel", keys }),
+    // Only an executor that owns clients' links can have a task the supervisor has not heard of.
+    cancelKeys: (keys) => this.runner.slot.cancelKeys(keys),
     // Its group ends for the other members if it ends without the executor's word.
     adopt: (task, started) => (this.commTasks.received(task), this.runner.adopt(task, started)),
     sentByExecutor: (rid) => this.runner.forgetSent(rid),
+    learn: (task) => this.runner.learn(task),
   });
   private readonly batch = new ResultBatch(
     (msg, parts) => this.channel.send(msg, parts),
@@ -348,6 +350,7 @@ export class Engine {
     this.paths?.transport.checkLinks(this.hbMs * 6);
     if (this.paths) this.direct.checkClients(this.paths.endpoint, this.hbMs * 6);
     if (this.clients) this.direct.checkClients(this.clients, this.hbMs * 6);
+    for (const [rid, at] of this.runner.heldStarts()) this.direct.heldStart(rid, at);
     const running = this.runner.running(now);
     this.commTasks.running(running.map(([rid]) => rid));
     const current = this.direct.toController(running);

@@ -25,7 +25,10 @@ export interface ExecutorSlotOptions {
 }
 
 /** The executor's messages about clients' direct links it owns. */
-export type ExecClientsMsg = Extract<FromExecutor, { type: "client_listen" | "exec_report" | "exec_lost" }>;
+export type ExecClientsMsg = Extract<
+  FromExecutor,
+  { type: "client_listen" | "client_link" | "exec_report" | "exec_lost" }
+>;
 
 /** The executor's messages about its own `engine.comm` links. */
 export type CommLinksMsg = Extract<FromExecutor, { type: "comm_route" | "comm_keep" }>;
@@ -73,6 +76,13 @@ export class ExecutorSlot {
   setClientLinks(setup: ClientSetup): void {
     this.clients = setup;
     this.current.post({ type: "client_setup", setup, gen: this.generation });
+  }
+
+  /** Cancels these direct tasks by key in the executor, if it owns clients' links (false: it has none). */
+  cancelKeys(keys: string[]): boolean {
+    if (!this.clients) return false;
+    this.current.post({ type: "exec_cancel", keys });
+    return true;
   }
 
   /** Executor links are on and the current executor has not bound its endpoint yet. */
@@ -136,7 +146,12 @@ export class ExecutorSlot {
         else if (m.type === "comm_out") this.o.onComm?.(m.msg, unpackComm(m.data), m.relay === true);
         else if (m.type === "comm_listen") this.execAddress = m.address;
         else if (m.type === "comm_route" || m.type === "comm_keep") this.o.onCommLinks?.(m, gen);
-        else if (m.type === "client_listen" || m.type === "exec_report" || m.type === "exec_lost")
+        else if (
+          m.type === "client_listen" ||
+          m.type === "client_link" ||
+          m.type === "exec_report" ||
+          m.type === "exec_lost"
+        )
           this.o.onExecClients?.(m);
         else this.o.onMessage(m);
       },

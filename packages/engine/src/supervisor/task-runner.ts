@@ -9,6 +9,7 @@ import { EMPTY_PART, exitError, exitReason, failedResult, memoryError, REPLACED 
 import type { LossError } from "./executor-loss.js";
 import { MemoryWatch } from "./memory-watch.js";
 import { TaskTable } from "./task-table.js";
+import { ID_BASE as EXEC_IDS } from "../executor/protocol.js";
 import { unpackFrames } from "../shared/transfer.js";
 import type { ExecutorReport, FromExecutor } from "../executor/protocol.js";
 
@@ -132,10 +133,22 @@ export class TaskRunner {
     this.onStarted(task.id, started);
   }
 
+  /** Keeps the source a task brings, for the tasks that name its function only. */
+  learn(task: EngineTask): void {
+    this.sources.remember(task);
+  }
+
+  /** Tasks of clients' links to the executor that its start table shows running and this runner does not hold. */
+  heldStarts(): Array<[number, number]> {
+    return this.executor.runningNow().filter(([id]) => id >= EXEC_IDS && !this.t.tasks.has(id));
+  }
+
   /** Such a task's result went to its client from the executor: nothing to report here. */
   forgetSent(id: number): void {
     const e = this.t.tasks.get(id);
-    if (e) this.t.finish(e);
+    if (!e) return;
+    this.t.finish(e);
+    this.pump(); // a slot is free: what waits in the queue goes
   }
 
   /**
