@@ -22,6 +22,8 @@ interface Own {
   task: EngineTask;
   /** The supervisor aborted it (a cancel, a timeout): its result goes the supervisor's way, never to the client. */
   aborted?: boolean;
+  /** Cancelled by key while running: the supervisor waits for its end to give the verdict. */
+  verdict?: boolean;
 }
 
 interface Link {
@@ -155,6 +157,7 @@ export class ClientTasks {
     const o = this.own.get(result.id);
     if (!o) return false;
     this.own.delete(result.id);
+    if (o.verdict) this.d.post({ type: "exec_cancelled", key: o.key, started: true });
     if (o.aborted || o.link.link.closed) return false;
     const seq = o.link.link.send(
       { type: "dresults", results: [{ ...result, id: o.localId }], pf: [out.frames.length] } satisfies FromPeer,
@@ -192,17 +195,24 @@ export class ClientTasks {
    */
   cancel(keys: readonly string[]): void {
     for (const key of keys) {
-      let found = false;
+      let running = false;
       for (const [id, o] of this.own) {
         if (o.key !== key) continue;
-        found = true;
         o.aborted = true;
         if (this.d.unqueue(id)) this.own.delete(id);
-        else this.d.abort(id, "The task was cancelled.");
+        else {
+          // Its verdict waits for its end, as one the supervisor stops: the answer goes then.
+          running = true;
+          o.verdict = true;
+          this.d.abort(id, "The task was cancelled.");
+        }
       }
-      if (found || this.keys.has(key)) continue;
-      this.cancelled.add(key);
-      if (this.cancelled.size > CANCEL_KEEP) this.cancelled.delete(this.cancelled.values().next().value as string);
+      if (running) continue;
+      if (!this.keys.has(key)) {
+        this.cancelled.add(key);
+        if (this.cancelled.size > CANCEL_KEEP) this.cancelled.delete(this.cancelled.values().next().value as string);
+      }
+      this.d.post({ type: "exec_cancelled", key, started: false });
     }
   }
 

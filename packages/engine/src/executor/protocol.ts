@@ -126,6 +126,8 @@ export type FromExecutor =
   | { type: "comm_keep"; msg: CommMsg | CommAbortMsg; data: Packed | undefined }
   /** Client `client` (routing id, latin1) opened link `link` here (its tasks' ids say which link: `ClientTasks`). */
   | { type: "client_link"; link: number; client: string }
+  /** A task cancelled by key (`exec_cancel`) is settled here: never started, or started and now ended. */
+  | { type: "exec_cancelled"; key: string; started: boolean }
   /** This executor's endpoint for clients' links is bound at `address` (the supervisor tells its clients). */
   | { type: "client_listen"; address: string }
   /**

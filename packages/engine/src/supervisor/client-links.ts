@@ -171,6 +171,7 @@ export function execClientsSetup(
 export function execClients(m: ExecClientsMsg, clients: ClientLinks | undefined, direct: DirectTasks): void {
   if (m.type === "client_listen") clients?.setExec(m.address);
   else if (m.type === "client_link") direct.execLink(m.link, m.client);
+  else if (m.type === "exec_cancelled") direct.execCancelled(m.key, m.started);
   else if (m.type === "exec_report") direct.fromExecutor(m.items, m.acks);
   else
     direct.execLost(

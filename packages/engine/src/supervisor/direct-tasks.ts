@@ -44,6 +44,8 @@ export class DirectTasks {
   private readonly execAcks = new Map<number, number>();
   /** Clients of the executors' links, by link number (a task's id there names its link). */
   private readonly execLinks = new Map<number, string>();
+  /** Tasks cancelled by key in the executor, waiting for its answer: key → the controller's id. */
+  private readonly cancelling = new Map<string, number>();
   private timer: NodeJS.Timeout | undefined;
   private nextRid = RID_BASE;
   /** Tasks that came straight from clients, and results sent straight back (for the status report). */
@@ -248,6 +250,8 @@ export class DirectTasks {
 
   /** The executor was replaced: what its links did not see acknowledged goes again on the lean link. */
   execReset(): void {
+    // An executor that ended answers no more: its cancelled tasks ended with it.
+    for (const key of [...this.cancelling.keys()]) this.execCancelled(key, true);
     for (const e of this.held) if (e.exec && !this.execAcked(e)) this.resend(e);
     this.execAcks.clear();
   }
@@ -355,15 +359,28 @@ export class DirectTasks {
     this.timer = undefined;
   }
 
-  /** A direct task cancelled before the executor reported it: the executor may have it from the client's own link. */
+  /**
+   * A direct task cancelled before the executor reported it: the executor may have it from the
+   * client's own link, even running. Its verdict goes once the executor answers (`execCancelled`):
+   * at once if it never started there, when it ends if it runs.
+   */
   private cancelInExecutor(key: string, hubId: number): void {
-    this.d.cancelKeys([key]);
-    this.reportCancelled(hubId);
+    if (!this.d.cancelKeys([key])) return this.reportCancelled(hubId);
+    this.cancelling.set(key, hubId);
   }
 
-  private reportCancelled(hubId: number): void {
+  execCancelled(key: string, started: boolean): void {
+    const hubId = this.cancelling.get(key);
+    this.cancelling.delete(key);
+    if (hubId !== undefined) this.reportCancelled(hubId, started);
+  }
+
+  private reportCancelled(hubId: number, started = false): void {
     const now = Date.now();
-    const sysError = { code: CANCELLED_CODE, message: "The task was cancelled." };
+    const sysError = {
+      code: CANCELLED_CODE,
+      message: started ? "The task was cancelled while running." : "The task was cancelled before it started.",
+    };
     this.d.report({ id: hubId, ok: false, engine: this.engineId, started: now, completed: now, sysError }, EMPTY_PART);
   }
 

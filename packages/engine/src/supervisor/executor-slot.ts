@@ -27,7 +27,7 @@ export interface ExecutorSlotOptions {
 /** The executor's messages about clients' direct links it owns. */
 export type ExecClientsMsg = Extract<
   FromExecutor,
-  { type: "client_listen" | "client_link" | "exec_report" | "exec_lost" }
+  { type: "client_listen" | "client_link" | "exec_report" | "exec_lost" | "exec_cancelled" }
 >;
 
 /** The executor's messages about its own `engine.comm` links. */
@@ -150,7 +150,8 @@ export class ExecutorSlot {
           m.type === "client_listen" ||
           m.type === "client_link" ||
           m.type === "exec_report" ||
-          m.type === "exec_lost"
+          m.type === "exec_lost" ||
+          m.type === "exec_cancelled"
         )
           this.o.onExecClients?.(m);
         else this.o.onMessage(m);
