@@ -15,6 +15,9 @@ function setup() {
   const reported: Array<{ result: TaskResult; part: Part }> = [];
   const cancelled: number[] = [];
   const sent: TaskResult[] = [];
+  const cancelledKeys: string[] = [];
+  const adopted: number[] = [];
+  const forgotten: number[] = [];
   let acked = false;
   const d = new DirectTasks({
     enqueue: (t) => void enqueued.push(t),
@@ -25,8 +28,12 @@ function setup() {
     acknowledged: () => acked,
     report: (result, part) => void reported.push({ result, part }),
     cancel: (rids) => void cancelled.push(...rids),
+    cancelKeys: (keys) => (cancelledKeys.push(...keys), false),
+    adopt: (t) => void adopted.push(t.id),
+    sentByExecutor: (rid) => void forgotten.push(rid),
+    learn: () => undefined,
   });
-  return { d, enqueued, reported, cancelled, sent, ack: () => (acked = true) };
+  return { d, enqueued, reported, cancelled, sent, cancelledKeys, adopted, forgotten, ack: () => (acked = true) };
 }
 
 const clientTask = (id: number): ClientTask => ({ id, op: "apply", to: [0], fn: "h", src: "(x) => x" });

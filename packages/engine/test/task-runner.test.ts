@@ -19,6 +19,20 @@ describe("the supervisor's task runner (fake executor)", () => {
     expect(runner.done).toBe(1);
   });
 
+  it("a task the executor took from a client's own link holds a slot while it runs; its result sent there frees it", () => {
+    const { runner, ex, results } = setup(1);
+    const at = Date.now();
+    runner.adopt(task(2 ** 52 + 7), at);
+    runner.enqueue(task(1), PART);
+    expect(runner.stateOf(2 ** 52 + 7)).toBe("running");
+    expect(runner.running(at)).toEqual([[2 ** 52 + 7, 0]]);
+    expect(ex().taskIds).toEqual([]);
+    // Its result went to the client from the executor: nothing reported here, and the queue moves.
+    runner.forgetSent(2 ** 52 + 7);
+    expect(results).toEqual([]);
+    expect(ex().taskIds).toEqual([1]);
+  });
+
   it("lists as running only the tasks whose start the executor reported, with the time since then", () => {
     const { runner, ex } = setup(2);
     runner.enqueue(task(1), PART);

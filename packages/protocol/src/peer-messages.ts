@@ -30,5 +30,15 @@ export interface DirectResultsMsg {
 /** What a peer endpoint (ROUTER) receives, and what it sends back (`engine.comm`, clients' direct tasks). */
 export type ToPeer = CommMsg | CommAbortMsg | PeerHelloMsg | DirectSubmitMsg;
 
-export type FromPeer = PeerHelloReplyMsg | DirectResultsMsg;
+/**
+ * Engine → client on its lean link: the engine's executor's own endpoint for clients' links
+ * (`host:port`), where the client may send its tasks and get their results without the engine's
+ * supervisor on the way; sent again when the executor is replaced (none while it starts).
+ */
+export interface DirectExecMsg {
+  type: "dexec";
+  address?: string;
+}
+
+export type FromPeer = PeerHelloReplyMsg | DirectResultsMsg | DirectExecMsg;
 export type Message = ClientToHub | HubToClient | Notification | EngineToHub | HubToEngine | ToPeer | FromPeer;

@@ -73,7 +73,7 @@ export class DirectLink {
           if (this.state === "ready") o.results(header, parts);
           return;
         }
-        if (this.state !== "dialing") return;
+        if (this.state !== "dialing" || header.type !== "peer_hello_reply") return;
         clearTimeout(this.#timer);
         this.state = header.ok ? "ready" : "failed";
         if (header.ok) o.ready();

@@ -9,8 +9,8 @@ import {
   type Part,
   type TaskResult,
 } from "@ptcluster/protocol";
-import { DirectLink, type DirectLinkOptions } from "./direct-link.js";
-import { LeanLink } from "./lean-link.js";
+import { DirectLink } from "./direct-link.js";
+import { LeanLink, type LeanLinkOptions } from "./lean-link.js";
 
 /** A link to one engine: lean (the engine's `lean` endpoint) or through its ZeroMQ peer endpoint. */
 type Link = DirectLink | LeanLink;
@@ -54,6 +54,7 @@ export class DirectLinks {
     viaController: 0,
     failed: 0,
     lean: 0,
+    executor: 0,
   };
   readonly #links = new Map<number, Link>();
   /** Bytes of links closed since (engines gone), so the totals never go back. */
@@ -78,6 +79,8 @@ export class DirectLinks {
   #idle: NodeJS.Timeout | undefined;
   readonly #key: Buffer;
   readonly #lean: boolean;
+  /** `PTCLUSTER_DIRECT=exec`: tasks go to engines' executor threads' own links where engines offer them. */
+  readonly #exec: boolean;
   /**
    * Off: every task goes through the controller. CURVE clusters stay on that path (an engine's peer
    * endpoint has a CURVE key pair of its own, which clients are not given), and so does a client
@@ -89,6 +92,7 @@ export class DirectLinks {
     this.#key = Buffer.from(o.connection.key, "hex");
     this.enabled = !o.connection.curve && process.env["PTCLUSTER_DIRECT"] !== "off";
     this.#lean = process.env["PTCLUSTER_DIRECT"] !== "zmq";
+    this.#exec = process.env["PTCLUSTER_DIRECT"] === "exec";
   }
 
   /**
@@ -150,18 +154,29 @@ export class DirectLinks {
    */
   accept(r: TaskResult): boolean {
     this.#viaController.get(r.engine)?.delete(r.id);
+    // Settled on its link even if its sink let it go first (an aborted call): a task left pending
+    // there would hold later ones off the executor's link.
+    const link = this.#links.get(r.engine);
+    if (link instanceof LeanLink) link.settled(r.id);
+    else link?.pending.delete(r.id);
     const owed = this.#owed.get(r.id);
     const came = owed?.get(r.engine);
     // Not a direct task on that engine (a task may go straight to some engines, not to others).
     if (came === undefined) return true;
     if (came) return false;
     owed?.set(r.engine, true);
-    this.#links.get(r.engine)?.pending.delete(r.id);
     return true;
   }
 
   /** The task's sink is done with it. */
   release(id: number): void {
+    // Off its links too: a call aborted here gets no result through them (the controller's verdict
+    // is its), and a task left pending would hold later ones off an executor's link.
+    for (const e of this.#owed.get(id)?.keys() ?? []) {
+      const link = this.#links.get(e);
+      if (link instanceof LeanLink) link.settled(id);
+      else link?.pending.delete(id);
+    }
     this.#owed.delete(id);
   }
 
@@ -179,7 +194,9 @@ export class DirectLinks {
   /** What `connectionStats().direct` says: the counts, and the bytes of every direct link this client had. */
   report(): Required<DirectCounts> {
     const { sent, received } = this.#bytes();
-    return { ...this.counts, bytesSent: sent, bytesReceived: received };
+    let executor = this.counts.executor;
+    for (const link of this.#links.values()) if (link instanceof LeanLink) executor += link.viaExecutor;
+    return { ...this.counts, executor, bytesSent: sent, bytesReceived: received };
   }
 
   #bytes(): { sent: number; received: number } {
@@ -192,6 +209,7 @@ export class DirectLinks {
   }
 
   #retire(link: Link): void {
+    if (link instanceof LeanLink) this.counts.executor += link.viaExecutor;
     this.#closedBytes.sent += link.bytes.sent;
     this.#closedBytes.received += link.bytes.received;
   }
@@ -238,7 +256,8 @@ export class DirectLinks {
     if (link?.address === address) return link;
     if (this.#unreachable.get(id) === address) return undefined;
     if (link) this.#fail(id, link);
-    const options: DirectLinkOptions = {
+    const options: LeanLinkOptions = {
+      exec: this.#exec,
       engine: id,
       address,
       key: this.#key,

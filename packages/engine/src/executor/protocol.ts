@@ -12,6 +12,17 @@ import type {
 import type { PackedParts } from "../shared/part-bytes.js";
 import type { Packed } from "../shared/transfer.js";
 
+/**
+ * Ids this executor gives the tasks that come on its own client links: `ID_BASE + link *
+ * LINK_SPAN + the client's task id`, above those of the supervisor (the controller's count from 1,
+ * the supervisor's direct ones from 2^40), exact in a float64. Link numbers are apart per executor
+ * generation, so a replaced executor's ids are not reused, and the supervisor, told each link's
+ * client once (`client_link`), knows a task's key from its id alone: from the start table, when a
+ * task holds this thread before any report could go.
+ */
+export const ID_BASE = 2 ** 52;
+export const LINK_SPAN = 2 ** 32;
+
 /** Supervisor → executor thread. */
 export type ToExecutor =
   | { type: "init"; engineId: number; host: string; uuid: string }
@@ -35,7 +46,31 @@ export type ToExecutor =
   /** Executor links are on (not with CURVE or `PTCLUSTER_COMM_PATH=relay`): bind an endpoint, dial peers. */
   | { type: "comm_setup"; setup: CommSetup }
   /** The answer to `comm_route`: engine `id`'s executor endpoint, or none (send through the supervisor). */
-  | { type: "comm_route"; id: number; address?: string | undefined };
+  | { type: "comm_route"; id: number; address?: string | undefined }
+  /** Clients' lean links are on: bind an endpoint for them (`ClientTasks`); `gen`: this executor's generation. */
+  | { type: "client_setup"; setup: ClientSetup; gen: number }
+  /** Direct tasks the supervisor cancelled (and reported) by key, perhaps before this executor reported them. */
+  | { type: "exec_cancel"; keys: string[] };
+
+/** What an executor needs to own clients' direct links (`ClientTasks`). */
+export type ClientSetup = Omit<CommSetup, "counts">;
+
+/**
+ * A task of a client's link to this executor, in its report to the supervisor: its start (with
+ * `task` and `started`), or its result (`result`, sent to the client as `sent`: `[link, seq]`).
+ */
+export interface ExecItem {
+  rid: number;
+  key: string;
+  client: string;
+  localId: number;
+  task?: EngineTask;
+  started?: number;
+  result?: TaskResult;
+  sent?: [number, number];
+  /** The result's value, unless large (then it stays in the executor until acknowledged, or comes with `exec_lost`). */
+  data?: Packed;
+}
 
 /** What an executor needs to own its `engine.comm` links (`PeerLinks`). */
 export interface CommSetup {
@@ -62,6 +97,8 @@ export interface ExecutorReport {
   results: Array<{ result: TaskResult; data: Packed }>;
   /** Dropped before they started, as asked. */
   dropped: number[];
+  /** Posted copies of direct tasks this executor already has from the client's own link (by key): not run. */
+  dups?: number[];
 }
 
 /** Executor thread → supervisor. */
@@ -86,7 +123,20 @@ export type FromExecutor =
    * A message that reached this executor's own endpoint for a group with no task here yet: the
    * supervisor keeps it, as those it posts, for an executor that would replace this one.
    */
-  | { type: "comm_keep"; msg: CommMsg | CommAbortMsg; data: Packed | undefined };
+  | { type: "comm_keep"; msg: CommMsg | CommAbortMsg; data: Packed | undefined }
+  /** Client `client` (routing id, latin1) opened link `link` here (its tasks' ids say which link: `ClientTasks`). */
+  | { type: "client_link"; link: number; client: string }
+  /** A task cancelled by key (`exec_cancel`) is settled here: never started, or started and now ended. */
+  | { type: "exec_cancelled"; key: string; started: boolean }
+  /** This executor's endpoint for clients' links is bound at `address` (the supervisor tells its clients). */
+  | { type: "client_listen"; address: string }
+  /**
+   * What ran from clients' links since the last report (`ClientTasks`), and what clients
+   * acknowledged there (`[link, seq]`: every result sent on that link up to `seq`).
+   */
+  | { type: "exec_report"; items: ExecItem[]; acks: Array<[number, number]> }
+  /** Client `client`'s link `link` closed: results it did not acknowledge (with the values the supervisor has not got). */
+  | { type: "exec_lost"; client: string; link: number; items: Array<{ rid: number; data?: Packed }> };
 
 /** What the supervisor gives the executor thread at start. */
 export interface ExecutorData {

@@ -10,20 +10,15 @@ import { join } from "node:path";
 import {
   DEFAULT_MAX_MESSAGE_BYTES,
   MessageTooLargeError,
-  decodeValue,
   encodeValue,
   encodedSize,
   type EngineTask,
-  type FunctionRecord,
-  type ShippedFunctionOrigin,
   type TaskResult,
   type Part,
-  unpackParts,
 } from "@ptcluster/protocol";
-import { compileFunction, compileValueFunction, forgetFunction, readGlobalBinding, runCode } from "./compile.js";
 import { installOutputCapture, taskStore, type TaskContext } from "./capture.js";
 import { toFailure, unsendableFailure } from "./failure.js";
-import type { ExecutorData, FromExecutor, ToExecutor } from "./protocol.js";
+import type { ClientSetup, ExecutorData, FromExecutor, ToExecutor } from "./protocol.js";
 import { packFrames, unpackFrames, type Packed } from "../shared/transfer.js";
 import { mpiFromEnv } from "../shared/mpi.js";
 import { StartTable } from "../shared/start-table.js";
@@ -32,10 +27,10 @@ import { sharedNamespace } from "./shared-port.js";
 import { CommGroups } from "../comm/group.js";
 import { commOf } from "./comm.js";
 import { defineTranspilerHelpers } from "./transpiler-helpers.js";
-import { runStage } from "./stage.js";
-import { mapItems } from "./map-items.js";
+import { forgetSources, originOf, perform, sources } from "./perform.js";
 import { encodeCompletion } from "./completion.js";
 import { ExecutorShm } from "./shm-values.js";
+import { ClientTasks } from "./client-tasks.js";
 
 const port = parentPort;
 if (!port) throw new Error("the executor runs in a worker thread");
@@ -91,64 +86,6 @@ installOutputCapture();
 
 const shm = new ExecutorShm((workerData as ExecutorData | undefined)?.shm);
 const running = new Map<number, TaskContext>();
-/** Function sources by hash: the supervisor sends each source once per executor. */
-const sources = new Map<string, string>();
-
-function shippedFunction(
-  task: EngineTask,
-  scope: Record<string, unknown> | undefined,
-): (...args: unknown[]) => unknown {
-  if (!task.fn) throw new Error(`${task.op} task without a function`);
-  if (task.src !== undefined) sources.set(task.fn, task.src);
-  const src = sources.get(task.fn);
-  if (src === undefined) throw new Error(`the source of function ${task.fn} never reached this executor`);
-  const fn = compileFunction(task.fn, src, task.scope)(scope);
-  if (typeof fn !== "function") throw new TypeError(`the shipped code is not a function (it is ${typeof fn})`);
-  return fn;
-}
-
-/** Functions that travelled as values, by hash: their name and path, to name them in errors. */
-const origins = new Map<string, ShippedFunctionOrigin>();
-const originOf = (hash: string) => origins.get(hash);
-
-/**
- * Decodes a payload, compiling the functions in it in the engine namespace; those of an `apply`
- * or `map` then see the task's `scope` names, bound once the whole payload (scope included) exists.
- */
-function decodePayload(
-  task: EngineTask,
-  body: Buffer,
-  frames: Buffer[],
-  scopeOf = (payload: unknown) => (payload as unknown[])[1],
-): unknown {
-  const binds: Array<(scope: Record<string, unknown>) => void> = [];
-  const revive = (rec: FunctionRecord) => {
-    if (origins.size >= 2_000 && !origins.has(rec.hash)) origins.delete(origins.keys().next().value as string);
-    origins.set(rec.hash, { name: rec.name, path: rec.path });
-    const { fn, bind } = compileValueFunction(rec.hash, rec.src, task.op === "push" ? undefined : task.scope);
-    if (bind) binds.push(bind);
-    return fn;
-  };
-  const payload = decodeValue(body, frames, revive);
-  if (binds.length) {
-    const scope = (scopeOf(payload) ?? {}) as Record<string, unknown>;
-    for (const bind of binds) bind(scope);
-  }
-  return payload;
-}
-
-/** A pipeline stage's task: the first part is the stage's scope (empty for none), the others its items. */
-function stage(task: EngineTask, parts: Part[]): Promise<Part> {
-  const [scopePart, ...items] = parts;
-  const scope =
-    scopePart && scopePart.body.length > 0
-      ? (decodePayload(task, scopePart.body, scopePart.frames, (p) => p) as Record<string, unknown>)
-      : undefined;
-  const fn = shippedFunction(task, scope);
-  const decode = (item: Part) => decodePayload(task, item.body, item.frames, () => scope);
-  return runStage(task.stage ?? "map", fn, items, decode, originOf, taskStore.getStore()?.controller.signal);
-}
-
 const concurrency = Math.max(1, (workerData as ExecutorData | undefined)?.concurrency ?? 1);
 const maxResultBytes = (workerData as ExecutorData | undefined)?.maxResultBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
 const startTable = new StartTable(
@@ -167,14 +104,42 @@ const outbox: {
   started: Array<[number, number]>;
   results: Array<{ result: TaskResult; data: Packed }>;
   dropped: number[];
+  dups: number[];
   transfer: ArrayBuffer[];
 } = {
   started: [],
   results: [],
   dropped: [],
+  dups: [],
   transfer: [],
 };
 let flushScheduled = false;
+
+/** Clients' direct links owned here (`client-tasks.ts`): their tasks' starts and results skip the per-turn report. */
+let clientTasks: ClientTasks | undefined;
+function openClientTasks(setup: ClientSetup, gen: number): void {
+  if (clientTasks) return;
+  clientTasks = new ClientTasks(
+    {
+      engineId: () => engineInfo.id,
+      run: (task, body, frames) => {
+        waiting.push({ task, body, frames });
+        drain();
+      },
+      unqueue: (id) => {
+        const i = waiting.findIndex((w) => w.task.id === id);
+        if (i < 0) return false;
+        shm.discard((waiting.splice(i, 1)[0] as { frames: Buffer[] }).frames);
+        return true;
+      },
+      abort: (id, reason) => running.get(id)?.controller.abort(new Error(reason)),
+      post: (m, transfer) => port!.postMessage(m, transfer ?? []),
+    },
+    gen,
+  );
+  // No endpoint: clients keep the supervisor's lean link, as before.
+  clientTasks.start(setup).catch(() => undefined);
+}
 
 // `process.exit` in a task ends this thread. Say which task called it (the supervisor fails that one
 // with TaskCrashedError, and runs again elsewhere those that merely shared the thread), and send what
@@ -182,6 +147,7 @@ let flushScheduled = false;
 const exitThread = process.exit.bind(process);
 function endThread(call: string, code: number | string | null | undefined): never {
   flush();
+  clientTasks?.flush();
   port!.postMessage({ type: "exiting", task: taskStore.getStore()?.id, call } satisfies FromExecutor);
   return exitThread(code);
 }
@@ -207,15 +173,19 @@ function onMessage(msg: ToExecutor): void {
         // executor, with the first task of that function, and that task may be dropped unstarted.
         if (task.fn && task.src !== undefined) sources.set(task.fn, task.src);
         const [body, ...frames] = unpackFrames(data);
+        // Resent on the supervisor's link while its first copy came on this executor's own: runs once.
+        if (task.dx !== undefined && clientTasks?.knows(task.dx)) {
+          shm.discard(frames);
+          outbox.dups.push(task.id);
+          scheduleFlush();
+          continue;
+        }
         waiting.push({ task, body: body ?? Buffer.alloc(0), frames });
       }
       drain();
       break;
     case "forget":
-      for (const fn of msg.fns) {
-        sources.delete(fn);
-        forgetFunction(fn);
-      }
+      forgetSources(msg.fns);
       break;
     case "shared_reply":
       shared.settle(msg.msg, msg.data);
@@ -225,6 +195,12 @@ function onMessage(msg: ToExecutor): void {
     case "comm_route":
       comm.fromSupervisor(msg);
       break;
+    case "client_setup":
+      openClientTasks(msg.setup, msg.gen);
+      break;
+    case "exec_cancel":
+      clientTasks?.cancel(msg.keys);
+      break;
     case "drop": {
       const wanted = new Set(msg.ids);
       for (let i = waiting.length - 1; i >= 0; i--) {
@@ -232,8 +208,13 @@ function onMessage(msg: ToExecutor): void {
         if (!wanted.delete(id)) continue;
         shm.discard((waiting.splice(i, 1)[0] as { frames: Buffer[] }).frames);
         outbox.dropped.push(id);
+        clientTasks?.forget(id);
       }
-      if (msg.abort !== undefined) for (const id of wanted) running.get(id)?.controller.abort(new Error(msg.abort));
+      if (msg.abort !== undefined) {
+        // Never the task's own result to its client now: the supervisor's verdict goes instead.
+        clientTasks?.aborting([...wanted]);
+        for (const id of wanted) running.get(id)?.controller.abort(new Error(msg.abort));
+      }
       if (outbox.dropped.length) scheduleFlush();
       break;
     }
@@ -270,8 +251,11 @@ function startWaiting(): void {
     const slot = freeSlots.pop() as number;
     const at = Date.now();
     startTable.set(slot, w.task.id, at);
-    outbox.started.push([w.task.id, at]);
-    scheduleFlush();
+    if (clientTasks?.has(w.task.id)) clientTasks.started(w.task.id, at);
+    else {
+      outbox.started.push([w.task.id, at]);
+      scheduleFlush();
+    }
     void runTask(w.task, w.body, w.frames, slot, at);
   }
 }
@@ -297,13 +281,14 @@ function scheduleFlush(): void {
 
 /** Posts one report: whatever starts, results and drops are waiting. */
 function flush(): void {
-  const { started, results, dropped, transfer } = outbox;
-  if (started.length === 0 && results.length === 0 && dropped.length === 0) return;
+  const { started, results, dropped, dups, transfer } = outbox;
+  if (started.length === 0 && results.length === 0 && dropped.length === 0 && dups.length === 0) return;
+  outbox.dups = [];
   outbox.started = [];
   outbox.results = [];
   outbox.dropped = [];
   outbox.transfer = [];
-  port!.postMessage({ type: "report", started, results, dropped } satisfies FromExecutor, transfer);
+  port!.postMessage({ type: "report", started, results, dropped, dups } satisfies FromExecutor, transfer);
 }
 
 async function runTask(task: EngineTask, body: Buffer, frames: Buffer[], slot: number, started: number): Promise<void> {
@@ -352,7 +337,7 @@ async function runTask(task: EngineTask, body: Buffer, frames: Buffer[], slot: n
   if (ctx.stdout.length) result.stdout = ctx.stdout.join("");
   if (ctx.stderr.length) result.stderr = ctx.stderr.join("");
   active--;
-  deliver(result, out);
+  if (!clientTasks?.finished(result, out)) deliver(result, out);
   // The result's files are made, not filled: it goes now, and its client reads while this writes
   // (before the next task runs, which could change the value).
   if (shm.pending) {
@@ -360,34 +345,4 @@ async function runTask(task: EngineTask, body: Buffer, frames: Buffer[], slot: n
     shm.flushWrites();
   }
   drain();
-}
-
-async function perform(task: EngineTask, body: Buffer, frames: Buffer[]): Promise<unknown> {
-  // A stage's items are decoded one by one, each failing on its own.
-  const payload = task.op === "stage" ? unpackParts({ body, frames }) : decodePayload(task, body, frames);
-  switch (task.op) {
-    case "apply": {
-      const [args, scope] = payload as [unknown[], Record<string, unknown> | undefined];
-      return await shippedFunction(task, scope)(...args);
-    }
-    case "map": {
-      const [argLists, scope] = payload as [unknown[][], Record<string, unknown> | undefined];
-      return await mapItems(shippedFunction(task, scope), argLists, taskStore.getStore()?.controller.signal);
-    }
-    case "stage":
-      return await stage(task, payload as Part[]);
-    case "execute":
-      return await runCode(payload as string);
-    case "push": {
-      const ns = payload as Record<string, unknown>;
-      for (const [k, v] of Object.entries(ns)) g[k] = v;
-      return Object.keys(ns).length;
-    }
-    case "pull": {
-      const names = payload as string[];
-      // `let`, `const` and `class` at the top level of `execute` live in the global lexical
-      // scope, not on globalThis: evaluate the (validated) identifier to reach them too.
-      return names.map((n) => (n in g ? g[n] : readGlobalBinding(n)));
-    }
-  }
 }

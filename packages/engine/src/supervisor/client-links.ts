@@ -7,6 +7,10 @@ import {
   type Part,
 } from "@ptcluster/protocol";
 import { DuplexLink } from "@ptcluster/protocol/lean";
+import type { ExecClientsMsg } from "./executor-slot.js";
+import type { DirectTasks } from "./direct-tasks.js";
+import type { ClientSetup } from "../executor/protocol.js";
+import { unpackFrames } from "../shared/transfer.js";
 
 export interface ClientLinksOptions {
   /** The address to bind (the peer endpoint's). */
@@ -32,8 +36,14 @@ export class ClientLinks {
   private readonly links = new Map<string, DuplexLink>();
   private server: Server | undefined;
   address = "";
+  /** The current executor's endpoint for clients' own links (`executor/client-tasks.ts`), told to every client. */
+  private exec: string | undefined;
 
   constructor(private readonly o: ClientLinksOptions) {}
+
+  get ip(): string {
+    return this.o.ip;
+  }
 
   async start(): Promise<string> {
     const { port, server } = await DuplexLink.listen(
@@ -56,6 +66,7 @@ export class ClientLinks {
     const old = this.links.get(who);
     this.links.set(who, link);
     old?.close();
+    if (this.exec) link.send({ type: "dexec", address: this.exec });
     link.on = {
       message: (header, parts) => {
         if (header.type === "dsubmit") this.o.onDirect(id, header, parts);
@@ -66,6 +77,13 @@ export class ClientLinks {
         if (unacked.length) this.o.onLost(id, unacked);
       },
     };
+  }
+
+  /** The executor bound its endpoint for clients (or is being replaced: none): every client is told. */
+  setExec(address: string | undefined): void {
+    if (address === this.exec) return;
+    this.exec = address;
+    for (const link of this.links.values()) link.send({ type: "dexec", ...(address ? { address } : {}) });
   }
 
   has(client: Buffer): boolean {
@@ -132,4 +150,35 @@ export async function openClientLinks(
     return undefined;
   }
   return links;
+}
+
+/** What the executor needs to own clients' links: this endpoint's address and key, and when a silent link is given up. */
+export function execClientsSetup(
+  ip: string,
+  o: { key: Buffer; maxMessageBytes?: number | undefined },
+  heartbeatMs: number,
+): ClientSetup {
+  return {
+    ip,
+    key: new Uint8Array(o.key),
+    maxBytes: o.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES,
+    // A client that leaves results unacknowledged this long is gone, as on the lean link.
+    linkLimitMs: heartbeatMs * 6,
+  };
+}
+
+/** What the executor says of the clients' links it owns: its endpoint (told to clients), what ran, what a closed link left. */
+export function execClients(m: ExecClientsMsg, clients: ClientLinks | undefined, direct: DirectTasks): void {
+  if (m.type === "client_listen") clients?.setExec(m.address);
+  else if (m.type === "client_link") direct.execLink(m.link, m.client);
+  else if (m.type === "exec_cancelled") direct.execCancelled(m.key, m.started);
+  else if (m.type === "exec_report") direct.fromExecutor(m.items, m.acks);
+  else
+    direct.execLost(
+      m.items.map(({ rid, data }) => {
+        if (!data) return { rid };
+        const [body, ...frames] = unpackFrames(data);
+        return { rid, part: { body: body ?? Buffer.alloc(0), frames } };
+      }),
+    );
 }

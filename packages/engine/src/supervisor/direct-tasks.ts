@@ -1,61 +1,20 @@
-import {
-  TaskCancelledError,
-  type ClientTask,
-  type DirectResultsMsg,
-  type EngineTask,
-  type FromPeer,
-  type Part,
-  type TaskResult,
-} from "@ptcluster/protocol";
+import type { ClientTask, EngineTask, FromPeer, Part, TaskResult } from "@ptcluster/protocol";
 
 import type { PeerEndpoint } from "./peer-endpoint.js";
+import { ID_BASE, LINK_SPAN, type ExecItem } from "../executor/protocol.js";
+import { unpackFrames } from "../shared/transfer.js";
+import {
+  ACK_CHECK_MS,
+  CANCELLED_CODE,
+  DONE_KEEP,
+  EMPTY_PART,
+  RID_BASE,
+  splitKey,
+  type DirectTaskDeps,
+  type Entry,
+} from "./direct-entry.js";
 
-const CANCELLED_CODE = new TaskCancelledError().code;
-const EMPTY_PART: Part = { body: Buffer.alloc(0), frames: [] };
-/**
- * How often results sent straight to clients are checked for their acknowledgement (ms). The
- * controller hears of them from the clients first (`SubmitMsg.done`): this report is the safety
- * net, so it waits long enough to go in one message for many.
- */
-const ACK_CHECK_MS = 250;
-/**
- * Ids the runner gives direct tasks until the controller's is known: above any the controller
- * gives (it counts from 1), exact in a float64 (the start table's), never negative (its "none").
- */
-const RID_BASE = 2 ** 40;
-/** Keys of direct tasks already done, kept so that a late copy of one is not run again. */
-const DONE_KEEP = 10_000;
-
-export interface DirectTaskDeps {
-  /** Hands a task to the task runner (the controller's tasks go the same way). */
-  enqueue(task: EngineTask, part: Part): void;
-  /** Sends to a client's direct link; returns the message's `seq` on that link. */
-  toClient(client: Buffer, msg: DirectResultsMsg, parts: Part[]): number;
-  /** Whether the client acknowledged everything up to `seq` (undefined: its link is gone). */
-  acknowledged(client: Buffer, seq: number): boolean | undefined;
-  /** A result for the controller, in the engine's next `engine_results` batch. */
-  report(result: TaskResult, part: Part): void;
-  /** Cancels tasks in the runner (its ids). */
-  cancel(rids: number[]): void;
-}
-
-/** One task that came straight from a client (`rid`: its id in the task runner). */
-interface Entry {
-  key: string;
-  rid: number;
-  client: Buffer;
-  localId: number;
-  /** The controller's id, once its copy (`EngineTask.dx`) is here. */
-  hubId?: number;
-  /** Run from the controller's copy (resent through it): its result goes the controller's way only. */
-  viaController?: boolean;
-  /** Once finished: sent to the client as `seq`, kept until the client acknowledges it. */
-  result?: TaskResult;
-  part?: Part;
-  seq?: number;
-  /** The client's link failed before it acknowledged: the controller gets the whole result. */
-  full?: boolean;
-}
+export type { DirectTaskDeps };
 
 /**
  * The engine's side of the direct path (`direct-messages.ts`). A DirectView task comes twice: its
@@ -81,6 +40,12 @@ export class DirectTasks {
   private readonly earlyWhole = new Set<number>();
   private engineId = -1;
   private readonly held = new Set<Entry>();
+  /** What clients acknowledged on their links to the current executor: link → seq. */
+  private readonly execAcks = new Map<number, number>();
+  /** Clients of the executors' links, by link number (a task's id there names its link). */
+  private readonly execLinks = new Map<number, string>();
+  /** Tasks cancelled by key in the executor, waiting for its answer: key → the controller's id. */
+  private readonly cancelling = new Map<string, number>();
   private timer: NodeJS.Timeout | undefined;
   private nextRid = RID_BASE;
   /** Tasks that came straight from clients, and results sent straight back (for the status report). */
@@ -101,7 +66,10 @@ export class DirectTasks {
     for (let i = 0; i < tasks.length; i++) {
       const t = tasks[i] as ClientTask;
       const key = `${who}:${t.id}`;
-      if (this.byKey.has(key) || this.done.has(key)) continue;
+      const known = this.byKey.get(key);
+      // Resent after the client's link to the executor closed: a result sent there goes again here.
+      if (known?.exec) this.resend(known);
+      if (known || this.done.has(key)) continue;
       const waiting = this.awaiting.get(key);
       this.awaiting.delete(key);
       const e: Entry = { key, rid: waiting ? waiting.id : this.nextRid++, client, localId: t.id };
@@ -118,6 +86,8 @@ export class DirectTasks {
       if (t.comm) task.comm = t.comm;
       // Large results as shared-memory files for this client, as the controller would ask.
       if (t.shm === true) task.shm = `c${who}`;
+      // The executor runs one copy per key: it may have this task from the client's own link.
+      task.dx = key;
       this.d.enqueue(task, parts[i] ?? EMPTY_PART);
     }
   }
@@ -126,6 +96,9 @@ export class DirectTasks {
   fromController(task: EngineTask, part: Part): void {
     const key = task.dx;
     if (key === undefined) return this.d.enqueue(task, part);
+    // Its source (the controller ships one once per engine) is kept whichever copy runs: the
+    // client's may have run in the executor, and later tasks name the function only.
+    this.d.learn(task);
     const e = this.byKey.get(key);
     // The controller sends a cancel at once and tasks at the end of its turn: one may come first.
     const early = this.early.delete(task.id);
@@ -137,7 +110,8 @@ export class DirectTasks {
     if (this.done.has(key)) return;
     if (early) {
       this.markDone(key);
-      return this.reportCancelled(task.id);
+      // The executor may have it from the client's own link, not reported yet: it must not run it.
+      return this.cancelInExecutor(key, task.id);
     }
     if (part.body.length === 0) {
       this.awaiting.set(key, task);
@@ -194,13 +168,107 @@ export class DirectTasks {
     this.timer = undefined;
     for (const e of this.held) {
       if (e.hubId === undefined || !e.result) continue;
-      if (!e.full && this.d.acknowledged(e.client, e.seq ?? 0) === false) continue;
+      if (!e.full && e.exec && !this.execAcked(e)) continue;
+      if (!e.full && !e.exec && this.d.acknowledged(e.client, e.seq ?? 0) === false) continue;
       const r: TaskResult = { ...e.result, id: e.hubId };
       if (e.full) this.d.report(r, e.part ?? EMPTY_PART);
       else this.d.report({ ...r, d: 1 }, EMPTY_PART);
       this.forget(e);
     }
     if (this.held.size) this.timer = setTimeout(() => this.check(), ACK_CHECK_MS);
+  }
+
+  /**
+   * What the executor says ran from clients' own links to it (`executor/client-tasks.ts`): each
+   * task recorded as one that came here (once by key: a copy resent on the lean link is the same
+   * task), held by the runner while it runs; results it sent wait for the client's acknowledgement
+   * there before the controller gets them without values, as for the lean link.
+   */
+  fromExecutor(items: readonly ExecItem[], acks: ReadonlyArray<[number, number]>): void {
+    for (const [link, seq] of acks) this.execAcks.set(link, seq);
+    for (const it of items) {
+      let e = this.byKey.get(it.key);
+      if (!e) {
+        // Cancelled (and reported) before this report came: stopping its run is the executor's.
+        if (this.done.has(it.key)) continue;
+        const waiting = this.awaiting.get(it.key);
+        this.awaiting.delete(it.key);
+        e = { key: it.key, rid: it.rid, client: Buffer.from(it.client, "latin1"), localId: it.localId };
+        if (waiting) this.bind(e, waiting.id);
+        this.byKey.set(it.key, e);
+        this.byRid.set(e.rid, e);
+        this.counts.tasks++;
+      } else if (e.rid !== it.rid && !e.result) {
+        // Its copy resent on the lean link came first: the executor runs the one it had (`dups`).
+        this.byRid.delete(e.rid);
+        e.rid = it.rid;
+        this.byRid.set(e.rid, e);
+      }
+      if (it.task && it.started !== undefined) this.d.adopt(it.task, it.started);
+      if (it.result && it.sent) {
+        this.d.sentByExecutor(it.rid);
+        e.result = it.result;
+        if (it.data) {
+          const [body, ...frames] = unpackFrames(it.data);
+          e.part = { body: body ?? Buffer.alloc(0), frames };
+        }
+        e.exec = it.sent;
+        this.counts.results++;
+        this.held.add(e);
+      }
+    }
+    this.timer ??= setTimeout(() => this.check(), ACK_CHECK_MS);
+  }
+
+  /** Client `client` opened link `link` to the executor. */
+  execLink(link: number, client: string): void {
+    this.execLinks.set(link, client);
+  }
+
+  /**
+   * A task of a client's link to the executor that the start table shows running, not reported
+   * yet (it holds the executor's thread): recorded and held as the executor's report would.
+   */
+  heldStart(rid: number, at: number): void {
+    const localId = rid % LINK_SPAN;
+    const client = this.execLinks.get(Math.floor((rid - ID_BASE) / LINK_SPAN));
+    if (client === undefined) return;
+    const key = `${client}:${localId}`;
+    this.fromExecutor([{ rid, key, client, localId, task: { id: rid, op: "apply" }, started: at }], []);
+  }
+
+  /** A client's link to the executor closed: what it did not acknowledge, whole, to the controller. */
+  execLost(items: ReadonlyArray<{ rid: number; part?: Part }>): void {
+    for (const { rid, part } of items) {
+      const e = this.byRid.get(rid);
+      if (!e?.exec) continue;
+      if (part) e.part = part;
+      e.full = true;
+    }
+    this.check();
+  }
+
+  /** The executor was replaced: what its links did not see acknowledged goes again on the lean link. */
+  execReset(): void {
+    // An executor that ended answers no more: its cancelled tasks ended with it.
+    for (const key of [...this.cancelling.keys()]) this.execCancelled(key, true);
+    for (const e of this.held) if (e.exec && !this.execAcked(e)) this.resend(e);
+    this.execAcks.clear();
+  }
+
+  private execAcked(e: Entry): boolean {
+    return e.exec !== undefined && (this.execAcks.get(e.exec[0]) ?? 0) >= e.exec[1];
+  }
+
+  /** A result the executor sent, again on the client's lean (or peer) link. */
+  private resend(e: Entry): void {
+    if (!e.result || !e.part || this.execAcked(e)) return;
+    e.exec = undefined;
+    e.seq = this.d.toClient(
+      e.client,
+      { type: "dresults", results: [{ ...e.result, id: e.localId }], pf: [e.part.frames.length] },
+      [e.part],
+    );
   }
 
   /** A client's link failed: what it did not acknowledge goes to the controller whole. */
@@ -245,7 +313,7 @@ export class DirectTasks {
       if (waiting) {
         this.awaiting.delete(waiting[0]);
         this.markDone(waiting[0]);
-        this.reportCancelled(id);
+        this.cancelInExecutor(waiting[0], id);
       } else {
         out.push(id);
         // Perhaps a direct task whose header is still on its way here: cancelled when it comes.
@@ -291,9 +359,28 @@ export class DirectTasks {
     this.timer = undefined;
   }
 
-  private reportCancelled(hubId: number): void {
+  /**
+   * A direct task cancelled before the executor reported it: the executor may have it from the
+   * client's own link, even running. Its verdict goes once the executor answers (`execCancelled`):
+   * at once if it never started there, when it ends if it runs.
+   */
+  private cancelInExecutor(key: string, hubId: number): void {
+    if (!this.d.cancelKeys([key])) return this.reportCancelled(hubId);
+    this.cancelling.set(key, hubId);
+  }
+
+  execCancelled(key: string, started: boolean): void {
+    const hubId = this.cancelling.get(key);
+    this.cancelling.delete(key);
+    if (hubId !== undefined) this.reportCancelled(hubId, started);
+  }
+
+  private reportCancelled(hubId: number, started = false): void {
     const now = Date.now();
-    const sysError = { code: CANCELLED_CODE, message: "The task was cancelled." };
+    const sysError = {
+      code: CANCELLED_CODE,
+      message: started ? "The task was cancelled while running." : "The task was cancelled before it started.",
+    };
     this.d.report({ id: hubId, ok: false, engine: this.engineId, started: now, completed: now, sysError }, EMPTY_PART);
   }
 
@@ -309,9 +396,4 @@ export class DirectTasks {
     this.done.add(key);
     if (this.done.size > DONE_KEEP) this.done.delete(this.done.values().next().value as string);
   }
-}
-
-function splitKey(key: string): [string, number] {
-  const at = key.lastIndexOf(":");
-  return [key.slice(0, at), Number(key.slice(at + 1))];
 }

@@ -27,7 +27,7 @@ import { openCommPaths, type CommPaths } from "./comm-paths.js";
 import { SeenLinks } from "./direct-transport.js";
 import { answerCommLinks, commLinksSetup } from "./comm-links.js";
 import { DirectTasks } from "./direct-tasks.js";
-import { ClientLinks, openClientLinks } from "./client-links.js";
+import { ClientLinks, execClients, execClientsSetup, openClientLinks } from "./client-links.js";
 import { heartbeatMsg } from "./heartbeat.js";
 import { ResultBatch } from "./result-batch.js";
 
@@ -67,6 +67,12 @@ export class Engine {
         : this.paths?.endpoint.acknowledged(client, seq),
     report: (result, part) => this.batch.push(result, part),
     cancel: (rids) => this.runner.cancel(rids),
+    // Only an executor that owns clients' links can have a task the supervisor has not heard of.
+    cancelKeys: (keys) => this.runner.slot.cancelKeys(keys),
+    // Its group ends for the other members if it ends without the executor's word.
+    adopt: (task, started) => (this.commTasks.received(task), this.runner.adopt(task, started)),
+    sentByExecutor: (rid) => this.runner.forgetSent(rid),
+    learn: (task) => this.runner.learn(task),
   });
   private readonly batch = new ResultBatch(
     (msg, parts) => this.channel.send(msg, parts),
@@ -103,6 +109,7 @@ export class Engine {
       },
       onReset: (reason, gen) => {
         this.log.warn({ reason }, "executor replaced; namespace reset");
+        this.direct.execReset(); // its clients' links closed with it (the new one names its endpoint)
         this.channel.send({ type: "executor_reset", reason, gen });
         this.commTasks.replay(gen, (m, p) => this.runner.commIn(m, p));
       },
@@ -111,6 +118,7 @@ export class Engine {
       onCommLinks: (m, gen) =>
         answerCommLinks(m, gen, { paths: this.paths, slot: this.runner.slot, commTasks: this.commTasks }),
       onReleased: (ids) => this.channel.send({ type: "released", ids }),
+      onExecClients: (m) => execClients(m, this.clients, this.direct),
     });
     const relay = new RelayTransport((msg, parts) => this.channel.send(msg, parts));
     this.relay = relay;
@@ -192,6 +200,9 @@ export class Engine {
               // Executors own their links to peers' executors where they can (`comm-links.ts`).
               const links = commLinksSetup(this.paths, this.opts, this.hbMs);
               if (links) this.runner.slot.setCommLinks(links);
+              // The executor owns clients' links too where it can (`executor/client-tasks.ts`).
+              if (this.clients)
+                this.runner.slot.setClientLinks(execClientsSetup(this.clients.ip, this.opts, this.hbMs));
               // Heartbeats start now, not when the executor is ready: the controller counts from here.
               this.lastHeard = Date.now();
               this.hbTimer ??= setInterval(() => this.onHeartbeatTimer(), this.hbMs);
@@ -339,6 +350,7 @@ export class Engine {
     this.paths?.transport.checkLinks(this.hbMs * 6);
     if (this.paths) this.direct.checkClients(this.paths.endpoint, this.hbMs * 6);
     if (this.clients) this.direct.checkClients(this.clients, this.hbMs * 6);
+    for (const [rid, at] of this.runner.heldStarts()) this.direct.heldStart(rid, at);
     const running = this.runner.running(now);
     this.commTasks.running(running.map(([rid]) => rid));
     const current = this.direct.toController(running);

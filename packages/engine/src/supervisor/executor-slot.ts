@@ -4,7 +4,7 @@ import type { ExecutorPort, NewExecutor } from "./executor-host.js";
 import type { MemoryWatch } from "./memory-watch.js";
 import { packPartList, unpackPartList } from "../shared/part-bytes.js";
 import { packComm, unpackComm } from "../shared/comm-bytes.js";
-import type { CommSetup, FromExecutor } from "../executor/protocol.js";
+import type { ClientSetup, CommSetup, FromExecutor } from "../executor/protocol.js";
 
 export interface ExecutorSlotOptions {
   newExecutor: NewExecutor;
@@ -20,7 +20,15 @@ export interface ExecutorSlotOptions {
   onComm?(msg: CommOutMsg, parts: Part[], relay: boolean): void;
   /** What the executor of generation `gen` says of its own `engine.comm` links (a route asked, a message to keep). */
   onCommLinks?(m: CommLinksMsg, gen: number): void;
+  /** What the current executor says of clients' links it owns (`executor/client-tasks.ts`). */
+  onExecClients?(m: ExecClientsMsg): void;
 }
+
+/** The executor's messages about clients' direct links it owns. */
+export type ExecClientsMsg = Extract<
+  FromExecutor,
+  { type: "client_listen" | "client_link" | "exec_report" | "exec_lost" | "exec_cancelled" }
+>;
 
 /** The executor's messages about its own `engine.comm` links. */
 export type CommLinksMsg = Extract<FromExecutor, { type: "comm_route" | "comm_keep" }>;
@@ -39,6 +47,8 @@ export class ExecutorSlot {
   /** The current executor's count of messages sent on its own links, and those of the ones before it. */
   private counts = new Int32Array(new SharedArrayBuffer(4));
   private countsBefore = 0;
+  /** Clients' links owned by executors (`ClientTasks`), given to every executor from `setClientLinks` on. */
+  private clients: ClientSetup | undefined;
   /** The current executor's endpoint (`host:port`), once it has bound it. */
   execAddress: string | undefined;
 
@@ -60,6 +70,19 @@ export class ExecutorSlot {
   setCommLinks(setup: Omit<CommSetup, "counts">): void {
     this.comm = setup;
     this.current.post({ type: "comm_setup", setup: { ...setup, counts: this.counts.buffer as SharedArrayBuffer } });
+  }
+
+  /** Turns on clients' links to executors: this executor and every later one bind an endpoint for them. */
+  setClientLinks(setup: ClientSetup): void {
+    this.clients = setup;
+    this.current.post({ type: "client_setup", setup, gen: this.generation });
+  }
+
+  /** Cancels these direct tasks by key in the executor, if it owns clients' links (false: it has none). */
+  cancelKeys(keys: string[]): boolean {
+    if (!this.clients) return false;
+    this.current.post({ type: "exec_cancel", keys });
+    return true;
   }
 
   /** Executor links are on and the current executor has not bound its endpoint yet. */
@@ -123,6 +146,14 @@ export class ExecutorSlot {
         else if (m.type === "comm_out") this.o.onComm?.(m.msg, unpackComm(m.data), m.relay === true);
         else if (m.type === "comm_listen") this.execAddress = m.address;
         else if (m.type === "comm_route" || m.type === "comm_keep") this.o.onCommLinks?.(m, gen);
+        else if (
+          m.type === "client_listen" ||
+          m.type === "client_link" ||
+          m.type === "exec_report" ||
+          m.type === "exec_lost" ||
+          m.type === "exec_cancelled"
+        )
+          this.o.onExecClients?.(m);
         else this.o.onMessage(m);
       },
       (code) => {
@@ -132,6 +163,7 @@ export class ExecutorSlot {
     if (this.init) host.post({ type: "init", ...this.init });
     if (this.comm)
       host.post({ type: "comm_setup", setup: { ...this.comm, counts: this.counts.buffer as SharedArrayBuffer } });
+    if (this.clients) host.post({ type: "client_setup", setup: this.clients, gen });
     return host;
   }
 }

@@ -1,7 +1,7 @@
 import type { Logger, Part, ShmConfig, SharedCallMsg, SharedWithdrawMsg, TaskResult } from "@ptcluster/protocol";
 import type { NewExecutor } from "./executor-host.js";
 import type { CommOutMsg } from "./comm-transport.js";
-import type { CommLinksMsg } from "./executor-slot.js";
+import type { CommLinksMsg, ExecClientsMsg } from "./executor-slot.js";
 
 /** What the engine gives its `TaskRunner`: limits, and where results, resets and relayed calls go. */
 export interface TaskRunnerOptions {
@@ -26,6 +26,8 @@ export interface TaskRunnerOptions {
   onComm?(msg: CommOutMsg, parts: Part[], relay: boolean): void;
   /** What the executor of generation `gen` says of its own `engine.comm` links. */
   onCommLinks?(m: CommLinksMsg, gen: number): void;
+  /** What the current executor says of clients' links it owns. */
+  onExecClients?(m: ExecClientsMsg): void;
   /** Tasks the executor gave back unstarted, after `release` asked for more than the queue held. */
   onReleased(ids: number[]): void;
   /** Tasks posted ahead to the executor while tasks are quick (default `PREFETCH`). */

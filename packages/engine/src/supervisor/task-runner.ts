@@ -1,4 +1,4 @@
-import { Deque, type EngineTask, type Part, type SharedReplyMsg, type TaskResult } from "@ptcluster/protocol";
+import { type EngineTask, type Part, type SharedReplyMsg, type TaskResult } from "@ptcluster/protocol";
 import { ExecutorHost, type ExecutorPort } from "./executor-host.js";
 import { ExecutorSlot } from "./executor-slot.js";
 import type { CommIn } from "./comm-transport.js";
@@ -8,6 +8,8 @@ import { FunctionSources } from "./function-sources.js";
 import { EMPTY_PART, exitError, exitReason, failedResult, memoryError, REPLACED } from "./executor-loss.js";
 import type { LossError } from "./executor-loss.js";
 import { MemoryWatch } from "./memory-watch.js";
+import { TaskTable } from "./task-table.js";
+import { ID_BASE as EXEC_IDS } from "../executor/protocol.js";
 import { unpackFrames } from "../shared/transfer.js";
 import type { ExecutorReport, FromExecutor } from "../executor/protocol.js";
 
@@ -32,12 +34,7 @@ const QUICK_MS = 2;
 export class TaskRunner {
   /** The executor and its successors (the engine reaches it for `engine.comm`'s executor links). */
   readonly slot: ExecutorSlot;
-  /** Tasks in state `queued`, in order. */
-  private readonly queue = new Deque<TaskEntry>();
-  /** Every task this engine holds, in any state. */
-  private readonly tasks = new Map<number, TaskEntry>();
-  /** Tasks handed to the executor and not finished (any state but `queued`). */
-  private inExecutor = 0;
+  private readonly t = new TaskTable();
   private readonly sources = new FunctionSources();
   private resetting = false;
   private closed = false;
@@ -61,6 +58,7 @@ export class TaskRunner {
       ...(opts.onShared ? { onShared: opts.onShared } : {}),
       ...(opts.onComm ? { onComm: opts.onComm } : {}),
       ...(opts.onCommLinks ? { onCommLinks: opts.onCommLinks } : {}),
+      ...(opts.onExecClients ? { onExecClients: opts.onExecClients } : {}),
     });
   }
 
@@ -95,24 +93,19 @@ export class TaskRunner {
 
   /** Tasks queued or in the executor. */
   get load(): number {
-    return this.tasks.size;
+    return this.t.tasks.size;
   }
 
   /** The state of a task (for tests and logs), or undefined once it is reported. */
   stateOf(id: number): TaskEntry["state"]["kind"] | undefined {
-    return this.tasks.get(id)?.state.kind;
+    return this.t.tasks.get(id)?.state.kind;
   }
 
   /** The tasks running now, as `[id, ms since it started]` (for the heartbeat: `ptcluster status` shows them). */
   running(now: number): Array<[number, number]> {
-    const out: Array<[number, number]> = [];
-    if (this.inExecutor === 0) return out;
+    if (this.t.inExecutor === 0) return [];
     this.reconcile();
-    for (const { task, state } of this.tasks.values()) {
-      if (state.kind === "running" || (state.kind === "stopping" && state.started !== undefined))
-        out.push([task.id, now - (state.started as number)]);
-    }
-    return out;
+    return this.t.running(now);
   }
 
   /** Drops the sources of functions no one will run again (the controller says so). */
@@ -124,9 +117,38 @@ export class TaskRunner {
   enqueue(task: EngineTask, part: Part): void {
     this.sources.remember(task);
     const entry: TaskEntry = { task, part, state: { kind: "queued" } };
-    this.tasks.set(task.id, entry);
-    this.queue.push(entry);
+    this.t.tasks.set(task.id, entry);
+    this.t.queue.push(entry);
     this.pump();
+  }
+
+  /**
+   * A task the executor took from a client's own link and started at `started` (it says so in its
+   * batched report): held as one posted and started here (cancels, heartbeats, the executor's loss).
+   */
+  adopt(task: EngineTask, started: number): void {
+    if (this.t.tasks.has(task.id)) return;
+    this.t.tasks.set(task.id, { task, part: EMPTY_PART, state: { kind: "posted", watch: undefined } });
+    this.t.inExecutor++;
+    this.onStarted(task.id, started);
+  }
+
+  /** Keeps the source a task brings, for the tasks that name its function only. */
+  learn(task: EngineTask): void {
+    this.sources.remember(task);
+  }
+
+  /** Tasks of clients' links to the executor that its start table shows running and this runner does not hold. */
+  heldStarts(): Array<[number, number]> {
+    return this.executor.runningNow().filter(([id]) => id >= EXEC_IDS && !this.t.tasks.has(id));
+  }
+
+  /** Such a task's result went to its client from the executor: nothing to report here. */
+  forgetSent(id: number): void {
+    const e = this.t.tasks.get(id);
+    if (!e) return;
+    this.t.finish(e);
+    this.pump(); // a slot is free: what waits in the queue goes
   }
 
   /**
@@ -135,30 +157,12 @@ export class TaskRunner {
    * posted ahead to the executor, once it has dropped them (`onReleased`).
    */
   release(max: number): number[] {
-    const movable: TaskEntry[] = [];
-    for (const e of this.queue) if (e.task.movable) movable.push(e);
-    const ids = this.unqueue(new Set(movable.slice(Math.max(0, movable.length - max)))).map((e) => e.task.id);
-    const asked: number[] = [];
+    const ids = this.t.takeMovable(max).map((e) => e.task.id);
     if (ids.length < max) {
-      for (const e of this.tasks.values()) {
-        if (e.state.kind === "posted" && e.task.movable) asked.push(e.task.id);
-      }
-      asked.splice(0, Math.max(0, asked.length - (max - ids.length)));
-      for (const id of asked) {
-        const e = this.tasks.get(id) as TaskEntry;
-        if (e.state.kind === "posted") e.state = { kind: "releasing", watch: e.state.watch };
-      }
+      const asked = this.t.askMovable(max - ids.length);
       if (asked.length) this.executor.post({ type: "drop", ids: asked });
     }
     return ids;
-  }
-
-  /** Removes these entries from the queue (and from the table); returns them in queue order. */
-  private unqueue(which: ReadonlySet<TaskEntry>): TaskEntry[] {
-    if (which.size === 0) return [];
-    const out = this.queue.removeWhere((e) => which.has(e));
-    for (const e of out) this.tasks.delete(e.task.id);
-    return out;
   }
 
   /** Cancels tasks: queued ones at once, the others through the executor (dropped or aborted), then by force. */
@@ -171,7 +175,7 @@ export class TaskRunner {
     const queued = new Set<TaskEntry>();
     const asked: number[] = [];
     for (const id of ids) {
-      const e = this.tasks.get(id);
+      const e = this.t.tasks.get(id);
       const s = e?.state;
       if (s?.kind === "queued") queued.add(e as TaskEntry);
       else if (s?.kind === "posted" || s?.kind === "releasing") {
@@ -180,13 +184,13 @@ export class TaskRunner {
         (e as TaskEntry).state = { kind: "releasing", watch: s.watch, cancel: CLIENT_GONE };
       }
     }
-    for (const e of this.unqueue(queued)) this.report(e.task.id, Date.now(), verdictError(CLIENT_GONE, false));
+    for (const e of this.t.unqueue(queued)) this.report(e.task.id, Date.now(), verdictError(CLIENT_GONE, false));
     if (asked.length) this.executor.post({ type: "drop", ids: asked });
   }
 
   /** Cancels everything queued or in the executor (the controller has already failed or moved it). */
   cancelAll(): void {
-    this.cancel([...this.tasks.keys()]);
+    this.cancel([...this.t.tasks.keys()]);
   }
 
   /**
@@ -197,7 +201,7 @@ export class TaskRunner {
     const queued = new Set<TaskEntry>();
     const inExecutor: number[] = [];
     for (const id of ids) {
-      const e = this.tasks.get(id);
+      const e = this.t.tasks.get(id);
       if (!e) continue;
       const s = e.state;
       if (s.kind === "queued") queued.add(e);
@@ -209,7 +213,7 @@ export class TaskRunner {
         inExecutor.push(id);
       }
     }
-    for (const e of this.unqueue(queued)) this.report(e.task.id, Date.now(), verdictError(verdict, false));
+    for (const e of this.t.unqueue(queued)) this.report(e.task.id, Date.now(), verdictError(verdict, false));
     if (inExecutor.length) this.executor.post({ type: "drop", ids: inExecutor, abort: reason });
   }
 
@@ -226,11 +230,11 @@ export class TaskRunner {
   /** Grace is over: a task that never started (behind one holding the thread) is reported, one that runs costs the executor. */
   private forceStop(id: number): void {
     this.reconcile();
-    const e = this.tasks.get(id);
+    const e = this.t.tasks.get(id);
     if (e?.state.kind !== "stopping") return;
     if (e.state.started === undefined) {
       const { verdict } = e.state;
-      this.finish(e);
+      this.t.finish(e);
       this.report(id, Date.now(), verdictError(verdict, false));
       return;
     }
@@ -243,13 +247,13 @@ export class TaskRunner {
     const limit =
       this.opts.concurrency +
       (this.avgMs !== undefined && this.avgMs < QUICK_MS ? (this.opts.prefetch ?? PREFETCH) : 0);
-    if (this.inExecutor >= limit || this.queue.length === 0) return;
+    if (this.t.inExecutor >= limit || this.t.queue.length === 0) return;
     const batch: Array<{ task: EngineTask; part: Part }> = [];
     let e: TaskEntry | undefined;
-    while (this.inExecutor < limit && (e = this.queue.shift()) !== undefined) {
+    while (this.t.inExecutor < limit && (e = this.t.queue.shift()) !== undefined) {
       const { task, part } = e;
       if (!this.sources.prepare(task, this.executor.knownFns)) {
-        this.tasks.delete(task.id);
+        this.t.tasks.delete(task.id);
         this.report(task.id, Date.now(), {
           code: "ERR_PTC_PROTOCOL",
           message: "The controller sent a function this engine has never seen.",
@@ -261,7 +265,7 @@ export class TaskRunner {
         kind: "posted",
         watch: ms === undefined ? undefined : setTimeout(() => this.watchStart(task.id, ms), ms),
       };
-      this.inExecutor++;
+      this.t.inExecutor++;
       batch.push({ task, part });
     }
     if (batch.length > 0) this.executor.run(batch);
@@ -272,6 +276,8 @@ export class TaskRunner {
     for (const [id, at] of m.started) this.onStarted(id, at);
     this.onResults(m.results);
     this.onDropped(m.dropped);
+    // Copies the executor had from the client's own link: that copy is the one that runs.
+    for (const id of m.dups ?? []) this.forgetSent(id);
     this.pump();
   }
 
@@ -286,13 +292,13 @@ export class TaskRunner {
    */
   private watchStart(id: number, ms: number): void {
     this.reconcile();
-    const e = this.tasks.get(id);
+    const e = this.t.tasks.get(id);
     if (e?.state.kind === "posted" || e?.state.kind === "releasing")
       e.state.watch = setTimeout(() => this.watchStart(id, ms), Math.min(ms, 100));
   }
 
   private onStarted(id: number, at: number): void {
-    const e = this.tasks.get(id);
+    const e = this.t.tasks.get(id);
     if (e?.state.kind === "posted" || e?.state.kind === "releasing") {
       clearTimeout(e.state.watch);
       const ms = e.task.timeout;
@@ -309,10 +315,10 @@ export class TaskRunner {
 
   private onResults(items: ExecutorReport["results"]): void {
     for (const { result, data } of items) {
-      const e = this.tasks.get(result.id);
+      const e = this.t.tasks.get(result.id);
       if (!e) continue;
       const s = e.state;
-      this.finish(e);
+      this.t.finish(e);
       this.done++;
       const ms = result.completed - result.started;
       this.avgMs = this.avgMs === undefined ? ms : this.avgMs * 0.8 + ms * 0.2;
@@ -328,25 +334,15 @@ export class TaskRunner {
   private onDropped(ids: readonly number[]): void {
     const released: number[] = [];
     for (const id of ids) {
-      const e = this.tasks.get(id);
+      const e = this.t.tasks.get(id);
       const s = e?.state;
       if (!e || (s?.kind !== "stopping" && s?.kind !== "releasing")) continue;
-      this.finish(e);
+      this.t.finish(e);
       if (s.kind === "stopping") this.report(id, Date.now(), verdictError(s.verdict, false));
       else if (s.cancel) this.report(id, Date.now(), verdictError(s.cancel, false));
       else released.push(id);
     }
     if (released.length) this.opts.onReleased(released);
-  }
-
-  /** Forgets a task that has left the executor (finished, dropped, or its executor replaced). */
-  private finish(e: TaskEntry): void {
-    const s = e.state;
-    if (s.kind === "running") clearTimeout(s.timer);
-    else if (s.kind === "stopping") clearTimeout(s.killTimer);
-    else if (s.kind !== "queued") clearTimeout(s.watch);
-    if (s.kind !== "queued") this.inExecutor--;
-    this.tasks.delete(e.task.id);
   }
 
   private report(id: number, started: number, sysError: { code: string; message: string }, from?: TaskResult): void {
@@ -365,10 +361,10 @@ export class TaskRunner {
     this.reconcile();
     // Settled before the old executor is gone: a cancel arriving meanwhile finds requeued tasks.
     const requeue: TaskEntry[] = [];
-    for (const e of [...this.tasks.values()]) {
+    for (const e of [...this.t.tasks.values()]) {
       const s = e.state;
       if (s.kind === "queued") continue;
-      this.finish(e);
+      this.t.finish(e);
       if (s.kind === "stopping")
         this.report(e.task.id, s.started ?? Date.now(), verdictError(s.verdict, s.started !== undefined));
       else if (s.kind === "posted" || s.kind === "releasing") requeue.push(e);
@@ -377,8 +373,8 @@ export class TaskRunner {
     for (let i = requeue.length - 1; i >= 0; i--) {
       const e = requeue[i] as TaskEntry;
       e.state = { kind: "queued" };
-      this.tasks.set(e.task.id, e);
-      this.queue.unshift(e);
+      this.t.tasks.set(e.task.id, e);
+      this.t.queue.unshift(e);
     }
     const { old, ended } = this.slot.replace();
     await old.terminate().catch(() => undefined);
@@ -393,7 +389,7 @@ export class TaskRunner {
 
   async terminate(): Promise<void> {
     this.closed = true;
-    for (const e of [...this.tasks.values()]) this.finish(e);
+    for (const e of [...this.t.tasks.values()]) this.t.finish(e);
     await this.slot.terminate();
   }
 }

@@ -47,7 +47,8 @@ export class DuplexLink {
   private seq = 0;
   private last = 0;
   private acked = 0;
-  private peerAcked = 0;
+  /** The number of the last message the peer acknowledged (everything up to it). */
+  peerAcked = 0;
   private ackTimer: NodeJS.Timeout | undefined;
   private readonly sent: { seq: number; wire: Buffer; at: number }[] = [];
   private ended = false;
