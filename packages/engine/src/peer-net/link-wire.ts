@@ -1,5 +1,5 @@
 import type { CommAbortMsg, CommMsg, Part } from "@ptcluster/protocol";
-import { KEY, NONCE, SMALL, TAG, bigBuffer, sign } from "@ptcluster/protocol/lean";
+import { KEY, NONCE, SMALL, TAG, bigBuffer, pad8 as pad, putFrames, sign } from "@ptcluster/protocol/lean";
 
 /**
  * The bytes of an executor link (docs/comm-transport.md): a fixed binary layout, no msgpack, one
@@ -27,7 +27,6 @@ export const HELLO_BYTES = 4 + 1 + 4 + 8 + NONCE + TAG;
 export const WELCOME_BYTES = 4 + 1 + 1 + NONCE + TAG;
 const SEQ_AT = 5;
 const DATA_FIXED = 36;
-const pad = (n: number): number => (8 - (n % 8)) % 8;
 const HAS_META = 1;
 const HAS_ROOT = 2;
 
@@ -112,11 +111,7 @@ export function encode(key: Buffer, seq: number, msg: CommMsg | CommAbortMsg, pa
   if (opLen) at += buf.write(op, at);
   at += body.copy(buf, at);
   for (let p = pad(at - KEY); p > 0; p--) buf[at++] = 0;
-  for (const f of frames) {
-    buf.set(f, at);
-    at += f.byteLength;
-    for (let p = pad(f.byteLength); p > 0; p--) buf[at++] = 0;
-  }
+  putFrames(buf, at, frames);
   sign(key, buf, total, seq);
   return buf.subarray(KEY);
 }

@@ -3,6 +3,7 @@ import type { Part } from "../messages.js";
 import type { Message } from "../peer-messages.js";
 import { bigBuffer } from "./buffer-pool.js";
 import { KEY, NONCE, SMALL, TAG, sign } from "./link-auth.js";
+import { pad8 as pad, putFrames } from "./frame-layout.js";
 
 /**
  * The bytes of a client's direct link to an engine (`duplex-link.ts`). As an executor link's
@@ -25,7 +26,6 @@ export const enum DuplexKind {
 }
 
 const SEQ_AT = 5;
-const pad = (n: number): number => (8 - (n % 8)) % 8;
 
 /** A message's room: `KEY` bytes for signing, then the message, its length field and kind filled in. */
 function room(total: number, kind: DuplexKind): Buffer {
@@ -91,11 +91,7 @@ export function encode(key: Buffer, seq: number, header: Message, parts: readonl
     at += 4;
   }
   for (let p = pad(fixed); p > 0; p--) buf[at++] = 0;
-  for (const f of frames) {
-    buf.set(f, at);
-    at += f.byteLength;
-    for (let p = pad(f.byteLength); p > 0; p--) buf[at++] = 0;
-  }
+  putFrames(buf, at, frames);
   sign(key, buf, total, seq);
   return buf.subarray(KEY);
 }

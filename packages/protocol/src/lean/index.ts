@@ -7,4 +7,5 @@ export * from "./link-auth.js";
 export * from "./msg-reader.js";
 export * from "./buffer-pool.js";
 export * from "./socket-writer.js";
+export * from "./frame-layout.js";
 export { DuplexLink, type DuplexEvents } from "./duplex-link.js";
