@@ -6,14 +6,9 @@
  *
  *   npx tsx bench/remote-breakdown.ts [rounds]
  */
-import { execa } from "execa";
-import { copyFileSync, mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { randomBytes } from "node:crypto";
-import { connect } from "@ptcluster/client";
-import { profilePaths } from "@ptcluster/protocol";
-import { createTestNet, netnsUnavailable } from "../test/helpers/netns.js";
+import { netnsUnavailable } from "../test/helpers/netns.js";
+import { withRemoteEngine } from "./remote.js";
 
 const BIN = new URL("../packages/cli/dist/bin.js", import.meta.url).pathname;
 const PROFILE = "bench_remote_bd";
@@ -23,22 +18,8 @@ if (why) {
   console.log(JSON.stringify({ skipped: why }));
   process.exit(0);
 }
-const net = createTestNet(1);
-const fileDir = mkdtempSync(join(tmpdir(), "ptc-bench-bd-"));
-const env = { ...process.env } as Record<string, string>;
-let engine: ReturnType<typeof net.run> | undefined;
 const med = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
-try {
-  const start = ["start", "--json", "-n", "0", "--profile", PROFILE, "--ip", net.controllerIp];
-  await execa(process.execPath, [BIN, ...start, "--no-encryption", "--shm-threshold-kb", "0"], { env });
-  const file = join(fileDir, "engine.json");
-  copyFileSync(profilePaths(PROFILE).engineFile, file);
-  engine = net.run(net.hosts[0]!, process.execPath, [BIN, "engine", "--file", file], {
-    stdin: "ignore",
-    reject: false,
-  });
-  const rc = await connect({ profile: PROFILE });
-  await rc.waitForEngines(1, { timeout: 30_000 });
+await withRemoteEngine(BIN, { ...process.env } as Record<string, string>, PROFILE, async (rc) => {
   const e = rc.engine(rc.ids[0] as number);
   const payload = randomBytes(50 * 1024 * 1024);
   await e.push({ warm: payload.subarray(0, 1024 * 1024) });
@@ -69,10 +50,4 @@ try {
       lb_mb_s: Math.round(100 / (med(lb) / 1000)),
     }),
   );
-  await rc.close();
-} finally {
-  await execa(process.execPath, [BIN, "stop", "--profile", PROFILE], { env, reject: false });
-  await engine;
-  await net.destroy();
-  rmSync(fileDir, { recursive: true, force: true });
-}
+});

@@ -11,11 +11,54 @@ import { copyFileSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { randomBytes } from "node:crypto";
-import { connect } from "@ptcluster/client";
+import { connect, type Client } from "@ptcluster/client";
 import { profilePaths } from "@ptcluster/protocol";
 import { createTestNet, netnsUnavailable } from "../test/helpers/netns.js";
 
 const PROFILE = "bench_remote";
+
+/**
+ * Runs `body` with a client of a cluster whose one engine is in another network namespace, its
+ * controller on the bridge, shared memory off; everything is stopped and removed after.
+ */
+export async function withRemoteEngine(
+  bin: string,
+  env: Record<string, string>,
+  profile: string,
+  body: (rc: Client) => Promise<void>,
+): Promise<void> {
+  const net = createTestNet(1);
+  const fileDir = mkdtempSync(join(tmpdir(), "ptc-bench-remote-"));
+  let engine: ReturnType<typeof net.run> | undefined;
+  try {
+    const start = ["start", "--json", "-n", "0", "--profile", profile, "--ip", net.controllerIp];
+    await execa(process.execPath, [bin, ...start, "--no-encryption", "--shm-threshold-kb", "0"], { env });
+    const file = join(fileDir, "engine.json");
+    copyFileSync(profilePaths(profile).engineFile, file);
+    engine = net.run(net.hosts[0]!, process.execPath, [bin, "engine", "--file", file], {
+      stdin: "ignore",
+      reject: false,
+    });
+    const rc = await connect({ profile });
+    await rc.waitForEngines(1, { timeout: 30_000 });
+    await body(rc);
+    await rc.close();
+  } finally {
+    await execa(process.execPath, [bin, "stop", "--profile", profile], { env, reject: false });
+    await engine;
+    await net.destroy();
+    rmSync(fileDir, { recursive: true, force: true });
+  }
+}
+
+/** Seconds `run` took, after checking that what it brought back is `sent`, byte for byte. */
+async function timedEcho(sent: Buffer, what: string, run: () => Promise<unknown>): Promise<number> {
+  const s = performance.now();
+  const back = (await run()) as Uint8Array;
+  const dt = (performance.now() - s) / 1000;
+  if (!Buffer.from(back.buffer, back.byteOffset, back.byteLength).equals(sent)) throw new Error(`${what} corrupted`);
+  return dt;
+}
 
 export async function remotePushPull(
   bin: string,
@@ -27,54 +70,28 @@ export async function remotePushPull(
     out("push_pull_50MB_remote", { skipped: why });
     return;
   }
-  const net = createTestNet(1);
-  const fileDir = mkdtempSync(join(tmpdir(), "ptc-bench-remote-"));
-  let engine: ReturnType<typeof net.run> | undefined;
-  try {
-    const start = ["start", "--json", "-n", "0", "--profile", PROFILE, "--ip", net.controllerIp];
-    await execa(process.execPath, [bin, ...start, "--no-encryption", "--shm-threshold-kb", "0"], { env });
-    const file = join(fileDir, "engine.json");
-    copyFileSync(profilePaths(PROFILE).engineFile, file);
-    engine = net.run(net.hosts[0]!, process.execPath, [bin, "engine", "--file", file], {
-      stdin: "ignore",
-      reject: false,
-    });
-    const rc = await connect({ profile: PROFILE });
-    await rc.waitForEngines(1, { timeout: 30_000 });
+  await withRemoteEngine(bin, env, PROFILE, async (rc) => {
     const e = rc.engine(rc.ids[0] as number);
     const payload = randomBytes(50 * 1024 * 1024);
     await e.push({ warm: payload.subarray(0, 1024 * 1024) });
-    const s = performance.now();
-    await e.push({ blob: payload });
-    const back = (await e.pull("blob")) as Uint8Array;
-    const dt = (performance.now() - s) / 1000;
-    if (!Buffer.from(back.buffer, back.byteOffset, back.byteLength).equals(payload))
-      throw new Error("50MB remote round trip corrupted");
-    out("push_pull_50MB_remote", {
-      mb: 50,
-      mb_per_s_roundtrip: Math.round(100 / dt),
-      seconds: Math.round(dt * 1000) / 1000,
+    const dt = await timedEcho(payload, "50MB remote round trip", async () => {
+      await e.push({ blob: payload });
+      return e.pull("blob");
     });
+    const fields = (s: number) => ({
+      mb: 50,
+      mb_per_s_roundtrip: Math.round(100 / s),
+      seconds: Math.round(s * 1000) / 1000,
+    });
+    out("push_pull_50MB_remote", fields(dt));
     await e.execute("delete globalThis.blob; delete globalThis.warm");
     // The controller path: a load-balanced task's 50 MiB argument and its 50 MiB result each
     // cross two hops (client → controller → engine and back), stored and forwarded whole.
     const lb = rc.loadBalancedView();
     await lb.apply((b: Uint8Array) => b.length, payload.subarray(0, 1024 * 1024));
-    const t = performance.now();
-    const echoed = (await lb.apply((b: Uint8Array) => b, payload)) as Uint8Array;
-    const lbS = (performance.now() - t) / 1000;
-    if (!Buffer.from(echoed.buffer, echoed.byteOffset, echoed.byteLength).equals(payload))
-      throw new Error("50MB remote load-balanced echo corrupted");
-    out("lb_50MB_remote", {
-      mb: 50,
-      mb_per_s_roundtrip: Math.round(100 / lbS),
-      seconds: Math.round(lbS * 1000) / 1000,
-    });
-    await rc.close();
-  } finally {
-    await execa(process.execPath, [bin, "stop", "--profile", PROFILE], { env, reject: false });
-    await engine;
-    await net.destroy();
-    rmSync(fileDir, { recursive: true, force: true });
-  }
+    const lbS = await timedEcho(payload, "50MB remote load-balanced echo", () =>
+      lb.apply((b: Uint8Array) => b, payload),
+    );
+    out("lb_50MB_remote", fields(lbS));
+  });
 }

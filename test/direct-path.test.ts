@@ -10,11 +10,11 @@ import {
   TaskTimeoutError,
   UnknownTaskError,
   type Client,
-  type DirectCounts,
 } from "@ptcluster/client";
 import { ptcluster, tempClusterDir, useCluster, type TestCluster } from "./helpers/cluster.js";
 import { failure, gatedTask, scratchDir } from "./helpers/lb.js";
 import { netnsUnavailable, useNetCluster, type NetHost } from "./helpers/netns.js";
+import { direct } from "./helpers/direct.js";
 import { waitFor } from "./helpers/wait.js";
 
 // The direct path (docs/architecture.md): DirectView tasks go from the client straight to each
@@ -28,16 +28,6 @@ const HEARTBEAT = 200;
 // One PTCLUSTER_DIR for both clusters of this file (one after the other).
 const tmp = tempClusterDir();
 afterAll(() => tmp.cleanup());
-
-const direct = (rc: Client): Required<DirectCounts> =>
-  ({
-    tasks: 0,
-    results: 0,
-    viaController: 0,
-    failed: 0,
-    lean: 0,
-    ...rc.connectionStats().direct,
-  }) as Required<DirectCounts>;
 
 /** A client with the direct path off (`PTCLUSTER_DIRECT=off`, read when it connects). */
 async function controllerOnly(cluster: TestCluster): Promise<Client> {

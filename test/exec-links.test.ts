@@ -1,9 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { TaskCancelledError, type Client, type DirectCounts } from "@ptcluster/client";
+import { TaskCancelledError, type Client } from "@ptcluster/client";
 import { tempClusterDir, useCluster } from "./helpers/cluster.js";
 import { failure, gatedTask, scratchDir } from "./helpers/lb.js";
+import { direct } from "./helpers/direct.js";
 import { waitFor } from "./helpers/wait.js";
 
 // Clients' links to engines' executor threads (`PTCLUSTER_DIRECT=exec`, docs/architecture.md, "The
@@ -14,17 +15,6 @@ import { waitFor } from "./helpers/wait.js";
 const HEARTBEAT = 200;
 const tmp = tempClusterDir();
 afterAll(() => tmp.cleanup());
-
-const direct = (rc: Client): Required<DirectCounts> =>
-  ({
-    tasks: 0,
-    results: 0,
-    viaController: 0,
-    failed: 0,
-    lean: 0,
-    executor: 0,
-    ...rc.connectionStats().direct,
-  }) as Required<DirectCounts>;
 
 /** Holds the executor thread (no await) for `ms`, then marks `file`. */
 const spin = (ms: number, file: string): number => {
