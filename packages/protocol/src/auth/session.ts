@@ -136,8 +136,9 @@ export class Signer {
     prev = 0,
     ack = 0,
   ): Buffer {
-    const { auth, seal } = this.signLater(label, recipient, frames, prev, ack);
-    seal();
+    // Every message of every Channel comes here: no closure for a tag computed at once.
+    const auth = this.authFrame(prev, ack);
+    computeTag(this.key, auth, describe(label, recipient, auth, frames), frames).copy(auth, TAG_AT);
     return auth;
   }
 
@@ -153,16 +154,22 @@ export class Signer {
     prev = 0,
     ack = 0,
   ): { auth: Buffer; seal: () => void } {
-    const auth = Buffer.allocUnsafe(AUTH_FRAME_BYTES);
-    this.session.copy(auth, 0);
-    writeU64(auth, ++this.counter, SEQ_AT);
-    writeU64(auth, prev, PREV_AT);
-    writeU64(auth, ack, ACK_AT);
+    const auth = this.authFrame(prev, ack);
     const key = this.key;
     const seal = () => {
       computeTag(key, auth, describe(label, recipient, auth, frames), frames).copy(auth, TAG_AT);
     };
     return { auth, seal };
+  }
+
+  /** An auth frame with the session, the next sequence number, `prev` and `ack`; its tag still to fill. */
+  private authFrame(prev: number, ack: number): Buffer {
+    const auth = Buffer.allocUnsafe(AUTH_FRAME_BYTES);
+    this.session.copy(auth, 0);
+    writeU64(auth, ++this.counter, SEQ_AT);
+    writeU64(auth, prev, PREV_AT);
+    writeU64(auth, ack, ACK_AT);
+    return auth;
   }
 }
 
