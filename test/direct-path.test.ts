@@ -11,7 +11,7 @@ import {
   UnknownTaskError,
   type Client,
 } from "@ptcluster/client";
-import { ptcluster, tempClusterDir, useCluster, type TestCluster } from "./helpers/cluster.js";
+import { BIN, ptcluster, tempClusterDir, useCluster, type TestCluster } from "./helpers/cluster.js";
 import { failure, gatedTask, scratchDir } from "./helpers/lb.js";
 import { netnsUnavailable, useNetCluster, type NetHost } from "./helpers/netns.js";
 import { direct } from "./helpers/direct.js";
@@ -288,6 +288,28 @@ describe("the direct path on one host", () => {
     const sent = direct(rc).tasks;
     expect(await rc.engine(0).apply(() => "alive")).toBe("alive");
     expect(direct(rc).tasks).toBe(sent + 1);
+  });
+
+  it("a direct task sent to an engine the controller already took for dead rejects with EngineLostError, not UnknownEngineError", async () => {
+    // The launcher sees a local engine die at once; the task's header may reach the controller after.
+    const { rc } = ctx;
+    await linksUp(rc, [0]);
+    const pid = (await rc.status()).engines.find((e) => e.id === 0)?.pid as number;
+    process.kill(pid, "SIGKILL");
+    // Held synchronously, this client hears nothing (neither its link's end nor the controller's
+    // notice) until the controller has removed the engine: the call goes straight, header after.
+    const listed = () => {
+      const out = execaSync(process.execPath, [BIN, "status", "--json"], { env: { PTCLUSTER_DIR: ctx.dir } });
+      return (JSON.parse(out.stdout) as { engines: Array<{ id: number }> }).engines.some((e) => e.id === 0);
+    };
+    for (const deadline = Date.now() + 10_000; listed();)
+      if (Date.now() > deadline) throw new Error("the controller did not remove engine 0 within 10 s");
+    const sent = direct(rc).tasks;
+    const ar = rc.engine(0).apply(() => "never");
+    const err = await failure(() => ar);
+    expect(direct(rc).tasks).toBe(sent + 1);
+    expect(err).toBeInstanceOf(EngineLostError);
+    expect((err as EngineLostError).engineId).toBe(0);
   });
 });
 

@@ -94,16 +94,27 @@ describe("a cluster whose every link drops, copies, delays and corrupts messages
     // and a message corrupted while they are read is counted by its receiver before its sender
     // reports it: wait until every sender's count covers its receiver's refusals.
     const corrupted = (l: LinkReport | undefined) => l?.faults?.corrupted ?? 0;
+    const everyKind = (l: LinkReport | undefined) =>
+      l?.faults !== undefined && KINDS.every((k) => (l.faults?.[k] ?? 0) > 0) && l.dropped.badMac > 0;
+    // DirectView tasks go straight to the engines (on links without injected faults), so the
+    // engines' links to the controller carry little: load-balanced tasks through the controller
+    // until every engine's link has had each kind of fault, in both directions.
+    await waitFor(
+      async () => {
+        const engines = (await ctx.rc.status()).engines.map((e) => e.link);
+        if (engines.length === 2 && engines.every(everyKind)) return true;
+        const m = ctx.rc.loadBalancedView().map((i: number) => i, range(40), { chunkSize: 1 });
+        expect(await m).toEqual(range(40));
+        return false;
+      },
+      { timeout: 60_000, what: "every kind of fault on both engines' links to the controller" },
+    );
     const { status, mine, engines } = await waitFor(
       async () => {
         const status = await ctx.rc.status();
         const mine = ctx.rc.connectionStats();
         const engines = status.engines.map((e) => e.link);
-        if (
-          engines.length !== 2 ||
-          !engines.every((l) => l?.faults && KINDS.every((k) => (l.faults?.[k] ?? 0) > 0) && l.dropped.badMac > 0)
-        )
-          return undefined;
+        if (engines.length !== 2 || !engines.every(everyKind)) return undefined;
         const covered =
           status.dropped.client.badMac <= corrupted(mine) &&
           mine.dropped.badMac <= (status.faults?.client.corrupted ?? 0) &&

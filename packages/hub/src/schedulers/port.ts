@@ -25,8 +25,11 @@ export type SchedulerEvent =
    * SIGSEGV, seen by its local launcher), which the task it was running caused, not the world.
    */
   | { readonly type: "engine_down"; readonly engine: number; readonly crashed?: string }
-  /** A direct task for one engine. */
-  | { readonly type: "submit_direct"; readonly task: number; readonly engine: number }
+  /**
+   * A direct task for one engine. `sent`: its client already sent it straight to the engine (the
+   * controller gets only its header), so an engine not registered now took it and died since.
+   */
+  | { readonly type: "submit_direct"; readonly task: number; readonly engine: number; readonly sent?: boolean }
   /** A load-balanced task; `targets`: the engines it may run on (none: any). */
   | {
       readonly type: "submit_lb";
