@@ -85,10 +85,13 @@ export class TaskCoordinator {
       for (const target of t.to) {
         const rec = this.d.tasks.add(client.routingId, client.key, t.id, undefined, t);
         if (t.dx) rec.directFor = client.key;
-        this.apply(this.d.scheduler.handle({ type: "submit_direct", task: rec.hubId, engine: target, sent: t.dx === 1 }), {
-          task: t,
-          part,
-        });
+        this.apply(
+          this.d.scheduler.handle({ type: "submit_direct", task: rec.hubId, engine: target, sent: t.dx === 1 }),
+          {
+            task: t,
+            part,
+          },
+        );
       }
     }
   }
