@@ -131,6 +131,16 @@ describe("abort from anywhere", () => {
 
     const nothing = await ptcluster(dir, ["abort", "--all"]);
     expect(nothing.stdout.trim()).toBe("Nothing to abort: no such task is queued or running.");
+
+    // A msg id the controller does not know (this one finished) is said to be, not silently dropped.
+    const finished = rc.engine(0).apply(() => "done");
+    expect(await finished).toBe("done");
+    const gone = await ptcluster(dir, ["abort", "--json", ...finished.msgIds]);
+    expect(JSON.parse(gone.stdout)).toEqual({ running: 0, queued: 0, engines: [], awaited: 1 });
+    const said = await ptcluster(dir, ["abort", ...finished.msgIds]);
+    expect(said.stdout.trim()).toBe(
+      "Nothing to abort: no such task is queued or running. 1 named task not known to the controller (finished, or never sent) is cancelled if it appears within 1 s.",
+    );
   });
 
   it("ptcluster abort without a selector, or with a wrong one, is refused", async () => {

@@ -22,4 +22,10 @@ export interface AbortSummary {
   queued: number;
   /** Engines that held any of them, sorted. */
   engines: number[];
+  /**
+   * Tasks named by msg id that the controller had not heard of (absent when none): a direct task
+   * whose header is still on its way is cancelled when it comes within 1 s; otherwise the id named
+   * a task that finished or was never sent, and nothing is done.
+   */
+  awaited?: number;
 }

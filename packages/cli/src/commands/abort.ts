@@ -21,9 +21,13 @@ const count = (n: number, what: string) => `${n} ${what}${n === 1 ? "" : "s"}`;
 /** The one line `ptcluster abort` prints. */
 export function describeAbort(s: AbortSummary): string {
   const total = s.running + s.queued;
-  if (total === 0) return "Nothing to abort: no such task is queued or running.";
+  // Msg ids the controller did not know: finished, never sent, or a direct task whose header is on its way.
+  const awaited = s.awaited
+    ? ` ${count(s.awaited, "named task")} not known to the controller (finished, or never sent) ${s.awaited === 1 ? "is" : "are"} cancelled if ${s.awaited === 1 ? "it appears" : "they appear"} within 1 s.`
+    : "";
+  if (total === 0) return `Nothing to abort: no such task is queued or running.${awaited}`;
   const on = s.engines.length ? ` on ${s.engines.length === 1 ? "engine" : "engines"} ${s.engines.join(", ")}` : "";
-  return `Cancelled ${count(total, "task")}${on}: ${s.running} running (signalled, stopped by force after a grace period), ${s.queued} queued.`;
+  return `Cancelled ${count(total, "task")}${on}: ${s.running} running (signalled, stopped by force after a grace period), ${s.queued} queued.${awaited}`;
 }
 
 /**

@@ -53,6 +53,7 @@ export function selectForAbort(
     else summary.queued++;
   }
   summary.engines = [...held].sort((a, b) => a - b);
+  if (notYet.length) summary.awaited = notYet.length;
   return { ids: [...chosen], summary, notYet };
 }
 
