@@ -60,7 +60,7 @@ describe("what an abort request selects", () => {
     const req = { what: "abort", tasks: ["nope", `${A}:99`, 5], engines: [7, "0"], ids: [42] } as never;
     expect(selectForAbort(req, A, tasks, engines)).toEqual({
       ids: [],
-      summary: { running: 0, queued: 0, engines: [] },
+      summary: { running: 0, queued: 0, engines: [], awaited: 1 },
       // A well-formed msg id not known yet may be a direct task whose header is on its way.
       notYet: [{ from: A, id: 99 }],
     });
