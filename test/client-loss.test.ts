@@ -1,10 +1,11 @@
 import { describe, expect, it } from "vitest";
-import { execa } from "execa";
+import { execa, execaSync } from "execa";
 import { existsSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { TaskCancelledError, UnknownTaskError } from "@ptcluster/client";
-import { useCluster } from "./helpers/cluster.js";
+import { ClientDroppedError, TaskCancelledError, UnknownTaskError } from "@ptcluster/client";
+import { BIN, useCluster } from "./helpers/cluster.js";
+import { failure, gatedTask, scratchDir } from "./helpers/lb.js";
 import { waitFor } from "./helpers/wait.js";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
@@ -78,5 +79,57 @@ describe("client loss", () => {
     // `other` goes away politely: its running task is kept going, not cancelled.
     await other.close();
     expect(await ctx.rc.getResult(msgId as string).get(10_000)).toBe("late");
+  });
+
+  it("a client whose event loop was held past --client-timeout: what it had pending fails with ClientDroppedError, and it connects again by itself", async () => {
+    const rc2 = await ctx.cluster.connect();
+    try {
+      const work = scratchDir(ctx.dir);
+      const tag = join(work, "held");
+      const running = rc2.loadBalancedView().apply(gatedTask, join(work, "never"), tag);
+      const waiting = rc2.shared.queue("held").get();
+      await waitFor(() => existsSync(`${tag}.started`), { what: "the task to start" });
+      // Held synchronously (a long computation), neither client in this process pings: held on,
+      // until the controller has let both go (only `ptcluster status`'s own client is left).
+      const clients = () =>
+        (
+          JSON.parse(
+            execaSync(process.execPath, [BIN, "status", "--json"], { env: { PTCLUSTER_DIR: ctx.dir } }).stdout,
+          ) as {
+            clients: number;
+          }
+        ).clients;
+      for (const deadline = Date.now() + 20_000; clients() > 1;)
+        if (Date.now() > deadline) throw new Error("the controller did not let the held clients go within 20 s");
+      for (const pending of [running, waiting]) {
+        const err = await failure(() => pending);
+        expect(err).toBeInstanceOf(ClientDroppedError);
+        expect((err as ClientDroppedError).code).toBe("ERR_PTC_CLIENT_DROPPED");
+        expect((err as Error).message).toMatch(/silent for more than 1000 ms.*--client-timeout/);
+      }
+      // The controller cancelled the running task (its engine serves again), and the client
+      // connected again: its next calls, load-balanced, direct and on shared state, work, with a
+      // function it had sent before (the controller let its sources go with it) or a new one.
+      await waitFor(() => existsSync(`${tag}.cancelled`), { what: "the held client's task to be cancelled" });
+      writeFileSync(join(work, "open"), "");
+      expect(await rc2.loadBalancedView().apply(gatedTask, join(work, "open"), `${tag}2`)).toBe("opened");
+      expect(await rc2.engine(0).apply(gatedTask, join(work, "open"), `${tag}3`)).toBe("opened");
+      expect(await rc2.loadBalancedView().apply(() => 7)).toBe(7);
+      await rc2.shared.queue("held").put(1);
+      expect(await rc2.shared.queue("held").get()).toBe(1);
+      // The idle client learns it was let go at its next ping, or with its next call, which then
+      // fails with ClientDroppedError: the one after works.
+      await waitFor(async () => {
+        try {
+          return (await ctx.rc.loadBalancedView().apply(() => 9)) === 9;
+        } catch (err) {
+          if (err instanceof ClientDroppedError) return false;
+          throw err;
+        }
+      });
+      expect((await ctx.rc.status()).clients).toBe(2);
+    } finally {
+      await rc2.close();
+    }
   });
 });

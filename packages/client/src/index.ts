@@ -50,6 +50,7 @@ export {
   SerializationError,
   InvalidOptionError,
   ClientClosedError,
+  ClientDroppedError,
   UnknownEngineError,
   ClusterStartError,
   MissingPeerError,

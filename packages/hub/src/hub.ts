@@ -294,6 +294,7 @@ export class Hub extends EventEmitter<HubEvents> {
     // A goodbye from a client the controller no longer knows still ends what is left of it.
     if (client) routeClientMessage(this.routes, client, header, parts);
     else if (header.type === "bye") this.clientGone(key, "said bye");
+    else this.clients.tellRejoin(key, this.hbMs, (notice) => this.clientCh.send(notice, undefined, from));
     this.out.schedule();
   }
 
@@ -304,7 +305,7 @@ export class Hub extends EventEmitter<HubEvents> {
    * engines serve others again. Results already made are kept either way.
    */
   private clientGone(key: string, reason: string, vanished = false): void {
-    const client = this.clients.close(key);
+    const client = this.clients.close(key, vanished ? reason : undefined);
     if (client) this.delivery.keepUnacknowledged(key, this.clientCh.forget(client.routingId));
     // A pipeline's tasks are cancelled, running ones too: their results could go nowhere.
     this.pipelines.clientGone(key);

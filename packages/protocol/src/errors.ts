@@ -109,6 +109,22 @@ export class ClientClosedError extends PtclusterError {
   }
 }
 
+/**
+ * The controller took this client for gone (it sent nothing, not even its pings, for longer than
+ * the cluster's `--client-timeout`: its event loop was held by synchronous work, or the process
+ * was stopped) and cancelled its tasks; what was pending then fails with this, and the client
+ * connects again by itself, so the next call works.
+ */
+export class ClientDroppedError extends PtclusterError {
+  constructor(reason?: string) {
+    super(
+      "ERR_PTC_CLIENT_DROPPED",
+      `The controller took this client for gone${reason ? ` (${reason})` : ""} and cancelled its pending tasks and calls; the client has connected again, so run the call again. ` +
+        "A client sends pings while its event loop runs: split long synchronous work, or start the cluster with a larger --client-timeout.",
+    );
+  }
+}
+
 /** The view has no engines to run on. */
 export class NoEnginesError extends PtclusterError {
   constructor(message: string) {

@@ -199,6 +199,16 @@ export interface ConnectReplyMsg {
   engines: EngineInfo[];
   heartbeatMs: number;
 }
+/**
+ * To a client the controller does not know that sent it something: it was taken for gone (silent
+ * or not acknowledging past `--client-timeout`: its tasks were cancelled) or never connected here.
+ * The client fails what it had pending with `ClientDroppedError` and connects again.
+ */
+export interface RejoinMsg {
+  type: "rejoin";
+  /** Why the controller let it go, if it did ("silent for more than 30000 ms"). */
+  reason?: string;
+}
 export interface ResultsMsg {
   type: "results";
   results: TaskResult[];
@@ -350,7 +360,8 @@ export type ClientToHub =
   | PipeItemsMsg
   | PipeEndMsg
   | PipeCancelMsg;
-export type HubToClient = ConnectReplyMsg | ResultsMsg | ReplyMsg | SharedReplyMsg | PipeOutMsg | PipeFailedMsg;
+export type HubToClient =
+  ConnectReplyMsg | RejoinMsg | ResultsMsg | ReplyMsg | SharedReplyMsg | PipeOutMsg | PipeFailedMsg;
 export type Notification = EngineUpMsg | EngineDownMsg | TickMsg | ShutdownNoticeMsg | EngineResetMsg;
 export type EngineToHub =
   | RegisterMsg

@@ -1,6 +1,7 @@
 import { randomBytes } from "node:crypto";
 import {
   ClientClosedError,
+  ClientDroppedError,
   DEFAULT_MAX_MESSAGE_BYTES,
   HubLostError,
   assertNever,
@@ -19,15 +20,14 @@ import {
   type PipeStage,
   type TaskResult,
   PendingSharedCalls,
-  SharedNamespace,
 } from "@ptcluster/protocol";
-import { inResultScope, noteResult, ScopedSharedCall } from "../results/result-scope.js";
+import { clientSharedNamespace } from "./shared-namespace.js";
 import { WorkMap, closeAtExit, forgetAtExit, type Closable } from "../keep-alive.js";
 import type { ClientEmitter } from "./client-events.js";
 import { Liveness, hubLostError } from "./liveness.js";
 import { Requests } from "./requests.js";
 import { Roster } from "./roster.js";
-import { openLinks, type Links } from "./sockets.js";
+import { connectMessage, linkReport, openLinks, type Links } from "./sockets.js";
 import { Submitter } from "./submitter.js";
 import { DirectLinks } from "./direct-links.js";
 import { awaitWelcome } from "./await-welcome.js";
@@ -64,21 +64,7 @@ export class Session implements ViewPort, PipePort {
     () => this.#updateHold(),
   );
   /** Named objects held by the controller (`rc.shared`). */
-  readonly shared = new SharedNamespace({
-    call: (name, spec, op, args, parts, signal) => {
-      this.assertOpen();
-      if (!inResultScope()) return this.#sharedCalls.call(name, spec, op, args, parts, signal);
-      // In a tool's scope (a REPL line): abortable with the line.
-      const scoped = new ScopedSharedCall();
-      noteResult(scoped);
-      const call = this.#sharedCalls.call(name, spec, op, args, parts, scoped.signal(signal));
-      void call.then(
-        () => (scoped.pending = false),
-        () => (scoped.pending = false),
-      );
-      return call;
-    },
-  });
+  readonly shared = clientSharedNamespace(this.#sharedCalls, () => this.assertOpen());
   readonly #submitter: Submitter;
   readonly #shm: ClientShm;
   // Open pipelines (`rc.pipeline`): those with items out at the controller hold the process.
@@ -86,6 +72,8 @@ export class Session implements ViewPort, PipePort {
   #links: Links | undefined;
   #direct: DirectLinks | undefined;
   #liveness: Liveness | undefined;
+  /** A `connect` went again (the controller had taken this client for gone), not answered yet. */
+  #rejoining = false;
   /** `waitForEngines` calls waiting. */
   #waiting = 0;
   /** Whether the channels hold the process (they do from the start, until connected). */
@@ -271,18 +259,7 @@ export class Session implements ViewPort, PipePort {
   }
 
   stats(): LinkReport {
-    const { sent, received, retransmitted, bytesSent, bytesReceived, dropped, faults } = (this.#links as Links).channel
-      .stats;
-    return {
-      sent,
-      received,
-      retransmitted,
-      bytesSent: bytesSent ?? 0,
-      bytesReceived: bytesReceived ?? 0,
-      dropped: { ...dropped },
-      ...(faults ? { faults: { ...faults } } : {}),
-      ...(this.#direct ? { direct: this.#direct.report() } : {}),
-    };
+    return linkReport(this.#links as Links, this.#direct?.report());
   }
 
   /** Says goodbye (if connected) and closes; pending work fails with `err`. */
@@ -336,6 +313,10 @@ export class Session implements ViewPort, PipePort {
         this.#sharedCalls.settle(header, parts);
         break;
       case "connect_reply":
+        this.#rejoining = false;
+        break;
+      case "rejoin":
+        this.#rejoin(header.reason);
         break;
       case "pipe_out":
         this.#pipes.out(header, parts);
@@ -382,18 +363,36 @@ export class Session implements ViewPort, PipePort {
     this.#events.emit("hub_lost", err);
   }
 
+  /**
+   * The controller took this client for gone (its event loop held past `--client-timeout`) and
+   * cancelled its work: what is pending fails, and it connects again (what it sends next follows).
+   */
+  #rejoin(reason: string | undefined): void {
+    // Notices the controller sent before it had this client's `connect` come before its reply.
+    if (this.state !== "connected" || this.#rejoining) return;
+    this.#rejoining = true;
+    this.#log.warn({ reason }, "the controller had taken this client for gone; connecting again");
+    this.#failPending(new ClientDroppedError(reason));
+    this.#submitter.forgetSources();
+    this.#links?.channel.send(connectMessage());
+  }
+
+  /** Every pending task, request, shared-state call and pipeline fails with `err` (their files go). */
+  #failPending(err: Error): void {
+    const sinks = [...this.#sinks.values()];
+    this.#sinks.clear();
+    this.#shm.done();
+    for (const s of sinks) s.onFailure(err);
+    this.#requests.failAll(err);
+    this.#sharedCalls.failAll(err);
+    this.#pipes.failAll(err);
+  }
+
   /** Every pending task and request fails with `err`; the channels close. */
   async #teardown(err?: Error): Promise<void> {
     this.#liveness?.stop();
     forgetAtExit(this.#owner);
-    const failure = err ?? new ClientClosedError();
-    const sinks = [...this.#sinks.values()];
-    this.#sinks.clear();
-    this.#shm.done();
-    for (const s of sinks) s.onFailure(failure);
-    this.#requests.failAll(failure);
-    this.#sharedCalls.failAll(failure);
-    this.#pipes.failAll(failure);
+    this.#failPending(err ?? new ClientClosedError());
     await Promise.all([this.#links?.channel.close(100), this.#links?.notify.close(0), this.#direct?.close()]);
     await this.#links?.monitorStopped();
   }

@@ -11,6 +11,8 @@ import {
   endpoint,
   zmqContext,
   type ClientToHub,
+  type DirectCounts,
+  type LinkReport,
   type ConnectReplyMsg,
   type ConnectionInfo,
   type HubToClient,
@@ -125,7 +127,7 @@ export function openLinks(
     logger: log,
     onMessage: (m) => on.notification(m.header),
   }).start();
-  channel.send({ type: "connect", v: PROTOCOL_VERSION, pkg: PACKAGE_VERSION, pid: process.pid, host: hostname() });
+  channel.send(connectMessage());
   return { links: { channel, notify, monitorStopped: () => observerStopped(events) }, handshake };
 }
 
@@ -172,4 +174,24 @@ async function observerStopped(events: zmq.Observer, ms = 2_000): Promise<void> 
   ]);
   clearTimeout(timer);
   if (!inTime) unstopped.add(events);
+}
+
+/** What a client says first (and again when the controller had taken it for gone). */
+export function connectMessage(): ClientToHub {
+  return { type: "connect", v: PROTOCOL_VERSION, pkg: PACKAGE_VERSION, pid: process.pid, host: hostname() };
+}
+
+/** `rc.connectionStats()`: the client's channel to the controller, and its direct links' counts. */
+export function linkReport(links: Links, direct: Required<DirectCounts> | undefined): LinkReport {
+  const { sent, received, retransmitted, bytesSent, bytesReceived, dropped, faults } = links.channel.stats;
+  return {
+    sent,
+    received,
+    retransmitted,
+    bytesSent: bytesSent ?? 0,
+    bytesReceived: bytesReceived ?? 0,
+    dropped: { ...dropped },
+    ...(faults ? { faults: { ...faults } } : {}),
+    ...(direct ? { direct } : {}),
+  };
 }

@@ -71,6 +71,11 @@ export class Submitter {
     return src;
   }
 
+  /** A new connection (the controller had let this client go, and its sources with it): sources go again. */
+  forgetSources(): void {
+    this.#sentFns.clear();
+  }
+
   /** Sends what is batched now (before a cancel, so the controller knows the tasks it names). */
   flush(): void {
     const b = this.#batch;

@@ -16,9 +16,14 @@ export interface ClientEntry {
   knownFns: Set<string>;
 }
 
+/** At most this many clients that are not connected are remembered (why they were let go, when told). */
+const MAX_STRANGERS = 10_000;
+
 /** Connected clients, by routing id. */
 export class ClientSessions {
   private readonly byKey = new Map<string, ClientEntry>();
+  /** Clients not connected that were let go (why), or that sent something anyway (when last told to rejoin). */
+  private readonly strangers = new Map<string, { reason: string | undefined; toldAt: number }>();
 
   get size(): number {
     return this.byKey.size;
@@ -40,14 +45,38 @@ export class ClientSessions {
   open(routingId: Buffer, key: string): ClientEntry {
     const client: ClientEntry = { routingId, key, lastSeen: Date.now(), knownFns: new Set() };
     this.byKey.set(key, client);
+    this.strangers.delete(key);
     return client;
   }
 
-  /** Ends a session and returns it. */
-  close(key: string): ClientEntry | undefined {
+  /** Ends a session and returns it; `droppedFor`: the controller let it go (why), not the client. */
+  close(key: string, droppedFor?: string): ClientEntry | undefined {
     const client = this.byKey.get(key);
     this.byKey.delete(key);
+    if (client && droppedFor !== undefined) this.stranger(key).reason = droppedFor;
     return client;
+  }
+
+  /**
+   * What to tell a client that is not connected and sent something other than `connect` or `bye`
+   * (one taken for gone whose process runs on: its calls would otherwise wait for ever), at most
+   * once per `intervalMs`.
+   */
+  tellRejoin(key: string, intervalMs: number, send: (notice: HubToClient) => void): void {
+    const s = this.stranger(key);
+    const now = Date.now();
+    if (now - s.toldAt < intervalMs) return;
+    s.toldAt = now;
+    send(s.reason === undefined ? { type: "rejoin" } : { type: "rejoin", reason: s.reason });
+  }
+
+  private stranger(key: string): { reason: string | undefined; toldAt: number } {
+    let s = this.strangers.get(key);
+    if (!s) {
+      if (this.strangers.size >= MAX_STRANGERS) this.strangers.clear();
+      this.strangers.set(key, (s = { reason: undefined, toldAt: 0 }));
+    }
+    return s;
   }
 }
 

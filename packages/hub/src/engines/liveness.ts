@@ -76,7 +76,8 @@ export class LivenessMonitor {
     }
     const clientTimeoutMs = this.o.clientTimeoutMs;
     const clientDeadline = now - clientTimeoutMs;
-    for (const c of [...this.d.clients()]) if (c.lastSeen < clientDeadline) this.d.clientGone(c.key, "silent");
+    for (const c of [...this.d.clients()])
+      if (c.lastSeen < clientDeadline) this.d.clientGone(c.key, `silent for more than ${clientTimeoutMs} ms`);
     for (const peer of clientLinks.overdue(clientTimeoutMs)) {
       const key = peer?.toString("latin1") ?? "";
       if (this.d.hasClient(key)) this.d.clientGone(key, `did not acknowledge messages for ${clientTimeoutMs} ms`);
