@@ -289,17 +289,30 @@ describe("the direct path on one host", () => {
     expect(await rc.engine(0).apply(() => "alive")).toBe("alive");
     expect(direct(rc).tasks).toBe(sent + 1);
   });
+});
+
+// The client's event loop is held while the controller learns of the death: a cluster of its own,
+// whose controller does not take a held client for gone (the default --client-timeout).
+describe("the direct path when an engine dies before its task's header arrives", () => {
+  const lateHeader = useCluster({
+    dir: tmp.dir,
+    profile: "late-header",
+    n: 1,
+    extra: ["--heartbeat", String(HEARTBEAT)],
+  });
 
   it("a direct task sent to an engine the controller already took for dead rejects with EngineLostError, not UnknownEngineError", async () => {
     // The launcher sees a local engine die at once; the task's header may reach the controller after.
-    const { rc } = ctx;
+    const { rc } = lateHeader;
     await linksUp(rc, [0]);
     const pid = (await rc.status()).engines.find((e) => e.id === 0)?.pid as number;
     process.kill(pid, "SIGKILL");
     // Held synchronously, this client hears nothing (neither its link's end nor the controller's
     // notice) until the controller has removed the engine: the call goes straight, header after.
     const listed = () => {
-      const out = execaSync(process.execPath, [BIN, "status", "--json"], { env: { PTCLUSTER_DIR: ctx.dir } });
+      const out = execaSync(process.execPath, [BIN, "status", "--json", "--profile", "late-header"], {
+        env: { PTCLUSTER_DIR: lateHeader.dir },
+      });
       return (JSON.parse(out.stdout) as { engines: Array<{ id: number }> }).engines.some((e) => e.id === 0);
     };
     for (const deadline = Date.now() + 10_000; listed();)
