@@ -114,6 +114,35 @@ describe("engine.comm byte counts", () => {
     }
   });
 
+  it("`out` receives the result (mpi4py's recvbuf): the same values, no new array, the value itself allowed", async () => {
+    const ids = ctx.cluster.ids.slice(0, 3);
+    const got = await ctx.rc.view(ids).applySync(async () => {
+      const { comm } = engine;
+      const checks: boolean[] = [];
+      // Ring (8 MiB) and recursive doubling (8 KiB), into another array and in place, twice each.
+      for (const n of [1 << 20, 1024]) {
+        const out = new Float64Array(n);
+        for (let round = 0; round < 2; round++) {
+          const mine = Float64Array.from({ length: n }, (_, i) => (comm.rank + 1) * ((i + round) % 1000));
+          const before = mine.slice();
+          const r = await comm.allreduce(mine, "sum", { out });
+          checks.push(r === out && out.every((v, i) => v === 6 * ((i + round) % 1000)));
+          checks.push(mine.every((v, i) => v === before[i]));
+          const same = await comm.allreduce(mine, "max", { out: mine });
+          checks.push(same === mine && mine.every((v, i) => v === 3 * ((i + round) % 1000)));
+        }
+      }
+      try {
+        await comm.allreduce(new Float64Array(4), "sum", { out: new Float32Array(4), timeout: 10_000 });
+        checks.push(false);
+      } catch (err) {
+        checks.push((err as { name?: string }).name === "CommUsageError");
+      }
+      return checks;
+    });
+    for (const checks of got) expect(checks).toEqual(Array.from({ length: 13 }, () => true));
+  });
+
   it("`ptcluster status --json` reports them", async () => {
     const now = await countsWhen(ctx.rc, (c) => [...c.values()].every((x) => sent(x) > 0));
     const st = JSON.parse(
