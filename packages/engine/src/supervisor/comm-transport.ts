@@ -13,6 +13,8 @@ export interface CommTransport {
   send(msg: CommOutMsg, parts: Part[]): void;
   /** Messages sent so far, by path (reported in the heartbeat's link report). */
   readonly counts: CommPathCounts;
+  /** Bytes of the values of the messages sent on this transport's own path (`partBytes`). */
+  readonly bytesSent: number;
 }
 
 /**
@@ -21,13 +23,14 @@ export interface CommTransport {
  * (`DirectTransport`) are the faster path; this one stays as their fallback.)
  */
 export class RelayTransport implements CommTransport {
-  readonly counts: CommPathCounts = { direct: 0, relayed: 0, bytesSent: 0 };
+  readonly counts: CommPathCounts = { direct: 0, relayed: 0 };
+  bytesSent = 0;
 
   constructor(private readonly toController: (msg: CommOutMsg, parts: Part[]) => void) {}
 
   send(msg: CommOutMsg, parts: Part[]): void {
     this.counts.relayed++;
-    this.counts.bytesSent = (this.counts.bytesSent ?? 0) + partBytes(parts);
+    this.bytesSent += partBytes(parts);
     this.toController(msg, parts);
   }
 }
@@ -53,13 +56,13 @@ export function commReport(
   bytesReceived: number,
 ): CommPathCounts {
   const direct = comm === relay ? 0 : comm.counts.direct;
-  const directBytes = comm === relay ? 0 : (comm.counts.bytesSent ?? 0);
+  const directBytes = comm === relay ? 0 : comm.bytesSent;
   return {
     direct: direct + links.sent,
     // Every message through the controller passes the relay transport (the direct one's too).
     relayed: relay.counts.relayed,
     executor: links.sent,
-    bytesSent: directBytes + (relay.counts.bytesSent ?? 0) + links.bytesSent,
+    bytesSent: directBytes + relay.bytesSent + links.bytesSent,
     bytesReceived: bytesReceived + links.bytesReceived,
   };
 }

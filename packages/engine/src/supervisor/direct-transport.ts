@@ -55,7 +55,8 @@ type Path =
  * (`ps`), and the receiver (`SeenLinks`) drops a copy of one it already had.
  */
 export class DirectTransport implements CommTransport {
-  readonly counts: CommPathCounts = { direct: 0, relayed: 0, bytesSent: 0 };
+  readonly counts: CommPathCounts = { direct: 0, relayed: 0 };
+  bytesSent = 0;
   private readonly paths = new Map<number, Path>();
   private closed = false;
 
@@ -101,7 +102,7 @@ export class DirectTransport implements CommTransport {
         break;
       case "direct":
         this.counts.direct++;
-        this.counts.bytesSent = (this.counts.bytesSent ?? 0) + partBytes(parts);
+        this.bytesSent += partBytes(parts);
         // A message resent here after its executor link failed keeps that link's number: the
         // receiving executor drops it if the link had delivered it.
         msg.ps ??= [path.lid, ++path.seq];
