@@ -47,8 +47,7 @@ export class Engine {
   private runner!: TaskRunner;
   private comm!: CommTransport;
   private relay!: RelayTransport;
-  /** Bytes of the `engine.comm` values that reached this supervisor (its executor's links count their own). */
-  private commReceived = 0;
+  private commReceived = 0; // bytes of engine.comm values that reached the supervisor (links count their own)
   private paths: CommPaths | undefined;
   private clients: ClientLinks | undefined;
   private readonly seenLinks = new SeenLinks();
