@@ -12,6 +12,7 @@
  * (pipeline_3stage_noop, pipeline_1m_generator, pipeline_intermediate_bytes), the shared-state ones
  * (shared_dict_set, shared_counter_add, shared_queue_throughput, with Python's SyncManager beside
  * them), the engine-to-engine ones (comm_pingpong, comm_allreduce_scalar, comm_allreduce_8MiB,
+ * comm_allreduce_8MiB_out: the same into a reused `out`, as mpi4py's recvbuf,
  * with mpi4py beside them), stop. Each checks its results and throws on a wrong one.
  */
 import { execa } from "execa";

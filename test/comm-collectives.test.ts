@@ -6,7 +6,7 @@ import { tempClusterDir, useCluster } from "./helpers/cluster.js";
 import { failure, scratchDir } from "./helpers/lb.js";
 import { waitFor } from "./helpers/wait.js";
 
-// engine.comm's collectives on real engines (issue 14), through the controller's relay: every
+// engine.comm's collectives on real engines (issue 14), on the engines' default paths (executor links): every
 // collective on groups of 1 to 4 engines, permuted targets, mismatched calls, a member killed.
 
 const tmp = tempClusterDir();

@@ -64,6 +64,29 @@ describe("engine.comm with PTCLUSTER_COMM_PATH=relay", () => {
     expect(rows).toHaveLength(2);
     for (const row of rows) expect(Number(/ 0\/(\d+)$/.exec(row)?.[1])).toBeGreaterThanOrEqual(20);
   });
+
+  it("counts the bytes of the values it relays, sent and received", async () => {
+    const [a, b] = ctx.cluster.ids as [number, number];
+    const before = await countsWhen(ctx.rc, (c) => [a, b].every((id) => c.get(id)?.bytesSent !== undefined));
+    const sums = await ctx.rc.view([a, b]).applySync(async () => {
+      const { comm } = engine;
+      const peer = 1 - comm.rank;
+      await comm.send(peer, new Float64Array(1024).fill(comm.rank + 1));
+      return ((await comm.recv({ source: peer, timeout: 10_000 })) as Float64Array).reduce((x, y) => x + y, 0);
+    });
+    expect(sums).toEqual([2048, 1024]);
+    const after = await countsWhen(ctx.rc, (c) =>
+      [a, b].every((id) => (c.get(id)?.bytesReceived ?? 0) >= (before.get(id)?.bytesReceived ?? 0) + 8192),
+    );
+    for (const id of [a, b]) {
+      // One 8 KiB frame each way and its value's header (its message's header is not counted on this path).
+      const out = (after.get(id)?.bytesSent ?? 0) - (before.get(id)?.bytesSent ?? 0);
+      const got = (after.get(id)?.bytesReceived ?? 0) - (before.get(id)?.bytesReceived ?? 0);
+      expect(out).toBeGreaterThanOrEqual(8192);
+      expect(out).toBeLessThan(8192 + 256);
+      expect(got).toBe(out);
+    }
+  });
 });
 
 describe("--peer-ip", () => {

@@ -38,6 +38,16 @@ export interface RootedOptions extends CommCallOptions {
   root?: number | undefined;
 }
 
+export interface AllreduceOptions extends CommCallOptions {
+  /**
+   * A typed array of the value's kind and length that receives the result and is returned, as
+   * mpi4py's `comm.Allreduce(sendbuf, recvbuf)`: a loop of large allreduces then makes no new
+   * array per call (a fresh multi-MiB array costs page faults and garbage collections). It may be
+   * the value itself (MPI's `IN_PLACE`).
+   */
+  out?: ArrayBufferView | undefined;
+}
+
 /** `engine.comm` in a task of a DirectView call: this engine's rank in the call's targets, and messages between them. */
 export interface EngineComm {
   /** This engine's index in the call's targets, in the order given. */
@@ -59,7 +69,7 @@ export interface EngineComm {
   /** The values of all ranks combined, on the root (undefined on the others). */
   reduce<T>(value: T, op: ReduceOp, options?: RootedOptions): Promise<T | undefined>;
   /** The values of all ranks combined, on every rank (large typed arrays by ring reduce-scatter + allgather). */
-  allreduce<T>(value: T, op: ReduceOp, options?: CommCallOptions): Promise<T>;
+  allreduce<T>(value: T, op: ReduceOp, options?: AllreduceOptions): Promise<T>;
   /** Every rank's value, in rank order, on the root (undefined on the others). */
   gather<T>(value: T, options?: RootedOptions): Promise<T[] | undefined>;
   /** Every rank's value, in rank order, on every rank. */

@@ -102,4 +102,12 @@ export interface CommPathCounts {
   relayed: number;
   /** Of the direct ones, those its executor sent on its own links (neither supervisor on the way). */
   executor?: number;
+  /**
+   * Bytes of `engine.comm` this engine sent and received, every path together: on its executor's
+   * links every byte written and read (messages, hellos, acknowledgements); on the supervisors'
+   * peer sockets and through the relay, the bytes of each message's value (body and frames: the
+   * header and the channel's framing, about a hundred bytes a message, are not in it).
+   */
+  bytesSent?: number;
+  bytesReceived?: number;
 }

@@ -70,14 +70,21 @@ export async function recursiveDoubling(call: CollectiveCall, value: unknown, op
   return acc.value;
 }
 
-export async function ringAllreduce(call: CollectiveCall, value: TypedArray, op: ReduceOpName): Promise<TypedArray> {
+export async function ringAllreduce(
+  call: CollectiveCall,
+  value: TypedArray,
+  op: ReduceOpName,
+  out?: TypedArray,
+): Promise<TypedArray> {
   const p = call.size;
   const r = call.rank;
   const n = value.length;
-  // The one array allocated, the result, neither zeroed nor a copy of `value`: each chunk is written once, by
-  // its combination (step s of the reduce-scatter writes chunk r − s − 1 from `value`'s and the
-  // part received) or, for chunk r, by the allgather. Fresh pages fault in as they are written.
-  const acc = sameKind(value, n);
+  // The result, `out` or the one array allocated, neither zeroed nor a copy of `value`: each chunk
+  // is written once, by its combination (step s of the reduce-scatter writes chunk r − s − 1 from
+  // `value`'s and the part received) or, for chunk r, by the allgather. Fresh pages fault in as
+  // they are written. So `out` may be `value` itself: a chunk of `value` is read (or sent, which
+  // copies it into its message) before it is written, never after.
+  const acc = out ?? sameKind(value, n);
   const start = (i: number): number => Math.floor((i * n) / p);
   const chunkOf = (a: TypedArray, i: number): TypedArray => a.subarray(start(i), start(i + 1)) as TypedArray;
   const chunk = (i: number): TypedArray => chunkOf(acc, i);

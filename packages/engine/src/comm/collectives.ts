@@ -3,11 +3,17 @@ import { recursiveDoubling, ringAllreduce, useRing } from "./allreduce.js";
 import { CallChecker } from "./call-checker.js";
 import { CollectiveCall, describeMeta } from "./collective-call.js";
 import { disseminationBarrier, pairwiseAlltoall, ringAllgather } from "./exchange.js";
-import { describe, isTypedArray, shapeOf, validateOp, type ReduceOp } from "./reduce-ops.js";
+import { describe, isTypedArray, shapeOf, validateOp, type ReduceOp, type TypedArray } from "./reduce-ops.js";
 import { binomialBcast, binomialReduce, linearGather, linearScatter } from "./rooted.js";
 import type { CallOptions, Wire } from "./wire.js";
 
 export type { ReduceOp, ReduceOpName } from "./reduce-ops.js";
+
+/** Options of `allreduce`. */
+export interface AllreduceOptions extends CallOptions {
+  /** Receives the result, and is returned: a typed array of the value's kind and length (it may be the value). */
+  out?: ArrayBufferView | undefined;
+}
 
 /** Options of the collectives with a root. */
 export interface RootedOptions extends CallOptions {
@@ -63,14 +69,23 @@ export class Collectives {
   }
 
   /** The reduction of every rank's `value`, the same (to the bit) on every rank. */
-  async allreduce<T>(value: T, op: ReduceOp, options: CallOptions = {}): Promise<T> {
+  async allreduce<T>(value: T, op: ReduceOp, options: AllreduceOptions = {}): Promise<T> {
     const call = this.begin("allreduce", undefined, options, value, op);
+    const out = options.out;
+    if (out !== undefined && !(isTypedArray(value) && isTypedArray(out) && sameShape(value, out)))
+      call.fail(
+        new CommUsageError(
+          `${call.name}: expected \`out\` to be a typed array of the value's kind and length, got ${describe(out)} for ${describe(value)}. Pass an array like the value (or the value itself), or no \`out\`.`,
+        ),
+      );
     const result = await this.run(call, () =>
       useRing(value, op, call.size) && typeof op === "string"
-        ? ringAllreduce(call, value, op)
+        ? ringAllreduce(call, value, op, out as TypedArray | undefined)
         : recursiveDoubling(call, value, op),
     );
-    return ownCopy(result, value) as T;
+    if (out === undefined) return ownCopy(result, value) as T;
+    if (result !== out) (out as TypedArray).set(result as TypedArray & ArrayLike<number> & ArrayLike<bigint>);
+    return out as T;
   }
 
   /** Every rank's `value` in rank order on the root; `undefined` on the others. */
@@ -192,6 +207,10 @@ export class Collectives {
 function isCommError(error: unknown): boolean {
   const code = (error as { code?: unknown } | null)?.code;
   return typeof code === "string" && code.startsWith("ERR_PTC_COMM_");
+}
+
+function sameShape(a: TypedArray, b: TypedArray): boolean {
+  return a.constructor === b.constructor && a.length === b.length;
 }
 
 /** A reduction's result is never the caller's own typed array (one rank, or a reduce with no children). */

@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto";
 import type { CommAbortMsg, CommMsg, Part, PeerStateMsg } from "@ptcluster/protocol";
-import { LinkDialer, LinkListener } from "../peer-net/link-socket.js";
+import { LinkDialer, LinkListener, type LinkMeter } from "../peer-net/link-socket.js";
 import { SeenLinks } from "../shared/seen-links.js";
 import type { CommSetup } from "./protocol.js";
 
@@ -56,6 +56,20 @@ export class PeerLinks {
   private setup: CommSetup | undefined;
   private endpoint: LinkListener | undefined;
   private counts: Int32Array | undefined;
+  /** Bytes written and read on this executor's links, and their shared copies (`CommSetup.counts`). */
+  private bytes = { sent: 0, received: 0, shared: undefined as BigInt64Array | undefined };
+  private readonly meter: LinkMeter = {
+    sent: (n) => {
+      const b = this.bytes;
+      b.sent += n;
+      if (b.shared) Atomics.store(b.shared, 0, BigInt(b.sent));
+    },
+    received: (n) => {
+      const b = this.bytes;
+      b.received += n;
+      if (b.shared) Atomics.store(b.shared, 1, BigInt(b.received));
+    },
+  };
   private checker: NodeJS.Timeout | undefined;
 
   constructor(private readonly d: PeerLinksDeps) {}
@@ -64,20 +78,27 @@ export class PeerLinks {
   async start(setup: CommSetup): Promise<void> {
     if (this.setup) return;
     this.setup = setup;
-    this.counts = new Int32Array(setup.counts);
-    const endpoint = new LinkListener(Buffer.from(setup.key), setup.maxBytes + 65_536, {
-      hello: (to) => {
-        const me = this.d.selfId();
-        return me >= 0 && to === me;
+    this.counts = new Int32Array(setup.counts, 0, 1);
+    this.bytes.shared = new BigInt64Array(setup.counts, 8, 2);
+    const endpoint = new LinkListener(
+      Buffer.from(setup.key),
+      setup.maxBytes + 65_536,
+      {
+        hello: (to) => {
+          const me = this.d.selfId();
+          return me >= 0 && to === me;
+        },
+        message: ({ msg, parts }, lid, seq) => {
+          const me = this.d.selfId();
+          msg.ps = [lid, seq];
+          if (msg.type === "comm") {
+            if (msg.to === me) this.incoming(msg, parts, true);
+          } else if (msg.to.includes(me)) this.incoming({ ...msg, to: [me] }, [], true);
+        },
       },
-      message: ({ msg, parts }, lid, seq) => {
-        const me = this.d.selfId();
-        msg.ps = [lid, seq];
-        if (msg.type === "comm") {
-          if (msg.to === me) this.incoming(msg, parts, true);
-        } else if (msg.to.includes(me)) this.incoming({ ...msg, to: [me] }, [], true);
-      },
-    });
+      undefined,
+      this.meter,
+    );
     let port: number;
     try {
       port = await endpoint.listen(setup.ip);
@@ -117,8 +138,9 @@ export class PeerLinks {
         route.queue.push([msg, ownParts(parts)]);
         break;
       case "link":
-        if (this.counts) Atomics.add(this.counts, 0, 1);
         route.link.send(msg, parts); // copies the bytes into its message
+        // Counted once written (its bytes too): a report with this message has its bytes.
+        if (this.counts) Atomics.add(this.counts, 0, 1);
         break;
       case "supervisor":
         this.d.viaSupervisor(msg, parts, route.relay);
@@ -151,6 +173,7 @@ export class PeerLinks {
         // supervisor's path, which falls back to the relay itself where the network failed.
         closed: () => this.drop(id, link, false),
       },
+      this.meter,
     );
     const timer = setTimeout(() => this.settle(id, undefined), HELLO_MS);
     this.routes.set(id, { kind: "hello", queue: route.queue, link, timer });

@@ -81,9 +81,16 @@ export interface CommSetup {
   maxBytes: number;
   /** A link with messages unacknowledged this long is given up (ms: the heartbeat window). */
   linkLimitMs: number;
-  /** One Int32 slot: messages this executor sent on its own links (read by the supervisor for its reports). */
+  /**
+   * `COMM_COUNTS_BYTES` shared with the supervisor, which reads them for its reports: an Int32 at 0,
+   * the messages this executor sent on its own links; BigInt64s at 8 and 16, the bytes it wrote and
+   * read on them.
+   */
   counts: SharedArrayBuffer;
 }
+
+/** The size of `CommSetup.counts`. */
+export const COMM_COUNTS_BYTES = 24;
 
 /**
  * What the executor reports, once per turn of its event loop: starts, finished tasks and dropped

@@ -14,6 +14,14 @@ import { HELLO_BYTES, Kind, WELCOME_BYTES, ack, decode, encode, hello, kindOf, s
 
 type Comm = { msg: CommMsg | CommAbortMsg; parts: Part[] };
 
+/** Counts the bytes a link writes and the messages' bytes it reads (`CommPathCounts.bytesSent`). */
+export interface LinkMeter {
+  sent(bytes: number): void;
+  received(bytes: number): void;
+}
+
+const NO_METER: LinkMeter = { sent: () => undefined, received: () => undefined };
+
 /** An acknowledgement goes back at the latest this long after a message (ms), or at once past these. */
 const ACK_MS = 20;
 const ACK_BYTES = 1 << 20;
@@ -39,11 +47,13 @@ export class LinkDialer {
     private readonly lid: Buffer,
     maxBytes: number,
     private readonly on: { welcome(ok: boolean): void; closed(): void },
+    private readonly meter = NO_METER,
   ) {
     this.sock = connect({ host, port, noDelay: true });
     this.write = writer(this.sock);
     this.hello = hello(helloKey(clusterKey), to, lid, nonce());
     this.write(this.hello);
+    meter.sent(this.hello.length);
     const reader = new MsgReader(maxBytes);
     this.sock.on("data", (chunk: Buffer) => {
       const msgs = reader.push(chunk);
@@ -55,6 +65,7 @@ export class LinkDialer {
   }
 
   private read(m: Buffer): boolean {
+    this.meter.received(m.length);
     if (!this.keys) {
       if (kindOf(m) !== Kind.Welcome || m.length !== WELCOME_BYTES) return false;
       const keys = linkKeys(this.clusterKey, this.hello, m.subarray(6, 6 + 16));
@@ -80,6 +91,7 @@ export class LinkDialer {
     const wire = encode(keys.d2a, seq, msg, parts);
     this.sent.push({ seq, wire, at: performance.now() });
     this.write(wire);
+    this.meter.sent(wire.length);
     return seq;
   }
 
@@ -127,6 +139,7 @@ export class LinkListener {
     },
     /** How long a connection may stay without its hello. */
     private readonly helloMs = HELLO_MS,
+    private readonly meter = NO_METER,
   ) {
     this.helloKey = helloKey(clusterKey);
     // Paused: readInPlace takes the connection over before anything is read.
@@ -165,9 +178,13 @@ export class LinkListener {
       timer = undefined;
       bytes = 0;
       acked = last;
-      if (keys && !sock.destroyed) sock.write(ack(keys.a2d, last));
+      if (!keys || sock.destroyed) return;
+      const a = ack(keys.a2d, last);
+      sock.write(a);
+      this.meter.sent(a.length);
     };
     const read = (m: Buffer): boolean => {
+      this.meter.received(m.length);
       if (!keys) {
         if (kindOf(m) !== Kind.Hello || m.length !== HELLO_BYTES || !verify(this.helloKey, scratch, m, 0)) return false;
         clearTimeout(helloTimer);
@@ -176,7 +193,9 @@ export class LinkListener {
         const n = nonce();
         keys = linkKeys(this.clusterKey, m, n);
         lid = m.toString("hex", 9, 17);
-        sock.write(welcome(keys.a2d, ok, n));
+        const w = welcome(keys.a2d, ok, n);
+        sock.write(w);
+        this.meter.sent(w.length);
         if (!ok) sock.end();
         return true;
       }

@@ -9,7 +9,7 @@ import {
   type Part,
   type ToPeer,
 } from "@ptcluster/protocol";
-import type { CommOutMsg, CommTransport } from "./comm-transport.js";
+import { partBytes, type CommOutMsg, type CommTransport } from "./comm-transport.js";
 
 export { SeenLinks } from "../shared/seen-links.js";
 
@@ -56,6 +56,7 @@ type Path =
  */
 export class DirectTransport implements CommTransport {
   readonly counts: CommPathCounts = { direct: 0, relayed: 0 };
+  bytesSent = 0;
   private readonly paths = new Map<number, Path>();
   private closed = false;
 
@@ -101,6 +102,7 @@ export class DirectTransport implements CommTransport {
         break;
       case "direct":
         this.counts.direct++;
+        this.bytesSent += partBytes(parts);
         // A message resent here after its executor link failed keeps that link's number: the
         // receiving executor drops it if the link had delivered it.
         msg.ps ??= [path.lid, ++path.seq];

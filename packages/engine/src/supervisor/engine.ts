@@ -21,7 +21,7 @@ import {
 } from "@ptcluster/protocol";
 import type { EngineOptions } from "./engine-options.js";
 import { TaskRunner } from "./task-runner.js";
-import { RelayTransport, type CommIn, type CommTransport } from "./comm-transport.js";
+import { RelayTransport, commReport, partBytes, type CommIn, type CommTransport } from "./comm-transport.js";
 import { CommTasks } from "./comm-tasks.js";
 import { openCommPaths, type CommPaths } from "./comm-paths.js";
 import { SeenLinks } from "./direct-transport.js";
@@ -47,6 +47,7 @@ export class Engine {
   private runner!: TaskRunner;
   private comm!: CommTransport;
   private relay!: RelayTransport;
+  private commReceived = 0; // bytes of engine.comm values that reached the supervisor (links count their own)
   private paths: CommPaths | undefined;
   private clients: ClientLinks | undefined;
   private readonly seenLinks = new SeenLinks();
@@ -333,6 +334,7 @@ export class Engine {
   /** An `engine.comm` message for the executor (from the controller or a peer), kept for a replacement. */
   private commIn(msg: CommIn, parts: Part[]): void {
     // A copy resent by relay after a direct link failed, already delivered directly.
+    if (msg.type !== "peer_state") this.commReceived += partBytes(parts);
     if (msg.type !== "peer_state" && !this.seenLinks.fresh(msg)) return;
     this.commTasks.posted(msg, parts, this.runner.commIn(msg, parts));
   }
@@ -354,9 +356,7 @@ export class Engine {
     const running = this.runner.running(now);
     this.commTasks.running(running.map(([rid]) => rid));
     const current = this.direct.toController(running);
-    const [direct, executor] = [this.comm.counts.direct, this.runner.slot.directSent];
-    // Every message through the controller passes the relay transport (the direct one's too).
-    const comm = { direct: direct + executor, relayed: this.relay.counts.relayed, executor };
+    const comm = commReport(this.comm, this.relay, this.runner.slot.linkCounts, this.commReceived);
     this.channel.send(
       heartbeatMsg(
         {

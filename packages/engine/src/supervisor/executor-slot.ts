@@ -4,7 +4,7 @@ import type { ExecutorPort, NewExecutor } from "./executor-host.js";
 import type { MemoryWatch } from "./memory-watch.js";
 import { packPartList, unpackPartList } from "../shared/part-bytes.js";
 import { packComm, unpackComm } from "../shared/comm-bytes.js";
-import type { ClientSetup, CommSetup, FromExecutor } from "../executor/protocol.js";
+import { COMM_COUNTS_BYTES, type ClientSetup, type CommSetup, type FromExecutor } from "../executor/protocol.js";
 
 export interface ExecutorSlotOptions {
   newExecutor: NewExecutor;
@@ -44,9 +44,9 @@ export class ExecutorSlot {
   private init: { engineId: number; host: string; uuid: string } | undefined;
   /** Executor links (`PeerLinks`), given to every executor from `setCommLinks` on. */
   private comm: Omit<CommSetup, "counts"> | undefined;
-  /** The current executor's count of messages sent on its own links, and those of the ones before it. */
-  private counts = new Int32Array(new SharedArrayBuffer(4));
-  private countsBefore = 0;
+  /** The current executor's counts on its own links (`CommSetup.counts`), and those of the ones before it. */
+  private counts = new SharedArrayBuffer(COMM_COUNTS_BYTES);
+  private countsBefore = { sent: 0, bytesSent: 0, bytesReceived: 0 };
   /** Clients' links owned by executors (`ClientTasks`), given to every executor from `setClientLinks` on. */
   private clients: ClientSetup | undefined;
   /** The current executor's endpoint (`host:port`), once it has bound it. */
@@ -69,7 +69,7 @@ export class ExecutorSlot {
   /** Turns on executor links: this executor and every later one bind an endpoint and dial peers' executors. */
   setCommLinks(setup: Omit<CommSetup, "counts">): void {
     this.comm = setup;
-    this.current.post({ type: "comm_setup", setup: { ...setup, counts: this.counts.buffer as SharedArrayBuffer } });
+    this.current.post({ type: "comm_setup", setup: { ...setup, counts: this.counts } });
   }
 
   /** Turns on clients' links to executors: this executor and every later one bind an endpoint for them. */
@@ -90,9 +90,15 @@ export class ExecutorSlot {
     return this.comm !== undefined && this.execAddress === undefined;
   }
 
-  /** Messages the executors sent on their own links (the supervisor's own paths count the rest). */
-  get directSent(): number {
-    return this.countsBefore + Atomics.load(this.counts, 0);
+  /** Messages the executors sent on their own links, and the bytes (the supervisor's own paths count the rest). */
+  get linkCounts(): { sent: number; bytesSent: number; bytesReceived: number } {
+    const now = countsOf(this.counts);
+    const before = this.countsBefore;
+    return {
+      sent: before.sent + now.sent,
+      bytesSent: before.bytesSent + now.bytesSent,
+      bytesReceived: before.bytesReceived + now.bytesReceived,
+    };
   }
 
   /** The answer to a `comm_route` of the executor of generation `gen` (dropped if it was replaced). */
@@ -136,8 +142,8 @@ export class ExecutorSlot {
 
   private spawn(): ExecutorPort {
     const gen = ++this.generation;
-    this.countsBefore += Atomics.load(this.counts, 0);
-    this.counts = new Int32Array(new SharedArrayBuffer(4));
+    this.countsBefore = this.linkCounts;
+    this.counts = new SharedArrayBuffer(COMM_COUNTS_BYTES);
     this.execAddress = undefined;
     const host: ExecutorPort = this.o.newExecutor(
       (m) => {
@@ -161,9 +167,18 @@ export class ExecutorSlot {
       },
     );
     if (this.init) host.post({ type: "init", ...this.init });
-    if (this.comm)
-      host.post({ type: "comm_setup", setup: { ...this.comm, counts: this.counts.buffer as SharedArrayBuffer } });
+    if (this.comm) host.post({ type: "comm_setup", setup: { ...this.comm, counts: this.counts } });
     if (this.clients) host.post({ type: "client_setup", setup: this.clients, gen });
     return host;
   }
+}
+
+/** An executor's counts on its own links, as it writes them (`CommSetup.counts`). */
+function countsOf(sab: SharedArrayBuffer): { sent: number; bytesSent: number; bytesReceived: number } {
+  const bytes = new BigInt64Array(sab, 8, 2);
+  return {
+    sent: Atomics.load(new Int32Array(sab, 0, 1), 0),
+    bytesSent: Number(Atomics.load(bytes, 0)),
+    bytesReceived: Number(Atomics.load(bytes, 1)),
+  };
 }
