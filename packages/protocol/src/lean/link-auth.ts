@@ -85,10 +85,19 @@ export function verify(key: Buffer, scratch: Buffer, msg: Buffer, seq: number): 
 }
 
 function tagOf(key: Buffer, data: Buffer, seq: number): Buffer {
+  return tagOver(key, [data], seq);
+}
+
+/**
+ * The large construction's tag over `pieces` in order, as over their concatenation (Poly1305
+ * takes its associated data in several updates): a message is tagged over its frames where they
+ * lie, without being copied into one buffer first (`duplex-wire.ts`'s `encode`).
+ */
+export function tagOver(key: Buffer, pieces: readonly Uint8Array[], seq: number): Buffer {
   const iv = Buffer.alloc(12);
   iv.writeUIntBE(seq, 6, 6);
   const c = createCipheriv("chacha20-poly1305", key, iv, { authTagLength: TAG });
-  c.setAAD(data, { plaintextLength: 0 });
+  for (const p of pieces) if (p.byteLength) c.setAAD(p, { plaintextLength: 0 });
   c.final();
   return c.getAuthTag();
 }
