@@ -9,7 +9,10 @@ export type OnMessages = (msgs: Buffer[] | undefined, bytes: number) => void;
  * ({@link MsgReader.target}): the bytes of a large message go from the kernel straight into that
  * message's buffer, once, instead of into a 64 KiB read buffer per read and then copied on.
  */
-export function readInto(reader: MsgReader, on: OnMessages): { buffer: () => Buffer; callback: (n: number) => boolean } {
+export function readInto(
+  reader: MsgReader,
+  on: OnMessages,
+): { buffer: () => Buffer; callback: (n: number) => boolean } {
   return {
     buffer: () => reader.target(),
     // `false` would pause the socket: reading goes on (the owner destroys a stream it refuses).
