@@ -1,7 +1,7 @@
 import { connect, createServer, type Server, type Socket } from "node:net";
 import type { Part } from "../messages.js";
 import type { Message } from "../peer-messages.js";
-import { KEY, SMALL, helloKey, linkKeys, nonce, verify } from "./link-auth.js";
+import { KEY, SMALL, helloKey, linkKeys, nonce, streamTag, verify } from "./link-auth.js";
 import { MsgReader } from "./msg-reader.js";
 import { readInPlace, readInto, type OnMessages } from "./read-in-place.js";
 import { writer } from "./socket-writer.js";
@@ -59,9 +59,12 @@ export class DuplexLink {
   private constructor(
     private readonly sock: Socket,
     private readonly keys: { send: Buffer; recv: Buffer },
+    private readonly reader: MsgReader,
   ) {
     this.write = writer(sock);
     sock.on("close", () => this.close());
+    // A large data message is tagged as it lands (its number read from its head, checked after as every field).
+    reader.tagger = (head) => (kindOf(head) === DuplexKind.Data ? streamTag(keys.recv, seqOf(head)) : undefined);
   }
 
   /**
@@ -102,7 +105,7 @@ export class DuplexLink {
       if (!verify(keys.a2d, scratch, first, 0)) return refuse();
       done = true;
       clearTimeout(timer);
-      const link = new DuplexLink(sock, { send: keys.d2a, recv: keys.a2d });
+      const link = new DuplexLink(sock, { send: keys.d2a, recv: keys.a2d }, reader);
       feed = (m, n) => link.received(m, n);
       const early = msgs.slice(1);
       if (early.length) queueMicrotask(() => link.take(early));
@@ -169,7 +172,8 @@ export class DuplexLink {
       return true;
     }
     // Numbers only grow on a connection (its keys are its own): a replay within it is refused before any crypto.
-    if (kind !== DuplexKind.Data || n <= this.last || !verify(this.keys.recv, this.scratch, m, n)) return false;
+    if (kind !== DuplexKind.Data || n <= this.last || !verify(this.keys.recv, this.scratch, m, n, this.reader.tagOf(m)))
+      return false;
     const msg = decode(m);
     if (!msg) return false;
     this.last = n;
@@ -259,7 +263,7 @@ export class DuplexLink {
         sock.write(welcome(keys.a2d, ok, n));
         if (!ok) return void sock.end();
         reader.limit(o.maxBytes);
-        const link = new DuplexLink(sock, { send: keys.a2d, recv: keys.d2a });
+        const link = new DuplexLink(sock, { send: keys.a2d, recv: keys.d2a }, reader);
         feed = (m, k) => link.received(m, k);
         on.link(link, h.id);
       };
