@@ -1,6 +1,17 @@
-import { Socket, connect, createServer, type Server } from "node:net";
+import { connect, createServer, type Server, type Socket } from "node:net";
 import type { CommAbortMsg, CommMsg, Part } from "@ptcluster/protocol";
-import { KEY, MsgReader, SMALL, helloKey, linkKeys, nonce, recycle, verify, writer } from "@ptcluster/protocol/lean";
+import {
+  KEY,
+  MsgReader,
+  SMALL,
+  helloKey,
+  linkKeys,
+  nonce,
+  readInPlace,
+  recycle,
+  verify,
+  writer,
+} from "@ptcluster/protocol/lean";
 import { HELLO_BYTES, Kind, WELCOME_BYTES, ack, decode, encode, hello, kindOf, seqOf, welcome } from "./link-wire.js";
 
 /**
@@ -216,7 +227,6 @@ export class LinkListener {
       if (bytes >= ACK_BYTES || last - acked >= ACK_COUNT) sendAck();
       else timer ??= setTimeout(sendAck, ACK_MS);
     };
-    if (sock === raw) sock.on("data", (chunk: Buffer) => onChunk(reader.push(chunk)));
     sock.on("error", () => undefined);
     sock.on("close", () => {
       clearTimeout(timer);
@@ -227,23 +237,4 @@ export class LinkListener {
   close(): void {
     this.server.close();
   }
-}
-
-/**
- * The accepted connection, reading with `onread` into the buffers `reader` names: the bytes of a
- * large message go from the kernel straight into that message's buffer. Node offers `onread` to
- * sockets it is given a handle for, not to a server's: the paused connection's handle is handed to
- * a new Socket that reads this way. Where that handle is not there (another runtime), the
- * connection reads as usual (`data` events into `reader.push`).
- */
-function readInPlace(raw: Socket, reader: MsgReader, on: (msgs: Buffer[] | undefined) => void): Socket {
-  const handle = (raw as unknown as { _handle?: object | null })._handle;
-  if (!handle) {
-    raw.resume();
-    return raw;
-  }
-  return new Socket({
-    handle,
-    onread: { buffer: () => reader.target(), callback: (n: number) => void on(reader.landed(n)) },
-  } as ConstructorParameters<typeof Socket>[0]);
 }

@@ -1,9 +1,9 @@
 import { connect, createServer, type Server, type Socket } from "node:net";
 import type { Part } from "../messages.js";
 import type { Message } from "../peer-messages.js";
-import { recycle } from "./buffer-pool.js";
-import { KEY, SMALL, helloKey, linkKeys, nonce, verify } from "./link-auth.js";
+import { KEY, SMALL, helloKey, linkKeys, nonce, streamTag, verify } from "./link-auth.js";
 import { MsgReader } from "./msg-reader.js";
+import { readInPlace, readInto, type OnMessages } from "./read-in-place.js";
 import { writer } from "./socket-writer.js";
 import {
   DuplexKind,
@@ -50,7 +50,8 @@ export class DuplexLink {
   /** The number of the last message the peer acknowledged (everything up to it). */
   peerAcked = 0;
   private ackTimer: NodeJS.Timeout | undefined;
-  private readonly sent: { seq: number; wire: Buffer; at: number }[] = [];
+  /** Sent and not acknowledged: the pieces written (frames the caller gave, held until the kernel has copied them). */
+  private readonly sent: { seq: number; wire: Buffer[]; at: number }[] = [];
   private ended = false;
   readonly bytes = { sent: 0, received: 0 };
   on: DuplexEvents = { message: () => undefined, closed: () => undefined };
@@ -58,9 +59,12 @@ export class DuplexLink {
   private constructor(
     private readonly sock: Socket,
     private readonly keys: { send: Buffer; recv: Buffer },
+    private readonly reader: MsgReader,
   ) {
     this.write = writer(sock);
     sock.on("close", () => this.close());
+    // A large data message is tagged as it lands (its number read from its head, checked after as every field).
+    reader.tagger = (head) => (kindOf(head) === DuplexKind.Data ? streamTag(keys.recv, seqOf(head)) : undefined);
   }
 
   /**
@@ -71,10 +75,17 @@ export class DuplexLink {
     o: { host: string; port: number; clusterKey: Buffer; to: number; id: Buffer; maxBytes: number; ms: number },
     then: { welcome(link: DuplexLink): void; refused(): void },
   ): { cancel(): void; hold(on: boolean): void } {
-    const sock = connect({ host: o.host, port: o.port, noDelay: true });
+    const reader = new MsgReader(o.maxBytes);
+    let feed: OnMessages = (msgs) => onHandshake(msgs);
+    // Reads land in place (`readInto`): a large message's bytes go from the kernel into its buffer.
+    const sock = connect({
+      host: o.host,
+      port: o.port,
+      noDelay: true,
+      onread: readInto(reader, (msgs, n) => feed(msgs, n)),
+    });
     const helloMsg = hello(helloKey(o.clusterKey, "client"), o.to, o.id, nonce());
     sock.write(helloMsg);
-    const reader = new MsgReader(o.maxBytes);
     let done = false;
     const refuse = () => {
       if (done) return;
@@ -85,8 +96,8 @@ export class DuplexLink {
     };
     const timer = setTimeout(refuse, o.ms);
     const scratch = Buffer.allocUnsafe(KEY + SMALL);
-    const onData = (chunk: Buffer) => {
-      const msgs = reader.push(chunk);
+    const onHandshake = (msgs: Buffer[] | undefined) => {
+      if (done) return;
       const first = msgs?.[0];
       if (!first) return msgs ? undefined : refuse();
       if (kindOf(first) !== DuplexKind.Welcome || first.length !== WELCOME_BYTES || first[5] !== 1) return refuse();
@@ -94,12 +105,12 @@ export class DuplexLink {
       if (!verify(keys.a2d, scratch, first, 0)) return refuse();
       done = true;
       clearTimeout(timer);
-      sock.off("data", onData);
-      const link = new DuplexLink(sock, { send: keys.d2a, recv: keys.a2d });
-      link.listen(reader, msgs.slice(1));
+      const link = new DuplexLink(sock, { send: keys.d2a, recv: keys.a2d }, reader);
+      feed = (m, n) => link.received(m, n);
+      const early = msgs.slice(1);
+      if (early.length) queueMicrotask(() => link.take(early));
       then.welcome(link);
     };
-    sock.on("data", onData);
     sock.on("error", () => undefined);
     sock.on("close", refuse);
     return {
@@ -117,35 +128,35 @@ export class DuplexLink {
     };
   }
 
-  /** Reads on from the handshake's reader (`early`: messages that came with the welcome). */
-  private listen(reader: MsgReader, early: Buffer[]): void {
-    const take = (msgs: Buffer[]) => {
-      for (const m of msgs) if (!this.read(m)) return this.close();
-      if (this.last !== this.acked) {
-        if (this.last - this.acked >= ACK_COUNT) this.sendAck();
-        else this.ackTimer ??= setTimeout(() => this.sendAck(), ACK_MS);
-      }
-    };
-    this.sock.on("data", (chunk: Buffer) => {
-      if (this.ended) return;
-      this.bytes.received += chunk.length;
-      const msgs = reader.push(chunk);
-      if (!msgs) return this.close();
-      take(msgs);
-    });
-    if (early.length) queueMicrotask(() => take(early));
+  /** A read after the handshake: `n` bytes, its complete messages (undefined: the stream is malformed). */
+  private received(msgs: Buffer[] | undefined, n: number): void {
+    if (this.ended) return;
+    this.bytes.received += n;
+    if (!msgs) return this.close();
+    this.take(msgs);
+  }
+
+  private take(msgs: Buffer[]): void {
+    if (this.ended) return;
+    for (const m of msgs) if (!this.read(m)) return this.close();
+    if (this.last !== this.acked) {
+      if (this.last - this.acked >= ACK_COUNT) this.sendAck();
+      else this.ackTimer ??= setTimeout(() => this.sendAck(), ACK_MS);
+    }
   }
 
   private sendAck(): void {
     clearTimeout(this.ackTimer);
     this.ackTimer = undefined;
     this.acked = this.last;
-    if (!this.ended) this.out(ack(this.keys.send, this.last));
+    if (!this.ended) this.out([ack(this.keys.send, this.last)]);
   }
 
-  private out(buf: Buffer): void {
-    this.bytes.sent += buf.length;
-    this.write(buf);
+  private out(pieces: Buffer[]): void {
+    for (const b of pieces) {
+      this.bytes.sent += b.length;
+      this.write(b);
+    }
   }
 
   private read(m: Buffer): boolean {
@@ -156,13 +167,13 @@ export class DuplexLink {
       this.peerAcked = n;
       let k = 0;
       // Acknowledged: the kernel has copied these bytes, nothing reads them any more.
-      for (; k < this.sent.length && (this.sent[k] as { seq: number }).seq <= n; k++)
-        recycle((this.sent[k] as { wire: Buffer }).wire.buffer);
+      while (k < this.sent.length && (this.sent[k] as { seq: number }).seq <= n) k++;
       if (k) this.sent.splice(0, k);
       return true;
     }
     // Numbers only grow on a connection (its keys are its own): a replay within it is refused before any crypto.
-    if (kind !== DuplexKind.Data || n <= this.last || !verify(this.keys.recv, this.scratch, m, n)) return false;
+    if (kind !== DuplexKind.Data || n <= this.last || !verify(this.keys.recv, this.scratch, m, n, this.reader.tagOf(m)))
+      return false;
     const msg = decode(m);
     if (!msg) return false;
     this.last = n;
@@ -195,7 +206,7 @@ export class DuplexLink {
   unacked(): Array<{ header: Message; parts: Part[] }> {
     const out: Array<{ header: Message; parts: Part[] }> = [];
     for (const { wire } of this.sent) {
-      const m = decode(wire);
+      const m = decode(wire.length === 1 ? (wire[0] as Buffer) : Buffer.concat(wire));
       if (m) out.push(m);
     }
     return out;
@@ -228,32 +239,34 @@ export class DuplexLink {
     on: { hello(to: number, id: Buffer): boolean; link(link: DuplexLink, id: Buffer): void },
   ): Promise<{ port: number; server: Server }> {
     const hk = helloKey(o.clusterKey, "client");
-    const server = createServer((sock) => {
-      sock.setNoDelay(true);
+    // Paused: `readInPlace` takes each connection over before anything is read.
+    const server = createServer({ pauseOnConnect: true }, (raw) => {
       // Before the hello nothing is trusted: a hello is small, and comes soon or the connection goes.
-      const helloReader = new MsgReader(HELLO_MAX);
+      const reader = new MsgReader(HELLO_MAX);
+      let feed: OnMessages = (msgs) => onHello(msgs);
+      const sock = readInPlace(raw, reader, (msgs, n) => feed(msgs, n));
+      sock.setNoDelay(true);
       const timer = setTimeout(() => sock.destroy(), o.helloMs ?? HELLO_MS).unref();
       sock.on("close", () => clearTimeout(timer));
       const scratch = Buffer.allocUnsafe(KEY + SMALL);
-      const onData = (chunk: Buffer) => {
-        const msgs = helloReader.push(chunk);
+      const onHello = (msgs: Buffer[] | undefined) => {
         const first = msgs?.[0];
         if (!first) return msgs ? undefined : void sock.destroy();
         const h = readHello(first);
         // A client sends nothing more before the welcome.
         if (!h || msgs.length > 1 || !verify(hk, scratch, first, 0)) return void sock.destroy();
         clearTimeout(timer);
-        sock.off("data", onData);
+        feed = () => undefined;
         const ok = on.hello(h.to, h.id);
         const n = nonce();
         const keys = linkKeys(o.clusterKey, first, n, "client");
         sock.write(welcome(keys.a2d, ok, n));
         if (!ok) return void sock.end();
-        const link = new DuplexLink(sock, { send: keys.a2d, recv: keys.d2a });
+        reader.limit(o.maxBytes);
+        const link = new DuplexLink(sock, { send: keys.a2d, recv: keys.d2a }, reader);
+        feed = (m, k) => link.received(m, k);
         on.link(link, h.id);
-        link.listen(new MsgReader(o.maxBytes), []);
       };
-      sock.on("data", onData);
       sock.on("error", () => undefined);
     });
     server.on("error", () => undefined);

@@ -8,4 +8,5 @@ export * from "./msg-reader.js";
 export * from "./buffer-pool.js";
 export * from "./socket-writer.js";
 export * from "./frame-layout.js";
+export * from "./read-in-place.js";
 export { DuplexLink, type DuplexEvents } from "./duplex-link.js";

@@ -71,12 +71,16 @@ export function sign(key: Buffer, buf: Buffer, len: number, seq: number): void {
   tagOf(key, buf.subarray(KEY, end), seq).copy(buf, end);
 }
 
-/** Checks a received message's tag (`msg`: the whole message, tag last); `scratch` holds `KEY + SMALL` bytes. */
-export function verify(key: Buffer, scratch: Buffer, msg: Buffer, seq: number): boolean {
+/**
+ * Checks a received message's tag (`msg`: the whole message, tag last); `scratch` holds `KEY + SMALL`
+ * bytes. `computed`: the tag a {@link streamTag} made of the message's bytes as they arrived.
+ */
+export function verify(key: Buffer, scratch: Buffer, msg: Buffer, seq: number, computed?: Buffer): boolean {
   const body = msg.length - TAG;
   if (body < 4) return false;
   let tag: Buffer;
-  if (msg.length <= SMALL) {
+  if (computed && msg.length > SMALL) tag = computed;
+  else if (msg.length <= SMALL) {
     key.copy(scratch, 0);
     msg.copy(scratch, KEY, 0, body);
     tag = hash("sha384", scratch.subarray(0, KEY + body), "buffer").subarray(0, TAG);
@@ -84,11 +88,40 @@ export function verify(key: Buffer, scratch: Buffer, msg: Buffer, seq: number): 
   return timingSafeEqual(tag, msg.subarray(body));
 }
 
-function tagOf(key: Buffer, data: Buffer, seq: number): Buffer {
+/**
+ * The large construction's tag of message `seq`, taken in as its bytes come (`update`, in order,
+ * the tag's own bytes excluded): the receiver of a large message tags each read as it lands,
+ * while the rest is on its way, instead of walking the whole message once it is in.
+ */
+export function streamTag(key: Buffer, seq: number): { update(bytes: Uint8Array): void; digest(): Buffer } {
+  const c = cipherFor(key, seq);
+  return {
+    update: (bytes) => void (bytes.byteLength && c.setAAD(bytes, { plaintextLength: 0 })),
+    digest: () => {
+      c.final();
+      return c.getAuthTag();
+    },
+  };
+}
+
+function cipherFor(key: Buffer, seq: number) {
   const iv = Buffer.alloc(12);
   iv.writeUIntBE(seq, 6, 6);
-  const c = createCipheriv("chacha20-poly1305", key, iv, { authTagLength: TAG });
-  c.setAAD(data, { plaintextLength: 0 });
+  return createCipheriv("chacha20-poly1305", key, iv, { authTagLength: TAG });
+}
+
+function tagOf(key: Buffer, data: Buffer, seq: number): Buffer {
+  return tagOver(key, [data], seq);
+}
+
+/**
+ * The large construction's tag over `pieces` in order, as over their concatenation (Poly1305
+ * takes its associated data in several updates): a message is tagged over its frames where they
+ * lie, without being copied into one buffer first (`duplex-wire.ts`'s `encode`).
+ */
+export function tagOver(key: Buffer, pieces: readonly Uint8Array[], seq: number): Buffer {
+  const c = cipherFor(key, seq);
+  for (const p of pieces) if (p.byteLength) c.setAAD(p, { plaintextLength: 0 });
   c.final();
   return c.getAuthTag();
 }

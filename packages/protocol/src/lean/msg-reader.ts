@@ -4,6 +4,16 @@ import { bigBuffer } from "./buffer-pool.js";
 const FILL_FROM = 64 * 1024;
 /** Reads that are not the rest of a large message land here ({@link MsgReader.target}). */
 const SCRATCH = 64 * 1024;
+/** A large message's length, kind and number: what {@link MsgReader.tagger} is given. */
+const HEAD = 11;
+/** The bytes at a message's end that its tag's update leaves out (the tag itself). */
+const TAG_BYTES = 16;
+
+/** A tag taken in as a message's bytes land (`link-auth.ts`'s `streamTag`). */
+export interface StreamTag {
+  update(bytes: Uint8Array): void;
+  digest(): Buffer;
+}
 
 /**
  * Cuts a TCP stream into messages (`u32 length of the rest | rest`; the length stays in the
@@ -19,10 +29,23 @@ export class MsgReader {
    * the message is whole) lets the allocator reuse the reads' memory: fresh pages cost more here
    * than the copy.
    */
-  private filling: { buf: Buffer; at: number } | undefined;
+  private filling: { buf: Buffer; at: number; tag?: StreamTag | undefined; fed: number } | undefined;
   private scratch: Buffer | undefined;
   private last: Buffer | undefined;
+  /** Tags of large messages computed as they arrived, for their owner's check ({@link tagOf}). */
+  private readonly tags = new WeakMap<Buffer, Buffer>();
+  /**
+   * Set by an owner that checks large messages' tags: given the first bytes of one (length, kind,
+   * number: untrusted, as the rest), a tag to feed its bytes as they land (undefined: none). So
+   * the check of a 50 MiB message overlaps its transfer instead of following it.
+   */
+  tagger: ((head: Buffer) => StreamTag | undefined) | undefined;
   constructor(private maxBytes: number) {}
+
+  /** The tag computed (by `tagger`'s) of a complete message this reader returned, if there is one. */
+  tagOf(m: Buffer): Buffer | undefined {
+    return this.tags.get(m);
+  }
 
   /** Changes the largest message taken from now on (an endpoint takes only a hello before it trusts the peer). */
   limit(maxBytes: number): void {
@@ -45,6 +68,7 @@ export class MsgReader {
     const fill = this.filling;
     if (fill && this.last?.buffer === fill.buf.buffer) {
       fill.at += n;
+      this.feed(fill);
       if (fill.at < fill.buf.length) return [];
       this.filling = undefined;
       return [fill.buf];
@@ -76,6 +100,7 @@ export class MsgReader {
         rest.copy(fill.buf, fill.at, 0, k);
         fill.at += k;
         rest = rest.subarray(k);
+        this.feed(fill);
         if (fill.at < fill.buf.length) return out;
         this.filling = undefined;
         out.push(fill.buf);
@@ -93,7 +118,8 @@ export class MsgReader {
           const buf = bigBuffer(4 + len);
           const have = this.size;
           this.take(have).copy(buf, 0);
-          this.filling = { buf, at: have };
+          this.filling = { buf, at: have, fed: 0 };
+          this.feed(this.filling);
           break;
         }
         if (this.size < 4 + len) break;
@@ -101,6 +127,23 @@ export class MsgReader {
       }
     }
     return out;
+  }
+
+  /** Gives the filling message's new bytes to its tag (made once its head is in); at its end, keeps the tag. */
+  private feed(fill: NonNullable<MsgReader["filling"]>): void {
+    if (!this.tagger) return;
+    if (!fill.tag) {
+      if (fill.fed < 0 || fill.at < HEAD) return;
+      fill.tag = this.tagger(fill.buf.subarray(0, HEAD));
+      // No tag for this one: `fed` marks it, so the tagger is asked once.
+      if (!fill.tag) return void (fill.fed = -1);
+    }
+    const end = Math.min(fill.at, fill.buf.length - TAG_BYTES);
+    if (end > fill.fed) {
+      fill.tag.update(fill.buf.subarray(fill.fed, end));
+      fill.fed = end;
+    }
+    if (fill.at === fill.buf.length) this.tags.set(fill.buf, fill.tag.digest());
   }
 
   private peek(n: number): Buffer {
