@@ -117,6 +117,22 @@ describe("executor links (peer-net/link-socket.ts)", () => {
     await until("the acknowledgement", () => link.unacked().length === 0);
   });
 
+  it("close ends the connections it accepted, not only the listening: their diallers see the link close", async () => {
+    const got: Got[] = [];
+    const l = new LinkListener(KEY, 64 << 20, {
+      hello: (to) => to === 7,
+      message: ({ msg, parts }, lid, seq) => got.push({ msg, parts, lid, seq }),
+    });
+    const port = await l.listen("127.0.0.1");
+    closing.push(() => l.close());
+    const { link, outcome, closed } = await dial(port);
+    expect(outcome).toBe("ok");
+    link.send(msg(1), []);
+    await until("the message", () => got.length === 1);
+    l.close();
+    await closed;
+  });
+
   it("a dialler without the cluster key gets no answer; a hello for another engine is refused", async () => {
     const { port, got, hellos } = await listener();
     expect((await dial(port, randomBytes(32))).outcome).toBe("closed");

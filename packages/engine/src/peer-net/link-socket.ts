@@ -138,6 +138,8 @@ const HELLO_MS = 10_000;
 export class LinkListener {
   private readonly server: Server;
   private readonly helloKey: Buffer;
+  /** Connections accepted and still open: `close` ends them too (a server's close leaves them be). */
+  private readonly accepted = new Set<Socket>();
 
   constructor(
     private readonly clusterKey: Buffer,
@@ -176,6 +178,7 @@ export class LinkListener {
     let onChunk: (msgs: Buffer[] | undefined) => void = () => undefined;
     const sock = readInPlace(raw, reader, (msgs) => onChunk(msgs));
     sock.setNoDelay(true);
+    this.accepted.add(sock);
     const helloTimer = setTimeout(() => sock.destroy(), this.helloMs).unref();
     const scratch = Buffer.allocUnsafe(KEY + SMALL);
     let keys: { d2a: Buffer; a2d: Buffer } | undefined;
@@ -229,12 +232,16 @@ export class LinkListener {
     };
     sock.on("error", () => undefined);
     sock.on("close", () => {
+      this.accepted.delete(sock);
       clearTimeout(timer);
       clearTimeout(helloTimer);
     });
   }
 
+  /** Stops listening and ends every connection it accepted (their peers see the links close). */
   close(): void {
     this.server.close();
+    for (const sock of this.accepted) sock.destroy();
+    this.accepted.clear();
   }
 }
