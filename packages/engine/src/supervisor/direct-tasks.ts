@@ -3,6 +3,8 @@ import type { ClientTask, EngineTask, FromPeer, Part, TaskResult } from "@ptclus
 import type { PeerEndpoint } from "./peer-endpoint.js";
 import { ID_BASE, LINK_SPAN, type ExecItem } from "../executor/protocol.js";
 import { unpackFrames } from "../shared/transfer.js";
+import { ExecEnded } from "./direct-exec-end.js";
+import type { ExecutorEnd } from "./task-runner-options.js";
 import {
   ACK_CHECK_MS,
   CANCELLED_CODE,
@@ -51,6 +53,15 @@ export class DirectTasks {
   /** Tasks that came straight from clients, and results sent straight back (for the status report). */
   readonly counts = { tasks: 0, results: 0 };
 
+  /** Tasks of an executor's links that it started and did not report before it ended. */
+  private readonly ended = new ExecEnded({
+    engineId: () => this.engineId,
+    linkClient: (link) => this.execLinks.get(link),
+    entry: (key) => this.byKey.get(key) ?? (this.done.has(key) ? "done" : undefined),
+    register: (rid, key, client, localId) => this.fromExecutor([{ rid, key, client, localId }], []),
+    finish: (result) => void this.finished(result, EMPTY_PART),
+  });
+
   constructor(private readonly d: DirectTaskDeps) {}
 
   /** Clients with a direct link here (routing ids, latin1). */
@@ -70,6 +81,8 @@ export class DirectTasks {
       // Resent after the client's link to the executor closed: a result sent there goes again here.
       if (known?.exec) this.resend(known);
       if (known || this.done.has(key)) continue;
+      // It ran in an executor that ended before its result was acknowledged or reported.
+      if (this.ended.settle(key)) continue;
       const waiting = this.awaiting.get(key);
       this.awaiting.delete(key);
       const e: Entry = { key, rid: waiting ? waiting.id : this.nextRid++, client, localId: t.id };
@@ -205,7 +218,12 @@ export class DirectTasks {
         this.byRid.set(e.rid, e);
       }
       if (it.task && it.started !== undefined) this.d.adopt(it.task, it.started);
-      if (it.result && it.sent) {
+      if (it.result && !it.sent) {
+        // Its value came here to be sent on the client's lean link (large, or its link closed).
+        this.d.sentByExecutor(it.rid);
+        const [body, ...frames] = unpackFrames(it.data ?? { buffers: [], layout: [] });
+        this.finished(it.result, { body: body ?? Buffer.alloc(0), frames });
+      } else if (it.result && it.sent) {
         this.d.sentByExecutor(it.rid);
         e.result = it.result;
         if (it.data) {
@@ -246,6 +264,12 @@ export class DirectTasks {
       e.full = true;
     }
     this.check();
+  }
+
+  /** An executor that owned clients' links ended: what it started without reporting never runs again. */
+  executorEnded(end: ExecutorEnd, engineId: number): void {
+    this.engineId = engineId;
+    this.ended.ended(end);
   }
 
   /** The executor was replaced: what its links did not see acknowledged goes again on the lean link. */

@@ -376,8 +376,20 @@ export class TaskRunner {
       this.t.tasks.set(e.task.id, e);
       this.t.queue.unshift(e);
     }
-    const { old, ended } = this.slot.replace();
+    const { old, ended, journal } = this.slot.replace();
     await old.terminate().catch(() => undefined);
+    // Read once it is gone (it may start tasks of its own links until then): what it started
+    // without telling is the direct path's to settle, never to run again.
+    if (journal)
+      this.opts.onExecutorEnd?.({
+        started: journal.read(),
+        running: old.runningNow(),
+        lost: (id) => lost?.(id) ?? REPLACED,
+        drop: (ids) => {
+          const drop = new Set(ids);
+          this.t.unqueue(new Set([...this.t.queue].filter((e) => drop.has(e.task.id))));
+        },
+      });
     this.opts.onReset(reason, ended);
     try {
       await this.slot.whenReady();
