@@ -17,8 +17,6 @@ export const RESULT_LOST: LossError = {
 /** What `DirectTasks` lends to settle the tasks of an executor that ended. */
 export interface EndView {
   engineId(): number;
-  /** The client of an executor's link (by link number). */
-  linkClient(link: number): string | undefined;
   /** A key's entry, or "done" (reported and forgotten). */
   entry(key: string): Entry | "done" | undefined;
   /** Records a task of an executor's link as its report would (a copy resent on the lean link gives way). */
@@ -37,23 +35,35 @@ export interface EndView {
  */
 export class ExecEnded {
   private readonly lost = new Map<string, TaskResult>();
+  /** Clients of the executors' links, by link number (`client_link`: a task's id there names its link). */
+  readonly links = new Map<number, string>();
 
   constructor(private readonly v: EndView) {}
+
+  /** The key of a task of an executor's link, by its id there. */
+  keyOf(rid: number): { key: string; client: string; localId: number } | undefined {
+    const client = this.links.get(Math.floor((rid - ID_BASE) / LINK_SPAN));
+    const localId = rid % LINK_SPAN;
+    return client === undefined ? undefined : { key: `${client}:${localId}`, client, localId };
+  }
 
   ended(end: ExecutorEnd): void {
     const running = new Map(end.running);
     const drop: number[] = [];
     for (const rid of end.started) {
-      if (rid < ID_BASE) continue;
-      const client = this.v.linkClient(Math.floor((rid - ID_BASE) / LINK_SPAN));
-      if (client === undefined) continue;
-      const localId = rid % LINK_SPAN;
-      const key = `${client}:${localId}`;
+      const k = rid >= ID_BASE ? this.keyOf(rid) : undefined;
+      if (!k) continue;
+      const { key, client, localId } = k;
       const e = this.v.entry(key);
       // Reported (the runner holds it, or its result is known): settled the usual way.
       if (e === "done" || (e && (e.result !== undefined || e.rid === rid))) continue;
       const at = running.get(rid);
-      const result = failedResult(rid, this.v.engineId(), at ?? Date.now(), at === undefined ? RESULT_LOST : end.lost(rid));
+      const result = failedResult(
+        rid,
+        this.v.engineId(),
+        at ?? Date.now(),
+        at === undefined ? RESULT_LOST : end.lost(rid),
+      );
       // Its client sent it again already (the copy waits in the runner's queue): answered now.
       if (e) drop.push(e.rid);
       if (e || at !== undefined) {

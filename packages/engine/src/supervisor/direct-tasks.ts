@@ -1,13 +1,13 @@
 import type { ClientTask, EngineTask, FromPeer, Part, TaskResult } from "@ptcluster/protocol";
 
 import type { PeerEndpoint } from "./peer-endpoint.js";
-import { ID_BASE, LINK_SPAN, type ExecItem } from "../executor/protocol.js";
+import type { ExecItem } from "../executor/protocol.js";
 import { unpackFrames } from "../shared/transfer.js";
 import { ExecEnded } from "./direct-exec-end.js";
+import { ExecCancels } from "./direct-cancels.js";
 import type { ExecutorEnd } from "./task-runner-options.js";
 import {
   ACK_CHECK_MS,
-  CANCELLED_CODE,
   DONE_KEEP,
   EMPTY_PART,
   RID_BASE,
@@ -44,10 +44,6 @@ export class DirectTasks {
   private readonly held = new Set<Entry>();
   /** What clients acknowledged on their links to the current executor: link → seq. */
   private readonly execAcks = new Map<number, number>();
-  /** Clients of the executors' links, by link number (a task's id there names its link). */
-  private readonly execLinks = new Map<number, string>();
-  /** Tasks cancelled by key in the executor, waiting for its answer: key → the controller's id. */
-  private readonly cancelling = new Map<string, number>();
   private timer: NodeJS.Timeout | undefined;
   private nextRid = RID_BASE;
   /** Tasks that came straight from clients, and results sent straight back (for the status report). */
@@ -56,10 +52,16 @@ export class DirectTasks {
   /** Tasks of an executor's links that it started and did not report before it ended. */
   private readonly ended = new ExecEnded({
     engineId: () => this.engineId,
-    linkClient: (link) => this.execLinks.get(link),
     entry: (key) => this.byKey.get(key) ?? (this.done.has(key) ? "done" : undefined),
     register: (rid, key, client, localId) => this.fromExecutor([{ rid, key, client, localId }], []),
     finish: (result) => void this.finished(result, EMPTY_PART),
+  });
+
+  /** Tasks cancelled by key in the executor (it may have them from a client's own link), waiting for its answer. */
+  private readonly cancels = new ExecCancels({
+    cancelKeys: (keys) => this.d.cancelKeys(keys),
+    report: (result, part) => this.d.report(result, part),
+    engineId: () => this.engineId,
   });
 
   constructor(private readonly d: DirectTaskDeps) {}
@@ -124,7 +126,7 @@ export class DirectTasks {
     if (early) {
       this.markDone(key);
       // The executor may have it from the client's own link, not reported yet: it must not run it.
-      return this.cancelInExecutor(key, task.id);
+      return this.cancels.cancel(key, task.id);
     }
     if (part.body.length === 0) {
       this.awaiting.set(key, task);
@@ -240,7 +242,7 @@ export class DirectTasks {
 
   /** Client `client` opened link `link` to the executor. */
   execLink(link: number, client: string): void {
-    this.execLinks.set(link, client);
+    this.ended.links.set(link, client);
   }
 
   /**
@@ -248,11 +250,8 @@ export class DirectTasks {
    * yet (it holds the executor's thread): recorded and held as the executor's report would.
    */
   heldStart(rid: number, at: number): void {
-    const localId = rid % LINK_SPAN;
-    const client = this.execLinks.get(Math.floor((rid - ID_BASE) / LINK_SPAN));
-    if (client === undefined) return;
-    const key = `${client}:${localId}`;
-    this.fromExecutor([{ rid, key, client, localId, task: { id: rid, op: "apply" }, started: at }], []);
+    const k = this.ended.keyOf(rid);
+    if (k) this.fromExecutor([{ rid, ...k, task: { id: rid, op: "apply" }, started: at }], []);
   }
 
   /** A client's link to the executor closed: what it did not acknowledge, whole, to the controller. */
@@ -275,7 +274,7 @@ export class DirectTasks {
   /** The executor was replaced: what its links did not see acknowledged goes again on the lean link. */
   execReset(): void {
     // An executor that ended answers no more: its cancelled tasks ended with it.
-    for (const key of [...this.cancelling.keys()]) this.execCancelled(key, true);
+    this.cancels.executorGone();
     for (const e of this.held) if (e.exec && !this.execAcked(e)) this.resend(e);
     this.execAcks.clear();
   }
@@ -337,7 +336,7 @@ export class DirectTasks {
       if (waiting) {
         this.awaiting.delete(waiting[0]);
         this.markDone(waiting[0]);
-        this.cancelInExecutor(waiting[0], id);
+        this.cancels.cancel(waiting[0], id);
       } else {
         out.push(id);
         // Perhaps a direct task whose header is still on its way here: cancelled when it comes.
@@ -383,29 +382,8 @@ export class DirectTasks {
     this.timer = undefined;
   }
 
-  /**
-   * A direct task cancelled before the executor reported it: the executor may have it from the
-   * client's own link, even running. Its verdict goes once the executor answers (`execCancelled`):
-   * at once if it never started there, when it ends if it runs.
-   */
-  private cancelInExecutor(key: string, hubId: number): void {
-    if (!this.d.cancelKeys([key])) return this.reportCancelled(hubId);
-    this.cancelling.set(key, hubId);
-  }
-
   execCancelled(key: string, started: boolean): void {
-    const hubId = this.cancelling.get(key);
-    this.cancelling.delete(key);
-    if (hubId !== undefined) this.reportCancelled(hubId, started);
-  }
-
-  private reportCancelled(hubId: number, started = false): void {
-    const now = Date.now();
-    const sysError = {
-      code: CANCELLED_CODE,
-      message: started ? "The task was cancelled while running." : "The task was cancelled before it started.",
-    };
-    this.d.report({ id: hubId, ok: false, engine: this.engineId, started: now, completed: now, sysError }, EMPTY_PART);
+    this.cancels.settled(key, started);
   }
 
   private forget(e: Entry): void {

@@ -145,7 +145,8 @@ export class Engine {
       onDirect: (from, msg, parts) => this.direct.fromClient(from, msg.tasks, parts),
       onLost: (client, unacked) => this.direct.clientLost(client, unacked),
       // The executor owns clients' links where it can (`executor/client-tasks.ts`), from the first ask.
-      onExecAsk: () => this.clients && this.runner.slot.setClientLinks(execClientsSetup(this.clients.ip, this.opts, this.hbMs)),
+      onExecAsk: () =>
+        this.clients && this.runner.slot.setClientLinks(execClientsSetup(this.clients.ip, this.opts, this.hbMs)),
     });
     const socket = new zmq.Dealer({
       routingId: this.uuid,

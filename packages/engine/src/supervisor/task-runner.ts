@@ -378,18 +378,10 @@ export class TaskRunner {
     }
     const { old, ended, journal } = this.slot.replace();
     await old.terminate().catch(() => undefined);
-    // Read once it is gone (it may start tasks of its own links until then): what it started
-    // without telling is the direct path's to settle, never to run again.
-    if (journal)
-      this.opts.onExecutorEnd?.({
-        started: journal.read(),
-        running: old.runningNow(),
-        lost: (id) => lost?.(id) ?? REPLACED,
-        drop: (ids) => {
-          const drop = new Set(ids);
-          this.t.unqueue(new Set([...this.t.queue].filter((e) => drop.has(e.task.id))));
-        },
-      });
+    // Read once it is gone (it starts its links' tasks until then): settled by the direct path, never run again.
+    const drop = (ids: number[]) => this.t.drop(ids);
+    const end = journal && { started: journal.read(), running: old.runningNow(), lost: lost ?? (() => REPLACED), drop };
+    if (end) this.opts.onExecutorEnd?.(end);
     this.opts.onReset(reason, ended);
     try {
       await this.slot.whenReady();
