@@ -177,7 +177,12 @@ export class LeanLink {
   }
 
   overdue(ms: number): boolean {
-    return this.#link?.overdue(ms) ?? false;
+    if (this.#link?.overdue(ms)) return true;
+    // The executor's link is not judged on its silence (a task may hold that thread), but the
+    // engine's is: a message there must be acknowledged, so a network that no longer carries
+    // either link fails this one (and what the executor's carried goes through the controller).
+    if (this.#exec?.link?.overdue(ms)) this.#link?.send({ type: "dexec_ask" });
+    return false;
   }
 
   hold(on: boolean): void {
