@@ -264,12 +264,42 @@ describe("clients' links to engines' executors", () => {
   });
 });
 
-describe("an executor that ends without a word (out of memory) with a task of its client link running", () => {
-  // Heartbeats far apart: the supervisor reads the start table at each, and this test is about an
-  // executor that ends before anything read it (the task fills the heap in a few ms).
+describe("a task of an executor's link that holds it before any report or heartbeat read its start", () => {
+  // Heartbeats far apart: the supervisor reads the start table at each, and these tests are about
+  // what happens before anything read it.
   const ctx = useCluster({ dir: tmp.dir, n: 1, extra: ["--max-memory", "64", "--heartbeat", "3000"] });
 
-  it("the task fails once, with the error a task on the lean link gets, and is not run again", async () => {
+  it("cancelled then, it is stopped as any: a new executor after the grace period, and the engine serves again", async () => {
+    process.env["PTCLUSTER_DIRECT"] = "exec";
+    const rc = await ctx.cluster.connect().finally(() => delete process.env["PTCLUSTER_DIRECT"]);
+    try {
+      await waitFor(
+        async () => {
+          const before = direct(rc).executor;
+          await rc.engine(0).apply(() => 0);
+          return direct(rc).executor > before;
+        },
+        { what: "a task to go on the executor link" },
+      );
+      const tag = join(scratchDir(ctx.dir), "spinning");
+      const ar = rc.engine(0).apply((file: string) => {
+        (require("node:fs") as typeof import("node:fs")).writeFileSync(file, "");
+        for (;;);
+      }, tag);
+      await waitFor(() => existsSync(tag), { what: "the task to start" });
+      ar.abort();
+      expect(await failure(() => ar)).toBeInstanceOf(TaskCancelledError);
+      const next = rc.engine(0).apply(() => "next");
+      const late = new Promise<never>((_, reject) =>
+        setTimeout(() => reject(new Error("the executor was never stopped")), 10_000),
+      );
+      expect(await Promise.race([next, late])).toBe("next");
+    } finally {
+      await rc.close();
+    }
+  });
+
+  it("the executor ends (out of memory): the task fails once, with the error a task on the lean link gets, and is not run again", async () => {
     process.env["PTCLUSTER_DIRECT"] = "exec";
     const rc = await ctx.cluster.connect().finally(() => delete process.env["PTCLUSTER_DIRECT"]);
     try {

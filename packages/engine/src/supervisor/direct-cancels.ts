@@ -25,6 +25,11 @@ export class ExecCancels {
     this.waiting.set(key, hubId);
   }
 
+  /** Whether the executor has not answered for this key yet. */
+  waits(key: string): boolean {
+    return this.waiting.has(key);
+  }
+
   /** The executor's answer (`exec_cancelled`). */
   settled(key: string, started: boolean): void {
     const hubId = this.waiting.get(key);

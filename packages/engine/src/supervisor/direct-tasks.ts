@@ -1,7 +1,7 @@
 import type { ClientTask, EngineTask, FromPeer, Part, TaskResult } from "@ptcluster/protocol";
 
 import type { PeerEndpoint } from "./peer-endpoint.js";
-import type { ExecItem } from "../executor/protocol.js";
+import { ID_BASE, type ExecItem } from "../executor/protocol.js";
 import { unpackFrames } from "../shared/transfer.js";
 import { ExecEnded } from "./direct-exec-end.js";
 import { ExecCancels } from "./direct-cancels.js";
@@ -19,15 +19,12 @@ import {
 export type { DirectTaskDeps };
 
 /**
- * The engine's side of the direct path (`direct-messages.ts`). A DirectView task comes twice: its
- * body straight from the client, its header from the controller (`dx`, no body). It runs once,
- * from the first copy with a body: straight away when the client's copy comes first (the usual
- * case, under an id of its own until the controller's id is known), or when the client's copy
- * comes after the controller's. The result goes straight back to the client; the controller gets
- * it without its value once the client acknowledged it (the controller's record ends, nothing is
- * sent twice), or whole if the client's link failed first (the controller delivers or keeps it,
- * for `rc.getResult`). Ids cross this module both ways: the runner knows its own, the controller
- * its own.
+ * The engine's side of the direct path. A DirectView task comes twice: its body from the client,
+ * its header from the controller (`dx`, no body). It runs once, from the first copy with a body
+ * (the client's, usually: under an id of its own until the controller's is known). The result goes
+ * straight back to the client; the controller gets it without its value once the client
+ * acknowledged it, or whole if the client's link failed first (for `rc.getResult`). Ids cross
+ * this module both ways: the runner knows its own, the controller its own.
  */
 export class DirectTasks {
   private readonly byKey = new Map<string, Entry>();
@@ -65,13 +62,6 @@ export class DirectTasks {
   });
 
   constructor(private readonly d: DirectTaskDeps) {}
-
-  /** Clients with a direct link here (routing ids, latin1). */
-  get clients(): Set<string> {
-    const out = new Set<string>();
-    for (const e of this.byKey.values()) out.add(e.client.toString("latin1"));
-    return out;
-  }
 
   /** A client's `dsubmit`. */
   fromClient(client: Buffer, tasks: ClientTask[], parts: Part[]): void {
@@ -159,7 +149,8 @@ export class DirectTasks {
    */
   finished(result: TaskResult, part: Part): boolean {
     const e = this.byRid.get(result.id);
-    if (!e) return false;
+    // An executor's own id the controller never knew (a task cancelled by key, its verdict sent).
+    if (!e) return result.id >= ID_BASE;
     if (e.viaController) {
       this.forget(e);
       return false;
@@ -251,7 +242,14 @@ export class DirectTasks {
    */
   heldStart(rid: number, at: number): void {
     const k = this.ended.keyOf(rid);
-    if (k) this.fromExecutor([{ rid, ...k, task: { id: rid, op: "apply" }, started: at }], []);
+    if (!k) return;
+    if (!this.done.has(k.key))
+      return this.fromExecutor([{ rid, ...k, task: { id: rid, op: "apply" }, started: at }], []);
+    // Cancelled by key and holding the thread (it cannot answer): stopped as the runner stops any,
+    // a new executor after the grace period; the verdict goes when that executor ends.
+    if (!this.cancels.waits(k.key)) return;
+    this.d.adopt({ id: rid, op: "apply" }, at);
+    this.d.cancel([rid]);
   }
 
   /** A client's link to the executor closed: what it did not acknowledge, whole, to the controller. */
@@ -360,7 +358,10 @@ export class DirectTasks {
   /** Clients whose link stopped acknowledging for `ms` (heartbeat timer): the controller gets what they did not. */
   checkClients(endpoint: Pick<PeerEndpoint, "lostClients">, ms: number): void {
     if (this.byKey.size === 0) return;
-    for (const lost of endpoint.lostClients(this.clients, ms)) this.clientLost(lost.client, lost.unacked);
+    // Clients with a direct link here (routing ids, latin1).
+    const clients = new Set<string>();
+    for (const e of this.byKey.values()) clients.add(e.client.toString("latin1"));
+    for (const lost of endpoint.lostClients(clients, ms)) this.clientLost(lost.client, lost.unacked);
   }
 
   /** The controller dropped this engine's tasks (it registers again). */
