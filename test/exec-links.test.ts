@@ -1,16 +1,16 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { TaskCancelledError, type Client } from "@ptcluster/client";
+import { ResourceLimitError, TaskCancelledError, TaskTimeoutError, type Client } from "@ptcluster/client";
 import { tempClusterDir, useCluster } from "./helpers/cluster.js";
 import { failure, gatedTask, scratchDir } from "./helpers/lb.js";
 import { direct } from "./helpers/direct.js";
 import { waitFor } from "./helpers/wait.js";
 
-// Clients' links to engines' executor threads (`PTCLUSTER_DIRECT=exec`, docs/architecture.md, "The
-// direct path"): DirectView tasks go to the executor, which runs them and answers without its
-// supervisor on the way; the supervisor learns what ran in batches and keeps its authority. Each
-// test below is one of the ways a first try at this went wrong.
+// Clients' links to engines' executor threads (the default; `PTCLUSTER_DIRECT=exec` names it,
+// docs/architecture.md, "The direct path"): DirectView tasks go to the executor, which runs them and
+// answers without its supervisor on the way; the supervisor learns what ran in batches and keeps
+// its authority. Each test below is one of the ways a first try at this went wrong.
 
 const HEARTBEAT = 200;
 const tmp = tempClusterDir();
@@ -157,5 +157,178 @@ describe("clients' links to engines' executors", () => {
     // The engine named its new executor's endpoint: later calls go there again.
     await execUp(1);
     expect(direct(rc).failed).toBe(0);
+  });
+  it("is the default: a client without PTCLUSTER_DIRECT uses executor links, one with PTCLUSTER_DIRECT=lean does not", async () => {
+    const plain = ctx.rc;
+    await waitFor(
+      async () => {
+        const before = direct(plain).executor;
+        await plain.engine(0).apply(() => 0);
+        return direct(plain).executor > before;
+      },
+      { what: "a default client's task to go on an executor link" },
+    );
+    process.env["PTCLUSTER_DIRECT"] = "lean";
+    const lean = await ctx.cluster.connect().finally(() => delete process.env["PTCLUSTER_DIRECT"]);
+    try {
+      // The first call goes through the controller while the link is dialled.
+      await waitFor(async () => (await lean.engine(0).apply(() => engine.id)) === 0 && direct(lean).lean > 0, {
+        what: "a task to go on the lean link",
+      });
+      const before = direct(lean).lean;
+      for (let i = 0; i < 5; i++) expect(await lean.engine(0).apply(() => engine.id)).toBe(0);
+      expect(direct(lean).lean - before).toBe(5);
+      expect(direct(lean).executor).toBe(0);
+    } finally {
+      await lean.close();
+    }
+  });
+
+  it("a task with a timeout goes on the executor link; its supervisor enforces the timeout from its start", async () => {
+    await execUp(0);
+    const work = scratchDir(ctx.dir);
+    const before = direct(rc).executor;
+    // One that sees its signal: it returns, and the timeout's verdict wins over its own result.
+    const t0 = Date.now();
+    const soft = await failure(() =>
+      rc.engine(0).with({ timeout: 300 }).apply(gatedTask, join(work, "never"), join(work, "soft")),
+    );
+    expect(soft).toBeInstanceOf(TaskTimeoutError);
+    expect((soft as TaskTimeoutError).timeoutMs).toBe(300);
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(300);
+    expect(existsSync(join(work, "soft.cancelled"))).toBe(true);
+    // One that holds the thread: the supervisor replaces the executor after the grace period.
+    const log = join(work, "log");
+    const t1 = Date.now();
+    const hard = await failure(() => rc.engine(0).with({ timeout: 200 }).apply(spin, 20_000, log));
+    expect(hard).toBeInstanceOf(TaskTimeoutError);
+    expect(Date.now() - t1).toBeLessThan(5_000);
+    expect(direct(rc).executor - before).toBe(2);
+    expect(lines(log)).toEqual([]);
+    // A quick task under a timeout is not touched, and the new executor's link comes back.
+    expect(
+      await rc
+        .engine(0)
+        .with({ timeout: 5_000 })
+        .apply(() => "quick"),
+    ).toBe("quick");
+    await execUp(0);
+    expect(direct(rc).failed).toBe(0);
+  });
+
+  it("a result over 1 MiB the executor had when it ended, its client not having read it, reaches the client", async () => {
+    // No shared memory for this client: its large values travel on the links (as across hosts).
+    process.env["PTCLUSTER_SHM"] = "0";
+    process.env["PTCLUSTER_DIRECT"] = "exec";
+    const far = await ctx.cluster.connect().finally(() => {
+      delete process.env["PTCLUSTER_SHM"];
+      delete process.env["PTCLUSTER_DIRECT"];
+    });
+    try {
+      await waitFor(
+        async () => {
+          const before = direct(far).executor;
+          await far.engine(1).apply(() => 0);
+          return direct(far).executor > before;
+        },
+        { what: "a task to go on engine 1's executor link" },
+      );
+      const work = scratchDir(ctx.dir);
+      const started = join(work, "started");
+      const big = far.engine(1).apply(
+        async (file: string, n: number) => {
+          (require("node:fs") as typeof import("node:fs")).writeFileSync(file, "");
+          await new Promise((r) => setTimeout(r, 150));
+          // The executor ends soon after the result is sent, while its client does not read.
+          setTimeout(() => process.exit(1), 150);
+          return new Uint8Array(n).fill(7);
+        },
+        started,
+        48 << 20,
+      );
+      await waitFor(() => existsSync(started), { what: "the task to start" });
+      // This client's thread is held: the result cannot be read before the executor is gone.
+      const until = Date.now() + 700;
+      while (Date.now() < until);
+      const value = await Promise.race([
+        big,
+        new Promise<never>((_, reject) => setTimeout(() => reject(new Error("the result never came")), 8_000)),
+      ]);
+      expect(value.length).toBe(48 << 20);
+      expect(value[0]).toBe(7);
+      expect(value[value.length - 1]).toBe(7);
+      expect(await far.engine(1).apply(() => "after")).toBe("after");
+    } finally {
+      await far.close();
+    }
+  });
+});
+
+describe("a task of an executor's link that holds it before any report or heartbeat read its start", () => {
+  // Heartbeats far apart: the supervisor reads the start table at each, and these tests are about
+  // what happens before anything read it.
+  const ctx = useCluster({ dir: tmp.dir, n: 1, extra: ["--max-memory", "64", "--heartbeat", "3000"] });
+
+  it("cancelled then, it is stopped as any: a new executor after the grace period, and the engine serves again", async () => {
+    process.env["PTCLUSTER_DIRECT"] = "exec";
+    const rc = await ctx.cluster.connect().finally(() => delete process.env["PTCLUSTER_DIRECT"]);
+    try {
+      await waitFor(
+        async () => {
+          const before = direct(rc).executor;
+          await rc.engine(0).apply(() => 0);
+          return direct(rc).executor > before;
+        },
+        { what: "a task to go on the executor link" },
+      );
+      const tag = join(scratchDir(ctx.dir), "spinning");
+      const ar = rc.engine(0).apply((file: string) => {
+        (require("node:fs") as typeof import("node:fs")).writeFileSync(file, "");
+        for (;;);
+      }, tag);
+      await waitFor(() => existsSync(tag), { what: "the task to start" });
+      ar.abort();
+      expect(await failure(() => ar)).toBeInstanceOf(TaskCancelledError);
+      const next = rc.engine(0).apply(() => "next");
+      const late = new Promise<never>((_, reject) =>
+        setTimeout(() => reject(new Error("the executor was never stopped")), 10_000),
+      );
+      expect(await Promise.race([next, late])).toBe("next");
+    } finally {
+      await rc.close();
+    }
+  });
+
+  it("the executor ends (out of memory): the task fails once, with the error a task on the lean link gets, and is not run again", async () => {
+    process.env["PTCLUSTER_DIRECT"] = "exec";
+    const rc = await ctx.cluster.connect().finally(() => delete process.env["PTCLUSTER_DIRECT"]);
+    try {
+      await waitFor(
+        async () => {
+          const before = direct(rc).executor;
+          await rc.engine(0).apply(() => 0);
+          return direct(rc).executor > before;
+        },
+        { what: "a task to go on the executor link" },
+      );
+      const log = join(scratchDir(ctx.dir), "log");
+      const before = direct(rc).executor;
+      // It never yields: the executor's report of its start cannot go before the heap runs out.
+      const err = await failure(() =>
+        rc.engine(0).apply((file: string) => {
+          (require("node:fs") as typeof import("node:fs")).appendFileSync(file, "ran\n");
+          const hog: number[][] = [];
+          for (;;) hog.push(new Array(1_000_000).fill(1));
+        }, log),
+      );
+      expect(direct(rc).executor).toBe(before + 1);
+      expect(err).toBeInstanceOf(ResourceLimitError);
+      expect((err as ResourceLimitError).code).toBe("ERR_PTC_OUT_OF_MEMORY");
+      expect(lines(log)).toEqual(["ran"]);
+      expect(await rc.engine(0).apply(() => "next")).toBe("next");
+      expect(lines(log)).toEqual(["ran"]);
+    } finally {
+      await rc.close();
+    }
   });
 });

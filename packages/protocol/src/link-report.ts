@@ -54,7 +54,7 @@ export interface DirectCounts {
   failed?: number;
   /** A client's tasks sent on lean links (`lean` endpoints: plain TCP, no ZeroMQ), out of `tasks`. */
   lean?: number;
-  /** A client's tasks sent on engines' executors' own links (`PTCLUSTER_DIRECT=exec`), out of `lean`. */
+  /** A client's tasks sent on engines' executors' own links (the default; not with `PTCLUSTER_DIRECT=lean`), out of `lean`. */
   executor?: number;
   /** A client's bytes on its direct links to engines (not in the link report's own byte counts). */
   bytesSent?: number;

@@ -27,8 +27,17 @@ export interface DirectResultsMsg {
   results: TaskResult[];
   pf: number[];
 }
+/**
+ * Client → engine on its lean link: this client would send its tasks to the engine's executor's
+ * own endpoint. The executor binds one on the first such ask (none while no client wants it),
+ * and the engine answers with `dexec`.
+ */
+export interface DirectExecAskMsg {
+  type: "dexec_ask";
+}
+
 /** What a peer endpoint (ROUTER) receives, and what it sends back (`engine.comm`, clients' direct tasks). */
-export type ToPeer = CommMsg | CommAbortMsg | PeerHelloMsg | DirectSubmitMsg;
+export type ToPeer = CommMsg | CommAbortMsg | PeerHelloMsg | DirectSubmitMsg | DirectExecAskMsg;
 
 /**
  * Engine → client on its lean link: the engine's executor's own endpoint for clients' links

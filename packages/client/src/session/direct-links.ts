@@ -79,7 +79,7 @@ export class DirectLinks {
   #idle: NodeJS.Timeout | undefined;
   readonly #key: Buffer;
   readonly #lean: boolean;
-  /** `PTCLUSTER_DIRECT=exec`: tasks go to engines' executor threads' own links where engines offer them. */
+  /** Tasks go to engines' executor threads' own links where engines offer them (not with `PTCLUSTER_DIRECT=lean`). */
   readonly #exec: boolean;
   /**
    * Off: every task goes through the controller. CURVE clusters stay on that path (an engine's peer
@@ -92,7 +92,8 @@ export class DirectLinks {
     this.#key = Buffer.from(o.connection.key, "hex");
     this.enabled = !o.connection.curve && process.env["PTCLUSTER_DIRECT"] !== "off";
     this.#lean = process.env["PTCLUSTER_DIRECT"] !== "zmq";
-    this.#exec = process.env["PTCLUSTER_DIRECT"] === "exec";
+    // Executors' own links by default; `PTCLUSTER_DIRECT=lean` keeps each engine's supervisor's.
+    this.#exec = process.env["PTCLUSTER_DIRECT"] !== "lean";
   }
 
   /**

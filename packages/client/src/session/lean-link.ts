@@ -6,7 +6,7 @@ type Dial = { cancel(): void; hold(on: boolean): void };
 type Batch = { tasks: ClientTask[]; parts: Part[] };
 
 export interface LeanLinkOptions extends DirectLinkOptions {
-  /** Send tasks to the engine's executor's own endpoint when the engine tells it (`PTCLUSTER_DIRECT=exec`). */
+  /** Send tasks to the engine's executor's own endpoint when the engine tells it (the default; not with `PTCLUSTER_DIRECT=lean`). */
   exec?: boolean;
 }
 
@@ -20,7 +20,7 @@ export interface LeanLinkOptions extends DirectLinkOptions {
  * acknowledging: its pending tasks go through the controller.
  *
  * With `exec`, a second link goes to the engine's executor thread (`dexec` names its endpoint):
- * tasks without a timeout go there, and their results come back without the engine's
+ * tasks go there, and their results come back without the engine's
  * supervisor on the way. Order per engine holds: a task goes on the other link only once nothing
  * sent on this one is pending. The executor link is never failed for silence (a synchronous task
  * holds that thread; the engine's supervisor, which stays responsive, decides about it): when it
@@ -65,6 +65,8 @@ export class LeanLink {
           closed: fail,
         };
         link.hold(this.#holding);
+        // The engine's executor binds its endpoint for clients on the first ask (`dexec` answers).
+        if (o.exec) link.send({ type: "dexec_ask" });
         this.state = "ready";
         o.ready();
       },
@@ -131,9 +133,8 @@ export class LeanLink {
     }
     if (this.#deferred.length) return void this.#deferred.push({ tasks, parts });
     const exec = this.#exec?.link;
-    // Timeouts are the supervisor's to enforce from the start: those tasks take its link.
-    const plain = tasks.every((t) => t.timeout === undefined);
-    if (exec && !exec.closed && plain && this.pending.size - tasks.length === this.#onExec.size) {
+    // Tasks with a timeout go there too: the executor tells its supervisor of their start at once.
+    if (exec && !exec.closed && this.pending.size - tasks.length === this.#onExec.size) {
       for (const t of tasks) this.#onExec.add(t.id);
       this.viaExecutor += tasks.length;
       exec.send({ type: "dsubmit", tasks, pf: parts.map((p) => p.frames.length) }, parts);
@@ -176,7 +177,12 @@ export class LeanLink {
   }
 
   overdue(ms: number): boolean {
-    return this.#link?.overdue(ms) ?? false;
+    if (this.#link?.overdue(ms)) return true;
+    // The executor's link is not judged on its silence (a task may hold that thread), but the
+    // engine's is: a message there must be acknowledged, so a network that no longer carries
+    // either link fails this one (and what the executor's carried goes through the controller).
+    if (this.#exec?.link?.overdue(ms)) this.#link?.send({ type: "dexec_ask" });
+    return false;
   }
 
   hold(on: boolean): void {

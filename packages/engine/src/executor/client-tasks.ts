@@ -1,13 +1,17 @@
 import type { ClientTask, EngineTask, FromPeer, Part, TaskResult } from "@ptcluster/protocol";
 import { DuplexLink } from "@ptcluster/protocol/lean";
 import { ID_BASE, LINK_SPAN, type ClientSetup, type ExecItem, type FromExecutor } from "./protocol.js";
-import { packFrames, type Packed } from "../shared/transfer.js";
+import { packFrames } from "../shared/transfer.js";
+import { ExecJournal } from "../shared/exec-journal.js";
 
 /** What this executor tells the supervisor goes at most this often (ms): one message for many calls. */
 const REPORT_MS = 20;
 /**
- * Results up to this size (bytes) go to the supervisor with the report (it can send them again on
- * the lean link if this executor goes); larger ones stay here until acknowledged.
+ * Results up to this size (bytes) go to the client from here, and a copy to the supervisor with
+ * the report (it sends them again on the lean link if this executor goes before the client
+ * acknowledged them). Larger ones (on one host they are shared-memory references, so this is for
+ * clients on other hosts) go to the supervisor at once, which sends them on the lean link: a copy
+ * that outlives this thread either way, and no second copy of a large value here.
  */
 const COPY_MAX = 1 << 20;
 /** Keys of tasks that came here, and of those the supervisor cancelled before they came, kept to check each task against. */
@@ -29,8 +33,8 @@ interface Own {
 interface Link {
   n: number;
   link: DuplexLink;
-  /** Results sent on it and not acknowledged (`part`: a large one the supervisor has not got). */
-  sent: Array<{ seq: number; rid: number; part?: Part }>;
+  /** Results sent on it and not acknowledged (the supervisor has a copy of each). */
+  sent: Array<{ seq: number; rid: number }>;
 }
 
 export interface ClientTasksDeps {
@@ -68,12 +72,15 @@ export class ClientTasks {
   private timer: NodeJS.Timeout | undefined;
   private checker: NodeJS.Timeout | undefined;
   private checkedAt = 0;
+  private readonly journal: ExecJournal;
 
   constructor(
     private readonly d: ClientTasksDeps,
     generation: number,
+    journal: SharedArrayBuffer,
   ) {
     this.linkBase = (generation % 256) * 4096;
+    this.journal = new ExecJournal(journal);
   }
 
   /** Binds the endpoint; the supervisor tells clients its address (`client_listen`). */
@@ -117,6 +124,7 @@ export class ClientTasks {
       if (t.fn) task.fn = t.fn;
       if (t.src !== undefined) task.src = t.src;
       if (t.scope) task.scope = t.scope;
+      if (t.timeout !== undefined) task.timeout = t.timeout;
       if (t.comm) task.comm = t.comm;
       if (t.shm === true) task.shm = `c${client}`;
       this.keys.add(key);
@@ -142,11 +150,17 @@ export class ClientTasks {
     return this.own.has(id);
   }
 
+  /** A task of a client link starts (before its code runs). */
   started(id: number, at: number): void {
     const o = this.own.get(id);
     if (!o) return;
+    // Written where the supervisor reads it even if this thread dies before the report goes.
+    this.journal.started(id);
     const { src: _src, ...task } = o.task;
     this.queue({ rid: id, key: o.key, client: o.client, localId: o.localId, task, started: at });
+    // Its timeout is the supervisor's to enforce, from the start: it hears of it now, not in 20 ms
+    // (a task that holds this thread would hold the report back).
+    if (task.timeout !== undefined) this.flush();
   }
 
   /**
@@ -158,24 +172,22 @@ export class ClientTasks {
     if (!o) return false;
     this.own.delete(result.id);
     if (o.verdict) this.d.post({ type: "exec_cancelled", key: o.key, started: true });
-    if (o.aborted || o.link.link.closed) return false;
+    if (o.aborted) return false;
+    const item: ExecItem = { rid: result.id, key: o.key, client: o.client, localId: o.localId, result };
+    item.data = packFrames([out.body, ...out.frames]);
+    this.report.transfer.push(...item.data.buffers);
+    if (o.link.link.closed || out.body.length + out.frames.reduce((n, f) => n + f.length, 0) > COPY_MAX) {
+      // The supervisor sends it (on the client's lean link): posted now, it outlives this thread.
+      this.queue(item);
+      this.flush();
+      return true;
+    }
     const seq = o.link.link.send(
       { type: "dresults", results: [{ ...result, id: o.localId }], pf: [out.frames.length] } satisfies FromPeer,
       [out],
     );
-    const item: ExecItem = {
-      rid: result.id,
-      key: o.key,
-      client: o.client,
-      localId: o.localId,
-      result,
-      sent: [o.link.n, seq],
-    };
-    if (out.body.length + out.frames.reduce((n, f) => n + f.length, 0) <= COPY_MAX) {
-      item.data = packFrames([out.body, ...out.frames]);
-      this.report.transfer.push(...item.data.buffers);
-      o.link.sent.push({ seq, rid: result.id });
-    } else o.link.sent.push({ seq, rid: result.id, part: out });
+    item.sent = [o.link.n, seq];
+    o.link.sent.push({ seq, rid: result.id });
     this.queue(item);
     return true;
   }
@@ -253,23 +265,16 @@ export class ClientTasks {
     if (this.timer === undefined) for (const link of this.links) if (link.sent.length) return this.flush();
   }
 
-  /** A link closed: what it did not acknowledge goes to the supervisor whole (it reaches the client through the controller). */
+  /**
+   * A link closed: what it did not acknowledge goes to the controller whole (the supervisor has
+   * each value from the reports), and reaches the client through it.
+   */
   private lost(link: Link, client: string): void {
     this.links.delete(link);
     this.flush();
-    const items: Array<{ rid: number; data?: Packed }> = [];
-    const transfer: ArrayBuffer[] = [];
-    for (const { seq, rid, part } of link.sent) {
-      if (seq <= link.link.peerAcked) continue;
-      if (!part) {
-        items.push({ rid });
-        continue;
-      }
-      const data = packFrames([part.body, ...part.frames]);
-      items.push({ rid, data });
-      transfer.push(...data.buffers);
-    }
+    const items: Array<{ rid: number }> = [];
+    for (const { seq, rid } of link.sent) if (seq > link.link.peerAcked) items.push({ rid });
     link.sent = [];
-    if (items.length) this.d.post({ type: "exec_lost", client, link: link.n, items }, transfer);
+    if (items.length) this.d.post({ type: "exec_lost", client, link: link.n, items });
   }
 }

@@ -47,8 +47,11 @@ export type ToExecutor =
   | { type: "comm_setup"; setup: CommSetup }
   /** The answer to `comm_route`: engine `id`'s executor endpoint, or none (send through the supervisor). */
   | { type: "comm_route"; id: number; address?: string | undefined }
-  /** Clients' lean links are on: bind an endpoint for them (`ClientTasks`); `gen`: this executor's generation. */
-  | { type: "client_setup"; setup: ClientSetup; gen: number }
+  /**
+   * Clients' lean links are on: bind an endpoint for them (`ClientTasks`); `gen`: this executor's
+   * generation; `journal`: the `ExecJournal` of this executor, where it writes their starts.
+   */
+  | { type: "client_setup"; setup: ClientSetup; gen: number; journal: SharedArrayBuffer }
   /** Direct tasks the supervisor cancelled (and reported) by key, perhaps before this executor reported them. */
   | { type: "exec_cancel"; keys: string[] };
 
@@ -57,7 +60,9 @@ export type ClientSetup = Omit<CommSetup, "counts">;
 
 /**
  * A task of a client's link to this executor, in its report to the supervisor: its start (with
- * `task` and `started`), or its result (`result`, sent to the client as `sent`: `[link, seq]`).
+ * `task` and `started`), or its result (`result`, sent to the client as `sent`: `[link, seq]`, or,
+ * without `sent`, for the supervisor to send on the client's lean link: a large one, or one whose
+ * link closed).
  */
 export interface ExecItem {
   rid: number;
@@ -68,7 +73,7 @@ export interface ExecItem {
   started?: number;
   result?: TaskResult;
   sent?: [number, number];
-  /** The result's value, unless large (then it stays in the executor until acknowledged, or comes with `exec_lost`). */
+  /** The result's value (the supervisor sends it again if this executor goes before the client acknowledged it). */
   data?: Packed;
 }
 

@@ -117,7 +117,7 @@ let flushScheduled = false;
 
 /** Clients' direct links owned here (`client-tasks.ts`): their tasks' starts and results skip the per-turn report. */
 let clientTasks: ClientTasks | undefined;
-function openClientTasks(setup: ClientSetup, gen: number): void {
+function openClientTasks(setup: ClientSetup, gen: number, journal: SharedArrayBuffer): void {
   if (clientTasks) return;
   clientTasks = new ClientTasks(
     {
@@ -136,6 +136,7 @@ function openClientTasks(setup: ClientSetup, gen: number): void {
       post: (m, transfer) => port!.postMessage(m, transfer ?? []),
     },
     gen,
+    journal,
   );
   // No endpoint: clients keep the supervisor's lean link, as before.
   clientTasks.start(setup).catch(() => undefined);
@@ -196,7 +197,7 @@ function onMessage(msg: ToExecutor): void {
       comm.fromSupervisor(msg);
       break;
     case "client_setup":
-      openClientTasks(msg.setup, msg.gen);
+      openClientTasks(msg.setup, msg.gen, msg.journal);
       break;
     case "exec_cancel":
       clientTasks?.cancel(msg.keys);

@@ -23,6 +23,8 @@ export interface ClientLinksOptions {
   onDirect: (from: Buffer, msg: DirectSubmitMsg, parts: Part[]) => void;
   /** A client's link closed: what it was sent and did not acknowledge. */
   onLost: (client: Buffer, unacked: Array<{ header: FromPeer }>) => void;
+  /** A client asked for the executor's own endpoint (`dexec_ask`): bound on the first ask. */
+  onExecAsk?: () => void;
 }
 
 /**
@@ -70,6 +72,7 @@ export class ClientLinks {
     link.on = {
       message: (header, parts) => {
         if (header.type === "dsubmit") this.o.onDirect(id, header, parts);
+        else if (header.type === "dexec_ask") this.o.onExecAsk?.();
       },
       closed: () => {
         if (this.links.get(who) === link) this.links.delete(who);
@@ -134,7 +137,7 @@ export async function openClientLinks(
   paths: { ip: string } | undefined,
   o: { key: Buffer; curve?: unknown; maxMessageBytes?: number | undefined },
   log: Logger,
-  d: Pick<ClientLinksOptions, "id" | "onDirect" | "onLost">,
+  d: Pick<ClientLinksOptions, "id" | "onDirect" | "onLost" | "onExecAsk">,
 ): Promise<ClientLinks | undefined> {
   if (!paths || o.curve !== undefined) return undefined;
   const links = new ClientLinks({

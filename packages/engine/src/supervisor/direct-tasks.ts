@@ -1,11 +1,13 @@
 import type { ClientTask, EngineTask, FromPeer, Part, TaskResult } from "@ptcluster/protocol";
 
 import type { PeerEndpoint } from "./peer-endpoint.js";
-import { ID_BASE, LINK_SPAN, type ExecItem } from "../executor/protocol.js";
+import { ID_BASE, type ExecItem } from "../executor/protocol.js";
 import { unpackFrames } from "../shared/transfer.js";
+import { ExecEnded } from "./direct-exec-end.js";
+import { ExecCancels } from "./direct-cancels.js";
+import type { ExecutorEnd } from "./task-runner-options.js";
 import {
   ACK_CHECK_MS,
-  CANCELLED_CODE,
   DONE_KEEP,
   EMPTY_PART,
   RID_BASE,
@@ -17,15 +19,12 @@ import {
 export type { DirectTaskDeps };
 
 /**
- * The engine's side of the direct path (`direct-messages.ts`). A DirectView task comes twice: its
- * body straight from the client, its header from the controller (`dx`, no body). It runs once,
- * from the first copy with a body: straight away when the client's copy comes first (the usual
- * case, under an id of its own until the controller's id is known), or when the client's copy
- * comes after the controller's. The result goes straight back to the client; the controller gets
- * it without its value once the client acknowledged it (the controller's record ends, nothing is
- * sent twice), or whole if the client's link failed first (the controller delivers or keeps it,
- * for `rc.getResult`). Ids cross this module both ways: the runner knows its own, the controller
- * its own.
+ * The engine's side of the direct path. A DirectView task comes twice: its body from the client,
+ * its header from the controller (`dx`, no body). It runs once, from the first copy with a body
+ * (the client's, usually: under an id of its own until the controller's is known). The result goes
+ * straight back to the client; the controller gets it without its value once the client
+ * acknowledged it, or whole if the client's link failed first (for `rc.getResult`). Ids cross
+ * this module both ways: the runner knows its own, the controller its own.
  */
 export class DirectTasks {
   private readonly byKey = new Map<string, Entry>();
@@ -42,23 +41,27 @@ export class DirectTasks {
   private readonly held = new Set<Entry>();
   /** What clients acknowledged on their links to the current executor: link → seq. */
   private readonly execAcks = new Map<number, number>();
-  /** Clients of the executors' links, by link number (a task's id there names its link). */
-  private readonly execLinks = new Map<number, string>();
-  /** Tasks cancelled by key in the executor, waiting for its answer: key → the controller's id. */
-  private readonly cancelling = new Map<string, number>();
   private timer: NodeJS.Timeout | undefined;
   private nextRid = RID_BASE;
   /** Tasks that came straight from clients, and results sent straight back (for the status report). */
   readonly counts = { tasks: 0, results: 0 };
 
-  constructor(private readonly d: DirectTaskDeps) {}
+  /** Tasks of an executor's links that it started and did not report before it ended. */
+  private readonly ended = new ExecEnded({
+    engineId: () => this.engineId,
+    entry: (key) => this.byKey.get(key) ?? (this.done.has(key) ? "done" : undefined),
+    register: (rid, key, client, localId) => this.fromExecutor([{ rid, key, client, localId }], []),
+    finish: (result) => void this.finished(result, EMPTY_PART),
+  });
 
-  /** Clients with a direct link here (routing ids, latin1). */
-  get clients(): Set<string> {
-    const out = new Set<string>();
-    for (const e of this.byKey.values()) out.add(e.client.toString("latin1"));
-    return out;
-  }
+  /** Tasks cancelled by key in the executor (it may have them from a client's own link), waiting for its answer. */
+  private readonly cancels = new ExecCancels({
+    cancelKeys: (keys) => this.d.cancelKeys(keys),
+    report: (result, part) => this.d.report(result, part),
+    engineId: () => this.engineId,
+  });
+
+  constructor(private readonly d: DirectTaskDeps) {}
 
   /** A client's `dsubmit`. */
   fromClient(client: Buffer, tasks: ClientTask[], parts: Part[]): void {
@@ -70,6 +73,8 @@ export class DirectTasks {
       // Resent after the client's link to the executor closed: a result sent there goes again here.
       if (known?.exec) this.resend(known);
       if (known || this.done.has(key)) continue;
+      // It ran in an executor that ended before its result was acknowledged or reported.
+      if (this.ended.settle(key)) continue;
       const waiting = this.awaiting.get(key);
       this.awaiting.delete(key);
       const e: Entry = { key, rid: waiting ? waiting.id : this.nextRid++, client, localId: t.id };
@@ -111,7 +116,7 @@ export class DirectTasks {
     if (early) {
       this.markDone(key);
       // The executor may have it from the client's own link, not reported yet: it must not run it.
-      return this.cancelInExecutor(key, task.id);
+      return this.cancels.cancel(key, task.id);
     }
     if (part.body.length === 0) {
       this.awaiting.set(key, task);
@@ -144,7 +149,8 @@ export class DirectTasks {
    */
   finished(result: TaskResult, part: Part): boolean {
     const e = this.byRid.get(result.id);
-    if (!e) return false;
+    // An executor's own id the controller never knew (a task cancelled by key, its verdict sent).
+    if (!e) return result.id >= ID_BASE;
     if (e.viaController) {
       this.forget(e);
       return false;
@@ -205,7 +211,12 @@ export class DirectTasks {
         this.byRid.set(e.rid, e);
       }
       if (it.task && it.started !== undefined) this.d.adopt(it.task, it.started);
-      if (it.result && it.sent) {
+      if (it.result && !it.sent) {
+        // Its value came here to be sent on the client's lean link (large, or its link closed).
+        this.d.sentByExecutor(it.rid);
+        const [body, ...frames] = unpackFrames(it.data ?? { buffers: [], layout: [] });
+        this.finished(it.result, { body: body ?? Buffer.alloc(0), frames });
+      } else if (it.result && it.sent) {
         this.d.sentByExecutor(it.rid);
         e.result = it.result;
         if (it.data) {
@@ -222,7 +233,7 @@ export class DirectTasks {
 
   /** Client `client` opened link `link` to the executor. */
   execLink(link: number, client: string): void {
-    this.execLinks.set(link, client);
+    this.ended.links.set(link, client);
   }
 
   /**
@@ -230,11 +241,15 @@ export class DirectTasks {
    * yet (it holds the executor's thread): recorded and held as the executor's report would.
    */
   heldStart(rid: number, at: number): void {
-    const localId = rid % LINK_SPAN;
-    const client = this.execLinks.get(Math.floor((rid - ID_BASE) / LINK_SPAN));
-    if (client === undefined) return;
-    const key = `${client}:${localId}`;
-    this.fromExecutor([{ rid, key, client, localId, task: { id: rid, op: "apply" }, started: at }], []);
+    const k = this.ended.keyOf(rid);
+    if (!k) return;
+    if (!this.done.has(k.key))
+      return this.fromExecutor([{ rid, ...k, task: { id: rid, op: "apply" }, started: at }], []);
+    // Cancelled by key and holding the thread (it cannot answer): stopped as the runner stops any,
+    // a new executor after the grace period; the verdict goes when that executor ends.
+    if (!this.cancels.waits(k.key)) return;
+    this.d.adopt({ id: rid, op: "apply" }, at);
+    this.d.cancel([rid]);
   }
 
   /** A client's link to the executor closed: what it did not acknowledge, whole, to the controller. */
@@ -248,10 +263,16 @@ export class DirectTasks {
     this.check();
   }
 
+  /** An executor that owned clients' links ended: what it started without reporting never runs again. */
+  executorEnded(end: ExecutorEnd, engineId: number): void {
+    this.engineId = engineId;
+    this.ended.ended(end);
+  }
+
   /** The executor was replaced: what its links did not see acknowledged goes again on the lean link. */
   execReset(): void {
     // An executor that ended answers no more: its cancelled tasks ended with it.
-    for (const key of [...this.cancelling.keys()]) this.execCancelled(key, true);
+    this.cancels.executorGone();
     for (const e of this.held) if (e.exec && !this.execAcked(e)) this.resend(e);
     this.execAcks.clear();
   }
@@ -313,7 +334,7 @@ export class DirectTasks {
       if (waiting) {
         this.awaiting.delete(waiting[0]);
         this.markDone(waiting[0]);
-        this.cancelInExecutor(waiting[0], id);
+        this.cancels.cancel(waiting[0], id);
       } else {
         out.push(id);
         // Perhaps a direct task whose header is still on its way here: cancelled when it comes.
@@ -337,7 +358,10 @@ export class DirectTasks {
   /** Clients whose link stopped acknowledging for `ms` (heartbeat timer): the controller gets what they did not. */
   checkClients(endpoint: Pick<PeerEndpoint, "lostClients">, ms: number): void {
     if (this.byKey.size === 0) return;
-    for (const lost of endpoint.lostClients(this.clients, ms)) this.clientLost(lost.client, lost.unacked);
+    // Clients with a direct link here (routing ids, latin1).
+    const clients = new Set<string>();
+    for (const e of this.byKey.values()) clients.add(e.client.toString("latin1"));
+    for (const lost of endpoint.lostClients(clients, ms)) this.clientLost(lost.client, lost.unacked);
   }
 
   /** The controller dropped this engine's tasks (it registers again). */
@@ -359,29 +383,8 @@ export class DirectTasks {
     this.timer = undefined;
   }
 
-  /**
-   * A direct task cancelled before the executor reported it: the executor may have it from the
-   * client's own link, even running. Its verdict goes once the executor answers (`execCancelled`):
-   * at once if it never started there, when it ends if it runs.
-   */
-  private cancelInExecutor(key: string, hubId: number): void {
-    if (!this.d.cancelKeys([key])) return this.reportCancelled(hubId);
-    this.cancelling.set(key, hubId);
-  }
-
   execCancelled(key: string, started: boolean): void {
-    const hubId = this.cancelling.get(key);
-    this.cancelling.delete(key);
-    if (hubId !== undefined) this.reportCancelled(hubId, started);
-  }
-
-  private reportCancelled(hubId: number, started = false): void {
-    const now = Date.now();
-    const sysError = {
-      code: CANCELLED_CODE,
-      message: started ? "The task was cancelled while running." : "The task was cancelled before it started.",
-    };
-    this.d.report({ id: hubId, ok: false, engine: this.engineId, started: now, completed: now, sysError }, EMPTY_PART);
+    this.cancels.settled(key, started);
   }
 
   private forget(e: Entry): void {

@@ -120,6 +120,7 @@ export class Engine {
         answerCommLinks(m, gen, { paths: this.paths, slot: this.runner.slot, commTasks: this.commTasks }),
       onReleased: (ids) => this.channel.send({ type: "released", ids }),
       onExecClients: (m) => execClients(m, this.clients, this.direct),
+      onExecutorEnd: (end) => this.direct.executorEnded(end, this.id),
     });
     const relay = new RelayTransport((msg, parts) => this.channel.send(msg, parts));
     this.relay = relay;
@@ -144,6 +145,9 @@ export class Engine {
       id: () => this.id,
       onDirect: (from, msg, parts) => this.direct.fromClient(from, msg.tasks, parts),
       onLost: (client, unacked) => this.direct.clientLost(client, unacked),
+      // The executor owns clients' links where it can (`executor/client-tasks.ts`), from the first ask.
+      onExecAsk: () =>
+        this.clients && this.runner.slot.setClientLinks(execClientsSetup(this.clients.ip, this.opts, this.hbMs)),
     });
     const socket = new zmq.Dealer({
       routingId: this.uuid,
@@ -201,9 +205,6 @@ export class Engine {
               // Executors own their links to peers' executors where they can (`comm-links.ts`).
               const links = commLinksSetup(this.paths, this.opts, this.hbMs);
               if (links) this.runner.slot.setCommLinks(links);
-              // The executor owns clients' links too where it can (`executor/client-tasks.ts`).
-              if (this.clients)
-                this.runner.slot.setClientLinks(execClientsSetup(this.clients.ip, this.opts, this.hbMs));
               // Heartbeats start now, not when the executor is ready: the controller counts from here.
               this.lastHeard = Date.now();
               this.hbTimer ??= setInterval(() => this.onHeartbeatTimer(), this.hbMs);

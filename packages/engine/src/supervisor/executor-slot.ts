@@ -5,6 +5,7 @@ import type { MemoryWatch } from "./memory-watch.js";
 import { packPartList, unpackPartList } from "../shared/part-bytes.js";
 import { packComm, unpackComm } from "../shared/comm-bytes.js";
 import { COMM_COUNTS_BYTES, type ClientSetup, type CommSetup, type FromExecutor } from "../executor/protocol.js";
+import { ExecJournal } from "../shared/exec-journal.js";
 
 export interface ExecutorSlotOptions {
   newExecutor: NewExecutor;
@@ -49,6 +50,8 @@ export class ExecutorSlot {
   private countsBefore = { sent: 0, bytesSent: 0, bytesReceived: 0 };
   /** Clients' links owned by executors (`ClientTasks`), given to every executor from `setClientLinks` on. */
   private clients: ClientSetup | undefined;
+  /** Where the current executor writes the starts of its clients' links' tasks (read once it ends). */
+  private journal: ExecJournal | undefined;
   /** The current executor's endpoint (`host:port`), once it has bound it. */
   execAddress: string | undefined;
 
@@ -74,8 +77,15 @@ export class ExecutorSlot {
 
   /** Turns on clients' links to executors: this executor and every later one bind an endpoint for them. */
   setClientLinks(setup: ClientSetup): void {
+    if (this.clients) return;
     this.clients = setup;
-    this.current.post({ type: "client_setup", setup, gen: this.generation });
+    this.journal = new ExecJournal(ExecJournal.allocate());
+    this.current.post({ type: "client_setup", setup, gen: this.generation, journal: this.journal.buffer });
+  }
+
+  /** Whether executors own clients' links (`setClientLinks` was called). */
+  get clientLinks(): boolean {
+    return this.clients !== undefined;
   }
 
   /** Cancels these direct tasks by key in the executor, if it owns clients' links (false: it has none). */
@@ -112,13 +122,17 @@ export class ExecutorSlot {
     this.o.memory?.executorReady();
   }
 
-  /** Starts the next executor; the old one (to terminate) and the generation that ended. */
-  replace(): { old: ExecutorPort; ended: number } {
+  /**
+   * Starts the next executor; the old one (to terminate), the generation that ended and its
+   * journal (the starts of its clients' links' tasks, to read once it is gone).
+   */
+  replace(): { old: ExecutorPort; ended: number; journal: ExecJournal | undefined } {
     this.o.memory?.stop();
     const old = this.current;
     const ended = this.generation;
+    const journal = this.journal;
     this.current = this.spawn();
-    return { old, ended };
+    return { old, ended, journal };
   }
 
   /** The controller answered a shared-state call: to the executor that made it, if it is still the current one. */
@@ -168,7 +182,10 @@ export class ExecutorSlot {
     );
     if (this.init) host.post({ type: "init", ...this.init });
     if (this.comm) host.post({ type: "comm_setup", setup: { ...this.comm, counts: this.counts } });
-    if (this.clients) host.post({ type: "client_setup", setup: this.clients, gen });
+    if (this.clients) {
+      this.journal = new ExecJournal(ExecJournal.allocate());
+      host.post({ type: "client_setup", setup: this.clients, gen, journal: this.journal.buffer });
+    }
     return host;
   }
 }

@@ -2,6 +2,20 @@ import type { Logger, Part, ShmConfig, SharedCallMsg, SharedWithdrawMsg, TaskRes
 import type { NewExecutor } from "./executor-host.js";
 import type { CommOutMsg } from "./comm-transport.js";
 import type { CommLinksMsg, ExecClientsMsg } from "./executor-slot.js";
+import type { LossError } from "./executor-loss.js";
+
+/**
+ * What an executor that ended leaves of the tasks it took from clients' own links: the ids its
+ * journal shows started, those its start table shows running then (`[id, started]`), the error a
+ * running task gets (as one the runner held), and how to drop the runner's copy of one.
+ */
+export interface ExecutorEnd {
+  started: number[];
+  running: Array<[number, number]>;
+  lost(id: number): LossError;
+  /** Takes these runner ids out of the queue, unreported (a copy resent on the lean link of a task that ran there). */
+  drop(ids: number[]): void;
+}
 
 /** What the engine gives its `TaskRunner`: limits, and where results, resets and relayed calls go. */
 export interface TaskRunnerOptions {
@@ -28,6 +42,8 @@ export interface TaskRunnerOptions {
   onCommLinks?(m: CommLinksMsg, gen: number): void;
   /** What the current executor says of clients' links it owns. */
   onExecClients?(m: ExecClientsMsg): void;
+  /** An executor that owned clients' links ended (before `onReset`): no task it started runs again. */
+  onExecutorEnd?(end: ExecutorEnd): void;
   /** Tasks the executor gave back unstarted, after `release` asked for more than the queue held. */
   onReleased(ids: number[]): void;
   /** Tasks posted ahead to the executor while tasks are quick (default `PREFETCH`). */

@@ -376,8 +376,12 @@ export class TaskRunner {
       this.t.tasks.set(e.task.id, e);
       this.t.queue.unshift(e);
     }
-    const { old, ended } = this.slot.replace();
+    const { old, ended, journal } = this.slot.replace();
     await old.terminate().catch(() => undefined);
+    // Read once it is gone (it starts its links' tasks until then): settled by the direct path, never run again.
+    const drop = (ids: number[]) => this.t.drop(ids);
+    const end = journal && { started: journal.read(), running: old.runningNow(), lost: lost ?? (() => REPLACED), drop };
+    if (end) this.opts.onExecutorEnd?.(end);
     this.opts.onReset(reason, ended);
     try {
       await this.slot.whenReady();

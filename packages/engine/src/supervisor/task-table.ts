@@ -22,6 +22,12 @@ export class TaskTable {
     return out;
   }
 
+  /** Takes these tasks out of the queue (and the table), unreported. */
+  drop(ids: readonly number[]): void {
+    const which = new Set(ids);
+    this.unqueue(new Set([...this.queue].filter((e) => which.has(e.task.id))));
+  }
+
   /** Forgets a task that has left the executor (finished, dropped, or its executor replaced). */
   finish(e: TaskEntry): void {
     const s = e.state;

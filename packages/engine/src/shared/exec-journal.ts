@@ -1,0 +1,41 @@
+/**
+ * The starts of the tasks an executor took from clients' own links (`executor/client-tasks.ts`),
+ * in memory both threads share. The executor reports those starts in batches (every 20 ms at
+ * most), so an executor that ends without warning (out of memory, terminated) can take starts the
+ * supervisor never heard of; their clients then send the tasks again on the lean link. The
+ * supervisor reads this journal once the executor has ended: a task written here ran (or runs)
+ * and must not run again. The write is two stores before the task's code runs (no message, no
+ * lock: only this executor writes, and it is read only once the executor is gone).
+ *
+ * Layout: an int32 count of writes (8 bytes with padding), then a ring of `SIZE` float64 task ids.
+ */
+export class ExecJournal {
+  /** Starts kept: far more than an executor makes between two reports (20 ms). */
+  static readonly SIZE = 4096;
+  private readonly count: Int32Array;
+  private readonly ids: Float64Array;
+
+  static allocate(): SharedArrayBuffer {
+    return new SharedArrayBuffer(8 + 8 * ExecJournal.SIZE);
+  }
+
+  constructor(readonly buffer: SharedArrayBuffer) {
+    this.count = new Int32Array(buffer, 0, 1);
+    this.ids = new Float64Array(buffer, 8, ExecJournal.SIZE);
+  }
+
+  /** Executor: task `id` starts now. */
+  started(id: number): void {
+    const n = this.count[0] as number;
+    this.ids[n % ExecJournal.SIZE] = id;
+    Atomics.store(this.count, 0, n + 1);
+  }
+
+  /** Supervisor, once the executor ended: the ids of the last `SIZE` starts, oldest first. */
+  read(): number[] {
+    const n = Atomics.load(this.count, 0);
+    const out: number[] = [];
+    for (let i = Math.max(0, n - ExecJournal.SIZE); i < n; i++) out.push(this.ids[i % ExecJournal.SIZE] as number);
+    return out;
+  }
+}
