@@ -17,6 +17,7 @@ import {
 import { recycle } from "@ptcluster/protocol/lean";
 import { decodeSmall, encodeSmall } from "./small-values.js";
 import type { CallOptions, CollectiveMeta, Received, Wire } from "./wire.js";
+import { RecentSet } from "../shared/recent-set.js";
 
 /** Where a rank's messages go: to the supervisor, which relays them (through the controller, for now). */
 export type CommOut = (msg: CommMsg | CommAbortMsg, parts: Part[]) => void;
@@ -83,7 +84,7 @@ function describe(ch: string): string {
  */
 export class CommGroups {
   private readonly boxes = new Map<string, Mailbox>();
-  private readonly finished = new Set<string>();
+  private readonly finished = new RecentSet<string>(FINISHED_KEPT);
   /** Engines the controller said are gone, with why (cleared when one registers again). */
   private readonly lost = new Map<number, string>();
 
@@ -111,7 +112,6 @@ export class CommGroups {
       wire?.detach();
       this.boxes.delete(group.g);
       this.finished.add(group.g);
-      if (this.finished.size > FINISHED_KEPT) this.finished.delete(this.finished.values().next().value as string);
     };
     for (const [id, reason] of this.lost) if (group.ranks.includes(id)) box.fail(this.peerLost(group, id, reason));
     if (rank < 0) return { wire: undefined, failed: () => undefined, close };

@@ -3,6 +3,7 @@ import { DuplexLink } from "@ptcluster/protocol/lean";
 import { ID_BASE, LINK_SPAN, type ClientSetup, type ExecItem, type FromExecutor } from "./protocol.js";
 import { packFrames } from "../shared/transfer.js";
 import { ExecJournal } from "../shared/exec-journal.js";
+import { RecentSet } from "../shared/recent-set.js";
 
 /** What this executor tells the supervisor goes at most this often (ms): one message for many calls. */
 const REPORT_MS = 20;
@@ -63,8 +64,8 @@ export interface ClientTasksDeps {
  */
 export class ClientTasks {
   private readonly own = new Map<number, Own>();
-  private readonly keys = new Set<string>();
-  private readonly cancelled = new Set<string>();
+  private readonly keys = new RecentSet<string>(CANCEL_KEEP);
+  private readonly cancelled = new RecentSet<string>(CANCEL_KEEP);
   private readonly links = new Set<Link>();
   private readonly linkBase: number;
   private nLinks = 0;
@@ -128,7 +129,6 @@ export class ClientTasks {
       if (t.comm) task.comm = t.comm;
       if (t.shm === true) task.shm = `c${client}`;
       this.keys.add(key);
-      if (this.keys.size > CANCEL_KEEP) this.keys.delete(this.keys.values().next().value as string);
       this.own.set(task.id, { key, client, localId: t.id, link, task });
       const part = parts[i] ?? { body: Buffer.alloc(0), frames: [] };
       this.d.run(task, part.body, part.frames);
@@ -222,7 +222,6 @@ export class ClientTasks {
       if (running) continue;
       if (!this.keys.has(key)) {
         this.cancelled.add(key);
-        if (this.cancelled.size > CANCEL_KEEP) this.cancelled.delete(this.cancelled.values().next().value as string);
       }
       this.d.post({ type: "exec_cancelled", key, started: false });
     }

@@ -15,6 +15,7 @@ import {
   type DirectTaskDeps,
   type Entry,
 } from "./direct-entry.js";
+import { RecentSet } from "../shared/recent-set.js";
 
 export type { DirectTaskDeps };
 
@@ -32,11 +33,11 @@ export class DirectTasks {
   private readonly byHub = new Map<number, Entry>();
   /** Controller copies whose body has not come yet, by key. */
   private readonly awaiting = new Map<string, EngineTask>();
-  private readonly done = new Set<string>();
+  private readonly done = new RecentSet<string>(DONE_KEEP);
   /** Controller ids cancelled before any task of that id came (see `fromController`). */
-  private readonly early = new Set<number>();
+  private readonly early = new RecentSet<number>(DONE_KEEP);
   /** Controller ids adopted by another client before their header came (see `whole`). */
-  private readonly earlyWhole = new Set<number>();
+  private readonly earlyWhole = new RecentSet<number>(DONE_KEEP);
   private engineId = -1;
   private readonly held = new Set<Entry>();
   /** What clients acknowledged on their links to the current executor: link → seq. */
@@ -114,7 +115,7 @@ export class DirectTasks {
     }
     if (this.done.has(key)) return;
     if (early) {
-      this.markDone(key);
+      this.done.add(key);
       // The executor may have it from the client's own link, not reported yet: it must not run it.
       return this.cancels.cancel(key, task.id);
     }
@@ -314,7 +315,6 @@ export class DirectTasks {
         // Its header is still on its way here (clients send headers up to 20 ms late, and the
         // controller sends them at the end of its turn): applied when it comes.
         this.earlyWhole.add(id);
-        if (this.earlyWhole.size > DONE_KEEP) this.earlyWhole.delete(this.earlyWhole.values().next().value as number);
       }
     }
     this.check();
@@ -333,13 +333,12 @@ export class DirectTasks {
       const waiting = [...this.awaiting].find(([, t]) => t.id === id);
       if (waiting) {
         this.awaiting.delete(waiting[0]);
-        this.markDone(waiting[0]);
+        this.done.add(waiting[0]);
         this.cancels.cancel(waiting[0], id);
       } else {
         out.push(id);
         // Perhaps a direct task whose header is still on its way here: cancelled when it comes.
         this.early.add(id);
-        if (this.early.size > DONE_KEEP) this.early.delete(this.early.values().next().value as number);
       }
     }
     return out;
@@ -368,7 +367,7 @@ export class DirectTasks {
   clear(): void {
     clearTimeout(this.timer);
     this.timer = undefined;
-    for (const e of this.byKey.values()) this.markDone(e.key);
+    for (const e of this.byKey.values()) this.done.add(e.key);
     this.byKey.clear();
     this.byRid.clear();
     this.byHub.clear();
@@ -392,11 +391,6 @@ export class DirectTasks {
     this.byRid.delete(e.rid);
     if (e.hubId !== undefined) this.byHub.delete(e.hubId);
     this.held.delete(e);
-    this.markDone(e.key);
-  }
-
-  private markDone(key: string): void {
-    this.done.add(key);
-    if (this.done.size > DONE_KEEP) this.done.delete(this.done.values().next().value as string);
+    this.done.add(e.key);
   }
 }

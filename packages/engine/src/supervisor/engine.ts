@@ -2,14 +2,11 @@ import * as zmq from "zeromq";
 import { hostname } from "node:os";
 import { randomBytes } from "node:crypto";
 import {
-  AuthenticationError,
   Channel,
   DEFAULT_MAX_MESSAGE_BYTES,
   PACKAGE_VERSION,
   curveClientOptions,
   PROTOCOL_VERSION,
-  ProtocolError,
-  VersionMismatchError,
   assertNever,
   endpoint,
   type EngineTask,
@@ -30,6 +27,7 @@ import { DirectTasks } from "./direct-tasks.js";
 import { ClientLinks, execClients, execClientsSetup, openClientLinks } from "./client-links.js";
 import { heartbeatMsg } from "./heartbeat.js";
 import { ResultBatch } from "./result-batch.js";
+import { registrationErrors } from "./registration-errors.js";
 
 export type { EngineOptions } from "./engine-options.js";
 
@@ -162,16 +160,8 @@ export class Engine {
     this.state = "registering";
     const registered = new Promise<number>((resolve, reject) => {
       const timeoutMs = this.opts.registerTimeoutMs ?? 10_000;
-      const timer = setTimeout(
-        () =>
-          reject(
-            new ProtocolError(
-              `The controller at ${this.opts.host}:${this.opts.port} did not answer registration within ${timeoutMs} ms. Is the cluster running, and is this the right connection file?`,
-              { code: "ERR_PTC_REGISTER_TIMEOUT" },
-            ),
-          ),
-        timeoutMs,
-      );
+      const where = `${this.opts.host}:${this.opts.port}`;
+      const timer = setTimeout(() => reject(registrationErrors.timeout(where, timeoutMs)), timeoutMs);
       this.channel = new Channel<HubToEngine, EngineToHub>({
         socket,
         clusterKey: this.opts.key,
@@ -181,23 +171,13 @@ export class Engine {
         logger: this.log,
         onAuthFailed: () => {
           clearTimeout(timer);
-          reject(
-            new AuthenticationError(
-              `The controller at ${this.opts.host}:${this.opts.port} rejected this engine's signatures: the key in the connection file does not match the running cluster. Copy the current engine connection file.`,
-            ),
-          );
+          reject(registrationErrors.wrongKey(where));
         },
         onMessage: (m) => {
           if (m.header.type === "register_reply") {
             clearTimeout(timer);
-            if (!m.header.ok) {
-              const e = m.header.error;
-              reject(
-                e?.code === "ERR_PTC_VERSION"
-                  ? new VersionMismatchError(e.message, PROTOCOL_VERSION, "?")
-                  : new ProtocolError(e?.message ?? "registration refused"),
-              );
-            } else {
+            if (!m.header.ok) reject(registrationErrors.refused(m.header.error));
+            else {
               this.id = m.header.id;
               this.hbMs = m.header.heartbeatMs;
               // Before any task can be posted: the executor handles its messages in order.
@@ -218,11 +198,7 @@ export class Engine {
       if (events) {
         events.on("handshake:error:auth", () => {
           clearTimeout(timer);
-          reject(
-            new AuthenticationError(
-              `The controller at ${this.opts.host}:${this.opts.port} refused this engine's CURVE public key (not in the cluster's allow-list). Copy the cluster's current engine connection file.`,
-            ),
-          );
+          reject(registrationErrors.curveRefused(where));
         });
       }
     });
