@@ -297,32 +297,43 @@ describe("the direct path when an engine dies before its task's header arrives",
   const lateHeader = useCluster({
     dir: tmp.dir,
     profile: "late-header",
-    n: 1,
+    n: 2,
     extra: ["--heartbeat", String(HEARTBEAT)],
   });
 
-  it("a direct task sent to an engine the controller already took for dead rejects with EngineLostError, not UnknownEngineError", async () => {
-    // The launcher sees a local engine die at once; the task's header may reach the controller after.
-    const { rc } = lateHeader;
-    await linksUp(rc, [0]);
-    const pid = (await rc.status()).engines.find((e) => e.id === 0)?.pid as number;
-    process.kill(pid, "SIGKILL");
-    // Held synchronously, this client hears nothing (neither its link's end nor the controller's
-    // notice) until the controller has removed the engine: the call goes straight, header after.
-    const listed = () => {
-      const out = execaSync(process.execPath, [BIN, "status", "--json", "--profile", "late-header"], {
-        env: { PTCLUSTER_DIR: lateHeader.dir },
-      });
-      return (JSON.parse(out.stdout) as { engines: Array<{ id: number }> }).engines.some((e) => e.id === 0);
-    };
-    for (const deadline = Date.now() + 10_000; listed();)
-      if (Date.now() > deadline) throw new Error("the controller did not remove engine 0 within 10 s");
-    const sent = direct(rc).tasks;
-    const ar = rc.engine(0).apply(() => "never");
-    const err = await failure(() => ar);
-    expect(direct(rc).tasks).toBe(sent + 1);
-    expect(err).toBeInstanceOf(EngineLostError);
-    expect((err as EngineLostError).engineId).toBe(0);
+  it("a task sent to an engine the controller already took for dead (straight, or through the controller) rejects with EngineLostError, not UnknownEngineError", async () => {
+    // The launcher sees a local engine die at once; the task (or its header) may reach the controller after.
+    const { rc, cluster } = lateHeader;
+    const plain = await controllerOnly(cluster);
+    try {
+      await linksUp(rc, [0]);
+      expect(await plain.engine(1).apply(() => engine.id)).toBe(1);
+      for (const e of (await rc.status()).engines) process.kill(e.pid, "SIGKILL");
+      // Held synchronously, these clients hear nothing (neither a link's end nor the controller's
+      // notice) until the controller has removed both engines: the calls go as if they lived.
+      const listed = () => {
+        const out = execaSync(process.execPath, [BIN, "status", "--json", "--profile", "late-header"], {
+          env: { PTCLUSTER_DIR: lateHeader.dir },
+        });
+        return (JSON.parse(out.stdout) as { engines: Array<{ id: number }> }).engines.some((e) => e.id < 2);
+      };
+      for (const deadline = Date.now() + 10_000; listed();)
+        if (Date.now() > deadline) throw new Error("the controller did not remove engines 0 and 1 within 10 s");
+      const sent = direct(rc).tasks;
+      const straight = rc.engine(0).apply(() => "never");
+      const viaController = plain.engine(1).apply(() => "never");
+      for (const [ar, id] of [
+        [straight, 0],
+        [viaController, 1],
+      ] as const) {
+        const err = await failure(() => ar);
+        expect(err).toBeInstanceOf(EngineLostError);
+        expect((err as EngineLostError).engineId).toBe(id);
+      }
+      expect(direct(rc).tasks).toBe(sent + 1);
+    } finally {
+      await plain.close();
+    }
   });
 });
 

@@ -26,10 +26,10 @@ export type SchedulerEvent =
    */
   | { readonly type: "engine_down"; readonly engine: number; readonly crashed?: string }
   /**
-   * A direct task for one engine. `sent`: its client already sent it straight to the engine (the
-   * controller gets only its header), so an engine not registered now took it and died since.
+   * A direct task for one engine. `gone`: that engine was registered once and is no more (its
+   * client, which named it, saw it registered), or took the task straight from its client and died.
    */
-  | { readonly type: "submit_direct"; readonly task: number; readonly engine: number; readonly sent?: boolean }
+  | { readonly type: "submit_direct"; readonly task: number; readonly engine: number; readonly gone?: boolean }
   /** A load-balanced task; `targets`: the engines it may run on (none: any). */
   | {
       readonly type: "submit_lb";

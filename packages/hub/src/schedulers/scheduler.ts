@@ -55,7 +55,7 @@ export class Scheduler implements SchedulerPort {
         break;
       }
       case "submit_direct":
-        submitDirect(this.view, ev.task, ev.engine, ev.sent === true, out);
+        submitDirect(this.view, ev.task, ev.engine, ev.gone === true, out);
         break;
       case "submit_lb":
         this.lb.submit(ev.task, ev.targets, ev.retries, ev.maxDeaths, out);

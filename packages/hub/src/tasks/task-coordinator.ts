@@ -86,7 +86,12 @@ export class TaskCoordinator {
         const rec = this.d.tasks.add(client.routingId, client.key, t.id, undefined, t);
         if (t.dx) rec.directFor = client.key;
         this.apply(
-          this.d.scheduler.handle({ type: "submit_direct", task: rec.hubId, engine: target, sent: t.dx === 1 }),
+          this.d.scheduler.handle({
+            type: "submit_direct",
+            task: rec.hubId,
+            engine: target,
+            gone: this.gone(target, t),
+          }),
           {
             task: t,
             part,
@@ -94,6 +99,16 @@ export class TaskCoordinator {
         );
       }
     }
+  }
+
+  /**
+   * Whether a direct task's engine, not registered now, was lost with it rather than never there:
+   * its client sent it straight, or the id was given out before (an engine killed while the task
+   * was on its way here, which its launcher reports at once).
+   */
+  private gone(engine: number, t: ClientTask): boolean {
+    if (this.d.engines.get(engine)) return false;
+    return t.dx === 1 || engine < this.d.engines.freshIdBase();
   }
 
   /**
