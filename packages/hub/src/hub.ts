@@ -37,6 +37,7 @@ import { ResultStore } from "./results/result-store.js";
 import { Scheduler } from "./schedulers/scheduler.js";
 import { FunctionShipping } from "./tasks/function-shipping.js";
 import { TaskCoordinator } from "./tasks/task-coordinator.js";
+import { CutThrough } from "./tasks/cut-through.js";
 import { TaskTable } from "./tasks/task-table.js";
 import { DEFAULT_MAX_SHARED_BYTES, type HubOptions } from "./options.js";
 import { SharedState } from "./shared-state/service.js";
@@ -79,6 +80,7 @@ export class Hub extends EventEmitter<HubEvents> {
   private readonly shared: SharedState;
   private readonly pipelines: Pipelines;
   private readonly routes: ClientRoutes;
+  private readonly cutThrough: CutThrough;
   private readonly comm = new CommRelay(this.engines, (m, p, to) => this.engineCh.send(m, p, to));
   private engineCh!: Channel<EngineToHub, HubToEngine>;
   private clientCh!: Channel<ClientToHub, HubToClient>;
@@ -113,10 +115,22 @@ export class Hub extends EventEmitter<HubEvents> {
       shipping,
       engineOut,
       toEngine,
+      streamTo: (to, task, body, streamed) => this.cutThrough.streamTo(to, task, body, streamed),
       flush,
       log,
     });
     this.coordinator = coordinator;
+    this.cutThrough = new CutThrough({
+      coordinator,
+      tasks,
+      delivery,
+      engines,
+      client: (key) => this.clients.get(key),
+      engineCh: () => this.engineCh,
+      clientCh: () => this.clientCh,
+      flush,
+      log,
+    });
     this.registration = new EngineRegistration({
       engines,
       heartbeatMs: this.hbMs,
@@ -182,6 +196,8 @@ export class Hub extends EventEmitter<HubEvents> {
     } = openChannels(sockets, key, this.log, {
       client: (m) => this.onClientMessage(m),
       engine: (m) => this.onEngineMessage(m),
+      clientStream: (s) => this.cutThrough.fromClient(s),
+      engineStream: (s) => this.cutThrough.fromEngine(s),
     }));
     this.shm = new ShmFolder(this.paths, this.opts.shmThreshold ?? 0, key, this.log);
     const shm = this.shm;
@@ -340,6 +356,7 @@ export class Hub extends EventEmitter<HubEvents> {
       engineCh: this.engineCh,
       shared: this.shared.store,
       pipelines: this.pipelines,
+      cutThrough: this.cutThrough.counts,
     };
   }
 

@@ -12,11 +12,14 @@ import type { EngineEntry, EngineRegistry } from "../engines/engine-registry.js"
 import type { ResultDelivery } from "../results/delivery.js";
 import type { SchedulerDecision, SchedulerEvent, SchedulerPort, TaskOutcome } from "../schedulers/port.js";
 import type { FunctionShipping } from "./function-shipping.js";
+import type { StreamedBody } from "./streamed-body.js";
 import { assign, cancel, complete, engineOf, fail, isOn, requestCancel, requeue } from "./task-state.js";
 import type { ResultSink, TaskRecord, TaskTable } from "./task-table.js";
 
 const PLACE: SchedulerEvent = { type: "place" };
 const CANCELLED_CODE = new TaskCancelledError().code;
+const BODY_GONE =
+  "This task's arguments were passed on to its engine as they arrived (cut-through) and not kept, so it cannot run again after losing that engine; submit it again.";
 const DELIVERED_DIRECTLY =
   "This task's result went straight from its engine to the client that submitted it, which acknowledged it: the controller never had it.";
 
@@ -36,6 +39,8 @@ export interface TaskCoordinatorDeps {
   /** Tasks for engines, sent as one message per engine at the next flush. */
   engineOut: Outbox<EngineTask>;
   toEngine(msg: HubToEngine, to: Buffer): void;
+  /** Starts a task message to an engine whose body's binary frames are still arriving (cut-through). */
+  streamTo(to: Buffer, task: EngineTask, body: Buffer, streamed: StreamedBody): void;
   /** Sends what the outboxes hold, after this turn of the event loop (once however often asked). */
   flush(): void;
   log: Logger;
@@ -115,9 +120,10 @@ export class TaskCoordinator {
    * behalf (a pipeline's stage), whose result goes to `sink` rather than to the client. Returns
    * its controller id. The sink may be called before this returns (a task that cannot be sent).
    */
-  submitLb(client: TaskOwner, t: ClientTask, part: Part, sink?: ResultSink): number {
+  submitLb(client: TaskOwner, t: ClientTask, part: Part, sink?: ResultSink, streamed?: StreamedBody): number {
     const spec = t.lb ?? {};
     const rec = this.d.tasks.add(client.routingId, client.key, t.id, { task: t, part }, t, sink);
+    if (streamed) rec.streamed = streamed;
     if (spec.targets && !spec.targets.some((id) => this.d.engines.get(id))) {
       // Targets that do not exist now may register later; the task waits for them in the queue.
       this.d.log.debug({ targets: spec.targets }, "load-balanced task waits for its target engines");
@@ -134,8 +140,50 @@ export class TaskCoordinator {
     return rec.hubId;
   }
 
-  /** Results from an engine: each reported, or its task run again, as the scheduler decides. */
-  engineResults(entry: EngineEntry, results: TaskResult[], parts: Part[]): void {
+  /**
+   * A load-balanced task whose body's binary frames are still arriving (cut-through,
+   * `cut-through.ts`): placed now, its body passed on to its engine as it comes. Returns its id.
+   */
+  submitStreamed(client: TaskOwner, t: ClientTask, body: Buffer, streamed: StreamedBody): number {
+    if (t.fn) this.d.shipping.offer(client, t.fn, t.src);
+    return this.submitLb(client, t, { body, frames: [] }, undefined, streamed);
+  }
+
+  /**
+   * The body of a task being streamed will not come whole (its client was forgotten or restarted
+   * mid-upload): the task is cancelled; its engine, if it had one, dropped the half it had.
+   */
+  streamAborted(hubId: number): void {
+    const rec = this.d.tasks.get(hubId);
+    if (!rec) return;
+    if (rec.state.kind === "queued") {
+      this.cancel([hubId], true);
+      return;
+    }
+    this.d.tasks.take(hubId);
+    const engine = engineOf(rec.state);
+    this.d.engines.get(engine)?.inflight.delete(hubId);
+    this.apply(this.d.scheduler.handle({ type: "abandoned", task: hubId }));
+    rec.state = cancel(requestCancel(rec.state), engine);
+    this.d.delivery.fail(
+      rec,
+      engine,
+      CANCELLED_CODE,
+      "Its arguments never arrived whole: its client went away while sending them.",
+    );
+  }
+
+  /**
+   * Results from an engine: each reported, or its task run again, as the scheduler decides. With
+   * `forwarded`, that task's result went on to its client already as it arrived (cut-through;
+   * `lost`: its client left before it all went): it is not delivered again.
+   */
+  engineResults(
+    entry: EngineEntry,
+    results: TaskResult[],
+    parts: Part[],
+    streamed?: { forwarded: number; lost: boolean },
+  ): void {
     const id = entry.info.id;
     const finished: Array<{ task: number; outcome: TaskOutcome }> = [];
     const index: number[] = [];
@@ -164,6 +212,16 @@ export class TaskCoordinator {
       // Its client acknowledged it on its direct link: only a client that adopted the task since waits here.
       if (r.d) {
         if (rec.clientKey !== rec.directFor) this.d.delivery.fail(rec, id, "ERR_PTC_UNKNOWN_TASK", DELIVERED_DIRECTLY);
+        continue;
+      }
+      if (streamed?.forwarded === r.id) {
+        if (streamed.lost)
+          this.d.delivery.fail(
+            rec,
+            id,
+            CANCELLED_CODE,
+            "Its client went away while its result was being passed on to it.",
+          );
         continue;
       }
       const out: TaskResult = { ...r, id: rec.localId, engine: id };
@@ -314,6 +372,16 @@ export class TaskCoordinator {
   }
 
   private send(engine: EngineEntry, rec: TaskRecord, t: ClientTask, part: Part, movable: boolean): void {
+    const streamed = rec.streamed;
+    if (streamed && !streamed.sendable) {
+      this.d.tasks.take(rec.hubId);
+      rec.state = fail(rec.state, engine.info.id, "ERR_PTC_ENGINE_LOST");
+      this.d.delivery.fail(rec, engine.info.id, "ERR_PTC_ENGINE_LOST", BODY_GONE);
+      this.apply(this.d.scheduler.handle({ type: "abandoned", task: rec.hubId }));
+      return;
+    }
+    // A body passed on as it comes cannot be handed back and sent elsewhere.
+    if (streamed && !streamed.reusable) movable = false;
     const task: EngineTask = { id: rec.hubId, op: t.op };
     if (movable) task.movable = true;
     if (t.timeout !== undefined) task.timeout = t.timeout;
@@ -343,6 +411,7 @@ export class TaskCoordinator {
     if (t.shm === true) task.shm = `c${rec.clientKey}`;
     if (t.dx) task.dx = `${rec.clientKey}:${rec.localId}`;
     engine.inflight.add(rec.hubId);
-    this.d.engineOut.push(String(engine.info.id), engine.routingId, task, part);
+    if (streamed) this.d.streamTo(engine.routingId, task, part.body, streamed);
+    else this.d.engineOut.push(String(engine.info.id), engine.routingId, task, part);
   }
 }

@@ -8,13 +8,14 @@ import type { Message } from "../peer-messages.js";
 import { AckScheduler } from "./ack-scheduler.js";
 import { AuthFailureNotices } from "./auth-notice.js";
 import { FaultShim, faultsFromEnv, type FaultSpec } from "./faults.js";
-import { fragmentMinFromEnv, fragmentsOut } from "./fragments.js";
+import { decodeUndelivered, fragmentMinFromEnv, fragmentOut, fragmentsOut } from "./fragments.js";
 import { Inbound, type Incoming } from "./inbound.js";
 import type { Link } from "./link.js";
 import { LinkTable } from "./link-table.js";
 import { RetransmitClock } from "./retransmit-clock.js";
 import { DEFAULT_LINK_LIMITS, outgoing, type LinkLimits, type Outgoing } from "./send-window.js";
 import { SocketOwner } from "./socket-owner.js";
+import { openOutStream, type OutStream, type StreamPart, type StreamSink, type StreamStart } from "./streams.js";
 
 export type { Incoming } from "./inbound.js";
 
@@ -34,6 +35,12 @@ export interface ChannelOptions<In extends Message> {
   selfId?: Buffer;
   logger: Logger;
   onMessage?: (msg: Incoming<In>) => void;
+  /**
+   * A message in fragments whose head (header, part bodies) is in: return a sink to take its
+   * binary frames piece by piece as they arrive (cut-through, `streams.ts`), or undefined to have
+   * it assembled and delivered whole to `onMessage`.
+   */
+  onStream?: (start: StreamStart<In>) => StreamSink | undefined;
   /** A peer told us (unsigned, with evidence) that it received exactly what we signed and the tag failed: our key is wrong. */
   onAuthFailed?: () => void;
   /** Upper bound on queued outgoing messages before `send` reports backpressure. */
@@ -95,6 +102,8 @@ export class Channel<In extends Message = Message, Out extends Message = Message
   /** Messages held for window room, over all links. */
   private held = 0;
   private readonly fragmentMin: number | undefined;
+  /** Stream id of the next message sent in fragments (over all links: unique while a peer may hold a half one). */
+  private nextStream = 1;
 
   constructor(private readonly opts: ChannelOptions<In>) {
     this.signer = new Signer(opts.clusterKey);
@@ -146,6 +155,7 @@ export class Channel<In extends Message = Message, Out extends Message = Message
       selfId: opts.selfId,
       logger: opts.logger,
       onMessage: opts.onMessage,
+      onStream: opts.onStream,
       onAuthFailed: opts.onAuthFailed,
       stats: this.stats,
       verifier: this.verifier,
@@ -217,16 +227,45 @@ export class Channel<In extends Message = Message, Out extends Message = Message
 
   /** A large message as a run of fragments (`fragments.ts`), each tagged by the writer as it goes. */
   private sendFragments(label: ChannelLabel, link: Link, body: Buffer[]): boolean {
-    for (const out of fragmentsOut(this.signer, label, link, body)) {
-      if (link.admit(out)) this.owner.enqueue(out);
-      else this.held++;
-    }
+    for (const out of fragmentsOut(this.signer, label, link, body, this.streamId())) this.admit(link, out);
+    return link.held.length === 0 && link.hasRoom() && this.owner.queued < this.maxQueue;
+  }
+
+  /**
+   * Starts a message to `to` whose binary frames are not here yet (cut-through, `streams.ts`): its
+   * first fragment (header, part bodies) goes now, each `pieces` call sends the next fragment as it
+   * comes, tagged for this link, and `abort` tells the peer to drop it. The pieces must fill the
+   * announced frame lengths in order, a piece never crossing frames (as they came in fragments).
+   */
+  openStream(header: Out, parts: readonly StreamPart[], to?: Buffer): OutStream {
+    const label = this.opts.sendLabel;
+    if (!label || !this.reliable) throw new Error("this channel does not send streams");
+    const link = this.links.get(to);
+    const head = encodeBody(
+      header,
+      parts.map((p) => ({ body: p.body, frames: [] })),
+    );
+    return openOutStream(this.streamId(), head, parts, {
+      open: () => !this.closed && !link.forgotten,
+      send: (frags, through) => this.admit(link, fragmentOut(this.signer, label, link, frags, through)),
+    });
+  }
+
+  private streamId(): number {
+    const id = this.nextStream;
+    this.nextStream = (this.nextStream + 1) >>> 0 || 1;
+    return id;
+  }
+
+  /** A fragment into its link's window (or held for room), carrying the acknowledgement owed. */
+  private admit(link: Link, out: Outgoing): void {
+    if (link.admit(out)) this.owner.enqueue(out);
+    else this.held++;
     if (link.gapHigh === 0) {
       link.ackOwed = 0;
       link.ackOwedBytes = 0;
     }
     this.clock.start();
-    return link.held.length === 0 && link.hasRoom() && this.owner.queued < this.maxQueue;
   }
 
   /** Resolves when nothing waits to be written (queued, or held for window room). */
@@ -295,20 +334,7 @@ export class Channel<In extends Message = Message, Out extends Message = Message
     link.forgotten = true;
     this.acks.drop(link);
     const heldBefore = link.held.length;
-    const undelivered: Array<{ header: Out; parts: Part[] }> = [];
-    for (const out of link.abandon()) {
-      // A message in fragments comes back once, from its last fragment (the earlier ones may have
-      // been acknowledged, but the receiver delivers nothing before the last).
-      if (out.seq === 0 || (out.fragment && !out.fragment.whole)) continue;
-      try {
-        const { header, parts } = out.fragment?.whole
-          ? decodeBody(out.fragment.whole, 0)
-          : decodeBody(out.frames, link.to ? 3 : 2);
-        undelivered.push({ header: header as Out, parts });
-      } catch {
-        // Our own message: it decodes. Nothing to keep if it does not.
-      }
-    }
+    const undelivered = decodeUndelivered<Out>(link.abandon(), link.to !== undefined);
     this.held -= heldBefore;
     this.wake();
     return undelivered;
