@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { afterEach, describe, expect, it } from "vitest";
 import * as zmq from "zeromq";
-import { newClusterKey, silentLogger, type FaultSpec, type Message, type Part } from "../src/index.js";
+import { newClusterKey, silentLogger, type FaultSpec, type Message } from "../src/index.js";
 import { Channel } from "../src/transport/channel.js";
 import { FRAGMENT_BYTES } from "../src/transport/fragments.js";
 import type { OutStream } from "../src/transport/streams.js";

@@ -6,7 +6,6 @@ import type {
   HubToClient,
   HubToEngine,
   Logger,
-  OutStream,
   StreamSink,
   StreamStart,
   TaskResult,

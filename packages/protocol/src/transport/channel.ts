@@ -2,7 +2,7 @@ import type * as zmq from "zeromq";
 import type { Logger } from "pino";
 import { Signer, Verifier, type ChannelLabel } from "../auth/session.js";
 import { DEFAULT_MAX_MESSAGE_BYTES } from "../codec/value-codec.js";
-import { TAG, decodeBody, encodeBody } from "../codec/wire.js";
+import { TAG, encodeBody } from "../codec/wire.js";
 import type { LinkReport, Part } from "../messages.js";
 import type { Message } from "../peer-messages.js";
 import { AckScheduler } from "./ack-scheduler.js";
