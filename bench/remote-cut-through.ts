@@ -20,6 +20,12 @@ const MiB = 1 << 20;
 
 const status = (pid: number, field: string) =>
   Number(new RegExp(`${field}:\\s+(\\d+)`).exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1]) / 1024;
+/** CPU time (ms, user + system) a process has used, from /proc. */
+const cpuMs = (pid: number) => {
+  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+  const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return ((Number(f[11]) + Number(f[12])) * 1000) / 100;
+};
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
 
 async function main(): Promise<void> {
@@ -35,7 +41,10 @@ async function main(): Promise<void> {
     string
   >;
   await withRemoteEngine(BIN, env, "bench_cut_through", async (rc) => {
-    const pid = ((await rc.status()) as { pid: number }).pid;
+    const st0 = (await rc.status()) as { pid: number; engines: Array<{ pid: number }> };
+    const pid = st0.pid;
+    const enginePid = st0.engines[0]?.pid as number;
+    const cpu = { controller: [] as number[], engine: [] as number[], client: [] as number[] };
     const payload = randomBytes(50 * MiB);
     const same = (v: unknown) => {
       const b = v as Uint8Array;
@@ -51,9 +60,14 @@ async function main(): Promise<void> {
     for (let i = 0; i < REPS; i++) {
       writeFileSync(`/proc/${pid}/clear_refs`, "5"); // resets VmHWM to the current RSS
       const base = status(pid, "VmRSS");
+      const c0 = [cpuMs(pid), cpuMs(enginePid), process.cpuUsage()] as const;
       let s = performance.now();
       same(await lb.apply((b: Uint8Array) => b, payload));
       lbMs.push(performance.now() - s);
+      const own = process.cpuUsage(c0[2]);
+      cpu.controller.push(cpuMs(pid) - c0[0]);
+      cpu.engine.push(cpuMs(enginePid) - c0[1]);
+      cpu.client.push((own.user + own.system) / 1000);
       peak.push(status(pid, "VmHWM") - base);
       s = performance.now();
       await e.push({ blob: payload });
@@ -71,6 +85,12 @@ async function main(): Promise<void> {
         push_pull_50MB_remote_direct_off_ms: r(median(ppMs)),
         pp_mb_per_s: r(100 / (median(ppMs) / 1000)),
         controller_peak_rss_over_lb_mb: r(median(peak)),
+        // CPU time per load-balanced echo (ms): on a machine whose cores are all busy, what decides.
+        lb_cpu_ms: {
+          controller: r(median(cpu.controller)),
+          engine: r(median(cpu.engine)),
+          client: r(median(cpu.client)),
+        },
         controller_rss_before_mb: r(before),
         all: { lb: lbMs.map(r), pp: ppMs.map(r), peak: peak.map(r) },
         counts: st.cutThrough ?? null,

@@ -34,9 +34,9 @@ import { outgoing, type Outgoing } from "./send-window.js";
  * 50 MiB: page faults) costs as much as the overlap saves (tags ~15-20 ms each side) when the
  * cores are busy: a push to an engine went 145 → 113 ms only when the engine also transferred
  * the assembled buffer to its executor instead of copying it, a pull to a client 145 → 180 ms,
- * a load-balanced echo through the controller 430 → 500 ms. What would pay is forwarding
- * fragments through the controller as they arrive (no assembly there), which needs delivery
- * before the last fragment: not built.
+ * a load-balanced echo through the controller 430 → 500 ms. Forwarding fragments through the
+ * controller as they arrive (cut-through, `streams.ts`, hub/src/tasks/cut-through.ts) measured
+ * slower still on that VM (docs/architecture.md, "Large values across hosts").
  */
 export const FRAGMENT_MARK = 0xc1;
 /** Bytes of frames per fragment (pieces; the descriptor aside). */
