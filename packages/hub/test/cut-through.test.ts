@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { silentLogger, type EngineTask, type OutStream, type TaskResult } from "@ptcluster/protocol";
+import { silentLogger, type EngineTask, type HubToEngine, type OutStream, type TaskResult } from "@ptcluster/protocol";
 import { Outbox } from "../src/clients/outbox.js";
 import { EngineRegistry } from "../src/engines/engine-registry.js";
 import { ResultDelivery } from "../src/results/delivery.js";
@@ -32,6 +32,7 @@ function setup() {
   const clientOut = new Outbox<TaskResult>();
   const delivery = new ResultDelivery(tasks, new ResultStore(60_000), clientOut, () => true);
   const streams: Array<{ engine: string; task: EngineTask; log: string[] }> = [];
+  const toEngine: HubToEngine[] = [];
   const co = new TaskCoordinator({
     tasks,
     engines,
@@ -40,7 +41,7 @@ function setup() {
     shipping: new FunctionShipping(engines, () => {}),
     engineOut: new Outbox<EngineTask>(),
     log: silentLogger(),
-    toEngine: () => {},
+    toEngine: (msg) => toEngine.push(msg),
     streamTo: (to, task, _body, streamed) => {
       const r = recorder();
       streams.push({ engine: to.toString(), task, log: r.log });
@@ -69,7 +70,7 @@ function setup() {
     id = co.submitStreamed(client, { id: 7, op: "apply", to: [], lb: {} }, Buffer.from("b"), body);
     return { id, body };
   };
-  return { co, tasks, es, streams, counts, toClient, submit };
+  return { co, tasks, es, streams, counts, toClient, submit, toEngine };
 }
 
 const piece = (n: number) => [Buffer.from([n])];
@@ -144,5 +145,33 @@ describe("streamed task bodies", () => {
     expect(c.streams).toHaveLength(0);
     expect(c.tasks.get(id)).toBeUndefined();
     expect(c.counts.heldBytes).toBe(0);
+  });
+
+  it("cancelled while its engine still receives it: that stream is aborted instead of a cancel the engine could not match, the rest dropped", async () => {
+    const c = setup();
+    const { id, body } = c.submit();
+    await turn();
+    body.pieces(piece(1), false);
+    c.co.cancel([id]);
+    expect(c.streams[0]!.log).toEqual(["1", "abort"]);
+    expect(c.toEngine).toEqual([]);
+    expect(c.tasks.get(id)).toBeUndefined();
+    expect(c.toClient()).toEqual([
+      expect.objectContaining({
+        id: 7,
+        attempts: 0,
+        sysError: expect.objectContaining({ code: "ERR_PTC_TASK_CANCELLED" }),
+      }),
+    ]);
+    body.pieces(piece(2), false);
+    body.pieces(piece(3), true);
+    expect(c.streams[0]!.log).toEqual(["1", "abort"]);
+    expect(c.counts).toMatchObject({ open: 0, heldBytes: 0 });
+    // Once the whole body went on, a cancel goes to the engine as usual.
+    const next = c.submit();
+    await turn();
+    next.body.pieces(piece(1), true);
+    c.co.cancel([next.id]);
+    expect(c.toEngine).toEqual([{ type: "engine_cancel", ids: [next.id] }]);
   });
 });

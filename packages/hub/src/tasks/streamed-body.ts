@@ -28,6 +28,8 @@ export class StreamedBody implements StreamSink {
   private passedIncomplete = false;
   private ended = false;
   private aborted = false;
+  /** Its task was cancelled while it was being passed on: the rest is dropped as it comes. */
+  private dropping = false;
 
   constructor(
     readonly frameLengths: number[],
@@ -53,6 +55,7 @@ export class StreamedBody implements StreamSink {
       this.ended = true;
       this.counts.open--;
     }
+    if (this.dropping) return;
     if (this.passing) {
       this.passing.pieces(pieces, last);
       if (last) this.passing = undefined;
@@ -75,6 +78,18 @@ export class StreamedBody implements StreamSink {
     this.release();
     this.passing = out;
     this.passedIncomplete = true;
+  }
+
+  /**
+   * Its task is cancelled: if its engine is still receiving it, that stream is aborted (the engine
+   * drops its half, never runs it) and true is returned; the rest is dropped as it comes.
+   */
+  cut(): boolean {
+    if (!this.passing) return false;
+    this.passing.abort();
+    this.passing = undefined;
+    this.dropping = true;
+    return true;
   }
 
   abort(): void {

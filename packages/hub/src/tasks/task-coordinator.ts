@@ -155,22 +155,23 @@ export class TaskCoordinator {
    */
   streamAborted(hubId: number): void {
     const rec = this.d.tasks.get(hubId);
-    if (!rec) return;
-    if (rec.state.kind === "queued") {
-      this.cancel([hubId], true);
-      return;
-    }
-    this.d.tasks.take(hubId);
+    if (rec?.state.kind === "queued") this.cancel([hubId], true);
+    else if (rec) this.cutShort(rec, "Its arguments never arrived whole: its client went away while sending them.");
+  }
+
+  /**
+   * A task whose body its engine is still receiving, cancelled: the engine drops the half it has
+   * (it would not know the task to cancel it, and would run it once the rest came), and the task
+   * ends cancelled, unstarted.
+   */
+  private cutShort(rec: TaskRecord, message: string): void {
+    this.d.tasks.take(rec.hubId);
     const engine = engineOf(rec.state);
-    this.d.engines.get(engine)?.inflight.delete(hubId);
-    this.apply(this.d.scheduler.handle({ type: "abandoned", task: hubId }));
+    this.d.engines.get(engine)?.inflight.delete(rec.hubId);
+    this.apply(this.d.scheduler.handle({ type: "abandoned", task: rec.hubId }));
+    rec.attempts--;
     rec.state = cancel(requestCancel(rec.state), engine);
-    this.d.delivery.fail(
-      rec,
-      engine,
-      CANCELLED_CODE,
-      "Its arguments never arrived whole: its client went away while sending them.",
-    );
+    this.d.delivery.fail(rec, engine, CANCELLED_CODE, message);
   }
 
   /**
@@ -346,16 +347,23 @@ export class TaskCoordinator {
         return;
       }
       case "cancel_on_engine": {
+        const ids = dec.tasks.filter((id) => {
+          const rec = tasks.get(id);
+          if (!rec?.streamed?.cut()) return true;
+          this.cutShort(rec, "The task was cancelled while its arguments were on their way to its engine.");
+          return false;
+        });
+        if (ids.length === 0) return;
         if (!dec.queuedOnly) {
-          for (const id of dec.tasks) {
+          for (const id of ids) {
             const rec = tasks.get(id);
             if (rec) rec.state = requestCancel(rec.state);
           }
         }
-        this.d.log.debug({ engineId: dec.engine, ids: dec.tasks, queuedOnly: dec.queuedOnly }, "cancel sent to engine");
+        this.d.log.debug({ engineId: dec.engine, ids, queuedOnly: dec.queuedOnly }, "cancel sent to engine");
         this.sendTo(dec.engine, {
           type: "engine_cancel",
-          ids: [...dec.tasks],
+          ids,
           ...(dec.queuedOnly ? { queuedOnly: true } : {}),
         });
         return;
