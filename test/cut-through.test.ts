@@ -220,4 +220,45 @@ describe.skipIf(unavailable !== undefined)("cut-through: large load-balanced tas
     child.kill("SIGKILL");
     await child;
   }, 60_000);
+
+  it("a client whose upload takes longer than --client-timeout is heard from by its fragments, not given up", async () => {
+    const host = net.hosts[1]!;
+    await net.run(host, "tc", [
+      "qdisc",
+      "replace",
+      "dev",
+      host.dev,
+      "root",
+      "tbf",
+      "rate",
+      "160mbit",
+      "burst",
+      "64kb",
+      "latency",
+      "500ms",
+    ]);
+    // 80 MiB at 160 Mbit/s: over four seconds, past the 3 s the controller gives a silent client.
+    const child = net.run(
+      host,
+      "env",
+      [
+        `${FRAGMENT_ENV}=1024`,
+        "PTCLUSTER_SHM=0",
+        `PTCLUSTER_DIR=${tmp.dir}`,
+        process.execPath,
+        "--import",
+        "tsx",
+        join(root, "test/fixtures/big-lb-sender.ts"),
+        String(80 * MB),
+        "wait",
+      ],
+      { cwd: root, reject: false, stdin: "ignore" },
+    );
+    pids.push(child.pid as number);
+    children.push(child);
+    const { stdout, stderr } = await child;
+    expect(`${stdout}\n${stderr}`, "the sender's output").toContain(`done ${80 * MB}`);
+    // It ran once, on the remote engine (the earlier senders' tasks never did).
+    expect(await rc.engine(engineId).apply(() => (globalThis as { __bigRuns?: number }).__bigRuns ?? 0)).toBe(1);
+  }, 60_000);
 });

@@ -1,5 +1,12 @@
 import { describe, expect, it } from "vitest";
-import { silentLogger, type EngineTask, type HubToEngine, type OutStream, type TaskResult } from "@ptcluster/protocol";
+import {
+  silentLogger,
+  sourceHash,
+  type EngineTask,
+  type HubToEngine,
+  type OutStream,
+  type TaskResult,
+} from "@ptcluster/protocol";
 import { Outbox } from "../src/clients/outbox.js";
 import { EngineRegistry } from "../src/engines/engine-registry.js";
 import { ResultDelivery } from "../src/results/delivery.js";
@@ -28,18 +35,20 @@ function recorder() {
 
 function setup() {
   const engines = new EngineRegistry();
-  const tasks = new TaskTable();
+  const shipping = new FunctionShipping(engines, () => {});
+  const tasks = new TaskTable(shipping.sources);
   const clientOut = new Outbox<TaskResult>();
   const delivery = new ResultDelivery(tasks, new ResultStore(60_000), clientOut, () => true);
   const streams: Array<{ engine: string; task: EngineTask; log: string[] }> = [];
   const toEngine: HubToEngine[] = [];
+  const engineOut = new Outbox<EngineTask>();
   const co = new TaskCoordinator({
     tasks,
     engines,
     scheduler: new Scheduler("leastload"),
     delivery,
-    shipping: new FunctionShipping(engines, () => {}),
-    engineOut: new Outbox<EngineTask>(),
+    shipping,
+    engineOut,
     log: silentLogger(),
     toEngine: (msg) => toEngine.push(msg),
     streamTo: (to, task, _body, streamed) => {
@@ -70,7 +79,7 @@ function setup() {
     id = co.submitStreamed(client, { id: 7, op: "apply", to: [], lb: {} }, Buffer.from("b"), body);
     return { id, body };
   };
-  return { co, tasks, es, streams, counts, toClient, submit, toEngine };
+  return { co, tasks, es, streams, counts, toClient, submit, toEngine, engineOut, client };
 }
 
 const piece = (n: number) => [Buffer.from([n])];
@@ -173,5 +182,20 @@ describe("streamed task bodies", () => {
     next.body.pieces(piece(1), true);
     c.co.cancel([next.id]);
     expect(c.toEngine).toEqual([{ type: "engine_cancel", ids: [next.id] }]);
+  });
+
+  it("a function's source that went in a streamed task goes again with the next task for that engine, which may arrive first", async () => {
+    const c = setup();
+    const body = new StreamedBody([3], c.counts, () => {});
+    const fn = { fn: sourceHash("() => 1"), src: "() => 1" };
+    c.co.submitStreamed(c.client, { id: 1, op: "apply", to: [], lb: {}, ...fn }, Buffer.from("b"), body);
+    await turn();
+    expect(c.streams[0]!.task).toMatchObject(fn);
+    c.co.submit(c.client, [{ id: 2, op: "apply", to: [0], fn: fn.fn }], [{ body: Buffer.from("x"), frames: [] }]);
+    c.co.submit(c.client, [{ id: 3, op: "apply", to: [0], fn: fn.fn }], [{ body: Buffer.from("y"), frames: [] }]);
+    const sent: EngineTask[] = [];
+    c.engineOut.flush((_to, items) => sent.push(...items));
+    // The first task sent whole carries the source; the engine knows it from then on.
+    expect(sent.map((t) => t.src)).toEqual(["() => 1", undefined]);
   });
 });

@@ -75,7 +75,14 @@ export class CutThrough {
     this.d.tasks.awaited.arrived(client.key, header.tasks);
     if (header.done) this.d.coordinator.directDone(client, header.done);
     this.d.flush();
-    return body;
+    // Each fragment is word from its client: a slow upload does not make it look silent.
+    return {
+      pieces: (pieces, last) => {
+        client.lastSeen = Date.now();
+        body.pieces(pieces, last);
+      },
+      abort: () => body.abort(),
+    };
   }
 
   /** Starts a task's message to its engine, its body passed on as it comes. */
@@ -109,6 +116,7 @@ export class CutThrough {
     let ended = false;
     return {
       pieces: (pieces, last) => {
+        entry.lastSeen = Date.now();
         stream.pieces(pieces, last);
         if (!last) {
           this.counts.forwardedEarly++;

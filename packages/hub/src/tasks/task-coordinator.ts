@@ -394,6 +394,9 @@ export class TaskCoordinator {
           return;
         }
         task.src = src;
+        // A streamed task reaches the engine after its last fragment, so tasks sent after it may
+        // come first (or it may never come, aborted): they carry the source too, until one sent whole does.
+        if (streamed) engine.knownFns.delete(t.fn);
       }
     }
     if (t.scope) task.scope = t.scope;
