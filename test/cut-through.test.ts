@@ -71,12 +71,16 @@ describe.skipIf(unavailable !== undefined)("cut-through: large load-balanced tas
   afterAll(async () => {
     for (const k of [FRAGMENT_ENV, "PTCLUSTER_SHM", "PTCLUSTER_DIRECT"]) delete process.env[k];
     for (const c of children) c.kill("SIGKILL");
-    await rc?.close();
-    await cluster?.stop();
-    await expectGone(pids, 5_000);
-    await net?.destroy();
-    rmSync(fileDir, { recursive: true, force: true });
-    tmp.cleanup();
+    try {
+      await rc?.close();
+      await cluster?.stop();
+      await expectGone(pids, 5_000);
+    } finally {
+      // Even when a check above fails: namespaces and a bridge left behind would stay on the machine.
+      await net?.destroy();
+      rmSync(fileDir, { recursive: true, force: true });
+      tmp.cleanup();
+    }
   });
 
   it("a 50 MiB task and its result pass through the controller fragment by fragment, intact", async () => {
