@@ -11,6 +11,7 @@ import { EMPTY_PART, type Outbox } from "../clients/outbox.js";
 import type { EngineEntry, EngineRegistry } from "../engines/engine-registry.js";
 import type { ResultDelivery } from "../results/delivery.js";
 import type { SchedulerDecision, SchedulerEvent, SchedulerPort, TaskOutcome } from "../schedulers/port.js";
+import { engineTask } from "./engine-task.js";
 import type { FunctionShipping } from "./function-shipping.js";
 import { outcomeOf } from "./outcome.js";
 import type { StreamedBody } from "./streamed-body.js";
@@ -364,48 +365,22 @@ export class TaskCoordinator {
 
   private send(engine: EngineEntry, rec: TaskRecord, t: ClientTask, part: Part, movable: boolean): void {
     const streamed = rec.streamed;
-    if (streamed && !streamed.sendable) {
-      this.d.tasks.take(rec.hubId);
-      rec.state = fail(rec.state, engine.info.id, "ERR_PTC_ENGINE_LOST");
-      this.d.delivery.fail(rec, engine.info.id, "ERR_PTC_ENGINE_LOST", BODY_GONE);
-      this.apply(this.d.scheduler.handle({ type: "abandoned", task: rec.hubId }));
-      return;
+    if (streamed && !streamed.sendable) return this.unsendable(rec, engine.info.id, "ERR_PTC_ENGINE_LOST", BODY_GONE);
+    const task = engineTask(engine, rec, t, movable, this.d.shipping);
+    if (!task) {
+      const message = `The controller does not know the source of function ${t.fn}; resubmit the task.`;
+      return this.unsendable(rec, engine.info.id, "ERR_PTC_PROTOCOL", message);
     }
-    // A body passed on as it comes cannot be handed back and sent elsewhere.
-    if (streamed && !streamed.reusable) movable = false;
-    const task: EngineTask = { id: rec.hubId, op: t.op };
-    if (movable) task.movable = true;
-    if (t.timeout !== undefined) task.timeout = t.timeout;
-    if (t.fn) {
-      task.fn = t.fn;
-      if (!engine.knownFns.has(t.fn)) {
-        const src = this.d.shipping.ship(engine, t.fn);
-        if (src === undefined) {
-          const code = "ERR_PTC_PROTOCOL";
-          this.d.tasks.take(rec.hubId);
-          rec.state = fail(rec.state, engine.info.id, code);
-          this.d.delivery.fail(
-            rec,
-            engine.info.id,
-            code,
-            `The controller does not know the source of function ${t.fn}; resubmit the task.`,
-          );
-          this.apply(this.d.scheduler.handle({ type: "abandoned", task: rec.hubId }));
-          return;
-        }
-        task.src = src;
-        // A streamed task reaches the engine after its last fragment, so tasks sent after it may
-        // come first (or it may never come, aborted): they carry the source too, until one sent whole does.
-        if (streamed) engine.knownFns.delete(t.fn);
-      }
-    }
-    if (t.scope) task.scope = t.scope;
-    if (t.comm) task.comm = t.comm;
-    if (t.stage) task.stage = t.stage;
-    if (t.shm === true) task.shm = `c${rec.clientKey}`;
-    if (t.dx) task.dx = `${rec.clientKey}:${rec.localId}`;
     engine.inflight.add(rec.hubId);
     if (streamed) this.d.streamTo(engine.routingId, task, part.body, streamed);
     else this.d.engineOut.push(String(engine.info.id), engine.routingId, task, part);
+  }
+
+  /** A task placed on `engine` that cannot be sent there: it fails with `code`, and the scheduler forgets it. */
+  private unsendable(rec: TaskRecord, engine: number, code: string, message: string): void {
+    this.d.tasks.take(rec.hubId);
+    rec.state = fail(rec.state, engine, code);
+    this.d.delivery.fail(rec, engine, code, message);
+    this.apply(this.d.scheduler.handle({ type: "abandoned", task: rec.hubId }));
   }
 }

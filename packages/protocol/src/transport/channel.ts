@@ -1,69 +1,28 @@
 import type * as zmq from "zeromq";
-import type { Logger } from "pino";
-import { Signer, Verifier, type ChannelLabel } from "../auth/session.js";
+import { Signer, Verifier } from "../auth/session.js";
 import { DEFAULT_MAX_MESSAGE_BYTES } from "../codec/value-codec.js";
 import { TAG, encodeBody } from "../codec/wire.js";
 import type { LinkReport, Part } from "../messages.js";
 import type { Message } from "../peer-messages.js";
 import { AckScheduler } from "./ack-scheduler.js";
 import { AuthFailureNotices } from "./auth-notice.js";
-import { FaultShim, faultsFromEnv, type FaultSpec } from "./faults.js";
-import { decodeUndelivered, fragmentMinFromEnv, fragmentOut, fragmentsOut } from "./fragments.js";
-import { Inbound, type Incoming } from "./inbound.js";
+import type { ChannelOptions } from "./channel-options.js";
+import { FaultShim, faultsFromEnv } from "./faults.js";
+import { FragmentSender } from "./fragment-sender.js";
+import { decodeUndelivered, fragmentMinFromEnv } from "./fragments.js";
+import { Inbound } from "./inbound.js";
 import type { Link } from "./link.js";
 import { LinkTable } from "./link-table.js";
 import { RetransmitClock } from "./retransmit-clock.js";
-import { DEFAULT_LINK_LIMITS, outgoing, type LinkLimits, type Outgoing } from "./send-window.js";
+import { DEFAULT_LINK_LIMITS, outgoing, type Outgoing } from "./send-window.js";
 import { SocketOwner } from "./socket-owner.js";
-import { openOutStream, type OutStream, type StreamPart, type StreamSink, type StreamStart } from "./streams.js";
+import type { OutStream, StreamPart } from "./streams.js";
 
 export type { Incoming } from "./inbound.js";
+export type { ChannelOptions } from "./channel-options.js";
 
 /** A channel's counters (`faults` only while fault injection is on). */
 export type ChannelStats = LinkReport;
-
-export interface ChannelOptions<In extends Message> {
-  socket: zmq.Socket;
-  clusterKey: Buffer;
-  /** Label bound into outgoing signatures (undefined: this channel does not send). */
-  sendLabel?: ChannelLabel;
-  /** Label expected on incoming signatures (undefined: this channel does not receive). */
-  recvLabel?: ChannelLabel;
-  /** ROUTER: frames start with the peer's routing id, and outgoing messages need `to`. */
-  router?: boolean;
-  /** Our own routing id, bound into what a ROUTER sends us. */
-  selfId?: Buffer;
-  logger: Logger;
-  onMessage?: (msg: Incoming<In>) => void;
-  /**
-   * A message in fragments whose head (header, part bodies) is in: return a sink to take its
-   * binary frames piece by piece as they arrive (cut-through, `streams.ts`), or undefined to have
-   * it assembled and delivered whole to `onMessage`.
-   */
-  onStream?: (start: StreamStart<In>) => StreamSink | undefined;
-  /** A peer told us (unsigned, with evidence) that it received exactly what we signed and the tag failed: our key is wrong. */
-  onAuthFailed?: () => void;
-  /** Upper bound on queued outgoing messages before `send` reports backpressure. */
-  maxQueue?: number;
-  /**
-   * Reliable delivery (default true): per-peer acknowledgements and retransmission, each message
-   * delivered once and in order. False for one-way channels (notifications), where sequence
-   * numbers only need to increase.
-   */
-  reliable?: boolean;
-  /** Caps on one peer's unacknowledged messages (default 10,000 messages, 256 MiB). */
-  window?: Partial<LinkLimits>;
-  /**
-   * Messages of this many bytes or more (their frames) go as a run of fragments, each tagged as it
-   * is written and checked as it arrives (`fragments.ts`; default: `PTCLUSTER_FRAGMENT_KB`, else
-   * never). Reliable channels only.
-   */
-  fragmentMin?: number;
-  /** The largest message taken in fragments (bytes; default {@link DEFAULT_MAX_MESSAGE_BYTES} and 64 KiB). */
-  maxMessageBytes?: number;
-  /** Test only: inject faults on this channel's sends (default: from `PTCLUSTER_TEST_FAULTS`; null: never). */
-  faults?: FaultSpec | null;
-}
 
 /**
  * An authenticated, reliable channel over one ZeroMQ socket. Every outgoing message is signed,
@@ -102,8 +61,7 @@ export class Channel<In extends Message = Message, Out extends Message = Message
   /** Messages held for window room, over all links. */
   private held = 0;
   private readonly fragmentMin: number | undefined;
-  /** Stream id of the next message sent in fragments (over all links: unique while a peer may hold a half one). */
-  private nextStream = 1;
+  private readonly fragments: FragmentSender;
 
   constructor(private readonly opts: ChannelOptions<In>) {
     this.signer = new Signer(opts.clusterKey);
@@ -111,6 +69,7 @@ export class Channel<In extends Message = Message, Out extends Message = Message
     this.reliable = opts.reliable ?? true;
     this.maxQueue = opts.maxQueue ?? 100_000;
     this.fragmentMin = opts.fragmentMin ?? fragmentMinFromEnv();
+    this.fragments = new FragmentSender(this.signer, (link, out) => this.admit(link, out));
     this.links = new LinkTable({ ...DEFAULT_LINK_LIMITS, ...opts.window });
     this.acks = new AckScheduler((link) => this.sendAck(link));
     this.clock = new RetransmitClock(
@@ -209,7 +168,10 @@ export class Channel<In extends Message = Message, Out extends Message = Message
     const link = this.links.get(to);
     let bytes = 0;
     for (const f of body) bytes += f.length;
-    if (this.fragmentMin !== undefined && bytes >= this.fragmentMin) return this.sendFragments(label, link, body);
+    if (this.fragmentMin !== undefined && bytes >= this.fragmentMin) {
+      this.fragments.message(label, link, body);
+      return this.ready(link);
+    }
     const auth = this.signer.sign(label, to, body, link.prev, link.rx?.last ?? 0);
     link.prev = this.signer.seq;
     const out = outgoing(to ? [to, TAG, auth, ...body] : [TAG, auth, ...body], link.prev, bytes);
@@ -222,39 +184,23 @@ export class Channel<In extends Message = Message, Out extends Message = Message
       this.owner.enqueue(out);
       this.clock.start();
     } else this.held++;
-    return link.held.length === 0 && link.hasRoom() && this.owner.queued < this.maxQueue;
+    return this.ready(link);
   }
 
-  /** A large message as a run of fragments (`fragments.ts`), each tagged by the writer as it goes. */
-  private sendFragments(label: ChannelLabel, link: Link, body: Buffer[]): boolean {
-    for (const out of fragmentsOut(this.signer, label, link, body, this.streamId())) this.admit(link, out);
+  /** Whether more may be sent to this link now (nothing held for it, window room, the queue below `maxQueue`). */
+  private ready(link: Link): boolean {
     return link.held.length === 0 && link.hasRoom() && this.owner.queued < this.maxQueue;
   }
 
   /**
-   * Starts a message to `to` whose binary frames are not here yet (cut-through, `streams.ts`): its
-   * first fragment (header, part bodies) goes now, each `pieces` call sends the next fragment as it
-   * comes, tagged for this link, and `abort` tells the peer to drop it. The pieces must fill the
-   * announced frame lengths in order, a piece never crossing frames (as they came in fragments).
+   * Starts a message to `to` whose binary frames are not here yet (cut-through): its first
+   * fragment goes now, the rest as `pieces` come ({@link FragmentSender.stream}).
    */
   openStream(header: Out, parts: readonly StreamPart[], to?: Buffer): OutStream {
     const label = this.opts.sendLabel;
     if (!label || !this.reliable) throw new Error("this channel does not send streams");
     const link = this.links.get(to);
-    const head = encodeBody(
-      header,
-      parts.map((p) => ({ body: p.body, frames: [] })),
-    );
-    return openOutStream(this.streamId(), head, parts, {
-      open: () => !this.closed && !link.forgotten,
-      send: (frags, through) => this.admit(link, fragmentOut(this.signer, label, link, frags, through)),
-    });
-  }
-
-  private streamId(): number {
-    const id = this.nextStream;
-    this.nextStream = (this.nextStream + 1) >>> 0 || 1;
-    return id;
+    return this.fragments.stream(label, link, header, parts, () => !this.closed && !link.forgotten);
   }
 
   /** A fragment into its link's window (or held for room), carrying the acknowledgement owed. */
