@@ -57,4 +57,29 @@ describe("a cluster whose channels send large values in fragments over faulty li
     expect(status.dropped.client.badMac + status.dropped.engine.badMac).toBeGreaterThan(0);
     expect(rc.connectionStats().dropped.badMac).toBeGreaterThan(0);
   }, 60_000);
+
+  it("a lone large task and its result pass through the controller as their fragments arrive; tampered fragments are refused on each hop", async () => {
+    const { rc } = ctx;
+    const before = await rc.status();
+    const clientBefore = rc.connectionStats().dropped.badMac;
+    const value = new Float64Array((4 * MB) / 8).map((_, i) => i / 3);
+    const want = digest(value);
+    const count = (v: unknown) => {
+      const g = globalThis as { __lone?: number };
+      g.__lone = (g.__lone ?? 0) + 1;
+      return v;
+    };
+    // One task in its own submit: the controller places it on its first fragment (cut-through).
+    expect(digest(await rc.loadBalancedView().apply(count, value))).toEqual(want);
+    const after = await rc.status();
+    const ct = after.cutThrough!;
+    expect(ct.streams - before.cutThrough!.streams).toBe(2);
+    expect(ct.forwardedEarly - before.cutThrough!.forwardedEarly).toBeGreaterThanOrEqual(2 * 2);
+    expect(ct).toMatchObject({ open: 0, heldBytes: 0 });
+    // Corrupted fragments were refused by their tags, coming in to the controller and going out of it, and sent again.
+    expect(after.dropped.client.badMac - before.dropped.client.badMac).toBeGreaterThan(0);
+    expect(rc.connectionStats().dropped.badMac - clientBefore).toBeGreaterThan(0);
+    const runs = await rc.view().apply(() => (globalThis as { __lone?: number }).__lone ?? 0);
+    expect(runs.reduce((a, b) => a + b, 0)).toBe(1);
+  }, 60_000);
 });

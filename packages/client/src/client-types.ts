@@ -72,6 +72,12 @@ export interface ClusterStatus {
   faults?: { client: FaultCounts; engine: FaultCounts };
   /** The profile's log directory (engines' and launchers' logs) and the controller's own log file (on the controller's host). */
   log: { dir: string; file?: string };
+  /**
+   * Large messages the controller passed on fragment by fragment as they arrived (cut-through):
+   * how many, fragments passed on before their message's last had arrived, streams aborted, open
+   * now, and bytes held for task bodies not placed yet.
+   */
+  cutThrough?: { streams: number; forwardedEarly: number; aborted: number; open: number; heldBytes: number };
   /** The controller process's memory (bytes, as `process.memoryUsage()`). */
   memory: { rss: number; heapUsed: number; external: number; arrayBuffers: number };
   /**

@@ -2,7 +2,6 @@ import { EventEmitter } from "node:events";
 import {
   DEFAULT_MAX_MESSAGE_BYTES,
   type Channel,
-  assertNever,
   profilePaths,
   type ClientToHub,
   type EngineInfo,
@@ -20,8 +19,8 @@ import type { RequestDeps } from "./clients/requests.js";
 import { routeClientMessage, type ClientRoutes } from "./clients/client-messages.js";
 import { ClientSessions, connectReply, versionMismatch } from "./clients/sessions.js";
 import { queueStatus, statusReport, type StatusSources } from "./clients/status-report.js";
-import { noteHeartbeat } from "./engines/engine-activity.js";
 import { CommRelay } from "./engines/comm-relay.js";
+import { routeEngineMessage, type EngineRoutes } from "./engines/engine-messages.js";
 import { EngineRegistry, type EngineEntry } from "./engines/engine-registry.js";
 import { LivenessMonitor } from "./engines/liveness.js";
 import { nativeCrash } from "./engines/native-crash.js";
@@ -36,7 +35,9 @@ import { ResultDelivery } from "./results/delivery.js";
 import { ResultStore } from "./results/result-store.js";
 import { Scheduler } from "./schedulers/scheduler.js";
 import { FunctionShipping } from "./tasks/function-shipping.js";
-import { TaskCoordinator } from "./tasks/task-coordinator.js";
+import type { TaskCoordinator } from "./tasks/task-coordinator.js";
+import type { CutThrough } from "./tasks/cut-through.js";
+import { taskRouting } from "./tasks/task-routing.js";
 import { TaskTable } from "./tasks/task-table.js";
 import { DEFAULT_MAX_SHARED_BYTES, type HubOptions } from "./options.js";
 import { SharedState } from "./shared-state/service.js";
@@ -79,6 +80,8 @@ export class Hub extends EventEmitter<HubEvents> {
   private readonly shared: SharedState;
   private readonly pipelines: Pipelines;
   private readonly routes: ClientRoutes;
+  private readonly engineRoutes: EngineRoutes;
+  private readonly cutThrough: CutThrough;
   private readonly comm = new CommRelay(this.engines, (m, p, to) => this.engineCh.send(m, p, to));
   private engineCh!: Channel<EngineToHub, HubToEngine>;
   private clientCh!: Channel<ClientToHub, HubToClient>;
@@ -105,18 +108,11 @@ export class Hub extends EventEmitter<HubEvents> {
     const { engines, tasks, scheduler, delivery, shipping, log } = this;
     const toEngine = (msg: HubToEngine, to: Buffer) => void this.engineCh.send(msg, undefined, to);
     const [engineOut, flush] = [this.out.toEngines, () => this.out.schedule()];
-    const coordinator = new TaskCoordinator({
-      tasks,
-      engines,
-      scheduler,
-      delivery,
-      shipping,
-      engineOut,
-      toEngine,
-      flush,
-      log,
-    });
-    this.coordinator = coordinator;
+    ({ coordinator: this.coordinator, cutThrough: this.cutThrough } = taskRouting(
+      { tasks, engines, scheduler, delivery, shipping, engineOut, toEngine, flush, log },
+      { client: (key) => this.clients.get(key), engineCh: () => this.engineCh, clientCh: () => this.clientCh },
+    ));
+    const coordinator = this.coordinator;
     this.registration = new EngineRegistration({
       engines,
       heartbeatMs: this.hbMs,
@@ -162,6 +158,15 @@ export class Hub extends EventEmitter<HubEvents> {
     const { requests, shared, pipelines } = this;
     const bye = (key: string) => this.clientGone(key, "said bye");
     this.routes = { coordinator, tasks, requests, shared, delivery, pipelines, bye };
+    this.engineRoutes = {
+      engines,
+      registration: this.registration,
+      coordinator,
+      shared,
+      comm: this.comm,
+      gone: (id, reason) => this.engineGone(id, reason),
+      reset: (id, reason) => this.notifyCh.send({ type: "engine_reset", id, reason }),
+    };
   }
 
   /** Binds the sockets, writes the connection files and starts serving. */
@@ -182,6 +187,8 @@ export class Hub extends EventEmitter<HubEvents> {
     } = openChannels(sockets, key, this.log, {
       client: (m) => this.onClientMessage(m),
       engine: (m) => this.onEngineMessage(m),
+      clientStream: (s) => this.cutThrough.fromClient(s),
+      engineStream: (s) => this.cutThrough.fromEngine(s),
     }));
     this.shm = new ShmFolder(this.paths, this.opts.shmThreshold ?? 0, key, this.log);
     const shm = this.shm;
@@ -207,46 +214,7 @@ export class Hub extends EventEmitter<HubEvents> {
 
   private onEngineMessage({ from, header, parts }: Incoming<EngineToHub>): void {
     if (!from) return;
-    const entry = this.engines.byRoutingId(from);
-    if (entry) entry.lastSeen = Date.now();
-    else if (header.type !== "register" && header.type !== "unregister") this.registration.askToRegister(from);
-    switch (header.type) {
-      case "register":
-        this.registration.register(from, header);
-        break;
-      case "heartbeat":
-        if (entry) noteHeartbeat(entry, header, Date.now());
-        break;
-      case "engine_results":
-        if (entry) this.coordinator.engineResults(entry, header.results, parts);
-        break;
-      case "unregister":
-        if (entry) this.engineGone(entry.info.id, `unregistered: ${header.reason}`);
-        break;
-      case "released":
-        if (entry) this.coordinator.released(entry, header.ids);
-        break;
-      case "shared":
-      case "shared_withdraw":
-        if (entry) this.shared.fromEngine(entry.info.id, from, header, parts);
-        break;
-      case "comm":
-      case "comm_abort":
-        if (entry) this.comm.fromEngine(from, header, parts);
-        break;
-      case "peer_lookup":
-        if (entry) this.comm.lookup(from, header);
-        break;
-      case "executor_reset":
-        if (entry) {
-          if (header.gen !== undefined) this.shared.executorGone(entry.info.id, header.gen);
-          entry.knownFns.clear();
-          this.notifyCh.send({ type: "engine_reset", id: entry.info.id, reason: header.reason });
-        }
-        break;
-      default:
-        assertNever(header);
-    }
+    routeEngineMessage(this.engineRoutes, from, header, parts);
     this.out.schedule();
   }
 
@@ -341,6 +309,7 @@ export class Hub extends EventEmitter<HubEvents> {
       engineCh: this.engineCh,
       shared: this.shared.store,
       pipelines: this.pipelines,
+      cutThrough: this.cutThrough.counts,
     };
   }
 

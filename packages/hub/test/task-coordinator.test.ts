@@ -32,6 +32,9 @@ function setup(concurrency = [1, 1]) {
     engineOut,
     log: silentLogger(),
     toEngine: (msg, to) => toEngine.push({ msg, to: to.toString() }),
+    streamTo: () => {
+      throw new Error("no streamed bodies here");
+    },
     flush: () => flushes++,
   });
   const es = concurrency.map((c, i) => {

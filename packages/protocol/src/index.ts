@@ -30,6 +30,7 @@ export type { Early } from "./transport/gap-buffer.js";
 export { zmqContext } from "./transport/zmq-context.js";
 export { FAULTS_ENV, FaultShim, faultsFromEnv, parseFaults, seededRandom, type FaultSpec } from "./transport/faults.js";
 export { FRAGMENT_ENV, fragmentMinFromEnv } from "./transport/fragments.js";
+export type { OutStream, StreamPart, StreamSink, StreamStart } from "./transport/streams.js";
 export * from "./files/profile.js";
 export * from "./files/connection-file.js";
 export * from "./files/cluster-state.js";

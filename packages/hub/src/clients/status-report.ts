@@ -5,6 +5,7 @@ import type { EngineRegistry } from "../engines/engine-registry.js";
 import type { ResultStore } from "../results/result-store.js";
 import type { TaskTable } from "../tasks/task-table.js";
 import type { SharedStore } from "../shared-state/store.js";
+import type { CutThroughCounts } from "../tasks/streamed-body.js";
 
 /** What `rc.status()` and `queue_status` read from. */
 export interface StatusSources {
@@ -25,6 +26,7 @@ export interface StatusSources {
   /** Shared state: its objects are listed with their sizes. */
   shared: SharedStore;
   pipelines: Pick<Pipelines, "describe">;
+  cutThrough: CutThroughCounts;
 }
 
 /** What `rc.status()` answers. */
@@ -70,6 +72,8 @@ export function statusReport(s: StatusSources): unknown {
     // Shared objects with their sizes (entries, items or elements), bytes and waiting calls.
     shared: { objects: s.shared.describe(), bytes: s.shared.budget.used, maxBytes: s.shared.budget.maxBytes },
     pipelines: s.pipelines.describe(),
+    // Large messages passed on fragment by fragment as they arrived (tasks/cut-through.ts).
+    cutThrough: { ...s.cutThrough },
     memory: { rss: mem.rss, heapUsed: mem.heapUsed, external: mem.external, arrayBuffers: mem.arrayBuffers },
     // What the controller holds on behalf of clients and engines: all of it goes when they do
     // (sessions excepted: bounded, they keep old messages from being replayed).

@@ -7,6 +7,8 @@ import {
   type Incoming,
   type Logger,
   type Notification,
+  type StreamSink,
+  type StreamStart,
 } from "@ptcluster/protocol";
 import type { BoundSockets } from "./sockets.js";
 
@@ -28,6 +30,9 @@ export function openChannels(
   on: {
     client(m: Incoming<ClientToHub>): void;
     engine(m: Incoming<EngineToHub>): void;
+    /** A message in fragments whose head is in: a sink passes the rest on as it comes (cut-through). */
+    clientStream(s: StreamStart<ClientToHub>): StreamSink | undefined;
+    engineStream(s: StreamStart<EngineToHub>): StreamSink | undefined;
   },
 ): HubChannels {
   const clientCh = new Channel<ClientToHub, HubToClient>({
@@ -38,6 +43,7 @@ export function openChannels(
     router: true,
     logger: log,
     onMessage: on.client,
+    onStream: on.clientStream,
     // A message in fragments over the cluster's limit is refused, as ZeroMQ refuses a larger frame.
     maxMessageBytes: sockets.maxMessageBytes,
   }).start();
@@ -49,6 +55,7 @@ export function openChannels(
     router: true,
     logger: log,
     onMessage: on.engine,
+    onStream: on.engineStream,
     maxMessageBytes: sockets.maxMessageBytes,
   }).start();
   // Notifications are one-way and best effort (clients catch up from `tick`): no acknowledgements.

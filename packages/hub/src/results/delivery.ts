@@ -53,6 +53,15 @@ export class ResultDelivery {
     else this.store.put(rec.clientKey, rec.localId, out, part, this.tasks.idsOf(rec.clientKey, rec.localId).length);
   }
 
+  /**
+   * Whether the task's result would go to its client as it is, in a message of its own, which a
+   * connected client may get fragment by fragment as the result arrives (cut-through): no sink,
+   * no adoption to count.
+   */
+  plain(rec: TaskRecord): boolean {
+    return !rec.sink && this.adoptedTotals.size === 0 && this.connected(rec.clientKey);
+  }
+
   /** A failure made by the controller (no engine ran the task to the end), reported as from `engine`. */
   fail(rec: TaskRecord, engine: number, code: string, message: string): void {
     const now = Date.now();

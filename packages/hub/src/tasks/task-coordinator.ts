@@ -11,12 +11,19 @@ import { EMPTY_PART, type Outbox } from "../clients/outbox.js";
 import type { EngineEntry, EngineRegistry } from "../engines/engine-registry.js";
 import type { ResultDelivery } from "../results/delivery.js";
 import type { SchedulerDecision, SchedulerEvent, SchedulerPort, TaskOutcome } from "../schedulers/port.js";
+import { engineTask } from "./engine-task.js";
 import type { FunctionShipping } from "./function-shipping.js";
+import { outcomeOf } from "./outcome.js";
+import type { StreamedBody } from "./streamed-body.js";
 import { assign, cancel, complete, engineOf, fail, isOn, requestCancel, requeue } from "./task-state.js";
 import type { ResultSink, TaskRecord, TaskTable } from "./task-table.js";
 
+export { outcomeOf };
+
 const PLACE: SchedulerEvent = { type: "place" };
 const CANCELLED_CODE = new TaskCancelledError().code;
+const BODY_GONE =
+  "This task's arguments were passed on to its engine as they arrived (cut-through) and not kept, so it cannot run again after losing that engine; submit it again.";
 const DELIVERED_DIRECTLY =
   "This task's result went straight from its engine to the client that submitted it, which acknowledged it: the controller never had it.";
 
@@ -36,29 +43,11 @@ export interface TaskCoordinatorDeps {
   /** Tasks for engines, sent as one message per engine at the next flush. */
   engineOut: Outbox<EngineTask>;
   toEngine(msg: HubToEngine, to: Buffer): void;
+  /** Starts a task message to an engine whose body's binary frames are still arriving (cut-through). */
+  streamTo(to: Buffer, task: EngineTask, body: Buffer, streamed: StreamedBody): void;
   /** Sends what the outboxes hold, after this turn of the event loop (once however often asked). */
   flush(): void;
   log: Logger;
-}
-
-/**
- * How a result counts for retrying its task:
- * - a task that ended its own executor (`ERR_PTC_TASK_CRASHED`: `process.exit`, a crash) or went
- *   over its engine's memory limit (`ERR_PTC_OUT_OF_MEMORY`, heap or off-heap) failed by its own
- *   doing, like an error its code threw: run again (on another engine) only if `retries` asks. It is
- *   no engine death: the engine lives on with a fresh executor. (A memory failure may be worth a
- *   retry: what filled the executor may have been the namespace or a task running beside it.)
- * - a task that shared its executor with one forced to stop or crashing (`ERR_PTC_EXECUTOR_RESET`)
- *   did nothing wrong: like a task whose engine died from outside, it runs again elsewhere, within
- *   its death budget (`maxDeaths`).
- * - other failures of the system (timeout, cancellation) are final.
- */
-export function outcomeOf(r: TaskResult): TaskOutcome {
-  if (r.ok) return "ok";
-  const code = r.sysError?.code;
-  if (code === undefined || code === "ERR_PTC_TASK_CRASHED" || code === "ERR_PTC_OUT_OF_MEMORY") return "error";
-  if (code === "ERR_PTC_EXECUTOR_RESET" || code === "ERR_PTC_ENGINE_LOST") return "lost";
-  return "system";
 }
 
 /**
@@ -130,9 +119,10 @@ export class TaskCoordinator {
    * behalf (a pipeline's stage), whose result goes to `sink` rather than to the client. Returns
    * its controller id. The sink may be called before this returns (a task that cannot be sent).
    */
-  submitLb(client: TaskOwner, t: ClientTask, part: Part, sink?: ResultSink): number {
+  submitLb(client: TaskOwner, t: ClientTask, part: Part, sink?: ResultSink, streamed?: StreamedBody): number {
     const spec = t.lb ?? {};
     const rec = this.d.tasks.add(client.routingId, client.key, t.id, { task: t, part }, t, sink);
+    if (streamed) rec.streamed = streamed;
     if (spec.targets && !spec.targets.some((id) => this.d.engines.get(id))) {
       // Targets that do not exist now may register later; the task waits for them in the queue.
       this.d.log.debug({ targets: spec.targets }, "load-balanced task waits for its target engines");
@@ -149,8 +139,51 @@ export class TaskCoordinator {
     return rec.hubId;
   }
 
-  /** Results from an engine: each reported, or its task run again, as the scheduler decides. */
-  engineResults(entry: EngineEntry, results: TaskResult[], parts: Part[]): void {
+  /**
+   * A load-balanced task whose body's binary frames are still arriving (cut-through,
+   * `cut-through.ts`): placed now, its body passed on to its engine as it comes. Returns its id.
+   */
+  submitStreamed(client: TaskOwner, t: ClientTask, body: Buffer, streamed: StreamedBody): number {
+    if (t.fn) this.d.shipping.offer(client, t.fn, t.src);
+    return this.submitLb(client, t, { body, frames: [] }, undefined, streamed);
+  }
+
+  /**
+   * The body of a task being streamed will not come whole (its client was forgotten or restarted
+   * mid-upload): the task is cancelled; its engine, if it had one, dropped the half it had.
+   */
+  streamAborted(hubId: number): void {
+    const rec = this.d.tasks.get(hubId);
+    if (rec?.state.kind === "queued") this.cancel([hubId], true);
+    else if (rec) this.cutShort(rec, "Its arguments never arrived whole: its client went away while sending them.");
+  }
+
+  /**
+   * A task whose body its engine is still receiving, cancelled: the engine drops the half it has
+   * (it would not know the task to cancel it, and would run it once the rest came), and the task
+   * ends cancelled, unstarted.
+   */
+  private cutShort(rec: TaskRecord, message: string): void {
+    this.d.tasks.take(rec.hubId);
+    const engine = engineOf(rec.state);
+    this.d.engines.get(engine)?.inflight.delete(rec.hubId);
+    this.apply(this.d.scheduler.handle({ type: "abandoned", task: rec.hubId }));
+    rec.attempts--;
+    rec.state = cancel(requestCancel(rec.state), engine);
+    this.d.delivery.fail(rec, engine, CANCELLED_CODE, message);
+  }
+
+  /**
+   * Results from an engine: each reported, or its task run again, as the scheduler decides. With
+   * `forwarded`, that task's result went on to its client already as it arrived (cut-through;
+   * `lost`: its client left before it all went): it is not delivered again.
+   */
+  engineResults(
+    entry: EngineEntry,
+    results: TaskResult[],
+    parts: Part[],
+    streamed?: { forwarded: number; lost: boolean },
+  ): void {
     const id = entry.info.id;
     const finished: Array<{ task: number; outcome: TaskOutcome }> = [];
     const index: number[] = [];
@@ -179,6 +212,16 @@ export class TaskCoordinator {
       // Its client acknowledged it on its direct link: only a client that adopted the task since waits here.
       if (r.d) {
         if (rec.clientKey !== rec.directFor) this.d.delivery.fail(rec, id, "ERR_PTC_UNKNOWN_TASK", DELIVERED_DIRECTLY);
+        continue;
+      }
+      if (streamed?.forwarded === r.id) {
+        if (streamed.lost)
+          this.d.delivery.fail(
+            rec,
+            id,
+            CANCELLED_CODE,
+            "Its client went away while its result was being passed on to it.",
+          );
         continue;
       }
       const out: TaskResult = { ...r, id: rec.localId, engine: id };
@@ -303,16 +346,23 @@ export class TaskCoordinator {
         return;
       }
       case "cancel_on_engine": {
+        const ids = dec.tasks.filter((id) => {
+          const rec = tasks.get(id);
+          if (!rec?.streamed?.cut()) return true;
+          this.cutShort(rec, "The task was cancelled while its arguments were on their way to its engine.");
+          return false;
+        });
+        if (ids.length === 0) return;
         if (!dec.queuedOnly) {
-          for (const id of dec.tasks) {
+          for (const id of ids) {
             const rec = tasks.get(id);
             if (rec) rec.state = requestCancel(rec.state);
           }
         }
-        this.d.log.debug({ engineId: dec.engine, ids: dec.tasks, queuedOnly: dec.queuedOnly }, "cancel sent to engine");
+        this.d.log.debug({ engineId: dec.engine, ids, queuedOnly: dec.queuedOnly }, "cancel sent to engine");
         this.sendTo(dec.engine, {
           type: "engine_cancel",
-          ids: [...dec.tasks],
+          ids,
           ...(dec.queuedOnly ? { queuedOnly: true } : {}),
         });
         return;
@@ -329,35 +379,23 @@ export class TaskCoordinator {
   }
 
   private send(engine: EngineEntry, rec: TaskRecord, t: ClientTask, part: Part, movable: boolean): void {
-    const task: EngineTask = { id: rec.hubId, op: t.op };
-    if (movable) task.movable = true;
-    if (t.timeout !== undefined) task.timeout = t.timeout;
-    if (t.fn) {
-      task.fn = t.fn;
-      if (!engine.knownFns.has(t.fn)) {
-        const src = this.d.shipping.ship(engine, t.fn);
-        if (src === undefined) {
-          const code = "ERR_PTC_PROTOCOL";
-          this.d.tasks.take(rec.hubId);
-          rec.state = fail(rec.state, engine.info.id, code);
-          this.d.delivery.fail(
-            rec,
-            engine.info.id,
-            code,
-            `The controller does not know the source of function ${t.fn}; resubmit the task.`,
-          );
-          this.apply(this.d.scheduler.handle({ type: "abandoned", task: rec.hubId }));
-          return;
-        }
-        task.src = src;
-      }
+    const streamed = rec.streamed;
+    if (streamed && !streamed.sendable) return this.unsendable(rec, engine.info.id, "ERR_PTC_ENGINE_LOST", BODY_GONE);
+    const task = engineTask(engine, rec, t, movable, this.d.shipping);
+    if (!task) {
+      const message = `The controller does not know the source of function ${t.fn}; resubmit the task.`;
+      return this.unsendable(rec, engine.info.id, "ERR_PTC_PROTOCOL", message);
     }
-    if (t.scope) task.scope = t.scope;
-    if (t.comm) task.comm = t.comm;
-    if (t.stage) task.stage = t.stage;
-    if (t.shm === true) task.shm = `c${rec.clientKey}`;
-    if (t.dx) task.dx = `${rec.clientKey}:${rec.localId}`;
     engine.inflight.add(rec.hubId);
-    this.d.engineOut.push(String(engine.info.id), engine.routingId, task, part);
+    if (streamed) this.d.streamTo(engine.routingId, task, part.body, streamed);
+    else this.d.engineOut.push(String(engine.info.id), engine.routingId, task, part);
+  }
+
+  /** A task placed on `engine` that cannot be sent there: it fails with `code`, and the scheduler forgets it. */
+  private unsendable(rec: TaskRecord, engine: number, code: string, message: string): void {
+    this.d.tasks.take(rec.hubId);
+    rec.state = fail(rec.state, engine, code);
+    this.d.delivery.fail(rec, engine, code, message);
+    this.apply(this.d.scheduler.handle({ type: "abandoned", task: rec.hubId }));
   }
 }

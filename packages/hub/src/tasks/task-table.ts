@@ -1,6 +1,7 @@
 import type { ClientTask, Part, TaskOp, TaskResult } from "@ptcluster/protocol";
 import { QUEUED, type TaskState } from "./task-state.js";
 import { AwaitedHeaders } from "./awaited-headers.js";
+import type { StreamedBody } from "./streamed-body.js";
 
 /** One task on one engine (direct), or one load-balanced task, from the controller's point of view. */
 export interface TaskRecord {
@@ -19,6 +20,8 @@ export interface TaskRecord {
   name: string | undefined;
   /** Load-balanced tasks keep what they need to run again elsewhere. */
   lb?: { task: ClientTask; part: Part };
+  /** Its body's binary frames came in fragments and go on as they come (cut-through): `lb.part` has the body only. */
+  streamed?: StreamedBody;
   /** Hash of the shipped function it runs, if it holds that function's source while it lives. */
   fn?: string;
   /** Sent straight to its engine too (the direct path): the client that did, which has the result once the engine says so. */
@@ -91,6 +94,7 @@ export class TaskTable {
     const rec = this.records.get(hubId);
     if (!rec) return undefined;
     this.records.delete(hubId);
+    rec.streamed?.drop();
     if (rec.fn) this.fns?.release(rec.fn);
     const ofClient = this.byClient.get(rec.clientKey);
     const ids = ofClient?.get(rec.localId);

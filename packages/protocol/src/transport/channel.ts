@@ -1,62 +1,28 @@
 import type * as zmq from "zeromq";
-import type { Logger } from "pino";
-import { Signer, Verifier, type ChannelLabel } from "../auth/session.js";
+import { Signer, Verifier } from "../auth/session.js";
 import { DEFAULT_MAX_MESSAGE_BYTES } from "../codec/value-codec.js";
-import { TAG, decodeBody, encodeBody } from "../codec/wire.js";
+import { TAG, encodeBody } from "../codec/wire.js";
 import type { LinkReport, Part } from "../messages.js";
 import type { Message } from "../peer-messages.js";
 import { AckScheduler } from "./ack-scheduler.js";
 import { AuthFailureNotices } from "./auth-notice.js";
-import { FaultShim, faultsFromEnv, type FaultSpec } from "./faults.js";
-import { fragmentMinFromEnv, fragmentsOut } from "./fragments.js";
-import { Inbound, type Incoming } from "./inbound.js";
+import type { ChannelOptions } from "./channel-options.js";
+import { FaultShim, faultsFromEnv } from "./faults.js";
+import { FragmentSender } from "./fragment-sender.js";
+import { decodeUndelivered, fragmentMinFromEnv } from "./fragments.js";
+import { Inbound } from "./inbound.js";
 import type { Link } from "./link.js";
 import { LinkTable } from "./link-table.js";
 import { RetransmitClock } from "./retransmit-clock.js";
-import { DEFAULT_LINK_LIMITS, outgoing, type LinkLimits, type Outgoing } from "./send-window.js";
+import { DEFAULT_LINK_LIMITS, outgoing, type Outgoing } from "./send-window.js";
 import { SocketOwner } from "./socket-owner.js";
+import type { OutStream, StreamPart } from "./streams.js";
 
 export type { Incoming } from "./inbound.js";
+export type { ChannelOptions } from "./channel-options.js";
 
 /** A channel's counters (`faults` only while fault injection is on). */
 export type ChannelStats = LinkReport;
-
-export interface ChannelOptions<In extends Message> {
-  socket: zmq.Socket;
-  clusterKey: Buffer;
-  /** Label bound into outgoing signatures (undefined: this channel does not send). */
-  sendLabel?: ChannelLabel;
-  /** Label expected on incoming signatures (undefined: this channel does not receive). */
-  recvLabel?: ChannelLabel;
-  /** ROUTER: frames start with the peer's routing id, and outgoing messages need `to`. */
-  router?: boolean;
-  /** Our own routing id, bound into what a ROUTER sends us. */
-  selfId?: Buffer;
-  logger: Logger;
-  onMessage?: (msg: Incoming<In>) => void;
-  /** A peer told us (unsigned, with evidence) that it received exactly what we signed and the tag failed: our key is wrong. */
-  onAuthFailed?: () => void;
-  /** Upper bound on queued outgoing messages before `send` reports backpressure. */
-  maxQueue?: number;
-  /**
-   * Reliable delivery (default true): per-peer acknowledgements and retransmission, each message
-   * delivered once and in order. False for one-way channels (notifications), where sequence
-   * numbers only need to increase.
-   */
-  reliable?: boolean;
-  /** Caps on one peer's unacknowledged messages (default 10,000 messages, 256 MiB). */
-  window?: Partial<LinkLimits>;
-  /**
-   * Messages of this many bytes or more (their frames) go as a run of fragments, each tagged as it
-   * is written and checked as it arrives (`fragments.ts`; default: `PTCLUSTER_FRAGMENT_KB`, else
-   * never). Reliable channels only.
-   */
-  fragmentMin?: number;
-  /** The largest message taken in fragments (bytes; default {@link DEFAULT_MAX_MESSAGE_BYTES} and 64 KiB). */
-  maxMessageBytes?: number;
-  /** Test only: inject faults on this channel's sends (default: from `PTCLUSTER_TEST_FAULTS`; null: never). */
-  faults?: FaultSpec | null;
-}
 
 /**
  * An authenticated, reliable channel over one ZeroMQ socket. Every outgoing message is signed,
@@ -95,6 +61,7 @@ export class Channel<In extends Message = Message, Out extends Message = Message
   /** Messages held for window room, over all links. */
   private held = 0;
   private readonly fragmentMin: number | undefined;
+  private readonly fragments: FragmentSender;
 
   constructor(private readonly opts: ChannelOptions<In>) {
     this.signer = new Signer(opts.clusterKey);
@@ -102,6 +69,7 @@ export class Channel<In extends Message = Message, Out extends Message = Message
     this.reliable = opts.reliable ?? true;
     this.maxQueue = opts.maxQueue ?? 100_000;
     this.fragmentMin = opts.fragmentMin ?? fragmentMinFromEnv();
+    this.fragments = new FragmentSender(this.signer, (link, out) => this.admit(link, out));
     this.links = new LinkTable({ ...DEFAULT_LINK_LIMITS, ...opts.window });
     this.acks = new AckScheduler((link) => this.sendAck(link));
     this.clock = new RetransmitClock(
@@ -146,6 +114,7 @@ export class Channel<In extends Message = Message, Out extends Message = Message
       selfId: opts.selfId,
       logger: opts.logger,
       onMessage: opts.onMessage,
+      onStream: opts.onStream,
       onAuthFailed: opts.onAuthFailed,
       stats: this.stats,
       verifier: this.verifier,
@@ -199,7 +168,10 @@ export class Channel<In extends Message = Message, Out extends Message = Message
     const link = this.links.get(to);
     let bytes = 0;
     for (const f of body) bytes += f.length;
-    if (this.fragmentMin !== undefined && bytes >= this.fragmentMin) return this.sendFragments(label, link, body);
+    if (this.fragmentMin !== undefined && bytes >= this.fragmentMin) {
+      this.fragments.message(label, link, body);
+      return this.ready(link);
+    }
     const auth = this.signer.sign(label, to, body, link.prev, link.rx?.last ?? 0);
     link.prev = this.signer.seq;
     const out = outgoing(to ? [to, TAG, auth, ...body] : [TAG, auth, ...body], link.prev, bytes);
@@ -212,21 +184,34 @@ export class Channel<In extends Message = Message, Out extends Message = Message
       this.owner.enqueue(out);
       this.clock.start();
     } else this.held++;
+    return this.ready(link);
+  }
+
+  /** Whether more may be sent to this link now (nothing held for it, window room, the queue below `maxQueue`). */
+  private ready(link: Link): boolean {
     return link.held.length === 0 && link.hasRoom() && this.owner.queued < this.maxQueue;
   }
 
-  /** A large message as a run of fragments (`fragments.ts`), each tagged by the writer as it goes. */
-  private sendFragments(label: ChannelLabel, link: Link, body: Buffer[]): boolean {
-    for (const out of fragmentsOut(this.signer, label, link, body)) {
-      if (link.admit(out)) this.owner.enqueue(out);
-      else this.held++;
-    }
+  /**
+   * Starts a message to `to` whose binary frames are not here yet (cut-through): its first
+   * fragment goes now, the rest as `pieces` come ({@link FragmentSender.stream}).
+   */
+  openStream(header: Out, parts: readonly StreamPart[], to?: Buffer): OutStream {
+    const label = this.opts.sendLabel;
+    if (!label || !this.reliable) throw new Error("this channel does not send streams");
+    const link = this.links.get(to);
+    return this.fragments.stream(label, link, header, parts, () => !this.closed && !link.forgotten);
+  }
+
+  /** A fragment into its link's window (or held for room), carrying the acknowledgement owed. */
+  private admit(link: Link, out: Outgoing): void {
+    if (link.admit(out)) this.owner.enqueue(out);
+    else this.held++;
     if (link.gapHigh === 0) {
       link.ackOwed = 0;
       link.ackOwedBytes = 0;
     }
     this.clock.start();
-    return link.held.length === 0 && link.hasRoom() && this.owner.queued < this.maxQueue;
   }
 
   /** Resolves when nothing waits to be written (queued, or held for window room). */
@@ -295,20 +280,7 @@ export class Channel<In extends Message = Message, Out extends Message = Message
     link.forgotten = true;
     this.acks.drop(link);
     const heldBefore = link.held.length;
-    const undelivered: Array<{ header: Out; parts: Part[] }> = [];
-    for (const out of link.abandon()) {
-      // A message in fragments comes back once, from its last fragment (the earlier ones may have
-      // been acknowledged, but the receiver delivers nothing before the last).
-      if (out.seq === 0 || (out.fragment && !out.fragment.whole)) continue;
-      try {
-        const { header, parts } = out.fragment?.whole
-          ? decodeBody(out.fragment.whole, 0)
-          : decodeBody(out.frames, link.to ? 3 : 2);
-        undelivered.push({ header: header as Out, parts });
-      } catch {
-        // Our own message: it decodes. Nothing to keep if it does not.
-      }
-    }
+    const undelivered = decodeUndelivered<Out>(link.abandon(), link.to !== undefined);
     this.held -= heldBefore;
     this.wake();
     return undelivered;

@@ -1,5 +1,6 @@
 import type { ChannelLabel, Signer } from "../auth/session.js";
-import { MalformedMessageError, TAG } from "../codec/wire.js";
+import { MalformedMessageError, TAG, decodeBody } from "../codec/wire.js";
+import type { Part } from "../messages.js";
 import { InvalidOptionError } from "../errors.js";
 import { outgoing, type Outgoing } from "./send-window.js";
 
@@ -18,9 +19,13 @@ import { outgoing, type Outgoing } from "./send-window.js";
  * fragment is in, whole, as if it had come in one piece.
  *
  * Wire: a fragment's body is `[DESCRIPTOR, PIECE*]`. The descriptor's first byte is 0xc1, which
- * msgpack never uses, so no ordinary header frame (a msgpack map) can be taken for one. The first
+ * msgpack never uses, so no ordinary header frame (a msgpack map) can be taken for one; its second
+ * says which kind it is (first, later, abort) and the next four name the message's stream on its
+ * link, so the fragments of several messages and whole messages may interleave on one link (a
+ * controller forwarding fragments as they arrive: `Channel.openStream`, cut-through). The first
  * fragment's descriptor lists the lengths of the message's frames (header, bodies, binary frames);
- * pieces then fill those frames in order, a piece never crossing from one frame to the next.
+ * pieces then fill those frames in order, a piece never crossing from one frame to the next. An
+ * abort (no pieces) says the message will not be finished: the receiver drops what it has of it.
  * Every channel takes fragments in; only a channel created with `fragmentMin` sends them.
  *
  * Why off by default (measured on a 2-core VM, 50 MiB between network namespaces, interleaved):
@@ -29,16 +34,46 @@ import { outgoing, type Outgoing } from "./send-window.js";
  * 50 MiB: page faults) costs as much as the overlap saves (tags ~15-20 ms each side) when the
  * cores are busy: a push to an engine went 145 → 113 ms only when the engine also transferred
  * the assembled buffer to its executor instead of copying it, a pull to a client 145 → 180 ms,
- * a load-balanced echo through the controller 430 → 500 ms. What would pay is forwarding
- * fragments through the controller as they arrive (no assembly there), which needs delivery
- * before the last fragment: not built.
+ * a load-balanced echo through the controller 430 → 500 ms. Forwarding fragments through the
+ * controller as they arrive (cut-through, `streams.ts`, hub/src/tasks/cut-through.ts) measured
+ * slower still on that VM (docs/architecture.md, "Large values across hosts").
  */
 export const FRAGMENT_MARK = 0xc1;
 /** Bytes of frames per fragment (pieces; the descriptor aside). */
 export const FRAGMENT_BYTES = 1 << 20;
 
-const FIRST = 1;
-const LATER = Buffer.from([FRAGMENT_MARK, 0]);
+/** Descriptor kinds (its second byte). */
+export const LATER = 0;
+export const FIRST = 1;
+export const ABORT = 2;
+/** Bytes of a first descriptor before its frame lengths: mark, kind, stream id, frame count. */
+const FIRST_HEAD = 10;
+
+/** A later or abort descriptor: mark, kind, stream id. */
+export function descriptor(kind: typeof LATER | typeof ABORT, id: number): Buffer {
+  const d = Buffer.allocUnsafe(6);
+  d[0] = FRAGMENT_MARK;
+  d[1] = kind;
+  d.writeUInt32BE(id, 2);
+  return d;
+}
+
+/** The first fragment's descriptor: the lengths of every frame of the message. */
+export function firstDescriptor(id: number, lengths: readonly number[]): Buffer {
+  const d = Buffer.allocUnsafe(FIRST_HEAD + 8 * lengths.length);
+  d[0] = FRAGMENT_MARK;
+  d[1] = FIRST;
+  d.writeUInt32BE(id, 2);
+  d.writeUInt32BE(lengths.length, 6);
+  lengths.forEach((n, i) => d.writeBigUInt64BE(BigInt(n), FIRST_HEAD + 8 * i));
+  return d;
+}
+
+/** A descriptor's kind and stream id; throws on a descriptor too short to hold them. */
+export function readDescriptor(d: Buffer): { kind: number; id: number } {
+  if (d.length < 6) throw new MalformedMessageError("fragment descriptor too short");
+  return { kind: d[1] as number, id: d.readUInt32BE(2) };
+}
 
 /**
  * `PTCLUSTER_FRAGMENT_KB=N` in a process's environment: its channels send messages of N KiB or more
@@ -61,13 +96,13 @@ export function isFragment(head: Buffer | undefined): boolean {
   return head !== undefined && head.length >= 2 && head[0] === FRAGMENT_MARK;
 }
 
-/** The bodies of the fragments that carry `frames` (no bytes copied: pieces are views). */
-export function splitFragments(frames: readonly Buffer[], size = FRAGMENT_BYTES): Buffer[][] {
-  const first = Buffer.allocUnsafe(6 + 8 * frames.length);
-  first[0] = FRAGMENT_MARK;
-  first[1] = FIRST;
-  first.writeUInt32BE(frames.length, 2);
-  frames.forEach((f, i) => first.writeBigUInt64BE(BigInt(f.length), 6 + 8 * i));
+/** The bodies of the fragments that carry `frames`, stream `id` (no bytes copied: pieces are views). */
+export function splitFragments(frames: readonly Buffer[], size = FRAGMENT_BYTES, id = 0): Buffer[][] {
+  const first = firstDescriptor(
+    id,
+    frames.map((f) => f.length),
+  );
+  const later = descriptor(LATER, id);
   const out: Buffer[][] = [];
   let cur: Buffer[] = [first];
   let room = size;
@@ -75,7 +110,7 @@ export function splitFragments(frames: readonly Buffer[], size = FRAGMENT_BYTES)
     for (let at = 0; at < f.length;) {
       if (room === 0) {
         out.push(cur);
-        cur = [LATER];
+        cur = [later];
         room = size;
       }
       const n = Math.min(room, f.length - at);
@@ -89,7 +124,7 @@ export function splitFragments(frames: readonly Buffer[], size = FRAGMENT_BYTES)
 }
 
 /**
- * The fragments of a message for `link`, numbered in its stream now and tagged by `seal` when the
+ * The fragments of a message for `link` (stream `id`), numbered in its stream now and tagged by `seal` when the
  * writer takes each (the last one carries the whole message, for `Channel.forget`).
  */
 export function fragmentsOut(
@@ -97,21 +132,38 @@ export function fragmentsOut(
   label: ChannelLabel,
   link: { readonly to: Buffer | undefined; prev: number; readonly rx: { last: number } | undefined },
   body: Buffer[],
+  id: number,
 ): Outgoing[] {
-  const to = link.to;
-  const runs = splitFragments(body);
+  const runs = splitFragments(body, FRAGMENT_BYTES, id);
   let through = 0;
   return runs.map((frags, i) => {
-    const { auth, seal } = signer.signLater(label, to, frags, link.prev, link.rx?.last ?? 0);
-    link.prev = signer.seq;
-    let bytes = 0;
-    for (const f of frags) bytes += f.length;
-    through += bytes;
-    const out = outgoing(to ? [to, TAG, auth, ...frags] : [TAG, auth, ...frags], link.prev, bytes);
-    out.seal = seal;
-    out.fragment = { through, ...(i === runs.length - 1 ? { whole: body } : {}) };
-    return out;
+    for (const f of frags) through += f.length;
+    return fragmentOut(signer, label, link, frags, through, i === runs.length - 1 ? body : undefined);
   });
+}
+
+/**
+ * One fragment for `link`, numbered in its stream now and tagged by `seal` when the writer takes
+ * it. `through`: bytes of its message up to and including it; `whole`: on the last fragment of a
+ * message this side has whole, its frames (what `forget` gives back).
+ */
+export function fragmentOut(
+  signer: Signer,
+  label: ChannelLabel,
+  link: { readonly to: Buffer | undefined; prev: number; readonly rx: { last: number } | undefined },
+  frags: Buffer[],
+  through: number,
+  whole?: Buffer[],
+): Outgoing {
+  const to = link.to;
+  const { auth, seal } = signer.signLater(label, to, frags, link.prev, link.rx?.last ?? 0);
+  link.prev = signer.seq;
+  let bytes = 0;
+  for (const f of frags) bytes += f.length;
+  const out = outgoing(to ? [to, TAG, auth, ...frags] : [TAG, auth, ...frags], link.prev, bytes);
+  out.seal = seal;
+  out.fragment = { through, ...(whole ? { whole } : {}) };
+  return out;
 }
 
 /**
@@ -121,23 +173,27 @@ export function fragmentsOut(
  */
 export class Assembly {
   readonly frames: Buffer[] = [];
-  private readonly lengths: number[];
+  /** The lengths of the message's frames, and their sum. */
+  readonly lengths: number[];
+  readonly total: number;
   private cur: Buffer | undefined;
   private filled = 0;
 
   /** @param descriptor the first fragment's descriptor; throws if it is not one, or asks more than `maxBytes` */
   constructor(descriptor: Buffer, maxBytes: number) {
-    if (descriptor[1] !== FIRST || descriptor.length < 6) throw new MalformedMessageError("fragment out of order");
-    const n = descriptor.readUInt32BE(2);
-    if (descriptor.length !== 6 + 8 * n || n === 0) throw new MalformedMessageError("bad fragment descriptor");
+    if (descriptor[1] !== FIRST || descriptor.length < FIRST_HEAD)
+      throw new MalformedMessageError("fragment out of order");
+    const n = descriptor.readUInt32BE(6);
+    if (descriptor.length !== FIRST_HEAD + 8 * n || n === 0) throw new MalformedMessageError("bad fragment descriptor");
     this.lengths = [];
     let total = 0;
     for (let i = 0; i < n; i++) {
-      const len = Number(descriptor.readBigUInt64BE(6 + 8 * i));
+      const len = Number(descriptor.readBigUInt64BE(FIRST_HEAD + 8 * i));
       total += len;
       this.lengths.push(len);
     }
     if (total > maxBytes) throw new MalformedMessageError(`fragmented message of ${total} bytes is over the limit`);
+    this.total = total;
     this.skipEmpty();
   }
 
@@ -172,4 +228,29 @@ export class Assembly {
   private skipEmpty(): void {
     while (this.filled === 0 && this.lengths[this.frames.length] === 0) this.frames.push(Buffer.alloc(0));
   }
+}
+
+/**
+ * What a forgotten link had sent or held without an acknowledgement, decoded (for its owner to
+ * keep). A message in fragments comes back once, from its last fragment, which carries it whole
+ * (the earlier ones may have been acknowledged, but the receiver delivers nothing before the
+ * last); one passed on as it came (cut-through) this side never had whole, and does not come back.
+ */
+export function decodeUndelivered<Out>(
+  outs: readonly Outgoing[],
+  router: boolean,
+): Array<{ header: Out; parts: Part[] }> {
+  const undelivered: Array<{ header: Out; parts: Part[] }> = [];
+  for (const out of outs) {
+    if (out.seq === 0 || (out.fragment && !out.fragment.whole)) continue;
+    try {
+      const { header, parts } = out.fragment?.whole
+        ? decodeBody(out.fragment.whole, 0)
+        : decodeBody(out.frames, router ? 3 : 2);
+      undelivered.push({ header: header as Out, parts });
+    } catch {
+      // Our own message: it decodes. Nothing to keep if it does not.
+    }
+  }
+  return undelivered;
 }

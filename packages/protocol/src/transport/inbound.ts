@@ -5,11 +5,15 @@ import type { LinkReport, Part } from "../messages.js";
 import type { Message } from "../peer-messages.js";
 import type { AckScheduler } from "./ack-scheduler.js";
 import { noticeProvesWrongKey, type AuthFailureNotices } from "./auth-notice.js";
-import { Assembly, isFragment } from "./fragments.js";
+import { ABORT, Assembly, FIRST, LATER, isFragment, readDescriptor } from "./fragments.js";
 import type { Early } from "./gap-buffer.js";
 import type { Link } from "./link.js";
 import type { LinkTable } from "./link-table.js";
 import type { Outgoing } from "./send-window.js";
+import { Relay, streamHead, type StreamSink, type StreamStart } from "./streams.js";
+
+/** Messages in fragments one peer may have coming in at once (each holds at most one frame's copy in memory). */
+const MAX_OPEN_STREAMS = 64;
 
 /** A message received and authenticated on a channel. */
 export interface Incoming<M extends Message = Message> {
@@ -27,6 +31,8 @@ export interface InboundDeps<In extends Message> {
   selfId: Buffer | undefined;
   logger: Logger;
   onMessage: ((msg: Incoming<In>) => void) | undefined;
+  /** A message in fragments whose head is in: a sink takes the rest as it comes (cut-through); undefined: assemble it. */
+  onStream: ((start: StreamStart<In>) => StreamSink | undefined) | undefined;
   onAuthFailed: (() => void) | undefined;
   stats: LinkReport;
   verifier: Verifier;
@@ -147,7 +153,7 @@ export class Inbound<In extends Message> {
     try {
       if (link && isFragment(frames[at])) {
         if (d.stats.bytesReceived !== undefined) for (const f of frames) d.stats.bytesReceived += f.length;
-        const whole = this.assemble(link, frames, at);
+        const whole = this.fragment(link, from, frames, at);
         if (!whole) return;
         frames = whole;
         at = 0;
@@ -171,21 +177,77 @@ export class Inbound<In extends Message> {
 
   /**
    * Takes one fragment (in stream order: the link delivers in order); returns the message's frames
-   * once its last fragment is in. A fragment that does not fit drops the whole message.
+   * once its last fragment is in, if it is assembled here. A fragment that does not fit drops its
+   * whole message (one being passed on is aborted).
    */
-  private assemble(link: Link, frames: Buffer[], at: number): Buffer[] | undefined {
+  private fragment(link: Link, from: Buffer | undefined, frames: Buffer[], at: number): Buffer[] | undefined {
     const descriptor = frames[at] as Buffer;
+    const { kind, id } = readDescriptor(descriptor);
+    const pieces = frames.slice(at + 1);
     try {
-      // A first fragment starts a message (a later one with none begun is refused by `Assembly`).
-      if (descriptor[1] !== 0 || !link.assembly) link.assembly = new Assembly(descriptor, this.d.maxMessageBytes);
-      const a = link.assembly;
-      a.add(frames.slice(at + 1));
-      if (!a.done) return undefined;
-      link.assembly = undefined;
-      return a.frames;
+      if (kind === ABORT) {
+        link.endStream(id);
+        return undefined;
+      }
+      let cur = link.streams.get(id);
+      if (kind === FIRST) {
+        // A stream id used again: its sender forgot us and started over; what it left half sent goes.
+        if (cur) link.endStream(id);
+        if (link.streams.size >= MAX_OPEN_STREAMS)
+          throw new MalformedMessageError("too many messages in fragments at once");
+        const a = new Assembly(descriptor, this.d.maxMessageBytes);
+        if (this.offer(link, id, a, pieces, from)) return undefined;
+        link.streams.set(id, (cur = a));
+      } else if (kind !== LATER || !cur) throw new MalformedMessageError("fragment out of order");
+      else if (cur instanceof Relay) {
+        this.relay(link, id, cur, pieces);
+        return undefined;
+      }
+      cur.add(pieces);
+      if (!cur.done) return undefined;
+      link.streams.delete(id);
+      return cur.frames;
     } catch (err) {
-      link.assembly = undefined;
+      link.endStream(id);
       throw err;
+    }
+  }
+
+  /** Offers a message whose first fragment just came to the owner; true if it took it (its rest is passed on). */
+  private offer(link: Link, id: number, a: Assembly, pieces: Buffer[], from: Buffer | undefined): boolean {
+    const onStream = this.d.onStream;
+    if (!onStream) return false;
+    const head = streamHead(a, pieces);
+    if (!head) return false;
+    let sink: StreamSink | undefined;
+    try {
+      sink = onStream({ from, header: head.header as In, parts: head.parts });
+    } catch (err) {
+      this.d.logger.error({ err }, "stream handler failed");
+    }
+    if (!sink) return false;
+    const r = new Relay(sink, a.total - head.headBytes);
+    link.streams.set(id, r);
+    const rest = pieces.slice(head.used);
+    if (rest.length > 0 || r.left === 0) this.relay(link, id, r, rest);
+    return true;
+  }
+
+  /** The pieces of a message being passed on, to its sink; its end, once every byte announced has come. */
+  private relay(link: Link, id: number, r: Relay, pieces: Buffer[]): void {
+    let n = 0;
+    for (const p of pieces) n += p.length;
+    if (n > r.left) throw new MalformedMessageError("fragment pieces longer than the frames announced");
+    r.left -= n;
+    const last = r.left === 0;
+    if (last) {
+      link.streams.delete(id);
+      this.d.stats.received++;
+    }
+    try {
+      r.sink.pieces(pieces, last);
+    } catch (err) {
+      this.d.logger.error({ err }, "stream handler failed");
     }
   }
 

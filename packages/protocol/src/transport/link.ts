@@ -2,6 +2,7 @@ import type { SessionState } from "../auth/session.js";
 import type { Assembly } from "./fragments.js";
 import { GapBuffer, type Early } from "./gap-buffer.js";
 import { SendWindow, type LinkLimits } from "./send-window.js";
+import { Relay } from "./streams.js";
 
 /**
  * Reliable delivery between a channel and one peer (one recipient routing id on a ROUTER, the
@@ -36,8 +37,8 @@ export class Link extends SendWindow {
   lastActive = Date.now();
   /** `seq` of the last message signed for this peer (0: the next one starts a stream). */
   prev = 0;
-  /** A message whose fragments are coming in (`fragments.ts`). */
-  assembly: Assembly | undefined;
+  /** Messages whose fragments are coming in, by stream id (`fragments.ts`): assembled here, or passed on (`streams.ts`). */
+  readonly streams = new Map<number, Assembly | Relay>();
   private readonly gaps: GapBuffer;
 
   constructor(
@@ -53,8 +54,19 @@ export class Link extends SendWindow {
     const dropped = super.abandon();
     this.prev = 0;
     this.gaps.clear();
-    this.assembly = undefined;
+    this.dropStreams();
     return dropped;
+  }
+
+  /** Drops an incoming message in fragments; one being passed on is aborted. */
+  endStream(id: number): void {
+    const s = this.streams.get(id);
+    this.streams.delete(id);
+    if (s instanceof Relay) s.sink.abort();
+  }
+
+  private dropStreams(): void {
+    for (const id of [...this.streams.keys()]) this.endStream(id);
   }
 
   /** Keeps a message that came after a gap, unless it is a copy of one kept or would exceed the limits. */
