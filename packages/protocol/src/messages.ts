@@ -61,6 +61,12 @@ export interface ClientTask {
   /** Sent straight to the engine too (`direct-messages.ts`): this copy has no body, unless `rs` (the direct link failed). */
   dx?: 1;
   rs?: 1;
+  /**
+   * The client had every target engine registered when it sent the task: one the controller no
+   * longer has died on the way (`EngineLostError`), where an id the client did not know is
+   * `UnknownEngineError`.
+   */
+  k?: 1;
 }
 
 /** How a load-balanced task may be placed and re-run. */

@@ -198,6 +198,7 @@ export class Session implements ViewPort, PipePort {
 
   submit(task: NewTask, part: Part, sink: TaskSink, src?: string): number {
     this.assertOpen();
+    if (task.to.length > 0 && task.to.every((e) => this.roster.info(e))) task = { ...task, k: 1 };
     let id: number;
     if (this.#shm.on) {
       // The message limit holds for data that goes through shared memory too, as for results.

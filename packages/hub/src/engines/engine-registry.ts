@@ -50,6 +50,11 @@ export class EngineRegistry {
     return this.byId.values();
   }
 
+  /** Whether engine `id` was registered and is no more. */
+  gone(id: number): boolean {
+    return !this.byId.has(id) && id < this.freshIdBase();
+  }
+
   /** One above every id given out so far (live or dead): ids from here on are free. */
   freshIdBase(): number {
     let max = -1;

@@ -26,8 +26,8 @@ export type SchedulerEvent =
    */
   | { readonly type: "engine_down"; readonly engine: number; readonly crashed?: string }
   /**
-   * A direct task for one engine. `gone`: that engine was registered once and is no more (its
-   * client, which named it, saw it registered), or took the task straight from its client and died.
+   * A direct task for one engine. `gone`: that engine is no more, and was registered when the
+   * client sent the task (the client says so, `ClientTask.k`, or sent it straight, `dx`).
    */
   | { readonly type: "submit_direct"; readonly task: number; readonly engine: number; readonly gone?: boolean }
   /** A load-balanced task; `targets`: the engines it may run on (none: any). */

@@ -79,7 +79,7 @@ export class TaskCoordinator {
             type: "submit_direct",
             task: rec.hubId,
             engine: target,
-            gone: this.gone(target, t),
+            gone: (t.dx === 1 || t.k === 1) && this.d.engines.gone(target),
           }),
           {
             task: t,
@@ -88,16 +88,6 @@ export class TaskCoordinator {
         );
       }
     }
-  }
-
-  /**
-   * Whether a direct task's engine, not registered now, was lost with it rather than never there:
-   * its client sent it straight, or the id was given out before (an engine killed while the task
-   * was on its way here, which its launcher reports at once).
-   */
-  private gone(engine: number, t: ClientTask): boolean {
-    if (this.d.engines.get(engine)) return false;
-    return t.dx === 1 || engine < this.d.engines.freshIdBase();
   }
 
   /**
