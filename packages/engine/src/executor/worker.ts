@@ -202,6 +202,16 @@ function onMessage(msg: ToExecutor): void {
     case "exec_cancel":
       clientTasks?.cancel(msg.keys);
       break;
+    case "client_drop":
+      // Tasks from clients' links not started yet go with the links (running ones are the supervisor's to stop).
+      for (let i = waiting.length - 1; i >= 0; i--) {
+        const id = (waiting[i] as { task: EngineTask }).task.id;
+        if (!clientTasks?.has(id)) continue;
+        shm.discard((waiting.splice(i, 1)[0] as { frames: Buffer[] }).frames);
+        clientTasks.forget(id);
+      }
+      clientTasks?.dropLinks();
+      break;
     case "drop": {
       const wanted = new Set(msg.ids);
       for (let i = waiting.length - 1; i >= 0; i--) {

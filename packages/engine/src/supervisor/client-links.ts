@@ -118,13 +118,22 @@ export class ClientLinks {
     return out;
   }
 
-  close(): void {
-    this.server?.close();
+  /**
+   * Closes every client's link and keeps the endpoint: the controller took this engine for dead,
+   * and so did its clients, which dial again. What they sent that was not read yet (it may wait
+   * in the socket of an engine that was frozen) goes with the link: those tasks already failed.
+   */
+  dropLinks(): void {
     for (const link of this.links.values()) {
       link.on.closed = () => undefined;
       link.close();
     }
     this.links.clear();
+  }
+
+  close(): void {
+    this.server?.close();
+    this.dropLinks();
   }
 }
 

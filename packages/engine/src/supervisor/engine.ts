@@ -298,6 +298,10 @@ export class Engine {
       case "reregister":
         // The controller declared us dead and failed or moved our tasks: drop them, so the engine
         // comes back free, then register again (asking for the same id).
+        // Its clients' links too (a task they sent before it froze may wait there unread), and
+        // what runs from the executor's own links before its report came is stopped as the rest.
+        this.clients?.dropLinks();
+        this.runner.slot.dropClientLinks();
         this.runner.cancelAll();
         this.commTasks.clear();
         this.direct.clear();

@@ -95,6 +95,11 @@ export class ExecutorSlot {
     return true;
   }
 
+  /** Closes the current executor's links to clients (they took this engine for dead and dial again). */
+  dropClientLinks(): void {
+    if (this.clients) this.current.post({ type: "client_drop" });
+  }
+
   /** Executor links are on and the current executor has not bound its endpoint yet. */
   get execComing(): boolean {
     return this.comm !== undefined && this.execAddress === undefined;

@@ -188,8 +188,9 @@ export class TaskRunner {
     if (asked.length) this.executor.post({ type: "drop", ids: asked });
   }
 
-  /** Cancels everything queued or in the executor (the controller has already failed or moved it). */
+  /** Cancels everything queued or in the executor, tasks of its own links it has not reported too (the controller failed them). */
   cancelAll(): void {
+    for (const [id, at] of this.heldStarts()) this.adopt({ id, op: "apply" }, at);
     this.cancel([...this.t.tasks.keys()]);
   }
 
