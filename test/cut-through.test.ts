@@ -83,6 +83,41 @@ describe.skipIf(unavailable !== undefined)("cut-through: large load-balanced tas
     }
   });
 
+  /**
+   * A client process on `host` that sends one load-balanced task of `bytes` in fragments: returned
+   * once its upload streams through the controller (five fragments passed on before its last),
+   * with the controller's cut-through counts from before it.
+   */
+  async function uploading(host: TestNet["hosts"][number], bytes: number) {
+    const before = (await rc.status()).cutThrough!;
+    const child = net.run(
+      host,
+      "env",
+      [
+        `${FRAGMENT_ENV}=1024`,
+        "PTCLUSTER_SHM=0",
+        `PTCLUSTER_DIR=${tmp.dir}`,
+        process.execPath,
+        "--import",
+        "tsx",
+        join(root, "test/fixtures/big-lb-sender.ts"),
+        String(bytes),
+      ],
+      { cwd: root, reject: false, buffer: false, stdin: "ignore" },
+    );
+    pids.push(child.pid as number);
+    children.push(child);
+    await waitFor(
+      async () => {
+        const c = (await rc.status()).cutThrough!;
+        return c.open === 1 && c.forwardedEarly - before.forwardedEarly >= 5;
+      },
+      { what: "the upload to be streaming through the controller", timeout: 20_000, interval: 20 },
+    );
+    // In an object: the subprocess is a promise of its end, which a bare return would wait for.
+    return { child, before };
+  }
+
   it("a 50 MiB task and its result pass through the controller fragment by fragment, intact", async () => {
     const value = randomBytes(50 * MB);
     const want = Buffer.from(value).reverse();
@@ -117,32 +152,8 @@ describe.skipIf(unavailable !== undefined)("cut-through: large load-balanced tas
     const pid = cluster.controllerPid;
     await rc.status({ gc: true });
     const baseline = rss(pid);
-    const before = (await rc.status()).cutThrough!;
-    const child = net.run(
-      host,
-      "env",
-      [
-        `${FRAGMENT_ENV}=1024`,
-        "PTCLUSTER_SHM=0",
-        `PTCLUSTER_DIR=${tmp.dir}`,
-        process.execPath,
-        "--import",
-        "tsx",
-        join(root, "test/fixtures/big-lb-sender.ts"),
-        String(64 * MB),
-      ],
-      { cwd: root, reject: false, buffer: false, stdin: "ignore" },
-    );
-    pids.push(child.pid as number);
-    children.push(child);
     // Placed on its first fragment, its body goes on to the engine as it comes.
-    await waitFor(
-      async () => {
-        const c = (await rc.status()).cutThrough!;
-        return c.open === 1 && c.forwardedEarly - before.forwardedEarly >= 5;
-      },
-      { what: "the upload to be streaming through the controller", timeout: 20_000, interval: 20 },
-    );
+    const { child, before } = await uploading(host, 64 * MB);
     // The controller's link to that engine carries the half-sent task, and other messages still go
     // and come back between its fragments: a task through the controller to the same engine.
     expect(await rc.engine(engineId).apply(() => "between")).toBe("between");
@@ -183,31 +194,7 @@ describe.skipIf(unavailable !== undefined)("cut-through: large load-balanced tas
       "latency",
       "500ms",
     ]);
-    const before = (await rc.status()).cutThrough!;
-    const child = net.run(
-      host,
-      "env",
-      [
-        `${FRAGMENT_ENV}=1024`,
-        "PTCLUSTER_SHM=0",
-        `PTCLUSTER_DIR=${tmp.dir}`,
-        process.execPath,
-        "--import",
-        "tsx",
-        join(root, "test/fixtures/big-lb-sender.ts"),
-        String(48 * MB),
-      ],
-      { cwd: root, reject: false, buffer: false, stdin: "ignore" },
-    );
-    pids.push(child.pid as number);
-    children.push(child);
-    await waitFor(
-      async () => {
-        const c = (await rc.status()).cutThrough!;
-        return c.open === 1 && c.forwardedEarly - before.forwardedEarly >= 5;
-      },
-      { what: "the upload to be streaming through the controller", timeout: 20_000, interval: 20 },
-    );
+    const { child, before } = await uploading(host, 48 * MB);
     // Counted as queued there: sent to the engine, not started.
     const summary = await rc.abort({ engines: [engineId] });
     expect(summary.running + summary.queued).toBe(1);

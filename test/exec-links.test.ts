@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { ResourceLimitError, TaskCancelledError, TaskTimeoutError, type Client } from "@ptcluster/client";
-import { tempClusterDir, useCluster } from "./helpers/cluster.js";
+import { tempClusterDir, useCluster, type TestCluster } from "./helpers/cluster.js";
 import { failure, gatedTask, scratchDir } from "./helpers/lb.js";
 import { direct } from "./helpers/direct.js";
 import { waitFor } from "./helpers/wait.js";
@@ -264,23 +264,34 @@ describe("clients' links to engines' executors", () => {
   });
 });
 
+/** A client (`PTCLUSTER_DIRECT=exec`) whose calls to engine 0 go on its executor's link. */
+async function onExecutorLink(cluster: TestCluster): Promise<Client> {
+  process.env["PTCLUSTER_DIRECT"] = "exec";
+  const rc = await cluster.connect().finally(() => delete process.env["PTCLUSTER_DIRECT"]);
+  try {
+    await waitFor(
+      async () => {
+        const before = direct(rc).executor;
+        await rc.engine(0).apply(() => 0);
+        return direct(rc).executor > before;
+      },
+      { what: "a task to go on the executor link" },
+    );
+  } catch (err) {
+    await rc.close();
+    throw err;
+  }
+  return rc;
+}
+
 describe("a task of an executor's link that holds it before any report or heartbeat read its start", () => {
   // Heartbeats far apart: the supervisor reads the start table at each, and these tests are about
   // what happens before anything read it.
   const ctx = useCluster({ dir: tmp.dir, n: 1, extra: ["--max-memory", "64", "--heartbeat", "3000"] });
 
   it("cancelled then, it is stopped as any: a new executor after the grace period, and the engine serves again", async () => {
-    process.env["PTCLUSTER_DIRECT"] = "exec";
-    const rc = await ctx.cluster.connect().finally(() => delete process.env["PTCLUSTER_DIRECT"]);
+    const rc = await onExecutorLink(ctx.cluster);
     try {
-      await waitFor(
-        async () => {
-          const before = direct(rc).executor;
-          await rc.engine(0).apply(() => 0);
-          return direct(rc).executor > before;
-        },
-        { what: "a task to go on the executor link" },
-      );
       const tag = join(scratchDir(ctx.dir), "spinning");
       const ar = rc.engine(0).apply((file: string) => {
         (require("node:fs") as typeof import("node:fs")).writeFileSync(file, "");
@@ -300,17 +311,8 @@ describe("a task of an executor's link that holds it before any report or heartb
   });
 
   it("the executor ends (out of memory): the task fails once, with the error a task on the lean link gets, and is not run again", async () => {
-    process.env["PTCLUSTER_DIRECT"] = "exec";
-    const rc = await ctx.cluster.connect().finally(() => delete process.env["PTCLUSTER_DIRECT"]);
+    const rc = await onExecutorLink(ctx.cluster);
     try {
-      await waitFor(
-        async () => {
-          const before = direct(rc).executor;
-          await rc.engine(0).apply(() => 0);
-          return direct(rc).executor > before;
-        },
-        { what: "a task to go on the executor link" },
-      );
       const log = join(scratchDir(ctx.dir), "log");
       const before = direct(rc).executor;
       // It never yields: the executor's report of its start cannot go before the heap runs out.
