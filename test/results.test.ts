@@ -276,7 +276,15 @@ describe("breaking out of a loop over a map cancels what is left", () => {
     // A probe through each engine runs after everything sent to it before: cancelled work is gone by then.
     for (const id of ctx.rc.ids) expect(await ctx.rc.engine(id).apply(probeFiles, dir, "ran-")).toEqual([]);
     expect(filesStartingWith(dir, "ran-")).toEqual([]);
-    const qs = await ctx.rc.queueStatus();
+    // The controller's records follow off the critical path: a probe's result comes straight from
+    // its engine's executor, the cancelled tasks' ends through the supervisor and the controller.
+    const qs = await waitFor(
+      async () => {
+        const q = await ctx.rc.queueStatus();
+        return ctx.rc.ids.every((id) => q.engines[id]?.running === 0) ? q : undefined;
+      },
+      { what: "the controller to have the cancelled tasks' ends" },
+    );
     expect(qs.unassigned).toBe(0);
     for (const id of ctx.rc.ids) expect(qs.engines[id]).toMatchObject({ queued: 0, running: 0 });
   }
