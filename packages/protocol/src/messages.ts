@@ -32,6 +32,14 @@ import type { EngineInfo, MpiPlace, TaskOp } from "./engine-info.js";
 export type { DirectCounts, DropCounts, FaultCounts, LinkReport } from "./link-report.js";
 export type { EngineInfo, EngineState, MpiPlace, RunningTask, TaskOp } from "./engine-info.js";
 export type { AbortSummary, HubRequest } from "./hub-requests.js";
+export type {
+  EngineDownMsg,
+  EngineResetMsg,
+  EngineUpMsg,
+  Notification,
+  ShutdownNoticeMsg,
+  TickMsg,
+} from "./notification-messages.js";
 
 /** A task as a client submits it. */
 export interface ClientTask {
@@ -228,32 +236,6 @@ export interface ReplyMsg {
   error?: { code: string; message: string };
 }
 
-// ---- hub → notification subscribers -----------------------------------------------------------
-export interface EngineUpMsg {
-  type: "engine_up";
-  engine: EngineInfo;
-}
-export interface EngineDownMsg {
-  type: "engine_down";
-  id: number;
-  reason: string;
-}
-export interface TickMsg {
-  type: "tick";
-  t: number;
-  engines: number;
-}
-/** An engine's namespace was reset (its executor was replaced). */
-export interface EngineResetMsg {
-  type: "engine_reset";
-  id: number;
-  reason: string;
-}
-export interface ShutdownNoticeMsg {
-  type: "shutdown_notice";
-  reason: string;
-}
-
 // ---- engine → hub -------------------------------------------------------------------------
 export interface RegisterMsg {
   type: "register";
@@ -368,7 +350,6 @@ export type ClientToHub =
   | PipeCancelMsg;
 export type HubToClient =
   ConnectReplyMsg | RejoinMsg | ResultsMsg | ReplyMsg | SharedReplyMsg | PipeOutMsg | PipeFailedMsg;
-export type Notification = EngineUpMsg | EngineDownMsg | TickMsg | ShutdownNoticeMsg | EngineResetMsg;
 export type EngineToHub =
   | RegisterMsg
   | EngineResultsMsg
