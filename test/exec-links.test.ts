@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { ResourceLimitError, TaskCancelledError, TaskTimeoutError, type Client } from "@ptcluster/client";
 import { tempClusterDir, useCluster, type TestCluster } from "./helpers/cluster.js";
@@ -228,22 +228,33 @@ describe("clients' links to engines' executors", () => {
         { what: "a task to go on engine 1's executor link" },
       );
       const work = scratchDir(ctx.dir);
-      const started = join(work, "started");
+      const [started, gate, exiting] = ["started", "gate", "exiting"].map((f) => join(work, f)) as [
+        string,
+        string,
+        string,
+      ];
       const big = far.engine(1).apply(
-        async (file: string, n: number) => {
-          (require("node:fs") as typeof import("node:fs")).writeFileSync(file, "");
-          await new Promise((r) => setTimeout(r, 150));
-          // The executor ends soon after the result is sent, while its client does not read.
-          setTimeout(() => process.exit(1), 150);
+        async (files: string[], n: number) => {
+          const fs = require("node:fs") as typeof import("node:fs");
+          const [startedFile, gateFile, exitingFile] = files as [string, string, string];
+          fs.writeFileSync(startedFile, "");
+          while (!fs.existsSync(gateFile)) await new Promise((r) => setTimeout(r, 5));
+          // The executor ends once the result has gone (posted as the task returns), unread.
+          setImmediate(() => {
+            fs.writeFileSync(exitingFile, "");
+            process.exit(1);
+          });
           return new Uint8Array(n).fill(7);
         },
-        started,
+        [started, gate, exiting],
         48 << 20,
       );
       await waitFor(() => existsSync(started), { what: "the task to start" });
-      // This client's thread is held: the result cannot be read before the executor is gone.
-      const until = Date.now() + 700;
-      while (Date.now() < until);
+      // This client's thread is held from the gate's opening until the executor ends: the result
+      // cannot be read (nor acknowledged) before the executor is gone.
+      writeFileSync(gate, "");
+      for (const deadline = Date.now() + 10_000; !existsSync(exiting);)
+        if (Date.now() > deadline) throw new Error("the executor did not end within 10 s");
       const value = await Promise.race([
         big,
         new Promise<never>((_, reject) => setTimeout(() => reject(new Error("the result never came")), 8_000)),
