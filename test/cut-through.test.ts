@@ -135,20 +135,7 @@ describe.skipIf(unavailable !== undefined)("cut-through: large load-balanced tas
   it("a client SIGKILLed mid-upload: others' traffic goes between its fragments, its task never runs, nothing is held", async () => {
     const host = net.hosts[1]!;
     // 160 Mbit/s out of the sender's host: its 64 MiB take about three seconds to cross.
-    await net.run(host, "tc", [
-      "qdisc",
-      "replace",
-      "dev",
-      host.dev,
-      "root",
-      "tbf",
-      "rate",
-      "160mbit",
-      "burst",
-      "64kb",
-      "latency",
-      "500ms",
-    ]);
+    await net.throttle(host, 160);
     const pid = cluster.controllerPid;
     await rc.status({ gc: true });
     const baseline = rss(pid);
@@ -180,20 +167,7 @@ describe.skipIf(unavailable !== undefined)("cut-through: large load-balanced tas
 
   it("a task cancelled while its argument streams to its engine never runs there, though the rest of it keeps coming", async () => {
     const host = net.hosts[1]!;
-    await net.run(host, "tc", [
-      "qdisc",
-      "replace",
-      "dev",
-      host.dev,
-      "root",
-      "tbf",
-      "rate",
-      "160mbit",
-      "burst",
-      "64kb",
-      "latency",
-      "500ms",
-    ]);
+    await net.throttle(host, 160);
     const { child, before } = await uploading(host, 48 * MB);
     // Counted as queued there: sent to the engine, not started.
     const summary = await rc.abort({ engines: [engineId] });
@@ -214,20 +188,7 @@ describe.skipIf(unavailable !== undefined)("cut-through: large load-balanced tas
 
   it("a client whose upload takes longer than --client-timeout is heard from by its fragments, not given up", async () => {
     const host = net.hosts[1]!;
-    await net.run(host, "tc", [
-      "qdisc",
-      "replace",
-      "dev",
-      host.dev,
-      "root",
-      "tbf",
-      "rate",
-      "160mbit",
-      "burst",
-      "64kb",
-      "latency",
-      "500ms",
-    ]);
+    await net.throttle(host, 160);
     // 80 MiB at 160 Mbit/s: over four seconds, past the 3 s the controller gives a silent client.
     const child = net.run(
       host,

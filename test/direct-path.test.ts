@@ -51,6 +51,17 @@ async function linksUp(rc: Client, ids: number[]): Promise<void> {
   );
 }
 
+/**
+ * Engine `id`'s view once `rc` sent it a stream of 20 direct calls: the controller gets such
+ * calls' headers every 20 ms, not after each call, so the next one's may still be on its way.
+ */
+async function afterAStream(rc: Client, id: number) {
+  await linksUp(rc, [id]);
+  const e = rc.engine(id);
+  for (let i = 0; i < 20; i++) expect(await e.apply((x: number) => x, i)).toBe(i);
+  return e;
+}
+
 /** What a call settles to, in a form two paths can be compared by. */
 async function outcome(p: PromiseLike<unknown>): Promise<unknown> {
   try {
@@ -223,10 +234,7 @@ describe("the direct path on one host", () => {
     const work = scratchDir(ctx.dir);
     const submitter = await cluster.connect();
     try {
-      await linksUp(submitter, [1]);
-      const e = submitter.engine(1);
-      // A stream: the controller gets these calls' headers every 20 ms, not after each call.
-      for (let i = 0; i < 20; i++) expect(await e.apply((x: number) => x, i)).toBe(i);
+      const e = await afterAStream(submitter, 1);
       const gate = join(work, "gate");
       const ar = e.apply(gatedTask, gate, join(work, "late"));
       const adopted = rc.getResult(ar.msgIds[0] as string);
@@ -253,9 +261,7 @@ describe("the direct path on one host", () => {
     const work = scratchDir(ctx.dir);
     const submitter = await cluster.connect();
     try {
-      await linksUp(submitter, [1]);
-      const e = submitter.engine(1);
-      for (let i = 0; i < 20; i++) expect(await e.apply((x: number) => x, i)).toBe(i);
+      const e = await afterAStream(submitter, 1);
       const tag = join(work, "aborted-late");
       const ar = e.apply(gatedTask, join(work, "never-opened"), tag);
       await rc.abort({ tasks: ar.msgIds });

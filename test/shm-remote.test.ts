@@ -150,20 +150,7 @@ describe.skipIf(unavailable !== undefined)("large values across namespaces, shar
   it("a client SIGKILLed while a large value is on its way to the controller leaves the controller holding nothing", async () => {
     const host = net.hosts[1]!;
     // 160 Mbit/s out of the client's host: its 96 MiB take about five seconds to cross.
-    await net.run(host, "tc", [
-      "qdisc",
-      "add",
-      "dev",
-      host.dev,
-      "root",
-      "tbf",
-      "rate",
-      "160mbit",
-      "burst",
-      "64kb",
-      "latency",
-      "500ms",
-    ]);
+    await net.throttle(host, 160);
     const pid = cluster.controllerPid;
     await rc.status({ gc: true });
     const baseline = rss(pid);

@@ -50,6 +50,8 @@ export interface TestNet {
   link(host: NetHost, up: boolean): Promise<void>;
   /** Cuts a host's link for `ms`, then restores it. */
   cut(host: NetHost, ms: number): Promise<void>;
+  /** Holds what a host sends to `mbit` Mbit/s (a token bucket on its link), so a large upload takes seconds. */
+  throttle(host: NetHost, mbit: number): Promise<void>;
   /** Kills every process left in the namespaces, then removes them, the bridge and the veths. */
   destroy(): Promise<void>;
 }
@@ -93,6 +95,10 @@ export function createTestNet(count: number): TestNet {
       await net.link(host, false);
       await new Promise((r) => setTimeout(r, ms));
       await net.link(host, true);
+    },
+    throttle: async (host, mbit) => {
+      const tbf = ["root", "tbf", "rate", `${mbit}mbit`, "burst", "64kb", "latency", "500ms"];
+      await net.run(host, "tc", ["qdisc", "replace", "dev", host.dev, ...tbf]);
     },
     destroy: async () => {
       for (const h of hosts) {

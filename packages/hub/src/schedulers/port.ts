@@ -27,7 +27,7 @@ export type SchedulerEvent =
   | { readonly type: "engine_down"; readonly engine: number; readonly crashed?: string }
   /**
    * A direct task for one engine. `gone`: that engine is no more, and was registered when the
-   * client sent the task (the client says so, `ClientTask.k`, or sent it straight, `dx`).
+   * client sent the task (`ClientTask.k`; a task sent straight to its engine always has it).
    */
   | { readonly type: "submit_direct"; readonly task: number; readonly engine: number; readonly gone?: boolean }
   /** A load-balanced task; `targets`: the engines it may run on (none: any). */

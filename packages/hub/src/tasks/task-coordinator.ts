@@ -79,7 +79,7 @@ export class TaskCoordinator {
             type: "submit_direct",
             task: rec.hubId,
             engine: target,
-            gone: (t.dx === 1 || t.k === 1) && this.d.engines.gone(target),
+            gone: t.k === 1 && this.d.engines.gone(target),
           }),
           {
             task: t,
