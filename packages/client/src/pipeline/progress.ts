@@ -1,4 +1,5 @@
-import cliProgress from "cli-progress";
+import type CliProgress from "cli-progress";
+import { cliProgress } from "../views/load-cli-progress.js";
 import type { StageStats } from "@ptcluster/protocol";
 
 /**
@@ -6,8 +7,8 @@ import type { StageStats } from "@ptcluster/protocol";
  * only when stderr is a terminal, so logs and CI output stay clean (as a map's bar, views/progress.ts).
  */
 export class StageBars {
-  private readonly multi: cliProgress.MultiBar | undefined;
-  private readonly bars: cliProgress.SingleBar[] = [];
+  private readonly multi: CliProgress.MultiBar | undefined;
+  private readonly bars: CliProgress.SingleBar[] = [];
   private stopped = false;
 
   /** `names` label the bars; `known(i)` is the number of items stage `i` will see, when known. */
@@ -18,7 +19,7 @@ export class StageBars {
   ) {
     if (!stream.isTTY) return;
     const width = Math.min(24, Math.max(...names.map((n) => n.length)));
-    this.multi = new cliProgress.MultiBar(
+    this.multi = new (cliProgress().MultiBar)(
       {
         stream,
         format: "{name} {bar} {value}/{total} | {inFlight} in flight | {failed} failed | {rate}/s | p50 {p50} ms",
@@ -27,12 +28,12 @@ export class StageBars {
         clearOnComplete: false,
         fps: 10,
       },
-      cliProgress.Presets.shades_classic,
+      cliProgress().Presets.shades_classic,
     );
     names.forEach((n, i) => {
       const label = `${i}:${n}`.slice(0, width + 3).padEnd(width + 3);
       this.bars.push(
-        (this.multi as cliProgress.MultiBar).create(known(i) ?? 0, 0, {
+        (this.multi as CliProgress.MultiBar).create(known(i) ?? 0, 0, {
           name: label,
           inFlight: 0,
           failed: 0,

@@ -1,18 +1,19 @@
-import cliProgress from "cli-progress";
+import type CliProgress from "cli-progress";
+import { cliProgress } from "./load-cli-progress.js";
 
 /**
  * A progress bar with rate and ETA on stderr, drawn only when stderr is a terminal (so logs and
  * CI output stay clean). Uses cli-progress; for an input of unknown length it shows count and rate.
  */
 export class ProgressReporter {
-  private readonly bar: cliProgress.SingleBar | undefined;
+  private readonly bar: CliProgress.SingleBar | undefined;
   private readonly started = Date.now();
   private stopped = false;
 
   constructor(total: number | undefined, stream: NodeJS.WriteStream = process.stderr) {
     if (!stream.isTTY) return;
     const known = total !== undefined;
-    this.bar = new cliProgress.SingleBar(
+    this.bar = new (cliProgress().SingleBar)(
       {
         stream,
         format: known
@@ -23,7 +24,7 @@ export class ProgressReporter {
         etaBuffer: 50,
         fps: 10,
       },
-      cliProgress.Presets.shades_classic,
+      cliProgress().Presets.shades_classic,
     );
     this.bar.start(total ?? 0, 0, { rate: "0" });
   }
