@@ -1,5 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { execa } from "execa";
+import { rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { ClusterStatus } from "@ptcluster/client";
 import { useCluster } from "./helpers/cluster.js";
@@ -9,27 +11,43 @@ const root = fileURLToPath(new URL("..", import.meta.url));
 const MiB = 1024 * 1024;
 
 /**
- * Starts a churn client (test/fixtures/churn-client.ts) and resolves once it has left its mark.
- * (The process is wrapped: an async function returning execa's promise would wait for its exit.)
+ * Starts a churn client (test/fixtures/churn-client.ts): `shipped` once its functions ran, `go()`
+ * lets it start its gated tasks, `ready` once the controller has them. (The process is wrapped:
+ * an async function returning execa's promise would wait for its exit.)
  */
-async function churnClient(dir: string, fns: number) {
+function churnClient(dir: string, fns: number, gate: string) {
   const child = execa(process.execPath, ["--import", "tsx", "test/fixtures/churn-client.ts"], {
     cwd: root,
-    env: { PTCLUSTER_DIR: dir, FNS: String(fns) },
+    env: { PTCLUSTER_DIR: dir, FNS: String(fns), GATE: gate },
     reject: false,
     buffer: false,
   });
-  await new Promise<void>((resolve, reject) => {
-    let text = "";
-    let err = "";
-    child.stdout?.on("data", (d: Buffer) => {
-      text += d.toString();
-      if (text.includes("ready\n")) resolve();
+  let text = "";
+  let err = "";
+  child.stdout?.on("data", (d: Buffer) => (text += d.toString()));
+  child.stderr?.on("data", (d: Buffer) => (err += d.toString()));
+  const printed = (line: string) =>
+    new Promise<void>((resolve, reject) => {
+      const check = () => {
+        if (!text.includes(`${line}\n`)) return;
+        child.stdout?.off("data", check);
+        resolve();
+      };
+      child.stdout?.on("data", check);
+      check();
+      child.once("exit", () => reject(new Error(`the churn client exited before "${line}": ${err}`)));
     });
-    child.stderr?.on("data", (d: Buffer) => (err += d.toString()));
-    child.once("exit", () => reject(new Error(`the churn client exited early: ${err}`)));
-  });
-  return { child };
+  const shipped = printed("shipped");
+  return { child, shipped, go: () => child.stdin?.write("go\n"), ready: printed("ready") };
+}
+
+/** Starts churn clients, lets them all ship their functions, then has each start its gated tasks. */
+async function churnClients(dir: string, fns: number, gate: string, n: number) {
+  const clients = Array.from({ length: n }, () => churnClient(dir, fns, gate));
+  await Promise.all(clients.map((c) => c.shipped));
+  for (const c of clients) c.go();
+  await Promise.all(clients.map((c) => c.ready));
+  return clients;
 }
 
 const live = (s: ClusterStatus) => s.memory.heapUsed + s.memory.external;
@@ -55,25 +73,24 @@ describe("controller memory after clients vanish", () => {
 
   it("drops their tasks, results, function sources and links, and returns to its baseline heap", async () => {
     // One round first, so what is allocated once (compiled code, buffer pools, maps' capacity) is in the baseline.
-    const { child: warm } = await churnClient(ctx.dir, 200);
-    warm.kill("SIGKILL");
-    await warm;
+    const gate = join(ctx.dir, "gate");
+    const warm = await churnClients(ctx.dir, 200, gate, 1);
+    for (const c of warm) c.child.kill("SIGKILL");
+    await Promise.all(warm.map((c) => c.child));
+    writeFileSync(gate, "");
     await settled();
     const baseline = live(await ctx.rc.status({ gc: true }));
 
-    const clients = await Promise.all([
-      churnClient(ctx.dir, 300),
-      churnClient(ctx.dir, 300),
-      churnClient(ctx.dir, 300),
-    ]);
+    rmSync(gate);
+    const clients = await churnClients(ctx.dir, 300, gate, 3);
     const during = await ctx.rc.status({ gc: true });
     expect(during.clients).toBe(4);
     expect(during.retained.functions).toBe(3 * 300 + 2); // their own, and two they share (the same sources)
-    // Of their 18 slow tasks two run at a time, and the first clients' may have finished: the last
-    // client's six are still there.
-    expect(during.retained.tasks).toBeGreaterThanOrEqual(6);
+    // Their 18 gated tasks are all there: two hold the engines, the others wait.
+    expect(during.retained.tasks).toBe(18);
     for (const c of clients) c.child.kill("SIGKILL");
     await Promise.all(clients.map((c) => c.child));
+    writeFileSync(gate, "");
 
     // The results of the tasks that were running finish after their clients died: they are kept
     // (with the failures of the queued ones, cancelled).
