@@ -13,7 +13,9 @@
  * (shared_dict_set, shared_counter_add, shared_queue_throughput, with Python's SyncManager beside
  * them), the engine-to-engine ones (comm_pingpong, comm_allreduce_scalar, comm_allreduce_8MiB,
  * comm_allreduce_8MiB_out: the same into a reused `out`, as mpi4py's recvbuf,
- * with mpi4py beside them), stop. Each checks its results and throws on a wrong one.
+ * with mpi4py beside them), stop. Each checks its results and throws on a wrong one. ipyparallel
+ * runs beside latency_apply_sync, direct_broadcast_apply_sync, push_pull_50MB and
+ * push_pull_50MB_remote where /usr/bin/python3 imports it (bench/ipp.ts).
  */
 import { execa } from "execa";
 import { mkdtempSync, rmSync } from "node:fs";
@@ -29,6 +31,7 @@ import { pipelineWorkloads } from "./pipeline.js";
 import { measureGrowth } from "./proc.js";
 import { remotePushPull } from "./remote.js";
 import { sharedDictBig } from "./shared-big.js";
+import { IPP_WORKLOADS, ippOneHost, ippRemote } from "./ipp.js";
 
 const SYSTEM = `ptcluster-${PACKAGE_VERSION}`;
 const BIN = fileURLToPath(new URL("../packages/cli/dist/bin.js", import.meta.url));
@@ -199,7 +202,11 @@ async function main(): Promise<void> {
     await e0.execute("delete globalThis.blob; delete globalThis.warm");
     out("push_pull_50MB", { mb: 50, mb_per_s_roundtrip: Math.round(100 / dt), seconds: round(dt) });
   }
+  // ipyparallel side by side (bench/ipp.ts), where /usr/bin/python3 has it: its latency,
+  // broadcast and one-host 50 MiB lines, then its remote 50 MiB after ours.
+  if (IPP_WORKLOADS.some(want)) await ippOneHost(want);
   if (want("push_pull_50MB_remote") || want("lb_50MB_remote")) await remotePushPull(BIN, env, out);
+  if (want("push_pull_50MB_remote")) await ippRemote();
   if (want("shared_dict_50MB")) await sharedDictBig(rc, out);
 
   if (want("lb_map_1m")) {
