@@ -97,8 +97,11 @@ export class VersionMismatchError extends PtclusterError {
 
 /** The controller went away (or never answered) while work was pending. */
 export class HubLostError extends PtclusterError {
-  constructor(message: string, options?: { cause?: unknown }) {
+  /** The reason the controller gave when it said it was shutting down; undefined when it went without a word. */
+  readonly notice: string | undefined;
+  constructor(message: string, options?: { cause?: unknown; notice?: string }) {
     super("ERR_PTC_HUB_LOST", message, options);
+    this.notice = options?.notice;
   }
 }
 

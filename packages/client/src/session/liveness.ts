@@ -97,3 +97,8 @@ export function hubLostError(v: Extract<LivenessVerdict, { limitMs: number }>, w
       : `The controller at ${where} has not acknowledged this client's messages for ${v.limitMs} ms (it is stuck, or the link to it is cut one way); it is presumed lost. Pending work is lost; reconnect or restart the cluster.`,
   );
 }
+
+/** The error pending work fails with when the controller says it is shutting down (`reason`). */
+export function hubStoppedError(reason: string): HubLostError {
+  return new HubLostError(`The controller shut down (${reason}); pending work was not completed.`, { notice: reason });
+}

@@ -24,7 +24,7 @@ import {
 import { clientSharedNamespace } from "./shared-namespace.js";
 import { WorkMap, closeAtExit, forgetAtExit, type Closable } from "../keep-alive.js";
 import type { ClientEmitter } from "./client-events.js";
-import { Liveness, hubLostError } from "./liveness.js";
+import { Liveness, hubLostError, hubStoppedError } from "./liveness.js";
 import { Requests } from "./requests.js";
 import { Roster } from "./roster.js";
 import { connectMessage, linkReport, openLinks, type Links } from "./sockets.js";
@@ -346,7 +346,7 @@ export class Session implements ViewPort, PipePort {
           this.roster.tick(n.engines, () => this.request({ what: "status" }) as Promise<{ engines: EngineInfo[] }>);
         break;
       case "shutdown_notice":
-        this.#hubLost(new HubLostError(`The controller shut down (${n.reason}); pending work was not completed.`));
+        this.#hubLost(hubStoppedError(n.reason));
         break;
       case "engine_reset":
         this.#events.emit("engine_reset", { id: n.id, reason: n.reason });
