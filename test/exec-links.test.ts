@@ -7,7 +7,7 @@ import { failure, gatedTask, scratchDir } from "./helpers/lb.js";
 import { direct } from "./helpers/direct.js";
 import { waitFor } from "./helpers/wait.js";
 
-// Clients' links to engines' executor threads (opt-in: `PTCLUSTER_DIRECT=exec`,
+// Clients' links to engines' executor threads (the default; `PTCLUSTER_DIRECT=exec` names it,
 // docs/architecture.md, "The direct path"): DirectView tasks go to the executor, which runs them and
 // answers without its supervisor on the way; the supervisor learns what ran in batches and keeps
 // its authority. Each test below is one of the ways a first try at this went wrong.
@@ -158,24 +158,30 @@ describe("clients' links to engines' executors", () => {
     await execUp(1);
     expect(direct(rc).failed).toBe(0);
   });
-  it("is opt-in: a client without PTCLUSTER_DIRECT (or with PTCLUSTER_DIRECT=lean) uses lean links, one with exec executor links", async () => {
-    for (const value of [undefined, "lean"]) {
-      if (value) process.env["PTCLUSTER_DIRECT"] = value;
-      const lean = await ctx.cluster.connect().finally(() => delete process.env["PTCLUSTER_DIRECT"]);
-      try {
-        // The first call goes through the controller while the link is dialled.
-        await waitFor(async () => (await lean.engine(0).apply(() => engine.id)) === 0 && direct(lean).lean > 0, {
-          what: "a task to go on the lean link",
-        });
-        const before = direct(lean).lean;
-        for (let i = 0; i < 5; i++) expect(await lean.engine(0).apply(() => engine.id)).toBe(0);
-        expect(direct(lean).lean - before).toBe(5);
-        expect(direct(lean).executor).toBe(0);
-      } finally {
-        await lean.close();
-      }
+  it("is the default: a client without PTCLUSTER_DIRECT uses executor links, one with PTCLUSTER_DIRECT=lean does not", async () => {
+    const plain = ctx.rc;
+    await waitFor(
+      async () => {
+        const before = direct(plain).executor;
+        await plain.engine(0).apply(() => 0);
+        return direct(plain).executor > before;
+      },
+      { what: "a default client's task to go on an executor link" },
+    );
+    process.env["PTCLUSTER_DIRECT"] = "lean";
+    const lean = await ctx.cluster.connect().finally(() => delete process.env["PTCLUSTER_DIRECT"]);
+    try {
+      // The first call goes through the controller while the link is dialled.
+      await waitFor(async () => (await lean.engine(0).apply(() => engine.id)) === 0 && direct(lean).lean > 0, {
+        what: "a task to go on the lean link",
+      });
+      const before = direct(lean).lean;
+      for (let i = 0; i < 5; i++) expect(await lean.engine(0).apply(() => engine.id)).toBe(0);
+      expect(direct(lean).lean - before).toBe(5);
+      expect(direct(lean).executor).toBe(0);
+    } finally {
+      await lean.close();
     }
-    await execUp(1);
   });
 
   it("a task with a timeout goes on the executor link; its supervisor enforces the timeout from its start", async () => {

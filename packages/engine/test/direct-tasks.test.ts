@@ -1,6 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import type { ClientTask, EngineTask, Part, TaskResult } from "@ptcluster/protocol";
 import { DirectTasks } from "../src/supervisor/direct-tasks.js";
+import { ID_BASE, LINK_SPAN } from "../src/executor/protocol.js";
 
 // The engine's side of the direct path: each DirectView task comes twice (body from the client,
 // header from the controller) and runs once; results go to the client, the controller hears of
@@ -120,5 +121,20 @@ describe("direct tasks on an engine", () => {
     expect(s.reported.map((r) => [r.result.id, r.result.sysError?.code])).toEqual([[47, "ERR_PTC_TASK_CANCELLED"]]);
     s.d.fromClient(CLIENT, [clientTask(12)], [BODY]);
     expect(s.enqueued).toHaveLength(1);
+  });
+
+  it("never holds again a task of an executor's link whose result is here: a start reported after its end changes nothing", () => {
+    const s = setup();
+    const rid = ID_BASE + 3 * LINK_SPAN + 13;
+    s.d.execLink(3, "c1");
+    s.d.fromController(header(48, 13), EMPTY);
+    // A heartbeat read its start in the executor's table before the executor's report came: held, then cancelled.
+    s.d.heldStart(rid, 1);
+    expect(s.adopted).toEqual([rid]);
+    expect(s.d.toRunner([48], 0)).toEqual([rid]);
+    expect(s.d.finished({ ...result(rid), ok: false }, EMPTY)).toBe(true);
+    // The executor's batched report with its start comes last.
+    s.d.fromExecutor([{ rid, key: "c1:13", client: "c1", localId: 13, task: { id: rid, op: "apply" }, started: 1 }], []);
+    expect(s.adopted).toEqual([rid]);
   });
 });

@@ -79,7 +79,7 @@ export class DirectLinks {
   #idle: NodeJS.Timeout | undefined;
   readonly #key: Buffer;
   readonly #lean: boolean;
-  /** Tasks go to engines' executor threads' own links where engines offer them (`PTCLUSTER_DIRECT=exec`). */
+  /** Tasks go to engines' executor threads' own links where engines offer them (not with `PTCLUSTER_DIRECT=lean`). */
   readonly #exec: boolean;
   /**
    * Off: every task goes through the controller. CURVE clusters stay on that path (an engine's peer
@@ -92,8 +92,8 @@ export class DirectLinks {
     this.#key = Buffer.from(o.connection.key, "hex");
     this.enabled = !o.connection.curve && process.env["PTCLUSTER_DIRECT"] !== "off";
     this.#lean = process.env["PTCLUSTER_DIRECT"] !== "zmq";
-    // Executors' own links with `PTCLUSTER_DIRECT=exec` (not the default yet: docs/architecture.md).
-    this.#exec = process.env["PTCLUSTER_DIRECT"] === "exec";
+    // Executors' own links by default; `PTCLUSTER_DIRECT=lean` keeps each engine's supervisor's.
+    this.#exec = process.env["PTCLUSTER_DIRECT"] !== "lean";
   }
 
   /**

@@ -6,7 +6,7 @@ type Dial = { cancel(): void; hold(on: boolean): void };
 type Batch = { tasks: ClientTask[]; parts: Part[] };
 
 export interface LeanLinkOptions extends DirectLinkOptions {
-  /** Send tasks to the engine's executor's own endpoint when the engine tells it (`PTCLUSTER_DIRECT=exec`). */
+  /** Send tasks to the engine's executor's own endpoint when the engine tells it (the default; not with `PTCLUSTER_DIRECT=lean`). */
   exec?: boolean;
 }
 

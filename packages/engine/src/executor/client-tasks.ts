@@ -176,6 +176,11 @@ export class ClientTasks {
     const o = this.own.get(result.id);
     if (!o) return false;
     this.own.delete(result.id);
+    // Its end goes the supervisor's way (`exec_cancelled`, or the result in the executor's
+    // per-turn report, which does not wait 20 ms): its start, if still in the batch, goes first.
+    // A start that came after the end would have the supervisor hold, as running for good, a task
+    // that is over (and the engine run no task of the controller's behind it).
+    if (o.verdict || o.aborted) this.flush();
     if (o.verdict) this.d.post({ type: "exec_cancelled", key: o.key, started: true });
     if (o.aborted) return false;
     const item: ExecItem = { rid: result.id, key: o.key, client: o.client, localId: o.localId, result };

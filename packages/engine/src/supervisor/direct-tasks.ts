@@ -211,7 +211,8 @@ export class DirectTasks {
         e.rid = it.rid;
         this.byRid.set(e.rid, e);
       }
-      if (it.task && it.started !== undefined) this.d.adopt(it.task, it.started);
+      // A task whose result is here already is over: held again, it would count as running for good.
+      if (it.task && it.started !== undefined && !e.result) this.d.adopt(it.task, it.started);
       if (it.result && !it.sent) {
         // Its value came here to be sent on the client's lean link (large, or its link closed).
         this.d.sentByExecutor(it.rid);
