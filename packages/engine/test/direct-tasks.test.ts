@@ -134,7 +134,10 @@ describe("direct tasks on an engine", () => {
     expect(s.d.toRunner([48], 0)).toEqual([rid]);
     expect(s.d.finished({ ...result(rid), ok: false }, EMPTY)).toBe(true);
     // The executor's batched report with its start comes last.
-    s.d.fromExecutor([{ rid, key: "c1:13", client: "c1", localId: 13, task: { id: rid, op: "apply" }, started: 1 }], []);
+    s.d.fromExecutor(
+      [{ rid, key: "c1:13", client: "c1", localId: 13, task: { id: rid, op: "apply" }, started: 1 }],
+      [],
+    );
     expect(s.adopted).toEqual([rid]);
   });
 });
