@@ -98,6 +98,15 @@ describe("errors: classes with stable codes and actionable messages", () => {
     const e4 = await failure(() => connect({ profile: 7 } as never));
     expect(e4).toBeInstanceOf(InvalidOptionError);
     expect((e4 as Error).message).toContain("7");
+
+    // A lone engine id is not "every engine" (0 is falsy): the message names both ways to mean it.
+    const e5 = await failure(() => ctx.rc.view(0 as never));
+    expect(e5).toBeInstanceOf(InvalidOptionError);
+    expect((e5 as Error).message).toContain("rc.view([0])");
+    expect((e5 as Error).message).toContain("rc.engine(0)");
+    const e6 = await failure(() => ctx.rc.loadBalancedView(["1"] as never));
+    expect(e6).toBeInstanceOf(InvalidOptionError);
+    expect((e6 as Error).message).toContain('["1"]');
   });
 
   it("an engine's exception → RemoteError on rc.engine(i), remote stack kept apart from the local one", async () => {
