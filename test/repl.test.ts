@@ -101,7 +101,7 @@ describe("ptcluster repl", () => {
 
   it("after an awaited remote rejection, Ctrl-D ends the REPL", async () => {
     const { s, pids } = await openRepl2();
-    const out = await enter(s, 'await rc.view(0).applySync(() => { throw new RangeError("remote boom") })');
+    const out = await enter(s, 'await rc.view().applySync(() => { throw new RangeError("remote boom") })');
     expect(out).toMatch(/Uncaught/);
     expect(out).toMatch(/RangeError: remote boom/);
     s.type("\x04");
