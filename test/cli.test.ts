@@ -82,6 +82,14 @@ describe("ptcluster CLI", () => {
     return d;
   }
 
+  /** `ptcluster start --json -n 2` under `dir`: what it printed, and every pid it started. */
+  async function startTwo(dir: string): Promise<{ s: StartJson; pids: number[] }> {
+    const r = await ptcluster(dir, ["start", "--json", "-n", "2"]);
+    expect(r.exitCode, r.stderr).toBe(0);
+    const s = JSON.parse(r.stdout.trim()) as StartJson;
+    return { s, pids: [s.controllerPid, ...s.enginePids] };
+  }
+
   beforeAll(async () => {
     shared = await startTestCluster(tmp.dir, { n: 2 });
     live.add(shared);
@@ -124,10 +132,7 @@ describe("ptcluster CLI", () => {
   it("`start` then `stop` leaves no process behind and removes run/cluster.json and the connection files", async () => {
     const dir = freshDir();
     const f = filesOf(dir);
-    const r = await ptcluster(dir, ["start", "--json", "-n", "2"]);
-    expect(r.exitCode, r.stderr).toBe(0);
-    const s = JSON.parse(r.stdout.trim()) as StartJson;
-    const pids = [s.controllerPid, ...s.enginePids];
+    const { s, pids } = await startTwo(dir);
     expect(s.ids).toEqual([0, 1]);
     expect(running(pids)).toEqual(pids);
     // Every process working under this PTCLUSTER_DIR is one `start` reported.
@@ -151,10 +156,7 @@ describe("ptcluster CLI", () => {
 
   it("`stop` ends every controller and engine pid on the graceful path: each stops because it was asked", async () => {
     const dir = freshDir();
-    const r = await ptcluster(dir, ["start", "--json", "-n", "2"]);
-    expect(r.exitCode, r.stderr).toBe(0);
-    const s = JSON.parse(r.stdout.trim()) as StartJson;
-    const pids = [s.controllerPid, ...s.enginePids];
+    const { s, pids } = await startTwo(dir);
     const st = await ptcluster(dir, ["stop"]);
     expect(st.exitCode, st.stderr).toBe(0);
     expect(running(pids)).toEqual([]);
@@ -177,10 +179,7 @@ describe("ptcluster CLI", () => {
   // loaded CI machine) is the bench's `stop` figure (target 0.5 s); this times what it then does.
   it("stopping takes under 1 s once called (`stopCluster`, what `ptcluster stop` runs), every pid gone", async () => {
     const dir = freshDir();
-    const r = await ptcluster(dir, ["start", "--json", "-n", "2"]);
-    expect(r.exitCode, r.stderr).toBe(0);
-    const s = JSON.parse(r.stdout.trim()) as StartJson;
-    const pids = [s.controllerPid, ...s.enginePids];
+    const { pids } = await startTwo(dir);
     const before = process.env["PTCLUSTER_DIR"];
     process.env["PTCLUSTER_DIR"] = dir;
     try {

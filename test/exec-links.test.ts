@@ -218,21 +218,8 @@ describe("clients' links to engines' executors", () => {
 
   it("a result over 1 MiB the executor had when it ended, its client not having read it, reaches the client", async () => {
     // No shared memory for this client: its large values travel on the links (as across hosts).
-    process.env["PTCLUSTER_SHM"] = "0";
-    process.env["PTCLUSTER_DIRECT"] = "exec";
-    const far = await ctx.cluster.connect().finally(() => {
-      delete process.env["PTCLUSTER_SHM"];
-      delete process.env["PTCLUSTER_DIRECT"];
-    });
+    const far = await onExecutorLink(ctx.cluster, 1, { PTCLUSTER_SHM: "0" });
     try {
-      await waitFor(
-        async () => {
-          const before = direct(far).executor;
-          await far.engine(1).apply(() => 0);
-          return direct(far).executor > before;
-        },
-        { what: "a task to go on engine 1's executor link" },
-      );
       const work = scratchDir(ctx.dir);
       const [started, gate, exiting] = ["started", "gate", "exiting"].map((f) => join(work, f)) as [
         string,
@@ -275,18 +262,24 @@ describe("clients' links to engines' executors", () => {
   });
 });
 
-/** A client (`PTCLUSTER_DIRECT=exec`) whose calls to engine 0 go on its executor's link. */
-async function onExecutorLink(cluster: TestCluster): Promise<Client> {
-  process.env["PTCLUSTER_DIRECT"] = "exec";
-  const rc = await cluster.connect().finally(() => delete process.env["PTCLUSTER_DIRECT"]);
+/**
+ * A client (`PTCLUSTER_DIRECT=exec`, and `env` in its environment while it connects) whose calls
+ * to engine `id` go on its executor's link.
+ */
+async function onExecutorLink(cluster: TestCluster, id = 0, env: Record<string, string> = {}): Promise<Client> {
+  const set = { ...env, PTCLUSTER_DIRECT: "exec" };
+  Object.assign(process.env, set);
+  const rc = await cluster.connect().finally(() => {
+    for (const k of Object.keys(set)) delete process.env[k];
+  });
   try {
     await waitFor(
       async () => {
         const before = direct(rc).executor;
-        await rc.engine(0).apply(() => 0);
+        await rc.engine(id).apply(() => 0);
         return direct(rc).executor > before;
       },
-      { what: "a task to go on the executor link" },
+      { what: `a task to go on engine ${id}'s executor link` },
     );
   } catch (err) {
     await rc.close();

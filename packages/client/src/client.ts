@@ -18,7 +18,7 @@ import { EngineView } from "./views/engine-view.js";
 import { LoadBalancedView } from "./views/load-balanced-view.js";
 import { pipelineOf, type Pipeline } from "./pipeline/pipeline.js";
 import type { PipelineOptions } from "./pipeline/options.js";
-import { validateConnectOptions, type ConnectOptions } from "./options.js";
+import { validateConnectOptions, validateTargets, type ConnectOptions } from "./options.js";
 import type { AsyncResult } from "./results/async-result.js";
 import { adoptedResult } from "./results/adopted-result.js";
 import { Session, type ClientState } from "./session/session.js";
@@ -100,7 +100,7 @@ export class Client extends EventEmitter<ClientEvents> {
    * join later are included).
    */
   view(targets?: readonly number[]): DirectView {
-    return DirectView.create(this.#session, engineIds("view", targets));
+    return DirectView.create(this.#session, validateTargets("view", targets));
   }
 
   /** A view on one engine: results are single values rather than one per engine. */
@@ -110,7 +110,7 @@ export class Client extends EventEmitter<ClientEvents> {
 
   /** A load-balanced view: each task runs on whichever engine (of `targets`, default all) is free. */
   loadBalancedView(targets?: readonly number[]): LoadBalancedView {
-    return LoadBalancedView.create(this.#session, engineIds("loadBalancedView", targets));
+    return LoadBalancedView.create(this.#session, validateTargets("loadBalancedView", targets));
   }
 
   /**
@@ -316,21 +316,4 @@ export async function connect(options: ConnectOptions = {}): Promise<Client> {
   const file = o.file ?? paths.clientFile;
   const info = readConnectionFile(file, "client", o.file ? undefined : o.profile);
   return Client.open(info, o.logger ?? silentLogger(), o.timeout, o.signal);
-}
-
-/**
- * `targets` as given to `rc.view`/`rc.loadBalancedView`: undefined (every engine) or an array of
- * engine ids. A lone id is refused rather than read as "every engine" (`rc.view(0)`: 0 is falsy).
- */
-function engineIds(call: string, targets: unknown): number[] | undefined {
-  if (targets === undefined) return undefined;
-  if (Array.isArray(targets) && targets.every((t) => Number.isInteger(t) && (t as number) >= 0)) return [...targets];
-  const got = typeof targets === "number" ? String(targets) : (JSON.stringify(targets) ?? String(targets));
-  const one =
-    typeof targets === "number"
-      ? ` (for engine ${got} alone: \`rc.${call}([${got}])\`, or \`rc.engine(${got})\` for its result unwrapped)`
-      : "";
-  throw new InvalidOptionError(
-    `Expected \`targets\` of rc.${call}() to be an array of engine ids, got \`${got}\`${one}`,
-  );
 }

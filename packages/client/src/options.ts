@@ -41,6 +41,22 @@ export function nonNegativeInt(name: string, v: unknown): number {
   return v;
 }
 
+/**
+ * The `targets` of `rc.view`/`rc.loadBalancedView` (`call`): undefined (every engine) or an array
+ * of engine ids, copied. A lone id is refused, not read as "every engine" (`rc.view(0)`: 0 is falsy).
+ */
+export function validateTargets(call: string, targets: unknown): number[] | undefined {
+  if (targets === undefined) return undefined;
+  if (Array.isArray(targets) && targets.every((t) => Number.isInteger(t) && (t as number) >= 0)) return [...targets];
+  const one =
+    typeof targets === "number"
+      ? `. For engine ${targets} alone: \`rc.${call}([${targets}])\`, or \`rc.engine(${targets})\` for its result unwrapped.`
+      : "";
+  throw new InvalidOptionError(
+    `Expected \`targets\` of rc.${call}() to be an array of engine ids (from \`rc.ids\`), got ${describeValue(targets)}${one}`,
+  );
+}
+
 export function validateConnectOptions(o: ConnectOptions): ResolvedConnectOptions {
   if (typeof o !== "object" || o === null)
     throw new InvalidOptionError(`Expected connect options to be an object, got ${describeValue(o)}`);

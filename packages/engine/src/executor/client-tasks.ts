@@ -135,12 +135,12 @@ export class ClientTasks {
     }
   }
 
-  /** Whether a task of this key came on a client link here (a copy posted by the supervisor is then not run). */
   /** Closes every client's link (the controller took this engine for dead; its clients dial again). */
   dropLinks(): void {
     for (const link of [...this.links]) link.link.close();
   }
 
+  /** Whether a task of this key came on a client link here (a copy posted by the supervisor is then not run). */
   knows(key: string): boolean {
     return this.keys.has(key);
   }

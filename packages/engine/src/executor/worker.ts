@@ -98,6 +98,19 @@ const freeSlots = Array.from({ length: concurrency }, (_, i) => concurrency - 1 
  * the free slots otherwise). They start in order as slots free up.
  */
 const waiting: Array<{ task: EngineTask; body: Buffer; frames: Buffer[] }> = [];
+
+/** Takes the queued tasks `which` picks out of the queue, their shared-memory files removed; returns their ids. */
+function unqueueWhere(which: (id: number) => boolean): number[] {
+  const taken: number[] = [];
+  for (let i = waiting.length - 1; i >= 0; i--) {
+    const w = waiting[i]!;
+    if (!which(w.task.id)) continue;
+    waiting.splice(i, 1);
+    shm.discard(w.frames);
+    taken.push(w.task.id);
+  }
+  return taken;
+}
 let active = 0;
 /** What goes to the supervisor in the next report. */
 const outbox: {
@@ -126,12 +139,7 @@ function openClientTasks(setup: ClientSetup, gen: number, journal: SharedArrayBu
         waiting.push({ task, body, frames });
         drain();
       },
-      unqueue: (id) => {
-        const i = waiting.findIndex((w) => w.task.id === id);
-        if (i < 0) return false;
-        shm.discard((waiting.splice(i, 1)[0] as { frames: Buffer[] }).frames);
-        return true;
-      },
+      unqueue: (id) => unqueueWhere((w) => w === id).length > 0,
       abort: (id, reason) => running.get(id)?.controller.abort(new Error(reason)),
       post: (m, transfer) => port!.postMessage(m, transfer ?? []),
     },
@@ -204,20 +212,12 @@ function onMessage(msg: ToExecutor): void {
       break;
     case "client_drop":
       // Tasks from clients' links not started yet go with the links (running ones are the supervisor's to stop).
-      for (let i = waiting.length - 1; i >= 0; i--) {
-        const id = (waiting[i] as { task: EngineTask }).task.id;
-        if (!clientTasks?.has(id)) continue;
-        shm.discard((waiting.splice(i, 1)[0] as { frames: Buffer[] }).frames);
-        clientTasks.forget(id);
-      }
+      for (const id of unqueueWhere((id) => clientTasks?.has(id) === true)) clientTasks?.forget(id);
       clientTasks?.dropLinks();
       break;
     case "drop": {
       const wanted = new Set(msg.ids);
-      for (let i = waiting.length - 1; i >= 0; i--) {
-        const id = (waiting[i] as { task: EngineTask }).task.id;
-        if (!wanted.delete(id)) continue;
-        shm.discard((waiting.splice(i, 1)[0] as { frames: Buffer[] }).frames);
+      for (const id of unqueueWhere((id) => wanted.delete(id))) {
         outbox.dropped.push(id);
         clientTasks?.forget(id);
       }
