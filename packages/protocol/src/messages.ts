@@ -180,7 +180,12 @@ export interface RequestMsg {
 export interface ByeMsg {
   type: "bye";
 }
-/** A client's heartbeat: a client silent for several periods is presumed gone and its work cancelled. */
+/**
+ * A client's heartbeat: a client silent for several periods is presumed gone and its work
+ * cancelled. Also a probe (`ChannelOptions.probe`) from a client or an engine to the controller, or
+ * from the controller to a client, while a message waits on a resend: the receiver acknowledges
+ * it, and does nothing else.
+ */
 export interface PingMsg {
   type: "ping";
 }
@@ -349,9 +354,10 @@ export type ClientToHub =
   | PipeEndMsg
   | PipeCancelMsg;
 export type HubToClient =
-  ConnectReplyMsg | RejoinMsg | ResultsMsg | ReplyMsg | SharedReplyMsg | PipeOutMsg | PipeFailedMsg;
+  ConnectReplyMsg | RejoinMsg | ResultsMsg | ReplyMsg | SharedReplyMsg | PipeOutMsg | PipeFailedMsg | PingMsg;
 export type EngineToHub =
   | RegisterMsg
+  | PingMsg
   | EngineResultsMsg
   | HeartbeatMsg
   | UnregisterMsg
@@ -379,6 +385,7 @@ export type HubToEngine =
   | DirectWholeMsg;
 
 export type { Part } from "./part.js";
+export { EMPTY_PART } from "./part.js";
 
 /** Exhaustiveness helper for `switch` over message types. */
 export function assertNever(x: never, what = "message"): never {

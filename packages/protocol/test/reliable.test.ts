@@ -20,6 +20,7 @@ import {
   type Outgoing,
   type RequestMsg,
 } from "../src/index.js";
+import { PROBE_MS, RetransmitClock } from "../src/transport/retransmit-clock.js";
 
 // Reliable delivery: the per-peer logic on its own (Link), then channels over real sockets on
 // loopback with the fault shim on both sides. Nothing here waits on a timer: every wait is for a
@@ -81,6 +82,52 @@ describe("Link", () => {
     link.admit(next);
     next.sentAt = t0 + 900;
     expect(link.timedOut(t0 + 900 + 251)?.seq).toBe(5);
+  });
+
+  it("probes the peer of a message that was sent again and is still unacknowledged, once per period between back-off resends", () => {
+    const link = new Link(undefined, { maxMessages: 100, maxBytes: 1e9 });
+    const t0 = 1_000_000;
+    const m = msg(1);
+    link.admit(m);
+    m.sentAt = m.firstSentAt = t0;
+    // Late but never sent again: that is the resend timer's case, not a probe's.
+    expect(link.probeDue(t0 + 240, PROBE_MS)).toBe(false);
+    expect(link.timedOut(t0 + 251)?.seq).toBe(1);
+    m.sentAt = t0 + 251;
+    // The resend had the period to be answered; then one probe per period, until the next resend.
+    expect(link.probeDue(m.sentAt + PROBE_MS - 1, PROBE_MS)).toBe(false);
+    expect(link.probeDue(m.sentAt + PROBE_MS + 1, PROBE_MS)).toBe(true);
+    expect(link.probeDue(m.sentAt + PROBE_MS + 2, PROBE_MS)).toBe(false);
+    expect(link.probeDue(m.sentAt + 2 * PROBE_MS + 1, PROBE_MS)).toBe(true);
+    m.queued = true; // waiting in the write queue: sent again already
+    expect(link.probeDue(m.sentAt + 4 * PROBE_MS, PROBE_MS)).toBe(false);
+    m.queued = false;
+    link.acknowledge(1, m.sentAt + 5 * PROBE_MS);
+    expect(link.probeDue(m.sentAt + 10 * PROBE_MS, PROBE_MS)).toBe(false);
+
+    // The clock asks its owner for the probes (and only owners that gave a probe are asked).
+    const resent: number[] = [];
+    const probed: Array<Link> = [];
+    const late = new Link(undefined, { maxMessages: 100, maxBytes: 1e9 });
+    const clock = new RetransmitClock(
+      () => [late],
+      (out) => resent.push(out.seq),
+      silentLogger(),
+      "c2h",
+      (w) => probed.push(w),
+    );
+    const first = msg(1);
+    late.admit(first);
+    first.sentAt = first.firstSentAt = Date.now() - 10_000;
+    clock.start();
+    clock.tick();
+    expect(resent).toEqual([1]);
+    expect(probed).toEqual([]);
+    first.sentAt = Date.now() - PROBE_MS - 1; // sent again, unanswered for a period (the timeout has doubled)
+    clock.tick();
+    expect(resent).toEqual([1]);
+    expect(probed).toEqual([late]);
+    clock.stop();
   });
 
   it("gives large messages time to cross before they count as late or overdue", () => {

@@ -1,4 +1,11 @@
-import { ProtocolError, RemoteError, type Part, type PipeFailedMsg, type TaskResult } from "@ptcluster/protocol";
+import {
+  EMPTY_PART,
+  ProtocolError,
+  RemoteError,
+  type Part,
+  type PipeFailedMsg,
+  type TaskResult,
+} from "@ptcluster/protocol";
 import { failureToError } from "../results/remote-errors.js";
 
 /** Where a pipeline failed, set on the error it rejects with. */
@@ -10,8 +17,6 @@ export interface PipelineErrorInfo {
   /** Index, in the pipeline's input, of the item that failed. */
   item: number;
 }
-
-const EMPTY: Part = { body: Buffer.alloc(0), frames: [] };
 
 /**
  * The error of a `pipe_failed`: the user's error (`RemoteError` and its kin) or the one ptcluster
@@ -28,7 +33,10 @@ export function pipeFailure(
   if (msg.sysError) result.sysError = msg.sysError;
   let err: Error;
   if (msg.remote || msg.sysError) {
-    err = failureToError(result, msg.remote ? (parts[0] ?? EMPTY) : EMPTY, { timeout: at?.timeout, item: msg.item });
+    err = failureToError(result, msg.remote ? (parts[0] ?? EMPTY_PART) : EMPTY_PART, {
+      timeout: at?.timeout,
+      item: msg.item,
+    });
   } else {
     err = new ProtocolError("The controller reported that the pipeline failed without saying why; check its log.");
   }

@@ -1,4 +1,5 @@
 import {
+  EMPTY_PART,
   Deque,
   MessageTooLargeError,
   TaskCancelledError,
@@ -28,7 +29,6 @@ export interface StageSpec {
 
 /** Items per `pipe_items` message at most (a batch is also flushed at the end of each turn). */
 export const ITEMS_PER_BATCH = 256;
-const EMPTY: Part = { body: Buffer.alloc(0), frames: [] };
 /** Functions inside items travel as source, as in a map's arguments. */
 const SEND = { shipFunction: shipValueFunction };
 
@@ -97,7 +97,7 @@ export class PipeRun implements PipeSink {
         ? { sync: false, it: source[Symbol.asyncIterator]() }
         : { sync: true, it: source[Symbol.iterator]() };
     const scopes = stages.map((s) =>
-      s.opts.scope ? encodeValue(s.opts.scope, "scope", assertCloneable(s.opts.scope, "scope", SEND)) : EMPTY,
+      s.opts.scope ? encodeValue(s.opts.scope, "scope", assertCloneable(s.opts.scope, "scope", SEND)) : EMPTY_PART,
     );
     const wire = stages.map((s) => wireStage(s));
     const bytes = scopes.reduce((n, p) => n + encodedSize(p), 0) + wire.reduce((n, s) => n + (s.src?.length ?? 0), 0);
@@ -267,7 +267,7 @@ export class PipeRun implements PipeSink {
       for (const [item, n] of msg.done) {
         const values = new Array<unknown>(n);
         for (let j = 0; j < n; j++) {
-          const part = parts[p++] ?? EMPTY;
+          const part = parts[p++] ?? EMPTY_PART;
           values[j] = decodeValue(part.body, part.frames);
         }
         this.#finished++;

@@ -1,4 +1,5 @@
 import {
+  EMPTY_PART,
   encodedSize,
   type ClientTask,
   type ConnectionInfo,
@@ -15,7 +16,6 @@ import { LeanLink, type LeanLinkOptions } from "./lean-link.js";
 /** A link to one engine: lean (the engine's `lean` endpoint) or through its ZeroMQ peer endpoint. */
 type Link = DirectLink | LeanLink;
 
-const EMPTY_PART: Part = { body: Buffer.alloc(0), frames: [] };
 /**
  * Results that came straight from engines wait this long (ms) to be reported to the controller in
  * one message, unless the client sends it something sooner (the next call's task headers): on a

@@ -1,5 +1,6 @@
 import { randomBytes } from "node:crypto";
 import {
+  EMPTY_PART,
   ClientClosedError,
   ClientDroppedError,
   DEFAULT_MAX_MESSAGE_BYTES,
@@ -37,8 +38,6 @@ import type { NewTask, TaskSink, ViewPort } from "./view-port.js";
 import type { PipeHandle, PipePort, PipeSink } from "../pipeline/pipe-port.js";
 
 export type ClientState = "connecting" | "connected" | "closed" | "hub-lost";
-
-const EMPTY_PART: Part = { body: Buffer.alloc(0), frames: [] };
 
 /**
  * One connection to the controller, behind the public `Client`: it owns the channels, routes
@@ -177,7 +176,6 @@ export class Session implements ViewPort, PipePort {
   }
 
   // ---- the view port -------------------------------------------------------------------------
-
   get ids(): number[] {
     return this.roster.ids;
   }
@@ -230,7 +228,6 @@ export class Session implements ViewPort, PipePort {
   }
 
   // ---- for the client --------------------------------------------------------------------------
-
   /** Cancels this client's running pipelines (`rc.abort()` with no argument). */
   abortPipelines(reason: string): void {
     this.#pipes.abortAll(reason);
@@ -271,7 +268,6 @@ export class Session implements ViewPort, PipePort {
   }
 
   // ---- what comes in -------------------------------------------------------------------------
-
   #submit(tasks: ClientTask[], parts: Part[], done?: TaskResult[]): void {
     const pf = parts.map((p) => p.frames.length);
     this.#send({ type: "submit", tasks, pf, t: Date.now(), ...(done ? { done } : {}) }, parts);
@@ -324,6 +320,8 @@ export class Session implements ViewPort, PipePort {
         break;
       case "pipe_failed":
         this.#pipes.failed(header, parts);
+        break;
+      case "ping": // the controller's probe: acknowledged by the channel
         break;
       default:
         assertNever(header);

@@ -75,6 +75,9 @@ export function openLinks(
     recvLabel: "h2c",
     selfId: Buffer.from(routingId),
     logger: log,
+    // A ping: the controller acknowledges it, or reports the gap before it, so a cut link's loss
+    // is resent as soon as the connection is back.
+    probe: () => channel.send({ type: "ping" }),
     onAuthFailed: () =>
       settle.reject(
         new AuthenticationError(

@@ -1,5 +1,6 @@
 import type { Part, TaskResult } from "@ptcluster/protocol";
-import { CANCELLED_CODE, EMPTY_PART } from "./direct-entry.js";
+import { EMPTY_PART } from "@ptcluster/protocol";
+import { CANCELLED_CODE } from "./direct-entry.js";
 
 export interface ExecCancelsDeps {
   /** Tells the executor these keys are cancelled (false: it owns no clients' links). */

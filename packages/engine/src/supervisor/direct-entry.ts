@@ -11,7 +11,6 @@ import {
  */
 
 export const CANCELLED_CODE = new TaskCancelledError().code;
-export const EMPTY_PART: Part = { body: Buffer.alloc(0), frames: [] };
 /**
  * How often results sent straight to clients are checked for their acknowledgement (ms). The
  * controller hears of them from the clients first (`SubmitMsg.done`): this report is the safety

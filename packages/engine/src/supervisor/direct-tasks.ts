@@ -1,4 +1,11 @@
-import type { ClientTask, EngineTask, FromPeer, Part, TaskResult } from "@ptcluster/protocol";
+import {
+  EMPTY_PART,
+  type ClientTask,
+  type EngineTask,
+  type FromPeer,
+  type Part,
+  type TaskResult,
+} from "@ptcluster/protocol";
 
 import type { PeerEndpoint } from "./peer-endpoint.js";
 import { ID_BASE, type ExecItem } from "../executor/protocol.js";
@@ -6,15 +13,7 @@ import { unpackFrames } from "../shared/transfer.js";
 import { ExecEnded } from "./direct-exec-end.js";
 import { ExecCancels } from "./direct-cancels.js";
 import type { ExecutorEnd } from "./task-runner-options.js";
-import {
-  ACK_CHECK_MS,
-  DONE_KEEP,
-  EMPTY_PART,
-  RID_BASE,
-  splitKey,
-  type DirectTaskDeps,
-  type Entry,
-} from "./direct-entry.js";
+import { ACK_CHECK_MS, DONE_KEEP, RID_BASE, splitKey, type DirectTaskDeps, type Entry } from "./direct-entry.js";
 import { RecentSet } from "../shared/recent-set.js";
 
 export type { DirectTaskDeps };

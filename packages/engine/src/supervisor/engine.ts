@@ -169,6 +169,11 @@ export class Engine {
         recvLabel: "h2e",
         selfId: Buffer.from(this.uuid),
         logger: this.log,
+        // Once registered (a ping from an engine the controller does not know asks it to register
+        // again): the controller acknowledges it, so a cut link's loss is resent once it is back.
+        probe: () => {
+          if (this.id >= 0) this.channel.send({ type: "ping" });
+        },
         onAuthFailed: () => {
           clearTimeout(timer);
           reject(registrationErrors.wrongKey(where));

@@ -1,4 +1,4 @@
-import type { Part, TaskResult } from "@ptcluster/protocol";
+import type { TaskResult } from "@ptcluster/protocol";
 
 /** What a running task reports when its executor thread goes: the errors, by cause. */
 export type LossError = { code: string; message: string };
@@ -69,8 +69,6 @@ export const REPLACED: LossError = {
   message:
     "The engine's executor was replaced (another task on it timed out, was cancelled or crashed) while this task ran; its namespace is empty again.",
 };
-
-export const EMPTY_PART: Part = { body: Buffer.alloc(0), frames: [] };
 
 /** The result of a task that failed with `sysError` (keeping what it printed, if it ran). */
 export function failedResult(

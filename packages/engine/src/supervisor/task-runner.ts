@@ -1,11 +1,11 @@
-import { type EngineTask, type Part, type SharedReplyMsg, type TaskResult } from "@ptcluster/protocol";
+import { EMPTY_PART, type EngineTask, type Part, type SharedReplyMsg, type TaskResult } from "@ptcluster/protocol";
 import { ExecutorHost, type ExecutorPort } from "./executor-host.js";
 import { ExecutorSlot } from "./executor-slot.js";
 import type { CommIn } from "./comm-transport.js";
 import type { TaskRunnerOptions } from "./task-runner-options.js";
 import { CANCELLED, CLIENT_GONE, timedOut, verdictError, type TaskEntry, type Verdict } from "./task-state.js";
 import { FunctionSources } from "./function-sources.js";
-import { EMPTY_PART, exitError, exitReason, failedResult, memoryError, REPLACED } from "./executor-loss.js";
+import { exitError, exitReason, failedResult, memoryError, REPLACED } from "./executor-loss.js";
 import type { LossError } from "./executor-loss.js";
 import { MemoryWatch } from "./memory-watch.js";
 import { TaskTable } from "./task-table.js";

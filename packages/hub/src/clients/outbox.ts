@@ -24,5 +24,3 @@ export class Outbox<Item> {
     this.items.clear();
   }
 }
-
-export const EMPTY_PART: Part = { body: Buffer.alloc(0), frames: [] };

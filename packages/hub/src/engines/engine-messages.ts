@@ -34,6 +34,8 @@ export function routeEngineMessage(r: EngineRoutes, from: Buffer, header: Engine
     case "heartbeat":
       if (entry) noteHeartbeat(entry, header, Date.now());
       break;
+    case "ping":
+      break; // a probe: its acknowledgement is what the engine wanted
     case "engine_results":
       if (entry) r.coordinator.engineResults(entry, header.results, parts);
       break;

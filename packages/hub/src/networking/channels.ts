@@ -44,6 +44,9 @@ export function openChannels(
     logger: log,
     onMessage: on.client,
     onStream: on.clientStream,
+    // Probes while a message waits on a resend: acknowledged (or its gap reported) once a cut
+    // link is back, so what it lost is resent then rather than after the backed-off timer.
+    probe: (to) => void (to && clientCh.send({ type: "ping" }, undefined, to)),
     // A message in fragments over the cluster's limit is refused, as ZeroMQ refuses a larger frame.
     maxMessageBytes: sockets.maxMessageBytes,
   }).start();
@@ -56,6 +59,7 @@ export function openChannels(
     logger: log,
     onMessage: on.engine,
     onStream: on.engineStream,
+    probe: (to) => void (to && engineCh.send({ type: "heartbeat", t: Date.now() }, undefined, to)),
     maxMessageBytes: sockets.maxMessageBytes,
   }).start();
   // Notifications are one-way and best effort (clients catch up from `tick`): no acknowledgements.

@@ -1,5 +1,6 @@
 import type { HubToClient, Part, TaskResult } from "@ptcluster/protocol";
-import { EMPTY_PART, type Outbox } from "../clients/outbox.js";
+import { EMPTY_PART } from "@ptcluster/protocol";
+import type { Outbox } from "../clients/outbox.js";
 import type { TaskRecord, TaskTable } from "../tasks/task-table.js";
 import type { ResultStore } from "./result-store.js";
 

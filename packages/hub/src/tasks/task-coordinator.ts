@@ -1,4 +1,5 @@
 import {
+  EMPTY_PART,
   TaskCancelledError,
   type ClientTask,
   type EngineTask,
@@ -7,7 +8,7 @@ import {
   type Part,
   type TaskResult,
 } from "@ptcluster/protocol";
-import { EMPTY_PART, type Outbox } from "../clients/outbox.js";
+import type { Outbox } from "../clients/outbox.js";
 import type { EngineEntry, EngineRegistry } from "../engines/engine-registry.js";
 import type { ResultDelivery } from "../results/delivery.js";
 import type { SchedulerDecision, SchedulerEvent, SchedulerPort, TaskOutcome } from "../schedulers/port.js";

@@ -47,6 +47,14 @@ export interface ChannelOptions<In extends Message> {
   fragmentMin?: number;
   /** The largest message taken in fragments (bytes; default `DEFAULT_MAX_MESSAGE_BYTES` and 64 KiB). */
   maxMessageBytes?: number;
+  /**
+   * Sends a small message the peer acknowledges (the owner's ping), to `to` (a ROUTER's peer).
+   * Called while a peer's oldest message has been sent again and is still unacknowledged: a link
+   * whose connection dropped and came back is found within `PROBE_MS` (`retransmit-clock.ts`) rather than after
+   * the backed-off resend timer or the owner's next heartbeat (what it lost is then resent on
+   * the gap the peer reports). Without it, recovery waits for those.
+   */
+  probe?: (to: Buffer | undefined) => void;
   /** Test only: inject faults on this channel's sends (default: from `PTCLUSTER_TEST_FAULTS`; null: never). */
   faults?: FaultSpec | null;
 }

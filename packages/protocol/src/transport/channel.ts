@@ -52,7 +52,7 @@ export class Channel<In extends Message = Message, Out extends Message = Message
   private readonly inbound: Inbound<In>;
   private readonly links: LinkTable;
   private readonly acks: AckScheduler<Link>;
-  private readonly clock: RetransmitClock;
+  private readonly clock: RetransmitClock<Link>;
   private readonly reliable: boolean;
   private readonly maxQueue: number;
   private readonly faults: FaultShim | undefined;
@@ -77,6 +77,7 @@ export class Channel<In extends Message = Message, Out extends Message = Message
       (out) => this.retransmit(out),
       opts.logger,
       opts.sendLabel,
+      opts.probe && ((link) => opts.probe?.(link.to)),
     );
     const spec =
       this.reliable && opts.sendLabel ? (opts.faults === undefined ? faultsFromEnv() : opts.faults) : undefined;

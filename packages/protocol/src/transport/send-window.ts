@@ -84,6 +84,8 @@ export class SendWindow {
   private rttvar = 0;
   /** In recovery until acknowledgements reach this `seq` (0: not in recovery). */
   private recoverTo = 0;
+  /** When the peer was last probed (ms). */
+  private probedAt = 0;
 
   constructor(protected readonly limits: LinkLimits) {}
 
@@ -175,6 +177,19 @@ export class SendWindow {
       return undefined;
     this.rto = Math.min(MAX_RTO_MS, this.rto * 2);
     return this.recover(head);
+  }
+
+  /**
+   * Whether to probe the peer now (`ChannelOptions.probe`): the oldest message was sent again and
+   * has waited `every` ms since (beyond its transfer allowance) unacknowledged, and no probe went
+   * in that time. Between back-off resends, the probes find a link that came back.
+   */
+  probeDue(now: number, every: number): boolean {
+    const head = this.unacked.peek();
+    if (!head || head.retransmits === 0 || head.queued || head.sentAt < 0) return false;
+    if (now - head.sentAt < every + transferAllowance(head.bytes) || now - this.probedAt < every) return false;
+    this.probedAt = now;
+    return true;
   }
 
   /**
