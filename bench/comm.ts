@@ -82,6 +82,39 @@ export async function commWorkloads(
     });
     out("comm_allreduce_8MiB_out", { calls: 20, ranks: 2, median_ms: Math.round(times![10]! * 100) / 100 });
   }
+  if (rc.ids.length > 2 && want("comm_allreduce_all")) {
+    // With more engines than two (BENCH_ENGINES=4 on this 2-core machine: oversubscribed), the
+    // scalar and 8 MiB allreduces over every engine, each result checked on every rank.
+    // (comm-byte-counts.test checks the 8 MiB ring's bytes per engine against 2·(p−1)/p.)
+    const all = rc.view();
+    const p = rc.ids.length;
+    const medians = await all.applySync(async () => {
+      const { comm } = engine;
+      const n = comm.size;
+      const a = new Float64Array(1 << 20).fill(comm.rank + 1);
+      const scalar: number[] = [];
+      for (let i = 0; i < 220; i++) {
+        const s = performance.now();
+        const total = await comm.allreduce(comm.rank + i, "sum");
+        if (total !== (n * (n - 1)) / 2 + n * i) throw new Error(`allreduce over ${n} gave ${total}`);
+        if (i >= 20) scalar.push((performance.now() - s) * 1000);
+      }
+      const big: number[] = [];
+      for (let i = 0; i < 12; i++) {
+        await comm.barrier();
+        const s = performance.now();
+        const sum = (await comm.allreduce(a, "sum")) as Float64Array;
+        const want = (n * (n + 1)) / 2;
+        if (sum[0] !== want || sum[sum.length >> 1] !== want || sum[sum.length - 1] !== want)
+          throw new Error(`allreduce 8MiB over ${n}: wrong sum`);
+        if (i >= 2) big.push(performance.now() - s);
+      }
+      const mid = (xs: number[]) => xs.sort((x, y) => x - y)[xs.length >> 1]!;
+      return [mid(scalar), mid(big)];
+    });
+    out("comm_allreduce_scalar_all", { calls: 200, ranks: p, median_us: Math.round(medians[0]![0]!) });
+    out("comm_allreduce_8MiB_all", { calls: 10, ranks: p, median_ms: Math.round(medians[0]![1]! * 100) / 100 });
+  }
   if (["comm_pingpong", "comm_allreduce_scalar", "comm_allreduce_8MiB"].some(want)) {
     const mpi = await execa(
       "mpiexec",

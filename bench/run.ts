@@ -14,7 +14,8 @@
  * (shared_dict_set, shared_counter_add, shared_queue_throughput, with Python's SyncManager beside
  * them), the engine-to-engine ones (comm_pingpong, comm_allreduce_scalar, comm_allreduce_8MiB,
  * comm_allreduce_8MiB_out: the same into a reused `out`, as mpi4py's recvbuf,
- * with mpi4py beside them), stop. Each checks its results and throws on a wrong one. ipyparallel
+ * with mpi4py beside them; with BENCH_ENGINES above 2, comm_allreduce_scalar_all and
+ * comm_allreduce_8MiB_all over every engine), stop. Each checks its results and throws on a wrong one. ipyparallel
  * runs beside latency_apply_sync, direct_broadcast_apply_sync, push_pull_50MB and
  * push_pull_50MB_remote where /usr/bin/python3 imports it (bench/ipp.ts).
  */
