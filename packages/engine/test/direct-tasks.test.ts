@@ -33,6 +33,8 @@ function setup() {
     adopt: (t) => void adopted.push(t.id),
     sentByExecutor: (rid) => void forgotten.push(rid),
     learn: () => undefined,
+    journal: () => undefined,
+    graceMs: () => 1_000,
   });
   return { d, enqueued, reported, cancelled, sent, cancelledKeys, adopted, forgotten, ack: () => (acked = true) };
 }

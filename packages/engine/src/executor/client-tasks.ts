@@ -253,7 +253,7 @@ export class ClientTasks {
     const { items, transfer } = this.report;
     if (items.length === 0 && acks.length === 0) return;
     this.report = { items: [], transfer: [] };
-    this.d.post({ type: "exec_report", items, acks }, transfer);
+    this.d.post({ type: "exec_report", items, acks, journaled: this.journal.written }, transfer);
   }
 
   private queue(item: ExecItem): void {

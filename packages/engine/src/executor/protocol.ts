@@ -148,7 +148,8 @@ export type FromExecutor =
    * What ran from clients' links since the last report (`ClientTasks`), and what clients
    * acknowledged there (`[link, seq]`: every result sent on that link up to `seq`).
    */
-  | { type: "exec_report"; items: ExecItem[]; acks: Array<[number, number]> }
+  /** `journaled`: the `ExecJournal`'s count when it was sent (every start before it is in this report or an earlier one). */
+  | { type: "exec_report"; items: ExecItem[]; acks: Array<[number, number]>; journaled: number }
   /** Client `client`'s link `link` closed: results it did not acknowledge (with the values the supervisor has not got). */
   | { type: "exec_lost"; client: string; link: number; items: Array<{ rid: number; data?: Packed }> };
 

@@ -4,7 +4,8 @@
  * most), so an executor that ends without warning (out of memory, terminated) can take starts the
  * supervisor never heard of; their clients then send the tasks again on the lean link. The
  * supervisor reads this journal once the executor has ended: a task written here ran (or runs)
- * and must not run again. The write is two stores before the task's code runs (no message, no
+ * and must not run again. It also reads the starts not reported yet while the executor runs, to
+ * show that a task cancelled behind one that holds the thread never started (`ExecCancels`). The write is two stores before the task's code runs (no message, no
  * lock: only this executor writes, and it is read only once the executor is gone).
  *
  * Layout: an int32 count of writes (8 bytes with padding), then a ring of `SIZE` float64 task ids.
@@ -29,6 +30,24 @@ export class ExecJournal {
     const n = this.count[0] as number;
     this.ids[n % ExecJournal.SIZE] = id;
     Atomics.store(this.count, 0, n + 1);
+  }
+
+  /** How many starts were written (a report that carries it covers every start before). */
+  get written(): number {
+    return Atomics.load(this.count, 0);
+  }
+
+  /**
+   * Supervisor, while the executor runs: the ids of the starts from the `from`th on, oldest
+   * first, or undefined if the ring no longer holds them all.
+   */
+  since(from: number): number[] | undefined {
+    const n = Atomics.load(this.count, 0);
+    if (n - from > ExecJournal.SIZE) return undefined;
+    const out: number[] = [];
+    for (let i = from; i < n; i++) out.push(this.ids[i % ExecJournal.SIZE] as number);
+    // Still there after the read (the executor writes on while this runs).
+    return Atomics.load(this.count, 0) - from > ExecJournal.SIZE ? undefined : out;
   }
 
   /** Supervisor, once the executor ended: the ids of the last `SIZE` starts, oldest first. */

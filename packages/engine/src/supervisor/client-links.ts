@@ -184,7 +184,7 @@ export function execClients(m: ExecClientsMsg, clients: ClientLinks | undefined,
   if (m.type === "client_listen") clients?.setExec(m.address);
   else if (m.type === "client_link") direct.execLink(m.link, m.client);
   else if (m.type === "exec_cancelled") direct.execCancelled(m.key, m.started);
-  else if (m.type === "exec_report") direct.fromExecutor(m.items, m.acks);
+  else if (m.type === "exec_report") direct.fromExecutor(m.items, m.acks, m.journaled);
   else
     direct.execLost(
       m.items.map(({ rid, data }) => {

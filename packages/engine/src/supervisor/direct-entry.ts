@@ -1,3 +1,4 @@
+import type { ExecJournal } from "../shared/exec-journal.js";
 import {
   TaskCancelledError,
   type DirectResultsMsg,
@@ -38,6 +39,10 @@ export interface DirectTaskDeps {
   cancel(rids: number[]): void;
   /** Tells the executor these keys are cancelled (and reported): it may have them from the client's own link. */
   cancelKeys(keys: string[]): boolean;
+  /** The current executor's journal of its clients' links' starts (none: it owns no such links). */
+  journal(): ExecJournal | undefined;
+  /** How long a cancelled task has to stop before its executor is replaced (ms). */
+  graceMs(): number;
   /** A task the executor took from a client's own link started there (the runner holds it from now). */
   adopt(task: EngineTask, started: number): void;
   /** Keeps the source a task brings (the runner's `FunctionSources`). */

@@ -59,6 +59,9 @@ export class DirectTasks {
     cancelKeys: (keys) => this.d.cancelKeys(keys),
     report: (result, part) => this.d.report(result, part),
     engineId: () => this.engineId,
+    journal: () => this.d.journal(),
+    graceMs: () => this.d.graceMs(),
+    clientOfLink: (link) => this.ended.links.get(link),
   });
 
   constructor(private readonly d: DirectTaskDeps) {}
@@ -190,8 +193,9 @@ export class DirectTasks {
    * task), held by the runner while it runs; results it sent wait for the client's acknowledgement
    * there before the controller gets them without values, as for the lean link.
    */
-  fromExecutor(items: readonly ExecItem[], acks: ReadonlyArray<[number, number]>): void {
+  fromExecutor(items: readonly ExecItem[], acks: ReadonlyArray<[number, number]>, journaled?: number): void {
     for (const [link, seq] of acks) this.execAcks.set(link, seq);
+    if (journaled !== undefined) this.cancels.reported(journaled);
     for (const it of items) {
       let e = this.byKey.get(it.key);
       if (!e) {

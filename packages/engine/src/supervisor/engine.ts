@@ -68,6 +68,8 @@ export class Engine {
     cancel: (rids) => this.runner.cancel(rids),
     // Only an executor that owns clients' links can have a task the supervisor has not heard of.
     cancelKeys: (keys) => this.runner.slot.cancelKeys(keys),
+    journal: () => this.runner.slot.currentJournal,
+    graceMs: () => this.opts.graceMs ?? 1_000,
     // Its group ends for the other members if it ends without the executor's word.
     adopt: (task, started) => (this.commTasks.received(task), this.runner.adopt(task, started)),
     sentByExecutor: (rid) => this.runner.forgetSent(rid),

@@ -52,6 +52,10 @@ export class ExecutorSlot {
   private clients: ClientSetup | undefined;
   /** Where the current executor writes the starts of its clients' links' tasks (read once it ends). */
   private journal: ExecJournal | undefined;
+  get currentJournal(): ExecJournal | undefined {
+    return this.journal;
+  }
+
   /** The current executor's endpoint (`host:port`), once it has bound it. */
   execAddress: string | undefined;
 
