@@ -1,10 +1,16 @@
-import { describe, expect, it } from "vitest";
+import { afterAll, describe, expect, it } from "vitest";
+import { existsSync, mkdtempSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { TaskTimeoutError } from "@ptcluster/client";
-import { useCluster } from "./helpers/cluster.js";
+import { tempClusterDir, useCluster } from "./helpers/cluster.js";
 import { waitFor } from "./helpers/wait.js";
 
+// Two clusters (profiles) in one PTCLUSTER_DIR.
+const tmp = tempClusterDir();
+afterAll(() => tmp.cleanup());
+
 describe("an engine's task flow with two slots (--concurrency 2)", () => {
-  const ctx = useCluster({ n: 1, extra: ["--concurrency", "2"] });
+  const ctx = useCluster({ n: 1, extra: ["--concurrency", "2"], dir: tmp.dir, profile: "two-slots" });
 
   it("a task that never yields keeps its slot-mate from starting: only it shows as running, and the other runs on the fresh executor", async () => {
     const id = ctx.rc.ids[0]!;
@@ -34,4 +40,51 @@ describe("an engine's task flow with two slots (--concurrency 2)", () => {
     // Not started, so not lost with the executor: it runs on the new one.
     expect(await blocked).toBe(2);
   });
+});
+
+describe("an engine's task flow with one slot", () => {
+  const ctx = useCluster({ n: 1, dir: tmp.dir, profile: "one-slot" });
+
+  /**
+   * Writes `<marker>.started`, spins for 5 ms and then until `gate` exists (20 s at most), writes
+   * `<marker>.ended`. (Never quick: an engine may let a function that has always been quick hold
+   * back the results before it, docs/architecture.md.)
+   */
+  const holdsTheThread = (marker: string, gate: string): string => {
+    const fs = require("node:fs") as typeof import("node:fs");
+    fs.writeFileSync(`${marker}.started`, "");
+    const [least, until] = [Date.now() + 5, Date.now() + 20_000];
+    while ((Date.now() < least || !fs.existsSync(gate)) && Date.now() < until);
+    fs.writeFileSync(`${marker}.ended`, "");
+    return "spun";
+  };
+
+  // Direct tasks on the executor's own client links (the default), and through the engine's
+  // supervisor (PTCLUSTER_DIRECT=lean), whose results go in the executor's batched reports.
+  for (const path of ["executor links", "supervisor"] as const)
+    it(`direct, ${path}: a result comes while the task queued after it holds the executor's thread`, async () => {
+      if (path === "supervisor") process.env["PTCLUSTER_DIRECT"] = "lean";
+      const rc = await ctx.cluster.connect();
+      delete process.env["PTCLUSTER_DIRECT"];
+      try {
+        const view = rc.engine(rc.ids[0]!);
+        // Quick tasks first: the supervisor then posts the next task while one runs (ahead).
+        for (let i = 0; i < 50; i++) await view.apply(() => 0);
+        const dir = mkdtempSync(join(ctx.dir, "held-"));
+        const [marker, gate] = [join(dir, "spin"), join(dir, "gate")];
+        const quick = view.apply(() => 1);
+        const held = view.apply(holdsTheThread, marker, gate);
+        try {
+          expect(await quick).toBe(1);
+          // Before the fix, the result waited in the executor's batch for the next task to end.
+          expect(existsSync(`${marker}.ended`)).toBe(false);
+        } finally {
+          writeFileSync(gate, "");
+        }
+        expect(await held).toBe("spun");
+        expect(rc.connectionStats().direct?.tasks).toBeGreaterThan(0);
+      } finally {
+        await rc.close();
+      }
+    });
 });

@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { connect, createServer, type Server, type Socket } from "node:net";
 import { DuplexLink } from "../src/lean/duplex-link.js";
+import { flushPendingWrites, writer } from "../src/lean/socket-writer.js";
 import { randomBytes } from "node:crypto";
 import { decode, encode, hello } from "../src/lean/duplex-wire.js";
 import { helloKey, nonce, verify } from "../src/lean/link-auth.js";
@@ -313,3 +314,35 @@ describe("client direct links (lean/duplex-link.ts)", () => {
     expect(link.closed || engine.closed).toBe(false);
   });
 });
+
+describe("a link's writes of one turn", () => {
+  it("go in one write at the end of the turn, or at once with flushPendingWrites (an executor about to run a task), not twice", async () => {
+    const server: Server = createServer();
+    const got: Buffer[] = [];
+    server.on("connection", (s) => s.on("data", (d: Buffer) => got.push(d)));
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+    const sock: Socket = connect((server.address() as { port: number }).port, "127.0.0.1");
+    await new Promise((r) => sock.once("connect", r));
+    try {
+      const write = writer(sock);
+      write(Buffer.from("a"));
+      write(Buffer.from("b"));
+      expect(sock.bytesWritten).toBe(0); // held for the end of the turn
+      flushPendingWrites();
+      expect(sock.bytesWritten).toBe(2);
+      await new Promise((r) => setImmediate(r)); // the turn's own flush finds nothing left
+      expect(sock.bytesWritten).toBe(2);
+      write(Buffer.from("c"));
+      await new Promise((r) => setImmediate(r));
+      expect(sock.bytesWritten).toBe(3);
+      await waitUntil(() => Buffer.concat(got).toString() === "abc");
+    } finally {
+      sock.destroy();
+      await new Promise((r) => server.close(r));
+    }
+  });
+});
+
+async function waitUntil(ok: () => boolean): Promise<void> {
+  while (!ok()) await new Promise((r) => setImmediate(r));
+}
