@@ -1,7 +1,7 @@
 import { afterAll, describe, expect, it } from "vitest";
-import { existsSync, mkdtempSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { TaskTimeoutError } from "@ptcluster/client";
+import { EngineLostError, TaskTimeoutError } from "@ptcluster/client";
 import { tempClusterDir, useCluster } from "./helpers/cluster.js";
 import { waitFor } from "./helpers/wait.js";
 
@@ -87,4 +87,38 @@ describe("an engine's task flow with one slot", () => {
         await rc.close();
       }
     });
+
+  it("a task posted ahead that finished before the next one held the thread and timed out: not run again, its lost result an EngineLostError", async () => {
+    const rc = await ctx.cluster.connect();
+    try {
+      const lb = rc.loadBalancedView();
+      // Quick so far (the engine posts the next task ahead, and keeps one report per turn), until
+      // it holds the thread: the result before it is still in the executor's batch.
+      const f = (what: string, file: string) => {
+        if (what === "spin") for (const until = Date.now() + 20_000; Date.now() < until;);
+        else if (file) require("node:fs").appendFileSync(file, "x");
+        return what;
+      };
+      for (let i = 0; i < 50; i++) await lb.apply(f, "warm", "");
+      const runs = join(mkdtempSync(join(ctx.dir, "ran-")), "runs");
+      const first = lb.apply(f, "first", runs);
+      const spin = lb.with({ timeout: 300 }).apply(f, "spin", "");
+      await expect(spin).rejects.toBeInstanceOf(TaskTimeoutError);
+      // Posted ahead (most runs; the controller's and the engine's timing decide), its result was
+      // in the executor's batch when the executor was replaced: lost, and said so. Otherwise it
+      // came back before. Either way it ran once.
+      const outcome = await first.then(
+        (v) => v,
+        (e: unknown) => e,
+      );
+      if (outcome !== "first") {
+        expect(outcome).toBeInstanceOf(EngineLostError);
+        expect((outcome as Error).message).toMatch(/result is lost, and the task is not run again/);
+      }
+      expect(await lb.apply(f, "after", "")).toBe("after");
+      expect(readFileSync(runs, "utf8")).toBe("x"); // once: before, it ran again on the new executor
+    } finally {
+      await rc.close();
+    }
+  });
 });

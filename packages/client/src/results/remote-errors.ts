@@ -33,6 +33,7 @@ export function failureToError(result: TaskResult, part: Part, ctx: FailureConte
     switch (code) {
       case "ERR_PTC_ENGINE_LOST":
       case "ERR_PTC_EXECUTOR_RESET":
+      case "ERR_PTC_RESULT_LOST":
         return new EngineLostError(result.engine, message);
       case "ERR_PTC_UNKNOWN_ENGINE":
         return Object.assign(new UnknownEngineError(result.engine, []), { message });

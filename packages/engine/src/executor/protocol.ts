@@ -52,6 +52,8 @@ export type ToExecutor =
    * generation; `journal`: the `ExecJournal` of this executor, where it writes their starts.
    */
   | { type: "client_setup"; setup: ClientSetup; gen: number; journal: SharedArrayBuffer }
+  /** The `ExecJournal` this executor writes every start into (the first message it gets). */
+  | { type: "journal"; journal: SharedArrayBuffer }
   /** The controller took this engine for dead: clients' links close, unread tasks on them with them. */
   | { type: "client_drop" }
   /** Direct tasks the supervisor cancelled (and reported) by key, perhaps before this executor reported them. */

@@ -23,6 +23,8 @@ import type { ClientSetup, ExecutorData, FromExecutor, ToExecutor } from "./prot
 import { packFrames, unpackFrames, type Packed } from "../shared/transfer.js";
 import { mpiFromEnv } from "../shared/mpi.js";
 import { StartTable } from "../shared/start-table.js";
+import { ExecJournal } from "../shared/exec-journal.js";
+import { QUICK_MS } from "../shared/quick-tasks.js";
 import { commPort } from "./comm-port.js";
 import { sharedNamespace } from "./shared-port.js";
 import { CommGroups } from "../comm/group.js";
@@ -131,6 +133,8 @@ let flushScheduled = false;
 
 /** Clients' direct links owned here (`client-tasks.ts`): their tasks' starts and results skip the per-turn report. */
 let clientTasks: ClientTasks | undefined;
+/** Every start, written before the task's code runs (`shared/exec-journal.ts`). */
+let journal: ExecJournal | undefined;
 function openClientTasks(setup: ClientSetup, gen: number, journal: SharedArrayBuffer): void {
   if (clientTasks) return;
   clientTasks = new ClientTasks(
@@ -208,6 +212,9 @@ function onMessage(msg: ToExecutor): void {
     case "client_setup":
       openClientTasks(msg.setup, msg.gen, msg.journal);
       break;
+    case "journal":
+      journal = new ExecJournal(msg.journal);
+      break;
     case "exec_cancel":
       clientTasks?.cancel(msg.keys);
       break;
@@ -234,8 +241,6 @@ function onMessage(msg: ToExecutor): void {
 }
 port.postMessage({ type: "ready" } satisfies FromExecutor);
 
-/** A function whose recent tasks all took less than this (ms) is quick: see `startWaiting`. */
-const QUICK_MS = 2;
 /** Recent functions' slowest run time (ms), decaying by a tenth a task, by hash (at most 1,024 kept). */
 const fnMs = new Map<string, number>();
 
@@ -292,6 +297,8 @@ function startWaiting(): void {
     startTable.set(slot, w.task.id, at);
     if (clientTasks?.has(w.task.id)) clientTasks.started(w.task.id, at);
     else {
+      // Journaled too: a start whose report this thread still holds when it is replaced.
+      journal?.started(w.task.id);
       outbox.started.push([w.task.id, at]);
       scheduleFlush();
     }

@@ -1,10 +1,11 @@
 /**
- * The starts of the tasks an executor took from clients' own links (`executor/client-tasks.ts`),
- * in memory both threads share. The executor reports those starts in batches (every 20 ms at
- * most), so an executor that ends without warning (out of memory, terminated) can take starts the
- * supervisor never heard of; their clients then send the tasks again on the lean link. The
- * supervisor reads this journal once the executor has ended: a task written here ran (or runs)
- * and must not run again. It also reads the starts not reported yet while the executor runs, to
+ * The starts of an executor's tasks, in memory both threads share: those it took from clients'
+ * own links (`executor/client-tasks.ts`) and those the supervisor posted (`executor/worker.ts`).
+ * The executor reports starts in batches (per turn, or every 20 ms for its links' tasks), so an
+ * executor that ends without warning (out of memory, terminated) can take starts the supervisor
+ * never heard of; their clients then send the tasks again on the lean link, and the supervisor
+ * would post its own again. The supervisor reads this journal once the executor has ended: a task
+ * written here ran (or runs) and must not run again (`TaskRunner.reset`, `direct-exec-end.ts`). It also reads the starts not reported yet while the executor runs, to
  * show that a task cancelled behind one that holds the thread never started (`ExecCancels`). The write is two stores before the task's code runs (no message, no
  * lock: only this executor writes, and it is read only once the executor is gone).
  *

@@ -78,7 +78,7 @@ export class ExecCancels {
     if (!starts) return false; // no journal, or more starts since than it keeps
     const [client, localId] = splitKey(key);
     for (const rid of starts) {
-      if (rid % LINK_SPAN !== localId) continue;
+      if (rid < ID_BASE || rid % LINK_SPAN !== localId) continue; // the supervisor's tasks are journaled too
       // A link not known yet may be this client's: not proven.
       const of = this.d.clientOfLink(Math.floor((rid - ID_BASE) / LINK_SPAN));
       if (of === undefined || of === client) return false;

@@ -70,6 +70,17 @@ export const REPLACED: LossError = {
     "The engine's executor was replaced (another task on it timed out, was cancelled or crashed) while this task ran; its namespace is empty again.",
 };
 
+/**
+ * A task posted ahead that had finished when its executor was replaced, its start and result
+ * still unreported (a task after it held the thread): the result went with the executor. Not run
+ * again, here or elsewhere (the controller does not retry this code): it has run.
+ */
+export const RAN_RESULT_LOST: LossError = {
+  code: "ERR_PTC_RESULT_LOST",
+  message:
+    "The task ran, and the engine's executor was replaced (a task after it did not stop) before its result left it: the result is lost, and the task is not run again (it may have had effects). The executor's namespace is empty again.",
+};
+
 /** The result of a task that failed with `sysError` (keeping what it printed, if it ran). */
 export function failedResult(
   id: number,

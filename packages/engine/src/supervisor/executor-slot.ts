@@ -83,8 +83,8 @@ export class ExecutorSlot {
   setClientLinks(setup: ClientSetup): void {
     if (this.clients) return;
     this.clients = setup;
-    this.journal = new ExecJournal(ExecJournal.allocate());
-    this.current.post({ type: "client_setup", setup, gen: this.generation, journal: this.journal.buffer });
+    const journal = (this.journal as ExecJournal).buffer;
+    this.current.post({ type: "client_setup", setup, gen: this.generation, journal });
   }
 
   /** Whether executors own clients' links (`setClientLinks` was called). */
@@ -189,12 +189,12 @@ export class ExecutorSlot {
         if (host === this.current) this.o.onExit(host, code);
       },
     );
+    // Every executor journals its starts: one replaced with reports held tells what it started.
+    this.journal = new ExecJournal(ExecJournal.allocate());
+    host.post({ type: "journal", journal: this.journal.buffer });
     if (this.init) host.post({ type: "init", ...this.init });
     if (this.comm) host.post({ type: "comm_setup", setup: { ...this.comm, counts: this.counts } });
-    if (this.clients) {
-      this.journal = new ExecJournal(ExecJournal.allocate());
-      host.post({ type: "client_setup", setup: this.clients, gen, journal: this.journal.buffer });
-    }
+    if (this.clients) host.post({ type: "client_setup", setup: this.clients, gen, journal: this.journal.buffer });
     return host;
   }
 }

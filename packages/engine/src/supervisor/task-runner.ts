@@ -5,24 +5,15 @@ import type { CommIn } from "./comm-transport.js";
 import type { TaskRunnerOptions } from "./task-runner-options.js";
 import { CANCELLED, CLIENT_GONE, timedOut, verdictError, type TaskEntry, type Verdict } from "./task-state.js";
 import { FunctionSources } from "./function-sources.js";
-import { exitError, exitReason, failedResult, memoryError, REPLACED } from "./executor-loss.js";
+import { exitError, exitReason, failedResult, memoryError, RAN_RESULT_LOST, REPLACED } from "./executor-loss.js";
 import type { LossError } from "./executor-loss.js";
 import { MemoryWatch } from "./memory-watch.js";
 import { TaskTable } from "./task-table.js";
-import { ID_BASE as EXEC_IDS } from "../executor/protocol.js";
+import { ID_BASE as EXEC_IDS, type ExecutorReport, type FromExecutor } from "../executor/protocol.js";
 import { unpackFrames } from "../shared/transfer.js";
-import type { ExecutorReport, FromExecutor } from "../executor/protocol.js";
+import { PREFETCH, QUICK_MS } from "../shared/quick-tasks.js";
 
 export type { TaskRunnerOptions };
-
-/**
- * Tasks posted to the executor beyond its free slots while tasks are quick, so it never waits a
- * thread hop for its next task, and its results leave in batches (measured on 5,000 noop tasks:
- * none costs about 3x the CPU, 4 about 1.6x). `release` can still ask for them back.
- */
-const PREFETCH = 16;
-/** Below this average run time (ms) a task counts as quick. */
-const QUICK_MS = 2;
 
 /**
  * The engine's tasks and its executor thread. The supervisor owns the queue of tasks not yet
@@ -381,7 +372,10 @@ export class TaskRunner {
     await old.terminate().catch(() => undefined);
     // Read once it is gone (it starts its links' tasks until then): settled by the direct path, never run again.
     const drop = (ids: number[]) => this.t.drop(ids);
-    const end = journal && { started: journal.read(), running: old.runningNow(), lost: lost ?? (() => REPLACED), drop };
+    const started = journal?.read();
+    // Requeued tasks it had started (a report it held): they ran, and must not run twice.
+    for (const e of this.t.unqueueStarted(requeue, started)) this.report(e.task.id, Date.now(), RAN_RESULT_LOST);
+    const end = started && { started, running: old.runningNow(), lost: lost ?? (() => REPLACED), drop };
     if (end) this.opts.onExecutorEnd?.(end);
     this.opts.onReset(reason, ended);
     try {

@@ -22,6 +22,13 @@ export class TaskTable {
     return out;
   }
 
+  /** Takes out of the queue (and the table) those of `entries` that `started` (a journal's ids) names. */
+  unqueueStarted(entries: readonly TaskEntry[], started: readonly number[] | undefined): TaskEntry[] {
+    if (!started || entries.length === 0) return [];
+    const ids = new Set(started);
+    return this.unqueue(new Set(entries.filter((e) => ids.has(e.task.id))));
+  }
+
   /** Takes these tasks out of the queue (and the table), unreported. */
   drop(ids: readonly number[]): void {
     const which = new Set(ids);
