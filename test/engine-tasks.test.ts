@@ -1,7 +1,7 @@
 import { afterAll, describe, expect, it } from "vitest";
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { EngineLostError, TaskTimeoutError } from "@ptcluster/client";
+import { EngineLostError, TaskCancelledError, TaskTimeoutError } from "@ptcluster/client";
 import { tempClusterDir, useCluster } from "./helpers/cluster.js";
 import { waitFor } from "./helpers/wait.js";
 
@@ -117,6 +117,50 @@ describe("an engine's task flow with one slot", () => {
       }
       expect(await lb.apply(f, "after", "")).toBe("after");
       expect(readFileSync(runs, "utf8")).toBe("x"); // once: before, it ran again on the new executor
+    } finally {
+      await rc.close();
+    }
+  });
+
+  it("a task posted ahead that finished, cancelled while the next one holds the thread: its verdict does not say it never started", async () => {
+    const rc = await ctx.cluster.connect();
+    try {
+      const lb = rc.loadBalancedView();
+      const dir = mkdtempSync(join(ctx.dir, "cancel-ran-"));
+      const [runs, gate] = [join(dir, "runs"), join(dir, "gate")];
+      // Quick so far, until it holds the thread (until `gate` exists, 20 s at most).
+      const g = (what: string, file: string) => {
+        const fs = require("node:fs") as typeof import("node:fs");
+        if (what === "hold") for (const until = Date.now() + 20_000; !fs.existsSync(file) && Date.now() < until;);
+        else if (file) fs.appendFileSync(file, "x");
+        return what;
+      };
+      for (let i = 0; i < 50; i++) await lb.apply(g, "warm", "");
+      const first = lb.apply(g, "first", runs);
+      const held = lb.apply(g, "hold", gate);
+      await waitFor(() => existsSync(runs), { what: "the first task to run" });
+      first.abort();
+      // The grace period (1 s) passes with the thread held; then it is freed.
+      const abortedAt = Date.now();
+      await waitFor(
+        async () => {
+          const e = (await rc.status()).engines[0];
+          return (e?.current.length ?? 0) > 0 && Date.now() - abortedAt > 1_500;
+        },
+        { what: "the grace period to pass, the thread held" },
+      );
+      writeFileSync(gate, "");
+      expect(await held).toBe("hold");
+      const outcome = await first.then(
+        (v) => v,
+        (e: unknown) => e,
+      );
+      // It ran: its result (it came back before the cancel), or a cancellation while running.
+      if (outcome !== "first") {
+        expect(outcome).toBeInstanceOf(TaskCancelledError);
+        expect((outcome as Error).message).not.toMatch(/before it started/);
+      }
+      expect(readFileSync(runs, "utf8")).toBe("x");
     } finally {
       await rc.close();
     }

@@ -224,6 +224,9 @@ export class TaskRunner {
     this.reconcile();
     const e = this.t.tasks.get(id);
     if (e?.state.kind !== "stopping") return;
+    // Not running, but in the journal: it ran, its report held behind a task that holds the
+    // thread. Its verdict goes with that report, not as a task that never started.
+    if (e.state.started === undefined && this.slot.currentJournal?.read().includes(id)) return;
     if (e.state.started === undefined) {
       const { verdict } = e.state;
       this.t.finish(e);
