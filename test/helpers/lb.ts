@@ -5,6 +5,14 @@ import { join } from "node:path";
 import { BIN, ptcluster } from "./cluster.js";
 import { processesUsing, waitExited } from "./wait.js";
 
+/** What `p` settles to: its value, or the error it rejects with. */
+export function settled(p: Promise<unknown>): Promise<unknown> {
+  return p.then(
+    (v) => v,
+    (e: unknown) => e,
+  );
+}
+
 /** The rejection (or synchronous throw) of `f`, which must fail. */
 export async function failure(f: () => unknown): Promise<unknown> {
   try {

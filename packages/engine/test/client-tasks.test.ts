@@ -4,7 +4,6 @@ import type { EngineTask, TaskResult } from "@ptcluster/protocol";
 import { DuplexLink } from "@ptcluster/protocol/lean";
 import { ClientTasks } from "../src/executor/client-tasks.js";
 import type { FromExecutor } from "../src/executor/protocol.js";
-import { ExecJournal } from "../src/shared/exec-journal.js";
 
 // Clients' links owned by the executor thread (`executor/client-tasks.ts`), over a real link on
 // loopback: what it tells its supervisor, and in which order.
@@ -27,9 +26,9 @@ async function withTask(): Promise<{ ct: ClientTasks; posts: FromExecutor[]; id:
       unqueue: () => false,
       abort: () => undefined,
       post: (m) => void posts.push(m),
+      journaled: () => 0,
     },
     0,
-    ExecJournal.allocate(),
   );
   await ct.start({ ip: "127.0.0.1", key: KEY, maxBytes: 1 << 20, linkLimitMs: 60_000 });
   const listen = posts.find((m) => m.type === "client_listen") as { address: string };

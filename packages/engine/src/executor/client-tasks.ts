@@ -2,7 +2,6 @@ import type { ClientTask, EngineTask, FromPeer, Part, TaskResult } from "@ptclus
 import { DuplexLink } from "@ptcluster/protocol/lean";
 import { ID_BASE, LINK_SPAN, type ClientSetup, type ExecItem, type FromExecutor } from "./protocol.js";
 import { packFrames } from "../shared/transfer.js";
-import { ExecJournal } from "../shared/exec-journal.js";
 import { RecentSet } from "../shared/recent-set.js";
 
 /** What this executor tells the supervisor goes at most this often (ms): one message for many calls. */
@@ -47,6 +46,8 @@ export interface ClientTasksDeps {
   /** Aborts a running task's `engine.signal`. */
   abort(id: number, reason: string): void;
   post(m: FromExecutor, transfer?: ArrayBuffer[]): void;
+  /** The executor's `ExecJournal` count (every start is written there before its code runs). */
+  journaled(): number;
 }
 
 /**
@@ -73,15 +74,12 @@ export class ClientTasks {
   private timer: NodeJS.Timeout | undefined;
   private checker: NodeJS.Timeout | undefined;
   private checkedAt = 0;
-  private readonly journal: ExecJournal;
 
   constructor(
     private readonly d: ClientTasksDeps,
     generation: number,
-    journal: SharedArrayBuffer,
   ) {
     this.linkBase = (generation % 256) * 4096;
-    this.journal = new ExecJournal(journal);
   }
 
   /** Binds the endpoint; the supervisor tells clients its address (`client_listen`). */
@@ -159,8 +157,6 @@ export class ClientTasks {
   started(id: number, at: number): void {
     const o = this.own.get(id);
     if (!o) return;
-    // Written where the supervisor reads it even if this thread dies before the report goes.
-    this.journal.started(id);
     const { src: _src, ...task } = o.task;
     this.queue({ rid: id, key: o.key, client: o.client, localId: o.localId, task, started: at });
     // Its timeout is the supervisor's to enforce, from the start: it hears of it now, not in 20 ms
@@ -253,7 +249,7 @@ export class ClientTasks {
     const { items, transfer } = this.report;
     if (items.length === 0 && acks.length === 0) return;
     this.report = { items: [], transfer: [] };
-    this.d.post({ type: "exec_report", items, acks, journaled: this.journal.written }, transfer);
+    this.d.post({ type: "exec_report", items, acks, journaled: this.d.journaled() }, transfer);
   }
 
   private queue(item: ExecItem): void {

@@ -47,11 +47,8 @@ export type ToExecutor =
   | { type: "comm_setup"; setup: CommSetup }
   /** The answer to `comm_route`: engine `id`'s executor endpoint, or none (send through the supervisor). */
   | { type: "comm_route"; id: number; address?: string | undefined }
-  /**
-   * Clients' lean links are on: bind an endpoint for them (`ClientTasks`); `gen`: this executor's
-   * generation; `journal`: the `ExecJournal` of this executor, where it writes their starts.
-   */
-  | { type: "client_setup"; setup: ClientSetup; gen: number; journal: SharedArrayBuffer }
+  /** Clients' lean links are on: bind an endpoint for them (`ClientTasks`); `gen`: this executor's generation. */
+  | { type: "client_setup"; setup: ClientSetup; gen: number }
   /** The `ExecJournal` this executor writes every start into (the first message it gets). */
   | { type: "journal"; journal: SharedArrayBuffer }
   /** The controller took this engine for dead: clients' links close, unread tasks on them with them. */

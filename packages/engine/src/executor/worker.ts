@@ -135,7 +135,7 @@ let flushScheduled = false;
 let clientTasks: ClientTasks | undefined;
 /** Every start, written before the task's code runs (`shared/exec-journal.ts`). */
 let journal: ExecJournal | undefined;
-function openClientTasks(setup: ClientSetup, gen: number, journal: SharedArrayBuffer): void {
+function openClientTasks(setup: ClientSetup, gen: number): void {
   if (clientTasks) return;
   clientTasks = new ClientTasks(
     {
@@ -147,9 +147,9 @@ function openClientTasks(setup: ClientSetup, gen: number, journal: SharedArrayBu
       unqueue: (id) => unqueueWhere((w) => w === id).length > 0,
       abort: (id, reason) => running.get(id)?.controller.abort(new Error(reason)),
       post: (m, transfer) => port!.postMessage(m, transfer ?? []),
+      journaled: () => journal?.written ?? 0,
     },
     gen,
-    journal,
   );
   // No endpoint: clients keep the supervisor's lean link, as before.
   clientTasks.start(setup).catch(() => undefined);
@@ -210,7 +210,7 @@ function onMessage(msg: ToExecutor): void {
       comm.fromSupervisor(msg);
       break;
     case "client_setup":
-      openClientTasks(msg.setup, msg.gen, msg.journal);
+      openClientTasks(msg.setup, msg.gen);
       break;
     case "journal":
       journal = new ExecJournal(msg.journal);
@@ -295,10 +295,10 @@ function startWaiting(): void {
     const slot = freeSlots.pop() as number;
     const at = Date.now();
     startTable.set(slot, w.task.id, at);
+    // Where the supervisor reads it if this thread is replaced (or held) before the report goes.
+    journal?.started(w.task.id);
     if (clientTasks?.has(w.task.id)) clientTasks.started(w.task.id, at);
     else {
-      // Journaled too: a start whose report this thread still holds when it is replaced.
-      journal?.started(w.task.id);
       outbox.started.push([w.task.id, at]);
       scheduleFlush();
     }

@@ -1,13 +1,13 @@
 /**
- * The starts of an executor's tasks, in memory both threads share: those it took from clients'
- * own links (`executor/client-tasks.ts`) and those the supervisor posted (`executor/worker.ts`).
- * The executor reports starts in batches (per turn, or every 20 ms for its links' tasks), so an
- * executor that ends without warning (out of memory, terminated) can take starts the supervisor
- * never heard of; their clients then send the tasks again on the lean link, and the supervisor
- * would post its own again. The supervisor reads this journal once the executor has ended: a task
- * written here ran (or runs) and must not run again (`TaskRunner.reset`, `direct-exec-end.ts`). It also reads the starts not reported yet while the executor runs, to
- * show that a task cancelled behind one that holds the thread never started (`ExecCancels`). The write is two stores before the task's code runs (no message, no
- * lock: only this executor writes, and it is read only once the executor is gone).
+ * The starts of an executor's tasks, in memory both threads share: the executor writes each task's
+ * id here before its code runs (two stores, no message, no lock: only it writes). Its reports of
+ * starts go in batches (per turn; every 20 ms for its clients' links' tasks), and a task that
+ * holds the thread holds them back, so the supervisor reads this journal:
+ * - once the executor has ended (`TaskRunner.reset`, `direct-exec-end.ts`): a task written here
+ *   ran, or runs, and must not run again;
+ * - while it runs, the starts not reported yet (`since`): a task cancelled behind one that holds
+ *   the thread and not among them never started (`direct-cancels.ts`); one in the journal ran
+ *   (`TaskRunner.forceStop`).
  *
  * Layout: an int32 count of writes (8 bytes with padding), then a ring of `SIZE` float64 task ids.
  */

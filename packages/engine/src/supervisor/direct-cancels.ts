@@ -10,7 +10,7 @@ export interface ExecCancelsDeps {
   /** A result for the controller. */
   report(result: TaskResult, part: Part): void;
   engineId(): number;
-  /** The current executor's journal of its clients' links' starts. */
+  /** The current executor's journal of starts. */
   journal(): ExecJournal | undefined;
   /** How long the executor has to answer before the journal is asked instead (ms). */
   graceMs(): number;

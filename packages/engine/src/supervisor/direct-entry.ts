@@ -39,7 +39,7 @@ export interface DirectTaskDeps {
   cancel(rids: number[]): void;
   /** Tells the executor these keys are cancelled (and reported): it may have them from the client's own link. */
   cancelKeys(keys: string[]): boolean;
-  /** The current executor's journal of its clients' links' starts (none: it owns no such links). */
+  /** The current executor's journal of starts. */
   journal(): ExecJournal | undefined;
   /** How long a cancelled task has to stop before its executor is replaced (ms). */
   graceMs(): number;

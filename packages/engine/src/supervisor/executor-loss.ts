@@ -78,7 +78,7 @@ export const REPLACED: LossError = {
 export const RAN_RESULT_LOST: LossError = {
   code: "ERR_PTC_RESULT_LOST",
   message:
-    "The task ran, and the engine's executor was replaced (a task after it did not stop) before its result left it: the result is lost, and the task is not run again (it may have had effects). The executor's namespace is empty again.",
+    "The task ran, but the engine's executor was replaced (a task after it timed out, was cancelled, crashed or ran out of memory) before the task's result was sent: the result is lost. The task is not run again, since it may have had effects. The engine's namespace is empty again.",
 };
 
 /** The result of a task that failed with `sysError` (keeping what it printed, if it ran). */

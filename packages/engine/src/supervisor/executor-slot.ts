@@ -83,8 +83,7 @@ export class ExecutorSlot {
   setClientLinks(setup: ClientSetup): void {
     if (this.clients) return;
     this.clients = setup;
-    const journal = (this.journal as ExecJournal).buffer;
-    this.current.post({ type: "client_setup", setup, gen: this.generation, journal });
+    this.current.post({ type: "client_setup", setup, gen: this.generation });
   }
 
   /** Whether executors own clients' links (`setClientLinks` was called). */
@@ -133,7 +132,7 @@ export class ExecutorSlot {
 
   /**
    * Starts the next executor; the old one (to terminate), the generation that ended and its
-   * journal (the starts of its clients' links' tasks, to read once it is gone).
+   * journal (the starts of its tasks, to read once it is gone).
    */
   replace(): { old: ExecutorPort; ended: number; journal: ExecJournal | undefined } {
     this.o.memory?.stop();
@@ -194,7 +193,7 @@ export class ExecutorSlot {
     host.post({ type: "journal", journal: this.journal.buffer });
     if (this.init) host.post({ type: "init", ...this.init });
     if (this.comm) host.post({ type: "comm_setup", setup: { ...this.comm, counts: this.counts } });
-    if (this.clients) host.post({ type: "client_setup", setup: this.clients, gen, journal: this.journal.buffer });
+    if (this.clients) host.post({ type: "client_setup", setup: this.clients, gen });
     return host;
   }
 }
