@@ -5,6 +5,7 @@ import {
   AUTH_FRAME_BYTES,
   MalformedMessageError,
   SESSION_BYTES,
+  SMALL_TAG_BYTES,
   Signer,
   Verifier,
   decodeBody,
@@ -171,6 +172,56 @@ describe("Signer/Verifier", () => {
     for (const [name, v] of Object.entries(variants))
       expect(verifier.verify("c2h", undefined, auth, v), name).toBe("bad-mac");
     expect(verifier.verify("c2h", undefined, auth, frames)).toBe("ok");
+  });
+
+  it("a small message (the SHA-384 tag): any byte flipped, another channel, recipient or key is refused", () => {
+    const signer = new Signer(key);
+    const verifier = new Verifier(key);
+    const { body, frames: binary } = encodeValue([[1, "two", { three: 3 }]]);
+    expect(binary).toHaveLength(0);
+    const frames = encodeBody({ type: "submit", tasks: [{ id: 1, op: "apply", to: [0], fn: "h" }], pf: [1], t: 1 }, [
+      { body, frames: [] },
+    ]);
+    expect(frames.reduce((n, f) => n + f.length, 0)).toBeLessThan(SMALL_TAG_BYTES / 4);
+    const auth = signer.sign("c2h", undefined, frames);
+    for (let f = 0; f < frames.length; f++)
+      for (let b = 0; b < (frames[f] as Buffer).length; b++)
+        expect(verifier.verify("c2h", undefined, auth, flipped(frames, f, b)), `frame ${f} byte ${b}`).toBe("bad-mac");
+    for (let b = 0; b < auth.length; b++)
+      expect(verifier.verify("c2h", undefined, flipped([auth], 0, b)[0] as Buffer, frames), `auth byte ${b}`).toBe(
+        "bad-mac",
+      );
+    for (const other of LABELS.filter((l) => l !== "c2h"))
+      expect(verifier.verify(other, undefined, auth, frames), other).toBe("bad-mac");
+    const alice = Buffer.from("a".repeat(32));
+    const toAlice = signer.sign("h2c", alice, frames);
+    expect(new Verifier(key).verify("h2c", Buffer.from("b".repeat(32)), toAlice, frames)).toBe("bad-mac");
+    expect(new Verifier(key).verify("h2c", undefined, toAlice, frames)).toBe("bad-mac");
+    expect(new Verifier(newClusterKey()).verify("c2h", undefined, auth, frames)).toBe("bad-mac");
+    expect(verifier.verify("c2h", undefined, auth, frames)).toBe("ok");
+    expect(verifier.verify("h2c", alice, toAlice, frames)).toBe("ok");
+  });
+
+  it("messages on each side of the switch between the two tags verify, and refuse a change", () => {
+    // The descriptor of one frame on `c2h` without a recipient: label 3, recipient length 1,
+    // auth fields 40, frame count 4, one length 8.
+    const descriptor = 3 + 1 + 40 + 4 + 8;
+    const signer = new Signer(key);
+    const verifier = new Verifier(key);
+    for (const covered of [SMALL_TAG_BYTES - 1, SMALL_TAG_BYTES, SMALL_TAG_BYTES + 1, SMALL_TAG_BYTES + 64]) {
+      const frames = [randomBytes(covered - descriptor)];
+      const auth = signer.sign("c2h", undefined, frames);
+      const last = (frames[0] as Buffer).length - 1;
+      expect(verifier.verify("c2h", undefined, auth, flipped(frames, 0, last)), `${covered}: last byte`).toBe(
+        "bad-mac",
+      );
+      expect(verifier.verify("c2h", undefined, auth, flipped(frames, 0, 0)), `${covered}: first byte`).toBe("bad-mac");
+      expect(
+        verifier.verify("c2h", undefined, auth, [(frames[0] as Buffer).subarray(0, last)]),
+        `${covered}: cut`,
+      ).toBe("bad-mac");
+      expect(verifier.verify("c2h", undefined, auth, frames), `${covered}`).toBe("ok");
+    }
   });
 
   it("calls an auth frame of the wrong size malformed", () => {
