@@ -50,8 +50,6 @@ export type * from "./client-types.js";
 export class Client extends EventEmitter<ClientEvents> {
   /** The connection file this client used. */
   readonly connection: ConnectionInfo;
-  /** This client's id, the first half of its tasks' `msgIds`. */
-  readonly id: string;
   // The connection itself: channels, pending tasks and requests, the roster, liveness.
   readonly #session: Session;
 
@@ -60,7 +58,11 @@ export class Client extends EventEmitter<ClientEvents> {
     super();
     this.connection = connection;
     this.#session = new Session(connection, logger, this);
-    this.id = this.#session.id;
+  }
+
+  /** This client's id, the first half of its tasks' `msgIds` (a new one after `reconnected`). */
+  get id(): string {
+    return this.#session.id;
   }
 
   /** @internal How `connect` makes one (stripped from the public types). */
@@ -75,7 +77,11 @@ export class Client extends EventEmitter<ClientEvents> {
     return client;
   }
 
-  /** `connecting`, `connected`, `closed`, or `hub-lost` once the controller is gone. */
+  /**
+   * `connecting`, `connected`, `closed`, or `hub-lost` once the controller was judged gone (it
+   * answers no more): then calls fail with `HubLostError` until it answers again, when the client
+   * connects again by itself (`reconnected`) and is `connected`.
+   */
   get state(): ClientState {
     return this.#session.state;
   }

@@ -46,4 +46,17 @@ describe("Roster", () => {
     roster.tick(5, status);
     expect(calls).toBe(2);
   });
+
+  it("the first seed is silent; a later one (connected again after the controller was lost) says what changed", () => {
+    const { roster, events } = withEvents();
+    roster.seed([engine(0), engine(1)]);
+    expect(events).toEqual([]);
+    roster.seed([engine(1), engine(3)]);
+    expect(roster.ids).toEqual([1, 3]);
+    expect(events.sort()).toEqual(["engine_down 0", "engine_up 3"]);
+    const empty = withEvents();
+    empty.roster.seed([]);
+    empty.roster.seed([engine(5)]);
+    expect(empty.events).toEqual(["engine_up 5"]);
+  });
 });

@@ -255,7 +255,12 @@ export class Hub extends EventEmitter<HubEvents> {
         return;
       }
       if (client) this.shipping.releaseClient(client);
-      this.clients.open(from, key);
+      // A process that lost this controller and connected again under a new id: its old session
+      // (running tasks, held locks) ends now, as a vanished client's would at `--client-timeout`.
+      const old = header.replaces === undefined ? undefined : this.clients.get(header.replaces);
+      if (old && old.key !== key && old.pid === header.pid && old.host === header.host)
+        this.clientGone(old.key, "it connected again under a new id", true);
+      this.clients.open(from, key, { pid: header.pid, host: header.host });
       this.clientCh.send(connectReply(this.opts.clusterId ?? "", this.hbMs, engines), undefined, from);
       return;
     }

@@ -163,6 +163,8 @@ export interface ConnectMsg {
   pkg: string;
   pid: number;
   host: string;
+  /** The id this process had before it lost the controller and connected again: that session ends now. */
+  replaces?: string;
 }
 export interface SubmitMsg {
   type: "submit";

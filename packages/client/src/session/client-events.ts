@@ -6,7 +6,10 @@ export interface ClientEvents {
   engine_down: [{ id: number; reason: string }];
   /** An engine's namespace was reset (its executor replaced after a timeout or a forced cancel). */
   engine_reset: [{ id: number; reason: string }];
+  /** The controller was judged lost: pending work failed with this error; calls fail until `reconnected`. */
   hub_lost: [HubLostError];
+  /** The controller answers again after `hub_lost`: this client connected anew (a new `id`) and takes calls. */
+  reconnected: [];
   close: [];
 }
 

@@ -92,9 +92,10 @@ export class Liveness {
 /** The error pending work fails with when the controller at `where` is judged gone. */
 export function hubLostError(v: Extract<LivenessVerdict, { limitMs: number }>, where: string): HubLostError {
   return new HubLostError(
-    v.kind === "silent"
-      ? `The controller at ${where} has been silent for ${v.limitMs} ms; it is presumed dead. Pending work is lost; restart the cluster.`
-      : `The controller at ${where} has not acknowledged this client's messages for ${v.limitMs} ms (it is stuck, or the link to it is cut one way); it is presumed lost. Pending work is lost; reconnect or restart the cluster.`,
+    (v.kind === "silent"
+      ? `The controller at ${where} has been silent for ${v.limitMs} ms; it is presumed dead. `
+      : `The controller at ${where} has not acknowledged this client's messages for ${v.limitMs} ms (it is stuck, or the link to it is cut one way); it is presumed lost. `) +
+      "Pending calls failed (each may or may not have run). If the controller answers again, this client connects again by itself (event `reconnected`); if it exited, restart the cluster.",
   );
 }
 

@@ -9,6 +9,7 @@ import type { ClientEmitter } from "./client-events.js";
 export class Roster {
   readonly #engines = new Map<number, EngineInfo>();
   #refreshing = false;
+  #seeded = false;
   readonly #events: ClientEmitter;
 
   constructor(events: ClientEmitter) {
@@ -28,8 +29,14 @@ export class Roster {
     return this.#engines.get(id);
   }
 
-  /** The engines the controller listed when this client connected (no events: nobody listens yet). */
+  /**
+   * The engines the controller listed when this client connected: no events the first time
+   * (nobody listens yet); when it connects again after the controller was lost, the differences
+   * are events, as if notified.
+   */
   seed(engines: readonly EngineInfo[]): void {
+    if (this.#seeded) return this.#reconcile(engines);
+    this.#seeded = true;
     for (const e of engines) this.#engines.set(e.id, e);
   }
 
@@ -51,17 +58,21 @@ export class Roster {
     if (this.#refreshing) return;
     this.#refreshing = true;
     try {
-      const s = await status();
-      const seen = new Set<number>();
-      for (const e of s.engines) {
-        seen.add(e.id);
-        if (!this.#engines.has(e.id)) this.up(e);
-      }
-      for (const id of [...this.#engines.keys()]) if (!seen.has(id)) this.down(id, "no longer registered");
+      this.#reconcile((await status()).engines);
     } catch {
       /* the liveness check reports a lost controller */
     } finally {
       this.#refreshing = false;
     }
+  }
+
+  /** Engines listed and not known are up; known and not listed are down. */
+  #reconcile(engines: readonly EngineInfo[]): void {
+    const seen = new Set<number>();
+    for (const e of engines) {
+      seen.add(e.id);
+      if (!this.#engines.has(e.id)) this.up(e);
+    }
+    for (const id of [...this.#engines.keys()]) if (!seen.has(id)) this.down(id, "no longer registered");
   }
 }

@@ -15,24 +15,23 @@ import {
   type Incoming,
   type LinkReport,
   type Logger,
-  type Notification,
   type Part,
   type PipeOnError,
   type PipeStage,
   type TaskResult,
-  PendingSharedCalls,
 } from "@ptcluster/protocol";
 import { clientSharedNamespace } from "./shared-namespace.js";
-import { WorkMap, closeAtExit, forgetAtExit, type Closable } from "../keep-alive.js";
+import { closeAtExit, forgetAtExit, type Closable } from "../keep-alive.js";
 import type { ClientEmitter } from "./client-events.js";
 import { Liveness, hubLostError, hubStoppedError } from "./liveness.js";
-import { Requests } from "./requests.js";
 import { Roster } from "./roster.js";
 import { connectMessage, linkReport, openLinks, type Links } from "./sockets.js";
+import { Comeback } from "./comeback.js";
+import { onNotification, type NotificationTarget } from "./notifications.js";
 import { Submitter } from "./submitter.js";
 import { DirectLinks } from "./direct-links.js";
 import { awaitWelcome } from "./await-welcome.js";
-import { PipeTable } from "./pipes.js";
+import { PendingWork } from "./pending-work.js";
 import { ClientShm } from "./shm-path.js";
 import type { NewTask, TaskSink, ViewPort } from "./view-port.js";
 import type { PipeHandle, PipePort, PipeSink } from "../pipeline/pipe-port.js";
@@ -47,80 +46,104 @@ export type ClientState = "connecting" | "connected" | "closed" | "hub-lost";
  */
 export class Session implements ViewPort, PipePort {
   state: ClientState = "connecting";
-  /** This client's id, the first half of its tasks' `msgIds`. */
-  readonly id = randomBytes(16).toString("hex");
+  #id = randomBytes(16).toString("hex");
   readonly roster: Roster;
   readonly #connection: ConnectionInfo;
   readonly #log: Logger;
-  readonly #events: ClientEmitter;
-  readonly #owner: Closable;
+  /** The `Client`: it emits the session's events and is closed when the process runs out of work. */
+  readonly #owner: ClientEmitter & Closable;
   // Pending work, and only that, keeps the process alive: see `#updateHold`.
-  readonly #sinks = new WorkMap<number, TaskSink>(() => this.#updateHold());
-  readonly #requests = new Requests(() => this.#updateHold());
-  // A blocking call on shared state (a queue `get`) holds the process as a pending task does.
-  readonly #sharedCalls = new PendingSharedCalls(
-    (msg, parts) => this.#send(msg, parts.length > 0 ? [...parts] : undefined),
+  readonly #work = new PendingWork(
     () => this.#updateHold(),
+    (msg, parts) => this.#send(msg, parts),
+    (hash, src) => this.#submitter.firstUse(hash, src),
   );
   /** Named objects held by the controller (`rc.shared`). */
-  readonly shared = clientSharedNamespace(this.#sharedCalls, () => this.assertOpen());
+  readonly shared = clientSharedNamespace(this.#work.sharedCalls, () => this.assertOpen());
   readonly #submitter: Submitter;
-  readonly #shm: ClientShm;
-  // Open pipelines (`rc.pipeline`): those with items out at the controller hold the process.
-  readonly #pipes: PipeTable;
+  #shm: ClientShm;
   #links: Links | undefined;
   #direct: DirectLinks | undefined;
   #liveness: Liveness | undefined;
+  /** After the controller was lost: the connection waiting for it to answer again. */
+  #comeback: Comeback | undefined;
+  #closing = false;
+  readonly #notified: NotificationTarget;
   /** A `connect` went again (the controller had taken this client for gone), not answered yet. */
   #rejoining = false;
-  /** `waitForEngines` calls waiting. */
-  #waiting = 0;
   /** Whether the channels hold the process (they do from the start, until connected). */
   #holding = true;
 
-  /** `owner` is the `Client`: it emits the session's events and is closed when the process runs out of work. */
   constructor(connection: ConnectionInfo, log: Logger, owner: ClientEmitter & Closable) {
     this.#connection = connection;
     this.#log = log;
-    this.#events = owner;
     this.#owner = owner;
     this.roster = new Roster(owner);
-    this.#shm = new ClientShm(connection, this.id);
+    this.#notified = {
+      roster: this.roster,
+      events: owner,
+      connected: () => this.state === "connected",
+      engineDown: (id) => this.#direct?.engineDown(id),
+      engines: () => this.request({ what: "status" }) as Promise<{ engines: EngineInfo[] }>,
+      stopping: (reason) => this.#hubLost(hubStoppedError(reason), false),
+    };
+    this.#shm = new ClientShm(connection, this.#id);
     this.#submitter = new Submitter({
       maxMessageBytes: this.maxMessageBytes,
       // DirectView tasks go straight to the engines this client reaches (`direct-links.ts`).
       send: (tasks, parts) => (this.#direct ? this.#direct.submit(tasks, parts) : this.#submit(tasks, parts)),
     });
-    this.#pipes = new PipeTable(
-      (msg, parts) => this.#send(msg, parts),
-      (hash, src) => this.#submitter.firstUse(hash, src),
-      () => this.#updateHold(),
-    );
+  }
+
+  /** This client's id, the first half of its tasks' `msgIds` (a new one once it connected again after the controller was lost). */
+  get id(): string {
+    return this.#id;
   }
 
   /** Opens the channels and waits for the controller's welcome. */
   async open(timeoutMs: number, signal?: AbortSignal): Promise<void> {
-    let heartbeatMs = 500;
-    const { links, handshake } = openLinks(this.#connection, this.id, this.#log, {
-      welcome: (reply) => {
-        heartbeatMs = reply.heartbeatMs;
-        this.roster.seed(reply.engines);
-      },
-      message: (m) => this.#onMessage(m),
-      notification: (n) => this.#onNotification(n),
-    });
+    const { links, welcomed } = this.#openLinks(this.#id);
     this.#links = links;
     try {
-      await awaitWelcome(handshake, this.#connection, timeoutMs, signal);
+      await awaitWelcome(welcomed, this.#connection, timeoutMs, signal);
     } catch (err) {
       await this.#teardown();
       this.state = "closed";
       throw err;
     }
+    this.#connected(links, await welcomed);
+  }
+
+  /** Channels under client id `id`, `connect` sent; `welcomed` resolves to the controller's heartbeat period. */
+  #openLinks(id: string, o?: { replaces: string; idle: true }): { links: Links; welcomed: Promise<number> } {
+    let heartbeatMs = 500;
+    const { links, handshake } = openLinks(
+      this.#connection,
+      id,
+      this.#log,
+      {
+        welcome: (reply) => {
+          heartbeatMs = reply.heartbeatMs;
+          this.roster.seed(reply.engines);
+        },
+        message: (m) => this.#onMessage(m),
+        notification: (n) => {
+          this.#liveness?.heard();
+          onNotification(n, this.#notified);
+        },
+      },
+      o,
+    );
+    return { links, welcomed: handshake.then(() => heartbeatMs) };
+  }
+
+  /** The controller welcomed `links`: the direct path and the liveness watch start on them. */
+  #connected(links: Links, heartbeatMs: number): void {
+    this.#links = links;
     this.state = "connected";
     this.#direct = new DirectLinks({
       connection: this.#connection,
-      routingId: this.id,
+      routingId: this.#id,
       maxMessageBytes: this.maxMessageBytes,
       heartbeatMs,
       engineInfo: (id) => this.roster.info(id),
@@ -148,9 +171,7 @@ export class Session implements ViewPort, PipePort {
    * heartbeats and acknowledgements still flow while something else keeps the process alive).
    */
   #updateHold(): void {
-    const busy =
-      this.state === "connecting" ||
-      this.#sinks.size + this.#requests.size + this.#sharedCalls.size + this.#pipes.busy + this.#waiting > 0;
+    const busy = this.state === "connecting" || this.#work.busy;
     if (busy === this.#holding) return;
     this.#holding = busy;
     this.#links?.channel.hold(busy);
@@ -160,15 +181,7 @@ export class Session implements ViewPort, PipePort {
 
   /** Holds the process while something waits (`waitForEngines`); call the returned function when done. */
   holdWhileWaiting(): () => void {
-    this.#waiting++;
-    this.#updateHold();
-    let done = false;
-    return () => {
-      if (done) return;
-      done = true;
-      this.#waiting--;
-      this.#updateHold();
-    };
+    return this.#work.holdWhileWaiting();
   }
 
   get maxMessageBytes(): number {
@@ -187,7 +200,9 @@ export class Session implements ViewPort, PipePort {
   assertOpen(): void {
     if (this.state === "closed") throw new ClientClosedError("This client is closed; connect again with `connect()`.");
     if (this.state === "hub-lost")
-      throw new HubLostError("The controller is gone; restart the cluster and connect again.");
+      throw new HubLostError(
+        "The controller is unreachable: this client connects again by itself when it answers (event `reconnected`); if it exited, restart the cluster and connect again.",
+      );
   }
 
   checkSize(part: Part, what: string): void {
@@ -205,7 +220,7 @@ export class Session implements ViewPort, PipePort {
       id = this.#submitter.add({ ...task, shm: true }, sent, src);
       if (shared) this.#shm.track(id, shared);
     } else id = this.#submitter.add(task, part, src);
-    this.#sinks.set(id, sink);
+    this.#work.sinks.set(id, sink);
     return id;
   }
 
@@ -216,7 +231,7 @@ export class Session implements ViewPort, PipePort {
   }
 
   release(id: number): void {
-    this.#sinks.delete(id);
+    this.#work.sinks.delete(id);
     this.#direct?.release(id);
   }
 
@@ -224,36 +239,36 @@ export class Session implements ViewPort, PipePort {
     this.assertOpen();
     // Tasks batched this tick go first: one of them may carry a source this pipeline then omits.
     this.#submitter.flush();
-    return this.#pipes.open(stages, scopes, onError, sink);
+    return this.#work.pipes.open(stages, scopes, onError, sink);
   }
 
   // ---- for the client --------------------------------------------------------------------------
   /** Cancels this client's running pipelines (`rc.abort()` with no argument). */
   abortPipelines(reason: string): void {
-    this.#pipes.abortAll(reason);
+    this.#work.pipes.abortAll(reason);
   }
 
   /** Ids of the tasks still pending (`rc.abort()` with no argument cancels them all). */
   pendingIds(): number[] {
-    return [...this.#sinks.keys()];
+    return [...this.#work.sinks.keys()];
   }
 
   isPending(id: number): boolean {
-    return this.#sinks.has(id);
+    return this.#work.sinks.has(id);
   }
 
   /** Asks the controller for another client's task result (`from`:`n`), delivered to `sink` under a new id. */
   adopt(from: string, n: number, sink: TaskSink): number {
     this.assertOpen();
     const id = this.#submitter.newId();
-    this.#sinks.set(id, sink);
+    this.#work.sinks.set(id, sink);
     this.#send({ type: "adopt", items: [{ from, id: n, as: id }] });
     return id;
   }
 
   request(req: HubRequest, timeoutMs?: number): Promise<unknown> {
     this.assertOpen();
-    return this.#requests.request(req, (rid, r) => this.#send({ type: "request", rid, req: r }), timeoutMs);
+    return this.#work.requests.request(req, (rid, r) => this.#send({ type: "request", rid, req: r }), timeoutMs);
   }
 
   stats(): LinkReport {
@@ -263,6 +278,7 @@ export class Session implements ViewPort, PipePort {
   /** Says goodbye (if connected) and closes; pending work fails with `err`. */
   async close(err: Error, bye: boolean): Promise<void> {
     if (bye && this.state === "connected") this.#send({ type: "bye" });
+    this.#closing = true;
     await this.#teardown(err);
     this.state = "closed";
   }
@@ -283,7 +299,7 @@ export class Session implements ViewPort, PipePort {
 
   /** A result, by either path, to its sink: its shared-memory files read and checked first. */
   #result(r: TaskResult, received: Part): void {
-    const sink = this.#sinks.get(r.id);
+    const sink = this.#work.sinks.get(r.id);
     let part: Part;
     try {
       part = this.#shm.receive(r.id, received);
@@ -304,22 +320,16 @@ export class Session implements ViewPort, PipePort {
         }
         break;
       case "reply":
-        this.#requests.settle(header.rid, header.ok, header.data, header.error);
-        break;
       case "shared_reply":
-        this.#sharedCalls.settle(header, parts);
+      case "pipe_out":
+      case "pipe_failed":
+        this.#work.settle(header, parts);
         break;
       case "connect_reply":
         this.#rejoining = false;
         break;
       case "rejoin":
         this.#rejoin(header.reason);
-        break;
-      case "pipe_out":
-        this.#pipes.out(header, parts);
-        break;
-      case "pipe_failed":
-        this.#pipes.failed(header, parts);
         break;
       case "ping": // the controller's probe: acknowledged by the channel
         break;
@@ -328,38 +338,29 @@ export class Session implements ViewPort, PipePort {
     }
   }
 
-  #onNotification(n: Notification): void {
-    this.#liveness?.heard();
-    switch (n.type) {
-      case "engine_up":
-        this.roster.up(n.engine);
-        break;
-      case "engine_down":
-        this.roster.down(n.id, n.reason);
-        this.#direct?.engineDown(n.id);
-        break;
-      case "tick":
-        // Notifications sent before our subscription took effect are lost: catch up from the controller.
-        if (this.state === "connected")
-          this.roster.tick(n.engines, () => this.request({ what: "status" }) as Promise<{ engines: EngineInfo[] }>);
-        break;
-      case "shutdown_notice":
-        this.#hubLost(hubStoppedError(n.reason));
-        break;
-      case "engine_reset":
-        this.#events.emit("engine_reset", { id: n.id, reason: n.reason });
-        break;
-      default:
-        assertNever(n, "notification");
-    }
-  }
-
-  #hubLost(err: HubLostError): void {
+  /** Pending work fails with `err`; unless the controller said it stops, a new connection waits for it (`comeback.ts`). */
+  #hubLost(err: HubLostError, waitForIt = true): void {
     if (this.state !== "connected") return;
     this.state = "hub-lost";
     this.#log.error({ err }, "controller lost");
-    void this.#teardown(err);
-    this.#events.emit("hub_lost", err);
+    void this.#teardown(err).then(() => {
+      if (!waitForIt || this.state !== "hub-lost" || this.#closing) return;
+      this.#comeback = new Comeback({
+        open: (id) => this.#openLinks(id, { replaces: this.#id, idle: true }),
+        back: (id, links, heartbeatMs) => {
+          this.#comeback = undefined;
+          this.#id = id;
+          this.#shm = new ClientShm(this.#connection, id);
+          this.#submitter.forgetSources();
+          // The new channels hold nothing (they were opened so); `#updateHold` applies what work needs.
+          this.#holding = false;
+          this.#connected(links, heartbeatMs);
+          this.#owner.emit("reconnected");
+        },
+        log: this.#log,
+      });
+    });
+    this.#owner.emit("hub_lost", err);
   }
 
   /**
@@ -371,28 +372,26 @@ export class Session implements ViewPort, PipePort {
     if (this.state !== "connected" || this.#rejoining) return;
     this.#rejoining = true;
     this.#log.warn({ reason }, "the controller had taken this client for gone; connecting again");
-    this.#failPending(new ClientDroppedError(reason));
+    this.#shm.done();
+    this.#work.failAll(new ClientDroppedError(reason));
     this.#submitter.forgetSources();
     this.#links?.channel.send(connectMessage());
   }
 
-  /** Every pending task, request, shared-state call and pipeline fails with `err` (their files go). */
-  #failPending(err: Error): void {
-    const sinks = [...this.#sinks.values()];
-    this.#sinks.clear();
-    this.#shm.done();
-    for (const s of sinks) s.onFailure(err);
-    this.#requests.failAll(err);
-    this.#sharedCalls.failAll(err);
-    this.#pipes.failAll(err);
-  }
-
-  /** Every pending task and request fails with `err`; the channels close. */
+  /** Every pending task, request, shared-state call and pipeline fails with `err` (their files go); the channels close. */
   async #teardown(err?: Error): Promise<void> {
     this.#liveness?.stop();
     forgetAtExit(this.#owner);
-    this.#failPending(err ?? new ClientClosedError());
-    await Promise.all([this.#links?.channel.close(100), this.#links?.notify.close(0), this.#direct?.close()]);
+    this.#shm.done();
+    this.#work.failAll(err ?? new ClientClosedError());
+    const comeback = this.#comeback;
+    this.#comeback = undefined;
+    await Promise.all([
+      this.#links?.channel.close(100),
+      this.#links?.notify.close(0),
+      this.#direct?.close(),
+      comeback?.stop(),
+    ]);
     await this.#links?.monitorStopped();
   }
 }

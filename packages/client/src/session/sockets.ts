@@ -38,15 +38,17 @@ export interface LinkHandlers {
 }
 
 /**
- * Opens the sockets and sends `connect`. `handshake` resolves once the controller welcomed this
- * client, or rejects with the reason it refused this client: a key, a security mechanism or a version that
- * does not match.
+ * Opens the sockets and sends `connect` (`replaces`: see {@link connectMessage}). `handshake`
+ * resolves once the controller welcomed this client, or rejects with the reason it refused this
+ * client: a key, a security mechanism or a version that does not match. With `idle`, the channels
+ * never hold the process, from their first receive on (a wait for a controller that may never answer).
  */
 export function openLinks(
   c: ConnectionInfo,
   routingId: string,
   log: Logger,
   on: LinkHandlers,
+  o: { replaces?: string; idle?: boolean } = {},
 ): { links: Links; handshake: Promise<void> } {
   const key = Buffer.from(c.key, "hex");
   const curve = curveClientOptions(c.curve);
@@ -102,26 +104,31 @@ export function openLinks(
       }
       on.message(m);
     },
-  }).start();
-  void watchEvents(events, (type) => {
-    // Security mechanisms that do not match (a CURVE controller, a plain client file) fail the handshake.
-    if (type === "handshake:error:protocol") {
-      settle.reject(
-        new AuthenticationError(
-          `The handshake with the controller at ${where} failed: its security settings differ from this connection file's (is the cluster running with --curve?). ` +
-            "Connect with the cluster's current client connection file.",
-        ),
-      );
-    } else if (type === "handshake:error:auth" && c.curve) {
-      // The controller's ZAP handler refused our public key: say so now rather than time out.
-      settle.reject(
-        new AuthenticationError(
-          `The controller at ${where} refused this client's CURVE public key (it is not in the cluster's allow-list). ` +
-            "Use the cluster's current client connection file, or add your public key to security/allowed_keys and restart the cluster.",
-        ),
-      );
-    }
   });
+  if (o.idle) channel.hold(false);
+  channel.start();
+  // A pending read of the observer holds the process: idle links (waiting for a controller that
+  // may never answer) do not read it, and a refusal of their handshake goes unseen (they wait on).
+  if (!o.idle)
+    void watchEvents(events, (type) => {
+      // Security mechanisms that do not match (a CURVE controller, a plain client file) fail the handshake.
+      if (type === "handshake:error:protocol") {
+        settle.reject(
+          new AuthenticationError(
+            `The handshake with the controller at ${where} failed: its security settings differ from this connection file's (is the cluster running with --curve?). ` +
+              "Connect with the cluster's current client connection file.",
+          ),
+        );
+      } else if (type === "handshake:error:auth" && c.curve) {
+        // The controller's ZAP handler refused our public key: say so now rather than time out.
+        settle.reject(
+          new AuthenticationError(
+            `The controller at ${where} refused this client's CURVE public key (it is not in the cluster's allow-list). ` +
+              "Use the cluster's current client connection file, or add your public key to security/allowed_keys and restart the cluster.",
+          ),
+        );
+      }
+    });
   const notify = new Channel<Notification, never>({
     socket: sub,
     clusterKey: key,
@@ -129,8 +136,10 @@ export function openLinks(
     reliable: false,
     logger: log,
     onMessage: (m) => on.notification(m.header),
-  }).start();
-  channel.send(connectMessage());
+  });
+  if (o.idle) notify.hold(false);
+  notify.start();
+  channel.send(connectMessage(o.replaces));
   return { links: { channel, notify, monitorStopped: () => observerStopped(events) }, handshake };
 }
 
@@ -179,9 +188,25 @@ async function observerStopped(events: zmq.Observer, ms = 2_000): Promise<void> 
   if (!inTime) unstopped.add(events);
 }
 
-/** What a client says first (and again when the controller had taken it for gone). */
-export function connectMessage(): ClientToHub {
-  return { type: "connect", v: PROTOCOL_VERSION, pkg: PACKAGE_VERSION, pid: process.pid, host: hostname() };
+/** Closes both channels at once (nothing to flush: the peer is gone or the client closes) and waits for the monitor. */
+export async function closeLinks(links: Links): Promise<void> {
+  await Promise.all([links.channel.close(0), links.notify.close(0)]);
+  await links.monitorStopped();
+}
+
+/**
+ * What a client says first (and again when the controller had taken it for gone); `replaces`: its
+ * id before it lost the controller, when it connects again under a new one.
+ */
+export function connectMessage(replaces?: string): ClientToHub {
+  const msg = {
+    type: "connect",
+    v: PROTOCOL_VERSION,
+    pkg: PACKAGE_VERSION,
+    pid: process.pid,
+    host: hostname(),
+  } as const;
+  return replaces === undefined ? msg : { ...msg, replaces };
 }
 
 /** `rc.connectionStats()`: the client's channel to the controller, and its direct links' counts. */

@@ -14,6 +14,9 @@ export interface ClientEntry {
   lastSeen: number;
   /** Function hashes whose sources it sent (it holds them until it goes). */
   knownFns: Set<string>;
+  /** Where it runs, as it said when it connected. */
+  pid?: number;
+  host?: string;
 }
 
 /** At most this many clients that are not connected are remembered (why they were let go, when told). */
@@ -42,8 +45,8 @@ export class ClientSessions {
   }
 
   /** A client connected (again, perhaps: the new session replaces the old). */
-  open(routingId: Buffer, key: string): ClientEntry {
-    const client: ClientEntry = { routingId, key, lastSeen: Date.now(), knownFns: new Set() };
+  open(routingId: Buffer, key: string, where?: { pid: number; host: string }): ClientEntry {
+    const client: ClientEntry = { routingId, key, lastSeen: Date.now(), knownFns: new Set(), ...where };
     this.byKey.set(key, client);
     this.strangers.delete(key);
     return client;
