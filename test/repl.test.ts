@@ -197,6 +197,30 @@ describe("ptcluster repl", () => {
   });
 });
 
+describe("ptcluster repl when its controller is lost for a while", () => {
+  const ctx = useCluster({ n: 1, dir: tmp.dir, profile: "frozen" });
+  afterAll(() => process.kill(ctx.cluster.controllerPid, "SIGCONT"));
+
+  it("says so on a line of its own, says when it answers again, and `rc` works then", async () => {
+    const { s } = await openRepl("frozen", ctx.cluster.ids);
+    const from = s.text().length;
+    process.kill(ctx.cluster.controllerPid, "SIGSTOP");
+    try {
+      await s.waitFor(/The controller is unreachable: [^\n]*connects again by itself[^\n]*\n[\s\S]*ptcluster> $/, {
+        from,
+        timeout: 15_000,
+      });
+    } finally {
+      process.kill(ctx.cluster.controllerPid, "SIGCONT");
+    }
+    await s.waitFor(/The controller answers again: `rc` is connected \(engines \[0\]\)\.\n[\s\S]*ptcluster> $/, {
+      from,
+      timeout: 15_000,
+    });
+    expect(await enter(s, 'await rc.view().applySync(() => "back")')).toContain("[ 'back' ]");
+  });
+});
+
 // The same short form outside the REPL: anything that goes through util.inspect (console.log, loggers).
 describe("util.inspect of errors from engines", () => {
   const remoteStack = (name: string, message: string) =>

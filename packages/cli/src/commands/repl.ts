@@ -28,6 +28,15 @@ export async function startRepl(o: { profile: string; clusterId: string }): Prom
     breakEvalOnSigint: true,
   });
   Object.assign(server.context, { rc, ...client });
+  // The connection's state changes while the user types: said on a line of its own, prompt redrawn.
+  const say = (line: string) => {
+    process.stdout.write(`\n${line}\n`);
+    if (terminal) server.displayPrompt(true);
+  };
+  rc.on("hub_lost", (err) => say(`The controller is unreachable: ${err.message}`));
+  rc.on("reconnected", () =>
+    say(`The controller answers again: \`rc\` is connected (engines [${rc.ids.join(", ")}]).`),
+  );
   const lines = trackRunningLines(server);
   const exited = new Promise<void>((resolve) => server.on("exit", () => resolve()));
   if (input instanceof PassThrough) void feedOneLineAtATime(process.stdin, input, server, exited, lines);
