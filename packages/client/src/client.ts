@@ -137,7 +137,7 @@ export class Client extends EventEmitter<ClientEvents> {
     const roster = this.#session.roster;
     if (roster.size >= n) return this.ids;
     const timeoutMs = options.timeout ?? 30_000;
-    const unhold = this.#session.holdWhileWaiting();
+    const unhold = this.#session.work.holdWhileWaiting();
     return new Promise((resolve, reject) => {
       const check = () => {
         if (roster.size >= n) {
@@ -217,8 +217,8 @@ export class Client extends EventEmitter<ClientEvents> {
   ): void | Promise<AbortSummary> {
     const s = this.#session;
     if (target === undefined) {
-      s.cancel(s.pendingIds());
-      s.abortPipelines("rc.abort()");
+      s.cancel([...s.work.sinks.keys()]);
+      s.work.pipes.abortAll("rc.abort()");
       return;
     }
     const split = splitAbortTargets(target);
@@ -231,7 +231,7 @@ export class Client extends EventEmitter<ClientEvents> {
       }
     }
     for (const r of split.results) r.abort();
-    s.cancel(split.ids.filter((id) => s.isPending(id)));
+    s.cancel(split.ids.filter((id) => s.work.sinks.has(id)));
     // Tasks named by msg id may be another client's: the controller finds them (nothing to do once closed, as for ids).
     if (split.msgIds.length && s.state === "connected")
       void s.request(abortRequest({ tasks: split.msgIds })).catch(() => undefined);

@@ -32,6 +32,7 @@ import { Submitter } from "./submitter.js";
 import { DirectLinks } from "./direct-links.js";
 import { awaitWelcome } from "./await-welcome.js";
 import { PendingWork } from "./pending-work.js";
+import { DirectGate } from "./direct-gate.js";
 import { ClientShm } from "./shm-path.js";
 import type { NewTask, TaskSink, ViewPort } from "./view-port.js";
 import type { PipeHandle, PipePort, PipeSink } from "../pipeline/pipe-port.js";
@@ -52,21 +53,29 @@ export class Session implements ViewPort, PipePort {
   readonly #log: Logger;
   /** The `Client`: it emits the session's events and is closed when the process runs out of work. */
   readonly #owner: ClientEmitter & Closable;
-  // Pending work, and only that, keeps the process alive: see `#updateHold`.
-  readonly #work = new PendingWork(
+  /** Pending work, and only that, keeps the process alive (see `#updateHold`); the client reads it for `rc.abort()` and waits. */
+  readonly work = new PendingWork(
     () => this.#updateHold(),
     (msg, parts) => this.#send(msg, parts),
     (hash, src) => this.#submitter.firstUse(hash, src),
   );
   /** Named objects held by the controller (`rc.shared`). */
-  readonly shared = clientSharedNamespace(this.#work.sharedCalls, () => this.assertOpen());
+  readonly shared = clientSharedNamespace(this.work.sharedCalls, () => this.assertOpen());
   readonly #submitter: Submitter;
+  readonly #gate = new DirectGate({
+    opening: () => this.work.sharedCalls.opening,
+    opened: () => this.work.sharedCalls.opensSettled(),
+    send: (tasks, parts) => this.state === "connected" && this.#direct?.submit(tasks, parts),
+  });
   #shm: ClientShm;
   #links: Links | undefined;
   #direct: DirectLinks | undefined;
   #liveness: Liveness | undefined;
   /** After the controller was lost: the connection waiting for it to answer again. */
   #comeback: Comeback | undefined;
+  /** Task ids cancelled this tick, not sent yet (`cancel`). */
+  readonly #cancels: number[] = [];
+  /** `close` began: a loss noticed meanwhile does not wait for the controller. */
   #closing = false;
   readonly #notified: NotificationTarget;
   /** A `connect` went again (the controller had taken this client for gone), not answered yet. */
@@ -91,7 +100,7 @@ export class Session implements ViewPort, PipePort {
     this.#submitter = new Submitter({
       maxMessageBytes: this.maxMessageBytes,
       // DirectView tasks go straight to the engines this client reaches (`direct-links.ts`).
-      send: (tasks, parts) => (this.#direct ? this.#direct.submit(tasks, parts) : this.#submit(tasks, parts)),
+      send: (tasks, parts) => (this.#direct ? this.#gate.submit(tasks, parts) : this.#submit(tasks, parts)),
     });
   }
 
@@ -171,17 +180,12 @@ export class Session implements ViewPort, PipePort {
    * heartbeats and acknowledgements still flow while something else keeps the process alive).
    */
   #updateHold(): void {
-    const busy = this.state === "connecting" || this.#work.busy;
+    const busy = this.state === "connecting" || this.work.busy;
     if (busy === this.#holding) return;
     this.#holding = busy;
     this.#links?.channel.hold(busy);
     this.#links?.notify.hold(busy);
     this.#direct?.hold(busy);
-  }
-
-  /** Holds the process while something waits (`waitForEngines`); call the returned function when done. */
-  holdWhileWaiting(): () => void {
-    return this.#work.holdWhileWaiting();
   }
 
   get maxMessageBytes(): number {
@@ -220,18 +224,25 @@ export class Session implements ViewPort, PipePort {
       id = this.#submitter.add({ ...task, shm: true }, sent, src);
       if (shared) this.#shm.track(id, shared);
     } else id = this.#submitter.add(task, part, src);
-    this.#work.sinks.set(id, sink);
+    this.work.sinks.set(id, sink);
     return id;
   }
 
+  /**
+   * Cancels of one tick go in one message (a signal aborted cancels every call made with it at
+   * once: in one message the controller cannot start a queued one between the others' cancels),
+   * before anything sent after them.
+   */
   cancel(ids: number[]): void {
     if (ids.length === 0 || this.state !== "connected") return;
     this.#submitter.flush();
-    this.#send({ type: "cancel", ids, reason: "cancel" });
+    this.#gate.release();
+    if (this.#cancels.length === 0) queueMicrotask(() => this.#send());
+    for (const id of ids) this.#cancels.push(id);
   }
 
   release(id: number): void {
-    this.#work.sinks.delete(id);
+    this.work.sinks.delete(id);
     this.#direct?.release(id);
   }
 
@@ -239,36 +250,22 @@ export class Session implements ViewPort, PipePort {
     this.assertOpen();
     // Tasks batched this tick go first: one of them may carry a source this pipeline then omits.
     this.#submitter.flush();
-    return this.#work.pipes.open(stages, scopes, onError, sink);
+    return this.work.pipes.open(stages, scopes, onError, sink);
   }
 
   // ---- for the client --------------------------------------------------------------------------
-  /** Cancels this client's running pipelines (`rc.abort()` with no argument). */
-  abortPipelines(reason: string): void {
-    this.#work.pipes.abortAll(reason);
-  }
-
-  /** Ids of the tasks still pending (`rc.abort()` with no argument cancels them all). */
-  pendingIds(): number[] {
-    return [...this.#work.sinks.keys()];
-  }
-
-  isPending(id: number): boolean {
-    return this.#work.sinks.has(id);
-  }
-
   /** Asks the controller for another client's task result (`from`:`n`), delivered to `sink` under a new id. */
   adopt(from: string, n: number, sink: TaskSink): number {
     this.assertOpen();
     const id = this.#submitter.newId();
-    this.#work.sinks.set(id, sink);
+    this.work.sinks.set(id, sink);
     this.#send({ type: "adopt", items: [{ from, id: n, as: id }] });
     return id;
   }
 
   request(req: HubRequest, timeoutMs?: number): Promise<unknown> {
     this.assertOpen();
-    return this.#work.requests.request(req, (rid, r) => this.#send({ type: "request", rid, req: r }), timeoutMs);
+    return this.work.requests.request(req, (rid, r) => this.#send({ type: "request", rid, req: r }), timeoutMs);
   }
 
   stats(): LinkReport {
@@ -285,21 +282,23 @@ export class Session implements ViewPort, PipePort {
 
   // ---- what comes in -------------------------------------------------------------------------
   #submit(tasks: ClientTask[], parts: Part[], done?: TaskResult[]): void {
-    const pf = parts.map((p) => p.frames.length);
-    this.#send({ type: "submit", tasks, pf, t: Date.now(), ...(done ? { done } : {}) }, parts);
+    this.#send(submitMessage(tasks, parts, done), parts);
   }
 
   #send(msg?: ClientToHub, parts?: Part[]): void {
     // Nothing goes out once the session is closed or lost (a batch flushed late is dropped).
     if (this.state !== "connected") return;
-    // What the direct path owes the controller goes first (it names tasks a cancel may name).
-    this.#direct?.flush((t, p, done) => this.#submit(t, p, done));
+    // What the direct path owes the controller goes first (it names tasks a cancel may name),
+    // straight to the channel: through `#send` again, the cancels would overtake it.
+    this.#direct?.flush((t, p, done) => this.#links?.channel.send(submitMessage(t, p, done), p));
+    if (this.#cancels.length)
+      this.#links?.channel.send({ type: "cancel", ids: this.#cancels.splice(0), reason: "cancel" });
     if (msg) this.#links?.channel.send(msg, parts);
   }
 
   /** A result, by either path, to its sink: its shared-memory files read and checked first. */
   #result(r: TaskResult, received: Part): void {
-    const sink = this.#work.sinks.get(r.id);
+    const sink = this.work.sinks.get(r.id);
     let part: Part;
     try {
       part = this.#shm.receive(r.id, received);
@@ -323,7 +322,7 @@ export class Session implements ViewPort, PipePort {
       case "shared_reply":
       case "pipe_out":
       case "pipe_failed":
-        this.#work.settle(header, parts);
+        this.work.settle(header, parts);
         break;
       case "connect_reply":
         this.#rejoining = false;
@@ -373,7 +372,7 @@ export class Session implements ViewPort, PipePort {
     this.#rejoining = true;
     this.#log.warn({ reason }, "the controller had taken this client for gone; connecting again");
     this.#shm.done();
-    this.#work.failAll(new ClientDroppedError(reason));
+    this.work.failAll(new ClientDroppedError(reason));
     this.#submitter.forgetSources();
     this.#links?.channel.send(connectMessage());
   }
@@ -383,7 +382,7 @@ export class Session implements ViewPort, PipePort {
     this.#liveness?.stop();
     forgetAtExit(this.#owner);
     this.#shm.done();
-    this.#work.failAll(err ?? new ClientClosedError());
+    this.work.failAll(err ?? new ClientClosedError());
     const comeback = this.#comeback;
     this.#comeback = undefined;
     await Promise.all([
@@ -394,4 +393,8 @@ export class Session implements ViewPort, PipePort {
     ]);
     await this.#links?.monitorStopped();
   }
+}
+
+function submitMessage(tasks: ClientTask[], parts: Part[], done?: TaskResult[]): ClientToHub {
+  return { type: "submit", tasks, pf: parts.map((p) => p.frames.length), t: Date.now(), ...(done ? { done } : {}) };
 }

@@ -17,6 +17,9 @@ interface Pending {
 export class PendingSharedCalls implements SharedTransport {
   private nextRid = 1;
   private readonly pending = new Map<number, Pending>();
+  /** `open` calls (an array's initial values) not answered yet, and who waits for none to be left. */
+  private opens = 0;
+  private readonly openWaiters: Array<() => void> = [];
 
   /**
    * `send` puts a message on its way (to the controller, or to the supervisor that relays it);
@@ -31,6 +34,16 @@ export class PendingSharedCalls implements SharedTransport {
     return this.pending.size;
   }
 
+  /** Whether an object is being created (`shared.array(name, values)`) and the controller has not answered. */
+  get opening(): boolean {
+    return this.opens > 0;
+  }
+
+  /** Resolves once no `open` call is pending (answered or failed). */
+  opensSettled(): Promise<void> {
+    return this.opens === 0 ? Promise.resolve() : new Promise((resolve) => this.openWaiters.push(resolve));
+  }
+
   call(
     name: string,
     spec: OpenSpec,
@@ -40,12 +53,15 @@ export class PendingSharedCalls implements SharedTransport {
     signal?: AbortSignal,
   ): Promise<SharedAnswer> {
     const rid = this.nextRid++;
+    const opens = op === "open";
+    if (opens) this.opens++;
     return new Promise<SharedAnswer>((resolve, reject) => {
       const onAbort = () => this.send({ type: "shared_withdraw", rid }, []);
       const done = () => {
         signal?.removeEventListener("abort", onAbort);
         this.pending.delete(rid);
         if (this.pending.size === 0) this.changed();
+        if (opens && --this.opens === 0) for (const w of this.openWaiters.splice(0)) w();
       };
       this.pending.set(rid, {
         resolve: (a) => {
