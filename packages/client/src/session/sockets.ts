@@ -52,18 +52,27 @@ export function openLinks(
 ): { links: Links; handshake: Promise<void> } {
   const key = Buffer.from(c.key, "hex");
   const curve = curveClientOptions(c.curve);
+  // Idle links may wait long for a controller that is gone: ZeroMQ's reconnects back off to 2 s.
+  const backoff = o.idle ? { reconnectMaxInterval: 2_000 } : {};
   const dealer = new zmq.Dealer({
     routingId,
     linger: 100,
     sendHighWaterMark: 100_000,
     receiveHighWaterMark: 100_000,
     ...curve,
+    ...backoff,
     context: zmqContext(),
   });
   // The socket's event observer must exist before the handshake, or a refusal goes unseen.
   const events = dealer.events;
   dealer.connect(endpoint(c.host, c.port));
-  const sub = new zmq.Subscriber({ linger: 0, receiveHighWaterMark: 100_000, ...curve, context: zmqContext() });
+  const sub = new zmq.Subscriber({
+    linger: 0,
+    receiveHighWaterMark: 100_000,
+    ...curve,
+    ...backoff,
+    context: zmqContext(),
+  });
   sub.connect(endpoint(c.host, c.notifyPort ?? 0));
   sub.subscribe();
   const where = `${c.host}:${c.port}`;
