@@ -68,6 +68,8 @@ class Mailbox {
 
 /** Groups whose task ended here, remembered so their late messages are dropped (bounded). */
 const FINISHED_KEPT = 4_096;
+/** How long a new group waits for news that a member it names, gone when last heard of, is back (ms). */
+const LOST_GRACE_MS = 300;
 /** Groups with messages but no task here yet (it may never come: cancelled, or its engine reset); the oldest go first. */
 const UNSTARTED_KEPT = 256;
 
@@ -108,12 +110,24 @@ export class CommGroups {
     box.ranks = group.ranks;
     const rank = group.ranks.indexOf(this.selfId());
     let wire: GroupWire | undefined;
+    let verdict: NodeJS.Timeout | undefined;
     const close = () => {
+      clearTimeout(verdict);
       wire?.detach();
       this.boxes.delete(group.g);
       this.finished.add(group.g);
     };
-    for (const [id, reason] of this.lost) if (group.ranks.includes(id)) box.fail(this.peerLost(group, id, reason));
+    // A member this engine was told is gone: the group fails, unless the news that it is back
+    // comes within LOST_GRACE_MS. The controller tells this engine and the clients at once, on two
+    // paths, so a client may send a call with a member back from a freeze (or a cut) before this
+    // engine has heard it is back.
+    if (group.ranks.some((id) => this.lost.has(id)))
+      verdict = setTimeout(() => {
+        for (const id of group.ranks) {
+          const reason = this.lost.get(id);
+          if (reason !== undefined) box.fail(this.peerLost(group, id, reason));
+        }
+      }, LOST_GRACE_MS);
     if (rank < 0) return { wire: undefined, failed: () => undefined, close };
     wire = new GroupWire(group, rank, box, this.out, taskSignal, this.maxBytes);
     // A failed task ends its group for everyone (ranks waiting on it would otherwise hang): unless
