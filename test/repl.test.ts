@@ -206,7 +206,7 @@ describe("ptcluster repl when its controller is lost for a while", () => {
     const from = s.text().length;
     process.kill(ctx.cluster.controllerPid, "SIGSTOP");
     try {
-      await s.waitFor(/The controller is unreachable: [^\n]*connects again by itself[^\n]*\n[\s\S]*ptcluster> $/, {
+      await s.waitFor(/The controller at [^\n]* presumed [^\n]*connects again by itself[^\n]*\n[\s\S]*ptcluster> $/, {
         from,
         timeout: 15_000,
       });

@@ -217,7 +217,7 @@ export class Client extends EventEmitter<ClientEvents> {
   ): void | Promise<AbortSummary> {
     const s = this.#session;
     if (target === undefined) {
-      s.cancel([...s.work.sinks.keys()]);
+      s.cancel(s.work.taskIds());
       s.work.pipes.abortAll("rc.abort()");
       return;
     }

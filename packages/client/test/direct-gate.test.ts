@@ -9,8 +9,7 @@ function gate() {
   let settle: (() => void) | undefined;
   const sent: number[] = [];
   const g = new DirectGate({
-    opening: () => opening,
-    opened: () => new Promise<void>((r) => (settle = r)),
+    opening: () => (opening ? new Promise<void>((r) => (settle = r)) : undefined),
     send: (tasks) => sent.push(...tasks.map((t) => t.id)),
   });
   return {

@@ -33,7 +33,7 @@ export async function startRepl(o: { profile: string; clusterId: string }): Prom
     process.stdout.write(`\n${line}\n`);
     if (terminal) server.displayPrompt(true);
   };
-  rc.on("hub_lost", (err) => say(`The controller is unreachable: ${err.message}`));
+  rc.on("hub_lost", (err) => say(err.message));
   rc.on("reconnected", () =>
     say(`The controller answers again: \`rc\` is connected (engines [${rc.ids.join(", ")}]).`),
   );

@@ -1,10 +1,8 @@
 import type { ClientTask, Part } from "@ptcluster/protocol";
 
 export interface DirectGateOptions {
-  /** Whether a shared object this client creates is not yet at the controller (`shared.array(name, values)`). */
-  opening(): boolean;
-  /** Resolves once none is. */
-  opened(): Promise<void>;
+  /** While a shared object this client creates is not yet at the controller (`shared.array(name, values)`): resolves once none is. */
+  opening(): Promise<void> | undefined;
   /** Sends a batch of DirectView tasks straight to their engines. */
   send(tasks: ClientTask[], parts: Part[]): void;
 }
@@ -22,9 +20,11 @@ export class DirectGate {
   constructor(private readonly o: DirectGateOptions) {}
 
   submit(tasks: ClientTask[], parts: Part[]): void {
-    if (this.#held.length === 0 && !this.o.opening()) return this.o.send(tasks, parts);
+    if (this.#held.length > 0) return void this.#held.push([tasks, parts]);
+    const opening = this.o.opening();
+    if (!opening) return this.o.send(tasks, parts);
     this.#held.push([tasks, parts]);
-    if (this.#held.length === 1) void this.o.opened().then(() => this.release());
+    void opening.then(() => this.release());
   }
 
   /** Sends what is held now (before a cancel, which may name it: its engine must have it first). */

@@ -44,6 +44,11 @@ export class PendingWork {
     return this.sinks.size + this.requests.size + this.sharedCalls.size + this.pipes.busy + this.#waiting > 0;
   }
 
+  /** Ids of the tasks waiting for results (`rc.abort()` with no argument cancels them all). */
+  taskIds(): number[] {
+    return [...this.sinks.keys()];
+  }
+
   /** Holds the process while something waits (`waitForEngines`); call the returned function when done. */
   holdWhileWaiting(): () => void {
     this.#waiting++;

@@ -66,12 +66,13 @@ export class Roster {
     }
   }
 
-  /** Engines listed and not known are up; known and not listed are down. */
+  /** Engines listed and not known are up (known ones take the listed info); known and not listed are down. */
   #reconcile(engines: readonly EngineInfo[]): void {
     const seen = new Set<number>();
     for (const e of engines) {
       seen.add(e.id);
-      if (!this.#engines.has(e.id)) this.up(e);
+      if (this.#engines.has(e.id)) this.#engines.set(e.id, e);
+      else this.up(e);
     }
     for (const id of [...this.#engines.keys()]) if (!seen.has(id)) this.down(id, "no longer registered");
   }

@@ -63,9 +63,10 @@ export class Session implements ViewPort, PipePort {
   readonly shared = clientSharedNamespace(this.work.sharedCalls, () => this.assertOpen());
   readonly #submitter: Submitter;
   readonly #gate = new DirectGate({
-    opening: () => this.work.sharedCalls.opening,
-    opened: () => this.work.sharedCalls.opensSettled(),
-    send: (tasks, parts) => this.state === "connected" && this.#direct?.submit(tasks, parts),
+    opening: () => this.work.sharedCalls.opensPending(),
+    send: (tasks, parts) => {
+      if (this.state === "connected") this.#direct?.submit(tasks, parts);
+    },
   });
   #shm: ClientShm;
   #links: Links | undefined;

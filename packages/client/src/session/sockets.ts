@@ -120,23 +120,8 @@ export function openLinks(
   // may never answer) do not read it, and a refusal of their handshake goes unseen (they wait on).
   if (!o.idle)
     void watchEvents(events, (type) => {
-      // Security mechanisms that do not match (a CURVE controller, a plain client file) fail the handshake.
-      if (type === "handshake:error:protocol") {
-        settle.reject(
-          new AuthenticationError(
-            `The handshake with the controller at ${where} failed: its security settings differ from this connection file's (is the cluster running with --curve?). ` +
-              "Connect with the cluster's current client connection file.",
-          ),
-        );
-      } else if (type === "handshake:error:auth" && c.curve) {
-        // The controller's ZAP handler refused our public key: say so now rather than time out.
-        settle.reject(
-          new AuthenticationError(
-            `The controller at ${where} refused this client's CURVE public key (it is not in the cluster's allow-list). ` +
-              "Use the cluster's current client connection file, or add your public key to security/allowed_keys and restart the cluster.",
-          ),
-        );
-      }
+      const refused = handshakeRefusal(type, where, c.curve !== undefined);
+      if (refused) settle.reject(refused);
     });
   const notify = new Channel<Notification, never>({
     socket: sub,
@@ -150,6 +135,23 @@ export function openLinks(
   notify.start();
   channel.send(connectMessage(o.replaces));
   return { links: { channel, notify, monitorStopped: () => observerStopped(events) }, handshake };
+}
+
+/** The error a failed ZeroMQ handshake (`type`, an observer event) means for this client, if any. */
+function handshakeRefusal(type: string, where: string, curve: boolean): AuthenticationError | undefined {
+  // Security mechanisms that do not match (a CURVE controller, a plain client file) fail the handshake.
+  if (type === "handshake:error:protocol")
+    return new AuthenticationError(
+      `The handshake with the controller at ${where} failed: its security settings differ from this connection file's (is the cluster running with --curve?). ` +
+        "Connect with the cluster's current client connection file.",
+    );
+  // The controller's ZAP handler refused our public key: say so now rather than time out.
+  if (type === "handshake:error:auth" && curve)
+    return new AuthenticationError(
+      `The controller at ${where} refused this client's CURVE public key (it is not in the cluster's allow-list). ` +
+        "Use the cluster's current client connection file, or add your public key to security/allowed_keys and restart the cluster.",
+    );
+  return undefined;
 }
 
 /**

@@ -34,14 +34,12 @@ export class PendingSharedCalls implements SharedTransport {
     return this.pending.size;
   }
 
-  /** Whether an object is being created (`shared.array(name, values)`) and the controller has not answered. */
-  get opening(): boolean {
-    return this.opens > 0;
-  }
-
-  /** Resolves once no `open` call is pending (answered or failed). */
-  opensSettled(): Promise<void> {
-    return this.opens === 0 ? Promise.resolve() : new Promise((resolve) => this.openWaiters.push(resolve));
+  /**
+   * While an object is being created (`shared.array(name, values)`) and the controller has not
+   * answered: a promise that resolves once no `open` call is pending (answered or failed).
+   */
+  opensPending(): Promise<void> | undefined {
+    return this.opens === 0 ? undefined : new Promise((resolve) => this.openWaiters.push(resolve));
   }
 
   call(
